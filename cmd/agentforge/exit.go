@@ -1,0 +1,44 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/images"
+)
+
+// Exit codes, part of the command-line contract (README "Exit codes").
+const (
+	exitOK        = 0
+	exitRuntime   = 1 // network, registry, build step
+	exitInput     = 2 // flags, config, definition, reference
+	exitIntegrity = 3 // a digest, size, checksum or signature that does not match
+	exitJenkins   = 4 // Jenkins refused
+)
+
+// usageError marks bad command-line input.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// exitCode decides the exit code from the kind of error, in one place.
+// Integrity wins over input: a build that fails a checksum says so.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var (
+		ie *builder.IntegrityError
+		de *images.DefinitionError
+		in *builder.InputError
+		ue *usageError
+	)
+	switch {
+	case errors.As(err, &ie):
+		return exitIntegrity
+	case errors.As(err, &de), errors.As(err, &in), errors.As(err, &ue):
+		return exitInput
+	}
+	return exitRuntime
+}

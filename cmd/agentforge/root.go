@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/agentforge/agentforge/builder"
+	"github.com/sirupsen/logrus"
+	"github.com/spf13/cobra"
+	"go.podman.io/storage"
+	"golang.org/x/term"
+)
+
+// app holds the global flags and the output streams of one invocation.
+type app struct {
+	stdout, stderr io.Writer
+
+	output        string
+	logFormat     string
+	logLevel      string
+	storageRoot   string
+	storageDriver string
+	insecure      []string
+	authFile      string
+	caFile        string
+
+	log     *logrus.Logger
+	printed bool // a result was written to stdout
+}
+
+// run executes the CLI with args and returns the process exit code.
+func run(args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	if a.log == nil {
+		a.log = logrus.New()
+		a.log.Out = stderr
+	}
+	fmt.Fprintf(stderr, "agentforge: error: %v\n", err)
+	if a.output == "json" && !a.printed {
+		a.writeJSON(map[string]any{"error": err.Error(), "exitCode": code})
+	}
+	return code
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "agentforge",
+		Short: "Build, verify, publish and register Jenkins agent container images",
+		Long: `agentforge builds Jenkins agent images with the buildah library (in-process),
+verifies every layer, publishes byte-identical images to registries and mirrors,
+and registers them in Jenkins pinned by digest.
+
+Exit codes: 0 success, 1 runtime failure, 2 bad input, 3 integrity failure,
+4 Jenkins refused.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.setup()
+		},
+	}
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	f := root.PersistentFlags()
+	f.StringVarP(&a.output, "output", "o", "text", "result format: text or json (json: one object on stdout, logs on stderr)")
+	f.StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json")
+	f.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&a.storageRoot, "storage-root", "", "containers-storage graph root (default: the system's, /var/lib/containers/storage for root)")
+	f.StringVar(&a.storageDriver, "storage-driver", "", "containers-storage driver: overlay or vfs (default: the system's)")
+	f.StringArrayVar(&a.insecure, "insecure-registry", nil, "registry HOST[:PORT] reached over plain HTTP or without TLS verification (repeatable)")
+	f.StringVar(&a.authFile, "authfile", "", "registry credentials file (docker config.json / containers auth.json; default $REGISTRY_AUTH_FILE or the usual places)")
+	f.StringVar(&a.caFile, "ca-file", "", "PEM file of extra CA certificates trusted for registries")
+	root.AddCommand(a.buildCommand(), a.verifyCommand(), a.versionCommand())
+	return root
+}
+
+// setup validates the global flags and configures logging.
+func (a *app) setup() error {
+	switch a.output {
+	case "text", "json":
+	default:
+		return &usageError{fmt.Errorf("--output %q: want text or json", a.output)}
+	}
+	a.log = logrus.New()
+	a.log.Out = a.stderr
+	switch a.logFormat {
+	case "json":
+		a.log.Formatter = &logrus.JSONFormatter{}
+	case "text":
+		tf := &logrus.TextFormatter{FullTimestamp: true}
+		if f, ok := a.stderr.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+			tf.DisableColors = true
+		}
+		a.log.Formatter = tf
+	default:
+		return &usageError{fmt.Errorf("--log-format %q: want text or json", a.logFormat)}
+	}
+	lvl, err := logrus.ParseLevel(a.logLevel)
+	if err != nil {
+		return &usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", a.logLevel)}
+	}
+	a.log.Level = lvl
+	return nil
+}
+
+// openStore opens local storage from the global flags. The caller defers
+// a.closeStore.
+func (a *app) openStore() (storage.Store, error) {
+	return builder.OpenStore(builder.StoreOptions{Root: a.storageRoot, Driver: a.storageDriver})
+}
+
+func (a *app) closeStore(s storage.Store) {
+	if err := builder.CloseStore(s); err != nil {
+		a.log.Warn(err)
+	}
+}
+
+// registries collects the global registry flags.
+func (a *app) registries(mirrors []builder.Mirror) builder.RegistryOptions {
+	return builder.RegistryOptions{Mirrors: mirrors, Insecure: a.insecure, AuthFile: a.authFile, CAFile: a.caFile}
+}
+
+// emit prints a command's result: JSON on stdout, or text through textFn.
+func (a *app) emit(result any, textFn func(w io.Writer)) {
+	if a.output == "json" {
+		a.writeJSON(result)
+		return
+	}
+	textFn(a.stdout)
+	a.printed = true
+}
+
+func (a *app) writeJSON(v any) {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(a.stderr, "agentforge: writing JSON: %v\n", err)
+	}
+	a.printed = true
+}
+
+// defaultCacheDir is where downloaded sources are kept between runs.
+func defaultCacheDir() string {
+	if d := os.Getenv("AGENTFORGE_CACHE"); d != "" {
+		return d
+	}
+	if os.Geteuid() == 0 {
+		return "/var/cache/agentforge"
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "agentforge")
+	}
+	return filepath.Join(os.TempDir(), "agentforge-cache")
+}

@@ -1,0 +1,401 @@
+package images
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"go.podman.io/image/v5/docker/reference"
+	"gopkg.in/yaml.v3"
+)
+
+// FileName is the name of the definition file inside a definition folder.
+const FileName = "image.yaml"
+
+// Definition is a loaded, validated and rendered image definition: every
+// template has been expanded and every override applied.
+type Definition struct {
+	// Name is the image name, e.g. "python-agent".
+	Name string
+	// Version is the image version, e.g. "0.6.0-rc0".
+	Version string
+	// Description is free text.
+	Description string
+	// Path names where the definition came from, for messages
+	// ("images/python-agent", "builtin:python-agent").
+	Path string
+	// FS holds image.yaml, the Containerfile and the files it copies.
+	FS fs.FS
+	// Containerfile is the Containerfile's path inside FS.
+	Containerfile string
+	// Base is the image the build starts from.
+	Base Base
+	// Vars are the definition's variables after overrides.
+	Vars map[string]string
+	// Args are build arguments passed to the Containerfile.
+	Args map[string]string
+	// Labels are added to the image.
+	Labels map[string]string
+	// Tags are the rendered tags, e.g. "0.6.0-rc0".
+	Tags []string
+	// Platforms the definition supports, as os/arch[/variant].
+	Platforms []string
+	// Sources are files fetched (and checked) before the build.
+	Sources []Source
+	// SourceDateEpoch, when set, pins every timestamp in the image.
+	SourceDateEpoch *int64
+}
+
+// Base is the image a definition builds on.
+type Base struct {
+	// Image is a reference by name and tag ("docker.io/library/ubuntu:24.04"),
+	// or "scratch".
+	Image string
+	// Digest optionally pins Image ("sha256:…").
+	Digest string
+}
+
+// Ref returns the reference to pull: Image pinned by Digest when there is one.
+func (b Base) Ref() string {
+	if b.Digest == "" || b.Image == "scratch" {
+		return b.Image
+	}
+	return b.Image + "@" + b.Digest
+}
+
+// Source is a file the build needs from the network (or from a local path
+// with a file:// URL), fetched and checked before the build and placed in the
+// build context at Dest.
+type Source struct {
+	Name string
+	URL  string
+	// SHA256 is the expected hex digest of the file, when pinned.
+	SHA256 string
+	// Checksum, when set, names a published checksum file (such as Maven's
+	// .sha1 sidecar) to check the download against.
+	Checksum *Checksum
+	// Signature, when set, names a detached OpenPGP signature to check.
+	Signature *Signature
+	// Dest is a slash-separated path relative to the build context.
+	Dest string
+}
+
+// Checksum names a published checksum file.
+type Checksum struct {
+	URL       string
+	Algorithm string // sha1, sha256 or sha512
+}
+
+// Signature names a detached OpenPGP signature and the key that must have made it.
+type Signature struct {
+	URL string
+	// Fingerprint is the signing key's full fingerprint (40 hex digits, upper case).
+	Fingerprint string
+	// Key is an armored public key kept in the definition, if any; when empty
+	// the key is fetched from a keyserver by Fingerprint.
+	Key []byte
+}
+
+// DefinitionError is a problem with a definition, located at File:Line.
+type DefinitionError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *DefinitionError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+var (
+	nameRE        = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	tagRE         = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	hexRE         = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	fingerprintRE = regexp.MustCompile(`^[0-9A-F]{40}$`)
+	argRE         = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	varRE         = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+	platformRE    = regexp.MustCompile(`^[a-z0-9]+/[a-z0-9_]+(?:/[a-z0-9]+)?$`)
+	fromBaseRE    = regexp.MustCompile(`(?mi)^\s*FROM\s+(?:--\S+\s+)*\$\{?BASE_IMAGE\}?(?:\s|$)`)
+	placeholderRE = regexp.MustCompile(`\{\{\s*([^{}\s]*)\s*\}\}`)
+)
+
+// Load reads the definition in fsys (image.yaml at its root), applies the
+// overrides (key=value, see Override) and validates and renders it. name is
+// used in messages. Every problem found is reported, each as a
+// *DefinitionError; errors.As finds the first.
+func Load(fsys fs.FS, name string, overrides map[string]string) (*Definition, error) {
+	file := path.Join(name, FileName)
+	data, err := fs.ReadFile(fsys, FileName)
+	if err != nil {
+		return nil, &DefinitionError{File: file, Msg: fmt.Sprintf("cannot read: %v", err)}
+	}
+	var raw rawDefinition
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		le := convertYAMLError(err).(*lineError)
+		return nil, &DefinitionError{File: file, Line: le.line, Msg: le.msg}
+	}
+	if raw.line == 0 {
+		return nil, &DefinitionError{File: file, Msg: "empty definition"}
+	}
+	v := validator{file: file}
+	def := v.build(fsys, name, &raw, overrides)
+	if len(v.errs) > 0 {
+		return nil, errors.Join(v.errs...)
+	}
+	return def, nil
+}
+
+// validator collects every problem of one definition.
+type validator struct {
+	file string
+	errs []error
+}
+
+func (v *validator) errorf(line int, format string, args ...any) {
+	v.errs = append(v.errs, &DefinitionError{File: v.file, Line: line, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) build(fsys fs.FS, name string, raw *rawDefinition, overrides map[string]string) *Definition {
+	v.applyOverrides(raw, overrides)
+	def := &Definition{
+		Path: name, FS: fsys,
+		Name: raw.Name.Value, Version: raw.Version.Value, Description: raw.Description.Value,
+		Vars: map[string]string{}, Args: map[string]string{}, Labels: map[string]string{},
+	}
+	if !nameRE.MatchString(def.Name) {
+		v.errorf(lineOr(raw.Name.Line, raw.line), "name %q: want lower-case letters, digits and . _ - separators", def.Name)
+	}
+	if def.Version == "" {
+		v.errorf(lineOr(raw.Version.Line, raw.line), "version is required")
+	} else if !tagRE.MatchString(def.Version) {
+		v.errorf(raw.Version.Line, "version %q cannot be used in a tag", def.Version)
+	}
+
+	def.Containerfile = raw.Containerfile.Value
+	if def.Containerfile == "" {
+		def.Containerfile = "Containerfile"
+	}
+	if cf, err := fs.ReadFile(fsys, def.Containerfile); err != nil {
+		v.errorf(lineOr(raw.Containerfile.Line, raw.line), "Containerfile %q not found in the definition folder", def.Containerfile)
+	} else if !fromBaseRE.Match(cf) {
+		v.errorf(lineOr(raw.Containerfile.Line, raw.line), "%s has no \"FROM ${BASE_IMAGE}\" line: base.image would be ignored", def.Containerfile)
+	}
+
+	// Variables first: everything else may refer to them.
+	for k, val := range raw.Variables {
+		if !varRE.MatchString(k) {
+			v.errorf(val.Line, "variable name %q: want letters, digits, _ . -", k)
+		}
+		def.Vars[k] = val.Value
+	}
+	r := renderer{v: v, vars: def.Vars, builtins: map[string]string{"name": def.Name, "version": def.Version}}
+	for _, k := range sortedKeys(raw.Variables) {
+		def.Vars[k] = r.render(raw.Variables[k])
+	}
+
+	def.Base.Image = r.render(raw.Base.Image)
+	def.Base.Digest = r.render(raw.Base.Digest)
+	v.checkBase(def.Base, raw)
+	r.builtins["base.image"] = def.Base.Image
+
+	for _, k := range sortedKeys(raw.Args) {
+		if !argRE.MatchString(k) {
+			v.errorf(raw.Args[k].Line, "build argument name %q: want letters, digits and _", k)
+		}
+		def.Args[k] = r.render(raw.Args[k])
+	}
+	for _, k := range sortedKeys(raw.Labels) {
+		if strings.TrimSpace(k) == "" {
+			v.errorf(raw.Labels[k].Line, "empty label name")
+		}
+		def.Labels[k] = r.render(raw.Labels[k])
+	}
+	for _, t := range raw.Tags {
+		tag := r.render(t)
+		if !tagRE.MatchString(tag) {
+			v.errorf(t.Line, "tag %q is not a valid tag", tag)
+		}
+		def.Tags = append(def.Tags, tag)
+	}
+	if len(def.Tags) == 0 && def.Version != "" {
+		def.Tags = []string{def.Version}
+	}
+	for _, p := range raw.Platforms {
+		if !platformRE.MatchString(p.Value) {
+			v.errorf(p.Line, "platform %q: want os/arch[/variant], e.g. linux/amd64", p.Value)
+		}
+		def.Platforms = append(def.Platforms, p.Value)
+	}
+	if len(def.Platforms) == 0 {
+		def.Platforms = []string{"linux/amd64"}
+	}
+	if raw.SourceDateEpoch.Value != "" {
+		n, err := strconv.ParseInt(raw.SourceDateEpoch.Value, 10, 64)
+		if err != nil || n < 0 {
+			v.errorf(raw.SourceDateEpoch.Line, "sourceDateEpoch %q: want seconds since 1970 (a non-negative integer)", raw.SourceDateEpoch.Value)
+		} else {
+			def.SourceDateEpoch = &n
+		}
+	}
+	def.Sources = v.sources(fsys, raw.Sources, r)
+	return def
+}
+
+func (v *validator) checkBase(b Base, raw *rawDefinition) {
+	line := lineOr(raw.Base.Image.Line, lineOr(raw.Base.line, raw.line))
+	switch {
+	case b.Image == "":
+		v.errorf(line, "base.image is required (a reference such as docker.io/library/ubuntu:24.04, or scratch)")
+	case b.Image == "scratch":
+		if b.Digest != "" {
+			v.errorf(raw.Base.Digest.Line, "base.digest makes no sense with scratch")
+		}
+	default:
+		named, err := reference.ParseNormalizedNamed(b.Image)
+		if err != nil {
+			v.errorf(line, "base.image %q: %v", b.Image, err)
+		} else if _, isDigested := named.(reference.Digested); isDigested {
+			v.errorf(line, "base.image %q: put the digest in base.digest", b.Image)
+		}
+	}
+	if b.Digest != "" && !strings.HasPrefix(b.Digest, "sha256:") || b.Digest != "" && !hexRE.MatchString(strings.TrimPrefix(b.Digest, "sha256:")) {
+		v.errorf(raw.Base.Digest.Line, "base.digest %q: want sha256: and 64 lower-case hex digits", b.Digest)
+	}
+}
+
+func (v *validator) sources(fsys fs.FS, raws []rawSource, r renderer) []Source {
+	var out []Source
+	names, dests := map[string]bool{}, map[string]bool{}
+	for _, rs := range raws {
+		s := Source{Name: rs.Name.Value, Dest: rs.Dest.Value}
+		switch {
+		case s.Name == "":
+			v.errorf(rs.line, "source: name is required")
+		case names[s.Name]:
+			v.errorf(rs.Name.Line, "source %q is defined twice", s.Name)
+		}
+		names[s.Name] = true
+		s.URL = r.render(rs.URL)
+		scheme, _, _ := strings.Cut(s.URL, "://")
+		switch scheme {
+		case "https", "http", "file":
+		default:
+			v.errorf(lineOr(rs.URL.Line, rs.line), "source %q: url %q: want an https://, http:// or file:// URL", s.Name, s.URL)
+		}
+		s.SHA256 = strings.ToLower(r.render(rs.SHA256))
+		if s.SHA256 != "" && !hexRE.MatchString(s.SHA256) {
+			v.errorf(rs.SHA256.Line, "source %q: sha256 %q: want 64 hex digits", s.Name, s.SHA256)
+		}
+		own := renderer{v: v, vars: r.vars, builtins: withBuiltin(r.builtins, "url", s.URL)}
+		if rs.Checksum != nil {
+			s.Checksum = &Checksum{URL: own.render(rs.Checksum.URL), Algorithm: rs.Checksum.Algorithm.Value}
+			if s.Checksum.URL == "" {
+				v.errorf(rs.Checksum.line, "source %q: checksum.url is required", s.Name)
+			}
+			switch s.Checksum.Algorithm {
+			case "sha1", "sha256", "sha512":
+			default:
+				v.errorf(lineOr(rs.Checksum.Algorithm.Line, rs.Checksum.line), "source %q: checksum.algorithm %q: want sha1, sha256 or sha512", s.Name, s.Checksum.Algorithm)
+			}
+		}
+		if rs.Signature != nil {
+			s.Signature = v.signature(fsys, s.Name, rs.Signature, own)
+		}
+		if scheme != "file" && s.SHA256 == "" && s.Checksum == nil {
+			v.errorf(rs.line, "source %q: a downloaded file needs sha256 or checksum (nothing downloaded is used unchecked)", s.Name)
+		}
+		clean := path.Clean(s.Dest)
+		switch {
+		case s.Dest == "":
+			v.errorf(rs.line, "source %q: dest is required (a path in the build context)", s.Name)
+		case path.IsAbs(s.Dest) || clean == "." || clean == ".." || strings.HasPrefix(clean, "../"):
+			v.errorf(rs.Dest.Line, "source %q: dest %q must stay inside the build context", s.Name, s.Dest)
+		case dests[clean]:
+			v.errorf(rs.Dest.Line, "source %q: dest %q is used twice", s.Name, s.Dest)
+		}
+		dests[clean] = true
+		s.Dest = clean
+		out = append(out, s)
+	}
+	return out
+}
+
+func (v *validator) signature(fsys fs.FS, source string, rs *rawSignature, r renderer) *Signature {
+	sig := &Signature{URL: r.render(rs.URL), Fingerprint: strings.ToUpper(strings.ReplaceAll(r.render(rs.Fingerprint), " ", ""))}
+	if sig.URL == "" {
+		v.errorf(rs.line, "source %q: signature.url is required", source)
+	}
+	if !fingerprintRE.MatchString(sig.Fingerprint) {
+		v.errorf(lineOr(rs.Fingerprint.Line, rs.line), "source %q: signature.fingerprint %q: want the key's full 40-hex-digit fingerprint", source, rs.Fingerprint.Value)
+	}
+	if rs.Key.Value != "" {
+		key, err := fs.ReadFile(fsys, path.Clean(rs.Key.Value))
+		if err != nil {
+			v.errorf(rs.Key.Line, "source %q: signature.key %q: %v", source, rs.Key.Value, err)
+		}
+		sig.Key = key
+	}
+	return sig
+}
+
+// renderer expands {{name}} placeholders from variables and built-in names.
+type renderer struct {
+	v        *validator
+	vars     map[string]string
+	builtins map[string]string
+}
+
+func (r renderer) render(s str) string {
+	return r.expand(s.Value, s.Line, 0)
+}
+
+func (r renderer) expand(text string, line, depth int) string {
+	if depth > 8 {
+		r.v.errorf(line, "variables refer to each other in a loop")
+		return text
+	}
+	return placeholderRE.ReplaceAllStringFunc(text, func(m string) string {
+		key := placeholderRE.FindStringSubmatch(m)[1]
+		if val, ok := r.builtins[key]; ok {
+			return val
+		}
+		if val, ok := r.vars[key]; ok {
+			return r.expand(val, line, depth+1)
+		}
+		r.v.errorf(line, "unknown variable %q in %q (variables: %s)", key, text, strings.Join(sortedKeys(r.vars), ", "))
+		return m
+	})
+}
+
+func withBuiltin(m map[string]string, k, val string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for key, x := range m {
+		out[key] = x
+	}
+	out[k] = val
+	return out
+}
+
+func lineOr(line, fallback int) int {
+	if line > 0 {
+		return line
+	}
+	return fallback
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

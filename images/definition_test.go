@@ -1,0 +1,176 @@
+package images
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"testing/fstest"
+)
+
+const goodYAML = `name: demo
+version: 1.0.0
+base:
+  image: docker.io/library/debian:bookworm
+variables:
+  tool.version: 2.1
+args:
+  TOOL_VERSION: "{{tool.version}}"
+labels:
+  org.opencontainers.image.title: "{{name}}"
+tags:
+  - "{{version}}"
+  - "{{version}}-tool{{tool.version}}"
+sources:
+  - name: tool
+    url: https://example.org/tool-{{tool.version}}.tar.gz
+    sha256: 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849
+    signature:
+      url: "{{url}}.asc"
+      fingerprint: a035 c8c1 9219 ba82 1ece a86b 64e6 28f8 d684 696d
+    dest: sources/tool.tar.gz
+`
+
+const containerfile = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN true\n"
+
+func defFS(yaml string) fstest.MapFS {
+	return fstest.MapFS{
+		"image.yaml":    {Data: []byte(yaml)},
+		"Containerfile": {Data: []byte(containerfile)},
+	}
+}
+
+func TestLoad_RendersTemplates(t *testing.T) {
+	def, err := Load(defFS(goodYAML), "testdefs/demo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(def.Tags, ","), "1.0.0,1.0.0-tool2.1"; got != want {
+		t.Errorf("tags = %s, want %s", got, want)
+	}
+	if def.Args["TOOL_VERSION"] != "2.1" || def.Labels["org.opencontainers.image.title"] != "demo" {
+		t.Errorf("args/labels not rendered: %v %v", def.Args, def.Labels)
+	}
+	src := def.Sources[0]
+	if src.URL != "https://example.org/tool-2.1.tar.gz" || src.Signature.URL != src.URL+".asc" {
+		t.Errorf("source urls: %q %q", src.URL, src.Signature.URL)
+	}
+	if src.Signature.Fingerprint != "A035C8C19219BA821ECEA86B64E628F8D684696D" {
+		t.Errorf("fingerprint not normalised: %q", src.Signature.Fingerprint)
+	}
+	if def.Platforms[0] != "linux/amd64" || def.Base.Ref() != "docker.io/library/debian:bookworm" {
+		t.Errorf("defaults: %v %q", def.Platforms, def.Base.Ref())
+	}
+}
+
+func TestLoad_Overrides(t *testing.T) {
+	def, err := Load(defFS(goodYAML), "d", map[string]string{
+		"tool.version": "3.0", "version": "2.0.0", "labels.extra": "x",
+		"base.digest": "sha256:" + strings.Repeat("a", 64),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Sources[0].URL != "https://example.org/tool-3.0.tar.gz" || def.Tags[0] != "2.0.0" || def.Labels["extra"] != "x" {
+		t.Errorf("overrides not applied: %v %v %v", def.Sources[0].URL, def.Tags, def.Labels)
+	}
+	if !strings.HasSuffix(def.Base.Ref(), "@sha256:"+strings.Repeat("a", 64)) {
+		t.Errorf("base ref %q", def.Base.Ref())
+	}
+}
+
+// Each case breaks goodYAML in one way; the error must name the file and the
+// line of the offending value.
+func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
+	cases := []struct {
+		name, old, new string
+		overrides      map[string]string
+		want           string
+	}{
+		{"unknown top-level key", "version: 1.0.0", "version: 1.0.0\nflavour: x", nil, `d/image.yaml:3: unknown key "flavour"`},
+		{"unknown nested key", "    dest: sources/tool.tar.gz", "    dest: sources/tool.tar.gz\n    mode: 0644", nil, `d/image.yaml:22: unknown key "mode"`},
+		{"bad sha256", "sha256: 2411", "sha256: zz11", nil, `d/image.yaml:17: source "tool": sha256`},
+		{"unknown variable", "{{tool.version}}.tar.gz", "{{tool.versoin}}.tar.gz", nil, `d/image.yaml:16: unknown variable "tool.versoin"`},
+		{"list where a value belongs", "version: 1.0.0", "version: [1, 2]", nil, "d/image.yaml:2: expected a single value, found a list"},
+		{"bad base", "debian:bookworm", "Debian:Bookworm", nil, "d/image.yaml:4: base.image"},
+		{"bad fingerprint", "fingerprint: a035", "fingerprint: g035", nil, `d/image.yaml:20: source "tool": signature.fingerprint`},
+		{"short fingerprint", "fingerprint: a035 c8c1 9219 ba82 1ece a86b 64e6 28f8 d684 696d", "fingerprint: D684696D", nil, `d/image.yaml:20: source "tool": signature.fingerprint`},
+		{"escaping dest", "dest: sources/tool.tar.gz", "dest: ../../etc/passwd", nil, `d/image.yaml:21: source "tool": dest "../../etc/passwd" must stay inside`},
+		{"unchecked download", "    sha256: 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849\n    signature:\n      url: \"{{url}}.asc\"\n      fingerprint: a035 c8c1 9219 ba82 1ece a86b 64e6 28f8 d684 696d\n", "", nil, `d/image.yaml:15: source "tool": a downloaded file needs sha256 or checksum`},
+		{"bad tag", `"{{version}}-tool{{tool.version}}"`, `"bad tag"`, nil, `d/image.yaml:13: tag "bad tag"`},
+		{"bad platform", "tags:", "platforms: [amd64]\ntags:", nil, `d/image.yaml:11: platform "amd64"`},
+		{"unknown --set key", "", "", map[string]string{"tool.verison": "1"}, "d/image.yaml: --set tool.verison: no such variable"},
+		{"not yaml", "name: demo", "name: [demo", nil, "d/image.yaml:"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			y := goodYAML
+			if tc.old != "" {
+				if !strings.Contains(y, tc.old) {
+					t.Fatalf("test bug: %q not in the fixture", tc.old)
+				}
+				y = strings.Replace(y, tc.old, tc.new, 1)
+			}
+			_, err := Load(defFS(y), "d", tc.overrides)
+			var de *DefinitionError
+			if !errors.As(err, &de) {
+				t.Fatalf("want a *DefinitionError, got %v", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q\nwant it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoad_ReportsEveryProblem(t *testing.T) {
+	y := strings.Replace(goodYAML, "name: demo", "name: Demo!", 1)
+	y = strings.Replace(y, "image: docker.io/library/debian:bookworm", "image: \"\"", 1)
+	_, err := Load(defFS(y), "d", nil)
+	if err == nil || !strings.Contains(err.Error(), "d/image.yaml:1: name") || !strings.Contains(err.Error(), "d/image.yaml:4: base.image is required") {
+		t.Fatalf("want both problems reported, got %v", err)
+	}
+}
+
+func TestLoad_ContainerfileMustUseBase(t *testing.T) {
+	fsys := defFS(goodYAML)
+	fsys["Containerfile"] = &fstest.MapFile{Data: []byte("FROM docker.io/library/alpine\n")}
+	_, err := Load(fsys, "d", nil)
+	if err == nil || !strings.Contains(err.Error(), `no "FROM ${BASE_IMAGE}" line`) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestOpen_BuiltinPythonAgent(t *testing.T) {
+	for _, arg := range []string{"python-agent", "images/python-agent"} {
+		fsys, name, err := Open(arg)
+		if err != nil {
+			t.Fatalf("Open(%q): %v", arg, err)
+		}
+		def, err := Load(fsys, name, nil)
+		if err != nil {
+			t.Fatalf("Load(%q): %v", arg, err)
+		}
+		if def.Version != "0.6.0-rc0" || def.Vars["python.version"] != "3.11.9" {
+			t.Errorf("%s: version %s python %s", arg, def.Version, def.Vars["python.version"])
+		}
+		py := def.Sources[0]
+		if py.URL != "https://www.python.org/ftp/python/3.11.9/Python-3.11.9.tar.xz" ||
+			py.SHA256 != "9b1e896523fc510691126c864406d9360a3d1e986acbda59cda57b5abda45b87" ||
+			py.Signature.Fingerprint != "A035C8C19219BA821ECEA86B64E628F8D684696D" {
+			t.Errorf("python source: %+v %+v", py, py.Signature)
+		}
+	}
+	if _, _, err := Open("no-such-image"); err == nil || !strings.Contains(err.Error(), "built-in: python-agent") {
+		t.Errorf("Open(no-such-image) = %v", err)
+	}
+}
+
+func TestParseOverrides(t *testing.T) {
+	m, err := ParseOverrides([]string{"a=b=c", "x="})
+	if err != nil || m["a"] != "b=c" || m["x"] != "" {
+		t.Fatalf("%v %v", m, err)
+	}
+	if _, err := ParseOverrides([]string{"novalue"}); err == nil {
+		t.Fatal("want an error for a pair without =")
+	}
+}

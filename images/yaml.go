@@ -1,0 +1,112 @@
+package images
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// lineError is a problem found while decoding, tied to a line of image.yaml.
+// Load turns it into a *DefinitionError naming the file.
+type lineError struct {
+	line int
+	msg  string
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+
+// str is a YAML scalar that remembers the line it was written on, so that
+// checks made after decoding can still point at it.
+type str struct {
+	Value string
+	Line  int
+}
+
+// UnmarshalYAML accepts scalars only: a mapping or list where a string is
+// expected is an error, not a silently stringified value.
+func (s *str) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &lineError{n.Line, fmt.Sprintf("expected a single value, found %s", kindName(n.Kind))}
+	}
+	if n.Tag == "!!null" {
+		s.Value, s.Line = "", n.Line
+		return nil
+	}
+	s.Value, s.Line = n.Value, n.Line
+	return nil
+}
+
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	default:
+		return "a value"
+	}
+}
+
+// decodeStrict decodes mapping node n into out (a pointer to a struct without
+// its own UnmarshalYAML) after checking that every key is one of out's yaml
+// field names. yaml.v3 does not carry Decoder.KnownFields into custom
+// unmarshalers, hence this check.
+func decodeStrict(n *yaml.Node, out any) error {
+	if n.Kind != yaml.MappingNode {
+		return &lineError{n.Line, fmt.Sprintf("expected a mapping, found %s", kindName(n.Kind))}
+	}
+	known := yamlKeys(reflect.TypeOf(out).Elem())
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		if _, ok := known[k.Value]; !ok {
+			names := make([]string, 0, len(known))
+			for name := range known {
+				names = append(names, name)
+			}
+			sort.Strings(names)
+			return &lineError{k.Line, fmt.Sprintf("unknown key %q (allowed here: %s)", k.Value, strings.Join(names, ", "))}
+		}
+	}
+	return convertYAMLError(n.Decode(out))
+}
+
+func yamlKeys(t reflect.Type) map[string]struct{} {
+	keys := map[string]struct{}{}
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag != "" && tag != "-" {
+			keys[tag] = struct{}{}
+		}
+	}
+	return keys
+}
+
+var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+
+// convertYAMLError turns yaml.v3's "line N: msg" errors into *lineError.
+func convertYAMLError(err error) error {
+	if err == nil {
+		return nil
+	}
+	var le *lineError
+	if errors.As(err, &le) {
+		return le
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		err = errors.New(te.Errors[0])
+	}
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &lineError{line, m[2]}
+	}
+	return &lineError{0, err.Error()}
+}
