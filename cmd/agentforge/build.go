@@ -116,7 +116,7 @@ same definition and inputs give the same image digest.`,
 		Example: `  agentforge build testdata/busybox
   agentforge build --set python.version=3.11.10 --set python.sha256=07a4... -o json
   agentforge build --source-mirror https://www.python.org/ftp/python/=https://mirror.example/python/`,
-		Args: cobra.MaximumNArgs(1),
+		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			arg := "images/python-agent"
 			if len(args) == 1 {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
+
 	"errors"
+	"github.com/spf13/cobra"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/images"
@@ -41,4 +44,15 @@ func exitCode(err error) int {
 		return exitInput
 	}
 	return exitRuntime
+}
+
+// args wraps a cobra argument check so that a wrong number of arguments is
+// reported as bad input (exit 2).
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := check(cmd, a); err != nil {
+			return &usageError{fmt.Errorf("%s: %w", cmd.CommandPath(), err)}
+		}
+		return nil
+	}
 }

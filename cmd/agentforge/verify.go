@@ -26,7 +26,7 @@ REF: a local image name or ID, containers-storage:NAME, oci:DIR[:tag], or
 docker://host/repo[:tag|@digest].`,
 		Example: `  agentforge verify localhost/python-agent:0.6.0-rc0
   agentforge verify -o json oci:/tmp/layout:latest`,
-		Args: cobra.ExactArgs(1),
+		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := builder.VerifyOptions{Log: a.log}
 			if expect != "" {

@@ -17,7 +17,7 @@ func (a *app) versionCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the version of agentforge and of the libraries it builds with",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := map[string]string{"version": version, "buildah": define.Version, "go": runtime.Version()}
 			if bi, ok := debug.ReadBuildInfo(); ok {

@@ -1,0 +1,220 @@
+package builder
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentforge/agentforge/images"
+	"github.com/containers/buildah"
+	"go.podman.io/storage"
+)
+
+// These tests build real images with buildah in-process. They need root
+// (chroot isolation, storage), cgo, and Debian's busybox-static at
+// /bin/busybox (installed by .ci/run); skopeo for the cross-check.
+
+func TestMain(m *testing.M) {
+	if buildah.InitReexec() {
+		return
+	}
+	os.Exit(m.Run())
+}
+
+var freeMu sync.Mutex
+
+// newStore opens a fresh store in a temporary directory, shut down and freed
+// when the test ends.
+func newStore(t *testing.T, driver string) storage.Store {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Fatal("building images needs root (run the suite as root, as .ci/run does)")
+	}
+	s, err := OpenStore(StoreOptions{Root: filepath.Join(t.TempDir(), "storage"), Driver: driver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := CloseStore(s); err != nil {
+			t.Error(err)
+		}
+		freeMu.Lock()
+		s.Free()
+		freeMu.Unlock()
+	})
+	return s
+}
+
+func loadBusybox(t *testing.T, overrides map[string]string) *images.Definition {
+	t.Helper()
+	fsys, name, err := images.Open("../testdata/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := images.Load(fsys, name, overrides)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return def
+}
+
+func buildBusybox(t *testing.T, store storage.Store, overrides map[string]string) *Result {
+	t.Helper()
+	var out bytes.Buffer
+	res, err := Build(context.Background(), loadBusybox(t, overrides), BuildOptions{
+		Store: store, Fetcher: &Fetcher{CacheDir: t.TempDir()}, Output: &out, TmpDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out.String())
+	}
+	return res
+}
+
+func TestBuild_BusyboxAndVerify(t *testing.T) {
+	store := newStore(t, "vfs")
+	res := buildBusybox(t, store, nil)
+	if len(res.Layers) != 3 {
+		t.Fatalf("want 3 layers (COPY, RUN, COPY), got %d", len(res.Layers))
+	}
+	if !strings.HasPrefix(res.Digest, "sha256:") || res.Names[0] != "localhost/busybox-demo:1.0.0" || res.Created != "2023-11-14T22:13:20Z" {
+		t.Errorf("result: %+v", res)
+	}
+
+	// The RUN step really ran: the greeting is in the image.
+	var stdout bytes.Buffer
+	if err := Run(context.Background(), store, res.ID, []string{"/bin/cat", "/etc/greeting"}, &stdout, os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(stdout.String()); got != "hello from agentforge" {
+		t.Errorf("greeting %q", got)
+	}
+
+	ref, err := ParseReference("busybox-demo:1.0.0", store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(context.Background(), ref, VerifyOptions{})
+	if err != nil || !rep.OK {
+		t.Fatalf("verify: ok=%v err=%v", rep != nil && rep.OK, err)
+	}
+	if rep.Digest != res.Digest || len(rep.Layers) != len(res.Layers) {
+		t.Errorf("verify saw %s with %d layers, build made %s with %d", rep.Digest, len(rep.Layers), res.Digest, len(res.Layers))
+	}
+	for i, l := range rep.Layers {
+		if !l.OK || l.Digest != res.Layers[i].Digest || l.DiffID != res.Layers[i].DiffID {
+			t.Errorf("layer %d: %+v", i, l)
+		}
+	}
+
+	// An independent client reads the same manifest from the same store.
+	out, err := exec.Command("skopeo", "inspect", "--raw",
+		fmt.Sprintf("containers-storage:[vfs@%s+%s]localhost/busybox-demo:1.0.0", store.GraphRoot(), store.RunRoot())).Output()
+	if err != nil {
+		t.Fatalf("skopeo inspect (install skopeo): %v", err)
+	}
+	var m struct {
+		Layers []struct {
+			Digest string `json:"digest"`
+			Size   int64  `json:"size"`
+		} `json:"layers"`
+	}
+	if err := json.Unmarshal(out, &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Layers) != len(rep.Layers) {
+		t.Fatalf("skopeo sees %d layers, verify %d", len(m.Layers), len(rep.Layers))
+	}
+	for i, l := range m.Layers {
+		if l.Digest != rep.Layers[i].Digest || l.Size != rep.Layers[i].Size {
+			t.Errorf("layer %d: skopeo %s/%d, verify %s/%d", i, l.Digest, l.Size, rep.Layers[i].Digest, rep.Layers[i].Size)
+		}
+	}
+
+	// Tamper with a file of the last layer on disk: verify names that layer.
+	motd := findInLayers(t, store, "etc/motd")
+	if err := os.WriteFile(motd, []byte("tampered\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Verify(context.Background(), ref, VerifyOptions{})
+	if !IsIntegrity(err) {
+		t.Fatalf("verify after tampering: want an integrity error, got %v", err)
+	}
+	last := len(rep.Layers) - 1
+	if rep.OK || rep.Layers[last].OK || !rep.Layers[0].OK {
+		t.Errorf("report: ok=%t layers=%+v", rep.OK, rep.Layers)
+	}
+	if want := fmt.Sprintf("layer %d %s", last, res.Layers[last].Digest); !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "etc/motd") {
+		t.Errorf("error %q should name %q and the file", err, want)
+	}
+}
+
+// findInLayers returns the path of name inside the vfs layer directory that
+// holds it.
+func findInLayers(t *testing.T, store storage.Store, name string) string {
+	t.Helper()
+	matches, _ := filepath.Glob(filepath.Join(store.GraphRoot(), "vfs", "dir", "*", name))
+	if len(matches) != 1 {
+		t.Fatalf("want %s in exactly one layer, found %v", name, matches)
+	}
+	return matches[0]
+}
+
+func TestBuild_ReproducibleAcrossStores(t *testing.T) {
+	a := buildBusybox(t, newStore(t, "vfs"), nil)
+	b := buildBusybox(t, newStore(t, "overlay"), nil)
+	if a.Digest != b.Digest || a.ID != b.ID {
+		t.Fatalf("two fresh stores gave %s/%s and %s/%s", a.Digest, a.ID, b.Digest, b.ID)
+	}
+	// A different input gives a different image: the check can fail.
+	c := buildBusybox(t, newStore(t, "vfs"), map[string]string{"greeting": "something else"})
+	if c.Digest == a.Digest {
+		t.Fatalf("a different build argument gave the same digest %s", c.Digest)
+	}
+}
+
+func TestBuild_CachedRebuildIsSameImage(t *testing.T) {
+	store := newStore(t, "vfs")
+	first := buildBusybox(t, store, nil)
+	start := time.Now()
+	second := buildBusybox(t, store, nil)
+	if first.ID != second.ID || first.Digest != second.Digest {
+		t.Fatalf("rebuild changed the image: %s -> %s", first.Digest, second.Digest)
+	}
+	t.Logf("cached rebuild took %s", time.Since(start))
+}
+
+func TestBuild_BadSourceLeavesStoreUntouched(t *testing.T) {
+	store := newStore(t, "vfs")
+	def := loadBusybox(t, nil)
+	def.Sources[0].SHA256 = strings.Repeat("0", 64) // what a wrong pin looks like
+	_, err := Build(context.Background(), def, BuildOptions{Store: store, Fetcher: &Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir()})
+	if !IsIntegrity(err) || !strings.Contains(err.Error(), `source "busybox"`) {
+		t.Fatalf("want an integrity error naming the source, got %v", err)
+	}
+	imgs, err := store.Images()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrs, _ := store.Containers()
+	if len(imgs) != 0 || len(ctrs) != 0 {
+		t.Fatalf("store changed: %d images, %d containers", len(imgs), len(ctrs))
+	}
+}
+
+func TestParseReference_UnknownLocalImage(t *testing.T) {
+	store := newStore(t, "vfs")
+	_, err := ParseReference("no-such-image:1", store)
+	var ie *InputError
+	if err == nil || !errors.As(err, &ie) {
+		t.Fatalf("want an *InputError, got %v", err)
+	}
+}
