@@ -89,7 +89,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad input, 3 integrity failure,
 	f.StringArrayVar(&a.insecure, "insecure-registry", nil, "registry HOST[:PORT] reached over plain HTTP or without TLS verification (repeatable)")
 	f.StringVar(&a.authFile, "authfile", "", "registry credentials file (docker config.json / containers auth.json; default $REGISTRY_AUTH_FILE or the usual places)")
 	f.StringVar(&a.caFile, "ca-file", "", "PEM file of extra CA certificates trusted for registries")
-	root.AddCommand(a.buildCommand(), a.verifyCommand(), a.versionCommand())
+	root.AddCommand(a.buildCommand(), a.verifyCommand(), a.versionCommand(), a.demoCommand(), a.runCommand())
 	return root
 }
 
@@ -119,6 +119,15 @@ func (a *app) setup() error {
 		return &usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", a.logLevel)}
 	}
 	a.log.Level = lvl
+	// The containers libraries log through logrus' standard logger: same
+	// output and format, and their chatter ("using prior storage driver",
+	// "forcing host network") only at debug.
+	std := logrus.StandardLogger()
+	std.Out, std.Formatter = a.stderr, a.log.Formatter
+	std.Level = logrus.WarnLevel
+	if lvl >= logrus.DebugLevel {
+		std.Level = lvl
+	}
 	return nil
 }
 
