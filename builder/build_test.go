@@ -218,3 +218,55 @@ func TestParseReference_UnknownLocalImage(t *testing.T) {
 		t.Fatalf("want an *InputError, got %v", err)
 	}
 }
+
+func TestVerify_OCILayoutWrittenBySkopeo(t *testing.T) {
+	store := newStore(t, "vfs")
+	res := buildBusybox(t, store, nil)
+	layout := filepath.Join(t.TempDir(), "layout")
+	src := fmt.Sprintf("containers-storage:[vfs@%s+%s]%s", store.GraphRoot(), store.RunRoot(), res.Names[0])
+	if out, err := exec.Command("skopeo", "copy", "--dest-compress", src, "oci:"+layout+":v1").CombinedOutput(); err != nil {
+		t.Fatalf("skopeo copy: %v\n%s", err, out)
+	}
+	ref, err := ParseReference("oci:"+layout+":v1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(context.Background(), ref, VerifyOptions{})
+	if err != nil || !rep.OK {
+		t.Fatalf("verify oci layout: %v", err)
+	}
+	// skopeo compressed the layers: blob digests differ, diffIDs are the build's.
+	for i, l := range rep.Layers {
+		if l.Digest == res.Layers[i].Digest || l.DiffID != res.Layers[i].DiffID || !strings.Contains(l.MediaType, "gzip") {
+			t.Errorf("layer %d: %+v (built %+v)", i, l, res.Layers[i])
+		}
+	}
+	// Corrupt one compressed blob in the layout: the layer is named.
+	blob := filepath.Join(layout, "blobs", "sha256", strings.TrimPrefix(rep.Layers[1].Digest, "sha256:"))
+	data, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(blob, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Verify(context.Background(), ref, VerifyOptions{})
+	if !IsIntegrity(err) || rep.Layers[1].OK || !rep.Layers[0].OK || !strings.Contains(err.Error(), "layer 1 "+rep.Layers[1].Digest) {
+		t.Fatalf("corrupt blob: %v", err)
+	}
+}
+
+func TestVerify_ExpectDigest(t *testing.T) {
+	store := newStore(t, "vfs")
+	res := buildBusybox(t, store, nil)
+	ref, err := ParseReference(res.ID, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := "sha256:" + strings.Repeat("1", 64)
+	_, err = Verify(context.Background(), ref, VerifyOptions{ExpectDigest: digestOf(other)})
+	if !IsIntegrity(err) || !strings.Contains(err.Error(), "expected "+other+", got "+res.Digest) {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -230,19 +230,18 @@ func checkLayer(ctx context.Context, r *imageData, i int, l Layer) LayerReport {
 			_, err = io.Copy(diffH, dr)
 			dr.Close()
 		}
-		pr.CloseWithError(err)
+		// Keep draining whatever happened, so that the blob itself is
+		// always hashed to the end.
+		io.Copy(io.Discard, pr)
 		done <- err
 	}()
 	n, err := io.Copy(io.MultiWriter(blobH, pw), rc)
 	pw.CloseWithError(err)
-	if derr := <-done; err == nil && derr != nil && !errors.Is(derr, io.ErrClosedPipe) {
-		err = fmt.Errorf("decompress: %w", derr)
-	}
+	derr := <-done
 	if err != nil {
 		return readFailure(rep, err)
 	}
 	gotBlob := digest.NewDigest(digest.SHA256, blobH)
-	gotDiff := digest.NewDigest(digest.SHA256, diffH)
 	var problems []string
 	if gotBlob != fetch.Digest {
 		problems = append(problems, fmt.Sprintf("digest: expected %s, got %s", fetch.Digest, gotBlob))
@@ -250,7 +249,10 @@ func checkLayer(ctx context.Context, r *imageData, i int, l Layer) LayerReport {
 	if fetch.Size >= 0 && n != fetch.Size {
 		problems = append(problems, fmt.Sprintf("size: expected %d, got %d", fetch.Size, n))
 	}
-	if l.DiffID == "" {
+	gotDiff := digest.NewDigest(digest.SHA256, diffH)
+	if derr != nil {
+		problems = append(problems, fmt.Sprintf("does not decompress: %v", derr))
+	} else if l.DiffID == "" {
 		problems = append(problems, "no diff_id in the config for this layer")
 	} else if gotDiff.String() != l.DiffID {
 		problems = append(problems, fmt.Sprintf("diffID: expected %s, got %s", l.DiffID, gotDiff))

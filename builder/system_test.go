@@ -1,0 +1,50 @@
+package builder
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/pkg/sysregistriesv2"
+)
+
+func digestOf(s string) digest.Digest { return digest.Digest(s) }
+
+// The generated registries.conf must be read by c/image the way we mean it:
+// docker.io pulled through the mirror first, insecure hosts insecure.
+func TestRegistriesConf_MirrorsAndInsecure(t *testing.T) {
+	o := RegistryOptions{
+		Mirrors:  []Mirror{{From: "docker.io", To: "127.0.0.1:5000/docker.io"}},
+		Insecure: []string{"127.0.0.1:5000", "registry.lan:5001"},
+	}
+	dir := t.TempDir()
+	sys, err := o.systemContext(dir, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := sysregistriesv2.FindRegistry(sys, "docker.io/library/ubuntu:24.04")
+	if err != nil || reg == nil {
+		t.Fatalf("docker.io not configured: %v", err)
+	}
+	srcs, err := reg.PullSourcesFromReference(mustNamed(t, "docker.io/library/ubuntu:24.04"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(srcs) != 2 || !strings.HasPrefix(srcs[0].Reference.String(), "127.0.0.1:5000/docker.io/library/ubuntu") || !srcs[0].Endpoint.Insecure || srcs[1].Endpoint.Location != "docker.io" {
+		t.Fatalf("pull sources: %+v", srcs)
+	}
+	lan, err := sysregistriesv2.FindRegistry(sys, "registry.lan:5001/x/y:1")
+	if err != nil || lan == nil || !lan.Insecure {
+		t.Fatalf("registry.lan:5001 should be insecure: %+v %v", lan, err)
+	}
+}
+
+func mustNamed(t *testing.T, s string) reference.Named {
+	t.Helper()
+	n, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
