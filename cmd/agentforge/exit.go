@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/jenkins"
 )
 
 // Exit codes, part of the command-line contract (README "Exit codes").
@@ -36,11 +37,15 @@ func exitCode(err error) int {
 		de *images.DefinitionError
 		in *builder.InputError
 		ue *usageError
+		je *jenkins.Error
+		ji *jenkins.InputError
 	)
 	switch {
 	case errors.As(err, &ie):
 		return exitIntegrity
-	case errors.As(err, &de), errors.As(err, &in), errors.As(err, &ue):
+	case errors.As(err, &je):
+		return exitJenkins
+	case errors.As(err, &de), errors.As(err, &in), errors.As(err, &ue), errors.As(err, &ji):
 		return exitInput
 	}
 	return exitRuntime

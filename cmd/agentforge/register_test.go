@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentforge/agentforge/jenkins/jenkinstest"
+)
+
+const testToken = "0123456789abcdef-secret-token"
+
+func jenkinsEmulator(t *testing.T) *jenkinstest.Server {
+	return jenkinstest.New(t, jenkinstest.Options{
+		Users: []jenkinstest.User{{Name: "ci-bot", Token: testToken, Admin: true}, {Name: "viewer", Token: "viewer-" + testToken}},
+		State: jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
+	})
+}
+
+func TestCLI_Register(t *testing.T) {
+	srv := jenkinsEmulator(t)
+	image := "registry.example/agents/python@sha256:" + strings.Repeat("ab", 32)
+	base := []string{"register", "--jenkins-url", srv.URL, "--jenkins-user", "ci-bot", "--image", image, "--log-level", "debug"}
+	t.Setenv("JENKINS_API_TOKEN", testToken)
+
+	code, stdout, stderr := cli(t, append(base, "-o", "json")...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var out struct {
+		Status         string `json:"status"`
+		JenkinsVersion string `json:"jenkinsVersion"`
+		Template       struct {
+			ID, Name, Label, Image string
+		} `json:"template"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if out.Status != "created" || out.JenkinsVersion != "2.479.3" || out.Template.Image != image || out.Template.ID == "" || out.Template.Label != "python" {
+		t.Fatalf("%s", stdout)
+	}
+	code, stdout2, stderr2 := cli(t, base...)
+	if code != 0 || !strings.Contains(stdout2, "unchanged") {
+		t.Fatalf("rerun: exit %d\n%s%s", code, stdout2, stderr2)
+	}
+	for _, s := range []string{stdout, stderr, stdout2, stderr2} {
+		if strings.Contains(s, testToken) {
+			t.Fatal("the token reached the output")
+		}
+	}
+}
+
+func TestCLI_RegisterExitCodes(t *testing.T) {
+	srv := jenkinsEmulator(t)
+	image := "registry.example/agents/python@sha256:" + strings.Repeat("ab", 32)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte("wrong-"+testToken+"\n"), 0o600)
+	viewerFile := filepath.Join(t.TempDir(), "viewer")
+	os.WriteFile(viewerFile, []byte("viewer-"+testToken), 0o600)
+	goodFile := filepath.Join(t.TempDir(), "good")
+	os.WriteFile(goodFile, []byte(testToken), 0o600)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"wrong token", []string{"--jenkins-user", "ci-bot", "--jenkins-token-file", tokenFile}, 4, "unauthorized (HTTP 401)"},
+		{"no permission", []string{"--jenkins-user", "viewer", "--jenkins-token-file", viewerFile}, 4, "forbidden (HTTP 403)"},
+		{"no such cloud", []string{"--jenkins-user", "ci-bot", "--jenkins-token-file", goodFile, "--cloud", "prod"}, 4, "no-such-cloud"},
+		{"no token", []string{"--jenkins-user", "ci-bot"}, 2, "JENKINS_API_TOKEN"},
+		{"tag only", []string{"--jenkins-user", "ci-bot", "--jenkins-token-file", goodFile, "--image", "registry.example/agents/python:1"}, 2, "not pinned by digest"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("JENKINS_API_TOKEN", "")
+			args := append([]string{"register", "--jenkins-url", srv.URL, "--image", image, "--log-level", "debug", "-o", "json"}, tc.args...)
+			code, stdout, stderr := cli(t, args...)
+			if code != tc.code || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("exit %d (want %d), stderr:\n%s", code, tc.code, stderr)
+			}
+			if strings.Contains(stdout+stderr, testToken) {
+				t.Fatal("the token reached the output")
+			}
+		})
+	}
+}

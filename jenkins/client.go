@@ -1,0 +1,262 @@
+// Package jenkins registers, reads and removes Kubernetes pod templates (and
+// permanent inbound agents) in a Jenkins controller through gojenkins.
+//
+// Templates travel as data: each operation posts one fixed, reviewed Groovy
+// script to /scriptText with the request as base64-encoded JSON in a string
+// literal, and reads back one machine-readable result line. The package knows
+// nothing about images beyond a reference string. jenkinstest holds an HTTP
+// emulator of the Jenkins endpoints used, which runs the scripts with
+// Groovy 2.4 against stubs of the Jenkins and Kubernetes-plugin classes.
+package jenkins
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/bndr/gojenkins"
+	"github.com/sirupsen/logrus"
+)
+
+// Config says how to reach Jenkins. Token is an API token (or a password);
+// it is sent only as HTTP basic auth and scrubbed from every message.
+type Config struct {
+	URL   string
+	User  string
+	Token string
+	// Timeout bounds every request (and Client.New); 0 means 60 s.
+	Timeout time.Duration
+	// HTTPClient is used when set (custom TLS); its Timeout is left alone.
+	HTTPClient *http.Client
+	Log        logrus.FieldLogger
+}
+
+// Client is a connection to one Jenkins controller.
+type Client struct {
+	cfg     Config
+	j       *gojenkins.Jenkins
+	req     *gojenkins.Requester
+	http    *http.Client
+	log     logrus.FieldLogger
+	Version string
+}
+
+// Error is Jenkins refusing a request: bad credentials, a missing
+// permission, a missing cloud or plugin, a disabled script console.
+type Error struct {
+	// Status is the HTTP status, 0 when the refusal came from a script.
+	Status int
+	// Op names what was attempted.
+	Op string
+	// Reason is a short code: unauthorized, forbidden, no-such-cloud,
+	// not-kubernetes, not-managed, plugin-missing, script-console, not-jenkins.
+	Reason string
+	// Hint says what to do about it.
+	Hint string
+}
+
+func (e *Error) Error() string {
+	s := fmt.Sprintf("jenkins refused %s: %s", e.Op, e.Reason)
+	if e.Status != 0 {
+		s += fmt.Sprintf(" (HTTP %d)", e.Status)
+	}
+	if e.Hint != "" {
+		s += ": " + e.Hint
+	}
+	return s
+}
+
+// New checks the URL, connects (GET /api/json), and reads the Jenkins
+// version. A 401 or 403 is an *Error with a hint.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, &InputError{fmt.Sprintf("jenkins URL %q: want http(s)://host[:port][/prefix]", redactURLString(cfg.URL))}
+	}
+	if u.User != nil {
+		return nil, &InputError{"jenkins URL must not carry credentials: give the user with --jenkins-user and the token in JENKINS_API_TOKEN or a token file"}
+	}
+	if cfg.User == "" || cfg.Token == "" {
+		return nil, &InputError{"a Jenkins user and API token are needed (--jenkins-user; JENKINS_API_TOKEN or --jenkins-token-file)"}
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	hc := cfg.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Timeout: cfg.Timeout}
+	}
+	log := cfg.Log
+	if log == nil {
+		l := logrus.New()
+		l.Out = io.Discard
+		log = l
+	}
+	c := &Client{cfg: cfg, http: hc, log: log}
+	// gojenkins decodes error pages as JSON and reports "invalid character
+	// '<'": look at the status ourselves first.
+	if err := c.preflight(ctx); err != nil {
+		return nil, err
+	}
+	c.j = gojenkins.CreateJenkins(hc, strings.TrimSuffix(cfg.URL, "/"), cfg.User, cfg.Token)
+	_, err = c.j.Init(ctx)
+	// Init points gojenkins' package loggers at stdout, where our JSON goes.
+	gojenkins.Info = stdlog.New(io.Discard, "", 0)
+	gojenkins.Warning = stdlog.New(io.Discard, "", 0)
+	gojenkins.Error = stdlog.New(io.Discard, "", 0)
+	if err != nil {
+		return nil, c.scrub(fmt.Errorf("connect to %s: %w", cfg.URL, err))
+	}
+	r, ok := c.j.Requester.(*gojenkins.Requester)
+	if !ok {
+		return nil, fmt.Errorf("connect to %s: unexpected gojenkins requester %T", cfg.URL, c.j.Requester)
+	}
+	c.req = r
+	c.Version = c.j.Version
+	log.WithField("version", c.Version).Debugf("connected to Jenkins at %s", cfg.URL)
+	return c, nil
+}
+
+// InputError is a bad Jenkins URL or missing credentials (exit 2).
+type InputError struct{ Msg string }
+
+func (e *InputError) Error() string { return e.Msg }
+
+func (c *Client) preflight(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.cfg.URL, "/")+"/api/json", nil)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(c.cfg.User, c.cfg.Token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.scrub(fmt.Errorf("connect to %s: %w", c.cfg.URL, err))
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	return statusError("connect", resp)
+}
+
+// statusError maps an HTTP status to an *Error, nil for 2xx/3xx.
+func statusError(op string, resp *http.Response) error {
+	switch s := resp.StatusCode; {
+	case s < 400:
+		if op == "connect" && resp.Header.Get("X-Jenkins") == "" {
+			return &Error{Status: s, Op: op, Reason: "not-jenkins", Hint: "the server answered without an X-Jenkins header: check --jenkins-url"}
+		}
+		return nil
+	case s == http.StatusUnauthorized:
+		return &Error{Status: s, Op: op, Reason: "unauthorized", Hint: "the user or API token is wrong (create a token under the user's Security page)"}
+	case s == http.StatusForbidden:
+		hint := "the user lacks the permission; registering pod templates needs Overall/Administer (the script console)"
+		if p := resp.Header.Get("X-Required-Permission"); p != "" {
+			hint = "the user lacks " + p
+		}
+		return &Error{Status: s, Op: op, Reason: "forbidden", Hint: hint}
+	case s == http.StatusNotFound && op == "connect":
+		return &Error{Status: s, Op: op, Reason: "not-jenkins", Hint: "no Jenkins API at this URL: check --jenkins-url (and its path prefix)"}
+	default:
+		return fmt.Errorf("%s: HTTP %s", op, resp.Status)
+	}
+}
+
+// script posts a fixed script to /scriptText and returns its output.
+func (c *Client) script(ctx context.Context, op, text string) (out string, err error) {
+	ar := gojenkins.NewAPIRequest(http.MethodPost, "/scriptText", strings.NewReader(url.Values{"script": {text}}.Encode()))
+	ar.SetHeader("Content-Type", "application/x-www-form-urlencoded")
+	if err := c.setCrumb(ctx, ar); err != nil {
+		return "", c.scrub(fmt.Errorf("%s: CSRF crumb: %w", op, err))
+	}
+	resp, err := c.req.Do(ctx, ar, &out)
+	if err != nil {
+		return "", c.scrub(fmt.Errorf("%s: POST /scriptText: %w", op, err))
+	}
+	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+		return "", &Error{Status: resp.StatusCode, Op: op, Reason: "script-console", Hint: "the script console (/scriptText) is not available on this controller; use --casc to get the configuration-as-code fragment instead"}
+	}
+	if err := statusError(op, resp); err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+// setCrumb wraps gojenkins' SetCrumb, which dereferences a nil response when
+// the crumb request fails at the transport level (a timeout, a refused
+// connection): that panic becomes an error here.
+func (c *Client) setCrumb(ctx context.Context, ar *gojenkins.APIRequest) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+				return
+			}
+			err = fmt.Errorf("crumb request to %s failed", c.cfg.URL)
+		}
+	}()
+	return c.req.SetCrumb(ctx, ar)
+}
+
+// result is the machine-readable line every script prints.
+type result struct {
+	Status   string         `json:"status"`
+	Reason   string         `json:"reason"`
+	ID       string         `json:"id"`
+	Clouds   []string       `json:"clouds"`
+	Kind     string         `json:"kind"`
+	Before   *TemplateState `json:"before"`
+	After    *TemplateState `json:"after"`
+	Position int            `json:"position"`
+	Warnings []string       `json:"warnings"`
+}
+
+const resultPrefix = "AGENTFORGE-RESULT "
+
+// parseResult finds the result line in a script's output. Jenkins answers 200
+// even when the script throws, so a missing line is a failure; a class that
+// does not resolve means the Kubernetes plugin is not installed.
+func parseResult(op, out string) (*result, error) {
+	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), resultPrefix); ok {
+			var r result
+			if err := json.Unmarshal([]byte(rest), &r); err != nil {
+				return nil, fmt.Errorf("%s: unreadable result line: %w", op, err)
+			}
+			return &r, nil
+		}
+	}
+	if strings.Contains(out, "unable to resolve class org.csanchez.jenkins.plugins.kubernetes") {
+		return nil, &Error{Op: op, Reason: "plugin-missing", Hint: "the Kubernetes plugin (kubernetes) is not installed on this controller"}
+	}
+	return nil, fmt.Errorf("%s: the script gave no result; Jenkins said:\n%s", op, truncate(out, 2000))
+}
+
+// scrub removes the token from an error message.
+func (c *Client) scrub(err error) error {
+	if err == nil || c.cfg.Token == "" || !strings.Contains(err.Error(), c.cfg.Token) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), c.cfg.Token, "*****"))
+}
+
+func redactURLString(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	u.User = url.User("xxxxx")
+	return u.String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,328 @@
+package jenkins
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentforge/agentforge/jenkins/jenkinstest"
+)
+
+// These tests run every script agentforge sends through Groovy 2.4 against
+// the stubs in testdata/jenkins/stubs (Debian's groovy + default-jre-headless,
+// installed by .ci/run).
+
+const (
+	digestA = "registry.example/agents/python@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	digestB = "registry.example/agents/python@sha256:2222222222222222222222222222222222222222222222222222222222222222"
+	token   = "11a9b3c4d5e6f708192a3b4c5d6e7f8091"
+)
+
+var admin = jenkinstest.User{Name: "admin", Token: token, Password: "hunter2-password", Admin: true}
+
+// withOtherTemplate is a cloud holding a template agentforge did not create.
+func withOtherTemplate() jenkinstest.State {
+	return jenkinstest.State{Clouds: []jenkinstest.Cloud{
+		{Kind: "docker", Name: "docker"},
+		{Kind: "kubernetes", Name: "kubernetes", Templates: []map[string]any{{
+			"id": "other-id", "name": "maven", "label": "maven", "idleMinutes": 5, "instanceCap": 3,
+			"containers": []map[string]any{{"name": "jnlp", "image": "jenkins/inbound-agent:latest", "workingDir": "/home/jenkins/agent"}},
+		}}},
+	}}
+}
+
+func connect(t *testing.T, srv *jenkinstest.Server, user, secret string) *Client {
+	t.Helper()
+	c, err := New(context.Background(), Config{URL: srv.URL, User: user, Token: secret, Timeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func pythonTemplate(image string) Template {
+	return Template{Cloud: "kubernetes", Name: "python-agent", Label: "python", Image: image,
+		Namespace: "ci", IdleMinutes: 10, InstanceCap: -1, CPURequest: "500m", MemoryRequest: "1Gi", MemoryLimit: "2Gi"}
+}
+
+func TestRegister_CreateUnchangedUpdate(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate()})
+	c := connect(t, srv, "admin", token)
+	if c.Version != "2.479.3" {
+		t.Errorf("version %q", c.Version)
+	}
+	ctx := context.Background()
+
+	created, err := c.Register(ctx, pythonTemplate(digestA), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.Status != "created" || created.Template.Image != digestA || created.Template.ID == "" || created.Position != 1 {
+		t.Fatalf("create: %+v %+v", created, created.Template)
+	}
+	saves := srv.State().Saves
+	if saves != 1 {
+		t.Fatalf("create saved %d times", saves)
+	}
+
+	again, err := c.Register(ctx, pythonTemplate(digestA), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Status != "unchanged" || again.Template.ID != created.Template.ID {
+		t.Fatalf("rerun: %s id %s (was %s)", again.Status, again.Template.ID, created.Template.ID)
+	}
+	if got := srv.State().Saves; got != saves {
+		t.Fatalf("an unchanged rerun saved (%d -> %d)", saves, got)
+	}
+
+	// Move the python template first, so that "order kept" can fail.
+	st := srv.State()
+	k := st.Clouds[1]
+	k.Templates[0], k.Templates[1] = k.Templates[1], k.Templates[0]
+	srv.SetState(st)
+
+	updated, err := c.Register(ctx, pythonTemplate(digestB), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if updated.Status != "updated" || updated.Template.ID != created.Template.ID || updated.Position != 0 || updated.Template.Image != digestB {
+		t.Fatalf("update: %+v %+v", updated, updated.Template)
+	}
+	if len(updated.Diff) != 1 || updated.Diff[0].Field != "image" || updated.Diff[0].Before != digestA {
+		t.Errorf("diff: %+v", updated.Diff)
+	}
+
+	// The template agentforge did not create is untouched.
+	other := srv.State().Clouds[1].Templates[1]
+	if other["id"] != "other-id" || other["label"] != "maven" || other["idleMinutes"].(float64) != 5 {
+		t.Errorf("other template changed: %v", other)
+	}
+	if srv.State().Clouds[0].Kind != "docker" {
+		t.Errorf("the docker cloud was lost: %+v", srv.State().Clouds)
+	}
+}
+
+func TestRegister_DryRunChangesNothing(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate()})
+	c := connect(t, srv, "admin", token)
+	out, err := c.Register(context.Background(), pythonTemplate(digestA), Options{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Status != "would-create" || len(out.Diff) == 0 {
+		t.Fatalf("dry run: %+v", out)
+	}
+	if st := srv.State(); st.Saves != 0 || len(st.Clouds[1].Templates) != 1 {
+		t.Fatalf("dry run changed Jenkins: %+v", st)
+	}
+}
+
+func TestRegister_RefusesUnmanagedUnlessAdopt(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate()})
+	c := connect(t, srv, "admin", token)
+	tmpl := pythonTemplate(digestA)
+	tmpl.Name, tmpl.Label = "maven", "maven"
+	_, err := c.Register(context.Background(), tmpl, Options{})
+	var je *Error
+	if !errors.As(err, &je) || je.Reason != "not-managed" || !strings.Contains(err.Error(), "--adopt") {
+		t.Fatalf("want not-managed, got %v", err)
+	}
+	out, err := c.Register(context.Background(), tmpl, Options{Adopt: true})
+	if err != nil || out.Status != "updated" || out.Template.ID != "other-id" || !out.Template.Managed {
+		t.Fatalf("adopt: %+v %v", out, err)
+	}
+	removed, err := c.Remove(context.Background(), "kubernetes", "maven", Options{})
+	if err != nil || removed.Status != "removed" || len(srv.State().Clouds[1].Templates) != 0 {
+		t.Fatalf("remove: %+v %v", removed, err)
+	}
+}
+
+// Every string field carries an injection attempt. Each must be stored
+// literally (or refused by validation), and nothing may run.
+func TestRegister_InjectionIsData(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate()})
+	c := connect(t, srv, "admin", token)
+	evil := []string{
+		`x' + Jenkins.get().clouds.clear() + '`,
+		`x"; System.exit(1); "`,
+		"${Jenkins.get().clouds.clear()}",
+		"x\n}; Jenkins.get().clouds.clear(); {",
+		`x\'; new File('/tmp/agentforge-pwned').text = 'pwned'; //`,
+		"''' + Runtime.getRuntime().exec('touch /tmp/agentforge-pwned') + '''",
+	}
+	for i, s := range evil {
+		tmpl := pythonTemplate(digestA)
+		tmpl.Name = "t" + string(rune('a'+i)) + s
+		out, err := c.Register(context.Background(), tmpl, Options{})
+		if strings.Contains(s, "\n") {
+			// A newline is refused in a name before anything is sent.
+			var ie *InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("%q: want an input error, got %v", s, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		if out.Template.Name != tmpl.Name {
+			t.Errorf("name stored as %q, want %q", out.Template.Name, tmpl.Name)
+		}
+	}
+	// Other fields: the label and resources are validated, the cloud name is looked up literally.
+	tmpl := pythonTemplate(digestA)
+	tmpl.Cloud = `kubernetes' + Jenkins.get().clouds.clear() + '`
+	_, err := c.Register(context.Background(), tmpl, Options{})
+	var je *Error
+	if !errors.As(err, &je) || je.Reason != "no-such-cloud" {
+		t.Fatalf("evil cloud name: %v", err)
+	}
+	for _, bad := range []func(*Template){
+		func(t *Template) { t.Label = "python\n}; evil(); {" },
+		func(t *Template) { t.Image = "x@sha256:" + strings.Repeat("1", 64) + "'; evil()" },
+		func(t *Template) { t.CPURequest = "1'; evil()" },
+		func(t *Template) { t.Namespace = "ci'; evil()" },
+	} {
+		tmpl := pythonTemplate(digestA)
+		bad(&tmpl)
+		if _, err := c.Register(context.Background(), tmpl, Options{}); err == nil {
+			t.Errorf("%+v was accepted", tmpl)
+		}
+	}
+	st := srv.State()
+	if len(st.Clouds) != 2 || len(st.Clouds[1].Templates) != 1+len(evil)-1 {
+		t.Fatalf("state after injection attempts: %d clouds, %+v", len(st.Clouds), st.Clouds)
+	}
+	for _, script := range srv.Scripts {
+		for _, s := range evil {
+			if strings.Contains(script, s) {
+				t.Fatalf("a value reached the script text: %q", s)
+			}
+		}
+	}
+}
+
+func TestRegister_Errors(t *testing.T) {
+	viewer := jenkinstest.User{Name: "viewer", Token: "viewer-token-123", Admin: false}
+	ctx := context.Background()
+	cases := []struct {
+		name   string
+		opts   jenkinstest.Options
+		user   string
+		secret string
+		tmpl   func(*Template)
+		reason string
+		status int
+	}{
+		{"wrong token", jenkinstest.Options{}, "admin", "wrong-token", nil, "unauthorized", 401},
+		{"no permission", jenkinstest.Options{}, "viewer", viewer.Token, nil, "forbidden", 403},
+		{"no such cloud", jenkinstest.Options{}, "admin", token, func(t *Template) { t.Cloud = "k8s-prod" }, "no-such-cloud", 0},
+		{"not a kubernetes cloud", jenkinstest.Options{}, "admin", token, func(t *Template) { t.Cloud = "docker" }, "not-kubernetes", 0},
+		{"plugin missing", jenkinstest.Options{NoKubernetesPlugin: true}, "admin", token, nil, "plugin-missing", 0},
+		{"script console blocked", jenkinstest.Options{NoScriptConsole: true}, "admin", token, nil, "script-console", 404},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Users = []jenkinstest.User{admin, viewer}
+			tc.opts.State = withOtherTemplate()
+			srv := jenkinstest.New(t, tc.opts)
+			tmpl := pythonTemplate(digestA)
+			if tc.tmpl != nil {
+				tc.tmpl(&tmpl)
+			}
+			c, err := New(ctx, Config{URL: srv.URL, User: tc.user, Token: tc.secret})
+			if err == nil {
+				_, err = c.Register(ctx, tmpl, Options{})
+			}
+			var je *Error
+			if !errors.As(err, &je) || je.Reason != tc.reason || je.Status != tc.status {
+				t.Fatalf("want %s (HTTP %d), got %v", tc.reason, tc.status, err)
+			}
+			if strings.Contains(err.Error(), tc.secret) {
+				t.Fatalf("the secret is in the error: %v", err)
+			}
+		})
+	}
+}
+
+// With a password instead of an API token, Jenkins demands the crumb of the
+// session; gojenkins' crumb handling must get through.
+func TestRegister_PasswordNeedsCrumb(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate()})
+	c := connect(t, srv, "admin", admin.Password)
+	out, err := c.Register(context.Background(), pythonTemplate(digestA), Options{})
+	if err != nil || out.Status != "created" {
+		t.Fatalf("%+v %v", out, err)
+	}
+	if srv.Requests["GET /crumbIssuer/api/json/api/json"] == 0 {
+		t.Errorf("no crumb was fetched: %v", srv.Requests)
+	}
+}
+
+func TestClient_CrumbTransportFailureIsAnError(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate()})
+	c := connect(t, srv, "admin", token)
+	srv.Close() // the crumb GET now fails at the transport level: gojenkins would panic
+	_, err := c.Register(context.Background(), pythonTemplate(digestA), Options{})
+	if err == nil || !strings.Contains(err.Error(), "crumb") {
+		t.Fatalf("want a crumb error, got %v", err)
+	}
+}
+
+func TestNew_InputErrors(t *testing.T) {
+	for _, cfg := range []Config{
+		{URL: "ftp://jenkins", User: "a", Token: "b"},
+		{URL: "https://admin:secret@jenkins.example", User: "a", Token: "b"},
+		{URL: "https://jenkins.example", User: "a"},
+	} {
+		_, err := New(context.Background(), cfg)
+		var ie *InputError
+		if !errors.As(err, &ie) || strings.Contains(err.Error(), "secret") {
+			t.Errorf("%+v: %v", cfg, err)
+		}
+	}
+}
+
+func TestRegisterNode_CreateUnchangedUpdate(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}})
+	c := connect(t, srv, "admin", admin.Password)
+	ctx := context.Background()
+	n := Node{Name: "python-1", Label: "python linux"}
+	out, err := c.RegisterNode(ctx, n, Options{})
+	if err != nil || out.Status != "created" || !strings.Contains(srv.Node("python-1"), "<label>python linux</label>") {
+		t.Fatalf("create: %+v %v\n%s", out, err, srv.Node("python-1"))
+	}
+	if out, err := c.RegisterNode(ctx, n, Options{}); err != nil || out.Status != "unchanged" {
+		t.Fatalf("rerun: %+v %v", out, err)
+	}
+	n.Label = "python <3.12> & more"
+	if out, err := c.RegisterNode(ctx, n, Options{}); err != nil || out.Status != "updated" {
+		t.Fatalf("update: %+v %v", out, err)
+	}
+	if !strings.Contains(srv.Node("python-1"), "<label>python &lt;3.12&gt; &amp; more</label>") {
+		t.Fatalf("label not escaped:\n%s", srv.Node("python-1"))
+	}
+}
+
+func TestCascFragment(t *testing.T) {
+	tmpl := pythonTemplate(digestA)
+	tmpl.Name = `python "agent"`
+	y, err := CascFragment(tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"        name: \"kubernetes\"", `          - name: "python \"agent\""`, `            label: "python"`,
+		`                image: "` + digestA + `"`, `                resourceRequestCpu: "500m"`, "nodeUsageMode: \"EXCLUSIVE\"",
+	} {
+		if !strings.Contains(y, want) {
+			t.Errorf("fragment lacks %q:\n%s", want, y)
+		}
+	}
+	if strings.Contains(y, "instanceCap") {
+		t.Errorf("unlimited instanceCap should be left out:\n%s", y)
+	}
+}

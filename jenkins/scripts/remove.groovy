@@ -1,0 +1,35 @@
+// agentforge: remove one Kubernetes pod template that agentforge manages.
+// Fixed text; the request is base64-encoded JSON in the string literal below.
+import groovy.json.JsonOutput
+import groovy.json.JsonSlurper
+import jenkins.model.Jenkins
+import org.csanchez.jenkins.plugins.kubernetes.KubernetesCloud
+
+def p = new JsonSlurper().parseText(new String('@@PAYLOAD@@'.decodeBase64(), 'UTF-8'))
+def emit = { Map m -> println('AGENTFORGE-RESULT ' + JsonOutput.toJson(m)) }
+final String MARK = 'agentforge.io/managed-by'
+
+def j = Jenkins.get()
+def cloud = j.clouds.getByName(p.cloud as String)
+if (!(cloud instanceof KubernetesCloud)) {
+    emit([status: 'error', reason: cloud == null ? 'no-such-cloud' : 'not-kubernetes', clouds: j.clouds.collect { it.name }])
+    return
+}
+def t = cloud.templates.find { it.name == p.name }
+if (t == null) {
+    emit([status: 'unchanged'])
+    return
+}
+if (!t.annotations.any { it.key == MARK } && !p.adopt) {
+    emit([status: 'error', reason: 'not-managed', id: t.id])
+    return
+}
+if (p.dryRun) {
+    emit([status: 'would-remove', id: t.id])
+    return
+}
+def list = new ArrayList(cloud.templates)
+list.remove(t)
+cloud.templates = list
+j.save()
+emit([status: 'removed', id: t.id])
