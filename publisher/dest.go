@@ -1,0 +1,76 @@
+package publisher
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/types"
+)
+
+// Destination is a repository to publish to, with the tags to write there.
+type Destination struct {
+	// Repo is the repository, e.g. registry.example:5000/agents/python-agent.
+	Repo reference.Named
+	// Tags are written after the manifest; empty means only by digest.
+	Tags []string
+}
+
+// Host is the registry host[:port].
+func (d Destination) Host() string { return reference.Domain(d.Repo) }
+
+// String is the destination as the user would write it.
+func (d Destination) String() string {
+	if len(d.Tags) == 1 {
+		return d.Repo.Name() + ":" + d.Tags[0]
+	}
+	return d.Repo.Name()
+}
+
+// ParseDestination parses "host/repo", "host/repo:tag" (with an optional
+// docker:// in front). A destination without a tag gets defaultTags.
+func ParseDestination(s string, defaultTags []string) (Destination, error) {
+	raw := strings.TrimPrefix(s, "docker://")
+	named, err := reference.ParseNormalizedNamed(raw)
+	if err != nil {
+		return Destination{}, &InputError{fmt.Sprintf("destination %q: %v", s, err)}
+	}
+	if _, ok := named.(reference.Digested); ok {
+		return Destination{}, &InputError{fmt.Sprintf("destination %q: give a repository (and tag), not a digest: the digest is the image's", s)}
+	}
+	if !strings.Contains(strings.SplitN(raw, "/", 2)[0], ".") && !strings.Contains(strings.SplitN(raw, "/", 2)[0], ":") && !strings.HasPrefix(raw, "localhost") {
+		return Destination{}, &InputError{fmt.Sprintf("destination %q: name the registry host (e.g. registry.example/%s): a bare name would mean Docker Hub", s, raw)}
+	}
+	d := Destination{Repo: reference.TrimNamed(named)}
+	if t, ok := named.(reference.Tagged); ok {
+		d.Tags = []string{t.Tag()}
+	} else {
+		d.Tags = append(d.Tags, defaultTags...)
+	}
+	return d, nil
+}
+
+// byDigest is the docker reference of repo@dig.
+func byDigest(repo reference.Named, dig string) (types.ImageReference, error) {
+	c, err := reference.WithDigest(repo, digest.Digest(dig))
+	if err != nil {
+		return nil, err
+	}
+	return docker.NewReference(c)
+}
+
+// byTag is the docker reference of repo:tag.
+func byTag(repo reference.Named, tag string) (types.ImageReference, error) {
+	t, err := reference.WithTag(repo, tag)
+	if err != nil {
+		return nil, &InputError{fmt.Sprintf("tag %q: %v", tag, err)}
+	}
+	return docker.NewReference(t)
+}
+
+// InputError is bad input: a malformed destination or option (exit 2).
+type InputError struct{ Msg string }
+
+func (e *InputError) Error() string { return e.Msg }

@@ -1,0 +1,182 @@
+package publisher
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/pkg/blobinfocache/none"
+	"go.podman.io/image/v5/types"
+)
+
+// MirrorOptions tune Mirror.
+type MirrorOptions struct {
+	Options
+	// Platform (os/arch[/variant]) narrows a multi-platform index to one
+	// platform's manifest. The mirrored digest is then that manifest's, not
+	// the index's.
+	Platform string
+	// DryRun reports what would be copied and copies nothing.
+	DryRun bool
+}
+
+// Mirror copies the image at src (a registry reference) to every
+// destination byte for byte: the same manifest bytes and so the same
+// digest; a multi-platform index is kept whole (every child manifest by
+// digest, then the index). Blobs a destination has are not sent again.
+func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, opts MirrorOptions) (*Report, error) {
+	if len(dests) == 0 {
+		return nil, &InputError{"no destination: give at least one --to"}
+	}
+	p, err := newRun(opts.Options)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	named := src.DockerReference()
+	if named == nil {
+		return nil, &InputError{"mirror: the source must be a registry reference (docker://host/repo:tag)"}
+	}
+	p.srcSys = p.sys(reference.Domain(named))
+	raw, err := readManifestWith(ctx, src, p.srcSys)
+	if err != nil {
+		return nil, err
+	}
+	d := digest.FromBytes(raw)
+	all := manifest.MIMETypeIsMultiImage(manifest.GuessMIMEType(raw))
+	if opts.Platform != "" {
+		if !all {
+			return nil, &InputError{fmt.Sprintf("--platform %s: %s is a single-platform image", opts.Platform, named)}
+		}
+		child, err := choosePlatform(raw, opts.Platform)
+		if err != nil {
+			return nil, err
+		}
+		p.log.Warnf("--platform %s: mirroring only %s; the mirror's digest is that manifest's, not the index's %s", opts.Platform, child, d)
+		if src, err = byDigest(reference.TrimNamed(named), child.String()); err != nil {
+			return nil, err
+		}
+		if raw, err = readManifestWith(ctx, src, p.srcSys); err != nil {
+			return nil, err
+		}
+		d, all = child, false
+	}
+	rep := &Report{Digest: d.String(), Destinations: make([]Result, len(dests))}
+	var wg sync.WaitGroup
+	for i, dest := range dests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if opts.DryRun {
+				rep.Destinations[i] = p.plan(ctx, src, raw, d, dest)
+				return
+			}
+			rep.Destinations[i] = p.push(ctx, src, raw, d, dest, all)
+		}()
+	}
+	wg.Wait()
+	return rep, joinFailures(rep)
+}
+
+// choosePlatform finds the child manifest of an index for os/arch[/variant].
+func choosePlatform(raw []byte, platform string) (digest.Digest, error) {
+	list, err := manifest.ListFromBlob(raw, manifest.GuessMIMEType(raw))
+	if err != nil {
+		return "", err
+	}
+	var os, arch, variant string
+	parts := strings.Split(platform, "/")
+	if len(parts) < 2 {
+		return "", &InputError{fmt.Sprintf("--platform %q: want os/arch[/variant]", platform)}
+	}
+	os, arch = parts[0], parts[1]
+	if len(parts) > 2 {
+		variant = parts[2]
+	}
+	d, err := list.ChooseInstance(&types.SystemContext{OSChoice: os, ArchitectureChoice: arch, VariantChoice: variant})
+	if err != nil {
+		return "", &InputError{fmt.Sprintf("--platform %s: %v", platform, err)}
+	}
+	return d, nil
+}
+
+// plan reports which blobs a destination lacks, without copying.
+func (p *run) plan(ctx context.Context, src types.ImageReference, raw []byte, d digest.Digest, dest Destination) Result {
+	start := time.Now()
+	res := Result{Ref: dest.Repo.Name() + "@" + d.String(), Digest: d.String(), Tags: dest.Tags, Verification: "dry-run"}
+	blobs, err := p.blobsOf(ctx, src, raw)
+	if err != nil {
+		res.err = fmt.Errorf("%s: %w", dest, err)
+		res.Error = res.err.Error()
+		return res
+	}
+	target, err := byDigest(dest.Repo, d.String())
+	if err == nil {
+		var w types.ImageDestination
+		if w, err = target.NewImageDestination(ctx, p.sys(dest.Host())); err == nil {
+			defer w.Close()
+			for _, b := range blobs {
+				ok, _, herr := w.TryReusingBlob(ctx, types.BlobInfo{Digest: b.Digest, Size: -1}, none.NoCache, false)
+				if herr != nil {
+					err = herr
+					break
+				}
+				if ok {
+					res.BlobsSkipped++
+				} else {
+					res.BlobsPushed++
+					res.BytesPushed += b.Size
+					p.log.WithField("destination", dest.String()).Infof("would copy blob %s (%d bytes)", b.Digest, b.Size)
+				}
+			}
+		}
+	}
+	if err != nil {
+		res.err = fmt.Errorf("%s: %w", dest, err)
+		res.Error = res.err.Error()
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res
+}
+
+// blobsOf lists every blob (configs and layers) an image or index names.
+func (p *run) blobsOf(ctx context.Context, src types.ImageReference, raw []byte) ([]types.BlobInfo, error) {
+	mt := manifest.GuessMIMEType(raw)
+	if !manifest.MIMETypeIsMultiImage(mt) {
+		m, err := manifest.FromBlob(raw, mt)
+		if err != nil {
+			return nil, err
+		}
+		out := []types.BlobInfo{m.ConfigInfo()}
+		for _, l := range m.LayerInfos() {
+			out = append(out, l.BlobInfo)
+		}
+		return out, nil
+	}
+	list, err := manifest.ListFromBlob(raw, mt)
+	if err != nil {
+		return nil, err
+	}
+	var out []types.BlobInfo
+	for _, child := range list.Instances() {
+		cref, err := byDigest(reference.TrimNamed(src.DockerReference()), child.String())
+		if err != nil {
+			return nil, err
+		}
+		craw, err := readManifestWith(ctx, cref, p.srcSys)
+		if err != nil {
+			return nil, err
+		}
+		blobs, err := p.blobsOf(ctx, cref, craw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, blobs...)
+	}
+	return out, nil
+}

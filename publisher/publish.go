@@ -1,0 +1,397 @@
+package publisher
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentforge/agentforge/builder"
+	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
+	"go.podman.io/image/v5/copy"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/image"
+	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/oci/layout"
+	"go.podman.io/image/v5/signature"
+	"go.podman.io/image/v5/transports"
+	"go.podman.io/image/v5/types"
+)
+
+// Verify modes for Options.Verify.
+const (
+	VerifyFull = "full" // download every blob: digest, size and diffID
+	VerifyFast = "fast" // manifest and config by digest, layers by HEAD (digest and size)
+	VerifyNone = "none"
+)
+
+// Options tune Publish and Mirror.
+type Options struct {
+	Registries Registries
+	Retry      RetryPolicy
+	// AllowOverwrite lets a tag that points to another digest be moved.
+	AllowOverwrite bool
+	// Verify is full (default), fast or none.
+	Verify string
+	// WorkDir holds the staging layouts (reused between runs, keyed by the
+	// source image) and temporary files; "" means os.TempDir()/agentforge-publish.
+	WorkDir string
+	// Log receives progress: one line per blob and destination.
+	Log logrus.FieldLogger
+}
+
+// Result is one destination's outcome.
+type Result struct {
+	Ref          string   `json:"ref"`
+	Digest       string   `json:"digest"`
+	Tags         []string `json:"tags"`
+	Verified     bool     `json:"verified"`
+	Verification string   `json:"verification"`
+	BytesPushed  int64    `json:"bytesPushed"`
+	BlobsPushed  int      `json:"blobsPushed"`
+	BlobsSkipped int      `json:"blobsSkipped"`
+	Seconds      float64  `json:"seconds"`
+	Error        string   `json:"error,omitempty"`
+	err          error
+}
+
+// Report is the outcome of Publish or Mirror.
+type Report struct {
+	Digest       string   `json:"digest"`
+	Destinations []Result `json:"destinations"`
+}
+
+// TagConflictError is a tag that already names another manifest.
+type TagConflictError struct {
+	Ref, Current, Wanted string
+}
+
+func (e *TagConflictError) Error() string {
+	return fmt.Sprintf("tag %s already points to %s, not %s: not moved (--allow-overwrite to move it)", e.Ref, e.Current, e.Wanted)
+}
+
+// Publish pushes the image at src to every destination at once and then
+// verifies each. A local (containers-storage) image is first compressed
+// once into a staging OCI layout, so that every destination receives the
+// same bytes and serves the same digest. Per destination: blobs (present
+// ones skipped), the manifest by digest, then the tags. A destination that
+// fails does not stop the others; the returned error names each failure.
+func Publish(ctx context.Context, src types.ImageReference, dests []Destination, opts Options) (*Report, error) {
+	if len(dests) == 0 {
+		return nil, &InputError{"no destination: give at least one --to"}
+	}
+	p, err := newRun(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	staged := src
+	if src.Transport().Name() != "oci" {
+		if staged, err = p.stage(ctx, src); err != nil {
+			return nil, err
+		}
+	}
+	raw, err := readManifest(ctx, staged)
+	if err != nil {
+		return nil, err
+	}
+	d := digest.FromBytes(raw)
+	rep := &Report{Digest: d.String(), Destinations: make([]Result, len(dests))}
+	var wg sync.WaitGroup
+	for i, dest := range dests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rep.Destinations[i] = p.push(ctx, staged, raw, d, dest, false)
+		}()
+	}
+	wg.Wait()
+	return rep, joinFailures(rep)
+}
+
+// run holds what one Publish or Mirror call shares.
+type run struct {
+	opts    Options
+	srcSys  *types.SystemContext // how to read the source
+	log     logrus.FieldLogger
+	work    string
+	certDir string
+	tmp     string
+}
+
+func newRun(opts Options) (*run, error) {
+	log := opts.Log
+	if log == nil {
+		l := logrus.New()
+		l.Out = io.Discard
+		log = l
+	}
+	switch opts.Verify {
+	case "":
+		opts.Verify = VerifyFull
+	case VerifyFull, VerifyFast, VerifyNone:
+	default:
+		return nil, &InputError{fmt.Sprintf("--verify %q: want full, fast or none", opts.Verify)}
+	}
+	work := opts.WorkDir
+	if work == "" {
+		work = filepath.Join(os.TempDir(), "agentforge-publish")
+	}
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return nil, fmt.Errorf("work dir: %w", err)
+	}
+	tmp, err := os.MkdirTemp(work, "run-")
+	if err != nil {
+		return nil, err
+	}
+	certs, err := opts.Registries.certDir(tmp)
+	if err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	return &run{opts: opts, log: log, work: work, certDir: certs, tmp: tmp, srcSys: &types.SystemContext{BigFilesTemporaryDir: tmp}}, nil
+}
+
+func (p *run) close() { os.RemoveAll(p.tmp) }
+
+func (p *run) sys(host string) *types.SystemContext {
+	sys := p.opts.Registries.systemContext(host, p.certDir)
+	sys.BigFilesTemporaryDir = p.tmp
+	return sys
+}
+
+// stage compresses a local image once into an OCI layout kept under the
+// work dir, keyed by the source image, so that a re-publish reuses it.
+func (p *run) stage(ctx context.Context, src types.ImageReference) (types.ImageReference, error) {
+	name := transports.ImageName(src)
+	sum := sha256.Sum256([]byte(name))
+	dir := filepath.Join(p.work, "staging", hex.EncodeToString(sum[:16]))
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return nil, err
+	}
+	ref, err := layout.NewReference(dir, "image")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.json")); err == nil {
+		p.log.Debugf("reusing staged layout %s for %s", dir, name)
+		return ref, nil
+	}
+	p.log.Infof("compressing %s once for all destinations", name)
+	start := time.Now()
+	partial := dir + ".partial"
+	os.RemoveAll(partial)
+	pref, err := layout.NewReference(partial, "image")
+	if err != nil {
+		return nil, err
+	}
+	if err := p.copy(ctx, pref, src, &types.SystemContext{}, &types.SystemContext{BigFilesTemporaryDir: p.tmp}, nil, copy.CopySystemImage); err != nil {
+		os.RemoveAll(partial)
+		return nil, fmt.Errorf("stage %s: %w", name, err)
+	}
+	os.RemoveAll(dir)
+	if err := os.Rename(partial, dir); err != nil {
+		return nil, err
+	}
+	p.log.WithField("seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds())).Infof("staged %s", name)
+	return ref, nil
+}
+
+// copy runs one copy.Image with its own policy context (a shared one races).
+func (p *run) copy(ctx context.Context, dest, src types.ImageReference, srcSys, destSys *types.SystemContext, progress chan types.ProgressProperties, sel copy.ImageListSelection) error {
+	pc, err := signature.NewPolicyContext(&signature.Policy{Default: []signature.PolicyRequirement{signature.NewPRInsecureAcceptAnything()}})
+	if err != nil {
+		return err
+	}
+	defer pc.Destroy()
+	_, err = copy.Image(ctx, pc, dest, src, &copy.Options{
+		SourceCtx: srcSys, DestinationCtx: destSys, ReportWriter: io.Discard,
+		Progress: progress, ProgressInterval: 2 * time.Second,
+		PreserveDigests: dest.Transport().Name() == "docker", ImageListSelection: sel,
+	})
+	return err
+}
+
+// push sends the staged image to one destination: tag check, blobs and
+// manifest by digest, tags, then verification.
+func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d digest.Digest, dest Destination, all bool) Result {
+	start := time.Now()
+	res := Result{Ref: dest.Repo.Name() + "@" + d.String(), Digest: d.String(), Tags: dest.Tags, Verification: p.opts.Verify}
+	log := p.log.WithField("destination", dest.String())
+	sys := p.sys(dest.Host())
+	fail := func(err error) Result {
+		res.err = fmt.Errorf("%s: %w", dest.String(), err)
+		res.Error = res.err.Error()
+		res.Seconds = time.Since(start).Seconds()
+		log.Error(err)
+		return res
+	}
+	// A tag that names another manifest is not moved: check before
+	// sending anything, so that a refusal changes nothing.
+	for _, tag := range dest.Tags {
+		if err := p.checkTag(ctx, sys, dest, tag, d, log); err != nil {
+			return fail(err)
+		}
+	}
+	target, err := byDigest(dest.Repo, d.String())
+	if err != nil {
+		return fail(err)
+	}
+	sel := copy.CopySystemImage
+	if all {
+		sel = copy.CopyAllImages
+	}
+	err = p.opts.Retry.retry(ctx, log, "push", func() error {
+		progress := make(chan types.ProgressProperties)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for ev := range progress {
+				switch ev.Event {
+				case types.ProgressEventDone:
+					if ev.Offset == 0 {
+						// c/image reports a config it did not need to send as done at 0 bytes.
+						res.BlobsSkipped++
+						continue
+					}
+					res.BlobsPushed++
+					res.BytesPushed += int64(ev.Offset)
+					log.WithFields(logrus.Fields{"blob": ev.Artifact.Digest.String(), "bytes": ev.Offset}).Info("blob pushed")
+				case types.ProgressEventSkipped:
+					res.BlobsSkipped++
+					log.WithField("blob", ev.Artifact.Digest.String()).Debug("blob already present")
+				case types.ProgressEventRead:
+					if ev.Artifact.Size > 0 {
+						log.WithField("blob", ev.Artifact.Digest.String()).Infof("pushing: %d of %d MB", ev.Offset>>20, ev.Artifact.Size>>20)
+					}
+				}
+			}
+		}()
+		err := p.copy(ctx, target, src, p.srcSys, sys, progress, sel)
+		close(progress)
+		<-done
+		return err
+	})
+	if err != nil {
+		return fail(fmt.Errorf("push: %w", err))
+	}
+	// Tags last: the manifest and all its blobs are in place now.
+	for _, tag := range dest.Tags {
+		err := p.opts.Retry.retry(ctx, log, "tag "+tag, func() error { return putTag(ctx, sys, p.srcSys, dest, tag, raw, src) })
+		if err != nil {
+			return fail(fmt.Errorf("tag %s: %w", tag, err))
+		}
+		log.WithField("digest", d.String()).Infof("tagged %s:%s", dest.Repo.Name(), tag)
+	}
+	if p.opts.Verify != VerifyNone {
+		if err := p.verify(ctx, sys, target, d, raw); err != nil {
+			return fail(err)
+		}
+		res.Verified = true
+	}
+	res.Seconds = time.Since(start).Seconds()
+	log.WithFields(logrus.Fields{"digest": d.String(), "pushed": res.BlobsPushed, "skipped": res.BlobsSkipped, "seconds": fmt.Sprintf("%.1f", res.Seconds)}).Info("published")
+	return res
+}
+
+// checkTag refuses a tag that already points to another digest.
+func (p *run) checkTag(ctx context.Context, sys *types.SystemContext, dest Destination, tag string, want digest.Digest, log logrus.FieldLogger) error {
+	ref, err := byTag(dest.Repo, tag)
+	if err != nil {
+		return err
+	}
+	var cur digest.Digest
+	err = p.opts.Retry.retry(ctx, log, "look up tag "+tag, func() error {
+		var err error
+		cur, err = docker.GetDigest(ctx, sys, ref)
+		if err != nil && isNotFound(err) {
+			cur, err = "", nil
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("look up tag %s: %w", tag, err)
+	}
+	if cur != "" && cur != want {
+		if !p.opts.AllowOverwrite {
+			return &TagConflictError{Ref: dest.Repo.Name() + ":" + tag, Current: cur.String(), Wanted: want.String()}
+		}
+		log.Warnf("moving tag %s:%s from %s to %s (--allow-overwrite)", dest.Repo.Name(), tag, cur, want)
+	}
+	return nil
+}
+
+// putTag writes the manifest bytes, unchanged, under a tag.
+func putTag(ctx context.Context, sys, srcSys *types.SystemContext, dest Destination, tag string, raw []byte, src types.ImageReference) error {
+	ref, err := byTag(dest.Repo, tag)
+	if err != nil {
+		return err
+	}
+	w, err := ref.NewImageDestination(ctx, sys)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if err := w.PutManifest(ctx, raw, nil); err != nil {
+		return err
+	}
+	s, err := src.NewImageSource(ctx, srcSys)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return w.Commit(ctx, image.UnparsedInstance(s, nil))
+}
+
+// isNotFound recognises "no such tag" (404 on the manifest HEAD).
+func isNotFound(err error) bool {
+	var status docker.UnexpectedHTTPStatusError
+	if errors.As(err, &status) {
+		return status.StatusCode == 404
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "manifest unknown") || strings.Contains(msg, "statuscode: 404") || strings.Contains(msg, "name unknown")
+}
+
+// readManifest returns the top-level manifest bytes of ref.
+func readManifest(ctx context.Context, ref types.ImageReference) ([]byte, error) {
+	s, err := ref.NewImageSource(ctx, &types.SystemContext{})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	raw, _, err := s.GetManifest(ctx, nil)
+	return raw, err
+}
+
+// joinFailures returns an error naming every failed destination; integrity
+// failures keep their type so that the CLI exits 3.
+func joinFailures(rep *Report) error {
+	var errs []error
+	for _, r := range rep.Destinations {
+		if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// verify checks what the registry serves under the digest.
+func (p *run) verify(ctx context.Context, sys *types.SystemContext, ref types.ImageReference, want digest.Digest, raw []byte) error {
+	if mt := manifest.GuessMIMEType(raw); manifest.MIMETypeIsMultiImage(mt) {
+		return p.verifyIndex(ctx, sys, ref, want, raw)
+	}
+	if p.opts.Verify == VerifyFast {
+		return verifyFast(ctx, sys, ref, want)
+	}
+	_, err := builder.Verify(ctx, ref, builder.VerifyOptions{SystemContext: sys, ExpectDigest: want, Log: p.log})
+	return err
+}

@@ -1,0 +1,176 @@
+package registrytest
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Entry is one request that went through a Proxy.
+type Entry struct {
+	Method, Path string
+	Status       int
+	At           time.Time
+}
+
+// Faults say what a Proxy breaks. Fields are read under the proxy's lock;
+// set them with Proxy.Set.
+type Faults struct {
+	// CorruptBlob flips one byte in every download of this blob digest.
+	CorruptBlob string
+	// FailEveryNthUpload answers every Nth finishing blob upload (the PUT
+	// with ?digest=) with 500, or drops the connection when DropConnection.
+	FailEveryNthUpload int
+	DropConnection     bool
+	// OnResponse, when set, is called after each proxied response.
+	OnResponse func(Entry)
+}
+
+// Proxy is a plain-HTTP reverse proxy in front of a Registry that records
+// every request and injects faults.
+type Proxy struct {
+	// Host is the proxy's 127.0.0.1:port.
+	Host string
+
+	mu      sync.Mutex
+	faults  Faults
+	uploads int
+	dropped int
+	log     []Entry
+}
+
+// NewProxy starts a proxy to upstream; it stops when the test ends.
+func NewProxy(t testing.TB, upstream *Registry) *Proxy {
+	t.Helper()
+	target, _ := url.Parse(upstream.Scheme + "://" + upstream.Host)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	if upstream.CAFile != "" {
+		pem, err := os.ReadFile(upstream.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	}
+	p := &Proxy{}
+	rp.ModifyResponse = func(resp *http.Response) error {
+		p.mu.Lock()
+		corrupt := p.faults.CorruptBlob
+		p.mu.Unlock()
+		if corrupt != "" && resp.Request.Method == http.MethodGet && strings.HasSuffix(resp.Request.URL.Path, "/blobs/"+corrupt) && resp.StatusCode == http.StatusOK {
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			if len(body) > 0 {
+				body[len(body)/2] ^= 0x01
+			}
+			resp.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		return nil
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		if p.fault(rec, r) {
+			p.record(r, rec.status)
+			return
+		}
+		rp.ServeHTTP(rec, r)
+		p.record(r, rec.status)
+	}))
+	t.Cleanup(srv.Close)
+	p.Host = strings.TrimPrefix(srv.URL, "http://")
+	return p
+}
+
+// Set replaces the faults.
+func (p *Proxy) Set(f Faults) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.faults = f
+}
+
+// Dropped counts the connections dropped on purpose.
+func (p *Proxy) Dropped() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.dropped
+}
+
+// Log returns the requests so far.
+func (p *Proxy) Log() []Entry {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Entry(nil), p.log...)
+}
+
+// fault injects upload failures; it reports whether it answered.
+func (p *Proxy) fault(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/blobs/uploads/") || r.URL.Query().Get("digest") == "" {
+		return false
+	}
+	p.mu.Lock()
+	p.uploads++
+	n, drop, every := p.uploads, p.faults.DropConnection, p.faults.FailEveryNthUpload
+	p.mu.Unlock()
+	if every <= 0 || n%every != 0 {
+		return false
+	}
+	io.Copy(io.Discard, r.Body)
+	if drop {
+		if hj, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
+			if h, ok := hj.Unwrap().(http.Hijacker); ok {
+				if conn, _, err := h.Hijack(); err == nil {
+					conn.Close()
+					p.mu.Lock()
+					p.dropped++
+					p.mu.Unlock()
+					return true
+				}
+			}
+		}
+	}
+	http.Error(w, `{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}`, http.StatusInternalServerError)
+	return true
+}
+
+func (p *Proxy) record(r *http.Request, status int) {
+	e := Entry{Method: r.Method, Path: r.URL.Path, Status: status, At: time.Now()}
+	p.mu.Lock()
+	p.log = append(p.log, e)
+	hook := p.faults.OnResponse
+	p.mu.Unlock()
+	if hook != nil {
+		hook(e)
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
