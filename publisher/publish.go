@@ -104,13 +104,15 @@ func Publish(ctx context.Context, src types.ImageReference, dests []Destination,
 		return nil, err
 	}
 	d := digest.FromBytes(raw)
+	// An OCI layout may hold a multi-platform index: it is kept whole.
+	multi := manifest.MIMETypeIsMultiImage(manifest.GuessMIMEType(raw))
 	rep := &Report{Digest: d.String(), Destinations: make([]Result, len(dests))}
 	var wg sync.WaitGroup
 	for i, dest := range dests {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rep.Destinations[i] = p.push(ctx, staged, raw, d, dest, false)
+			rep.Destinations[i] = p.push(ctx, staged, raw, d, dest, multi)
 		}()
 	}
 	wg.Wait()

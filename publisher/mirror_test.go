@@ -1,0 +1,129 @@
+package publisher
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/agentforge/agentforge/publisher/registrytest"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/oci/layout"
+)
+
+// writeIndexLayout writes an OCI layout holding a two-platform index of tiny
+// synthetic images and returns its reference.
+func writeIndexLayout(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	blob := func(mediaType string, data []byte) imgspecv1.Descriptor {
+		d := digest.FromBytes(data)
+		p := filepath.Join(dir, "blobs", "sha256", d.Encoded())
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return imgspecv1.Descriptor{MediaType: mediaType, Digest: d, Size: int64(len(data))}
+	}
+	var children []imgspecv1.Descriptor
+	for _, arch := range []string{"amd64", "arm64"} {
+		var tarBuf bytes.Buffer
+		tw := tar.NewWriter(&tarBuf)
+		body := []byte("built for " + arch + "\n")
+		tw.WriteHeader(&tar.Header{Name: "etc/arch", Mode: 0o644, Size: int64(len(body))})
+		tw.Write(body)
+		tw.Close()
+		var gz bytes.Buffer
+		zw := gzip.NewWriter(&gz)
+		zw.Write(tarBuf.Bytes())
+		zw.Close()
+		layer := blob(imgspecv1.MediaTypeImageLayerGzip, gz.Bytes())
+		cfg, _ := json.Marshal(imgspecv1.Image{
+			Platform: imgspecv1.Platform{OS: "linux", Architecture: arch},
+			RootFS:   imgspecv1.RootFS{Type: "layers", DiffIDs: []digest.Digest{digest.FromBytes(tarBuf.Bytes())}},
+		})
+		m, _ := json.Marshal(imgspecv1.Manifest{
+			Versioned: specsVersioned(), MediaType: imgspecv1.MediaTypeImageManifest,
+			Config: blob(imgspecv1.MediaTypeImageConfig, cfg), Layers: []imgspecv1.Descriptor{layer},
+		})
+		child := blob(imgspecv1.MediaTypeImageManifest, m)
+		child.Platform = &imgspecv1.Platform{OS: "linux", Architecture: arch}
+		children = append(children, child)
+	}
+	idx, _ := json.Marshal(imgspecv1.Index{Versioned: specsVersioned(), MediaType: imgspecv1.MediaTypeImageIndex, Manifests: children})
+	top := blob(imgspecv1.MediaTypeImageIndex, idx)
+	top.Annotations = map[string]string{imgspecv1.AnnotationRefName: "multi"}
+	outer, _ := json.Marshal(imgspecv1.Index{Versioned: specsVersioned(), MediaType: imgspecv1.MediaTypeImageIndex, Manifests: []imgspecv1.Descriptor{top}})
+	os.WriteFile(filepath.Join(dir, "index.json"), outer, 0o644)
+	os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+	return dir
+}
+
+func TestMirror_MultiArchIndexKeptWhole(t *testing.T) {
+	src := registrytest.New(t, registrytest.Options{})
+	a := registrytest.New(t, registrytest.Options{})
+	b := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
+	regs := Registries{Insecure: []string{src.Host, a.Host}, CAFile: b.CAFile, AuthFile: b.AuthFile}
+	ctx := context.Background()
+
+	layoutRef, err := layout.NewReference(writeIndexLayout(t), "multi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := Publish(ctx, layoutRef, []Destination{dest(t, src.Host+"/library/tool:2.0")}, Options{Registries: regs, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seed.Destinations[0].BlobsPushed != 4 {
+		t.Fatalf("seeding the index pushed %d blobs, want 4 (2 configs, 2 layers)", seed.Destinations[0].BlobsPushed)
+	}
+
+	srcRef := mustRef(t, "docker://"+src.Host+"/library/tool:2.0", regs)
+	dests := []Destination{dest(t, a.Host+"/docker.io/library/tool", "2.0"), dest(t, b.Host+"/mirror/library/tool", "2.0")}
+	plan, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}, DryRun: true})
+	if err != nil || plan.Destinations[0].BlobsPushed != 4 {
+		t.Fatalf("dry run: %+v %v", plan, err)
+	}
+
+	rep, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Digest != seed.Digest {
+		t.Fatalf("mirror digest %s, source index %s", rep.Digest, seed.Digest)
+	}
+	for i, d := range rep.Destinations {
+		if d.Digest != seed.Digest || !d.Verified || d.BlobsPushed != 4 {
+			t.Errorf("%+v", d)
+		}
+		r := []*registrytest.Registry{a, b}[i]
+		host := []string{a.Host, b.Host}[i]
+		repo := []string{"docker.io/library/tool:2.0", "mirror/library/tool:2.0"}[i]
+		if got := skopeoDigest(t, r, host, repo); got != seed.Digest {
+			t.Errorf("skopeo sees %s on %s, want the source's %s", got, host, seed.Digest)
+		}
+	}
+
+	again, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir(), Verify: VerifyFast}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range again.Destinations {
+		if d.BlobsPushed != 0 || d.BytesPushed != 0 {
+			t.Errorf("second run copied blobs: %+v", d)
+		}
+	}
+
+	one, err := Mirror(ctx, srcRef, []Destination{dest(t, a.Host+"/single/tool", "2.0-arm64")}, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}, Platform: "linux/arm64"})
+	if err != nil || one.Digest == seed.Digest {
+		t.Fatalf("--platform: %+v %v", one, err)
+	}
+}
+
+func specsVersioned() specs.Versioned { return specs.Versioned{SchemaVersion: 2} }
