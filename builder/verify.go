@@ -23,6 +23,11 @@ import (
 	"go.podman.io/storage"
 )
 
+// ErrIndex means the reference names a multi-platform index, not an image:
+// Verify checks images; publisher.VerifyRemote checks an index and every
+// platform's image.
+var ErrIndex = errors.New("is a multi-platform index, not a single image")
+
 // VerifyOptions tune Verify.
 type VerifyOptions struct {
 	// SystemContext reaches registries (auth, TLS); nil for local images.
@@ -93,7 +98,7 @@ func readImage(ctx context.Context, sys *types.SystemContext, ref types.ImageRef
 		return fail(fmt.Errorf("read manifest of %s: %w", name, err))
 	}
 	if manifest.MIMETypeIsMultiImage(mime) {
-		return fail(inputErrorf("%s is a multi-platform index; verify one platform's manifest by digest", name))
+		return fail(&InputError{Err: fmt.Errorf("%s: %w", name, ErrIndex)})
 	}
 	r.raw = raw
 	r.digest = digest.FromBytes(raw)

@@ -49,3 +49,21 @@ func (r Registries) systemContext(host, certDir string) *types.SystemContext {
 	sys.DockerCertPath = certDir
 	return sys
 }
+
+// SystemContext returns a system context for reaching host with r (auth,
+// CA, insecure), for callers outside this package, and a cleanup function.
+func (r Registries) SystemContext(host string) (*types.SystemContext, func(), error) {
+	dir, err := os.MkdirTemp("", "agentforge-registry-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	certs, err := r.certDir(dir)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	sys := r.systemContext(host, certs)
+	sys.BigFilesTemporaryDir = dir
+	return sys, cleanup, nil
+}

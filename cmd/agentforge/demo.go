@@ -5,12 +5,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/cmd/agentforge/internal/demo"
+	"github.com/agentforge/agentforge/publisher"
+	"github.com/agentforge/agentforge/publisher/registry"
 	"github.com/spf13/cobra"
 	"go.podman.io/storage"
 )
@@ -30,10 +33,11 @@ type smoke struct {
 
 // demoRun is one pass of the release chain.
 type demoRun struct {
-	Image  *builder.Result       `json:"image"`
-	Verify *builder.VerifyReport `json:"verify"`
-	Smoke  []smoke               `json:"smoke"`
-	Stages []stage               `json:"stages"`
+	Image        *builder.Result       `json:"image"`
+	Verify       *builder.VerifyReport `json:"verify"`
+	Smoke        []smoke               `json:"smoke"`
+	Destinations []publisher.Result    `json:"destinations"`
+	Stages       []stage               `json:"stages"`
 }
 
 // demoReport is the demo's JSON output.
@@ -62,8 +66,10 @@ access to Ubuntu's archive, python.org or repo.jenkins-ci.org: a Debian bookworm
 base made with debootstrap stands in for Ubuntu, CPython comes from Debian's
 source archive (byte-identical to python.org's tarball) through --source-mirror,
 and a labelled stand-in replaces the remoting jar. It then verifies the image
-and runs python3, pip3, podman, java, git and make inside it (chroot). It runs
-the chain twice: the second run must give the same digest from the cache.
+and runs python3, pip3, podman, java, git and make inside it (chroot), then
+publishes it to two embedded registries (an upstream and a mirror) and verifies
+both. It runs the chain twice: the second run must give the same digest from the
+cache and send no blob.
 Everything it stood in for is printed, with the reason.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -95,6 +101,31 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string)
 	}
 	defer env.Close()
 	rep := &demoReport{StandIns: env.StandIns}
+	// Two embedded registries: the upstream and a domestic mirror.
+	var regs []*registry.Server
+	for _, name := range []string{"upstream", "mirror"} {
+		root := filepath.Join(cacheDir, "demo", "registry-"+name)
+		os.RemoveAll(root) // fresh registries: the first run really pushes
+		srv, err := registry.Start(ctx, registry.Config{Addr: "127.0.0.1:0", Root: root})
+		if err != nil {
+			return nil, err
+		}
+		defer srv.Close()
+		a.log.Infof("embedded %s registry on %s", name, srv.Addr)
+		regs = append(regs, srv)
+	}
+	dests := []publisher.Destination{}
+	for i, repo := range []string{"/agents/python-agent", "/" + "registry.example/agents/python-agent"} {
+		d, err := publisher.ParseDestination(regs[i].Addr+repo, plain.Tags)
+		if err != nil {
+			return nil, err
+		}
+		dests = append(dests, d)
+	}
+	rep.StandIns = append(rep.StandIns, demo.StandIn{
+		What: "the upstream registry and a DaoCloud-style domestic mirror", Instead: "two embedded registries (distribution v3) on " + regs[0].Addr + " and " + regs[1].Addr,
+		Why: "no registry is reachable from here",
+	})
 	for _, s := range env.StandIns {
 		a.log.Warnf("STAND-IN: %s -> %s (%s)", s.What, s.Instead, s.Why)
 	}
@@ -144,6 +175,22 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string)
 				return nil
 			})
 		}
+		if err == nil {
+			err = timed("publish", func() error {
+				ref, err := builder.ParseReference(run.Image.ID, store)
+				if err != nil {
+					return err
+				}
+				pr, err := publisher.Publish(ctx, ref, dests, publisher.Options{
+					Registries: publisher.Registries{Insecure: []string{regs[0].Addr, regs[1].Addr}},
+					WorkDir:    filepath.Join(cacheDir, "publish"), Log: a.log,
+				})
+				if pr != nil {
+					run.Destinations = pr.Destinations
+				}
+				return err
+			})
+		}
 		rep.Runs = append(rep.Runs, run)
 		if err != nil {
 			return rep, err
@@ -167,6 +214,9 @@ func printDemo(w io.Writer, r *demoReport) {
 		}
 		if run.Verify != nil {
 			fmt.Fprintf(w, "  verify  ok=%t, %d layers\n", run.Verify.OK, len(run.Verify.Layers))
+		}
+		for _, d := range run.Destinations {
+			fmt.Fprintf(w, "  pushed  %s verified=%t (%d blobs sent, %d already there)\n", d.Ref, d.Verified, d.BlobsPushed, d.BlobsSkipped)
 		}
 		if i == 0 {
 			for _, s := range run.Smoke {

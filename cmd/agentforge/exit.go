@@ -9,6 +9,7 @@ import (
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/jenkins"
+	"github.com/agentforge/agentforge/publisher"
 )
 
 // Exit codes, part of the command-line contract (README "Exit codes").
@@ -39,13 +40,14 @@ func exitCode(err error) int {
 		ue *usageError
 		je *jenkins.Error
 		ji *jenkins.InputError
+		pi *publisher.InputError
 	)
 	switch {
 	case errors.As(err, &ie):
 		return exitIntegrity
 	case errors.As(err, &je):
 		return exitJenkins
-	case errors.As(err, &de), errors.As(err, &in), errors.As(err, &ue), errors.As(err, &ji):
+	case errors.As(err, &de), errors.As(err, &in), errors.As(err, &ue), errors.As(err, &ji), errors.As(err, &pi):
 		return exitInput
 	}
 	return exitRuntime

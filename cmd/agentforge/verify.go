@@ -1,14 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/publisher"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
-	"go.podman.io/image/v5/types"
+	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/storage"
 )
 
@@ -44,15 +46,29 @@ docker://host/repo[:tag|@digest].`,
 				}
 				defer a.closeStore(s)
 				store = s
-			} else if strings.HasPrefix(args[0], "docker://") {
-				opts.SystemContext = a.remoteSystemContext()
 			}
 			ref, err := builder.ParseReference(args[0], store)
 			if err != nil {
 				return err
 			}
+			if named := ref.DockerReference(); named != nil && strings.HasPrefix(args[0], "docker://") {
+				sys, cleanup, err := a.publishRegistries().SystemContext(reference.Domain(named))
+				if err != nil {
+					return err
+				}
+				defer cleanup()
+				opts.SystemContext = sys
+			}
 			rep, err := builder.Verify(cmd.Context(), ref, opts)
+			if errors.Is(err, builder.ErrIndex) {
+				// A multi-platform index: check it and every platform's image.
+				if err = publisher.VerifyRemote(cmd.Context(), ref, opts.ExpectDigest, publisher.VerifyFull, a.publishRegistries()); err == nil {
+					a.emit(map[string]any{"ref": args[0], "ok": true, "index": true}, func(w io.Writer) { fmt.Fprintf(w, "OK %s (index and every platform)\n", args[0]) })
+				}
+				return err
+			}
 			if rep != nil {
+				rep.Ref = args[0]
 				a.emit(rep, func(w io.Writer) { printVerify(w, rep) })
 			}
 			return err
@@ -60,15 +76,6 @@ docker://host/repo[:tag|@digest].`,
 	}
 	cmd.Flags().StringVar(&expect, "expect-digest", "", "fail unless the manifest digest is this one (sha256:…)")
 	return cmd
-}
-
-// remoteSystemContext reaches registries with the global flags.
-func (a *app) remoteSystemContext() *types.SystemContext {
-	sys := &types.SystemContext{AuthFilePath: a.authFile}
-	if len(a.insecure) > 0 {
-		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
-	}
-	return sys
 }
 
 func printVerify(w io.Writer, r *builder.VerifyReport) {

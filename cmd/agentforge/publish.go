@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/publisher"
+	"github.com/spf13/cobra"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/types"
+	"go.podman.io/storage"
+)
+
+// pushFlags are shared by publish and mirror.
+type pushFlags struct {
+	to             []string
+	tags           []string
+	allowOverwrite bool
+	verify         string
+	retries        int
+	workDir        string
+}
+
+func (f *pushFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.to, "to", nil, "destination host/repo[:tag] (repeatable; docker:// optional)")
+	fl.StringArrayVar(&f.tags, "tag", nil, "tag to write on destinations given without one (repeatable)")
+	fl.BoolVar(&f.allowOverwrite, "allow-overwrite", false, "move a tag that already points to another digest")
+	fl.StringVar(&f.verify, "verify", publisher.VerifyFull, "after pushing: full (download and check every blob), fast (manifest, config, HEAD each layer) or none")
+	fl.IntVar(&f.retries, "retries", 4, "attempts per registry operation (network errors, 408/429/5xx)")
+	fl.StringVar(&f.workDir, "work-dir", filepath.Join(defaultCacheDir(), "publish"), "staging layouts (reused between runs) and temporary files")
+}
+
+func (f *pushFlags) options(a *app) publisher.Options {
+	return publisher.Options{
+		Registries:     a.publishRegistries(),
+		Retry:          publisher.RetryPolicy{Attempts: f.retries},
+		AllowOverwrite: f.allowOverwrite, Verify: f.verify, WorkDir: f.workDir, Log: a.log,
+	}
+}
+
+// destinations parses --to values; those without a tag get defaultTags.
+func (f *pushFlags) destinations(defaultTags []string) ([]publisher.Destination, error) {
+	if len(f.to) == 0 {
+		return nil, &usageError{fmt.Errorf("no destination: give at least one --to host/repo[:tag]")}
+	}
+	var out []publisher.Destination
+	for _, s := range f.to {
+		d, err := publisher.ParseDestination(s, defaultTags)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+func (a *app) publishRegistries() publisher.Registries {
+	return publisher.Registries{AuthFile: a.authFile, Insecure: a.insecure, CAFile: a.caFile}
+}
+
+func (a *app) publishCommand() *cobra.Command {
+	var f pushFlags
+	cmd := &cobra.Command{
+		Use:   "publish REF --to DEST [--to DEST]...",
+		Short: "Push a local image to every destination (same bytes, same digest), then verify each",
+		Long: `Publish pushes a local image (containers-storage, or oci:DIR[:tag]) to every
+destination at once. A local image is compressed once into a staging OCI layout
+(kept for the next run), so every registry receives the same bytes and serves
+the same manifest digest. Per destination: blobs (those present are skipped),
+the manifest by digest, then the tags; then every destination is verified.
+A tag that already points to another digest is not moved unless
+--allow-overwrite. A destination that fails does not stop the others; the
+exit code is 1 (3 for an integrity failure) and the message names it.
+
+Tags: destinations without a tag get --tag, or else the local image's tags
+(the definition's tag templates: 0.6.0-rc0, 0.6.0-rc0-python3.11.9).`,
+		Example: `  agentforge publish localhost/python-agent:0.6.0-rc0 \
+      --to registry.example/agents/python-agent --to mirror.example.cn/registry.example/agents/python-agent
+  agentforge publish python-agent:0.6.0-rc0 --to 127.0.0.1:5000/agents/python-agent --insecure-registry 127.0.0.1:5000 -o json`,
+		Args: args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			var store storage.Store
+			if !strings.HasPrefix(argv[0], "oci:") {
+				s, err := a.openStore()
+				if err != nil {
+					return err
+				}
+				defer a.closeStore(s)
+				store = s
+			}
+			src, err := builder.ParseReference(argv[0], store)
+			if err != nil {
+				return err
+			}
+			tags := f.tags
+			if len(tags) == 0 {
+				tags = sourceTags(store, argv[0], src)
+			}
+			dests, err := f.destinations(tags)
+			if err != nil {
+				return err
+			}
+			rep, err := publisher.Publish(cmd.Context(), src, dests, f.options(a))
+			if rep != nil {
+				a.emit(rep, func(w io.Writer) { printPublish(w, rep) })
+			}
+			return err
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+// sourceTags are the tags a local image carries (under any repository), or
+// the tag of an oci: reference.
+func sourceTags(store storage.Store, arg string, src types.ImageReference) []string {
+	if store == nil {
+		if _, tag, ok := strings.Cut(strings.TrimPrefix(arg, "oci:"), ":"); ok && tag != "" {
+			return []string{tag}
+		}
+		return nil
+	}
+	id, err := localID(store, arg)
+	if err != nil {
+		return nil
+	}
+	img, err := store.Image(id)
+	if err != nil {
+		return nil
+	}
+	var tags []string
+	for _, n := range img.Names {
+		if named, err := reference.ParseNormalizedNamed(n); err == nil {
+			if t, ok := named.(reference.Tagged); ok && !slices.Contains(tags, t.Tag()) {
+				tags = append(tags, t.Tag())
+			}
+		}
+	}
+	slices.Sort(tags)
+	return tags
+}
+
+func printPublish(w io.Writer, r *publisher.Report) {
+	fmt.Fprintf(w, "digest %s\n", r.Digest)
+	for _, d := range r.Destinations {
+		status := "ok"
+		if d.Error != "" {
+			status = "FAILED: " + d.Error
+		} else if d.Verification == "dry-run" {
+			status = "dry run"
+		}
+		fmt.Fprintf(w, "  %s tags=%s verified=%t(%s) pushed=%d blobs/%d bytes skipped=%d %.1fs %s\n",
+			d.Ref, strings.Join(d.Tags, ","), d.Verified, d.Verification, d.BlobsPushed, d.BytesPushed, d.BlobsSkipped, d.Seconds, status)
+	}
+}
