@@ -40,3 +40,7 @@ demo: deps build
 
 clean:
 	rm -rf bin .demo
+
+# Side-by-side timings against skopeo and crane (needs the demo image).
+bench: build
+	bash .ci/bench

@@ -167,6 +167,10 @@ func (p *run) close() { os.RemoveAll(p.tmp) }
 func (p *run) sys(host string) *types.SystemContext {
 	sys := p.opts.Registries.systemContext(host, p.certDir)
 	sys.BigFilesTemporaryDir = p.tmp
+	// Where blobs were seen, kept between runs: it is what lets c/image
+	// mount a blob from another repository of the same registry instead of
+	// sending it again.
+	sys.BlobInfoCacheDir = p.work
 	return sys
 }
 

@@ -1,0 +1,150 @@
+package publisher
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+)
+
+// RegistryMirror maps a registry (or a registry/path prefix) to the mirror
+// that serves it, DaoCloud style: docker.io=mirror.example/docker.io.
+type RegistryMirror struct {
+	From, To string
+}
+
+// ParseRegistryMirror parses "REGISTRY[/PREFIX]=MIRROR[/PREFIX]".
+func ParseRegistryMirror(s string) (RegistryMirror, error) {
+	from, to, ok := strings.Cut(s, "=")
+	from, to = strings.TrimSuffix(strings.TrimSpace(from), "/"), strings.TrimSuffix(strings.TrimSpace(to), "/")
+	if !ok || from == "" || to == "" {
+		return RegistryMirror{}, &InputError{fmt.Sprintf("--mirror %q: want REGISTRY=MIRROR, e.g. docker.io=mirror.example/docker.io", s)}
+	}
+	return RegistryMirror{From: from, To: to}, nil
+}
+
+// Change is one image reference found in a file.
+type Change struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+	From string `json:"from"`
+	// To is the mirrored reference; empty when no mirror covers it.
+	To string `json:"to,omitempty"`
+}
+
+// Rewriter rewrites image references in Containerfiles/Dockerfiles,
+// Kubernetes YAML and Jenkinsfiles to their mirror form.
+type Rewriter struct {
+	Mirrors []RegistryMirror
+	// Pin resolves each mirrored reference's digest from the mirror and
+	// appends it (repo:tag@sha256:…).
+	Pin bool
+	// Registries reach the mirrors when pinning.
+	Registries Registries
+}
+
+// The places an image reference appears. Group 2 is the reference.
+var refPatterns = []*regexp.Regexp{
+	// Containerfile: FROM [--platform=…] IMAGE [AS name]
+	regexp.MustCompile(`(?i)^(\s*FROM\s+(?:--\S+\s+)*)([^\s$]+)`),
+	// Containerfile: COPY --from=IMAGE
+	regexp.MustCompile(`(?i)^(\s*COPY\s+(?:--\S+\s+)*--from=)([^\s$]+)`),
+	// YAML (Kubernetes, JCasC, pod templates in Jenkinsfiles): image: IMAGE
+	regexp.MustCompile(`^(\s*(?:-\s+)?image:\s*["']?)([^\s"'$#]+)`),
+	// Jenkinsfile: image 'IMAGE' (docker agent), docker.image('IMAGE'), image: 'IMAGE' (containerTemplate)
+	regexp.MustCompile(`((?:\bimage\s*[:(]?\s*|docker\.image\(\s*)["'])([^"'\s$]+)`),
+}
+
+// Rewrite returns the new content of a file and the references it found.
+// References already on a mirror are left alone; those no mirror covers are
+// returned with an empty To.
+func (r *Rewriter) Rewrite(ctx context.Context, file string, content []byte) ([]byte, []Change, error) {
+	lines := strings.SplitAfter(string(content), "\n")
+	stages := map[string]bool{}
+	var changes []Change
+	for i, line := range lines {
+		if m := regexp.MustCompile(`(?i)^\s*FROM\s+.*\s+AS\s+(\S+)`).FindStringSubmatch(line); m != nil {
+			stages[strings.ToLower(m[1])] = true
+		}
+		for _, re := range refPatterns {
+			loc := re.FindStringSubmatchIndex(line)
+			if loc == nil {
+				continue
+			}
+			old := line[loc[4]:loc[5]]
+			if old == "scratch" || stages[strings.ToLower(old)] || strings.Contains(old, "{") {
+				break
+			}
+			named, err := reference.ParseNormalizedNamed(old)
+			if err != nil {
+				break // not an image reference (a stage name, a variable)
+			}
+			c := Change{File: file, Line: i + 1, From: old}
+			if r.onMirror(named) {
+				break
+			}
+			to, ok := r.mirrored(named)
+			if ok && r.Pin {
+				if to, err = r.pin(ctx, to); err != nil {
+					return nil, nil, fmt.Errorf("%s:%d: %w", file, i+1, err)
+				}
+			}
+			if ok {
+				c.To = to
+				lines[i] = line[:loc[4]] + to + line[loc[5]:]
+			}
+			changes = append(changes, c)
+			break
+		}
+	}
+	return []byte(strings.Join(lines, "")), changes, nil
+}
+
+// mirrored returns the mirror form of a normalized reference.
+func (r *Rewriter) mirrored(named reference.Named) (string, bool) {
+	full := named.String() // docker.io/library/ubuntu:24.04
+	for _, m := range r.Mirrors {
+		if full == m.From || strings.HasPrefix(full, m.From+"/") {
+			return m.To + strings.TrimPrefix(full, m.From), true
+		}
+	}
+	return "", false
+}
+
+// onMirror reports whether a reference already points into a mirror.
+func (r *Rewriter) onMirror(named reference.Named) bool {
+	for _, m := range r.Mirrors {
+		if strings.HasPrefix(named.String(), m.To+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// pin appends the digest the mirror serves for ref.
+func (r *Rewriter) pin(ctx context.Context, ref string) (string, error) {
+	named, err := reference.ParseNormalizedNamed(ref)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := named.(reference.Digested); ok {
+		return ref, nil
+	}
+	iref, err := docker.NewReference(reference.TagNameOnly(named))
+	if err != nil {
+		return "", err
+	}
+	sys, cleanup, err := r.Registries.SystemContext(reference.Domain(named))
+	if err != nil {
+		return "", err
+	}
+	defer cleanup()
+	d, err := docker.GetDigest(ctx, sys, iref)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s on the mirror: %w", ref, err)
+	}
+	return ref + "@" + d.String(), nil
+}

@@ -1,0 +1,71 @@
+package publisher
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/agentforge/agentforge/publisher/registrytest"
+)
+
+func TestRewrite_Files(t *testing.T) {
+	r := &Rewriter{Mirrors: []RegistryMirror{
+		{From: "docker.io", To: "mirror.example/docker.io"},
+		{From: "quay.io", To: "mirror.example/quay.io"},
+	}}
+	cases := []struct {
+		name, in, want string
+		unmirrored     []string
+	}{
+		{"Containerfile", "FROM ubuntu:24.04 AS build\nFROM --platform=linux/amd64 build\nCOPY --from=quay.io/podman/stable:v5 /usr/bin/podman /usr/bin/\nFROM scratch\nFROM ${BASE_IMAGE}\nFROM ghcr.io/owner/tool:1\n",
+			"FROM mirror.example/docker.io/library/ubuntu:24.04 AS build\nFROM --platform=linux/amd64 build\nCOPY --from=mirror.example/quay.io/podman/stable:v5 /usr/bin/podman /usr/bin/\nFROM scratch\nFROM ${BASE_IMAGE}\nFROM ghcr.io/owner/tool:1\n",
+			[]string{"ghcr.io/owner/tool:1"}},
+		{"Kubernetes YAML", "spec:\n  containers:\n    - name: jnlp\n      image: \"jenkins/inbound-agent:3355.v388858a_47b_33-1-jdk21\"\n    - image: mirror.example/docker.io/library/python:3.11 # already mirrored\n",
+			"spec:\n  containers:\n    - name: jnlp\n      image: \"mirror.example/docker.io/jenkins/inbound-agent:3355.v388858a_47b_33-1-jdk21\"\n    - image: mirror.example/docker.io/library/python:3.11 # already mirrored\n",
+			nil},
+		{"Jenkinsfile", "pipeline {\n  agent { docker { image 'maven:3.9-eclipse-temurin-17' } }\n  stages { stage('x') { steps { script { docker.image(\"node:20\").inside { sh 'true' } } } } }\n}\npodTemplate(containers: [containerTemplate(name: 'py', image: 'python:3.11')])\n",
+			"pipeline {\n  agent { docker { image 'mirror.example/docker.io/library/maven:3.9-eclipse-temurin-17' } }\n  stages { stage('x') { steps { script { docker.image(\"mirror.example/docker.io/library/node:20\").inside { sh 'true' } } } } }\n}\npodTemplate(containers: [containerTemplate(name: 'py', image: 'mirror.example/docker.io/library/python:3.11')])\n",
+			nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, changes, err := r.Rewrite(context.Background(), "f", []byte(tc.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(out) != tc.want {
+				t.Errorf("got:\n%s\nwant:\n%s", out, tc.want)
+			}
+			var unmirrored []string
+			for _, c := range changes {
+				if c.To == "" {
+					unmirrored = append(unmirrored, c.From)
+				}
+			}
+			if strings.Join(unmirrored, ",") != strings.Join(tc.unmirrored, ",") {
+				t.Errorf("unmirrored %v, want %v", unmirrored, tc.unmirrored)
+			}
+		})
+	}
+}
+
+func TestRewrite_PinsDigestFromTheMirror(t *testing.T) {
+	img := buildLocal(t, "hello")
+	mirror := registrytest.New(t, registrytest.Options{})
+	regs := Registries{Insecure: []string{mirror.Host}}
+	rep, err := Publish(context.Background(), img.ref, []Destination{dest(t, mirror.Host+"/docker.io/library/busybox:1.36")}, Options{Registries: regs, WorkDir: t.TempDir(), Verify: VerifyNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Rewriter{Mirrors: []RegistryMirror{{From: "docker.io", To: mirror.Host + "/docker.io"}}, Pin: true, Registries: regs}
+	out, _, err := r.Rewrite(context.Background(), "Containerfile", []byte("FROM busybox:1.36\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "FROM " + mirror.Host + "/docker.io/library/busybox:1.36@" + rep.Digest + "\n"; string(out) != want {
+		t.Fatalf("got %q, want %q", out, want)
+	}
+	if _, _, err := r.Rewrite(context.Background(), "Containerfile", []byte("FROM busybox:missing\n")); err == nil || !strings.Contains(err.Error(), "Containerfile:1") {
+		t.Fatalf("a tag the mirror lacks: %v", err)
+	}
+}
