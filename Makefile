@@ -6,7 +6,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/agentforge
 # System packages the tests and the demo use (Debian names).
-DEPS     := busybox-static skopeo debootstrap groovy default-jre-headless git ca-certificates
+DEPS     := busybox-static skopeo podman debootstrap groovy default-jre-headless git ca-certificates bc
 
 export CGO_ENABLED := 1
 

@@ -76,56 +76,19 @@ type Result struct {
 // into opts.Store with buildah (chroot isolation, layer cache on,
 // timestamps pinned so that the same inputs give the same digest).
 func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Result, error) {
-	start := time.Now()
-	log := opts.Log
-	if log == nil {
-		l := logrus.New()
-		l.Out = io.Discard
-		log = l
-	}
-	out := opts.Output
-	if out == nil {
-		out = io.Discard
-	}
-	host := runtime.GOOS + "/" + runtime.GOARCH
-	if !slices.Contains(def.Platforms, host) {
-		return nil, inputErrorf("definition %s supports %s, not this machine's %s", def.Path, strings.Join(def.Platforms, ", "), host)
-	}
-	work, err := os.MkdirTemp(opts.TmpDir, "agentforge-build-")
-	if err != nil {
-		return nil, fmt.Errorf("build %s: %w", def.Name, err)
-	}
-	defer os.RemoveAll(work)
-	contextDir := filepath.Join(work, "context")
-	if err := os.CopyFS(contextDir, def.FS); err != nil {
-		return nil, fmt.Errorf("build %s: copy definition to the build context: %w", def.Name, err)
-	}
-
-	res := &Result{Name: def.Name, Version: def.Version}
-	for _, src := range def.Sources {
-		f, err := opts.Fetcher.Fetch(ctx, src)
-		if err != nil {
-			return nil, err
-		}
-		if err := placeFile(f.Path, filepath.Join(contextDir, filepath.FromSlash(src.Dest))); err != nil {
-			return nil, fmt.Errorf("build %s: place source %s: %w", def.Name, src.Name, err)
-		}
-		res.Sources = append(res.Sources, f)
-	}
-
-	epoch, revision := pinTime(def, opts, log)
-	res.Created = epoch.UTC().Format(time.RFC3339)
-	res.Revision = revision
-
-	sys, err := opts.Registries.systemContext(work, filepath.Join(opts.Store.GraphRoot(), "cache"))
+	p, err := prepare(ctx, def, opts)
 	if err != nil {
 		return nil, err
 	}
-	res.Base = BaseInfo{Ref: def.Base.Ref()}
+	defer p.close()
+	sys, err := opts.Registries.systemContext(p.work, filepath.Join(opts.Store.GraphRoot(), "cache"))
+	if err != nil {
+		return nil, err
+	}
 	if def.Base.Image != "scratch" {
-		log.Infof("base image %s", def.Base.Ref())
+		p.log.Infof("base image %s", def.Base.Ref())
 		id, err := buildah.Pull(ctx, def.Base.Ref(), buildah.PullOptions{
-			Store: opts.Store, SystemContext: sys, ReportWriter: out, SignaturePolicyPath: sys.SignaturePolicyPath,
+			Store: opts.Store, SystemContext: sys, ReportWriter: p.out, SignaturePolicyPath: sys.SignaturePolicyPath,
 			PullPolicy: define.PullIfMissing, MaxRetries: 3, RetryDelay: 2 * time.Second,
 		})
 		if err != nil {
@@ -135,68 +98,20 @@ func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Res
 		if err != nil {
 			return nil, fmt.Errorf("base image %s: %w", def.Base.Ref(), err)
 		}
-		res.Base.Digest = img.Digest.String()
-		if def.Base.Digest != "" && img.Digest.String() != def.Base.Digest && !slices.Contains(img.Digests, digest.Digest(def.Base.Digest)) {
-			return nil, &IntegrityError{What: "base image " + def.Base.Image, Check: "digest", Expected: def.Base.Digest, Actual: img.Digest.String()}
+		if err := p.setBase(img.Digest, img.Digests); err != nil {
+			return nil, err
 		}
 	}
-
-	tags := append(slices.Clone(def.Tags), opts.ExtraTags...)
-	for _, t := range tags {
-		res.Tags = append(res.Tags, t)
-		res.Names = append(res.Names, "localhost/"+def.Name+":"+t)
-	}
-	labels := []string{}
-	for _, k := range sortedKeys(def.Labels) {
-		labels = append(labels, k+"="+def.Labels[k])
-	}
-	labels = append(labels,
-		"org.opencontainers.image.version="+def.Version,
-		"org.opencontainers.image.created="+res.Created,
-	)
-	if def.Base.Image != "scratch" {
-		labels = append(labels,
-			"org.opencontainers.image.base.name="+def.Base.Image,
-			"org.opencontainers.image.base.digest="+res.Base.Digest)
-	}
-	if revision != "" {
-		labels = append(labels, "org.opencontainers.image.revision="+revision)
-	}
-	args := map[string]string{"BASE_IMAGE": def.Base.Ref()}
-	for k, v := range def.Args {
-		args[k] = v
-	}
-
-	log.WithFields(logrus.Fields{"definition": def.Path, "tags": strings.Join(tags, ","), "created": res.Created}).Infof("building %s", def.Name)
-	bo := define.BuildOptions{
-		ContextDirectory:        contextDir,
-		Isolation:               define.IsolationChroot,
-		PullPolicy:              define.PullIfMissing,
-		Args:                    args,
-		Labels:                  labels,
-		Output:                  res.Names[0],
-		AdditionalTags:          res.Names[1:],
-		OutputFormat:            define.OCIv1ImageManifest,
-		Layers:                  true,
-		NoCache:                 opts.NoCache,
-		RemoveIntermediateCtrs:  true,
-		ForceRmIntermediateCtrs: true,
-		CommonBuildOpts:         &define.CommonBuildOptions{Ulimit: currentUlimits()},
-		SystemContext:           sys,
-		SignaturePolicyPath:     sys.SignaturePolicyPath,
-		SourceDateEpoch:         &epoch,
-		RewriteTimestamp:        true,
-		MaxPullPushRetries:      3,
-		PullPushRetryDelay:      2 * time.Second,
-		Out:                     out,
-		Err:                     out,
-		ReportWriter:            out,
-	}
-	id, _, err := imagebuildah.BuildDockerfiles(ctx, opts.Store, bo, filepath.Join(contextDir, filepath.FromSlash(def.Containerfile)))
+	bo := p.buildOptions()
+	bo.SystemContext = sys
+	bo.SignaturePolicyPath = sys.SignaturePolicyPath
+	bo.SourceDateEpoch = &p.epoch
+	bo.RewriteTimestamp = true
+	bo.NoCache = opts.NoCache
+	id, _, err := imagebuildah.BuildDockerfiles(ctx, opts.Store, bo, p.containerfile)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", def.Name, err)
 	}
-	res.ID = id
 	ref, err := istorage.Transport.NewStoreReference(opts.Store, nil, id)
 	if err != nil {
 		return nil, fmt.Errorf("built image %s: %w", id, err)
@@ -205,10 +120,134 @@ func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Res
 	if err != nil {
 		return nil, fmt.Errorf("built image %s: %w", id, err)
 	}
-	res.Digest, res.Layers = d.String(), layers
-	res.Seconds = time.Since(start).Seconds()
-	log.WithFields(logrus.Fields{"id": id, "digest": res.Digest, "seconds": fmt.Sprintf("%.1f", res.Seconds)}).Infof("built %s", res.Names[0])
-	return res, nil
+	return p.finish(id, d.String(), layers), nil
+}
+
+// prepared is a build context made ready for a backend: the definition
+// copied out, its sources fetched, checked and placed, labels and arguments
+// computed.
+type prepared struct {
+	def           *images.Definition
+	log           logrus.FieldLogger
+	out           io.Writer
+	start         time.Time
+	work          string
+	contextDir    string
+	containerfile string
+	epoch         time.Time
+	res           *Result
+}
+
+func prepare(ctx context.Context, def *images.Definition, opts BuildOptions) (*prepared, error) {
+	p := &prepared{def: def, log: opts.Log, out: opts.Output, start: time.Now()}
+	if p.log == nil {
+		l := logrus.New()
+		l.Out = io.Discard
+		p.log = l
+	}
+	if p.out == nil {
+		p.out = io.Discard
+	}
+	host := runtime.GOOS + "/" + runtime.GOARCH
+	if !slices.Contains(def.Platforms, host) {
+		return nil, inputErrorf("definition %s supports %s, not this machine's %s", def.Path, strings.Join(def.Platforms, ", "), host)
+	}
+	work, err := os.MkdirTemp(opts.TmpDir, "agentforge-build-")
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w", def.Name, err)
+	}
+	p.work = work
+	p.contextDir = filepath.Join(work, "context")
+	p.containerfile = filepath.Join(p.contextDir, filepath.FromSlash(def.Containerfile))
+	if err := os.CopyFS(p.contextDir, def.FS); err != nil {
+		p.close()
+		return nil, fmt.Errorf("build %s: copy definition to the build context: %w", def.Name, err)
+	}
+	p.res = &Result{Name: def.Name, Version: def.Version, Base: BaseInfo{Ref: def.Base.Ref()}}
+	for _, src := range def.Sources {
+		f, err := opts.Fetcher.Fetch(ctx, src)
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		if err := placeFile(f.Path, filepath.Join(p.contextDir, filepath.FromSlash(src.Dest))); err != nil {
+			p.close()
+			return nil, fmt.Errorf("build %s: place source %s: %w", def.Name, src.Name, err)
+		}
+		p.res.Sources = append(p.res.Sources, f)
+	}
+	p.epoch, p.res.Revision = pinTime(def, opts, p.log)
+	p.res.Created = p.epoch.UTC().Format(time.RFC3339)
+	for _, t := range append(slices.Clone(def.Tags), opts.ExtraTags...) {
+		p.res.Tags = append(p.res.Tags, t)
+		p.res.Names = append(p.res.Names, "localhost/"+def.Name+":"+t)
+	}
+	return p, nil
+}
+
+func (p *prepared) close() { os.RemoveAll(p.work) }
+
+// setBase records the base image's digest, checking it against a pin.
+func (p *prepared) setBase(d digest.Digest, all []digest.Digest) error {
+	p.res.Base.Digest = d.String()
+	if pin := p.def.Base.Digest; pin != "" && d.String() != pin && !slices.Contains(all, digest.Digest(pin)) {
+		return &IntegrityError{What: "base image " + p.def.Base.Image, Check: "digest", Expected: pin, Actual: d.String()}
+	}
+	return nil
+}
+
+// buildOptions are the buildah options every backend shares.
+func (p *prepared) buildOptions() define.BuildOptions {
+	def := p.def
+	labels := []string{}
+	for _, k := range sortedKeys(def.Labels) {
+		labels = append(labels, k+"="+def.Labels[k])
+	}
+	labels = append(labels,
+		"org.opencontainers.image.version="+def.Version,
+		"org.opencontainers.image.created="+p.res.Created,
+	)
+	if def.Base.Image != "scratch" {
+		labels = append(labels,
+			"org.opencontainers.image.base.name="+def.Base.Image,
+			"org.opencontainers.image.base.digest="+p.res.Base.Digest)
+	}
+	if p.res.Revision != "" {
+		labels = append(labels, "org.opencontainers.image.revision="+p.res.Revision)
+	}
+	args := map[string]string{"BASE_IMAGE": def.Base.Ref()}
+	for k, v := range def.Args {
+		args[k] = v
+	}
+	p.log.WithFields(logrus.Fields{"definition": def.Path, "tags": strings.Join(p.res.Tags, ","), "created": p.res.Created}).Infof("building %s", def.Name)
+	return define.BuildOptions{
+		ContextDirectory:        p.contextDir,
+		Isolation:               define.IsolationChroot,
+		PullPolicy:              define.PullIfMissing,
+		Args:                    args,
+		Labels:                  labels,
+		Output:                  p.res.Names[0],
+		AdditionalTags:          p.res.Names[1:],
+		OutputFormat:            define.OCIv1ImageManifest,
+		Layers:                  true,
+		RemoveIntermediateCtrs:  true,
+		ForceRmIntermediateCtrs: true,
+		CommonBuildOpts:         &define.CommonBuildOptions{Ulimit: currentUlimits()},
+		MaxPullPushRetries:      3,
+		PullPushRetryDelay:      2 * time.Second,
+		Out:                     p.out,
+		Err:                     p.out,
+		ReportWriter:            p.out,
+	}
+}
+
+// finish completes the result of a build.
+func (p *prepared) finish(id, d string, layers []Layer) *Result {
+	res := p.res
+	res.ID, res.Digest, res.Layers = id, d, layers
+	res.Seconds = time.Since(p.start).Seconds()
+	p.log.WithFields(logrus.Fields{"id": id, "digest": d, "seconds": fmt.Sprintf("%.1f", res.Seconds)}).Infof("built %s", res.Names[0])
+	return res
 }
 
 // pinTime picks the image's timestamp and revision: options first, then the

@@ -25,6 +25,7 @@ type buildFlags struct {
 	revision       string
 	skipSignature  []string
 	keyServer      string
+	podmanURL      string
 }
 
 func (f *buildFlags) register(cmd *cobra.Command) {
@@ -39,6 +40,7 @@ func (f *buildFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.revision, "revision", "", "source revision recorded in org.opencontainers.image.revision (default: the last git commit of the definition)")
 	fl.StringArrayVar(&f.skipSignature, "skip-signature", nil, "skip the OpenPGP check of the named source (its checksum is still checked; loudly logged; repeatable)")
 	fl.StringVar(&f.keyServer, "keyserver", builder.DefaultKeyServer, "keyserver (VKS API) for signing keys not kept in the definition")
+	fl.StringVar(&f.podmanURL, "podman-url", "", "build through a podman service instead of in-process (e.g. unix:///run/podman/podman.sock); the image lands in the service's storage")
 }
 
 // options turns the flags into builder options.
@@ -130,6 +132,14 @@ same definition and inputs give the same image digest.`,
 			if err != nil {
 				return err
 			}
+			if f.podmanURL != "" {
+				res, err := builder.BuildPodman(cmd.Context(), f.podmanURL, def, opts)
+				if err != nil {
+					return err
+				}
+				a.emit(res, func(w io.Writer) { printBuild(w, res) })
+				return nil
+			}
 			store, err := a.openStore()
 			if err != nil {
 				return err
@@ -162,6 +172,10 @@ func printBuild(w io.Writer, r *builder.Result) {
 		fmt.Fprintf(w, "  source  %s sha256:%s (%s)\n", s.Name, s.SHA256, note)
 	}
 	for i, l := range r.Layers {
-		fmt.Fprintf(w, "  layer %d %s %d bytes\n", i, l.Digest, l.Size)
+		if l.Size >= 0 {
+			fmt.Fprintf(w, "  layer %d %s %d bytes\n", i, l.Digest, l.Size)
+		} else {
+			fmt.Fprintf(w, "  layer %d %s\n", i, l.Digest)
+		}
 	}
 }
