@@ -88,3 +88,17 @@ func TestCLI_RegisterExitCodes(t *testing.T) {
 		})
 	}
 }
+
+func TestCLI_RegisterWarnsUnderCasc(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{
+		Users: []jenkinstest.User{{Name: "ci-bot", Token: testToken, Admin: true}},
+		State: jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
+		Casc:  true,
+	})
+	t.Setenv("JENKINS_API_TOKEN", testToken)
+	image := "registry.example/agents/python@sha256:" + strings.Repeat("cd", 32)
+	code, _, stderr := cli(t, "register", "--jenkins-url", srv.URL, "--jenkins-user", "ci-bot", "--image", image)
+	if code != 0 || !strings.Contains(stderr, "configuration-as-code plugin") || !strings.Contains(stderr, "--casc") {
+		t.Fatalf("exit %d, want a JCasC warning:\n%s", code, stderr)
+	}
+}
