@@ -1,49 +1,27 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/cmd/agentforge/internal/demo"
-	"github.com/agentforge/agentforge/publisher"
+	"github.com/agentforge/agentforge/jenkins/jenkinstest"
 	"github.com/agentforge/agentforge/publisher/registry"
 	"github.com/spf13/cobra"
 	"go.podman.io/storage"
 )
 
-// stage is one timed step of a release run.
-type stage struct {
-	Name    string  `json:"name"`
-	Status  string  `json:"status"`
-	Seconds float64 `json:"seconds"`
-}
-
-// smoke is one command run inside the built image.
-type smoke struct {
-	Command string `json:"command"`
-	Output  string `json:"output"`
-}
-
-// demoRun is one pass of the release chain.
-type demoRun struct {
-	Image        *builder.Result       `json:"image"`
-	Verify       *builder.VerifyReport `json:"verify"`
-	Smoke        []smoke               `json:"smoke"`
-	Destinations []publisher.Result    `json:"destinations"`
-	Stages       []stage               `json:"stages"`
-}
-
 // demoReport is the demo's JSON output.
 type demoReport struct {
-	Runs     []demoRun      `json:"runs"`
-	StandIns []demo.StandIn `json:"standIns"`
+	Runs     []*releaseReport `json:"runs"`
+	StandIns []demo.StandIn   `json:"standIns"`
 }
 
 var smokeCommands = [][]string{
@@ -67,9 +45,10 @@ base made with debootstrap stands in for Ubuntu, CPython comes from Debian's
 source archive (byte-identical to python.org's tarball) through --source-mirror,
 and a labelled stand-in replaces the remoting jar. It then verifies the image
 and runs python3, pip3, podman, java, git and make inside it (chroot), then
-publishes it to two embedded registries (an upstream and a mirror) and verifies
-both. It runs the chain twice: the second run must give the same digest from the
-cache and send no blob.
+publishes it to two embedded registries (an upstream and a mirror), verifies
+both, and registers the pod template, pinned by digest, in an embedded Jenkins
+emulator. It runs the release twice: the second run must give the same digest
+from the cache, send no blob and leave the template unchanged.
 Everything it stood in for is printed, with the reason.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -95,16 +74,18 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string)
 		return nil, err
 	}
 	fetcher := &builder.Fetcher{CacheDir: cacheDir, Log: a.log}
-	env, err := demo.Prepare(ctx, store, plain, filepath.Join(cacheDir, "demo"), fetcher, a.stderr, a.log)
+	work := filepath.Join(cacheDir, "demo")
+	env, err := demo.Prepare(ctx, store, plain, work, fetcher, a.stderr, a.log)
 	if err != nil {
 		return nil, err
 	}
 	defer env.Close()
 	rep := &demoReport{StandIns: env.StandIns}
+
 	// Two embedded registries: the upstream and a domestic mirror.
 	var regs []*registry.Server
 	for _, name := range []string{"upstream", "mirror"} {
-		root := filepath.Join(cacheDir, "demo", "registry-"+name)
+		root := filepath.Join(work, "registry-"+name)
 		os.RemoveAll(root) // fresh registries: the first run really pushes
 		srv, err := registry.Start(ctx, registry.Config{Addr: "127.0.0.1:0", Root: root})
 		if err != nil {
@@ -113,93 +94,73 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string)
 		defer srv.Close()
 		a.log.Infof("embedded %s registry on %s", name, srv.Addr)
 		regs = append(regs, srv)
+		a.insecure = append(a.insecure, srv.Addr)
 	}
-	dests := []publisher.Destination{}
-	for i, repo := range []string{"/agents/python-agent", "/" + "registry.example/agents/python-agent"} {
-		d, err := publisher.ParseDestination(regs[i].Addr+repo, plain.Tags)
-		if err != nil {
-			return nil, err
-		}
-		dests = append(dests, d)
+	// A Jenkins emulator with a Kubernetes cloud, running the registration
+	// script with Groovy 2.4 against stubs of the plugin's classes.
+	token := demoToken()
+	jenkinsDir := filepath.Join(work, "jenkins")
+	os.RemoveAll(jenkinsDir)
+	if err := os.MkdirAll(jenkinsDir, 0o700); err != nil {
+		return nil, err
 	}
-	rep.StandIns = append(rep.StandIns, demo.StandIn{
-		What: "the upstream registry and a DaoCloud-style domestic mirror", Instead: "two embedded registries (distribution v3) on " + regs[0].Addr + " and " + regs[1].Addr,
-		Why: "no registry is reachable from here",
-	})
-	for _, s := range env.StandIns {
+	emu, err := jenkinstest.Start(jenkinstest.Options{
+		Users: []jenkinstest.User{{Name: "agentforge-demo", Token: token, Admin: true}},
+		State: jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
+	}, jenkinsDir)
+	if err != nil {
+		return nil, fmt.Errorf("demo Jenkins (needs groovy and default-jre-headless; make demo installs them): %w", err)
+	}
+	defer emu.Close()
+	tokenFile := filepath.Join(jenkinsDir, "token")
+	if err := os.WriteFile(tokenFile, []byte(token), 0o600); err != nil {
+		return nil, err
+	}
+	rep.StandIns = append(rep.StandIns,
+		demo.StandIn{What: "the upstream registry and a DaoCloud-style domestic mirror", Instead: "two embedded registries (distribution v3) on " + regs[0].Addr + " and " + regs[1].Addr, Why: "no registry is reachable from here"},
+		demo.StandIn{What: "a Jenkins controller with the Kubernetes plugin", Instead: "agentforge's Jenkins emulator on " + emu.URL + ", running the registration scripts with Groovy 2.4 against stubs of the plugin's classes", Why: "Jenkins cannot be installed here"},
+	)
+	for _, s := range rep.StandIns {
 		a.log.Warnf("STAND-IN: %s -> %s (%s)", s.What, s.Instead, s.Why)
 	}
-	def, err := loadDefinition("images/python-agent", env.Overrides)
-	if err != nil {
-		return nil, err
+
+	cfg := &releaseConfig{
+		Definition: "images/python-agent", Set: env.Overrides,
+		Smoke:        smokeCommands,
+		Destinations: []string{regs[0].Addr + "/agents/python-agent", regs[1].Addr + "/registry.example/agents/python-agent"},
+		Jenkins:      &releaseJenkins{URL: emu.URL, User: "agentforge-demo", TokenFile: tokenFile, Template: "python-agent", Label: "python", MemoryRequest: "1Gi", CPURequest: "500m"},
+	}
+	for _, m := range env.SourceMirrors {
+		cfg.SourceMirrors = append(cfg.SourceMirrors, m.From+"="+m.To)
+	}
+	for name := range env.SkipSignature {
+		cfg.SkipSignature = append(cfg.SkipSignature, name)
 	}
 	for i := 1; i <= 2; i++ {
 		a.log.Infof("demo run %d of 2", i)
-		run := demoRun{}
-		timed := func(name string, fn func() error) error {
-			start := time.Now()
-			err := fn()
-			st := stage{Name: name, Status: "ok", Seconds: time.Since(start).Seconds()}
-			if err != nil {
-				st.Status = "failed"
-			}
-			run.Stages = append(run.Stages, st)
-			return err
+		run, err := a.release(ctx, store, cfg, buildFlags{cacheDir: cacheDir}, filepath.Join(cacheDir, "publish"))
+		if run != nil {
+			rep.Runs = append(rep.Runs, run)
 		}
-		err := timed("build", func() error {
-			run.Image, err = builder.Build(ctx, def, builder.BuildOptions{
-				Store: store, Output: a.stderr, Log: a.log, Registries: a.registries(nil),
-				Fetcher: &builder.Fetcher{CacheDir: cacheDir, Mirrors: env.SourceMirrors, SkipSignature: env.SkipSignature, Log: a.log},
-			})
-			return err
-		})
-		if err == nil {
-			err = timed("verify", func() error {
-				ref, err := builder.ParseReference(run.Image.ID, store)
-				if err != nil {
-					return err
-				}
-				run.Verify, err = builder.Verify(ctx, ref, builder.VerifyOptions{Log: a.log})
-				return err
-			})
-		}
-		if err == nil {
-			err = timed("smoke", func() error {
-				for _, argv := range smokeCommands {
-					var out bytes.Buffer
-					if err := builder.Run(ctx, store, run.Image.ID, argv, &out, &out); err != nil {
-						return fmt.Errorf("%s: %w\n%s", strings.Join(argv, " "), err, out.String())
-					}
-					run.Smoke = append(run.Smoke, smoke{Command: strings.Join(argv, " "), Output: strings.TrimSpace(out.String())})
-				}
-				return nil
-			})
-		}
-		if err == nil {
-			err = timed("publish", func() error {
-				ref, err := builder.ParseReference(run.Image.ID, store)
-				if err != nil {
-					return err
-				}
-				pr, err := publisher.Publish(ctx, ref, dests, publisher.Options{
-					Registries: publisher.Registries{Insecure: []string{regs[0].Addr, regs[1].Addr}},
-					WorkDir:    filepath.Join(cacheDir, "publish"), Log: a.log,
-				})
-				if pr != nil {
-					run.Destinations = pr.Destinations
-				}
-				return err
-			})
-		}
-		rep.Runs = append(rep.Runs, run)
 		if err != nil {
 			return rep, err
 		}
 	}
-	if a, b := rep.Runs[0].Image.Digest, rep.Runs[1].Image.Digest; a != b {
-		return rep, fmt.Errorf("demo: the second run built %s, the first %s: the build is not reproducible", b, a)
+	first, second := rep.Runs[0], rep.Runs[1]
+	if first.Image.Digest != second.Image.Digest {
+		return rep, fmt.Errorf("demo: the second run built %s, the first %s: the build is not reproducible", second.Image.Digest, first.Image.Digest)
+	}
+	if second.Jenkins.Status != "unchanged" {
+		return rep, fmt.Errorf("demo: the second registration reported %q, not unchanged", second.Jenkins.Status)
 	}
 	return rep, nil
+}
+
+// demoToken makes a random API token for the demo's Jenkins.
+func demoToken() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func printDemo(w io.Writer, r *demoReport) {
@@ -217,6 +178,9 @@ func printDemo(w io.Writer, r *demoReport) {
 		}
 		for _, d := range run.Destinations {
 			fmt.Fprintf(w, "  pushed  %s verified=%t (%d blobs sent, %d already there)\n", d.Ref, d.Verified, d.BlobsPushed, d.BlobsSkipped)
+		}
+		if j := run.Jenkins; j != nil && j.Template != nil {
+			fmt.Fprintf(w, "  jenkins %s: pod template %q (id %s) -> %s\n", j.Status, j.Template.Name, j.Template.ID, j.Template.Image)
 		}
 		if i == 0 {
 			for _, s := range run.Smoke {

@@ -89,23 +89,33 @@ type Server struct {
 // test when Groovy is not installed (apt-get install groovy default-jre-headless).
 func New(t testing.TB, opts Options) *Server {
 	t.Helper()
+	s, err := Start(opts, t.TempDir())
+	if err != nil {
+		t.Fatalf("jenkinstest: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts an emulator keeping its state under dir (for the demo, which
+// runs it as an embedded service). The caller closes it.
+func Start(opts Options, dir string) (*Server, error) {
 	if opts.Version == "" {
 		opts.Version = "2.479.3"
 	}
 	classes, err := compileStubs()
 	if err != nil {
-		t.Fatalf("jenkinstest: %v", err)
+		return nil, err
 	}
 	cp := classes.core
 	if !opts.NoKubernetesPlugin {
 		cp += string(os.PathListSeparator) + classes.plugin
 	}
 	s := &Server{opts: opts, classpath: cp, sessions: map[string]string{}, nodes: map[string]string{}, Requests: map[string]int{}}
-	s.stateFile = filepath.Join(t.TempDir(), "jenkins-state.json")
+	s.stateFile = filepath.Join(dir, "jenkins-state.json")
 	s.SetState(opts.State)
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
-	return s
+	return s, nil
 }
 
 // State reads the stubs' current state.

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentforge/agentforge/jenkins/jenkinstest"
+	"github.com/agentforge/agentforge/publisher/registrytest"
+)
+
+func TestCLI_ReleaseTwiceIsIdempotent(t *testing.T) {
+	up := registrytest.New(t, registrytest.Options{})
+	mirror := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
+	emu := jenkinstest.New(t, jenkinstest.Options{
+		Users: []jenkinstest.User{{Name: "ci-bot", Token: testToken, Admin: true}},
+		State: jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
+	})
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "release.yaml")
+	os.WriteFile(cfg, []byte(`definition: ../../testdata/busybox
+set: {greeting: released}
+smoke:
+  - [cat, /etc/greeting]
+destinations:
+  - `+up.Host+`/agents/busybox
+  - `+mirror.Host+`/mirror/agents/busybox
+jenkins:
+  url: `+emu.URL+`
+  user: ci-bot
+  template: busybox-agent
+  label: busybox
+  memoryRequest: 256Mi
+`), 0o644)
+	t.Setenv("JENKINS_API_TOKEN", testToken)
+	t.Setenv("AGENTFORGE_CACHE", filepath.Join(dir, "cache"))
+	args := append([]string{"release", "--config", cfg, "-o", "json", "--insecure-registry", up.Host, "--ca-file", mirror.CAFile, "--authfile", mirror.AuthFile}, storeFlags(t)...)
+
+	type report struct {
+		Image        struct{ Digest string }
+		Smoke        []struct{ Output string }
+		Destinations []struct {
+			Digest       string
+			Verified     bool
+			BlobsPushed  int
+			BlobsSkipped int
+		}
+		Jenkins struct {
+			Status   string
+			Template struct{ ID, Image string }
+		}
+		Stages []struct{ Name, Status string }
+	}
+	var runs []report
+	for i := 0; i < 2; i++ {
+		code, stdout, stderr := cli(t, args...)
+		if code != 0 {
+			t.Fatalf("release %d: exit %d\n%s", i+1, code, stderr)
+		}
+		var r report
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("%v\n%s", err, stdout)
+		}
+		runs = append(runs, r)
+	}
+	first, second := runs[0], runs[1]
+	var names []string
+	for _, s := range first.Stages {
+		names = append(names, s.Name+":"+s.Status)
+	}
+	if strings.Join(names, ",") != "build:ok,verify:ok,smoke:ok,publish:ok,register:ok" {
+		t.Errorf("stages %v", names)
+	}
+	if len(first.Smoke) != 1 || first.Smoke[0].Output != "released" {
+		t.Errorf("smoke %+v", first.Smoke)
+	}
+	digest := first.Destinations[0].Digest
+	if first.Jenkins.Status != "created" || first.Jenkins.Template.Image != up.Host+"/agents/busybox@"+digest {
+		t.Errorf("jenkins: %+v", first.Jenkins)
+	}
+	if second.Image.Digest != first.Image.Digest || second.Jenkins.Status != "unchanged" || second.Jenkins.Template.ID != first.Jenkins.Template.ID {
+		t.Errorf("second run: %+v", second)
+	}
+	for _, d := range second.Destinations {
+		if d.BlobsPushed != 0 || !d.Verified || d.Digest != digest {
+			t.Errorf("second run sent blobs: %+v", d)
+		}
+	}
+}
