@@ -31,16 +31,22 @@ type buildFlags struct {
 func (f *buildFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.set, "set", nil, "override a definition value: KEY=VALUE (a variable, version, base.image, base.digest, sourceDateEpoch, args.NAME, labels.NAME; repeatable)")
-	fl.StringArrayVar(&f.sourceMirrors, "source-mirror", nil, "fetch sources from a mirror: URL-PREFIX=MIRROR-PREFIX (repeatable)")
 	fl.StringArrayVar(&f.registryMirror, "registry-mirror", nil, "pull base images through a mirror: REGISTRY=MIRROR, e.g. docker.io=mirror.example/docker.io (repeatable)")
 	fl.StringArrayVar(&f.tags, "tag", nil, "extra tag for the built image (repeatable)")
 	fl.BoolVar(&f.noCache, "no-cache", false, "rebuild every step instead of reusing cached layers")
-	fl.StringVar(&f.cacheDir, "cache-dir", defaultCacheDir(), "where checked source downloads are kept ($AGENTFORGE_CACHE)")
 	fl.StringVar(&f.epoch, "source-date-epoch", "", "timestamp for every file and date in the image, in seconds (default: the definition's, else the last git commit of the definition; $SOURCE_DATE_EPOCH)")
 	fl.StringVar(&f.revision, "revision", "", "source revision recorded in org.opencontainers.image.revision (default: the last git commit of the definition)")
+	fl.StringVar(&f.podmanURL, "podman-url", "", "build through a podman service instead of in-process (e.g. unix:///run/podman/podman.sock); the image lands in the service's storage")
+	f.registerSources(cmd)
+}
+
+// registerSources adds the flags about fetching and checking sources.
+func (f *buildFlags) registerSources(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.sourceMirrors, "source-mirror", nil, "fetch sources from a mirror: URL-PREFIX=MIRROR-PREFIX (repeatable)")
+	fl.StringVar(&f.cacheDir, "cache-dir", defaultCacheDir(), "where checked source downloads are kept ($AGENTFORGE_CACHE)")
 	fl.StringArrayVar(&f.skipSignature, "skip-signature", nil, "skip the OpenPGP check of the named source (its checksum is still checked; loudly logged; repeatable)")
 	fl.StringVar(&f.keyServer, "keyserver", builder.DefaultKeyServer, "keyserver (VKS API) for signing keys not kept in the definition")
-	fl.StringVar(&f.podmanURL, "podman-url", "", "build through a podman service instead of in-process (e.g. unix:///run/podman/podman.sock); the image lands in the service's storage")
 }
 
 // options turns the flags into builder options.

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/agentforge/agentforge/images"
+)
+
+// fakePythonOrg serves /ftp/python/ like python.org: a listing, tarballs,
+// sigstore bundles and .asc signatures, and a VKS keyserver endpoint.
+func fakePythonOrg(t *testing.T, files map[string][]byte) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		data, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(data)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestCLI_PythonLatestAndBump(t *testing.T) {
+	key, err := openpgp.NewEntity("release manager", "test", "rm@example.invalid", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fpr := strings.ToUpper(hex.EncodeToString(key.PrimaryKey.Fingerprint))
+	var pub bytes.Buffer
+	w, _ := armor.Encode(&pub, openpgp.PublicKeyType, nil)
+	key.Serialize(w)
+	w.Close()
+	tarball := []byte("pretend this is Python-3.11.10.tar.xz\n")
+	var sig bytes.Buffer
+	openpgp.ArmoredDetachSign(&sig, key, bytes.NewReader(tarball), nil)
+	sum := sha256.Sum256(tarball)
+	bundle, _ := json.Marshal(map[string]any{"messageSignature": map[string]any{"messageDigest": map[string]string{
+		"algorithm": "SHA2_256", "digest": base64.StdEncoding.EncodeToString(sum[:])}}})
+	files := map[string][]byte{
+		"/ftp/python/": []byte(`<a href="3.11.9/">3.11.9/</a> <a href="3.11.10/">3.11.10/</a> <a href="3.11.11/">3.11.11/</a> <a href="3.12.4/">3.12.4/</a>`),
+		"/ftp/python/3.11.10/Python-3.11.10.tar.xz":          tarball,
+		"/ftp/python/3.11.10/Python-3.11.10.tar.xz.asc":      sig.Bytes(),
+		"/ftp/python/3.11.10/Python-3.11.10.tar.xz.sigstore": bundle,
+		"/vks/v1/by-fingerprint/" + fpr:                      pub.Bytes(),
+	}
+	srv := fakePythonOrg(t, files)
+
+	code, stdout, stderr := cli(t, "python", "latest", "--python-org", srv.URL, "-o", "json")
+	var latest struct{ Series, Version, URL, SHA256 string }
+	if code != 0 || json.Unmarshal([]byte(stdout), &latest) != nil {
+		t.Fatalf("latest: exit %d %s %s", code, stdout, stderr)
+	}
+	// 3.11.11 has a directory but no tarball yet: 3.11.10 is the latest.
+	if latest.Version != "3.11.10" || latest.SHA256 != hex.EncodeToString(sum[:]) || !strings.HasSuffix(latest.URL, "/Python-3.11.10.tar.xz") {
+		t.Fatalf("latest: %+v", latest)
+	}
+
+	dir := filepath.Join(t.TempDir(), "python-agent")
+	if err := os.CopyFS(dir, os.DirFS("../../images/python-agent")); err != nil {
+		t.Fatal(err)
+	}
+	if err := images.SetVariables(dir, map[string]string{"python.signingKey": fpr}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "image.yaml"))
+	bump := func(extra ...string) (int, string, string) {
+		return cli(t, append([]string{"python", "bump", dir, "--python-org", srv.URL, "--keyserver", srv.URL,
+			"--source-mirror", "https://www.python.org/=" + srv.URL + "/", "--cache-dir", t.TempDir(), "-o", "json"}, extra...)...)
+	}
+
+	if code, stdout, stderr := bump("--dry-run"); code != 0 || !strings.Contains(stdout, `"would-bump"`) {
+		t.Fatalf("dry run: exit %d %s %s", code, stdout, stderr)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "image.yaml")); !bytes.Equal(before, after) {
+		t.Fatal("a dry run changed the definition")
+	}
+
+	// A tarball that does not match what python.org published: exit 3, nothing written.
+	files["/ftp/python/3.11.10/Python-3.11.10.tar.xz"] = []byte("tampered")
+	if code, _, stderr := bump(); code != 3 || !strings.Contains(stderr, "sha256 mismatch") {
+		t.Fatalf("tampered tarball: exit %d\n%s", code, stderr)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "image.yaml")); !bytes.Equal(before, after) {
+		t.Fatal("a failed bump changed the definition")
+	}
+	files["/ftp/python/3.11.10/Python-3.11.10.tar.xz"] = tarball
+
+	code, stdout, stderr = bump()
+	if code != 0 || !strings.Contains(stdout, `"bumped"`) || !strings.Contains(stdout, "openpgp "+fpr) {
+		t.Fatalf("bump: exit %d %s %s", code, stdout, stderr)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "image.yaml"))
+	for _, want := range []string{"python.version: 3.11.10\n", "python.sha256: " + hex.EncodeToString(sum[:]), "# sha256 of the Python-{{python.version}}.tar.xz tarball"} {
+		if !strings.Contains(string(after), want) {
+			t.Errorf("image.yaml lacks %q", want)
+		}
+	}
+	if code, stdout, _ := bump(); code != 0 || !strings.Contains(stdout, `"current"`) {
+		t.Fatalf("second bump: %s", stdout)
+	}
+}

@@ -1,0 +1,66 @@
+package images
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+)
+
+// SetVariables rewrites the values of existing variables in the image.yaml
+// of the definition folder dir, in place, keeping comments and layout, and
+// checks that the result still loads. It is how version bumps are written.
+func SetVariables(dir string, values map[string]string) error {
+	file := filepath.Join(dir, FileName)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("bump %s: %w", file, err)
+	}
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := data
+	for _, k := range keys {
+		re := regexp.MustCompile(`(?m)^(\s+` + regexp.QuoteMeta(k) + `:[ \t]*)("[^"\n]*"|'[^'\n]*'|[^\s#]+)`)
+		if !re.Match(out) {
+			return &DefinitionError{File: file, Msg: fmt.Sprintf("bump: variable %q not found", k)}
+		}
+		out = re.ReplaceAll(out, []byte("${1}"+quoteIfNeeded(values[k])))
+	}
+	// Check the new text on a copy before replacing the file.
+	if err := checkLoads(dir, out); err != nil {
+		return err
+	}
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, out, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, file)
+}
+
+// checkLoads loads the definition in dir with image.yaml replaced by data.
+func checkLoads(dir string, data []byte) error {
+	scratch, err := os.MkdirTemp("", "agentforge-bump-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(scratch)
+	if err := os.CopyFS(scratch, os.DirFS(dir)); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(scratch, FileName), data, 0o644); err != nil {
+		return err
+	}
+	_, err = Load(os.DirFS(scratch), dir, nil)
+	return err
+}
+
+func quoteIfNeeded(v string) string {
+	if regexp.MustCompile(`^[A-Za-z0-9._/-]+$`).MatchString(v) {
+		return v
+	}
+	return fmt.Sprintf("%q", v)
+}

@@ -1,0 +1,169 @@
+// Package cpython finds CPython patch releases on python.org (or a mirror of
+// its /ftp/python/ tree) and the sha256 python.org publishes for them.
+package cpython
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultBase is python.org; its /ftp/python/ listing names every release.
+const DefaultBase = "https://www.python.org"
+
+// Release is one CPython release's source tarball.
+type Release struct {
+	Series  string `json:"series"`
+	Version string `json:"version"`
+	URL     string `json:"url"`
+	// SHA256 is the tarball's digest as python.org's sigstore bundle states
+	// it (empty when there is no bundle). It is a claim to check, not a check.
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// Finder looks releases up.
+type Finder struct {
+	// Base is python.org or a mirror of it; "" means DefaultBase.
+	Base   string
+	Client *http.Client
+}
+
+func (f *Finder) base() string {
+	if f.Base == "" {
+		return DefaultBase
+	}
+	return strings.TrimSuffix(f.Base, "/")
+}
+
+func (f *Finder) client() *http.Client {
+	if f.Client != nil {
+		return f.Client
+	}
+	return &http.Client{Timeout: time.Minute}
+}
+
+// Latest returns the newest published patch release of series ("3.11"):
+// the highest 3.11.N in the /ftp/python/ listing whose Python-3.11.N.tar.xz
+// exists (a directory can appear before its files do).
+func (f *Finder) Latest(ctx context.Context, series string) (*Release, error) {
+	if !regexp.MustCompile(`^3\.\d+$`).MatchString(series) {
+		return nil, fmt.Errorf("series %q: want 3.N", series)
+	}
+	listing, err := f.get(ctx, f.base()+"/ftp/python/", 4<<20)
+	if err != nil {
+		return nil, err
+	}
+	re := regexp.MustCompile(`href="(` + regexp.QuoteMeta(series) + `\.(\d+))/"`)
+	var patches []int
+	seen := map[int]bool{}
+	for _, m := range re.FindAllStringSubmatch(string(listing), -1) {
+		n, _ := strconv.Atoi(m[2])
+		if !seen[n] {
+			seen[n] = true
+			patches = append(patches, n)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(patches)))
+	for _, n := range patches {
+		v := fmt.Sprintf("%s.%d", series, n)
+		url := fmt.Sprintf("%s/ftp/python/%s/Python-%s.tar.xz", f.base(), v, v)
+		ok, err := f.exists(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		r := &Release{Series: series, Version: v, URL: url}
+		if sum, err := f.sigstoreDigest(ctx, url+".sigstore"); err == nil {
+			r.SHA256 = sum
+		}
+		return r, nil
+	}
+	return nil, fmt.Errorf("no %s.N release with a source tarball at %s/ftp/python/", series, f.base())
+}
+
+// sigstoreDigest reads the sha256 a sigstore bundle signs
+// (messageSignature.messageDigest, base64).
+func (f *Finder) sigstoreDigest(ctx context.Context, url string) (string, error) {
+	data, err := f.get(ctx, url, 1<<20)
+	if err != nil {
+		return "", err
+	}
+	var b struct {
+		MessageSignature struct {
+			MessageDigest struct {
+				Algorithm string `json:"algorithm"`
+				Digest    string `json:"digest"`
+			} `json:"messageDigest"`
+		} `json:"messageSignature"`
+	}
+	if err := json.Unmarshal(data, &b); err != nil {
+		return "", err
+	}
+	if b.MessageSignature.MessageDigest.Algorithm != "SHA2_256" {
+		return "", fmt.Errorf("sigstore bundle digest is %q, not SHA2_256", b.MessageSignature.MessageDigest.Algorithm)
+	}
+	raw, err := base64.StdEncoding.DecodeString(b.MessageSignature.MessageDigest.Digest)
+	if err != nil || len(raw) != 32 {
+		return "", fmt.Errorf("sigstore bundle digest is not a sha256")
+	}
+	return hex.EncodeToString(raw), nil
+}
+
+func (f *Finder) exists(ctx context.Context, url string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
+	if err != nil {
+		return false, err
+	}
+	resp, err := f.client().Do(req)
+	if err != nil {
+		return false, fmt.Errorf("HEAD %s: %w", url, err)
+	}
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return true, nil
+	case resp.StatusCode == http.StatusNotFound:
+		return false, nil
+	}
+	return false, fmt.Errorf("HEAD %s: %s", url, resp.Status)
+}
+
+func (f *Finder) get(ctx context.Context, url string, limit int64) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := f.client().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
+}
+
+// Newer reports whether version a is a later patch than b (same series).
+func Newer(a, b string) bool {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		x, _ := strconv.Atoi(pa[i])
+		y, _ := strconv.Atoi(pb[i])
+		if x != y {
+			return x > y
+		}
+	}
+	return len(pa) > len(pb)
+}
