@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -66,21 +65,12 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 		}
 		d, all = child, false
 	}
-	rep := &Report{Digest: d.String(), Destinations: make([]Result, len(dests))}
-	var wg sync.WaitGroup
-	for i, dest := range dests {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if opts.DryRun {
-				rep.Destinations[i] = p.plan(ctx, src, raw, d, dest)
-				return
-			}
-			rep.Destinations[i] = p.push(ctx, src, raw, d, dest, all)
-		}()
-	}
-	wg.Wait()
-	return rep, joinFailures(rep)
+	return fanOut(d, dests, func(dest Destination) Result {
+		if opts.DryRun {
+			return p.plan(ctx, src, raw, d, dest)
+		}
+		return p.push(ctx, src, raw, d, dest, all)
+	})
 }
 
 // choosePlatform finds the child manifest of an index for os/arch[/variant].

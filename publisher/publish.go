@@ -106,13 +106,21 @@ func Publish(ctx context.Context, src types.ImageReference, dests []Destination,
 	d := digest.FromBytes(raw)
 	// An OCI layout may hold a multi-platform index: it is kept whole.
 	multi := manifest.MIMETypeIsMultiImage(manifest.GuessMIMEType(raw))
+	return fanOut(d, dests, func(dest Destination) Result {
+		return p.push(ctx, staged, raw, d, dest, multi)
+	})
+}
+
+// fanOut runs fn for every destination at once and collects the results;
+// the error names every destination that failed.
+func fanOut(d digest.Digest, dests []Destination, fn func(Destination) Result) (*Report, error) {
 	rep := &Report{Digest: d.String(), Destinations: make([]Result, len(dests))}
 	var wg sync.WaitGroup
 	for i, dest := range dests {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rep.Destinations[i] = p.push(ctx, staged, raw, d, dest, multi)
+			rep.Destinations[i] = fn(dest)
 		}()
 	}
 	wg.Wait()

@@ -207,7 +207,11 @@ sources:
 
 // DebianArchive returns the Debian archive URL apt is configured with.
 func DebianArchive() (string, error) {
-	files, _ := filepath.Glob("/etc/apt/sources.list.d/*.sources")
+	return debianArchive("/etc/apt/sources.list.d", "/etc/apt/sources.list")
+}
+
+func debianArchive(sourcesDir, sourcesList string) (string, error) {
+	files, _ := filepath.Glob(filepath.Join(sourcesDir, "*.sources"))
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -224,7 +228,7 @@ func DebianArchive() (string, error) {
 			}
 		}
 	}
-	if data, err := os.ReadFile("/etc/apt/sources.list"); err == nil {
+	if data, err := os.ReadFile(sourcesList); err == nil {
 		for _, line := range strings.Split(string(data), "\n") {
 			f := strings.Fields(line)
 			if len(f) >= 3 && f[0] == "deb" && strings.HasSuffix(strings.TrimSuffix(f[1], "/"), "/debian") {
