@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -123,6 +124,9 @@ func (a *app) runRegister(ctx context.Context, f *registerFlags) error {
 		out, err = c.Register(ctx, f.tmpl, opts)
 	}
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("jenkins did not answer within --timeout %s (nothing was confirmed; run again to converge): %w", f.timeout, err)
+		}
 		return err
 	}
 	a.emit(out, func(w io.Writer) { printRegister(w, f, out) })

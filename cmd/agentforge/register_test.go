@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentforge/agentforge/jenkins/jenkinstest"
 )
@@ -100,5 +101,26 @@ func TestCLI_RegisterWarnsUnderCasc(t *testing.T) {
 	code, _, stderr := cli(t, "register", "--jenkins-url", srv.URL, "--jenkins-user", "ci-bot", "--image", image)
 	if code != 0 || !strings.Contains(stderr, "configuration-as-code plugin") || !strings.Contains(stderr, "--casc") {
 		t.Fatalf("exit %d, want a JCasC warning:\n%s", code, stderr)
+	}
+}
+
+func TestCLI_RegisterTimeout(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{
+		Users:       []jenkinstest.User{{Name: "ci-bot", Token: testToken, Admin: true}},
+		State:       jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
+		ScriptDelay: 5 * time.Second,
+	})
+	t.Setenv("JENKINS_API_TOKEN", testToken)
+	image := "registry.example/agents/python@sha256:" + strings.Repeat("ab", 32)
+	start := time.Now()
+	code, _, stderr := cli(t, "register", "--jenkins-url", srv.URL, "--jenkins-user", "ci-bot", "--image", image, "--timeout", "1s")
+	if code != 1 || !strings.Contains(stderr, "did not answer within --timeout 1s") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if d := time.Since(start); d > 4*time.Second {
+		t.Errorf("--timeout 1s took %s", d)
+	}
+	if srv.State().Saves != 0 {
+		t.Error("a timed-out registration saved")
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // User is a Jenkins account.
@@ -54,6 +55,8 @@ type Options struct {
 	NoScriptConsole bool
 	// State is the initial state of the clouds.
 	State State
+	// ScriptDelay makes /scriptText this much slower (a busy controller).
+	ScriptDelay time.Duration
 }
 
 // State is the Groovy stubs' persisted state.
@@ -342,6 +345,13 @@ func (s *Server) scriptText(w http.ResponseWriter, r *http.Request, u *User, byT
 	}
 	if !has {
 		return
+	}
+	if s.opts.ScriptDelay > 0 {
+		select {
+		case <-time.After(s.opts.ScriptDelay):
+		case <-r.Context().Done():
+			return
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
