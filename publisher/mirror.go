@@ -63,13 +63,13 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 		if raw, err = readManifestWith(ctx, src, p.srcSys); err != nil {
 			return nil, err
 		}
-		d, all = child, false
+		d = child
 	}
 	return fanOut(d, dests, func(dest Destination) Result {
 		if opts.DryRun {
 			return p.plan(ctx, src, raw, d, dest)
 		}
-		return p.push(ctx, src, raw, d, dest, all)
+		return p.push(ctx, src, raw, d, dest)
 	})
 }
 

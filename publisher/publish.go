@@ -104,10 +104,9 @@ func Publish(ctx context.Context, src types.ImageReference, dests []Destination,
 		return nil, err
 	}
 	d := digest.FromBytes(raw)
-	// An OCI layout may hold a multi-platform index: it is kept whole.
-	multi := manifest.MIMETypeIsMultiImage(manifest.GuessMIMEType(raw))
+	// An OCI layout may hold a multi-platform index: transfer keeps it whole.
 	return fanOut(d, dests, func(dest Destination) Result {
-		return p.push(ctx, staged, raw, d, dest, multi)
+		return p.push(ctx, staged, raw, d, dest)
 	})
 }
 
@@ -207,7 +206,7 @@ func (p *run) stage(ctx context.Context, src types.ImageReference) (types.ImageR
 	if err != nil {
 		return nil, err
 	}
-	if err := p.copy(ctx, pref, src, &types.SystemContext{}, &types.SystemContext{BigFilesTemporaryDir: p.tmp}, nil, copy.CopySystemImage); err != nil {
+	if err := p.copy(ctx, pref, src, &types.SystemContext{}, &types.SystemContext{BigFilesTemporaryDir: p.tmp}); err != nil {
 		os.RemoveAll(partial)
 		return nil, fmt.Errorf("stage %s: %w", name, err)
 	}
@@ -220,23 +219,20 @@ func (p *run) stage(ctx context.Context, src types.ImageReference) (types.ImageR
 }
 
 // copy runs one copy.Image with its own policy context (a shared one races).
-func (p *run) copy(ctx context.Context, dest, src types.ImageReference, srcSys, destSys *types.SystemContext, progress chan types.ProgressProperties, sel copy.ImageListSelection) error {
+// It is used for staging, where layers are compressed.
+func (p *run) copy(ctx context.Context, dest, src types.ImageReference, srcSys, destSys *types.SystemContext) error {
 	pc, err := signature.NewPolicyContext(&signature.Policy{Default: []signature.PolicyRequirement{signature.NewPRInsecureAcceptAnything()}})
 	if err != nil {
 		return err
 	}
 	defer pc.Destroy()
-	_, err = copy.Image(ctx, pc, dest, src, &copy.Options{
-		SourceCtx: srcSys, DestinationCtx: destSys, ReportWriter: io.Discard,
-		Progress: progress, ProgressInterval: 2 * time.Second,
-		PreserveDigests: dest.Transport().Name() == "docker", ImageListSelection: sel,
-	})
+	_, err = copy.Image(ctx, pc, dest, src, &copy.Options{SourceCtx: srcSys, DestinationCtx: destSys, ReportWriter: io.Discard})
 	return err
 }
 
 // push sends the staged image to one destination: tag check, blobs and
 // manifest by digest, tags, then verification.
-func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d digest.Digest, dest Destination, all bool) Result {
+func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d digest.Digest, dest Destination) Result {
 	start := time.Now()
 	res := Result{Ref: dest.Repo.Name() + "@" + d.String(), Digest: d.String(), Tags: dest.Tags, Verification: p.opts.Verify}
 	log := p.log.WithField("destination", dest.String())
@@ -259,41 +255,11 @@ func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d 
 	if err != nil {
 		return fail(err)
 	}
-	sel := copy.CopySystemImage
-	if all {
-		sel = copy.CopyAllImages
-	}
+	st := &transferStats{}
 	err = p.opts.Retry.retry(ctx, log, "push", func() error {
-		progress := make(chan types.ProgressProperties)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for ev := range progress {
-				switch ev.Event {
-				case types.ProgressEventDone:
-					if ev.Offset == 0 {
-						// c/image reports a config it did not need to send as done at 0 bytes.
-						res.BlobsSkipped++
-						continue
-					}
-					res.BlobsPushed++
-					res.BytesPushed += int64(ev.Offset)
-					log.WithFields(logrus.Fields{"blob": ev.Artifact.Digest.String(), "bytes": ev.Offset}).Info("blob pushed")
-				case types.ProgressEventSkipped:
-					res.BlobsSkipped++
-					log.WithField("blob", ev.Artifact.Digest.String()).Debug("blob already present")
-				case types.ProgressEventRead:
-					if ev.Artifact.Size > 0 {
-						log.WithField("blob", ev.Artifact.Digest.String()).Infof("pushing: %d of %d MB", ev.Offset>>20, ev.Artifact.Size>>20)
-					}
-				}
-			}
-		}()
-		err := p.copy(ctx, target, src, p.srcSys, sys, progress, sel)
-		close(progress)
-		<-done
-		return err
+		return p.transfer(ctx, src, target, p.srcSys, sys, raw, log, st)
 	})
+	res.BlobsPushed, res.BlobsSkipped, res.BytesPushed = st.pushed, st.skipped, st.bytes
 	if err != nil {
 		return fail(fmt.Errorf("push: %w", err))
 	}

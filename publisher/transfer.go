@@ -1,0 +1,175 @@
+package publisher
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/agentforge/agentforge/builder"
+	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
+	"go.podman.io/image/v5/image"
+	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/pkg/blobinfocache"
+	"go.podman.io/image/v5/types"
+)
+
+// transferStats counts what one transfer sent.
+type transferStats struct {
+	mu      sync.Mutex
+	pushed  int
+	skipped int
+	bytes   int64
+}
+
+// transfer copies an image or index byte for byte, DaoCloud style:
+// manifests are read, every blob is checked for presence at the
+// destination, missing ones are streamed from the source with their sha256
+// and size checked on the way, then each manifest is written unchanged by
+// digest (children before the index). Nothing is decompressed, recompressed
+// or re-encoded.
+func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSys, dstSys *types.SystemContext, raw []byte, log logrus.FieldLogger, st *transferStats) error {
+	s, err := src.NewImageSource(ctx, srcSys)
+	if err != nil {
+		return fmt.Errorf("open source: %w", err)
+	}
+	defer s.Close()
+	w, err := dst.NewImageDestination(ctx, dstSys)
+	if err != nil {
+		return fmt.Errorf("open destination: %w", err)
+	}
+	defer w.Close()
+	cache := blobinfocache.DefaultCache(dstSys)
+
+	type item struct {
+		raw    []byte
+		digest *digest.Digest // nil for the top level
+	}
+	var manifests []item // children first, the top level last
+	var blobs []types.BlobInfo
+	seen := map[digest.Digest]bool{}
+	addBlobs := func(m []byte) error {
+		parsed, err := manifest.FromBlob(m, manifest.GuessMIMEType(m))
+		if err != nil {
+			return err
+		}
+		for _, b := range append([]types.BlobInfo{parsed.ConfigInfo()}, layerInfos(parsed)...) {
+			if !seen[b.Digest] {
+				seen[b.Digest] = true
+				blobs = append(blobs, b)
+			}
+		}
+		return nil
+	}
+	if mt := manifest.GuessMIMEType(raw); manifest.MIMETypeIsMultiImage(mt) {
+		list, err := manifest.ListFromBlob(raw, mt)
+		if err != nil {
+			return err
+		}
+		for _, child := range list.Instances() {
+			craw, _, err := s.GetManifest(ctx, &child)
+			if err != nil {
+				return fmt.Errorf("manifest %s: %w", child, err)
+			}
+			if got := digest.FromBytes(craw); got != child {
+				return &builder.IntegrityError{What: "manifest " + child.String() + " of the source", Check: "digest", Expected: child.String(), Actual: got.String()}
+			}
+			if err := addBlobs(craw); err != nil {
+				return err
+			}
+			manifests = append(manifests, item{raw: craw, digest: &child})
+		}
+	} else if err := addBlobs(raw); err != nil {
+		return err
+	}
+	manifests = append(manifests, item{raw: raw})
+
+	// Blobs, four at a time (PutBlob is thread-safe for registries).
+	sem := make(chan struct{}, 4)
+	errs := make(chan error, len(blobs))
+	var wg sync.WaitGroup
+	for _, b := range blobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs <- p.copyBlob(ctx, s, w, b, cache, log, st)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	// Manifests by digest, children first; then commit.
+	for _, m := range manifests {
+		if err := w.PutManifest(ctx, m.raw, m.digest); err != nil {
+			return fmt.Errorf("put manifest: %w", err)
+		}
+	}
+	return w.Commit(ctx, image.UnparsedInstance(s, nil))
+}
+
+// copyBlob sends one blob unless the destination has it, checking its
+// sha256 and size as it streams.
+func (p *run) copyBlob(ctx context.Context, s types.ImageSource, w types.ImageDestination, b types.BlobInfo, cache types.BlobInfoCache, log logrus.FieldLogger, st *transferStats) error {
+	ok, _, err := w.TryReusingBlob(ctx, b, cache, false)
+	if err != nil {
+		return fmt.Errorf("blob %s: %w", b.Digest, err)
+	}
+	if ok {
+		st.mu.Lock()
+		st.skipped++
+		st.mu.Unlock()
+		log.WithField("blob", b.Digest.String()).Debug("blob already present")
+		return nil
+	}
+	rc, _, err := s.GetBlob(ctx, b, cache)
+	if err != nil {
+		return fmt.Errorf("read blob %s: %w", b.Digest, err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	counted := &countingReader{r: io.TeeReader(rc, h)}
+	if _, err := w.PutBlob(ctx, counted, types.BlobInfo{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType}, cache, false); err != nil {
+		// A source that sent other bytes than its digest says is an
+		// integrity failure, whatever the registry answered.
+		if got := digest.NewDigest(digest.SHA256, h); counted.n == b.Size && got != b.Digest {
+			return &builder.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256", Expected: b.Digest.String(), Actual: got.String()}
+		}
+		return fmt.Errorf("push blob %s: %w", b.Digest, err)
+	}
+	if got := digest.NewDigest(digest.SHA256, h); got != b.Digest || (b.Size >= 0 && counted.n != b.Size) {
+		return &builder.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256 and size", Expected: fmt.Sprintf("%s, %d bytes", b.Digest, b.Size), Actual: fmt.Sprintf("%s, %d bytes", got, counted.n)}
+	}
+	st.mu.Lock()
+	st.pushed++
+	st.bytes += counted.n
+	st.mu.Unlock()
+	log.WithFields(logrus.Fields{"blob": b.Digest.String(), "bytes": counted.n}).Info("blob pushed")
+	return nil
+}
+
+func layerInfos(m manifest.Manifest) []types.BlobInfo {
+	var out []types.BlobInfo
+	for _, l := range m.LayerInfos() {
+		out = append(out, l.BlobInfo)
+	}
+	return out
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
+}
