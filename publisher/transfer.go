@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/opencontainers/go-digest"
@@ -135,7 +136,10 @@ func (p *run) copyBlob(ctx context.Context, s types.ImageSource, w types.ImageDe
 	}
 	defer rc.Close()
 	h := sha256.New()
-	counted := &countingReader{r: io.TeeReader(rc, h)}
+	counted := &countingReader{r: io.TeeReader(rc, h), total: b.Size, every: 5 * time.Second, next: time.Now().Add(5 * time.Second),
+		report: func(n, total int64) {
+			log.WithField("blob", b.Digest.String()).Infof("pushing: %d of %d MB", n>>20, total>>20)
+		}}
 	if _, err := w.PutBlob(ctx, counted, types.BlobInfo{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType}, cache, false); err != nil {
 		// A source that sent other bytes than its digest says is an
 		// integrity failure, whatever the registry answered.
@@ -163,13 +167,24 @@ func layerInfos(m manifest.Manifest) []types.BlobInfo {
 	return out
 }
 
+// countingReader counts bytes and reports progress every so often.
 type countingReader struct {
-	r io.Reader
-	n int64
+	r      io.Reader
+	n      int64
+	total  int64
+	every  time.Duration
+	next   time.Time
+	report func(n, total int64)
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	c.n += int64(n)
+	if c.report != nil {
+		if now := time.Now(); now.After(c.next) {
+			c.next = now.Add(c.every)
+			c.report(c.n, c.total)
+		}
+	}
 	return n, err
 }
