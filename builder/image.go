@@ -3,9 +3,9 @@ package builder
 import (
 	"context"
 	"fmt"
+	"github.com/opencontainers/go-digest"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/oci/layout"
 	istorage "go.podman.io/image/v5/storage"
@@ -81,13 +81,11 @@ func lookupLocal(store storage.Store, name string) (*storage.Image, error) {
 	return nil, inputErrorf("image %q not found in local storage %s", name, store.GraphRoot())
 }
 
-// LocalDigest returns the manifest digest of an image in local storage.
-func LocalDigest(store storage.Store, name string) (digest.Digest, error) {
-	img, err := lookupLocal(store, name)
-	if err != nil {
-		return "", err
-	}
-	return img.Digest, nil
+// LocalImage finds an image in local storage by ID, ID prefix or name
+// (short names also under localhost/ and with :latest). A missing image is
+// an *InputError.
+func LocalImage(store storage.Store, name string) (*storage.Image, error) {
+	return lookupLocal(store, name)
 }
 
 // layersOf reads the layer list of the image at ref.

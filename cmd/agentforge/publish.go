@@ -125,11 +125,7 @@ func sourceTags(store storage.Store, arg string, src types.ImageReference) []str
 		}
 		return nil
 	}
-	id, err := localID(store, arg)
-	if err != nil {
-		return nil
-	}
-	img, err := store.Image(id)
+	img, err := builder.LocalImage(store, strings.TrimPrefix(arg, "containers-storage:"))
 	if err != nil {
 		return nil
 	}

@@ -1,9 +1,10 @@
 package main
 
 import (
+	"strings"
+
 	"github.com/agentforge/agentforge/builder"
 	"github.com/spf13/cobra"
-	istorage "go.podman.io/image/v5/storage"
 	"go.podman.io/storage"
 )
 
@@ -35,13 +36,9 @@ running services: there is no network or PID isolation on chroot.`,
 
 // localID resolves a local image reference to its ID.
 func localID(store storage.Store, name string) (string, error) {
-	ref, err := builder.ParseReference(name, store)
+	img, err := builder.LocalImage(store, strings.TrimPrefix(name, "containers-storage:"))
 	if err != nil {
 		return "", err
-	}
-	img, err := istorage.Transport.GetStoreImage(store, ref)
-	if err != nil {
-		return "", &usageError{err}
 	}
 	return img.ID, nil
 }

@@ -135,7 +135,7 @@ func Prepare(ctx context.Context, store storage.Store, def *images.Definition, w
 
 // prepareBase makes the bookworm base image unless the store has it.
 func prepareBase(ctx context.Context, store storage.Store, archive, workDir string, fetcher *builder.Fetcher, out io.Writer, log logrus.FieldLogger) error {
-	if _, err := builder.LocalDigest(store, "localhost/"+BaseName+":"+BaseTag); err == nil {
+	if _, err := builder.LocalImage(store, "localhost/"+BaseName+":"+BaseTag); err == nil {
 		log.Infof("base image localhost/%s:%s already in storage", BaseName, BaseTag)
 		return nil
 	}
