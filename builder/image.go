@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/oci/layout"
 	istorage "go.podman.io/image/v5/storage"
 	"go.podman.io/image/v5/types"
@@ -64,14 +65,15 @@ func ParseReference(s string, store storage.Store) (types.ImageReference, error)
 // names under localhost/ (where agentforge tags what it builds) and with
 // :latest when no tag is given.
 func lookupLocal(store storage.Store, name string) (*storage.Image, error) {
-	candidates := []string{name}
-	if !strings.Contains(name, "/") || !strings.ContainsAny(strings.Split(name, "/")[0], ".:") && strings.Split(name, "/")[0] != "localhost" {
-		candidates = append(candidates, "localhost/"+name)
-	}
-	for _, c := range append([]string{}, candidates...) {
-		if !strings.Contains(c[strings.LastIndex(c, "/")+1:], ":") && !strings.Contains(c, "@") {
-			candidates = append(candidates, c+":latest")
+	candidates := []string{name} // an ID, an ID prefix, or a name as stored
+	if named, err := reference.ParseNormalizedNamed(name); err == nil {
+		// What agentforge builds is stored under localhost/; what is pulled
+		// under its full name (docker.io/library/…).
+		full := reference.TagNameOnly(named).String()
+		if first, _, found := strings.Cut(name, "/"); !found || !strings.ContainsAny(first, ".:") && first != "localhost" {
+			candidates = append(candidates, "localhost/"+strings.TrimPrefix(full, "docker.io/library/"))
 		}
+		candidates = append(candidates, full)
 	}
 	for _, c := range candidates {
 		if img, err := store.Image(c); err == nil {

@@ -143,10 +143,19 @@ func (p *run) copyBlob(ctx context.Context, s types.ImageSource, w types.ImageDe
 	if _, err := w.PutBlob(ctx, counted, types.BlobInfo{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType}, cache, false); err != nil {
 		// A source that sent other bytes than its digest says is an
 		// integrity failure, whatever the registry answered.
-		if got := digest.NewDigest(digest.SHA256, h); counted.n == b.Size && got != b.Digest {
+		if got := digest.NewDigest(digest.SHA256, h); counted.eof && got != b.Digest {
 			return &builder.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256", Expected: b.Digest.String(), Actual: got.String()}
 		}
 		return fmt.Errorf("push blob %s: %w", b.Digest, err)
+	}
+	if !counted.eof {
+		// The destination found the blob already there (it appeared since
+		// our check, e.g. an interrupted earlier upload finishing) and did
+		// not read the stream: nothing was sent.
+		st.mu.Lock()
+		st.skipped++
+		st.mu.Unlock()
+		return nil
 	}
 	if got := digest.NewDigest(digest.SHA256, h); got != b.Digest || (b.Size >= 0 && counted.n != b.Size) {
 		return &builder.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256 and size", Expected: fmt.Sprintf("%s, %d bytes", b.Digest, b.Size), Actual: fmt.Sprintf("%s, %d bytes", got, counted.n)}
@@ -171,6 +180,7 @@ func layerInfos(m manifest.Manifest) []types.BlobInfo {
 type countingReader struct {
 	r      io.Reader
 	n      int64
+	eof    bool // the whole stream was read
 	total  int64
 	every  time.Duration
 	next   time.Time
@@ -180,6 +190,9 @@ type countingReader struct {
 func (c *countingReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	c.n += int64(n)
+	if err == io.EOF {
+		c.eof = true
+	}
 	if c.report != nil {
 		if now := time.Now(); now.After(c.next) {
 			c.next = now.Add(c.every)
