@@ -2,29 +2,15 @@ package publisher
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/agentforge/agentforge/builder"
 	"regexp"
 	"strings"
 
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 )
-
-// RegistryMirror maps a registry (or a registry/path prefix) to the mirror
-// that serves it, DaoCloud style: docker.io=mirror.example/docker.io.
-type RegistryMirror struct {
-	From, To string
-}
-
-// ParseRegistryMirror parses "REGISTRY[/PREFIX]=MIRROR[/PREFIX]".
-func ParseRegistryMirror(s string) (RegistryMirror, error) {
-	from, to, ok := strings.Cut(s, "=")
-	from, to = strings.TrimSuffix(strings.TrimSpace(from), "/"), strings.TrimSuffix(strings.TrimSpace(to), "/")
-	if !ok || from == "" || to == "" {
-		return RegistryMirror{}, &InputError{fmt.Sprintf("--mirror %q: want REGISTRY=MIRROR, e.g. docker.io=mirror.example/docker.io", s)}
-	}
-	return RegistryMirror{From: from, To: to}, nil
-}
 
 // Change is one image reference found in a file.
 type Change struct {
@@ -38,7 +24,9 @@ type Change struct {
 // Rewriter rewrites image references in Containerfiles/Dockerfiles,
 // Kubernetes YAML and Jenkinsfiles to their mirror form.
 type Rewriter struct {
-	Mirrors []RegistryMirror
+	// Mirrors map a registry (or registry/path prefix) to the mirror that
+	// serves it, DaoCloud style: docker.io=mirror.example/docker.io.
+	Mirrors []builder.Mirror
 	// Pin resolves each mirrored reference's digest from the mirror and
 	// appends it (repo:tag@sha256:…).
 	Pin bool
@@ -107,8 +95,9 @@ func (r *Rewriter) Rewrite(ctx context.Context, file string, content []byte) ([]
 func (r *Rewriter) mirrored(named reference.Named) (string, bool) {
 	full := named.String() // docker.io/library/ubuntu:24.04
 	for _, m := range r.Mirrors {
-		if full == m.From || strings.HasPrefix(full, m.From+"/") {
-			return m.To + strings.TrimPrefix(full, m.From), true
+		from, to := strings.TrimSuffix(m.From, "/"), strings.TrimSuffix(m.To, "/")
+		if full == from || strings.HasPrefix(full, from+"/") {
+			return to + strings.TrimPrefix(full, from), true
 		}
 	}
 	return "", false
@@ -117,7 +106,7 @@ func (r *Rewriter) mirrored(named reference.Named) (string, bool) {
 // onMirror reports whether a reference already points into a mirror.
 func (r *Rewriter) onMirror(named reference.Named) bool {
 	for _, m := range r.Mirrors {
-		if strings.HasPrefix(named.String(), m.To+"/") {
+		if strings.HasPrefix(named.String(), strings.TrimSuffix(m.To, "/")+"/") {
 			return true
 		}
 	}

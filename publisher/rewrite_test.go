@@ -5,11 +5,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 )
 
 func TestRewrite_Files(t *testing.T) {
-	r := &Rewriter{Mirrors: []RegistryMirror{
+	r := &Rewriter{Mirrors: []builder.Mirror{
 		{From: "docker.io", To: "mirror.example/docker.io"},
 		{From: "quay.io", To: "mirror.example/quay.io"},
 	}}
@@ -57,7 +58,7 @@ func TestRewrite_PinsDigestFromTheMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Rewriter{Mirrors: []RegistryMirror{{From: "docker.io", To: mirror.Host + "/docker.io"}}, Pin: true, Registries: regs}
+	r := &Rewriter{Mirrors: []builder.Mirror{{From: "docker.io", To: mirror.Host + "/docker.io"}}, Pin: true, Registries: regs}
 	out, _, err := r.Rewrite(context.Background(), "Containerfile", []byte("FROM busybox:1.36\n"))
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/spf13/cobra"
 )
@@ -37,7 +38,7 @@ mirror covers.`,
 		RunE: func(cmd *cobra.Command, files []string) error {
 			rw := &publisher.Rewriter{Pin: pin, Registries: a.publishRegistries()}
 			for _, m := range mirrors {
-				rm, err := publisher.ParseRegistryMirror(m)
+				rm, err := builder.ParseMirror(m)
 				if err != nil {
 					return err
 				}
