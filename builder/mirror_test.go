@@ -44,8 +44,9 @@ func TestBuild_BaseThroughRegistryMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	childStore := newStore(t, "vfs")
 	res, err := Build(context.Background(), def, BuildOptions{
-		Store: newStore(t, "vfs"), Fetcher: &Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr,
+		Store: childStore, Fetcher: &Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr,
 		Registries: RegistryOptions{Mirrors: []Mirror{{From: "docker.io", To: mirror.Host + "/docker.io"}}, Insecure: []string{mirror.Host}},
 	})
 	if err != nil {
@@ -53,5 +54,15 @@ func TestBuild_BaseThroughRegistryMirror(t *testing.T) {
 	}
 	if res.Base.Ref != "docker.io/library/busybox-demo:1" || !strings.HasPrefix(res.Base.Digest, "sha256:") || len(res.Layers) != 4 {
 		t.Fatalf("result: %+v", res)
+	}
+	// A pulled image is stored with its registry (gzip) manifest, while
+	// storage serves layers uncompressed: verify copes with both.
+	pulled, err := ParseReference("busybox-demo:1", childStore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(context.Background(), pulled, VerifyOptions{})
+	if err != nil || !rep.OK || rep.Digest != res.Base.Digest {
+		t.Fatalf("verify the pulled base: %v (digest %s, base %s)", err, rep.Digest, res.Base.Digest)
 	}
 }
