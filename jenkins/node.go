@@ -172,3 +172,46 @@ func unescapeXML(s string) string {
 	}
 	return v.Text
 }
+
+// RemoveNode deletes a permanent agent through gojenkins' DeleteNode. Jenkins
+// answers the delete with a redirect to an HTML page, which gojenkins reports
+// as an error: the node being gone on read-back is what counts.
+// Status: removed, or unchanged when there was no such node.
+func (c *Client) RemoveNode(ctx context.Context, name string, opts Options) (*Outcome, error) {
+	if !nodeNameRE.MatchString(name) {
+		return nil, &InputError{fmt.Sprintf("--node %q: want letters, digits, . _ - (up to 100)", name)}
+	}
+	path := "/computer/" + url.PathEscape(name) + "/api/json"
+	_, status, err := c.get(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	out := &Outcome{JenkinsVersion: c.Version, Status: "unchanged"}
+	if status == http.StatusNotFound {
+		return out, nil
+	}
+	if opts.DryRun {
+		out.Status = "would-remove"
+		return out, nil
+	}
+	_, derr := c.deleteNode(ctx, name)
+	if _, status, err := c.get(ctx, path); err != nil || status != http.StatusNotFound {
+		if derr == nil {
+			derr = fmt.Errorf("node still there after deletion (HTTP %d)", status)
+		}
+		return nil, c.scrub(fmt.Errorf("remove node %q: %w", name, derr))
+	}
+	out.Status = "removed"
+	return out, nil
+}
+
+// deleteNode calls gojenkins' DeleteNode, whose crumb request panics on a
+// transport error like every Post.
+func (c *Client) deleteNode(ctx context.Context, name string) (ok bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("delete node %q: request to %s failed", name, c.cfg.URL)
+		}
+	}()
+	return c.j.DeleteNode(ctx, name)
+}

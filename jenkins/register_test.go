@@ -305,6 +305,12 @@ func TestRegisterNode_CreateUnchangedUpdate(t *testing.T) {
 	if !strings.Contains(srv.Node("python-1"), "<label>python &lt;3.12&gt; &amp; more</label>") {
 		t.Fatalf("label not escaped:\n%s", srv.Node("python-1"))
 	}
+	if out, err := c.RemoveNode(ctx, "python-1", Options{}); err != nil || out.Status != "removed" || srv.Node("python-1") != "" {
+		t.Fatalf("remove: %+v %v", out, err)
+	}
+	if out, err := c.RemoveNode(ctx, "python-1", Options{}); err != nil || out.Status != "unchanged" {
+		t.Fatalf("remove again: %+v %v", out, err)
+	}
 }
 
 func TestCascFragment(t *testing.T) {

@@ -76,7 +76,7 @@ controllers managed by JCasC, where script changes are wiped on reload).
 	fl.StringVar(&f.tmpl.NodeUsageMode, "node-usage-mode", "EXCLUSIVE", "EXCLUSIVE (only jobs asking for the label) or NORMAL")
 	fl.BoolVar(&f.adopt, "adopt", false, "take over (or remove) a template of that name that agentforge did not create")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would change and change nothing")
-	fl.BoolVar(&f.remove, "remove", false, "remove the template (only one agentforge manages, unless --adopt)")
+	fl.BoolVar(&f.remove, "remove", false, "remove the template (only one agentforge manages, unless --adopt), or with --node the node")
 	fl.BoolVar(&f.casc, "casc", false, "print the configuration-as-code YAML fragment instead of registering")
 	fl.StringVar(&f.nodeName, "node", "", "register a permanent inbound (JNLP) agent of this name instead of a pod template")
 	fl.StringVar(&f.node.RemoteFS, "remote-fs", "/home/jenkins/agent", "with --node: the agent's root directory")
@@ -112,6 +112,8 @@ func (a *app) runRegister(ctx context.Context, f *registerFlags) error {
 	opts := jenkins.Options{DryRun: f.dryRun, Adopt: f.adopt}
 	var out *jenkins.Outcome
 	switch {
+	case f.nodeName != "" && f.remove:
+		out, err = c.RemoveNode(ctx, f.nodeName, opts)
 	case f.nodeName != "":
 		f.node.Name, f.node.Label = f.nodeName, f.tmpl.Label
 		out, err = c.RegisterNode(ctx, f.node, opts)
