@@ -1,4 +1,4 @@
-package builder
+package builder_test
 
 import (
 	"bytes"
@@ -10,12 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/buildertest"
 	"github.com/containers/buildah"
+	"github.com/opencontainers/go-digest"
 	"go.podman.io/storage"
 )
 
@@ -30,58 +31,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var freeMu sync.Mutex
-
-// newStore opens a fresh store in a temporary directory, shut down and freed
-// when the test ends.
-func newStore(t *testing.T, driver string) storage.Store {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("building images needs root (run the suite as root, as .ci/run does)")
-	}
-	s, err := OpenStore(StoreOptions{Root: filepath.Join(t.TempDir(), "storage"), Driver: driver})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := CloseStore(s); err != nil {
-			t.Error(err)
-		}
-		freeMu.Lock()
-		s.Free()
-		freeMu.Unlock()
-	})
-	return s
-}
-
-func loadBusybox(t *testing.T, overrides map[string]string) *images.Definition {
-	t.Helper()
-	fsys, name, err := images.Open("../testdata/busybox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	def, err := images.Load(fsys, name, overrides)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return def
-}
-
-func buildBusybox(t *testing.T, store storage.Store, overrides map[string]string) *Result {
-	t.Helper()
-	var out bytes.Buffer
-	res, err := Build(context.Background(), loadBusybox(t, overrides), BuildOptions{
-		Store: store, Fetcher: &Fetcher{CacheDir: t.TempDir()}, Output: &out, TmpDir: t.TempDir(),
-	})
-	if err != nil {
-		t.Fatalf("build: %v\n%s", err, out.String())
-	}
-	return res
-}
-
 func TestBuild_BusyboxAndVerify(t *testing.T) {
-	store := newStore(t, "vfs")
-	res := buildBusybox(t, store, nil)
+	store := buildertest.NewStore(t, "vfs")
+	res := buildertest.Busybox(t, store, nil)
 	if len(res.Layers) != 3 {
 		t.Fatalf("want 3 layers (COPY, RUN, COPY), got %d", len(res.Layers))
 	}
@@ -91,18 +43,18 @@ func TestBuild_BusyboxAndVerify(t *testing.T) {
 
 	// The RUN step really ran: the greeting is in the image.
 	var stdout bytes.Buffer
-	if err := Run(context.Background(), store, res.ID, []string{"/bin/cat", "/etc/greeting"}, &stdout, os.Stderr); err != nil {
+	if err := builder.Run(context.Background(), store, res.ID, []string{"/bin/cat", "/etc/greeting"}, &stdout, os.Stderr); err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.TrimSpace(stdout.String()); got != "hello from agentforge" {
 		t.Errorf("greeting %q", got)
 	}
 
-	ref, err := ParseReference("busybox-demo:1.0.0", store)
+	ref, err := builder.ParseReference("busybox-demo:1.0.0", store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Verify(context.Background(), ref, VerifyOptions{})
+	rep, err := builder.Verify(context.Background(), ref, builder.VerifyOptions{})
 	if err != nil || !rep.OK {
 		t.Fatalf("verify: ok=%v err=%v", rep != nil && rep.OK, err)
 	}
@@ -144,8 +96,8 @@ func TestBuild_BusyboxAndVerify(t *testing.T) {
 	if err := os.WriteFile(motd, []byte("tampered\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = Verify(context.Background(), ref, VerifyOptions{})
-	if !IsIntegrity(err) {
+	rep, err = builder.Verify(context.Background(), ref, builder.VerifyOptions{})
+	if !builder.IsIntegrity(err) {
 		t.Fatalf("verify after tampering: want an integrity error, got %v", err)
 	}
 	last := len(rep.Layers) - 1
@@ -169,23 +121,23 @@ func findInLayers(t *testing.T, store storage.Store, name string) string {
 }
 
 func TestBuild_ReproducibleAcrossStores(t *testing.T) {
-	a := buildBusybox(t, newStore(t, "vfs"), nil)
-	b := buildBusybox(t, newStore(t, "overlay"), nil)
+	a := buildertest.Busybox(t, buildertest.NewStore(t, "vfs"), nil)
+	b := buildertest.Busybox(t, buildertest.NewStore(t, "overlay"), nil)
 	if a.Digest != b.Digest || a.ID != b.ID {
 		t.Fatalf("two fresh stores gave %s/%s and %s/%s", a.Digest, a.ID, b.Digest, b.ID)
 	}
 	// A different input gives a different image: the check can fail.
-	c := buildBusybox(t, newStore(t, "vfs"), map[string]string{"greeting": "something else"})
+	c := buildertest.Busybox(t, buildertest.NewStore(t, "vfs"), map[string]string{"greeting": "something else"})
 	if c.Digest == a.Digest {
 		t.Fatalf("a different build argument gave the same digest %s", c.Digest)
 	}
 }
 
 func TestBuild_CachedRebuildIsSameImage(t *testing.T) {
-	store := newStore(t, "vfs")
-	first := buildBusybox(t, store, nil)
+	store := buildertest.NewStore(t, "vfs")
+	first := buildertest.Busybox(t, store, nil)
 	start := time.Now()
-	second := buildBusybox(t, store, nil)
+	second := buildertest.Busybox(t, store, nil)
 	if first.ID != second.ID || first.Digest != second.Digest {
 		t.Fatalf("rebuild changed the image: %s -> %s", first.Digest, second.Digest)
 	}
@@ -193,11 +145,11 @@ func TestBuild_CachedRebuildIsSameImage(t *testing.T) {
 }
 
 func TestBuild_BadSourceLeavesStoreUntouched(t *testing.T) {
-	store := newStore(t, "vfs")
-	def := loadBusybox(t, nil)
+	store := buildertest.NewStore(t, "vfs")
+	def := buildertest.LoadBusybox(t, nil)
 	def.Sources[0].SHA256 = strings.Repeat("0", 64) // what a wrong pin looks like
-	_, err := Build(context.Background(), def, BuildOptions{Store: store, Fetcher: &Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir()})
-	if !IsIntegrity(err) || !strings.Contains(err.Error(), `source "busybox"`) {
+	_, err := builder.Build(context.Background(), def, builder.BuildOptions{Store: store, Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir()})
+	if !builder.IsIntegrity(err) || !strings.Contains(err.Error(), `source "busybox"`) {
 		t.Fatalf("want an integrity error naming the source, got %v", err)
 	}
 	imgs, err := store.Images()
@@ -211,27 +163,27 @@ func TestBuild_BadSourceLeavesStoreUntouched(t *testing.T) {
 }
 
 func TestParseReference_UnknownLocalImage(t *testing.T) {
-	store := newStore(t, "vfs")
-	_, err := ParseReference("no-such-image:1", store)
-	var ie *InputError
+	store := buildertest.NewStore(t, "vfs")
+	_, err := builder.ParseReference("no-such-image:1", store)
+	var ie *builder.InputError
 	if err == nil || !errors.As(err, &ie) {
-		t.Fatalf("want an *InputError, got %v", err)
+		t.Fatalf("want an *builder.InputError, got %v", err)
 	}
 }
 
 func TestVerify_OCILayoutWrittenBySkopeo(t *testing.T) {
-	store := newStore(t, "vfs")
-	res := buildBusybox(t, store, nil)
+	store := buildertest.NewStore(t, "vfs")
+	res := buildertest.Busybox(t, store, nil)
 	layout := filepath.Join(t.TempDir(), "layout")
 	src := fmt.Sprintf("containers-storage:[vfs@%s+%s]%s", store.GraphRoot(), store.RunRoot(), res.Names[0])
 	if out, err := exec.Command("skopeo", "copy", "--dest-compress", src, "oci:"+layout+":v1").CombinedOutput(); err != nil {
 		t.Fatalf("skopeo copy: %v\n%s", err, out)
 	}
-	ref, err := ParseReference("oci:"+layout+":v1", nil)
+	ref, err := builder.ParseReference("oci:"+layout+":v1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Verify(context.Background(), ref, VerifyOptions{})
+	rep, err := builder.Verify(context.Background(), ref, builder.VerifyOptions{})
 	if err != nil || !rep.OK {
 		t.Fatalf("verify oci layout: %v", err)
 	}
@@ -251,22 +203,22 @@ func TestVerify_OCILayoutWrittenBySkopeo(t *testing.T) {
 	if err := os.WriteFile(blob, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = Verify(context.Background(), ref, VerifyOptions{})
-	if !IsIntegrity(err) || rep.Layers[1].OK || !rep.Layers[0].OK || !strings.Contains(err.Error(), "layer 1 "+rep.Layers[1].Digest) {
+	rep, err = builder.Verify(context.Background(), ref, builder.VerifyOptions{})
+	if !builder.IsIntegrity(err) || rep.Layers[1].OK || !rep.Layers[0].OK || !strings.Contains(err.Error(), "layer 1 "+rep.Layers[1].Digest) {
 		t.Fatalf("corrupt blob: %v", err)
 	}
 }
 
 func TestVerify_ExpectDigest(t *testing.T) {
-	store := newStore(t, "vfs")
-	res := buildBusybox(t, store, nil)
-	ref, err := ParseReference(res.ID, store)
+	store := buildertest.NewStore(t, "vfs")
+	res := buildertest.Busybox(t, store, nil)
+	ref, err := builder.ParseReference(res.ID, store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := "sha256:" + strings.Repeat("1", 64)
-	_, err = Verify(context.Background(), ref, VerifyOptions{ExpectDigest: digestOf(other)})
-	if !IsIntegrity(err) || !strings.Contains(err.Error(), "expected "+other+", got "+res.Digest) {
+	_, err = builder.Verify(context.Background(), ref, builder.VerifyOptions{ExpectDigest: digest.Digest(other)})
+	if !builder.IsIntegrity(err) || !strings.Contains(err.Error(), "expected "+other+", got "+res.Digest) {
 		t.Fatalf("got %v", err)
 	}
 }

@@ -3,8 +3,9 @@ package builder
 import (
 	"context"
 	"fmt"
-	"github.com/opencontainers/go-digest"
 	"strings"
+
+	"github.com/opencontainers/go-digest"
 
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"

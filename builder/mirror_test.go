@@ -1,4 +1,4 @@
-package builder
+package builder_test
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/buildertest"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"go.podman.io/image/v5/copy"
@@ -20,14 +22,14 @@ import (
 // --registry-mirror: the build works with docker.io unreachable, and the
 // image records the original name.
 func TestBuild_BaseThroughRegistryMirror(t *testing.T) {
-	store := newStore(t, "vfs")
-	base := buildBusybox(t, store, nil)
+	store := buildertest.NewStore(t, "vfs")
+	base := buildertest.Busybox(t, store, nil)
 	mirror := registrytest.New(t, registrytest.Options{})
 
 	// Seed the mirror with the busybox image as docker.io/library/busybox-demo:1.
 	named, _ := reference.ParseNormalizedNamed(mirror.Host + "/docker.io/library/busybox-demo:1")
 	dest, _ := docker.NewReference(named)
-	src, err := ParseReference(base.ID, store)
+	src, err := builder.ParseReference(base.ID, store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,10 +46,10 @@ func TestBuild_BaseThroughRegistryMirror(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	childStore := newStore(t, "vfs")
-	res, err := Build(context.Background(), def, BuildOptions{
-		Store: childStore, Fetcher: &Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr,
-		Registries: RegistryOptions{Mirrors: []Mirror{{From: "docker.io", To: mirror.Host + "/docker.io"}}, Insecure: []string{mirror.Host}},
+	childStore := buildertest.NewStore(t, "vfs")
+	res, err := builder.Build(context.Background(), def, builder.BuildOptions{
+		Store: childStore, Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr,
+		Registries: builder.RegistryOptions{Mirrors: []builder.Mirror{{From: "docker.io", To: mirror.Host + "/docker.io"}}, Insecure: []string{mirror.Host}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -57,11 +59,11 @@ func TestBuild_BaseThroughRegistryMirror(t *testing.T) {
 	}
 	// A pulled image is stored with its registry (gzip) manifest, while
 	// storage serves layers uncompressed: verify copes with both.
-	pulled, err := ParseReference("busybox-demo:1", childStore)
+	pulled, err := builder.ParseReference("busybox-demo:1", childStore)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Verify(context.Background(), pulled, VerifyOptions{})
+	rep, err := builder.Verify(context.Background(), pulled, builder.VerifyOptions{})
 	if err != nil || !rep.OK || rep.Digest != res.Base.Digest {
 		t.Fatalf("verify the pulled base: %v (digest %s, base %s)", err, rep.Digest, res.Base.Digest)
 	}

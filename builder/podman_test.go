@@ -1,4 +1,4 @@
-package builder
+package builder_test
 
 import (
 	"context"
@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/buildertest"
 )
 
 // startPodmanService runs `podman system service` (Debian's podman, which
@@ -48,9 +51,9 @@ func startPodmanService(t *testing.T) (url, root, runroot string) {
 
 func TestBuildPodman_ThroughTheService(t *testing.T) {
 	url, root, runroot := startPodmanService(t)
-	def := loadBusybox(t, nil)
-	build := func() *Result {
-		res, err := BuildPodman(context.Background(), url, def, BuildOptions{Fetcher: &Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr})
+	def := buildertest.LoadBusybox(t, nil)
+	build := func() *builder.Result {
+		res, err := builder.BuildPodman(context.Background(), url, def, builder.BuildOptions{Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -65,16 +68,16 @@ func TestBuildPodman_ThroughTheService(t *testing.T) {
 	}
 
 	// Our own verifier reads the service's store and checks every layer.
-	store, err := OpenStore(StoreOptions{Root: root, RunRoot: runroot, Driver: "vfs"})
+	store, err := builder.OpenStore(builder.StoreOptions{Root: root, RunRoot: runroot, Driver: "vfs"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer CloseStore(store)
-	ref, err := ParseReference("busybox-demo:1.0.0", store)
+	defer builder.CloseStore(store)
+	ref, err := builder.ParseReference("busybox-demo:1.0.0", store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Verify(context.Background(), ref, VerifyOptions{})
+	rep, err := builder.Verify(context.Background(), ref, builder.VerifyOptions{})
 	if err != nil || !rep.OK || len(rep.Layers) != 3 {
 		t.Fatalf("verify the service's image: %v", err)
 	}

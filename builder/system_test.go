@@ -4,12 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/pkg/sysregistriesv2"
 )
-
-func digestOf(s string) digest.Digest { return digest.Digest(s) }
 
 // The generated registries.conf must be read by c/image the way we mean it:
 // docker.io pulled through the mirror first, insecure hosts insecure.

@@ -10,12 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/agentforge/agentforge/builder"
-	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/builder/buildertest"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/containers/buildah"
 	"go.podman.io/image/v5/manifest"
@@ -34,8 +33,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-var freeMu sync.Mutex
-
 type local struct {
 	store storage.Store
 	ref   types.ImageReference
@@ -46,28 +43,8 @@ type local struct {
 // different images) into a fresh store.
 func buildLocal(t *testing.T, greeting string) local {
 	t.Helper()
-	store, err := builder.OpenStore(builder.StoreOptions{Root: filepath.Join(t.TempDir(), "storage"), Driver: "vfs"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		builder.CloseStore(store)
-		freeMu.Lock()
-		store.Free()
-		freeMu.Unlock()
-	})
-	fsys, name, err := images.Open("../testdata/busybox")
-	if err != nil {
-		t.Fatal(err)
-	}
-	def, err := images.Load(fsys, name, map[string]string{"greeting": greeting})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := builder.Build(context.Background(), def, builder.BuildOptions{Store: store, Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := buildertest.NewStore(t, "vfs")
+	res := buildertest.Busybox(t, store, map[string]string{"greeting": greeting})
 	ref, err := builder.ParseReference(res.ID, store)
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,76 @@
+// Package buildertest gives tests real images quickly: a fresh
+// containers-storage store in a temporary directory and builds of the
+// offline testdata/busybox definition (FROM scratch plus Debian's static
+// busybox). Builds need root, cgo and busybox-static; the test binary's
+// TestMain must call buildah.InitReexec first.
+package buildertest
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/images"
+	"go.podman.io/storage"
+)
+
+// freeMu serializes storage.Store.Free, which edits a package-global list
+// without a lock.
+var freeMu sync.Mutex
+
+// NewStore opens a fresh store ("vfs" or "overlay") that is shut down and
+// freed when the test ends.
+func NewStore(t testing.TB, driver string) storage.Store {
+	t.Helper()
+	s, err := builder.OpenStore(builder.StoreOptions{Root: filepath.Join(t.TempDir(), "storage"), Driver: driver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := builder.CloseStore(s); err != nil {
+			t.Error(err)
+		}
+		freeMu.Lock()
+		s.Free()
+		freeMu.Unlock()
+	})
+	return s
+}
+
+// BusyboxDir is the folder of the testdata/busybox definition.
+func BusyboxDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "busybox")
+}
+
+// LoadBusybox loads testdata/busybox with the given overrides.
+func LoadBusybox(t testing.TB, overrides map[string]string) *images.Definition {
+	t.Helper()
+	fsys, name, err := images.Open(BusyboxDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, err := images.Load(fsys, name, overrides)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return def
+}
+
+// Busybox builds testdata/busybox into store (overrides such as
+// {"greeting": "x"} make different images).
+func Busybox(t testing.TB, store storage.Store, overrides map[string]string) *builder.Result {
+	t.Helper()
+	var out bytes.Buffer
+	res, err := builder.Build(context.Background(), LoadBusybox(t, overrides), builder.BuildOptions{
+		Store: store, Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, Output: &out, TmpDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out.String())
+	}
+	return res
+}
