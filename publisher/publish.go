@@ -206,7 +206,9 @@ func (p *run) stage(ctx context.Context, src types.ImageReference) (types.ImageR
 	if err != nil {
 		return nil, err
 	}
-	if err := p.copy(ctx, pref, src, &types.SystemContext{}, &types.SystemContext{BigFilesTemporaryDir: p.tmp}); err != nil {
+	// The same blob-info cache as the pushes: it learns here how each blob is
+	// compressed, which is what later lets a push mount it across repositories.
+	if err := p.copy(ctx, pref, src, &types.SystemContext{BlobInfoCacheDir: p.work}, &types.SystemContext{BigFilesTemporaryDir: p.tmp, BlobInfoCacheDir: p.work}); err != nil {
 		os.RemoveAll(partial)
 		return nil, fmt.Errorf("stage %s: %w", name, err)
 	}
