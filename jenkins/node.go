@@ -81,10 +81,7 @@ func (c *Client) RegisterNode(ctx context.Context, n Node, opts Options) (*Outco
 			return nil, err
 		}
 		out.Status = "updated"
-	default:
-		if e := statusError(op, &http.Response{StatusCode: status, Status: strconv.Itoa(status), Header: http.Header{"X-Jenkins": {"?"}}}); e != nil {
-			return nil, e
-		}
+	default: // 401 and 403 were already turned into *Error by get
 		return nil, fmt.Errorf("%s: HTTP %d", op, status)
 	}
 	// Read back.
