@@ -5,8 +5,19 @@ TAGS     := containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriv
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/agentforge
-# System packages the tests and the demo use (Debian names).
-DEPS     := busybox-static skopeo podman debootstrap groovy default-jre-headless git ca-certificates bc
+# The one list of system packages (Debian names) that the build, the tests
+# and the demo use; .ci/run installs it through `make deps`. The build needs
+# no container network backend (netavark/CNI): chroot builds use the host's
+# network (see README "Requirements").
+#   gcc libc6-dev       cgo (buildah, storage)
+#   git ca-certificates module downloads, image revision labels
+#   busybox-static      testdata/busybox (tests, quick start)
+#   skopeo              cross-checks in the tests, make bench
+#   podman              the podman-service backend test
+#   debootstrap         the demo's offline base image
+#   groovy default-jre-headless  the Jenkins emulator runs the Groovy scripts
+#   bc                  .ci/bench arithmetic
+DEPS     := gcc libc6-dev git ca-certificates busybox-static skopeo podman debootstrap groovy default-jre-headless bc
 
 export CGO_ENABLED := 1
 
@@ -22,7 +33,7 @@ deps:
 	@missing=""; for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing:$$missing"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
 # The whole suite. Build tests run buildah in-process and need root.

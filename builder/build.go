@@ -14,12 +14,14 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/images"
-	"github.com/containers/buildah"
 	"github.com/containers/buildah/define"
 	"github.com/containers/buildah/imagebuildah"
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
+	"go.podman.io/common/libimage"
+	"go.podman.io/common/pkg/config"
 	istorage "go.podman.io/image/v5/storage"
+	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 )
 
@@ -87,12 +89,9 @@ func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Res
 	}
 	if def.Base.Image != "scratch" {
 		p.log.Infof("base image %s", def.Base.Ref())
-		id, err := buildah.Pull(ctx, def.Base.Ref(), buildah.PullOptions{
-			Store: opts.Store, SystemContext: sys, ReportWriter: p.out, SignaturePolicyPath: sys.SignaturePolicyPath,
-			PullPolicy: define.PullIfMissing, MaxRetries: 3, RetryDelay: 2 * time.Second,
-		})
+		id, err := pullBase(ctx, opts.Store, sys, def.Base.Ref(), p.out)
 		if err != nil {
-			return nil, fmt.Errorf("pull base image %s: %w", def.Base.Ref(), err)
+			return nil, fmt.Errorf("pull base image %s: %w", def.Base.Ref(), explainMissingTool(err))
 		}
 		img, err := opts.Store.Image(id)
 		if err != nil {
@@ -110,7 +109,7 @@ func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Res
 	bo.NoCache = opts.NoCache
 	id, _, err := imagebuildah.BuildDockerfiles(ctx, opts.Store, bo, p.containerfile)
 	if err != nil {
-		return nil, fmt.Errorf("build %s: %w", def.Name, err)
+		return nil, fmt.Errorf("build %s: %w", def.Name, explainMissingTool(err))
 	}
 	ref, err := istorage.Transport.NewStoreReference(opts.Store, nil, id)
 	if err != nil {
@@ -121,6 +120,32 @@ func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Res
 		return nil, fmt.Errorf("built image %s: %w", id, err)
 	}
 	return p.finish(id, d.String(), layers), nil
+}
+
+// pullBase pulls ref into store unless it is there already and returns its
+// image ID. It goes through libimage directly rather than buildah.Pull, which
+// insists on finding a container network backend first.
+func pullBase(ctx context.Context, store storage.Store, sys *types.SystemContext, ref string, out io.Writer) (string, error) {
+	rt, err := libimage.RuntimeFromStore(store, &libimage.RuntimeOptions{SystemContext: sys})
+	if err != nil {
+		return "", err
+	}
+	retries, delay := uint(3), 2*time.Second
+	imgs, err := rt.Pull(ctx, ref, config.PullPolicyMissing, &libimage.PullOptions{
+		CopyOptions: libimage.CopyOptions{
+			SignaturePolicyPath: sys.SignaturePolicyPath,
+			Writer:              out,
+			MaxRetries:          &retries,
+			RetryDelay:          &delay,
+		},
+	})
+	if err != nil {
+		return "", err
+	}
+	if len(imgs) == 0 {
+		return "", fmt.Errorf("no image pulled")
+	}
+	return imgs[0].ID(), nil
 }
 
 // prepared is a build context made ready for a backend: the definition
@@ -223,6 +248,7 @@ func (p *prepared) buildOptions() define.BuildOptions {
 	return define.BuildOptions{
 		ContextDirectory:        p.contextDir,
 		Isolation:               define.IsolationChroot,
+		NetworkInterface:        hostNetwork{},
 		PullPolicy:              define.PullIfMissing,
 		Args:                    args,
 		Labels:                  labels,

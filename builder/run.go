@@ -21,9 +21,10 @@ func Run(ctx context.Context, store storage.Store, imageID string, argv []string
 		Isolation:        define.IsolationChroot,
 		CommonBuildOpts:  &define.CommonBuildOptions{Ulimit: currentUlimits()},
 		ConfigureNetwork: define.NetworkDisabled,
+		NetworkInterface: hostNetwork{},
 	})
 	if err != nil {
-		return fmt.Errorf("run %v in %s: %w", argv, imageID, err)
+		return fmt.Errorf("run %v in %s: %w", argv, imageID, explainMissingTool(err))
 	}
 	defer b.Delete()
 	err = b.Run(argv, buildah.RunOptions{

@@ -155,3 +155,18 @@ sources:
 		}
 	}
 }
+
+// A helper program missing at run time is agentforge's own error naming the
+// Debian package to install, exit 1 (a runtime failure, not bad input).
+func TestCLI_MissingHelperNamesThePackage(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	code, stdout, stderr := cli(t, append([]string{"demo", "-o", "json", "--cache-dir", t.TempDir()}, storeFlags(t)...)...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, stderr)
+	}
+	for _, want := range []string{`helper program \"debootstrap\" is not installed`, "apt-get install debootstrap", `"exitCode": 1`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("JSON error should contain %q:\n%s", want, stdout)
+		}
+	}
+}

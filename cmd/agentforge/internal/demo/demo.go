@@ -141,8 +141,8 @@ func prepareBase(ctx context.Context, store storage.Store, archive, workDir stri
 	}
 	rootfs := filepath.Join(workDir, "bookworm-rootfs.tar")
 	if _, err := os.Stat(rootfs); err != nil {
-		if _, err := exec.LookPath("debootstrap"); err != nil {
-			return fmt.Errorf("debootstrap is needed for the demo's base image (apt-get install debootstrap, or run make demo)")
+		if _, err := builder.LookTool("debootstrap"); err != nil {
+			return fmt.Errorf("the demo's base image: %w", err)
 		}
 		dir := filepath.Join(workDir, "bookworm")
 		os.RemoveAll(dir)
