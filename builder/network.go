@@ -38,7 +38,7 @@ func (hostNetwork) Setup(string, nettypes.SetupOptions) (map[string]nettypes.Sta
 	return nil, errNoNetworkBackend
 }
 func (hostNetwork) Teardown(string, nettypes.TeardownOptions) error { return errNoNetworkBackend }
-func (hostNetwork) RunInRootlessNetns(func() error) error            { return errNoNetworkBackend }
+func (hostNetwork) RunInRootlessNetns(func() error) error           { return errNoNetworkBackend }
 func (hostNetwork) RootlessNetnsInfo() (*nettypes.RootlessNetnsInfo, error) {
 	return nil, errNoNetworkBackend
 }
