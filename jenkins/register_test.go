@@ -332,3 +332,37 @@ func TestCascFragment(t *testing.T) {
 		t.Errorf("unlimited instanceCap should be left out:\n%s", y)
 	}
 }
+
+// PodTemplate.setName trims (Util.fixEmptyAndTrim): a name with leading or
+// trailing whitespace would be stored trimmed, so every run would create a
+// new template and then miss it on read-back. Such names are refused before
+// anything is sent.
+func TestRegister_RefusesNameJenkinsWouldTrim(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate()})
+	c := connect(t, srv, "admin", token)
+	for _, name := range []string{"py ", " py", "py\t", "py\x00", "\u00a0"} {
+		tmpl := pythonTemplate(digestA)
+		tmpl.Name = name
+		_, err := c.Register(context.Background(), tmpl, Options{})
+		var ie *InputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "--template") {
+			t.Errorf("%q: want an input error naming --template, got %v", name, err)
+		}
+	}
+	if n := len(srv.Scripts); n != 0 {
+		t.Errorf("%d scripts were sent", n)
+	}
+	if got := len(srv.State().Clouds[1].Templates); got != 1 {
+		t.Errorf("%d templates, want the 1 there was", got)
+	}
+	// A name Jenkins keeps as it is (Java's trim leaves U+00A0 alone) is
+	// registered, found again, and unchanged on a second run.
+	tmpl := pythonTemplate(digestA)
+	tmpl.Name = "py\u00a0agent"
+	for _, want := range []string{"created", "unchanged"} {
+		out, err := c.Register(context.Background(), tmpl, Options{})
+		if err != nil || out.Status != want || out.Template.Name != tmpl.Name {
+			t.Fatalf("want %s: %+v %v", want, out, err)
+		}
+	}
+}

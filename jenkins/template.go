@@ -79,8 +79,16 @@ func (t *Template) Validate() error {
 	if strings.TrimSpace(t.Cloud) == "" {
 		bad("--cloud is empty")
 	}
-	if strings.TrimSpace(t.Name) == "" || strings.ContainsAny(t.Name, "\r\n") {
-		bad("--template %q: want a one-line name", t.Name)
+	switch {
+	case strings.TrimSpace(t.Name) == "":
+		bad("--template %q: want a name", t.Name)
+	case strings.IndexFunc(t.Name, isControl) >= 0:
+		bad("--template %q: want a name without control characters (tabs, newlines)", t.Name)
+	case javaTrim(t.Name) != t.Name:
+		// PodTemplate.setName stores Util.fixEmptyAndTrim(name): a padded
+		// name would be stored trimmed, so no run would find its template
+		// again and every run would add one.
+		bad("--template %q: leading or trailing spaces (Jenkins would store %q, and the next run would not find it)", t.Name, javaTrim(t.Name))
 	}
 	if !labelRE.MatchString(t.Label) {
 		bad("--label %q: want one or more labels separated by single spaces", t.Label)
@@ -118,6 +126,15 @@ func (t *Template) Validate() error {
 		return &InputError{"pod template: " + strings.Join(problems, "; ")}
 	}
 	return nil
+}
+
+// isControl reports an ASCII or C1 control character.
+func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) }
+
+// javaTrim is Java's String.trim(), which Jenkins' Util.fixEmptyAndTrim
+// uses: it removes every char <= U+0020 at both ends and nothing else.
+func javaTrim(s string) string {
+	return strings.TrimFunc(s, func(r rune) bool { return r <= ' ' })
 }
 
 // State is the TemplateState Jenkins should hold after registering t.

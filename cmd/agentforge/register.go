@@ -61,7 +61,7 @@ controllers managed by JCasC, where script changes are wiped on reload).
 	fl.StringVar(&f.tokenFile, "jenkins-token-file", "", "file holding the API token (default: $JENKINS_API_TOKEN)")
 	fl.DurationVar(&f.timeout, "timeout", 60*time.Second, "time limit for the whole registration")
 	fl.StringVar(&f.tmpl.Cloud, "cloud", "kubernetes", "name of the Kubernetes cloud")
-	fl.StringVar(&f.tmpl.Name, "template", "python-agent", "pod template name")
+	fl.StringVar(&f.tmpl.Name, "template", "python-agent", "pod template name; a name with leading or trailing spaces is refused (Jenkins trims it, so the template could not be found again)")
 	fl.StringVar(&f.tmpl.Label, "label", "python", "label jobs use to ask for the agent")
 	fl.StringVar(&f.tmpl.Image, "image", "", "agent image, pinned: host/repo@sha256:<64 hex>")
 	fl.BoolVar(&f.tmpl.AllowTag, "allow-tag", false, "accept an image reference without a digest")

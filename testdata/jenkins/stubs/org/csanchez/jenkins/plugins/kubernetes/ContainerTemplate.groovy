@@ -1,53 +1,91 @@
 package org.csanchez.jenkins.plugins.kubernetes
 
-// Stub of ContainerTemplate (kubernetes-plugin), same constructor check and
-// setters as the real class; state kept in plain fields.
+import hudson.Util
+
+// Stub of ContainerTemplate (kubernetes-plugin), doing what the real
+// constructor and setters do. Line numbers: jenkinsci/kubernetes-plugin
+// commit a82d78a0 (4423.vb_59f230b_ce53-2-ga82d78a0),
+// src/main/java/org/csanchez/jenkins/plugins/kubernetes/ContainerTemplate.java.
 class ContainerTemplate {
+    // L32.
+    static final String DEFAULT_WORKING_DIR = '/home/jenkins/agent'
+
     private String name
     private String image
-    private String workingDir = '/home/jenkins/agent'
+    private boolean privileged
+    private boolean alwaysPullImage
+    // L46: no default. DEFAULT_WORKING_DIR is only what the UI form shows.
+    private String workingDir
+    // L48-50.
     private String command = ''
     private String args = ''
     private boolean ttyEnabled
-    private boolean alwaysPullImage
     private String resourceRequestCpu
     private String resourceRequestMemory
     private String resourceLimitCpu
     private String resourceLimitMemory
 
+    // L77-84 (@DataBoundConstructor): only the image is checked
+    // (PodTemplateUtils.validateImage, PodTemplateUtils.java L742-744: not
+    // null, no whitespace), with a bare IllegalArgumentException. The
+    // container name is checked by the UI form only (doCheckName, L337-342).
     ContainerTemplate(String name, String image) {
         if (image == null || !image.matches('\\S+')) {
-            throw new IllegalArgumentException('Image name must not be empty or contain whitespace')
-        }
-        if (name == null || !name.matches('[a-z0-9]([-a-z0-9]*[a-z0-9])?')) {
-            throw new IllegalArgumentException('Invalid container name: ' + name)
+            throw new IllegalArgumentException()
         }
         this.name = name
         this.image = image
     }
 
     String getName() { name }
+
+    void setName(String v) { name = v }
+
     String getImage() { image }
-    void setImage(String image) { this.image = image }
+
+    void setImage(String v) { image = v }
+
     String getWorkingDir() { workingDir }
-    void setWorkingDir(String v) { workingDir = v }
+
+    // L162-165.
+    void setWorkingDir(String v) { workingDir = Util.fixEmpty(v) }
+
+    // L131-156: stored as given.
     String getCommand() { command }
+
     void setCommand(String v) { command = v }
+
     String getArgs() { args }
+
     void setArgs(String v) { args = v }
+
     boolean isTtyEnabled() { ttyEnabled }
+
     void setTtyEnabled(boolean v) { ttyEnabled = v }
+
+    // L206-213.
     boolean isAlwaysPullImage() { alwaysPullImage }
+
     void setAlwaysPullImage(boolean v) { alwaysPullImage = v }
+
+    // L242-276: the resource setters store the value as given ("" stays "").
     String getResourceRequestCpu() { resourceRequestCpu }
+
     void setResourceRequestCpu(String v) { resourceRequestCpu = v }
+
     String getResourceRequestMemory() { resourceRequestMemory }
+
     void setResourceRequestMemory(String v) { resourceRequestMemory = v }
+
     String getResourceLimitCpu() { resourceLimitCpu }
+
     void setResourceLimitCpu(String v) { resourceLimitCpu = v }
+
     String getResourceLimitMemory() { resourceLimitMemory }
+
     void setResourceLimitMemory(String v) { resourceLimitMemory = v }
 
+    // Test-only: the emulator's state file.
     Map toState() {
         [name: name, image: image, workingDir: workingDir, command: command, args: args,
          ttyEnabled: ttyEnabled, alwaysPullImage: alwaysPullImage,
@@ -55,12 +93,18 @@ class ContainerTemplate {
          resourceLimitCpu: resourceLimitCpu, resourceLimitMemory: resourceLimitMemory]
     }
 
+    // Test-only: fields set directly, as XStream does.
     static ContainerTemplate fromState(Map m) {
         def c = new ContainerTemplate(m.name as String, m.image as String)
-        ['workingDir', 'command', 'args', 'resourceRequestCpu', 'resourceRequestMemory',
-         'resourceLimitCpu', 'resourceLimitMemory'].each { k -> c."$k" = m[k] }
+        c.workingDir = m.workingDir as String
+        c.command = m.containsKey('command') ? m.command as String : ''
+        c.args = m.containsKey('args') ? m.args as String : ''
         c.ttyEnabled = m.ttyEnabled as boolean
         c.alwaysPullImage = m.alwaysPullImage as boolean
+        c.resourceRequestCpu = m.resourceRequestCpu as String
+        c.resourceRequestMemory = m.resourceRequestMemory as String
+        c.resourceLimitCpu = m.resourceLimitCpu as String
+        c.resourceLimitMemory = m.resourceLimitMemory as String
         return c
     }
 }

@@ -3,8 +3,13 @@ package org.csanchez.jenkins.plugins.kubernetes
 import hudson.slaves.Cloud
 
 // Stub of KubernetesCloud (kubernetes-plugin): the template list and the
-// methods that change it, with the real semantics (setTemplates copies,
-// replaceTemplate moves the template to the end).
+// methods that change it, with the real semantics. Line numbers:
+// jenkinsci/kubernetes-plugin commit a82d78a0,
+// src/main/java/org/csanchez/jenkins/plugins/kubernetes/KubernetesCloud.java:
+// getTemplates L271-273 (the live list), setTemplates L285-287 (a copy),
+// replaceTemplate L822-826 (remove, then add: the template moves to the
+// end), getTemplate(String id) L850-852, addTemplate L896-900,
+// removeTemplate L908-911 (PodTemplate has no equals: by identity).
 class KubernetesCloud extends Cloud {
     static final String JNLP_NAME = 'jnlp'
     private List<PodTemplate> templates = []

@@ -1,63 +1,116 @@
 package org.csanchez.jenkins.plugins.kubernetes
 
+import hudson.Util
 import hudson.model.Node
 
-// Stub of PodTemplate (kubernetes-plugin). Like the real class: an empty id
-// becomes a random UUID, the node usage mode defaults to EXCLUSIVE (stored as
-// null), a negative instance cap means unlimited (Integer.MAX_VALUE), and
-// there is no equals (identity only).
+// Stub of PodTemplate (kubernetes-plugin), doing what the real setters do.
+// Line numbers: jenkinsci/kubernetes-plugin commit a82d78a0
+// (4423.vb_59f230b_ce53-2-ga82d78a0, 2026-03-25),
+// src/main/java/org/csanchez/jenkins/plugins/kubernetes/PodTemplate.java.
+// The constructor PodTemplate(String id) exists since 1.27.2 (see
+// stubs-kubernetes-1.27.1 for the older class).
 class PodTemplate {
-    private final String id
+    private String id
     private String name
     private String label
     private String namespace
     private String serviceAccount
     private int idleMinutes
+    // L136: unlimited by default.
     private int instanceCap = Integer.MAX_VALUE
     private Node.Mode nodeUsageMode
-    private List<ContainerTemplate> containers = []
+    // L179, L183: the lists are never replaced by setContainers (see below).
+    private final List<ContainerTemplate> containers = []
     private List<PodAnnotation> annotations = []
 
+    // L247-249.
     PodTemplate() {
-        this(null)
+        this((String) null)
     }
 
+    // L251-259 (@DataBoundConstructor): an empty id becomes a random UUID.
     PodTemplate(String id) {
-        this.id = (id == null || id.isEmpty()) ? UUID.randomUUID().toString() : id
+        this.id = Util.fixEmpty(id) == null ? UUID.randomUUID().toString() : id
+    }
+
+    // L261-267: a deep copy (the plugin round-trips through XStream). With
+    // this constructor next to PodTemplate(String), Groovy cannot choose for
+    // new PodTemplate(null): "Ambiguous method overloading".
+    PodTemplate(PodTemplate from) {
+        applyState(from.toState())
     }
 
     String getId() { id }
+
     String getName() { name }
-    void setName(String v) { name = v }
+
+    // L304-307.
+    void setName(String v) { name = Util.fixEmptyAndTrim(v) }
+
     String getLabel() { label }
-    void setLabel(String v) { label = v }
+
+    // L486-490 (also recomputes the label set and the pod labels).
+    void setLabel(String v) { label = Util.fixEmptyAndTrim(v) }
+
     String getNamespace() { namespace }
-    void setNamespace(String v) { namespace = v }
+
+    // L317-320.
+    void setNamespace(String v) { namespace = Util.fixEmptyAndTrim(v) }
+
     String getServiceAccount() { serviceAccount }
-    void setServiceAccount(String v) { serviceAccount = v }
+
+    // L597-600: fixEmpty, no trim.
+    void setServiceAccount(String v) { serviceAccount = Util.fixEmpty(v) }
+
     int getIdleMinutes() { idleMinutes }
+
+    // L426-429: stored as given.
     void setIdleMinutes(int v) { idleMinutes = v }
+
     int getInstanceCap() { instanceCap }
 
+    // L365-372: a negative cap means unlimited.
     void setInstanceCap(int v) {
         instanceCap = v < 0 ? Integer.MAX_VALUE : v
     }
 
+    // L530-532.
     Node.Mode getNodeUsageMode() { nodeUsageMode == null ? Node.Mode.EXCLUSIVE : nodeUsageMode }
 
+    // L520-523: EXCLUSIVE, the default, is stored as null.
     void setNodeUsageMode(Node.Mode mode) {
         nodeUsageMode = mode == Node.Mode.EXCLUSIVE ? null : mode
     }
 
+    // L525-528.
     void setNodeUsageMode(String mode) {
         setNodeUsageMode(Node.Mode.valueOf(mode))
     }
 
+    // L854-860: the live list.
     List<ContainerTemplate> getContainers() { containers }
-    void setContainers(List<ContainerTemplate> v) { containers = new ArrayList<ContainerTemplate>(v) }
-    List<PodAnnotation> getAnnotations() { annotations }
-    void setAnnotations(List<PodAnnotation> v) { annotations = new ArrayList<PodAnnotation>(v) }
 
+    // L846-852: clears the live list and adds the items, so a list obtained
+    // from getContainers() earlier changes too.
+    void setContainers(List<ContainerTemplate> items) {
+        synchronized (containers) {
+            containers.clear()
+            containers.addAll(items)
+        }
+    }
+
+    // L725-730.
+    List<PodAnnotation> getAnnotations() { annotations == null ? Collections.emptyList() : annotations }
+
+    // L736-742: null is ignored; otherwise a new list.
+    void setAnnotations(List<PodAnnotation> v) {
+        if (v != null) {
+            annotations = new ArrayList<PodAnnotation>()
+            annotations.addAll(v)
+        }
+    }
+
+    // Test-only: the emulator's state file.
     Map toState() {
         [id: id, name: name, label: label, namespace: namespace, serviceAccount: serviceAccount,
          idleMinutes: idleMinutes, instanceCap: instanceCap, nodeUsageMode: nodeUsageMode?.name(),
@@ -65,19 +118,27 @@ class PodTemplate {
          annotations: annotations.collect { [key: it.key, value: it.value] }]
     }
 
+    // Test-only: fields are set directly, as XStream does when Jenkins loads
+    // its configuration (no setter runs).
+    private void applyState(Map m) {
+        // readResolve (L983-987) gives a template saved without an
+        // id one derived from its label and content.
+        id = m.id != null ? m.id as String : (m.label as String) + '-' + m.toString().md5()
+        name = m.name as String
+        label = m.label as String
+        namespace = m.namespace as String
+        serviceAccount = m.serviceAccount as String
+        idleMinutes = (m.idleMinutes ?: 0) as int
+        instanceCap = m.containsKey('instanceCap') ? m.instanceCap as int : Integer.MAX_VALUE
+        nodeUsageMode = m.nodeUsageMode ? Node.Mode.valueOf(m.nodeUsageMode as String) : null
+        containers.clear()
+        containers.addAll((m.containers ?: []).collect { ContainerTemplate.fromState(it as Map) })
+        annotations = (m.annotations ?: []).collect { new PodAnnotation(it.key as String, it.value as String) }
+    }
+
     static PodTemplate fromState(Map m) {
-        def t = new PodTemplate(m.id as String)
-        t.name = m.name
-        t.label = m.label
-        t.namespace = m.namespace
-        t.serviceAccount = m.serviceAccount
-        t.idleMinutes = m.idleMinutes as int
-        t.instanceCap = m.instanceCap as int
-        if (m.nodeUsageMode) {
-            t.setNodeUsageMode(m.nodeUsageMode as String)
-        }
-        t.containers = (m.containers ?: []).collect { ContainerTemplate.fromState(it) }
-        t.annotations = (m.annotations ?: []).collect { new PodAnnotation(it.key as String, it.value as String) }
+        def t = new PodTemplate((String) m.id)
+        t.applyState(m)
         return t
     }
 }

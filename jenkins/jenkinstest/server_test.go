@@ -1,0 +1,98 @@
+package jenkinstest
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+var admin = User{Name: "admin", Token: "admin-token-0123456789", Admin: true}
+
+// runScript posts a script to /scriptText with the admin's API token and
+// decodes the line it prints after "STUB ".
+func runScript(t *testing.T, srv *Server, script string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/scriptText", strings.NewReader(url.Values{"script": {script}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(admin.Name, admin.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, "STUB "); ok {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(rest), &m); err != nil {
+				t.Fatalf("%v: %s", err, rest)
+			}
+			return m
+		}
+	}
+	t.Fatalf("no STUB line in:\n%s", body)
+	return nil
+}
+
+// The stubs must do what the Kubernetes plugin's setters do (see the
+// comments in testdata/jenkins/stubs for the source lines): a stub that is
+// kinder than the plugin hides bugs such as a name that Jenkins trims.
+func TestStubs_FollowThePluginSetters(t *testing.T) {
+	srv := New(t, Options{Users: []User{admin}})
+	got := runScript(t, srv, `
+import org.csanchez.jenkins.plugins.kubernetes.*
+def r = [:]
+def t = new PodTemplate('some-id')
+t.name = '  py '; r.name = t.name
+t.name = '   '; r.blankName = t.name
+t.label = ' python '; r.label = t.label
+t.namespace = ''; r.emptyNamespace = t.namespace
+t.namespace = ' ci '; r.namespace = t.namespace
+t.serviceAccount = ''; r.emptyServiceAccount = t.serviceAccount
+t.serviceAccount = ' sa '; r.serviceAccount = t.serviceAccount
+t.instanceCap = -5; r.negativeCap = t.instanceCap
+r.blankIdReplaced = new PodTemplate('').id != ''
+r.noArgIdReplaced = new PodTemplate().id != null
+try { new PodTemplate(null); r.nullId = 'accepted' } catch (e) { r.nullId = e.message }
+t.name = 'py'
+def copy = new PodTemplate(t)
+copy.name = 'other'
+r.copy = [id: copy.id, name: copy.name, original: t.name]
+def c = new ContainerTemplate('jnlp', 'img')
+r.workingDirDefault = c.workingDir
+c.workingDir = ''; r.emptyWorkingDir = c.workingDir
+r.commandDefault = c.command
+try { new ContainerTemplate('Not_A_DNS_Name', 'img'); r.badContainerName = 'accepted' } catch (e) { r.badContainerName = e.class.name }
+try { new ContainerTemplate('jnlp', 'a b'); r.badImage = 'accepted' } catch (e) { r.badImage = e.class.name }
+def live = t.containers
+t.containers = [c]
+r.containersSetInPlace = live.size()
+r.annotationEqualsByKey = new PodAnnotation('k', 'a') == new PodAnnotation('k', 'b')
+println 'STUB ' + groovy.json.JsonOutput.toJson(r)
+`)
+	want := map[string]any{
+		"name": "py", "blankName": nil, "label": "python", "emptyNamespace": nil, "namespace": "ci",
+		"emptyServiceAccount": nil, "serviceAccount": " sa ", "negativeCap": float64(2147483647),
+		"blankIdReplaced": true, "noArgIdReplaced": true,
+		"copy":              map[string]any{"id": "some-id", "name": "other", "original": "py"},
+		"workingDirDefault": nil, "emptyWorkingDir": nil, "commandDefault": "",
+		"badContainerName": "accepted", "badImage": "java.lang.IllegalArgumentException",
+		"containersSetInPlace": float64(1), "annotationEqualsByKey": true,
+	}
+	for k, w := range want {
+		if g, _ := json.Marshal(got[k]); string(g) != mustJSON(w) {
+			t.Errorf("%s: got %s, want %s", k, g, mustJSON(w))
+		}
+	}
+	if s, _ := got["nullId"].(string); !strings.Contains(s, "Ambiguous") {
+		t.Errorf("new PodTemplate(null) should be ambiguous (String id or PodTemplate from), got %v", got["nullId"])
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
