@@ -112,8 +112,12 @@ func (t *Template) Validate() error {
 			bad("%s %q is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 2Gi)", name, q)
 		}
 	}
-	if t.IdleMinutes < 0 {
-		bad("--idle-minutes %d: want 0 or more", t.IdleMinutes)
+	// Both are Java ints in the plugin: a larger value would wrap on the way.
+	if t.IdleMinutes < 0 || t.IdleMinutes > math.MaxInt32 {
+		bad("--idle-minutes %d: want 0 to %d (a Java int)", t.IdleMinutes, math.MaxInt32)
+	}
+	if t.InstanceCap < math.MinInt32 || t.InstanceCap > math.MaxInt32 {
+		bad("--instance-cap %d: want -1 (unlimited) to %d (a Java int)", t.InstanceCap, math.MaxInt32)
 	}
 	switch t.NodeUsageMode {
 	case "":

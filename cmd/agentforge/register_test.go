@@ -124,3 +124,23 @@ func TestCLI_RegisterTimeout(t *testing.T) {
 		t.Error("a timed-out registration saved")
 	}
 }
+
+// 3000000000 does not fit a Java int: refused (exit 2, the flag named)
+// before Jenkins is asked, and in --casc output too.
+func TestCLI_RegisterIntFlagsBounded(t *testing.T) {
+	srv := jenkinsEmulator(t)
+	t.Setenv("JENKINS_API_TOKEN", testToken)
+	image := "registry.example/agents/python@sha256:" + strings.Repeat("ab", 32)
+	for _, flag := range []string{"--instance-cap", "--idle-minutes"} {
+		for _, mode := range [][]string{{"--jenkins-url", srv.URL, "--jenkins-user", "ci-bot"}, {"--casc"}} {
+			args := append([]string{"register", "--image", image, flag, "3000000000"}, mode...)
+			code, _, stderr := cli(t, args...)
+			if code != 2 || !strings.Contains(stderr, flag+" 3000000000") {
+				t.Errorf("%v: exit %d (want 2), stderr:\n%s", args, code, stderr)
+			}
+		}
+	}
+	if n := len(srv.Scripts); n != 0 {
+		t.Errorf("%d scripts reached Jenkins", n)
+	}
+}

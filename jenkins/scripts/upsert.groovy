@@ -55,8 +55,9 @@ def apply = { PodTemplate t ->
     t.label = p.label
     t.namespace = p.namespace
     t.serviceAccount = p.serviceAccount
-    t.idleMinutes = p.idleMinutes as int
-    t.instanceCap = p.instanceCap as int
+    // toIntExact throws instead of wrapping a value that is not a Java int.
+    t.idleMinutes = Math.toIntExact(p.idleMinutes as long)
+    t.instanceCap = Math.toIntExact(p.instanceCap as long)
     t.setNodeUsageMode(Node.Mode.valueOf(p.nodeUsageMode as String))
     def c = new ContainerTemplate(AGENT, p.image as String)
     c.workingDir = '/home/jenkins/agent'

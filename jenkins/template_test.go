@@ -1,0 +1,46 @@
+package jenkins
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// instanceCap and idleMinutes are Java ints in the plugin: a larger value
+// would wrap on the way (3000000000 becomes -1294967296, which the plugin
+// reads as "unlimited"). Out-of-range values are refused, the flag named.
+func TestTemplate_ValidateBoundsJavaInts(t *testing.T) {
+	for _, tc := range []struct {
+		set  func(*Template)
+		flag string
+	}{
+		{func(t *Template) { t.InstanceCap = 3000000000 }, "--instance-cap"},
+		{func(t *Template) { t.InstanceCap = 2147483648 }, "--instance-cap"},
+		{func(t *Template) { t.InstanceCap = -2147483649 }, "--instance-cap"},
+		{func(t *Template) { t.IdleMinutes = 3000000000 }, "--idle-minutes"},
+		{func(t *Template) { t.IdleMinutes = 2147483648 }, "--idle-minutes"},
+		{func(t *Template) { t.IdleMinutes = -1 }, "--idle-minutes"},
+	} {
+		tmpl := pythonTemplate(digestA)
+		tc.set(&tmpl)
+		err := tmpl.Validate()
+		var ie *InputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), tc.flag) {
+			t.Errorf("%+v: want an input error naming %s, got %v", tmpl, tc.flag, err)
+		}
+		if _, err := CascFragment(tmpl); !errors.As(err, &ie) {
+			t.Errorf("CascFragment: want an input error, got %v", err)
+		}
+	}
+	for _, ok := range []func(*Template){
+		func(t *Template) { t.InstanceCap = 2147483647 },
+		func(t *Template) { t.InstanceCap = -1 },
+		func(t *Template) { t.IdleMinutes = 2147483647 },
+	} {
+		tmpl := pythonTemplate(digestA)
+		ok(&tmpl)
+		if err := tmpl.Validate(); err != nil {
+			t.Errorf("%+v: %v", tmpl, err)
+		}
+	}
+}
