@@ -47,32 +47,44 @@ func CascFragment(t Template) (string, error) {
 
 // HasCasc reports whether the controller runs the configuration-as-code plugin.
 func (c *Client) HasCasc(ctx context.Context) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.cfg.URL, "/")+"/pluginManager/api/json?depth=1&tree=plugins%5BshortName,active%5D", nil)
+	plugins, err := c.plugins(ctx)
 	if err != nil {
 		return false, err
+	}
+	_, ok := plugins["configuration-as-code"]
+	return ok, nil
+}
+
+// plugins returns the versions of the active plugins by short name.
+func (c *Client) plugins(ctx context.Context) (map[string]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.cfg.URL, "/")+"/pluginManager/api/json?depth=1&tree=plugins%5BshortName,active,version%5D", nil)
+	if err != nil {
+		return nil, err
 	}
 	req.SetBasicAuth(c.cfg.User, c.cfg.Token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return false, c.scrub(err)
+		return nil, c.scrub(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return false, fmt.Errorf("plugin list: HTTP %s", strconv.Itoa(resp.StatusCode))
+		return nil, fmt.Errorf("plugin list: HTTP %s", strconv.Itoa(resp.StatusCode))
 	}
 	var list struct {
 		Plugins []struct {
 			ShortName string `json:"shortName"`
 			Active    bool   `json:"active"`
+			Version   string `json:"version"`
 		} `json:"plugins"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&list); err != nil {
-		return false, fmt.Errorf("plugin list: %w", err)
+		return nil, fmt.Errorf("plugin list: %w", err)
 	}
+	out := map[string]string{}
 	for _, p := range list.Plugins {
-		if p.ShortName == "configuration-as-code" && p.Active {
-			return true, nil
+		if p.Active {
+			out[p.ShortName] = p.Version
 		}
 	}
-	return false, nil
+	return out, nil
 }

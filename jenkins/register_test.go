@@ -366,3 +366,30 @@ func TestRegister_RefusesNameJenkinsWouldTrim(t *testing.T) {
 		}
 	}
 }
+
+// Before 1.27.2 the plugin's PodTemplate had no id (no PodTemplate(String
+// id), no getId): agentforge cannot keep a template's identity there, so it
+// says which plugin to update, as a refusal (exit 4), and changes nothing.
+func TestRegister_KubernetesPluginTooOld(t *testing.T) {
+	st := withOtherTemplate()
+	delete(st.Clouds[1].Templates[0], "id")
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: st, KubernetesPluginVersion: "1.27.1"})
+	c := connect(t, srv, "admin", token)
+	ctx := context.Background()
+	check := func(what string, err error) {
+		t.Helper()
+		var je *Error
+		if !errors.As(err, &je) || je.Reason != "plugin-too-old" || !strings.Contains(je.Hint, "1.27.2") || !strings.Contains(je.Hint, "1.27.1") {
+			t.Errorf("%s: want plugin-too-old naming 1.27.2 and the installed 1.27.1, got %v", what, err)
+		}
+	}
+	_, err := c.Register(ctx, pythonTemplate(digestA), Options{})
+	check("register", err)
+	_, err = c.Read(ctx, "kubernetes", "maven")
+	check("read", err)
+	_, err = c.Remove(ctx, "kubernetes", "maven", Options{Adopt: true})
+	check("remove", err)
+	if s := srv.State(); s.Saves != 0 || len(s.Clouds[1].Templates) != 1 {
+		t.Errorf("Jenkins changed: %+v", s)
+	}
+}

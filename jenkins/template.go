@@ -303,6 +303,12 @@ func (c *Client) run(ctx context.Context, op, script string) (*result, error) {
 		e.Hint = "that cloud is a " + r.Kind + ", not a Kubernetes cloud"
 	case "not-managed":
 		e.Hint = "a template of that name exists (id " + r.ID + ") that agentforge did not create; pass --adopt to take it over"
+	case "plugin-too-old":
+		installed := "an older version"
+		if plugins, err := c.plugins(ctx); err == nil && plugins["kubernetes"] != "" {
+			installed = plugins["kubernetes"]
+		}
+		e.Hint = "the Kubernetes plugin is " + installed + "; agentforge needs 1.27.2 or later (pod template ids, the PodTemplate(String id) constructor): update the kubernetes plugin under Manage Jenkins > Plugins"
 	}
 	return nil, e
 }

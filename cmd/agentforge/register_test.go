@@ -144,3 +144,17 @@ func TestCLI_RegisterIntFlagsBounded(t *testing.T) {
 		t.Errorf("%d scripts reached Jenkins", n)
 	}
 }
+
+func TestCLI_RegisterKubernetesPluginTooOld(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{
+		Users:                   []jenkinstest.User{{Name: "ci-bot", Token: testToken, Admin: true}},
+		State:                   jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
+		KubernetesPluginVersion: "1.26.4",
+	})
+	t.Setenv("JENKINS_API_TOKEN", testToken)
+	image := "registry.example/agents/python@sha256:" + strings.Repeat("ab", 32)
+	code, _, stderr := cli(t, "register", "--jenkins-url", srv.URL, "--jenkins-user", "ci-bot", "--image", image)
+	if code != 4 || !strings.Contains(stderr, "plugin-too-old") || !strings.Contains(stderr, "1.27.2") {
+		t.Fatalf("exit %d (want 4)\n%s", code, stderr)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -49,6 +50,11 @@ type Options struct {
 	NoCSRF bool
 	// NoKubernetesPlugin leaves the plugin's classes off the class path.
 	NoKubernetesPlugin bool
+	// KubernetesPluginVersion is the version the plugin manager reports;
+	// default 4423.vb_59f230b_ce53. A version before 1.27.2 runs the scripts
+	// against that release's PodTemplate (testdata/jenkins/stubs-kubernetes-1.27.1:
+	// no id, no PodTemplate(String id) constructor).
+	KubernetesPluginVersion string
 	// Casc reports the configuration-as-code plugin as installed.
 	Casc bool
 	// NoScriptConsole makes /scriptText answer 404, as a proxy that blocks it does.
@@ -106,13 +112,16 @@ func Start(opts Options, dir string) (*Server, error) {
 	if opts.Version == "" {
 		opts.Version = "2.479.3"
 	}
-	classes, err := compileStubs()
+	if opts.KubernetesPluginVersion == "" {
+		opts.KubernetesPluginVersion = "4423.vb_59f230b_ce53"
+	}
+	variant := ""
+	if versionBefore(opts.KubernetesPluginVersion, "1.27.2") {
+		variant = "stubs-kubernetes-1.27.1"
+	}
+	cp, err := stubClasspath(!opts.NoKubernetesPlugin, variant)
 	if err != nil {
 		return nil, err
-	}
-	cp := classes.core
-	if !opts.NoKubernetesPlugin {
-		cp += string(os.PathListSeparator) + classes.plugin
 	}
 	s := &Server{opts: opts, classpath: cp, sessions: map[string]string{}, nodes: map[string]string{}, Requests: map[string]int{}}
 	s.stateFile = filepath.Join(dir, "jenkins-state.json")
@@ -148,12 +157,10 @@ func (s *Server) Node(name string) string {
 	return s.nodes[name]
 }
 
-type stubClasses struct{ core, plugin string }
-
 var (
-	compileOnce sync.Once
-	compiled    stubClasses
-	compileErr  error
+	stubsMu  sync.Mutex
+	stubsDir string
+	stubsOut = map[string]string{} // part -> compiled classes folder
 )
 
 // Root returns the repository root (where testdata/ is).
@@ -162,48 +169,99 @@ func Root() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// compileStubs compiles the Groovy stubs once per process: Jenkins core and
-// the Kubernetes plugin into separate folders, so the plugin can be left out.
-func compileStubs() (stubClasses, error) {
-	compileOnce.Do(func() {
-		if _, err := exec.LookPath("groovyc"); err != nil {
-			compileErr = fmt.Errorf("groovyc not found: install Debian's groovy and default-jre-headless (.ci/run does)")
-			return
-		}
-		stubs := filepath.Join(Root(), "testdata", "jenkins", "stubs")
+// stubClasspath compiles the Groovy stubs, each part once per process:
+// Jenkins core, and the Kubernetes plugin (left out when !plugin). A
+// variant names a folder under testdata/jenkins whose files replace the
+// same paths of stubs/org: an older release of the plugin.
+func stubClasspath(plugin bool, variant string) (string, error) {
+	stubsMu.Lock()
+	defer stubsMu.Unlock()
+	if _, err := exec.LookPath("groovyc"); err != nil {
+		return "", fmt.Errorf("groovyc not found: install Debian's groovy and default-jre-headless (.ci/run does)")
+	}
+	if stubsDir == "" {
 		dir, err := os.MkdirTemp("", "jenkinstest-classes-")
 		if err != nil {
-			compileErr = err
-			return
+			return "", err
 		}
-		compiled = stubClasses{core: filepath.Join(dir, "core"), plugin: filepath.Join(dir, "plugin")}
-		for _, part := range []struct {
-			out, cp string
-			dirs    []string
-		}{
-			{compiled.core, "", []string{"hudson", "jenkins"}},
-			{compiled.plugin, compiled.core, []string{"org"}},
-		} {
-			var files []string
-			for _, d := range part.dirs {
-				filepath.Walk(filepath.Join(stubs, d), func(p string, info os.FileInfo, err error) error {
-					if err == nil && strings.HasSuffix(p, ".groovy") {
-						files = append(files, p)
-					}
-					return nil
-				})
+		stubsDir = dir
+	}
+	testdata := filepath.Join(Root(), "testdata", "jenkins")
+	core, err := compileStubPart("core", "", stubFiles(filepath.Join(testdata, "stubs"), "", "hudson", "jenkins"))
+	if err != nil || !plugin {
+		return core, err
+	}
+	override := ""
+	if variant != "" {
+		override = filepath.Join(testdata, variant)
+	}
+	classes, err := compileStubPart("plugin"+variant, core, stubFiles(filepath.Join(testdata, "stubs"), override, "org"))
+	if err != nil {
+		return "", err
+	}
+	return core + string(os.PathListSeparator) + classes, nil
+}
+
+// stubFiles lists the .groovy files under root/dirs, each replaced by the
+// file of the same relative path under override when there is one.
+func stubFiles(root, override string, dirs ...string) []string {
+	var files []string
+	for _, d := range dirs {
+		filepath.Walk(filepath.Join(root, d), func(p string, info os.FileInfo, err error) error {
+			if err != nil || !strings.HasSuffix(p, ".groovy") {
+				return nil
 			}
-			args := []string{"-d", part.out}
-			if part.cp != "" {
-				args = append(args, "-cp", part.cp)
+			if override != "" {
+				rel, _ := filepath.Rel(root, p)
+				if _, err := os.Stat(filepath.Join(override, rel)); err == nil {
+					p = filepath.Join(override, rel)
+				}
 			}
-			if out, err := exec.Command("groovyc", append(args, files...)...).CombinedOutput(); err != nil {
-				compileErr = fmt.Errorf("compile Groovy stubs: %v\n%s", err, out)
-				return
+			files = append(files, p)
+			return nil
+		})
+	}
+	return files
+}
+
+// compileStubPart compiles files into a folder named part (once).
+func compileStubPart(part, classpath string, files []string) (string, error) {
+	if out, ok := stubsOut[part]; ok {
+		return out, nil
+	}
+	out := filepath.Join(stubsDir, part)
+	args := []string{"-d", out}
+	if classpath != "" {
+		args = append(args, "-cp", classpath)
+	}
+	if msg, err := exec.Command("groovyc", append(args, files...)...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("compile Groovy stubs (%s): %v\n%s", part, err, msg)
+	}
+	stubsOut[part] = out
+	return out, nil
+}
+
+// versionBefore compares the leading dotted numbers of two plugin versions
+// ("1.27.1" < "1.27.2" < "4423.vb_59f230b_ce53").
+func versionBefore(v, than string) bool {
+	nums := func(s string) []int {
+		var n []int
+		for _, f := range strings.Split(s, ".") {
+			i, err := strconv.Atoi(f)
+			if err != nil {
+				break
 			}
+			n = append(n, i)
 		}
-	})
-	return compiled, compileErr
+		return n
+	}
+	a, b := nums(v), nums(than)
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return len(a) < len(b)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -234,7 +292,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case path == "/pluginManager/api/json":
 		plugins := []map[string]any{}
 		if !s.opts.NoKubernetesPlugin {
-			plugins = append(plugins, map[string]any{"shortName": "kubernetes", "active": true, "version": "4423.vb_59f230b_ce53"})
+			plugins = append(plugins, map[string]any{"shortName": "kubernetes", "active": true, "version": s.opts.KubernetesPluginVersion})
 		}
 		if s.opts.Casc {
 			plugins = append(plugins, map[string]any{"shortName": "configuration-as-code", "active": true, "version": "2117.v4d3b_a_2ef6c8b_"})
@@ -289,9 +347,10 @@ func (s *Server) crumb(w http.ResponseWriter, r *http.Request, u *User) {
 		session = hex.EncodeToString(b)
 		s.sessions[session] = u.Name
 	}
+	crumb := crumbFor(u.Name, session)
 	s.mu.Unlock()
 	w.Header().Add("Set-Cookie", "JSESSIONID.emulator="+session+"; Path=/; HttpOnly")
-	writeJSON(w, map[string]string{"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": crumbFor(u.Name, session), "crumbRequestField": "Jenkins-Crumb"})
+	writeJSON(w, map[string]string{"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": crumb, "crumbRequestField": "Jenkins-Crumb"})
 }
 
 func crumbFor(user, session string) string {

@@ -4,11 +4,21 @@ import groovy.json.JsonOutput
 import groovy.json.JsonSlurper
 import jenkins.model.Jenkins
 import org.csanchez.jenkins.plugins.kubernetes.KubernetesCloud
+import org.csanchez.jenkins.plugins.kubernetes.PodTemplate
 
 def p = new JsonSlurper().parseText(new String('@@PAYLOAD@@'.decodeBase64(), 'UTF-8'))
 def emit = { Map m -> println('AGENTFORGE-RESULT ' + JsonOutput.toJson(m)) }
 final String MARK = 'agentforge.io/managed-by'
 final String AGENT = 'jnlp'
+
+// PodTemplate(String id) and getId() came with Kubernetes plugin 1.27.2;
+// without them a template cannot keep its identity: say so and stop.
+try {
+    PodTemplate.getConstructor(String)
+} catch (NoSuchMethodException ignored) {
+    emit([status: 'error', reason: 'plugin-too-old'])
+    return
+}
 
 def j = Jenkins.get()
 def cloud = j.clouds.getByName(p.cloud as String)

@@ -28,6 +28,15 @@ def view = { PodTemplate t ->
      managed: t.annotations.any { it.key == MARK }]
 }
 
+// PodTemplate(String id) and getId() came with Kubernetes plugin 1.27.2;
+// without them a template cannot keep its identity: say so and stop.
+try {
+    PodTemplate.getConstructor(String)
+} catch (NoSuchMethodException ignored) {
+    emit([status: 'error', reason: 'plugin-too-old'])
+    return
+}
+
 def j = Jenkins.get()
 def cloud = j.clouds.getByName(p.cloud as String)
 if (cloud == null) {
