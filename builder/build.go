@@ -13,7 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/containers/buildah/define"
 	"github.com/containers/buildah/imagebuildah"
 	"github.com/opencontainers/go-digest"
@@ -30,7 +32,7 @@ type BuildOptions struct {
 	Store   storage.Store
 	Fetcher *Fetcher
 	// Registries says how base images are pulled.
-	Registries RegistryOptions
+	Registries image.Registries
 	// SourceDateEpoch overrides the definition's timestamp. When neither
 	// sets one, the commit time of the last git commit touching the
 	// definition folder is used, then 0.
@@ -64,14 +66,14 @@ type Result struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	// Tags are the image's tags; Names the local references carrying them.
-	Tags     []string  `json:"tags"`
-	Names    []string  `json:"names"`
-	Base     BaseInfo  `json:"base"`
-	Layers   []Layer   `json:"layers"`
-	Sources  []Fetched `json:"sources"`
-	Created  string    `json:"created"`
-	Revision string    `json:"revision,omitempty"`
-	Seconds  float64   `json:"seconds"`
+	Tags     []string      `json:"tags"`
+	Names    []string      `json:"names"`
+	Base     BaseInfo      `json:"base"`
+	Layers   []image.Layer `json:"layers"`
+	Sources  []Fetched     `json:"sources"`
+	Created  string        `json:"created"`
+	Revision string        `json:"revision,omitempty"`
+	Seconds  float64       `json:"seconds"`
 }
 
 // Build fetches and checks def's sources, then builds def's Containerfile
@@ -83,10 +85,12 @@ func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Res
 		return nil, err
 	}
 	defer p.close()
-	sys, err := opts.Registries.systemContext(p.work, filepath.Join(opts.Store.GraphRoot(), "cache"))
+	hosts, err := opts.Registries.Open(p.work)
 	if err != nil {
 		return nil, err
 	}
+	sys := hosts.ForPull()
+	sys.BlobInfoCacheDir = filepath.Join(opts.Store.GraphRoot(), "cache")
 	if def.Base.Image != "scratch" {
 		p.log.Infof("base image %s", def.Base.Ref())
 		id, err := pullBase(ctx, opts.Store, sys, def.Base.Ref(), p.out)
@@ -115,11 +119,11 @@ func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Res
 	if err != nil {
 		return nil, fmt.Errorf("built image %s: %w", id, err)
 	}
-	d, layers, err := layersOf(ctx, nil, ref)
+	d, layers, err := image.Layers(ctx, nil, ref)
 	if err != nil {
 		return nil, fmt.Errorf("built image %s: %w", id, err)
 	}
-	return p.finish(id, d.String(), layers), nil
+	return p.finish(id, d, layers), nil
 }
 
 // pullBase pulls ref into store unless it is there already and returns its
@@ -175,7 +179,7 @@ func prepare(ctx context.Context, def *images.Definition, opts BuildOptions) (*p
 	}
 	host := runtime.GOOS + "/" + runtime.GOARCH
 	if !slices.Contains(def.Platforms, host) {
-		return nil, inputErrorf("definition %s supports %s, not this machine's %s", def.Path, strings.Join(def.Platforms, ", "), host)
+		return nil, errs.Inputf("definition %s supports %s, not this machine's %s", def.Path, strings.Join(def.Platforms, ", "), host)
 	}
 	work, err := os.MkdirTemp(opts.TmpDir, "agentforge-build-")
 	if err != nil {
@@ -216,7 +220,7 @@ func (p *prepared) close() { os.RemoveAll(p.work) }
 func (p *prepared) setBase(d digest.Digest, all []digest.Digest) error {
 	p.res.Base.Digest = d.String()
 	if pin := p.def.Base.Digest; pin != "" && d.String() != pin && !slices.Contains(all, digest.Digest(pin)) {
-		return &IntegrityError{What: "base image " + p.def.Base.Image, Check: "digest", Expected: pin, Actual: d.String()}
+		return &errs.IntegrityError{What: "base image " + p.def.Base.Image, Check: "digest", Expected: pin, Actual: d.String()}
 	}
 	return nil
 }
@@ -268,7 +272,7 @@ func (p *prepared) buildOptions() define.BuildOptions {
 }
 
 // finish completes the result of a build.
-func (p *prepared) finish(id, d string, layers []Layer) *Result {
+func (p *prepared) finish(id, d string, layers []image.Layer) *Result {
 	res := p.res
 	res.ID, res.Digest, res.Layers = id, d, layers
 	res.Seconds = time.Since(p.start).Seconds()

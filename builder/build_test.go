@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/images/errs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,11 +52,11 @@ func TestBuild_BusyboxAndVerify(t *testing.T) {
 		t.Errorf("greeting %q", got)
 	}
 
-	ref, err := builder.ParseReference("busybox-demo:1.0.0", store)
+	ref, err := image.ParseReference("busybox-demo:1.0.0", store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := builder.Verify(context.Background(), ref, builder.VerifyOptions{})
+	rep, err := image.Verify(context.Background(), ref, image.VerifyOptions{})
 	if err != nil || !rep.OK {
 		t.Fatalf("verify: ok=%v err=%v", rep != nil && rep.OK, err)
 	}
@@ -96,8 +98,8 @@ func TestBuild_BusyboxAndVerify(t *testing.T) {
 	if err := os.WriteFile(motd, []byte("tampered\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = builder.Verify(context.Background(), ref, builder.VerifyOptions{})
-	if !builder.IsIntegrity(err) {
+	rep, err = image.Verify(context.Background(), ref, image.VerifyOptions{})
+	if !errors.Is(err, errs.ErrIntegrity) {
 		t.Fatalf("verify after tampering: want an integrity error, got %v", err)
 	}
 	last := len(rep.Layers) - 1
@@ -149,7 +151,7 @@ func TestBuild_BadSourceLeavesStoreUntouched(t *testing.T) {
 	def := buildertest.LoadBusybox(t, nil)
 	def.Sources[0].SHA256 = strings.Repeat("0", 64) // what a wrong pin looks like
 	_, err := builder.Build(context.Background(), def, builder.BuildOptions{Store: store, Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir()})
-	if !builder.IsIntegrity(err) || !strings.Contains(err.Error(), `source "busybox"`) {
+	if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), `source "busybox"`) {
 		t.Fatalf("want an integrity error naming the source, got %v", err)
 	}
 	imgs, err := store.Images()
@@ -164,10 +166,9 @@ func TestBuild_BadSourceLeavesStoreUntouched(t *testing.T) {
 
 func TestParseReference_UnknownLocalImage(t *testing.T) {
 	store := buildertest.NewStore(t, "vfs")
-	_, err := builder.ParseReference("no-such-image:1", store)
-	var ie *builder.InputError
-	if err == nil || !errors.As(err, &ie) {
-		t.Fatalf("want an *builder.InputError, got %v", err)
+	_, err := image.ParseReference("no-such-image:1", store)
+	if !errors.Is(err, errs.ErrNotFound) {
+		t.Fatalf("want errs.ErrNotFound, got %v", err)
 	}
 }
 
@@ -179,11 +180,11 @@ func TestVerify_OCILayoutWrittenBySkopeo(t *testing.T) {
 	if out, err := exec.Command("skopeo", "copy", "--dest-compress", src, "oci:"+layout+":v1").CombinedOutput(); err != nil {
 		t.Fatalf("skopeo copy: %v\n%s", err, out)
 	}
-	ref, err := builder.ParseReference("oci:"+layout+":v1", nil)
+	ref, err := image.ParseReference("oci:"+layout+":v1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := builder.Verify(context.Background(), ref, builder.VerifyOptions{})
+	rep, err := image.Verify(context.Background(), ref, image.VerifyOptions{})
 	if err != nil || !rep.OK {
 		t.Fatalf("verify oci layout: %v", err)
 	}
@@ -203,8 +204,8 @@ func TestVerify_OCILayoutWrittenBySkopeo(t *testing.T) {
 	if err := os.WriteFile(blob, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = builder.Verify(context.Background(), ref, builder.VerifyOptions{})
-	if !builder.IsIntegrity(err) || rep.Layers[1].OK || !rep.Layers[0].OK || !strings.Contains(err.Error(), "layer 1 "+rep.Layers[1].Digest) {
+	rep, err = image.Verify(context.Background(), ref, image.VerifyOptions{})
+	if !errors.Is(err, errs.ErrIntegrity) || rep.Layers[1].OK || !rep.Layers[0].OK || !strings.Contains(err.Error(), "layer 1 "+rep.Layers[1].Digest) {
 		t.Fatalf("corrupt blob: %v", err)
 	}
 }
@@ -212,13 +213,13 @@ func TestVerify_OCILayoutWrittenBySkopeo(t *testing.T) {
 func TestVerify_ExpectDigest(t *testing.T) {
 	store := buildertest.NewStore(t, "vfs")
 	res := buildertest.Busybox(t, store, nil)
-	ref, err := builder.ParseReference(res.ID, store)
+	ref, err := image.ParseReference(res.ID, store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := "sha256:" + strings.Repeat("1", 64)
-	_, err = builder.Verify(context.Background(), ref, builder.VerifyOptions{ExpectDigest: digest.Digest(other)})
-	if !builder.IsIntegrity(err) || !strings.Contains(err.Error(), "expected "+other+", got "+res.Digest) {
+	_, err = image.Verify(context.Background(), ref, image.VerifyOptions{ExpectDigest: digest.Digest(other)})
+	if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "expected "+other+", got "+res.Digest) {
 		t.Fatalf("got %v", err)
 	}
 }

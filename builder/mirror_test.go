@@ -2,6 +2,7 @@ package builder_test
 
 import (
 	"context"
+	"github.com/agentforge/agentforge/builder/image"
 	"os"
 	"strings"
 	"testing"
@@ -29,7 +30,7 @@ func TestBuild_BaseThroughRegistryMirror(t *testing.T) {
 	// Seed the mirror with the busybox image as docker.io/library/busybox-demo:1.
 	named, _ := reference.ParseNormalizedNamed(mirror.Host + "/docker.io/library/busybox-demo:1")
 	dest, _ := docker.NewReference(named)
-	src, err := builder.ParseReference(base.ID, store)
+	src, err := image.ParseReference(base.ID, store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestBuild_BaseThroughRegistryMirror(t *testing.T) {
 	childStore := buildertest.NewStore(t, "vfs")
 	res, err := builder.Build(context.Background(), def, builder.BuildOptions{
 		Store: childStore, Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr,
-		Registries: builder.RegistryOptions{Mirrors: []builder.Mirror{{From: "docker.io", To: mirror.Host + "/docker.io"}}, Insecure: []string{mirror.Host}},
+		Registries: image.Registries{Mirrors: []image.Mirror{{From: "docker.io", To: mirror.Host + "/docker.io"}}, Insecure: []string{mirror.Host}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -59,11 +60,11 @@ func TestBuild_BaseThroughRegistryMirror(t *testing.T) {
 	}
 	// A pulled image is stored with its registry (gzip) manifest, while
 	// storage serves layers uncompressed: verify copes with both.
-	pulled, err := builder.ParseReference("busybox-demo:1", childStore)
+	pulled, err := image.ParseReference("busybox-demo:1", childStore)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := builder.Verify(context.Background(), pulled, builder.VerifyOptions{})
+	rep, err := image.Verify(context.Background(), pulled, image.VerifyOptions{})
 	if err != nil || !rep.OK || rep.Digest != res.Base.Digest {
 		t.Fatalf("verify the pulled base: %v (digest %s, base %s)", err, rep.Digest, res.Base.Digest)
 	}

@@ -3,6 +3,7 @@ package builder
 import (
 	"context"
 	"fmt"
+	"github.com/agentforge/agentforge/builder/image"
 	"strings"
 
 	"github.com/agentforge/agentforge/images"
@@ -66,11 +67,11 @@ func BuildPodman(ctx context.Context, serviceURL string, def *images.Definition,
 	if err != nil {
 		return nil, fmt.Errorf("built image %s: %w", rep.ID, err)
 	}
-	var layers []Layer
+	var layers []image.Layer
 	if img.RootFS != nil {
 		for _, l := range img.RootFS.Layers {
 			// The service keeps layers uncompressed: blob digest = diffID.
-			layers = append(layers, Layer{Digest: l.String(), DiffID: l.String(), Size: -1, MediaType: "application/vnd.oci.image.layer.v1.tar"})
+			layers = append(layers, image.Layer{Digest: l.String(), DiffID: l.String(), Size: -1, MediaType: "application/vnd.oci.image.layer.v1.tar"})
 		}
 	}
 	return p.finish(img.ID, img.Digest.String(), layers), nil

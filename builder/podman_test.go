@@ -2,6 +2,7 @@ package builder_test
 
 import (
 	"context"
+	"github.com/agentforge/agentforge/builder/image"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,11 +74,11 @@ func TestBuildPodman_ThroughTheService(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer builder.CloseStore(store)
-	ref, err := builder.ParseReference("busybox-demo:1.0.0", store)
+	ref, err := image.ParseReference("busybox-demo:1.0.0", store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := builder.Verify(context.Background(), ref, builder.VerifyOptions{})
+	rep, err := image.Verify(context.Background(), ref, image.VerifyOptions{})
 	if err != nil || !rep.OK || len(rep.Layers) != 3 {
 		t.Fatalf("verify the service's image: %v", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/images/errs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +23,7 @@ import (
 // is the pinned one is trusted.
 func (f *Fetcher) checkSignature(ctx context.Context, file string, src images.Source, log logrus.FieldLogger) error {
 	sig := src.Signature
-	sigURL := rewrite(f.Mirrors, sig.URL)
+	sigURL := image.Rewrite(f.Mirrors, sig.URL)
 	sigData, err := f.get(ctx, sigURL, 1<<20)
 	if err != nil {
 		return fmt.Errorf("signature %s: %w", redactURL(sigURL), err)
@@ -42,10 +44,10 @@ func (f *Fetcher) checkSignature(ctx context.Context, file string, src images.So
 		signer, err = openpgp.CheckDetachedSignature(openpgp.EntityList{key}, in, bytes.NewReader(sigData), nil)
 	}
 	if err != nil {
-		return &IntegrityError{What: fmt.Sprintf("signature %s", redactURL(sigURL)), Check: "signature", Expected: "a valid signature by " + sig.Fingerprint, Actual: err.Error()}
+		return &errs.IntegrityError{What: fmt.Sprintf("signature %s", redactURL(sigURL)), Check: "signature", Expected: "a valid signature by " + sig.Fingerprint, Actual: err.Error()}
 	}
 	if got := fingerprint(signer); got != sig.Fingerprint {
-		return &IntegrityError{What: fmt.Sprintf("signature %s", redactURL(sigURL)), Check: "signer", Expected: sig.Fingerprint, Actual: got}
+		return &errs.IntegrityError{What: fmt.Sprintf("signature %s", redactURL(sigURL)), Check: "signer", Expected: sig.Fingerprint, Actual: got}
 	}
 	return nil
 }
@@ -64,7 +66,7 @@ func (f *Fetcher) signingKey(ctx context.Context, sig *images.Signature, log log
 		if base == "" {
 			base = DefaultKeyServer
 		}
-		u := rewrite(f.Mirrors, strings.TrimSuffix(base, "/")+"/vks/v1/by-fingerprint/"+sig.Fingerprint)
+		u := image.Rewrite(f.Mirrors, strings.TrimSuffix(base, "/")+"/vks/v1/by-fingerprint/"+sig.Fingerprint)
 		log.Infof("fetching OpenPGP key %s from %s", sig.Fingerprint, redactURL(u))
 		b, err := f.get(ctx, u, 1<<20)
 		if err != nil {
@@ -95,7 +97,7 @@ func (f *Fetcher) signingKey(ctx context.Context, sig *images.Signature, log log
 		}
 		found = append(found, fp)
 	}
-	return nil, &IntegrityError{What: "OpenPGP key from " + from, Check: "fingerprint", Expected: sig.Fingerprint, Actual: strings.Join(found, ",")}
+	return nil, &errs.IntegrityError{What: "OpenPGP key from " + from, Check: "fingerprint", Expected: sig.Fingerprint, Actual: strings.Join(found, ",")}
 }
 
 func fingerprint(e *openpgp.Entity) string {

@@ -17,34 +17,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/sirupsen/logrus"
 )
-
-// Mirror rewrites URLs (or registry references) starting with From to start
-// with To instead.
-type Mirror struct {
-	From, To string
-}
-
-// ParseMirror parses "FROM=TO".
-func ParseMirror(s string) (Mirror, error) {
-	from, to, ok := strings.Cut(s, "=")
-	if !ok || from == "" || to == "" {
-		return Mirror{}, inputErrorf("mirror %q: want PREFIX=REPLACEMENT", s)
-	}
-	return Mirror{From: from, To: to}, nil
-}
-
-// rewrite applies the first mirror whose prefix matches.
-func rewrite(mirrors []Mirror, s string) string {
-	for _, m := range mirrors {
-		if strings.HasPrefix(s, m.From) {
-			return m.To + strings.TrimPrefix(s, m.From)
-		}
-	}
-	return s
-}
 
 // DefaultKeyServer is where signing keys are fetched by fingerprint (the VKS
 // API of keys.openpgp.org) when a definition does not carry the key itself.
@@ -58,7 +35,7 @@ type Fetcher struct {
 	// Client is the HTTP client; nil means a client with a 10-minute timeout.
 	Client *http.Client
 	// Mirrors rewrite source, signature, checksum and keyserver URLs.
-	Mirrors []Mirror
+	Mirrors []image.Mirror
 	// KeyServer is the VKS base URL; empty means DefaultKeyServer.
 	KeyServer string
 	// SkipSignature names sources whose OpenPGP check is skipped (logged as a
@@ -113,9 +90,9 @@ func (f *Fetcher) client() *http.Client {
 
 // Fetch makes src available in the cache and checks it: its sha256 when the
 // definition pins one, the published checksum when it names one, and the
-// OpenPGP signature when it names one. A mismatch is an *IntegrityError.
+// OpenPGP signature when it names one. A mismatch is an *errs.IntegrityError.
 func (f *Fetcher) Fetch(ctx context.Context, src images.Source) (Fetched, error) {
-	from := rewrite(f.Mirrors, src.URL)
+	from := image.Rewrite(f.Mirrors, src.URL)
 	out := Fetched{Name: src.Name, URL: redactURL(src.URL), From: redactURL(from)}
 	what := fmt.Sprintf("source %q (%s)", src.Name, out.From)
 	log := f.log().WithField("source", src.Name)
@@ -153,7 +130,7 @@ func (f *Fetcher) Fetch(ctx context.Context, src images.Source) (Fetched, error)
 	if src.SHA256 != "" {
 		if out.SHA256 != src.SHA256 {
 			f.discard(blob, idxPath)
-			return out, &IntegrityError{What: what, Check: "sha256", Expected: src.SHA256, Actual: out.SHA256}
+			return out, &errs.IntegrityError{What: what, Check: "sha256", Expected: src.SHA256, Actual: out.SHA256}
 		}
 		out.Checks = append(out.Checks, "sha256")
 	}
@@ -164,7 +141,7 @@ func (f *Fetcher) Fetch(ctx context.Context, src images.Source) (Fetched, error)
 		}
 		if got := sums[src.Checksum.Algorithm]; got != published {
 			f.discard(blob, idxPath)
-			return out, &IntegrityError{What: what, Check: src.Checksum.Algorithm + " (published at " + redactURL(rewrite(f.Mirrors, src.Checksum.URL)) + ")", Expected: published, Actual: got}
+			return out, &errs.IntegrityError{What: what, Check: src.Checksum.Algorithm + " (published at " + redactURL(image.Rewrite(f.Mirrors, src.Checksum.URL)) + ")", Expected: published, Actual: got}
 		}
 		out.Checks = append(out.Checks, src.Checksum.Algorithm+" (published checksum)")
 		idx = cacheIndex{URL: from, SHA256: out.SHA256, Algorithm: src.Checksum.Algorithm, Checksum: published}
@@ -183,7 +160,7 @@ func (f *Fetcher) Fetch(ctx context.Context, src images.Source) (Fetched, error)
 	if len(out.Checks) == 0 {
 		if !strings.HasPrefix(from, "file://") {
 			// images.Load refuses such definitions; this guards library callers.
-			return out, &IntegrityError{What: what, Check: "nothing to check it against (no sha256, checksum or signature)"}
+			return out, &errs.IntegrityError{What: what, Check: "nothing to check it against (no sha256, checksum or signature)"}
 		}
 		out.Checks = append(out.Checks, "local file (not downloaded)")
 	}
@@ -235,7 +212,7 @@ func (f *Fetcher) discard(blob, idxPath string) {
 // returns its hex value. Offline, the value recorded at the last successful
 // check of the same URL is used.
 func (f *Fetcher) publishedChecksum(ctx context.Context, c *images.Checksum, idx cacheIndex, log logrus.FieldLogger) (string, error) {
-	u := rewrite(f.Mirrors, c.URL)
+	u := image.Rewrite(f.Mirrors, c.URL)
 	data, err := f.get(ctx, u, 1<<16)
 	if err != nil {
 		if idx.Checksum != "" && idx.Algorithm == c.Algorithm {

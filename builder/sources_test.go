@@ -7,6 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/images/errs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -98,7 +100,7 @@ func TestFetch_Checks(t *testing.T) {
 		name      string
 		src       images.Source
 		wantCheck string // substring of Checks, when it succeeds
-		wantErr   string // substring of the *IntegrityError, when it fails
+		wantErr   string // substring of the *errs.IntegrityError, when it fails
 	}{
 		{"sha256 ok", images.Source{URL: u + "/py.tgz", SHA256: sha256Hex(payload)}, "sha256", ""},
 		{"sha256 mismatch", images.Source{URL: u + "/py.tgz", SHA256: sha256Hex(other)}, "", "sha256 mismatch: expected " + sha256Hex(other) + ", got " + sha256Hex(payload)},
@@ -116,9 +118,9 @@ func TestFetch_Checks(t *testing.T) {
 			f := &Fetcher{CacheDir: t.TempDir(), KeyServer: u}
 			got, err := f.Fetch(context.Background(), tc.src)
 			if tc.wantErr != "" {
-				var ie *IntegrityError
+				var ie *errs.IntegrityError
 				if !errors.As(err, &ie) {
-					t.Fatalf("want an *IntegrityError containing %q, got %v", tc.wantErr, err)
+					t.Fatalf("want an *errs.IntegrityError containing %q, got %v", tc.wantErr, err)
 				}
 				if !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %q\nwant it to contain %q", err, tc.wantErr)
@@ -150,7 +152,7 @@ func TestFetch_CacheAndMirror(t *testing.T) {
 	mirror := newOrigin(t, map[string][]byte{"/python/3.11.2/Python-3.11.2.tgz": payload})
 	f := &Fetcher{
 		CacheDir: t.TempDir(),
-		Mirrors:  []Mirror{{From: "https://www.python.org/ftp/python/", To: mirror.URL + "/python/"}},
+		Mirrors:  []image.Mirror{{From: "https://www.python.org/ftp/python/", To: mirror.URL + "/python/"}},
 	}
 	src := images.Source{Name: "python", URL: "https://www.python.org/ftp/python/3.11.2/Python-3.11.2.tgz", SHA256: sha256Hex(payload)}
 	first, err := f.Fetch(context.Background(), src)
@@ -173,7 +175,7 @@ func TestFetch_CacheAndMirror(t *testing.T) {
 	if err := os.WriteFile(second.Path, []byte("tampered"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Fetch(context.Background(), src); !IsIntegrity(err) {
+	if _, err := f.Fetch(context.Background(), src); !errors.Is(err, errs.ErrIntegrity) {
 		t.Fatalf("tampered cache: want an integrity error, got %v", err)
 	}
 	if third, err := f.Fetch(context.Background(), src); err != nil || third.Cached {
@@ -192,7 +194,7 @@ func TestFetch_SkipSignatureStillChecksSHA256(t *testing.T) {
 		t.Fatalf("got %+v, %v", got, err)
 	}
 	src.SHA256 = sha256Hex([]byte("other"))
-	if _, err := f.Fetch(context.Background(), src); !IsIntegrity(err) {
+	if _, err := f.Fetch(context.Background(), src); !errors.Is(err, errs.ErrIntegrity) {
 		t.Fatalf("skipping the signature must not skip the sha256: %v", err)
 	}
 }
@@ -201,7 +203,7 @@ func TestFetch_NetworkErrorIsNotIntegrity(t *testing.T) {
 	o := newOrigin(t, nil)
 	f := &Fetcher{CacheDir: t.TempDir()}
 	_, err := f.Fetch(context.Background(), images.Source{Name: "x", URL: o.URL + "/missing", SHA256: strings.Repeat("0", 64)})
-	if err == nil || IsIntegrity(err) || !strings.Contains(err.Error(), "404") {
+	if err == nil || errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("want a plain 404 error, got %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package builder
 
 import (
 	"fmt"
+	"github.com/agentforge/agentforge/images/errs"
 	"path/filepath"
 
 	"go.podman.io/storage"
@@ -42,7 +43,7 @@ func OpenStore(o StoreOptions) (storage.Store, error) {
 		switch o.Driver {
 		case "overlay", "vfs":
 		default:
-			return nil, inputErrorf("storage driver %q: want overlay or vfs", o.Driver)
+			return nil, errs.Inputf("storage driver %q: want overlay or vfs", o.Driver)
 		}
 		if o.Driver != opts.GraphDriverName {
 			opts.GraphDriverOptions = nil

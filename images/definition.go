@@ -3,6 +3,7 @@ package images
 import (
 	"errors"
 	"fmt"
+	"github.com/agentforge/agentforge/images/errs"
 	"io/fs"
 	"path"
 	"regexp"
@@ -114,6 +115,9 @@ func (e *DefinitionError) Error() string {
 	}
 	return fmt.Sprintf("%s: %s", e.File, e.Msg)
 }
+
+// Is makes errors.Is(err, errs.ErrInput) true: a definition is input.
+func (e *DefinitionError) Is(target error) bool { return target == errs.ErrInput }
 
 var (
 	nameRE        = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)

@@ -98,7 +98,7 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 		{"unchecked download", "    sha256: 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849\n    signature:\n      url: \"{{url}}.asc\"\n      fingerprint: a035 c8c1 9219 ba82 1ece a86b 64e6 28f8 d684 696d\n", "", nil, `d/image.yaml:15: source "tool": a downloaded file needs sha256 or checksum`},
 		{"bad tag", `"{{version}}-tool{{tool.version}}"`, `"bad tag"`, nil, `d/image.yaml:13: tag "bad tag"`},
 		{"bad platform", "tags:", "platforms: [amd64]\ntags:", nil, `d/image.yaml:11: platform "amd64"`},
-		{"unknown --set key", "", "", map[string]string{"tool.verison": "1"}, "d/image.yaml: --set tool.verison: no such variable"},
+		{"unknown --set key", "", "", map[string]string{"tool.verison": "1"}, "d/image.yaml: set tool.verison: no such variable"},
 		{"not yaml", "name: demo", "name: [demo", nil, "d/image.yaml:"},
 	}
 	for _, tc := range cases {

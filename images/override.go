@@ -1,7 +1,7 @@
 package images
 
 import (
-	"fmt"
+	"github.com/agentforge/agentforge/images/errs"
 	"strings"
 )
 
@@ -13,7 +13,7 @@ func ParseOverrides(pairs []string) (map[string]string, error) {
 		k, v, ok := strings.Cut(p, "=")
 		k = strings.TrimSpace(k)
 		if !ok || k == "" {
-			return nil, fmt.Errorf("--set %q: want key=value", p)
+			return nil, errs.Inputf("set %q: want key=value", p)
 		}
 		out[k] = v
 	}
@@ -48,7 +48,7 @@ func (v *validator) applyOverrides(raw *rawDefinition, overrides map[string]stri
 			raw.Labels[strings.TrimPrefix(k, "labels.")] = val
 		default:
 			if _, ok := raw.Variables[k]; !ok {
-				v.errorf(0, "--set %s: no such variable (variables: %s; also version, base.image, base.digest, sourceDateEpoch, args.NAME, labels.NAME)",
+				v.errorf(0, "set %s: no such variable (variables: %s; also version, base.image, base.digest, sourceDateEpoch, args.NAME, labels.NAME)",
 					k, strings.Join(sortedKeys(raw.Variables), ", "))
 				continue
 			}

@@ -1,9 +1,10 @@
 package publisher
 
 import (
-	"fmt"
 	"strings"
 
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
@@ -35,13 +36,13 @@ func ParseDestination(s string, defaultTags []string) (Destination, error) {
 	raw := strings.TrimPrefix(s, "docker://")
 	named, err := reference.ParseNormalizedNamed(raw)
 	if err != nil {
-		return Destination{}, &InputError{fmt.Sprintf("destination %q: %v", s, err)}
+		return Destination{}, errs.Inputf("destination %q: %w", s, err)
 	}
 	if _, ok := named.(reference.Digested); ok {
-		return Destination{}, &InputError{fmt.Sprintf("destination %q: give a repository (and tag), not a digest: the digest is the image's", s)}
+		return Destination{}, errs.Inputf("destination %q: give a repository (and tag), not a digest: the digest is the image's", s)
 	}
-	if !strings.Contains(strings.SplitN(raw, "/", 2)[0], ".") && !strings.Contains(strings.SplitN(raw, "/", 2)[0], ":") && !strings.HasPrefix(raw, "localhost") {
-		return Destination{}, &InputError{fmt.Sprintf("destination %q: name the registry host (e.g. registry.example/%s): a bare name would mean Docker Hub", s, raw)}
+	if !image.HasRegistryHost(raw) {
+		return Destination{}, errs.Inputf("destination %q: name the registry host (e.g. registry.example/%s): a bare name would mean Docker Hub", s, raw)
 	}
 	d := Destination{Repo: reference.TrimNamed(named)}
 	if t, ok := named.(reference.Tagged); ok {
@@ -65,12 +66,7 @@ func byDigest(repo reference.Named, dig string) (types.ImageReference, error) {
 func byTag(repo reference.Named, tag string) (types.ImageReference, error) {
 	t, err := reference.WithTag(repo, tag)
 	if err != nil {
-		return nil, &InputError{fmt.Sprintf("tag %q: %v", tag, err)}
+		return nil, errs.Inputf("tag %q: %w", tag, err)
 	}
 	return docker.NewReference(t)
 }
-
-// InputError is bad input: a malformed destination or option (exit 2).
-type InputError struct{ Msg string }
-
-func (e *InputError) Error() string { return e.Msg }

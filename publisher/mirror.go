@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
@@ -30,7 +32,7 @@ type MirrorOptions struct {
 // digest, then the index). Blobs a destination has are not sent again.
 func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, opts MirrorOptions) (*Report, error) {
 	if len(dests) == 0 {
-		return nil, &InputError{"no destination: give at least one --to"}
+		return nil, errNoDestination
 	}
 	p, err := newRun(opts.Options)
 	if err != nil {
@@ -39,10 +41,12 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 	defer p.close()
 	named := src.DockerReference()
 	if named == nil {
-		return nil, &InputError{"mirror: the source must be a registry reference (docker://host/repo:tag)"}
+		return nil, errs.Inputf("mirror %s: the source must be a registry reference (docker://host/repo:tag)", image.Name(src))
 	}
 	p.srcSys = p.sys(reference.Domain(named))
-	raw, err := readManifestWith(ctx, src, p.srcSys)
+	// The source is read once, checked against any digest that named it,
+	// before anything is sent anywhere.
+	raw, err := image.Manifest(ctx, src, p.srcSys)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +54,7 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 	all := manifest.MIMETypeIsMultiImage(manifest.GuessMIMEType(raw))
 	if opts.Platform != "" {
 		if !all {
-			return nil, &InputError{fmt.Sprintf("--platform %s: %s is a single-platform image", opts.Platform, named)}
+			return nil, errs.Inputf("platform %s: %s is a single-platform image", opts.Platform, named)
 		}
 		child, err := choosePlatform(raw, opts.Platform)
 		if err != nil {
@@ -60,7 +64,7 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 		if src, err = byDigest(reference.TrimNamed(named), child.String()); err != nil {
 			return nil, err
 		}
-		if raw, err = readManifestWith(ctx, src, p.srcSys); err != nil {
+		if raw, err = image.Manifest(ctx, src, p.srcSys); err != nil {
 			return nil, err
 		}
 		d = child
@@ -82,7 +86,7 @@ func choosePlatform(raw []byte, platform string) (digest.Digest, error) {
 	var os, arch, variant string
 	parts := strings.Split(platform, "/")
 	if len(parts) < 2 {
-		return "", &InputError{fmt.Sprintf("--platform %q: want os/arch[/variant]", platform)}
+		return "", errs.Inputf("platform %q: want os/arch[/variant]", platform)
 	}
 	os, arch = parts[0], parts[1]
 	if len(parts) > 2 {
@@ -90,7 +94,7 @@ func choosePlatform(raw []byte, platform string) (digest.Digest, error) {
 	}
 	d, err := list.ChooseInstance(&types.SystemContext{OSChoice: os, ArchitectureChoice: arch, VariantChoice: variant})
 	if err != nil {
-		return "", &InputError{fmt.Sprintf("--platform %s: %v", platform, err)}
+		return "", errs.Inputf("platform %s: %w", platform, err)
 	}
 	return d, nil
 }
@@ -158,7 +162,7 @@ func (p *run) blobsOf(ctx context.Context, src types.ImageReference, raw []byte)
 		if err != nil {
 			return nil, err
 		}
-		craw, err := readManifestWith(ctx, cref, p.srcSys)
+		craw, err := image.Manifest(ctx, cref, p.srcSys)
 		if err != nil {
 			return nil, err
 		}

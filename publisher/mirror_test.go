@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"github.com/agentforge/agentforge/builder/image"
 	"os"
 	"path/filepath"
 	"testing"
@@ -69,7 +70,7 @@ func TestMirror_MultiArchIndexKeptWhole(t *testing.T) {
 	src := registrytest.New(t, registrytest.Options{})
 	a := registrytest.New(t, registrytest.Options{})
 	b := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
-	regs := Registries{Insecure: []string{src.Host, a.Host}, CAFile: b.CAFile, AuthFile: b.AuthFile}
+	regs := image.Registries{Insecure: []string{src.Host, a.Host}, CAFile: b.CAFile, AuthFile: b.AuthFile}
 	ctx := context.Background()
 
 	layoutRef, err := layout.NewReference(writeIndexLayout(t), "multi")

@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"context"
+	"github.com/agentforge/agentforge/builder/image"
 	"strings"
 	"testing"
 
@@ -15,7 +16,7 @@ func TestPublish_CrossRepositoryMount(t *testing.T) {
 	img := buildLocal(t, "hello")
 	reg := registrytest.New(t, registrytest.Options{})
 	proxy := registrytest.NewProxy(t, reg)
-	opts := Options{Registries: Registries{Insecure: []string{proxy.Host}}, WorkDir: t.TempDir(), Verify: VerifyFast}
+	opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host}}, WorkDir: t.TempDir(), Verify: VerifyFast}
 	if _, err := Publish(context.Background(), img.ref, []Destination{dest(t, proxy.Host+"/team-a/busybox:1")}, opts); err != nil {
 		t.Fatal(err)
 	}

@@ -9,17 +9,16 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/docker"
-	"go.podman.io/image/v5/image"
-	"go.podman.io/image/v5/manifest"
+	cimage "go.podman.io/image/v5/image"
 	"go.podman.io/image/v5/oci/layout"
 	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/transports"
@@ -28,15 +27,19 @@ import (
 
 // Verify modes for Options.Verify.
 const (
-	VerifyFull = "full" // download every blob: digest, size and diffID
-	VerifyFast = "fast" // manifest and config by digest, layers by HEAD (digest and size)
-	VerifyNone = "none"
+	VerifyFull = image.Full // download every blob: digest, size and diffID
+	VerifyFast = image.Fast // manifest and config by digest, layers by HEAD (digest and size)
+	VerifyNone = image.None
 )
+
+// errNoDestination is Publish or Mirror called with no destination.
+var errNoDestination = errs.Inputf("no destination given")
 
 // Options tune Publish and Mirror.
 type Options struct {
-	Registries Registries
-	Retry      RetryPolicy
+	// Registries says how to reach every registry (auth, CA, insecure
+	// hosts, retries).
+	Registries image.Registries
 	// AllowOverwrite lets a tag that points to another digest be moved.
 	AllowOverwrite bool
 	// Verify is full (default), fast or none.
@@ -75,8 +78,11 @@ type TagConflictError struct {
 }
 
 func (e *TagConflictError) Error() string {
-	return fmt.Sprintf("tag %s already points to %s, not %s: not moved (--allow-overwrite to move it)", e.Ref, e.Current, e.Wanted)
+	return fmt.Sprintf("tag %s already points to %s, not %s: not moved", e.Ref, e.Current, e.Wanted)
 }
+
+// Final tells retries that trying again cannot help.
+func (e *TagConflictError) Final() bool { return true }
 
 // Publish pushes the image at src to every destination at once and then
 // verifies each. A local (containers-storage) image is first compressed
@@ -86,7 +92,7 @@ func (e *TagConflictError) Error() string {
 // fails does not stop the others; the returned error names each failure.
 func Publish(ctx context.Context, src types.ImageReference, dests []Destination, opts Options) (*Report, error) {
 	if len(dests) == 0 {
-		return nil, &InputError{"no destination: give at least one --to"}
+		return nil, errNoDestination
 	}
 	p, err := newRun(opts)
 	if err != nil {
@@ -99,7 +105,7 @@ func Publish(ctx context.Context, src types.ImageReference, dests []Destination,
 			return nil, err
 		}
 	}
-	raw, err := readManifest(ctx, staged)
+	raw, err := image.Manifest(ctx, staged, p.srcSys)
 	if err != nil {
 		return nil, err
 	}
@@ -128,27 +134,25 @@ func fanOut(d digest.Digest, dests []Destination, fn func(Destination) Result) (
 
 // run holds what one Publish or Mirror call shares.
 type run struct {
-	opts    Options
-	srcSys  *types.SystemContext // how to read the source
-	log     logrus.FieldLogger
-	work    string
-	certDir string
-	tmp     string
+	opts   Options
+	hosts  *image.Hosts
+	srcSys *types.SystemContext // how to read the source
+	log    logrus.FieldLogger
+	work   string
+	tmp    string
 }
 
 func newRun(opts Options) (*run, error) {
 	log := opts.Log
 	if log == nil {
-		l := logrus.New()
-		l.Out = io.Discard
-		log = l
+		log = discard
 	}
 	switch opts.Verify {
 	case "":
 		opts.Verify = VerifyFull
 	case VerifyFull, VerifyFast, VerifyNone:
 	default:
-		return nil, &InputError{fmt.Sprintf("--verify %q: want full, fast or none", opts.Verify)}
+		return nil, errs.Inputf("verification %q: want full, fast or none", opts.Verify)
 	}
 	work := opts.WorkDir
 	if work == "" {
@@ -161,19 +165,18 @@ func newRun(opts Options) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	certs, err := opts.Registries.certDir(tmp)
+	hosts, err := opts.Registries.Open(tmp)
 	if err != nil {
 		os.RemoveAll(tmp)
 		return nil, err
 	}
-	return &run{opts: opts, log: log, work: work, certDir: certs, tmp: tmp, srcSys: &types.SystemContext{BigFilesTemporaryDir: tmp}}, nil
+	return &run{opts: opts, hosts: hosts, log: log, work: work, tmp: tmp, srcSys: &types.SystemContext{BigFilesTemporaryDir: tmp}}, nil
 }
 
 func (p *run) close() { os.RemoveAll(p.tmp) }
 
 func (p *run) sys(host string) *types.SystemContext {
-	sys := p.opts.Registries.systemContext(host, p.certDir)
-	sys.BigFilesTemporaryDir = p.tmp
+	sys := p.hosts.For(host)
 	// Where blobs were seen, kept between runs: it is what lets c/image
 	// mount a blob from another repository of the same registry instead of
 	// sending it again.
@@ -258,7 +261,7 @@ func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d 
 		return fail(err)
 	}
 	st := &transferStats{}
-	err = p.opts.Retry.retry(ctx, log, "push", func() error {
+	err = p.opts.Registries.Retry.Do(ctx, log, "push", func() error {
 		return p.transfer(ctx, src, target, p.srcSys, sys, raw, log, st)
 	})
 	res.BlobsPushed, res.BlobsSkipped, res.BytesPushed = st.pushed, st.skipped, st.bytes
@@ -267,14 +270,14 @@ func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d 
 	}
 	// Tags last: the manifest and all its blobs are in place now.
 	for _, tag := range dest.Tags {
-		err := p.opts.Retry.retry(ctx, log, "tag "+tag, func() error { return putTag(ctx, sys, p.srcSys, dest, tag, raw, src) })
+		err := p.opts.Registries.Retry.Do(ctx, log, "tag "+tag, func() error { return putTag(ctx, sys, p.srcSys, dest, tag, raw, src) })
 		if err != nil {
 			return fail(fmt.Errorf("tag %s: %w", tag, err))
 		}
 		log.WithField("digest", d.String()).Infof("tagged %s:%s", dest.Repo.Name(), tag)
 	}
 	if p.opts.Verify != VerifyNone {
-		if err := p.verify(ctx, sys, target, d, raw); err != nil {
+		if err := p.verify(ctx, sys, target, d); err != nil {
 			return fail(err)
 		}
 		res.Verified = true
@@ -291,10 +294,10 @@ func (p *run) checkTag(ctx context.Context, sys *types.SystemContext, dest Desti
 		return err
 	}
 	var cur digest.Digest
-	err = p.opts.Retry.retry(ctx, log, "look up tag "+tag, func() error {
+	err = p.opts.Registries.Retry.Do(ctx, log, "look up tag "+tag, func() error {
 		var err error
 		cur, err = docker.GetDigest(ctx, sys, ref)
-		if err != nil && isNotFound(err) {
+		if err != nil && image.IsNotFound(err) {
 			cur, err = "", nil
 		}
 		return err
@@ -330,28 +333,7 @@ func putTag(ctx context.Context, sys, srcSys *types.SystemContext, dest Destinat
 		return err
 	}
 	defer s.Close()
-	return w.Commit(ctx, image.UnparsedInstance(s, nil))
-}
-
-// isNotFound recognises "no such tag" (404 on the manifest HEAD).
-func isNotFound(err error) bool {
-	var status docker.UnexpectedHTTPStatusError
-	if errors.As(err, &status) {
-		return status.StatusCode == 404
-	}
-	msg := strings.ToLower(err.Error())
-	return strings.Contains(msg, "manifest unknown") || strings.Contains(msg, "statuscode: 404") || strings.Contains(msg, "name unknown")
-}
-
-// readManifest returns the top-level manifest bytes of ref.
-func readManifest(ctx context.Context, ref types.ImageReference) ([]byte, error) {
-	s, err := ref.NewImageSource(ctx, &types.SystemContext{})
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	raw, _, err := s.GetManifest(ctx, nil)
-	return raw, err
+	return w.Commit(ctx, cimage.UnparsedInstance(s, nil))
 }
 
 // joinFailures returns an error naming every failed destination; integrity
@@ -366,14 +348,12 @@ func joinFailures(rep *Report) error {
 	return errors.Join(errs...)
 }
 
-// verify checks what the registry serves under the digest.
-func (p *run) verify(ctx context.Context, sys *types.SystemContext, ref types.ImageReference, want digest.Digest, raw []byte) error {
-	if mt := manifest.GuessMIMEType(raw); manifest.MIMETypeIsMultiImage(mt) {
-		return p.verifyIndex(ctx, sys, ref, want, raw)
-	}
-	if p.opts.Verify == VerifyFast {
-		return verifyFast(ctx, sys, ref, want)
-	}
-	_, err := builder.Verify(ctx, ref, builder.VerifyOptions{SystemContext: sys, ExpectDigest: want, Log: p.log})
+// verify checks what the registry serves under the digest: an image, or
+// an index and every platform's image.
+func (p *run) verify(ctx context.Context, sys *types.SystemContext, ref types.ImageReference, want digest.Digest) error {
+	_, err := image.Verify(ctx, ref, image.VerifyOptions{SystemContext: sys, ExpectDigest: want, Mode: p.opts.Verify, Log: p.log})
 	return err
 }
+
+// discard is the logger used when the caller gives none.
+var discard = &logrus.Logger{Out: io.Discard, Formatter: new(logrus.TextFormatter), Hooks: make(logrus.LevelHooks), Level: logrus.PanicLevel}

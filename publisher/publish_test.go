@@ -13,43 +13,38 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentforge/agentforge/builder"
-	"github.com/agentforge/agentforge/builder/buildertest"
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/registrytest"
-	"github.com/containers/buildah"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 )
 
-// These tests push real images (built in-process with buildah from
-// testdata/busybox: root, cgo, busybox-static) to real registries
-// (distribution/v3 in-process) and cross-check with skopeo.
-
-func TestMain(m *testing.M) {
-	if buildah.InitReexec() {
-		return
-	}
-	os.Exit(m.Run())
-}
+// These tests push synthetic images (random layers made in Go, see
+// builder/image/imagetest; copied into a containers-storage store, which
+// needs root) to real registries (distribution/v3 in-process) and
+// cross-check with skopeo. The end-to-end test with a real buildah build is
+// in cmd/agentforge (publish_test.go, release_test.go).
 
 type local struct {
 	store storage.Store
 	ref   types.ImageReference
-	res   *builder.Result
 }
 
-// buildLocal builds testdata/busybox (with a greeting, so tests can make
-// different images) into a fresh store.
+// buildLocal makes a 3-layer image in a fresh local store, as a build
+// would leave it (layers uncompressed in storage); different greetings
+// make different images.
 func buildLocal(t *testing.T, greeting string) local {
 	t.Helper()
-	store := buildertest.NewStore(t, "vfs")
-	res := buildertest.Busybox(t, store, map[string]string{"greeting": greeting})
-	ref, err := builder.ParseReference(res.ID, store)
-	if err != nil {
-		t.Fatal(err)
+	var seed uint64
+	for _, c := range greeting {
+		seed = seed*31 + uint64(c)
 	}
-	return local{store: store, ref: ref, res: res}
+	src := imagetest.Layout(t, t.TempDir(), "src", imagetest.Options{Seed: seed})
+	store := imagetest.Store(t)
+	return local{store: store, ref: imagetest.Local(t, store, src, "localhost/busybox-demo:1.0.0")}
 }
 
 func dest(t *testing.T, s string, tags ...string) Destination {
@@ -109,7 +104,7 @@ func TestPublish_TwoRegistriesSameDigestThenNothingToDo(t *testing.T) {
 	plain := registrytest.New(t, registrytest.Options{})
 	secure := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	opts := Options{
-		Registries: Registries{Insecure: []string{plain.Host}, CAFile: secure.CAFile, AuthFile: secure.AuthFile},
+		Registries: image.Registries{Insecure: []string{plain.Host}, CAFile: secure.CAFile, AuthFile: secure.AuthFile},
 		WorkDir:    t.TempDir(),
 	}
 	dests := []Destination{dest(t, plain.Host+"/agents/busybox", "1.0.0", "latest"), dest(t, secure.Host+"/mirror/agents/busybox", "1.0.0")}
@@ -148,7 +143,7 @@ func TestPublish_TwoRegistriesSameDigestThenNothingToDo(t *testing.T) {
 func TestPublish_TagNotMovedWithoutFlag(t *testing.T) {
 	first, second := buildLocal(t, "one"), buildLocal(t, "two")
 	reg := registrytest.New(t, registrytest.Options{})
-	opts := Options{Registries: Registries{Insecure: []string{reg.Host}}, WorkDir: t.TempDir(), Verify: VerifyFast}
+	opts := Options{Registries: image.Registries{Insecure: []string{reg.Host}}, WorkDir: t.TempDir(), Verify: VerifyFast}
 	d := []Destination{dest(t, reg.Host+"/agents/busybox:1.0.0")}
 	r1, err := Publish(context.Background(), first.ref, d, opts)
 	if err != nil {
@@ -176,24 +171,30 @@ func TestVerifyRemote_CorruptingProxyNamesTheLayer(t *testing.T) {
 	img := buildLocal(t, "hello")
 	reg := registrytest.New(t, registrytest.Options{})
 	proxy := registrytest.NewProxy(t, reg)
-	opts := Options{Registries: Registries{Insecure: []string{reg.Host, proxy.Host}}, WorkDir: t.TempDir()}
+	opts := Options{Registries: image.Registries{Insecure: []string{reg.Host, proxy.Host}}, WorkDir: t.TempDir()}
 	rep, err := Publish(context.Background(), img.ref, []Destination{dest(t, reg.Host+"/agents/busybox:1")}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := readManifestWith(context.Background(), mustRef(t, "docker://"+reg.Host+"/agents/busybox@"+rep.Digest, opts.Registries), opts.Registries.systemContext(reg.Host, ""))
+	hosts, cleanup, err := opts.Registries.OpenTemp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	raw, err := image.Manifest(context.Background(), mustRef(t, "docker://"+reg.Host+"/agents/busybox@"+rep.Digest, opts.Registries), hosts.For(reg.Host))
 	if err != nil {
 		t.Fatal(err)
 	}
 	layer := layerDigests(t, raw)[1]
 	proxy.Set(registrytest.Faults{CorruptBlob: layer})
 	ref := mustRef(t, "docker://"+proxy.Host+"/agents/busybox@"+rep.Digest, opts.Registries)
-	err = VerifyRemote(context.Background(), ref, "", VerifyFull, opts.Registries)
-	if !builder.IsIntegrity(err) || !strings.Contains(err.Error(), "layer 1 "+layer) || !strings.Contains(err.Error(), proxy.Host) {
+	verifyOpts := image.VerifyOptions{SystemContext: hosts.For(proxy.Host), Mode: image.Full}
+	_, err = image.Verify(context.Background(), ref, verifyOpts)
+	if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "layer 1 "+layer) || !strings.Contains(err.Error(), proxy.Host) {
 		t.Fatalf("want an integrity error naming layer 1 %s on %s, got %v", layer, proxy.Host, err)
 	}
 	proxy.Set(registrytest.Faults{})
-	if err := VerifyRemote(context.Background(), ref, "", VerifyFull, opts.Registries); err != nil {
+	if _, err := image.Verify(context.Background(), ref, verifyOpts); err != nil {
 		t.Fatalf("without the fault: %v", err)
 	}
 }
@@ -205,7 +206,7 @@ func TestPublish_RetriesFailingUploads(t *testing.T) {
 			reg := registrytest.New(t, registrytest.Options{})
 			proxy := registrytest.NewProxy(t, reg)
 			proxy.Set(registrytest.Faults{FailEveryNthUpload: 3, DropConnection: drop})
-			opts := Options{Registries: Registries{Insecure: []string{proxy.Host}}, WorkDir: t.TempDir(), Retry: RetryPolicy{Attempts: 6, Delay: 50 * time.Millisecond}}
+			opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host}, Retry: image.RetryPolicy{Attempts: 6, Delay: 50 * time.Millisecond}}, WorkDir: t.TempDir()}
 			rep, err := Publish(context.Background(), img.ref, []Destination{dest(t, proxy.Host+"/agents/busybox:1")}, opts)
 			if err != nil {
 				t.Fatal(err)
@@ -236,7 +237,7 @@ func TestPublish_KilledMidwayThenRerun(t *testing.T) {
 			cancel() // killed right after the first blob landed
 		}
 	}})
-	opts := Options{Registries: Registries{Insecure: []string{proxy.Host}}, WorkDir: t.TempDir()}
+	opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host}}, WorkDir: t.TempDir()}
 	d := []Destination{dest(t, proxy.Host+"/agents/busybox:1")}
 	if _, err := Publish(ctx, img.ref, d, opts); err == nil {
 		t.Fatal("the interrupted publish reported success")
@@ -272,7 +273,7 @@ func TestPublish_WrongCredentials(t *testing.T) {
 	reg := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	secret := "not-the-password-4711"
 	auth := registrytest.WriteAuthFile(t, map[string][2]string{reg.Host: {reg.User, secret}})
-	opts := Options{Registries: Registries{CAFile: reg.CAFile, AuthFile: auth}, WorkDir: t.TempDir(), Retry: RetryPolicy{Delay: 2 * time.Second}}
+	opts := Options{Registries: image.Registries{CAFile: reg.CAFile, AuthFile: auth, Retry: image.RetryPolicy{Delay: 2 * time.Second}}, WorkDir: t.TempDir()}
 	start := time.Now()
 	rep, err := Publish(context.Background(), img.ref, []Destination{dest(t, reg.Host+"/agents/busybox:1")}, opts)
 	if err == nil || !strings.Contains(err.Error(), reg.Host) {
@@ -299,9 +300,9 @@ func layerDigests(t *testing.T, raw []byte) []string {
 	return out
 }
 
-func mustRef(t *testing.T, s string, _ Registries) types.ImageReference {
+func mustRef(t *testing.T, s string, _ image.Registries) types.ImageReference {
 	t.Helper()
-	ref, err := builder.ParseReference(s, nil)
+	ref, err := image.ParseReference(s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

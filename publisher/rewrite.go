@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"fmt"
-	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/image"
 	"regexp"
 	"strings"
 
@@ -26,12 +26,12 @@ type Change struct {
 type Rewriter struct {
 	// Mirrors map a registry (or registry/path prefix) to the mirror that
 	// serves it, DaoCloud style: docker.io=mirror.example/docker.io.
-	Mirrors []builder.Mirror
+	Mirrors []image.Mirror
 	// Pin resolves each mirrored reference's digest from the mirror and
 	// appends it (repo:tag@sha256:…).
 	Pin bool
 	// Registries reach the mirrors when pinning.
-	Registries Registries
+	Registries image.Registries
 }
 
 // The places an image reference appears. Group 2 is the reference.
@@ -126,12 +126,12 @@ func (r *Rewriter) pin(ctx context.Context, ref string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sys, cleanup, err := r.Registries.SystemContext(reference.Domain(named))
+	hosts, cleanup, err := r.Registries.OpenTemp()
 	if err != nil {
 		return "", err
 	}
 	defer cleanup()
-	d, err := docker.GetDigest(ctx, sys, iref)
+	d, err := docker.GetDigest(ctx, hosts.For(reference.Domain(named)), iref)
 	if err != nil {
 		return "", fmt.Errorf("resolve %s on the mirror: %w", ref, err)
 	}

@@ -8,13 +8,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
-	"go.podman.io/image/v5/image"
+	cimage "go.podman.io/image/v5/image"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/pkg/blobinfocache"
 	"go.podman.io/image/v5/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // transferStats counts what one transfer sent.
@@ -75,7 +76,7 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 				return fmt.Errorf("manifest %s: %w", child, err)
 			}
 			if got := digest.FromBytes(craw); got != child {
-				return &builder.IntegrityError{What: "manifest " + child.String() + " of the source", Check: "digest", Expected: child.String(), Actual: got.String()}
+				return &errs.IntegrityError{What: "manifest " + child.String() + " of the source", Check: "digest", Expected: child.String(), Actual: got.String()}
 			}
 			if err := addBlobs(craw); err != nil {
 				return err
@@ -87,25 +88,15 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 	}
 	manifests = append(manifests, item{raw: raw})
 
-	// Blobs, four at a time (PutBlob is thread-safe for registries).
-	sem := make(chan struct{}, 4)
-	errs := make(chan error, len(blobs))
-	var wg sync.WaitGroup
+	// Blobs, four at a time (PutBlob is thread-safe for registries); the
+	// first failure cancels the others.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
 	for _, b := range blobs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			errs <- p.copyBlob(ctx, s, w, b, cache, log, st)
-		}()
+		g.Go(func() error { return p.copyBlob(gctx, s, w, b, cache, log, st) })
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return err
-		}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	// Manifests by digest, children first; then commit.
 	for _, m := range manifests {
@@ -113,7 +104,7 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 			return fmt.Errorf("put manifest: %w", err)
 		}
 	}
-	return w.Commit(ctx, image.UnparsedInstance(s, nil))
+	return w.Commit(ctx, cimage.UnparsedInstance(s, nil))
 }
 
 // copyBlob sends one blob unless the destination has it, checking its
@@ -144,7 +135,7 @@ func (p *run) copyBlob(ctx context.Context, s types.ImageSource, w types.ImageDe
 		// A source that sent other bytes than its digest says is an
 		// integrity failure, whatever the registry answered.
 		if got := digest.NewDigest(digest.SHA256, h); counted.eof && got != b.Digest {
-			return &builder.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256", Expected: b.Digest.String(), Actual: got.String()}
+			return &errs.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256", Expected: b.Digest.String(), Actual: got.String()}
 		}
 		return fmt.Errorf("push blob %s: %w", b.Digest, err)
 	}
@@ -158,7 +149,7 @@ func (p *run) copyBlob(ctx context.Context, s types.ImageSource, w types.ImageDe
 		return nil
 	}
 	if got := digest.NewDigest(digest.SHA256, h); got != b.Digest || (b.Size >= 0 && counted.n != b.Size) {
-		return &builder.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256 and size", Expected: fmt.Sprintf("%s, %d bytes", b.Digest, b.Size), Actual: fmt.Sprintf("%s, %d bytes", got, counted.n)}
+		return &errs.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256 and size", Expected: fmt.Sprintf("%s, %d bytes", b.Digest, b.Size), Actual: fmt.Sprintf("%s, %d bytes", got, counted.n)}
 	}
 	st.mu.Lock()
 	st.pushed++

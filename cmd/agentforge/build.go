@@ -9,9 +9,14 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/spf13/cobra"
 )
+
+// defaultDefinition is what build and release build when not told.
+const defaultDefinition = "images/python-agent"
 
 // buildFlags are the flags of "build" (and of the commands that build).
 type buildFlags struct {
@@ -54,51 +59,62 @@ func (f *buildFlags) options(a *app) (builder.BuildOptions, map[string]string, e
 	var opts builder.BuildOptions
 	overrides, err := images.ParseOverrides(f.set)
 	if err != nil {
-		return opts, nil, &usageError{err}
+		return opts, nil, fmt.Errorf("--set: %w", err)
 	}
-	parse := func(list []string) ([]builder.Mirror, error) {
-		var out []builder.Mirror
-		for _, s := range list {
-			m, err := builder.ParseMirror(s)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, m)
-		}
-		return out, nil
-	}
-	srcMirrors, err := parse(f.sourceMirrors)
+	srcMirrors, err := parseMirrors(f.sourceMirrors)
 	if err != nil {
-		return opts, nil, err
+		return opts, nil, fmt.Errorf("--source-mirror: %w", err)
 	}
-	regMirrors, err := parse(f.registryMirror)
+	regMirrors, err := parseMirrors(f.registryMirror)
 	if err != nil {
+		return opts, nil, fmt.Errorf("--registry-mirror: %w", err)
+	}
+	if opts.SourceDateEpoch, err = sourceDateEpoch(f.epoch); err != nil {
 		return opts, nil, err
-	}
-	epoch := f.epoch
-	if epoch == "" {
-		epoch = os.Getenv("SOURCE_DATE_EPOCH")
-	}
-	if epoch != "" {
-		n, err := strconv.ParseInt(epoch, 10, 64)
-		if err != nil || n < 0 {
-			return opts, nil, &usageError{fmt.Errorf("--source-date-epoch %q: want seconds since 1970", epoch)}
-		}
-		t := time.Unix(n, 0).UTC()
-		opts.SourceDateEpoch = &t
 	}
 	skip := map[string]bool{}
 	for _, s := range f.skipSignature {
 		skip[s] = true
 	}
 	opts.Fetcher = &builder.Fetcher{CacheDir: f.cacheDir, Mirrors: srcMirrors, KeyServer: f.keyServer, SkipSignature: skip, Log: a.log}
-	opts.Registries = a.registries(regMirrors)
+	opts.Registries = a.registryConfig(regMirrors)
 	opts.Revision = f.revision
 	opts.ExtraTags = f.tags
 	opts.NoCache = f.noCache
 	opts.Output = a.stderr
 	opts.Log = a.log
 	return opts, overrides, nil
+}
+
+// parseMirrors parses PREFIX=REPLACEMENT values.
+func parseMirrors(list []string) ([]image.Mirror, error) {
+	var out []image.Mirror
+	for _, s := range list {
+		m, err := image.ParseMirror(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// sourceDateEpoch parses --source-date-epoch, or else $SOURCE_DATE_EPOCH;
+// nil when neither is set.
+func sourceDateEpoch(flag string) (*time.Time, error) {
+	epoch := flag
+	if epoch == "" {
+		epoch = os.Getenv("SOURCE_DATE_EPOCH")
+	}
+	if epoch == "" {
+		return nil, nil
+	}
+	n, err := strconv.ParseInt(epoch, 10, 64)
+	if err != nil || n < 0 || n > 253402300799 {
+		return nil, errs.Inputf("--source-date-epoch %q: want seconds since 1970, before the year 10000", epoch)
+	}
+	t := time.Unix(n, 0).UTC()
+	return &t, nil
 }
 
 // loadDefinition opens and loads the definition named by arg.
@@ -126,7 +142,7 @@ same definition and inputs give the same image digest.`,
   agentforge build --source-mirror https://www.python.org/ftp/python/=https://mirror.example/python/`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			arg := "images/python-agent"
+			arg := defaultDefinition
 			if len(args) == 1 {
 				arg = args[0]
 			}

@@ -14,14 +14,15 @@ import (
 	"github.com/agentforge/agentforge/cmd/agentforge/internal/demo"
 	"github.com/agentforge/agentforge/jenkins/jenkinstest"
 	"github.com/agentforge/agentforge/publisher/registry"
+	"github.com/agentforge/agentforge/publisher/release"
 	"github.com/spf13/cobra"
 	"go.podman.io/storage"
 )
 
 // demoReport is the demo's JSON output.
 type demoReport struct {
-	Runs     []*releaseReport `json:"runs"`
-	StandIns []demo.StandIn   `json:"standIns"`
+	Runs     []*release.Report `json:"runs"`
+	StandIns []demo.StandIn    `json:"standIns"`
 }
 
 var smokeCommands = [][]string{
@@ -124,8 +125,8 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string)
 		a.log.Warnf("STAND-IN: %s -> %s (%s)", s.What, s.Instead, s.Why)
 	}
 
-	cfg := &releaseConfig{
-		Definition: "images/python-agent", Set: env.Overrides,
+	cfg := &releaseFile{
+		Definition: defaultDefinition, Set: env.Overrides,
 		Smoke:        smokeCommands,
 		Destinations: []string{regs[0].Addr + "/agents/python-agent", regs[1].Addr + "/registry.example/agents/python-agent"},
 		Jenkins:      &releaseJenkins{URL: emu.URL, User: "agentforge-demo", TokenFile: tokenFile, Template: "python-agent", Label: "python", MemoryRequest: "1Gi", CPURequest: "500m"},
@@ -136,9 +137,13 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string)
 	for name := range env.SkipSignature {
 		cfg.SkipSignature = append(cfg.SkipSignature, name)
 	}
+	rc, err := a.releaseConfig(store, cfg, cacheDir, builder.DefaultKeyServer, filepath.Join(cacheDir, "publish"))
+	if err != nil {
+		return rep, err
+	}
 	for i := 1; i <= 2; i++ {
 		a.log.Infof("demo run %d of 2", i)
-		run, err := a.release(ctx, store, cfg, buildFlags{cacheDir: cacheDir}, filepath.Join(cacheDir, "publish"))
+		run, err := release.Run(ctx, rc)
 		if run != nil {
 			rep.Runs = append(rep.Runs, run)
 		}

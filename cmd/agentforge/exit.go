@@ -1,14 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
-	"errors"
 	"github.com/spf13/cobra"
 
-	"github.com/agentforge/agentforge/builder"
-	"github.com/agentforge/agentforge/images"
-	"github.com/agentforge/agentforge/jenkins"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher"
 )
 
@@ -16,41 +14,42 @@ import (
 const (
 	exitOK        = 0
 	exitRuntime   = 1 // network, registry, build step
-	exitInput     = 2 // flags, config, definition, reference
+	exitInput     = 2 // flags, config, definition, reference (also: it names nothing that exists)
 	exitIntegrity = 3 // a digest, size, checksum or signature that does not match
 	exitJenkins   = 4 // Jenkins refused
 )
 
-// usageError marks bad command-line input.
+// usageError marks bad command-line input (errs.ErrInput).
 type usageError struct{ err error }
 
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
+func (e *usageError) Error() string        { return e.err.Error() }
+func (e *usageError) Unwrap() error        { return e.err }
+func (e *usageError) Is(target error) bool { return target == errs.ErrInput }
 
 // exitCode decides the exit code from the kind of error, in one place.
 // Integrity wins over input: a build that fails a checksum says so.
 func exitCode(err error) int {
-	if err == nil {
-		return exitOK
-	}
-	var (
-		ie *builder.IntegrityError
-		de *images.DefinitionError
-		in *builder.InputError
-		ue *usageError
-		je *jenkins.Error
-		ji *jenkins.InputError
-		pi *publisher.InputError
-	)
 	switch {
-	case errors.As(err, &ie):
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errs.ErrIntegrity):
 		return exitIntegrity
-	case errors.As(err, &je):
+	case errors.Is(err, errs.ErrJenkins):
 		return exitJenkins
-	case errors.As(err, &de), errors.As(err, &in), errors.As(err, &ue), errors.As(err, &ji), errors.As(err, &pi):
+	case errors.Is(err, errs.ErrInput), errors.Is(err, errs.ErrNotFound):
 		return exitInput
 	}
 	return exitRuntime
+}
+
+// withHints adds the command-line flag that would change the outcome to
+// library errors, which do not know about flags.
+func withHints(err error) error {
+	var conflict *publisher.TagConflictError
+	if errors.As(err, &conflict) {
+		return fmt.Errorf("%w (--allow-overwrite to move it)", err)
+	}
+	return err
 }
 
 // args wraps a cobra argument check so that a wrong number of arguments is
@@ -58,7 +57,7 @@ func exitCode(err error) int {
 func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, a []string) error {
 		if err := check(cmd, a); err != nil {
-			return &usageError{fmt.Errorf("%s: %w", cmd.CommandPath(), err)}
+			return errs.Inputf("%s: %w", cmd.CommandPath(), err)
 		}
 		return nil
 	}

@@ -114,7 +114,7 @@ func TestCLI_BadInput(t *testing.T) {
 		{"bad output format", []string{"version", "-o", "yaml"}, `--output "yaml"`},
 		{"definition error with line", append([]string{"build", badDef}, sf...), "image.yaml:5: unknown key \"colour\""},
 		{"no such definition", append([]string{"build", "no/such/dir"}, sf...), "no image.yaml there"},
-		{"bad --set", append([]string{"build", "../../testdata/busybox", "--set", "greting=x"}, sf...), "--set greting: no such variable"},
+		{"bad --set", append([]string{"build", "../../testdata/busybox", "--set", "greting=x"}, sf...), "set greting: no such variable"},
 		{"unknown image", append([]string{"verify", "nothing-here:1"}, sf...), `image "nothing-here:1" not found`},
 		{"bad storage driver", []string{"verify", "x", "--storage-driver", "zfs", "--storage-root", t.TempDir()}, `storage driver "zfs"`},
 		{"too many args", []string{"verify", "a", "b"}, "accepts 1 arg"},

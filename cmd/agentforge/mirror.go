@@ -4,7 +4,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/docker/reference"
@@ -32,7 +32,7 @@ index to one platform (the digest then changes to that platform's manifest).`,
 			if !strings.HasPrefix(srcArg, "docker://") {
 				srcArg = "docker://" + srcArg
 			}
-			src, err := builder.ParseReference(srcArg, nil)
+			src, err := image.ParseReference(srcArg, nil)
 			if err != nil {
 				return err
 			}

@@ -2,12 +2,13 @@ package main
 
 import (
 	"fmt"
+	"github.com/agentforge/agentforge/images/errs"
 	"io"
 	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/docker/reference"
@@ -36,20 +37,28 @@ func (f *pushFlags) register(cmd *cobra.Command) {
 }
 
 func (f *pushFlags) options(a *app) publisher.Options {
-	return publisher.Options{
-		Registries:     a.publishRegistries(),
-		Retry:          publisher.RetryPolicy{Attempts: f.retries},
-		AllowOverwrite: f.allowOverwrite, Verify: f.verify, WorkDir: f.workDir, Log: a.log,
-	}
+	regs := a.registryConfig(nil)
+	regs.Retry = image.RetryPolicy{Attempts: f.retries}
+	return publisher.Options{Registries: regs, AllowOverwrite: f.allowOverwrite, Verify: f.verify, WorkDir: f.workDir, Log: a.log}
 }
 
 // destinations parses --to values; those without a tag get defaultTags.
 func (f *pushFlags) destinations(defaultTags []string) ([]publisher.Destination, error) {
 	if len(f.to) == 0 {
-		return nil, &usageError{fmt.Errorf("no destination: give at least one --to host/repo[:tag]")}
+		return nil, errs.Inputf("no destination: give at least one --to host/repo[:tag]")
 	}
+	out, err := parseDestinations(f.to, defaultTags)
+	if err != nil {
+		return nil, fmt.Errorf("--to: %w", err)
+	}
+	return out, nil
+}
+
+// parseDestinations parses host/repo[:tag] values; those without a tag get
+// defaultTags.
+func parseDestinations(list, defaultTags []string) ([]publisher.Destination, error) {
 	var out []publisher.Destination
-	for _, s := range f.to {
+	for _, s := range list {
 		d, err := publisher.ParseDestination(s, defaultTags)
 		if err != nil {
 			return nil, err
@@ -57,10 +66,6 @@ func (f *pushFlags) destinations(defaultTags []string) ([]publisher.Destination,
 		out = append(out, d)
 	}
 	return out, nil
-}
-
-func (a *app) publishRegistries() publisher.Registries {
-	return publisher.Registries{AuthFile: a.authFile, Insecure: a.insecure, CAFile: a.caFile}
 }
 
 func (a *app) publishCommand() *cobra.Command {
@@ -85,7 +90,7 @@ Tags: destinations without a tag get --tag, or else the local image's tags
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			var store storage.Store
-			if !strings.HasPrefix(argv[0], "oci:") {
+			if image.IsLocal(argv[0]) {
 				s, err := a.openStore()
 				if err != nil {
 					return err
@@ -93,7 +98,7 @@ Tags: destinations without a tag get --tag, or else the local image's tags
 				defer a.closeStore(s)
 				store = s
 			}
-			src, err := builder.ParseReference(argv[0], store)
+			src, err := image.ParseReference(argv[0], store)
 			if err != nil {
 				return err
 			}
@@ -125,7 +130,7 @@ func sourceTags(store storage.Store, arg string, src types.ImageReference) []str
 		}
 		return nil
 	}
-	img, err := builder.LocalImage(store, strings.TrimPrefix(arg, "containers-storage:"))
+	img, err := image.LocalImage(store, strings.TrimPrefix(arg, "containers-storage:"))
 	if err != nil {
 		return nil
 	}

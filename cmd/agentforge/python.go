@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/agentforge/agentforge/images/errs"
 	"io"
 	"strings"
 
@@ -95,7 +96,7 @@ func (a *app) bump(ctx context.Context, dir string, finder *cpython.Finder, fetc
 		return nil, err
 	}
 	if strings.HasPrefix(name, "builtin:") {
-		return nil, &usageError{fmt.Errorf("bump edits a definition folder; %s is built in (give the folder, e.g. images/python-agent in a checkout)", dir)}
+		return nil, errs.Inputf("bump edits a definition folder; %s is built in (give the folder, e.g. images/python-agent in a checkout)", dir)
 	}
 	def, err := images.Load(fsys, name, nil)
 	if err != nil {
@@ -104,10 +105,10 @@ func (a *app) bump(ctx context.Context, dir string, finder *cpython.Finder, fetc
 	cur := def.Vars["python.version"]
 	parts := strings.Split(cur, ".")
 	if len(parts) != 3 {
-		return nil, &usageError{fmt.Errorf("%s: python.version %q: want X.Y.Z", dir, cur)}
+		return nil, errs.Inputf("%s: python.version %q: want X.Y.Z", dir, cur)
 	}
 	if def.Vars["python.format"] != "tar.xz" {
-		return nil, &usageError{fmt.Errorf("%s: python.format is %q; bump follows the tar.xz tarballs python.org signs with sigstore", dir, def.Vars["python.format"])}
+		return nil, errs.Inputf("%s: python.format is %q; bump follows the tar.xz tarballs python.org signs with sigstore", dir, def.Vars["python.format"])
 	}
 	latest, err := finder.Latest(ctx, parts[0]+"."+parts[1])
 	if err != nil {

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"github.com/agentforge/agentforge/images/errs"
 
 	"github.com/agentforge/agentforge/publisher/registry"
 	"github.com/spf13/cobra"
@@ -17,7 +17,7 @@ func (a *app) registryCommand() *cobra.Command {
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-				return &usageError{fmt.Errorf("--tls-cert and --tls-key go together")}
+				return errs.Inputf("--tls-cert and --tls-key go together")
 			}
 			srv, err := registry.Start(cmd.Context(), cfg)
 			if err != nil {

@@ -2,26 +2,25 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/release"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/jenkins"
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/spf13/cobra"
-	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	"gopkg.in/yaml.v3"
 )
 
-// releaseConfig is the release file (--config): what to build, where to
+// releaseFile is the release file (--config): what to build, where to
 // publish it, and which Jenkins pod template to point at it.
-type releaseConfig struct {
+type releaseFile struct {
 	Definition      string            `yaml:"definition"`
 	Set             map[string]string `yaml:"set"`
 	SourceMirrors   []string          `yaml:"sourceMirrors"`
@@ -58,48 +57,25 @@ type releaseJenkins struct {
 	Adopt          bool   `yaml:"adopt"`
 }
 
-// releaseReport is the release's JSON output.
-type releaseReport struct {
-	Image        *builder.Result       `json:"image"`
-	Verify       *builder.VerifyReport `json:"verify,omitempty"`
-	Smoke        []smoke               `json:"smoke,omitempty"`
-	Destinations []publisher.Result    `json:"destinations"`
-	Jenkins      *jenkins.Outcome      `json:"jenkins"`
-	Stages       []stage               `json:"stages"`
-}
-
-// stage is one timed step of a release.
-type stage struct {
-	Name    string  `json:"name"`
-	Status  string  `json:"status"`
-	Seconds float64 `json:"seconds"`
-}
-
-// smoke is one command run inside the built image.
-type smoke struct {
-	Command string `json:"command"`
-	Output  string `json:"output"`
-}
-
-func loadReleaseConfig(path string) (*releaseConfig, error) {
+func loadReleaseFile(path string) (*releaseFile, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, &usageError{fmt.Errorf("--config: %w", err)}
+		return nil, errs.Inputf("--config: %w", err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	var c releaseConfig
+	var c releaseFile
 	if err := dec.Decode(&c); err != nil {
-		return nil, &usageError{fmt.Errorf("%s: %w", path, err)}
+		return nil, errs.Inputf("%s: %w", path, err)
 	}
 	if len(c.Destinations) == 0 {
-		return nil, &usageError{fmt.Errorf("%s: destinations: give at least one registry repository", path)}
+		return nil, errs.Inputf("%s: destinations: give at least one registry repository", path)
 	}
 	if c.Definition == "" {
-		c.Definition = "images/python-agent"
+		c.Definition = defaultDefinition
 	}
 	if j := c.Jenkins; j != nil && (j.Destination < 0 || j.Destination >= len(c.Destinations)) {
-		return nil, &usageError{fmt.Errorf("%s: jenkins.destination %d: there are %d destinations", path, j.Destination, len(c.Destinations))}
+		return nil, errs.Inputf("%s: jenkins.destination %d: there are %d destinations", path, j.Destination, len(c.Destinations))
 	}
 	return &c, nil
 }
@@ -119,7 +95,7 @@ template "unchanged".`,
 		Example: `  JENKINS_API_TOKEN=… agentforge release --config release.yaml -o json`,
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadReleaseConfig(file)
+			cfg, err := loadReleaseFile(file)
 			if err != nil {
 				return err
 			}
@@ -128,7 +104,11 @@ template "unchanged".`,
 				return err
 			}
 			defer a.closeStore(store)
-			rep, err := a.release(cmd.Context(), store, cfg, buildFlags{cacheDir: defaultCacheDir(), keyServer: builder.DefaultKeyServer}, filepath.Join(defaultCacheDir(), "publish"))
+			rc, err := a.releaseConfig(store, cfg, defaultCacheDir(), builder.DefaultKeyServer, filepath.Join(defaultCacheDir(), "publish"))
+			if err != nil {
+				return err
+			}
+			rep, err := release.Run(cmd.Context(), rc)
 			if rep != nil {
 				a.emit(rep, func(w io.Writer) { printRelease(w, rep) })
 			}
@@ -139,116 +119,64 @@ template "unchanged".`,
 	return cmd
 }
 
-// release composes build → verify → smoke → publish (and verify) → register.
-func (a *app) release(ctx context.Context, store storage.Store, cfg *releaseConfig, bf buildFlags, workDir string) (*releaseReport, error) {
-	bf.set = nil
-	for k, v := range cfg.Set {
-		bf.set = append(bf.set, k+"="+v)
-	}
-	bf.sourceMirrors, bf.registryMirror, bf.skipSignature = cfg.SourceMirrors, cfg.RegistryMirrors, cfg.SkipSignature
-	opts, overrides, err := bf.options(a)
+// releaseConfig turns a release file into the typed release configuration:
+// the definition loaded, mirrors and destinations parsed, the pod template
+// checked. Bad input is found here, before anything is built.
+func (a *app) releaseConfig(store storage.Store, cfg *releaseFile, cacheDir, keyServer, workDir string) (release.Config, error) {
+	var rc release.Config
+	srcMirrors, err := parseMirrors(cfg.SourceMirrors)
 	if err != nil {
-		return nil, err
+		return rc, fmt.Errorf("sourceMirrors: %w", err)
 	}
-	def, err := loadDefinition(cfg.Definition, overrides)
+	regMirrors, err := parseMirrors(cfg.RegistryMirrors)
 	if err != nil {
-		return nil, err
+		return rc, fmt.Errorf("registryMirrors: %w", err)
 	}
-	var tmpl jenkins.Template
-	var token string
+	epoch, err := sourceDateEpoch("")
+	if err != nil {
+		return rc, err
+	}
+	if rc.Definition, err = loadDefinition(cfg.Definition, cfg.Set); err != nil {
+		return rc, err
+	}
+	skip := map[string]bool{}
+	for _, s := range cfg.SkipSignature {
+		skip[s] = true
+	}
+	regs := a.registryConfig(regMirrors)
+	rc.Build = builder.BuildOptions{
+		Store:           store,
+		Fetcher:         &builder.Fetcher{CacheDir: cacheDir, Mirrors: srcMirrors, KeyServer: keyServer, SkipSignature: skip, Log: a.log},
+		Registries:      regs,
+		SourceDateEpoch: epoch,
+		Output:          a.stderr,
+		Log:             a.log,
+	}
+	rc.Smoke = cfg.Smoke
+	if rc.Destinations, err = parseDestinations(cfg.Destinations, rc.Definition.Tags); err != nil {
+		return rc, err
+	}
+	rc.Publish = publisher.Options{Registries: regs, Verify: or(cfg.Verify, publisher.VerifyFull), AllowOverwrite: cfg.AllowOverwrite, WorkDir: workDir, Log: a.log}
+	rc.Log = a.log
 	if j := cfg.Jenkins; j != nil {
-		tmpl = jenkins.Template{Cloud: or(j.Cloud, "kubernetes"), Name: or(j.Template, def.Name), Label: or(j.Label, "python"),
+		token, err := readToken(j.TokenFile)
+		if err != nil {
+			return rc, err
+		}
+		tmpl := jenkins.Template{Cloud: or(j.Cloud, "kubernetes"), Name: or(j.Template, rc.Definition.Name), Label: or(j.Label, "python"),
 			Namespace: j.Namespace, ServiceAccount: j.ServiceAccount, IdleMinutes: j.IdleMinutes, InstanceCap: -1,
-			CPURequest: j.CPURequest, MemoryRequest: j.MemoryRequest, CPULimit: j.CPULimit, MemoryLimit: j.MemoryLimit, NodeUsageMode: j.NodeUsageMode,
-			// Checked before anything is built: validated again with the real digest.
-			Image: "placeholder@sha256:" + strings.Repeat("0", 64)}
+			CPURequest: j.CPURequest, MemoryRequest: j.MemoryRequest, CPULimit: j.CPULimit, MemoryLimit: j.MemoryLimit, NodeUsageMode: j.NodeUsageMode}
 		if j.InstanceCap != nil {
 			tmpl.InstanceCap = *j.InstanceCap
 		}
-		if err := tmpl.Validate(); err != nil {
-			return nil, err
-		}
-		if token, err = readToken(j.TokenFile); err != nil {
-			return nil, err
-		}
-	}
-	dests, err := (&pushFlags{to: cfg.Destinations}).destinations(def.Tags)
-	if err != nil {
-		return nil, err
-	}
-	opts.Store = store
-	rep := &releaseReport{}
-	timed := func(name string, fn func() error) error {
-		start := time.Now()
-		err := fn()
-		st := stage{Name: name, Status: "ok", Seconds: time.Since(start).Seconds()}
-		if err != nil {
-			st.Status = "failed"
-		}
-		rep.Stages = append(rep.Stages, st)
-		a.log.WithField("seconds", fmt.Sprintf("%.1f", st.Seconds)).Infof("stage %s: %s", name, st.Status)
-		return err
-	}
-	ref := func() (types.ImageReference, error) { return builder.ParseReference(rep.Image.ID, store) }
-	if err := timed("build", func() (err error) { rep.Image, err = builder.Build(ctx, def, opts); return err }); err != nil {
-		return rep, err
-	}
-	if err := timed("verify", func() error {
-		r, err := ref()
-		if err != nil {
-			return err
-		}
-		rep.Verify, err = builder.Verify(ctx, r, builder.VerifyOptions{Log: a.log})
-		return err
-	}); err != nil {
-		return rep, err
-	}
-	if len(cfg.Smoke) > 0 {
-		if err := timed("smoke", func() error {
-			for _, argv := range cfg.Smoke {
-				var out bytes.Buffer
-				if err := builder.Run(ctx, store, rep.Image.ID, argv, &out, &out); err != nil {
-					return fmt.Errorf("smoke %s: %w\n%s", strings.Join(argv, " "), err, out.String())
-				}
-				rep.Smoke = append(rep.Smoke, smoke{Command: strings.Join(argv, " "), Output: strings.TrimSpace(out.String())})
-			}
-			return nil
-		}); err != nil {
-			return rep, err
+		rc.Jenkins = &release.Jenkins{
+			Client:      jenkins.Config{URL: or(j.URL, os.Getenv("JENKINS_URL")), User: or(j.User, os.Getenv("JENKINS_USER")), Token: token, Log: a.log},
+			Template:    tmpl,
+			Destination: j.Destination,
+			Options:     jenkins.Options{Adopt: j.Adopt},
 		}
 	}
-	var digest string
-	if err := timed("publish", func() error {
-		r, err := ref()
-		if err != nil {
-			return err
-		}
-		pr, err := publisher.Publish(ctx, r, dests, publisher.Options{
-			Registries: a.publishRegistries(), Verify: or(cfg.Verify, publisher.VerifyFull),
-			AllowOverwrite: cfg.AllowOverwrite, WorkDir: workDir, Log: a.log,
-		})
-		if pr != nil {
-			rep.Destinations, digest = pr.Destinations, pr.Digest
-		}
-		return err
-	}); err != nil {
-		return rep, err
-	}
-	if cfg.Jenkins == nil {
-		return rep, nil
-	}
-	// Every destination serves the digest (publish verified each one): now
-	// Jenkins may be told.
-	tmpl.Image = dests[cfg.Jenkins.Destination].Repo.Name() + "@" + digest
-	err = timed("register", func() error {
-		c, err := jenkins.New(ctx, jenkins.Config{URL: or(cfg.Jenkins.URL, os.Getenv("JENKINS_URL")), User: or(cfg.Jenkins.User, os.Getenv("JENKINS_USER")), Token: token, Log: a.log})
-		if err != nil {
-			return err
-		}
-		rep.Jenkins, err = c.Register(ctx, tmpl, jenkins.Options{Adopt: cfg.Jenkins.Adopt})
-		return err
-	})
-	return rep, err
+	return rc, rc.Check()
 }
 
 func or(v, fallback string) string {
@@ -258,7 +186,7 @@ func or(v, fallback string) string {
 	return v
 }
 
-func printRelease(w io.Writer, r *releaseReport) {
+func printRelease(w io.Writer, r *release.Report) {
 	for _, s := range r.Stages {
 		fmt.Fprintf(w, "%-8s %-6s %6.1fs\n", s.Name, s.Status, s.Seconds)
 	}

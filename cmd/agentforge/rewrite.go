@@ -2,10 +2,11 @@ package main
 
 import (
 	"fmt"
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/images/errs"
 	"io"
 	"os"
 
-	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/spf13/cobra"
 )
@@ -36,22 +37,22 @@ mirror covers.`,
   agentforge rewrite --mirror docker.io=mirror.example/docker.io --check Jenkinsfile`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, files []string) error {
-			rw := &publisher.Rewriter{Pin: pin, Registries: a.publishRegistries()}
+			rw := &publisher.Rewriter{Pin: pin, Registries: a.registryConfig(nil)}
 			for _, m := range mirrors {
-				rm, err := builder.ParseMirror(m)
+				rm, err := image.ParseMirror(m)
 				if err != nil {
 					return err
 				}
 				rw.Mirrors = append(rw.Mirrors, rm)
 			}
 			if len(rw.Mirrors) == 0 {
-				return &usageError{fmt.Errorf("give at least one --mirror REGISTRY=MIRROR")}
+				return errs.Inputf("give at least one --mirror REGISTRY=MIRROR")
 			}
 			rep := &rewriteReport{Changes: []publisher.Change{}, Unmirrored: []publisher.Change{}, Written: []string{}}
 			for _, f := range files {
 				data, err := os.ReadFile(f)
 				if err != nil {
-					return &usageError{err}
+					return errs.Input(err)
 				}
 				out, changes, err := rw.Rewrite(cmd.Context(), f, data)
 				if err != nil {

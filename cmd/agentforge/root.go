@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"go.podman.io/storage"
@@ -47,8 +49,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if msg := err.Error(); strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "required flag") {
-		err = &usageError{err}
+		err = errs.Input(err)
 	}
+	err = withHints(err)
 	code := exitCode(err)
 	if a.log == nil {
 		a.log = logrus.New()
@@ -79,7 +82,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad input, 3 integrity failure,
 	}
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return errs.Input(err) })
 	f := root.PersistentFlags()
 	f.StringVarP(&a.output, "output", "o", "text", "result format: text or json (json: one object on stdout, logs on stderr)")
 	f.StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json")
@@ -98,7 +101,7 @@ func (a *app) setup() error {
 	switch a.output {
 	case "text", "json":
 	default:
-		return &usageError{fmt.Errorf("--output %q: want text or json", a.output)}
+		return errs.Inputf("--output %q: want text or json", a.output)
 	}
 	a.log = logrus.New()
 	a.log.Out = a.stderr
@@ -112,11 +115,11 @@ func (a *app) setup() error {
 		}
 		a.log.Formatter = tf
 	default:
-		return &usageError{fmt.Errorf("--log-format %q: want text or json", a.logFormat)}
+		return errs.Inputf("--log-format %q: want text or json", a.logFormat)
 	}
 	lvl, err := logrus.ParseLevel(a.logLevel)
 	if err != nil {
-		return &usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", a.logLevel)}
+		return errs.Inputf("--log-level %q: want debug, info, warn or error", a.logLevel)
 	}
 	a.log.Level = lvl
 	// The containers libraries log through logrus' standard logger: same
@@ -143,9 +146,10 @@ func (a *app) closeStore(s storage.Store) {
 	}
 }
 
-// registries collects the global registry flags.
-func (a *app) registries(mirrors []builder.Mirror) builder.RegistryOptions {
-	return builder.RegistryOptions{Mirrors: mirrors, Insecure: a.insecure, AuthFile: a.authFile, CAFile: a.caFile}
+// registryConfig is the one registry configuration from the global
+// registry flags, with mirrors for pulls.
+func (a *app) registryConfig(mirrors []image.Mirror) image.Registries {
+	return image.Registries{Mirrors: mirrors, Insecure: a.insecure, AuthFile: a.authFile, CAFile: a.caFile}
 }
 
 // emit prints a command's result: JSON on stdout, or text through textFn.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/agentforge/agentforge/builder/image"
 	"strings"
 
 	"github.com/agentforge/agentforge/builder"
@@ -36,7 +37,7 @@ running services: there is no network or PID isolation on chroot.`,
 
 // localID resolves a local image reference to its ID.
 func localID(store storage.Store, name string) (string, error) {
-	img, err := builder.LocalImage(store, strings.TrimPrefix(name, "containers-storage:"))
+	img, err := image.LocalImage(store, strings.TrimPrefix(name, "containers-storage:"))
 	if err != nil {
 		return "", err
 	}

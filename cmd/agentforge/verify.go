@@ -1,13 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder"
-	"github.com/agentforge/agentforge/publisher"
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/docker/reference"
@@ -30,16 +29,16 @@ docker://host/repo[:tag|@digest].`,
   agentforge verify -o json oci:/tmp/layout:latest`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := builder.VerifyOptions{Log: a.log}
+			opts := image.VerifyOptions{Log: a.log}
 			if expect != "" {
 				d, err := digest.Parse(expect)
 				if err != nil {
-					return &usageError{fmt.Errorf("--expect-digest %q: %v", expect, err)}
+					return errs.Inputf("--expect-digest %q: %w", expect, err)
 				}
 				opts.ExpectDigest = d
 			}
 			var store storage.Store
-			if !strings.HasPrefix(args[0], "oci:") && !strings.HasPrefix(args[0], "docker://") {
+			if image.IsLocal(args[0]) {
 				s, err := a.openStore()
 				if err != nil {
 					return err
@@ -47,29 +46,22 @@ docker://host/repo[:tag|@digest].`,
 				defer a.closeStore(s)
 				store = s
 			}
-			ref, err := builder.ParseReference(args[0], store)
+			ref, err := image.ParseReference(args[0], store)
 			if err != nil {
 				return err
 			}
 			if named := ref.DockerReference(); named != nil && strings.HasPrefix(args[0], "docker://") {
-				sys, cleanup, err := a.publishRegistries().SystemContext(reference.Domain(named))
+				hosts, cleanup, err := a.registryConfig(nil).OpenTemp()
 				if err != nil {
 					return err
 				}
 				defer cleanup()
-				opts.SystemContext = sys
+				opts.SystemContext = hosts.For(reference.Domain(named))
 			}
-			rep, err := builder.Verify(cmd.Context(), ref, opts)
-			if errors.Is(err, builder.ErrIndex) {
-				// A multi-platform index: check it and every platform's image.
-				if err = publisher.VerifyRemote(cmd.Context(), ref, opts.ExpectDigest, publisher.VerifyFull, a.publishRegistries()); err == nil {
-					a.emit(map[string]any{"ref": args[0], "ok": true, "index": true}, func(w io.Writer) { fmt.Fprintf(w, "OK %s (index and every platform)\n", args[0]) })
-				}
-				return err
-			}
+			rep, err := image.Verify(cmd.Context(), ref, opts)
 			if rep != nil {
 				rep.Ref = args[0]
-				a.emit(rep, func(w io.Writer) { printVerify(w, rep) })
+				a.emit(rep, func(w io.Writer) { printVerify(w, rep, "") })
 			}
 			return err
 		},
@@ -78,17 +70,27 @@ docker://host/repo[:tag|@digest].`,
 	return cmd
 }
 
-func printVerify(w io.Writer, r *builder.VerifyReport) {
+func printVerify(w io.Writer, r *image.VerifyReport, indent string) {
 	status := "OK"
 	if !r.OK {
 		status = "FAILED"
 	}
-	fmt.Fprintf(w, "%s %s\n  digest  %s\n  config  %s ok=%t\n", status, r.Ref, r.Digest, r.Config.Digest, r.Config.OK)
+	if r.Index {
+		fmt.Fprintf(w, "%s%s %s (index of %d images)\n%s  digest  %s\n", indent, status, r.Ref, len(r.Manifests), indent, r.Digest)
+		for _, m := range r.Manifests {
+			printVerify(w, m, indent+"  ")
+		}
+		return
+	}
+	fmt.Fprintf(w, "%s%s %s %s\n%s  digest  %s\n", indent, status, r.Ref, r.Platform, indent, r.Digest)
+	if r.Config != nil {
+		fmt.Fprintf(w, "%s  config  %s ok=%t\n", indent, r.Config.Digest, r.Config.OK)
+	}
 	for _, l := range r.Layers {
 		mark := "ok"
 		if !l.OK {
 			mark = "MISMATCH: " + l.Problem
 		}
-		fmt.Fprintf(w, "  layer %d %s %d bytes diffID %s %s\n", l.Index, l.Digest, l.Size, l.DiffID, mark)
+		fmt.Fprintf(w, "%s  layer %d %s %d bytes diffID %s %s\n", indent, l.Index, l.Digest, l.Size, l.DiffID, mark)
 	}
 }

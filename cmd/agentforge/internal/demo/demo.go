@@ -13,6 +13,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"fmt"
+	"github.com/agentforge/agentforge/builder/image"
 	"io"
 	"net"
 	"net/http"
@@ -52,7 +53,7 @@ type Env struct {
 	BaseImage string
 	// Overrides and the build option fields make python-agent build offline.
 	Overrides     map[string]string
-	SourceMirrors []builder.Mirror
+	SourceMirrors []image.Mirror
 	SkipSignature map[string]bool
 	StandIns      []StandIn
 
@@ -107,7 +108,7 @@ func Prepare(ctx context.Context, store storage.Store, def *images.Definition, w
 	base := "http://" + ln.Addr().String()
 	log.Infof("stand-in source server on %s", base)
 
-	env.SourceMirrors = []builder.Mirror{
+	env.SourceMirrors = []image.Mirror{
 		{From: "https://www.python.org/ftp/python/", To: base + "/python/"},
 		{From: "https://repo.jenkins-ci.org/public/org/jenkins-ci/main/remoting/", To: base + "/remoting/"},
 	}
@@ -135,7 +136,7 @@ func Prepare(ctx context.Context, store storage.Store, def *images.Definition, w
 
 // prepareBase makes the bookworm base image unless the store has it.
 func prepareBase(ctx context.Context, store storage.Store, archive, workDir string, fetcher *builder.Fetcher, out io.Writer, log logrus.FieldLogger) error {
-	if _, err := builder.LocalImage(store, "localhost/"+BaseName+":"+BaseTag); err == nil {
+	if _, err := image.LocalImage(store, "localhost/"+BaseName+":"+BaseTag); err == nil {
 		log.Infof("base image localhost/%s:%s already in storage", BaseName, BaseTag)
 		return nil
 	}

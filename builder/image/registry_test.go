@@ -1,4 +1,4 @@
-package builder
+package image
 
 import (
 	"strings"
@@ -11,15 +11,16 @@ import (
 // The generated registries.conf must be read by c/image the way we mean it:
 // docker.io pulled through the mirror first, insecure hosts insecure.
 func TestRegistriesConf_MirrorsAndInsecure(t *testing.T) {
-	o := RegistryOptions{
+	o := Registries{
 		Mirrors:  []Mirror{{From: "docker.io", To: "127.0.0.1:5000/docker.io"}},
 		Insecure: []string{"127.0.0.1:5000", "registry.lan:5001"},
 	}
 	dir := t.TempDir()
-	sys, err := o.systemContext(dir, dir)
+	h, err := o.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	sys := h.ForPull()
 	reg, err := sysregistriesv2.FindRegistry(sys, "docker.io/library/ubuntu:24.04")
 	if err != nil || reg == nil {
 		t.Fatalf("docker.io not configured: %v", err)

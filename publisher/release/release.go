@@ -1,0 +1,199 @@
+// Package release runs agentforge's main use case as one call: build a
+// definition, verify it, run smoke commands in it, publish the same bytes to
+// every destination and verify each there, then register the Jenkins pod
+// template pinned to image@sha256 — Jenkins is told only about an image
+// every destination serves with the expected digest.
+//
+// It lives under publisher because it is the one package that composes
+// builder, publisher and jenkins; publisher itself never imports it.
+package release
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/jenkins"
+	"github.com/agentforge/agentforge/publisher"
+	"github.com/sirupsen/logrus"
+)
+
+// Config is one release.
+type Config struct {
+	// Definition is what to build.
+	Definition *images.Definition
+	// Build are the build options; Build.Store is required.
+	Build builder.BuildOptions
+	// Smoke are commands run inside the built image (chroot) before
+	// anything is published; a failing one fails the release.
+	Smoke [][]string
+	// Destinations are the registries to publish to, upstream first.
+	Destinations []publisher.Destination
+	// Publish are the publish options (registries, verification, work dir).
+	Publish publisher.Options
+	// Jenkins, when set, is where the pod template is registered.
+	Jenkins *Jenkins
+	// Log receives stage progress; nil discards it.
+	Log logrus.FieldLogger
+}
+
+// Jenkins says which pod template to register where.
+type Jenkins struct {
+	// Client reaches Jenkins (URL, user, token).
+	Client jenkins.Config
+	// Template is the pod template; its Image is set by Run to the
+	// chosen destination's repository at the published digest.
+	Template jenkins.Template
+	// Destination is the index in Config.Destinations whose reference
+	// Jenkins pulls (0, the upstream, by default).
+	Destination int
+	// Options tune the registration (e.g. adopting a template made by hand).
+	Options jenkins.Options
+}
+
+// Report is what a release did, stage by stage.
+type Report struct {
+	Image        *builder.Result     `json:"image"`
+	Verify       *image.VerifyReport `json:"verify,omitempty"`
+	Smoke        []Smoke             `json:"smoke,omitempty"`
+	Destinations []publisher.Result  `json:"destinations"`
+	Jenkins      *jenkins.Outcome    `json:"jenkins"`
+	Stages       []Stage             `json:"stages"`
+}
+
+// Stage is one timed step of a release.
+type Stage struct {
+	Name    string  `json:"name"`
+	Status  string  `json:"status"`
+	Seconds float64 `json:"seconds"`
+}
+
+// Smoke is one command run inside the built image, with its output.
+type Smoke struct {
+	Command string `json:"command"`
+	Output  string `json:"output"`
+}
+
+// Check validates cfg without doing anything: bad input (errs.ErrInput) is
+// found before anything is built.
+func (cfg *Config) Check() error {
+	if cfg.Definition == nil {
+		return errs.Inputf("release: no definition")
+	}
+	if cfg.Build.Store == nil {
+		return errs.Inputf("release: no storage")
+	}
+	if len(cfg.Destinations) == 0 {
+		return errs.Inputf("release: no destination")
+	}
+	if j := cfg.Jenkins; j != nil {
+		if j.Destination < 0 || j.Destination >= len(cfg.Destinations) {
+			return errs.Inputf("release: jenkins destination %d: there are %d destinations", j.Destination, len(cfg.Destinations))
+		}
+		t := j.Template
+		// Checked before anything is built; checked again with the real digest.
+		t.Image = "placeholder@sha256:" + strings.Repeat("0", 64)
+		if err := t.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run builds, verifies, smoke-tests, publishes (verifying every
+// destination) and registers, stopping at the first stage that fails. The
+// report holds every stage that ran, also on failure.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	log := cfg.Log
+	if log == nil {
+		log = &logrus.Logger{Out: io.Discard, Formatter: new(logrus.TextFormatter), Hooks: make(logrus.LevelHooks), Level: logrus.PanicLevel}
+	}
+	rep := &Report{}
+	timed := func(name string, fn func() error) error {
+		start := time.Now()
+		err := fn()
+		st := Stage{Name: name, Status: "ok", Seconds: time.Since(start).Seconds()}
+		if err != nil {
+			st.Status = "failed"
+		}
+		rep.Stages = append(rep.Stages, st)
+		log.WithField("seconds", fmt.Sprintf("%.1f", st.Seconds)).Infof("stage %s: %s", name, st.Status)
+		return err
+	}
+	store := cfg.Build.Store
+	if err := timed("build", func() (err error) { rep.Image, err = builder.Build(ctx, cfg.Definition, cfg.Build); return err }); err != nil {
+		return rep, err
+	}
+	if err := timed("verify", func() error {
+		ref, err := image.ParseReference(rep.Image.ID, store)
+		if err != nil {
+			return err
+		}
+		rep.Verify, err = image.Verify(ctx, ref, image.VerifyOptions{Log: log})
+		return err
+	}); err != nil {
+		return rep, err
+	}
+	if len(cfg.Smoke) > 0 {
+		if err := timed("smoke", func() error {
+			for _, argv := range cfg.Smoke {
+				var out bytes.Buffer
+				if err := builder.Run(ctx, store, rep.Image.ID, argv, &out, &out); err != nil {
+					return fmt.Errorf("smoke %s: %w\n%s", strings.Join(argv, " "), err, out.String())
+				}
+				rep.Smoke = append(rep.Smoke, Smoke{Command: strings.Join(argv, " "), Output: strings.TrimSpace(out.String())})
+			}
+			return nil
+		}); err != nil {
+			return rep, err
+		}
+	}
+	var digest string
+	if err := timed("publish", func() error {
+		ref, err := image.ParseReference(rep.Image.ID, store)
+		if err != nil {
+			return err
+		}
+		opts := cfg.Publish
+		if opts.Log == nil {
+			opts.Log = log
+		}
+		pr, err := publisher.Publish(ctx, ref, cfg.Destinations, opts)
+		if pr != nil {
+			rep.Destinations, digest = pr.Destinations, pr.Digest
+		}
+		return err
+	}); err != nil {
+		return rep, err
+	}
+	if cfg.Jenkins == nil {
+		return rep, nil
+	}
+	// Every destination serves the digest (publish verified each one): now
+	// Jenkins may be told.
+	tmpl := cfg.Jenkins.Template
+	tmpl.Image = cfg.Destinations[cfg.Jenkins.Destination].Repo.Name() + "@" + digest
+	err := timed("register", func() error {
+		cc := cfg.Jenkins.Client
+		if cc.Log == nil {
+			cc.Log = log
+		}
+		c, err := jenkins.New(ctx, cc)
+		if err != nil {
+			return err
+		}
+		rep.Jenkins, err = c.Register(ctx, tmpl, cfg.Jenkins.Options)
+		return err
+	})
+	return rep, err
+}
