@@ -46,7 +46,8 @@ func CascFragment(t Template) (string, error) {
 }
 
 // HasCasc reports whether the controller runs the configuration-as-code plugin.
-func (c *Client) HasCasc(ctx context.Context) (bool, error) {
+func (c *Client) HasCasc(ctx context.Context) (_ bool, err error) {
+	defer func() { err = c.scrub(err) }()
 	plugins, err := c.plugins(ctx)
 	if err != nil {
 		return false, err

@@ -11,14 +11,20 @@ package jenkins
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	stdlog "log"
 	"net/http"
 	"net/url"
+	"regexp"
+	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bndr/gojenkins"
@@ -45,6 +51,7 @@ type Client struct {
 	req     *gojenkins.Requester
 	http    *http.Client
 	log     logrus.FieldLogger
+	secrets *secrets
 	Version string
 }
 
@@ -75,7 +82,7 @@ func (e *Error) Error() string {
 
 // New checks the URL, connects (GET /api/json), and reads the Jenkins
 // version. A 401 or 403 is an *Error with a hint.
-func New(ctx context.Context, cfg Config) (*Client, error) {
+func New(ctx context.Context, cfg Config) (_ *Client, err error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, &InputError{fmt.Sprintf("jenkins URL %q: want http(s)://host[:port][/prefix]", redactURLString(cfg.URL))}
@@ -89,17 +96,27 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 60 * time.Second
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: cfg.Timeout}
+	sec := newSecrets(cfg.User, cfg.Token)
+	// Every request goes through a transport that notes the credentials
+	// it carries (the crumb and session cookie are learnt on the way).
+	hc := &http.Client{Timeout: cfg.Timeout}
+	if cfg.HTTPClient != nil {
+		copied := *cfg.HTTPClient
+		hc = &copied
 	}
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	hc.Transport = &recordingTransport{base: base, secrets: sec}
 	log := cfg.Log
 	if log == nil {
 		l := logrus.New()
 		l.Out = io.Discard
 		log = l
 	}
-	c := &Client{cfg: cfg, http: hc, log: log}
+	c := &Client{cfg: cfg, http: hc, log: log, secrets: sec}
+	defer func() { err = c.scrub(err) }()
 	// gojenkins decodes error pages as JSON and reports "invalid character
 	// '<'": look at the status ourselves first.
 	if err := c.preflight(ctx); err != nil {
@@ -120,7 +137,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	c.req = r
 	c.Version = c.j.Version
-	log.WithField("version", c.Version).Debugf("connected to Jenkins at %s", cfg.URL)
+	c.debugf("connected to Jenkins %s at %s", c.Version, cfg.URL)
 	return c, nil
 }
 
@@ -182,7 +199,13 @@ func (c *Client) script(ctx context.Context, op, text string) (out string, err e
 		return "", &Error{Status: resp.StatusCode, Op: op, Reason: "script-console", Hint: "the script console (/scriptText) is not available on this controller; use --casc to get the configuration-as-code fragment instead"}
 	}
 	if err := statusError(op, resp); err != nil {
-		return "", err
+		var je *Error
+		if !errors.As(err, &je) && strings.TrimSpace(out) != "" {
+			// An unexpected answer (a 500 stack trace, a proxy's page):
+			// quote it, scrubbed.
+			err = fmt.Errorf("%w; Jenkins said:\n%s", err, pageText(out, 2000))
+		}
+		return "", c.scrub(err)
 	}
 	return out, nil
 }
@@ -237,13 +260,149 @@ func parseResult(op, out string) (*result, error) {
 	return nil, fmt.Errorf("%s: the script gave no result; Jenkins said:\n%s", op, truncate(out, 2000))
 }
 
-// scrub removes the token from an error message.
+// secrets holds every credential a client sends, in every encoding it is
+// sent in: the token, "user:token" and its base64 (the Basic Authorization
+// header), and the CSRF crumbs and session cookies learnt on the way.
+type secrets struct {
+	mu   sync.Mutex
+	vals []string
+}
+
+func newSecrets(user, token string) *secrets {
+	s := &secrets{}
+	if token != "" {
+		s.add(token, 1)
+		s.add(user+":"+token, 1)
+		s.add(base64.StdEncoding.EncodeToString([]byte(user+":"+token)), 1)
+	}
+	return s
+}
+
+// add records v (when at least min bytes long) with the forms an echo may
+// show it in: as is, URL-encoded, and with JSON's escaped slashes.
+func (s *secrets) add(v string, min int) {
+	if len(v) < min {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, form := range []string{v, url.QueryEscape(v), strings.ReplaceAll(v, "/", `\/`)} {
+		if !slices.Contains(s.vals, form) {
+			s.vals = append(s.vals, form)
+		}
+	}
+	// Longest first, so that no shorter secret breaks up a longer one.
+	sort.Slice(s.vals, func(i, j int) bool { return len(s.vals[i]) > len(s.vals[j]) })
+}
+
+// redact replaces every secret in text.
+func (s *secrets) redact(text string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range s.vals {
+		text = strings.ReplaceAll(text, v, "*****")
+	}
+	return text
+}
+
+// minLearnt is the shortest crumb or cookie value treated as a secret, so
+// that cookie attributes such as "Path=/" are not.
+const minLearnt = 8
+
+// recordingTransport notes the credentials of every request it sends.
+type recordingTransport struct {
+	base    http.RoundTripper
+	secrets *secrets
+}
+
+func (t *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	for name, values := range r.Header {
+		for _, v := range values {
+			switch lower := strings.ToLower(name); {
+			case lower == "authorization":
+				t.secrets.add(v, minLearnt)
+				if _, cred, ok := strings.Cut(v, " "); ok {
+					t.secrets.add(cred, minLearnt)
+					if dec, err := base64.StdEncoding.DecodeString(cred); err == nil {
+						t.secrets.add(string(dec), minLearnt)
+						if _, pw, ok := strings.Cut(string(dec), ":"); ok {
+							t.secrets.add(pw, 1)
+						}
+					}
+				}
+			case strings.Contains(lower, "crumb"):
+				t.secrets.add(v, minLearnt)
+			case lower == "cookie":
+				for _, part := range strings.Split(v, ";") {
+					if _, val, ok := strings.Cut(part, "="); ok {
+						t.secrets.add(strings.TrimSpace(val), minLearnt)
+					}
+				}
+			}
+		}
+	}
+	return t.base.RoundTrip(r)
+}
+
+// scrub removes every credential sent from an error message. The result
+// keeps the error's kind (an *Error or *InputError, scrubbed too, or a
+// context error) for errors.As and errors.Is, not the original chain.
 func (c *Client) scrub(err error) error {
-	if err == nil || c.cfg.Token == "" || !strings.Contains(err.Error(), c.cfg.Token) {
+	if err == nil || c == nil || c.secrets == nil {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), c.cfg.Token, "*****"))
+	msg := c.secrets.redact(err.Error())
+	if msg == err.Error() {
+		return err
+	}
+	r := &redactedError{msg: msg}
+	var je *Error
+	var ie *InputError
+	switch {
+	case errors.As(err, &je):
+		cp := *je
+		cp.Op, cp.Reason, cp.Hint = c.secrets.redact(cp.Op), c.secrets.redact(cp.Reason), c.secrets.redact(cp.Hint)
+		r.kind = &cp
+	case errors.As(err, &ie):
+		r.kind = &InputError{c.secrets.redact(ie.Msg)}
+	case errors.Is(err, context.DeadlineExceeded):
+		r.kind = context.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		r.kind = context.Canceled
+	}
+	return r
 }
+
+// redactedError is an error whose message had credentials removed.
+type redactedError struct {
+	msg  string
+	kind error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.kind }
+
+// debugf and warn log through the configured logger, scrubbed.
+func (c *Client) debugf(format string, args ...any) {
+	c.log.Debug(c.secrets.redact(fmt.Sprintf(format, args...)))
+}
+
+func (c *Client) warn(msg string) { c.log.Warn(c.secrets.redact(msg)) }
+
+// pageText is the readable text of an HTML or plain answer, cut to n bytes.
+func pageText(s string, n int) string {
+	s = htmlTagRE.ReplaceAllString(s, " ")
+	s = html.UnescapeString(s)
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return truncate(strings.Join(lines, "\n"), n)
+}
+
+var htmlTagRE = regexp.MustCompile(`<[^>]*>`)
 
 func redactURLString(s string) string {
 	u, err := url.Parse(s)

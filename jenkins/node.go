@@ -28,7 +28,8 @@ var nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 // RegisterNode creates the node through gojenkins' CreateNode, or updates
 // its label, remote FS, executors and description through its config.xml.
 // Status: created, updated or unchanged.
-func (c *Client) RegisterNode(ctx context.Context, n Node, opts Options) (*Outcome, error) {
+func (c *Client) RegisterNode(ctx context.Context, n Node, opts Options) (_ *Outcome, err error) {
+	defer func() { err = c.scrub(err) }()
 	if !nodeNameRE.MatchString(n.Name) {
 		return nil, &InputError{fmt.Sprintf("--node %q: want letters, digits, . _ - (up to 100)", n.Name)}
 	}
@@ -174,7 +175,8 @@ func unescapeXML(s string) string {
 // answers the delete with a redirect to an HTML page, which gojenkins reports
 // as an error: the node being gone on read-back is what counts.
 // Status: removed, or unchanged when there was no such node.
-func (c *Client) RemoveNode(ctx context.Context, name string, opts Options) (*Outcome, error) {
+func (c *Client) RemoveNode(ctx context.Context, name string, opts Options) (_ *Outcome, err error) {
+	defer func() { err = c.scrub(err) }()
 	if !nodeNameRE.MatchString(name) {
 		return nil, &InputError{fmt.Sprintf("--node %q: want letters, digits, . _ - (up to 100)", name)}
 	}

@@ -1,13 +1,16 @@
 package jenkins
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/agentforge/agentforge/jenkins/jenkinstest"
+	"github.com/sirupsen/logrus"
 )
 
 // These tests run every script agentforge sends through Groovy 2.4 against
@@ -391,5 +394,49 @@ func TestRegister_KubernetesPluginTooOld(t *testing.T) {
 	check("remove", err)
 	if s := srv.State(); s.Saves != 0 || len(s.Clouds[1].Templates) != 1 {
 		t.Errorf("Jenkins changed: %+v", s)
+	}
+}
+
+// A proxy (or a verbose error page) that echoes the request puts the
+// Authorization header - base64 of user:token - and the crumb and session
+// cookie into the body that agentforge quotes in its error. Every encoding
+// of every credential sent must be scrubbed from errors and log lines.
+func TestClient_ScrubsEchoedCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		name, secret string
+		status       int
+	}{
+		{"token, 200 without a result", token, 200},
+		{"token, 502 page", token, 502},
+		{"password and crumb, 200 without a result", admin.Password, 200},
+		{"password and crumb, 500 page", admin.Password, 500},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate(), EchoHeaders: tc.status})
+			var logs bytes.Buffer
+			log := logrus.New()
+			log.Out, log.Level = &logs, logrus.DebugLevel
+			c, err := New(context.Background(), Config{URL: srv.URL, User: admin.Name, Token: tc.secret, Log: log})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Register(context.Background(), pythonTemplate(digestA), Options{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), "Authorization: *****") {
+				t.Errorf("the error should quote the (scrubbed) answer:\n%v", err)
+			}
+			basic := base64.StdEncoding.EncodeToString([]byte(admin.Name + ":" + tc.secret))
+			secrets := append([]string{tc.secret, basic, admin.Name + ":" + tc.secret}, srv.Issued()...)
+			if len(srv.Issued()) == 0 {
+				t.Fatal("no crumb was issued")
+			}
+			for _, s := range secrets {
+				if strings.Contains(err.Error(), s) || strings.Contains(logs.String(), s) {
+					t.Errorf("%q leaked:\nerror: %v\nlogs: %s", s, err, logs.String())
+				}
+			}
+		})
 	}
 }

@@ -201,7 +201,8 @@ func payload(script string, req any) (string, error) {
 // Register creates or updates t in its cloud, then reads it back and checks
 // every field. Running it again with the same template changes nothing and
 // reports "unchanged".
-func (c *Client) Register(ctx context.Context, t Template, opts Options) (*Outcome, error) {
+func (c *Client) Register(ctx context.Context, t Template, opts Options) (_ *Outcome, err error) {
+	defer func() { err = c.scrub(err) }()
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
@@ -221,8 +222,9 @@ func (c *Client) Register(ctx context.Context, t Template, opts Options) (*Outco
 	}
 	out := &Outcome{Status: r.Status, JenkinsVersion: c.Version, Template: r.After, Before: r.Before, Warnings: r.Warnings}
 	out.Diff = diff(r.Before, r.After)
-	for _, w := range r.Warnings {
-		c.log.Warn(w)
+	for i, w := range r.Warnings {
+		out.Warnings[i] = c.secrets.redact(w)
+		c.warn(w)
 	}
 	if opts.DryRun {
 		return out, nil
@@ -254,7 +256,8 @@ type Found struct {
 }
 
 // Read returns the named template of cloud, or nil when there is none.
-func (c *Client) Read(ctx context.Context, cloud, name string) (*Found, error) {
+func (c *Client) Read(ctx context.Context, cloud, name string) (_ *Found, err error) {
+	defer func() { err = c.scrub(err) }()
 	script, err := payload(readScript, map[string]string{"cloud": cloud, "name": name})
 	if err != nil {
 		return nil, err
@@ -270,7 +273,8 @@ func (c *Client) Read(ctx context.Context, cloud, name string) (*Found, error) {
 }
 
 // Remove deletes the named template if agentforge manages it (or Adopt).
-func (c *Client) Remove(ctx context.Context, cloud, name string, opts Options) (*Outcome, error) {
+func (c *Client) Remove(ctx context.Context, cloud, name string, opts Options) (_ *Outcome, err error) {
+	defer func() { err = c.scrub(err) }()
 	script, err := payload(removeScript, map[string]any{"cloud": cloud, "name": name, "adopt": opts.Adopt, "dryRun": opts.DryRun})
 	if err != nil {
 		return nil, err

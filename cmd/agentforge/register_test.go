@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -156,5 +157,29 @@ func TestCLI_RegisterKubernetesPluginTooOld(t *testing.T) {
 	code, _, stderr := cli(t, "register", "--jenkins-url", srv.URL, "--jenkins-user", "ci-bot", "--image", image)
 	if code != 4 || !strings.Contains(stderr, "plugin-too-old") || !strings.Contains(stderr, "1.27.2") {
 		t.Fatalf("exit %d (want 4)\n%s", code, stderr)
+	}
+}
+
+// An answer that echoes the request (a proxy, a verbose error page) must
+// not bring the credentials to stdout or stderr in any encoding.
+func TestCLI_RegisterScrubsEchoedCredentials(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{
+		Users:       []jenkinstest.User{{Name: "ci-bot", Token: testToken, Admin: true}},
+		State:       jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
+		EchoHeaders: 200,
+	})
+	t.Setenv("JENKINS_API_TOKEN", testToken)
+	image := "registry.example/agents/python@sha256:" + strings.Repeat("ab", 32)
+	for _, output := range []string{"text", "json"} {
+		code, stdout, stderr := cli(t, "register", "--jenkins-url", srv.URL, "--jenkins-user", "ci-bot", "--image", image, "-o", output, "--log-level", "debug")
+		if code != 1 || !strings.Contains(stderr, "Authorization: *****") {
+			t.Fatalf("exit %d (want 1), the echoed answer should be quoted scrubbed:\n%s", code, stderr)
+		}
+		secrets := append([]string{testToken, base64.StdEncoding.EncodeToString([]byte("ci-bot:" + testToken))}, srv.Issued()...)
+		for _, s := range secrets {
+			if strings.Contains(stdout, s) || strings.Contains(stderr, s) {
+				t.Errorf("-o %s: %q leaked:\nstdout: %s\nstderr: %s", output, s, stdout, stderr)
+			}
+		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,6 +64,11 @@ type Options struct {
 	State State
 	// ScriptDelay makes /scriptText this much slower (a busy controller).
 	ScriptDelay time.Duration
+	// EchoHeaders makes POST /scriptText answer with this status and a page
+	// that lists the request's headers (Authorization, the crumb, the
+	// cookie), as a debugging proxy in front of Jenkins or a verbose error
+	// page does: tests check that no credential comes back out.
+	EchoHeaders int
 }
 
 // State is the Groovy stubs' persisted state.
@@ -92,6 +98,7 @@ type Server struct {
 	Scripts []string
 	// Requests counts requests by "METHOD path".
 	Requests map[string]int
+	issued   []string // crumbs and session ids handed out
 }
 
 // New starts an emulator; it is closed when the test ends. It fails the
@@ -148,6 +155,14 @@ func (s *Server) SetState(st State) {
 	defer s.mu.Unlock()
 	data, _ := json.MarshalIndent(st, "", "  ")
 	os.WriteFile(s.stateFile, data, 0o600)
+}
+
+// Issued returns the crumbs and session ids the emulator has handed out:
+// secrets a client must not repeat in a message.
+func (s *Server) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.issued...)
 }
 
 // Node returns a node's config.xml, or "" when there is none.
@@ -270,6 +285,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	w.Header().Set("X-Jenkins", s.opts.Version)
 	w.Header().Set("X-Jenkins-Session", "5f3a9c1e")
+	if s.opts.EchoHeaders != 0 && r.URL.Path == "/scriptText" {
+		echoHeaders(w, r, s.opts.EchoHeaders)
+		return
+	}
 	user, byToken, ok := s.authenticate(w, r)
 	if !ok {
 		return
@@ -348,6 +367,7 @@ func (s *Server) crumb(w http.ResponseWriter, r *http.Request, u *User) {
 		s.sessions[session] = u.Name
 	}
 	crumb := crumbFor(u.Name, session)
+	s.issued = append(s.issued, session, crumb)
 	s.mu.Unlock()
 	w.Header().Add("Set-Cookie", "JSESSIONID.emulator="+session+"; Path=/; HttpOnly")
 	writeJSON(w, map[string]string{"_class": "hudson.security.csrf.DefaultCrumbIssuer", "crumb": crumb, "crumbRequestField": "Jenkins-Crumb"})
@@ -528,6 +548,26 @@ func (s *Server) computer(w http.ResponseWriter, r *http.Request, u *User, byTok
 func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/json;charset=utf-8")
 	json.NewEncoder(w).Encode(v)
+}
+
+// echoHeaders answers with a page that repeats the request line and headers.
+func echoHeaders(w http.ResponseWriter, r *http.Request, status int) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "<!DOCTYPE html><html><head><title>Request</title></head><body><h1>%d %s</h1><pre>\n%s %s %s\n", status, http.StatusText(status), r.Method, r.URL.RequestURI(), r.Proto)
+	names := make([]string, 0, len(r.Header))
+	for k := range r.Header {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		for _, v := range r.Header[k] {
+			fmt.Fprintf(&b, "%s: %s\n", k, html.EscapeString(v))
+		}
+	}
+	b.WriteString("</pre></body></html>\n")
+	w.Header().Set("Content-Type", "text/html;charset=utf-8")
+	w.WriteHeader(status)
+	io.WriteString(w, b.String())
 }
 
 // htmlError answers like Jenkins: an HTML page, never JSON.
