@@ -52,6 +52,12 @@ demo: deps build
 clean:
 	rm -rf bin .demo
 
-# Side-by-side timings against skopeo and crane (needs the demo image).
-bench: build
-	bash .ci/bench
+# Side-by-side timings against crane (Go benchmark, synthetic image, in the
+# same run) and, when `make demo` has built it, skopeo and crane on the
+# python-agent image (.ci/bench).
+bench: build bin/crane
+	CRANE=$(CURDIR)/bin/crane $(GO) test -tags "$(TAGS)" -run '^$$' -bench . -benchtime 5x -count 3 ./publisher/
+	@if bin/agentforge verify localhost/python-agent:0.6.0-rc0 >/dev/null 2>&1; then bash .ci/bench; else echo "bench: no python-agent image (make demo first) for the skopeo/crane table"; fi
+
+bin/crane:
+	GOBIN=$(CURDIR)/bin $(GO) install github.com/google/go-containerregistry/cmd/crane@v0.22.1

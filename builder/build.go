@@ -170,9 +170,7 @@ type prepared struct {
 func prepare(ctx context.Context, def *images.Definition, opts BuildOptions) (*prepared, error) {
 	p := &prepared{def: def, log: opts.Log, out: opts.Output, start: time.Now()}
 	if p.log == nil {
-		l := logrus.New()
-		l.Out = io.Discard
-		p.log = l
+		p.log = image.Discard
 	}
 	if p.out == nil {
 		p.out = io.Discard

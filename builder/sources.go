@@ -74,9 +74,7 @@ type cacheIndex struct {
 
 func (f *Fetcher) log() logrus.FieldLogger {
 	if f.Log == nil {
-		l := logrus.New()
-		l.Out = io.Discard
-		return l
+		return image.Discard
 	}
 	return f.Log
 }

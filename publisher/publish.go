@@ -145,7 +145,7 @@ type run struct {
 func newRun(opts Options) (*run, error) {
 	log := opts.Log
 	if log == nil {
-		log = discard
+		log = image.Discard
 	}
 	switch opts.Verify {
 	case "":
@@ -355,5 +355,3 @@ func (p *run) verify(ctx context.Context, sys *types.SystemContext, ref types.Im
 	return err
 }
 
-// discard is the logger used when the caller gives none.
-var discard = &logrus.Logger{Out: io.Discard, Formatter: new(logrus.TextFormatter), Hooks: make(logrus.LevelHooks), Level: logrus.PanicLevel}

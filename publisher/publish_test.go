@@ -47,14 +47,6 @@ func buildLocal(t *testing.T, greeting string) local {
 	return local{store: store, ref: imagetest.Local(t, store, src, "localhost/busybox-demo:1.0.0")}
 }
 
-func dest(t *testing.T, s string, tags ...string) Destination {
-	t.Helper()
-	d, err := ParseDestination(s, tags)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
-}
 
 // skopeoDigest asks skopeo for the sha256 of the raw manifest a registry
 // serves, then copies the image to a dir: (skopeo checks every blob's digest).

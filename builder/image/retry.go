@@ -37,7 +37,7 @@ func (p RetryPolicy) Do(ctx context.Context, log logrus.FieldLogger, what string
 		delay = time.Second
 	}
 	if log == nil {
-		log = discard
+		log = Discard
 	}
 	var err error
 	for i := 1; ; i++ {

@@ -103,7 +103,7 @@ func Name(ref types.ImageReference) string { return transports.ImageName(ref) }
 // report says which layers failed and how.
 func Verify(ctx context.Context, ref types.ImageReference, opts VerifyOptions) (*VerifyReport, error) {
 	if opts.Log == nil {
-		opts.Log = discard
+		opts.Log = Discard
 	}
 	name := Name(ref)
 	src, err := ref.NewImageSource(ctx, opts.SystemContext)
@@ -407,5 +407,7 @@ func (m *manifestData) readConfig(ctx context.Context, src types.ImageSource) er
 	return nil
 }
 
-// discard is the logger used when the caller gives none.
-var discard = &logrus.Logger{Out: io.Discard, Formatter: new(logrus.TextFormatter), Hooks: make(logrus.LevelHooks), Level: logrus.PanicLevel}
+// Discard is a logger that drops everything: what the packages of this
+// module log to when the caller gives no logger (they never log through
+// logrus' package-level logger).
+var Discard logrus.FieldLogger = &logrus.Logger{Out: io.Discard, Formatter: new(logrus.TextFormatter), Hooks: make(logrus.LevelHooks), Level: logrus.PanicLevel}

@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -116,7 +115,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	log := cfg.Log
 	if log == nil {
-		log = &logrus.Logger{Out: io.Discard, Formatter: new(logrus.TextFormatter), Hooks: make(logrus.LevelHooks), Level: logrus.PanicLevel}
+		log = image.Discard
 	}
 	rep := &Report{}
 	timed := func(name string, fn func() error) error {

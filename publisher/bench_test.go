@@ -1,0 +1,74 @@
+package publisher
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"testing"
+
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/publisher/registrytest"
+)
+
+// BenchmarkMirror copies a 3-layer image (3 × 32 MiB of random, so
+// incompressible, data) from one registry to a fresh one, with agentforge's
+// Mirror (no verification) and, in the same run, with crane copy when
+// $CRANE names a crane binary (an absolute path) (make bench installs it into bin/). The
+// registries are in-process distribution/v3 on loopback.
+func BenchmarkMirror(b *testing.B) {
+	src := registrytest.New(b, registrytest.Options{})
+	layout := imagetest.Layout(b, b.TempDir(), "bench", imagetest.Options{Layers: 3, Size: 32 << 20, Seed: 7})
+	seed, err := Publish(context.Background(), layout, []Destination{dest(b, src.Host+"/bench/app:1")},
+		Options{Registries: image.Registries{Insecure: []string{src.Host}}, WorkDir: b.TempDir(), Verify: VerifyNone})
+	if err != nil {
+		b.Fatal(err)
+	}
+	size := int64(0)
+	for _, d := range seed.Destinations {
+		size = d.BytesPushed
+	}
+	from, err := image.ParseReference("docker://"+src.Host+"/bench/app:1", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("agentforge", func(b *testing.B) {
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			dst := registrytest.New(b, registrytest.Options{})
+			opts := Options{Registries: image.Registries{Insecure: []string{src.Host, dst.Host}}, WorkDir: b.TempDir(), Verify: VerifyNone}
+			b.StartTimer()
+			if _, err := Mirror(context.Background(), from, []Destination{dest(b, dst.Host+"/bench/app:1")}, MirrorOptions{Options: opts}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("crane", func(b *testing.B) {
+		crane := os.Getenv("CRANE")
+		if crane == "" {
+			b.Skip("set CRANE to a crane binary to compare (make bench does)")
+		}
+		b.SetBytes(size)
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			dst := registrytest.New(b, registrytest.Options{})
+			b.StartTimer()
+			out, err := exec.Command(crane, "copy", "--insecure", "--jobs", strconv.Itoa(runtime.GOMAXPROCS(0)*2), src.Host+"/bench/app:1", dst.Host+"/bench/app:1").CombinedOutput()
+			if err != nil {
+				b.Fatalf("crane copy: %v\n%s", err, out)
+			}
+		}
+	})
+}
+
+func dest(t testing.TB, s string, tags ...string) Destination {
+	t.Helper()
+	d, err := ParseDestination(s, tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
