@@ -354,4 +354,3 @@ func (p *run) verify(ctx context.Context, sys *types.SystemContext, ref types.Im
 	_, err := image.Verify(ctx, ref, image.VerifyOptions{SystemContext: sys, ExpectDigest: want, Mode: p.opts.Verify, Log: p.log})
 	return err
 }
-

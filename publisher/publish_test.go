@@ -47,7 +47,6 @@ func buildLocal(t *testing.T, greeting string) local {
 	return local{store: store, ref: imagetest.Local(t, store, src, "localhost/busybox-demo:1.0.0")}
 }
 
-
 // skopeoDigest asks skopeo for the sha256 of the raw manifest a registry
 // serves, then copies the image to a dir: (skopeo checks every blob's digest).
 func skopeoDigest(t *testing.T, r *registrytest.Registry, host, ref string) string {
