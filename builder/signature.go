@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/httpget"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,7 +27,7 @@ func (f *Fetcher) checkSignature(ctx context.Context, file string, src images.So
 	sigURL := image.Rewrite(f.Mirrors, sig.URL)
 	sigData, err := f.get(ctx, sigURL, 1<<20)
 	if err != nil {
-		return fmt.Errorf("signature %s: %w", redactURL(sigURL), err)
+		return fmt.Errorf("signature %s: %w", httpget.RedactURL(sigURL), err)
 	}
 	key, err := f.signingKey(ctx, sig, log)
 	if err != nil {
@@ -44,10 +45,10 @@ func (f *Fetcher) checkSignature(ctx context.Context, file string, src images.So
 		signer, err = openpgp.CheckDetachedSignature(openpgp.EntityList{key}, in, bytes.NewReader(sigData), nil)
 	}
 	if err != nil {
-		return &errs.IntegrityError{What: fmt.Sprintf("signature %s", redactURL(sigURL)), Check: "signature", Expected: "a valid signature by " + sig.Fingerprint, Actual: err.Error()}
+		return &errs.IntegrityError{What: fmt.Sprintf("signature %s", httpget.RedactURL(sigURL)), Check: "signature", Expected: "a valid signature by " + sig.Fingerprint, Actual: err.Error()}
 	}
 	if got := fingerprint(signer); got != sig.Fingerprint {
-		return &errs.IntegrityError{What: fmt.Sprintf("signature %s", redactURL(sigURL)), Check: "signer", Expected: sig.Fingerprint, Actual: got}
+		return &errs.IntegrityError{What: fmt.Sprintf("signature %s", httpget.RedactURL(sigURL)), Check: "signer", Expected: sig.Fingerprint, Actual: got}
 	}
 	return nil
 }
@@ -67,12 +68,12 @@ func (f *Fetcher) signingKey(ctx context.Context, sig *images.Signature, log log
 			base = DefaultKeyServer
 		}
 		u := image.Rewrite(f.Mirrors, strings.TrimSuffix(base, "/")+"/vks/v1/by-fingerprint/"+sig.Fingerprint)
-		log.Infof("fetching OpenPGP key %s from %s", sig.Fingerprint, redactURL(u))
+		log.Infof("fetching OpenPGP key %s from %s", sig.Fingerprint, httpget.RedactURL(u))
 		b, err := f.get(ctx, u, 1<<20)
 		if err != nil {
 			return nil, fmt.Errorf("OpenPGP key %s: %w", sig.Fingerprint, err)
 		}
-		data, from = b, redactURL(u)
+		data, from = b, httpget.RedactURL(u)
 	}
 	var keyring openpgp.EntityList
 	var err error

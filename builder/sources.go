@@ -11,7 +11,6 @@ import (
 	"hash"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/httpget"
 	"github.com/sirupsen/logrus"
 )
 
@@ -91,7 +91,7 @@ func (f *Fetcher) client() *http.Client {
 // OpenPGP signature when it names one. A mismatch is an *errs.IntegrityError.
 func (f *Fetcher) Fetch(ctx context.Context, src images.Source) (Fetched, error) {
 	from := image.Rewrite(f.Mirrors, src.URL)
-	out := Fetched{Name: src.Name, URL: redactURL(src.URL), From: redactURL(from)}
+	out := Fetched{Name: src.Name, URL: httpget.RedactURL(src.URL), From: httpget.RedactURL(from)}
 	what := fmt.Sprintf("source %q (%s)", src.Name, out.From)
 	log := f.log().WithField("source", src.Name)
 
@@ -139,7 +139,7 @@ func (f *Fetcher) Fetch(ctx context.Context, src images.Source) (Fetched, error)
 		}
 		if got := sums[src.Checksum.Algorithm]; got != published {
 			f.discard(blob, idxPath)
-			return out, &errs.IntegrityError{What: what, Check: src.Checksum.Algorithm + " (published at " + redactURL(image.Rewrite(f.Mirrors, src.Checksum.URL)) + ")", Expected: published, Actual: got}
+			return out, &errs.IntegrityError{What: what, Check: src.Checksum.Algorithm + " (published at " + httpget.RedactURL(image.Rewrite(f.Mirrors, src.Checksum.URL)) + ")", Expected: published, Actual: got}
 		}
 		out.Checks = append(out.Checks, src.Checksum.Algorithm+" (published checksum)")
 		idx = cacheIndex{URL: from, SHA256: out.SHA256, Algorithm: src.Checksum.Algorithm, Checksum: published}
@@ -214,7 +214,7 @@ func (f *Fetcher) publishedChecksum(ctx context.Context, c *images.Checksum, idx
 	data, err := f.get(ctx, u, 1<<16)
 	if err != nil {
 		if idx.Checksum != "" && idx.Algorithm == c.Algorithm {
-			log.Warnf("cannot fetch %s (%v); using the checksum recorded when it was last fetched", redactURL(u), err)
+			log.Warnf("cannot fetch %s (%v); using the checksum recorded when it was last fetched", httpget.RedactURL(u), err)
 			return idx.Checksum, nil
 		}
 		return "", err
@@ -225,7 +225,7 @@ func (f *Fetcher) publishedChecksum(ctx context.Context, c *images.Checksum, idx
 	}
 	v := strings.ToLower(fields[0])
 	if _, err := hex.DecodeString(v); err != nil || len(v) != map[string]int{"sha1": 40, "sha256": 64, "sha512": 128}[c.Algorithm] {
-		return "", fmt.Errorf("not a %s checksum: %q", c.Algorithm, truncate(string(data), 80))
+		return "", fmt.Errorf("not a %s checksum: %q", c.Algorithm, httpget.Truncate(string(data), 80))
 	}
 	return v, nil
 }
@@ -257,12 +257,12 @@ func (f *Fetcher) download(ctx context.Context, rawURL string, log logrus.FieldL
 		}
 		return tmp.Name(), tmp.Close()
 	}
-	log.Infof("downloading %s", redactURL(rawURL))
+	log.Infof("downloading %s", httpget.RedactURL(rawURL))
 	var lastErr error
 	for attempt := 1; attempt <= 3; attempt++ {
 		if attempt > 1 {
 			delay := time.Duration(attempt-1) * 2 * time.Second
-			log.Warnf("download %s failed (%v); retry %d/2 in %s", redactURL(rawURL), lastErr, attempt-1, delay)
+			log.Warnf("download %s failed (%v); retry %d/2 in %s", httpget.RedactURL(rawURL), lastErr, attempt-1, delay)
 			select {
 			case <-ctx.Done():
 				return fail(ctx.Err())
@@ -301,40 +301,18 @@ func (f *Fetcher) fetchTo(ctx context.Context, rawURL string, w io.Writer, log l
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		retry := resp.StatusCode == 408 || resp.StatusCode == 429 || resp.StatusCode >= 500
-		return retry, fmt.Errorf("GET %s: %s", redactURL(rawURL), resp.Status)
+		return retry, fmt.Errorf("GET %s: %s", httpget.RedactURL(rawURL), resp.Status)
 	}
-	pw := &progressWriter{w: w, total: resp.ContentLength, log: log, url: redactURL(rawURL), next: time.Now().Add(10 * time.Second)}
+	pw := &progressWriter{w: w, total: resp.ContentLength, log: log, url: httpget.RedactURL(rawURL), next: time.Now().Add(10 * time.Second)}
 	if _, err := io.Copy(pw, resp.Body); err != nil {
-		return ctx.Err() == nil, fmt.Errorf("GET %s: %w", redactURL(rawURL), err)
+		return ctx.Err() == nil, fmt.Errorf("GET %s: %w", httpget.RedactURL(rawURL), err)
 	}
 	return false, nil
 }
 
 // get fetches a small document (a checksum, a signature, a key).
 func (f *Fetcher) get(ctx context.Context, rawURL string, limit int64) ([]byte, error) {
-	if p, ok := strings.CutPrefix(rawURL, "file://"); ok {
-		return os.ReadFile(p)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := f.client().Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", redactURL(rawURL), resp.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", redactURL(rawURL), err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("GET %s: larger than %d bytes", redactURL(rawURL), limit)
-	}
-	return data, nil
+	return httpget.Get(ctx, f.Client, rawURL, limit)
 }
 
 type progressWriter struct {
@@ -420,22 +398,4 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// redactURL drops user information from a URL so that credentials embedded
-// in a mirror URL never reach a log line or an error.
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	u.User = url.User("xxxxx")
-	return u.String()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

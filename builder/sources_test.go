@@ -207,9 +207,3 @@ func TestFetch_NetworkErrorIsNotIntegrity(t *testing.T) {
 		t.Fatalf("want a plain 404 error, got %v", err)
 	}
 }
-
-func TestRedactURL(t *testing.T) {
-	if got := redactURL("https://user:s3cret@mirror.example/python/"); strings.Contains(got, "s3cret") {
-		t.Fatalf("secret in %q", got)
-	}
-}

@@ -8,7 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
+	"github.com/agentforge/agentforge/images/httpget"
 	"net/http"
 	"regexp"
 	"sort"
@@ -121,38 +121,11 @@ func (f *Finder) sigstoreDigest(ctx context.Context, url string) (string, error)
 }
 
 func (f *Finder) exists(ctx context.Context, url string) (bool, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
-	if err != nil {
-		return false, err
-	}
-	resp, err := f.client().Do(req)
-	if err != nil {
-		return false, fmt.Errorf("HEAD %s: %w", url, err)
-	}
-	resp.Body.Close()
-	switch {
-	case resp.StatusCode == http.StatusOK:
-		return true, nil
-	case resp.StatusCode == http.StatusNotFound:
-		return false, nil
-	}
-	return false, fmt.Errorf("HEAD %s: %s", url, resp.Status)
+	return httpget.Exists(ctx, f.client(), url)
 }
 
 func (f *Finder) get(ctx context.Context, url string, limit int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := f.client().Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", url, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, limit))
+	return httpget.Get(ctx, f.client(), url, limit)
 }
 
 // Newer reports whether version a is a later patch than b (same series).

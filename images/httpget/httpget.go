@@ -1,0 +1,132 @@
+// Package httpget fetches small documents over HTTP (checksums, signatures,
+// keys, release listings) the one way every package of agentforge does:
+// a size limit, the HTTP status carried as data, and URLs in errors with any
+// credentials removed. It imports only the standard library, so every
+// package may use it.
+package httpget
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// DefaultClient is used when a caller passes no client.
+var DefaultClient = &http.Client{Timeout: time.Minute}
+
+// StatusError is an HTTP answer other than the one expected.
+type StatusError struct {
+	Method string
+	URL    string // credentials removed
+	// StatusCode is the HTTP status, e.g. 404.
+	StatusCode int
+	Status     string
+}
+
+func (e *StatusError) Error() string { return fmt.Sprintf("%s %s: %s", e.Method, e.URL, e.Status) }
+
+// ErrTooLarge means a document exceeded the caller's limit.
+var ErrTooLarge = errors.New("larger than the limit")
+
+// Get fetches rawURL (http, https or file://) and returns at most limit
+// bytes; a longer document is ErrTooLarge, an answer other than 200 a
+// *StatusError.
+func Get(ctx context.Context, client *http.Client, rawURL string, limit int64) ([]byte, error) {
+	if p, ok := strings.CutPrefix(rawURL, "file://"); ok {
+		return readFile(p, limit)
+	}
+	resp, err := do(ctx, client, http.MethodGet, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &StatusError{Method: http.MethodGet, URL: RedactURL(rawURL), StatusCode: resp.StatusCode, Status: resp.Status}
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", RedactURL(rawURL), err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("GET %s: %w (%d bytes)", RedactURL(rawURL), ErrTooLarge, limit)
+	}
+	return data, nil
+}
+
+// Exists reports whether a HEAD of rawURL answers 200 (true) or 404
+// (false); any other answer is a *StatusError.
+func Exists(ctx context.Context, client *http.Client, rawURL string) (bool, error) {
+	resp, err := do(ctx, client, http.MethodHead, rawURL)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusNotFound:
+		return false, nil
+	}
+	return false, &StatusError{Method: http.MethodHead, URL: RedactURL(rawURL), StatusCode: resp.StatusCode, Status: resp.Status}
+}
+
+func do(ctx context.Context, client *http.Client, method, rawURL string) (*http.Response, error) {
+	if client == nil {
+		client = DefaultClient
+	}
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, RedactURL(rawURL), err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		// net/http's own errors quote the URL: keep only ours.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%s %s: %w", method, RedactURL(rawURL), err)
+	}
+	return resp, nil
+}
+
+func readFile(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: %w (%d bytes)", path, ErrTooLarge, limit)
+	}
+	return data, nil
+}
+
+// RedactURL drops user information from a URL so that credentials embedded
+// in it never reach a log line or an error.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = url.User("xxxxx")
+	return u.String()
+}
+
+// Truncate shortens s to at most n bytes, marking the cut.
+func Truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
