@@ -15,10 +15,12 @@ import (
 	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/docker"
 	cimage "go.podman.io/image/v5/image"
+	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/oci/layout"
 	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/transports"
@@ -42,6 +44,10 @@ type Options struct {
 	Registries image.Registries
 	// AllowOverwrite lets a tag that points to another digest be moved.
 	AllowOverwrite bool
+	// KeepDigest pushes an OCI layout's blobs as they are, keeping its
+	// manifest digest; by default uncompressed layers are gzip-compressed
+	// once (as for local images), which changes the digest.
+	KeepDigest bool
 	// Verify is full (default), fast or none.
 	Verify string
 	// WorkDir holds the staging layouts (reused between runs, keyed by the
@@ -100,7 +106,7 @@ func Publish(ctx context.Context, src types.ImageReference, dests []Destination,
 	}
 	defer p.close()
 	staged := src
-	if src.Transport().Name() != "oci" {
+	if src.Transport().Name() != "oci" || !opts.KeepDigest && p.uncompressed(ctx, src) {
 		if staged, err = p.stage(ctx, src); err != nil {
 			return nil, err
 		}
@@ -188,7 +194,13 @@ func (p *run) sys(host string) *types.SystemContext {
 // work dir, keyed by the source image, so that a re-publish reuses it.
 func (p *run) stage(ctx context.Context, src types.ImageReference) (types.ImageReference, error) {
 	name := transports.ImageName(src)
-	sum := sha256.Sum256([]byte(name))
+	// Keyed by the source's name and manifest digest: an OCI layout edited
+	// in place under the same tag is staged again.
+	raw, err := image.Manifest(ctx, src, p.srcSys)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(name + "\n" + digest.FromBytes(raw).String()))
 	dir := filepath.Join(p.work, "staging", hex.EncodeToString(sum[:16]))
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
 		return nil, err
@@ -203,10 +215,15 @@ func (p *run) stage(ctx context.Context, src types.ImageReference) (types.ImageR
 	}
 	p.log.Infof("compressing %s once for all destinations", name)
 	start := time.Now()
-	partial := dir + ".partial"
-	os.RemoveAll(partial)
+	// Each run stages into a folder of its own and renames it into place:
+	// concurrent publishes of one image never share a half-written layout.
+	partial, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".partial-")
+	if err != nil {
+		return nil, err
+	}
 	pref, err := layout.NewReference(partial, "image")
 	if err != nil {
+		os.RemoveAll(partial)
 		return nil, err
 	}
 	// The same blob-info cache as the pushes: it learns here how each blob is
@@ -215,12 +232,39 @@ func (p *run) stage(ctx context.Context, src types.ImageReference) (types.ImageR
 		os.RemoveAll(partial)
 		return nil, fmt.Errorf("stage %s: %w", name, err)
 	}
-	os.RemoveAll(dir)
 	if err := os.Rename(partial, dir); err != nil {
-		return nil, err
+		// Another run staged the same image first (the folder exists and
+		// is not empty): use that one. The staged bytes are the same.
+		os.RemoveAll(partial)
+		if _, serr := os.Stat(filepath.Join(dir, "index.json")); serr != nil {
+			return nil, fmt.Errorf("stage %s: %w", name, err)
+		}
 	}
 	p.log.WithField("seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds())).Infof("staged %s", name)
 	return ref, nil
+}
+
+// uncompressed reports whether the image at src (a single image, not an
+// index) has a layer stored without compression.
+func (p *run) uncompressed(ctx context.Context, src types.ImageReference) bool {
+	raw, err := image.Manifest(ctx, src, p.srcSys)
+	if err != nil {
+		return false // Publish reads it again and reports the error
+	}
+	mt := manifest.GuessMIMEType(raw)
+	if manifest.MIMETypeIsMultiImage(mt) {
+		return false
+	}
+	m, err := manifest.FromBlob(raw, mt)
+	if err != nil {
+		return false
+	}
+	for _, l := range m.LayerInfos() {
+		if l.MediaType == imgspecv1.MediaTypeImageLayer || l.MediaType == manifest.DockerV2SchemaLayerMediaTypeUncompressed {
+			return true
+		}
+	}
+	return false
 }
 
 // copy runs one copy.Image with its own policy context (a shared one races).
@@ -268,19 +312,28 @@ func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d 
 	if err != nil {
 		return fail(fmt.Errorf("push: %w", err))
 	}
-	// Tags last: the manifest and all its blobs are in place now.
-	for _, tag := range dest.Tags {
-		err := p.opts.Registries.Retry.Do(ctx, log, "tag "+tag, func() error { return putTag(ctx, sys, p.srcSys, dest, tag, raw, src) })
-		if err != nil {
-			return fail(fmt.Errorf("tag %s: %w", tag, err))
-		}
-		log.WithField("digest", d.String()).Infof("tagged %s:%s", dest.Repo.Name(), tag)
-	}
+	// Verified before any tag names it: an image that fails a check is
+	// reachable only by its digest.
 	if p.opts.Verify != VerifyNone {
 		if err := p.verify(ctx, sys, target, d); err != nil {
 			return fail(err)
 		}
 		res.Verified = true
+	}
+	// Tags last: the manifest and all its blobs are in place (and checked).
+	// Each tag is looked up again right before it is written, so that a
+	// concurrent publish that moved it meanwhile is reported as a conflict
+	// instead of being silently overwritten. (Registries offer no
+	// compare-and-swap on tags: a window of one round trip remains.)
+	for _, tag := range dest.Tags {
+		if err := p.checkTag(ctx, sys, dest, tag, d, log); err != nil {
+			return fail(err)
+		}
+		err := p.opts.Registries.Retry.Do(ctx, log, "tag "+tag, func() error { return putTag(ctx, sys, p.srcSys, dest, tag, raw, src) })
+		if err != nil {
+			return fail(fmt.Errorf("tag %s: %w", tag, err))
+		}
+		log.WithField("digest", d.String()).Infof("tagged %s:%s", dest.Repo.Name(), tag)
 	}
 	res.Seconds = time.Since(start).Seconds()
 	log.WithFields(logrus.Fields{"digest": d.String(), "pushed": res.BlobsPushed, "skipped": res.BlobsSkipped, "seconds": fmt.Sprintf("%.1f", res.Seconds)}).Info("published")

@@ -21,6 +21,7 @@ type pushFlags struct {
 	to             []string
 	tags           []string
 	allowOverwrite bool
+	keepDigest     bool
 	verify         string
 	retries        int
 	workDir        string
@@ -39,7 +40,7 @@ func (f *pushFlags) register(cmd *cobra.Command) {
 func (f *pushFlags) options(a *app) publisher.Options {
 	regs := a.registryConfig(nil)
 	regs.Retry = image.RetryPolicy{Attempts: f.retries}
-	return publisher.Options{Registries: regs, AllowOverwrite: f.allowOverwrite, Verify: f.verify, WorkDir: f.workDir, Log: a.log}
+	return publisher.Options{Registries: regs, AllowOverwrite: f.allowOverwrite, KeepDigest: f.keepDigest, Verify: f.verify, WorkDir: f.workDir, Log: a.log}
 }
 
 // destinations parses --to values; those without a tag get defaultTags.
@@ -77,9 +78,12 @@ func (a *app) publishCommand() *cobra.Command {
 destination at once. A local image is compressed once into a staging OCI layout
 (kept for the next run), so every registry receives the same bytes and serves
 the same manifest digest. Per destination: blobs (those present are skipped),
-the manifest by digest, then the tags; then every destination is verified.
-A tag that already points to another digest is not moved unless
---allow-overwrite. A destination that fails does not stop the others; the
+the manifest by digest, verification, and only then the tags: an image that
+fails a check is never tagged. A tag that already points to another digest is
+not moved unless --allow-overwrite; it is looked up again right before it is
+written, so a concurrent publish that took it meanwhile is reported as a
+conflict. An oci: layout with uncompressed layers is compressed once like a
+local image (--keep-digest pushes it as it is). A destination that fails does not stop the others; the
 exit code is 1 (3 for an integrity failure) and the message names it.
 
 Tags: destinations without a tag get --tag, or else the local image's tags
@@ -118,6 +122,7 @@ Tags: destinations without a tag get --tag, or else the local image's tags
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().BoolVar(&f.keepDigest, "keep-digest", false, "push an oci: layout as it is, keeping its digest (by default uncompressed layers are gzip-compressed once, which changes the digest)")
 	return cmd
 }
 

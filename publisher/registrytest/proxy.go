@@ -32,6 +32,10 @@ type Faults struct {
 	// with ?digest=) with 500, or drops the connection when DropConnection.
 	FailEveryNthUpload int
 	DropConnection     bool
+	// SwapManifest answers requests for the manifest named by each key
+	// (a digest or tag) with the manifest named by its value: a registry
+	// that lies about what a digest is.
+	SwapManifest map[string]string
 	// OnResponse, when set, is called after each proxied response.
 	OnResponse func(Entry)
 }
@@ -83,6 +87,13 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		p.mu.Lock()
+		for from, to := range p.faults.SwapManifest {
+			if strings.HasSuffix(r.URL.Path, "/manifests/"+from) {
+				r.URL.Path = strings.TrimSuffix(r.URL.Path, from) + to
+			}
+		}
+		p.mu.Unlock()
 		if p.fault(rec, r) {
 			p.record(r, rec.status)
 			return

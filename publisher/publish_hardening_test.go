@@ -1,0 +1,159 @@
+package publisher
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/registrytest"
+	"github.com/opencontainers/go-digest"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/manifest"
+)
+
+// tagDigest returns what repo:tag names on a registry, "" when nothing.
+func tagDigest(t *testing.T, opts Options, host, repoTag string) string {
+	t.Helper()
+	ref, err := image.ParseReference("docker://"+host+"/"+repoTag, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := docker.GetDigest(context.Background(), hostsFor(t, opts, host), ref)
+	if err != nil {
+		if image.IsNotFound(err) {
+			return ""
+		}
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// An image that fails verification on a destination is never tagged there:
+// only its digest reaches it.
+func TestPublish_NoTagWhenVerificationFails(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, reg)
+	src := imagetest.Layout(t, t.TempDir(), "v1", imagetest.Options{Seed: 1})
+	raw, err := image.Manifest(context.Background(), src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Set(registrytest.Faults{CorruptBlob: layerDigests(t, raw)[1]})
+	opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host, reg.Host}}, WorkDir: t.TempDir()}
+	_, err = Publish(context.Background(), src, []Destination{dest(t, proxy.Host+"/app/x:v1")}, opts)
+	if !errors.Is(err, errs.ErrIntegrity) {
+		t.Fatalf("want an integrity failure, got %v", err)
+	}
+	if got := tagDigest(t, opts, reg.Host, "app/x:v1"); got != "" {
+		t.Fatalf("the tag names %s although verification failed", got)
+	}
+}
+
+// An OCI layout with uncompressed layers is compressed once before it goes
+// out (as skopeo, crane and podman do); KeepDigest sends it as it is.
+func TestPublish_UncompressedLayoutIsCompressed(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	src := imagetest.Layout(t, t.TempDir(), "v1", imagetest.Options{Seed: 2, Uncompressed: true, Size: 256 << 10})
+	raw, _ := image.Manifest(context.Background(), src, nil)
+	opts := Options{Registries: image.Registries{Insecure: []string{reg.Host}}, WorkDir: t.TempDir()}
+
+	rep, err := Publish(context.Background(), src, []Destination{dest(t, reg.Host+"/app/gz:v1")}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed, err := image.Manifest(context.Background(), mustRef(t, "docker://"+reg.Host+"/app/gz@"+rep.Digest, opts.Registries), hostsFor(t, opts, reg.Host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := manifest.FromBlob(pushed, manifest.GuessMIMEType(pushed))
+	for i, l := range m.LayerInfos() {
+		if !strings.HasSuffix(l.MediaType, "+gzip") {
+			t.Errorf("layer %d went out as %s", i, l.MediaType)
+		}
+	}
+	if rep.Digest == digestOf(raw) || !rep.Destinations[0].Verified {
+		t.Errorf("digest %s (layout %s), verified %t", rep.Digest, digestOf(raw), rep.Destinations[0].Verified)
+	}
+
+	opts.KeepDigest = true
+	rep, err = Publish(context.Background(), src, []Destination{dest(t, reg.Host+"/app/raw:v1")}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Digest != digestOf(raw) {
+		t.Errorf("KeepDigest: pushed %s, the layout is %s", rep.Digest, digestOf(raw))
+	}
+}
+
+// Two publishes of one local image at once share the work dir's staging
+// area safely: both succeed with the same digest.
+func TestPublish_ConcurrentRunsShareStaging(t *testing.T) {
+	img := buildLocal(t, "together")
+	reg := registrytest.New(t, registrytest.Options{})
+	work := t.TempDir()
+	var wg sync.WaitGroup
+	digests := make([]string, 4)
+	errsOut := make([]error, 4)
+	for i := range digests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			opts := Options{Registries: image.Registries{Insecure: []string{reg.Host}}, WorkDir: work, Verify: VerifyFast}
+			rep, err := Publish(context.Background(), img.ref, []Destination{dest(t, reg.Host+"/app/c:v1")}, opts)
+			errsOut[i] = err
+			if rep != nil {
+				digests[i] = rep.Digest
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range digests {
+		if errsOut[i] != nil || digests[i] != digests[0] {
+			t.Errorf("run %d: %s %v", i, digests[i], errsOut[i])
+		}
+	}
+}
+
+// Two publishes of different images to one tag: the one that finds the tag
+// moved after its own check reports a conflict instead of overwriting it.
+// The second publish runs (to completion) while the first is between its
+// first tag check and its tag write.
+func TestPublish_TagRaceIsAConflict(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, reg)
+	first := imagetest.Layout(t, t.TempDir(), "v1", imagetest.Options{Seed: 3, Layers: 1})
+	second := imagetest.Layout(t, t.TempDir(), "v1", imagetest.Options{Seed: 4, Layers: 1})
+	opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host, reg.Host}}, WorkDir: t.TempDir(), Verify: VerifyFast}
+	var once sync.Once
+	var secondDigest string
+	var secondErr error
+	proxy.Set(registrytest.Faults{OnResponse: func(e registrytest.Entry) {
+		if e.Method == "PUT" && strings.Contains(e.Path, "/manifests/sha256:") {
+			once.Do(func() {
+				rep, err := Publish(context.Background(), second, []Destination{dest(t, reg.Host+"/app/r:v1")}, Options{Registries: opts.Registries, WorkDir: t.TempDir(), Verify: VerifyFast})
+				secondErr = err
+				if rep != nil {
+					secondDigest = rep.Digest
+				}
+			})
+		}
+	}})
+	_, err := Publish(context.Background(), first, []Destination{dest(t, proxy.Host+"/app/r:v1")}, opts)
+	if secondErr != nil {
+		t.Fatalf("the second publish: %v", secondErr)
+	}
+	var conflict *TagConflictError
+	if !errors.As(err, &conflict) || conflict.Current != secondDigest {
+		t.Fatalf("want a tag conflict with %s, got %v", secondDigest, err)
+	}
+	if got := tagDigest(t, opts, reg.Host, "app/r:v1"); got != secondDigest {
+		t.Fatalf("the tag names %s, want the second publish's %s", got, secondDigest)
+	}
+}
+
+func digestOf(raw []byte) string { return digest.FromBytes(raw).String() }
