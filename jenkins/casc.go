@@ -36,11 +36,20 @@ func CascFragment(t Template) (string, error) {
 		fmt.Fprintf(&b, "            instanceCap: %d\n", t.InstanceCap)
 	}
 	fmt.Fprintf(&b, "            annotations:\n              - key: \"agentforge.io/managed-by\"\n                value: \"agentforge\"\n")
-	fmt.Fprintf(&b, "            containers:\n              - name: \"jnlp\"\n                image: %s\n                workingDir: \"/home/jenkins/agent\"\n", q(t.Image))
+	if len(t.EmptyDirs) > 0 {
+		fmt.Fprintf(&b, "            volumes:\n")
+		for _, p := range t.EmptyDirs {
+			fmt.Fprintf(&b, "              - emptyDirVolume:\n                  mountPath: %s\n                  memory: false\n", q(p))
+		}
+	}
+	fmt.Fprintf(&b, "            containers:\n              - name: \"jnlp\"\n                image: %s\n                workingDir: %s\n", q(t.Image), q(AgentWorkingDir))
 	for _, kv := range [][2]string{{"resourceRequestCpu", t.CPURequest}, {"resourceRequestMemory", t.MemoryRequest}, {"resourceLimitCpu", t.CPULimit}, {"resourceLimitMemory", t.MemoryLimit}} {
 		if kv[1] != "" {
 			fmt.Fprintf(&b, "                %s: %s\n", kv[0], q(kv[1]))
 		}
+	}
+	if t.Privileged {
+		fmt.Fprintf(&b, "                privileged: true\n")
 	}
 	return b.String(), nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/agentforge/agentforge/jenkins/jenkinstest"
 	"github.com/sirupsen/logrus"
+	"gopkg.in/yaml.v3"
 )
 
 // These tests run every script agentforge sends through Groovy 2.4 against
@@ -188,6 +190,7 @@ func TestRegister_InjectionIsData(t *testing.T) {
 		func(t *Template) { t.Image = "x@sha256:" + strings.Repeat("1", 64) + "'; evil()" },
 		func(t *Template) { t.CPURequest = "1'; evil()" },
 		func(t *Template) { t.Namespace = "ci'; evil()" },
+		func(t *Template) { t.EmptyDirs = []string{"/x'+Jenkins.get().clouds.clear()+'"} },
 	} {
 		tmpl := pythonTemplate(digestA)
 		bad(&tmpl)
@@ -439,4 +442,140 @@ func TestClient_ScrubsEchoedCredentials(t *testing.T) {
 			}
 		})
 	}
+}
+
+func podmanTemplate(image string) Template {
+	t := pythonTemplate(image)
+	t.Privileged, t.EmptyDirs = true, []string{PodmanStorage}
+	return t
+}
+
+// storedTemplate is a template as the stubs saved it.
+func storedTemplate(t *testing.T, srv *jenkinstest.Server, name string) map[string]any {
+	t.Helper()
+	for _, c := range srv.State().Clouds {
+		for _, tm := range c.Templates {
+			if tm["name"] == name {
+				return tm
+			}
+		}
+	}
+	t.Fatalf("no template %q stored", name)
+	return nil
+}
+
+// Rootless podman in the agent needs a privileged container and its
+// storage on an emptyDir (Kubernetes does not create the image's VOLUME).
+// Both go through the plugin's own model (ContainerTemplate.privileged,
+// EmptyDirVolume), a second run changes nothing, volumes agentforge does not
+// own survive, and leaving the settings out removes them again.
+func TestRegister_PodmanPodSettings(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate()})
+	c := connect(t, srv, "admin", token)
+	ctx := context.Background()
+
+	out, err := c.Register(ctx, podmanTemplate(digestA), Options{})
+	if err != nil || out.Status != "created" || !out.Template.Privileged || strings.Join(out.Template.EmptyDirs, ",") != PodmanStorage {
+		t.Fatalf("create: %+v %v", out, err)
+	}
+	stored := storedTemplate(t, srv, "python-agent")
+	if got := mustJSON(stored["volumes"]); got != `[{"kind":"emptyDir","memory":false,"mountPath":"`+PodmanStorage+`"}]` {
+		t.Errorf("volumes stored: %s", got)
+	}
+	if jnlp := stored["containers"].([]any)[0].(map[string]any); jnlp["privileged"] != true || jnlp["workingDir"] != AgentWorkingDir {
+		t.Errorf("jnlp container stored: %v", jnlp)
+	}
+	saves := srv.State().Saves
+	if again, err := c.Register(ctx, podmanTemplate(digestA), Options{}); err != nil || again.Status != "unchanged" {
+		t.Fatalf("rerun: %+v %v", again, err)
+	}
+
+	// Someone adds a hostPath volume and a memory-backed emptyDir in the UI:
+	// agentforge does not own them.
+	st := srv.State()
+	for _, tm := range st.Clouds[1].Templates {
+		if tm["name"] == "python-agent" {
+			tm["volumes"] = append([]any{
+				map[string]any{"kind": "hostPath", "hostPath": "/var/cache/pip", "mountPath": "/home/jenkins/.cache/pip", "readOnly": false},
+				map[string]any{"kind": "emptyDir", "mountPath": "/dev/shm", "memory": true},
+			}, tm["volumes"].([]any)...)
+		}
+	}
+	srv.SetState(st)
+	if again, err := c.Register(ctx, podmanTemplate(digestA), Options{}); err != nil || again.Status != "unchanged" {
+		t.Fatalf("rerun with foreign volumes: %+v %v", again, err)
+	}
+	if srv.State().Saves != saves {
+		t.Errorf("an unchanged run saved")
+	}
+
+	// Without the podman settings: updated, agentforge's emptyDir gone, the others kept.
+	plain, err := c.Register(ctx, pythonTemplate(digestA), Options{})
+	if err != nil || plain.Status != "updated" || plain.Template.Privileged || len(plain.Template.EmptyDirs) != 0 {
+		t.Fatalf("update: %+v %v", plain, err)
+	}
+	if got := mustJSON(plain.Diff); got != `[{"field":"privileged","before":"true","after":"false"},{"field":"emptyDirs","before":"`+PodmanStorage+`","after":""}]` {
+		t.Errorf("diff: %s", got)
+	}
+	if got := mustJSON(storedTemplate(t, srv, "python-agent")["volumes"]); got != `[{"hostPath":"/var/cache/pip","kind":"hostPath","mountPath":"/home/jenkins/.cache/pip","readOnly":false},{"kind":"emptyDir","memory":true,"mountPath":"/dev/shm"}]` {
+		t.Errorf("volumes after update: %s", got)
+	}
+
+	// Another volume already at a requested path wins (the plugin mounts
+	// the first): agentforge warns.
+	tmpl := podmanTemplate(digestA)
+	tmpl.EmptyDirs = []string{"/dev/shm"}
+	warned, err := c.Register(ctx, tmpl, Options{})
+	if err != nil || len(warned.Warnings) != 1 || !strings.Contains(warned.Warnings[0], "EmptyDirVolume at /dev/shm") {
+		t.Fatalf("want a warning about /dev/shm: %+v %v", warned, err)
+	}
+}
+
+func TestCascFragment_Podman(t *testing.T) {
+	y, err := CascFragment(podmanTemplate(digestA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Jenkins struct {
+			Clouds []struct {
+				Kubernetes struct {
+					Name      string
+					Templates []struct {
+						Name    string
+						Volumes []struct {
+							EmptyDirVolume *struct {
+								MountPath string `yaml:"mountPath"`
+								Memory    *bool
+							} `yaml:"emptyDirVolume"`
+						}
+						Containers []struct {
+							Name, Image string
+							Privileged  bool
+						}
+					}
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal([]byte(y), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, y)
+	}
+	tm := doc.Jenkins.Clouds[0].Kubernetes.Templates[0]
+	if len(tm.Volumes) != 1 || tm.Volumes[0].EmptyDirVolume == nil || tm.Volumes[0].EmptyDirVolume.MountPath != PodmanStorage ||
+		tm.Volumes[0].EmptyDirVolume.Memory == nil || *tm.Volumes[0].EmptyDirVolume.Memory {
+		t.Errorf("volumes: %+v\n%s", tm.Volumes, y)
+	}
+	if len(tm.Containers) != 1 || tm.Containers[0].Name != "jnlp" || !tm.Containers[0].Privileged || tm.Containers[0].Image != digestA {
+		t.Errorf("containers: %+v\n%s", tm.Containers, y)
+	}
+	plain, _ := CascFragment(pythonTemplate(digestA))
+	if strings.Contains(plain, "privileged") || strings.Contains(plain, "volumes") {
+		t.Errorf("no podman settings asked for:\n%s", plain)
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"path"
 	"regexp"
 	"strings"
 )
@@ -38,9 +39,26 @@ type Template struct {
 	MemoryLimit   string `json:"memoryLimit"`
 	// NodeUsageMode is EXCLUSIVE (only jobs asking for the label) or NORMAL.
 	NodeUsageMode string `json:"nodeUsageMode"`
+	// Privileged runs the agent container privileged
+	// (ContainerTemplate.setPrivileged): rootless podman in the pod needs it.
+	Privileged bool `json:"privileged"`
+	// EmptyDirs are the mount paths of emptyDir volumes on the node's disk
+	// (EmptyDirVolume), mounted in every container of the pod: podman's
+	// storage, for one. agentforge owns a template's disk-backed emptyDir
+	// volumes: those not listed here are removed; other volumes are kept.
+	EmptyDirs []string `json:"emptyDirs"`
 	// AllowTag accepts an image reference without a digest.
 	AllowTag bool `json:"-"`
 }
+
+// PodmanStorage is where rootless podman keeps its images and containers
+// for the agent user (containers/storage's rootless graph root under
+// /home/jenkins): the place for an emptyDir when the agent runs podman.
+const PodmanStorage = "/home/jenkins/.local/share/containers"
+
+// AgentWorkingDir is the agent container's working directory, where the
+// plugin mounts the workspace volume.
+const AgentWorkingDir = "/home/jenkins/agent"
 
 // TemplateState is a template as Jenkins holds it, the fields agentforge
 // manages, normalised (empty strings for unset values, instanceCap
@@ -60,7 +78,10 @@ type TemplateState struct {
 	MemoryRequest  string `json:"memoryRequest"`
 	CPULimit       string `json:"cpuLimit"`
 	MemoryLimit    string `json:"memoryLimit"`
-	Managed        bool   `json:"managed"`
+	Privileged     bool   `json:"privileged"`
+	// EmptyDirs lists the disk-backed emptyDir volumes, in order.
+	EmptyDirs []string `json:"emptyDirs"`
+	Managed   bool     `json:"managed"`
 }
 
 var (
@@ -69,6 +90,9 @@ var (
 	labelRE     = regexp.MustCompile(`^[^\s]+(?: [^\s]+)*$`)
 	quantityRE  = regexp.MustCompile(`^$|^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
 	k8sNameRE   = regexp.MustCompile(`^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	// mountPathRE is an absolute path of plain segments: no spaces, quotes,
+	// colons or "$" (the plugin substitutes ${VAR} in mount paths).
+	mountPathRE = regexp.MustCompile(`^(/[A-Za-z0-9._@+=,~-]+)+$`)
 )
 
 // Validate checks a template before anything is sent. Values that Jenkins
@@ -119,6 +143,18 @@ func (t *Template) Validate() error {
 	if t.InstanceCap < math.MinInt32 || t.InstanceCap > math.MaxInt32 {
 		bad("--instance-cap %d: want -1 (unlimited) to %d (a Java int)", t.InstanceCap, math.MaxInt32)
 	}
+	seen := map[string]bool{}
+	for _, p := range t.EmptyDirs {
+		switch {
+		case !mountPathRE.MatchString(p) || path.Clean(p) != p:
+			bad("emptyDir mount path %q: want a clean absolute path of letters, digits and . _ - @ + = , ~", p)
+		case p == AgentWorkingDir:
+			bad("emptyDir mount path %q is the agent's working directory, where the workspace volume goes", p)
+		case seen[p]:
+			bad("emptyDir mount path %q is given twice", p)
+		}
+		seen[p] = true
+	}
 	switch t.NodeUsageMode {
 	case "":
 		t.NodeUsageMode = "EXCLUSIVE"
@@ -153,9 +189,9 @@ func (t Template) State() TemplateState {
 	}
 	return TemplateState{
 		Name: t.Name, Label: t.Label, Image: t.Image, Namespace: t.Namespace, ServiceAccount: t.ServiceAccount,
-		IdleMinutes: t.IdleMinutes, InstanceCap: capacity, NodeUsageMode: mode, WorkingDir: "/home/jenkins/agent",
+		IdleMinutes: t.IdleMinutes, InstanceCap: capacity, NodeUsageMode: mode, WorkingDir: AgentWorkingDir,
 		CPURequest: t.CPURequest, MemoryRequest: t.MemoryRequest, CPULimit: t.CPULimit, MemoryLimit: t.MemoryLimit,
-		Managed: true,
+		Privileged: t.Privileged, EmptyDirs: append([]string{}, t.EmptyDirs...), Managed: true,
 	}
 }
 
@@ -334,8 +370,21 @@ func diff(before, after *TemplateState) []FieldDiff {
 	}
 	b, a = toMap(before), toMap(after)
 	var out []FieldDiff
-	for _, k := range []string{"name", "label", "image", "namespace", "serviceAccount", "idleMinutes", "instanceCap", "nodeUsageMode", "workingDir", "cpuRequest", "memoryRequest", "cpuLimit", "memoryLimit", "managed"} {
-		bv, av := fmt.Sprint(b[k]), fmt.Sprint(a[k])
+	str := func(v any) string {
+		switch v := v.(type) {
+		case nil:
+			return ""
+		case []any:
+			var parts []string
+			for _, p := range v {
+				parts = append(parts, fmt.Sprint(p))
+			}
+			return strings.Join(parts, ", ")
+		}
+		return fmt.Sprint(v)
+	}
+	for _, k := range []string{"name", "label", "image", "namespace", "serviceAccount", "idleMinutes", "instanceCap", "nodeUsageMode", "workingDir", "cpuRequest", "memoryRequest", "cpuLimit", "memoryLimit", "privileged", "emptyDirs", "managed"} {
+		bv, av := str(b[k]), str(a[k])
 		if before == nil {
 			bv = ""
 		}

@@ -44,3 +44,23 @@ func TestTemplate_ValidateBoundsJavaInts(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplate_ValidateEmptyDirs(t *testing.T) {
+	for _, p := range []string{"relative/path", "/a/../b", "/a/", "/", "/x y", "/x'+evil()+'", "/${HOME}/x", "/a:b", AgentWorkingDir, ""} {
+		tmpl := pythonTemplate(digestA)
+		tmpl.EmptyDirs = []string{p}
+		var ie *InputError
+		if err := tmpl.Validate(); !errors.As(err, &ie) || !strings.Contains(err.Error(), "emptyDir mount path") {
+			t.Errorf("%q: want an input error, got %v", p, err)
+		}
+	}
+	tmpl := pythonTemplate(digestA)
+	tmpl.EmptyDirs = []string{PodmanStorage, "/tmp/cache", PodmanStorage}
+	if err := tmpl.Validate(); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("duplicate: %v", err)
+	}
+	tmpl.EmptyDirs = tmpl.EmptyDirs[:2]
+	if err := tmpl.Validate(); err != nil {
+		t.Error(err)
+	}
+}

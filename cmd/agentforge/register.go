@@ -22,6 +22,9 @@ type registerFlags struct {
 	nodeName             string
 	adopt, dryRun        bool
 	remove, casc         bool
+	podman               bool
+	podmanStorage        string
+	podmanStorageSet     bool
 }
 
 func (a *app) registerCommand() *cobra.Command {
@@ -41,6 +44,13 @@ The API token comes from $JENKINS_API_TOKEN or --jenkins-token-file, never from
 a flag value. --jenkins-url and --jenkins-user default to $JENKINS_URL and
 $JENKINS_USER (Jenkins sets JENKINS_URL in every build).
 
+--podman gives the pod what rootless podman in the agent needs: the jnlp
+container privileged (the capabilities SETUID/SETGID alone are not enough:
+newuidmap is refused), and an emptyDir volume on the node's disk at
+--podman-storage (podman's storage for the agent user). agentforge owns a
+template's disk-backed emptyDir volumes: a run without --podman removes the
+one it added; other volumes (hostPath, PVC, memory-backed emptyDir) are kept.
+
 --casc prints the equivalent configuration-as-code fragment instead (for
 controllers managed by JCasC, where script changes are wiped on reload).
 --node NAME registers a permanent inbound agent with the label instead.`,
@@ -49,9 +59,11 @@ controllers managed by JCasC, where script changes are wiped on reload).
       --image registry.example/agents/python@sha256:… --memory-request 1Gi
   agentforge register --dry-run …      # show the difference, change nothing
   agentforge register --remove --template python-agent
+  agentforge register --podman …       # privileged, emptyDir for podman's storage
   agentforge register --casc --template python-agent --label python --image …@sha256:…`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.podmanStorageSet = cmd.Flags().Changed("podman-storage")
 			return a.runRegister(cmd.Context(), &f)
 		},
 	}
@@ -74,6 +86,8 @@ controllers managed by JCasC, where script changes are wiped on reload).
 	fl.StringVar(&f.tmpl.CPULimit, "cpu-limit", "", "CPU limit")
 	fl.StringVar(&f.tmpl.MemoryLimit, "memory-limit", "", "memory limit")
 	fl.StringVar(&f.tmpl.NodeUsageMode, "node-usage-mode", "EXCLUSIVE", "EXCLUSIVE (only jobs asking for the label) or NORMAL")
+	fl.BoolVar(&f.podman, "podman", false, "let the agent run rootless podman: privileged jnlp container, emptyDir volume at --podman-storage")
+	fl.StringVar(&f.podmanStorage, "podman-storage", jenkins.PodmanStorage, "with --podman: mount path of the emptyDir for podman's storage (\"\": no volume)")
 	fl.BoolVar(&f.adopt, "adopt", false, "take over (or remove) a template of that name that agentforge did not create")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would change and change nothing")
 	fl.BoolVar(&f.remove, "remove", false, "remove the template (only one agentforge manages, unless --adopt), or with --node the node")
@@ -86,6 +100,17 @@ controllers managed by JCasC, where script changes are wiped on reload).
 }
 
 func (a *app) runRegister(ctx context.Context, f *registerFlags) error {
+	switch {
+	case f.podmanStorageSet && !f.podman:
+		return &usageError{fmt.Errorf("--podman-storage goes with --podman")}
+	case f.podman && f.nodeName != "":
+		return &usageError{fmt.Errorf("--podman sets up a pod template; it does not apply to --node")}
+	case f.podman:
+		f.tmpl.Privileged = true
+		if f.podmanStorage != "" {
+			f.tmpl.EmptyDirs = []string{f.podmanStorage}
+		}
+	}
 	if f.casc {
 		y, err := jenkins.CascFragment(f.tmpl)
 		if err != nil {
@@ -161,6 +186,12 @@ func printRegister(w io.Writer, f *registerFlags, o *jenkins.Outcome) {
 	fmt.Fprintf(w, "%s: %s (Jenkins %s)\n", what, o.Status, o.JenkinsVersion)
 	if t := o.Template; t != nil {
 		fmt.Fprintf(w, "  id     %s (position %d)\n  label  %s\n  image  %s\n", t.ID, o.Position, t.Label, t.Image)
+		if t.Privileged {
+			fmt.Fprintf(w, "  privileged jnlp container\n")
+		}
+		for _, p := range t.EmptyDirs {
+			fmt.Fprintf(w, "  emptyDir %s\n", p)
+		}
 	}
 	for _, d := range o.Diff {
 		fmt.Fprintf(w, "  %-14s %q -> %q\n", d.Field, d.Before, d.After)

@@ -183,3 +183,38 @@ func TestCLI_RegisterScrubsEchoedCredentials(t *testing.T) {
 		}
 	}
 }
+
+func TestCLI_RegisterPodman(t *testing.T) {
+	srv := jenkinsEmulator(t)
+	t.Setenv("JENKINS_API_TOKEN", testToken)
+	image := "registry.example/agents/python@sha256:" + strings.Repeat("ab", 32)
+	base := []string{"register", "--jenkins-url", srv.URL, "--jenkins-user", "ci-bot", "--image", image, "--podman", "-o", "json"}
+	for _, want := range []string{"created", "unchanged"} {
+		code, stdout, stderr := cli(t, base...)
+		var out struct {
+			Status   string
+			Template struct {
+				Privileged bool
+				EmptyDirs  []string
+			}
+		}
+		if code != 0 || json.Unmarshal([]byte(stdout), &out) != nil || out.Status != want || !out.Template.Privileged ||
+			strings.Join(out.Template.EmptyDirs, ",") != "/home/jenkins/.local/share/containers" {
+			t.Fatalf("want %s: exit %d\n%s%s", want, code, stdout, stderr)
+		}
+	}
+	code, stdout, stderr := cli(t, "register", "--casc", "--image", image, "--podman", "--podman-storage", "/var/lib/agent-containers")
+	if code != 0 || !strings.Contains(stdout, `mountPath: "/var/lib/agent-containers"`) || !strings.Contains(stdout, "privileged: true") {
+		t.Fatalf("casc: exit %d\n%s%s", code, stdout, stderr)
+	}
+	for _, args := range [][]string{
+		{"--podman-storage", "/x"},
+		{"--podman", "--podman-storage", "relative/containers"},
+		{"--podman", "--node", "python-1"},
+	} {
+		code, _, stderr := cli(t, append([]string{"register", "--casc", "--image", image}, args...)...)
+		if code != 2 {
+			t.Errorf("%v: exit %d (want 2)\n%s", args, code, stderr)
+		}
+	}
+}

@@ -71,6 +71,14 @@ def live = t.containers
 t.containers = [c]
 r.containersSetInPlace = live.size()
 r.annotationEqualsByKey = new PodAnnotation('k', 'a') == new PodAnnotation('k', 'b')
+r.privilegedDefault = c.privileged
+c.privileged = true; r.privileged = c.privileged
+def v = new org.csanchez.jenkins.plugins.kubernetes.volumes.EmptyDirVolume('/data', null)
+r.emptyDir = [mountPath: v.mountPath, memory: v.memory, medium: v.medium]
+def liveVolumes = t.volumes
+t.volumes = [v]
+r.volumesSetInPlace = liveVolumes.size()
+r.volumesCopied = new PodTemplate(t).volumes*.mountPath
 println 'STUB ' + groovy.json.JsonOutput.toJson(r)
 `)
 	want := map[string]any{
@@ -81,6 +89,9 @@ println 'STUB ' + groovy.json.JsonOutput.toJson(r)
 		"workingDirDefault": nil, "emptyWorkingDir": nil, "commandDefault": "",
 		"badContainerName": "accepted", "badImage": "java.lang.IllegalArgumentException",
 		"containersSetInPlace": float64(1), "annotationEqualsByKey": true,
+		"privilegedDefault": false, "privileged": true,
+		"emptyDir":          map[string]any{"mountPath": "/data", "memory": false, "medium": ""},
+		"volumesSetInPlace": float64(1), "volumesCopied": []any{"/data"},
 	}
 	for k, w := range want {
 		if g, _ := json.Marshal(got[k]); string(g) != mustJSON(w) {

@@ -5,6 +5,7 @@ import groovy.json.JsonSlurper
 import jenkins.model.Jenkins
 import org.csanchez.jenkins.plugins.kubernetes.KubernetesCloud
 import org.csanchez.jenkins.plugins.kubernetes.PodTemplate
+import org.csanchez.jenkins.plugins.kubernetes.volumes.EmptyDirVolume
 
 def p = new JsonSlurper().parseText(new String('@@PAYLOAD@@'.decodeBase64(), 'UTF-8'))
 def emit = { Map m -> println('AGENTFORGE-RESULT ' + JsonOutput.toJson(m)) }
@@ -38,4 +39,6 @@ emit([status: 'present', position: cloud.templates.indexOf(t), after: [
     nodeUsageMode: t.nodeUsageMode.name(), image: c?.image ?: '', workingDir: c?.workingDir ?: '',
     cpuRequest: c?.resourceRequestCpu ?: '', memoryRequest: c?.resourceRequestMemory ?: '',
     cpuLimit: c?.resourceLimitCpu ?: '', memoryLimit: c?.resourceLimitMemory ?: '',
+    privileged: c?.privileged ?: false,
+    emptyDirs: t.volumes.findAll { it instanceof EmptyDirVolume && !it.memory }.collect { it.mountPath },
     managed: t.annotations.any { it.key == MARK }]])

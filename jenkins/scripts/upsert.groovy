@@ -9,12 +9,17 @@ import org.csanchez.jenkins.plugins.kubernetes.ContainerTemplate
 import org.csanchez.jenkins.plugins.kubernetes.KubernetesCloud
 import org.csanchez.jenkins.plugins.kubernetes.PodAnnotation
 import org.csanchez.jenkins.plugins.kubernetes.PodTemplate
+import org.csanchez.jenkins.plugins.kubernetes.volumes.EmptyDirVolume
 
 def p = new JsonSlurper().parseText(new String('@@PAYLOAD@@'.decodeBase64(), 'UTF-8'))
 def warnings = []
 def emit = { Map m -> println('AGENTFORGE-RESULT ' + JsonOutput.toJson(m + [warnings: warnings])) }
 final String MARK = 'agentforge.io/managed-by'
 final String AGENT = 'jnlp'
+
+// agentforge owns the template's emptyDir volumes on the node's disk (the
+// ones it creates); other volumes, memory-backed emptyDirs included, are kept.
+def owned = { v -> v instanceof EmptyDirVolume && !v.memory }
 
 // What agentforge manages of a template, normalised the same way for the
 // live template and for the requested one.
@@ -25,6 +30,7 @@ def view = { PodTemplate t ->
      nodeUsageMode: t.nodeUsageMode.name(), image: c?.image ?: '', workingDir: c?.workingDir ?: '',
      cpuRequest: c?.resourceRequestCpu ?: '', memoryRequest: c?.resourceRequestMemory ?: '',
      cpuLimit: c?.resourceLimitCpu ?: '', memoryLimit: c?.resourceLimitMemory ?: '',
+     privileged: c?.privileged ?: false, emptyDirs: t.volumes.findAll(owned).collect { it.mountPath },
      managed: t.annotations.any { it.key == MARK }]
 }
 
@@ -56,9 +62,17 @@ def clash = cloud.templates.find { it.label == p.label && it.name != p.name }
 if (clash != null && cloud.templates.indexOf(clash) < (old == null ? cloud.templates.size() : cloud.templates.indexOf(old))) {
     warnings << ('template ' + clash.name + ' comes first with the same label and wins: jobs asking for this label get it instead')
 }
+// The plugin mounts the first volume of a mount path and skips the others.
+(p.emptyDirs ?: []).each { path ->
+    def other = old?.volumes?.find { it.mountPath == path && !owned(it) }
+    if (other != null) {
+        warnings << ('the template already has a ' + other.getClass().simpleName + ' at ' + path + ', which comes first: the emptyDir asked for there is not mounted')
+    }
+}
 
-// Apply the request to a template: the agent container is replaced, other
-// containers, annotations and settings agentforge does not manage are kept.
+// Apply the request to a template: the agent container and the owned
+// emptyDir volumes are replaced; other containers, volumes, annotations and
+// settings agentforge does not manage are kept.
 def apply = { PodTemplate t ->
     t.name = p.name
     t.label = p.label
@@ -70,12 +84,16 @@ def apply = { PodTemplate t ->
     t.setNodeUsageMode(Node.Mode.valueOf(p.nodeUsageMode as String))
     def c = new ContainerTemplate(AGENT, p.image as String)
     c.workingDir = '/home/jenkins/agent'
-    c.resourceRequestCpu = p.cpuRequest
-    c.resourceRequestMemory = p.memoryRequest
-    c.resourceLimitCpu = p.cpuLimit
-    c.resourceLimitMemory = p.memoryLimit
+    // The resource setters keep "" as given: unset is null.
+    c.resourceRequestCpu = p.cpuRequest ?: null
+    c.resourceRequestMemory = p.memoryRequest ?: null
+    c.resourceLimitCpu = p.cpuLimit ?: null
+    c.resourceLimitMemory = p.memoryLimit ?: null
+    c.privileged = p.privileged as boolean
     def others = t.containers.findAll { it.name != AGENT }
     t.containers = [c] + others
+    def kept = t.volumes.findAll { !owned(it) }
+    t.volumes = kept + (p.emptyDirs ?: []).collect { new EmptyDirVolume(it as String, false) }
     if (!t.annotations.any { it.key == MARK }) {
         t.annotations = t.annotations + [new PodAnnotation(MARK, 'agentforge')]
     }

@@ -50,6 +50,12 @@ class ContainerTemplate {
     // L162-165.
     void setWorkingDir(String v) { workingDir = Util.fixEmpty(v) }
 
+    // L171-178: the container's securityContext.privileged
+    // (PodTemplateBuilder.java L560-568).
+    boolean isPrivileged() { privileged }
+
+    void setPrivileged(boolean v) { privileged = v }
+
     // L131-156: stored as given.
     String getCommand() { command }
 
@@ -88,7 +94,7 @@ class ContainerTemplate {
     // Test-only: the emulator's state file.
     Map toState() {
         [name: name, image: image, workingDir: workingDir, command: command, args: args,
-         ttyEnabled: ttyEnabled, alwaysPullImage: alwaysPullImage,
+         ttyEnabled: ttyEnabled, alwaysPullImage: alwaysPullImage, privileged: privileged,
          resourceRequestCpu: resourceRequestCpu, resourceRequestMemory: resourceRequestMemory,
          resourceLimitCpu: resourceLimitCpu, resourceLimitMemory: resourceLimitMemory]
     }
@@ -101,6 +107,7 @@ class ContainerTemplate {
         c.args = m.containsKey('args') ? m.args as String : ''
         c.ttyEnabled = m.ttyEnabled as boolean
         c.alwaysPullImage = m.alwaysPullImage as boolean
+        c.privileged = m.privileged as boolean
         c.resourceRequestCpu = m.resourceRequestCpu as String
         c.resourceRequestMemory = m.resourceRequestMemory as String
         c.resourceLimitCpu = m.resourceLimitCpu as String

@@ -2,6 +2,7 @@ package org.csanchez.jenkins.plugins.kubernetes
 
 import hudson.Util
 import hudson.model.Node
+import org.csanchez.jenkins.plugins.kubernetes.volumes.PodVolume
 
 // Stub of PodTemplate (kubernetes-plugin), doing what the real setters do.
 // Line numbers: jenkinsci/kubernetes-plugin commit a82d78a0
@@ -19,7 +20,9 @@ class PodTemplate {
     // L136: unlimited by default.
     private int instanceCap = Integer.MAX_VALUE
     private Node.Mode nodeUsageMode
-    // L179, L183: the lists are never replaced by setContainers (see below).
+    // L177, L179: the lists are never replaced by setVolumes and
+    // setContainers (see below).
+    private final List<PodVolume> volumes = []
     private final List<ContainerTemplate> containers = []
     private List<PodAnnotation> annotations = []
 
@@ -87,6 +90,17 @@ class PodTemplate {
         setNodeUsageMode(Node.Mode.valueOf(mode))
     }
 
+    // L828-834: the live list.
+    List<PodVolume> getVolumes() { volumes }
+
+    // L820-826: clears the live list and adds the items.
+    void setVolumes(List<PodVolume> items) {
+        synchronized (volumes) {
+            volumes.clear()
+            volumes.addAll(items)
+        }
+    }
+
     // L854-860: the live list.
     List<ContainerTemplate> getContainers() { containers }
 
@@ -114,6 +128,7 @@ class PodTemplate {
     Map toState() {
         [id: id, name: name, label: label, namespace: namespace, serviceAccount: serviceAccount,
          idleMinutes: idleMinutes, instanceCap: instanceCap, nodeUsageMode: nodeUsageMode?.name(),
+         volumes: volumes.collect { it.toState() },
          containers: containers.collect { it.toState() },
          annotations: annotations.collect { [key: it.key, value: it.value] }]
     }
@@ -131,6 +146,8 @@ class PodTemplate {
         idleMinutes = (m.idleMinutes ?: 0) as int
         instanceCap = m.containsKey('instanceCap') ? m.instanceCap as int : Integer.MAX_VALUE
         nodeUsageMode = m.nodeUsageMode ? Node.Mode.valueOf(m.nodeUsageMode as String) : null
+        volumes.clear()
+        volumes.addAll((m.volumes ?: []).collect { PodVolume.fromState(it as Map) })
         containers.clear()
         containers.addAll((m.containers ?: []).collect { ContainerTemplate.fromState(it as Map) })
         annotations = (m.annotations ?: []).collect { new PodAnnotation(it.key as String, it.value as String) }
