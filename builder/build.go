@@ -186,7 +186,7 @@ func prepare(ctx context.Context, def *images.Definition, opts BuildOptions) (*p
 	p.work = work
 	p.contextDir = filepath.Join(work, "context")
 	p.containerfile = filepath.Join(p.contextDir, filepath.FromSlash(def.Containerfile))
-	if err := os.CopyFS(p.contextDir, def.FS); err != nil {
+	if err := copyContext(p.contextDir, def.FS); err != nil {
 		p.close()
 		return nil, fmt.Errorf("build %s: copy definition to the build context: %w", def.Name, err)
 	}

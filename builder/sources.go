@@ -101,8 +101,12 @@ func (f *Fetcher) Fetch(ctx context.Context, src images.Source) (Fetched, error)
 		_ = json.Unmarshal(data, &idx)
 	}
 	want := src.SHA256
-	if want == "" {
-		want = idx.SHA256 // learnt from an earlier download checked by its published checksum
+	local := strings.HasPrefix(from, "file://")
+	if want == "" && !local {
+		// Learnt from an earlier download checked by its published
+		// checksum. A local file is read again every time: it may have
+		// changed since.
+		want = idx.SHA256
 	}
 	blob := ""
 	if want != "" {
@@ -156,7 +160,7 @@ func (f *Fetcher) Fetch(ctx context.Context, src images.Source) (Fetched, error)
 		}
 	}
 	if len(out.Checks) == 0 {
-		if !strings.HasPrefix(from, "file://") {
+		if !local {
 			// images.Load refuses such definitions; this guards library callers.
 			return out, &errs.IntegrityError{What: what, Check: "nothing to check it against (no sha256, checksum or signature)"}
 		}

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -205,5 +206,29 @@ func TestFetch_NetworkErrorIsNotIntegrity(t *testing.T) {
 	_, err := f.Fetch(context.Background(), images.Source{Name: "x", URL: o.URL + "/missing", SHA256: strings.Repeat("0", 64)})
 	if err == nil || errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("want a plain 404 error, got %v", err)
+	}
+}
+
+// A local file:// source is read again on every build: a changed file is
+// never served from the cache.
+func TestFetch_LocalFileChangedIsNotStale(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tool")
+	os.WriteFile(file, []byte("one"), 0o644)
+	f := &Fetcher{CacheDir: t.TempDir()}
+	src := images.Source{Name: "tool", URL: "file://" + file, Dest: "tool"}
+	first, err := f.Fetch(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(file, []byte("two"), 0o644)
+	second, err := f.Fetch(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.SHA256 == second.SHA256 {
+		t.Fatalf("the changed file was served from the cache (%s)", second.SHA256)
+	}
+	if b, _ := os.ReadFile(second.Path); string(b) != "two" {
+		t.Fatalf("served %q", b)
 	}
 }

@@ -150,11 +150,28 @@ func Load(fsys fs.FS, name string, overrides map[string]string) (*Definition, er
 		return nil, &DefinitionError{File: file, Msg: "empty definition"}
 	}
 	v := validator{file: file}
+	v.noLinks(fsys, name)
 	def := v.build(fsys, name, &raw, overrides)
 	if len(v.errs) > 0 {
 		return nil, errors.Join(v.errs...)
 	}
 	return def, nil
+}
+
+// noLinks refuses symbolic links anywhere in the definition folder: the
+// folder is the build context, and a link could point a source's dest, or
+// a COPY, outside it.
+func (v *validator) noLinks(fsys fs.FS, name string) {
+	fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			v.errs = append(v.errs, &DefinitionError{File: path.Join(name, p), Msg: fmt.Sprintf("cannot read: %v", err)})
+			return nil
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			v.errs = append(v.errs, &DefinitionError{File: path.Join(name, p), Msg: "is a symbolic link: a definition folder is the build context and holds only regular files and folders"})
+		}
+		return nil
+	})
 }
 
 // validator collects every problem of one definition.
@@ -290,7 +307,11 @@ func (v *validator) sources(fsys fs.FS, raws []rawSource, r renderer) []Source {
 		s.URL = r.render(rs.URL)
 		scheme, _, _ := strings.Cut(s.URL, "://")
 		switch scheme {
-		case "https", "http", "file":
+		case "https", "http":
+		case "file":
+			if !strings.HasPrefix(s.URL, "file:///") {
+				v.errorf(lineOr(rs.URL.Line, rs.line), "source %q: url %q: a file:// URL needs an absolute path (file:///…)", s.Name, s.URL)
+			}
 		default:
 			v.errorf(lineOr(rs.URL.Line, rs.line), "source %q: url %q: want an https://, http:// or file:// URL", s.Name, s.URL)
 		}

@@ -2,6 +2,9 @@ package images
 
 import (
 	"errors"
+	"github.com/agentforge/agentforge/images/errs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -100,6 +103,7 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 		{"bad platform", "tags:", "platforms: [amd64]\ntags:", nil, `d/image.yaml:11: platform "amd64"`},
 		{"unknown --set key", "", "", map[string]string{"tool.verison": "1"}, "d/image.yaml: set tool.verison: no such variable"},
 		{"not yaml", "name: demo", "name: [demo", nil, "d/image.yaml:"},
+		{"relative file URL", "https://example.org/tool-{{tool.version}}.tar.gz", "file://rootfs/tool.tar.gz", nil, `d/image.yaml:16: source "tool": url "file://rootfs/tool.tar.gz": a file:// URL needs an absolute path`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,5 +176,25 @@ func TestParseOverrides(t *testing.T) {
 	}
 	if _, err := ParseOverrides([]string{"novalue"}); err == nil {
 		t.Fatal("want an error for a pair without =")
+	}
+}
+
+// A symbolic link anywhere in the definition folder (the build context) is
+// refused, named by its path: a linked folder would let a source's dest or a
+// COPY reach outside the context.
+func TestLoad_SymlinksRefused(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "image.yaml"), []byte(goodYAML), 0o644)
+	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte(containerfile), 0o644)
+	os.Symlink("/etc", filepath.Join(dir, "sources"))
+	os.Symlink("/etc/passwd", filepath.Join(dir, "passwd"))
+	_, err := Load(os.DirFS(dir), "d", nil)
+	for _, want := range []string{"d/sources: is a symbolic link", "d/passwd: is a symbolic link"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
+	}
+	if !errors.Is(err, errs.ErrInput) {
+		t.Errorf("not bad input: %v", err)
 	}
 }
