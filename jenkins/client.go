@@ -15,9 +15,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/agentforge/agentforge/images/httpget"
 	"html"
 	"io"
-	stdlog "log"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -85,7 +85,7 @@ func (e *Error) Error() string {
 func New(ctx context.Context, cfg Config) (_ *Client, err error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, &InputError{fmt.Sprintf("jenkins URL %q: want http(s)://host[:port][/prefix]", redactURLString(cfg.URL))}
+		return nil, &InputError{fmt.Sprintf("jenkins URL %q: want http(s)://host[:port][/prefix]", httpget.RedactURL(cfg.URL))}
 	}
 	if u.User != nil {
 		return nil, &InputError{"jenkins URL must not carry credentials: give the user with --jenkins-user and the token in JENKINS_API_TOKEN or a token file"}
@@ -123,14 +123,18 @@ func New(ctx context.Context, cfg Config) (_ *Client, err error) {
 		return nil, err
 	}
 	c.j = gojenkins.CreateJenkins(hc, strings.TrimSuffix(cfg.URL, "/"), cfg.User, cfg.Token)
-	_, err = c.j.Init(ctx)
-	// Init points gojenkins' package loggers at stdout, where our JSON goes.
-	gojenkins.Info = stdlog.New(io.Discard, "", 0)
-	gojenkins.Warning = stdlog.New(io.Discard, "", 0)
-	gojenkins.Error = stdlog.New(io.Discard, "", 0)
+	// What gojenkins' Init does, less its first step: Init points the
+	// package's global loggers at stdout (where our JSON goes), for every
+	// client. None of the calls we make logs through them.
+	c.j.Raw = new(gojenkins.ExecutorResponse)
+	rsp, err := c.j.Requester.GetJSON(ctx, "/", c.j.Raw, nil)
+	if err == nil && rsp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET /api/json: %s", rsp.Status)
+	}
 	if err != nil {
 		return nil, c.scrub(fmt.Errorf("connect to %s: %w", cfg.URL, err))
 	}
+	c.j.Version = rsp.Header.Get("X-Jenkins")
 	r, ok := c.j.Requester.(*gojenkins.Requester)
 	if !ok {
 		return nil, fmt.Errorf("connect to %s: unexpected gojenkins requester %T", cfg.URL, c.j.Requester)
@@ -257,7 +261,7 @@ func parseResult(op, out string) (*result, error) {
 	if strings.Contains(out, "unable to resolve class org.csanchez.jenkins.plugins.kubernetes") {
 		return nil, &Error{Op: op, Reason: "plugin-missing", Hint: "the Kubernetes plugin (kubernetes) is not installed on this controller"}
 	}
-	return nil, fmt.Errorf("%s: the script gave no result; Jenkins said:\n%s", op, truncate(out, 2000))
+	return nil, fmt.Errorf("%s: the script gave no result; Jenkins said:\n%s", op, httpget.Truncate(out, 2000))
 }
 
 // secrets holds every credential a client sends, in every encoding it is
@@ -399,23 +403,7 @@ func pageText(s string, n int) string {
 			lines = append(lines, l)
 		}
 	}
-	return truncate(strings.Join(lines, "\n"), n)
+	return httpget.Truncate(strings.Join(lines, "\n"), n)
 }
 
 var htmlTagRE = regexp.MustCompile(`<[^>]*>`)
-
-func redactURLString(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	u.User = url.User("xxxxx")
-	return u.String()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
-}

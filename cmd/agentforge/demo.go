@@ -129,7 +129,7 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string)
 		Definition: defaultDefinition, Set: env.Overrides,
 		Smoke:        smokeCommands,
 		Destinations: []string{regs[0].Addr + "/agents/python-agent", regs[1].Addr + "/registry.example/agents/python-agent"},
-		Jenkins:      &releaseJenkins{URL: emu.URL, User: "agentforge-demo", TokenFile: tokenFile, Template: "python-agent", Label: "python", MemoryRequest: "1Gi", CPURequest: "500m"},
+		Jenkins:      &releaseJenkins{URL: emu.URL, User: "agentforge-demo", TokenFile: tokenFile, Template: "python-agent", Label: "python", MemoryRequest: "1Gi", CPURequest: "500m", Podman: true},
 	}
 	for _, m := range env.SourceMirrors {
 		cfg.SourceMirrors = append(cfg.SourceMirrors, m.From+"="+m.To)

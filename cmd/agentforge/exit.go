@@ -19,13 +19,6 @@ const (
 	exitJenkins   = 4 // Jenkins refused
 )
 
-// usageError marks bad command-line input (errs.ErrInput).
-type usageError struct{ err error }
-
-func (e *usageError) Error() string        { return e.err.Error() }
-func (e *usageError) Unwrap() error        { return e.err }
-func (e *usageError) Is(target error) bool { return target == errs.ErrInput }
-
 // exitCode decides the exit code from the kind of error, in one place.
 // Integrity wins over input: a build that fails a checksum says so.
 func exitCode(err error) int {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/agentforge/agentforge/images/errs"
 	"io"
 	"os"
 	"strings"
@@ -102,9 +103,9 @@ controllers managed by JCasC, where script changes are wiped on reload).
 func (a *app) runRegister(ctx context.Context, f *registerFlags) error {
 	switch {
 	case f.podmanStorageSet && !f.podman:
-		return &usageError{fmt.Errorf("--podman-storage goes with --podman")}
+		return errs.Inputf("--podman-storage goes with --podman")
 	case f.podman && f.nodeName != "":
-		return &usageError{fmt.Errorf("--podman sets up a pod template; it does not apply to --node")}
+		return errs.Inputf("--podman sets up a pod template; it does not apply to --node")
 	case f.podman:
 		f.tmpl.Privileged = true
 		if f.podmanStorage != "" {
@@ -165,17 +166,17 @@ func readToken(file string) (string, error) {
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
-			return "", &usageError{fmt.Errorf("--jenkins-token-file: %w", err)}
+			return "", errs.Inputf("--jenkins-token-file: %w", err)
 		}
 		if t := strings.TrimSpace(string(data)); t != "" {
 			return t, nil
 		}
-		return "", &usageError{fmt.Errorf("--jenkins-token-file %s is empty", file)}
+		return "", errs.Inputf("--jenkins-token-file %s is empty", file)
 	}
 	if t := strings.TrimSpace(os.Getenv("JENKINS_API_TOKEN")); t != "" {
 		return t, nil
 	}
-	return "", &usageError{fmt.Errorf("no Jenkins API token: set JENKINS_API_TOKEN or --jenkins-token-file")}
+	return "", errs.Inputf("no Jenkins API token: set JENKINS_API_TOKEN or --jenkins-token-file")
 }
 
 func printRegister(w io.Writer, f *registerFlags, o *jenkins.Outcome) {

@@ -55,6 +55,11 @@ type releaseJenkins struct {
 	MemoryLimit    string `yaml:"memoryLimit"`
 	NodeUsageMode  string `yaml:"nodeUsageMode"`
 	Adopt          bool   `yaml:"adopt"`
+	// Podman gives the pod what rootless podman in the agent needs (as
+	// register --podman): a privileged agent container and an emptyDir at
+	// PodmanStorage (default jenkins.PodmanStorage; "" for none).
+	Podman        bool    `yaml:"podman"`
+	PodmanStorage *string `yaml:"podmanStorage"`
 }
 
 func loadReleaseFile(path string) (*releaseFile, error) {
@@ -168,6 +173,19 @@ func (a *app) releaseConfig(store storage.Store, cfg *releaseFile, cacheDir, key
 			CPURequest: j.CPURequest, MemoryRequest: j.MemoryRequest, CPULimit: j.CPULimit, MemoryLimit: j.MemoryLimit, NodeUsageMode: j.NodeUsageMode}
 		if j.InstanceCap != nil {
 			tmpl.InstanceCap = *j.InstanceCap
+		}
+		switch {
+		case j.PodmanStorage != nil && !j.Podman:
+			return rc, errs.Inputf("jenkins.podmanStorage goes with jenkins.podman")
+		case j.Podman:
+			tmpl.Privileged = true
+			storage := jenkins.PodmanStorage
+			if j.PodmanStorage != nil {
+				storage = *j.PodmanStorage
+			}
+			if storage != "" {
+				tmpl.EmptyDirs = []string{storage}
+			}
 		}
 		rc.Jenkins = &release.Jenkins{
 			Client:      jenkins.Config{URL: or(j.URL, os.Getenv("JENKINS_URL")), User: or(j.User, os.Getenv("JENKINS_USER")), Token: token, Log: a.log},
