@@ -305,9 +305,9 @@ func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d 
 		return fail(err)
 	}
 	st := &transferStats{}
-	err = p.opts.Registries.Retry.Do(ctx, log, "push", func() error {
-		return p.transfer(ctx, src, target, p.srcSys, sys, raw, log, st)
-	})
+	// Retries happen per blob and per manifest inside transfer: one flaky
+	// upload costs one upload, not the whole push's budget.
+	err = p.transfer(ctx, src, target, p.srcSys, sys, raw, log, st)
 	res.BlobsPushed, res.BlobsSkipped, res.BytesPushed = st.pushed, st.skipped, st.bytes
 	if err != nil {
 		return fail(fmt.Errorf("push: %w", err))

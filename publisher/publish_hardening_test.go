@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/builder/image/imagetest"
@@ -157,3 +158,27 @@ func TestPublish_TagRaceIsAConflict(t *testing.T) {
 }
 
 func digestOf(raw []byte) string { return digest.FromBytes(raw).String() }
+
+// Through a registry that refuses one in three finishing uploads, a
+// 12-layer image is published and verified: each blob has its own retry
+// budget (a whole-push budget ran out after a few faults).
+func TestPublish_FlakyRegistryManyLayers(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, reg)
+	proxy.Set(registrytest.Faults{FailEveryNthUpload: 3})
+	src := imagetest.Layout(t, t.TempDir(), "v1", imagetest.Options{Seed: 12, Layers: 12, Size: 16 << 10})
+	opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host}, Retry: image.RetryPolicy{Delay: 20 * time.Millisecond}}, WorkDir: t.TempDir()}
+	rep, err := Publish(context.Background(), src, []Destination{dest(t, proxy.Host+"/app/flaky:v1")}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failed := 0
+	for _, e := range proxy.Log() {
+		if e.Method == "PUT" && strings.Contains(e.Path, "/blobs/uploads/") && e.Status >= 500 {
+			failed++
+		}
+	}
+	if !rep.Destinations[0].Verified || failed < 4 {
+		t.Fatalf("verified %t after %d injected failures", rep.Destinations[0].Verified, failed)
+	}
+}

@@ -93,18 +93,23 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for _, b := range blobs {
-		g.Go(func() error { return p.copyBlob(gctx, s, w, b, cache, log, st) })
+		g.Go(func() error {
+			return p.opts.Registries.Retry.Do(gctx, log, "blob "+b.Digest.String(), func() error {
+				return p.copyBlob(gctx, s, w, b, cache, log, st)
+			})
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
 	// Manifests by digest, children first; then commit.
 	for _, m := range manifests {
-		if err := w.PutManifest(ctx, m.raw, m.digest); err != nil {
+		err := p.opts.Registries.Retry.Do(ctx, log, "manifest", func() error { return w.PutManifest(ctx, m.raw, m.digest) })
+		if err != nil {
 			return fmt.Errorf("put manifest: %w", err)
 		}
 	}
-	return w.Commit(ctx, cimage.UnparsedInstance(s, nil))
+	return p.opts.Registries.Retry.Do(ctx, log, "commit", func() error { return w.Commit(ctx, cimage.UnparsedInstance(s, nil)) })
 }
 
 // copyBlob sends one blob unless the destination has it, checking its
