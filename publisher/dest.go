@@ -44,6 +44,9 @@ func ParseDestination(s string, defaultTags []string) (Destination, error) {
 	if !image.HasRegistryHost(raw) {
 		return Destination{}, errs.Inputf("destination %q: name the registry host (e.g. registry.example/%s): a bare name would mean Docker Hub", s, raw)
 	}
+	if err := image.CheckPort(reference.Domain(named)); err != nil {
+		return Destination{}, errs.Inputf("destination %q: %w", s, err)
+	}
 	d := Destination{Repo: reference.TrimNamed(named)}
 	if t, ok := named.(reference.Tagged); ok {
 		d.Tags = []string{t.Tag()}

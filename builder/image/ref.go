@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"github.com/opencontainers/go-digest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/agentforge/agentforge/images/errs"
@@ -46,10 +49,17 @@ func ParseReference(s string, store storage.Store) (types.ImageReference, error)
 		if err != nil {
 			return nil, errs.Inputf("reference %q: %w", s, err)
 		}
+		dir, _, _ := strings.Cut(ref.StringWithinTransport(), ":")
+		if _, err := os.Stat(filepath.Join(dir, "index.json")); err != nil {
+			return nil, errs.NotFoundf("reference %q: no OCI layout there (%v)", s, err)
+		}
 		return ref, nil
 	case strings.HasPrefix(s, "docker://"):
 		ref, err := docker.ParseReference(strings.TrimPrefix(s, "docker:"))
 		if err != nil {
+			return nil, errs.Inputf("reference %q: %w", s, err)
+		}
+		if err := CheckPort(reference.Domain(ref.DockerReference())); err != nil {
 			return nil, errs.Inputf("reference %q: %w", s, err)
 		}
 		return ref, nil
@@ -67,6 +77,19 @@ func ParseReference(s string, store storage.Store) (types.ImageReference, error)
 		return nil, fmt.Errorf("reference %q: %w", s, err)
 	}
 	return ref, nil
+}
+
+// CheckPort checks the port of a registry host[:port], if it has one.
+func CheckPort(host string) error {
+	i := strings.LastIndex(host, ":")
+	if i < 0 || strings.HasSuffix(host, "]") {
+		return nil
+	}
+	n, err := strconv.Atoi(host[i+1:])
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q: want 1 to 65535", host[i+1:])
+	}
+	return nil
 }
 
 // HasRegistryHost reports whether the first path component of a reference

@@ -1,6 +1,7 @@
 package image
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -49,8 +50,15 @@ type Hosts struct {
 func (r Registries) Open(dir string) (*Hosts, error) {
 	h := &Hosts{cfg: r, dir: dir}
 	if r.AuthFile != "" {
-		if _, err := os.Stat(r.AuthFile); err != nil {
+		data, err := os.ReadFile(r.AuthFile)
+		if err != nil {
 			return nil, errs.Inputf("auth file: %w", err)
+		}
+		// c/image would fail on every request with the same parse error,
+		// which looks retryable: say so once, up front.
+		var v map[string]json.RawMessage
+		if err := json.Unmarshal(data, &v); err != nil {
+			return nil, errs.Inputf("auth file %s: not a JSON object (docker config.json or containers auth.json): %w", r.AuthFile, err)
 		}
 	}
 	if r.CAFile != "" {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentforge/agentforge/builder/image/imagetest"
 	"github.com/containers/buildah"
 )
 
@@ -105,6 +106,10 @@ func TestCLI_BadInput(t *testing.T) {
 	os.WriteFile(filepath.Join(badDef, "image.yaml"), []byte("name: x\nversion: 1\nbase:\n  image: scratch\n  colour: red\n"), 0o644)
 	os.WriteFile(filepath.Join(badDef, "Containerfile"), []byte("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"), 0o644)
 	sf := storeFlags(t)
+	layout := filepath.Join(t.TempDir(), "layout")
+	imagetest.Layout(t, mkdir(t, layout), "1", imagetest.Options{Layers: 1, Size: 1024})
+	badAuth := filepath.Join(t.TempDir(), "auth.json")
+	os.WriteFile(badAuth, []byte("{not json"), 0o600)
 	cases := []struct {
 		name string
 		args []string
@@ -118,6 +123,16 @@ func TestCLI_BadInput(t *testing.T) {
 		{"unknown image", append([]string{"verify", "nothing-here:1"}, sf...), `image "nothing-here:1" not found`},
 		{"bad storage driver", []string{"verify", "x", "--storage-driver", "zfs", "--storage-root", t.TempDir()}, `storage driver "zfs"`},
 		{"too many args", []string{"verify", "a", "b"}, "accepts 1 arg"},
+		{"no such layout", []string{"verify", "oci:/nonexistent/layout:1"}, `reference "oci:/nonexistent/layout:1"`},
+		{"a folder that is not a layout", []string{"verify", "oci:" + t.TempDir() + ":1"}, "no OCI layout there"},
+		{"empty oci reference", []string{"verify", "oci:"}, `reference "oci:"`},
+		{"port out of range", []string{"verify", "docker://127.0.0.1:99999/a/b:1"}, `port "99999"`},
+		{"tag with a space", []string{"verify", "docker://127.0.0.1:5000/a/b:t g"}, `reference "docker://127.0.0.1:5000/a/b:t g"`},
+		{"destination host prefix is not a host", []string{"publish", "oci:" + layout, "--to", "localhostfoo/team/app"}, "a bare name would mean Docker Hub"},
+		{"destination port out of range", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:70000/team/app:1"}, `port "70000"`},
+		{"missing auth file", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:5000/team/app:1", "--authfile", "/nonexistent/auth.json"}, "auth file"},
+		{"malformed auth file", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:5000/team/app:1", "--authfile", badAuth}, "not a JSON object"},
+		{"htpasswd missing", []string{"registry", "serve", "--root", t.TempDir(), "--htpasswd", "/nonexistent/htpasswd"}, "want an existing bcrypt htpasswd file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -154,6 +169,29 @@ sources:
 			t.Errorf("JSON error should contain %q:\n%s", want, stdout)
 		}
 	}
+}
+
+// With -o json, even a command line that does not parse gives one JSON
+// object on stdout.
+func TestCLI_JSONErrorForUnparsableCommandLine(t *testing.T) {
+	for _, args := range [][]string{{"frobnicate", "-o", "json"}, {"build", "--frobnicate", "--output=json"}, {"-ojson", "verify"}} {
+		code, stdout, _ := cli(t, args...)
+		var v struct {
+			Error    string `json:"error"`
+			ExitCode int    `json:"exitCode"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &v); err != nil || code != 2 || v.ExitCode != 2 || v.Error == "" {
+			t.Errorf("%v: exit %d, stdout %q (%v)", args, code, stdout, err)
+		}
+	}
+}
+
+func mkdir(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // A helper program missing at run time is agentforge's own error naming the

@@ -58,10 +58,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		a.log.Out = stderr
 	}
 	fmt.Fprintf(stderr, "agentforge: error: %v\n", err)
-	if a.output == "json" && !a.printed {
+	// A command line that failed to parse may never have set --output:
+	// look for it, so that a script asking for JSON always gets it.
+	if (a.output == "json" || wantsJSON(args)) && !a.printed {
 		a.writeJSON(map[string]any{"error": err.Error(), "exitCode": code})
 	}
 	return code
+}
+
+// wantsJSON reports whether args ask for JSON output (-o json, -ojson,
+// --output json, --output=json), whether or not they parsed.
+func wantsJSON(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "-ojson", a == "--output=json", a == "-o=json":
+			return true
+		case (a == "-o" || a == "--output") && i+1 < len(args) && args[i+1] == "json":
+			return true
+		}
+	}
+	return false
 }
 
 func (a *app) rootCommand() *cobra.Command {

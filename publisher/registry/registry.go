@@ -9,8 +9,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/agentforge/agentforge/images/errs"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/distribution/distribution/v3/configuration"
@@ -51,6 +53,11 @@ func Handler(ctx context.Context, cfg Config) (http.Handler, error) {
 	}
 	c.HTTP.Secret = hex.EncodeToString(secret)
 	if cfg.Htpasswd != "" {
+		// distribution would create a missing file with a random password
+		// and log that password: an existing, non-empty file is required.
+		if st, err := os.Stat(cfg.Htpasswd); err != nil || st.Size() == 0 {
+			return nil, errs.Inputf("htpasswd file %s: want an existing bcrypt htpasswd file (create one with htpasswd -B)", cfg.Htpasswd)
+		}
 		c.Auth = configuration.Auth{"htpasswd": configuration.Parameters{"realm": "agentforge-registry", "path": cfg.Htpasswd}}
 	}
 	return handlers.NewApp(ctx, c), nil
