@@ -151,8 +151,9 @@ func Layers(ctx context.Context, sys *types.SystemContext, ref types.ImageRefere
 }
 
 // Manifest reads the top-level manifest of ref. When ref names a digest
-// (repo@sha256:…), the bytes are checked against it before they are
-// returned: a source serving another manifest is an *errs.IntegrityError.
+// (repo@sha256:…), or is an OCI layout (whose index.json names one), the
+// bytes are checked against it before they are returned: a source serving
+// another manifest is an *errs.IntegrityError.
 func Manifest(ctx context.Context, ref types.ImageReference, sys *types.SystemContext) ([]byte, error) {
 	src, err := ref.NewImageSource(ctx, sys)
 	if err != nil {
@@ -163,12 +164,19 @@ func Manifest(ctx context.Context, ref types.ImageReference, sys *types.SystemCo
 	if err != nil {
 		return nil, fmt.Errorf("read manifest of %s: %w", Name(ref), err)
 	}
+	var want digest.Digest
 	if dref := ref.DockerReference(); dref != nil {
 		if d, ok := dref.(reference.Digested); ok {
-			if got := digest.FromBytes(raw); got != d.Digest() {
-				return nil, &errs.IntegrityError{What: "manifest of " + Name(ref), Check: "digest", Expected: d.Digest().String(), Actual: got.String()}
-			}
+			want = d.Digest()
 		}
+	}
+	if ref.Transport().Name() == "oci" {
+		if want, err = layoutDigest(ref); err != nil {
+			return nil, err
+		}
+	}
+	if got := digest.FromBytes(raw); want != "" && got != want {
+		return nil, &errs.IntegrityError{What: "manifest of " + Name(ref), Check: "digest", Expected: want.String(), Actual: got.String()}
 	}
 	return raw, nil
 }

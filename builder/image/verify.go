@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -119,6 +121,18 @@ func Verify(ctx context.Context, ref types.ImageReference, opts VerifyOptions) (
 			}
 			expect = d.Digest()
 		}
+	}
+	if ref.Transport().Name() == "oci" {
+		// The layout's index.json names the manifest by digest: a manifest
+		// blob edited in place no longer matches it.
+		d, err := layoutDigest(ref)
+		if err != nil {
+			return nil, err
+		}
+		if expect != "" && expect != d {
+			return nil, &errs.IntegrityError{What: "manifest of " + name, Check: "digest", Expected: expect.String(), Actual: d.String() + " (in index.json)"}
+		}
+		expect = d
 	}
 	v := &verifier{src: src, ref: ref, opts: opts}
 	if opts.Mode == Fast && ref.Transport().Name() == "docker" {
@@ -281,11 +295,19 @@ func checkLayer(ctx context.Context, src types.ImageSource, fetch types.BlobInfo
 	blobH, diffH := sha256.New(), sha256.New()
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
+	found := "" // the compression the blob really has
 	go func() {
-		dr, _, err := compression.AutoDecompress(pr)
+		algo, decompress, r, err := compression.DetectCompressionFormat(pr)
 		if err == nil {
-			_, err = io.Copy(diffH, dr)
-			dr.Close()
+			dr := io.NopCloser(r)
+			if decompress != nil {
+				found = algo.Name()
+				dr, err = decompress(r)
+			}
+			if err == nil {
+				_, err = io.Copy(diffH, dr)
+				dr.Close()
+			}
 		}
 		// Keep draining whatever happened, so that the blob itself is
 		// always hashed to the end.
@@ -306,6 +328,15 @@ func checkLayer(ctx context.Context, src types.ImageSource, fetch types.BlobInfo
 	if fetch.Size >= 0 && n != fetch.Size {
 		problems = append(problems, fmt.Sprintf("size: expected %d, got %d", fetch.Size, n))
 	}
+	if fetch.Digest.String() == l.Digest && l.MediaType != "" { // schema 1 manifests carry no media types
+		// The manifest's own blob (not local storage's uncompressed copy):
+		// its media type must say what the bytes are.
+		if want, ok := layerCompression(l.MediaType); !ok {
+			problems = append(problems, fmt.Sprintf("media type %q is not a layer media type", l.MediaType))
+		} else if derr == nil && want != found {
+			problems = append(problems, fmt.Sprintf("media type %q says %s, the blob is %s", l.MediaType, orNone(want), orNone(found)))
+		}
+	}
 	gotDiff := digest.NewDigest(digest.SHA256, diffH)
 	switch {
 	case derr != nil:
@@ -318,6 +349,59 @@ func checkLayer(ctx context.Context, src types.ImageSource, fetch types.BlobInfo
 	rep.OK = len(problems) == 0
 	rep.Problem = strings.Join(problems, "; ")
 	return rep
+}
+
+// layoutDigest is the manifest digest an OCI layout's index.json gives for
+// ref's tag (or its only manifest, when ref names no tag).
+func layoutDigest(ref types.ImageReference) (digest.Digest, error) {
+	s := ref.StringWithinTransport()
+	dir, tag := s, ""
+	if i := strings.LastIndex(s, ":"); i >= 0 {
+		dir, tag = s[:i], s[i+1:]
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		return "", errs.NotFoundf("%s: %w", Name(ref), err)
+	}
+	var idx imgspecv1.Index
+	if err := json.Unmarshal(data, &idx); err != nil {
+		return "", errs.Inputf("%s: index.json: %w", Name(ref), err)
+	}
+	var found []digest.Digest
+	for _, m := range idx.Manifests {
+		if tag == "" || m.Annotations[imgspecv1.AnnotationRefName] == tag {
+			found = append(found, m.Digest)
+		}
+	}
+	if len(found) != 1 {
+		return "", errs.Inputf("%s: index.json names %d manifests for %q", Name(ref), len(found), tag)
+	}
+	return found[0], nil
+}
+
+// layerCompression is the compression a layer media type declares ("" for
+// none), and whether it is a layer media type at all.
+func layerCompression(mediaType string) (string, bool) {
+	switch mediaType {
+	case imgspecv1.MediaTypeImageLayer, imgspecv1.MediaTypeImageLayerNonDistributable, //nolint:staticcheck // still met in the wild
+		manifest.DockerV2SchemaLayerMediaTypeUncompressed:
+		return "", true
+	case imgspecv1.MediaTypeImageLayerGzip, imgspecv1.MediaTypeImageLayerNonDistributableGzip, //nolint:staticcheck
+		manifest.DockerV2Schema2LayerMediaType, manifest.DockerV2Schema2ForeignLayerMediaTypeGzip:
+		return compression.Gzip.Name(), true
+	case imgspecv1.MediaTypeImageLayerZstd, imgspecv1.MediaTypeImageLayerNonDistributableZstd: //nolint:staticcheck
+		return compression.Zstd.Name(), true
+	case manifest.DockerV2Schema2ForeignLayerMediaType:
+		return "", true
+	}
+	return "", false
+}
+
+func orNone(algo string) string {
+	if algo == "" {
+		return "uncompressed"
+	}
+	return algo
 }
 
 // readFailure records an error met while reading a layer. c/storage's own
