@@ -143,7 +143,7 @@ func Load(fsys fs.FS, name string, overrides map[string]string) (*Definition, er
 	}
 	var raw rawDefinition
 	if err := yaml.Unmarshal(data, &raw); err != nil {
-		le := convertYAMLError(err).(*lineError)
+		le := fixParserLine(convertYAMLError(err).(*lineError), data)
 		return nil, &DefinitionError{File: file, Line: le.line, Msg: le.msg}
 	}
 	if raw.line == 0 {
@@ -208,6 +208,8 @@ func (v *validator) build(fsys fs.FS, name string, raw *rawDefinition, overrides
 		v.errorf(lineOr(raw.Containerfile.Line, raw.line), "Containerfile %q not found in the definition folder", def.Containerfile)
 	} else if !fromBaseRE.Match(cf) {
 		v.errorf(lineOr(raw.Containerfile.Line, raw.line), "%s has no \"FROM ${BASE_IMAGE}\" line: base.image would be ignored", def.Containerfile)
+	} else if !finalStageOnBase(cf) {
+		v.errorf(lineOr(raw.Containerfile.Line, raw.line), "%s: the final stage does not build on ${BASE_IMAGE} (directly or through earlier stages): the image would not be what base.image says", def.Containerfile)
 	}
 
 	// Variables first: everything else may refer to them.
@@ -238,6 +240,11 @@ func (v *validator) build(fsys fs.FS, name string, raw *rawDefinition, overrides
 			v.errorf(raw.Labels[k].Line, "empty label name")
 		}
 		def.Labels[k] = r.render(raw.Labels[k])
+		if strings.Contains(def.Labels[k], "$") {
+			// buildah adds labels as a final LABEL step, which expands
+			// variables: "$5" would silently vanish.
+			v.errorf(raw.Labels[k].Line, "label %q: value %q contains \"$\", which the build would expand as a variable", k, def.Labels[k])
+		}
 	}
 	for _, t := range raw.Tags {
 		tag := r.render(t)
@@ -260,14 +267,48 @@ func (v *validator) build(fsys fs.FS, name string, raw *rawDefinition, overrides
 	}
 	if raw.SourceDateEpoch.Value != "" {
 		n, err := strconv.ParseInt(raw.SourceDateEpoch.Value, 10, 64)
-		if err != nil || n < 0 {
-			v.errorf(raw.SourceDateEpoch.Line, "sourceDateEpoch %q: want seconds since 1970 (a non-negative integer)", raw.SourceDateEpoch.Value)
+		if err != nil || n < 0 || n > maxEpoch {
+			v.errorf(raw.SourceDateEpoch.Line, "sourceDateEpoch %q: want seconds since 1970, before the year 10000 (0 to %d)", raw.SourceDateEpoch.Value, maxEpoch)
 		} else {
 			def.SourceDateEpoch = &n
 		}
 	}
 	def.Sources = v.sources(fsys, raw.Sources, r)
 	return def
+}
+
+// maxEpoch is 9999-12-31T23:59:59Z: later times do not fit an image's
+// RFC 3339 timestamps.
+const maxEpoch = 253402300799
+
+var fromRE = regexp.MustCompile(`(?i)^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?`)
+
+// finalStageOnBase reports whether the last stage of a Containerfile
+// builds on ${BASE_IMAGE}, directly or through the stages it names.
+func finalStageOnBase(cf []byte) bool {
+	bases := map[string]string{} // stage name -> what it is FROM
+	last := ""
+	for _, line := range strings.Split(string(cf), "\n") {
+		m := fromRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		last = m[1]
+		if m[2] != "" {
+			bases[strings.ToLower(m[2])] = m[1]
+		}
+	}
+	for seen := 0; seen <= len(bases); seen++ {
+		if last == "${BASE_IMAGE}" || last == "$BASE_IMAGE" {
+			return true
+		}
+		next, ok := bases[strings.ToLower(last)]
+		if !ok {
+			return false
+		}
+		last = next
+	}
+	return false
 }
 
 func (v *validator) checkBase(b Base, raw *rawDefinition) {

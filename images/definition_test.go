@@ -102,7 +102,11 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 		{"bad tag", `"{{version}}-tool{{tool.version}}"`, `"bad tag"`, nil, `d/image.yaml:13: tag "bad tag"`},
 		{"bad platform", "tags:", "platforms: [amd64]\ntags:", nil, `d/image.yaml:11: platform "amd64"`},
 		{"unknown --set key", "", "", map[string]string{"tool.verison": "1"}, "d/image.yaml: set tool.verison: no such variable"},
-		{"not yaml", "name: demo", "name: [demo", nil, "d/image.yaml:"},
+		{"not yaml", "name: demo", "name: [demo", nil, "d/image.yaml:1: did not find expected"},
+		{"epoch past 9999", "tags:", "sourceDateEpoch: 253402300800\ntags:", nil, `d/image.yaml:11: sourceDateEpoch "253402300800": want seconds since 1970, before the year 10000`},
+		{"dollar in a label", "tags:", "  price: \"$5\"\ntags:", nil, `d/image.yaml:11: label "price": value "$5" contains "$"`},
+		{"unclosed list names its line", "tags:", "platforms: [linux/amd64\ntags:", nil, "d/image.yaml:11: did not find expected"},
+		{"unclosed list before a key names its line", "version: 1.0.0", "version: [1.0.0\nx: 1", nil, "d/image.yaml:2: did not find expected"},
 		{"relative file URL", "https://example.org/tool-{{tool.version}}.tar.gz", "file://rootfs/tool.tar.gz", nil, `d/image.yaml:16: source "tool": url "file://rootfs/tool.tar.gz": a file:// URL needs an absolute path`},
 	}
 	for _, tc := range cases {
@@ -141,6 +145,29 @@ func TestLoad_ContainerfileMustUseBase(t *testing.T) {
 	_, err := Load(fsys, "d", nil)
 	if err == nil || !strings.Contains(err.Error(), `no "FROM ${BASE_IMAGE}" line`) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// The final stage must build on ${BASE_IMAGE}, directly or through the
+// stages it names: a FROM ${BASE_IMAGE} in a builder stage is not enough.
+func TestLoad_FinalStageMustBuildOnBase(t *testing.T) {
+	for _, tc := range []struct {
+		name, containerfile string
+		ok                  bool
+	}{
+		{"single stage", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN true\n", true},
+		{"through a named stage", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE} AS base\nRUN true\nFROM golang AS build\nRUN true\nFROM base\nCOPY --from=build /x /x\n", true},
+		{"final stage elsewhere", "ARG BASE_IMAGE\nFROM ${BASE_IMAGE} AS build\nRUN true\nFROM docker.io/library/alpine\nCOPY --from=build /x /x\n", false},
+		{"a cycle of names", "FROM ${BASE_IMAGE} AS x\nFROM b AS a\nFROM a AS b\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := defFS(goodYAML)
+			fsys["Containerfile"] = &fstest.MapFile{Data: []byte(tc.containerfile)}
+			_, err := Load(fsys, "d", nil)
+			if tc.ok != (err == nil) || !tc.ok && !strings.Contains(err.Error(), "the final stage does not build on ${BASE_IMAGE}") {
+				t.Fatalf("ok=%t: %v", tc.ok, err)
+			}
+		})
 	}
 }
 

@@ -110,3 +110,30 @@ func convertYAMLError(err error) error {
 	}
 	return &lineError{0, err.Error()}
 }
+
+// fixParserLine corrects the line of yaml.v3's parser errors ("did not
+// find expected …"), which it reports 0-based (the line before the faulty
+// one; its scanner errors are right). For an unclosed flow collection it
+// names the line that opened it.
+func fixParserLine(le *lineError, data []byte) *lineError {
+	if !strings.HasPrefix(le.msg, "did not find expected") {
+		return le
+	}
+	lines := strings.Split(string(data), "\n")
+	line := min(le.line+1, len(lines))
+	open, close := "", ""
+	switch {
+	case strings.Contains(le.msg, "']'"):
+		open, close = "[", "]"
+	case strings.Contains(le.msg, "'}'"):
+		open, close = "{", "}"
+	}
+	if open != "" {
+		for i := line; i >= 1; i-- {
+			if l := lines[i-1]; strings.Count(l, open) > strings.Count(l, close) {
+				return &lineError{i, le.msg}
+			}
+		}
+	}
+	return &lineError{line, le.msg}
+}
