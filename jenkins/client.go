@@ -85,13 +85,13 @@ func (e *Error) Error() string {
 func New(ctx context.Context, cfg Config) (_ *Client, err error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, &InputError{fmt.Sprintf("jenkins URL %q: want http(s)://host[:port][/prefix]", httpget.RedactURL(cfg.URL))}
+		return nil, &InputError{Msg: fmt.Sprintf("jenkins URL %q: want http(s)://host[:port][/prefix]", httpget.RedactURL(cfg.URL))}
 	}
 	if u.User != nil {
-		return nil, &InputError{"jenkins URL must not carry credentials: give the user with --jenkins-user and the token in JENKINS_API_TOKEN or a token file"}
+		return nil, &InputError{Msg: "jenkins URL must not carry credentials: give the user and the token separately"}
 	}
 	if cfg.User == "" || cfg.Token == "" {
-		return nil, &InputError{"a Jenkins user and API token are needed (--jenkins-user; JENKINS_API_TOKEN or --jenkins-token-file)"}
+		return nil, &InputError{Msg: "a Jenkins user and API token are needed"}
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 60 * time.Second
@@ -146,7 +146,10 @@ func New(ctx context.Context, cfg Config) (_ *Client, err error) {
 }
 
 // InputError is a bad Jenkins URL or missing credentials (exit 2).
-type InputError struct{ Msg string }
+type InputError struct {
+	Msg       string
+	notPinned bool
+}
 
 func (e *InputError) Error() string { return e.Msg }
 
@@ -170,7 +173,7 @@ func statusError(op string, resp *http.Response) error {
 	switch s := resp.StatusCode; {
 	case s < 400:
 		if op == "connect" && resp.Header.Get("X-Jenkins") == "" {
-			return &Error{Status: s, Op: op, Reason: "not-jenkins", Hint: "the server answered without an X-Jenkins header: check --jenkins-url"}
+			return &Error{Status: s, Op: op, Reason: "not-jenkins", Hint: "the server answered without an X-Jenkins header: check the Jenkins URL"}
 		}
 		return nil
 	case s == http.StatusUnauthorized:
@@ -182,7 +185,7 @@ func statusError(op string, resp *http.Response) error {
 		}
 		return &Error{Status: s, Op: op, Reason: "forbidden", Hint: hint}
 	case s == http.StatusNotFound && op == "connect":
-		return &Error{Status: s, Op: op, Reason: "not-jenkins", Hint: "no Jenkins API at this URL: check --jenkins-url (and its path prefix)"}
+		return &Error{Status: s, Op: op, Reason: "not-jenkins", Hint: "no Jenkins API at this URL: check the Jenkins URL (and its path prefix)"}
 	default:
 		return fmt.Errorf("%s: HTTP %s", op, resp.Status)
 	}
@@ -200,7 +203,7 @@ func (c *Client) script(ctx context.Context, op, text string) (out string, err e
 		return "", c.scrub(fmt.Errorf("%s: POST /scriptText: %w", op, err))
 	}
 	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
-		return "", &Error{Status: resp.StatusCode, Op: op, Reason: "script-console", Hint: "the script console (/scriptText) is not available on this controller; use --casc to get the configuration-as-code fragment instead"}
+		return "", &Error{Status: resp.StatusCode, Op: op, Reason: "script-console", Hint: "the script console (/scriptText) is not available on this controller; register through configuration as code instead"}
 	}
 	if err := statusError(op, resp); err != nil {
 		var je *Error
@@ -368,7 +371,7 @@ func (c *Client) scrub(err error) error {
 		cp.Op, cp.Reason, cp.Hint = c.secrets.redact(cp.Op), c.secrets.redact(cp.Reason), c.secrets.redact(cp.Hint)
 		r.kind = &cp
 	case errors.As(err, &ie):
-		r.kind = &InputError{c.secrets.redact(ie.Msg)}
+		r.kind = &InputError{Msg: c.secrets.redact(ie.Msg), notPinned: ie.notPinned}
 	case errors.Is(err, context.DeadlineExceeded):
 		r.kind = context.DeadlineExceeded
 	case errors.Is(err, context.Canceled):

@@ -31,10 +31,10 @@ var nodeNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$`)
 func (c *Client) RegisterNode(ctx context.Context, n Node, opts Options) (_ *Outcome, err error) {
 	defer func() { err = c.scrub(err) }()
 	if !nodeNameRE.MatchString(n.Name) {
-		return nil, &InputError{fmt.Sprintf("--node %q: want letters, digits, . _ - (up to 100)", n.Name)}
+		return nil, &InputError{Msg: fmt.Sprintf("node %q: want letters, digits, . _ - (up to 100)", n.Name)}
 	}
 	if !labelRE.MatchString(n.Label) {
-		return nil, &InputError{fmt.Sprintf("--label %q: want labels separated by single spaces", n.Label)}
+		return nil, &InputError{Msg: fmt.Sprintf("label %q: want labels separated by single spaces", n.Label)}
 	}
 	if n.RemoteFS == "" {
 		n.RemoteFS = "/home/jenkins/agent"
@@ -178,7 +178,7 @@ func unescapeXML(s string) string {
 func (c *Client) RemoveNode(ctx context.Context, name string, opts Options) (_ *Outcome, err error) {
 	defer func() { err = c.scrub(err) }()
 	if !nodeNameRE.MatchString(name) {
-		return nil, &InputError{fmt.Sprintf("--node %q: want letters, digits, . _ - (up to 100)", name)}
+		return nil, &InputError{Msg: fmt.Sprintf("node %q: want letters, digits, . _ - (up to 100)", name)}
 	}
 	path := "/computer/" + url.PathEscape(name) + "/api/json"
 	_, status, err := c.get(ctx, path)

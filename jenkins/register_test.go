@@ -132,7 +132,7 @@ func TestRegister_RefusesUnmanagedUnlessAdopt(t *testing.T) {
 	tmpl.Name, tmpl.Label = "maven", "maven"
 	_, err := c.Register(context.Background(), tmpl, Options{})
 	var je *Error
-	if !errors.As(err, &je) || je.Reason != "not-managed" || !strings.Contains(err.Error(), "--adopt") {
+	if !errors.As(err, &je) || je.Reason != "not-managed" || !strings.Contains(err.Error(), "adopt it") {
 		t.Fatalf("want not-managed, got %v", err)
 	}
 	out, err := c.Register(context.Background(), tmpl, Options{Adopt: true})
@@ -351,8 +351,8 @@ func TestRegister_RefusesNameJenkinsWouldTrim(t *testing.T) {
 		tmpl.Name = name
 		_, err := c.Register(context.Background(), tmpl, Options{})
 		var ie *InputError
-		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "--template") {
-			t.Errorf("%q: want an input error naming --template, got %v", name, err)
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), "template ") {
+			t.Errorf("%q: want an input error naming the template, got %v", name, err)
 		}
 	}
 	if n := len(srv.Scripts); n != 0 {

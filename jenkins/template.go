@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"path"
@@ -99,49 +100,51 @@ var (
 // would take but that make no sense are refused here with the field named.
 func (t *Template) Validate() error {
 	var problems []string
+	notPinned := false
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	if strings.TrimSpace(t.Cloud) == "" {
-		bad("--cloud is empty")
+		bad("cloud is empty")
 	}
 	switch {
 	case strings.TrimSpace(t.Name) == "":
-		bad("--template %q: want a name", t.Name)
+		bad("template %q: want a name", t.Name)
 	case strings.IndexFunc(t.Name, isControl) >= 0:
-		bad("--template %q: want a name without control characters (tabs, newlines)", t.Name)
+		bad("template %q: want a name without control characters (tabs, newlines)", t.Name)
 	case javaTrim(t.Name) != t.Name:
 		// PodTemplate.setName stores Util.fixEmptyAndTrim(name): a padded
 		// name would be stored trimmed, so no run would find its template
 		// again and every run would add one.
-		bad("--template %q: leading or trailing spaces (Jenkins would store %q, and the next run would not find it)", t.Name, javaTrim(t.Name))
+		bad("template %q: leading or trailing spaces (Jenkins would store %q, and the next run would not find it)", t.Name, javaTrim(t.Name))
 	}
 	if !labelRE.MatchString(t.Label) {
-		bad("--label %q: want one or more labels separated by single spaces", t.Label)
+		bad("label %q: want one or more labels separated by single spaces", t.Label)
 	}
 	switch {
 	case digestRefRE.MatchString(t.Image):
 	case t.AllowTag && tagRefRE.MatchString(t.Image):
 	case tagRefRE.MatchString(t.Image):
-		bad("--image %q is not pinned by digest (want repo@sha256:<64 hex>; --allow-tag to accept a tag)", t.Image)
+		bad("image %q is not pinned by digest (want repo@sha256:<64 hex>)", t.Image)
+		notPinned = true
 	default:
-		bad("--image %q is not an image reference", t.Image)
+		bad("image %q is not an image reference", t.Image)
 	}
 	if !k8sNameRE.MatchString(t.Namespace) {
-		bad("--namespace %q is not a Kubernetes namespace name", t.Namespace)
+		bad("namespace %q is not a Kubernetes namespace name", t.Namespace)
 	}
 	if !k8sNameRE.MatchString(t.ServiceAccount) && !regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`).MatchString(t.ServiceAccount) {
-		bad("--service-account %q is not a Kubernetes name", t.ServiceAccount)
+		bad("service-account %q is not a Kubernetes name", t.ServiceAccount)
 	}
-	for name, q := range map[string]string{"--cpu-request": t.CPURequest, "--memory-request": t.MemoryRequest, "--cpu-limit": t.CPULimit, "--memory-limit": t.MemoryLimit} {
+	for name, q := range map[string]string{"cpu-request": t.CPURequest, "memory-request": t.MemoryRequest, "cpu-limit": t.CPULimit, "memory-limit": t.MemoryLimit} {
 		if !quantityRE.MatchString(q) {
 			bad("%s %q is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 2Gi)", name, q)
 		}
 	}
 	// Both are Java ints in the plugin: a larger value would wrap on the way.
 	if t.IdleMinutes < 0 || t.IdleMinutes > math.MaxInt32 {
-		bad("--idle-minutes %d: want 0 to %d (a Java int)", t.IdleMinutes, math.MaxInt32)
+		bad("idle-minutes %d: want 0 to %d (a Java int)", t.IdleMinutes, math.MaxInt32)
 	}
 	if t.InstanceCap < math.MinInt32 || t.InstanceCap > math.MaxInt32 {
-		bad("--instance-cap %d: want -1 (unlimited) to %d (a Java int)", t.InstanceCap, math.MaxInt32)
+		bad("instance-cap %d: want -1 (unlimited) to %d (a Java int)", t.InstanceCap, math.MaxInt32)
 	}
 	seen := map[string]bool{}
 	for _, p := range t.EmptyDirs {
@@ -160,13 +163,17 @@ func (t *Template) Validate() error {
 		t.NodeUsageMode = "EXCLUSIVE"
 	case "EXCLUSIVE", "NORMAL":
 	default:
-		bad("--node-usage-mode %q: want EXCLUSIVE or NORMAL", t.NodeUsageMode)
+		bad("node-usage-mode %q: want EXCLUSIVE or NORMAL", t.NodeUsageMode)
 	}
 	if len(problems) > 0 {
-		return &InputError{"pod template: " + strings.Join(problems, "; ")}
+		return &InputError{Msg: "pod template: " + strings.Join(problems, "; "), notPinned: notPinned}
 	}
 	return nil
 }
+
+// ErrNotPinned is a template image given by tag where a digest is required
+// (errors.Is finds it in Validate's error).
+var ErrNotPinned = errors.New("image not pinned by digest")
 
 // isControl reports an ASCII or C1 control character.
 func isControl(r rune) bool { return r < 0x20 || (r >= 0x7f && r < 0xa0) }
@@ -338,11 +345,11 @@ func (c *Client) run(ctx context.Context, op, script string) (*result, error) {
 	e := &Error{Op: op, Reason: r.Reason}
 	switch r.Reason {
 	case "no-such-cloud":
-		e.Hint = fmt.Sprintf("there is no cloud of that name (clouds: %s); create it under Manage Jenkins > Clouds or pass --cloud", strings.Join(r.Clouds, ", "))
+		e.Hint = fmt.Sprintf("there is no cloud of that name (clouds: %s); create it under Manage Jenkins > Clouds or name another", strings.Join(r.Clouds, ", "))
 	case "not-kubernetes":
 		e.Hint = "that cloud is a " + r.Kind + ", not a Kubernetes cloud"
 	case "not-managed":
-		e.Hint = "a template of that name exists (id " + r.ID + ") that agentforge did not create; pass --adopt to take it over"
+		e.Hint = "a template of that name exists (id " + r.ID + ") that agentforge did not create (adopt it to take it over)"
 	case "plugin-too-old":
 		installed := "an older version"
 		if plugins, err := c.plugins(ctx); err == nil && plugins["kubernetes"] != "" {

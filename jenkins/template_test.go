@@ -14,12 +14,12 @@ func TestTemplate_ValidateBoundsJavaInts(t *testing.T) {
 		set  func(*Template)
 		flag string
 	}{
-		{func(t *Template) { t.InstanceCap = 3000000000 }, "--instance-cap"},
-		{func(t *Template) { t.InstanceCap = 2147483648 }, "--instance-cap"},
-		{func(t *Template) { t.InstanceCap = -2147483649 }, "--instance-cap"},
-		{func(t *Template) { t.IdleMinutes = 3000000000 }, "--idle-minutes"},
-		{func(t *Template) { t.IdleMinutes = 2147483648 }, "--idle-minutes"},
-		{func(t *Template) { t.IdleMinutes = -1 }, "--idle-minutes"},
+		{func(t *Template) { t.InstanceCap = 3000000000 }, "instance-cap"},
+		{func(t *Template) { t.InstanceCap = 2147483648 }, "instance-cap"},
+		{func(t *Template) { t.InstanceCap = -2147483649 }, "instance-cap"},
+		{func(t *Template) { t.IdleMinutes = 3000000000 }, "idle-minutes"},
+		{func(t *Template) { t.IdleMinutes = 2147483648 }, "idle-minutes"},
+		{func(t *Template) { t.IdleMinutes = -1 }, "idle-minutes"},
 	} {
 		tmpl := pythonTemplate(digestA)
 		tc.set(&tmpl)

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/jenkins"
 	"github.com/agentforge/agentforge/publisher"
 )
 
@@ -38,11 +39,30 @@ func exitCode(err error) int {
 // withHints adds the command-line flag that would change the outcome to
 // library errors, which do not know about flags.
 func withHints(err error) error {
-	var conflict *publisher.TagConflictError
-	if errors.As(err, &conflict) {
+	var (
+		conflict *publisher.TagConflictError
+		refused  *jenkins.Error
+	)
+	switch {
+	case errors.As(err, &conflict):
 		return fmt.Errorf("%w (--allow-overwrite to move it)", err)
+	case errors.As(err, &refused):
+		if hint, ok := jenkinsHints[refused.Reason]; ok {
+			return fmt.Errorf("%w (%s)", err, hint)
+		}
+	case errors.Is(err, jenkins.ErrNotPinned):
+		return fmt.Errorf("%w (--allow-tag accepts a tag)", err)
 	}
 	return err
+}
+
+// jenkinsHints name the flag that helps with a refusal, by jenkins.Error
+// reason.
+var jenkinsHints = map[string]string{
+	"not-managed":    "--adopt takes it over",
+	"no-such-cloud":  "--cloud names another",
+	"script-console": "--casc prints the configuration-as-code fragment instead",
+	"not-jenkins":    "check --jenkins-url",
 }
 
 // args wraps a cobra argument check so that a wrong number of arguments is
