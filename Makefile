@@ -13,11 +13,13 @@ BIN      := bin/agentforge
 #   git ca-certificates module downloads, image revision labels
 #   busybox-static      testdata/busybox (tests, quick start)
 #   skopeo              cross-checks in the tests, make bench
-#   podman              the podman-service backend test
+#   podman runc         the podman-service backend test; the release's pod
+#                       check runs the built image as a pod would (runc:
+#                       crun fails in some CI containers)
 #   debootstrap         the demo's offline base image
 #   groovy default-jre-headless  the Jenkins emulator runs the Groovy scripts
 #   bc                  .ci/bench arithmetic
-DEPS     := gcc libc6-dev git ca-certificates busybox-static skopeo podman debootstrap groovy default-jre-headless bc
+DEPS     := gcc libc6-dev git ca-certificates busybox-static skopeo podman runc debootstrap groovy default-jre-headless bc
 
 export CGO_ENABLED := 1
 

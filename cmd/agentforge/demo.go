@@ -128,6 +128,7 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string)
 	cfg := &releaseFile{
 		Definition: defaultDefinition, Set: env.Overrides,
 		Smoke:        smokeCommands,
+		Pod:          demo.PodCheck,
 		Destinations: []string{regs[0].Addr + "/agents/python-agent", regs[1].Addr + "/registry.example/agents/python-agent"},
 		Jenkins:      &releaseJenkins{URL: emu.URL, User: "agentforge-demo", TokenFile: tokenFile, Template: "python-agent", Label: "python", MemoryRequest: "1Gi", CPURequest: "500m", Podman: true},
 	}

@@ -27,10 +27,14 @@ type releaseFile struct {
 	RegistryMirrors []string          `yaml:"registryMirrors"`
 	SkipSignature   []string          `yaml:"skipSignature"`
 	Smoke           [][]string        `yaml:"smoke"`
-	Destinations    []string          `yaml:"destinations"`
-	Verify          string            `yaml:"verify"`
-	AllowOverwrite  bool              `yaml:"allowOverwrite"`
-	Jenkins         *releaseJenkins   `yaml:"jenkins"`
+	// Pod is a bash script run in the built image as a pod runs it (uid
+	// 1000, privileged, an emptyDir at podman's storage): see
+	// builder.RunAsPod.
+	Pod            string          `yaml:"pod"`
+	Destinations   []string        `yaml:"destinations"`
+	Verify         string          `yaml:"verify"`
+	AllowOverwrite bool            `yaml:"allowOverwrite"`
+	Jenkins        *releaseJenkins `yaml:"jenkins"`
 }
 
 // releaseJenkins is the Jenkins part of a release file. The token never
@@ -158,6 +162,9 @@ func (a *app) releaseConfig(store storage.Store, cfg *releaseFile, cacheDir, key
 		Log:             a.log,
 	}
 	rc.Smoke = cfg.Smoke
+	if cfg.Pod != "" {
+		rc.Pod = &release.PodCheck{Script: cfg.Pod, Options: builder.PodRunOptions{Privileged: true, EmptyDir: jenkins.PodmanStorage}}
+	}
 	if rc.Destinations, err = parseDestinations(cfg.Destinations, rc.Definition.Tags); err != nil {
 		return rc, err
 	}

@@ -33,6 +33,10 @@ type Config struct {
 	// Smoke are commands run inside the built image (chroot) before
 	// anything is published; a failing one fails the release.
 	Smoke [][]string
+	// Pod, when set, is a bash script run in the built image the way a
+	// Kubernetes pod runs it (builder.RunAsPod), before anything is
+	// published; a failure fails the release.
+	Pod *PodCheck
 	// Destinations are the registries to publish to, upstream first.
 	Destinations []publisher.Destination
 	// Publish are the publish options (registries, verification, work dir).
@@ -62,6 +66,7 @@ type Report struct {
 	Image        *builder.Result     `json:"image"`
 	Verify       *image.VerifyReport `json:"verify,omitempty"`
 	Smoke        []Smoke             `json:"smoke,omitempty"`
+	Pod          string              `json:"pod,omitempty"`
 	Destinations []publisher.Result  `json:"destinations"`
 	Jenkins      *jenkins.Outcome    `json:"jenkins"`
 	Stages       []Stage             `json:"stages"`
@@ -72,6 +77,12 @@ type Stage struct {
 	Name    string  `json:"name"`
 	Status  string  `json:"status"`
 	Seconds float64 `json:"seconds"`
+}
+
+// PodCheck is a script run in the built image as a pod would run it.
+type PodCheck struct {
+	Script  string
+	Options builder.PodRunOptions
 }
 
 // Smoke is one command run inside the built image, with its output.
@@ -151,6 +162,21 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 					return fmt.Errorf("smoke %s: %w\n%s", strings.Join(argv, " "), err, out.String())
 				}
 				rep.Smoke = append(rep.Smoke, Smoke{Command: strings.Join(argv, " "), Output: strings.TrimSpace(out.String())})
+			}
+			return nil
+		}); err != nil {
+			return rep, err
+		}
+	}
+	if cfg.Pod != nil {
+		if err := timed("pod", func() error {
+			var out bytes.Buffer
+			o := cfg.Pod.Options
+			o.Stdout, o.Stderr = &out, &out
+			err := builder.RunAsPod(ctx, store, rep.Image.ID, cfg.Pod.Script, o)
+			rep.Pod = strings.TrimSpace(out.String())
+			if err != nil {
+				return fmt.Errorf("pod check: %w\n%s", err, rep.Pod)
 			}
 			return nil
 		}); err != nil {

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	_ "embed"
 	"encoding/hex"
 	"fmt"
 	"github.com/agentforge/agentforge/builder/image"
@@ -59,6 +60,14 @@ type Env struct {
 
 	server *http.Server
 }
+
+// PodCheck is the script the demo runs in the built image the way a
+// Kubernetes pod runs it: rootless podman (overlay storage, a build with a
+// RUN step, a run), CPython's modules, venv and pip, git lfs, the jenkins
+// user's subordinate ids.
+//
+//go:embed podcheck.sh
+var PodCheck string
 
 // Close stops the stand-in source server.
 func (e *Env) Close() error {

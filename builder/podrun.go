@@ -1,0 +1,128 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+
+	"go.podman.io/storage"
+	"golang.org/x/sys/unix"
+)
+
+// PodRunOptions say how RunAsPod runs an image.
+type PodRunOptions struct {
+	// User is the uid:gid the container runs as (a pod's runAsUser); default 1000:1000.
+	User string
+	// Privileged gives the container every capability and device, as a
+	// pod's privileged securityContext does.
+	Privileged bool
+	// EmptyDir, when set, is the mount path of a fresh, empty volume owned
+	// by User, as an emptyDir in the pod template gives.
+	EmptyDir string
+	// WorkDir holds the emptyDir's folder; default /var/tmp (overlay needs
+	// a file system with user extended attributes, which tmpfs lacks on
+	// older kernels).
+	WorkDir string
+	// Shell runs the script; default bash.
+	Shell string
+	// Env is extra NAME=VALUE settings.
+	Env []string
+	// Stdout and Stderr receive the script's output.
+	Stdout, Stderr io.Writer
+}
+
+// RunAsPod runs script with bash (or o.Shell) in the local image imageID (in store) the
+// way a Kubernetes pod runs an agent container: as an unprivileged uid,
+// entrypoint overridden, the image's VOLUME lines ignored (Kubernetes does
+// not create them), an emptyDir where the options say, no network. It runs
+// the host's podman with runc and cgroupfs (crun and systemd cgroups do not
+// work in every CI container), sharing store, so the image is not copied.
+// It is a check of the built image, not a way to build: builds stay
+// in-process.
+func RunAsPod(ctx context.Context, store storage.Store, imageID, script string, o PodRunOptions) error {
+	podman, err := LookTool("podman")
+	if err != nil {
+		return err
+	}
+	if _, err := LookTool("runc"); err != nil {
+		return err
+	}
+	if o.User == "" {
+		o.User = "1000:1000"
+	}
+	if o.Shell == "" {
+		o.Shell = "bash"
+	}
+	runroot := store.RunRoot()
+	if len(runroot) > 50 {
+		// podman refuses a longer runroot: reach the same one by a short link.
+		link, err := os.MkdirTemp("", "afrr")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(link)
+		runroot = filepath.Join(link, "r")
+		if err := os.Symlink(store.RunRoot(), runroot); err != nil {
+			return err
+		}
+	}
+	args := []string{
+		"--root", store.GraphRoot(), "--runroot", runroot, "--storage-driver", store.GraphDriverName(),
+		"--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+		"run", "--rm", "--network", "none", "--image-volume", "ignore", "--user", o.User, "--entrypoint", o.Shell,
+	}
+	// Explicit limits at or below the current hard limits, and no higher
+	// than measured to work (runc is refused higher nproc limits in some
+	// CI containers).
+	for _, l := range []struct {
+		name string
+		res  int
+		max  uint64
+	}{{"nofile", unix.RLIMIT_NOFILE, 20000}, {"nproc", unix.RLIMIT_NPROC, 4096}} {
+		var rl unix.Rlimit
+		if unix.Getrlimit(l.res, &rl) == nil {
+			n := strconv.FormatUint(min(rl.Max, l.max), 10)
+			args = append(args, "--ulimit", l.name+"="+n+":"+n)
+		}
+	}
+	if o.Privileged {
+		args = append(args, "--privileged")
+	}
+	if o.EmptyDir != "" {
+		if o.WorkDir == "" {
+			o.WorkDir = "/var/tmp"
+		}
+		dir, err := os.MkdirTemp(o.WorkDir, "agentforge-emptydir-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		uid, gid := 1000, 1000
+		fmt.Sscanf(o.User, "%d:%d", &uid, &gid)
+		if err := os.Chown(dir, uid, gid); err != nil {
+			return fmt.Errorf("emptyDir: %w", err)
+		}
+		args = append(args, "-v", dir+":"+o.EmptyDir)
+	}
+	for _, e := range o.Env {
+		args = append(args, "-e", e)
+	}
+	args = append(args, imageID, "-c", script)
+	cmd := exec.CommandContext(ctx, podman, args...)
+	cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("run %s as a pod would (podman %s): %w", shortID(imageID), "run --user "+o.User, err)
+	}
+	return nil
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}

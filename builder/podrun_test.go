@@ -1,0 +1,32 @@
+package builder_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/buildertest"
+)
+
+// RunAsPod runs the image as a pod does: the given uid, an emptyDir that
+// uid can write, the image's own files. Needs podman and runc (make deps).
+func TestRunAsPod_UserAndEmptyDir(t *testing.T) {
+	store := buildertest.NewStore(t, "vfs")
+	res := buildertest.Busybox(t, store, nil)
+	var out bytes.Buffer
+	err := builder.RunAsPod(context.Background(), store, res.ID, "id -u; id -g; touch /data/x && ls -n /data; cat /etc/greeting",
+		builder.PodRunOptions{Shell: "/bin/sh", EmptyDir: "/data", Stdout: &out, Stderr: &out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) < 4 || lines[0] != "1000" || lines[1] != "1000" || !strings.Contains(out.String(), "1000     1000") || lines[len(lines)-1] != "hello from agentforge" {
+		t.Fatalf("output:\n%s", out.String())
+	}
+	// A failing script fails the run.
+	if err := builder.RunAsPod(context.Background(), store, res.ID, "exit 3", builder.PodRunOptions{Shell: "/bin/sh"}); err == nil {
+		t.Fatal("a failing script was reported as passing")
+	}
+}
