@@ -69,6 +69,19 @@ type Env struct {
 //go:embed podcheck.sh
 var PodCheck string
 
+// Optimize keeps the definition's PGO + LTO CPython build instead of the
+// demo's plain one.
+func (e *Env) Optimize() {
+	delete(e.Overrides, "python.optimize")
+	var kept []StandIn
+	for _, s := range e.StandIns {
+		if !strings.HasPrefix(s.What, "PGO + LTO") {
+			kept = append(kept, s)
+		}
+	}
+	e.StandIns = kept
+}
+
 // Close stops the stand-in source server.
 func (e *Env) Close() error {
 	if e.server == nil {
