@@ -19,7 +19,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/docker"
-	cimage "go.podman.io/image/v5/image"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/oci/layout"
 	"go.podman.io/image/v5/signature"
@@ -282,6 +281,18 @@ func (p *run) copy(ctx context.Context, dest, src types.ImageReference, srcSys, 
 // push sends the staged image to one destination: tag check, blobs and
 // manifest by digest, tags, then verification.
 func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d digest.Digest, dest Destination) Result {
+	return p.pushWith(ctx, raw, d, dest, func(target types.ImageReference, sys *types.SystemContext, log logrus.FieldLogger, st *transferStats) error {
+		return p.transfer(ctx, src, target, p.srcSys, sys, raw, log, st)
+	})
+}
+
+// sender puts an image or index (manifest by digest, and everything it
+// names) at target.
+type sender func(target types.ImageReference, sys *types.SystemContext, log logrus.FieldLogger, st *transferStats) error
+
+// pushWith sends one image or index to one destination with send, then
+// verifies it and writes the tags: tag check, send, verify, tags.
+func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest Destination, send sender) Result {
 	start := time.Now()
 	res := Result{Ref: dest.Repo.Name() + "@" + d.String(), Digest: d.String(), Tags: dest.Tags, Verification: p.opts.Verify}
 	log := p.log.WithField("destination", dest.String())
@@ -307,7 +318,7 @@ func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d 
 	st := &transferStats{}
 	// Retries happen per blob and per manifest inside transfer: one flaky
 	// upload costs one upload, not the whole push's budget.
-	err = p.transfer(ctx, src, target, p.srcSys, sys, raw, log, st)
+	err = send(target, sys, log, st)
 	res.BlobsPushed, res.BlobsSkipped, res.BytesPushed = st.pushed, st.skipped, st.bytes
 	if err != nil {
 		return fail(fmt.Errorf("push: %w", err))
@@ -329,7 +340,7 @@ func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d 
 		if err := p.checkTag(ctx, sys, dest, tag, d, log); err != nil {
 			return fail(err)
 		}
-		err := p.opts.Registries.Retry.Do(ctx, log, "tag "+tag, func() error { return putTag(ctx, sys, p.srcSys, dest, tag, raw, src) })
+		err := p.opts.Registries.Retry.Do(ctx, log, "tag "+tag, func() error { return putTag(ctx, sys, dest, tag, raw) })
 		if err != nil {
 			return fail(fmt.Errorf("tag %s: %w", tag, err))
 		}
@@ -368,11 +379,18 @@ func (p *run) checkTag(ctx context.Context, sys *types.SystemContext, dest Desti
 }
 
 // putTag writes the manifest bytes, unchanged, under a tag.
-func putTag(ctx context.Context, sys, srcSys *types.SystemContext, dest Destination, tag string, raw []byte, src types.ImageReference) error {
+func putTag(ctx context.Context, sys *types.SystemContext, dest Destination, tag string, raw []byte) error {
 	ref, err := byTag(dest.Repo, tag)
 	if err != nil {
 		return err
 	}
+	return putManifest(ctx, sys, ref, raw)
+}
+
+// putManifest writes manifest bytes, unchanged, at ref (a tag or a digest)
+// of a registry. (A registry destination's Commit does nothing with the
+// image it is given.)
+func putManifest(ctx context.Context, sys *types.SystemContext, ref types.ImageReference, raw []byte) error {
 	w, err := ref.NewImageDestination(ctx, sys)
 	if err != nil {
 		return err
@@ -381,12 +399,7 @@ func putTag(ctx context.Context, sys, srcSys *types.SystemContext, dest Destinat
 	if err := w.PutManifest(ctx, raw, nil); err != nil {
 		return err
 	}
-	s, err := src.NewImageSource(ctx, srcSys)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	return w.Commit(ctx, cimage.UnparsedInstance(s, nil))
+	return w.Commit(ctx, nil)
 }
 
 // joinFailures returns an error naming every failed destination; integrity

@@ -1,0 +1,164 @@
+package publisher
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sirupsen/logrus"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/pkg/blobinfocache/none"
+	"go.podman.io/image/v5/types"
+)
+
+// IndexEntry is one platform's image in an index Index made.
+type IndexEntry struct {
+	Platform string `json:"platform"`
+	Digest   string `json:"digest"`
+	Source   string `json:"source"`
+}
+
+// IndexReport is the outcome of Index.
+type IndexReport struct {
+	Report
+	Manifests []IndexEntry `json:"manifests"`
+}
+
+// Index joins single-platform images, each named by digest in a registry
+// (the fan-out case: every architecture built and published on its own
+// agent), into one OCI image index, and publishes it to every destination:
+// a platform image a destination lacks is first copied there byte for byte
+// from where it exists, then the index goes by digest, is verified with
+// every platform's image, and only then tagged. The index is the same bytes
+// everywhere (platforms in a fixed order), so every destination serves the
+// same digest.
+func Index(ctx context.Context, sources []types.ImageReference, dests []Destination, opts Options) (*IndexReport, error) {
+	if len(sources) == 0 {
+		return nil, errs.Inputf("index: no platform image given")
+	}
+	if len(dests) == 0 {
+		return nil, errNoDestination
+	}
+	p, err := newRun(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer p.close()
+	type child struct {
+		ref  types.ImageReference
+		sys  *types.SystemContext
+		raw  []byte
+		desc imgspecv1.Descriptor
+	}
+	var children []child
+	seen := map[string]string{}
+	for _, src := range sources {
+		named := src.DockerReference()
+		d, ok := named.(reference.Digested)
+		if named == nil || !ok {
+			return nil, errs.Inputf("index: %s: give each platform image as a registry reference by digest (docker://host/repo@sha256:…)", image.Name(src))
+		}
+		sys := p.sys(reference.Domain(named))
+		raw, err := image.Manifest(ctx, src, sys) // checked against the digest
+		if err != nil {
+			return nil, err
+		}
+		mt := manifest.GuessMIMEType(raw)
+		if manifest.MIMETypeIsMultiImage(mt) {
+			return nil, errs.Inputf("index: %s is already an index: give single-platform images", image.Name(src))
+		}
+		platform, err := platformOf(ctx, src, sys, raw, mt)
+		if err != nil {
+			return nil, err
+		}
+		key := platformString(platform)
+		if other, dup := seen[key]; dup {
+			return nil, errs.Inputf("index: %s and %s are both %s", other, image.Name(src), key)
+		}
+		seen[key] = image.Name(src)
+		children = append(children, child{ref: src, sys: sys, raw: raw,
+			desc: imgspecv1.Descriptor{MediaType: mt, Digest: d.Digest(), Size: int64(len(raw)), Platform: platform}})
+	}
+	slices.SortFunc(children, func(a, b child) int { return strings.Compare(platformString(a.desc.Platform), platformString(b.desc.Platform)) })
+	idx := imgspecv1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageIndex}
+	rep := &IndexReport{}
+	for _, c := range children {
+		idx.Manifests = append(idx.Manifests, c.desc)
+		rep.Manifests = append(rep.Manifests, IndexEntry{Platform: platformString(c.desc.Platform), Digest: c.desc.Digest.String(), Source: image.Name(c.ref)})
+	}
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		return nil, err
+	}
+	d := digest.FromBytes(raw)
+	p.log.WithField("digest", d.String()).Infof("index of %d platforms", len(children))
+	pub, err := fanOut(d, dests, func(dest Destination) Result {
+		return p.pushWith(ctx, raw, d, dest, func(target types.ImageReference, sys *types.SystemContext, log logrus.FieldLogger, st *transferStats) error {
+			// Children first, each from where it is, unless already there.
+			for _, c := range children {
+				cref, err := byDigest(dest.Repo, c.desc.Digest.String())
+				if err != nil {
+					return err
+				}
+				if err := p.transfer(ctx, c.ref, cref, c.sys, sys, c.raw, log, st); err != nil {
+					return fmt.Errorf("platform %s (%s): %w", platformString(c.desc.Platform), c.desc.Digest, err)
+				}
+			}
+			return p.opts.Registries.Retry.Do(ctx, log, "index", func() error { return putManifest(ctx, sys, target, raw) })
+		})
+	})
+	if pub != nil {
+		rep.Report = *pub
+	}
+	return rep, err
+}
+
+// platformOf reads an image's platform from its config.
+func platformOf(ctx context.Context, ref types.ImageReference, sys *types.SystemContext, raw []byte, mt string) (*imgspecv1.Platform, error) {
+	m, err := manifest.FromBlob(raw, mt)
+	if err != nil {
+		return nil, fmt.Errorf("parse manifest of %s: %w", image.Name(ref), err)
+	}
+	src, err := ref.NewImageSource(ctx, sys)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", image.Name(ref), err)
+	}
+	defer src.Close()
+	info := m.ConfigInfo()
+	rc, _, err := src.GetBlob(ctx, info, none.NoCache)
+	if err != nil {
+		return nil, fmt.Errorf("config of %s: %w", image.Name(ref), err)
+	}
+	cfgRaw, err := io.ReadAll(io.LimitReader(rc, 64<<20))
+	rc.Close()
+	if err != nil {
+		return nil, fmt.Errorf("config of %s: %w", image.Name(ref), err)
+	}
+	if got := digest.FromBytes(cfgRaw); got != info.Digest {
+		return nil, &errs.IntegrityError{What: "config of " + image.Name(ref), Check: "digest", Expected: info.Digest.String(), Actual: got.String()}
+	}
+	var cfg imgspecv1.Image
+	if err := json.Unmarshal(cfgRaw, &cfg); err != nil {
+		return nil, fmt.Errorf("config of %s: %w", image.Name(ref), err)
+	}
+	if cfg.OS == "" || cfg.Architecture == "" {
+		return nil, errs.Inputf("index: %s names no os/architecture in its config", image.Name(ref))
+	}
+	return &imgspecv1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}, nil
+}
+
+func platformString(p *imgspecv1.Platform) string {
+	if p == nil {
+		return ""
+	}
+	return strings.TrimSuffix(p.OS+"/"+p.Architecture+"/"+p.Variant, "/")
+}
