@@ -88,7 +88,9 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 		children = append(children, child{ref: src, sys: sys, raw: raw,
 			desc: imgspecv1.Descriptor{MediaType: mt, Digest: d.Digest(), Size: int64(len(raw)), Platform: platform}})
 	}
-	slices.SortFunc(children, func(a, b child) int { return strings.Compare(platformString(a.desc.Platform), platformString(b.desc.Platform)) })
+	slices.SortFunc(children, func(a, b child) int {
+		return strings.Compare(platformString(a.desc.Platform), platformString(b.desc.Platform))
+	})
 	idx := imgspecv1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageIndex}
 	rep := &IndexReport{}
 	for _, c := range children {
