@@ -147,7 +147,11 @@ func New(ctx context.Context, cfg Config) (_ *Client, err error) {
 
 // InputError is a bad Jenkins URL or missing credentials (exit 2).
 type InputError struct {
-	Msg       string
+	Msg string
+	// Fields names the template fields that were refused (cloud, template,
+	// label, image, instance-cap, emptyDir, …), for callers that map them
+	// to their own option names.
+	Fields    []string
 	notPinned bool
 }
 
@@ -371,7 +375,7 @@ func (c *Client) scrub(err error) error {
 		cp.Op, cp.Reason, cp.Hint = c.secrets.redact(cp.Op), c.secrets.redact(cp.Reason), c.secrets.redact(cp.Hint)
 		r.kind = &cp
 	case errors.As(err, &ie):
-		r.kind = &InputError{Msg: c.secrets.redact(ie.Msg), notPinned: ie.notPinned}
+		r.kind = &InputError{Msg: c.secrets.redact(ie.Msg), Fields: ie.Fields, notPinned: ie.notPinned}
 	case errors.Is(err, context.DeadlineExceeded):
 		r.kind = context.DeadlineExceeded
 	case errors.Is(err, context.Canceled):

@@ -10,6 +10,7 @@ import (
 	"math"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -101,60 +102,66 @@ var (
 func (t *Template) Validate() error {
 	var problems []string
 	notPinned := false
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	var fields []string
+	bad := func(field, format string, args ...any) {
+		problems = append(problems, fmt.Sprintf(format, args...))
+		if !slices.Contains(fields, field) {
+			fields = append(fields, field)
+		}
+	}
 	if strings.TrimSpace(t.Cloud) == "" {
-		bad("cloud is empty")
+		bad("cloud", "cloud is empty")
 	}
 	switch {
 	case strings.TrimSpace(t.Name) == "":
-		bad("template %q: want a name", t.Name)
+		bad("template", "template %q: want a name", t.Name)
 	case strings.IndexFunc(t.Name, isControl) >= 0:
-		bad("template %q: want a name without control characters (tabs, newlines)", t.Name)
+		bad("template", "template %q: want a name without control characters (tabs, newlines)", t.Name)
 	case javaTrim(t.Name) != t.Name:
 		// PodTemplate.setName stores Util.fixEmptyAndTrim(name): a padded
 		// name would be stored trimmed, so no run would find its template
 		// again and every run would add one.
-		bad("template %q: leading or trailing spaces (Jenkins would store %q, and the next run would not find it)", t.Name, javaTrim(t.Name))
+		bad("template", "template %q: leading or trailing spaces (Jenkins would store %q, and the next run would not find it)", t.Name, javaTrim(t.Name))
 	}
 	if !labelRE.MatchString(t.Label) {
-		bad("label %q: want one or more labels separated by single spaces", t.Label)
+		bad("label", "label %q: want one or more labels separated by single spaces", t.Label)
 	}
 	switch {
 	case digestRefRE.MatchString(t.Image):
 	case t.AllowTag && tagRefRE.MatchString(t.Image):
 	case tagRefRE.MatchString(t.Image):
-		bad("image %q is not pinned by digest (want repo@sha256:<64 hex>)", t.Image)
+		bad("image", "image %q is not pinned by digest (want repo@sha256:<64 hex>)", t.Image)
 		notPinned = true
 	default:
-		bad("image %q is not an image reference", t.Image)
+		bad("image", "image %q is not an image reference", t.Image)
 	}
 	if !k8sNameRE.MatchString(t.Namespace) {
-		bad("namespace %q is not a Kubernetes namespace name", t.Namespace)
+		bad("namespace", "namespace %q is not a Kubernetes namespace name", t.Namespace)
 	}
 	if !k8sNameRE.MatchString(t.ServiceAccount) && !regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`).MatchString(t.ServiceAccount) {
-		bad("service-account %q is not a Kubernetes name", t.ServiceAccount)
+		bad("service-account", "service-account %q is not a Kubernetes name", t.ServiceAccount)
 	}
 	for name, q := range map[string]string{"cpu-request": t.CPURequest, "memory-request": t.MemoryRequest, "cpu-limit": t.CPULimit, "memory-limit": t.MemoryLimit} {
 		if !quantityRE.MatchString(q) {
-			bad("%s %q is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 2Gi)", name, q)
+			bad(name, "%s %q is not a Kubernetes quantity (e.g. 500m, 2, 512Mi, 2Gi)", name, q)
 		}
 	}
 	// Both are Java ints in the plugin: a larger value would wrap on the way.
 	if t.IdleMinutes < 0 || t.IdleMinutes > math.MaxInt32 {
-		bad("idle-minutes %d: want 0 to %d (a Java int)", t.IdleMinutes, math.MaxInt32)
+		bad("idle-minutes", "idle-minutes %d: want 0 to %d (a Java int)", t.IdleMinutes, math.MaxInt32)
 	}
 	if t.InstanceCap < math.MinInt32 || t.InstanceCap > math.MaxInt32 {
-		bad("instance-cap %d: want -1 (unlimited) to %d (a Java int)", t.InstanceCap, math.MaxInt32)
+		bad("instance-cap", "instance-cap %d: want -1 (unlimited) to %d (a Java int)", t.InstanceCap, math.MaxInt32)
 	}
 	seen := map[string]bool{}
 	for _, p := range t.EmptyDirs {
 		switch {
 		case !mountPathRE.MatchString(p) || path.Clean(p) != p:
-			bad("emptyDir mount path %q: want a clean absolute path of letters, digits and . _ - @ + = , ~", p)
+			bad("emptyDir", "emptyDir mount path %q: want a clean absolute path of letters, digits and . _ - @ + = , ~", p)
 		case p == AgentWorkingDir:
-			bad("emptyDir mount path %q is the agent's working directory, where the workspace volume goes", p)
+			bad("emptyDir", "emptyDir mount path %q is the agent's working directory, where the workspace volume goes", p)
 		case seen[p]:
-			bad("emptyDir mount path %q is given twice", p)
+			bad("emptyDir", "emptyDir mount path %q is given twice", p)
 		}
 		seen[p] = true
 	}
@@ -163,10 +170,10 @@ func (t *Template) Validate() error {
 		t.NodeUsageMode = "EXCLUSIVE"
 	case "EXCLUSIVE", "NORMAL":
 	default:
-		bad("node-usage-mode %q: want EXCLUSIVE or NORMAL", t.NodeUsageMode)
+		bad("node-usage-mode", "node-usage-mode %q: want EXCLUSIVE or NORMAL", t.NodeUsageMode)
 	}
 	if len(problems) > 0 {
-		return &InputError{Msg: "pod template: " + strings.Join(problems, "; "), notPinned: notPinned}
+		return &InputError{Msg: "pod template: " + strings.Join(problems, "; "), Fields: fields, notPinned: notPinned}
 	}
 	return nil
 }

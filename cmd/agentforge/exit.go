@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -42,6 +43,7 @@ func withHints(err error) error {
 	var (
 		conflict *publisher.TagConflictError
 		refused  *jenkins.Error
+		input    *jenkins.InputError
 	)
 	switch {
 	case errors.As(err, &conflict):
@@ -50,10 +52,27 @@ func withHints(err error) error {
 		if hint, ok := jenkinsHints[refused.Reason]; ok {
 			return fmt.Errorf("%w (%s)", err, hint)
 		}
-	case errors.Is(err, jenkins.ErrNotPinned):
-		return fmt.Errorf("%w (--allow-tag accepts a tag)", err)
+	case errors.As(err, &input) && len(input.Fields) > 0:
+		var flags []string
+		for _, f := range input.Fields {
+			flags = append(flags, templateFlags[f])
+		}
+		hint := "check " + strings.Join(flags, ", ")
+		if errors.Is(err, jenkins.ErrNotPinned) {
+			hint += "; --allow-tag accepts a tag"
+		}
+		return fmt.Errorf("%w (%s)", err, hint)
 	}
 	return err
+}
+
+// templateFlags are register's flags for jenkins.Template's fields.
+var templateFlags = map[string]string{
+	"cloud": "--cloud", "template": "--template", "label": "--label", "image": "--image",
+	"namespace": "--namespace", "service-account": "--service-account",
+	"cpu-request": "--cpu-request", "memory-request": "--memory-request", "cpu-limit": "--cpu-limit", "memory-limit": "--memory-limit",
+	"idle-minutes": "--idle-minutes", "instance-cap": "--instance-cap", "node-usage-mode": "--node-usage-mode",
+	"emptyDir": "--podman-storage",
 }
 
 // jenkinsHints name the flag that helps with a refusal, by jenkins.Error

@@ -136,7 +136,7 @@ func TestCLI_RegisterIntFlagsBounded(t *testing.T) {
 		for _, mode := range [][]string{{"--jenkins-url", srv.URL, "--jenkins-user", "ci-bot"}, {"--casc"}} {
 			args := append([]string{"register", "--image", image, flag, "3000000000"}, mode...)
 			code, _, stderr := cli(t, args...)
-			if code != 2 || !strings.Contains(stderr, flag+" 3000000000") {
+			if code != 2 || !strings.Contains(stderr, strings.TrimPrefix(flag, "--")+" 3000000000") || !strings.Contains(stderr, "check "+flag) {
 				t.Errorf("%v: exit %d (want 2), stderr:\n%s", args, code, stderr)
 			}
 		}
