@@ -40,6 +40,10 @@ type BuildOptions struct {
 	// Revision is recorded as org.opencontainers.image.revision; empty means
 	// the last git commit touching the definition folder, if any.
 	Revision string
+	// Platform (os/arch[/variant]) is the platform to build for; "" means
+	// this machine's. It must be one the definition declares; builds run
+	// natively, so it must also be this machine's.
+	Platform string
 	// ExtraTags are added to the definition's tags.
 	ExtraTags []string
 	// NoCache rebuilds every step.
@@ -176,8 +180,15 @@ func prepare(ctx context.Context, def *images.Definition, opts BuildOptions) (*p
 		p.out = io.Discard
 	}
 	host := runtime.GOOS + "/" + runtime.GOARCH
-	if !slices.Contains(def.Platforms, host) {
-		return nil, errs.Inputf("definition %s supports %s, not this machine's %s", def.Path, strings.Join(def.Platforms, ", "), host)
+	want := opts.Platform
+	if want == "" {
+		want = host
+	}
+	switch {
+	case !slices.Contains(def.Platforms, want):
+		return nil, errs.Inputf("definition %s declares %s, not %s", def.Path, strings.Join(def.Platforms, ", "), want)
+	case want != host:
+		return nil, errs.Inputf("platform %s: builds run natively, and this machine is %s: build on a %s agent and join the images with agentforge index", want, host, want)
 	}
 	work, err := os.MkdirTemp(opts.TmpDir, "agentforge-build-")
 	if err != nil {

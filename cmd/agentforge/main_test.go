@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -124,6 +125,8 @@ func TestCLI_BadInput(t *testing.T) {
 		{"bad storage driver", []string{"verify", "x", "--storage-driver", "zfs", "--storage-root", t.TempDir()}, `storage driver "zfs"`},
 		{"too many args", []string{"verify", "a", "b"}, "accepts 1 arg"},
 		{"no such layout", []string{"verify", "oci:/nonexistent/layout:1"}, `reference "oci:/nonexistent/layout:1"`},
+		{"undeclared platform", append([]string{"build", "../../testdata/busybox", "--platform", "linux/s390x"}, sf...), "declares linux/amd64, not linux/s390x"},
+		{"foreign platform", append([]string{"build", "../../images/python-agent", "--platform", "linux/" + map[string]string{"amd64": "arm64", "arm64": "amd64"}[runtime.GOARCH]}, sf...), "builds run natively"},
 		{"a folder that is not a layout", []string{"verify", "oci:" + t.TempDir() + ":1"}, "no OCI layout there"},
 		{"empty oci reference", []string{"verify", "oci:"}, `reference "oci:"`},
 		{"port out of range", []string{"verify", "docker://127.0.0.1:99999/a/b:1"}, `port "99999"`},

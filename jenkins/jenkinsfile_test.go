@@ -1,0 +1,109 @@
+package jenkins
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// step is one Pipeline step the repository's Jenkinsfile calls, as
+// testdata/jenkins/pipeline.groovy records it.
+type step struct {
+	Path string `json:"path"`
+	Step string `json:"step"`
+	Args []any  `json:"args"`
+}
+
+func (s step) arg0() string {
+	if len(s.Args) == 0 {
+		return ""
+	}
+	str, _ := s.Args[0].(string)
+	return str
+}
+
+// The Jenkinsfile compiles with Groovy 2.4 (the version Jenkins bundles)
+// and, run against a recording stand-in of the Pipeline DSL, does what the
+// README says: a parallel build per architecture on agents labelled for
+// it, publishing by digest; an index of both on the upstream and the
+// mirror, verified on both; the pod template registered at the index
+// digest; a nightly trigger that bumps CPython; every registry, Jenkins and
+// git credential only through withCredentials, never on a command line.
+func TestJenkinsfile(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..")
+	out, err := exec.Command("groovy", filepath.Join(root, "testdata", "jenkins", "pipeline.groovy"), filepath.Join(root, "Jenkinsfile")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("groovy (needs Debian's groovy; make deps): %v\n%s", err, out)
+	}
+	var steps []step
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var s step
+		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+			t.Fatalf("%v: %s", err, sc.Text())
+		}
+		steps = append(steps, s)
+	}
+	find := func(pathPart, name, contains string) []step {
+		var found []step
+		for _, s := range steps {
+			if strings.Contains(s.Path, pathPart) && s.Step == name && strings.Contains(s.arg0(), contains) {
+				found = append(found, s)
+			}
+		}
+		return found
+	}
+	must := func(what, pathPart, name, contains string) step {
+		t.Helper()
+		f := find(pathPart, name, contains)
+		if len(f) == 0 {
+			t.Fatalf("%s: no %s(%q…) under %q", what, name, contains, pathPart)
+		}
+		return f[0]
+	}
+
+	must("nightly trigger", "pipeline/triggers", "cron", "")
+	must("CPython check", "stage:CPython/steps", "sh", "python latest --series 3.11")
+	must("CPython bump", "stage:CPython/steps", "sh", "python bump images/python-agent")
+	push := must("bump committed", "stage:CPython", "sh", "push origin")
+	if !strings.Contains(push.Path, "withCredentials") {
+		t.Errorf("git push outside withCredentials: %s", push.Path)
+	}
+	for _, arch := range []string{"amd64", "arm64"} {
+		branch := "stage:Build per architecture/parallel/stage:" + arch
+		if l := must(arch+" agent", branch+"/agent", "label", ""); l.arg0() != "agentforge && "+arch {
+			t.Errorf("%s runs on %q", arch, l.arg0())
+		}
+		must(arch+" build", branch+"/steps", "sh", "build images/python-agent --platform linux/"+arch)
+		pub := must(arch+" publish", branch+"/steps", "sh", "publish localhost/python-agent")
+		if !strings.Contains(pub.Path, "withCredentials") || !strings.Contains(pub.arg0(), "-"+arch+"\"") {
+			t.Errorf("%s publish: %s %q", arch, pub.Path, pub.arg0())
+		}
+	}
+	idx := must("index", "stage:Index", "sh", "$AF index")
+	if !strings.Contains(idx.Path, "withCredentials") || !strings.Contains(idx.arg0(), `--to "$UPSTREAM:$VERSION"`) || !strings.Contains(idx.arg0(), `--to "$MIRROR:$VERSION"`) {
+		t.Errorf("index: %s %q", idx.Path, idx.arg0())
+	}
+	must("verify upstream", "stage:Index", "sh", `verify "docker://$UPSTREAM@$INDEX_DIGEST"`)
+	must("verify mirror", "stage:Index", "sh", `verify "docker://$MIRROR@$INDEX_DIGEST"`)
+	reg := must("register", "stage:Register", "sh", "$AF register")
+	if !strings.Contains(reg.Path, "withCredentials") || !strings.Contains(reg.arg0(), `--image "$UPSTREAM@$INDEX_DIGEST"`) {
+		t.Errorf("register: %s %q", reg.Path, reg.arg0())
+	}
+	// No secret on a command line: the token variables appear only in the
+	// git credential helper, which reads them from the environment.
+	for _, s := range find("", "sh", "") {
+		for _, secret := range []string{"$JENKINS_API_TOKEN", "$GIT_TOKEN", "$REGISTRY_AUTH"} {
+			if strings.Contains(s.arg0(), secret) && !strings.Contains(s.arg0(), "credential.helper='!f()") {
+				t.Errorf("%s on a command line: %q", secret, s.arg0())
+			}
+		}
+	}
+}
