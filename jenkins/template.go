@@ -53,6 +53,13 @@ type Template struct {
 	AllowTag bool `json:"-"`
 }
 
+// Node usage modes (Node.Mode): Exclusive takes only jobs that ask for the
+// template's label; Normal takes any job.
+const (
+	Exclusive = "EXCLUSIVE"
+	Normal    = "NORMAL"
+)
+
 // PodmanStorage is where rootless podman keeps its images and containers
 // for the agent user (containers/storage's rootless graph root under
 // /home/jenkins): the place for an emptyDir when the agent runs podman.
@@ -167,8 +174,8 @@ func (t *Template) Validate() error {
 	}
 	switch t.NodeUsageMode {
 	case "":
-		t.NodeUsageMode = "EXCLUSIVE"
-	case "EXCLUSIVE", "NORMAL":
+		t.NodeUsageMode = Exclusive
+	case Exclusive, Normal:
 	default:
 		bad("node-usage-mode", "node-usage-mode %q: want EXCLUSIVE or NORMAL", t.NodeUsageMode)
 	}
@@ -199,7 +206,7 @@ func (t Template) State() TemplateState {
 	}
 	mode := t.NodeUsageMode
 	if mode == "" {
-		mode = "EXCLUSIVE"
+		mode = Exclusive
 	}
 	return TemplateState{
 		Name: t.Name, Label: t.Label, Image: t.Image, Namespace: t.Namespace, ServiceAccount: t.ServiceAccount,

@@ -60,7 +60,7 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 		if err != nil {
 			return nil, err
 		}
-		p.log.Warnf("--platform %s: mirroring only %s; the mirror's digest is that manifest's, not the index's %s", opts.Platform, child, d)
+		p.log.Warnf("platform %s: mirroring only %s; the mirror's digest is that manifest's, not the index's %s", opts.Platform, child, d)
 		if src, err = byDigest(reference.TrimNamed(named), child.String()); err != nil {
 			return nil, err
 		}

@@ -373,7 +373,7 @@ func (p *run) checkTag(ctx context.Context, sys *types.SystemContext, dest Desti
 		if !p.opts.AllowOverwrite {
 			return &TagConflictError{Ref: dest.Repo.Name() + ":" + tag, Current: cur.String(), Wanted: want.String()}
 		}
-		log.Warnf("moving tag %s:%s from %s to %s (--allow-overwrite)", dest.Repo.Name(), tag, cur, want)
+		log.Warnf("moving tag %s:%s from %s to %s (overwrite allowed)", dest.Repo.Name(), tag, cur, want)
 	}
 	return nil
 }

@@ -86,7 +86,7 @@ controllers managed by JCasC, where script changes are wiped on reload).
 	fl.StringVar(&f.tmpl.MemoryRequest, "memory-request", "", "memory request (e.g. 1Gi)")
 	fl.StringVar(&f.tmpl.CPULimit, "cpu-limit", "", "CPU limit")
 	fl.StringVar(&f.tmpl.MemoryLimit, "memory-limit", "", "memory limit")
-	fl.StringVar(&f.tmpl.NodeUsageMode, "node-usage-mode", "EXCLUSIVE", "EXCLUSIVE (only jobs asking for the label) or NORMAL")
+	fl.StringVar(&f.tmpl.NodeUsageMode, "node-usage-mode", jenkins.Exclusive, "EXCLUSIVE (only jobs asking for the label) or NORMAL")
 	fl.BoolVar(&f.podman, "podman", false, "let the agent run rootless podman: privileged jnlp container, emptyDir volume at --podman-storage")
 	fl.StringVar(&f.podmanStorage, "podman-storage", jenkins.PodmanStorage, "with --podman: mount path of the emptyDir for podman's storage (\"\": no volume)")
 	fl.BoolVar(&f.adopt, "adopt", false, "take over (or remove) a template of that name that agentforge did not create")

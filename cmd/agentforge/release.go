@@ -158,6 +158,7 @@ func (a *app) releaseConfig(store storage.Store, cfg *releaseFile, cacheDir, key
 		Fetcher:         &builder.Fetcher{CacheDir: cacheDir, Mirrors: srcMirrors, KeyServer: keyServer, SkipSignature: skip, Log: a.log},
 		Registries:      regs,
 		SourceDateEpoch: epoch,
+		Platform:        cfg.Platform,
 		Output:          a.stderr,
 		Log:             a.log,
 	}
