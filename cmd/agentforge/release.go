@@ -30,7 +30,11 @@ type releaseFile struct {
 	// Pod is a bash script run in the built image as a pod runs it (uid
 	// 1000, privileged, an emptyDir at podman's storage): see
 	// builder.RunAsPod.
-	Pod            string          `yaml:"pod"`
+	Pod string `yaml:"pod"`
+	// Platform is the platform to build for (os/arch), one the definition
+	// declares and this machine's; default this machine's. A multi-platform
+	// release builds each on its own agent and joins them with index.
+	Platform       string          `yaml:"platform"`
 	Destinations   []string        `yaml:"destinations"`
 	Verify         string          `yaml:"verify"`
 	AllowOverwrite bool            `yaml:"allowOverwrite"`
