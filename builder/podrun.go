@@ -2,12 +2,16 @@ package builder
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"github.com/agentforge/agentforge/images/errs"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"go.podman.io/storage"
 	"golang.org/x/sys/unix"
@@ -57,17 +61,22 @@ func RunAsPod(ctx context.Context, store storage.Store, imageID, script string, 
 	if o.Shell == "" {
 		o.Shell = "bash"
 	}
+	uid, gid, ok := numericUser(o.User)
+	if !ok {
+		return errs.Inputf("pod user %q: want uid:gid in numbers (a pod's runAsUser/runAsGroup)", o.User)
+	}
 	runroot := store.RunRoot()
 	if len(runroot) > 50 {
-		// podman refuses a longer runroot: reach the same one by a short link.
-		link, err := os.MkdirTemp("", "afrr")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(link)
-		runroot = filepath.Join(link, "r")
-		if err := os.Symlink(store.RunRoot(), runroot); err != nil {
-			return err
+		// podman refuses a longer runroot: reach the same one by a short
+		// link. The link stays (podman records the runroot it was first
+		// given in its database), named after the runroot it points to.
+		sum := sha256.Sum256([]byte(store.RunRoot()))
+		runroot = filepath.Join(os.TempDir(), "agentforge-runroot-"+hex.EncodeToString(sum[:6]))
+		if cur, err := os.Readlink(runroot); err != nil || cur != store.RunRoot() {
+			os.Remove(runroot)
+			if err := os.Symlink(store.RunRoot(), runroot); err != nil {
+				return fmt.Errorf("runroot link: %w", err)
+			}
 		}
 	}
 	args := []string{
@@ -101,8 +110,6 @@ func RunAsPod(ctx context.Context, store storage.Store, imageID, script string, 
 			return err
 		}
 		defer os.RemoveAll(dir)
-		uid, gid := 1000, 1000
-		fmt.Sscanf(o.User, "%d:%d", &uid, &gid)
 		if err := os.Chown(dir, uid, gid); err != nil {
 			return fmt.Errorf("emptyDir: %w", err)
 		}
@@ -118,6 +125,14 @@ func RunAsPod(ctx context.Context, store storage.Store, imageID, script string, 
 		return fmt.Errorf("run %s as a pod would (podman %s): %w", shortID(imageID), "run --user "+o.User, err)
 	}
 	return nil
+}
+
+// numericUser parses "uid:gid".
+func numericUser(s string) (int, int, bool) {
+	u, g, ok := strings.Cut(s, ":")
+	uid, err1 := strconv.Atoi(u)
+	gid, err2 := strconv.Atoi(g)
+	return uid, gid, ok && err1 == nil && err2 == nil && uid >= 0 && gid >= 0
 }
 
 func shortID(id string) string {

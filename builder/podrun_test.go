@@ -29,4 +29,11 @@ func TestRunAsPod_UserAndEmptyDir(t *testing.T) {
 	if err := builder.RunAsPod(context.Background(), store, res.ID, "exit 3", builder.PodRunOptions{Shell: "/bin/sh"}); err == nil {
 		t.Fatal("a failing script was reported as passing")
 	}
+	// Again on the same store (podman keeps the runroot it first saw).
+	if err := builder.RunAsPod(context.Background(), store, res.ID, "true", builder.PodRunOptions{Shell: "/bin/sh"}); err != nil {
+		t.Fatalf("a second run on the same store: %v", err)
+	}
+	if err := builder.RunAsPod(context.Background(), store, res.ID, "true", builder.PodRunOptions{Shell: "/bin/sh", User: "jenkins"}); err == nil {
+		t.Fatal("a non-numeric user was accepted")
+	}
 }

@@ -240,6 +240,11 @@ func (v *validator) build(fsys fs.FS, name string, raw *rawDefinition, overrides
 			v.errorf(raw.Labels[k].Line, "empty label name")
 		}
 		def.Labels[k] = r.render(raw.Labels[k])
+		if strings.IndexFunc(def.Labels[k], func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0 {
+			// buildah re-emits labels as a LABEL step, where a newline or
+			// tab would come out as a backslash and a letter.
+			v.errorf(raw.Labels[k].Line, "label %q: value %q contains a control character (a newline from a YAML block scalar?)", k, def.Labels[k])
+		}
 		if strings.Contains(def.Labels[k], "$") {
 			// buildah adds labels as a final LABEL step, which expands
 			// variables: "$5" would silently vanish.

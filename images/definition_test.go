@@ -104,6 +104,7 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 		{"unknown --set key", "", "", map[string]string{"tool.verison": "1"}, "d/image.yaml: set tool.verison: no such variable"},
 		{"not yaml", "name: demo", "name: [demo", nil, "d/image.yaml:1: did not find expected"},
 		{"epoch past 9999", "tags:", "sourceDateEpoch: 253402300800\ntags:", nil, `d/image.yaml:11: sourceDateEpoch "253402300800": want seconds since 1970, before the year 10000`},
+		{"newline in a label", "tags:", "  description: |\n    two words\ntags:", nil, `d/image.yaml:11: label "description": value "two words\n" contains a control character`},
 		{"dollar in a label", "tags:", "  price: \"$5\"\ntags:", nil, `d/image.yaml:11: label "price": value "$5" contains "$"`},
 		{"unclosed list names its line", "tags:", "platforms: [linux/amd64\ntags:", nil, "d/image.yaml:11: did not find expected"},
 		{"unclosed list before a key names its line", "version: 1.0.0", "version: [1.0.0\nx: 1", nil, "d/image.yaml:2: did not find expected"},

@@ -99,6 +99,9 @@ func Publish(ctx context.Context, src types.ImageReference, dests []Destination,
 	if len(dests) == 0 {
 		return nil, errNoDestination
 	}
+	if t := src.Transport().Name(); t != "oci" && t != "containers-storage" {
+		return nil, errs.Inputf("publish %s: the source must be a local image or an OCI layout; copy from a registry with mirror", image.Name(src))
+	}
 	p, err := newRun(opts)
 	if err != nil {
 		return nil, err
@@ -232,11 +235,18 @@ func (p *run) stage(ctx context.Context, src types.ImageReference) (types.ImageR
 		return nil, fmt.Errorf("stage %s: %w", name, err)
 	}
 	if err := os.Rename(partial, dir); err != nil {
-		// Another run staged the same image first (the folder exists and
-		// is not empty): use that one. The staged bytes are the same.
-		os.RemoveAll(partial)
-		if _, serr := os.Stat(filepath.Join(dir, "index.json")); serr != nil {
-			return nil, fmt.Errorf("stage %s: %w", name, err)
+		if _, serr := os.Stat(filepath.Join(dir, "index.json")); serr == nil {
+			// Another run staged the same image first: use that one. The
+			// staged bytes are the same.
+			os.RemoveAll(partial)
+		} else {
+			// A left-over folder without a layout (a cleaned temp dir):
+			// replace it.
+			os.RemoveAll(dir)
+			if err := os.Rename(partial, dir); err != nil {
+				os.RemoveAll(partial)
+				return nil, fmt.Errorf("stage %s: %w", name, err)
+			}
 		}
 	}
 	p.log.WithField("seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds())).Infof("staged %s", name)

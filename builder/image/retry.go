@@ -72,6 +72,12 @@ func StatusCode(err error) int {
 	case errors.Is(err, docker.ErrTooManyRequests):
 		return http.StatusTooManyRequests
 	case errors.As(err, &code):
+		if code.Code == errcode.ErrorCodeUnknown {
+			// c/image makes error codes only from 4xx answers (5xx are
+			// UnexpectedHTTPStatusError); an unregistered code (a vendor's,
+			// "UNKNOWN") maps to Unknown, whose nominal status is 500.
+			return http.StatusBadRequest
+		}
 		return code.Code.Descriptor().HTTPStatusCode
 	case errors.As(err, &codes) && len(codes) > 0:
 		return StatusCode(codes[0])

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/agentforge/agentforge/images/errs"
@@ -354,11 +355,9 @@ func checkLayer(ctx context.Context, src types.ImageSource, fetch types.BlobInfo
 // layoutDigest is the manifest digest an OCI layout's index.json gives for
 // ref's tag (or its only manifest, when ref names no tag).
 func layoutDigest(ref types.ImageReference) (digest.Digest, error) {
-	s := ref.StringWithinTransport()
-	dir, tag := s, ""
-	if i := strings.LastIndex(s, ":"); i >= 0 {
-		dir, tag = s[:i], s[i+1:]
-	}
+	// As c/image: the path ends at the first ":" (an image name in a
+	// layout may contain more), and "@N" names the Nth manifest.
+	dir, tag, _ := strings.Cut(ref.StringWithinTransport(), ":")
 	data, err := os.ReadFile(filepath.Join(dir, "index.json"))
 	if err != nil {
 		return "", errs.NotFoundf("%s: %w", Name(ref), err)
@@ -366,6 +365,13 @@ func layoutDigest(ref types.ImageReference) (digest.Digest, error) {
 	var idx imgspecv1.Index
 	if err := json.Unmarshal(data, &idx); err != nil {
 		return "", errs.Inputf("%s: index.json: %w", Name(ref), err)
+	}
+	if n, ok := strings.CutPrefix(tag, "@"); ok {
+		i, err := strconv.Atoi(n)
+		if err != nil || i < 0 || i >= len(idx.Manifests) {
+			return "", errs.Inputf("%s: index.json has no manifest %s", Name(ref), tag)
+		}
+		return idx.Manifests[i].Digest, nil
 	}
 	var found []digest.Digest
 	for _, m := range idx.Manifests {
@@ -391,7 +397,10 @@ func layerCompression(mediaType string) (string, bool) {
 		return compression.Gzip.Name(), true
 	case imgspecv1.MediaTypeImageLayerZstd, imgspecv1.MediaTypeImageLayerNonDistributableZstd: //nolint:staticcheck
 		return compression.Zstd.Name(), true
-	case manifest.DockerV2Schema2ForeignLayerMediaType:
+	case manifest.DockerV2Schema2ForeignLayerMediaType,
+		// Build attestations (buildx provenance and SBOMs) and cosign
+		// signatures store plain JSON as their "layers".
+		"application/vnd.in-toto+json", "application/vnd.dev.cosign.simplesigning.v1+json":
 		return "", true
 	}
 	return "", false

@@ -120,3 +120,30 @@ func TestVerify_LayoutManifestEditedInPlace(t *testing.T) {
 		t.Fatalf("want an integrity error expecting %s, got %v", idx.Manifests[0].Digest, err)
 	}
 }
+
+// A build attestation (buildx provenance, an SBOM) stores JSON as its
+// "layer": it verifies, as long as the bytes are what the digests say.
+func TestVerify_AttestationLayer(t *testing.T) {
+	dir := t.TempDir()
+	ref := imagetest.Layout(t, dir, "v1", imagetest.Options{Layers: 1, Uncompressed: true})
+	rewriteManifest(t, dir, func(m *imgspecv1.Manifest) { m.Layers[0].MediaType = "application/vnd.in-toto+json" })
+	if _, err := image.Verify(context.Background(), ref, image.VerifyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An image name in a layout may contain ":" (c/image splits the path at the
+// first one), and "@N" names the Nth manifest.
+func TestVerify_LayoutNames(t *testing.T) {
+	dir := t.TempDir()
+	imagetest.Layout(t, dir, "alpine:3.19", imagetest.Options{Layers: 1})
+	for _, s := range []string{"oci:" + dir + ":alpine:3.19", "oci:" + dir + ":@0"} {
+		ref, err := image.ParseReference(s, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := image.Verify(context.Background(), ref, image.VerifyOptions{}); err != nil {
+			t.Errorf("%s: %v", s, err)
+		}
+	}
+}
