@@ -135,6 +135,18 @@ func numericUser(s string) (int, int, bool) {
 	return uid, gid, ok && err1 == nil && err2 == nil && uid >= 0 && gid >= 0
 }
 
+// Chrooted reports whether this process runs chrooted (its root is not
+// PID 1's, as in a build root made with debootstrap). The kernel refuses to
+// create user namespaces there, so rootless podman cannot start inside a
+// container run from it.
+func Chrooted() bool {
+	var self, init unix.Stat_t
+	if unix.Stat("/", &self) != nil || unix.Stat("/proc/1/root", &init) != nil {
+		return false
+	}
+	return self.Dev != init.Dev || self.Ino != init.Ino
+}
+
 func shortID(id string) string {
 	if len(id) > 12 {
 		return id[:12]

@@ -169,6 +169,9 @@ func (a *app) releaseConfig(store storage.Store, cfg *releaseFile, cacheDir, key
 	rc.Smoke = cfg.Smoke
 	if cfg.Pod != "" {
 		rc.Pod = &release.PodCheck{Script: cfg.Pod, Options: builder.PodRunOptions{Privileged: true, EmptyDir: jenkins.PodmanStorage}}
+		if builder.Chrooted() {
+			rc.Pod.Options.Env = append(rc.Pod.Options.Env, "AGENTFORGE_CHROOTED=1")
+		}
 	}
 	if rc.Destinations, err = parseDestinations(cfg.Destinations, rc.Definition.Tags); err != nil {
 		return rc, err
