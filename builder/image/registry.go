@@ -41,6 +41,7 @@ type Hosts struct {
 	dir     string
 	certDir string
 	conf    string
+	direct  string
 	policy  string
 }
 
@@ -80,6 +81,12 @@ func (r Registries) Open(dir string) (*Hosts, error) {
 			return nil, fmt.Errorf("write registries.conf: %w", err)
 		}
 	}
+	// Pushes and verifications address one registry: they must not be
+	// redirected to a mirror the machine's registries.conf names.
+	h.direct = filepath.Join(dir, "registries-direct.conf")
+	if err := os.WriteFile(h.direct, []byte("unqualified-search-registries = []\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("registry configuration: %w", err)
+	}
 	if _, err := os.Stat("/etc/containers/policy.json"); err != nil {
 		// No system trust policy: accept what we pull. Base images are
 		// checked by digest when the definition pins one.
@@ -99,10 +106,12 @@ func (h *Hosts) Config() Registries { return h.cfg }
 // Temporary files go under the folder h was opened with.
 func (h *Hosts) For(host string) *types.SystemContext {
 	sys := &types.SystemContext{
-		AuthFilePath:            h.cfg.AuthFile,
-		DockerCertPath:          h.certDir,
-		DockerRegistryUserAgent: "agentforge",
-		BigFilesTemporaryDir:    h.dir,
+		AuthFilePath:                h.cfg.AuthFile,
+		DockerCertPath:              h.certDir,
+		DockerRegistryUserAgent:     "agentforge",
+		BigFilesTemporaryDir:        h.dir,
+		SystemRegistriesConfPath:    h.direct,
+		SystemRegistriesConfDirPath: filepath.Join(h.dir, "registries.conf.d"), // does not exist: no drop-ins
 	}
 	if slices.Contains(h.cfg.Insecure, host) {
 		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
@@ -136,7 +145,7 @@ func (r Registries) registriesConf() string {
 		prefix := strings.TrimSuffix(m.From, "/")
 		to := strings.TrimSuffix(m.To, "/")
 		host, _, _ := strings.Cut(to, "/")
-		fmt.Fprintf(&b, "\n[[registry]]\nprefix = %q\nlocation = %q\n", prefix, prefix)
+		fmt.Fprintf(&b, "\n[[registry]]\nprefix = %q\nlocation = %q\ninsecure = %t\n", prefix, prefix, slices.Contains(r.Insecure, prefix))
 		fmt.Fprintf(&b, "[[registry.mirror]]\nlocation = %q\ninsecure = %t\n", to, slices.Contains(r.Insecure, host))
 		seen[prefix] = true
 	}

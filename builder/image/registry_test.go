@@ -46,3 +46,25 @@ func mustNamed(t *testing.T, s string) reference.Named {
 	}
 	return n
 }
+
+// A host that is both a mirror's source and insecure stays insecure; and
+// the system context for one host (pushes, verification) ignores the
+// machine's registries.conf mirrors.
+func TestRegistriesConf_InsecureMirrorSourceAndDirect(t *testing.T) {
+	o := Registries{
+		Mirrors:  []Mirror{{From: "registry.lan:5001", To: "127.0.0.1:5000/lan"}},
+		Insecure: []string{"registry.lan:5001"},
+	}
+	h, err := o.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := sysregistriesv2.FindRegistry(h.ForPull(), "registry.lan:5001/x/y:1")
+	if err != nil || reg == nil || !reg.Insecure {
+		t.Fatalf("registry.lan:5001 should stay insecure: %+v %v", reg, err)
+	}
+	direct, err := sysregistriesv2.FindRegistry(h.For("registry.lan:5001"), "registry.lan:5001/x/y:1")
+	if err != nil || direct != nil {
+		t.Fatalf("For() must not see mirrors: %+v %v", direct, err)
+	}
+}
