@@ -135,16 +135,13 @@ func numericUser(s string) (int, int, bool) {
 	return uid, gid, ok && err1 == nil && err2 == nil && uid >= 0 && gid >= 0
 }
 
-// Chrooted reports whether this process runs chrooted (its root is not
-// PID 1's, as in a build root made with debootstrap). The kernel refuses to
-// create user namespaces there, so rootless podman cannot start inside a
-// container run from it.
-func Chrooted() bool {
-	var self, init unix.Stat_t
-	if unix.Stat("/", &self) != nil || unix.Stat("/proc/1/root", &init) != nil {
-		return false
-	}
-	return self.Dev != init.Dev || self.Ino != init.Ino
+// UserNamespaces reports whether this machine lets a process create a
+// user namespace, which rootless podman needs. The kernel refuses it to
+// chrooted processes (a debootstrap build root, for example), and some
+// hosts disable it; then no container started from here can run rootless
+// podman either. It asks util-linux's unshare.
+func UserNamespaces(ctx context.Context) bool {
+	return exec.CommandContext(ctx, "unshare", "--user", "true").Run() == nil
 }
 
 func shortID(id string) string {

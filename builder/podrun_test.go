@@ -3,6 +3,9 @@ package builder_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -35,5 +38,26 @@ func TestRunAsPod_UserAndEmptyDir(t *testing.T) {
 	}
 	if err := builder.RunAsPod(context.Background(), store, res.ID, "true", builder.PodRunOptions{Shell: "/bin/sh", User: "jenkins"}); err == nil {
 		t.Fatal("a non-numeric user was accepted")
+	}
+}
+
+// The probe agrees with the kernel: as root on a normal machine a user
+// namespace can be made; inside a chroot it cannot.
+func TestUserNamespaces(t *testing.T) {
+	if !builder.UserNamespaces(context.Background()) {
+		t.Skip("this machine refuses user namespaces (a chroot?): nothing to compare")
+	}
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatalf("busybox-static (make deps): %v", err)
+	}
+	os.WriteFile(filepath.Join(root, "bin", "busybox"), data, 0o755)
+	out, err := exec.Command("chroot", root, "/bin/busybox", "unshare", "-U", "/bin/busybox", "true").CombinedOutput()
+	if err == nil {
+		t.Fatalf("a chrooted process made a user namespace:\n%s", out)
 	}
 }

@@ -126,9 +126,9 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 		demo.StandIn{What: "the upstream registry and a DaoCloud-style domestic mirror", Instead: "two embedded registries (distribution v3) on " + regs[0].Addr + " and " + regs[1].Addr, Why: "no registry is reachable from here"},
 		demo.StandIn{What: "a Jenkins controller with the Kubernetes plugin", Instead: "agentforge's Jenkins emulator on " + emu.URL + ", running the registration scripts with Groovy 2.4 against stubs of the plugin's classes", Why: "Jenkins cannot be installed here"},
 	)
-	if builder.Chrooted() {
+	if !builder.UserNamespaces(ctx) {
 		rep.StandIns = append(rep.StandIns, demo.StandIn{What: "rootless podman (build with RUN, run, overlay) in the pod check", Instead: "skipped; the rest of the pod check runs",
-			Why: "this demo runs chrooted (e.g. a debootstrap root), and the kernel refuses user namespaces to chrooted processes"})
+			Why: "this machine refuses user namespaces (a chroot such as a debootstrap root, or a host that disables them), so no container started from here can run rootless podman"})
 	}
 	for _, s := range rep.StandIns {
 		a.log.Warnf("STAND-IN: %s -> %s (%s)", s.What, s.Instead, s.Why)

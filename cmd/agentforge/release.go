@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/release"
@@ -169,7 +170,7 @@ func (a *app) releaseConfig(store storage.Store, cfg *releaseFile, cacheDir, key
 	rc.Smoke = cfg.Smoke
 	if cfg.Pod != "" {
 		rc.Pod = &release.PodCheck{Script: cfg.Pod, Options: builder.PodRunOptions{Privileged: true, EmptyDir: jenkins.PodmanStorage}}
-		if builder.Chrooted() {
+		if !builder.UserNamespaces(context.Background()) {
 			rc.Pod.Options.Env = append(rc.Pod.Options.Env, "AGENTFORGE_CHROOTED=1")
 		}
 	}

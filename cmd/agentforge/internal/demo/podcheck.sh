@@ -9,9 +9,9 @@ python3 -c 'import ssl, sqlite3, ctypes, lzma, bz2, readline, zlib, _uuid, _deci
 python3 -m venv /tmp/venv && /tmp/venv/bin/pip --version
 git lfs version
 if [ -n "${AGENTFORGE_CHROOTED:-}" ]; then
-  # The run that started this container is chrooted: the kernel refuses
-  # user namespaces there, so rootless podman cannot start. Say so.
-  echo "SKIPPED: rootless podman (this check runs from a chroot, where the kernel refuses user namespaces)"
+  # The machine that started this container refuses user namespaces (a
+  # chroot, for example): rootless podman cannot start here. Say so.
+  echo "SKIPPED: rootless podman (the machine running this check refuses user namespaces)"
   exit 0
 fi
 driver=$(podman info --format '{{.Store.GraphDriverName}}')
