@@ -1,0 +1,291 @@
+package sign
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/docker/reference"
+)
+
+// Media types and annotations of cosign's attachments.
+const (
+	MediaTypeSimpleSigning = "application/vnd.dev.cosign.simplesigning.v1+json"
+	MediaTypeDSSE          = "application/vnd.dsse.envelope.v1+json"
+	AnnotationSignature    = "dev.cosignproject.cosign/signature"
+	AnnotationPredicate    = "predicateType"
+	simpleSigningType      = "cosign container image signature"
+)
+
+// Result says what Sign or Attest did on one repository.
+type Result struct {
+	// Ref is repo@digest, the image signed.
+	Ref string `json:"ref"`
+	// Digest is the digest signed.
+	Digest string `json:"digest"`
+	// Attachment is the repo:sha256-<hex>.sig (or .att) written.
+	Attachment string `json:"attachment"`
+	// Added is false when an equivalent signature by the same key was
+	// already there, and nothing was written.
+	Added bool `json:"added"`
+	// Layers is how many signatures (or attestations) the attachment
+	// holds now.
+	Layers int `json:"layers"`
+}
+
+// simpleSigning is cosign's signature payload ("simple signing"), with the
+// fields in cosign's order.
+type simpleSigning struct {
+	Critical struct {
+		Identity struct {
+			DockerReference string `json:"docker-reference"`
+		} `json:"identity"`
+		Image struct {
+			DockerManifestDigest string `json:"docker-manifest-digest"`
+		} `json:"image"`
+		Type string `json:"type"`
+	} `json:"critical"`
+	Optional map[string]any `json:"optional"`
+}
+
+func newPayload(repo reference.Named, d digest.Digest) ([]byte, error) {
+	var p simpleSigning
+	// The repository without tag, as cosign records it; verifiers (cosign,
+	// and this package) check the digest, not this name, so that a
+	// signature copied to a mirror still verifies there.
+	p.Critical.Identity.DockerReference = reference.TrimNamed(repo).String()
+	p.Critical.Image.DockerManifestDigest = d.String()
+	p.Critical.Type = simpleSigningType
+	return json.Marshal(p)
+}
+
+// Sign signs the manifest repo@digest on its registry with s, in cosign's
+// format: a layer added to the repository's sha256-<hex>.sig manifest
+// (created when missing). The manifest the registry serves is read first
+// and must hash to the digest named (else an *errs.IntegrityError);
+// exactly that digest is signed, whether it is an image or an index (the
+// children of an index are not signed: verifiers check the digest they
+// were given, the index's).
+//
+// Signing again is harmless: when the .sig manifest already holds a
+// signature of this digest that verifies with s's key, nothing is written
+// (Result.Added is false). Signatures by other keys are kept. Two
+// concurrent Sign calls on one digest may lose one of the two new layers
+// (a registry has no compare-and-swap on tags); the other stays valid.
+func Sign(ctx context.Context, ref reference.Canonical, s Signer, opts Options) (*Result, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	d := ref.Digest()
+	sigRef, err := attachmentRef(ref, d, SuffixSignature)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := imageManifest(ctx, opts, ref); err != nil {
+		return nil, fmt.Errorf("sign %s: %w", ref, err)
+	}
+	res := &Result{Ref: ref.String(), Digest: d.String(), Attachment: sigRef.String()}
+	cur, err := readAttachment(ctx, opts, sigRef)
+	if err != nil && !errors.Is(err, errAbsent) {
+		return nil, fmt.Errorf("sign %s: %w", ref, err)
+	}
+	defer cur.Close()
+	if cur != nil {
+		for _, l := range cur.manifest.Layers {
+			if l.MediaType != MediaTypeSimpleSigning {
+				continue
+			}
+			if _, err := checkSignatureLayer(ctx, cur, l, s.Verifier(), d); err == nil {
+				opts.log().WithField("digest", d.String()).Infof("%s is already signed with this key (%s)", ref.Name(), sigRef.Tag())
+				res.Layers = len(cur.manifest.Layers)
+				return res, nil
+			}
+		}
+	}
+	payload, err := newPayload(ref, d)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := s.SignMessage(ctx, payload)
+	if err != nil {
+		return nil, fmt.Errorf("sign %s: %w", ref, err)
+	}
+	n, err := appendLayer(ctx, opts, sigRef, cur, MediaTypeSimpleSigning, payload,
+		map[string]string{AnnotationSignature: base64.StdEncoding.EncodeToString(sig)})
+	if err != nil {
+		return nil, fmt.Errorf("sign %s: %w", ref, err)
+	}
+	res.Added, res.Layers = true, n
+	opts.log().WithField("digest", d.String()).Infof("signed %s (%s)", ref.Name(), sigRef.Tag())
+	return res, nil
+}
+
+// appendLayer writes the attachment manifest at tag: cur's layers (if any)
+// plus a new one holding data, its config listing every layer as a diff ID
+// (the layers are uncompressed), blobs first. It returns the layer count.
+func appendLayer(ctx context.Context, opts Options, tag reference.Named, cur *attachment, mediaType string, data []byte, annotations map[string]string) (int, error) {
+	m := imgspecv1.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: imgspecv1.MediaTypeImageManifest,
+		Config:    imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageConfig},
+	}
+	if cur != nil {
+		m.Layers = append(m.Layers, cur.manifest.Layers...)
+		m.Annotations = cur.manifest.Annotations
+		if cur.manifest.MediaType != "" {
+			m.MediaType = cur.manifest.MediaType
+		}
+		if cur.manifest.Config.MediaType != "" {
+			m.Config.MediaType = cur.manifest.Config.MediaType
+		}
+	}
+	w, err := newWriter(ctx, opts, tag)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	layer, _, err := w.put(ctx, mediaType, data)
+	if err != nil {
+		return 0, err
+	}
+	layer.Annotations = annotations
+	m.Layers = append(m.Layers, layer)
+	cfg := imgspecv1.Image{RootFS: imgspecv1.RootFS{Type: "layers"}}
+	for _, l := range m.Layers {
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.Digest)
+	}
+	cfgRaw, err := json.Marshal(cfg)
+	if err != nil {
+		return 0, err
+	}
+	cfgDesc, _, err := w.put(ctx, m.Config.MediaType, cfgRaw)
+	if err != nil {
+		return 0, err
+	}
+	m.Config.Digest, m.Config.Size = cfgDesc.Digest, cfgDesc.Size
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return 0, err
+	}
+	if err := w.manifest(ctx, raw); err != nil {
+		return 0, err
+	}
+	return len(m.Layers), nil
+}
+
+// Verification is what Verify found.
+type Verification struct {
+	// Ref is repo@digest, the image checked.
+	Ref    string `json:"ref"`
+	Digest string `json:"digest"`
+	// Attachment is the repo:sha256-<hex>.sig (or .att) read.
+	Attachment string `json:"attachment"`
+	// Verified counts the signatures (attestations) that verify with the
+	// key and name the digest; Total counts all of them.
+	Verified int `json:"verified"`
+	Total    int `json:"total"`
+	// Predicates are the verified attestations' predicates (VerifyAttestation).
+	Predicates []json.RawMessage `json:"-"`
+}
+
+// Verify checks that repo@digest carries, in its sha256-<hex>.sig
+// attachment, at least one cosign signature that verifies with v and whose
+// payload names exactly that digest. The image manifest itself is read
+// first and must hash to the digest. No signature, no signature by this
+// key, or only signatures of another digest: an *errs.IntegrityError
+// (errors.Is(err, errs.ErrIntegrity)), naming the reason. The payload's
+// docker-reference is not checked (as cosign does not), so a signature
+// copied to a mirror verifies there.
+func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Options) (*Verification, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	d := ref.Digest()
+	sigRef, err := attachmentRef(ref, d, SuffixSignature)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := imageManifest(ctx, opts, ref); err != nil {
+		return nil, fmt.Errorf("verify signature of %s: %w", ref, err)
+	}
+	res := &Verification{Ref: ref.String(), Digest: d.String(), Attachment: sigRef.String()}
+	cur, err := readAttachment(ctx, opts, sigRef)
+	if errors.Is(err, errAbsent) {
+		return res, &errs.IntegrityError{What: ref.String(), Check: "signature: not signed (no " + sigRef.Tag() + " on the registry)"}
+	}
+	if err != nil {
+		return res, fmt.Errorf("verify signature of %s: %w", ref, err)
+	}
+	defer cur.Close()
+	var problems []string
+	var other digest.Digest
+	for i, l := range cur.manifest.Layers {
+		if l.MediaType != MediaTypeSimpleSigning {
+			continue
+		}
+		res.Total++
+		signed, err := checkSignatureLayer(ctx, cur, l, v, d)
+		switch {
+		case err == nil:
+			res.Verified++
+		case errors.Is(err, errWrongDigest):
+			other = signed
+			problems = append(problems, fmt.Sprintf("signature %d: signs %s", i+1, signed))
+		default:
+			problems = append(problems, fmt.Sprintf("signature %d: %v", i+1, err))
+		}
+	}
+	if res.Verified > 0 {
+		return res, nil
+	}
+	if res.Total == 0 {
+		return res, &errs.IntegrityError{What: ref.String(), Check: "signature: " + sigRef.Tag() + " holds no cosign signature"}
+	}
+	if other != "" && len(problems) == 1 {
+		return res, &errs.IntegrityError{What: "signature of " + ref.String(), Check: "signed digest", Expected: d.String(), Actual: other.String()}
+	}
+	return res, &errs.IntegrityError{What: ref.String(), Check: fmt.Sprintf("signature: none of %d verifies with the key for this digest (%s)", res.Total, strings.Join(problems, "; "))}
+}
+
+// errWrongDigest is a valid signature of another digest.
+var errWrongDigest = errors.New("signs another digest")
+
+// checkSignatureLayer checks one signature layer: its payload blob, its
+// signature with v, and that the payload names want. For a valid
+// signature of another digest it returns that digest and errWrongDigest.
+func checkSignatureLayer(ctx context.Context, a *attachment, l imgspecv1.Descriptor, v Verifier, want digest.Digest) (digest.Digest, error) {
+	b64, ok := l.Annotations[AnnotationSignature]
+	if !ok || b64 == "" {
+		return "", errors.New("no signature annotation")
+	}
+	sig, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", fmt.Errorf("signature annotation: %w", err)
+	}
+	payload, err := a.blob(ctx, l)
+	if err != nil {
+		return "", err
+	}
+	if err := v.VerifyMessage(payload, sig); err != nil {
+		return "", err
+	}
+	var p simpleSigning
+	if err := json.Unmarshal(payload, &p); err != nil {
+		return "", fmt.Errorf("payload: %w", err)
+	}
+	if p.Critical.Type != simpleSigningType {
+		return "", fmt.Errorf("payload type %q, want %q", p.Critical.Type, simpleSigningType)
+	}
+	got := digest.Digest(p.Critical.Image.DockerManifestDigest)
+	if got != want {
+		return got, errWrongDigest
+	}
+	return got, nil
+}
