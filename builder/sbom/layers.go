@@ -49,6 +49,13 @@ func wanted(p string) bool {
 	return dir == "var/lib/dpkg/status.d/"
 }
 
+// linkable reports whether the file at p is read in case a wanted file is
+// a hard link to it: dpkg's own siblings of the status file (status-old,
+// status-new).
+func linkable(p string) bool {
+	return wanted(p) || strings.HasPrefix(p, "var/lib/dpkg/status")
+}
+
 // distInfoDir returns the *.dist-info folder under a site-packages folder
 // that p is or is inside of, or "".
 func distInfoDir(p string) string {
@@ -180,7 +187,7 @@ func (v *view) applyLayer(r io.Reader, layer int, what string) error {
 				c.typ = tar.TypeSymlink // a link we will not follow: it hides what was there
 			}
 		}
-		if (c.typ == tar.TypeReg || c.typ == tar.TypeRegA) && wanted(p) {
+		if (c.typ == tar.TypeReg || c.typ == tar.TypeRegA) && linkable(p) {
 			if hdr.Size > v.maxFile {
 				return fmt.Errorf("%s: /%s is %d bytes, over the limit of %d: %w", what, p, hdr.Size, v.maxFile, ErrTooLarge)
 			}
@@ -205,7 +212,7 @@ func (v *view) applyLayer(r io.Reader, layer int, what string) error {
 	for _, p := range whiteouts {
 		v.remove(p)
 	}
-	added := map[string]file{}
+	inLayer := map[string]file{} // what this layer wrote, for hard links
 	for _, c := range changes {
 		di := distInfoDir(c.path)
 		switch {
@@ -220,13 +227,15 @@ func (v *view) applyLayer(r io.Reader, layer int, what string) error {
 			continue
 		case c.typ == tar.TypeReg || c.typ == tar.TypeRegA:
 			v.remove(c.path)
+			f := file{data: c.data, layer: layer}
 			if wanted(c.path) {
-				f := file{data: c.data, layer: layer}
 				v.put(c.path, f)
-				added[c.path] = f
+			}
+			if c.data != nil {
+				inLayer[c.path] = f
 			}
 		case c.typ == tar.TypeLink && wanted(c.path):
-			f, ok := added[c.link]
+			f, ok := inLayer[c.link]
 			if !ok {
 				f, ok = v.files[c.link]
 			}
@@ -234,7 +243,7 @@ func (v *view) applyLayer(r io.Reader, layer int, what string) error {
 			if ok {
 				f.layer = layer
 				v.put(c.path, f)
-				added[c.path] = f
+				inLayer[c.path] = f
 			}
 		default:
 			// A symlink, device or other entry replaces whatever was at
