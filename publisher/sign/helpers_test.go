@@ -94,3 +94,21 @@ func keyPair(t *testing.T, passphrase string) (*PrivateKey, string, string) {
 	}
 	return k, privPath, pubPath
 }
+
+// caBundle concatenates PEM files into one.
+func caBundle(t *testing.T, files ...string) string {
+	t.Helper()
+	var all []byte
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b...)
+	}
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(p, all, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

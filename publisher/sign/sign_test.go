@@ -111,7 +111,7 @@ func TestVerify_Refusals(t *testing.T) {
 			// A valid signature of another image, placed under this image's tag.
 			otherRef := e.push(t, "victim-other", imagetest.Options{Layers: 1, Size: 256, Seed: 99})
 			mustSign(t, otherRef, key, e.opts)
-			copySigTag(t, e.opts, otherRef, ref)
+			copyTag(t, e.opts, otherRef, ref, SuffixSignature)
 		}, "signed digest mismatch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -175,12 +175,12 @@ func rewriteSignature(t *testing.T, o Options, ref reference.Canonical, edit fun
 	}
 }
 
-// copySigTag puts from's .sig manifest, unchanged, under to's .sig tag.
-func copySigTag(t *testing.T, o Options, from, to reference.Canonical) {
+// copyTag puts from's attachment manifest, unchanged, under to's tag.
+func copyTag(t *testing.T, o Options, from, to reference.Canonical, suffix string) {
 	t.Helper()
 	ctx := context.Background()
-	fromTag, _ := attachmentRef(from, from.Digest(), SuffixSignature)
-	toTag, _ := attachmentRef(to, to.Digest(), SuffixSignature)
+	fromTag, _ := attachmentRef(from, from.Digest(), suffix)
+	toTag, _ := attachmentRef(to, to.Digest(), suffix)
 	a, err := readAttachment(ctx, o, fromTag)
 	if err != nil {
 		t.Fatal(err)

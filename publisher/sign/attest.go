@@ -1,0 +1,258 @@
+package sign
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/docker/reference"
+)
+
+// Predicate types (in-toto statement predicateType URIs).
+const (
+	PredicateSPDX      = "https://spdx.dev/Document"
+	PredicateCycloneDX = "https://cyclonedx.org/bom"
+	PredicateCustom    = "https://cosign.sigstore.dev/attestation/v1"
+)
+
+// predicateNames are cosign's --type short names for predicate types.
+var predicateNames = map[string]string{
+	"spdx":      PredicateSPDX,
+	"spdxjson":  PredicateSPDX,
+	"cyclonedx": PredicateCycloneDX,
+	"custom":    PredicateCustom,
+}
+
+// PredicateType turns a cosign --type name (spdxjson, spdx, cyclonedx,
+// custom) or a URI into the predicate type URI.
+func PredicateType(s string) (string, error) {
+	if u, ok := predicateNames[s]; ok {
+		return u, nil
+	}
+	if strings.Contains(s, "://") {
+		return s, nil
+	}
+	return "", errs.Inputf("predicate type %q: want spdxjson, cyclonedx, custom or a URI", s)
+}
+
+const (
+	inTotoStatementType = "https://in-toto.io/Statement/v0.1"
+	inTotoPayloadType   = "application/vnd.in-toto+json"
+)
+
+// statement is an in-toto statement (v0.1, as cosign v2 writes it).
+type statement struct {
+	Type          string          `json:"_type"`
+	PredicateType string          `json:"predicateType"`
+	Subject       []subject       `json:"subject"`
+	Predicate     json.RawMessage `json:"predicate"`
+}
+
+type subject struct {
+	Name   string            `json:"name"`
+	Digest map[string]string `json:"digest"`
+}
+
+// envelope is a DSSE envelope.
+type envelope struct {
+	PayloadType string         `json:"payloadType"`
+	Payload     string         `json:"payload"`
+	Signatures  []envelopeSign `json:"signatures"`
+}
+
+type envelopeSign struct {
+	KeyID string `json:"keyid"`
+	Sig   string `json:"sig"`
+}
+
+// pae is DSSE's pre-authentication encoding, what is signed.
+func pae(payloadType string, payload []byte) []byte {
+	return fmt.Appendf(nil, "DSSEv1 %d %s %d %s", len(payloadType), payloadType, len(payload), payload)
+}
+
+// Attest attaches a signed in-toto attestation of repo@digest to it on its
+// registry, as `cosign attest --key` does: a DSSE envelope (signed with s)
+// of a statement whose subject is the digest and whose predicate is
+// predicate (JSON, e.g. an SPDX 2.3 document), added as a layer of the
+// repository's sha256-<hex>.att manifest. predicateType is a URI or a
+// cosign --type name ("spdxjson"). The image manifest is read first and
+// must hash to the digest.
+//
+// Attesting again is harmless: when the .att manifest already holds an
+// attestation of this digest, predicate type and predicate that verifies
+// with s's key, nothing is written. A different predicate (a regenerated
+// SBOM) is added next to the old one, as cosign does; verifiers accept
+// either.
+func Attest(ctx context.Context, ref reference.Canonical, s Signer, predicateType string, predicate []byte, opts Options) (*Result, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	ptype, err := PredicateType(predicateType)
+	if err != nil {
+		return nil, err
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, predicate); err != nil {
+		return nil, errs.Inputf("attest %s: predicate is not JSON: %w", ref, err)
+	}
+	d := ref.Digest()
+	attRef, err := attachmentRef(ref, d, SuffixAttestation)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := imageManifest(ctx, opts, ref); err != nil {
+		return nil, fmt.Errorf("attest %s: %w", ref, err)
+	}
+	res := &Result{Ref: ref.String(), Digest: d.String(), Attachment: attRef.String()}
+	cur, err := readAttachment(ctx, opts, attRef)
+	if err != nil && !errors.Is(err, errAbsent) {
+		return nil, fmt.Errorf("attest %s: %w", ref, err)
+	}
+	defer cur.Close()
+	if cur != nil {
+		for _, l := range cur.manifest.Layers {
+			if l.MediaType != MediaTypeDSSE {
+				continue
+			}
+			if st, err := checkAttestationLayer(ctx, cur, l, s.Verifier(), d); err == nil && st.PredicateType == ptype && bytes.Equal(st.Predicate, compact.Bytes()) {
+				opts.log().WithField("digest", d.String()).Infof("%s already carries this attestation (%s)", ref.Name(), attRef.Tag())
+				res.Layers = len(cur.manifest.Layers)
+				return res, nil
+			}
+		}
+	}
+	body, err := json.Marshal(statement{
+		Type:          inTotoStatementType,
+		PredicateType: ptype,
+		Subject:       []subject{{Name: reference.TrimNamed(ref).String(), Digest: map[string]string{"sha256": d.Encoded()}}},
+		Predicate:     compact.Bytes(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	sig, err := s.SignMessage(ctx, pae(inTotoPayloadType, body))
+	if err != nil {
+		return nil, fmt.Errorf("attest %s: %w", ref, err)
+	}
+	env, err := json.Marshal(envelope{
+		PayloadType: inTotoPayloadType,
+		Payload:     base64.StdEncoding.EncodeToString(body),
+		Signatures:  []envelopeSign{{Sig: base64.StdEncoding.EncodeToString(sig)}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	n, err := appendLayer(ctx, opts, attRef, cur, MediaTypeDSSE, env,
+		map[string]string{AnnotationSignature: "", AnnotationPredicate: ptype})
+	if err != nil {
+		return nil, fmt.Errorf("attest %s: %w", ref, err)
+	}
+	res.Added, res.Layers = true, n
+	opts.log().WithFields(map[string]any{"digest": d.String(), "predicateType": ptype}).Infof("attested %s (%s)", ref.Name(), attRef.Tag())
+	return res, nil
+}
+
+// VerifyAttestation checks that repo@digest carries, in its
+// sha256-<hex>.att attachment, at least one attestation of predicateType
+// (a URI or cosign --type name) whose envelope verifies with v and whose
+// statement's subject is the digest. The verified predicates are returned
+// in Verification.Predicates. None: an *errs.IntegrityError.
+func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier, predicateType string, opts Options) (*Verification, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	ptype, err := PredicateType(predicateType)
+	if err != nil {
+		return nil, err
+	}
+	d := ref.Digest()
+	attRef, err := attachmentRef(ref, d, SuffixAttestation)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := imageManifest(ctx, opts, ref); err != nil {
+		return nil, fmt.Errorf("verify attestation of %s: %w", ref, err)
+	}
+	res := &Verification{Ref: ref.String(), Digest: d.String(), Attachment: attRef.String()}
+	cur, err := readAttachment(ctx, opts, attRef)
+	if errors.Is(err, errAbsent) {
+		return res, &errs.IntegrityError{What: ref.String(), Check: "attestation: none (no " + attRef.Tag() + " on the registry)"}
+	}
+	if err != nil {
+		return res, fmt.Errorf("verify attestation of %s: %w", ref, err)
+	}
+	defer cur.Close()
+	var problems []string
+	for i, l := range cur.manifest.Layers {
+		if l.MediaType != MediaTypeDSSE {
+			continue
+		}
+		res.Total++
+		st, err := checkAttestationLayer(ctx, cur, l, v, d)
+		switch {
+		case err != nil:
+			problems = append(problems, fmt.Sprintf("attestation %d: %v", i+1, err))
+		case st.PredicateType != ptype:
+			problems = append(problems, fmt.Sprintf("attestation %d: predicate type %s", i+1, st.PredicateType))
+		default:
+			res.Verified++
+			res.Predicates = append(res.Predicates, st.Predicate)
+		}
+	}
+	if res.Verified > 0 {
+		return res, nil
+	}
+	return res, &errs.IntegrityError{What: ref.String(), Check: fmt.Sprintf("attestation: none of %d is a %s attestation of this digest that verifies with the key (%s)", res.Total, ptype, strings.Join(problems, "; "))}
+}
+
+// checkAttestationLayer checks one DSSE layer: its blob, the envelope's
+// signature with v, and that the statement's subject names want.
+func checkAttestationLayer(ctx context.Context, a *attachment, l imgspecv1.Descriptor, v Verifier, want digest.Digest) (*statement, error) {
+	data, err := a.blob(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	var env envelope
+	if err := json.Unmarshal(data, &env); err != nil {
+		return nil, fmt.Errorf("envelope: %w", err)
+	}
+	if env.PayloadType != inTotoPayloadType {
+		return nil, fmt.Errorf("envelope payload type %q, want %q", env.PayloadType, inTotoPayloadType)
+	}
+	body, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("envelope payload: %w", err)
+	}
+	verified := false
+	for _, s := range env.Signatures {
+		sig, err := base64.StdEncoding.DecodeString(s.Sig)
+		if err == nil && v.VerifyMessage(pae(env.PayloadType, body), sig) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return nil, errBadSignature
+	}
+	var st statement
+	if err := json.Unmarshal(body, &st); err != nil {
+		return nil, fmt.Errorf("statement: %w", err)
+	}
+	for _, s := range st.Subject {
+		if s.Digest[want.Algorithm().String()] == want.Encoded() {
+			return &st, nil
+		}
+	}
+	var got []string
+	for _, s := range st.Subject {
+		got = append(got, "sha256:"+s.Digest["sha256"])
+	}
+	return nil, fmt.Errorf("subject is %s, not %s", strings.Join(got, ", "), want)
+}

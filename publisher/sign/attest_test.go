@@ -1,0 +1,94 @@
+package sign
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/images/errs"
+)
+
+const testSBOM = `{"spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT", "name": "test", "packages": []}`
+
+func TestAttest_VerifyAttestation(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key, _, _ := keyPair(t, "pass")
+	other, _, _ := keyPair(t, "other")
+	ref := e.push(t, "attested", imagetest.Options{Layers: 1, Size: 256, Seed: 11})
+
+	if _, err := VerifyAttestation(ctx, ref, key.Public(), "spdxjson", e.opts); !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "none (no sha256-") {
+		t.Fatalf("before Attest: %v, want an integrity failure saying there is none", err)
+	}
+	steps := []struct {
+		name      string
+		predicate string
+		wantAdded bool
+		wantN     int
+	}{
+		{"first", testSBOM, true, 1},
+		{"same again (reformatted)", strings.ReplaceAll(testSBOM, ": ", ":"), false, 1},
+		{"regenerated", strings.Replace(testSBOM, `"test"`, `"test2"`, 1), true, 2},
+	}
+	for _, s := range steps {
+		res, err := Attest(ctx, ref, key, "spdxjson", []byte(s.predicate), e.opts)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if res.Added != s.wantAdded || res.Layers != s.wantN {
+			t.Fatalf("%s: %+v, want added=%v layers=%d", s.name, res, s.wantAdded, s.wantN)
+		}
+	}
+	v, err := VerifyAttestation(ctx, ref, key.Public(), PredicateSPDX, e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Verified != 2 || len(v.Predicates) != 2 || !strings.Contains(string(v.Predicates[0]), `"spdxVersion":"SPDX-2.3"`) {
+		t.Errorf("VerifyAttestation: %+v", v)
+	}
+	for _, tc := range []struct {
+		name  string
+		run   func() error
+		check func(error) bool
+	}{
+		{"another key", func() error {
+			_, err := VerifyAttestation(ctx, ref, other.Public(), "spdxjson", e.opts)
+			return err
+		}, func(err error) bool { return errors.Is(err, errs.ErrIntegrity) }},
+		{"another predicate type", func() error {
+			_, err := VerifyAttestation(ctx, ref, key.Public(), "cyclonedx", e.opts)
+			return err
+		}, func(err error) bool { return errors.Is(err, errs.ErrIntegrity) }},
+		{"predicate not JSON", func() error {
+			_, err := Attest(ctx, ref, key, "spdxjson", []byte("SPDXVersion: SPDX-2.3"), e.opts)
+			return err
+		}, func(err error) bool { return errors.Is(err, errs.ErrInput) }},
+		{"unknown type name", func() error {
+			_, err := Attest(ctx, ref, key, "spdx-json", []byte(testSBOM), e.opts)
+			return err
+		}, func(err error) bool { return errors.Is(err, errs.ErrInput) }},
+	} {
+		if err := tc.run(); err == nil || !tc.check(err) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+func TestVerifyAttestation_SubjectIsAnotherDigest(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key, _, _ := keyPair(t, "pass")
+	a := e.push(t, "subject", imagetest.Options{Layers: 1, Size: 256, Seed: 12})
+	b := e.push(t, "subject", imagetest.Options{Layers: 1, Size: 256, Seed: 13})
+	if _, err := Attest(ctx, a, key, "spdxjson", []byte(testSBOM), e.opts); err != nil {
+		t.Fatal(err)
+	}
+	// a's attestation manifest, unchanged, under b's tag.
+	copyTag(t, e.opts, a, b, SuffixAttestation)
+	_, err := VerifyAttestation(ctx, b, key.Public(), "spdxjson", e.opts)
+	if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "subject is "+a.Digest().String()) {
+		t.Fatalf("got %v, want an integrity failure naming the other subject", err)
+	}
+}

@@ -1,0 +1,126 @@
+package sign
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/opencontainers/go-digest"
+	"go.podman.io/image/v5/docker/reference"
+)
+
+// Copied is one attachment copied by CopyAttachments.
+type Copied struct {
+	// Tag is the attachment's tag, sha256-<hex>.sig (.att, .sbom).
+	Tag string `json:"tag"`
+	// Digest is the attachment manifest's digest, the same on both sides.
+	Digest string `json:"digest"`
+	// Blobs and Bytes count the blobs sent (the destination lacked them).
+	Blobs int   `json:"blobs"`
+	Bytes int64 `json:"bytes"`
+	// Replaced is true when the destination had other content under the tag.
+	Replaced bool `json:"replaced,omitempty"`
+}
+
+// CopyReport says what CopyAttachments did.
+type CopyReport struct {
+	Copied []Copied `json:"copied"`
+	// Unchanged counts the attachments the destination already had, byte
+	// for byte.
+	Unchanged int `json:"unchanged"`
+}
+
+// CopyAttachments copies cosign's attachments of the manifest d
+// (sha256-<hex>.sig, .att and .sbom) from the repository src to dst,
+// byte for byte: the blobs the destination lacks first, then the manifest
+// under the same tag, so that its digest is the same on both sides. An
+// attachment the source lacks is skipped; one the destination already has
+// with the same bytes is counted as unchanged (a second run copies
+// nothing). One the destination has with other bytes is replaced (the
+// source is the one being mirrored) and reported as such. Blobs are
+// checked against their digests as they are read.
+func CopyAttachments(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options) (*CopyReport, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	rep := &CopyReport{Copied: []Copied{}}
+	for _, suffix := range []string{SuffixSignature, SuffixAttestation, SuffixSBOM} {
+		c, err := copyAttachment(ctx, src, dst, d, suffix, opts)
+		if err != nil {
+			return rep, err
+		}
+		switch {
+		case c == nil:
+		case c.Tag == "":
+			rep.Unchanged++
+		default:
+			rep.Copied = append(rep.Copied, *c)
+		}
+	}
+	return rep, nil
+}
+
+// copyAttachment copies one attachment; nil when the source has none, a
+// zero Copied when the destination has it already.
+func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Digest, suffix string, opts Options) (*Copied, error) {
+	from, err := attachmentRef(src, d, suffix)
+	if err != nil {
+		return nil, err
+	}
+	to, err := attachmentRef(dst, d, suffix)
+	if err != nil {
+		return nil, err
+	}
+	a, err := readAttachment(ctx, opts, from)
+	if errors.Is(err, errAbsent) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	c := &Copied{Tag: to.Tag(), Digest: digest.FromBytes(a.raw).String()}
+	have, err := readAttachment(ctx, opts, to)
+	switch {
+	case errors.Is(err, errAbsent):
+	case err != nil:
+		return nil, err
+	default:
+		same := bytes.Equal(have.raw, a.raw)
+		have.Close()
+		if same {
+			return &Copied{}, nil
+		}
+		c.Replaced = true
+		opts.log().Warnf("%s holds other content than %s: replacing it", to, from)
+	}
+	w, err := newWriter(ctx, opts, to)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	for _, desc := range append(a.manifest.Layers, a.manifest.Config) {
+		ok, err := w.has(ctx, desc.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("%s: blob %s: %w", to, desc.Digest, err)
+		}
+		if ok {
+			continue
+		}
+		data, err := a.blob(ctx, desc)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, err := w.put(ctx, desc.MediaType, data); err != nil {
+			return nil, err
+		}
+		c.Blobs++
+		c.Bytes += int64(len(data))
+	}
+	if err := w.manifest(ctx, a.raw); err != nil {
+		return nil, err
+	}
+	opts.log().WithField("digest", c.Digest).Infof("copied %s to %s", from, to)
+	return c, nil
+}
