@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
@@ -73,8 +74,44 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 		if opts.DryRun {
 			return p.plan(ctx, src, raw, d, dest)
 		}
-		return p.push(ctx, src, raw, d, dest)
+		res := p.push(ctx, src, raw, d, dest)
+		if res.err == nil {
+			p.copyAttachments(ctx, reference.TrimNamed(named), raw, d, dest, &res)
+		}
+		return res
 	})
+}
+
+// copyAttachments copies cosign's signatures, attestations and SBOMs of
+// the image (and of each child of an index) to dest once the image is in
+// place, byte for byte, so that it verifies there with the same key. What
+// dest already has is not sent again.
+func (p *run) copyAttachments(ctx context.Context, srcRepo reference.Named, raw []byte, d digest.Digest, dest Destination, res *Result) {
+	log := p.log.WithField("destination", dest.String())
+	digests := []digest.Digest{d}
+	if mt := manifest.GuessMIMEType(raw); manifest.MIMETypeIsMultiImage(mt) {
+		list, err := manifest.ListFromBlob(raw, mt)
+		if err != nil {
+			res.err = fmt.Errorf("%s: %w", dest, err)
+			res.Error = res.err.Error()
+			return
+		}
+		digests = append(digests, list.Instances()...)
+	}
+	all := &sign.CopyReport{Copied: []sign.Copied{}}
+	for _, dg := range digests {
+		rep, err := sign.CopyAttachments(ctx, srcRepo, dest.Repo, dg, sign.Options{Hosts: p.hosts, Log: log})
+		if rep != nil {
+			all.Copied = append(all.Copied, rep.Copied...)
+			all.Unchanged += rep.Unchanged
+		}
+		if err != nil {
+			res.err = fmt.Errorf("%s: attachments of %s: %w", dest, dg, err)
+			res.Error = res.err.Error()
+			break
+		}
+	}
+	res.Attachments = all
 }
 
 // choosePlatform finds the child manifest of an index for os/arch[/variant].

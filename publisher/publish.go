@@ -14,6 +14,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
@@ -68,7 +69,10 @@ type Result struct {
 	BlobsSkipped int      `json:"blobsSkipped"`
 	Seconds      float64  `json:"seconds"`
 	Error        string   `json:"error,omitempty"`
-	err          error
+	// Attachments are the cosign signatures and attestations Mirror copied
+	// with the image (and with each child of an index).
+	Attachments *sign.CopyReport `json:"attachments,omitempty"`
+	err         error
 }
 
 // Report is the outcome of Publish or Mirror.
