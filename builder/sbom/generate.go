@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path"
 	"sort"
@@ -91,8 +92,9 @@ type Source struct {
 	// pkg:maven/org.jenkins-ci.main/remoting@VERSION.
 	PURL string
 	// Purpose is the SPDX primaryPackagePurpose; empty: SOURCE for an
-	// archive (the image is GENERATED_FROM it), LIBRARY for a jar, FILE
-	// otherwise (the image CONTAINS those).
+	// archive (the image is GENERATED_FROM it), LIBRARY for a jar, INSTALL
+	// for a .deb (with a pkg:deb package URL), FILE otherwise (the image
+	// CONTAINS those).
 	Purpose string
 }
 
@@ -328,6 +330,12 @@ func versionFromURL(u string) string {
 		u = u[:i]
 	}
 	base := path.Base(u)
+	if n, ok := strings.CutSuffix(base, ".deb"); ok {
+		// Debian's NAME_VERSION_ARCH.deb.
+		if parts := strings.Split(n, "_"); len(parts) == 3 {
+			return unescapeURL(parts[1])
+		}
+	}
 	stripped := false
 	for _, ext := range archiveExts {
 		if strings.HasSuffix(base, ext) {
@@ -385,6 +393,8 @@ func sourcePackage(s Source, used ids) (Package, string, error) {
 		switch {
 		case strings.HasSuffix(lower, ".jar"):
 			purpose = PurposeLibrary
+		case strings.HasSuffix(lower, ".deb"):
+			purpose = PurposeInstall
 		case isArchive(lower):
 			purpose = PurposeSource
 		default:
@@ -424,6 +434,9 @@ func sourcePackage(s Source, used ids) (Package, string, error) {
 	}
 	locator := s.PURL
 	if locator == "" {
+		locator = debFromURL(s.URL)
+	}
+	if locator == "" {
 		q := map[string]string{}
 		if p.DownloadLocation != NoAssertion {
 			q["download_url"] = p.DownloadLocation
@@ -439,6 +452,31 @@ func sourcePackage(s Source, used ids) (Package, string, error) {
 		rel = RelGeneratedFrom
 	}
 	return p, rel, nil
+}
+
+// debFromURL returns the package URL of a Debian package file
+// (NAME_VERSION_ARCH.deb), or "".
+func debFromURL(u string) string {
+	base := path.Base(u)
+	n, ok := strings.CutSuffix(base, ".deb")
+	parts := strings.Split(n, "_")
+	if !ok || len(parts) != 3 {
+		return ""
+	}
+	vendor := "debian"
+	if strings.Contains(u, "ubuntu") {
+		vendor = "ubuntu"
+	}
+	return purl("deb", vendor, parts[0], unescapeURL(parts[1]), map[string]string{"arch": parts[2]})
+}
+
+// unescapeURL decodes %XX escapes (a version's epoch colon is %3a in
+// archive URLs); a malformed escape is kept as it is.
+func unescapeURL(s string) string {
+	if v, err := url.PathUnescape(s); err == nil {
+		return v
+	}
+	return s
 }
 
 func isArchive(u string) bool {

@@ -324,7 +324,17 @@ func readImage(ctx context.Context, ref types.ImageReference, sys *types.SystemC
 	}
 	out := &imageData{name: name, refName: refName, digest: d, created: cfg.Created, os: cfg.OS, arch: cfg.Architecture,
 		variant: cfg.Variant, labels: cfg.Config.Labels, view: newView(maxFile, maxTotal)}
-	for i, l := range img.LayerInfos() {
+	// Storage keeps layers as it unpacked them: ask the source for the
+	// blobs it can serve (uncompressed there); other transports serve what
+	// the manifest names.
+	infos, err := src.LayerInfosForCopy(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list layers of %s: %w", name, err)
+	}
+	if infos == nil {
+		infos = img.LayerInfos()
+	}
+	for i, l := range infos {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}

@@ -29,6 +29,7 @@ const (
 	PurposeSource          = "SOURCE"
 	PurposeArchive         = "ARCHIVE"
 	PurposeFile            = "FILE"
+	PurposeInstall         = "INSTALL"
 	PurposeOther           = "OTHER"
 )
 
