@@ -34,6 +34,11 @@ func TestGenerate_RealLayout(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	data, err := doc.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	CrossCheck(t, data, doc)
 	if len(doc.Packages) < 2 {
 		t.Errorf("want dpkg packages in %s, got %d packages", spec, len(doc.Packages))
 	}
