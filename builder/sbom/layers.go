@@ -27,6 +27,8 @@ const (
 	DefaultMaxFileSize = 64 << 20
 	// DefaultMaxTotalSize caps all files held at once.
 	DefaultMaxTotalSize = 256 << 20
+	// maxEntries caps how many files and dist-info folders are tracked.
+	maxEntries = 100000
 )
 
 // ErrTooLarge is wrapped by the error returned when a file in the image
@@ -256,6 +258,9 @@ func (v *view) applyLayer(r io.Reader, layer int, what string) error {
 	}
 	if v.total > v.maxTotal {
 		return fmt.Errorf("%s: the files read from the image add up to over %d bytes: %w", what, v.maxTotal, ErrTooLarge)
+	}
+	if n := len(v.files) + len(v.distInfo); n > maxEntries {
+		return fmt.Errorf("%s: %d dpkg status files and Python dist-info folders, over the limit of %d: %w", what, n, maxEntries, ErrTooLarge)
 	}
 	return nil
 }
