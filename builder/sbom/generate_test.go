@@ -410,3 +410,12 @@ func TestGenerate_Deterministic(t *testing.T) {
 		t.Error("Write wrote other bytes")
 	}
 }
+
+func TestGenerate_Cancelled(t *testing.T) {
+	ref := writeLayout(t, t.TempDir(), testImage{Layers: [][]entry{{fileEntry(statusPath, stanza("a", "1", "all"))}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Generate(ctx, ref, Input{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled context: got %v", err)
+	}
+}

@@ -154,12 +154,15 @@ type change struct {
 // OCI whiteouts in a layer hide what lower layers have, never what the
 // same layer adds, so they are applied first whatever their order in the
 // tar.
-func (v *view) applyLayer(r io.Reader, layer int, what string) error {
+func (v *view) applyLayer(ctx context.Context, r io.Reader, layer int, what string) error {
 	tr := tar.NewReader(r)
 	var whiteouts, opaques []string
 	var changes []change
 	var layerBytes int64
 	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
@@ -363,5 +366,5 @@ func readLayer(ctx context.Context, src types.ImageSource, l types.BlobInfo, i i
 		return fmt.Errorf("%s: decompress: %w", what, err)
 	}
 	defer plain.Close()
-	return v.applyLayer(plain, i, what)
+	return v.applyLayer(ctx, plain, i, what)
 }

@@ -18,6 +18,12 @@ const (
 	DocumentID  = "SPDXRef-DOCUMENT"
 	// NoAssertion is SPDX's "nothing is claimed" value.
 	NoAssertion = "NOASSERTION"
+	// MediaType is the media type of an SPDX JSON document (for an OCI
+	// artifact or referrer carrying it).
+	MediaType = "application/spdx+json"
+	// PredicateType is the in-toto predicate type of an SPDX document, as
+	// cosign attest --type spdxjson writes it.
+	PredicateType = "https://spdx.dev/Document"
 )
 
 // Package purposes (SPDX 2.3 primaryPackagePurpose).
