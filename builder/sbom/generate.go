@@ -210,14 +210,17 @@ func build(img *imageData, in Input) (*Document, error) {
 	if base.Ref == "" {
 		base = Base{Ref: img.labels["org.opencontainers.image.base.name"], Digest: img.labels["org.opencontainers.image.base.digest"]}
 	}
-	if base.Ref != "" && base.Ref != "scratch" {
+	switch base.Ref {
+	case "scratch":
+		doc.CreationInfo.Comment = "No base image (FROM scratch)."
+	case "":
+		doc.CreationInfo.Comment = "Base image unknown: none given and no org.opencontainers.image.base.name label."
+	default:
 		p, err := basePackage(base, used)
 		if err != nil {
 			return nil, err
 		}
 		add(p, RelDescendantOf)
-	} else {
-		doc.CreationInfo.Comment = "No base image (FROM scratch)."
 	}
 
 	// Sources.

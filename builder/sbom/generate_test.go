@@ -327,6 +327,16 @@ func TestGenerate_BaseFromLabels(t *testing.T) {
 	if len(doc.Packages) != 1 || !strings.Contains(doc.CreationInfo.Comment, "scratch") {
 		t.Errorf("scratch: %+v %q", doc.Packages, doc.CreationInfo.Comment)
 	}
+	// Nothing known: no base package, and no claim that there is none.
+	doc = mustGenerate(t, testImage{Layers: [][]entry{{fileEntry("a", "b")}}}, Input{Name: "x"})
+	if len(doc.Packages) != 1 || !strings.Contains(doc.CreationInfo.Comment, "unknown") {
+		t.Errorf("no base known: %+v %q", doc.Packages, doc.CreationInfo.Comment)
+	}
+	// A base that is not a reference is refused, naming it.
+	if _, err := generate(t, testImage{Layers: [][]entry{{fileEntry("a", "b")}}}, Input{Name: "x", Base: Base{Ref: "Not A Ref"}}); err == nil ||
+		!strings.Contains(err.Error(), `base image "Not A Ref"`) {
+		t.Errorf("bad base reference: %v", err)
+	}
 }
 
 func TestGenerate_CreatedIsNeverTheClock(t *testing.T) {
