@@ -26,6 +26,7 @@ type registerFlags struct {
 	podman               bool
 	podmanStorage        string
 	podmanStorageSet     bool
+	requireSignature     string
 }
 
 func (a *app) registerCommand() *cobra.Command {
@@ -54,14 +55,21 @@ one it added; other volumes (hostPath, PVC, memory-backed emptyDir) are kept.
 
 --casc prints the equivalent configuration-as-code fragment instead (for
 controllers managed by JCasC, where script changes are wiped on reload).
---node NAME registers a permanent inbound agent with the label instead.`,
+--node NAME registers a permanent inbound agent with the label instead.
+
+--require-signature PUB (a cosign public key) first verifies, on the registry
+Jenkins pulls from (the --image reference, which must be pinned by digest),
+that the image carries a cosign signature by that key for exactly that digest
+(and that its SBOM attestation, if one is attached, verifies); otherwise it
+refuses with exit 3 and Jenkins is not contacted.`,
 		Example: `  JENKINS_API_TOKEN=… agentforge register --jenkins-user ci-bot \
       --template python-agent --label python \
       --image registry.example/agents/python@sha256:… --memory-request 1Gi
   agentforge register --dry-run …      # show the difference, change nothing
   agentforge register --remove --template python-agent
   agentforge register --podman …       # privileged, emptyDir for podman's storage
-  agentforge register --casc --template python-agent --label python --image …@sha256:…`,
+  agentforge register --casc --template python-agent --label python --image …@sha256:…
+  agentforge register --require-signature cosign.pub --image registry.example/agents/python@sha256:… …`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f.podmanStorageSet = cmd.Flags().Changed("podman-storage")
@@ -97,6 +105,7 @@ controllers managed by JCasC, where script changes are wiped on reload).
 	fl.StringVar(&f.node.RemoteFS, "remote-fs", "/home/jenkins/agent", "with --node: the agent's root directory")
 	fl.IntVar(&f.node.Executors, "executors", 1, "with --node: number of executors")
 	fl.StringVar(&f.node.Description, "description", "", "with --node: node description")
+	fl.StringVar(&f.requireSignature, "require-signature", "", "refuse (exit 3) unless --image carries a cosign signature by this public key on its registry")
 	return cmd
 }
 
@@ -111,6 +120,19 @@ func (a *app) runRegister(ctx context.Context, f *registerFlags) error {
 		if f.podmanStorage != "" {
 			f.tmpl.EmptyDirs = []string{f.podmanStorage}
 		}
+	}
+	if f.requireSignature != "" {
+		if f.remove || f.nodeName != "" {
+			return errs.Inputf("--require-signature checks --image: it does not apply to --remove or --node")
+		}
+		ref, err := canonical(f.tmpl.Image)
+		if err != nil {
+			return fmt.Errorf("--require-signature: --image: %w", err)
+		}
+		if _, err := a.checkSignature(ctx, ref, f.requireSignature, sbomIfPresent); err != nil {
+			return fmt.Errorf("--require-signature: not registering %s: %w", ref, err)
+		}
+		a.log.WithField("image", ref.String()).Info("signature verified")
 	}
 	if f.casc {
 		y, err := jenkins.CascFragment(f.tmpl)

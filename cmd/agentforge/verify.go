@@ -14,7 +14,10 @@ import (
 )
 
 func (a *app) verifyCommand() *cobra.Command {
-	var expect string
+	var (
+		expect, key string
+		requireSBOM bool
+	)
 	cmd := &cobra.Command{
 		Use:   "verify REF",
 		Short: "Verify an image's manifest, config and every layer",
@@ -23,10 +26,17 @@ layer count against rootfs.diff_ids, and every layer: blob digest and size again
 the manifest, uncompressed digest against the config's diff_id. Layers are read
 in parallel, each in one pass. A mismatch exits 3 and names the layer.
 
+--key PUB (a cosign public key) also checks, on a registry reference, that the
+verified digest carries a cosign signature by that key (sha256-<hex>.sig) and,
+when one is attached, that its SPDX SBOM attestation verifies too
+(--require-sbom: there must be one). No signature, a signature by another key
+or of another digest: exit 3.
+
 REF: a local image name or ID, containers-storage:NAME, oci:DIR[:tag], or
 docker://host/repo[:tag|@digest].`,
 		Example: `  agentforge verify localhost/python-agent:0.6.0-rc0
-  agentforge verify -o json oci:/tmp/layout:latest`,
+  agentforge verify -o json oci:/tmp/layout:latest
+  agentforge verify docker://registry.example/agents/python@sha256:… --key cosign.pub --require-sbom`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := image.VerifyOptions{Log: a.log}
@@ -50,24 +60,61 @@ docker://host/repo[:tag|@digest].`,
 			if err != nil {
 				return err
 			}
-			if named := ref.DockerReference(); named != nil && strings.HasPrefix(args[0], "docker://") {
+			remote := ref.DockerReference() != nil && strings.HasPrefix(args[0], "docker://")
+			if remote {
 				hosts, cleanup, err := a.registryConfig(nil).OpenTemp()
 				if err != nil {
 					return err
 				}
 				defer cleanup()
-				opts.SystemContext = hosts.For(reference.Domain(named))
+				opts.SystemContext = hosts.For(reference.Domain(ref.DockerReference()))
+			}
+			switch {
+			case key == "" && requireSBOM:
+				return errs.Inputf("--require-sbom goes with --key")
+			case key != "" && !remote:
+				return errs.Inputf("--key checks signatures on a registry: REF must be docker://host/repo[:tag|@digest]")
 			}
 			rep, err := image.Verify(cmd.Context(), ref, opts)
-			if rep != nil {
-				rep.Ref = args[0]
-				a.emit(rep, func(w io.Writer) { printVerify(w, rep, "") })
+			if key == "" || err != nil || rep == nil {
+				if rep != nil {
+					rep.Ref = args[0]
+					a.emit(rep, func(w io.Writer) { printVerify(w, rep, "") })
+				}
+				return err
 			}
+			rep.Ref = args[0]
+			out := &verifyOutput{VerifyReport: rep}
+			mode := sbomIfPresent
+			if requireSBOM {
+				mode = sbomRequired
+			}
+			signedRef, err := reference.WithDigest(reference.TrimNamed(ref.DockerReference()), digest.Digest(rep.Digest))
+			if err == nil {
+				out.signatureCheck, err = a.checkSignature(cmd.Context(), signedRef, key, mode)
+			}
+			if err != nil {
+				out.OK = false
+				out.SignatureError = err.Error()
+			}
+			a.emit(out, func(w io.Writer) {
+				printVerify(w, rep, "")
+				printSignatureCheck(w, out.signatureCheck)
+			})
 			return err
 		},
 	}
 	cmd.Flags().StringVar(&expect, "expect-digest", "", "fail unless the manifest digest is this one (sha256:…)")
+	cmd.Flags().StringVar(&key, "key", "", "also check the cosign signature (and SBOM attestation, if any) with this public key")
+	cmd.Flags().BoolVar(&requireSBOM, "require-sbom", false, "with --key: fail unless a signed SPDX SBOM attestation is attached")
 	return cmd
+}
+
+// verifyOutput is verify's report with the signature check (--key).
+type verifyOutput struct {
+	*image.VerifyReport
+	*signatureCheck
+	SignatureError string `json:"signatureError,omitempty"`
 }
 
 func printVerify(w io.Writer, r *image.VerifyReport, indent string) {

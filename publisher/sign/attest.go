@@ -183,7 +183,7 @@ func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier,
 	res := &Verification{Ref: ref.String(), Digest: d.String(), Attachment: attRef.String()}
 	cur, err := readAttachment(ctx, opts, attRef)
 	if errors.Is(err, errAbsent) {
-		return res, &errs.IntegrityError{What: ref.String(), Check: "attestation: none (no " + attRef.Tag() + " on the registry)"}
+		return res, &MissingError{Ref: ref.String(), Tag: attRef.Tag(), What: "attested"}
 	}
 	if err != nil {
 		return res, fmt.Errorf("verify attestation of %s: %w", ref, err)

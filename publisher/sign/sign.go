@@ -218,7 +218,7 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 	res := &Verification{Ref: ref.String(), Digest: d.String(), Attachment: sigRef.String()}
 	cur, err := readAttachment(ctx, opts, sigRef)
 	if errors.Is(err, errAbsent) {
-		return res, &errs.IntegrityError{What: ref.String(), Check: "signature: not signed (no " + sigRef.Tag() + " on the registry)"}
+		return res, &MissingError{Ref: ref.String(), Tag: sigRef.Tag(), What: "signed"}
 	}
 	if err != nil {
 		return res, fmt.Errorf("verify signature of %s: %w", ref, err)
@@ -288,4 +288,27 @@ func checkSignatureLayer(ctx context.Context, a *attachment, l imgspecv1.Descrip
 		return got, errWrongDigest
 	}
 	return got, nil
+}
+
+// MissingError is an attachment that is not on the registry: the image is
+// not signed (or has no attestation). errors.Is(err, errs.ErrIntegrity)
+// holds for it: an unsigned image fails verification like a bad signature.
+type MissingError struct {
+	// Ref is repo@digest; Tag the attachment tag looked for; What says
+	// what the image is not ("signed", "attested").
+	Ref, Tag, What string
+}
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("integrity check failed: %s: not %s (no %s on the registry)", e.Ref, e.What, e.Tag)
+}
+
+// Is makes errors.Is(err, errs.ErrIntegrity) true.
+func (e *MissingError) Is(target error) bool { return target == errs.ErrIntegrity }
+
+// IsMissing reports whether err says that a signature or attestation is
+// not there at all (as opposed to there and invalid).
+func IsMissing(err error) bool {
+	var m *MissingError
+	return errors.As(err, &m)
 }

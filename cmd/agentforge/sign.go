@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher"
+	"github.com/spf13/cobra"
+)
+
+func (a *app) signCommand() *cobra.Command {
+	var (
+		f        signFlags
+		sbomFile string
+	)
+	cmd := &cobra.Command{
+		Use:   "sign REF@DIGEST... --sign-key KEY",
+		Short: "Sign images on registries by digest (cosign format), optionally attaching an SBOM",
+		Long: `Sign signs each host/repo@sha256:… where it is, in the format "cosign verify
+--key" accepts: a signature layer in the repository's sha256-<hex>.sig manifest.
+The manifest the registry serves must hash to the digest named (exit 3
+otherwise); exactly that digest is signed (for a multi-platform image, the
+index). Signing again with the same key adds nothing. --sbom attaches an SPDX
+JSON document as a signed attestation (cosign verify-attestation --type
+spdxjson). No transparency-log entry is made: cosign v2 verifies with
+--insecure-ignore-tlog=true.
+
+The passphrase comes from --sign-passphrase-file or $COSIGN_PASSWORD.`,
+		Example: `  COSIGN_PASSWORD=… agentforge sign registry.example/agents/python@sha256:… --sign-key cosign.key
+  agentforge sign …@sha256:… --sign-key cosign.key --sbom python-agent.spdx.json`,
+		Args: args(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			if !f.enabled() {
+				return errs.Inputf("--sign-key is required")
+			}
+			var results []publisher.Result
+			for _, s := range argv {
+				ref, err := canonical(s)
+				if err != nil {
+					return err
+				}
+				results = append(results, publisher.Result{Ref: ref.String(), Digest: ref.Digest().String()})
+			}
+			var sbom []byte
+			if sbomFile != "" {
+				data, err := os.ReadFile(sbomFile)
+				if err != nil {
+					return errs.Inputf("--sbom: %w", err)
+				}
+				sbom = data
+			}
+			s, err := f.signer()
+			if err != nil {
+				return err
+			}
+			out, err := a.signPublished(cmd.Context(), s, results, sbom)
+			a.emit(out, func(w io.Writer) {
+				for i, o := range out {
+					switch {
+					case o.Error != "":
+						fmt.Fprintf(w, "FAILED %s: %s\n", results[i].Ref, o.Error)
+						continue
+					case o.Signature != nil && o.Signature.Added:
+						fmt.Fprintf(w, "signed %s\n  %s (%d signatures)\n", results[i].Ref, o.Signature.Attachment, o.Signature.Layers)
+					case o.Signature != nil:
+						fmt.Fprintf(w, "already signed with this key %s\n  %s\n", results[i].Ref, o.Signature.Attachment)
+					}
+					if o.Attestation != nil {
+						fmt.Fprintf(w, "  %s (%d attestations, added: %t)\n", o.Attestation.Attachment, o.Attestation.Layers, o.Attestation.Added)
+					}
+				}
+			})
+			return err
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&sbomFile, "sbom", "", "attach this SPDX JSON document as a signed attestation")
+	return cmd
+}
