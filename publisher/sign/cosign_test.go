@@ -1,0 +1,101 @@
+package sign
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/publisher/sign/signtest"
+)
+
+// What agentforge signs and attests, the real cosign verifies, on a
+// registry with auth and TLS; an image, and a multi-platform index.
+func TestCosign_VerifiesAgentforgeSignatures(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key, _, pub := keyPair(t, "pass")
+	env := signtest.Env{AuthFile: e.reg.AuthFile, CAFile: e.reg.CAFile}
+	for _, tc := range []struct {
+		name string
+		img  imagetest.Options
+	}{
+		{"image", imagetest.Options{Layers: 1, Size: 1024, Seed: 31}},
+		{"index", imagetest.Options{Layers: 1, Size: 1024, Seed: 32, Platforms: []string{"linux/amd64", "linux/arm64"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref := e.push(t, "cosign/"+tc.name, tc.img)
+			if code, out := signtest.Verify(t, env, pub, ref.String()); code == 0 {
+				t.Fatalf("cosign verified an unsigned image:\n%s", out)
+			}
+			mustSign(t, ref, key, e.opts)
+			code, out := signtest.Verify(t, env, pub, ref.String())
+			if code != 0 {
+				t.Fatalf("cosign verify: exit %d\n%s", code, out)
+			}
+			if !strings.Contains(out, `"docker-manifest-digest":"`+ref.Digest().String()+`"`) {
+				t.Errorf("cosign's output does not name the digest:\n%s", out)
+			}
+			if _, err := Attest(ctx, ref, key, "spdxjson", []byte(testSBOM), e.opts); err != nil {
+				t.Fatal(err)
+			}
+			if code, out := signtest.VerifyAttestation(t, env, pub, "spdxjson", ref.String()); code != 0 {
+				t.Fatalf("cosign verify-attestation: exit %d\n%s", code, out)
+			}
+			// Another key: cosign refuses, as Verify does.
+			_, _, otherPub := keyPair(t, "other")
+			if code, out := signtest.Verify(t, env, otherPub, ref.String()); code == 0 {
+				t.Fatalf("cosign verified with another key:\n%s", out)
+			}
+		})
+	}
+}
+
+// What cosign signs and attests (with a key cosign generated), agentforge
+// verifies: the formats agree both ways.
+func TestCosign_AgentforgeVerifiesCosignSignatures(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := signtest.Env{AuthFile: e.reg.AuthFile, CAFile: e.reg.CAFile, Passphrase: "cosign-pass"}
+	run := func(args ...string) {
+		t.Helper()
+		if code, out := signtest.Run(t, env, args...); code != 0 {
+			t.Fatalf("cosign %s: exit %d\n%s", strings.Join(args, " "), code, out)
+		}
+	}
+	run("generate-key-pair", "--output-key-prefix", filepath.Join(dir, "cosign"))
+	priv, err := LoadPrivateKey(filepath.Join(dir, "cosign.key"), []byte("cosign-pass"))
+	if err != nil {
+		t.Fatalf("cosign's private key: %v", err)
+	}
+	pub, err := LoadPublicKey(filepath.Join(dir, "cosign.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := e.push(t, "cosign/signed-by-cosign", imagetest.Options{Layers: 1, Size: 512, Seed: 33})
+	run("sign", "--key", filepath.Join(dir, "cosign.key"), "--tlog-upload=false", "--yes", ref.String())
+	if _, err := Verify(ctx, ref, pub, e.opts); err != nil {
+		t.Fatalf("cosign's signature: %v", err)
+	}
+	sbom := filepath.Join(dir, "sbom.spdx.json")
+	if err := os.WriteFile(sbom, []byte(testSBOM), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run("attest", "--key", filepath.Join(dir, "cosign.key"), "--type", "spdxjson", "--predicate", sbom, "--tlog-upload=false", "--yes", ref.String())
+	v, err := VerifyAttestation(ctx, ref, pub, "spdxjson", e.opts)
+	if err != nil {
+		t.Fatalf("cosign's attestation: %v", err)
+	}
+	if !strings.Contains(string(v.Predicates[0]), "SPDX-2.3") {
+		t.Errorf("predicate: %s", v.Predicates[0])
+	}
+	// The key cosign generated signs with agentforge too: the signature is
+	// already there (cosign's), so nothing is added.
+	res, err := Sign(ctx, ref, priv, e.opts)
+	if err != nil || res.Added {
+		t.Errorf("Sign after cosign sign with the same key: %+v, %v", res, err)
+	}
+}
