@@ -1,0 +1,131 @@
+package publisher
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/publisher/registrytest"
+	"github.com/agentforge/agentforge/publisher/sign"
+	"github.com/agentforge/agentforge/publisher/sign/signtest"
+	"github.com/opencontainers/go-digest"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/oci/layout"
+)
+
+// A signed index mirrored DaoCloud-style stays verifiable with the same
+// key: the index's signature and SBOM attestation, and a child's
+// signature, travel with it byte for byte; cosign verifies on both
+// registries; a second mirror copies nothing.
+func TestMirror_CopiesSignaturesAndAttestations(t *testing.T) {
+	up := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
+	mir := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
+	authFile := registrytest.WriteAuthFile(t, map[string][2]string{up.Host: {up.User, up.Password}, mir.Host: {mir.User, mir.Password}})
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	var cas []byte
+	for _, f := range []string{up.CAFile, mir.CAFile} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cas = append(cas, b...)
+	}
+	if err := os.WriteFile(caFile, cas, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	regs := image.Registries{AuthFile: authFile, CAFile: caFile}
+	ctx := context.Background()
+
+	layoutRef, err := layout.NewReference(writeIndexLayout(t), "multi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := Publish(ctx, layoutRef, []Destination{dest(t, up.Host+"/agents/tool:2.0")}, Options{Registries: regs, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := regs.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sopts := sign.Options{Hosts: hosts}
+	privPEM, pubPEM, err := sign.GenerateKeyPair([]byte("pass"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubFile := filepath.Join(t.TempDir(), "cosign.pub")
+	if err := os.WriteFile(pubFile, pubPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	key, err := sign.ParsePrivateKey(privPEM, []byte("pass"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upRepo, _ := reference.ParseNormalizedNamed(up.Host + "/agents/tool")
+	mirRepo, _ := reference.ParseNormalizedNamed(mir.Host + "/mirror/agents/tool")
+	idx := digest.Digest(seed.Digest)
+	at := func(repo reference.Named, d digest.Digest) reference.Canonical {
+		c, err := reference.WithDigest(repo, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// The index signed and attested upstream, and one child signed.
+	raw, err := image.Manifest(ctx, mustRef(t, "docker://"+at(upRepo, idx).String(), regs), hosts.For(up.Host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := manifest.ListFromBlob(raw, manifest.GuessMIMEType(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := list.Instances()[1]
+	for _, d := range []digest.Digest{idx, child} {
+		if _, err := sign.Sign(ctx, at(upRepo, d), key, sopts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sign.Attest(ctx, at(upRepo, idx), key, "spdxjson", []byte(`{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"tool"}`), sopts); err != nil {
+		t.Fatal(err)
+	}
+
+	env := signtest.Env{AuthFile: authFile, CAFile: caFile}
+	srcRef := mustRef(t, "docker://"+up.Host+"/agents/tool:2.0", regs)
+	dests := []Destination{dest(t, mir.Host+"/mirror/agents/tool", "2.0")}
+	rep, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rep.Destinations[0].Attachments
+	if got == nil || len(got.Copied) != 3 || got.Unchanged != 0 {
+		t.Fatalf("first mirror: attachments %+v, want the index's .sig and .att and the child's .sig", got)
+	}
+	for _, c := range []struct {
+		repo reference.Named
+		d    digest.Digest
+	}{{upRepo, idx}, {mirRepo, idx}, {upRepo, child}, {mirRepo, child}} {
+		if code, out := signtest.Verify(t, env, pubFile, at(c.repo, c.d).String()); code != 0 {
+			t.Errorf("cosign verify %s: exit %d\n%s", at(c.repo, c.d), code, out)
+		}
+	}
+	if code, out := signtest.VerifyAttestation(t, env, pubFile, "spdxjson", at(mirRepo, idx).String()); code != 0 {
+		t.Errorf("cosign verify-attestation on the mirror: exit %d\n%s", code, out)
+	}
+	// The other child was never signed: not on the mirror either.
+	if _, err := sign.Verify(ctx, at(mirRepo, list.Instances()[0]), key.Public(), sopts); !sign.IsMissing(err) {
+		t.Errorf("unsigned child on the mirror: %v, want not signed", err)
+	}
+
+	again, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir(), Verify: VerifyFast}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := again.Destinations[0]
+	if d.BlobsPushed != 0 || d.Attachments == nil || len(d.Attachments.Copied) != 0 || d.Attachments.Unchanged != 3 {
+		t.Fatalf("second mirror copied something: %+v attachments %+v", d, d.Attachments)
+	}
+}
