@@ -7,8 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/builder/image/imagetest"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker/reference"
 )
@@ -131,18 +133,63 @@ func TestVerify_Refusals(t *testing.T) {
 	}
 }
 
-func TestSign_RegistryServingAnotherManifest(t *testing.T) {
+func TestSign_DigestTheRegistryDoesNotServe(t *testing.T) {
 	e := newEnv(t)
 	key, _, _ := keyPair(t, "")
-	ref := e.push(t, "lying", imagetest.Options{Layers: 1, Size: 256, Seed: 5})
-	// Ask for a digest the registry does not have: it must not be signed.
+	ref := e.push(t, "missing", imagetest.Options{Layers: 1, Size: 256, Seed: 5})
 	wrong, _ := reference.WithDigest(reference.TrimNamed(ref), digest.FromString("something else"))
 	_, err := Sign(context.Background(), wrong, key, e.opts)
 	if err == nil {
-		t.Fatal("signed a digest the registry does not serve")
+		t.Fatal("signed a digest the registry does not have")
 	}
 	if !errors.Is(err, errs.ErrNotFound) {
 		t.Errorf("want not found, got %v", err)
+	}
+}
+
+// A registry that answers a digest with another manifest: nothing is
+// signed, and Verify fails, both as integrity failures.
+func TestSign_LyingRegistry(t *testing.T) {
+	up := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, up)
+	regs := image.Registries{Insecure: []string{up.Host, proxy.Host}}
+	o := Options{Hosts: openHosts(t, regs)}
+	ctx := context.Background()
+	key, _, _ := keyPair(t, "")
+	a := push(t, up.Host, "lying", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 41})
+	b := push(t, up.Host, "lying", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 42})
+	mustSign(t, a, key, o) // signed for real, upstream
+	viaProxy := func(r reference.Canonical) reference.Canonical {
+		named, _ := reference.ParseNormalizedNamed(proxy.Host + "/lying")
+		c, _ := reference.WithDigest(named, r.Digest())
+		return c
+	}
+	// b is answered with a's manifest (for Verify: a with b's).
+	bIsA := registrytest.Faults{SwapManifest: map[string]string{b.Digest().String(): a.Digest().String()}}
+	aIsB := registrytest.Faults{SwapManifest: map[string]string{a.Digest().String(): b.Digest().String()}}
+	for _, tc := range []struct {
+		name   string
+		faults registrytest.Faults
+		run    func() error
+	}{
+		{"Sign", bIsA, func() error { _, err := Sign(ctx, viaProxy(b), key, o); return err }},
+		{"Attest", bIsA, func() error {
+			_, err := Attest(ctx, viaProxy(b), key, "spdxjson", []byte(testSBOM), o)
+			return err
+		}},
+		{"Verify", aIsB, func() error { _, err := Verify(ctx, viaProxy(a), key.Public(), o); return err }},
+	} {
+		proxy.Set(tc.faults)
+		err := tc.run()
+		var ie *errs.IntegrityError
+		if !errors.As(err, &ie) || ie.Check != "digest" {
+			t.Errorf("%s through a lying registry: %v, want a digest integrity failure", tc.name, err)
+		}
+	}
+	proxy.Set(registrytest.Faults{})
+	tag, _ := attachmentRef(b, b.Digest(), SuffixSignature)
+	if _, err := readAttachment(ctx, o, tag); !errors.Is(err, errAbsent) {
+		t.Errorf("a signature was written for %s: %v", b, err)
 	}
 }
 
