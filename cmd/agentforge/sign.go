@@ -67,8 +67,8 @@ The passphrase comes from --sign-passphrase-file or $COSIGN_PASSWORD.`,
 					case o.Signature != nil:
 						fmt.Fprintf(w, "already signed with this key %s\n  %s\n", results[i].Ref, o.Signature.Attachment)
 					}
-					if o.Attestation != nil {
-						fmt.Fprintf(w, "  %s (%d attestations, added: %t)\n", o.Attestation.Attachment, o.Attestation.Layers, o.Attestation.Added)
+					if o.SBOM != nil {
+						fmt.Fprintf(w, "  %s (%d attestations, added: %t)\n", o.SBOM.Attachment, o.SBOM.Layers, o.SBOM.Added)
 					}
 				}
 			})

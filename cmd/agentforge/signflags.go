@@ -70,83 +70,27 @@ func readPassphrase(file, flag string) ([]byte, error) {
 	return nil, errs.Inputf("no passphrase for the key: set $COSIGN_PASSWORD (empty for none) or %s", flag)
 }
 
-// signed is what signPublished did on one destination.
-type signed struct {
-	Signature   *sign.Result `json:"signature,omitempty"`
-	Attestation *sign.Result `json:"sbom,omitempty"`
-	Error       string       `json:"error,omitempty"`
-}
-
-// signPublished signs the digest each successful destination of a publish,
-// index or release now serves (Result.Ref, repo@digest) with s, and, when
-// sbom is not nil, attaches it as a signed SPDX attestation (cosign
-// verify-attestation --type spdxjson). Every destination gets its own
-// signature, naming its own repository. It returns one entry per result,
-// and an error naming every destination that failed.
+// signPublished signs the digest each successful destination of a
+// publish, index or release now serves with s, and, when sbom is not nil,
+// attaches it as a signed SPDX attestation (cosign verify-attestation
+// --type spdxjson); see publisher.Sign. Nothing happens when s is nil (no
+// --sign-key).
 //
-// Call it after the push, when --sign-key was given:
+// In a command, load the key before pushing, so that a wrong passphrase
+// changes nothing, and sign after:
 //
-//	s, err := sf.signer() // before pushing
+//	s, err := sf.signer() // before the push
 //	…
-//	signed, err := a.signPublished(ctx, s, rep.Destinations, sbomJSON)
-func (a *app) signPublished(ctx context.Context, s sign.Signer, results []publisher.Result, sbom []byte) ([]signed, error) {
+//	signed, err := a.signPublished(ctx, s, rep.Destinations, nil)
+func (a *app) signPublished(ctx context.Context, s sign.Signer, results []publisher.Result, sbom []byte) ([]sign.Signed, error) {
 	if s == nil {
 		return nil, nil
 	}
-	hosts, cleanup, err := a.registryConfig(nil).OpenTemp()
-	if err != nil {
-		return nil, err
-	}
-	defer cleanup()
-	opts := sign.Options{Hosts: hosts, Log: a.log}
-	out := make([]signed, len(results))
-	var failed []string
-	var firstErr error
-	for i, r := range results {
-		if r.Error != "" {
-			continue
-		}
-		err := func() error {
-			ref, err := canonical(r.Ref)
-			if err != nil {
-				return err
-			}
-			if out[i].Signature, err = sign.Sign(ctx, ref, s, opts); err != nil {
-				return err
-			}
-			if sbom != nil {
-				if out[i].Attestation, err = sign.Attest(ctx, ref, s, sign.PredicateSPDX, sbom, opts); err != nil {
-					return err
-				}
-			}
-			return nil
-		}()
-		if err != nil {
-			out[i].Error = err.Error()
-			failed = append(failed, err.Error())
-			if firstErr == nil {
-				firstErr = err
-			}
-		}
-	}
-	if len(failed) > 1 {
-		return out, fmt.Errorf("signing failed on %d destinations: %s (first: %w)", len(failed), strings.Join(failed, "; "), firstErr)
-	}
-	return out, firstErr
+	return publisher.Sign(ctx, results, s, sbom, publisher.Options{Registries: a.registryConfig(nil), Log: a.log})
 }
 
 // canonical parses host/repo@digest (docker:// optional).
-func canonical(s string) (reference.Canonical, error) {
-	named, err := reference.ParseNormalizedNamed(strings.TrimPrefix(s, "docker://"))
-	if err != nil {
-		return nil, errs.Inputf("reference %q: %w", s, err)
-	}
-	c, ok := named.(reference.Canonical)
-	if !ok {
-		return nil, errs.Inputf("reference %q: not pinned by digest (host/repo@sha256:…)", s)
-	}
-	return c, nil
-}
+func canonical(s string) (reference.Canonical, error) { return sign.ParseRef(s) }
 
 // signatureCheck is what checkSignature found on one image.
 type signatureCheck struct {

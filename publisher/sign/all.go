@@ -1,0 +1,64 @@
+package sign
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/agentforge/agentforge/images/errs"
+	"go.podman.io/image/v5/docker/reference"
+)
+
+// Signed is what SignAll did on one image.
+type Signed struct {
+	Ref       string  `json:"ref"`
+	Signature *Result `json:"signature,omitempty"`
+	// SBOM is the SPDX attestation attached, when one was given.
+	SBOM  *Result `json:"sbom,omitempty"`
+	Error string  `json:"error,omitempty"`
+	err   error
+}
+
+// SignAll signs every ref with s (Sign) and, when sbom is not nil,
+// attaches it as a signed SPDX attestation (Attest, predicate type
+// https://spdx.dev/Document: `cosign verify-attestation --type spdxjson`).
+// Each repository gets its own signature, naming itself. A ref that fails
+// does not stop the others; the error names every failure.
+func SignAll(ctx context.Context, refs []reference.Canonical, s Signer, sbom []byte, opts Options) ([]Signed, error) {
+	out := make([]Signed, len(refs))
+	var failed []string
+	var first error
+	for i, ref := range refs {
+		o := &out[i]
+		o.Ref = ref.String()
+		o.Signature, o.err = Sign(ctx, ref, s, opts)
+		if o.err == nil && sbom != nil {
+			o.SBOM, o.err = Attest(ctx, ref, s, PredicateSPDX, sbom, opts)
+		}
+		if o.err != nil {
+			o.Error = o.err.Error()
+			failed = append(failed, o.Error)
+			if first == nil {
+				first = o.err
+			}
+		}
+	}
+	if len(failed) > 1 {
+		return out, fmt.Errorf("signing failed for %d images: %s (first: %w)", len(failed), strings.Join(failed, "; "), first)
+	}
+	return out, first
+}
+
+// ParseRef parses host/repo@sha256:… (docker:// optional), the form
+// publish results and Jenkins templates carry.
+func ParseRef(s string) (reference.Canonical, error) {
+	named, err := reference.ParseNormalizedNamed(strings.TrimPrefix(s, "docker://"))
+	if err != nil {
+		return nil, errs.Inputf("reference %q: %w", s, err)
+	}
+	c, ok := named.(reference.Canonical)
+	if !ok {
+		return nil, errs.Inputf("reference %q: not pinned by digest (host/repo@sha256:…)", s)
+	}
+	return c, nil
+}
