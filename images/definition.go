@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -84,6 +85,15 @@ type Source struct {
 	Signature *Signature
 	// Dest is a slash-separated path relative to the build context.
 	Dest string
+	// Platforms, when set, limits the source to builds for these platforms
+	// (a per-architecture download); empty means every platform. Two
+	// sources may share a Dest when their platforms do not overlap.
+	Platforms []string
+}
+
+// ForPlatform reports whether s is used when building for platform.
+func (s Source) ForPlatform(platform string) bool {
+	return len(s.Platforms) == 0 || slices.Contains(s.Platforms, platform)
 }
 
 // Checksum names a published checksum file.
@@ -278,7 +288,7 @@ func (v *validator) build(fsys fs.FS, name string, raw *rawDefinition, overrides
 			def.SourceDateEpoch = &n
 		}
 	}
-	def.Sources = v.sources(fsys, raw.Sources, r)
+	def.Sources = v.sources(fsys, raw.Sources, r, def.Platforms)
 	return def
 }
 
@@ -338,11 +348,22 @@ func (v *validator) checkBase(b Base, raw *rawDefinition) {
 	}
 }
 
-func (v *validator) sources(fsys fs.FS, raws []rawSource, r renderer) []Source {
+func (v *validator) sources(fsys fs.FS, raws []rawSource, r renderer, platforms []string) []Source {
 	var out []Source
-	names, dests := map[string]bool{}, map[string]bool{}
+	names := map[string]bool{}
+	dests := map[string][]Source{}
 	for _, rs := range raws {
 		s := Source{Name: rs.Name.Value, Dest: rs.Dest.Value}
+		for _, p := range rs.Platforms {
+			switch {
+			case !slices.Contains(platforms, p.Value):
+				v.errorf(p.Line, "source %q: platform %q is not one of the definition's platforms (%s)", s.Name, p.Value, strings.Join(platforms, ", "))
+			case slices.Contains(s.Platforms, p.Value):
+				v.errorf(p.Line, "source %q: platform %q is listed twice", s.Name, p.Value)
+			default:
+				s.Platforms = append(s.Platforms, p.Value)
+			}
+		}
 		switch {
 		case s.Name == "":
 			v.errorf(rs.line, "source: name is required")
@@ -389,14 +410,29 @@ func (v *validator) sources(fsys fs.FS, raws []rawSource, r renderer) []Source {
 			v.errorf(rs.line, "source %q: dest is required (a path in the build context)", s.Name)
 		case path.IsAbs(s.Dest) || clean == "." || clean == ".." || strings.HasPrefix(clean, "../"):
 			v.errorf(rs.Dest.Line, "source %q: dest %q must stay inside the build context", s.Name, s.Dest)
-		case dests[clean]:
-			v.errorf(rs.Dest.Line, "source %q: dest %q is used twice", s.Name, s.Dest)
+		default:
+			for _, other := range dests[clean] {
+				if overlap(platforms, s, other) {
+					v.errorf(rs.Dest.Line, "source %q: dest %q is also source %q's on the same platform", s.Name, s.Dest, other.Name)
+					break
+				}
+			}
 		}
-		dests[clean] = true
 		s.Dest = clean
+		dests[clean] = append(dests[clean], s)
 		out = append(out, s)
 	}
 	return out
+}
+
+// overlap reports whether a and b are both used on one of platforms.
+func overlap(platforms []string, a, b Source) bool {
+	for _, p := range platforms {
+		if a.ForPlatform(p) && b.ForPlatform(p) {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *validator) signature(fsys fs.FS, source string, rs *rawSignature, r renderer) *Signature {

@@ -108,6 +108,8 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 		{"dollar in a label", "tags:", "  price: \"$5\"\ntags:", nil, `d/image.yaml:11: label "price": value "$5" contains "$"`},
 		{"unclosed list names its line", "tags:", "platforms: [linux/amd64\ntags:", nil, "d/image.yaml:11: did not find expected"},
 		{"unclosed list before a key names its line", "version: 1.0.0", "version: [1.0.0\nx: 1", nil, "d/image.yaml:2: did not find expected"},
+		{"source platform not declared", "    dest: sources/tool.tar.gz", "    dest: sources/tool.tar.gz\n    platforms: [linux/arm64]", nil, `d/image.yaml:22: source "tool": platform "linux/arm64" is not one of the definition's platforms (linux/amd64)`},
+		{"two sources on one dest and platform", "    dest: sources/tool.tar.gz\n", "    dest: sources/tool.tar.gz\n  - name: other\n    url: file:///bin/true\n    dest: sources/tool.tar.gz\n", nil, `d/image.yaml:24: source "other": dest "sources/tool.tar.gz" is also source "tool"'s on the same platform`},
 		{"relative file URL", "https://example.org/tool-{{tool.version}}.tar.gz", "file://rootfs/tool.tar.gz", nil, `d/image.yaml:16: source "tool": url "file://rootfs/tool.tar.gz": a file:// URL needs an absolute path`},
 	}
 	for _, tc := range cases {
@@ -224,5 +226,31 @@ func TestLoad_SymlinksRefused(t *testing.T) {
 	}
 	if !errors.Is(err, errs.ErrInput) {
 		t.Errorf("not bad input: %v", err)
+	}
+}
+
+func TestLoad_PerPlatformSources(t *testing.T) {
+	y := strings.Replace(goodYAML, "tags:", "platforms: [linux/amd64, linux/arm64]\ntags:", 1)
+	y = strings.Replace(y, "    dest: sources/tool.tar.gz\n", "    dest: sources/tool.tar.gz\n    platforms: [linux/amd64]\n  - name: tool-arm64\n    url: https://example.org/tool-arm64.tar.gz\n    sha256: 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849\n    dest: sources/tool.tar.gz\n    platforms: [linux/arm64]\n  - name: common\n    url: file:///bin/true\n    dest: tools/true\n", 1)
+	def, err := Load(defFS(y), "d", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		platform string
+		want     string
+	}{
+		{"linux/amd64", "tool common"},
+		{"linux/arm64", "tool-arm64 common"},
+	} {
+		var got []string
+		for _, s := range def.Sources {
+			if s.ForPlatform(tc.platform) {
+				got = append(got, s.Name)
+			}
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("%s: sources %v, want %s", tc.platform, got, tc.want)
+		}
 	}
 }

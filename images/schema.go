@@ -46,6 +46,7 @@ type rawSource struct {
 	Checksum  *rawChecksum  `yaml:"checksum"`
 	Signature *rawSignature `yaml:"signature"`
 	Dest      str           `yaml:"dest"`
+	Platforms []str         `yaml:"platforms"`
 	line      int
 }
 
