@@ -19,7 +19,10 @@ BIN      := bin/agentforge
 #   debootstrap         the demo's offline base image
 #   groovy default-jre-headless  the Jenkins emulator runs the Groovy scripts
 #   bc                  .ci/bench arithmetic
-DEPS     := gcc libc6-dev git ca-certificates busybox-static skopeo podman runc debootstrap groovy default-jre-headless bc
+#   qemu-user-static binfmt-support  foreign-platform builds (build --platform
+#                       linux/arm64 on amd64, and back); deps also mounts
+#                       binfmt_misc and enables the handlers
+DEPS     := gcc libc6-dev git ca-certificates busybox-static skopeo podman runc debootstrap groovy default-jre-headless bc qemu-user-static binfmt-support
 
 export CGO_ENABLED := 1
 
@@ -37,6 +40,11 @@ deps:
 		echo "installing:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+	@[ -e /proc/sys/fs/binfmt_misc/status ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || \
+		echo "deps: warning: cannot mount binfmt_misc: foreign-platform builds will fail" >&2
+	@case $$(dpkg --print-architecture) in amd64) h=qemu-aarch64;; arm64) h=qemu-x86_64;; *) h=;; esac; \
+	[ -z "$$h" ] || [ -e /proc/sys/fs/binfmt_misc/$$h ] || update-binfmts --enable $$h || \
+		echo "deps: warning: cannot enable the $$h binfmt handler: foreign-platform builds will fail" >&2
 
 # The whole suite. Build tests run buildah in-process and need root.
 test: deps lint bin/cosign

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,10 +39,12 @@ type BuildOptions struct {
 	// Revision is recorded as org.opencontainers.image.revision; empty means
 	// the last git commit touching the definition folder, if any.
 	Revision string
-	// Platform (os/arch[/variant]) is the platform to build for; "" means
-	// this machine's. It must be one the definition declares; builds run
-	// natively, so it must also be this machine's.
-	Platform string
+	// Platforms (os/arch[/variant]) to build for; none means this
+	// machine's. Each must be one the definition declares. A foreign
+	// platform builds under qemu-user emulation (see CheckEmulation). With
+	// several, each platform's image is named TAG-os-arch and a manifest
+	// list carrying the definition's tags joins them.
+	Platforms []string
 	// ExtraTags are added to the definition's tags.
 	ExtraTags []string
 	// NoCache rebuilds every step.
@@ -77,14 +78,86 @@ type Result struct {
 	Sources  []Fetched     `json:"sources"`
 	Created  string        `json:"created"`
 	Revision string        `json:"revision,omitempty"`
-	Seconds  float64       `json:"seconds"`
+	// Platform is what the image was built for; empty for a list.
+	Platform string  `json:"platform,omitempty"`
+	Seconds  float64 `json:"seconds"`
+	// Manifests are the platform images of a multi-platform build: then
+	// ID, Digest and Names are the manifest list's, and Base, Layers and
+	// Sources are each platform's own.
+	Manifests []PlatformImage `json:"manifests,omitempty"`
+}
+
+// PlatformImage is one platform's image in a multi-platform build.
+type PlatformImage struct {
+	Platform string        `json:"platform"`
+	ID       string        `json:"id"`
+	Digest   string        `json:"digest"`
+	Names    []string      `json:"names"`
+	Base     BaseInfo      `json:"base"`
+	Layers   []image.Layer `json:"layers"`
+	Sources  []Fetched     `json:"sources"`
 }
 
 // Build fetches and checks def's sources, then builds def's Containerfile
 // into opts.Store with buildah (chroot isolation, layer cache on,
 // timestamps pinned so that the same inputs give the same digest).
+//
+// Several platforms build one after the other into one manifest list (see
+// BuildOptions.Platforms); every platform is checked before any is built.
 func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Result, error) {
-	p, err := prepare(ctx, def, opts)
+	plats, err := targetPlatforms(def, opts.Platforms)
+	if err != nil {
+		return nil, err
+	}
+	if len(plats) == 1 {
+		return buildOne(ctx, def, opts, plats[0], "")
+	}
+	start := time.Now()
+	var children []*Result
+	for _, pl := range plats {
+		r, err := buildOne(ctx, def, opts, pl, "-"+pl.tagSuffix())
+		if err != nil {
+			return nil, fmt.Errorf("platform %s: %w", pl, err)
+		}
+		children = append(children, r)
+	}
+	return makeList(ctx, def, opts, children, start)
+}
+
+// targetPlatforms checks the requested platforms against the definition
+// and this machine.
+func targetPlatforms(def *images.Definition, want []string) ([]Platform, error) {
+	if len(want) == 0 {
+		want = []string{HostPlatform().String()}
+		if !slices.Contains(def.Platforms, want[0]) {
+			return nil, errs.Inputf("definition %s declares %s, not this machine's %s: name the platforms to build with --platform", def.Path, strings.Join(def.Platforms, ", "), want[0])
+		}
+	}
+	var out []Platform
+	for _, w := range want {
+		pl, err := ParsePlatform(w)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case !slices.Contains(def.Platforms, pl.String()):
+			return nil, errs.Inputf("definition %s declares %s, not %s", def.Path, strings.Join(def.Platforms, ", "), pl)
+		case slices.Contains(out, pl):
+			return nil, errs.Inputf("platform %s is named twice", pl)
+		}
+		if err := CheckEmulation(pl); err != nil {
+			return nil, err
+		}
+		out = append(out, pl)
+	}
+	// One order whatever the command line's, so the list is the same bytes.
+	slices.SortFunc(out, func(a, b Platform) int { return strings.Compare(a.String(), b.String()) })
+	return out, nil
+}
+
+// buildOne builds def for one platform; suffix is added to every tag.
+func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl Platform, suffix string) (*Result, error) {
+	p, err := prepare(ctx, def, opts, pl, suffix)
 	if err != nil {
 		return nil, err
 	}
@@ -95,9 +168,10 @@ func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Res
 	}
 	sys := hosts.ForPull()
 	sys.BlobInfoCacheDir = filepath.Join(opts.Store.GraphRoot(), "cache")
+	sys.OSChoice, sys.ArchitectureChoice, sys.VariantChoice = pl.OS, pl.Arch, pl.Variant
 	if def.Base.Image != "scratch" {
 		p.log.Infof("base image %s", def.Base.Ref())
-		id, err := pullBase(ctx, opts.Store, sys, def.Base.Ref(), p.out)
+		id, err := pullBase(ctx, opts.Store, sys, def.Base.Ref(), pl, p.out)
 		if err != nil {
 			return nil, fmt.Errorf("pull base image %s: %w", def.Base.Ref(), explainMissingTool(err))
 		}
@@ -110,6 +184,7 @@ func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Res
 		}
 	}
 	bo := p.buildOptions()
+	bo.Platforms = []struct{ OS, Arch, Variant string }{{OS: pl.OS, Arch: pl.Arch, Variant: pl.Variant}}
 	bo.SystemContext = sys
 	bo.SignaturePolicyPath = sys.SignaturePolicyPath
 	bo.SourceDateEpoch = &p.epoch
@@ -133,20 +208,30 @@ func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Res
 // pullBase pulls ref into store unless it is there already and returns its
 // image ID. It goes through libimage directly rather than buildah.Pull, which
 // insists on finding a container network backend first.
-func pullBase(ctx context.Context, store storage.Store, sys *types.SystemContext, ref string, out io.Writer) (string, error) {
+func pullBase(ctx context.Context, store storage.Store, sys *types.SystemContext, ref string, pl Platform, out io.Writer) (string, error) {
 	rt, err := libimage.RuntimeFromStore(store, &libimage.RuntimeOptions{SystemContext: sys})
 	if err != nil {
 		return "", err
 	}
+	var po libimage.PullOptions
+	if !pl.native() {
+		// libimage would then re-pull an image it has, to be safe
+		// from images that declare a wrong platform; a local base (such
+		// as the demo's) has no registry to come from, so look first.
+		img, _, err := rt.LookupImage(ref, &libimage.LookupImageOptions{OS: pl.OS, Architecture: pl.Arch, Variant: pl.Variant})
+		if err == nil {
+			return img.ID(), nil
+		}
+		po.OS, po.Architecture, po.Variant = pl.OS, pl.Arch, pl.Variant
+	}
 	retries, delay := uint(3), 2*time.Second
-	imgs, err := rt.Pull(ctx, ref, config.PullPolicyMissing, &libimage.PullOptions{
-		CopyOptions: libimage.CopyOptions{
-			SignaturePolicyPath: sys.SignaturePolicyPath,
-			Writer:              out,
-			MaxRetries:          &retries,
-			RetryDelay:          &delay,
-		},
-	})
+	po.CopyOptions = libimage.CopyOptions{
+		SignaturePolicyPath: sys.SignaturePolicyPath,
+		Writer:              out,
+		MaxRetries:          &retries,
+		RetryDelay:          &delay,
+	}
+	imgs, err := rt.Pull(ctx, ref, config.PullPolicyMissing, &po)
 	if err != nil {
 		return "", err
 	}
@@ -171,7 +256,7 @@ type prepared struct {
 	res           *Result
 }
 
-func prepare(ctx context.Context, def *images.Definition, opts BuildOptions) (*prepared, error) {
+func prepare(ctx context.Context, def *images.Definition, opts BuildOptions, pl Platform, suffix string) (*prepared, error) {
 	p := &prepared{def: def, log: opts.Log, out: opts.Output, start: time.Now()}
 	if p.log == nil {
 		p.log = image.Discard
@@ -179,16 +264,9 @@ func prepare(ctx context.Context, def *images.Definition, opts BuildOptions) (*p
 	if p.out == nil {
 		p.out = io.Discard
 	}
-	host := runtime.GOOS + "/" + runtime.GOARCH
-	want := opts.Platform
-	if want == "" {
-		want = host
-	}
-	switch {
-	case !slices.Contains(def.Platforms, want):
-		return nil, errs.Inputf("definition %s declares %s, not %s", def.Path, strings.Join(def.Platforms, ", "), want)
-	case want != host:
-		return nil, errs.Inputf("platform %s: builds run natively, and this machine is %s: build on a %s agent and join the images with agentforge index", want, host, want)
+	if !pl.native() {
+		p.log = p.log.WithField("platform", pl.String())
+		p.log.Warnf("building for %s under qemu-user emulation: expect it to be many times slower than a native build", pl)
 	}
 	work, err := os.MkdirTemp(opts.TmpDir, "agentforge-build-")
 	if err != nil {
@@ -201,8 +279,11 @@ func prepare(ctx context.Context, def *images.Definition, opts BuildOptions) (*p
 		p.close()
 		return nil, fmt.Errorf("build %s: copy definition to the build context: %w", def.Name, err)
 	}
-	p.res = &Result{Name: def.Name, Version: def.Version, Base: BaseInfo{Ref: def.Base.Ref()}}
+	p.res = &Result{Name: def.Name, Version: def.Version, Base: BaseInfo{Ref: def.Base.Ref()}, Platform: pl.String()}
 	for _, src := range def.Sources {
+		if !src.ForPlatform(pl.String()) {
+			continue
+		}
 		f, err := opts.Fetcher.Fetch(ctx, src)
 		if err != nil {
 			p.close()
@@ -217,8 +298,8 @@ func prepare(ctx context.Context, def *images.Definition, opts BuildOptions) (*p
 	p.epoch, p.res.Revision = pinTime(def, opts, p.log)
 	p.res.Created = p.epoch.UTC().Format(time.RFC3339)
 	for _, t := range append(slices.Clone(def.Tags), opts.ExtraTags...) {
-		p.res.Tags = append(p.res.Tags, t)
-		p.res.Names = append(p.res.Names, "localhost/"+def.Name+":"+t)
+		p.res.Tags = append(p.res.Tags, t+suffix)
+		p.res.Names = append(p.res.Names, "localhost/"+def.Name+":"+t+suffix)
 	}
 	return p, nil
 }

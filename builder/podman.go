@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/containers/podman/v5/pkg/bindings"
 	podmanimages "github.com/containers/podman/v5/pkg/bindings/images"
 	"github.com/containers/podman/v5/pkg/domain/entities/types"
@@ -29,7 +30,14 @@ func BuildPodman(ctx context.Context, serviceURL string, def *images.Definition,
 	if err != nil {
 		return nil, fmt.Errorf("podman service %s: %w", serviceURL, err)
 	}
-	p, err := prepare(ctx, def, opts)
+	plats, err := targetPlatforms(def, opts.Platforms)
+	if err != nil {
+		return nil, err
+	}
+	if len(plats) != 1 || !plats[0].native() {
+		return nil, errs.Inputf("the podman service backend builds this machine's platform only")
+	}
+	p, err := prepare(ctx, def, opts, plats[0], "")
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ package buildertest
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -61,13 +62,34 @@ func LoadBusybox(t testing.TB, overrides map[string]string) *images.Definition {
 	return def
 }
 
+// SourceCache is a source cache shared by the tests of every package, so
+// that testdata/busybox's packages come from Debian's archive once per
+// machine. Sharing is safe: the cache is content-addressed and every hit
+// is checked again.
+func SourceCache(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(os.TempDir(), "agentforge-test-sources")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // Busybox builds testdata/busybox into store (overrides such as
 // {"greeting": "x"} make different images).
 func Busybox(t testing.TB, store storage.Store, overrides map[string]string) *builder.Result {
 	t.Helper()
+	return BusyboxFor(t, store, nil, overrides)
+}
+
+// BusyboxFor builds testdata/busybox for platforms (none: this machine's;
+// several: a manifest list). A foreign platform needs qemu-user-static and
+// binfmt-support, which make deps installs.
+func BusyboxFor(t testing.TB, store storage.Store, platforms []string, overrides map[string]string) *builder.Result {
+	t.Helper()
 	var out bytes.Buffer
 	res, err := builder.Build(context.Background(), LoadBusybox(t, overrides), builder.BuildOptions{
-		Store: store, Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, Output: &out, TmpDir: t.TempDir(),
+		Store: store, Fetcher: &builder.Fetcher{CacheDir: SourceCache(t)}, Output: &out, TmpDir: t.TempDir(), Platforms: platforms,
 	})
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, out.String())

@@ -31,7 +31,7 @@ type buildFlags struct {
 	skipSignature  []string
 	keyServer      string
 	podmanURL      string
-	platform       string
+	platforms      []string
 }
 
 func (f *buildFlags) register(cmd *cobra.Command) {
@@ -42,7 +42,7 @@ func (f *buildFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.noCache, "no-cache", false, "rebuild every step instead of reusing cached layers")
 	fl.StringVar(&f.epoch, "source-date-epoch", "", "timestamp for every file and date in the image, in seconds (default: the definition's, else the last git commit of the definition; $SOURCE_DATE_EPOCH)")
 	fl.StringVar(&f.revision, "revision", "", "source revision recorded in org.opencontainers.image.revision (default: the last git commit of the definition)")
-	fl.StringVar(&f.platform, "platform", "", "platform to build for, os/arch (default: this machine's); one the definition declares")
+	fl.StringSliceVar(&f.platforms, "platform", nil, "platform to build for, os/arch[/variant] (repeatable or comma-separated; default: this machine's); each one the definition declares; several make a manifest list, foreign ones build under qemu-user emulation")
 	fl.StringVar(&f.podmanURL, "podman-url", "", "build through a podman service instead of in-process (e.g. unix:///run/podman/podman.sock); the image lands in the service's storage")
 	f.registerSources(cmd)
 }
@@ -80,7 +80,7 @@ func (f *buildFlags) options(a *app) (builder.BuildOptions, map[string]string, e
 	}
 	opts.Fetcher = &builder.Fetcher{CacheDir: f.cacheDir, Mirrors: srcMirrors, KeyServer: f.keyServer, SkipSignature: skip, Log: a.log}
 	opts.Registries = a.registryConfig(regMirrors)
-	opts.Platform = f.platform
+	opts.Platforms = f.platforms
 	opts.Revision = f.revision
 	opts.ExtraTags = f.tags
 	opts.NoCache = f.noCache

@@ -7,10 +7,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/agentforge/agentforge/builder/buildertest"
 	"github.com/agentforge/agentforge/builder/image/imagetest"
 	"github.com/containers/buildah"
 )
@@ -39,7 +39,7 @@ func storeFlags(t *testing.T) []string {
 
 func TestCLI_BuildVerifyJSONAndExitCodes(t *testing.T) {
 	sf := storeFlags(t)
-	cache := t.TempDir()
+	cache := buildertest.SourceCache(t)
 	code, stdout, stderr := cli(t, append([]string{"build", "../../testdata/busybox", "-o", "json", "--cache-dir", cache}, sf...)...)
 	if code != 0 {
 		t.Fatalf("build exit %d\n%s", code, stderr)
@@ -125,8 +125,7 @@ func TestCLI_BadInput(t *testing.T) {
 		{"bad storage driver", []string{"verify", "x", "--storage-driver", "zfs", "--storage-root", t.TempDir()}, `storage driver "zfs"`},
 		{"too many args", []string{"verify", "a", "b"}, "accepts 1 arg"},
 		{"no such layout", []string{"verify", "oci:/nonexistent/layout:1"}, `reference "oci:/nonexistent/layout:1"`},
-		{"undeclared platform", append([]string{"build", "../../testdata/busybox", "--platform", "linux/s390x"}, sf...), "declares linux/amd64, not linux/s390x"},
-		{"foreign platform", append([]string{"build", "../../images/python-agent", "--platform", "linux/" + map[string]string{"amd64": "arm64", "arm64": "amd64"}[runtime.GOARCH]}, sf...), "builds run natively"},
+		{"undeclared platform", append([]string{"build", "../../testdata/busybox", "--platform", "linux/s390x"}, sf...), "declares linux/amd64, linux/arm64, not linux/s390x"},
 		{"a folder that is not a layout", []string{"verify", "oci:" + t.TempDir() + ":1"}, "no OCI layout there"},
 		{"empty oci reference", []string{"verify", "oci:"}, `reference "oci:"`},
 		{"port out of range", []string{"verify", "docker://127.0.0.1:99999/a/b:1"}, `port "99999"`},

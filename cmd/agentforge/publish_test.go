@@ -7,12 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentforge/agentforge/builder/buildertest"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 )
 
 func TestCLI_PublishVerifyAndRewrite(t *testing.T) {
 	sf := storeFlags(t)
-	if code, _, stderr := cli(t, append([]string{"build", "../../testdata/busybox", "--cache-dir", t.TempDir()}, sf...)...); code != 0 {
+	if code, _, stderr := cli(t, append([]string{"build", "../../testdata/busybox", "--cache-dir", buildertest.SourceCache(t)}, sf...)...); code != 0 {
 		t.Fatalf("build: %s", stderr)
 	}
 	up := registrytest.New(t, registrytest.Options{})
@@ -66,7 +67,7 @@ func TestCLI_PublishVerifyAndRewrite(t *testing.T) {
 	}
 
 	// Another image under the same tag: refused, exit 1, both digests named.
-	if code, _, stderr := cli(t, append([]string{"build", "../../testdata/busybox", "--set", "greeting=other", "--tag", "other", "--cache-dir", t.TempDir()}, sf...)...); code != 0 {
+	if code, _, stderr := cli(t, append([]string{"build", "../../testdata/busybox", "--set", "greeting=other", "--tag", "other", "--cache-dir", buildertest.SourceCache(t)}, sf...)...); code != 0 {
 		t.Fatalf("build: %s", stderr)
 	}
 	code, _, stderr = cli(t, append([]string{"publish", "busybox-demo:other", "--to", up.Host + "/agents/busybox:1.0.0"}, append(global, work...)...)...)

@@ -32,14 +32,24 @@ type releaseFile struct {
 	// 1000, privileged, an emptyDir at podman's storage): see
 	// builder.RunAsPod.
 	Pod string `yaml:"pod"`
-	// Platform is the platform to build for (os/arch), one the definition
-	// declares and this machine's; default this machine's. A multi-platform
-	// release builds each on its own agent and joins them with index.
+	// Platforms to build for (os/arch), each one the definition declares;
+	// default this machine's. Several make a manifest list (foreign ones
+	// under qemu-user emulation); a fleet that builds each on its own agent
+	// joins them with index instead. Platform is the one-platform form.
+	Platforms      []string        `yaml:"platforms"`
 	Platform       string          `yaml:"platform"`
 	Destinations   []string        `yaml:"destinations"`
 	Verify         string          `yaml:"verify"`
 	AllowOverwrite bool            `yaml:"allowOverwrite"`
 	Jenkins        *releaseJenkins `yaml:"jenkins"`
+}
+
+// platforms merges platform and platforms.
+func (c *releaseFile) platforms() []string {
+	if c.Platform != "" {
+		return append([]string{c.Platform}, c.Platforms...)
+	}
+	return c.Platforms
 }
 
 // releaseJenkins is the Jenkins part of a release file. The token never
@@ -163,7 +173,7 @@ func (a *app) releaseConfig(store storage.Store, cfg *releaseFile, cacheDir, key
 		Fetcher:         &builder.Fetcher{CacheDir: cacheDir, Mirrors: srcMirrors, KeyServer: keyServer, SkipSignature: skip, Log: a.log},
 		Registries:      regs,
 		SourceDateEpoch: epoch,
-		Platform:        cfg.Platform,
+		Platforms:       cfg.platforms(),
 		Output:          a.stderr,
 		Log:             a.log,
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentforge/agentforge/builder/buildertest"
 	"github.com/agentforge/agentforge/jenkins/jenkinstest"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 )
@@ -35,7 +36,7 @@ jenkins:
   memoryRequest: 256Mi
 `), 0o644)
 	t.Setenv("JENKINS_API_TOKEN", testToken)
-	t.Setenv("AGENTFORGE_CACHE", filepath.Join(dir, "cache"))
+	t.Setenv("AGENTFORGE_CACHE", buildertest.SourceCache(t))
 	args := append([]string{"release", "--config", cfg, "-o", "json", "--insecure-registry", up.Host, "--ca-file", mirror.CAFile, "--authfile", mirror.AuthFile}, storeFlags(t)...)
 
 	type report struct {
