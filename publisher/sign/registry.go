@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images/errs"
@@ -124,7 +123,7 @@ func readAttachment(ctx context.Context, o Options, ref reference.Named) (*attac
 		return nil
 	})
 	if err != nil {
-		if image.IsNotFound(err) || isManifestUnknown(err) {
+		if image.IsNotFound(err) {
 			return nil, errAbsent
 		}
 		return nil, fmt.Errorf("read %s: %w", ref, err)
@@ -138,16 +137,6 @@ func readAttachment(ctx context.Context, o Options, ref reference.Named) (*attac
 		return nil, &errs.IntegrityError{What: "attachment " + ref.String(), Check: "content: not an image manifest: " + err.Error()}
 	}
 	return a, nil
-}
-
-// isManifestUnknown tells c/image's "manifest unknown" answers, which not
-// every code path turns into a status code.
-func isManifestUnknown(err error) bool {
-	var unknown docker.ErrUnauthorizedForCredentials
-	if errors.As(err, &unknown) {
-		return false
-	}
-	return strings.Contains(err.Error(), "manifest unknown")
 }
 
 // blob reads one blob of the attachment and checks it against desc.
@@ -254,7 +243,7 @@ func imageManifest(ctx context.Context, o Options, ref reference.Canonical) ([]b
 		return err
 	})
 	if err != nil {
-		if image.IsNotFound(err) || isManifestUnknown(err) {
+		if image.IsNotFound(err) {
 			return nil, errs.NotFoundf("%s: no such manifest on the registry: %w", ref, err)
 		}
 		return nil, err
