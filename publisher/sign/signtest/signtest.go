@@ -22,11 +22,11 @@ const Version = "v2.6.2"
 // skipped): `make bin/cosign` installs it.
 func Cosign(t testing.TB) string {
 	t.Helper()
-	if p := os.Getenv("COSIGN"); p != "" {
-		return p
+	p := os.Getenv("COSIGN")
+	if p == "" {
+		_, file, _, _ := runtime.Caller(0)
+		p = filepath.Join(filepath.Dir(file), "..", "..", "..", "bin", "cosign")
 	}
-	_, file, _, _ := runtime.Caller(0)
-	p := filepath.Join(filepath.Dir(file), "..", "..", "..", "bin", "cosign")
 	if _, err := os.Stat(p); err != nil {
 		t.Fatalf("cosign is needed for this test and is not at %s (nor $COSIGN): run `make bin/cosign` (go install github.com/sigstore/cosign/v2/cmd/cosign@%s): %v", p, Version, err)
 	}
