@@ -71,12 +71,14 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 		d = child
 	}
 	return fanOut(d, dests, func(dest Destination) Result {
+		var res Result
 		if opts.DryRun {
-			return p.plan(ctx, src, raw, d, dest)
+			res = p.plan(ctx, src, raw, d, dest)
+		} else {
+			res = p.push(ctx, src, raw, d, dest)
 		}
-		res := p.push(ctx, src, raw, d, dest)
 		if res.err == nil {
-			p.copyAttachments(ctx, reference.TrimNamed(named), raw, d, dest, &res)
+			p.copyAttachments(ctx, reference.TrimNamed(named), raw, d, dest, &res, opts.DryRun)
 		}
 		return res
 	})
@@ -85,8 +87,9 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 // copyAttachments copies cosign's signatures, attestations and SBOMs of
 // the image (and of each child of an index) to dest once the image is in
 // place, byte for byte, so that it verifies there with the same key. What
-// dest already has is not sent again.
-func (p *run) copyAttachments(ctx context.Context, srcRepo reference.Named, raw []byte, d digest.Digest, dest Destination, res *Result) {
+// dest already has is not sent again. A dry run reports what would be
+// copied.
+func (p *run) copyAttachments(ctx context.Context, srcRepo reference.Named, raw []byte, d digest.Digest, dest Destination, res *Result, dry bool) {
 	log := p.log.WithField("destination", dest.String())
 	digests := []digest.Digest{d}
 	if mt := manifest.GuessMIMEType(raw); manifest.MIMETypeIsMultiImage(mt) {
@@ -100,7 +103,11 @@ func (p *run) copyAttachments(ctx context.Context, srcRepo reference.Named, raw 
 	}
 	all := &sign.CopyReport{Copied: []sign.Copied{}}
 	for _, dg := range digests {
-		rep, err := sign.CopyAttachments(ctx, srcRepo, dest.Repo, dg, sign.Options{Hosts: p.hosts, Log: log})
+		copyFn := sign.CopyAttachments
+		if dry {
+			copyFn = sign.PlanAttachments
+		}
+		rep, err := copyFn(ctx, srcRepo, dest.Repo, dg, sign.Options{Hosts: p.hosts, Log: log})
 		if rep != nil {
 			all.Copied = append(all.Copied, rep.Copied...)
 			all.Unchanged += rep.Unchanged

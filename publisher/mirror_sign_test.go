@@ -11,6 +11,7 @@ import (
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/agentforge/agentforge/publisher/sign/signtest"
 	"github.com/opencontainers/go-digest"
+	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/oci/layout"
@@ -96,6 +97,19 @@ func TestMirror_CopiesSignaturesAndAttestations(t *testing.T) {
 	env := signtest.Env{AuthFile: authFile, CAFile: caFile}
 	srcRef := mustRef(t, "docker://"+up.Host+"/agents/tool:2.0", regs)
 	dests := []Destination{dest(t, mir.Host+"/mirror/agents/tool", "2.0")}
+	plan, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := plan.Destinations[0].Attachments; got == nil || len(got.Copied) != 3 {
+		t.Fatalf("dry run: attachments %+v, want three to copy", got)
+	}
+	sigTag, _ := sign.AttachmentTag(idx, sign.SuffixSignature)
+	sigRef, _ := reference.WithTag(mirRepo, sigTag)
+	dref, _ := docker.NewReference(sigRef)
+	if _, err := docker.GetDigest(ctx, hosts.For(mir.Host), dref); !image.IsNotFound(err) {
+		t.Fatalf("after the dry run, %s: %v, want not found", sigRef, err)
+	}
 	rep, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)

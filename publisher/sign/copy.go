@@ -41,12 +41,22 @@ type CopyReport struct {
 // source is the one being mirrored) and reported as such. Blobs are
 // checked against their digests as they are read.
 func CopyAttachments(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options) (*CopyReport, error) {
+	return copyAttachments(ctx, src, dst, d, opts, false)
+}
+
+// PlanAttachments is CopyAttachments without writing anything: the report
+// says what would be copied (and which blobs sent).
+func PlanAttachments(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options) (*CopyReport, error) {
+	return copyAttachments(ctx, src, dst, d, opts, true)
+}
+
+func copyAttachments(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool) (*CopyReport, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
 	rep := &CopyReport{Copied: []Copied{}}
 	for _, suffix := range []string{SuffixSignature, SuffixAttestation, SuffixSBOM} {
-		c, err := copyAttachment(ctx, src, dst, d, suffix, opts)
+		c, err := copyAttachment(ctx, src, dst, d, suffix, opts, dry)
 		if err != nil {
 			return rep, err
 		}
@@ -61,9 +71,10 @@ func CopyAttachments(ctx context.Context, src, dst reference.Named, d digest.Dig
 	return rep, nil
 }
 
-// copyAttachment copies one attachment; nil when the source has none, a
-// zero Copied when the destination has it already.
-func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Digest, suffix string, opts Options) (*Copied, error) {
+// copyAttachment copies one attachment (or, when dry, says what it would
+// send); nil when the source has none, a zero Copied when the destination
+// has it already.
+func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Digest, suffix string, opts Options, dry bool) (*Copied, error) {
 	from, err := attachmentRef(src, d, suffix)
 	if err != nil {
 		return nil, err
@@ -93,7 +104,9 @@ func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Dige
 			return &Copied{}, nil
 		}
 		c.Replaced = true
-		opts.log().Warnf("%s holds other content than %s: replacing it", to, from)
+		if !dry {
+			opts.log().Warnf("%s holds other content than %s: replacing it", to, from)
+		}
 	}
 	w, err := newWriter(ctx, opts, to)
 	if err != nil {
@@ -108,6 +121,11 @@ func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Dige
 		if ok {
 			continue
 		}
+		if dry {
+			c.Blobs++
+			c.Bytes += desc.Size
+			continue
+		}
 		data, err := a.blob(ctx, desc)
 		if err != nil {
 			return nil, err
@@ -117,6 +135,10 @@ func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Dige
 		}
 		c.Blobs++
 		c.Bytes += int64(len(data))
+	}
+	if dry {
+		opts.log().WithField("digest", c.Digest).Infof("would copy %s to %s (%d blobs, %d bytes)", from, to, c.Blobs, c.Bytes)
+		return c, nil
 	}
 	if err := w.manifest(ctx, a.raw); err != nil {
 		return nil, err
