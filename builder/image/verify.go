@@ -22,6 +22,7 @@ import (
 	"go.podman.io/image/v5/pkg/blobinfocache/none"
 	"go.podman.io/image/v5/pkg/compression"
 	"go.podman.io/image/v5/transports"
+	istorage "go.podman.io/image/v5/storage"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	"golang.org/x/sync/errgroup"
@@ -213,7 +214,7 @@ func (v *verifier) verifyIndex(ctx context.Context, m *manifestData, rep *Verify
 	for _, child := range m.index.Instances() {
 		c := child
 		cname := fmt.Sprintf("%s (manifest %s)", name, c)
-		crep, err := v.verify(ctx, &c, c, cname)
+		crep, err := v.verifyChild(ctx, c, cname)
 		if crep == nil {
 			crep = &VerifyReport{Ref: cname, Digest: c.String()}
 		}
@@ -228,6 +229,31 @@ func (v *verifier) verifyIndex(ctx context.Context, m *manifestData, rep *Verify
 	}
 	rep.OK = len(failures) == 0
 	return rep, errors.Join(failures...)
+}
+
+// verifyChild verifies one child of an index. In containers-storage a list
+// is a record of its own and each platform's image another one, so there
+// the child is read from the image that carries its manifest.
+func (v *verifier) verifyChild(ctx context.Context, c digest.Digest, name string) (*VerifyReport, error) {
+	st, ok := v.ref.Transport().(istorage.StoreTransport)
+	if !ok || st.GetStoreIfSet() == nil {
+		return v.verify(ctx, &c, c, name)
+	}
+	id, err := imageWithManifest(st.GetStoreIfSet(), c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	cref, err := istorage.Transport.NewStoreReference(st.GetStoreIfSet(), nil, id)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	src, err := cref.NewImageSource(ctx, v.opts.SystemContext)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	defer src.Close()
+	child := &verifier{src: src, ref: cref, opts: v.opts}
+	return child.verify(ctx, nil, c, name)
 }
 
 // headLayers checks that every layer is present with its size, without

@@ -45,17 +45,23 @@ REF: host/repo@sha256:… (docker:// optional), one per platform.`,
 				return err
 			}
 			rep, err := publisher.Index(cmd.Context(), srcs, dests, f.options(a))
-			if rep != nil {
-				a.emit(rep, func(w io.Writer) {
-					printPublish(w, &rep.Report)
-					for _, m := range rep.Manifests {
-						fmt.Fprintf(w, "  %-14s %s (from %s)\n", m.Platform, m.Digest, m.Source)
-					}
-				})
-			}
+			a.emitIndex(rep)
 			return err
 		},
 	}
 	f.register(cmd)
 	return cmd
+}
+
+// emitIndex prints the outcome of an index or of a list's publish.
+func (a *app) emitIndex(rep *publisher.IndexReport) {
+	if rep == nil {
+		return
+	}
+	a.emit(rep, func(w io.Writer) {
+		printPublish(w, &rep.Report)
+		for _, m := range rep.Manifests {
+			fmt.Fprintf(w, "  %-14s %s (from %s)\n", m.Platform, m.Digest, m.Source)
+		}
+	})
 }

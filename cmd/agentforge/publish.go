@@ -87,7 +87,12 @@ local image (--keep-digest pushes it as it is). A destination that fails does no
 exit code is 1 (3 for an integrity failure) and the message names it.
 
 Tags: destinations without a tag get --tag, or else the local image's tags
-(the definition's tag templates: 0.6.0-rc0, 0.6.0-rc0-python3.11.9).`,
+(the definition's tag templates: 0.6.0-rc0, 0.6.0-rc0-python3.11.9).
+
+A local manifest list (build --platform with several platforms) is published
+whole: each platform's image as above, untagged, then one OCI index joining
+them, verified with every platform's image, then tagged. Every destination
+serves the same index digest.`,
 		Example: `  agentforge publish localhost/python-agent:0.6.0-rc0 \
       --to registry.example/agents/python-agent --to mirror.example.cn/registry.example/agents/python-agent
   agentforge publish python-agent:0.6.0-rc0 --to 127.0.0.1:5000/agents/python-agent --insecure-registry 127.0.0.1:5000 -o json`,
@@ -113,6 +118,17 @@ Tags: destinations without a tag get --tag, or else the local image's tags
 			dests, err := f.destinations(tags)
 			if err != nil {
 				return err
+			}
+			if store != nil {
+				list, err := image.ReadLocalList(store, strings.TrimPrefix(argv[0], "containers-storage:"))
+				if err != nil {
+					return err
+				}
+				if list != nil {
+					rep, err := publisher.PublishList(cmd.Context(), list, dests, f.options(a))
+					a.emitIndex(rep)
+					return err
+				}
 			}
 			rep, err := publisher.Publish(cmd.Context(), src, dests, f.options(a))
 			if rep != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -88,5 +89,65 @@ jenkins:
 		if d.BlobsPushed != 0 || !d.Verified || d.Digest != digest {
 			t.Errorf("second run sent blobs: %+v", d)
 		}
+	}
+}
+
+// A multi-platform release: smoke checks run on every platform (arm64
+// under qemu), the index goes to both registries, and Jenkins is pointed at
+// the index digest.
+func TestCLI_ReleaseMultiPlatform(t *testing.T) {
+	up := registrytest.New(t, registrytest.Options{})
+	mirror := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
+	emu := jenkinstest.New(t, jenkinstest.Options{
+		Users: []jenkinstest.User{{Name: "ci-bot", Token: testToken, Admin: true}},
+		State: jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
+	})
+	cfg := filepath.Join(t.TempDir(), "release.yaml")
+	os.WriteFile(cfg, []byte(`definition: ../../testdata/busybox
+platforms: [linux/amd64, linux/arm64]
+smoke:
+  - [uname, -m]
+destinations:
+  - `+up.Host+`/agents/busybox
+  - `+mirror.Host+`/mirror/agents/busybox
+jenkins:
+  url: `+emu.URL+`
+  user: ci-bot
+  template: busybox-agent
+  label: busybox
+`), 0o644)
+	t.Setenv("JENKINS_API_TOKEN", testToken)
+	t.Setenv("AGENTFORGE_CACHE", buildertest.SourceCache(t))
+	code, stdout, stderr := cli(t, append([]string{"release", "--config", cfg, "-o", "json", "--insecure-registry", up.Host, "--ca-file", mirror.CAFile, "--authfile", mirror.AuthFile}, storeFlags(t)...)...)
+	if code != 0 {
+		t.Fatalf("release: exit %d\n%s", code, stderr)
+	}
+	var r struct {
+		Image struct {
+			Digest    string
+			Manifests []struct{ Platform string }
+		}
+		Smoke        []struct{ Command, Output string }
+		Destinations []struct {
+			Digest   string
+			Verified bool
+		}
+		Jenkins struct{ Template struct{ Image string } }
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if len(r.Image.Manifests) != 2 || len(r.Smoke) != 2 || r.Smoke[0].Output != "x86_64" || r.Smoke[1].Output != "aarch64" {
+		t.Errorf("image %+v, smoke %+v", r.Image, r.Smoke)
+	}
+	if len(r.Destinations) != 2 || r.Destinations[0].Digest != r.Destinations[1].Digest || !r.Destinations[0].Verified || !r.Destinations[1].Verified {
+		t.Fatalf("destinations %+v", r.Destinations)
+	}
+	out, err := exec.Command("skopeo", "inspect", "--raw", "--tls-verify=false", "docker://"+up.Host+"/agents/busybox@"+r.Destinations[0].Digest).Output()
+	if err != nil || !strings.Contains(string(out), `"manifests"`) {
+		t.Fatalf("the published digest is not an index (%v): %s", err, out)
+	}
+	if want := up.Host + "/agents/busybox@" + r.Destinations[0].Digest; r.Jenkins.Template.Image != want {
+		t.Errorf("jenkins image %s, want the index %s", r.Jenkins.Template.Image, want)
 	}
 }

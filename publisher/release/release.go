@@ -154,26 +154,50 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}); err != nil {
 		return rep, err
 	}
+	// A multi-platform build is smoke-tested on every platform (foreign
+	// ones under qemu), and pod-checked on this machine's: rootless podman
+	// under qemu-user emulation says nothing about a real node.
+	type target struct{ platform, id string }
+	targets := []target{{rep.Image.Platform, rep.Image.ID}}
+	podID := rep.Image.ID
+	if len(rep.Image.Manifests) > 0 {
+		targets, podID = nil, ""
+		for _, m := range rep.Image.Manifests {
+			targets = append(targets, target{m.Platform, m.ID})
+			if m.Platform == builder.HostPlatform().String() {
+				podID = m.ID
+			}
+		}
+	}
 	if len(cfg.Smoke) > 0 {
 		if err := timed("smoke", func() error {
-			for _, argv := range cfg.Smoke {
-				var out bytes.Buffer
-				if err := builder.Run(ctx, store, rep.Image.ID, argv, &out, &out); err != nil {
-					return fmt.Errorf("smoke %s: %w\n%s", strings.Join(argv, " "), err, out.String())
+			for _, tg := range targets {
+				for _, argv := range cfg.Smoke {
+					var out bytes.Buffer
+					cmd := strings.Join(argv, " ")
+					if len(targets) > 1 {
+						cmd = "[" + tg.platform + "] " + cmd
+					}
+					if err := builder.Run(ctx, store, tg.id, argv, &out, &out); err != nil {
+						return fmt.Errorf("smoke %s: %w\n%s", cmd, err, out.String())
+					}
+					rep.Smoke = append(rep.Smoke, Smoke{Command: cmd, Output: strings.TrimSpace(out.String())})
 				}
-				rep.Smoke = append(rep.Smoke, Smoke{Command: strings.Join(argv, " "), Output: strings.TrimSpace(out.String())})
 			}
 			return nil
 		}); err != nil {
 			return rep, err
 		}
 	}
-	if cfg.Pod != nil {
+	if cfg.Pod != nil && podID == "" {
+		log.Warnf("pod check skipped: no platform built is this machine's (%s)", builder.HostPlatform())
+	}
+	if cfg.Pod != nil && podID != "" {
 		if err := timed("pod", func() error {
 			var out bytes.Buffer
 			o := cfg.Pod.Options
 			o.Stdout, o.Stderr = &out, &out
-			err := builder.RunAsPod(ctx, store, rep.Image.ID, cfg.Pod.Script, o)
+			err := builder.RunAsPod(ctx, store, podID, cfg.Pod.Script, o)
 			rep.Pod = strings.TrimSpace(out.String())
 			if err != nil {
 				return fmt.Errorf("pod check: %w\n%s", err, rep.Pod)
@@ -192,6 +216,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		opts := cfg.Publish
 		if opts.Log == nil {
 			opts.Log = log
+		}
+		list, err := image.ReadLocalList(store, rep.Image.ID)
+		if err != nil {
+			return err
+		}
+		if list != nil {
+			ir, err := publisher.PublishList(ctx, list, cfg.Destinations, opts)
+			if ir != nil {
+				rep.Destinations, digest = ir.Destinations, ir.Digest
+			}
+			return err
 		}
 		pr, err := publisher.Publish(ctx, ref, cfg.Destinations, opts)
 		if pr != nil {

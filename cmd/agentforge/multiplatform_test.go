@@ -1,0 +1,117 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/agentforge/agentforge/builder/buildertest"
+	"github.com/agentforge/agentforge/publisher/registrytest"
+)
+
+// The whole multi-platform flow on the command line: build linux/amd64 and
+// linux/arm64 (one under qemu) into a local list, run each platform, verify
+// the list, publish it to an upstream and a mirror with auth and TLS (the
+// same index digest on both, skopeo agreeing), and verify the published
+// index. Needs root, qemu-user-static and binfmt-support (make deps).
+func TestCLI_MultiPlatformBuildPublish(t *testing.T) {
+	sf := storeFlags(t)
+	code, stdout, stderr := cli(t, append([]string{"build", "../../testdata/busybox", "--platform", "linux/arm64,linux/amd64",
+		"--cache-dir", buildertest.SourceCache(t), "-o", "json"}, sf...)...)
+	if code != 0 {
+		t.Fatalf("build: exit %d\n%s", code, stderr)
+	}
+	var build struct {
+		Digest    string   `json:"digest"`
+		Names     []string `json:"names"`
+		Manifests []struct {
+			Platform, ID, Digest string
+			Layers               []struct{ Digest string }
+		} `json:"manifests"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &build); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if strings.Join(build.Names, " ") != "localhost/busybox-demo:1.0.0 localhost/busybox-demo:latest" || len(build.Manifests) != 2 ||
+		build.Manifests[0].Platform != "linux/amd64" || build.Manifests[1].Platform != "linux/arm64" || len(build.Manifests[1].Layers) != 3 || build.Manifests[1].ID == "" {
+		t.Fatalf("build output: %s", stdout)
+	}
+
+	for _, tc := range []struct {
+		platform string
+		code     int
+		want     string
+	}{
+		{"linux/amd64", 0, "x86_64"},
+		{"linux/arm64", 0, "aarch64"},
+		{"linux/s390x", 2, "not linux/s390x"},
+	} {
+		code, stdout, stderr := cli(t, append(append([]string{"run", "busybox-demo:1.0.0", "--platform", tc.platform}, sf...), "--", "uname", "-m")...)
+		if code != tc.code || !strings.Contains(stdout+stderr, tc.want) {
+			t.Errorf("run --platform %s: exit %d, %q %q; want exit %d and %q", tc.platform, code, stdout, stderr, tc.code, tc.want)
+		}
+	}
+
+	var local struct {
+		OK        bool `json:"ok"`
+		Index     bool `json:"index"`
+		Manifests []struct {
+			OK       bool   `json:"ok"`
+			Platform string `json:"platform"`
+		} `json:"manifests"`
+	}
+	code, stdout, stderr = cli(t, append([]string{"verify", "busybox-demo:1.0.0", "-o", "json"}, sf...)...)
+	if code != 0 || json.Unmarshal([]byte(stdout), &local) != nil || !local.OK || !local.Index || len(local.Manifests) != 2 {
+		t.Fatalf("verify the local list: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+
+	up := registrytest.New(t, registrytest.Options{})
+	mirror := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
+	global := append([]string{"--insecure-registry", up.Host, "--ca-file", mirror.CAFile, "--authfile", mirror.AuthFile}, sf...)
+	code, stdout, stderr = cli(t, append([]string{"publish", "busybox-demo:1.0.0", "--to", up.Host + "/agents/bb", "--to", mirror.Host + "/mirror/agents/bb",
+		"--work-dir", t.TempDir(), "-o", "json"}, global...)...)
+	if code != 0 {
+		t.Fatalf("publish the list: exit %d\n%s", code, stderr)
+	}
+	var pub struct {
+		Digest       string `json:"digest"`
+		Destinations []struct {
+			Digest   string   `json:"digest"`
+			Tags     []string `json:"tags"`
+			Verified bool     `json:"verified"`
+		} `json:"destinations"`
+		Manifests []struct{ Platform, Digest string } `json:"manifests"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &pub); err != nil || len(pub.Destinations) != 2 || len(pub.Manifests) != 2 {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	for _, d := range pub.Destinations {
+		if d.Digest != pub.Digest || !d.Verified || strings.Join(d.Tags, ",") != "1.0.0,latest" {
+			t.Errorf("destination %+v, want %s verified and tagged 1.0.0,latest", d, pub.Digest)
+		}
+	}
+	// skopeo, an independent client, reads the same index digest under
+	// the tag on both registries.
+	for _, ref := range []string{up.Host + "/agents/bb:latest", mirror.Host + "/mirror/agents/bb:1.0.0"} {
+		args := []string{"inspect", "--raw", "--tls-verify=false", "--authfile", mirror.AuthFile, "docker://" + ref}
+		out, err := exec.Command("skopeo", args...).Output()
+		if err != nil {
+			t.Fatalf("skopeo %v: %v", args, err)
+		}
+		if got := "sha256:" + sha256Hex(out); got != pub.Digest || !strings.Contains(string(out), `"architecture":"arm64"`) {
+			t.Errorf("skopeo reads %s as %s (%s), want the index %s", ref, got, out, pub.Digest)
+		}
+	}
+	code, stdout, stderr = cli(t, append([]string{"verify", "docker://" + mirror.Host + "/mirror/agents/bb@" + pub.Digest, "-o", "json"}, global...)...)
+	if code != 0 || json.Unmarshal([]byte(stdout), &local) != nil || !local.OK || len(local.Manifests) != 2 || local.Manifests[1].Platform != "linux/arm64" {
+		t.Fatalf("verify the published index: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,42 @@
+package publisher
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/images/errs"
+	"go.podman.io/image/v5/types"
+)
+
+// PublishList publishes a multi-platform image kept in local storage (see
+// image.ReadLocalList): every platform's image goes to every destination as
+// Publish sends it (compressed once, the same bytes everywhere, verified,
+// untagged), then Index joins them into one OCI index, verified and only
+// then tagged with each destination's tags. Platform images first, the
+// index next, tags last: a failure leaves no tag naming a partial image.
+func PublishList(ctx context.Context, list *image.LocalList, dests []Destination, opts Options) (*IndexReport, error) {
+	if len(dests) == 0 {
+		return nil, errNoDestination
+	}
+	if list == nil || len(list.Children) == 0 {
+		return nil, errs.Inputf("publish: the manifest list has no platform images")
+	}
+	untagged := make([]Destination, len(dests))
+	for i, d := range dests {
+		untagged[i] = Destination{Repo: d.Repo}
+	}
+	var refs []types.ImageReference
+	for _, c := range list.Children {
+		rep, err := Publish(ctx, c.Ref, untagged, opts)
+		if err != nil {
+			return nil, fmt.Errorf("platform %s: %w", c.Platform, err)
+		}
+		ref, err := byDigest(dests[0].Repo, rep.Digest)
+		if err != nil {
+			return nil, err
+		}
+		refs = append(refs, ref)
+	}
+	return Index(ctx, refs, dests, opts)
+}
