@@ -2,12 +2,13 @@ package images
 
 import (
 	"errors"
-	"github.com/agentforge/agentforge/images/errs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/agentforge/agentforge/images/errs"
 )
 
 const goodYAML = `name: demo

@@ -27,7 +27,7 @@ platform's image (default: this machine's); a foreign one runs under
 qemu-user emulation.`,
 		Example: `  agentforge run localhost/python-agent:0.6.0-rc0 -- python3 --version
   agentforge run localhost/busybox-demo:1.0.0 --platform linux/arm64 -- uname -m`,
-		Args:    args(cobra.MinimumNArgs(2)),
+		Args: args(cobra.MinimumNArgs(2)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			store, err := a.openStore()
 			if err != nil {

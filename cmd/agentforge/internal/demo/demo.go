@@ -14,7 +14,6 @@ import (
 	_ "embed"
 	"encoding/hex"
 	"fmt"
-	"github.com/agentforge/agentforge/builder/image"
 	"io"
 	"net"
 	"net/http"
@@ -25,6 +24,7 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/storage"
