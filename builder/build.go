@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/sbom"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/containers/buildah/define"
@@ -81,6 +82,9 @@ type Result struct {
 	// Platform is what the image was built for; empty for a list.
 	Platform string  `json:"platform,omitempty"`
 	Seconds  float64 `json:"seconds"`
+	// SBOM is the SPDX 2.3 document of what is in the image (per platform
+	// in Manifests for a list); see builder/sbom.
+	SBOM *sbom.Document `json:"-"`
 	// Manifests are the platform images of a multi-platform build: then
 	// ID, Digest and Names are the manifest list's, and Base, Layers and
 	// Sources are each platform's own.
@@ -89,13 +93,14 @@ type Result struct {
 
 // PlatformImage is one platform's image in a multi-platform build.
 type PlatformImage struct {
-	Platform string        `json:"platform"`
-	ID       string        `json:"id"`
-	Digest   string        `json:"digest"`
-	Names    []string      `json:"names"`
-	Base     BaseInfo      `json:"base"`
-	Layers   []image.Layer `json:"layers"`
-	Sources  []Fetched     `json:"sources"`
+	Platform string         `json:"platform"`
+	ID       string         `json:"id"`
+	Digest   string         `json:"digest"`
+	Names    []string       `json:"names"`
+	Base     BaseInfo       `json:"base"`
+	Layers   []image.Layer  `json:"layers"`
+	Sources  []Fetched      `json:"sources"`
+	SBOM     *sbom.Document `json:"-"`
 }
 
 // Build fetches and checks def's sources, then builds def's Containerfile
@@ -202,7 +207,21 @@ func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl
 	if err != nil {
 		return nil, fmt.Errorf("built image %s: %w", id, err)
 	}
-	return p.finish(id, d, layers), nil
+	res := p.finish(id, d, layers)
+	if res.SBOM, err = sbom.Generate(ctx, ref, sbomInput(res)); err != nil {
+		return nil, fmt.Errorf("build %s: SBOM: %w", def.Name, err)
+	}
+	return res, nil
+}
+
+// sbomInput is what the SBOM learns from the build rather than the image.
+func sbomInput(res *Result) sbom.Input {
+	in := sbom.Input{Name: res.Name, Version: res.Version, Base: sbom.Base{Ref: res.Base.Ref, Digest: res.Base.Digest}}
+	for _, f := range res.Sources {
+		in.Sources = append(in.Sources, sbom.Source{Name: f.Name, URL: f.URL, From: f.From, Path: f.Path,
+			SHA256: f.SHA256, Size: f.Size, Checks: f.Checks, SignatureSkipped: f.SignatureSkipped})
+	}
+	return in
 }
 
 // pullBase pulls ref into store unless it is there already and returns its

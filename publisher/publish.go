@@ -79,6 +79,9 @@ type Result struct {
 type Report struct {
 	Digest       string   `json:"digest"`
 	Destinations []Result `json:"destinations"`
+	// Signatures are what signing the destinations did (Sign), when the
+	// caller signed.
+	Signatures []sign.Signed `json:"signatures,omitempty"`
 }
 
 // TagConflictError is a tag that already names another manifest.

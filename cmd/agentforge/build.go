@@ -12,6 +12,7 @@ import (
 	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/release"
 	"github.com/spf13/cobra"
 )
 
@@ -131,6 +132,7 @@ func loadDefinition(arg string, overrides map[string]string) (*images.Definition
 
 func (a *app) buildCommand() *cobra.Command {
 	var f buildFlags
+	var sbomPath string
 	cmd := &cobra.Command{
 		Use:   "build [DEFINITION]",
 		Short: "Build an image definition into local storage (default images/python-agent)",
@@ -175,18 +177,39 @@ same definition and inputs give the same image digest.`,
 			if err != nil {
 				return err
 			}
-			a.emit(res, func(w io.Writer) { printBuild(w, res) })
+			out := &buildOutput{Result: res}
+			if sbomPath != "" {
+				if out.SBOM, err = release.WriteSBOMs(sbomPath, res); err != nil {
+					return err
+				}
+			}
+			a.emit(out, func(w io.Writer) {
+				printBuild(w, res)
+				for _, p := range out.SBOM {
+					fmt.Fprintf(w, "  sbom    %s\n", p)
+				}
+			})
 			return nil
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().StringVar(&sbomPath, "sbom", "", "write the image's SPDX 2.3 JSON SBOM to this file (a list: one per platform, FILE-os-arch.spdx.json)")
 	return cmd
+}
+
+// buildOutput is build's result with the SBOM files written.
+type buildOutput struct {
+	*builder.Result
+	SBOM []string `json:"sbom,omitempty"`
 }
 
 func printBuild(w io.Writer, r *builder.Result) {
 	fmt.Fprintf(w, "built %s in %.1fs\n", strings.Join(r.Names, ", "), r.Seconds)
 	fmt.Fprintf(w, "  id      %s\n  digest  %s\n", r.ID, r.Digest)
-	if r.Base.Ref != "scratch" {
+	for _, m := range r.Manifests {
+		fmt.Fprintf(w, "  %-14s %s (%s, %d layers)\n", m.Platform, m.Digest, strings.Join(m.Names, ", "), len(m.Layers))
+	}
+	if r.Base.Ref != "scratch" && r.Base.Ref != "" {
 		fmt.Fprintf(w, "  base    %s (%s)\n", r.Base.Ref, r.Base.Digest)
 	}
 	for _, s := range r.Sources {

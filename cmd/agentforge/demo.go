@@ -15,14 +15,24 @@ import (
 	"github.com/agentforge/agentforge/jenkins/jenkinstest"
 	"github.com/agentforge/agentforge/publisher/registry"
 	"github.com/agentforge/agentforge/publisher/release"
+	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/spf13/cobra"
 	"go.podman.io/storage"
 )
 
 // demoReport is the demo's JSON output.
 type demoReport struct {
-	Runs     []*release.Report `json:"runs"`
-	StandIns []demo.StandIn    `json:"standIns"`
+	Runs []*release.Report `json:"runs"`
+	// Verified are the signature and SBOM attestation checks on every
+	// destination after the runs, with the demo's public key.
+	Verified []demoSignature `json:"verified"`
+	StandIns []demo.StandIn  `json:"standIns"`
+}
+
+// demoSignature is the check of one destination's signature.
+type demoSignature struct {
+	Ref string `json:"ref"`
+	*signatureCheck
 }
 
 var smokeCommands = [][]string{
@@ -49,8 +59,11 @@ and a labelled stand-in replaces the remoting jar. It then verifies the image
 and runs python3, pip3, podman, java, git and make inside it (chroot), then
 publishes it to two embedded registries (an upstream and a mirror), verifies
 both, and registers the pod template, pinned by digest, in an embedded Jenkins
-emulator. It runs the release twice: the second run must give the same digest
-from the cache, send no blob and leave the template unchanged.
+emulator. It signs the published digest with a key pair it generates and
+attaches the image's SPDX SBOM as a signed attestation, then checks both on
+every destination with the public key. It runs the release twice: the second
+run must give the same digest from the cache, send no blob and leave the
+template unchanged.
 Everything it stood in for is printed, with the reason.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -151,6 +164,21 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 	if err != nil {
 		return rep, err
 	}
+	// A signing key of the demo's own, as a user makes one with
+	// agentforge keygen or cosign generate-key-pair.
+	pass := []byte(demoToken())
+	privPEM, pubPEM, err := sign.GenerateKeyPair(pass)
+	if err != nil {
+		return rep, err
+	}
+	pubFile := filepath.Join(work, "cosign.pub")
+	if err := os.WriteFile(pubFile, pubPEM, 0o644); err != nil {
+		return rep, err
+	}
+	if rc.Signer, err = sign.ParsePrivateKey(privPEM, pass); err != nil {
+		return rep, err
+	}
+	rc.SBOMFile = filepath.Join(work, "python-agent.spdx.json")
 	for i := 1; i <= 2; i++ {
 		a.log.Infof("demo run %d of 2", i)
 		run, err := release.Run(ctx, rc)
@@ -167,6 +195,19 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 	}
 	if second.Jenkins.Status != "unchanged" {
 		return rep, fmt.Errorf("demo: the second registration reported %q, not unchanged", second.Jenkins.Status)
+	}
+	// What an admission policy would do: the signature and the SBOM
+	// attestation verify with the public key on every destination.
+	for _, d := range second.Destinations {
+		ref, err := canonical(d.Ref)
+		if err != nil {
+			return rep, err
+		}
+		check, err := a.checkSignature(ctx, ref, pubFile, sbomRequired)
+		rep.Verified = append(rep.Verified, demoSignature{Ref: d.Ref, signatureCheck: check})
+		if err != nil {
+			return rep, fmt.Errorf("demo: %s: %w", d.Ref, err)
+		}
 	}
 	return rep, nil
 }
@@ -201,6 +242,14 @@ func printDemo(w io.Writer, r *demoReport) {
 			for _, s := range run.Smoke {
 				fmt.Fprintf(w, "  $ %s\n    %s\n", s.Command, strings.ReplaceAll(s.Output, "\n", "\n    "))
 			}
+		}
+	}
+	for _, v := range r.Verified {
+		fmt.Fprintf(w, "verified signature and SBOM attestation (demo key %s) on %s\n", "cosign.pub", v.Ref)
+	}
+	if len(r.Runs) > 0 {
+		for _, p := range r.Runs[0].SBOM {
+			fmt.Fprintf(w, "SBOM (SPDX 2.3) %s\n", p)
 		}
 	}
 	fmt.Fprintln(w, "stand-ins (what this offline demo used instead, and why):")

@@ -13,6 +13,7 @@ import (
 
 func (a *app) indexCommand() *cobra.Command {
 	var f pushFlags
+	var sf signFlags
 	cmd := &cobra.Command{
 		Use:   "index REF... --to DEST [--to DEST]...",
 		Short: "Join single-platform images (by digest) into one multi-platform index on every destination",
@@ -24,7 +25,9 @@ with every platform's image, and only then tagged. The platforms come from each
 image's config; they are ordered, so every destination — and every run — gets
 the same index digest, which is what the final Jenkins stage registers.
 
-REF: host/repo@sha256:… (docker:// optional), one per platform.`,
+REF: host/repo@sha256:… (docker:// optional), one per platform.
+
+--sign-key signs the index digest on every destination (cosign format).`,
 		Example: `  agentforge index registry.example/agents/python-agent@sha256:<amd64> registry.example/agents/python-agent@sha256:<arm64> \
       --to registry.example/agents/python-agent:0.6.0-rc0 --to mirror.example.cn/registry.example/agents/python-agent:0.6.0-rc0 -o json`,
 		Args: args(cobra.MinimumNArgs(1)),
@@ -44,12 +47,20 @@ REF: host/repo@sha256:… (docker:// optional), one per platform.`,
 			if err != nil {
 				return err
 			}
+			signer, err := sf.signer()
+			if err != nil {
+				return err
+			}
 			rep, err := publisher.Index(cmd.Context(), srcs, dests, f.options(a))
+			if err == nil && signer != nil {
+				rep.Signatures, err = a.signPublished(cmd.Context(), signer, rep.Destinations, nil)
+			}
 			a.emitIndex(rep)
 			return err
 		},
 	}
 	f.register(cmd)
+	sf.register(cmd)
 	return cmd
 }
 

@@ -4,7 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,8 +21,9 @@ import (
 // index. Needs root, qemu-user-static and binfmt-support (make deps).
 func TestCLI_MultiPlatformBuildPublish(t *testing.T) {
 	sf := storeFlags(t)
+	dir := t.TempDir()
 	code, stdout, stderr := cli(t, append([]string{"build", "../../testdata/busybox", "--platform", "linux/arm64,linux/amd64",
-		"--cache-dir", buildertest.SourceCache(t), "-o", "json"}, sf...)...)
+		"--cache-dir", buildertest.SourceCache(t), "--sbom", filepath.Join(dir, "bb.spdx.json"), "-o", "json"}, sf...)...)
 	if code != 0 {
 		t.Fatalf("build: exit %d\n%s", code, stderr)
 	}
@@ -34,6 +37,17 @@ func TestCLI_MultiPlatformBuildPublish(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(stdout), &build); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
+	}
+	// One SBOM per platform, each naming that platform's busybox package.
+	for _, arch := range []string{"amd64", "arm64"} {
+		var doc struct {
+			SPDXVersion string `json:"spdxVersion"`
+			Packages    []struct{ Name string }
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "bb-linux-"+arch+".spdx.json"))
+		if err != nil || json.Unmarshal(data, &doc) != nil || doc.SPDXVersion != "SPDX-2.3" || !strings.Contains(string(data), "busybox-static_1.35.0-4+deb12u1+b1_"+arch+".deb") {
+			t.Errorf("SBOM for %s (%v): %.300s", arch, err, data)
+		}
 	}
 	if strings.Join(build.Names, " ") != "localhost/busybox-demo:1.0.0 localhost/busybox-demo:latest" || len(build.Manifests) != 2 ||
 		build.Manifests[0].Platform != "linux/amd64" || build.Manifests[1].Platform != "linux/arm64" || len(build.Manifests[1].Layers) != 3 || build.Manifests[1].ID == "" {
@@ -71,8 +85,14 @@ func TestCLI_MultiPlatformBuildPublish(t *testing.T) {
 	up := registrytest.New(t, registrytest.Options{})
 	mirror := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	global := append([]string{"--insecure-registry", up.Host, "--ca-file", mirror.CAFile, "--authfile", mirror.AuthFile}, sf...)
+	// Signed with a key agentforge made, as cosign generate-key-pair would.
+	t.Setenv("COSIGN_PASSWORD", "multi-platform test")
+	key := filepath.Join(dir, "cosign")
+	if code, _, stderr := cli(t, "keygen", "--prefix", key); code != 0 {
+		t.Fatalf("keygen: %s", stderr)
+	}
 	code, stdout, stderr = cli(t, append([]string{"publish", "busybox-demo:1.0.0", "--to", up.Host + "/agents/bb", "--to", mirror.Host + "/mirror/agents/bb",
-		"--work-dir", t.TempDir(), "-o", "json"}, global...)...)
+		"--work-dir", t.TempDir(), "--sign-key", key + ".key", "-o", "json"}, global...)...)
 	if code != 0 {
 		t.Fatalf("publish the list: exit %d\n%s", code, stderr)
 	}
@@ -83,7 +103,8 @@ func TestCLI_MultiPlatformBuildPublish(t *testing.T) {
 			Tags     []string `json:"tags"`
 			Verified bool     `json:"verified"`
 		} `json:"destinations"`
-		Manifests []struct{ Platform, Digest string } `json:"manifests"`
+		Manifests  []struct{ Platform, Digest string } `json:"manifests"`
+		Signatures []struct{ Ref string }              `json:"signatures"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &pub); err != nil || len(pub.Destinations) != 2 || len(pub.Manifests) != 2 {
 		t.Fatalf("%v\n%s", err, stdout)
@@ -92,6 +113,9 @@ func TestCLI_MultiPlatformBuildPublish(t *testing.T) {
 		if d.Digest != pub.Digest || !d.Verified || strings.Join(d.Tags, ",") != "1.0.0,latest" {
 			t.Errorf("destination %+v, want %s verified and tagged 1.0.0,latest", d, pub.Digest)
 		}
+	}
+	if len(pub.Signatures) != 2 || !strings.HasSuffix(pub.Signatures[1].Ref, "@"+pub.Digest) {
+		t.Errorf("signatures %+v, want the index %s signed on both registries", pub.Signatures, pub.Digest)
 	}
 	// skopeo, an independent client, reads the same index digest under
 	// the tag on both registries.
@@ -105,7 +129,7 @@ func TestCLI_MultiPlatformBuildPublish(t *testing.T) {
 			t.Errorf("skopeo reads %s as %s (%s), want the index %s", ref, got, out, pub.Digest)
 		}
 	}
-	code, stdout, stderr = cli(t, append([]string{"verify", "docker://" + mirror.Host + "/mirror/agents/bb@" + pub.Digest, "-o", "json"}, global...)...)
+	code, stdout, stderr = cli(t, append([]string{"verify", "docker://" + mirror.Host + "/mirror/agents/bb@" + pub.Digest, "--key", key + ".pub", "-o", "json"}, global...)...)
 	if code != 0 || json.Unmarshal([]byte(stdout), &local) != nil || !local.OK || len(local.Manifests) != 2 || local.Manifests[1].Platform != "linux/arm64" {
 		t.Fatalf("verify the published index: exit %d\n%s\n%s", code, stdout, stderr)
 	}

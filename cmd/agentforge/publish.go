@@ -2,14 +2,16 @@ package main
 
 import (
 	"fmt"
-	"github.com/agentforge/agentforge/images/errs"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher"
+	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/types"
@@ -71,6 +73,8 @@ func parseDestinations(list, defaultTags []string) ([]publisher.Destination, err
 
 func (a *app) publishCommand() *cobra.Command {
 	var f pushFlags
+	var sf signFlags
+	var sbomFile string
 	cmd := &cobra.Command{
 		Use:   "publish REF --to DEST [--to DEST]...",
 		Short: "Push a local image to every destination (same bytes, same digest), then verify each",
@@ -119,18 +123,37 @@ serves the same index digest.`,
 			if err != nil {
 				return err
 			}
+			// The key is loaded before anything is pushed: a wrong
+			// passphrase changes nothing.
+			signer, err := sf.signer()
+			if err != nil {
+				return err
+			}
+			attest, err := readSBOM(sbomFile, signer)
+			if err != nil {
+				return err
+			}
 			if store != nil {
 				list, err := image.ReadLocalList(store, strings.TrimPrefix(argv[0], "containers-storage:"))
 				if err != nil {
 					return err
 				}
 				if list != nil {
+					if attest != nil {
+						return errs.Inputf("--sbom: %s is a manifest list: attach each platform's SBOM to its own digest with agentforge sign", argv[0])
+					}
 					rep, err := publisher.PublishList(cmd.Context(), list, dests, f.options(a))
+					if err == nil && signer != nil {
+						rep.Signatures, err = a.signPublished(cmd.Context(), signer, rep.Destinations, nil)
+					}
 					a.emitIndex(rep)
 					return err
 				}
 			}
 			rep, err := publisher.Publish(cmd.Context(), src, dests, f.options(a))
+			if err == nil && signer != nil {
+				rep.Signatures, err = a.signPublished(cmd.Context(), signer, rep.Destinations, attest)
+			}
 			if rep != nil {
 				a.emit(rep, func(w io.Writer) { printPublish(w, rep) })
 			}
@@ -138,6 +161,8 @@ serves the same index digest.`,
 		},
 	}
 	f.register(cmd)
+	sf.register(cmd)
+	cmd.Flags().StringVar(&sbomFile, "sbom", "", "attach this SPDX JSON document (build --sbom) as a signed attestation (needs --sign-key)")
 	cmd.Flags().BoolVar(&f.keepDigest, "keep-digest", false, "push an oci: layout as it is, keeping its digest (by default uncompressed layers are gzip-compressed once, which changes the digest)")
 	return cmd
 }
@@ -167,6 +192,21 @@ func sourceTags(store storage.Store, arg string, src types.ImageReference) []str
 	return tags
 }
 
+// readSBOM reads an SBOM to attest; it needs a signer.
+func readSBOM(path string, signer sign.Signer) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if signer == nil {
+		return nil, errs.Inputf("--sbom is attached as a signed attestation: it needs --sign-key")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, errs.Inputf("--sbom: %w", err)
+	}
+	return data, nil
+}
+
 func printPublish(w io.Writer, r *publisher.Report) {
 	fmt.Fprintf(w, "digest %s\n", r.Digest)
 	for _, d := range r.Destinations {
@@ -178,5 +218,15 @@ func printPublish(w io.Writer, r *publisher.Report) {
 		}
 		fmt.Fprintf(w, "  %s tags=%s verified=%t(%s) pushed=%d blobs/%d bytes skipped=%d %.1fs %s\n",
 			d.Ref, strings.Join(d.Tags, ","), d.Verified, d.Verification, d.BlobsPushed, d.BytesPushed, d.BlobsSkipped, d.Seconds, status)
+		if at := d.Attachments; at != nil {
+			fmt.Fprintf(w, "    signatures/attestations: %d copied, %d already there\n", len(at.Copied), at.Unchanged)
+		}
+	}
+	for _, sg := range r.Signatures {
+		what := "signed"
+		if sg.SBOM != nil {
+			what = "signed, SBOM attested"
+		}
+		fmt.Fprintf(w, "  %s %s\n", what, sg.Ref)
 	}
 }

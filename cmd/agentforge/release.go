@@ -105,7 +105,8 @@ func loadReleaseFile(path string) (*releaseFile, error) {
 }
 
 func (a *app) releaseCommand() *cobra.Command {
-	var file string
+	var file, sbomFile string
+	var sf signFlags
 	cmd := &cobra.Command{
 		Use:   "release --config FILE",
 		Short: "Build, verify, publish to every registry, verify there, register in Jenkins",
@@ -113,7 +114,10 @@ func (a *app) releaseCommand() *cobra.Command {
 (in-process buildah), verify it locally, run the smoke commands in it, publish
 the same bytes to every destination and verify each, then register the Jenkins
 pod template pinned to image@sha256 on the chosen destination. Jenkins is only
-told about an image every destination serves with the expected digest. A second
+told about an image every destination serves with the expected digest. With
+--sign-key, the published digest is signed on every destination (cosign
+format) and the build's SBOM attached as a signed SPDX attestation, before
+Jenkins is told. A second
 run with nothing changed builds from cache, sends no blob and reports the
 template "unchanged".`,
 		Example: `  JENKINS_API_TOKEN=… agentforge release --config release.yaml -o json`,
@@ -132,6 +136,11 @@ template "unchanged".`,
 			if err != nil {
 				return err
 			}
+			// Loaded before anything is built: a wrong passphrase costs nothing.
+			if rc.Signer, err = sf.signer(); err != nil {
+				return err
+			}
+			rc.SBOMFile = sbomFile
 			rep, err := release.Run(cmd.Context(), rc)
 			if rep != nil {
 				a.emit(rep, func(w io.Writer) { printRelease(w, rep) })
@@ -140,6 +149,8 @@ template "unchanged".`,
 		},
 	}
 	cmd.Flags().StringVar(&file, "config", "release.yaml", "release file")
+	cmd.Flags().StringVar(&sbomFile, "sbom", "", "write the image's SPDX 2.3 JSON SBOM to this file (a list: one per platform)")
+	sf.register(cmd)
 	return cmd
 }
 
@@ -239,6 +250,16 @@ func printRelease(w io.Writer, r *release.Report) {
 	}
 	for _, d := range r.Destinations {
 		fmt.Fprintf(w, "pushed   %s verified=%t (%d blobs sent, %d already there)\n", d.Ref, d.Verified, d.BlobsPushed, d.BlobsSkipped)
+	}
+	for _, sg := range r.Signatures {
+		what := "signed"
+		if sg.SBOM != nil {
+			what = "signed, SBOM attested"
+		}
+		fmt.Fprintf(w, "signed   %s (%s)\n", sg.Ref, what)
+	}
+	for _, p := range r.SBOM {
+		fmt.Fprintf(w, "sbom     %s\n", p)
 	}
 	if r.Jenkins != nil && r.Jenkins.Template != nil {
 		fmt.Fprintf(w, "jenkins  %s: pod template %q -> %s\n", r.Jenkins.Status, r.Jenkins.Template.Name, r.Jenkins.Template.Image)

@@ -38,7 +38,13 @@ jenkins:
 `), 0o644)
 	t.Setenv("JENKINS_API_TOKEN", testToken)
 	t.Setenv("AGENTFORGE_CACHE", buildertest.SourceCache(t))
-	args := append([]string{"release", "--config", cfg, "-o", "json", "--insecure-registry", up.Host, "--ca-file", mirror.CAFile, "--authfile", mirror.AuthFile}, storeFlags(t)...)
+	t.Setenv("COSIGN_PASSWORD", "release test")
+	key := filepath.Join(dir, "cosign")
+	if code, _, stderr := cli(t, "keygen", "--prefix", key); code != 0 {
+		t.Fatalf("keygen: %s", stderr)
+	}
+	global := []string{"--insecure-registry", up.Host, "--ca-file", mirror.CAFile, "--authfile", mirror.AuthFile}
+	args := append(append([]string{"release", "--config", cfg, "-o", "json", "--sign-key", key + ".key", "--sbom", filepath.Join(dir, "sbom.spdx.json")}, global...), storeFlags(t)...)
 
 	type report struct {
 		Image        struct{ Digest string }
@@ -72,7 +78,7 @@ jenkins:
 	for _, s := range first.Stages {
 		names = append(names, s.Name+":"+s.Status)
 	}
-	if strings.Join(names, ",") != "build:ok,verify:ok,smoke:ok,publish:ok,register:ok" {
+	if strings.Join(names, ",") != "build:ok,verify:ok,smoke:ok,publish:ok,sign:ok,register:ok" {
 		t.Errorf("stages %v", names)
 	}
 	if len(first.Smoke) != 1 || first.Smoke[0].Output != "released" {
@@ -89,6 +95,14 @@ jenkins:
 		if d.BlobsPushed != 0 || !d.Verified || d.Digest != digest {
 			t.Errorf("second run sent blobs: %+v", d)
 		}
+	}
+	// The signature and the SBOM attestation verify on the mirror (what
+	// a cluster pulling from it would check), and the SBOM was written.
+	if code, stdout, stderr := cli(t, append([]string{"verify", "docker://" + mirror.Host + "/mirror/agents/busybox@" + digest, "--key", key + ".pub", "--require-sbom"}, global...)...); code != 0 {
+		t.Errorf("verify --key --require-sbom: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "sbom.spdx.json")); err != nil || !strings.Contains(string(data), `"SPDX-2.3"`) {
+		t.Errorf("SBOM file: %v %.200s", err, data)
 	}
 }
 

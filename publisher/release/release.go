@@ -17,10 +17,12 @@ import (
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/sbom"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/jenkins"
 	"github.com/agentforge/agentforge/publisher"
+	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/sirupsen/logrus"
 )
 
@@ -41,6 +43,13 @@ type Config struct {
 	Destinations []publisher.Destination
 	// Publish are the publish options (registries, verification, work dir).
 	Publish publisher.Options
+	// Signer, when set, signs the published digest on every destination
+	// (cosign-compatible) and attaches the build's SBOM as a signed SPDX
+	// attestation (single-platform builds), before Jenkins is told.
+	Signer sign.Signer
+	// SBOMFile, when set, is where the build's SPDX 2.3 SBOM is written
+	// (a list: one per platform, FILE-os-arch.spdx.json).
+	SBOMFile string
 	// Jenkins, when set, is where the pod template is registered.
 	Jenkins *Jenkins
 	// Log receives stage progress; nil discards it.
@@ -68,6 +77,8 @@ type Report struct {
 	Smoke        []Smoke             `json:"smoke,omitempty"`
 	Pod          string              `json:"pod,omitempty"`
 	Destinations []publisher.Result  `json:"destinations"`
+	Signatures   []sign.Signed       `json:"signatures,omitempty"`
+	SBOM         []string            `json:"sbom,omitempty"`
 	Jenkins      *jenkins.Outcome    `json:"jenkins"`
 	Stages       []Stage             `json:"stages"`
 }
@@ -143,6 +154,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	store := cfg.Build.Store
 	if err := timed("build", func() (err error) { rep.Image, err = builder.Build(ctx, cfg.Definition, cfg.Build); return err }); err != nil {
 		return rep, err
+	}
+	if cfg.SBOMFile != "" {
+		var err error
+		if rep.SBOM, err = WriteSBOMs(cfg.SBOMFile, rep.Image); err != nil {
+			return rep, err
+		}
 	}
 	if err := timed("verify", func() error {
 		ref, err := image.ParseReference(rep.Image.ID, store)
@@ -236,6 +253,26 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}); err != nil {
 		return rep, err
 	}
+	if cfg.Signer != nil {
+		if err := timed("sign", func() error {
+			var attest []byte
+			if rep.Image.SBOM != nil {
+				var err error
+				if attest, err = rep.Image.SBOM.JSON(); err != nil {
+					return err
+				}
+			}
+			opts := cfg.Publish
+			if opts.Log == nil {
+				opts.Log = log
+			}
+			var err error
+			rep.Signatures, err = publisher.Sign(ctx, rep.Destinations, cfg.Signer, attest, opts)
+			return err
+		}); err != nil {
+			return rep, err
+		}
+	}
 	if cfg.Jenkins == nil {
 		return rep, nil
 	}
@@ -256,4 +293,33 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return err
 	})
 	return rep, err
+}
+
+// WriteSBOMs writes the SBOM of a build to path, or of each platform of a
+// list to path with the platform added before the extension
+// (sbom.spdx.json, linux/arm64: sbom-linux-arm64.spdx.json).
+func WriteSBOMs(path string, res *builder.Result) ([]string, error) {
+	if len(res.Manifests) == 0 {
+		return []string{path}, sbom.Write(path, res.SBOM)
+	}
+	var out []string
+	for _, m := range res.Manifests {
+		p := platformPath(path, m.Platform)
+		if err := sbom.Write(p, m.SBOM); err != nil {
+			return out, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func platformPath(path, platform string) string {
+	base, ext := path, ""
+	for _, e := range []string{".spdx.json", ".json"} {
+		if strings.HasSuffix(path, e) {
+			base, ext = strings.TrimSuffix(path, e), e
+			break
+		}
+	}
+	return base + "-" + strings.ReplaceAll(platform, "/", "-") + ext
 }
