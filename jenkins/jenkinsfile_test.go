@@ -83,24 +83,28 @@ func TestJenkinsfile(t *testing.T) {
 		}
 		must(arch+" build", branch+"/steps", "sh", "build images/python-agent --platform linux/"+arch)
 		pub := must(arch+" publish", branch+"/steps", "sh", "publish localhost/python-agent")
-		if !strings.Contains(pub.Path, "withCredentials") || !strings.Contains(pub.arg0(), "-"+arch+"\"") {
-			t.Errorf("%s publish: %s %q", arch, pub.Path, pub.arg0())
+		if !strings.Contains(pub.Path, "withCredentials") || !strings.Contains(pub.arg0(), "-"+arch+"\"") ||
+			!strings.Contains(pub.arg0(), `--sign-key "$COSIGN_KEY"`) || !strings.Contains(pub.arg0(), "--sbom sbom-"+arch+".spdx.json") {
+			t.Errorf("%s publish (signed, SBOM attested): %s %q", arch, pub.Path, pub.arg0())
 		}
 	}
 	idx := must("index", "stage:Index", "sh", "$AF index")
 	if !strings.Contains(idx.Path, "withCredentials") || !strings.Contains(idx.arg0(), `--to "$UPSTREAM:$VERSION"`) || !strings.Contains(idx.arg0(), `--to "$MIRROR:$VERSION"`) {
 		t.Errorf("index: %s %q", idx.Path, idx.arg0())
 	}
-	must("verify upstream", "stage:Index", "sh", `verify "docker://$UPSTREAM@$INDEX_DIGEST"`)
-	must("verify mirror", "stage:Index", "sh", `verify "docker://$MIRROR@$INDEX_DIGEST"`)
+	if !strings.Contains(idx.arg0(), `--sign-key "$COSIGN_KEY"`) {
+		t.Errorf("index not signed: %q", idx.arg0())
+	}
+	must("verify upstream", "stage:Index", "sh", `verify "docker://$UPSTREAM@$INDEX_DIGEST" --key "$COSIGN_PUB"`)
+	must("verify mirror", "stage:Index", "sh", `verify "docker://$MIRROR@$INDEX_DIGEST" --key "$COSIGN_PUB"`)
 	reg := must("register", "stage:Register", "sh", "$AF register")
-	if !strings.Contains(reg.Path, "withCredentials") || !strings.Contains(reg.arg0(), `--image "$UPSTREAM@$INDEX_DIGEST"`) {
+	if !strings.Contains(reg.Path, "withCredentials") || !strings.Contains(reg.arg0(), `--image "$UPSTREAM@$INDEX_DIGEST"`) || !strings.Contains(reg.arg0(), `--require-signature "$COSIGN_PUB"`) {
 		t.Errorf("register: %s %q", reg.Path, reg.arg0())
 	}
 	// No secret on a command line: the token variables appear only in the
 	// git credential helper, which reads them from the environment.
 	for _, s := range find("", "sh", "") {
-		for _, secret := range []string{"$JENKINS_API_TOKEN", "$GIT_TOKEN", "$REGISTRY_AUTH"} {
+		for _, secret := range []string{"$JENKINS_API_TOKEN", "$GIT_TOKEN", "$REGISTRY_AUTH", "$COSIGN_PASSWORD"} {
 			if strings.Contains(s.arg0(), secret) && !strings.Contains(s.arg0(), "credential.helper='!f()") {
 				t.Errorf("%s on a command line: %q", secret, s.arg0())
 			}
