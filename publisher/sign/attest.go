@@ -103,18 +103,11 @@ func Attest(ctx context.Context, ref reference.Canonical, s Signer, predicateTyp
 		return nil, errs.Inputf("attest %s: predicate is not JSON: %w", ref, err)
 	}
 	d := ref.Digest()
-	attRef, err := attachmentRef(ref, d, SuffixAttestation)
-	if err != nil {
+	attRef, cur, err := openAttachment(ctx, ref, SuffixAttestation, "attest", opts)
+	if err != nil && !errors.Is(err, errAbsent) {
 		return nil, err
 	}
-	if _, err := imageManifest(ctx, opts, ref); err != nil {
-		return nil, fmt.Errorf("attest %s: %w", ref, err)
-	}
 	res := &Result{Ref: ref.String(), Digest: d.String(), Attachment: attRef.String()}
-	cur, err := readAttachment(ctx, opts, attRef)
-	if err != nil && !errors.Is(err, errAbsent) {
-		return nil, fmt.Errorf("attest %s: %w", ref, err)
-	}
 	defer cur.Close()
 	if cur != nil {
 		for _, l := range cur.manifest.Layers {
@@ -173,20 +166,13 @@ func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier,
 		return nil, err
 	}
 	d := ref.Digest()
-	attRef, err := attachmentRef(ref, d, SuffixAttestation)
-	if err != nil {
+	attRef, cur, err := openAttachment(ctx, ref, SuffixAttestation, "verify attestation of", opts)
+	if attRef == nil || cur == nil && !errors.Is(err, errAbsent) {
 		return nil, err
 	}
-	if _, err := imageManifest(ctx, opts, ref); err != nil {
-		return nil, fmt.Errorf("verify attestation of %s: %w", ref, err)
-	}
 	res := &Verification{Ref: ref.String(), Digest: d.String(), Attachment: attRef.String()}
-	cur, err := readAttachment(ctx, opts, attRef)
 	if errors.Is(err, errAbsent) {
 		return res, &MissingError{Ref: ref.String(), Tag: attRef.Tag(), What: "attested"}
-	}
-	if err != nil {
-		return res, fmt.Errorf("verify attestation of %s: %w", ref, err)
 	}
 	defer cur.Close()
 	var problems []string

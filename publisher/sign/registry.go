@@ -250,3 +250,26 @@ func imageManifest(ctx context.Context, o Options, ref reference.Canonical) ([]b
 	}
 	return raw, nil
 }
+
+// openAttachment is how Sign, Verify, Attest and VerifyAttestation start:
+// check opts, read the image manifest at ref (it must hash to ref's
+// digest: a registry serving other bytes is never signed or trusted), then
+// read the attachment with suffix. cur is nil, with errAbsent, when the
+// registry has none; verb names the operation in errors.
+func openAttachment(ctx context.Context, ref reference.Canonical, suffix, verb string, opts Options) (reference.NamedTagged, *attachment, error) {
+	if err := opts.check(); err != nil {
+		return nil, nil, err
+	}
+	attRef, err := attachmentRef(ref, ref.Digest(), suffix)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := imageManifest(ctx, opts, ref); err != nil {
+		return attRef, nil, fmt.Errorf("%s %s: %w", verb, ref, err)
+	}
+	cur, err := readAttachment(ctx, opts, attRef)
+	if err != nil && !errors.Is(err, errAbsent) {
+		return attRef, nil, fmt.Errorf("%s %s: %w", verb, ref, err)
+	}
+	return attRef, cur, err
+}

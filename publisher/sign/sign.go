@@ -80,22 +80,12 @@ func newPayload(repo reference.Named, d digest.Digest) ([]byte, error) {
 // concurrent Sign calls on one digest may lose one of the two new layers
 // (a registry has no compare-and-swap on tags); the other stays valid.
 func Sign(ctx context.Context, ref reference.Canonical, s Signer, opts Options) (*Result, error) {
-	if err := opts.check(); err != nil {
-		return nil, err
-	}
 	d := ref.Digest()
-	sigRef, err := attachmentRef(ref, d, SuffixSignature)
-	if err != nil {
+	sigRef, cur, err := openAttachment(ctx, ref, SuffixSignature, "sign", opts)
+	if err != nil && !errors.Is(err, errAbsent) {
 		return nil, err
-	}
-	if _, err := imageManifest(ctx, opts, ref); err != nil {
-		return nil, fmt.Errorf("sign %s: %w", ref, err)
 	}
 	res := &Result{Ref: ref.String(), Digest: d.String(), Attachment: sigRef.String()}
-	cur, err := readAttachment(ctx, opts, sigRef)
-	if err != nil && !errors.Is(err, errAbsent) {
-		return nil, fmt.Errorf("sign %s: %w", ref, err)
-	}
 	defer cur.Close()
 	if cur != nil {
 		for _, l := range cur.manifest.Layers {
@@ -204,24 +194,14 @@ type Verification struct {
 // docker-reference is not checked (as cosign does not), so a signature
 // copied to a mirror verifies there.
 func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Options) (*Verification, error) {
-	if err := opts.check(); err != nil {
-		return nil, err
-	}
 	d := ref.Digest()
-	sigRef, err := attachmentRef(ref, d, SuffixSignature)
-	if err != nil {
+	sigRef, cur, err := openAttachment(ctx, ref, SuffixSignature, "verify signature of", opts)
+	if sigRef == nil || cur == nil && !errors.Is(err, errAbsent) {
 		return nil, err
-	}
-	if _, err := imageManifest(ctx, opts, ref); err != nil {
-		return nil, fmt.Errorf("verify signature of %s: %w", ref, err)
 	}
 	res := &Verification{Ref: ref.String(), Digest: d.String(), Attachment: sigRef.String()}
-	cur, err := readAttachment(ctx, opts, sigRef)
 	if errors.Is(err, errAbsent) {
 		return res, &MissingError{Ref: ref.String(), Tag: sigRef.Tag(), What: "signed"}
-	}
-	if err != nil {
-		return res, fmt.Errorf("verify signature of %s: %w", ref, err)
 	}
 	defer cur.Close()
 	var problems []string
