@@ -31,6 +31,9 @@ func TestAttest_VerifyAttestation(t *testing.T) {
 		{"first", testSBOM, true, 1},
 		{"same again (reformatted)", strings.ReplaceAll(testSBOM, ": ", ":"), false, 1},
 		{"regenerated", strings.Replace(testSBOM, `"test"`, `"test2"`, 1), true, 2},
+		// json.Marshal escapes & in the stored statement: still the same.
+		{"with a package URL query", strings.Replace(testSBOM, `"test"`, `"pkg:oci/x?arch=amd64&os=linux"`, 1), true, 3},
+		{"that again", strings.Replace(testSBOM, `"test"`, `"pkg:oci/x?arch=amd64&os=linux"`, 1), false, 3},
 	}
 	for _, s := range steps {
 		res, err := Attest(ctx, ref, key, "spdxjson", []byte(s.predicate), e.opts)
@@ -45,7 +48,7 @@ func TestAttest_VerifyAttestation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Verified != 2 || len(v.Predicates) != 2 || !strings.Contains(string(v.Predicates[0]), `"spdxVersion":"SPDX-2.3"`) {
+	if v.Verified != 3 || len(v.Predicates) != 3 || !strings.Contains(string(v.Predicates[0]), `"spdxVersion":"SPDX-2.3"`) {
 		t.Errorf("VerifyAttestation: %+v", v)
 	}
 	for _, tc := range []struct {
@@ -90,5 +93,25 @@ func TestVerifyAttestation_SubjectIsAnotherDigest(t *testing.T) {
 	_, err := VerifyAttestation(ctx, b, key.Public(), "spdxjson", e.opts)
 	if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "subject is "+a.Digest().String()) {
 		t.Fatalf("got %v, want an integrity failure naming the other subject", err)
+	}
+}
+
+// An .att holding only attestations of another kind (a provenance) means
+// no SBOM is attached, not a bad one: verify --key without --require-sbom
+// passes on it.
+func TestVerifyAttestation_OtherKindsOnlyIsMissing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key, _, _ := keyPair(t, "pass")
+	ref := e.push(t, "provenance", imagetest.Options{Layers: 1, Size: 256, Seed: 14})
+	if _, err := Attest(ctx, ref, key, "https://slsa.dev/provenance/v1", []byte(`{"buildDefinition":{}}`), e.opts); err != nil {
+		t.Fatal(err)
+	}
+	_, err := VerifyAttestation(ctx, ref, key.Public(), "spdxjson", e.opts)
+	if !IsMissing(err) || !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "holds other kinds only") {
+		t.Fatalf("got %v, want a missing SPDX attestation", err)
+	}
+	if _, err := VerifyAttestation(ctx, ref, key.Public(), "https://slsa.dev/provenance/v1", e.opts); err != nil {
+		t.Fatalf("the provenance itself: %v", err)
 	}
 }

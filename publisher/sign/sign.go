@@ -280,6 +280,9 @@ type MissingError struct {
 }
 
 func (e *MissingError) Error() string {
+	if e.Tag == "" {
+		return fmt.Sprintf("integrity check failed: %s: not %s", e.Ref, e.What)
+	}
 	return fmt.Sprintf("integrity check failed: %s: not %s (no %s on the registry)", e.Ref, e.What, e.Tag)
 }
 
