@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker/reference"
 )
 
@@ -19,8 +20,10 @@ type Copied struct {
 	// Blobs and Bytes count the blobs sent (the destination lacked them).
 	Blobs int   `json:"blobs"`
 	Bytes int64 `json:"bytes"`
-	// Replaced is true when the destination had other content under the tag.
-	Replaced bool `json:"replaced,omitempty"`
+	// Merged is true when the destination had other signatures (or
+	// attestations) under the tag: they are kept and the source's missing
+	// ones added after them.
+	Merged bool `json:"merged,omitempty"`
 }
 
 // CopyReport says what CopyAttachments did.
@@ -37,8 +40,9 @@ type CopyReport struct {
 // under the same tag, so that its digest is the same on both sides. An
 // attachment the source lacks is skipped; one the destination already has
 // with the same bytes is counted as unchanged (a second run copies
-// nothing). One the destination has with other bytes is replaced (the
-// source is the one being mirrored) and reported as such. Blobs are
+// nothing). One the destination has with other layers is merged: its own
+// layers are kept and the source's missing ones added (reported as Merged),
+// so a mirror never loses a signature it had. Blobs are
 // checked against their digests as they are read.
 func CopyAttachments(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options) (*CopyReport, error) {
 	return copyAttachments(ctx, src, dst, d, opts, false)
@@ -98,15 +102,14 @@ func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Dige
 	case err != nil:
 		return nil, err
 	default:
-		same := bytes.Equal(have.raw, a.raw)
-		have.Close()
-		if same {
+		defer have.Close()
+		missing := missingLayers(have.manifest.Layers, a.manifest.Layers)
+		if bytes.Equal(have.raw, a.raw) || len(missing) == 0 {
 			return &Copied{}, nil
 		}
-		c.Replaced = true
-		if !dry {
-			opts.log().Warnf("%s holds other content than %s: replacing it", to, from)
-		}
+		// The destination has signatures of its own (a mirror signing
+		// with its key, say): a mirror run must never drop them.
+		return mergeAttachment(ctx, a, have, to, missing, c, opts, dry)
 	}
 	w, err := newWriter(ctx, opts, to)
 	if err != nil {
@@ -144,5 +147,65 @@ func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Dige
 		return nil, err
 	}
 	opts.log().WithField("digest", c.Digest).Infof("copied %s to %s", from, to)
+	return c, nil
+}
+
+// missingLayers are the layers of want that have lacks: a layer is its
+// blob and its annotations (two signatures of one digest share the payload
+// blob and differ in the signature annotation).
+func missingLayers(have, want []imgspecv1.Descriptor) []imgspecv1.Descriptor {
+	key := func(l imgspecv1.Descriptor) string {
+		return l.Digest.String() + "\x00" + l.Annotations[AnnotationSignature] + "\x00" + l.Annotations[AnnotationPredicate]
+	}
+	seen := map[string]bool{}
+	for _, l := range have {
+		seen[key(l)] = true
+	}
+	var out []imgspecv1.Descriptor
+	for _, l := range want {
+		if !seen[key(l)] {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// mergeAttachment adds the source's missing layers after the destination's
+// own, keeping everything the destination had.
+func mergeAttachment(ctx context.Context, a, have *attachment, to reference.NamedTagged, missing []imgspecv1.Descriptor, c *Copied, opts Options, dry bool) (*Copied, error) {
+	c.Merged = true
+	if dry {
+		for _, l := range missing {
+			c.Blobs++
+			c.Bytes += l.Size
+		}
+		opts.log().Infof("would add %d layers of %s to %s, keeping its own", len(missing), a.ref, to)
+		return c, nil
+	}
+	cur := have
+	for _, l := range missing {
+		data, err := a.blob(ctx, l)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := appendLayer(ctx, opts, to, cur, l.MediaType, data, l.Annotations); err != nil {
+			return nil, fmt.Errorf("merge into %s: %w", to, err)
+		}
+		c.Blobs++
+		c.Bytes += int64(len(data))
+		next, err := readAttachment(ctx, opts, to)
+		if err != nil {
+			return nil, fmt.Errorf("merge into %s: %w", to, err)
+		}
+		if cur != have {
+			cur.Close()
+		}
+		cur = next
+	}
+	c.Digest = digest.FromBytes(cur.raw).String()
+	if cur != have {
+		cur.Close()
+	}
+	opts.log().WithField("digest", c.Digest).Infof("added %d layers of %s to %s, keeping its own", len(missing), a.ref, to)
 	return c, nil
 }

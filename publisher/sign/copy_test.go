@@ -49,7 +49,7 @@ func TestCopyAttachments_ByteIdentical_SecondRunCopiesNothing(t *testing.T) {
 		t.Fatalf("first copy: %+v, want .sig and .att copied", rep)
 	}
 	for _, c := range rep.Copied {
-		if c.Blobs != 2 || c.Bytes == 0 || c.Replaced {
+		if c.Blobs != 2 || c.Bytes == 0 || c.Merged {
 			t.Errorf("copied %+v, want two blobs sent", c)
 		}
 	}
@@ -74,7 +74,7 @@ func TestCopyAttachments_ByteIdentical_SecondRunCopiesNothing(t *testing.T) {
 	}
 
 	// A new signature at the source (another key) travels on the next run,
-	// replacing the destination's older .sig.
+	// added to the destination's .sig.
 	k2, _, _ := keyPair(t, "two")
 	mustSign(t, src, k2, o)
 	rep, err = CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), o)
@@ -83,11 +83,26 @@ func TestCopyAttachments_ByteIdentical_SecondRunCopiesNothing(t *testing.T) {
 	}
 	// The payload names the same repository and digest: only the new
 	// config is sent (the signature itself is an annotation).
-	if len(rep.Copied) != 1 || !rep.Copied[0].Replaced || rep.Copied[0].Blobs != 1 || rep.Unchanged != 1 {
-		t.Fatalf("third copy: %+v, want the .sig replaced (one new config blob)", rep)
+	if len(rep.Copied) != 1 || !rep.Copied[0].Merged || rep.Copied[0].Blobs != 1 || rep.Unchanged != 1 {
+		t.Fatalf("third copy: %+v, want the new signature added", rep)
 	}
-	if _, err := Verify(ctx, dst, k2.Public(), o); err != nil {
-		t.Errorf("second key on the destination: %v", err)
+	for _, k := range []*PrivateKey{key, k2} {
+		if _, err := Verify(ctx, dst, k.Public(), o); err != nil {
+			t.Errorf("destination after the third copy: %v", err)
+		}
+	}
+
+	// The mirror's own signature (key 3, made there only) survives a
+	// mirror run: the source's are added to it, none dropped.
+	k3, _, _ := keyPair(t, "three")
+	mustSign(t, dst, k3, o)
+	if _, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), o); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []*PrivateKey{key, k2, k3} {
+		if _, err := Verify(ctx, dst, k.Public(), o); err != nil {
+			t.Errorf("destination's signatures after a mirror run: %v", err)
+		}
 	}
 }
 
