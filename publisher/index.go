@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -113,6 +114,15 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 				}
 				if err := p.transfer(ctx, c.ref, cref, c.sys, sys, c.raw, log, st); err != nil {
 					return fmt.Errorf("platform %s (%s): %w", platformString(c.desc.Platform), c.desc.Digest, err)
+				}
+				// Its signatures and attestations (an SBOM) go with it,
+				// so the child verifies on every destination.
+				if src := c.ref.DockerReference(); src != nil && src.Name() != dest.Repo.Name() {
+					rep, err := sign.CopyAttachments(ctx, src, dest.Repo, c.desc.Digest, sign.Options{Hosts: p.hosts, Log: log})
+					if err != nil {
+						return fmt.Errorf("platform %s (%s): attachments: %w", platformString(c.desc.Platform), c.desc.Digest, err)
+					}
+					log.WithField("digest", c.desc.Digest.String()).Infof("attachments of %s: %d copied, %d already there", platformString(c.desc.Platform), len(rep.Copied), rep.Unchanged)
 				}
 			}
 			return p.opts.Registries.Retry.Do(ctx, log, "index", func() error { return putManifest(ctx, sys, target, raw) })

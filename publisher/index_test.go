@@ -9,6 +9,8 @@ import (
 	"github.com/agentforge/agentforge/builder/image/imagetest"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/registrytest"
+	"github.com/agentforge/agentforge/publisher/sign"
+	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/types"
 )
 
@@ -91,4 +93,58 @@ func TestIndex_BadInput(t *testing.T) {
 			t.Errorf("%s: want bad input, got %v", name, err)
 		}
 	}
+}
+
+// A platform image signed (and SBOM-attested) where it was published keeps
+// its signature and attestation on a mirror that index copies it to.
+func TestIndex_CopiesChildSignatures(t *testing.T) {
+	up := registrytest.New(t, registrytest.Options{})
+	mirror := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
+	amd := publishPlatform(t, up, "agents/py", "linux/amd64", 3)
+	arm := publishPlatform(t, up, "agents/py", "linux/arm64", 4)
+	regs := image.Registries{Insecure: []string{up.Host}, CAFile: mirror.CAFile, AuthFile: mirror.AuthFile}
+	hosts, err := regs.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, _, err := sign.GenerateKeyPair([]byte("p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := sign.ParsePrivateKey(priv, []byte("p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	so := sign.Options{Hosts: hosts}
+	amdRef := amd.DockerReference().(reference.Canonical)
+	if _, err := sign.Sign(ctx, amdRef, key, so); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sign.Attest(ctx, amdRef, key, "spdxjson", []byte(`{"spdxVersion":"SPDX-2.3"}`), so); err != nil {
+		t.Fatal(err)
+	}
+	opts := Options{Registries: regs, WorkDir: t.TempDir()}
+	if _, err := Index(ctx, []types.ImageReference{amd, arm}, []Destination{dest(t, mirror.Host+"/cn/agents/py:1.0")}, opts); err != nil {
+		t.Fatal(err)
+	}
+	onMirror, err := reference.WithDigest(reference.TrimNamed(mustNamed(t, mirror.Host+"/cn/agents/py")), amdRef.Digest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sign.Verify(ctx, onMirror, key.Verifier(), so); err != nil {
+		t.Errorf("the amd64 image's signature on the mirror: %v", err)
+	}
+	if _, err := sign.VerifyAttestation(ctx, onMirror, key.Verifier(), "spdxjson", so); err != nil {
+		t.Errorf("the amd64 image's SBOM attestation on the mirror: %v", err)
+	}
+}
+
+func mustNamed(t *testing.T, s string) reference.Named {
+	t.Helper()
+	n, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
