@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -52,8 +53,12 @@ REF: host/repo@sha256:… (docker:// optional), one per platform.
 				return err
 			}
 			rep, err := publisher.Index(cmd.Context(), srcs, dests, f.options(a))
-			if err == nil && signer != nil {
-				rep.Signatures, err = a.signPublished(cmd.Context(), signer, rep.Destinations, nil)
+			if rep != nil && signer != nil {
+				// Every destination that took the index is signed, also
+				// when another one failed.
+				var serr error
+				rep.Signatures, serr = a.signPublished(cmd.Context(), signer, rep.Destinations, nil)
+				err = errors.Join(err, serr)
 			}
 			a.emitIndex(rep)
 			return err

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -143,16 +145,24 @@ serves the same index digest.`,
 						return errs.Inputf("--sbom: %s is a manifest list: attach each platform's SBOM to its own digest with agentforge sign", argv[0])
 					}
 					rep, err := publisher.PublishList(cmd.Context(), list, dests, f.options(a))
-					if err == nil && signer != nil {
-						rep.Signatures, err = a.signPublished(cmd.Context(), signer, rep.Destinations, nil)
+					if rep != nil && signer != nil {
+						// Every destination that took the image is signed,
+						// also when another one failed.
+						var serr error
+						rep.Signatures, serr = a.signPublished(cmd.Context(), signer, rep.Destinations, nil)
+						err = errors.Join(err, serr)
 					}
 					a.emitIndex(rep)
 					return err
 				}
 			}
 			rep, err := publisher.Publish(cmd.Context(), src, dests, f.options(a))
-			if err == nil && signer != nil {
-				rep.Signatures, err = a.signPublished(cmd.Context(), signer, rep.Destinations, attest)
+			if rep != nil && signer != nil {
+				// Every destination that took the image is signed, also
+				// when another one failed.
+				var serr error
+				rep.Signatures, serr = a.signPublished(cmd.Context(), signer, rep.Destinations, attest)
+				err = errors.Join(err, serr)
 			}
 			if rep != nil {
 				a.emit(rep, func(w io.Writer) { printPublish(w, rep) })
@@ -203,6 +213,13 @@ func readSBOM(path string, signer sign.Signer) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, errs.Inputf("--sbom: %w", err)
+	}
+	// Checked before anything is pushed or signed.
+	var doc struct {
+		SPDXVersion string `json:"spdxVersion"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil || !strings.HasPrefix(doc.SPDXVersion, "SPDX-") {
+		return nil, errs.Inputf("--sbom %s: not an SPDX JSON document (build --sbom writes one)", path)
 	}
 	return data, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher"
@@ -43,15 +42,11 @@ The passphrase comes from --sign-passphrase-file or $COSIGN_PASSWORD.`,
 				}
 				results = append(results, publisher.Result{Ref: ref.String(), Digest: ref.Digest().String()})
 			}
-			var sbom []byte
-			if sbomFile != "" {
-				data, err := os.ReadFile(sbomFile)
-				if err != nil {
-					return errs.Inputf("--sbom: %w", err)
-				}
-				sbom = data
-			}
 			s, err := f.signer()
+			if err != nil {
+				return err
+			}
+			sbom, err := readSBOM(sbomFile, s)
 			if err != nil {
 				return err
 			}

@@ -76,6 +76,11 @@ func TestCLI_KeygenSignVerifyRegister(t *testing.T) {
 	run(2, "sign", reg.Host+"/agents/py:1", "--sign-key", prefix+".key") // not by digest
 	sbom := filepath.Join(dir, "sbom.spdx.json")
 	os.WriteFile(sbom, []byte(`{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"py","packages":[]}`), 0o644)
+	// Not an SPDX document: bad input, found before anything is signed
+	// (the signature below is still the first, Added).
+	notSBOM := filepath.Join(dir, "not.json")
+	os.WriteFile(notSBOM, []byte("SPDXVersion: SPDX-2.3\n"), 0o644)
+	run(2, "sign", ref, "--sign-key", prefix+".key", "--sbom", notSBOM)
 	stdout = run(0, "sign", ref, "--sign-key", prefix+".key", "--sbom", sbom, "-o", "json")
 	var signed []struct {
 		Signature struct{ Added bool }

@@ -2,6 +2,7 @@ package sign
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -26,8 +27,7 @@ type Signed struct {
 // does not stop the others; the error names every failure.
 func SignAll(ctx context.Context, refs []reference.Canonical, s Signer, sbom []byte, opts Options) ([]Signed, error) {
 	out := make([]Signed, len(refs))
-	var failed []string
-	var first error
+	var failed []error
 	for i, ref := range refs {
 		o := &out[i]
 		o.Ref = ref.String()
@@ -37,16 +37,18 @@ func SignAll(ctx context.Context, refs []reference.Canonical, s Signer, sbom []b
 		}
 		if o.err != nil {
 			o.Error = o.err.Error()
-			failed = append(failed, o.Error)
-			if first == nil {
-				first = o.err
-			}
+			failed = append(failed, o.err)
 		}
 	}
 	if len(failed) > 1 {
-		return out, fmt.Errorf("signing failed for %d images: %s (first: %w)", len(failed), strings.Join(failed, "; "), first)
+		// Every failure stays visible to errors.Is: an integrity failure
+		// on one registry is exit 3 even when another just timed out.
+		return out, fmt.Errorf("signing failed for %d images: %w", len(failed), errors.Join(failed...))
 	}
-	return out, first
+	if len(failed) == 1 {
+		return out, failed[0]
+	}
+	return out, nil
 }
 
 // ParseRef parses host/repo@sha256:… (docker:// optional), the form
