@@ -132,7 +132,13 @@ jenkins:
 `), 0o644)
 	t.Setenv("JENKINS_API_TOKEN", testToken)
 	t.Setenv("AGENTFORGE_CACHE", buildertest.SourceCache(t))
-	code, stdout, stderr := cli(t, append([]string{"release", "--config", cfg, "-o", "json", "--insecure-registry", up.Host, "--ca-file", mirror.CAFile, "--authfile", mirror.AuthFile}, storeFlags(t)...)...)
+	t.Setenv("COSIGN_PASSWORD", "multi")
+	key := filepath.Join(t.TempDir(), "cosign")
+	if code, _, stderr := cli(t, "keygen", "--prefix", key); code != 0 {
+		t.Fatalf("keygen: %s", stderr)
+	}
+	global := []string{"--insecure-registry", up.Host, "--ca-file", mirror.CAFile, "--authfile", mirror.AuthFile}
+	code, stdout, stderr := cli(t, append(append([]string{"release", "--config", cfg, "-o", "json", "--sign-key", key + ".key"}, global...), storeFlags(t)...)...)
 	if code != 0 {
 		t.Fatalf("release: exit %d\n%s", code, stderr)
 	}
@@ -146,7 +152,9 @@ jenkins:
 			Digest   string
 			Verified bool
 		}
-		Jenkins struct{ Template struct{ Image string } }
+		Jenkins    struct{ Template struct{ Image string } }
+		Manifests  []struct{ Platform, Digest string }
+		Signatures []struct{ Ref string }
 	}
 	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
@@ -163,5 +171,16 @@ jenkins:
 	}
 	if want := up.Host + "/agents/busybox@" + r.Destinations[0].Digest; r.Jenkins.Template.Image != want {
 		t.Errorf("jenkins image %s, want the index %s", r.Jenkins.Template.Image, want)
+	}
+	// The index and both platform images signed on both registries; each
+	// platform image carries its own SBOM attestation, on the mirror too.
+	if len(r.Signatures) != 6 || len(r.Manifests) != 2 {
+		t.Fatalf("signatures %+v, manifests %+v: want 6 (index + 2 platforms, 2 registries)", r.Signatures, r.Manifests)
+	}
+	for _, m := range r.Manifests {
+		ref := "docker://" + mirror.Host + "/mirror/agents/busybox@" + m.Digest
+		if code, stdout, stderr := cli(t, append([]string{"verify", ref, "--key", key + ".pub", "--require-sbom"}, global...)...); code != 0 {
+			t.Errorf("%s on the mirror: exit %d\n%s\n%s", m.Platform, code, stdout, stderr)
+		}
 	}
 }

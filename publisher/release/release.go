@@ -77,7 +77,10 @@ type Report struct {
 	Smoke        []Smoke             `json:"smoke,omitempty"`
 	Pod          string              `json:"pod,omitempty"`
 	Destinations []publisher.Result  `json:"destinations"`
-	Signatures   []sign.Signed       `json:"signatures,omitempty"`
+	// Manifests are the published platform images of a multi-platform
+	// release (their registry digests).
+	Manifests  []publisher.IndexEntry `json:"manifests,omitempty"`
+	Signatures []sign.Signed          `json:"signatures,omitempty"`
 	SBOM         []string            `json:"sbom,omitempty"`
 	Jenkins      *jenkins.Outcome    `json:"jenkins"`
 	Stages       []Stage             `json:"stages"`
@@ -241,7 +244,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if list != nil {
 			ir, err := publisher.PublishList(ctx, list, cfg.Destinations, opts)
 			if ir != nil {
-				rep.Destinations, digest = ir.Destinations, ir.Digest
+				rep.Destinations, digest, rep.Manifests = ir.Destinations, ir.Digest, ir.Manifests
 			}
 			return err
 		}
@@ -268,7 +271,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			}
 			var err error
 			rep.Signatures, err = publisher.Sign(ctx, rep.Destinations, cfg.Signer, attest, opts)
-			return err
+			if err != nil {
+				return err
+			}
+			// A list: each platform image is signed too, on every
+			// destination, with its own SBOM attested.
+			for _, m := range rep.Image.Manifests {
+				signed, err := signPlatform(ctx, rep, m, cfg.Signer, opts)
+				rep.Signatures = append(rep.Signatures, signed...)
+				if err != nil {
+					return fmt.Errorf("platform %s: %w", m.Platform, err)
+				}
+			}
+			return nil
 		}); err != nil {
 			return rep, err
 		}
@@ -322,4 +337,31 @@ func platformPath(path, platform string) string {
 		}
 	}
 	return base + "-" + strings.ReplaceAll(platform, "/", "-") + ext
+}
+
+// signPlatform signs one platform image of a published list on every
+// destination and attests its SBOM there.
+func signPlatform(ctx context.Context, rep *Report, m builder.PlatformImage, s sign.Signer, opts publisher.Options) ([]sign.Signed, error) {
+	var published string
+	for _, e := range rep.Manifests {
+		if e.Platform == m.Platform {
+			published = e.Digest
+		}
+	}
+	if published == "" {
+		return nil, fmt.Errorf("no published image for %s", m.Platform)
+	}
+	var attest []byte
+	if m.SBOM != nil {
+		var err error
+		if attest, err = m.SBOM.JSON(); err != nil {
+			return nil, err
+		}
+	}
+	var results []publisher.Result
+	for _, d := range rep.Destinations {
+		repo, _, _ := strings.Cut(d.Ref, "@")
+		results = append(results, publisher.Result{Ref: repo + "@" + published, Digest: published, Error: d.Error})
+	}
+	return publisher.Sign(ctx, results, s, attest, opts)
 }
