@@ -86,11 +86,21 @@ func CheckEmulation(p Platform) error {
 	if !ok {
 		return &EmulationError{Platform: p, Reason: "no known qemu-user emulator for " + p.Arch}
 	}
-	f, err := os.Open(filepath.Join(binfmtDir, "qemu-"+q))
-	if err != nil {
-		if _, err := os.Stat(filepath.Join(binfmtDir, "status")); err != nil {
-			return &EmulationError{Platform: p, Reason: "binfmt_misc is not mounted at " + binfmtDir}
+	status, err := os.ReadFile(filepath.Join(binfmtDir, "status"))
+	switch {
+	case err != nil:
+		return &EmulationError{Platform: p, Reason: "binfmt_misc is not mounted at " + binfmtDir}
+	case strings.TrimSpace(string(status)) != "enabled":
+		return &EmulationError{Platform: p, Reason: "binfmt_misc is disabled (" + filepath.Join(binfmtDir, "status") + ")"}
+	}
+	// Debian names the handler qemu-ARCH; Fedora and others qemu-ARCH-static.
+	var f *os.File
+	for _, name := range []string{"qemu-" + q, "qemu-" + q + "-static"} {
+		if f, err = os.Open(filepath.Join(binfmtDir, name)); err == nil {
+			break
 		}
+	}
+	if f == nil {
 		return &EmulationError{Platform: p, Reason: "no binfmt_misc handler qemu-" + q + " is registered"}
 	}
 	defer f.Close()

@@ -53,6 +53,8 @@ func TestCheckEmulation(t *testing.T) {
 		{"disabled", handler("disabled", "flags: PF"), "linux/" + foreign, "is disabled"},
 		{"no fix-binary flag", handler("enabled", "flags: P"), "linux/" + foreign, "lacks the F (fix-binary) flag"},
 		{"unknown architecture", map[string]string{"status": "enabled\n"}, "linux/sparc64", "no known qemu-user emulator"},
+		{"named as Fedora does", map[string]string{"status": "enabled\n", "qemu-" + q + "-static": "enabled\nflags: F\n"}, "linux/" + foreign, ""},
+		{"binfmt_misc disabled", map[string]string{"status": "disabled\n", "qemu-" + q: "enabled\nflags: PF\n"}, "linux/" + foreign, "binfmt_misc is disabled"},
 		{"another kernel", nil, "windows/amd64", "this machine's kernel"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -148,6 +148,9 @@ func (d *Document) JSON() ([]byte, error) {
 // Write validates doc and writes it as JSON to path (conventionally
 // "<report>.spdx.json"), atomically: a reader never sees half a document.
 func Write(path string, doc *Document) error {
+	if doc == nil {
+		return fmt.Errorf("write SBOM %s: no document", path)
+	}
 	if err := doc.Validate(); err != nil {
 		return err
 	}

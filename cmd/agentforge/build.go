@@ -159,6 +159,9 @@ same definition and inputs give the same image digest.`,
 			if err != nil {
 				return err
 			}
+			if f.podmanURL != "" && sbomPath != "" {
+				return errs.Inputf("--sbom: the podman service backend builds in the service's storage, which agentforge does not read: build in-process for an SBOM")
+			}
 			if f.podmanURL != "" {
 				res, err := builder.BuildPodman(cmd.Context(), f.podmanURL, def, opts)
 				if err != nil {

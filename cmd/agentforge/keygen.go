@@ -59,10 +59,10 @@ from a flag value. Existing files are not overwritten unless --force.`,
 					return fmt.Errorf("keygen: %w", err)
 				}
 			}
-			if err := writeFileMode(rep.PrivateKey, priv, 0o600); err != nil {
+			if err := writeFileMode(rep.PrivateKey, priv, 0o600, force); err != nil {
 				return err
 			}
-			if err := writeFileMode(rep.PublicKey, pub, 0o644); err != nil {
+			if err := writeFileMode(rep.PublicKey, pub, 0o644, force); err != nil {
 				return err
 			}
 			a.emit(rep, func(w io.Writer) {
@@ -78,13 +78,38 @@ from a flag value. Existing files are not overwritten unless --force.`,
 	return cmd
 }
 
-// writeFileMode writes data to path with mode perm, also when the file
-// exists with another mode.
-func writeFileMode(path string, data []byte, perm os.FileMode) error {
-	if err := os.WriteFile(path, data, perm); err != nil {
+// writeFileMode writes data to a new file in path's folder, created with
+// mode perm (never readable by others, not even for a moment), and renames
+// it over path (replace) or links it there only if path does not exist: a
+// file or symbolic link at path is never written through.
+func writeFileMode(path string, data []byte, perm os.FileMode, replace bool) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
 		return fmt.Errorf("keygen: %w", err)
 	}
-	if err := os.Chmod(path, perm); err != nil {
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keygen: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("keygen: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	if !replace {
+		// A link fails if path exists: no check-then-write window.
+		if err := os.Link(tmp.Name(), path); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return errs.Inputf("%s exists: not overwritten (--force to replace it)", path)
+			}
+			return fmt.Errorf("keygen: %w", err)
+		}
+		return nil
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("keygen: %w", err)
 	}
 	return nil

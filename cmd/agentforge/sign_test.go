@@ -44,6 +44,19 @@ func TestCLI_KeygenSignVerifyRegister(t *testing.T) {
 	run(2, "keygen", "--prefix", prefix)
 	otherPrefix := filepath.Join(dir, "other")
 	run(0, "keygen", "--prefix", otherPrefix)
+	// --force over a symbolic link replaces the link, never writes the
+	// key through it.
+	victim := filepath.Join(dir, "victim")
+	os.WriteFile(victim, []byte("keep me"), 0o644)
+	linked := filepath.Join(dir, "linked")
+	os.Symlink(victim, linked+".key")
+	run(0, "keygen", "--prefix", linked, "--force")
+	if data, _ := os.ReadFile(victim); string(data) != "keep me" {
+		t.Errorf("keygen wrote through a symbolic link: %q", data)
+	}
+	if st, err := os.Lstat(linked + ".key"); err != nil || !st.Mode().IsRegular() || st.Mode().Perm() != 0o600 {
+		t.Errorf("forced private key: %v %v", st, err)
+	}
 
 	// An image on the registry.
 	layout := filepath.Join(t.TempDir(), "layout")

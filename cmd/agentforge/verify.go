@@ -7,6 +7,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/docker/reference"
@@ -74,6 +75,12 @@ docker://host/repo[:tag|@digest].`,
 				return errs.Inputf("--require-sbom goes with --key")
 			case key != "" && !remote:
 				return errs.Inputf("--key checks signatures on a registry: REF must be docker://host/repo[:tag|@digest]")
+			}
+			if key != "" {
+				// A bad key file is found before a long verification.
+				if _, err := sign.LoadPublicKey(key); err != nil {
+					return err
+				}
 			}
 			rep, err := image.Verify(cmd.Context(), ref, opts)
 			if key == "" || err != nil || rep == nil {
