@@ -196,6 +196,11 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 	if second.Jenkins.Status != "unchanged" {
 		return rep, fmt.Errorf("demo: the second registration reported %q, not unchanged", second.Jenkins.Status)
 	}
+	for _, sg := range second.Signatures {
+		if sg.Signature != nil && sg.Signature.Added || sg.SBOM != nil && sg.SBOM.Added {
+			return rep, fmt.Errorf("demo: the second run added a signature or attestation to %s: signing is not idempotent", sg.Ref)
+		}
+	}
 	// What an admission policy would do: the signature and the SBOM
 	// attestation verify with the public key on every destination.
 	for _, d := range second.Destinations {
