@@ -218,6 +218,14 @@ func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl
 func sbomInput(res *Result) sbom.Input {
 	in := sbom.Input{Name: res.Name, Version: res.Version, Base: sbom.Base{Ref: res.Base.Ref, Digest: res.Base.Digest}}
 	for _, f := range res.Sources {
+		if strings.HasPrefix(f.URL, "file://") && !slices.Contains(f.Checks, "sha256") {
+			// An unpinned local file is part of the trusted build
+			// context, like the Containerfile (testdata/busybox's
+			// unpacker is the build machine's own busybox and not in the
+			// image): listing it would make the SBOM differ between
+			// machines that build the same image.
+			continue
+		}
 		in.Sources = append(in.Sources, sbom.Source{Name: f.Name, URL: f.URL, From: f.From, Path: f.Path,
 			SHA256: f.SHA256, Size: f.Size, Checks: f.Checks, SignatureSkipped: f.SignatureSkipped})
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
@@ -21,7 +22,7 @@ import (
 // names podman's manifest commands and agentforge publish understand).
 func makeList(ctx context.Context, def *images.Definition, opts BuildOptions, children []*Result, start time.Time) (*Result, error) {
 	first := children[0]
-	res := &Result{Name: def.Name, Version: def.Version, Created: first.Created, Revision: first.Revision}
+	res := &Result{Name: def.Name, Version: def.Version, Created: first.Created, Revision: first.Revision, Layers: []image.Layer{}, Sources: []Fetched{}}
 	for _, t := range append(slices.Clone(def.Tags), opts.ExtraTags...) {
 		res.Tags = append(res.Tags, t)
 		res.Names = append(res.Names, "localhost/"+def.Name+":"+t)
