@@ -6,6 +6,7 @@ import (
 
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher"
+	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/spf13/cobra"
 )
 
@@ -51,7 +52,10 @@ The passphrase comes from --sign-passphrase-file or $COSIGN_PASSWORD.`,
 				return err
 			}
 			out, err := a.signPublished(cmd.Context(), s, results, sbom)
-			a.emit(out, func(w io.Writer) {
+			// One object on stdout, as every command prints.
+			a.emit(struct {
+				Signatures []sign.Signed `json:"signatures"`
+			}{out}, func(w io.Writer) {
 				for i, o := range out {
 					switch {
 					case o.Error != "":

@@ -95,11 +95,15 @@ func TestCLI_KeygenSignVerifyRegister(t *testing.T) {
 	os.WriteFile(notSBOM, []byte("SPDXVersion: SPDX-2.3\n"), 0o644)
 	run(2, "sign", ref, "--sign-key", prefix+".key", "--sbom", notSBOM)
 	stdout = run(0, "sign", ref, "--sign-key", prefix+".key", "--sbom", sbom, "-o", "json")
-	var signed []struct {
-		Signature struct{ Added bool }
-		SBOM      struct{ Added bool }
+	var out struct {
+		Signatures []struct {
+			Signature struct{ Added bool }
+			SBOM      struct{ Added bool }
+		}
 	}
-	if err := json.Unmarshal([]byte(stdout), &signed); err != nil || len(signed) != 1 || !signed[0].Signature.Added || !signed[0].SBOM.Added {
+	err := json.Unmarshal([]byte(stdout), &out)
+	signed := out.Signatures
+	if err != nil || len(signed) != 1 || !signed[0].Signature.Added || !signed[0].SBOM.Added {
 		t.Fatalf("sign output: %v\n%s", err, stdout)
 	}
 	run(0, "sign", ref, "--sign-key", prefix+".key")
