@@ -35,7 +35,9 @@ type CopyReport struct {
 }
 
 // CopyAttachments copies cosign's attachments of the manifest d
-// (sha256-<hex>.sig, .att and .sbom) from the repository src to dst,
+// (sha256-<hex>.sig, .att and .sbom) and the OCI 1.1 referrers tag schema's
+// index (sha256-<hex>, with every referrer it lists) from the repository
+// src to dst,
 // byte for byte: the blobs the destination lacks first, then the manifest
 // under the same tag, so that its digest is the same on both sides. An
 // attachment the source lacks is skipped; one the destination already has
@@ -59,11 +61,7 @@ func copyAttachments(ctx context.Context, src, dst reference.Named, d digest.Dig
 		return nil, err
 	}
 	rep := &CopyReport{Copied: []Copied{}}
-	for _, suffix := range []string{SuffixSignature, SuffixAttestation, SuffixSBOM} {
-		c, err := copyAttachment(ctx, src, dst, d, suffix, opts, dry)
-		if err != nil {
-			return rep, err
-		}
+	add := func(c *Copied) {
 		switch {
 		case c == nil:
 		case c.Tag == "":
@@ -72,6 +70,20 @@ func copyAttachments(ctx context.Context, src, dst reference.Named, d digest.Dig
 			rep.Copied = append(rep.Copied, *c)
 		}
 	}
+	for _, suffix := range []string{SuffixSignature, SuffixAttestation, SuffixSBOM} {
+		c, err := copyAttachment(ctx, src, dst, d, suffix, opts, dry)
+		if err != nil {
+			return rep, err
+		}
+		add(c)
+	}
+	// The OCI 1.1 referrers tag schema (sha256-<hex>), as cosign's OCI
+	// 1.1 mode and oras write it on registries without the referrers API.
+	c, err := copyReferrers(ctx, src, dst, d, opts, dry)
+	if err != nil {
+		return rep, err
+	}
+	add(c)
 	return rep, nil
 }
 

@@ -1,0 +1,114 @@
+package sign
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/docker/reference"
+)
+
+// A referrer kept under the OCI 1.1 tag schema (sha256-<hex>: an index of
+// manifests whose subject is the image), as cosign's OCI 1.1 mode and oras
+// write it where the registry has no referrers API (distribution has
+// none), travels with a mirror: the referrer by digest with its blobs,
+// then the same index bytes; a second run copies nothing.
+func TestCopyAttachments_ReferrersTagSchema(t *testing.T) {
+	a, b, regs, o := twoRegistries(t)
+	ctx := context.Background()
+	src := push(t, a.Host, "up/agent", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 31})
+	dst := push(t, b.Host, "mirror/agent", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 31})
+
+	// The referrer: an SPDX artifact whose subject is the image.
+	srcRaw, err := imageManifest(ctx, o, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refDigest := putReferrer(t, o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3","name":"agent"}`))
+	tag, err := ReferrersTag(src.Digest())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Copied) != 1 || rep.Copied[0].Tag != tag || rep.Copied[0].Blobs != 2 {
+		t.Fatalf("copy: %+v, want the referrers index with its two blobs", rep)
+	}
+	if s, d := attachmentRaw(t, o, src, tag), attachmentRaw(t, o, dst, tag); s != d {
+		t.Errorf("the index differs on the mirror:\n%s\n%s", s, d)
+	}
+	onMirror, _ := reference.WithDigest(reference.TrimNamed(dst), refDigest)
+	if _, err := imageManifest(ctx, o, onMirror); err != nil {
+		t.Errorf("the referrer on the mirror: %v", err)
+	}
+	rep, err = CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), o)
+	if err != nil || len(rep.Copied) != 0 || rep.Unchanged != 1 {
+		t.Fatalf("second copy: %+v %v, want nothing copied", rep, err)
+	}
+}
+
+// putReferrer writes an artifact manifest with subject ref to ref's
+// repository and the tag-schema index listing it; it returns its digest.
+func putReferrer(t *testing.T, o Options, ref reference.Canonical, subjectRaw, data []byte) digest.Digest {
+	t.Helper()
+	ctx := context.Background()
+	w, err := newWriter(ctx, o, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	cfg, _, err := w.put(ctx, "application/vnd.oci.empty.v1+json", []byte("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, _, err := w.put(ctx, "application/spdx+json", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := imgspecv1.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageManifest,
+		ArtifactType: "application/spdx+json", Config: cfg, Layers: []imgspecv1.Descriptor{layer},
+		Subject: &imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageManifest, Digest: ref.Digest(), Size: int64(len(subjectRaw))}}
+	raw, _ := json.Marshal(m)
+	d := digest.FromBytes(raw)
+	byDigest, _ := reference.WithDigest(reference.TrimNamed(ref), d)
+	mw, err := newWriter(ctx, o, byDigest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mw.Close()
+	if err := mw.manifest(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	idx := imgspecv1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageIndex,
+		Manifests: []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageManifest, Digest: d, Size: int64(len(raw)), ArtifactType: "application/spdx+json"}}}
+	idxRaw, _ := json.Marshal(idx)
+	tag, _ := ReferrersTag(ref.Digest())
+	tagged, _ := reference.WithTag(reference.TrimNamed(ref), tag)
+	iw, err := newWriter(ctx, o, tagged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer iw.Close()
+	if err := iw.manifest(ctx, idxRaw); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func attachmentRaw(t *testing.T, o Options, ref reference.Canonical, tag string) string {
+	t.Helper()
+	tagged, _ := reference.WithTag(reference.TrimNamed(ref), tag)
+	a, err := readAttachment(context.Background(), o, tagged)
+	if err != nil {
+		t.Fatalf("%s: %v", tagged, err)
+	}
+	defer a.Close()
+	return string(a.raw)
+}
