@@ -81,9 +81,9 @@ type Report struct {
 	// release (their registry digests).
 	Manifests  []publisher.IndexEntry `json:"manifests,omitempty"`
 	Signatures []sign.Signed          `json:"signatures,omitempty"`
-	SBOM         []string            `json:"sbom,omitempty"`
-	Jenkins      *jenkins.Outcome    `json:"jenkins"`
-	Stages       []Stage             `json:"stages"`
+	SBOM       []string               `json:"sbom,omitempty"`
+	Jenkins    *jenkins.Outcome       `json:"jenkins"`
+	Stages     []Stage                `json:"stages"`
 }
 
 // Stage is one timed step of a release.
