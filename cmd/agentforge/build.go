@@ -143,6 +143,7 @@ built-in definition (python-agent). Sources are downloaded into a cache and
 checked (sha256, published checksum, OpenPGP signature) before the build. The
 same definition and inputs give the same image digest.`,
 		Example: `  agentforge build testdata/busybox
+  agentforge build testdata/busybox --platform linux/amd64,linux/arm64 --sbom busybox.spdx.json
   agentforge build --set python.version=3.11.10 --set python.sha256=07a4... -o json
   agentforge build --source-mirror https://www.python.org/ftp/python/=https://mirror.example/python/`,
 		Args: args(cobra.MaximumNArgs(1)),
