@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -53,12 +52,8 @@ REF: host/repo@sha256:… (docker:// optional), one per platform.
 				return err
 			}
 			rep, err := publisher.Index(cmd.Context(), srcs, dests, f.options(a))
-			if rep != nil && signer != nil {
-				// Every destination that took the index is signed, also
-				// when another one failed.
-				var serr error
-				rep.Signatures, serr = a.signPublished(cmd.Context(), signer, rep.Destinations, nil)
-				err = errors.Join(err, serr)
+			if rep != nil {
+				err = a.signReport(cmd.Context(), signer, &rep.Report, nil, err)
 			}
 			a.emitIndex(rep)
 			return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -145,25 +144,15 @@ serves the same index digest.`,
 						return errs.Inputf("--sbom: %s is a manifest list: attach each platform's SBOM to its own digest with agentforge sign", argv[0])
 					}
 					rep, err := publisher.PublishList(cmd.Context(), list, dests, f.options(a))
-					if rep != nil && signer != nil {
-						// Every destination that took the image is signed,
-						// also when another one failed.
-						var serr error
-						rep.Signatures, serr = a.signPublished(cmd.Context(), signer, rep.Destinations, nil)
-						err = errors.Join(err, serr)
+					if rep != nil {
+						err = a.signReport(cmd.Context(), signer, &rep.Report, nil, err)
 					}
 					a.emitIndex(rep)
 					return err
 				}
 			}
 			rep, err := publisher.Publish(cmd.Context(), src, dests, f.options(a))
-			if rep != nil && signer != nil {
-				// Every destination that took the image is signed, also
-				// when another one failed.
-				var serr error
-				rep.Signatures, serr = a.signPublished(cmd.Context(), signer, rep.Destinations, attest)
-				err = errors.Join(err, serr)
-			}
+			err = a.signReport(cmd.Context(), signer, rep, attest, err)
 			if rep != nil {
 				a.emit(rep, func(w io.Writer) { printPublish(w, rep) })
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -87,6 +88,19 @@ func (a *app) signPublished(ctx context.Context, s sign.Signer, results []publis
 		return nil, nil
 	}
 	return publisher.Sign(ctx, results, s, sbom, publisher.Options{Registries: a.registryConfig(nil), Log: a.log})
+}
+
+// signReport signs what a publish, list publish or index pushed (see
+// signPublished), recording the outcome in rep: every destination that took
+// the image is signed, also when another one failed (pushErr), and the
+// errors are joined so that an integrity failure keeps exit 3.
+func (a *app) signReport(ctx context.Context, s sign.Signer, rep *publisher.Report, sbom []byte, pushErr error) error {
+	if rep == nil || s == nil {
+		return pushErr
+	}
+	var err error
+	rep.Signatures, err = a.signPublished(ctx, s, rep.Destinations, sbom)
+	return errors.Join(pushErr, err)
 }
 
 // canonical parses host/repo@digest (docker:// optional).
