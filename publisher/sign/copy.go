@@ -91,22 +91,16 @@ func copyAttachments(ctx context.Context, src, dst reference.Named, d digest.Dig
 // send); nil when the source has none, a zero Copied when the destination
 // has it already.
 func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Digest, suffix string, opts Options, dry bool) (*Copied, error) {
-	from, err := attachmentRef(src, d, suffix)
+	tag, err := AttachmentTag(d, suffix)
 	if err != nil {
 		return nil, err
 	}
-	to, err := attachmentRef(dst, d, suffix)
-	if err != nil {
-		return nil, err
-	}
-	a, err := readAttachment(ctx, opts, from)
-	if errors.Is(err, errAbsent) {
-		return nil, nil
-	}
-	if err != nil {
+	to, a, err := sourceAttachment(ctx, opts, src, dst, tag)
+	if a == nil {
 		return nil, err
 	}
 	defer a.Close()
+	from := a.ref
 	c := &Copied{Tag: to.Tag(), Digest: digest.FromBytes(a.raw).String()}
 	have, err := readAttachment(ctx, opts, to)
 	switch {
@@ -220,4 +214,25 @@ func mergeAttachment(ctx context.Context, a, have *attachment, to reference.Name
 	}
 	opts.log().WithField("digest", c.Digest).Infof("added %d layers of %s to %s, keeping its own", len(missing), a.ref, to)
 	return c, nil
+}
+
+// sourceAttachment reads src:tag, to be copied to dst:tag (returned). The
+// attachment is nil, with a nil error, when the source has none.
+func sourceAttachment(ctx context.Context, opts Options, src, dst reference.Named, tag string) (reference.NamedTagged, *attachment, error) {
+	from, err := reference.WithTag(reference.TrimNamed(src), tag)
+	if err != nil {
+		return nil, nil, err
+	}
+	to, err := reference.WithTag(reference.TrimNamed(dst), tag)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := readAttachment(ctx, opts, from)
+	if errors.Is(err, errAbsent) {
+		return to, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return to, a, nil
 }

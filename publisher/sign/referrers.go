@@ -34,23 +34,12 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 	if err != nil {
 		return nil, err
 	}
-	from, err := reference.WithTag(reference.TrimNamed(src), tag)
-	if err != nil {
-		return nil, err
-	}
-	to, err := reference.WithTag(reference.TrimNamed(dst), tag)
-	if err != nil {
-		return nil, err
-	}
-	a, err := readAttachment(ctx, opts, from)
-	if errors.Is(err, errAbsent) {
-		return nil, nil
-	}
-	if err != nil {
+	to, a, err := sourceAttachment(ctx, opts, src, dst, tag)
+	if a == nil {
 		return nil, err
 	}
 	defer a.Close()
-	idx, err := parseReferrers(a.raw, from)
+	idx, err := parseReferrers(a.raw, a.ref)
 	if err != nil {
 		return nil, err
 	}
