@@ -1,0 +1,405 @@
+package image
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/pkg/docker/config"
+	"go.podman.io/image/v5/pkg/tlsclientconfig"
+	"go.podman.io/image/v5/types"
+)
+
+// Client speaks the distribution API to one repository for the few calls
+// c/image does not offer (the OCI 1.1 referrers API). It reaches the
+// registry as c/image would with Hosts.For: the same credentials (auth
+// file, credential helpers, identity tokens), CA certificates and insecure
+// hosts (HTTPS without verification, then plain HTTP, only for those), and
+// it answers the registry's challenge with Basic auth or a bearer token
+// for the repository (pull scope), as Docker Hub, Harbor, ghcr and
+// distribution ask.
+//
+// Credentials are sent only after the registry asks for them, never over
+// plain HTTP to a host that is not insecure, and a token realm must be
+// HTTPS unless the registry is insecure. They never appear in errors.
+type Client struct {
+	repo   reference.Named
+	host   string // host[:port] to dial (docker.io is registry-1.docker.io)
+	http   *http.Client
+	secure bool // TLS verified; false for insecure hosts
+	creds  types.DockerAuthConfig
+
+	mu     sync.Mutex
+	scheme string // https, or http once an insecure host answered only that
+	authz  string // Authorization header value, once known
+}
+
+// Client returns a client for repo's repository, configured as For(host).
+func (h *Hosts) Client(repo reference.Named) (*Client, error) {
+	domain := reference.Domain(repo)
+	sys := h.For(domain)
+	host := domain
+	if host == "docker.io" {
+		host = "registry-1.docker.io"
+	}
+	tlsc := &tls.Config{MinVersion: tls.VersionTLS12}
+	for _, dir := range certDirs(sys, host) {
+		if err := tlsclientconfig.SetupCertificates(dir, tlsc); err != nil {
+			return nil, fmt.Errorf("%s: certificates in %s: %w", host, dir, err)
+		}
+	}
+	insecure := sys.DockerInsecureSkipTLSVerify == types.OptionalBoolTrue
+	tlsc.InsecureSkipVerify = insecure
+	creds, err := config.GetCredentialsForRef(sys, reference.TrimNamed(repo))
+	if err != nil {
+		return nil, fmt.Errorf("%s: credentials: %w", host, err)
+	}
+	tr := tlsclientconfig.NewTransport()
+	tr.TLSClientConfig = tlsc
+	// Go keeps the Authorization header on a redirect to the same host,
+	// whatever the scheme: no redirect may leave TLS.
+	redirect := func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		if req.URL.Scheme != "https" && !insecure {
+			return fmt.Errorf("refusing the redirect to %s: not HTTPS", req.URL.Redacted())
+		}
+		return nil
+	}
+	return &Client{
+		repo:   reference.TrimNamed(repo),
+		host:   host,
+		http:   &http.Client{Transport: tr, Timeout: 5 * time.Minute, CheckRedirect: redirect},
+		secure: !insecure,
+		creds:  creds,
+		scheme: "https",
+	}, nil
+}
+
+// certDirs are where c/image looks for a host's certificates: the
+// configured folder, else the per-host folders of containers and Docker.
+func certDirs(sys *types.SystemContext, host string) []string {
+	if sys.DockerCertPath != "" {
+		return []string{sys.DockerCertPath}
+	}
+	var out []string
+	for _, base := range []string{"/etc/containers/certs.d", "/etc/docker/certs.d"} {
+		dir := filepath.Join(base, host)
+		if st, err := os.Stat(dir); err == nil && st.IsDir() {
+			out = append(out, dir)
+		}
+	}
+	return out
+}
+
+// HTTPError is a registry answer with an unexpected status. StatusCode is
+// what StatusCode, IsNotFound and Retryable read.
+type HTTPError struct {
+	Method, URL string
+	StatusCode  int
+	// Detail is the start of the body (an OCI error list, or a proxy's page).
+	Detail string
+}
+
+func (e *HTTPError) Error() string {
+	msg := fmt.Sprintf("%s %s: %d %s", e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return msg
+}
+
+// Get reads path (relative to /v2/<repository>/, e.g. "referrers/sha256:…")
+// or an absolute URL on the same registry (a Link header's next page),
+// asking for accept, and returns the answer with at most max bytes of body.
+// Statuses other than 200 are *HTTPError (404 included: the caller decides
+// what absent means).
+func (c *Client) Get(ctx context.Context, path, accept string, max int64) (*http.Response, []byte, error) {
+	u, err := c.url(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, err := c.do(ctx, u, accept)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("GET %s: %w", u.Redacted(), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return resp, nil, &HTTPError{Method: http.MethodGet, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: errorDetail(body)}
+	}
+	if int64(len(body)) > max {
+		return nil, nil, fmt.Errorf("GET %s: more than %d bytes", u.Redacted(), max)
+	}
+	return resp, body, nil
+}
+
+// url resolves path against the repository's API root; an absolute URL
+// must name the same registry (a registry cannot send us elsewhere).
+func (c *Client) url(path string) (*url.URL, error) {
+	c.mu.Lock()
+	scheme := c.scheme
+	c.mu.Unlock()
+	base := &url.URL{Scheme: scheme, Host: c.host, Path: "/v2/" + reference.Path(c.repo) + "/"}
+	u, err := base.Parse(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: bad path %q: %w", c.host, path, err)
+	}
+	if u.Host != c.host || (u.Scheme != "https" && u.Scheme != "http") || (u.Scheme == "http" && c.secure) {
+		return nil, fmt.Errorf("%s: refusing to follow %s to another registry or scheme", c.host, u.Redacted())
+	}
+	return u, nil
+}
+
+// do sends one GET, answering an auth challenge once. An insecure host
+// that does not speak TLS is tried again over plain HTTP.
+func (c *Client) do(ctx context.Context, u *url.URL, accept string) (*http.Response, error) {
+	resp, err := c.send(ctx, u, accept)
+	if err != nil && !c.secure && u.Scheme == "https" {
+		plain := *u
+		plain.Scheme = "http"
+		if resp2, err2 := c.send(ctx, &plain, accept); err2 == nil {
+			c.mu.Lock()
+			c.scheme = "http"
+			c.mu.Unlock()
+			resp, err, u = resp2, nil, &plain
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusUnauthorized {
+		return resp, nil
+	}
+	challenge := resp.Header.Get("WWW-Authenticate")
+	resp.Body.Close()
+	if err := c.authorize(ctx, u, challenge); err != nil {
+		return nil, err
+	}
+	return c.send(ctx, u, accept)
+}
+
+func (c *Client) send(ctx context.Context, u *url.URL, accept string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", "agentforge")
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	c.mu.Lock()
+	authz := c.authz
+	c.mu.Unlock()
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u.Redacted(), err)
+	}
+	return resp, nil
+}
+
+// authorize answers a WWW-Authenticate challenge: Basic with the
+// credentials, or a bearer token from the realm for pull access to the
+// repository.
+func (c *Client) authorize(ctx context.Context, u *url.URL, challenge string) error {
+	scheme, params := ParseChallenge(challenge)
+	hasCreds := c.creds.Username != "" || c.creds.IdentityToken != ""
+	if u.Scheme == "http" && c.secure {
+		return fmt.Errorf("%s: refusing to send credentials over plain HTTP", c.host)
+	}
+	switch scheme {
+	case "basic":
+		if c.creds.Username == "" {
+			return &HTTPError{Method: http.MethodGet, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: "the registry wants credentials and none are configured for " + c.host}
+		}
+		req, _ := http.NewRequest(http.MethodGet, "/", nil)
+		req.SetBasicAuth(c.creds.Username, c.creds.Password)
+		c.mu.Lock()
+		c.authz = req.Header.Get("Authorization")
+		c.mu.Unlock()
+		return nil
+	case "bearer":
+		tok, err := c.token(ctx, u, params, hasCreds)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.authz = "Bearer " + tok
+		c.mu.Unlock()
+		return nil
+	}
+	return &HTTPError{Method: http.MethodGet, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: fmt.Sprintf("unsupported authentication scheme %q", scheme)}
+}
+
+// maxToken bounds a token endpoint's answer.
+const maxToken = 1 << 20
+
+// token fetches a bearer token from the challenge's realm: with the
+// identity token (OAuth2 refresh-token grant) or the user name and
+// password (Basic), or anonymously.
+func (c *Client) token(ctx context.Context, u *url.URL, params map[string]string, hasCreds bool) (string, error) {
+	realm, err := url.Parse(params["realm"])
+	if err != nil || realm.Host == "" || (realm.Scheme != "https" && realm.Scheme != "http") {
+		return "", fmt.Errorf("%s: bad token realm %q", c.host, params["realm"])
+	}
+	if realm.Scheme == "http" && c.secure && hasCreds {
+		return "", fmt.Errorf("%s: refusing to send credentials to the plain-HTTP token realm %s", c.host, realm.Redacted())
+	}
+	scope := params["scope"]
+	if scope == "" {
+		scope = "repository:" + reference.Path(c.repo) + ":pull"
+	}
+	var req *http.Request
+	if c.creds.IdentityToken != "" {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {c.creds.IdentityToken}, "client_id": {"agentforge"}, "scope": {scope}}
+		if s := params["service"]; s != "" {
+			form.Set("service", s)
+		}
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, realm.String(), strings.NewReader(form.Encode()))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+	} else {
+		q := realm.Query()
+		q.Set("scope", scope)
+		if s := params["service"]; s != "" {
+			q.Set("service", s)
+		}
+		realm.RawQuery = q.Encode()
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, realm.String(), nil)
+		if err == nil && c.creds.Username != "" {
+			req.SetBasicAuth(c.creds.Username, c.creds.Password)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: token request: %w", c.host, err)
+	}
+	req.Header.Set("User-Agent", "agentforge")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("%s: token from %s: %w", c.host, realm.Redacted(), redactErr(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxToken))
+	if err != nil {
+		return "", fmt.Errorf("%s: token from %s: %w", c.host, realm.Redacted(), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", &HTTPError{Method: req.Method, URL: realm.Scheme + "://" + realm.Host + realm.Path, StatusCode: resp.StatusCode, Detail: errorDetail(body)}
+	}
+	var t struct {
+		Token       string `json:"token"`
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(body, &t); err != nil {
+		return "", fmt.Errorf("%s: token from %s: not JSON: %w", c.host, realm.Redacted(), err)
+	}
+	if t.Token == "" {
+		t.Token = t.AccessToken
+	}
+	if t.Token == "" {
+		return "", fmt.Errorf("%s: token from %s: empty", c.host, realm.Redacted())
+	}
+	return t.Token, nil
+}
+
+// redactErr drops the URL (with the refresh token's query, were it a
+// GET) from a transport error.
+func redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// errorDetail is the first line of an error body, trimmed, at most 200
+// characters.
+func errorDetail(body []byte) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// ParseChallenge parses a WWW-Authenticate value such as
+// `Bearer realm="https://auth.example/token",service="registry",scope="repository:a/b:pull"`
+// into its scheme (lower case) and parameters (keys lower case, quoted
+// values unescaped). Only the first challenge is read.
+func ParseChallenge(h string) (string, map[string]string) {
+	h = strings.TrimSpace(h)
+	scheme, rest, _ := strings.Cut(h, " ")
+	params := map[string]string{}
+	for rest = strings.TrimSpace(rest); rest != ""; {
+		key, after, ok := strings.Cut(rest, "=")
+		if !ok {
+			break
+		}
+		key = strings.ToLower(strings.TrimSpace(key))
+		var val string
+		if strings.HasPrefix(after, `"`) {
+			var b strings.Builder
+			i := 1
+			for ; i < len(after) && after[i] != '"'; i++ {
+				if after[i] == '\\' && i+1 < len(after) {
+					i++
+				}
+				b.WriteByte(after[i])
+			}
+			val, rest = b.String(), after[min(i+1, len(after)):]
+		} else {
+			val, rest, _ = strings.Cut(after, ",")
+			val = strings.TrimSpace(val)
+			rest = "," + rest
+		}
+		if _, seen := params[key]; !seen && key != "" {
+			params[key] = val
+		}
+		rest = strings.TrimSpace(rest)
+		if !strings.HasPrefix(rest, ",") {
+			break
+		}
+		rest = strings.TrimSpace(rest[1:])
+	}
+	return strings.ToLower(scheme), params
+}
+
+// NextLink is the target of a Link header's rel="next" (the referrers
+// API's and tag list's pagination), or "".
+func NextLink(h http.Header) string {
+	for _, v := range h.Values("Link") {
+		for _, part := range strings.Split(v, ",") {
+			target, attrs, ok := strings.Cut(strings.TrimSpace(part), ";")
+			if !ok || !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
+				continue
+			}
+			for _, a := range strings.Split(attrs, ";") {
+				k, v, _ := strings.Cut(strings.TrimSpace(a), "=")
+				if strings.EqualFold(k, "rel") && slices.Contains(strings.Fields(strings.Trim(v, `"`)), "next") {
+					return target[1 : len(target)-1]
+				}
+			}
+		}
+	}
+	return ""
+}

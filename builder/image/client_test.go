@@ -1,0 +1,339 @@
+package image
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/docker/reference"
+)
+
+func TestParseChallenge(t *testing.T) {
+	for _, tc := range []struct {
+		in     string
+		scheme string
+		params map[string]string
+	}{
+		{`Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull"`, "bearer",
+			map[string]string{"realm": "https://auth.docker.io/token", "service": "registry.docker.io", "scope": "repository:library/alpine:pull"}},
+		{`Basic realm="Registry Realm"`, "basic", map[string]string{"realm": "Registry Realm"}},
+		{`bearer realm=https://r.example/token, service=reg`, "bearer", map[string]string{"realm": "https://r.example/token", "service": "reg"}},
+		{`Bearer realm="a\"b",scope="x,y"`, "bearer", map[string]string{"realm": `a"b`, "scope": "x,y"}},
+		{`Bearer realm="first",realm="second"`, "bearer", map[string]string{"realm": "first"}},
+		{`Bearer realm="unterminated`, "bearer", map[string]string{"realm": "unterminated"}},
+		{`Negotiate`, "negotiate", map[string]string{}},
+		{``, "", map[string]string{}},
+	} {
+		scheme, params := ParseChallenge(tc.in)
+		if scheme != tc.scheme || !reflect.DeepEqual(params, tc.params) {
+			t.Errorf("ParseChallenge(%q) = %q %v, want %q %v", tc.in, scheme, params, tc.scheme, tc.params)
+		}
+	}
+}
+
+func TestNextLink(t *testing.T) {
+	for _, tc := range []struct {
+		links []string
+		want  string
+	}{
+		{[]string{`</v2/a/referrers/sha256:1?n=2&last=x>; rel="next"`}, "/v2/a/referrers/sha256:1?n=2&last=x"},
+		{[]string{`<https://r.example/p2>; rel=next`}, "https://r.example/p2"},
+		{[]string{`</prev>; rel="prev", </next>; rel="next"`}, "/next"},
+		{[]string{`</prev>; rel="prev"`, `</next>; rel="next"`}, "/next"},
+		{[]string{`</self>; rel="self"`}, ""},
+		{[]string{`/no-brackets; rel="next"`}, ""},
+		{nil, ""},
+	} {
+		h := http.Header{"Link": tc.links}
+		if got := NextLink(h); got != tc.want {
+			t.Errorf("NextLink(%q) = %q, want %q", tc.links, got, tc.want)
+		}
+	}
+}
+
+// fakeRegistry answers the referrers API for one repository, with the
+// authentication and pages a test sets; it records what it was sent.
+type fakeRegistry struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	authz    []string // Authorization headers received on /v2/ paths
+	forms    []string // token requests (form or query)
+	pages    [][]imgspecv1.Descriptor
+	next     func(page int) string // Link target after page (default: the next page, if any)
+	challeng string                // WWW-Authenticate; "" means no auth
+	accept   func(authz string) bool
+	body     []byte // served instead of the pages, when set
+	redirect string // where referrers requests are sent instead (HOST: the fake's)
+}
+
+func newFake(t *testing.T, tls bool) *fakeRegistry {
+	t.Helper()
+	f := &fakeRegistry{}
+	h := http.HandlerFunc(f.serve)
+	if tls {
+		f.srv = httptest.NewTLSServer(h)
+	} else {
+		f.srv = httptest.NewServer(h)
+	}
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func (f *fakeRegistry) host() string { return strings.TrimPrefix(strings.TrimPrefix(f.srv.URL, "https://"), "http://") }
+
+func (f *fakeRegistry) serve(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r.URL.Path == "/token" {
+		r.ParseForm()
+		user, pass, _ := r.BasicAuth()
+		f.forms = append(f.forms, fmt.Sprintf("%s %s user=%s pass=%s", r.Method, r.Form.Encode(), user, pass))
+		if user == "bad" {
+			w.WriteHeader(http.StatusUnauthorized)
+			fmt.Fprint(w, `{"details":"incorrect username or password"}`)
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]string{"access_token": "tok-" + r.Form.Get("scope")})
+		return
+	}
+	f.authz = append(f.authz, r.Header.Get("Authorization"))
+	if f.challeng != "" && !f.accept(r.Header.Get("Authorization")) {
+		w.Header().Set("WWW-Authenticate", strings.ReplaceAll(f.challeng, "HOST", f.srv.URL))
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if !strings.HasPrefix(r.URL.Path, "/v2/team/agent/referrers/") {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", imgspecv1.MediaTypeImageIndex)
+	if f.redirect != "" {
+		http.Redirect(w, r, strings.ReplaceAll(f.redirect, "HOST", f.host()), http.StatusTemporaryRedirect)
+		return
+	}
+	if f.body != nil {
+		w.Write(f.body)
+		return
+	}
+	page := 0
+	fmt.Sscan(r.URL.Query().Get("page"), &page)
+	next := ""
+	if f.next != nil {
+		next = f.next(page)
+	} else if page+1 < len(f.pages) {
+		next = fmt.Sprintf("%s?page=%d", r.URL.Path, page+1)
+	}
+	if next != "" {
+		w.Header().Set("Link", "<"+next+`>; rel="next"`)
+	}
+	var manifests []imgspecv1.Descriptor
+	if page < len(f.pages) {
+		manifests = f.pages[page]
+	}
+	json.NewEncoder(w).Encode(imgspecv1.Index{MediaType: imgspecv1.MediaTypeImageIndex, Manifests: manifests})
+}
+
+// client is a Client for the fake's team/agent, with user:pass (or an
+// identity token when user is "<token>") and the fake's CA.
+func (f *fakeRegistry) client(t *testing.T, user, pass string, insecure bool) *Client {
+	t.Helper()
+	dir := t.TempDir()
+	entry := map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
+	if user == "<token>" {
+		entry = map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte("<token>:")), "identitytoken": pass}
+	}
+	cfg, _ := json.Marshal(map[string]any{"auths": map[string]any{f.host(): entry}})
+	r := Registries{AuthFile: filepath.Join(dir, "config.json")}
+	if err := os.WriteFile(r.AuthFile, cfg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if f.srv.Certificate() != nil {
+		r.CAFile = filepath.Join(dir, "ca.pem")
+		if err := os.WriteFile(r.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if insecure {
+		r.Insecure = []string{f.host()}
+	}
+	h, err := r.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := reference.ParseNormalizedNamed(f.host() + "/team/agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := h.Client(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func desc(s string) imgspecv1.Descriptor {
+	return imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageManifest, Digest: digest.FromString(s), Size: 100}
+}
+
+var subject = digest.FromString("the image")
+
+// The client answers Basic and Bearer challenges (the token for the
+// repository's pull scope, from the realm, with the credentials or the
+// identity token), sends credentials only once asked, and follows pages.
+func TestClient_ReferrersAuthAndPages(t *testing.T) {
+	for _, tc := range []struct {
+		name, challenge, user, pass, wantAuthz, wantForm string
+	}{
+		{"basic", `Basic realm="registry"`, "u", "p", "Basic " + base64.StdEncoding.EncodeToString([]byte("u:p")), ""},
+		{"bearer", `Bearer realm="HOST/token",service="fake",scope="repository:team/agent:pull"`, "u", "p", "Bearer tok-repository:team/agent:pull",
+			"GET scope=repository%3Ateam%2Fagent%3Apull&service=fake user=u pass=p"},
+		{"bearer without scope", `Bearer realm="HOST/token",service="fake"`, "u", "p", "Bearer tok-repository:team/agent:pull",
+			"GET scope=repository%3Ateam%2Fagent%3Apull&service=fake user=u pass=p"},
+		{"identity token", `Bearer realm="HOST/token",service="fake"`, "<token>", "refresh-me", "Bearer tok-repository:team/agent:pull",
+			"POST client_id=agentforge&grant_type=refresh_token&refresh_token=refresh-me&scope=repository%3Ateam%2Fagent%3Apull&service=fake user= pass="},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, true)
+			f.challeng = tc.challenge
+			f.accept = func(a string) bool { return a == tc.wantAuthz }
+			f.pages = [][]imgspecv1.Descriptor{{desc("a"), desc("b")}, {desc("c")}, {desc("d")}}
+			list, ok, err := f.client(t, tc.user, tc.pass, false).Referrers(context.Background(), subject)
+			if err != nil || !ok {
+				t.Fatalf("Referrers: %v %v", ok, err)
+			}
+			if len(list) != 4 || list[0].Digest != desc("a").Digest || list[3].Digest != desc("d").Digest {
+				t.Errorf("list: %v, want the four entries of three pages", list)
+			}
+			if f.authz[0] != "" {
+				t.Errorf("credentials sent before the registry asked: %q", f.authz[0])
+			}
+			if tc.wantForm != "" && (len(f.forms) != 1 || f.forms[0] != tc.wantForm) {
+				t.Errorf("token requests: %q, want one %q", f.forms, tc.wantForm)
+			}
+		})
+	}
+}
+
+// No referrers API (404) is not an error: supported is false.
+func TestClient_NoReferrersAPI(t *testing.T) {
+	f := newFake(t, true)
+	c := f.client(t, "u", "p", false)
+	c.repo, _ = reference.ParseNormalizedNamed(f.host() + "/other/repo")
+	list, ok, err := c.Referrers(context.Background(), subject)
+	if err != nil || ok || list != nil {
+		t.Fatalf("got %v %v %v, want unsupported", list, ok, err)
+	}
+}
+
+// What a registry (or whoever answers for it) can do to lie or lead
+// astray, and what the client does about it.
+func TestClient_Refuses(t *testing.T) {
+	many := make([][]imgspecv1.Descriptor, maxReferrersPages+1)
+	for i := range many {
+		many[i] = []imgspecv1.Descriptor{desc(fmt.Sprint(i))}
+	}
+	for _, tc := range []struct {
+		name      string
+		set       func(f *fakeRegistry)
+		user      string
+		integrity bool   // want an *errs.IntegrityError
+		want      string // in the error
+	}{
+		{name: "next page on another host", set: func(f *fakeRegistry) {
+			f.pages = [][]imgspecv1.Descriptor{{desc("a")}, {desc("b")}}
+			f.next = func(page int) string {
+				if page == 0 {
+					return "https://evil.example/v2/team/agent/referrers/x"
+				}
+				return ""
+			}
+		}, want: "refusing to follow"},
+		{name: "next page over plain HTTP", set: func(f *fakeRegistry) {
+			f.pages = [][]imgspecv1.Descriptor{{desc("a")}, {desc("b")}}
+			f.next = func(page int) string {
+				if page == 0 {
+					return "http://" + f.host() + "/v2/team/agent/referrers/x?page=1"
+				}
+				return ""
+			}
+		}, want: "refusing to follow"},
+		{name: "redirect to plain HTTP", set: func(f *fakeRegistry) {
+			f.challeng = `Basic realm="registry"`
+			f.accept = func(a string) bool { return a != "" }
+			f.redirect = "http://HOST/v2/team/agent/referrers/x"
+		}, want: "not HTTPS"},
+		{name: "endless pages", set: func(f *fakeRegistry) { f.pages = many }, integrity: true, want: "pages"},
+		{name: "not an index", set: func(f *fakeRegistry) { f.body = []byte(`{"mediaType":"application/vnd.oci.image.manifest.v1+json"}`) }, integrity: true},
+		{name: "not JSON", set: func(f *fakeRegistry) { f.body = []byte(`<html>proxy error</html>`) }, integrity: true},
+		{name: "entry without size", set: func(f *fakeRegistry) {
+			f.body = []byte(`{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"digest":"` + desc("a").Digest.String() + `"}]}`)
+		}, integrity: true},
+		{name: "token realm over plain HTTP", set: func(f *fakeRegistry) {
+			f.challeng = `Bearer realm="http://127.0.0.1:1/token",service="fake"`
+			f.accept = func(string) bool { return false }
+		}, want: "plain-HTTP token realm"},
+		{name: "wrong password", user: "bad", set: func(f *fakeRegistry) {
+			f.challeng = `Bearer realm="HOST/token",service="fake"`
+			f.accept = func(string) bool { return false }
+		}, want: "401"},
+		{name: "credentials refused", set: func(f *fakeRegistry) {
+			f.challeng = `Basic realm="registry"`
+			f.accept = func(string) bool { return false }
+		}, want: "401"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, true)
+			tc.set(f)
+			user := tc.user
+			if user == "" {
+				user = "u"
+			}
+			_, _, err := f.client(t, user, "s3cret-password", false).Referrers(context.Background(), subject)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if tc.integrity != errors.Is(err, errs.ErrIntegrity) {
+				t.Errorf("integrity error: %v, want %v (%v)", errors.Is(err, errs.ErrIntegrity), tc.integrity, err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), base64.StdEncoding.EncodeToString([]byte(user+":s3cret-password"))) {
+				t.Errorf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+// A plain-HTTP registry is reached only when it is listed as insecure;
+// otherwise nothing, credentials least of all, goes over plain HTTP.
+func TestClient_PlainHTTPOnlyWhenInsecure(t *testing.T) {
+	f := newFake(t, false)
+	f.challeng = `Basic realm="registry"`
+	f.accept = func(a string) bool { return strings.HasPrefix(a, "Basic ") }
+	f.pages = [][]imgspecv1.Descriptor{{desc("a")}}
+	if _, _, err := f.client(t, "u", "p", false).Referrers(context.Background(), subject); err == nil {
+		t.Fatal("a plain-HTTP registry not listed as insecure was used")
+	}
+	if len(f.authz) != 0 {
+		t.Fatalf("the plain-HTTP registry got %d requests", len(f.authz))
+	}
+	list, ok, err := f.client(t, "u", "p", true).Referrers(context.Background(), subject)
+	if err != nil || !ok || len(list) != 1 {
+		t.Fatalf("insecure host: %v %v %v", list, ok, err)
+	}
+}

@@ -1,0 +1,79 @@
+package image
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// Bounds on what a registry's referrers answer may make us read.
+const (
+	maxReferrersPage  = 4 << 20
+	maxReferrersPages = 64
+	maxReferrers      = 10000
+)
+
+// Referrers lists the manifests whose subject is d, through the OCI 1.1
+// referrers API (GET /v2/<name>/referrers/<digest>), following the Link
+// header's next pages. supported is false when the registry has no such
+// API (it answers 404, as the distribution spec has registries without it
+// do; distribution itself is one). The list is what the registry says:
+// callers must check each manifest's subject when they read it.
+func (c *Client) Referrers(ctx context.Context, d digest.Digest) (list []imgspecv1.Descriptor, supported bool, err error) {
+	if err := d.Validate(); err != nil {
+		return nil, false, errs.Inputf("referrers of %q: %w", d, err)
+	}
+	next := "referrers/" + d.String()
+	for page := 0; next != ""; page++ {
+		if page == maxReferrersPages {
+			return nil, true, &errs.IntegrityError{What: c.repo.String() + " referrers of " + d.String(), Check: fmt.Sprintf("pagination: more than %d pages", maxReferrersPages)}
+		}
+		resp, body, err := c.Get(ctx, next, imgspecv1.MediaTypeImageIndex, maxReferrersPage)
+		if err != nil {
+			if page == 0 && StatusCode(err) == http.StatusNotFound {
+				return nil, false, nil
+			}
+			return nil, false, fmt.Errorf("referrers of %s@%s: %w", c.repo, d, err)
+		}
+		idx, err := parseReferrersPage(resp.Header.Get("Content-Type"), body)
+		if err != nil {
+			return nil, true, &errs.IntegrityError{What: c.repo.String() + " referrers of " + d.String(), Check: err.Error()}
+		}
+		list = append(list, idx.Manifests...)
+		if len(list) > maxReferrers {
+			return nil, true, &errs.IntegrityError{What: c.repo.String() + " referrers of " + d.String(), Check: fmt.Sprintf("more than %d referrers", maxReferrers)}
+		}
+		next = NextLink(resp.Header)
+	}
+	return list, true, nil
+}
+
+// parseReferrersPage checks one answer: an OCI image index whose entries
+// each have a valid digest and a size.
+func parseReferrersPage(contentType string, body []byte) (*imgspecv1.Index, error) {
+	if mt, _, err := mime.ParseMediaType(contentType); err == nil && mt != imgspecv1.MediaTypeImageIndex {
+		return nil, fmt.Errorf("content type %q, want %s", mt, imgspecv1.MediaTypeImageIndex)
+	}
+	var idx imgspecv1.Index
+	if err := json.Unmarshal(body, &idx); err != nil {
+		return nil, fmt.Errorf("not an OCI image index: %w", err)
+	}
+	if idx.MediaType != "" && idx.MediaType != imgspecv1.MediaTypeImageIndex {
+		return nil, fmt.Errorf("media type %q, want %s", idx.MediaType, imgspecv1.MediaTypeImageIndex)
+	}
+	for _, m := range idx.Manifests {
+		if err := m.Digest.Validate(); err != nil {
+			return nil, fmt.Errorf("entry %q: %w", m.Digest, err)
+		}
+		if m.Size <= 0 {
+			return nil, fmt.Errorf("entry %s: size %d", m.Digest, m.Size)
+		}
+	}
+	return &idx, nil
+}
