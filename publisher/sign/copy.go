@@ -13,10 +13,16 @@ import (
 
 // Copied is one attachment copied by CopyAttachments.
 type Copied struct {
-	// Tag is the attachment's tag, sha256-<hex>.sig (.att, .sbom).
-	Tag string `json:"tag"`
+	// Tag is the attachment's tag, sha256-<hex>.sig (.att, .sbom), or the
+	// referrers tag schema's sha256-<hex>; empty for a referrer copied by
+	// digest alone (Referrer).
+	Tag string `json:"tag,omitempty"`
 	// Digest is the attachment manifest's digest, the same on both sides.
 	Digest string `json:"digest"`
+	// Referrer is true for a manifest the source's OCI 1.1 referrers API
+	// listed, copied by digest to a destination that has that API (which
+	// then lists it in turn).
+	Referrer bool `json:"referrer,omitempty"`
 	// Blobs and Bytes count the blobs sent (the destination lacked them).
 	Blobs int   `json:"blobs"`
 	Bytes int64 `json:"bytes"`
@@ -61,30 +67,46 @@ func copyAttachments(ctx context.Context, src, dst reference.Named, d digest.Dig
 		return nil, err
 	}
 	rep := &CopyReport{Copied: []Copied{}}
-	add := func(c *Copied) {
+	err := copyAttachmentsOf(ctx, src, dst, d, opts, dry, rep, map[digest.Digest]bool{}, 0)
+	return rep, err
+}
+
+// copyAttachmentsOf copies the attachments and referrers of d into rep,
+// then those of each referrer (a signature of an SBOM that refers to the
+// image), maxReferrerDepth deep; seen stops cycles.
+func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool, rep *CopyReport, seen map[digest.Digest]bool, depth int) error {
+	if seen[d] || depth > maxReferrerDepth {
+		return nil
+	}
+	seen[d] = true
+	for _, suffix := range []string{SuffixSignature, SuffixAttestation, SuffixSBOM} {
+		c, err := copyAttachment(ctx, src, dst, d, suffix, opts, dry)
+		if err != nil {
+			return err
+		}
 		switch {
 		case c == nil:
-		case c.Tag == "":
+		case c.Digest == "":
 			rep.Unchanged++
 		default:
 			rep.Copied = append(rep.Copied, *c)
 		}
 	}
-	for _, suffix := range []string{SuffixSignature, SuffixAttestation, SuffixSBOM} {
-		c, err := copyAttachment(ctx, src, dst, d, suffix, opts, dry)
-		if err != nil {
-			return rep, err
-		}
-		add(c)
-	}
-	// The OCI 1.1 referrers tag schema (sha256-<hex>), as cosign's OCI
-	// 1.1 mode and oras write it on registries without the referrers API.
-	c, err := copyReferrers(ctx, src, dst, d, opts, dry)
+	// OCI 1.1 referrers: the tag schema's index (sha256-<hex>, as cosign's
+	// OCI 1.1 mode and oras write it on registries without the referrers
+	// API) and the referrers API's list.
+	copied, unchanged, referrers, err := copyReferrers(ctx, src, dst, d, opts, dry)
+	rep.Copied = append(rep.Copied, copied...)
+	rep.Unchanged += unchanged
 	if err != nil {
-		return rep, err
+		return err
 	}
-	add(c)
-	return rep, nil
+	for _, r := range referrers {
+		if err := copyAttachmentsOf(ctx, src, dst, r, opts, dry, rep, seen, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // copyAttachment copies one attachment (or, when dry, says what it would

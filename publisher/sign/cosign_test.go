@@ -2,6 +2,7 @@ package sign
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/image/imagetest"
 	"github.com/agentforge/agentforge/publisher/sign/signtest"
+	"go.podman.io/image/v5/docker/reference"
 )
 
 // What agentforge signs and attests, the real cosign verifies, on a
@@ -97,5 +99,61 @@ func TestCosign_AgentforgeVerifiesCosignSignatures(t *testing.T) {
 	res, err := Sign(ctx, ref, priv, e.opts)
 	if err != nil || res.Added {
 		t.Errorf("Sign after cosign sign with the same key: %+v, %v", res, err)
+	}
+}
+
+// cosign's OCI 1.1 mode on a registry with the referrers API writes its
+// signature as a referrer and no tag at all; a mirror copies it (to
+// distribution, which has no referrers API, as a tag-schema index), and the
+// real cosign verifies the mirrored image with the same key.
+func TestCosign_ReferrersAPISignatureSurvivesMirror(t *testing.T) {
+	r := newAPIRegistries(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := signtest.Env{AuthFile: r.regs.AuthFile, CAFile: r.regs.CAFile, Passphrase: "cosign-pass", Experimental: true}
+	run := func(args ...string) string {
+		t.Helper()
+		code, out := signtest.Run(t, env, args...)
+		if code != 0 {
+			t.Fatalf("cosign %s: exit %d\n%s", strings.Join(args, " "), code, out)
+		}
+		return out
+	}
+	verify := func(ref string) (int, string) {
+		return signtest.Run(t, env, "verify", "--experimental-oci11", "--key", filepath.Join(dir, "cosign.pub"), "--insecure-ignore-tlog=true", "--output", "json", ref)
+	}
+	run("generate-key-pair", "--output-key-prefix", filepath.Join(dir, "cosign"))
+	img := imagetest.Options{Layers: 1, Size: 512, Seed: 45}
+	src := push(t, r.src.Host, "up/agent", r.regs, img)
+	run("sign", "--registry-referrers-mode=oci-1-1", "--key", filepath.Join(dir, "cosign.key"), "--tlog-upload=false", "--yes", src.String())
+	list, ok, err := listReferrers(ctx, r.o, src, src.Digest())
+	if err != nil || !ok || len(list) != 1 {
+		t.Fatalf("cosign's referrer on the source: %v %v %v", list, ok, err)
+	}
+	sigTag, _ := AttachmentTag(src.Digest(), SuffixSignature)
+	refTag, _ := ReferrersTag(src.Digest())
+	for _, tag := range []string{sigTag, refTag} {
+		if _, err := readAttachment(ctx, r.o, mustTag(t, src, tag)); !errors.Is(err, errAbsent) {
+			t.Fatalf("test set-up: cosign wrote the tag %s (%v): the referrers API would not be what is tested", tag, err)
+		}
+	}
+	if code, out := verify(src.String()); code != 0 {
+		t.Fatalf("cosign verify on the source: exit %d\n%s", code, out)
+	}
+	for _, dstHost := range []string{r.without.Host, r.withAPI.Host} {
+		dst := push(t, dstHost, "mirror/agent", r.regs, img)
+		if code, _ := verify(dst.String()); code == 0 {
+			t.Fatalf("%s: cosign verified before the mirror copied the signature", dstHost)
+		}
+		if _, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o); err != nil {
+			t.Fatal(err)
+		}
+		code, out := verify(dst.String())
+		if code != 0 {
+			t.Fatalf("%s: cosign verify after the mirror: exit %d\n%s", dstHost, code, out)
+		}
+		if !strings.Contains(out, `"docker-manifest-digest":"`+dst.Digest().String()+`"`) {
+			t.Errorf("cosign's output does not name the digest:\n%s", out)
+		}
 	}
 }

@@ -58,6 +58,28 @@ func TestCopyAttachments_ReferrersTagSchema(t *testing.T) {
 // repository and the tag-schema index listing it; it returns its digest.
 func putReferrer(t *testing.T, o Options, ref reference.Canonical, subjectRaw, data []byte) digest.Digest {
 	t.Helper()
+	d, raw := putReferrerManifest(t, o, ref, subjectRaw, data)
+	idx := imgspecv1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageIndex,
+		Manifests: []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageManifest, Digest: d, Size: int64(len(raw)), ArtifactType: "application/spdx+json"}}}
+	idxRaw, _ := json.Marshal(idx)
+	tag, _ := ReferrersTag(ref.Digest())
+	tagged, _ := reference.WithTag(reference.TrimNamed(ref), tag)
+	iw, err := newWriter(context.Background(), o, tagged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer iw.Close()
+	if err := iw.manifest(context.Background(), idxRaw); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// putReferrerManifest writes an SPDX artifact manifest whose subject is
+// ref, by digest only (as a client does on a registry with the referrers
+// API), and returns its digest and bytes.
+func putReferrerManifest(t *testing.T, o Options, ref reference.Canonical, subjectRaw, data []byte) (digest.Digest, []byte) {
+	t.Helper()
 	ctx := context.Background()
 	w, err := newWriter(ctx, o, ref)
 	if err != nil {
@@ -86,20 +108,7 @@ func putReferrer(t *testing.T, o Options, ref reference.Canonical, subjectRaw, d
 	if err := mw.manifest(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
-	idx := imgspecv1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageIndex,
-		Manifests: []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageManifest, Digest: d, Size: int64(len(raw)), ArtifactType: "application/spdx+json"}}}
-	idxRaw, _ := json.Marshal(idx)
-	tag, _ := ReferrersTag(ref.Digest())
-	tagged, _ := reference.WithTag(reference.TrimNamed(ref), tag)
-	iw, err := newWriter(ctx, o, tagged)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer iw.Close()
-	if err := iw.manifest(ctx, idxRaw); err != nil {
-		t.Fatal(err)
-	}
-	return d
+	return d, raw
 }
 
 func attachmentRaw(t *testing.T, o Options, ref reference.Canonical, tag string) string {

@@ -44,6 +44,9 @@ type Env struct {
 	CAFile string
 	// Passphrase is $COSIGN_PASSWORD.
 	Passphrase string
+	// Experimental sets COSIGN_EXPERIMENTAL=1 (needed for
+	// --registry-referrers-mode=oci-1-1).
+	Experimental bool
 }
 
 // Run runs cosign with args and returns its exit code and combined output.
@@ -62,6 +65,9 @@ func Run(t testing.TB, env Env, args ...string) (int, string) {
 	}
 	if env.CAFile != "" {
 		cmd.Env = append(cmd.Env, "SSL_CERT_FILE="+env.CAFile)
+	}
+	if env.Experimental {
+		cmd.Env = append(cmd.Env, "COSIGN_EXPERIMENTAL=1")
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
