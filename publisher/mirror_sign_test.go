@@ -143,3 +143,95 @@ func TestMirror_CopiesSignaturesAndAttestations(t *testing.T) {
 		t.Fatalf("second mirror copied something: %+v attachments %+v", d, d.Attachments)
 	}
 }
+
+// The referrers API case, end to end with the real cosign: upstream is a
+// registry with the API (bearer tokens, TLS), where cosign's OCI 1.1 mode
+// signs the index and a child as referrers, with no tag at all. Mirroring
+// DaoCloud-style to distribution (no API) carries both signatures (as
+// tag-schema indexes), cosign verifies them there, and a second mirror
+// copies nothing.
+func TestMirror_CopiesReferrersAPISignatures(t *testing.T) {
+	up := registrytest.NewOCI(t, registrytest.Options{Auth: true, TLS: true})
+	mir := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
+	authFile := registrytest.WriteAuthFile(t, map[string][2]string{up.Host: {up.User, up.Password}, mir.Host: {mir.User, mir.Password}})
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	var cas []byte
+	for _, f := range []string{up.CAFile, mir.CAFile} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cas = append(cas, b...)
+	}
+	if err := os.WriteFile(caFile, cas, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	regs := image.Registries{AuthFile: authFile, CAFile: caFile}
+	ctx := context.Background()
+	layoutRef, err := layout.NewReference(writeIndexLayout(t), "multi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := Publish(ctx, layoutRef, []Destination{dest(t, up.Host+"/agents/tool:2.0")}, Options{Registries: regs, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := regs.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := digest.Digest(seed.Digest)
+	raw, err := image.Manifest(ctx, mustRef(t, "docker://"+up.Host+"/agents/tool@"+idx.String(), regs), hosts.For(up.Host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := manifest.ListFromBlob(raw, manifest.GuessMIMEType(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := list.Instances()[1]
+
+	dir := t.TempDir()
+	env := signtest.Env{AuthFile: authFile, CAFile: caFile, Passphrase: "pass", Experimental: true}
+	cosign := func(args ...string) (int, string) { return signtest.Run(t, env, args...) }
+	if code, out := cosign("generate-key-pair", "--output-key-prefix", filepath.Join(dir, "cosign")); code != 0 {
+		t.Fatalf("cosign generate-key-pair: %s", out)
+	}
+	verify := func(ref string) (int, string) {
+		return cosign("verify", "--experimental-oci11", "--key", filepath.Join(dir, "cosign.pub"), "--insecure-ignore-tlog=true", ref)
+	}
+	for _, d := range []digest.Digest{idx, child} {
+		ref := up.Host + "/agents/tool@" + d.String()
+		if code, out := cosign("sign", "--registry-referrers-mode=oci-1-1", "--key", filepath.Join(dir, "cosign.key"), "--tlog-upload=false", "--yes", ref); code != 0 {
+			t.Fatalf("cosign sign %s: %s", ref, out)
+		}
+	}
+
+	srcRef := mustRef(t, "docker://"+up.Host+"/agents/tool:2.0", regs)
+	dests := []Destination{dest(t, mir.Host+"/mirror/agents/tool", "2.0")}
+	rep, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := rep.Destinations[0].Attachments
+	if got == nil || len(got.Copied) != 2 {
+		t.Fatalf("first mirror: attachments %+v, want the tag-schema indexes of the index and the child", got)
+	}
+	for _, d := range []digest.Digest{idx, child} {
+		ref := mir.Host + "/mirror/agents/tool@" + d.String()
+		if code, out := verify(ref); code != 0 {
+			t.Errorf("cosign verify --experimental-oci11 %s on the mirror: exit %d\n%s", ref, code, out)
+		}
+	}
+	// The other child was never signed: cosign finds nothing on the mirror.
+	if code, _ := verify(mir.Host + "/mirror/agents/tool@" + list.Instances()[0].String()); code == 0 {
+		t.Error("cosign verified the unsigned child on the mirror")
+	}
+	again, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir(), Verify: VerifyFast}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := again.Destinations[0].Attachments; a == nil || len(a.Copied) != 0 || a.Unchanged != 2 {
+		t.Fatalf("second mirror: attachments %+v, want nothing copied", a)
+	}
+}
