@@ -28,8 +28,13 @@
 // another Signer (whose certificate goes into the signature's annotations)
 // and another verifier; the registry formats above stay the same.
 //
-// The package talks to registries only through c/image's docker transport,
-// configured by image.Hosts (credentials, CA, insecure hosts), like the rest
-// of the publisher. It builds nothing and pushes no image: it adds
+// OCI 1.1 referrers (manifests whose subject is the image) are copied
+// too: those under the referrers tag schema (sha256-H, an index) and those
+// a registry's referrers API lists.
+//
+// The package talks to registries through c/image's docker transport, and
+// for the referrers API (which c/image does not offer) through
+// image.Client; both are configured by image.Hosts (credentials, CA,
+// insecure hosts), like the rest of the publisher. It builds nothing and pushes no image: it adds
 // attachments to images that are there.
 package sign
