@@ -45,7 +45,7 @@ func (o *OCI) TokensIssued() int { return int(o.tokens.Load()) }
 
 // NewOCI starts go-containerregistry's registry (in memory) with the OCI
 // 1.1 referrers API, behaving as registries that serve that API (zot,
-// Harbor, ghcr) do: a manifest pushed with a subject is listed under
+// Harbor 2.9+) do: a manifest pushed with a subject is listed under
 // /v2/<name>/referrers/<digest> and its push is answered with the
 // OCI-Subject header, so clients write no tag-schema index there.
 //
