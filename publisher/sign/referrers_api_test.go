@@ -103,6 +103,13 @@ func TestCopyAttachments_ReferrersAPI(t *testing.T) {
 
 	t.Run("to a registry with the API", func(t *testing.T) {
 		dst := push(t, r.withAPI.Host, "mirror/agent", r.regs, img)
+		plan, err := PlanAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o)
+		if err != nil || len(plan.Copied) != 1 || !plan.Copied[0].Referrer || plan.Copied[0].Blobs != 2 {
+			t.Fatalf("plan: %+v %v, want the referrer with two blobs", plan, err)
+		}
+		if list, _, err := listReferrers(ctx, r.o, dst, dst.Digest()); err != nil || len(list) != 0 {
+			t.Fatalf("after the plan, the mirror lists %v (%v), want nothing", list, err)
+		}
 		calls := r.withAPI.ReferrersCalls()
 		rep, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o)
 		if err != nil {
