@@ -23,6 +23,13 @@ import (
 func makeList(ctx context.Context, def *images.Definition, opts BuildOptions, children []*Result, start time.Time) (*Result, error) {
 	first := children[0]
 	res := &Result{Name: def.Name, Version: def.Version, Created: first.Created, Revision: first.Revision, Layers: []image.Layer{}, Sources: []Fetched{}}
+	// The list's base is the definition's: its pin (a list digest, as a
+	// rule), else the one digest every platform started from, if they
+	// share it. Each platform's own is in Manifests.
+	res.Base = BaseInfo{Ref: first.Base.Ref, Digest: def.Base.Digest}
+	if res.Base.Digest == "" && !slices.ContainsFunc(children, func(c *Result) bool { return c.Base.Digest != first.Base.Digest }) {
+		res.Base.Digest = first.Base.Digest
+	}
 	for _, t := range append(slices.Clone(def.Tags), opts.ExtraTags...) {
 		res.Tags = append(res.Tags, t)
 		res.Names = append(res.Names, "localhost/"+def.Name+":"+t)

@@ -28,6 +28,9 @@ func TestBuild_MultiPlatformList(t *testing.T) {
 	if len(res.Manifests) != 2 || res.Manifests[0].Platform != "linux/amd64" || res.Manifests[1].Platform != "linux/arm64" {
 		t.Fatalf("manifests = %+v, want linux/amd64 then linux/arm64", res.Manifests)
 	}
+	if res.Base.Ref == "" || res.Base != res.Manifests[0].Base {
+		t.Errorf("the list's base %+v, want the definition's (the platforms': %+v)", res.Base, res.Manifests[0].Base)
+	}
 	img, err := store.Image(res.Names[0])
 	if err != nil || img.ID != res.ID || img.Digest.String() != res.Digest {
 		t.Fatalf("storage has %v (%v), want list %s %s", img, err, res.ID, res.Digest)
