@@ -93,7 +93,9 @@ func newFake(t *testing.T, tls bool) *fakeRegistry {
 	return f
 }
 
-func (f *fakeRegistry) host() string { return strings.TrimPrefix(strings.TrimPrefix(f.srv.URL, "https://"), "http://") }
+func (f *fakeRegistry) host() string {
+	return strings.TrimPrefix(strings.TrimPrefix(f.srv.URL, "https://"), "http://")
+}
 
 func (f *fakeRegistry) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
