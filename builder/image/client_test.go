@@ -78,6 +78,7 @@ type fakeRegistry struct {
 	accept   func(authz string) bool
 	body     []byte // served instead of the pages, when set
 	redirect string // where referrers requests are sent instead (HOST: the fake's)
+	status   int    // answered to referrers requests instead, when set
 }
 
 func newFake(t *testing.T, tls bool) *fakeRegistry {
@@ -123,6 +124,11 @@ func (f *fakeRegistry) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", imgspecv1.MediaTypeImageIndex)
+	if f.status != 0 {
+		w.WriteHeader(f.status)
+		fmt.Fprint(w, `{"errors":[{"code":"UNSUPPORTED"}]}`)
+		return
+	}
 	if f.redirect != "" {
 		http.Redirect(w, r, strings.ReplaceAll(f.redirect, "HOST", f.host()), http.StatusTemporaryRedirect)
 		return
@@ -230,14 +236,36 @@ func TestClient_ReferrersAuthAndPages(t *testing.T) {
 	}
 }
 
-// No referrers API (404) is not an error: supported is false.
+// No referrers API is not an error: supported is false. Server errors
+// and refused credentials are errors (the first retryable).
 func TestClient_NoReferrersAPI(t *testing.T) {
-	f := newFake(t, true)
-	c := f.client(t, "u", "p", false)
-	c.repo, _ = reference.ParseNormalizedNamed(f.host() + "/other/repo")
-	list, ok, err := c.Referrers(context.Background(), subject)
-	if err != nil || ok || list != nil {
-		t.Fatalf("got %v %v %v, want unsupported", list, ok, err)
+	for _, tc := range []struct {
+		status    int
+		supported bool // false: no API, no error
+		retryable bool
+	}{
+		{http.StatusNotFound, false, false},
+		{http.StatusBadRequest, false, false},
+		{http.StatusMethodNotAllowed, false, false},
+		{http.StatusNotImplemented, false, false},
+		{http.StatusForbidden, true, false},
+		{http.StatusInternalServerError, true, true},
+		{http.StatusServiceUnavailable, true, true},
+	} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			f := newFake(t, true)
+			f.status = tc.status
+			list, ok, err := f.client(t, "u", "p", false).Referrers(context.Background(), subject)
+			if !tc.supported {
+				if err != nil || ok || list != nil {
+					t.Fatalf("got %v %v %v, want no API and no error", list, ok, err)
+				}
+				return
+			}
+			if err == nil || StatusCode(err) != tc.status || Retryable(err) != tc.retryable {
+				t.Fatalf("got %v (status %d, retryable %v), want a %d error, retryable %v", err, StatusCode(err), Retryable(err), tc.status, tc.retryable)
+			}
+		})
 	}
 }
 

@@ -23,7 +23,8 @@ const (
 // referrers API (GET /v2/<name>/referrers/<digest>), following the Link
 // header's next pages. supported is false when the registry has no such
 // API (it answers 404, as the distribution spec has registries without it
-// do; distribution itself is one). The list is what the registry says:
+// do, distribution among them, or another status that means the route is
+// unknown: see noReferrersAPI). The list is what the registry says:
 // callers must check each manifest's subject when they read it.
 func (c *Client) Referrers(ctx context.Context, d digest.Digest) (list []imgspecv1.Descriptor, supported bool, err error) {
 	if err := d.Validate(); err != nil {
@@ -36,7 +37,7 @@ func (c *Client) Referrers(ctx context.Context, d digest.Digest) (list []imgspec
 		}
 		resp, body, err := c.Get(ctx, next, imgspecv1.MediaTypeImageIndex, maxReferrersPage)
 		if err != nil {
-			if page == 0 && StatusCode(err) == http.StatusNotFound {
+			if page == 0 && noReferrersAPI(StatusCode(err)) {
 				return nil, false, nil
 			}
 			return nil, false, fmt.Errorf("referrers of %s@%s: %w", c.repo, d, err)
@@ -52,6 +53,20 @@ func (c *Client) Referrers(ctx context.Context, d digest.Digest) (list []imgspec
 		next = NextLink(resp.Header)
 	}
 	return list, true, nil
+}
+
+// noReferrersAPI tells the statuses that mean a registry has no referrers
+// API: 404, as the distribution spec has registries without it answer
+// (distribution does), and what other registries answer for a route they
+// do not know (400, 405, 501; the digest asked for is always valid, so 400
+// cannot be about it). Authentication failures and server errors are not
+// among them: they are errors, retried when worth it.
+func noReferrersAPI(status int) bool {
+	switch status {
+	case http.StatusNotFound, http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusNotImplemented:
+		return true
+	}
+	return false
 }
 
 // parseReferrersPage checks one answer: an OCI image index whose entries
