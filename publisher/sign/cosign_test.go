@@ -2,6 +2,7 @@ package sign
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -9,7 +10,10 @@ import (
 	"testing"
 
 	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/sign/signtest"
+	"github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker/reference"
 )
 
@@ -140,6 +144,19 @@ func TestCosign_ReferrersAPISignatureSurvivesMirror(t *testing.T) {
 	if code, out := verify(src.String()); code != 0 {
 		t.Fatalf("cosign verify on the source: exit %d\n%s", code, out)
 	}
+	pub, err := LoadPublicKey(filepath.Join(dir, "cosign.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// agentforge verifies cosign's OCI 1.1 signature too (verify --key,
+	// register --require-signature), and not with another key.
+	if v, err := Verify(ctx, src, pub, r.o); err != nil || v.Verified != 1 || v.Attachment != src.Name()+"@"+list[0].Digest.String() {
+		t.Fatalf("Verify of cosign's referrer signature: %+v %v", v, err)
+	}
+	other, _, _ := keyPair(t, "other")
+	if _, err := Verify(ctx, src, other.Public(), r.o); !errors.Is(err, errs.ErrIntegrity) || IsMissing(err) {
+		t.Fatalf("Verify with another key: %v, want an integrity error (not missing)", err)
+	}
 	for _, dstHost := range []string{r.without.Host, r.withAPI.Host} {
 		dst := push(t, dstHost, "mirror/agent", r.regs, img)
 		if code, _ := verify(dst.String()); code == 0 {
@@ -155,5 +172,79 @@ func TestCosign_ReferrersAPISignatureSurvivesMirror(t *testing.T) {
 		if !strings.Contains(out, `"docker-manifest-digest":"`+dst.Digest().String()+`"`) {
 			t.Errorf("cosign's output does not name the digest:\n%s", out)
 		}
+		if _, err := Verify(ctx, dst, pub, r.o); err != nil {
+			t.Errorf("%s: Verify after the mirror: %v", dstHost, err)
+		}
+	}
+}
+
+// A registry cannot pass off a signature as this image's: a cosign OCI 1.1
+// signature of another image, listed by the referrers API for this one, or
+// re-pointed at this one (its payload still names the other digest), is
+// an integrity failure, and an unsigned image is "not signed".
+func TestVerify_ReferrerSignatureLies(t *testing.T) {
+	r := newAPIRegistries(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := signtest.Env{AuthFile: r.regs.AuthFile, CAFile: r.regs.CAFile, Passphrase: "pass", Experimental: true}
+	if code, out := signtest.Run(t, env, "generate-key-pair", "--output-key-prefix", filepath.Join(dir, "cosign")); code != 0 {
+		t.Fatal(out)
+	}
+	pub, err := LoadPublicKey(filepath.Join(dir, "cosign.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := push(t, r.src.Host, "up/agent", r.regs, imagetest.Options{Layers: 1, Size: 256, Seed: 46})
+	b := push(t, r.src.Host, "up/agent", r.regs, imagetest.Options{Layers: 1, Size: 256, Seed: 47})
+	if _, err := Verify(ctx, a, pub, r.o); !IsMissing(err) {
+		t.Fatalf("unsigned: %v, want not signed", err)
+	}
+	if code, out := signtest.Run(t, env, "sign", "--registry-referrers-mode=oci-1-1", "--key", filepath.Join(dir, "cosign.key"), "--tlog-upload=false", "--yes", b.String()); code != 0 {
+		t.Fatal(out)
+	}
+	list, _, err := listReferrers(ctx, r.o, b, b.Digest())
+	if err != nil || len(list) != 1 {
+		t.Fatalf("b's referrers: %v %v", list, err)
+	}
+	sigOfB := list[0]
+
+	// The API lists b's signature for a.
+	r.src.RewriteReferrers(func([]byte) []byte {
+		raw, _ := json.Marshal(imgspecv1.Index{MediaType: imgspecv1.MediaTypeImageIndex, Manifests: []imgspecv1.Descriptor{sigOfB}})
+		return raw
+	})
+	if _, err := Verify(ctx, a, pub, r.o); !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "subject") {
+		t.Errorf("b's signature listed for a: %v, want a subject integrity error", err)
+	}
+	r.src.RewriteReferrers(nil)
+
+	// b's signature manifest re-pointed at a: the registry lists it for a,
+	// but the signed payload names b.
+	at, _ := reference.WithDigest(reference.TrimNamed(b), sigOfB.Digest)
+	sig, err := readAttachment(ctx, r.o, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sig.Close()
+	aRaw, err := imageManifest(ctx, r.o, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := sig.manifest
+	m.Subject = &imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageManifest, Digest: a.Digest(), Size: int64(len(aRaw))}
+	raw, _ := json.Marshal(m)
+	byDigest, _ := reference.WithDigest(reference.TrimNamed(a), digest.FromBytes(raw))
+	w, err := newWriter(ctx, r.o, byDigest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.manifest(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Verify(ctx, a, pub, r.o)
+	var ie *errs.IntegrityError
+	if !errors.As(err, &ie) || ie.Check != "signed digest" || ie.Actual != b.Digest().String() {
+		t.Errorf("b's signature re-pointed at a: %v, want the signed digest (%s) reported", err, b.Digest())
 	}
 }

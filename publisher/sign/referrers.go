@@ -306,3 +306,77 @@ func subjectOf(m imgspecv1.Manifest) string {
 	}
 	return m.Subject.Digest.String()
 }
+
+// ArtifactTypeSignature is the artifact type of the signature manifests
+// cosign writes as OCI 1.1 referrers (sign --registry-referrers-mode=oci-1-1).
+const ArtifactTypeSignature = "application/vnd.dev.cosign.artifact.sig.v1+json"
+
+// referrerAttachments reads the referrers of ref (from the referrers API
+// and the tag schema's index) whose artifact type is artifactType: each
+// manifest read by digest (checked against it) and required to name ref
+// as its subject; a listed referrer that is not there, or is another
+// image's, is an error. The caller closes them.
+func referrerAttachments(ctx context.Context, ref reference.Canonical, artifactType string, opts Options) ([]*attachment, error) {
+	d := ref.Digest()
+	list, _, err := listReferrers(ctx, opts, ref, d)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := ReferrersTag(d)
+	if err != nil {
+		return nil, err
+	}
+	tagged, err := reference.WithTag(reference.TrimNamed(ref), tag)
+	if err != nil {
+		return nil, err
+	}
+	idx, err := readAttachment(ctx, opts, tagged)
+	switch {
+	case errors.Is(err, errAbsent):
+	case err != nil:
+		return nil, err
+	default:
+		parsed, err := parseReferrers(idx.raw, idx.ref)
+		idx.Close()
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, missingManifests(list, parsed.Manifests)...)
+	}
+	var out []*attachment
+	closeAll := func() {
+		for _, a := range out {
+			a.Close()
+		}
+	}
+	for _, m := range list {
+		if m.ArtifactType != "" && m.ArtifactType != artifactType {
+			continue
+		}
+		at, err := reference.WithDigest(reference.TrimNamed(ref), m.Digest)
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		a, err := readAttachment(ctx, opts, at)
+		if errors.Is(err, errAbsent) {
+			closeAll()
+			return nil, errs.NotFoundf("%s: listed as a referrer but not on the registry", at)
+		}
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		if a.manifest.ArtifactType != artifactType && a.manifest.Config.MediaType != artifactType {
+			a.Close()
+			continue
+		}
+		if a.manifest.Subject == nil || a.manifest.Subject.Digest != d {
+			a.Close()
+			closeAll()
+			return nil, &errs.IntegrityError{What: "referrer " + at.String(), Check: "subject", Expected: d.String(), Actual: subjectOf(a.manifest)}
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}

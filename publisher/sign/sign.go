@@ -186,8 +186,11 @@ type Verification struct {
 }
 
 // Verify checks that repo@digest carries, in its sha256-<hex>.sig
-// attachment, at least one cosign signature that verifies with v and whose
-// payload names exactly that digest. The image manifest itself is read
+// attachment or among its OCI 1.1 referrers (cosign's OCI 1.1 mode: a
+// manifest of artifact type ArtifactTypeSignature whose subject is the
+// image, found through the referrers API or the tag schema), at least one
+// cosign signature that verifies with v and whose payload names exactly
+// that digest. The image manifest itself is read
 // first and must hash to the digest. No signature, no signature by this
 // key, or only signatures of another digest: an *errs.IntegrityError
 // (errors.Is(err, errs.ErrIntegrity)), naming the reason. The payload's
@@ -200,35 +203,52 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 		return nil, err
 	}
 	res := &Verification{Ref: ref.String(), Digest: d.String(), Attachment: sigRef.String()}
-	if errors.Is(err, errAbsent) {
-		return res, &MissingError{Ref: ref.String(), Tag: sigRef.Tag(), What: "signed"}
-	}
-	defer cur.Close()
 	var problems []string
 	var other digest.Digest
-	for i, l := range cur.manifest.Layers {
-		if l.MediaType != MediaTypeSimpleSigning {
-			continue
-		}
-		res.Total++
-		signed, err := checkSignatureLayer(ctx, cur, l, v, d)
-		switch {
-		case err == nil:
-			res.Verified++
-		case errors.Is(err, errWrongDigest):
-			other = signed
-			problems = append(problems, fmt.Sprintf("signature %d: signs %s", i+1, signed))
-		default:
-			problems = append(problems, fmt.Sprintf("signature %d: %v", i+1, err))
+	check := func(a *attachment) {
+		for _, l := range a.manifest.Layers {
+			if l.MediaType != MediaTypeSimpleSigning {
+				continue
+			}
+			res.Total++
+			signed, err := checkSignatureLayer(ctx, a, l, v, d)
+			switch {
+			case err == nil:
+				if res.Verified == 0 {
+					res.Attachment = a.ref.String()
+				}
+				res.Verified++
+			case errors.Is(err, errWrongDigest):
+				other = signed
+				problems = append(problems, fmt.Sprintf("signature %d: signs %s", res.Total, signed))
+			default:
+				problems = append(problems, fmt.Sprintf("signature %d: %v", res.Total, err))
+			}
 		}
 	}
-	if res.Verified > 0 {
+	if cur != nil {
+		defer cur.Close()
+		if check(cur); res.Verified > 0 {
+			return res, nil
+		}
+	}
+	// cosign's OCI 1.1 mode keeps signatures as referrers instead.
+	refs, err := referrerAttachments(ctx, ref, ArtifactTypeSignature, opts)
+	if err != nil {
+		return res, fmt.Errorf("verify signature of %s: %w", ref, err)
+	}
+	for _, a := range refs {
+		defer a.Close()
+		check(a)
+	}
+	switch {
+	case res.Verified > 0:
 		return res, nil
-	}
-	if res.Total == 0 {
-		return res, &errs.IntegrityError{What: ref.String(), Check: "signature: " + sigRef.Tag() + " holds no cosign signature"}
-	}
-	if other != "" && len(problems) == 1 {
+	case cur == nil && len(refs) == 0:
+		return res, &MissingError{Ref: ref.String(), Tag: sigRef.Tag(), What: "signed"}
+	case res.Total == 0:
+		return res, &errs.IntegrityError{What: ref.String(), Check: "signature: " + res.Attachment + " holds no cosign signature"}
+	case other != "" && len(problems) == 1:
 		return res, &errs.IntegrityError{What: "signature of " + ref.String(), Check: "signed digest", Expected: d.String(), Actual: other.String()}
 	}
 	return res, &errs.IntegrityError{What: ref.String(), Check: fmt.Sprintf("signature: none of %d verifies with the key for this digest (%s)", res.Total, strings.Join(problems, "; "))}
