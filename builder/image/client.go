@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentforge/agentforge/images/errs"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/pkg/docker/config"
 	"go.podman.io/image/v5/pkg/tlsclientconfig"
@@ -47,7 +48,22 @@ type Client struct {
 }
 
 // Client returns a client for repo's repository, configured as For(host).
+// Clients are kept per repository for the life of h, so that their
+// connections and bearer token serve every call.
 func (h *Hosts) Client(repo reference.Named) (*Client, error) {
+	key := reference.TrimNamed(repo).String()
+	if c, ok := h.clients.Load(key); ok {
+		return c.(*Client), nil
+	}
+	c, err := h.newClient(repo)
+	if err != nil {
+		return nil, err
+	}
+	got, _ := h.clients.LoadOrStore(key, c)
+	return got.(*Client), nil
+}
+
+func (h *Hosts) newClient(repo reference.Named) (*Client, error) {
 	domain := reference.Domain(repo)
 	sys := h.For(domain)
 	host := domain
@@ -55,7 +71,7 @@ func (h *Hosts) Client(repo reference.Named) (*Client, error) {
 		host = "registry-1.docker.io"
 	}
 	tlsc := &tls.Config{MinVersion: tls.VersionTLS12}
-	for _, dir := range certDirs(sys, host) {
+	if dir := certDir(sys, domain); dir != "" {
 		if err := tlsclientconfig.SetupCertificates(dir, tlsc); err != nil {
 			return nil, fmt.Errorf("%s: certificates in %s: %w", host, dir, err)
 		}
@@ -68,14 +84,18 @@ func (h *Hosts) Client(repo reference.Named) (*Client, error) {
 	}
 	tr := tlsclientconfig.NewTransport()
 	tr.TLSClientConfig = tlsc
-	// Go keeps the Authorization header on a redirect to the same host,
-	// whatever the scheme: no redirect may leave TLS.
+	// Go keeps the Authorization header on a redirect to the same host
+	// name, whatever the scheme or port: no redirect may leave the host
+	// it started on, or TLS.
 	redirect := func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 10 {
-			return errors.New("stopped after 10 redirects")
+			return &RefusedError{Reason: "stopped after 10 redirects"}
+		}
+		if req.URL.Host != via[0].URL.Host {
+			return &RefusedError{Reason: fmt.Sprintf("refusing the redirect from %s to another host, %s", via[0].URL.Host, req.URL.Redacted())}
 		}
 		if req.URL.Scheme != "https" && !insecure {
-			return fmt.Errorf("refusing the redirect to %s: not HTTPS", req.URL.Redacted())
+			return &RefusedError{Reason: fmt.Sprintf("refusing the redirect to %s: not HTTPS", req.URL.Redacted())}
 		}
 		return nil
 	}
@@ -89,21 +109,40 @@ func (h *Hosts) Client(repo reference.Named) (*Client, error) {
 	}, nil
 }
 
-// certDirs are where c/image looks for a host's certificates: the
-// configured folder, else the per-host folders of containers and Docker.
-func certDirs(sys *types.SystemContext, host string) []string {
+// certDir is where c/image reads a host's certificates: the configured
+// folder, else the first of the per-user, containers and Docker per-host
+// folders that exists ("" for none).
+func certDir(sys *types.SystemContext, host string) string {
 	if sys.DockerCertPath != "" {
-		return []string{sys.DockerCertPath}
+		return sys.DockerCertPath
 	}
-	var out []string
-	for _, base := range []string{"/etc/containers/certs.d", "/etc/docker/certs.d"} {
+	if sys.DockerPerHostCertDirPath != "" {
+		return filepath.Join(sys.DockerPerHostCertDirPath, host)
+	}
+	var bases []string
+	if home, err := os.UserHomeDir(); err == nil {
+		bases = append(bases, filepath.Join(home, ".config", "containers", "certs.d"))
+	}
+	for _, base := range append(bases, "/etc/containers/certs.d", "/etc/docker/certs.d") {
 		dir := filepath.Join(base, host)
-		if st, err := os.Stat(dir); err == nil && st.IsDir() {
-			out = append(out, dir)
+		if _, err := os.Stat(dir); err == nil {
+			return dir
 		}
 	}
-	return out
+	return ""
 }
+
+// RefusedError is a request the client will not make or follow (credentials
+// over plain HTTP, a redirect or next page elsewhere): trying again cannot
+// help.
+type RefusedError struct {
+	Reason string
+}
+
+func (e *RefusedError) Error() string { return e.Reason }
+
+// Final tells retries not to try again.
+func (e *RefusedError) Final() bool { return true }
 
 // HTTPError is a registry answer with an unexpected status. StatusCode is
 // what StatusCode, IsNotFound and Retryable read.
@@ -123,15 +162,38 @@ func (e *HTTPError) Error() string {
 }
 
 // Get reads path (relative to /v2/<repository>/, e.g. "referrers/sha256:…")
-// or an absolute URL on the same registry (a Link header's next page),
-// asking for accept, and returns the answer with at most max bytes of body.
-// Statuses other than 200 are *HTTPError (404 included: the caller decides
-// what absent means).
+// or an absolute URL on the same registry, asking for accept, and returns
+// the answer with at most max bytes of body. Statuses other than 200 are
+// *HTTPError (404 included: the caller decides what absent means); a
+// larger body is an *errs.IntegrityError.
 func (c *Client) Get(ctx context.Context, path, accept string, max int64) (*http.Response, []byte, error) {
-	u, err := c.url(path)
+	u, err := c.url(nil, path)
 	if err != nil {
 		return nil, nil, err
 	}
+	return c.get(ctx, u, accept, max)
+}
+
+// Next reads the page a previous answer's Link header names (rel="next"),
+// resolved against that answer's URL: "" when there is none. The page must
+// be on the same registry, under the same path as the first one.
+func (c *Client) Next(ctx context.Context, prev *http.Response, accept string, max int64) (*http.Response, []byte, error) {
+	link := NextLink(prev.Header)
+	if link == "" {
+		return nil, nil, nil
+	}
+	u, err := c.url(prev.Request.URL, link)
+	if err != nil {
+		return nil, nil, err
+	}
+	first := prev.Request.URL.Path
+	if i := strings.LastIndex(first, "/"); i < 0 || !strings.HasPrefix(u.Path, first[:i+1]) {
+		return nil, nil, &RefusedError{Reason: fmt.Sprintf("%s: refusing to follow the next page %s outside %s", c.host, u.Redacted(), first[:i+1])}
+	}
+	return c.get(ctx, u, accept, max)
+}
+
+func (c *Client) get(ctx context.Context, u *url.URL, accept string, max int64) (*http.Response, []byte, error) {
 	resp, err := c.do(ctx, u, accept)
 	if err != nil {
 		return nil, nil, err
@@ -142,27 +204,30 @@ func (c *Client) Get(ctx context.Context, path, accept string, max int64) (*http
 		return nil, nil, fmt.Errorf("GET %s: %w", u.Redacted(), err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return resp, nil, &HTTPError{Method: http.MethodGet, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: errorDetail(body)}
+		return resp, body, &HTTPError{Method: http.MethodGet, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: errorDetail(body)}
 	}
 	if int64(len(body)) > max {
-		return nil, nil, fmt.Errorf("GET %s: more than %d bytes", u.Redacted(), max)
+		return nil, nil, &errs.IntegrityError{What: "GET " + u.Redacted(), Check: fmt.Sprintf("size: more than %d bytes", max)}
 	}
 	return resp, body, nil
 }
 
-// url resolves path against the repository's API root; an absolute URL
-// must name the same registry (a registry cannot send us elsewhere).
-func (c *Client) url(path string) (*url.URL, error) {
-	c.mu.Lock()
-	scheme := c.scheme
-	c.mu.Unlock()
-	base := &url.URL{Scheme: scheme, Host: c.host, Path: "/v2/" + reference.Path(c.repo) + "/"}
-	u, err := base.Parse(path)
+// url resolves ref against base (nil: the repository's API root); the
+// result must name the same registry, over HTTPS unless it is insecure (a
+// registry cannot send us elsewhere).
+func (c *Client) url(base *url.URL, ref string) (*url.URL, error) {
+	if base == nil {
+		c.mu.Lock()
+		scheme := c.scheme
+		c.mu.Unlock()
+		base = &url.URL{Scheme: scheme, Host: c.host, Path: "/v2/" + reference.Path(c.repo) + "/"}
+	}
+	u, err := base.Parse(ref)
 	if err != nil {
-		return nil, fmt.Errorf("%s: bad path %q: %w", c.host, path, err)
+		return nil, &RefusedError{Reason: fmt.Sprintf("%s: bad URL %q: %v", c.host, ref, err)}
 	}
 	if u.Host != c.host || (u.Scheme != "https" && u.Scheme != "http") || (u.Scheme == "http" && c.secure) {
-		return nil, fmt.Errorf("%s: refusing to follow %s to another registry or scheme", c.host, u.Redacted())
+		return nil, &RefusedError{Reason: fmt.Sprintf("%s: refusing to follow %s to another registry or scheme", c.host, u.Redacted())}
 	}
 	return u, nil
 }
@@ -189,6 +254,9 @@ func (c *Client) do(ctx context.Context, u *url.URL, accept string) (*http.Respo
 	}
 	challenge := resp.Header.Get("WWW-Authenticate")
 	resp.Body.Close()
+	if resp.Request != nil && resp.Request.URL.Host != c.host {
+		return nil, &RefusedError{Reason: fmt.Sprintf("%s: refusing to answer the challenge of %s", c.host, resp.Request.URL.Host)}
+	}
 	if err := c.authorize(ctx, u, challenge); err != nil {
 		return nil, err
 	}
@@ -224,7 +292,7 @@ func (c *Client) authorize(ctx context.Context, u *url.URL, challenge string) er
 	scheme, params := ParseChallenge(challenge)
 	hasCreds := c.creds.Username != "" || c.creds.IdentityToken != ""
 	if u.Scheme == "http" && c.secure {
-		return fmt.Errorf("%s: refusing to send credentials over plain HTTP", c.host)
+		return &RefusedError{Reason: fmt.Sprintf("%s: refusing to send credentials over plain HTTP", c.host)}
 	}
 	switch scheme {
 	case "basic":
@@ -259,10 +327,10 @@ const maxToken = 1 << 20
 func (c *Client) token(ctx context.Context, u *url.URL, params map[string]string, hasCreds bool) (string, error) {
 	realm, err := url.Parse(params["realm"])
 	if err != nil || realm.Host == "" || (realm.Scheme != "https" && realm.Scheme != "http") {
-		return "", fmt.Errorf("%s: bad token realm %q", c.host, params["realm"])
+		return "", &RefusedError{Reason: fmt.Sprintf("%s: bad token realm %q", c.host, params["realm"])}
 	}
 	if realm.Scheme == "http" && c.secure && hasCreds {
-		return "", fmt.Errorf("%s: refusing to send credentials to the plain-HTTP token realm %s", c.host, realm.Redacted())
+		return "", &RefusedError{Reason: fmt.Sprintf("%s: refusing to send credentials to the plain-HTTP token realm %s", c.host, realm.Redacted())}
 	}
 	scope := params["scope"]
 	if scope == "" {
@@ -311,13 +379,13 @@ func (c *Client) token(ctx context.Context, u *url.URL, params map[string]string
 		AccessToken string `json:"access_token"`
 	}
 	if err := json.Unmarshal(body, &t); err != nil {
-		return "", fmt.Errorf("%s: token from %s: not JSON: %w", c.host, realm.Redacted(), err)
+		return "", &RefusedError{Reason: fmt.Sprintf("%s: token from %s: not JSON: %v", c.host, realm.Redacted(), err)}
 	}
 	if t.Token == "" {
 		t.Token = t.AccessToken
 	}
 	if t.Token == "" {
-		return "", fmt.Errorf("%s: token from %s: empty", c.host, realm.Redacted())
+		return "", &RefusedError{Reason: fmt.Sprintf("%s: token from %s: empty", c.host, realm.Redacted())}
 	}
 	return t.Token, nil
 }

@@ -68,17 +68,18 @@ func TestNextLink(t *testing.T) {
 // fakeRegistry answers the referrers API for one repository, with the
 // authentication and pages a test sets; it records what it was sent.
 type fakeRegistry struct {
-	srv      *httptest.Server
-	mu       sync.Mutex
-	authz    []string // Authorization headers received on /v2/ paths
-	forms    []string // token requests (form or query)
-	pages    [][]imgspecv1.Descriptor
-	next     func(page int) string // Link target after page (default: the next page, if any)
-	challeng string                // WWW-Authenticate; "" means no auth
-	accept   func(authz string) bool
-	body     []byte // served instead of the pages, when set
-	redirect string // where referrers requests are sent instead (HOST: the fake's)
-	status   int    // answered to referrers requests instead, when set
+	srv         *httptest.Server
+	mu          sync.Mutex
+	authz       []string // Authorization headers received on /v2/ paths
+	forms       []string // token requests (form or query)
+	pages       [][]imgspecv1.Descriptor
+	next        func(page int) string // Link target after page (default: the next page, if any)
+	challeng    string                // WWW-Authenticate; "" means no auth
+	accept      func(authz string) bool
+	body        []byte // served instead of the pages, when set
+	redirect    string // where referrers requests are sent instead (HOST: the fake's)
+	status      int    // answered to referrers requests instead, when set
+	contentType string // of referrers answers, when set
 }
 
 func newFake(t *testing.T, tls bool) *fakeRegistry {
@@ -110,7 +111,11 @@ func (f *fakeRegistry) serve(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `{"details":"incorrect username or password"}`)
 			return
 		}
-		json.NewEncoder(w).Encode(map[string]string{"access_token": "tok-" + r.Form.Get("scope")})
+		tok := "tok-" + r.Form.Get("scope")
+		if n := len(f.forms); n > 1 {
+			tok += fmt.Sprint("-", n) // a fresh token each time after the first
+		}
+		json.NewEncoder(w).Encode(map[string]string{"access_token": tok})
 		return
 	}
 	f.authz = append(f.authz, r.Header.Get("Authorization"))
@@ -124,6 +129,9 @@ func (f *fakeRegistry) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", imgspecv1.MediaTypeImageIndex)
+	if f.contentType != "" {
+		w.Header().Set("Content-Type", f.contentType)
+	}
 	if f.status != 0 {
 		w.WriteHeader(f.status)
 		fmt.Fprint(w, `{"errors":[{"code":"UNSUPPORTED"}]}`)
@@ -306,6 +314,20 @@ func TestClient_Refuses(t *testing.T) {
 			f.accept = func(a string) bool { return a != "" }
 			f.redirect = "http://HOST/v2/team/agent/referrers/x"
 		}, want: "not HTTPS"},
+		{name: "next page in another repository", set: func(f *fakeRegistry) {
+			f.pages = [][]imgspecv1.Descriptor{{desc("a")}, {desc("b")}}
+			f.next = func(page int) string {
+				if page == 0 {
+					return "/v2/team/other/referrers/x?page=1"
+				}
+				return ""
+			}
+		}, want: "outside /v2/team/agent/referrers/"},
+		{name: "redirect to another port", set: func(f *fakeRegistry) {
+			f.challeng = `Basic realm="registry"`
+			f.accept = func(a string) bool { return a != "" }
+			f.redirect = "https://127.0.0.1:1/v2/team/agent/referrers/x"
+		}, want: "another host"},
 		{name: "endless pages", set: func(f *fakeRegistry) { f.pages = many }, integrity: true, want: "pages"},
 		{name: "not an index", set: func(f *fakeRegistry) { f.body = []byte(`{"mediaType":"application/vnd.oci.image.manifest.v1+json"}`) }, integrity: true},
 		{name: "not JSON", set: func(f *fakeRegistry) { f.body = []byte(`<html>proxy error</html>`) }, integrity: true},
@@ -342,6 +364,9 @@ func TestClient_Refuses(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not say %q", err, tc.want)
 			}
+			if Retryable(err) {
+				t.Errorf("%v is retryable: trying again cannot help", err)
+			}
 			if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), base64.StdEncoding.EncodeToString([]byte(user+":s3cret-password"))) {
 				t.Errorf("the error shows the password: %v", err)
 			}
@@ -365,5 +390,74 @@ func TestClient_PlainHTTPOnlyWhenInsecure(t *testing.T) {
 	list, ok, err := f.client(t, "u", "p", true).Referrers(context.Background(), subject)
 	if err != nil || !ok || len(list) != 1 {
 		t.Fatalf("insecure host: %v %v %v", list, ok, err)
+	}
+}
+
+// A relative next link is resolved against the page it came from, as RFC
+// 3986 says (oras does the same), and a bearer token that expires between
+// pages is fetched again.
+func TestClient_RelativeLinksAndExpiringTokens(t *testing.T) {
+	f := newFake(t, true)
+	f.pages = [][]imgspecv1.Descriptor{{desc("a")}, {desc("b")}, {desc("c")}}
+	f.next = func(page int) string {
+		if page+1 < len(f.pages) {
+			return fmt.Sprintf("?page=%d", page+1)
+		}
+		return ""
+	}
+	f.challeng = `Bearer realm="HOST/token",service="fake"`
+	used := map[string]bool{}
+	f.accept = func(a string) bool { // every token works once
+		if a == "" || used[a] {
+			return false
+		}
+		used[a] = true
+		return true
+	}
+	list, ok, err := f.client(t, "u", "p", false).Referrers(context.Background(), subject)
+	if err != nil || !ok || len(list) != 3 {
+		t.Fatalf("got %v %v %v, want the three pages", list, ok, err)
+	}
+	if len(f.forms) != 3 {
+		t.Errorf("%d token requests, want one per page (each token expired after one use)", len(f.forms))
+	}
+}
+
+// A 200 that is not an index (a web page for a route the registry does not
+// know) means no referrers API.
+func TestClient_NotAnIndexMeansNoAPI(t *testing.T) {
+	f := newFake(t, true)
+	f.contentType = "text/html; charset=utf-8"
+	f.body = []byte("<html>welcome</html>")
+	list, ok, err := f.client(t, "u", "p", false).Referrers(context.Background(), subject)
+	if err != nil || ok || list != nil {
+		t.Fatalf("got %v %v %v, want no API", list, ok, err)
+	}
+}
+
+// Duplicate entries (across pages too) are listed once.
+func TestClient_Duplicates(t *testing.T) {
+	f := newFake(t, true)
+	f.pages = [][]imgspecv1.Descriptor{{desc("a"), desc("a")}, {desc("b"), desc("a")}}
+	list, _, err := f.client(t, "u", "p", false).Referrers(context.Background(), subject)
+	if err != nil || len(list) != 2 {
+		t.Fatalf("got %v %v, want a and b once", list, err)
+	}
+}
+
+// Clients are kept per repository: one token serves every call.
+func TestHosts_ClientIsReused(t *testing.T) {
+	f := newFake(t, true)
+	f.challeng = `Bearer realm="HOST/token",service="fake"`
+	f.accept = func(a string) bool { return a != "" }
+	f.pages = [][]imgspecv1.Descriptor{{desc("a")}}
+	c := f.client(t, "u", "p", false)
+	for range 3 {
+		if _, _, err := c.Referrers(context.Background(), subject); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(f.forms) != 1 {
+		t.Errorf("%d token requests for three calls, want 1", len(f.forms))
 	}
 }

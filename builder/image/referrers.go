@@ -30,29 +30,44 @@ func (c *Client) Referrers(ctx context.Context, d digest.Digest) (list []imgspec
 	if err := d.Validate(); err != nil {
 		return nil, false, errs.Inputf("referrers of %q: %w", d, err)
 	}
-	next := "referrers/" + d.String()
-	for page := 0; next != ""; page++ {
-		if page == maxReferrersPages {
-			return nil, true, &errs.IntegrityError{What: c.repo.String() + " referrers of " + d.String(), Check: fmt.Sprintf("pagination: more than %d pages", maxReferrersPages)}
+	what := c.repo.String() + " referrers of " + d.String()
+	resp, body, err := c.Get(ctx, "referrers/"+d.String(), imgspecv1.MediaTypeImageIndex, maxReferrersPage)
+	if err != nil {
+		if noReferrersAPI(StatusCode(err)) {
+			return nil, false, nil
 		}
-		resp, body, err := c.Get(ctx, next, imgspecv1.MediaTypeImageIndex, maxReferrersPage)
-		if err != nil {
-			if page == 0 && noReferrersAPI(StatusCode(err)) {
-				return nil, false, nil
-			}
-			return nil, false, fmt.Errorf("referrers of %s@%s: %w", c.repo, d, err)
-		}
-		idx, err := parseReferrersPage(resp.Header.Get("Content-Type"), body)
-		if err != nil {
-			return nil, true, &errs.IntegrityError{What: c.repo.String() + " referrers of " + d.String(), Check: err.Error()}
-		}
-		list = append(list, idx.Manifests...)
-		if len(list) > maxReferrers {
-			return nil, true, &errs.IntegrityError{What: c.repo.String() + " referrers of " + d.String(), Check: fmt.Sprintf("more than %d referrers", maxReferrers)}
-		}
-		next = NextLink(resp.Header)
+		return nil, false, fmt.Errorf("referrers of %s@%s: %w", c.repo, d, err)
 	}
-	return list, true, nil
+	// A 200 that is not an index is a route the registry does not know
+	// answered by something else (a web page, a catch-all): no API.
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err == nil && mt != imgspecv1.MediaTypeImageIndex && mt != "application/json" {
+		return nil, false, nil
+	}
+	seen := map[digest.Digest]bool{}
+	for page := 1; ; page++ {
+		idx, err := parseReferrersPage(body)
+		if err != nil {
+			return nil, true, &errs.IntegrityError{What: what, Check: err.Error()}
+		}
+		for _, m := range idx.Manifests {
+			if !seen[m.Digest] {
+				seen[m.Digest] = true
+				list = append(list, m)
+			}
+		}
+		if len(list) > maxReferrers {
+			return nil, true, &errs.IntegrityError{What: what, Check: fmt.Sprintf("more than %d referrers", maxReferrers)}
+		}
+		if NextLink(resp.Header) == "" {
+			return list, true, nil
+		}
+		if page == maxReferrersPages {
+			return nil, true, &errs.IntegrityError{What: what, Check: fmt.Sprintf("pagination: more than %d pages", maxReferrersPages)}
+		}
+		if resp, body, err = c.Next(ctx, resp, imgspecv1.MediaTypeImageIndex, maxReferrersPage); err != nil {
+			return nil, true, fmt.Errorf("referrers of %s@%s, page %d: %w", c.repo, d, page+1, err)
+		}
+	}
 }
 
 // noReferrersAPI tells the statuses that mean a registry has no referrers
@@ -71,10 +86,7 @@ func noReferrersAPI(status int) bool {
 
 // parseReferrersPage checks one answer: an OCI image index whose entries
 // each have a valid digest and a size.
-func parseReferrersPage(contentType string, body []byte) (*imgspecv1.Index, error) {
-	if mt, _, err := mime.ParseMediaType(contentType); err == nil && mt != imgspecv1.MediaTypeImageIndex {
-		return nil, fmt.Errorf("content type %q, want %s", mt, imgspecv1.MediaTypeImageIndex)
-	}
+func parseReferrersPage(body []byte) (*imgspecv1.Index, error) {
 	var idx imgspecv1.Index
 	if err := json.Unmarshal(body, &idx); err != nil {
 		return nil, fmt.Errorf("not an OCI image index: %w", err)

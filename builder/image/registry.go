@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/agentforge/agentforge/images/errs"
 	"go.podman.io/image/v5/types"
@@ -43,6 +44,7 @@ type Hosts struct {
 	conf    string
 	direct  string
 	policy  string
+	clients sync.Map // repository -> *Client
 }
 
 // Open checks r and writes what c/image reads from files (CA certificates,
