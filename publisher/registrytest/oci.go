@@ -11,6 +11,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,12 +27,22 @@ type OCI struct {
 	referrers atomic.Int64
 	tokens    atomic.Int64
 	mu        sync.Mutex
-	rewrite   func([]byte) []byte
+	rewrite   func(subject string, body []byte) []byte
+	intercept func(http.ResponseWriter, *http.Request) bool
+}
+
+// Intercept makes the registry lie as fn likes: every authenticated
+// request goes to fn first, and fn returning true means it answered (nil
+// stops it).
+func (o *OCI) Intercept(fn func(w http.ResponseWriter, r *http.Request) bool) {
+	o.mu.Lock()
+	o.intercept = fn
+	o.mu.Unlock()
 }
 
 // RewriteReferrers makes the registry lie: every referrers answer's body
-// goes through fn first (nil stops it).
-func (o *OCI) RewriteReferrers(fn func(body []byte) []byte) {
+// goes through fn first, with the digest asked about (nil stops it).
+func (o *OCI) RewriteReferrers(fn func(subject string, body []byte) []byte) {
 	o.mu.Lock()
 	o.rewrite = fn
 	o.mu.Unlock()
@@ -106,6 +117,12 @@ func NewOCI(t testing.TB, opts Options) *OCI {
 				return
 			}
 		}
+		o.mu.Lock()
+		intercept := o.intercept
+		o.mu.Unlock()
+		if intercept != nil && intercept(w, r) {
+			return
+		}
 		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/referrers/") {
 			o.referrers.Add(1)
 			o.mu.Lock()
@@ -114,7 +131,7 @@ func NewOCI(t testing.TB, opts Options) *OCI {
 			if fn != nil {
 				rec := httptest.NewRecorder()
 				reg.ServeHTTP(rec, r)
-				body := fn(rec.Body.Bytes())
+				body := fn(path.Base(r.URL.Path), rec.Body.Bytes())
 				for k, v := range rec.Header() {
 					w.Header()[k] = v
 				}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker/reference"
@@ -38,6 +39,25 @@ type CopyReport struct {
 	// Unchanged counts the attachments the destination already had, byte
 	// for byte.
 	Unchanged int `json:"unchanged"`
+	// Skipped are referrers the source listed but could not be copied
+	// (it does not serve them).
+	Skipped []Skipped `json:"skipped,omitempty"`
+}
+
+// Skipped is a referrer not copied, and why.
+type Skipped struct {
+	Digest string `json:"digest"`
+	Reason string `json:"reason"`
+}
+
+// has reports whether rep copied the referrer d by digest.
+func (rep *CopyReport) has(d digest.Digest) bool {
+	for _, c := range rep.Copied {
+		if c.Referrer && c.Digest == d.String() {
+			return true
+		}
+	}
+	return false
 }
 
 // CopyAttachments copies cosign's attachments of the manifest d
@@ -73,10 +93,18 @@ func copyAttachments(ctx context.Context, src, dst reference.Named, d digest.Dig
 
 // copyAttachmentsOf copies the attachments and referrers of d into rep,
 // then those of each referrer (a signature of an SBOM that refers to the
-// image), maxReferrerDepth deep; seen stops cycles.
+// image), maxReferrerDepth deep; seen stops cycles and bounds the walk.
 func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool, rep *CopyReport, seen map[digest.Digest]bool, depth int) error {
 	if seen[d] || depth > maxReferrerDepth {
 		return nil
+	}
+	if d.Algorithm() != digest.SHA256 {
+		// Attachment tags and the tag schema exist for sha256 only.
+		opts.log().Debugf("%s: not a sha256 digest: its own referrers are not looked up", d)
+		return nil
+	}
+	if len(seen) >= maxReferrerNodes {
+		return &errs.IntegrityError{What: src.String() + " referrers", Check: fmt.Sprintf("more than %d manifests with signatures, attestations or referrers in all", maxReferrerNodes)}
 	}
 	seen[d] = true
 	for _, suffix := range []string{SuffixSignature, SuffixAttestation, SuffixSBOM} {
@@ -95,9 +123,7 @@ func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.D
 	// OCI 1.1 referrers: the tag schema's index (sha256-<hex>, as cosign's
 	// OCI 1.1 mode and oras write it on registries without the referrers
 	// API) and the referrers API's list.
-	copied, unchanged, referrers, err := copyReferrers(ctx, src, dst, d, opts, dry)
-	rep.Copied = append(rep.Copied, copied...)
-	rep.Unchanged += unchanged
+	referrers, err := copyReferrers(ctx, src, dst, d, opts, dry, rep)
 	if err != nil {
 		return err
 	}

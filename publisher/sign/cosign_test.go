@@ -209,7 +209,7 @@ func TestVerify_ReferrerSignatureLies(t *testing.T) {
 	sigOfB := list[0]
 
 	// The API lists b's signature for a.
-	r.src.RewriteReferrers(func([]byte) []byte {
+	r.src.RewriteReferrers(func(string, []byte) []byte {
 		raw, _ := json.Marshal(imgspecv1.Index{MediaType: imgspecv1.MediaTypeImageIndex, Manifests: []imgspecv1.Descriptor{sigOfB}})
 		return raw
 	})

@@ -27,111 +27,232 @@ func ReferrersTag(d digest.Digest) (string, error) {
 }
 
 // maxReferrerDepth bounds how deep referrers of referrers are followed (a
-// signature of an SBOM that refers to the image is depth 2).
-const maxReferrerDepth = 3
+// signature of an SBOM that refers to the image is depth 2), and
+// maxReferrerNodes how many manifests one copy visits in all.
+const (
+	maxReferrerDepth = 3
+	maxReferrerNodes = 1000
+)
 
 // copyReferrers copies the OCI 1.1 referrers of d from src to dst: those
 // kept under the tag schema (the sha256-<hex> index) and those the
 // source's referrers API lists. Each referrer goes by digest with its
-// blobs, checked against its digest and required to name d as its subject.
-// The tag schema's index is copied as it is (merged with the
-// destination's own entries when it has some). A referrer only the API
-// lists goes by digest to a destination with the referrers API, which then
-// lists it; a destination without the API gets it added to its tag-schema
-// index instead, so that clients there still find it. The returned entries
-// are what was (or, when dry, would be) written; unchanged counts what the
-// destination had already; referrers are the digests of all the source's
-// referrers of d.
-func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool) (copied []Copied, unchanged int, referrers []digest.Digest, err error) {
+// blobs (an index referrer with its manifests), checked against its digest
+// and size and required to name d as its subject.
+//
+// The tag schema's index is copied as it is (merged with the destination's
+// own entries when it has some). A referrer only the API lists goes by
+// digest to a destination with the referrers API; if the destination then
+// does not list it (or has no API), it is added to the destination's
+// tag-schema index instead, with a descriptor made from its own bytes, so
+// that clients there still find it. One the source lists but does not
+// serve is skipped and reported.
+//
+// What was (or, when dry, would be) written goes into rep; the returned
+// digests are all the source's referrers of d (to follow their own).
+func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool, rep *CopyReport) ([]digest.Digest, error) {
 	tag, err := ReferrersTag(d)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, err
 	}
 	to, a, err := sourceAttachment(ctx, opts, src, dst, tag)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, err
 	}
+	var inTag []imgspecv1.Descriptor
 	var srcIdx *imgspecv1.Index
 	if a != nil {
 		defer a.Close()
 		if srcIdx, err = parseReferrers(a.raw, a.ref); err != nil {
-			return nil, 0, nil, err
+			return nil, err
 		}
+		inTag = srcIdx.Manifests
 	}
 	apiList, _, err := listReferrers(ctx, opts, src, d)
 	if err != nil {
-		return nil, 0, nil, err
+		return nil, err
 	}
-	dstList, dstAPI, err := listReferrers(ctx, opts, dst, d)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	var inTag []imgspecv1.Descriptor
-	if srcIdx != nil {
-		inTag = srcIdx.Manifests
-	}
-	apiOnly := missingManifests(inTag, apiList)
-	for _, m := range append(slices.Clone(inTag), apiOnly...) {
+	var referrers []digest.Digest
+	for _, m := range inTag {
 		referrers = append(referrers, m.Digest)
 	}
-
-	// The destination's tag-schema index: the source's, plus, where the
-	// destination has no referrers API, what only the source's API lists.
-	want := slices.Clone(inTag)
-	if !dstAPI {
-		want = append(want, apiOnly...)
-	}
-	var index *referrersIndex
-	var forIndex, viaAPI []imgspecv1.Descriptor // referrers to send by digest
-	if len(want) > 0 {
-		index, forIndex, err = planReferrersIndex(ctx, opts, to, a, srcIdx, want)
+	// What only the API lists, described from the manifests themselves:
+	// a registry's listing is not trusted with sizes or types.
+	var apiOnly []imgspecv1.Descriptor
+	for _, m := range missingManifests(inTag, apiList) {
+		desc, err := describeReferrer(ctx, opts, src, m.Digest, d)
+		if errors.Is(err, errAbsent) {
+			opts.log().Warnf("%s lists %s as a referrer of %s but does not serve it: skipped", reference.Domain(src), m.Digest, d)
+			rep.Skipped = append(rep.Skipped, Skipped{Digest: m.Digest.String(), Reason: "listed by the source's referrers API, not served"})
+			continue
+		}
 		if err != nil {
-			return nil, 0, nil, err
+			return nil, fmt.Errorf("referrer %s of %s: %w", m.Digest, d, err)
 		}
-		if index == nil {
-			unchanged++
+		apiOnly = append(apiOnly, desc)
+		referrers = append(referrers, desc.Digest)
+	}
+
+	// Referrers only the API lists go by digest where the destination has
+	// the API; what it does not list afterwards joins its tag schema.
+	var fallback []imgspecv1.Descriptor
+	if len(apiOnly) > 0 {
+		dstList, dstAPI, err := listReferrers(ctx, opts, dst, d)
+		if err != nil {
+			return nil, err
+		}
+		if !dstAPI {
+			fallback = apiOnly
+		} else {
+			// A referrer the destination lists, or keeps in its tag
+			// schema (a registry that took it without its subject, on
+			// an earlier run), is there.
+			dstTag, err := tagSchemaList(ctx, opts, to)
+			if err != nil {
+				return nil, err
+			}
+			var sent []imgspecv1.Descriptor
+			for _, m := range apiOnly {
+				if containsDigest(dstList, m.Digest) || containsDigest(dstTag, m.Digest) {
+					rep.Unchanged++
+					continue
+				}
+				c := Copied{Digest: m.Digest.String(), Referrer: true}
+				if err := copyManifest(ctx, src, dst, m, d, &c, opts, dry); err != nil {
+					return nil, fmt.Errorf("referrer %s of %s: %w", m.Digest, d, err)
+				}
+				verb := "copied"
+				if dry {
+					verb = "would copy"
+				}
+				opts.log().WithField("digest", c.Digest).Infof("%s the referrer of %s to %s (%d blobs, %d bytes)", verb, d, dst, c.Blobs, c.Bytes)
+				rep.Copied = append(rep.Copied, c)
+				sent = append(sent, m)
+			}
+			if len(sent) > 0 && !dry {
+				// The spec lets a registry take a manifest without
+				// processing its subject (no OCI-Subject): check.
+				now, _, err := listReferrers(ctx, opts, dst, d)
+				if err != nil {
+					return nil, err
+				}
+				for _, m := range sent {
+					if !containsDigest(now, m.Digest) {
+						opts.log().Warnf("%s took %s but does not list it as a referrer of %s: adding it to the tag schema's index", reference.Domain(dst), m.Digest, d)
+						fallback = append(fallback, m)
+					}
+				}
+			}
 		}
 	}
-	if dstAPI {
-		for _, m := range apiOnly {
-			if slices.ContainsFunc(dstList, func(h imgspecv1.Descriptor) bool { return h.Digest == m.Digest }) {
-				unchanged++
-				continue
-			}
-			viaAPI = append(viaAPI, m)
-		}
+
+	// The destination's tag-schema index: the source's, plus the fallback.
+	want := append(slices.Clone(inTag), missingManifests(inTag, fallback)...)
+	if len(want) == 0 {
+		return referrers, nil
+	}
+	index, forIndex, err := planReferrersIndex(ctx, opts, to, a, srcIdx, want)
+	if err != nil {
+		return nil, err
+	}
+	if index == nil {
+		rep.Unchanged++
+		return referrers, nil
 	}
 	for _, m := range forIndex {
+		if containsDigest(fallback, m.Digest) && rep.has(m.Digest) {
+			continue // sent already, for the API
+		}
 		c := Copied{}
 		if err := copyManifest(ctx, src, dst, m, d, &c, opts, dry); err != nil {
-			return copied, unchanged, nil, fmt.Errorf("referrer %s of %s: %w", m.Digest, d, err)
+			return nil, fmt.Errorf("referrer %s of %s: %w", m.Digest, d, err)
 		}
 		index.Blobs += c.Blobs
 		index.Bytes += c.Bytes
 	}
-	for _, m := range viaAPI {
-		c := Copied{Digest: m.Digest.String(), Referrer: true}
-		if err := copyManifest(ctx, src, dst, m, d, &c, opts, dry); err != nil {
-			return copied, unchanged, nil, fmt.Errorf("referrer %s of %s: %w", m.Digest, d, err)
+	if dry {
+		opts.log().Infof("would copy the referrers index of %s to %s (%d manifests to send)", d, to, len(forIndex))
+	} else {
+		if err := writeManifest(ctx, opts, to, index.raw); err != nil {
+			return nil, err
 		}
-		if dry {
-			opts.log().WithField("digest", c.Digest).Infof("would copy the referrer of %s to %s (%d blobs, %d bytes)", d, dst, c.Blobs, c.Bytes)
-		} else {
-			opts.log().WithField("digest", c.Digest).Infof("copied the referrer of %s to %s", d, dst)
-		}
-		copied = append(copied, c)
+		opts.log().WithField("digest", index.Digest).Infof("copied the referrers index of %s to %s", d, to)
 	}
-	if index != nil {
-		if dry {
-			opts.log().Infof("would copy the referrers index of %s to %s (%d manifests to send)", d, to, len(forIndex))
-		} else if err := writeManifest(ctx, opts, to, index.raw); err != nil {
-			return copied, unchanged, nil, err
-		} else {
-			opts.log().WithField("digest", index.Digest).Infof("copied the referrers index of %s to %s", d, to)
-		}
-		copied = append(copied, index.Copied)
+	rep.Copied = append(rep.Copied, index.Copied)
+	return referrers, nil
+}
+
+// describeReferrer reads src@r and checks that it is a referrer of
+// subject; it returns the descriptor its own bytes give (media type, size,
+// artifact type, annotations), as the tag schema wants. errAbsent when the
+// source does not serve it.
+func describeReferrer(ctx context.Context, opts Options, src reference.Named, r, subject digest.Digest) (imgspecv1.Descriptor, error) {
+	from, err := reference.WithDigest(reference.TrimNamed(src), r)
+	if err != nil {
+		return imgspecv1.Descriptor{}, err
 	}
-	return copied, unchanged, referrers, nil
+	a, err := readAttachment(ctx, opts, from)
+	if err != nil {
+		return imgspecv1.Descriptor{}, err
+	}
+	defer a.Close()
+	if got := digest.FromBytes(a.raw); got != r {
+		return imgspecv1.Descriptor{}, &errs.IntegrityError{What: "manifest " + from.String(), Check: "digest", Expected: r.String(), Actual: got.String()}
+	}
+	if err := checkReferrer(a, from, subject); err != nil {
+		return imgspecv1.Descriptor{}, err
+	}
+	m := a.manifest
+	mt := m.MediaType
+	if mt == "" {
+		mt = imgspecv1.MediaTypeImageManifest
+	}
+	at := m.ArtifactType
+	if at == "" && mt == imgspecv1.MediaTypeImageManifest {
+		at = m.Config.MediaType
+	}
+	return imgspecv1.Descriptor{MediaType: mt, Digest: r, Size: int64(len(a.raw)), ArtifactType: at, Annotations: m.Annotations}, nil
+}
+
+// checkReferrer refuses a manifest that does not name subject as its
+// subject (a registry cannot attach another image's referrer to this one)
+// or is neither an image manifest nor an index.
+func checkReferrer(a *attachment, from reference.Named, subject digest.Digest) error {
+	if a.manifest.Subject == nil || a.manifest.Subject.Digest != subject {
+		return &errs.IntegrityError{What: "referrer " + from.String(), Check: "subject", Expected: subject.String(), Actual: subjectOf(a.manifest)}
+	}
+	switch a.manifest.MediaType {
+	case imgspecv1.MediaTypeImageManifest, imgspecv1.MediaTypeImageIndex:
+	case "":
+		if a.manifest.Config.MediaType == "" {
+			return &errs.IntegrityError{What: "referrer " + from.String(), Check: "content: no media type and no config: neither an image manifest nor an index"}
+		}
+	default:
+		return &errs.IntegrityError{What: "referrer " + from.String(), Check: fmt.Sprintf("media type %q: neither an OCI image manifest nor an index", a.manifest.MediaType)}
+	}
+	return nil
+}
+
+// tagSchemaList is what the tag-schema index at tag lists (nothing when
+// there is none).
+func tagSchemaList(ctx context.Context, opts Options, tag reference.NamedTagged) ([]imgspecv1.Descriptor, error) {
+	a, err := readAttachment(ctx, opts, tag)
+	if errors.Is(err, errAbsent) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	idx, err := parseReferrers(a.raw, tag)
+	if err != nil {
+		return nil, err
+	}
+	return idx.Manifests, nil
+}
+
+func containsDigest(list []imgspecv1.Descriptor, d digest.Digest) bool {
+	return slices.ContainsFunc(list, func(m imgspecv1.Descriptor) bool { return m.Digest == d })
 }
 
 // referrersIndex is the tag-schema index to write on the destination.
@@ -234,10 +355,24 @@ func missingManifests(have, want []imgspecv1.Descriptor) []imgspecv1.Descriptor 
 	return out
 }
 
-// copyManifest copies one referrer (an OCI image manifest whose subject
-// is subject) by digest, its config and layers first, each checked against
-// its digest on the way.
+// maxIndexReferrerManifests bounds the manifests an index referrer may
+// list.
+const maxIndexReferrerManifests = 64
+
+// copyManifest copies one referrer by digest (an OCI image manifest, or
+// an index whose manifests go first), its config and layers first, each
+// checked against its digest on the way; the referrer must hash to desc's
+// digest, be desc's size and name subject as its subject.
 func copyManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.Descriptor, subject digest.Digest, c *Copied, opts Options, dry bool) error {
+	return sendManifest(ctx, src, dst, desc, c, opts, dry, func(a *attachment, from reference.Named) error {
+		return checkReferrer(a, from, subject)
+	})
+}
+
+// sendManifest copies src@desc to dst by digest when check accepts it:
+// an index's manifests first (image manifests only), an image manifest's
+// config and layers first.
+func sendManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.Descriptor, c *Copied, opts Options, dry bool, check func(*attachment, reference.Named) error) error {
 	from, err := reference.WithDigest(reference.TrimNamed(src), desc.Digest)
 	if err != nil {
 		return err
@@ -248,7 +383,7 @@ func copyManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.
 	}
 	a, err := readAttachment(ctx, opts, from)
 	if errors.Is(err, errAbsent) {
-		return errs.NotFoundf("%s: listed as a referrer but not on the registry", from)
+		return errs.NotFoundf("%s: listed but not on the registry", from)
 	}
 	if err != nil {
 		return err
@@ -258,12 +393,31 @@ func copyManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.
 	if got := digest.FromBytes(raw); got != desc.Digest {
 		return &errs.IntegrityError{What: "manifest " + from.String(), Check: "digest", Expected: desc.Digest.String(), Actual: got.String()}
 	}
-	// A registry cannot attach another image's referrer to this one.
-	if a.manifest.Subject == nil || a.manifest.Subject.Digest != subject {
-		return &errs.IntegrityError{What: "referrer " + from.String(), Check: "subject", Expected: subject.String(), Actual: subjectOf(a.manifest)}
+	if int64(len(raw)) != desc.Size {
+		return &errs.IntegrityError{What: "manifest " + from.String(), Check: "size", Expected: fmt.Sprint(desc.Size), Actual: fmt.Sprint(len(raw))}
 	}
-	if a.manifest.MediaType != imgspecv1.MediaTypeImageManifest {
-		return fmt.Errorf("%s: media type %q: only OCI image manifests are copied as referrers", from, a.manifest.MediaType)
+	if err := check(a, from); err != nil {
+		return err
+	}
+	if a.manifest.MediaType == imgspecv1.MediaTypeImageIndex {
+		var idx imgspecv1.Index
+		if err := json.Unmarshal(raw, &idx); err != nil {
+			return &errs.IntegrityError{What: from.String(), Check: "content: not an OCI image index: " + err.Error()}
+		}
+		if len(idx.Manifests) > maxIndexReferrerManifests {
+			return &errs.IntegrityError{What: from.String(), Check: fmt.Sprintf("an index referrer with %d manifests, more than %d", len(idx.Manifests), maxIndexReferrerManifests)}
+		}
+		for _, m := range idx.Manifests {
+			err := sendManifest(ctx, src, dst, m, c, opts, dry, func(a *attachment, from reference.Named) error {
+				if a.manifest.MediaType != imgspecv1.MediaTypeImageManifest {
+					return &errs.IntegrityError{What: from.String(), Check: fmt.Sprintf("media type %q in an index referrer: want an image manifest", a.manifest.MediaType)}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
 	}
 	w, err := newWriter(ctx, opts, to)
 	if err != nil {
@@ -330,19 +484,11 @@ func referrerAttachments(ctx context.Context, ref reference.Canonical, artifactT
 	if err != nil {
 		return nil, err
 	}
-	idx, err := readAttachment(ctx, opts, tagged)
-	switch {
-	case errors.Is(err, errAbsent):
-	case err != nil:
+	inTag, err := tagSchemaList(ctx, opts, tagged)
+	if err != nil {
 		return nil, err
-	default:
-		parsed, err := parseReferrers(idx.raw, idx.ref)
-		idx.Close()
-		if err != nil {
-			return nil, err
-		}
-		list = append(list, missingManifests(list, parsed.Manifests)...)
 	}
+	list = append(list, missingManifests(list, inTag)...)
 	var out []*attachment
 	closeAll := func() {
 		for _, a := range out {
@@ -360,12 +506,17 @@ func referrerAttachments(ctx context.Context, ref reference.Canonical, artifactT
 		}
 		a, err := readAttachment(ctx, opts, at)
 		if errors.Is(err, errAbsent) {
-			closeAll()
-			return nil, errs.NotFoundf("%s: listed as a referrer but not on the registry", at)
+			opts.log().Warnf("%s is listed as a referrer but not on the registry: skipped", at)
+			continue
 		}
 		if err != nil {
 			closeAll()
 			return nil, err
+		}
+		if got := digest.FromBytes(a.raw); got != m.Digest {
+			a.Close()
+			closeAll()
+			return nil, &errs.IntegrityError{What: "manifest " + at.String(), Check: "digest", Expected: m.Digest.String(), Actual: got.String()}
 		}
 		if a.manifest.ArtifactType != artifactType && a.manifest.Config.MediaType != artifactType {
 			a.Close()

@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/agentforge/agentforge/builder/image"
@@ -12,6 +15,7 @@ import (
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker/reference"
 )
@@ -163,8 +167,9 @@ func TestCopyAttachments_ReferrersAPI_Nested(t *testing.T) {
 }
 
 // A source registry whose referrers API lies is caught before anything is
-// written: an entry that is another image's referrer, an entry whose
-// digest the manifest does not hash to, an answer that is no index.
+// written: an entry that is another image's referrer, a listed digest
+// served with other bytes, an answer that is no index. A listed referrer
+// the source does not serve is skipped and reported.
 func TestCopyAttachments_ReferrersAPI_LyingRegistry(t *testing.T) {
 	r := newAPIRegistries(t)
 	ctx := context.Background()
@@ -180,22 +185,46 @@ func TestCopyAttachments_ReferrersAPI_LyingRegistry(t *testing.T) {
 		b, _ := json.Marshal(imgspecv1.Index{MediaType: imgspecv1.MediaTypeImageIndex, Manifests: []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageManifest, Digest: d, Size: size}}})
 		return b
 	}
+	forged := digest.FromString("forged")
 	for _, tc := range []struct {
-		name string
-		body []byte
+		name      string
+		body      []byte
+		intercept func(http.ResponseWriter, *http.Request) bool
+		want      error  // errs.ErrIntegrity, or nil
+		check     string // the integrity check named
+		skipped   digest.Digest
 	}{
-		{"another image's referrer", entry(foreign, int64(len(foreignRaw)))},
-		{"a digest the manifest does not hash to", entry(digest.FromString("forged"), int64(len(foreignRaw)))},
-		{"not an index", []byte(`{"mediaType":"application/vnd.oci.image.manifest.v1+json"}`)},
-		{"an invalid digest", []byte(`{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"digest":"sha256:../../etc","size":1}]}`)},
+		{name: "another image's referrer", body: entry(foreign, int64(len(foreignRaw))), want: errs.ErrIntegrity, check: "subject"},
+		{name: "other bytes for a listed digest", body: entry(forged, int64(len(foreignRaw))), want: errs.ErrIntegrity, check: "digest",
+			intercept: func(w http.ResponseWriter, r *http.Request) bool {
+				if r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/manifests/"+forged.String()) {
+					return false
+				}
+				w.Header().Set("Content-Type", imgspecv1.MediaTypeImageManifest)
+				w.Header().Set("Docker-Content-Digest", forged.String())
+				w.Write(foreignRaw)
+				return true
+			}},
+		{name: "listed, not served", body: entry(forged, 100), skipped: forged},
+		{name: "not an index", body: []byte(`{"mediaType":"application/vnd.oci.image.manifest.v1+json"}`), want: errs.ErrIntegrity, check: "media type"},
+		{name: "an invalid digest", body: []byte(`{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"digest":"sha256:../../etc","size":1}]}`), want: errs.ErrIntegrity, check: "entry"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dst := push(t, r.without.Host, "mirror/"+slug(tc.name), r.regs, img)
-			r.src.RewriteReferrers(func([]byte) []byte { return tc.body })
+			r.src.RewriteReferrers(func(string, []byte) []byte { return tc.body })
+			r.src.Intercept(tc.intercept)
 			defer r.src.RewriteReferrers(nil)
-			_, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o)
-			if !errors.Is(err, errs.ErrIntegrity) && !errors.Is(err, errs.ErrNotFound) {
-				t.Fatalf("got %v, want an integrity error (or, for the forged digest, not found)", err)
+			defer r.src.Intercept(nil)
+			rep, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o)
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			var ie *errs.IntegrityError
+			if tc.check != "" && (!errors.As(err, &ie) || !strings.Contains(ie.Check, tc.check)) {
+				t.Errorf("got %v, want the %s check to fail", err, tc.check)
+			}
+			if tc.skipped != "" && (rep == nil || len(rep.Skipped) != 1 || rep.Skipped[0].Digest != tc.skipped.String()) {
+				t.Errorf("report %+v, want %s skipped", rep, tc.skipped)
 			}
 			tag, _ := ReferrersTag(src.Digest())
 			if _, err := readAttachment(ctx, r.o, mustTag(t, dst, tag)); !errors.Is(err, errAbsent) {
@@ -206,6 +235,163 @@ func TestCopyAttachments_ReferrersAPI_LyingRegistry(t *testing.T) {
 				t.Error("the other image's referrer was copied to the mirror")
 			}
 		})
+	}
+}
+
+// The mirror's tag-schema index describes each referrer from its own
+// bytes, whatever size, type or annotations the source's listing claims.
+func TestCopyAttachments_ReferrersAPI_DescriptorsFromBytes(t *testing.T) {
+	r := newAPIRegistries(t)
+	ctx := context.Background()
+	img := imagetest.Options{Layers: 1, Size: 256, Seed: 48}
+	src := push(t, r.src.Host, "up/agent", r.regs, img)
+	dst := push(t, r.without.Host, "mirror/agent", r.regs, img)
+	srcRaw, err := imageManifest(ctx, r.o, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, raw := putReferrerManifest(t, r.o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
+	r.src.RewriteReferrers(func(subject string, body []byte) []byte {
+		if subject != src.Digest().String() {
+			return body
+		}
+		b, _ := json.Marshal(imgspecv1.Index{MediaType: imgspecv1.MediaTypeImageIndex, Manifests: []imgspecv1.Descriptor{{
+			MediaType: imgspecv1.MediaTypeImageManifest, Digest: ref, Size: 999999, ArtifactType: "application/vnd.evil", Annotations: map[string]string{"forged": "yes"}}}})
+		return b
+	})
+	defer r.src.RewriteReferrers(nil)
+	if _, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o); err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := ReferrersTag(src.Digest())
+	var idx imgspecv1.Index
+	if err := json.Unmarshal([]byte(attachmentRaw(t, r.o, dst, tag)), &idx); err != nil {
+		t.Fatal(err)
+	}
+	want := imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageManifest, Digest: ref, Size: int64(len(raw)), ArtifactType: "application/spdx+json"}
+	if len(idx.Manifests) != 1 || !reflect.DeepEqual(idx.Manifests[0], want) {
+		t.Fatalf("the mirror's index lists %+v, want %+v", idx.Manifests, want)
+	}
+}
+
+// A destination whose referrers API answers but does not list what it was
+// given (it took the manifest without processing its subject, which the
+// spec allows when it sends no OCI-Subject) gets the referrer in its tag
+// schema; a second run copies nothing.
+func TestCopyAttachments_ReferrersAPI_DestinationIgnoresSubject(t *testing.T) {
+	r := newAPIRegistries(t)
+	ctx := context.Background()
+	img := imagetest.Options{Layers: 1, Size: 256, Seed: 49}
+	src := push(t, r.src.Host, "up/agent", r.regs, img)
+	dst := push(t, r.withAPI.Host, "mirror/agent", r.regs, img)
+	srcRaw, err := imageManifest(ctx, r.o, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := putReferrerManifest(t, r.o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
+	r.withAPI.RewriteReferrers(func(string, []byte) []byte {
+		return []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)
+	})
+	defer r.withAPI.RewriteReferrers(nil)
+	rep, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := ReferrersTag(src.Digest())
+	if len(rep.Copied) != 2 || !rep.Copied[0].Referrer || rep.Copied[1].Tag != tag {
+		t.Fatalf("copy: %+v, want the referrer by digest, then a tag-schema index", rep)
+	}
+	var idx imgspecv1.Index
+	if err := json.Unmarshal([]byte(attachmentRaw(t, r.o, dst, tag)), &idx); err != nil || len(idx.Manifests) != 1 || idx.Manifests[0].Digest != ref {
+		t.Fatalf("the mirror's tag schema: %+v %v, want %s", idx, err, ref)
+	}
+	rep, err = CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o)
+	if err != nil || len(rep.Copied) != 0 {
+		t.Fatalf("second copy: %+v %v, want nothing copied", rep, err)
+	}
+}
+
+// A referrer may be an index (the spec allows it): its manifests go
+// first, then the index, to a registry with the API and to one without.
+func TestCopyAttachments_ReferrersAPI_IndexReferrer(t *testing.T) {
+	r := newAPIRegistries(t)
+	ctx := context.Background()
+	img := imagetest.Options{Layers: 1, Size: 256, Seed: 50}
+	src := push(t, r.src.Host, "up/agent", r.regs, img)
+	srcRaw, err := imageManifest(ctx, r.o, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The child: an SPDX artifact manifest of its own (no subject).
+	w, err := newWriter(ctx, r.o, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, err := w.put(ctx, "application/vnd.oci.empty.v1+json", []byte("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, _, err := w.put(ctx, "application/spdx+json", []byte(`{"spdxVersion":"SPDX-2.3","name":"child"}`))
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	childRaw, _ := json.Marshal(imgspecv1.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageManifest,
+		ArtifactType: "application/spdx+json", Config: cfg, Layers: []imgspecv1.Descriptor{layer}})
+	child := digest.FromBytes(childRaw)
+	putRaw(t, r.o, src, childRaw)
+	idxRaw, _ := json.Marshal(imgspecv1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageIndex, ArtifactType: "application/vnd.example.bundle",
+		Manifests: []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageManifest, Digest: child, Size: int64(len(childRaw))}},
+		Subject:   &imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageManifest, Digest: src.Digest(), Size: int64(len(srcRaw))}})
+	bundle := digest.FromBytes(idxRaw)
+	putRaw(t, r.o, src, idxRaw)
+
+	for _, host := range []string{r.withAPI.Host, r.without.Host} {
+		dst := push(t, host, "mirror/agent", r.regs, img)
+		if _, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o); err != nil {
+			t.Fatalf("%s: %v", host, err)
+		}
+		for _, d := range []digest.Digest{child, bundle} {
+			at, _ := reference.WithDigest(reference.TrimNamed(dst), d)
+			if _, err := imageManifest(ctx, r.o, at); err != nil {
+				t.Errorf("%s: %s on the mirror: %v", host, d, err)
+			}
+		}
+		list, _ := referrersOn(t, r.o, dst)
+		if !containsDigest(list, bundle) {
+			t.Errorf("%s: the mirror's referrers %v do not include the index %s", host, list, bundle)
+		}
+	}
+}
+
+// referrersOn is what ref's registry gives for its referrers: its API's
+// list, else its tag schema's.
+func referrersOn(t *testing.T, o Options, ref reference.Canonical) ([]imgspecv1.Descriptor, bool) {
+	t.Helper()
+	list, ok, err := listReferrers(context.Background(), o, ref, ref.Digest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok {
+		return list, true
+	}
+	tag, _ := ReferrersTag(ref.Digest())
+	list, err = tagSchemaList(context.Background(), o, mustTag(t, ref, tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return list, false
+}
+
+// putRaw writes a manifest by digest.
+func putRaw(t *testing.T, o Options, repo reference.Named, raw []byte) {
+	t.Helper()
+	at, err := reference.WithDigest(reference.TrimNamed(repo), digest.FromBytes(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeManifest(context.Background(), o, at, raw); err != nil {
+		t.Fatal(err)
 	}
 }
 
