@@ -77,7 +77,11 @@ func CopyAttachments(ctx context.Context, src, dst reference.Named, d digest.Dig
 }
 
 // PlanAttachments is CopyAttachments without writing anything: the report
-// says what would be copied (and which blobs sent).
+// says what would be copied (and which blobs sent). A destination
+// repository that does not exist yet cannot say whether its registry has
+// the referrers API (registries answer 404 for both): it is planned as one
+// without (a tag-schema index), where the real run, which copies the image
+// first, may send referrers by digest alone; the blobs sent are the same.
 func PlanAttachments(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options) (*CopyReport, error) {
 	return copyAttachments(ctx, src, dst, d, opts, true)
 }
