@@ -26,6 +26,9 @@ type IndexEntry struct {
 	Platform string `json:"platform"`
 	Digest   string `json:"digest"`
 	Source   string `json:"source"`
+	// Signatures are what signing (Options.Sign) did on this platform's
+	// image on each destination, in order.
+	Signatures []sign.Signed `json:"signatures,omitempty"`
 }
 
 // IndexReport is the outcome of Index.
@@ -39,7 +42,8 @@ type IndexReport struct {
 // agent), into one OCI image index, and publishes it to every destination:
 // a platform image a destination lacks is first copied there byte for byte
 // from where it exists, then the index goes by digest, is verified with
-// every platform's image, and only then tagged. The index is the same bytes
+// every platform's image, signed (Options.Sign: each platform's image, then
+// the index), and only then tagged. The index is the same bytes
 // everywhere (platforms in a fixed order), so every destination serves the
 // same digest.
 func Index(ctx context.Context, sources []types.ImageReference, dests []Destination, opts Options) (*IndexReport, error) {
@@ -104,7 +108,7 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 	}
 	d := digest.FromBytes(raw)
 	p.log.WithField("digest", d.String()).Infof("index of %d platforms", len(children))
-	pub, err := fanOut(d, dests, func(dest Destination) Result {
+	pub, err := p.fanOut(d, dests, func(dest Destination) Result {
 		return p.pushWith(ctx, raw, d, dest, func(target types.ImageReference, sys *types.SystemContext, log logrus.FieldLogger, st *transferStats) error {
 			// Children first, each from where it is, unless already there.
 			for _, c := range children {
@@ -126,10 +130,22 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 				}
 			}
 			return p.opts.Registries.Retry.Do(ctx, log, "index", func() error { return putManifest(ctx, sys, target, raw) })
-		})
+		}, nil)
 	})
 	if pub != nil {
 		rep.Report = *pub
+		if p.opts.Sign != nil {
+			// The platform images are signed in the index's order, which
+			// is rep.Manifests'.
+			for i := range rep.Manifests {
+				rep.Manifests[i].Signatures = make([]sign.Signed, len(pub.Destinations))
+				for j, r := range pub.Destinations {
+					if i < len(r.children) {
+						rep.Manifests[i].Signatures[j] = r.children[i]
+					}
+				}
+			}
+		}
 	}
 	return rep, err
 }

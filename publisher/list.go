@@ -12,9 +12,11 @@ import (
 // PublishList publishes a multi-platform image kept in local storage (see
 // image.ReadLocalList): every platform's image goes to every destination as
 // Publish sends it (compressed once, the same bytes everywhere, verified,
-// untagged), then Index joins them into one OCI index, verified and only
-// then tagged with each destination's tags. Platform images first, the
-// index next, tags last: a failure leaves no tag naming a partial image.
+// untagged), then Index joins them into one OCI index, verified, signed
+// (Options.Sign: each platform's image with its own SBOM from
+// Signing.PlatformSBOMs, then the index) and only then tagged with each
+// destination's tags. Platform images first, the index next, tags last: a
+// failure leaves no tag naming a partial or unsigned image.
 func PublishList(ctx context.Context, list *image.LocalList, dests []Destination, opts Options) (*IndexReport, error) {
 	if len(dests) == 0 {
 		return nil, errNoDestination
@@ -22,13 +24,20 @@ func PublishList(ctx context.Context, list *image.LocalList, dests []Destination
 	if list == nil || len(list.Children) == 0 {
 		return nil, errs.Inputf("publish: the manifest list has no platform images")
 	}
+	if err := opts.Sign.check(); err != nil {
+		return nil, err
+	}
 	untagged := make([]Destination, len(dests))
 	for i, d := range dests {
 		untagged[i] = Destination{Repo: d.Repo}
 	}
+	// Index signs the platform images, once the index and all of them are
+	// verified on a destination.
+	platformOpts := opts
+	platformOpts.Sign = nil
 	var refs []types.ImageReference
 	for _, c := range list.Children {
-		rep, err := Publish(ctx, c.Ref, untagged, opts)
+		rep, err := Publish(ctx, c.Ref, untagged, platformOpts)
 		if err != nil {
 			return nil, fmt.Errorf("platform %s: %w", c.Platform, err)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/pkg/blobinfocache/none"
@@ -31,6 +32,9 @@ type MirrorOptions struct {
 // destination byte for byte: the same manifest bytes and so the same
 // digest; a multi-platform index is kept whole (every child manifest by
 // digest, then the index). Blobs a destination has are not sent again.
+// The source's signatures and attestations (and its children's) are copied
+// too, and the image signed when opts.Sign says so, before any tag is
+// written.
 func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, opts MirrorOptions) (*Report, error) {
 	if len(dests) == 0 {
 		return nil, errNoDestination
@@ -70,15 +74,21 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 		}
 		d = child
 	}
-	return fanOut(d, dests, func(dest Destination) Result {
-		var res Result
-		if opts.DryRun {
-			res = p.plan(ctx, src, raw, d, dest)
-		} else {
-			res = p.push(ctx, src, raw, d, dest)
+	srcRepo := reference.TrimNamed(named)
+	return p.fanOut(d, dests, func(dest Destination) Result {
+		if !opts.DryRun {
+			// The attachments go once the image is in place, before the
+			// tags.
+			return p.push(ctx, src, raw, d, dest, func(res *Result, log logrus.FieldLogger) error {
+				return p.copyAttachments(ctx, srcRepo, raw, d, dest, res, log, false)
+			})
 		}
+		res := p.plan(ctx, src, raw, d, dest)
 		if res.err == nil {
-			p.copyAttachments(ctx, reference.TrimNamed(named), raw, d, dest, &res, opts.DryRun)
+			if err := p.copyAttachments(ctx, srcRepo, raw, d, dest, &res, p.log.WithField("destination", dest.String()), true); err != nil {
+				res.err = fmt.Errorf("%s: %w", dest, err)
+				res.Error = res.err.Error()
+			}
 		}
 		return res
 	})
@@ -86,18 +96,15 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 
 // copyAttachments copies cosign's signatures, attestations and SBOMs of
 // the image (and of each child of an index) to dest once the image is in
-// place, byte for byte, so that it verifies there with the same key. What
-// dest already has is not sent again. A dry run reports what would be
-// copied.
-func (p *run) copyAttachments(ctx context.Context, srcRepo reference.Named, raw []byte, d digest.Digest, dest Destination, res *Result, dry bool) {
-	log := p.log.WithField("destination", dest.String())
+// place, byte for byte, so that it verifies there with the same key, and
+// records them in res. What dest already has is not sent again. A dry run
+// reports what would be copied.
+func (p *run) copyAttachments(ctx context.Context, srcRepo reference.Named, raw []byte, d digest.Digest, dest Destination, res *Result, log logrus.FieldLogger, dry bool) error {
 	digests := []digest.Digest{d}
 	if mt := manifest.GuessMIMEType(raw); manifest.MIMETypeIsMultiImage(mt) {
 		list, err := manifest.ListFromBlob(raw, mt)
 		if err != nil {
-			res.err = fmt.Errorf("%s: %w", dest, err)
-			res.Error = res.err.Error()
-			return
+			return err
 		}
 		digests = append(digests, list.Instances()...)
 	}
@@ -113,12 +120,12 @@ func (p *run) copyAttachments(ctx context.Context, srcRepo reference.Named, raw 
 			all.Unchanged += rep.Unchanged
 		}
 		if err != nil {
-			res.err = fmt.Errorf("%s: attachments of %s: %w", dest, dg, err)
-			res.Error = res.err.Error()
-			break
+			res.Attachments = all
+			return fmt.Errorf("attachments of %s: %w", dg, err)
 		}
 	}
 	res.Attachments = all
+	return nil
 }
 
 // choosePlatform finds the child manifest of an index for os/arch[/variant].

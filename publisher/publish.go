@@ -53,6 +53,10 @@ type Options struct {
 	// WorkDir holds the staging layouts (reused between runs, keyed by the
 	// source image) and temporary files; "" means os.TempDir()/agentforge-publish.
 	WorkDir string
+	// Sign, when set, signs every destination's image (and the platform
+	// images of an index) after verification and before the tags; see
+	// Signing.
+	Sign *Signing
 	// Log receives progress: one line per blob and destination.
 	Log logrus.FieldLogger
 }
@@ -73,14 +77,19 @@ type Result struct {
 	// with the image (and with each child of an index).
 	Attachments *sign.CopyReport `json:"attachments,omitempty"`
 	err         error
+	// signed and children are what signing did (Options.Sign): on the
+	// image, and on each platform image of an index, in the index's order.
+	signed   sign.Signed
+	children []sign.Signed
 }
 
 // Report is the outcome of Publish or Mirror.
 type Report struct {
 	Digest       string   `json:"digest"`
 	Destinations []Result `json:"destinations"`
-	// Signatures are what signing the destinations did (Sign), when the
-	// caller signed.
+	// Signatures are what signing did (Options.Sign) on each destination,
+	// in order; the entry of a destination that failed before it was
+	// signed is empty.
 	Signatures []sign.Signed `json:"signatures,omitempty"`
 }
 
@@ -100,8 +109,9 @@ func (e *TagConflictError) Final() bool { return true }
 // verifies each. A local (containers-storage) image is first compressed
 // once into a staging OCI layout, so that every destination receives the
 // same bytes and serves the same digest. Per destination: blobs (present
-// ones skipped), the manifest by digest, then the tags. A destination that
-// fails does not stop the others; the returned error names each failure.
+// ones skipped), the manifest by digest, verification, the signature
+// (Options.Sign), then the tags. A destination that fails does not stop
+// the others; the returned error names each failure.
 func Publish(ctx context.Context, src types.ImageReference, dests []Destination, opts Options) (*Report, error) {
 	if len(dests) == 0 {
 		return nil, errNoDestination
@@ -126,14 +136,14 @@ func Publish(ctx context.Context, src types.ImageReference, dests []Destination,
 	}
 	d := digest.FromBytes(raw)
 	// An OCI layout may hold a multi-platform index: transfer keeps it whole.
-	return fanOut(d, dests, func(dest Destination) Result {
-		return p.push(ctx, staged, raw, d, dest)
+	return p.fanOut(d, dests, func(dest Destination) Result {
+		return p.push(ctx, staged, raw, d, dest, nil)
 	})
 }
 
-// fanOut runs fn for every destination at once and collects the results;
-// the error names every destination that failed.
-func fanOut(d digest.Digest, dests []Destination, fn func(Destination) Result) (*Report, error) {
+// fanOut runs fn for every destination at once and collects the results
+// (and the signatures); the error names every destination that failed.
+func (p *run) fanOut(d digest.Digest, dests []Destination, fn func(Destination) Result) (*Report, error) {
 	rep := &Report{Digest: d.String(), Destinations: make([]Result, len(dests))}
 	var wg sync.WaitGroup
 	for i, dest := range dests {
@@ -144,6 +154,7 @@ func fanOut(d digest.Digest, dests []Destination, fn func(Destination) Result) (
 		}()
 	}
 	wg.Wait()
+	rep.Signatures = p.signatures(rep)
 	return rep, joinFailures(rep)
 }
 
@@ -168,6 +179,9 @@ func newRun(opts Options) (*run, error) {
 	case VerifyFull, VerifyFast, VerifyNone:
 	default:
 		return nil, errs.Inputf("verification %q: want full, fast or none", opts.Verify)
+	}
+	if err := opts.Sign.check(); err != nil {
+		return nil, err
 	}
 	work := opts.WorkDir
 	if work == "" {
@@ -295,21 +309,25 @@ func (p *run) copy(ctx context.Context, dest, src types.ImageReference, srcSys, 
 	return err
 }
 
-// push sends the staged image to one destination: tag check, blobs and
-// manifest by digest, tags, then verification.
-func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d digest.Digest, dest Destination) Result {
+// push sends the image at src to one destination (see pushWith).
+func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d digest.Digest, dest Destination, before beforeTags) Result {
 	return p.pushWith(ctx, raw, d, dest, func(target types.ImageReference, sys *types.SystemContext, log logrus.FieldLogger, st *transferStats) error {
 		return p.transfer(ctx, src, target, p.srcSys, sys, raw, log, st)
-	})
+	}, before)
 }
 
 // sender puts an image or index (manifest by digest, and everything it
 // names) at target.
 type sender func(target types.ImageReference, sys *types.SystemContext, log logrus.FieldLogger, st *transferStats) error
 
+// beforeTags puts what else must be on a destination before a tag names
+// the image there (a mirror's copied signatures); it records it in res.
+type beforeTags func(res *Result, log logrus.FieldLogger) error
+
 // pushWith sends one image or index to one destination with send, then
-// verifies it and writes the tags: tag check, send, verify, tags.
-func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest Destination, send sender) Result {
+// verifies it, signs it and writes the tags: tag check, send, verify,
+// before (when not nil), sign (Options.Sign), tags.
+func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest Destination, send sender, before beforeTags) Result {
 	start := time.Now()
 	res := Result{Ref: dest.Repo.Name() + "@" + d.String(), Digest: d.String(), Tags: dest.Tags, Verification: p.opts.Verify}
 	log := p.log.WithField("destination", dest.String())
@@ -348,7 +366,19 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 		}
 		res.Verified = true
 	}
-	// Tags last: the manifest and all its blobs are in place (and checked).
+	if before != nil {
+		if err := before(&res, log); err != nil {
+			return fail(err)
+		}
+	}
+	// Signed before any tag names it, and only once checked: a pull by tag
+	// (an admission policy, a pod starting) never finds an unsigned image.
+	// An image whose signing fails stays reachable only by its digest.
+	if err := p.sign(ctx, dest, raw, d, &res, log); err != nil {
+		return fail(err)
+	}
+	// Tags last: the manifest and all its blobs are in place (and checked,
+	// and signed).
 	// Each tag is looked up again right before it is written, so that a
 	// concurrent publish that moved it meanwhile is reported as a conflict
 	// instead of being silently overwritten. (Registries offer no

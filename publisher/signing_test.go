@@ -1,30 +1,29 @@
 package publisher
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/agentforge/agentforge/publisher/sign"
-	"go.podman.io/image/v5/oci/layout"
+	"github.com/opencontainers/go-digest"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/types"
 )
 
-// Sign signs what each destination of a publish serves, skips failed
-// destinations, and attaches the SBOM.
-func TestSign_PublishedDestinations(t *testing.T) {
-	reg := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
-	regs := image.Registries{AuthFile: reg.AuthFile, CAFile: reg.CAFile}
-	ctx := context.Background()
-	src, err := layout.NewReference(writeIndexLayout(t), "multi")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := Publish(ctx, src, []Destination{dest(t, reg.Host+"/up/tool:1"), dest(t, reg.Host+"/mirror/tool:1")}, Options{Registries: regs, WorkDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	results := []Result{rep.Destinations[0], {Ref: reg.Host + "/failed/tool@" + rep.Digest, Error: "push failed"}, rep.Destinations[1]}
+const testSBOM = `{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","name":"tool"}`
+
+func testKey(t *testing.T) *sign.PrivateKey {
+	t.Helper()
 	priv, _, err := sign.GenerateKeyPair([]byte("p"))
 	if err != nil {
 		t.Fatal(err)
@@ -33,35 +32,307 @@ func TestSign_PublishedDestinations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := Sign(ctx, results, key, []byte(`{"spdxVersion":"SPDX-2.3"}`), Options{Registries: regs})
+	return key
+}
+
+// manifestPuts lists, in order, the references (digest or tag) under which
+// manifests were written to repo through the proxy.
+func manifestPuts(log []registrytest.Entry, repo string) []string {
+	prefix := "/v2/" + repo + "/manifests/"
+	var out []string
+	for _, e := range log {
+		if e.Method == "PUT" && strings.HasPrefix(e.Path, prefix) && e.Status < 300 {
+			out = append(out, strings.TrimPrefix(e.Path, prefix))
+		}
+	}
+	return out
+}
+
+func attachmentTag(t *testing.T, d digest.Digest, suffix string) string {
+	t.Helper()
+	tag, err := sign.AttachmentTag(d, suffix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out) != 3 || out[1].Signature != nil || out[1].Ref != "" {
-		t.Fatalf("entries %+v: want three, the failed destination's empty", out)
+	return tag
+}
+
+func canonicalAt(t *testing.T, repo string, d digest.Digest) reference.Canonical {
+	t.Helper()
+	c, err := reference.WithDigest(mustNamed(t, repo), d)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return c
+}
+
+// With a signer, every destination gets its signature (and SBOM
+// attestation) after the manifest by digest and its verification, and
+// before the tag: the registry sees the .sig and .att manifests written
+// before the tag, and, for an index, every platform image's before the
+// index's.
+func TestPublish_SignsBeforeTagging(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		// publish publishes to repo:1 on host with opts and returns the
+		// digest and the platform images' digests.
+		publish func(t *testing.T, reg *registrytest.Registry, host, repo string, opts Options) (digest.Digest, []digest.Digest)
+		// platformSBOM is attached to the linux/arm64 image.
+		platformSBOM bool
+	}{
+		{name: "image", publish: func(t *testing.T, _ *registrytest.Registry, host, repo string, opts Options) (digest.Digest, []digest.Digest) {
+			src := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 2, Size: 4 << 10, Seed: 11})
+			rep, err := Publish(ctx, src, []Destination{dest(t, host+"/"+repo+":1")}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return digest.Digest(rep.Digest), nil
+		}},
+		{name: "oci index", platformSBOM: true, publish: func(t *testing.T, _ *registrytest.Registry, host, repo string, opts Options) (digest.Digest, []digest.Digest) {
+			src := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 1, Size: 4 << 10, Seed: 12, Platforms: []string{"linux/amd64", "linux/arm64"}})
+			rep, err := Publish(ctx, src, []Destination{dest(t, host+"/"+repo+":1")}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Signatures) != 1 || rep.Signatures[0].Signature == nil {
+				t.Fatalf("signatures %+v", rep.Signatures)
+			}
+			return digest.Digest(rep.Digest), childDigests(t, host, repo, rep.Digest, opts.Registries)
+		}},
+		{name: "index of published platforms", platformSBOM: true, publish: func(t *testing.T, reg *registrytest.Registry, host, repo string, opts Options) (digest.Digest, []digest.Digest) {
+			// Published unsigned and untagged where the index goes, as
+			// PublishList does, straight to the registry.
+			amd := publishPlatform(t, reg, repo, "linux/amd64", 13)
+			arm := publishPlatform(t, reg, repo, "linux/arm64", 14)
+			rep, err := Index(ctx, []types.ImageReference{arm, amd}, []Destination{dest(t, host+"/"+repo+":1")}, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var children []digest.Digest
+			for _, m := range rep.Manifests {
+				if len(m.Signatures) != 1 || m.Signatures[0].Signature == nil || !m.Signatures[0].Signature.Added {
+					t.Errorf("%s: signatures %+v", m.Platform, m.Signatures)
+				}
+				if sbom := m.Signatures[0].SBOM; (m.Platform == "linux/arm64") != (sbom != nil) {
+					t.Errorf("%s: SBOM %+v, want one for linux/arm64 only", m.Platform, sbom)
+				}
+				children = append(children, digest.Digest(m.Digest))
+			}
+			return digest.Digest(rep.Digest), children
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := registrytest.New(t, registrytest.Options{})
+			proxy := registrytest.NewProxy(t, reg)
+			regs := image.Registries{Insecure: []string{reg.Host, proxy.Host}}
+			key := testKey(t)
+			signing := &Signing{Signer: key, SBOM: []byte(testSBOM)}
+			if tc.platformSBOM {
+				signing.PlatformSBOMs = map[string][]byte{"linux/arm64": []byte(testSBOM)}
+			}
+			const repo = "agents/tool"
+			d, children := tc.publish(t, reg, proxy.Host, repo, Options{Registries: regs, WorkDir: t.TempDir(), Sign: signing})
+
+			puts := manifestPuts(proxy.Log(), repo)
+			at := func(ref string) int {
+				i := slices.Index(puts, ref)
+				if i < 0 {
+					t.Fatalf("%s was never written; manifests written: %v", ref, puts)
+				}
+				return i
+			}
+			sig, att, tag := at(attachmentTag(t, d, "sig")), at(attachmentTag(t, d, "att")), at("1")
+			if byDigest := at(d.String()); !(byDigest < sig && sig < att && att < tag) {
+				t.Errorf("order of manifest writes %v: want %s, its .sig, its .att, then the tag", puts, d)
+			}
+			if tag != len(puts)-1 || slices.Index(puts[tag+1:], "1") >= 0 {
+				t.Errorf("the tag is not the last write: %v", puts)
+			}
+			for _, c := range children {
+				if cs := at(attachmentTag(t, c, "sig")); cs > sig {
+					t.Errorf("platform image %s signed after the index: %v", c, puts)
+				}
+			}
+			// Verified (every blob downloaded) before anything is signed.
+			var firstSig, lastBlobGet time.Time
+			for _, e := range proxy.Log() {
+				if e.Method == "PUT" && strings.HasSuffix(e.Path, ".sig") && firstSig.IsZero() {
+					firstSig = e.At
+				}
+				if e.Method == "GET" && strings.Contains(e.Path, "/blobs/sha256:") {
+					lastBlobGet = e.At
+				}
+			}
+			if lastBlobGet.IsZero() || !lastBlobGet.Before(firstSig) {
+				t.Errorf("blob downloaded (verification) at %v, first signature at %v", lastBlobGet, firstSig)
+			}
+
+			// What was written verifies with the key.
+			hosts, err := regs.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			so := sign.Options{Hosts: hosts}
+			for _, dg := range append([]digest.Digest{d}, children...) {
+				if _, err := sign.Verify(ctx, canonicalAt(t, reg.Host+"/"+repo, dg), key.Verifier(), so); err != nil {
+					t.Errorf("%s: %v", dg, err)
+				}
+			}
+			if _, err := sign.VerifyAttestation(ctx, canonicalAt(t, reg.Host+"/"+repo, d), key.Verifier(), "spdxjson", so); err != nil {
+				t.Errorf("SBOM of %s: %v", d, err)
+			}
+		})
+	}
+}
+
+// childDigests are the platform images of the index repo@d on host.
+func childDigests(t *testing.T, host, repo, d string, regs image.Registries) []digest.Digest {
+	t.Helper()
 	hosts, err := regs.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, i := range []int{0, 2} {
-		if out[i].Ref != results[i].Ref || out[i].Signature == nil || !out[i].Signature.Added || out[i].SBOM == nil || !out[i].SBOM.Added {
-			t.Errorf("entry %d: %+v", i, out[i])
-		}
-		ref, err := sign.ParseRef(results[i].Ref)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := sign.Verify(ctx, ref, key.Public(), sign.Options{Hosts: hosts}); err != nil {
-			t.Errorf("%s: %v", ref, err)
-		}
-		if _, err := sign.VerifyAttestation(ctx, ref, key.Public(), "spdxjson", sign.Options{Hosts: hosts}); err != nil {
-			t.Errorf("%s: %v", ref, err)
+	raw, err := image.Manifest(context.Background(), mustRef(t, "docker://"+host+"/"+repo+"@"+d, regs), hosts.For(host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := manifest.ListFromBlob(raw, manifest.GuessMIMEType(raw))
+	if err != nil || len(list.Instances()) != 2 {
+		t.Fatalf("index %s: %v %s", d, err, raw)
+	}
+	return list.Instances()
+}
+
+// refusingSigner signs like its key, except payloads that name a
+// repository on host: a signing service that refuses one of them.
+type refusingSigner struct {
+	*sign.PrivateKey
+	host string
+}
+
+func (s refusingSigner) SignMessage(ctx context.Context, msg []byte) ([]byte, error) {
+	if bytes.Contains(msg, []byte(s.host+"/")) {
+		return nil, errors.New("signing service refused")
+	}
+	return s.PrivateKey.SignMessage(ctx, msg)
+}
+
+// When signing fails on one destination, that destination gets no tag
+// (its image stays reachable only by digest) and fails with the error's
+// class kept; the other destination is signed and tagged.
+func TestPublish_SigningFailureLeavesThatDestinationUntagged(t *testing.T) {
+	ctx := context.Background()
+	// afterManifest arms fault once the image's manifest is written by
+	// digest through the proxy.
+	afterManifest := func(proxy *registrytest.Proxy, fault registrytest.Faults) {
+		proxy.Set(registrytest.Faults{OnResponse: func(e registrytest.Entry) {
+			if _, dg, ok := strings.Cut(e.Path, "/manifests/sha256:"); ok && e.Method == "PUT" && e.Status == 201 {
+				f := fault
+				if f.SwapManifest != nil {
+					f.SwapManifest = map[string]string{"sha256:" + dg: f.SwapManifest["digest"]}
+				}
+				proxy.Set(f)
+			}
+		}})
+	}
+	for _, tc := range []struct {
+		name          string
+		arm           func(proxy *registrytest.Proxy)
+		refuse        bool
+		wantIntegrity bool
+		want          string
+	}{
+		{name: "the signer refuses", refuse: true, want: "signing service refused"},
+		{name: "the signature upload fails", want: "500", arm: func(proxy *registrytest.Proxy) {
+			afterManifest(proxy, registrytest.Faults{FailEveryNthUpload: 1})
+		}},
+		// The registry serves other bytes for the digest once it was
+		// written (not verified here: --verify none): nothing is signed
+		// that does not hash to the digest, and that is an integrity
+		// failure (exit 3).
+		{name: "the registry lies to the signer", wantIntegrity: true, want: "integrity", arm: func(proxy *registrytest.Proxy) {
+			afterManifest(proxy, registrytest.Faults{SwapManifest: map[string]string{"digest": "other"}})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			good := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
+			bad := registrytest.New(t, registrytest.Options{})
+			proxy := registrytest.NewProxy(t, bad)
+			regs := image.Registries{Insecure: []string{bad.Host, proxy.Host}, CAFile: good.CAFile, AuthFile: good.AuthFile,
+				Retry: image.RetryPolicy{Attempts: 2, Delay: 10 * time.Millisecond}}
+			// Another image under bad's tag "other": what the lying
+			// registry serves instead.
+			other := imagetest.Layout(t, t.TempDir(), "other", imagetest.Options{Layers: 1, Size: 1024, Seed: 99})
+			if _, err := Publish(ctx, other, []Destination{dest(t, bad.Host+"/agents/tool:other")}, Options{Registries: regs, WorkDir: t.TempDir()}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.arm != nil {
+				tc.arm(proxy)
+			}
+			key := testKey(t)
+			opts := Options{Registries: regs, WorkDir: t.TempDir(), Sign: &Signing{Signer: key}}
+			if tc.refuse {
+				opts.Sign.Signer = refusingSigner{PrivateKey: key, host: proxy.Host}
+			}
+			if tc.wantIntegrity {
+				opts.Verify = VerifyNone
+			}
+			src := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 2, Size: 4 << 10, Seed: 21})
+			rep, err := Publish(ctx, src, []Destination{dest(t, good.Host+"/agents/tool:1"), dest(t, proxy.Host+"/agents/tool:1")}, opts)
+			if err == nil || !strings.Contains(err.Error(), proxy.Host+"/agents/tool:1") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want an error naming %s and %q, got %v", proxy.Host+"/agents/tool:1", tc.want, err)
+			}
+			if errors.Is(err, errs.ErrIntegrity) != tc.wantIntegrity {
+				t.Errorf("integrity failure: %t, want %t (%v)", errors.Is(err, errs.ErrIntegrity), tc.wantIntegrity, err)
+			}
+			if rep == nil || len(rep.Signatures) != 2 || rep.Destinations[0].Error != "" || rep.Destinations[1].Error == "" {
+				t.Fatalf("report %+v", rep)
+			}
+			if s := rep.Signatures[0]; s.Signature == nil || !s.Signature.Added || s.Error != "" {
+				t.Errorf("the good destination's signature: %+v", s)
+			}
+			if s := rep.Signatures[1]; s.Signature != nil || s.Error == "" {
+				t.Errorf("the failed destination's signature: %+v", s)
+			}
+			hosts, err := regs.Open(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tagDigest(t, opts, good.Host, "agents/tool:1"); got != rep.Digest {
+				t.Errorf("the good destination's tag names %q, want %s", got, rep.Digest)
+			}
+			if _, err := sign.Verify(ctx, canonicalAt(t, good.Host+"/agents/tool", digest.Digest(rep.Digest)), key.Verifier(), sign.Options{Hosts: hosts}); err != nil {
+				t.Errorf("the good destination: %v", err)
+			}
+			// Asked of the registry itself, not the proxy: no tag; the
+			// image is there by digest.
+			if got := tagDigest(t, opts, bad.Host, "agents/tool:1"); got != "" {
+				t.Errorf("the failed destination was tagged: %s", got)
+			}
+			if _, err := image.Manifest(ctx, mustRef(t, "docker://"+bad.Host+"/agents/tool@"+rep.Digest, regs), hosts.For(bad.Host)); err != nil {
+				t.Errorf("the failed destination's image by digest: %v", err)
+			}
+		})
+	}
+}
+
+// Bad signing input is refused before anything is pushed.
+func TestPublish_BadSigningInputChangesNothing(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, reg)
+	src := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 1, Size: 1024, Seed: 5})
+	for name, s := range map[string]*Signing{
+		"no signer":         {},
+		"SBOM not JSON":     {Signer: testKey(t), SBOM: []byte("SPDXVersion: SPDX-2.3")},
+		"platform SBOM bad": {Signer: testKey(t), PlatformSBOMs: map[string][]byte{"linux/arm64": []byte("{")}},
+	} {
+		opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host}}, WorkDir: t.TempDir(), Sign: s}
+		if _, err := Publish(context.Background(), src, []Destination{dest(t, proxy.Host+"/agents/tool:1")}, opts); !errors.Is(err, errs.ErrInput) {
+			t.Errorf("%s: want bad input, got %v", name, err)
 		}
 	}
-	// The failed destination was not signed.
-	failed, _ := sign.ParseRef(results[1].Ref)
-	if _, err := sign.Verify(ctx, failed, key.Public(), sign.Options{Hosts: hosts}); err == nil {
-		t.Error("the failed destination verifies")
+	if n := len(proxy.Log()); n != 0 {
+		t.Errorf("%d requests reached the registry", n)
 	}
 }

@@ -27,7 +27,8 @@ the same index digest, which is what the final Jenkins stage registers.
 
 REF: host/repo@sha256:… (docker:// optional), one per platform.
 
---sign-key signs the index digest on every destination (cosign format).`,
+--sign-key signs, on every destination, each platform image and then the
+index digest (cosign format), after verification and before the tags.`,
 		Example: `  agentforge index registry.example/agents/python-agent@sha256:<amd64> registry.example/agents/python-agent@sha256:<arm64> \
       --to registry.example/agents/python-agent:0.6.0-rc0 --to mirror.example.cn/registry.example/agents/python-agent:0.6.0-rc0 -o json`,
 		Args: args(cobra.MinimumNArgs(1)),
@@ -51,10 +52,9 @@ REF: host/repo@sha256:… (docker:// optional), one per platform.
 			if err != nil {
 				return err
 			}
-			rep, err := publisher.Index(cmd.Context(), srcs, dests, f.options(a))
-			if rep != nil {
-				err = a.signReport(cmd.Context(), signer, &rep.Report, nil, err)
-			}
+			opts := f.options(a)
+			opts.Sign = signing(signer, nil)
+			rep, err := publisher.Index(cmd.Context(), srcs, dests, opts)
 			a.emitIndex(rep)
 			return err
 		},

@@ -88,15 +88,18 @@ func TestCLI_MultiPlatformBuildPublish(t *testing.T) {
 	}
 
 	up := registrytest.New(t, registrytest.Options{})
+	// The upstream is published to through a proxy that records the
+	// order of the writes.
+	proxy := registrytest.NewProxy(t, up)
 	mirror := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
-	global := append([]string{"--insecure-registry", up.Host, "--ca-file", mirror.CAFile, "--authfile", mirror.AuthFile}, sf...)
+	global := append([]string{"--insecure-registry", up.Host, "--insecure-registry", proxy.Host, "--ca-file", mirror.CAFile, "--authfile", mirror.AuthFile}, sf...)
 	// Signed with a key agentforge made, as cosign generate-key-pair would.
 	t.Setenv("COSIGN_PASSWORD", "multi-platform test")
 	key := filepath.Join(dir, "cosign")
 	if code, _, stderr := cli(t, "keygen", "--prefix", key); code != 0 {
 		t.Fatalf("keygen: %s", stderr)
 	}
-	code, stdout, stderr = cli(t, append([]string{"publish", "busybox-demo:1.0.0", "--to", up.Host + "/agents/bb", "--to", mirror.Host + "/mirror/agents/bb",
+	code, stdout, stderr = cli(t, append([]string{"publish", "busybox-demo:1.0.0", "--to", proxy.Host + "/agents/bb", "--to", mirror.Host + "/mirror/agents/bb",
 		"--work-dir", t.TempDir(), "--sign-key", key + ".key", "-o", "json"}, global...)...)
 	if code != 0 {
 		t.Fatalf("publish the list: exit %d\n%s", code, stderr)
@@ -121,6 +124,33 @@ func TestCLI_MultiPlatformBuildPublish(t *testing.T) {
 	}
 	if len(pub.Signatures) != 2 || !strings.HasSuffix(pub.Signatures[1].Ref, "@"+pub.Digest) {
 		t.Errorf("signatures %+v, want the index %s signed on both registries", pub.Signatures, pub.Digest)
+	}
+	// Every platform image is signed, then the index, then the tags are
+	// written: no tag ever names an unsigned image.
+	var puts []string
+	for _, e := range proxy.Log() {
+		if e.Method == "PUT" && strings.Contains(e.Path, "/agents/bb/manifests/") && e.Status < 300 {
+			puts = append(puts, e.Path[strings.LastIndex(e.Path, "/")+1:])
+		}
+	}
+	at := func(ref string) int {
+		for i, p := range puts {
+			if p == ref {
+				return i
+			}
+		}
+		t.Fatalf("%s never written: %v", ref, puts)
+		return -1
+	}
+	sigTag := func(d string) string { return strings.Replace(d, ":", "-", 1) + ".sig" }
+	indexSig := at(sigTag(pub.Digest))
+	for _, m := range pub.Manifests {
+		if at(sigTag(m.Digest)) > indexSig {
+			t.Errorf("%s signed after the index: %v", m.Platform, puts)
+		}
+	}
+	if at(pub.Digest) > indexSig || indexSig > at("1.0.0") || indexSig > at("latest") {
+		t.Errorf("order of the writes %v: want the index by digest, its signature, then the tags", puts)
 	}
 	// skopeo, an independent client, reads the same index digest under
 	// the tag on both registries.

@@ -83,8 +83,9 @@ func (a *app) publishCommand() *cobra.Command {
 destination at once. A local image is compressed once into a staging OCI layout
 (kept for the next run), so every registry receives the same bytes and serves
 the same manifest digest. Per destination: blobs (those present are skipped),
-the manifest by digest, verification, and only then the tags: an image that
-fails a check is never tagged. A tag that already points to another digest is
+the manifest by digest, verification, the signature (--sign-key, with the
+--sbom attestation), and only then the tags: an image that fails a check, or
+whose signing fails, is never tagged, and a tag never names an unsigned image. A tag that already points to another digest is
 not moved unless --allow-overwrite; it is looked up again right before it is
 written, so a concurrent publish that took it meanwhile is reported as a
 conflict. An oci: layout with uncompressed layers is compressed once like a
@@ -96,8 +97,8 @@ Tags: destinations without a tag get --tag, or else the local image's tags
 
 A local manifest list (build --platform with several platforms) is published
 whole: each platform's image as above, untagged, then one OCI index joining
-them, verified with every platform's image, then tagged. Every destination
-serves the same index digest.`,
+them, verified with every platform's image, signed (each platform's image,
+then the index), then tagged. Every destination serves the same index digest.`,
 		Example: `  agentforge publish localhost/python-agent:0.6.0-rc0 \
       --to registry.example/agents/python-agent --to mirror.example.cn/registry.example/agents/python-agent
   agentforge publish python-agent:0.6.0-rc0 --to 127.0.0.1:5000/agents/python-agent --insecure-registry 127.0.0.1:5000 -o json`,
@@ -134,6 +135,8 @@ serves the same index digest.`,
 			if err != nil {
 				return err
 			}
+			opts := f.options(a)
+			opts.Sign = signing(signer, attest)
 			if store != nil {
 				list, err := image.ReadLocalList(store, strings.TrimPrefix(argv[0], "containers-storage:"))
 				if err != nil {
@@ -143,16 +146,12 @@ serves the same index digest.`,
 					if attest != nil {
 						return errs.Inputf("--sbom: %s is a manifest list: attach each platform's SBOM to its own digest with agentforge sign", argv[0])
 					}
-					rep, err := publisher.PublishList(cmd.Context(), list, dests, f.options(a))
-					if rep != nil {
-						err = a.signReport(cmd.Context(), signer, &rep.Report, nil, err)
-					}
+					rep, err := publisher.PublishList(cmd.Context(), list, dests, opts)
 					a.emitIndex(rep)
 					return err
 				}
 			}
-			rep, err := publisher.Publish(cmd.Context(), src, dests, f.options(a))
-			err = a.signReport(cmd.Context(), signer, rep, attest, err)
+			rep, err := publisher.Publish(cmd.Context(), src, dests, opts)
 			if rep != nil {
 				a.emit(rep, func(w io.Writer) { printPublish(w, rep) })
 			}

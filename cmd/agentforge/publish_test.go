@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/agentforge/agentforge/builder/buildertest"
+	"github.com/agentforge/agentforge/builder/image/imagetest"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 )
 
@@ -82,5 +83,77 @@ func TestCLI_PublishVerifyAndRewrite(t *testing.T) {
 	got, _ := os.ReadFile(cf)
 	if code != 0 || string(got) != "FROM "+mirror.Host+"/up/agents/busybox:1.0.0@"+rep.Digest+"\n" {
 		t.Fatalf("rewrite: exit %d %q\n%s", code, got, stderr)
+	}
+}
+
+// publish --sign-key signs every destination before tagging it: a wrong
+// passphrase is exit 2 before anything is sent; a destination whose
+// signing fails (here its registry serves the signer other bytes for the
+// digest: an integrity failure, exit 3) gets no tag, while the other one is
+// signed and tagged.
+func TestCLI_PublishSigningFailureLeavesNoTag(t *testing.T) {
+	t.Setenv("COSIGN_PASSWORD", "publish signing test")
+	good := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
+	bad := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, bad)
+	global := []string{"--insecure-registry", bad.Host, "--insecure-registry", proxy.Host, "--ca-file", good.CAFile, "--authfile", good.AuthFile, "--work-dir", t.TempDir()}
+	key := filepath.Join(t.TempDir(), "cosign")
+	if code, _, stderr := cli(t, "keygen", "--prefix", key); code != 0 {
+		t.Fatalf("keygen: %s", stderr)
+	}
+	img, other := filepath.Join(t.TempDir(), "img"), filepath.Join(t.TempDir(), "other")
+	imagetest.Layout(t, mkdir(t, img), "1", imagetest.Options{Layers: 1, Size: 2048, Seed: 31})
+	imagetest.Layout(t, mkdir(t, other), "other", imagetest.Options{Layers: 1, Size: 2048, Seed: 32})
+	// What the lying registry serves instead, pushed past the proxy.
+	if code, _, stderr := cli(t, append([]string{"publish", "oci:" + other + ":other", "--to", bad.Host + "/agents/tool:other"}, global...)...); code != 0 {
+		t.Fatalf("publish other: exit %d\n%s", code, stderr)
+	}
+	publish := append([]string{"publish", "oci:" + img + ":1", "--to", good.Host + "/agents/tool:1", "--to", proxy.Host + "/agents/tool:1",
+		"--sign-key", key + ".key", "--verify", "none", "-o", "json"}, global...)
+
+	wrong := filepath.Join(t.TempDir(), "wrong")
+	os.WriteFile(wrong, []byte("not it\n"), 0o600)
+	if code, _, stderr := cli(t, append(publish, "--sign-passphrase-file", wrong)...); code != 2 {
+		t.Fatalf("wrong passphrase: exit %d, want 2\n%s", code, stderr)
+	}
+	if n := len(proxy.Log()); n != 0 {
+		t.Fatalf("a wrong passphrase sent %d requests", n)
+	}
+
+	proxy.Set(registrytest.Faults{OnResponse: func(e registrytest.Entry) {
+		if _, d, ok := strings.Cut(e.Path, "/manifests/sha256:"); ok && e.Method == "PUT" && e.Status == 201 {
+			proxy.Set(registrytest.Faults{SwapManifest: map[string]string{"sha256:" + d: "other"}})
+		}
+	}})
+	code, stdout, stderr := cli(t, publish...)
+	if code != 3 || !strings.Contains(stderr, proxy.Host+"/agents/tool:1") {
+		t.Fatalf("signing on a lying registry: exit %d, want 3 naming %s\n%s", code, proxy.Host, stderr)
+	}
+	var rep struct {
+		Digest       string
+		Destinations []struct{ Error string }
+		Signatures   []struct {
+			Signature *struct{ Added bool }
+			Error     string
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || len(rep.Destinations) != 2 || len(rep.Signatures) != 2 {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	if rep.Destinations[0].Error != "" || rep.Signatures[0].Signature == nil || !rep.Signatures[0].Signature.Added {
+		t.Errorf("the good destination: %s", stdout)
+	}
+	if rep.Destinations[1].Error == "" || rep.Signatures[1].Signature != nil || rep.Signatures[1].Error == "" {
+		t.Errorf("the failed destination: %s", stdout)
+	}
+	if code, _, stderr := cli(t, append([]string{"verify", "docker://" + good.Host + "/agents/tool:1", "--key", key + ".pub"}, global[:len(global)-2]...)...); code != 0 {
+		t.Errorf("the good destination by tag, with the key: exit %d\n%s", code, stderr)
+	}
+	// Asked of the registry itself: no tag, the image only by digest.
+	if code, _, stderr := cli(t, append([]string{"verify", "docker://" + bad.Host + "/agents/tool:1"}, global[:len(global)-2]...)...); code == 0 || !strings.Contains(stderr, "manifest unknown") {
+		t.Errorf("the failed destination's tag: exit %d, want manifest unknown\n%s", code, stderr)
+	}
+	if code, _, stderr := cli(t, append([]string{"verify", "docker://" + bad.Host + "/agents/tool@" + rep.Digest}, global[:len(global)-2]...)...); code != 0 {
+		t.Errorf("the failed destination by digest: exit %d\n%s", code, stderr)
 	}
 }

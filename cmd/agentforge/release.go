@@ -116,8 +116,10 @@ the same bytes to every destination and verify each, then register the Jenkins
 pod template pinned to image@sha256 on the chosen destination. Jenkins is only
 told about an image every destination serves with the expected digest. With
 --sign-key, the published digest is signed on every destination (cosign
-format) and the build's SBOM attached as a signed SPDX attestation, before
-Jenkins is told. A second
+format) and the build's SBOM attached as a signed SPDX attestation (a
+multi-platform build: each platform image with its own, then the index),
+within the publish stage: after verification and before any tag is written,
+so before Jenkins is told. A second
 run with nothing changed builds from cache, sends no blob and reports the
 template "unchanged".`,
 		Example: `  JENKINS_API_TOKEN=… agentforge release --config release.yaml -o json`,

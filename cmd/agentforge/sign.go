@@ -5,9 +5,9 @@ import (
 	"io"
 
 	"github.com/agentforge/agentforge/images/errs"
-	"github.com/agentforge/agentforge/publisher"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/spf13/cobra"
+	"go.podman.io/image/v5/docker/reference"
 )
 
 func (a *app) signCommand() *cobra.Command {
@@ -35,13 +35,13 @@ The passphrase comes from --sign-passphrase-file or $COSIGN_PASSWORD.`,
 			if !f.enabled() {
 				return errs.Inputf("--sign-key is required")
 			}
-			var results []publisher.Result
+			var refs []reference.Canonical
 			for _, s := range argv {
 				ref, err := canonical(s)
 				if err != nil {
 					return err
 				}
-				results = append(results, publisher.Result{Ref: ref.String(), Digest: ref.Digest().String()})
+				refs = append(refs, ref)
 			}
 			s, err := f.signer()
 			if err != nil {
@@ -51,7 +51,12 @@ The passphrase comes from --sign-passphrase-file or $COSIGN_PASSWORD.`,
 			if err != nil {
 				return err
 			}
-			out, err := a.signPublished(cmd.Context(), s, results, sbom)
+			hosts, cleanup, err := a.registryConfig(nil).OpenTemp()
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			out, err := sign.SignAll(cmd.Context(), refs, s, sbom, sign.Options{Hosts: hosts, Log: a.log})
 			// One object on stdout, as every command prints.
 			a.emit(struct {
 				Signatures []sign.Signed `json:"signatures"`
@@ -59,12 +64,12 @@ The passphrase comes from --sign-passphrase-file or $COSIGN_PASSWORD.`,
 				for i, o := range out {
 					switch {
 					case o.Error != "":
-						fmt.Fprintf(w, "FAILED %s: %s\n", results[i].Ref, o.Error)
+						fmt.Fprintf(w, "FAILED %s: %s\n", refs[i], o.Error)
 						continue
 					case o.Signature != nil && o.Signature.Added:
-						fmt.Fprintf(w, "signed %s\n  %s (%d signatures)\n", results[i].Ref, o.Signature.Attachment, o.Signature.Layers)
+						fmt.Fprintf(w, "signed %s\n  %s (%d signatures)\n", refs[i], o.Signature.Attachment, o.Signature.Layers)
 					case o.Signature != nil:
-						fmt.Fprintf(w, "already signed with this key %s\n  %s\n", results[i].Ref, o.Signature.Attachment)
+						fmt.Fprintf(w, "already signed with this key %s\n  %s\n", refs[i], o.Signature.Attachment)
 					}
 					if o.SBOM != nil {
 						fmt.Fprintf(w, "  %s (%d attestations, added: %t)\n", o.SBOM.Attachment, o.SBOM.Layers, o.SBOM.Added)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -71,36 +70,17 @@ func readPassphrase(file, flag string) ([]byte, error) {
 	return nil, errs.Inputf("no passphrase for the key: set $COSIGN_PASSWORD (empty for none) or %s", flag)
 }
 
-// signPublished signs the digest each successful destination of a
-// publish, index or release now serves with s, and, when sbom is not nil,
-// attaches it as a signed SPDX attestation (cosign verify-attestation
-// --type spdxjson); see publisher.Sign. Nothing happens when s is nil (no
-// --sign-key).
-//
-// In a command, load the key before pushing, so that a wrong passphrase
-// changes nothing, and sign after:
-//
-//	s, err := sf.signer() // before the push
-//	…
-//	signed, err := a.signPublished(ctx, s, rep.Destinations, nil)
-func (a *app) signPublished(ctx context.Context, s sign.Signer, results []publisher.Result, sbom []byte) ([]sign.Signed, error) {
+// signing is what publish and index sign with s (nil without --sign-key):
+// the pushed digest, with sbom (when not nil) attached as a signed SPDX
+// attestation (cosign verify-attestation --type spdxjson), on every
+// destination after verification and before the tags; see
+// publisher.Signing. Load the key (sf.signer) before pushing, so that a
+// wrong passphrase changes nothing.
+func signing(s sign.Signer, sbom []byte) *publisher.Signing {
 	if s == nil {
-		return nil, nil
+		return nil
 	}
-	return publisher.Sign(ctx, results, s, sbom, publisher.Options{Registries: a.registryConfig(nil), Log: a.log})
-}
-
-// signReport signs what a publish, list publish or index pushed (see
-// signPublished), recording the outcome in rep: every destination that took
-// the image is signed, also when another one failed (pushErr), and the
-// errors are joined so that an integrity failure keeps exit 3.
-func (a *app) signReport(ctx context.Context, s sign.Signer, rep *publisher.Report, sbom []byte, pushErr error) error {
-	if rep == nil || s == nil {
-		return pushErr
-	}
-	var err error
-	rep.Signatures, err = a.signPublished(ctx, s, rep.Destinations, sbom)
-	return errors.Join(pushErr, err)
+	return &publisher.Signing{Signer: s, SBOM: sbom}
 }
 
 // canonical parses host/repo@digest (docker:// optional).

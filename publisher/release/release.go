@@ -45,7 +45,9 @@ type Config struct {
 	Publish publisher.Options
 	// Signer, when set, signs the published digest on every destination
 	// (cosign-compatible) and attaches the build's SBOM as a signed SPDX
-	// attestation (single-platform builds), before Jenkins is told.
+	// attestation (a list: each platform image with its own SBOM, then the
+	// index), after verification and before any tag is written there
+	// (publisher.Signing), so before Jenkins is told.
 	Signer sign.Signer
 	// SBOMFile, when set, is where the build's SPDX 2.3 SBOM is written
 	// (a list: one per platform, FILE-os-arch.spdx.json).
@@ -237,6 +239,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if opts.Log == nil {
 			opts.Log = log
 		}
+		if cfg.Signer != nil {
+			if opts.Sign, err = signing(cfg.Signer, rep.Image); err != nil {
+				return err
+			}
+		}
 		list, err := image.ReadLocalList(store, rep.Image.ID)
 		if err != nil {
 			return err
@@ -245,48 +252,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			ir, err := publisher.PublishList(ctx, list, cfg.Destinations, opts)
 			if ir != nil {
 				rep.Destinations, digest, rep.Manifests = ir.Destinations, ir.Digest, ir.Manifests
+				rep.Signatures = listSignatures(ir, rep.Image)
 			}
 			return err
 		}
 		pr, err := publisher.Publish(ctx, ref, cfg.Destinations, opts)
 		if pr != nil {
-			rep.Destinations, digest = pr.Destinations, pr.Digest
+			rep.Destinations, digest, rep.Signatures = pr.Destinations, pr.Digest, pr.Signatures
 		}
 		return err
 	}); err != nil {
 		return rep, err
-	}
-	if cfg.Signer != nil {
-		if err := timed("sign", func() error {
-			var attest []byte
-			if rep.Image.SBOM != nil {
-				var err error
-				if attest, err = rep.Image.SBOM.JSON(); err != nil {
-					return err
-				}
-			}
-			opts := cfg.Publish
-			if opts.Log == nil {
-				opts.Log = log
-			}
-			var err error
-			rep.Signatures, err = publisher.Sign(ctx, rep.Destinations, cfg.Signer, attest, opts)
-			if err != nil {
-				return err
-			}
-			// A list: each platform image is signed too, on every
-			// destination, with its own SBOM attested.
-			for _, m := range rep.Image.Manifests {
-				signed, err := signPlatform(ctx, rep, m, cfg.Signer, opts)
-				rep.Signatures = append(rep.Signatures, signed...)
-				if err != nil {
-					return fmt.Errorf("platform %s: %w", m.Platform, err)
-				}
-			}
-			return nil
-		}); err != nil {
-			return rep, err
-		}
 	}
 	if cfg.Jenkins == nil {
 		return rep, nil
@@ -339,29 +315,44 @@ func platformPath(path, platform string) string {
 	return base + "-" + strings.ReplaceAll(platform, "/", "-") + ext
 }
 
-// signPlatform signs one platform image of a published list on every
-// destination and attests its SBOM there.
-func signPlatform(ctx context.Context, rep *Report, m builder.PlatformImage, s sign.Signer, opts publisher.Options) ([]sign.Signed, error) {
-	var published string
-	for _, e := range rep.Manifests {
-		if e.Platform == m.Platform {
-			published = e.Digest
-		}
-	}
-	if published == "" {
-		return nil, fmt.Errorf("no published image for %s", m.Platform)
-	}
-	var attest []byte
-	if m.SBOM != nil {
-		var err error
-		if attest, err = m.SBOM.JSON(); err != nil {
+// signing is what a release signs with s: the image (a list: the index)
+// with the build's SBOM, and a list's platform images each with its own.
+func signing(s sign.Signer, res *builder.Result) (*publisher.Signing, error) {
+	out := &publisher.Signing{Signer: s}
+	var err error
+	if res.SBOM != nil {
+		if out.SBOM, err = res.SBOM.JSON(); err != nil {
 			return nil, err
 		}
 	}
-	var results []publisher.Result
-	for _, d := range rep.Destinations {
-		repo, _, _ := strings.Cut(d.Ref, "@")
-		results = append(results, publisher.Result{Ref: repo + "@" + published, Digest: published, Error: d.Error})
+	for _, m := range res.Manifests {
+		if m.SBOM == nil {
+			continue
+		}
+		if out.PlatformSBOMs == nil {
+			out.PlatformSBOMs = map[string][]byte{}
+		}
+		if out.PlatformSBOMs[m.Platform], err = m.SBOM.JSON(); err != nil {
+			return nil, err
+		}
 	}
-	return publisher.Sign(ctx, results, s, attest, opts)
+	return out, nil
+}
+
+// listSignatures are the signatures of a published list: the index's on
+// every destination, then each platform image's (in the build's order) on
+// every destination. Nil when nothing was signed.
+func listSignatures(ir *publisher.IndexReport, res *builder.Result) []sign.Signed {
+	if ir.Signatures == nil {
+		return nil
+	}
+	out := append([]sign.Signed(nil), ir.Signatures...)
+	for _, m := range res.Manifests {
+		for _, e := range ir.Manifests {
+			if e.Platform == m.Platform {
+				out = append(out, e.Signatures...)
+			}
+		}
+	}
+	return out
 }
