@@ -73,6 +73,7 @@ func TestGenerate_BusyboxBuild(t *testing.T) {
 	if len(res.Sources) == 0 || len(doc.Packages) != 1+len(res.Sources) {
 		t.Fatalf("%d packages for %d sources, want the image and each source: %+v", len(doc.Packages), len(res.Sources), doc.Packages)
 	}
+	debs := 0
 	for i, f := range res.Sources {
 		p := doc.Packages[1+i]
 		if p.Name != f.Name || len(p.Checksums) != 2 || p.Checksums[1] != (sbom.Checksum{Algorithm: "SHA256", ChecksumValue: f.SHA256}) ||
@@ -82,6 +83,17 @@ func TestGenerate_BusyboxBuild(t *testing.T) {
 		if strings.HasPrefix(f.URL, "file:") != (p.DownloadLocation == sbom.NoAssertion) {
 			t.Errorf("source %s from %s: downloadLocation %s", f.Name, f.URL, p.DownloadLocation)
 		}
+		// Debian's busybox has epoch 1, which the .deb's file name leaves
+		// out: the version comes from the package's control file.
+		if strings.HasSuffix(f.URL, ".deb") {
+			debs++
+		}
+		if strings.HasSuffix(f.URL, ".deb") && (!strings.HasPrefix(p.VersionInfo, "1:1.35.0-") || !strings.HasPrefix(p.PURL(), "pkg:deb/debian/busybox-static@1%3A1.35.0-")) {
+			t.Errorf("source %s: version %s, purl %s, want Debian's 1:1.35.0-…", f.Name, p.VersionInfo, p.PURL())
+		}
+	}
+	if debs == 0 {
+		t.Error("no .deb source: the definition changed, the epoch check checked nothing")
 	}
 	if !strings.Contains(doc.CreationInfo.Comment, "scratch") {
 		t.Errorf("the document does not say the image has no base: %q", doc.CreationInfo.Comment)

@@ -436,6 +436,16 @@ func sourcePackage(s Source, used ids) (Package, string, error) {
 		p.Comment = "OpenPGP signing key fingerprint: " + fpr
 	}
 	locator := s.PURL
+	if locator == "" && strings.HasSuffix(lower, ".deb") && s.Path != "" {
+		// The package's own control file: its name, architecture and
+		// version with the epoch the file name leaves out.
+		if c, err := readDebControl(s.Path); err == nil {
+			p.VersionInfo = c.Version
+			locator = purl("deb", debVendor(s.URL), c.Package, c.Version, map[string]string{"arch": c.Architecture})
+		} else {
+			p.Comment = strings.TrimPrefix(p.Comment+"; ", "; ") + "version from the file name (control file unreadable: " + err.Error() + ")"
+		}
+	}
 	if locator == "" {
 		locator = debFromURL(s.URL)
 	}
@@ -466,11 +476,15 @@ func debFromURL(u string) string {
 	if !ok || len(parts) != 3 {
 		return ""
 	}
-	vendor := "debian"
+	return purl("deb", debVendor(u), parts[0], unescapeURL(parts[1]), map[string]string{"arch": parts[2]})
+}
+
+// debVendor is the package URL namespace of a .deb's archive.
+func debVendor(u string) string {
 	if strings.Contains(u, "ubuntu") {
-		vendor = "ubuntu"
+		return "ubuntu"
 	}
-	return purl("deb", vendor, parts[0], unescapeURL(parts[1]), map[string]string{"arch": parts[2]})
+	return "debian"
 }
 
 // unescapeURL decodes %XX escapes (a version's epoch colon is %3a in

@@ -1,0 +1,142 @@
+package sbom
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+)
+
+// Bounds on what is read of a .deb to find its control file.
+const (
+	maxDebControlMember = 16 << 20
+	maxDebControlFile   = 1 << 20
+)
+
+// debControl is the part of a Debian package's control file the SBOM
+// uses. The version carries the epoch, which package file names leave out
+// (busybox-static_1.35.0-4+deb12u1+b1_amd64.deb is version
+// 1:1.35.0-4+deb12u1+b1).
+type debControl struct {
+	Package, Version, Architecture string
+}
+
+// readDebControl reads the control file of the .deb at path: an ar
+// archive whose control.tar (plain, .gz, .xz or .zst) holds ./control.
+func readDebControl(path string) (debControl, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return debControl{}, err
+	}
+	defer f.Close()
+	r := bufio.NewReader(f)
+	magic := make([]byte, 8)
+	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != "!<arch>\n" {
+		return debControl{}, errors.New("not an ar archive")
+	}
+	for {
+		hdr := make([]byte, 60)
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			return debControl{}, errors.New("no control.tar member")
+		}
+		name := strings.TrimSuffix(strings.TrimSpace(string(hdr[:16])), "/")
+		size, err := strconv.ParseInt(strings.TrimSpace(string(hdr[48:58])), 10, 64)
+		if err != nil || size < 0 || string(hdr[58:60]) != "`\n" {
+			return debControl{}, fmt.Errorf("ar member %q: bad header", name)
+		}
+		if !strings.HasPrefix(name, "control.tar") {
+			if _, err := r.Discard(int(size + size%2)); err != nil {
+				return debControl{}, fmt.Errorf("ar member %q: %w", name, err)
+			}
+			continue
+		}
+		if size > maxDebControlMember {
+			return debControl{}, fmt.Errorf("%s: %d bytes, more than %d", name, size, maxDebControlMember)
+		}
+		return controlFromTar(name, io.LimitReader(r, size))
+	}
+}
+
+func controlFromTar(name string, member io.Reader) (debControl, error) {
+	var tr io.Reader
+	switch {
+	case name == "control.tar":
+		tr = member
+	case name == "control.tar.gz":
+		z, err := gzip.NewReader(member)
+		if err != nil {
+			return debControl{}, fmt.Errorf("%s: %w", name, err)
+		}
+		defer z.Close()
+		tr = z
+	case name == "control.tar.xz":
+		z, err := xz.NewReader(member)
+		if err != nil {
+			return debControl{}, fmt.Errorf("%s: %w", name, err)
+		}
+		tr = z
+	case name == "control.tar.zst":
+		z, err := zstd.NewReader(member)
+		if err != nil {
+			return debControl{}, fmt.Errorf("%s: %w", name, err)
+		}
+		defer z.Close()
+		tr = z
+	default:
+		return debControl{}, fmt.Errorf("%s: unknown compression", name)
+	}
+	t := tar.NewReader(tr)
+	for {
+		h, err := t.Next()
+		if err != nil {
+			return debControl{}, fmt.Errorf("%s: no ./control: %w", name, err)
+		}
+		if strings.TrimPrefix(h.Name, "./") != "control" || h.Typeflag != tar.TypeReg {
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(t, maxDebControlFile+1))
+		if err != nil {
+			return debControl{}, fmt.Errorf("%s: ./control: %w", name, err)
+		}
+		if len(data) > maxDebControlFile {
+			return debControl{}, fmt.Errorf("%s: ./control larger than %d bytes", name, maxDebControlFile)
+		}
+		return parseControl(data)
+	}
+}
+
+// parseControl reads the first paragraph's Package, Version and
+// Architecture fields (deb-control(5)).
+func parseControl(data []byte) (debControl, error) {
+	var c debControl
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			break
+		}
+		k, v, ok := strings.Cut(string(line), ":")
+		if !ok || strings.HasPrefix(k, " ") || strings.HasPrefix(k, "\t") {
+			continue
+		}
+		switch strings.ToLower(k) {
+		case "package":
+			c.Package = strings.TrimSpace(v)
+		case "version":
+			c.Version = strings.TrimSpace(v)
+		case "architecture":
+			c.Architecture = strings.TrimSpace(v)
+		}
+	}
+	if c.Package == "" || c.Version == "" {
+		return c, errors.New("control file without Package or Version")
+	}
+	return c, nil
+}
