@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/agentforge/agentforge/builder/sbom"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
@@ -63,7 +64,7 @@ func (p *run) sign(ctx context.Context, dest Destination, raw []byte, d digest.D
 		if err != nil {
 			return sign.Signed{}, err
 		}
-		out, err := sign.SignAll(ctx, []reference.Canonical{ref}, s.Signer, sbom, so)
+		out, err := sign.SignAll(ctx, []reference.Canonical{ref}, s.Signer, publishedSBOM(sbom, dg, log), so)
 		return out[0], err
 	}
 	if mt := manifest.GuessMIMEType(raw); manifest.MIMETypeIsMultiImage(mt) {
@@ -98,6 +99,18 @@ func (p *run) signatures(rep *Report) []sign.Signed {
 	out := make([]sign.Signed, len(rep.Destinations))
 	for i, r := range rep.Destinations {
 		out[i] = r.signed
+	}
+	return out
+}
+
+// publishedSBOM is the SBOM to attest for the image published as d: see
+// sbom.PublishedJSON (agentforge's own SBOMs name the local build's
+// manifest digest, which publishing changes).
+func publishedSBOM(raw []byte, d digest.Digest, log logrus.FieldLogger) []byte {
+	out, err := sbom.PublishedJSON(raw, d)
+	if err != nil {
+		log.Debugf("SBOM attested as it is: %v", err)
+		return raw
 	}
 	return out
 }

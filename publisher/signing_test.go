@@ -3,6 +3,7 @@ package publisher
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/sbom"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/agentforge/agentforge/publisher/sign"
@@ -334,5 +336,58 @@ func TestPublish_BadSigningInputChangesNothing(t *testing.T) {
 	}
 	if n := len(proxy.Log()); n != 0 {
 		t.Errorf("%d requests reached the registry", n)
+	}
+}
+
+// agentforgeSBOM is an SBOM as builder/sbom writes it for the image with
+// the (local) manifest digest local.
+func agentforgeSBOM(t *testing.T, local digest.Digest, tool string) []byte {
+	t.Helper()
+	doc := &sbom.Document{
+		SPDXVersion: sbom.SPDXVersion, DataLicense: sbom.DataLicense, SPDXID: sbom.DocumentID, Name: "tool-1",
+		DocumentNamespace: "https://agentforge.invalid/spdx/tool/" + local.Encoded(),
+		CreationInfo:      sbom.CreationInfo{Created: "2023-11-14T22:13:20Z", Creators: []string{"Tool: " + tool}},
+		Packages: []sbom.Package{{Name: "tool", SPDXID: "SPDXRef-Image-tool", VersionInfo: "1", DownloadLocation: sbom.NoAssertion,
+			LicenseConcluded: sbom.NoAssertion, LicenseDeclared: sbom.NoAssertion, CopyrightText: sbom.NoAssertion,
+			Checksums:             []sbom.Checksum{{Algorithm: "SHA256", ChecksumValue: local.Encoded()}},
+			ExternalRefs:          []sbom.ExternalRef{{ReferenceCategory: "PACKAGE-MANAGER", ReferenceType: "purl", ReferenceLocator: "pkg:oci/tool@sha256%3A" + local.Encoded()}},
+			PrimaryPackagePurpose: sbom.PurposeContainer, Comment: "manifest digest " + local.String() + ", 2 layers"}},
+		Relationships: []sbom.Relationship{{SPDXElementID: sbom.DocumentID, RelationshipType: sbom.RelDescribes, RelatedSPDXElement: "SPDXRef-Image-tool"}},
+	}
+	raw, err := doc.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// End to end: the attestation on the registry carries the SBOM rebound to
+// the registry's digest.
+func TestPublish_AttestsSBOMForThePublishedDigest(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	regs := image.Registries{Insecure: []string{reg.Host}}
+	src := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 1, Size: 4 << 10, Seed: 13})
+	local := digest.FromString("the local build's manifest")
+	key := testKey(t)
+	rep, err := Publish(ctx, src, []Destination{dest(t, reg.Host+"/agents/tool:1")}, Options{Registries: regs, WorkDir: t.TempDir(),
+		Sign: &Signing{Signer: key, SBOM: agentforgeSBOM(t, local, "agentforge")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := regs.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := sign.VerifyAttestation(ctx, canonicalAt(t, reg.Host+"/agents/tool", digest.Digest(rep.Digest)), key.Verifier(), "spdxjson", sign.Options{Hosts: hosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc sbom.Document
+	if err := json.Unmarshal(v.Predicates[0], &doc); err != nil {
+		t.Fatal(err)
+	}
+	if got := doc.Packages[0].Checksums[0].ChecksumValue; "sha256:"+got != rep.Digest {
+		t.Errorf("the attested SBOM names %s, the registry serves %s", got, rep.Digest)
 	}
 }

@@ -1,6 +1,8 @@
 package sbom
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -65,4 +67,27 @@ func (d *Document) described() *Package {
 		}
 	}
 	return nil
+}
+
+// PublishedJSON is Published for a serialized document: an SBOM agentforge
+// generated (its creator a "Tool: agentforge…") that comes back byte for
+// byte from its parse is rebound to d; any other document (another tool's,
+// or one edited by another tool, whose fields this package would drop) is
+// returned as it is. nil stays nil.
+func PublishedJSON(raw []byte, d digest.Digest) ([]byte, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var doc Document
+	if err := json.Unmarshal(raw, &doc); err != nil || !slices.ContainsFunc(doc.CreationInfo.Creators, func(c string) bool { return strings.HasPrefix(c, "Tool: agentforge") }) {
+		return raw, nil
+	}
+	if again, err := doc.JSON(); err != nil || !bytes.Equal(bytes.TrimSpace(again), bytes.TrimSpace(raw)) {
+		return raw, nil
+	}
+	pub, err := Published(&doc, d)
+	if err != nil {
+		return raw, err
+	}
+	return pub.JSON()
 }

@@ -79,3 +79,30 @@ func mustJSON(t *testing.T, d *Document) string {
 	}
 	return string(b)
 }
+
+// Only agentforge's own documents, unedited, are rebound.
+func TestPublishedJSON(t *testing.T) {
+	doc := mustGenerate(t, testImage{Layers: [][]entry{{fileEntry("etc/os-release", ubuntuOS)}}}, Input{Name: "tool", Version: "1"})
+	ours := []byte(mustJSON(t, doc))
+	pub := digest.FromString("published manifest")
+	got, err := PublishedJSON(ours, pub)
+	if err != nil || !strings.Contains(string(got), `"checksumValue": "`+pub.Encoded()+`"`) {
+		t.Errorf("agentforge's SBOM not rebound (%v):\n%s", err, got)
+	}
+	other := *doc
+	other.CreationInfo.Creators = []string{"Tool: syft-1.0"}
+	edited := strings.Replace(string(ours), `"spdxVersion"`, `"x-extra": 1, "spdxVersion"`, 1)
+	for name, raw := range map[string][]byte{
+		"another tool's":    []byte(mustJSON(t, &other)),
+		"edited by another": []byte(edited),
+		"not SPDX":          []byte(`{"name":"x"}`),
+		"not JSON":          []byte(`SPDXVersion: SPDX-2.3`),
+	} {
+		if got, err := PublishedJSON(raw, pub); err != nil || string(got) != string(raw) {
+			t.Errorf("%s SBOM changed (%v):\n%s", name, err, got)
+		}
+	}
+	if got, err := PublishedJSON(nil, pub); got != nil || err != nil {
+		t.Error("no SBOM became one")
+	}
+}
