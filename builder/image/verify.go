@@ -112,7 +112,7 @@ func Verify(ctx context.Context, ref types.ImageReference, opts VerifyOptions) (
 	name := Name(ref)
 	src, err := ref.NewImageSource(ctx, opts.SystemContext)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", name, err)
+		return nil, notFound(fmt.Errorf("open %s: %w", name, err))
 	}
 	defer src.Close()
 	expect := opts.ExpectDigest
@@ -469,7 +469,13 @@ type manifestData struct {
 func readManifest(ctx context.Context, src types.ImageSource, instance *digest.Digest, name string) (*manifestData, error) {
 	raw, mime, err := src.GetManifest(ctx, instance)
 	if err != nil {
-		return nil, fmt.Errorf("read manifest of %s: %w", name, err)
+		err = fmt.Errorf("read manifest of %s: %w", name, err)
+		if instance == nil {
+			// The reference names nothing (a child an index names but
+			// the registry lacks is the index's fault, not the user's).
+			err = notFound(err)
+		}
+		return nil, err
 	}
 	if mime == "" {
 		mime = manifest.GuessMIMEType(raw)
@@ -530,3 +536,13 @@ func (m *manifestData) readConfig(ctx context.Context, src types.ImageSource) er
 // module log to when the caller gives no logger (they never log through
 // logrus' package-level logger).
 var Discard logrus.FieldLogger = &logrus.Logger{Out: io.Discard, Formatter: new(logrus.TextFormatter), Hooks: make(logrus.LevelHooks), Level: logrus.PanicLevel}
+
+// notFound marks a registry's 404 (no such manifest, tag or repository) as
+// errs.ErrNotFound: the reference names nothing, which retrying cannot
+// change.
+func notFound(err error) error {
+	if IsNotFound(err) {
+		return errs.Mark(errs.ErrNotFound, err)
+	}
+	return err
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/buildertest"
 	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/containers/buildah"
 )
 
@@ -111,6 +112,10 @@ func TestCLI_BadInput(t *testing.T) {
 	imagetest.Layout(t, mkdir(t, layout), "1", imagetest.Options{Layers: 1, Size: 1024})
 	badAuth := filepath.Join(t.TempDir(), "auth.json")
 	os.WriteFile(badAuth, []byte("{not json"), 0o600)
+	reg := registrytest.New(t, registrytest.Options{})
+	if code, _, stderr := cli(t, "publish", "oci:"+layout+":1", "--to", reg.Host+"/team/app:1", "--insecure-registry", reg.Host); code != 0 {
+		t.Fatalf("set-up publish: exit %d\n%s", code, stderr)
+	}
 	cases := []struct {
 		name string
 		args []string
@@ -134,6 +139,8 @@ func TestCLI_BadInput(t *testing.T) {
 		{"destination port out of range", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:70000/team/app:1"}, `port "70000"`},
 		{"missing auth file", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:5000/team/app:1", "--authfile", "/nonexistent/auth.json"}, "auth file"},
 		{"malformed auth file", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:5000/team/app:1", "--authfile", badAuth}, "not a JSON object"},
+		{"tag not on the registry", []string{"verify", "docker://" + reg.Host + "/team/app:2", "--insecure-registry", reg.Host}, "manifest unknown"},
+		{"repository not on the registry", []string{"verify", "docker://" + reg.Host + "/team/nothing:1", "--insecure-registry", reg.Host}, "team/nothing:1"},
 		{"htpasswd missing", []string{"registry", "serve", "--root", t.TempDir(), "--htpasswd", "/nonexistent/htpasswd"}, "want an existing bcrypt htpasswd file"},
 	}
 	for _, tc := range cases {
