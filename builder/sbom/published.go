@@ -69,25 +69,60 @@ func (d *Document) described() *Package {
 	return nil
 }
 
-// PublishedJSON is Published for a serialized document: an SBOM agentforge
-// generated (its creator a "Tool: agentforge…") that comes back byte for
-// byte from its parse is rebound to d; any other document (another tool's,
-// or one edited by another tool, whose fields this package would drop) is
+// Described returns the manifest digest by which an SBOM agentforge
+// generated names its image (the described container package's SHA256);
+// ok is false for any other document: another tool's, or one edited since
+// by another tool (it would not come back byte for byte from a parse into
+// Document, which would drop what it added).
+func Described(raw []byte) (d digest.Digest, ok bool) {
+	doc, ok := ours(raw)
+	if !ok {
+		return "", false
+	}
+	img := doc.described()
+	if img == nil {
+		return "", false
+	}
+	for _, c := range img.Checksums {
+		if c.Algorithm == "SHA256" {
+			return digest.NewDigestFromEncoded(digest.SHA256, c.ChecksumValue), true
+		}
+	}
+	return "", false
+}
+
+// ours parses raw when it is an unedited document agentforge generated.
+func ours(raw []byte) (*Document, bool) {
+	var doc Document
+	if err := json.Unmarshal(raw, &doc); err != nil || !slices.ContainsFunc(doc.CreationInfo.Creators, func(c string) bool { return strings.HasPrefix(c, "Tool: agentforge") }) {
+		return nil, false
+	}
+	if again, err := doc.JSON(); err != nil || !bytes.Equal(bytes.TrimSpace(again), bytes.TrimSpace(raw)) {
+		return nil, false
+	}
+	return &doc, true
+}
+
+// PublishedJSON is Published for a serialized document, for the image
+// built as the local manifest local and published as d: an SBOM
+// agentforge generated (see Described) must describe local (an SBOM of
+// another image is an error: attested, it would pass another image's
+// packages off as this one's) and is rebound to d; any other document is
 // returned as it is. nil stays nil.
-func PublishedJSON(raw []byte, d digest.Digest) ([]byte, error) {
+func PublishedJSON(raw []byte, local, d digest.Digest) ([]byte, error) {
 	if raw == nil {
 		return nil, nil
 	}
-	var doc Document
-	if err := json.Unmarshal(raw, &doc); err != nil || !slices.ContainsFunc(doc.CreationInfo.Creators, func(c string) bool { return strings.HasPrefix(c, "Tool: agentforge") }) {
+	doc, ok := ours(raw)
+	if !ok {
 		return raw, nil
 	}
-	if again, err := doc.JSON(); err != nil || !bytes.Equal(bytes.TrimSpace(again), bytes.TrimSpace(raw)) {
-		return raw, nil
+	if got, _ := Described(raw); got != local {
+		return nil, fmt.Errorf("sbom: the SBOM describes the image %s, not %s", got, local)
 	}
-	pub, err := Published(&doc, d)
+	pub, err := Published(doc, d)
 	if err != nil {
-		return raw, err
+		return nil, err
 	}
 	return pub.JSON()
 }

@@ -80,14 +80,22 @@ func mustJSON(t *testing.T, d *Document) string {
 	return string(b)
 }
 
-// Only agentforge's own documents, unedited, are rebound.
+// Only agentforge's own documents, unedited, are rebound, and only to
+// the image they describe.
 func TestPublishedJSON(t *testing.T) {
 	doc := mustGenerate(t, testImage{Layers: [][]entry{{fileEntry("etc/os-release", ubuntuOS)}}}, Input{Name: "tool", Version: "1"})
 	ours := []byte(mustJSON(t, doc))
+	local, ok := Described(ours)
+	if !ok || local.Encoded() != doc.Packages[0].Checksums[0].ChecksumValue {
+		t.Fatalf("Described = %s %v", local, ok)
+	}
 	pub := digest.FromString("published manifest")
-	got, err := PublishedJSON(ours, pub)
+	got, err := PublishedJSON(ours, local, pub)
 	if err != nil || !strings.Contains(string(got), `"checksumValue": "`+pub.Encoded()+`"`) {
 		t.Errorf("agentforge's SBOM not rebound (%v):\n%s", err, got)
+	}
+	if _, err := PublishedJSON(ours, digest.FromString("another image"), pub); err == nil {
+		t.Error("an SBOM of another image was rebound")
 	}
 	other := *doc
 	other.CreationInfo.Creators = []string{"Tool: syft-1.0"}
@@ -98,11 +106,14 @@ func TestPublishedJSON(t *testing.T) {
 		"not SPDX":          []byte(`{"name":"x"}`),
 		"not JSON":          []byte(`SPDXVersion: SPDX-2.3`),
 	} {
-		if got, err := PublishedJSON(raw, pub); err != nil || string(got) != string(raw) {
+		if _, ok := Described(raw); ok {
+			t.Errorf("%s SBOM taken for agentforge's", name)
+		}
+		if got, err := PublishedJSON(raw, local, pub); err != nil || string(got) != string(raw) {
 			t.Errorf("%s SBOM changed (%v):\n%s", name, err, got)
 		}
 	}
-	if got, err := PublishedJSON(nil, pub); got != nil || err != nil {
+	if got, err := PublishedJSON(nil, local, pub); got != nil || err != nil {
 		t.Error("no SBOM became one")
 	}
 }
