@@ -107,6 +107,15 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 		return nil, err
 	}
 	d := digest.FromBytes(raw)
+	if s := p.opts.Sign; s != nil {
+		platforms := map[string]digest.Digest{}
+		for _, c := range children {
+			platforms[platformString(c.desc.Platform)] = s.localOf(c.desc.Digest)
+		}
+		if err := s.checkSBOMs(d, true, platforms); err != nil {
+			return nil, err
+		}
+	}
 	p.log.WithField("digest", d.String()).Infof("index of %d platforms", len(children))
 	pub, err := p.fanOut(d, dests, func(dest Destination) Result {
 		return p.pushWith(ctx, raw, d, dest, func(target types.ImageReference, sys *types.SystemContext, log logrus.FieldLogger, st *transferStats) error {
@@ -121,7 +130,10 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 				}
 				// Its signatures and attestations (an SBOM) go with it,
 				// so the child verifies on every destination.
-				if src := c.ref.DockerReference(); src != nil && src.Name() != dest.Repo.Name() {
+				// (Not when PublishList sent the children everywhere
+				// itself: nothing is there to copy but what this run is
+				// signing on the first destination meanwhile.)
+				if src := c.ref.DockerReference(); src != nil && src.Name() != dest.Repo.Name() && !p.opts.childrenPushed {
 					rep, err := sign.CopyAttachments(ctx, src, dest.Repo, c.desc.Digest, sign.Options{Hosts: p.hosts, Log: log})
 					if err != nil {
 						return fmt.Errorf("platform %s (%s): attachments: %w", platformString(c.desc.Platform), c.desc.Digest, err)

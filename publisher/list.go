@@ -6,6 +6,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/types"
 )
 
@@ -27,6 +28,13 @@ func PublishList(ctx context.Context, list *image.LocalList, dests []Destination
 	if err := opts.Sign.check(); err != nil {
 		return nil, err
 	}
+	platforms := map[string]digest.Digest{}
+	for _, c := range list.Children {
+		platforms[c.Platform] = c.Digest
+	}
+	if err := opts.Sign.checkSBOMs(list.Digest, true, platforms); err != nil {
+		return nil, err
+	}
 	untagged := make([]Destination, len(dests))
 	for i, d := range dests {
 		untagged[i] = Destination{Repo: d.Repo}
@@ -36,16 +44,20 @@ func PublishList(ctx context.Context, list *image.LocalList, dests []Destination
 	platformOpts := opts
 	platformOpts.Sign = nil
 	var refs []types.ImageReference
+	local := map[digest.Digest]digest.Digest{}
 	for _, c := range list.Children {
 		rep, err := Publish(ctx, c.Ref, untagged, platformOpts)
 		if err != nil {
 			return nil, fmt.Errorf("platform %s: %w", c.Platform, err)
 		}
+		local[digest.Digest(rep.Digest)] = c.Digest
 		ref, err := byDigest(dests[0].Repo, rep.Digest)
 		if err != nil {
 			return nil, err
 		}
 		refs = append(refs, ref)
 	}
+	opts.Sign = opts.Sign.withLocal(local)
+	opts.childrenPushed = true
 	return Index(ctx, refs, dests, opts)
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +60,10 @@ type Options struct {
 	Sign *Signing
 	// Log receives progress: one line per blob and destination.
 	Log logrus.FieldLogger
+
+	// childrenPushed tells Index that PublishList sent the platform images
+	// to every destination itself (their attachments need no copy).
+	childrenPushed bool
 }
 
 // Result is one destination's outcome.
@@ -124,6 +129,21 @@ func Publish(ctx context.Context, src types.ImageReference, dests []Destination,
 		return nil, err
 	}
 	defer p.close()
+	// The SBOMs must describe what is published: checked against the
+	// local manifests before anything is staged or pushed.
+	var localRaw []byte
+	if opts.Sign != nil {
+		if localRaw, err = image.Manifest(ctx, src, p.srcSys); err != nil {
+			return nil, err
+		}
+		platforms, err := platformDigests(localRaw)
+		if err != nil {
+			return nil, err
+		}
+		if err := opts.Sign.checkSBOMs(digest.FromBytes(localRaw), platforms != nil, platforms); err != nil {
+			return nil, err
+		}
+	}
 	staged := src
 	if src.Transport().Name() != "oci" || !opts.KeepDigest && p.uncompressed(ctx, src) {
 		if staged, err = p.stage(ctx, src); err != nil {
@@ -135,6 +155,15 @@ func Publish(ctx context.Context, src types.ImageReference, dests []Destination,
 		return nil, err
 	}
 	d := digest.FromBytes(raw)
+	if opts.Sign != nil {
+		// Staging compresses layers: each published digest maps back to
+		// the local one the SBOMs name.
+		local, err := publishedToLocal(localRaw, raw)
+		if err != nil {
+			return nil, err
+		}
+		p.opts.Sign = opts.Sign.withLocal(local)
+	}
 	// An OCI layout may hold a multi-platform index: transfer keeps it whole.
 	return p.fanOut(d, dests, func(dest Destination) Result {
 		return p.push(ctx, staged, raw, d, dest, nil)
@@ -341,9 +370,14 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 	}
 	// A tag that names another manifest is not moved: check before
 	// sending anything, so that a refusal changes nothing.
+	var already []string // tags that name d before this run
 	for _, tag := range dest.Tags {
-		if err := p.checkTag(ctx, sys, dest, tag, d, log); err != nil {
+		same, err := p.lookUpTag(ctx, sys, dest, tag, d, log)
+		if err != nil {
 			return fail(err)
+		}
+		if same {
+			already = append(already, tag)
 		}
 	}
 	target, err := byDigest(dest.Repo, d.String())
@@ -362,7 +396,7 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 	// reachable only by its digest.
 	if p.opts.Verify != VerifyNone {
 		if err := p.verify(ctx, sys, target, d); err != nil {
-			return fail(err)
+			return fail(afterPush(err))
 		}
 		res.Verified = true
 	}
@@ -375,7 +409,11 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 	// (an admission policy, a pod starting) never finds an unsigned image.
 	// An image whose signing fails stays reachable only by its digest.
 	if err := p.sign(ctx, dest, raw, d, &res, log); err != nil {
-		return fail(err)
+		if len(already) > 0 {
+			// Not written by this run, but naming what it failed to sign.
+			err = fmt.Errorf("%w (the tags %s already named this digest before this run and still do, unsigned)", err, strings.Join(already, ", "))
+		}
+		return fail(afterPush(err))
 	}
 	// Tags last: the manifest and all its blobs are in place (and checked,
 	// and signed).
@@ -400,9 +438,15 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 
 // checkTag refuses a tag that already points to another digest.
 func (p *run) checkTag(ctx context.Context, sys *types.SystemContext, dest Destination, tag string, want digest.Digest, log logrus.FieldLogger) error {
+	_, err := p.lookUpTag(ctx, sys, dest, tag, want, log)
+	return err
+}
+
+// lookUpTag is checkTag that also says whether the tag already names want.
+func (p *run) lookUpTag(ctx context.Context, sys *types.SystemContext, dest Destination, tag string, want digest.Digest, log logrus.FieldLogger) (bool, error) {
 	ref, err := byTag(dest.Repo, tag)
 	if err != nil {
-		return err
+		return false, err
 	}
 	var cur digest.Digest
 	err = p.opts.Registries.Retry.Do(ctx, log, "look up tag "+tag, func() error {
@@ -414,15 +458,15 @@ func (p *run) checkTag(ctx context.Context, sys *types.SystemContext, dest Desti
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("look up tag %s: %w", tag, err)
+		return false, fmt.Errorf("look up tag %s: %w", tag, err)
 	}
 	if cur != "" && cur != want {
 		if !p.opts.AllowOverwrite {
-			return &TagConflictError{Ref: dest.Repo.Name() + ":" + tag, Current: cur.String(), Wanted: want.String()}
+			return false, &TagConflictError{Ref: dest.Repo.Name() + ":" + tag, Current: cur.String(), Wanted: want.String()}
 		}
 		log.Warnf("moving tag %s:%s from %s to %s (overwrite allowed)", dest.Repo.Name(), tag, cur, want)
 	}
-	return nil
+	return cur == want, nil
 }
 
 // putTag writes the manifest bytes, unchanged, under a tag.
@@ -459,6 +503,16 @@ func joinFailures(rep *Report) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// afterPush is an error from reading back what was just pushed: a
+// registry that took a manifest and then has none under its digest is
+// failing (exit 1), it is not a reference naming nothing (exit 2).
+func afterPush(err error) error {
+	if err != nil && errors.Is(err, errs.ErrNotFound) && !errors.Is(err, errs.ErrIntegrity) {
+		return fmt.Errorf("the registry took the push but does not serve it: %s", err.Error())
+	}
+	return err
 }
 
 // verify checks what the registry serves under the digest: an image, or

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/agentforge/agentforge/builder/sbom"
 	"github.com/agentforge/agentforge/images/errs"
@@ -25,8 +28,103 @@ type Signing struct {
 	// as a signed SPDX attestation (sign.Attest).
 	SBOM []byte
 	// PlatformSBOMs are attached the same way to the platform images of
-	// an index, by platform (os/arch[/variant], "linux/arm64").
+	// an index, by platform (os/arch[/variant], "linux/arm64"; arm64/v8
+	// is arm64, arm is arm/v7). A platform the index lacks is an error.
 	PlatformSBOMs map[string][]byte
+
+	// local maps a published digest to the local manifest digest of the
+	// image it was published from (PublishList sets it for Index), to
+	// rebind agentforge's SBOMs (see publishedSBOM).
+	local map[digest.Digest]digest.Digest
+}
+
+// localOf is the local manifest digest d was published from (d itself
+// when it was published as it was).
+func (s *Signing) localOf(d digest.Digest) digest.Digest {
+	if l, ok := s.local[d]; ok {
+		return l
+	}
+	return d
+}
+
+// withLocal is a copy of s that also maps the published digests in m to
+// local ones.
+func (s *Signing) withLocal(m map[digest.Digest]digest.Digest) *Signing {
+	if s == nil {
+		return nil
+	}
+	out := *s
+	out.local = maps.Clone(s.local)
+	if out.local == nil {
+		out.local = map[digest.Digest]digest.Digest{}
+	}
+	maps.Copy(out.local, m)
+	return &out
+}
+
+// NormalizePlatform writes a platform (os/arch[/variant]) in one way where
+// index entries, image configs and builders spell it differently: lower
+// case, arm64's v8 and amd64's v1 variants dropped, arm without a variant
+// as arm/v7.
+func NormalizePlatform(p string) string {
+	p = strings.ToLower(strings.TrimSuffix(p, "/"))
+	switch {
+	case strings.HasSuffix(p, "/arm64/v8"), strings.HasSuffix(p, "/amd64/v1"):
+		return p[:strings.LastIndex(p, "/")]
+	case strings.HasSuffix(p, "/arm"):
+		return p + "/v7"
+	}
+	return p
+}
+
+// platformSBOM is the SBOM given for platform, if any.
+func (s *Signing) platformSBOM(platform string) []byte {
+	want := NormalizePlatform(platform)
+	for k, doc := range s.PlatformSBOMs {
+		if NormalizePlatform(k) == want {
+			return doc
+		}
+	}
+	return nil
+}
+
+// checkSBOMs refuses, before anything is pushed, SBOMs that do not
+// describe what is published, where agentforge can tell (its own SBOMs name
+// the image's local manifest digest, sbom.Described): the SBOM must
+// describe top, the image published (local digest), and cannot describe a
+// single image when top is a multi-platform index; every PlatformSBOMs key
+// must be one of platforms (platform -> local digest of its image), whose
+// image an agentforge SBOM must describe. Other tools' SBOMs are taken as
+// given.
+func (s *Signing) checkSBOMs(top digest.Digest, index bool, platforms map[string]digest.Digest) error {
+	if s == nil {
+		return nil
+	}
+	if d, ok := sbom.Described(s.SBOM); ok {
+		if index {
+			return errs.Inputf("signing: the SBOM describes one image (%s) and %s is a multi-platform index: give each platform's SBOM for its image", d, top)
+		}
+		if d != top {
+			return errs.Inputf("signing: the SBOM describes the image %s, not %s, the one being published", d, top)
+		}
+	}
+	norm := map[string]digest.Digest{}
+	var names []string
+	for p, d := range platforms {
+		norm[NormalizePlatform(p)] = d
+		names = append(names, p)
+	}
+	slices.Sort(names)
+	for key, doc := range s.PlatformSBOMs {
+		local, ok := norm[NormalizePlatform(key)]
+		if !ok {
+			return errs.Inputf("signing: an SBOM is given for %s, which is not among the platforms published (%s)", key, strings.Join(names, ", "))
+		}
+		if d, ours := sbom.Described(doc); ours && d != local {
+			return errs.Inputf("signing: the SBOM for %s describes the image %s, not that platform's %s", key, d, local)
+		}
+	}
+	return nil
 }
 
 // check refuses, before anything is pushed, what signing would refuse
@@ -59,12 +157,16 @@ func (p *run) sign(ctx context.Context, dest Destination, raw []byte, d digest.D
 		return nil
 	}
 	so := sign.Options{Hosts: p.hosts, Log: log}
-	one := func(dg digest.Digest, sbom []byte) (sign.Signed, error) {
+	one := func(dg digest.Digest, sbomDoc []byte) (sign.Signed, error) {
 		ref, err := reference.WithDigest(dest.Repo, dg)
 		if err != nil {
 			return sign.Signed{}, err
 		}
-		out, err := sign.SignAll(ctx, []reference.Canonical{ref}, s.Signer, publishedSBOM(sbom, dg, log), so)
+		doc, err := sbom.PublishedJSON(sbomDoc, s.localOf(dg), dg)
+		if err != nil {
+			return sign.Signed{Ref: ref.String(), Error: err.Error()}, fmt.Errorf("sign %s: %w", ref, err)
+		}
+		out, err := sign.SignAll(ctx, []reference.Canonical{ref}, s.Signer, doc, so)
 		return out[0], err
 	}
 	if mt := manifest.GuessMIMEType(raw); manifest.MIMETypeIsMultiImage(mt) {
@@ -78,7 +180,7 @@ func (p *run) sign(ctx context.Context, dest Destination, raw []byte, d digest.D
 				return fmt.Errorf("sign: %w", err)
 			}
 			platform := platformString(inst.ReadOnly.Platform)
-			signed, err := one(child, s.PlatformSBOMs[platform])
+			signed, err := one(child, s.platformSBOM(platform))
 			res.children = append(res.children, signed)
 			if err != nil {
 				return fmt.Errorf("platform %s (%s): %w", platform, child, err)
@@ -99,18 +201,53 @@ func (p *run) signatures(rep *Report) []sign.Signed {
 	out := make([]sign.Signed, len(rep.Destinations))
 	for i, r := range rep.Destinations {
 		out[i] = r.signed
+		if out[i].Ref == "" {
+			// Failed before signing: say so, rather than an empty entry.
+			out[i] = sign.Signed{Ref: r.Ref, Error: "not signed: the destination failed before signing"}
+		}
 	}
 	return out
 }
 
-// publishedSBOM is the SBOM to attest for the image published as d: see
-// sbom.PublishedJSON (agentforge's own SBOMs name the local build's
-// manifest digest, which publishing changes).
-func publishedSBOM(raw []byte, d digest.Digest, log logrus.FieldLogger) []byte {
-	out, err := sbom.PublishedJSON(raw, d)
-	if err != nil {
-		log.Debugf("SBOM attested as it is: %v", err)
-		return raw
+// platformDigests maps each platform of a multi-platform manifest to its
+// image's digest; nil for a single image.
+func platformDigests(raw []byte) (map[string]digest.Digest, error) {
+	mt := manifest.GuessMIMEType(raw)
+	if !manifest.MIMETypeIsMultiImage(mt) {
+		return nil, nil
 	}
-	return out
+	list, err := manifest.ListFromBlob(raw, mt)
+	if err != nil {
+		return nil, fmt.Errorf("parse manifest list: %w", err)
+	}
+	out := map[string]digest.Digest{}
+	for _, d := range list.Instances() {
+		inst, err := list.Instance(d)
+		if err != nil {
+			return nil, fmt.Errorf("parse manifest list: %w", err)
+		}
+		out[platformString(inst.ReadOnly.Platform)] = d
+	}
+	return out, nil
+}
+
+// publishedToLocal maps the digests of a published manifest (and of its
+// platform images, by platform) to those of the local one it was staged
+// from.
+func publishedToLocal(localRaw, publishedRaw []byte) (map[digest.Digest]digest.Digest, error) {
+	out := map[digest.Digest]digest.Digest{digest.FromBytes(publishedRaw): digest.FromBytes(localRaw)}
+	local, err := platformDigests(localRaw)
+	if err != nil {
+		return nil, err
+	}
+	published, err := platformDigests(publishedRaw)
+	if err != nil {
+		return nil, err
+	}
+	for platform, d := range published {
+		if l, ok := local[platform]; ok {
+			out[d] = l
+		}
+	}
+	return out, nil
 }

@@ -362,18 +362,25 @@ func agentforgeSBOM(t *testing.T, local digest.Digest, tool string) []byte {
 }
 
 // End to end: the attestation on the registry carries the SBOM rebound to
-// the registry's digest.
+// the registry's digest (publishing compressed the layers).
 func TestPublish_AttestsSBOMForThePublishedDigest(t *testing.T) {
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
 	regs := image.Registries{Insecure: []string{reg.Host}}
-	src := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 1, Size: 4 << 10, Seed: 13})
-	local := digest.FromString("the local build's manifest")
+	src := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 1, Size: 4 << 10, Seed: 13, Uncompressed: true})
+	localRaw, err := image.Manifest(ctx, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := digest.FromBytes(localRaw)
 	key := testKey(t)
 	rep, err := Publish(ctx, src, []Destination{dest(t, reg.Host+"/agents/tool:1")}, Options{Registries: regs, WorkDir: t.TempDir(),
 		Sign: &Signing{Signer: key, SBOM: agentforgeSBOM(t, local, "agentforge")}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rep.Digest == local.String() {
+		t.Fatal("test set-up: the published digest is the local one; nothing to rebind")
 	}
 	hosts, err := regs.Open(t.TempDir())
 	if err != nil {
@@ -389,5 +396,97 @@ func TestPublish_AttestsSBOMForThePublishedDigest(t *testing.T) {
 	}
 	if got := doc.Packages[0].Checksums[0].ChecksumValue; "sha256:"+got != rep.Digest {
 		t.Errorf("the attested SBOM names %s, the registry serves %s", got, rep.Digest)
+	}
+}
+
+// An SBOM agentforge made for another image, one image's SBOM on an
+// index, or an SBOM for a platform the index lacks is refused before
+// anything reaches a registry (exit 2): attested, it would pass another
+// image's packages off as this one's. A platform spelled another way
+// (linux/arm64/v8) is the same platform.
+func TestPublish_SBOMMustDescribeWhatIsPublished(t *testing.T) {
+	ctx := context.Background()
+	single := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 1, Size: 4 << 10, Seed: 14})
+	index := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 1, Size: 4 << 10, Seed: 15, Uncompressed: true, Platforms: []string{"linux/amd64", "linux/arm64"}})
+	singleRaw, err := image.Manifest(ctx, single, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	indexRaw, err := image.Manifest(ctx, index, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	children, err := platformDigests(indexRaw)
+	if err != nil || len(children) != 2 {
+		t.Fatalf("test set-up: %v %v", children, err)
+	}
+	key := testKey(t)
+	for _, tc := range []struct {
+		name string
+		src  types.ImageReference
+		sign *Signing
+		want string // in the error; "" for a publish that goes through
+	}{
+		{"another image's SBOM", single, &Signing{Signer: key, SBOM: agentforgeSBOM(t, digest.FromString("another image"), "agentforge")}, "not " + digest.FromBytes(singleRaw).String()},
+		{"one image's SBOM on an index", index, &Signing{Signer: key, SBOM: agentforgeSBOM(t, children["linux/arm64"], "agentforge")}, "multi-platform index"},
+		{"a platform the index lacks", index, &Signing{Signer: key, PlatformSBOMs: map[string][]byte{"linux/s390x": []byte(testSBOM)}}, "not among the platforms"},
+		{"another platform's SBOM", index, &Signing{Signer: key, PlatformSBOMs: map[string][]byte{"linux/amd64": agentforgeSBOM(t, children["linux/arm64"], "agentforge")}}, "not that platform's"},
+		{"a platform on a single image", single, &Signing{Signer: key, PlatformSBOMs: map[string][]byte{"linux/amd64": []byte(testSBOM)}}, "not among the platforms"},
+		{"arm64/v8 is arm64", index, &Signing{Signer: key, PlatformSBOMs: map[string][]byte{"linux/arm64/v8": agentforgeSBOM(t, children["linux/arm64"], "agentforge")}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := registrytest.New(t, registrytest.Options{})
+			proxy := registrytest.NewProxy(t, reg)
+			regs := image.Registries{Insecure: []string{proxy.Host}}
+			rep, err := Publish(ctx, tc.src, []Destination{dest(t, proxy.Host+"/agents/tool:1")}, Options{Registries: regs, WorkDir: t.TempDir(), Sign: tc.sign})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := rep.Destinations[0].children; len(got) != 2 || got[1].SBOM == nil || got[0].SBOM != nil {
+					t.Errorf("platform signatures %+v, want the SBOM on linux/arm64 only", got)
+				}
+				return
+			}
+			if !errors.Is(err, errs.ErrInput) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an input error saying %q", err, tc.want)
+			}
+			if n := len(proxy.Log()); n != 0 {
+				t.Errorf("%d requests reached the registry", n)
+			}
+		})
+	}
+}
+
+// A registry that takes a push and then has nothing under the digest is
+// failing (exit 1), not naming nothing (exit 2); integrity stays integrity.
+func TestAfterPush(t *testing.T) {
+	if err := afterPush(errs.NotFoundf("manifest unknown")); err == nil || errors.Is(err, errs.ErrNotFound) || !strings.Contains(err.Error(), "does not serve it") {
+		t.Errorf("not found after a push: %v", err)
+	}
+	integrity := &errs.IntegrityError{What: "x", Check: "digest"}
+	if err := afterPush(integrity); err != integrity {
+		t.Errorf("integrity: %v", err)
+	}
+	if afterPush(nil) != nil {
+		t.Error("nil became an error")
+	}
+}
+
+// A tag that already named the digest (an earlier unsigned publish) is
+// not this run's to remove: when signing fails, the error says that it
+// still names the unsigned image.
+func TestPublish_SigningFailureNamesTagsThatAlreadyPointedThere(t *testing.T) {
+	ctx := context.Background()
+	reg := registrytest.New(t, registrytest.Options{})
+	regs := image.Registries{Insecure: []string{reg.Host}}
+	src := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 1, Size: 4 << 10, Seed: 16})
+	to := []Destination{dest(t, reg.Host+"/agents/tool:1")}
+	if _, err := Publish(ctx, src, to, Options{Registries: regs, WorkDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Publish(ctx, src, to, Options{Registries: regs, WorkDir: t.TempDir(), Sign: &Signing{Signer: refusingSigner{testKey(t), reg.Host}}})
+	if err == nil || !strings.Contains(err.Error(), "the tags 1 already named this digest before this run and still do, unsigned") {
+		t.Fatalf("got %v, want the tag that still names the unsigned image named", err)
 	}
 }

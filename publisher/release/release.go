@@ -349,7 +349,7 @@ func listSignatures(ir *publisher.IndexReport, res *builder.Result) []sign.Signe
 	out := append([]sign.Signed(nil), ir.Signatures...)
 	for _, m := range res.Manifests {
 		for _, e := range ir.Manifests {
-			if e.Platform == m.Platform {
+			if publisher.NormalizePlatform(e.Platform) == publisher.NormalizePlatform(m.Platform) {
 				out = append(out, e.Signatures...)
 			}
 		}
