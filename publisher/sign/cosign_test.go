@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/agentforge/agentforge/builder/image/imagetest"
@@ -246,5 +249,53 @@ func TestVerify_ReferrerSignatureLies(t *testing.T) {
 	var ie *errs.IntegrityError
 	if !errors.As(err, &ie) || ie.Check != "signed digest" || ie.Actual != b.Digest().String() {
 		t.Errorf("b's signature re-pointed at a: %v, want the signed digest (%s) reported", err, b.Digest())
+	}
+}
+
+// An unsigned image stays "not signed" (exit 3) when the registry's
+// referrers route fails: the failure is said, the verdict kept. And a
+// registry listing thousands of referrers makes Verify read at most
+// maxReferrerCandidates of them.
+func TestVerify_ReferrersTroubleKeepsTheVerdict(t *testing.T) {
+	r := newAPIRegistries(t)
+	ctx := context.Background()
+	key, _, _ := keyPair(t, "p")
+	img := push(t, r.src.Host, "up/agent", r.regs, imagetest.Options{Layers: 1, Size: 256, Seed: 51})
+
+	r.src.Intercept(func(w http.ResponseWriter, req *http.Request) bool {
+		if strings.Contains(req.URL.Path, "/referrers/") {
+			http.Error(w, `{"errors":[{"code":"DENIED"}]}`, http.StatusForbidden)
+			return true
+		}
+		return false
+	})
+	_, err := Verify(ctx, img, key.Public(), r.o)
+	r.src.Intercept(nil)
+	if !IsMissing(err) || !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "referrers") {
+		t.Fatalf("got %v, want not signed (exit 3), saying the referrers could not be read", err)
+	}
+
+	var manifestGets atomic.Int64
+	r.src.RewriteReferrers(func(string, []byte) []byte {
+		idx := imgspecv1.Index{MediaType: imgspecv1.MediaTypeImageIndex}
+		for i := range 5000 {
+			idx.Manifests = append(idx.Manifests, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageManifest, Digest: digest.FromString(fmt.Sprint(i)), Size: 500, ArtifactType: ArtifactTypeSignature})
+		}
+		raw, _ := json.Marshal(idx)
+		return raw
+	})
+	r.src.Intercept(func(w http.ResponseWriter, req *http.Request) bool {
+		if strings.Contains(req.URL.Path, "/manifests/sha256:") {
+			manifestGets.Add(1)
+		}
+		return false
+	})
+	defer r.src.RewriteReferrers(nil)
+	defer r.src.Intercept(nil)
+	if _, err := Verify(ctx, img, key.Public(), r.o); !IsMissing(err) {
+		t.Errorf("5000 listed, none there: %v, want not signed", err)
+	}
+	if n := manifestGets.Load(); n > 2*maxReferrerCandidates+8 {
+		t.Errorf("%d manifest reads for 5000 listed referrers, want at most about %d", n, maxReferrerCandidates)
 	}
 }

@@ -465,44 +465,49 @@ func subjectOf(m imgspecv1.Manifest) string {
 // cosign writes as OCI 1.1 referrers (sign --registry-referrers-mode=oci-1-1).
 const ArtifactTypeSignature = "application/vnd.dev.cosign.artifact.sig.v1+json"
 
-// referrerAttachments reads the referrers of ref (from the referrers API
-// and the tag schema's index) whose artifact type is artifactType: each
-// manifest read by digest (checked against it) and required to name ref
-// as its subject; a listed referrer that is not there, or is another
-// image's, is an error. The caller closes them.
-func referrerAttachments(ctx context.Context, ref reference.Canonical, artifactType string, opts Options) ([]*attachment, error) {
+// Bounds on what Verify reads among a manifest's referrers.
+const (
+	maxReferrerCandidates = 256
+	maxSignatureLayers    = 64
+)
+
+// eachReferrer calls fn with each referrer of ref (from the referrers API
+// and the tag schema's index) whose artifact type is artifactType, at most
+// maxReferrerCandidates of them: each manifest read by digest, checked
+// against it, and required to name ref as its subject (another image's is
+// an integrity error); a listed referrer the registry does not serve is
+// skipped. Each is closed when fn returns; fn returning false stops.
+func eachReferrer(ctx context.Context, ref reference.Canonical, artifactType string, opts Options, fn func(*attachment) bool) error {
 	d := ref.Digest()
 	list, _, err := listReferrers(ctx, opts, ref, d)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	tag, err := ReferrersTag(d)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	tagged, err := reference.WithTag(reference.TrimNamed(ref), tag)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	inTag, err := tagSchemaList(ctx, opts, tagged)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	list = append(list, missingManifests(list, inTag)...)
-	var out []*attachment
-	closeAll := func() {
-		for _, a := range out {
-			a.Close()
-		}
-	}
+	seen := 0
 	for _, m := range list {
 		if m.ArtifactType != "" && m.ArtifactType != artifactType {
 			continue
 		}
+		if seen++; seen > maxReferrerCandidates {
+			opts.log().Warnf("%s: more than %d referrers of type %s: the rest are not read", ref, maxReferrerCandidates, artifactType)
+			return nil
+		}
 		at, err := reference.WithDigest(reference.TrimNamed(ref), m.Digest)
 		if err != nil {
-			closeAll()
-			return nil, err
+			return err
 		}
 		a, err := readAttachment(ctx, opts, at)
 		if errors.Is(err, errAbsent) {
@@ -510,13 +515,11 @@ func referrerAttachments(ctx context.Context, ref reference.Canonical, artifactT
 			continue
 		}
 		if err != nil {
-			closeAll()
-			return nil, err
+			return err
 		}
 		if got := digest.FromBytes(a.raw); got != m.Digest {
 			a.Close()
-			closeAll()
-			return nil, &errs.IntegrityError{What: "manifest " + at.String(), Check: "digest", Expected: m.Digest.String(), Actual: got.String()}
+			return &errs.IntegrityError{What: "manifest " + at.String(), Check: "digest", Expected: m.Digest.String(), Actual: got.String()}
 		}
 		if a.manifest.ArtifactType != artifactType && a.manifest.Config.MediaType != artifactType {
 			a.Close()
@@ -524,10 +527,13 @@ func referrerAttachments(ctx context.Context, ref reference.Canonical, artifactT
 		}
 		if a.manifest.Subject == nil || a.manifest.Subject.Digest != d {
 			a.Close()
-			closeAll()
-			return nil, &errs.IntegrityError{What: "referrer " + at.String(), Check: "subject", Expected: d.String(), Actual: subjectOf(a.manifest)}
+			return &errs.IntegrityError{What: "referrer " + at.String(), Check: "subject", Expected: d.String(), Actual: subjectOf(a.manifest)}
 		}
-		out = append(out, a)
+		more := fn(a)
+		a.Close()
+		if !more {
+			return nil
+		}
 	}
-	return out, nil
+	return nil
 }

@@ -206,9 +206,14 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 	var problems []string
 	var other digest.Digest
 	check := func(a *attachment) {
+		layers := 0
 		for _, l := range a.manifest.Layers {
 			if l.MediaType != MediaTypeSimpleSigning {
 				continue
+			}
+			if layers++; layers > maxSignatureLayers {
+				problems = append(problems, fmt.Sprintf("%s: more than %d signatures, the rest not read", a.ref, maxSignatureLayers))
+				return
 			}
 			res.Total++
 			signed, err := checkSignatureLayer(ctx, a, l, v, d)
@@ -233,25 +238,34 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 		}
 	}
 	// cosign's OCI 1.1 mode keeps signatures as referrers instead.
-	refs, err := referrerAttachments(ctx, ref, ArtifactTypeSignature, opts)
-	if err != nil {
-		return res, fmt.Errorf("verify signature of %s: %w", ref, err)
-	}
-	for _, a := range refs {
-		defer a.Close()
+	referrers := 0
+	lookup := eachReferrer(ctx, ref, ArtifactTypeSignature, opts, func(a *attachment) bool {
+		referrers++
 		check(a)
-	}
+		return res.Verified == 0
+	})
+	var verdict error
 	switch {
 	case res.Verified > 0:
 		return res, nil
-	case cur == nil && len(refs) == 0:
-		return res, &MissingError{Ref: ref.String(), Tag: sigRef.Tag(), What: "signed"}
+	case cur == nil && referrers == 0:
+		verdict = &MissingError{Ref: ref.String(), Tag: sigRef.Tag(), What: "signed"}
 	case res.Total == 0:
-		return res, &errs.IntegrityError{What: ref.String(), Check: "signature: " + res.Attachment + " holds no cosign signature"}
+		verdict = &errs.IntegrityError{What: ref.String(), Check: "signature: no cosign signature in " + res.Attachment + " or among the referrers"}
 	case other != "" && len(problems) == 1:
-		return res, &errs.IntegrityError{What: "signature of " + ref.String(), Check: "signed digest", Expected: d.String(), Actual: other.String()}
+		verdict = &errs.IntegrityError{What: "signature of " + ref.String(), Check: "signed digest", Expected: d.String(), Actual: other.String()}
+	default:
+		verdict = &errs.IntegrityError{What: ref.String(), Check: fmt.Sprintf("signature: none of %d verifies with the key for this digest (%s)", res.Total, strings.Join(problems, "; "))}
 	}
-	return res, &errs.IntegrityError{What: ref.String(), Check: fmt.Sprintf("signature: none of %d verifies with the key for this digest (%s)", res.Total, strings.Join(problems, "; "))}
+	if lookup != nil {
+		// What was found stays the verdict (exit 3 for an unsigned image);
+		// the referrers that could not be read are said too.
+		if errors.Is(lookup, errs.ErrIntegrity) {
+			return res, errors.Join(lookup, verdict)
+		}
+		return res, errors.Join(verdict, fmt.Errorf("the referrers of %s could not be read: %w", ref, lookup))
+	}
+	return res, verdict
 }
 
 // errWrongDigest is a valid signature of another digest.
