@@ -255,7 +255,11 @@ func printRelease(w io.Writer, r *release.Report) {
 	}
 	for _, sg := range r.Signatures {
 		what := "signed"
-		if sg.SBOM != nil {
+		switch {
+		case sg.Error != "":
+			fmt.Fprintf(w, "NOT signed %s: %s\n", sg.Ref, sg.Error)
+			continue
+		case sg.SBOM != nil:
 			what = "signed, SBOM attested"
 		}
 		fmt.Fprintf(w, "signed   %s (%s)\n", sg.Ref, what)
