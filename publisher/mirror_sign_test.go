@@ -24,20 +24,8 @@ import (
 func TestMirror_CopiesSignaturesAndAttestations(t *testing.T) {
 	up := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	mir := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
-	authFile := registrytest.WriteAuthFile(t, map[string][2]string{up.Host: {up.User, up.Password}, mir.Host: {mir.User, mir.Password}})
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	var cas []byte
-	for _, f := range []string{up.CAFile, mir.CAFile} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cas = append(cas, b...)
-	}
-	if err := os.WriteFile(caFile, cas, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	regs := image.Registries{AuthFile: authFile, CAFile: caFile}
+	regs := registriesFor(t, up, mir)
+	authFile, caFile := regs.AuthFile, regs.CAFile
 	ctx := context.Background()
 
 	layoutRef, err := layout.NewReference(writeIndexLayout(t), "multi")
@@ -153,20 +141,8 @@ func TestMirror_CopiesSignaturesAndAttestations(t *testing.T) {
 func TestMirror_CopiesReferrersAPISignatures(t *testing.T) {
 	up := registrytest.NewOCI(t, registrytest.Options{Auth: true, TLS: true})
 	mir := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
-	authFile := registrytest.WriteAuthFile(t, map[string][2]string{up.Host: {up.User, up.Password}, mir.Host: {mir.User, mir.Password}})
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	var cas []byte
-	for _, f := range []string{up.CAFile, mir.CAFile} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cas = append(cas, b...)
-	}
-	if err := os.WriteFile(caFile, cas, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	regs := image.Registries{AuthFile: authFile, CAFile: caFile}
+	regs := registriesFor(t, up.Registry, mir)
+	authFile, caFile := regs.AuthFile, regs.CAFile
 	ctx := context.Background()
 	layoutRef, err := layout.NewReference(writeIndexLayout(t), "multi")
 	if err != nil {
@@ -234,4 +210,25 @@ func TestMirror_CopiesReferrersAPISignatures(t *testing.T) {
 	if a := again.Destinations[0].Attachments; a == nil || len(a.Copied) != 0 || a.Unchanged != 2 {
 		t.Fatalf("second mirror: attachments %+v, want nothing copied", a)
 	}
+}
+
+// registriesFor is the configuration that reaches regs (with auth and
+// TLS): one auth file with every registry's credentials, one CA bundle.
+func registriesFor(t *testing.T, regs ...*registrytest.Registry) image.Registries {
+	t.Helper()
+	creds := map[string][2]string{}
+	var cas []byte
+	for _, r := range regs {
+		creds[r.Host] = [2]string{r.User, r.Password}
+		b, err := os.ReadFile(r.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cas = append(cas, b...)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, cas, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return image.Registries{AuthFile: registrytest.WriteAuthFile(t, creds), CAFile: caFile}
 }
