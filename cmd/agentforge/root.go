@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -144,7 +145,7 @@ func (a *app) setup() error {
 	// output and format, and their chatter ("using prior storage driver",
 	// "forcing host network") only at debug.
 	std := logrus.StandardLogger()
-	std.Out, std.Formatter = a.stderr, a.log.Formatter
+	std.Out, std.Formatter = a.stderr, clientErrorFilter{a.log.Formatter}
 	std.Level = logrus.WarnLevel
 	if lvl >= logrus.DebugLevel {
 		std.Level = lvl
@@ -201,4 +202,19 @@ func defaultCacheDir() string {
 		return filepath.Join(d, "agentforge")
 	}
 	return filepath.Join(os.TempDir(), "agentforge-cache")
+}
+
+// clientErrorFilter drops the lines an embedded registry (distribution,
+// which logs through the standard logger) writes at error level for its
+// clients' errors: a 404 for a blob a push checks before sending it is how
+// pushing works, not a failure. Its server errors (5xx) stay.
+type clientErrorFilter struct{ logrus.Formatter }
+
+func (f clientErrorFilter) Format(e *logrus.Entry) ([]byte, error) {
+	if s, ok := e.Data["http.response.status"]; ok {
+		if n, err := strconv.Atoi(fmt.Sprint(s)); err == nil && n < 500 {
+			return nil, nil
+		}
+	}
+	return f.Formatter.Format(e)
 }
