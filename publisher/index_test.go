@@ -107,14 +107,7 @@ func TestIndex_CopiesChildSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, _, err := sign.GenerateKeyPair([]byte("p"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := sign.ParsePrivateKey(priv, []byte("p"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := testKey(t)
 	ctx := context.Background()
 	so := sign.Options{Hosts: hosts}
 	amdRef := amd.DockerReference().(reference.Canonical)

@@ -27,19 +27,7 @@ func TestMirror_CopiesSignaturesAndAttestations(t *testing.T) {
 	regs := registriesFor(t, up, mir)
 	authFile, caFile := regs.AuthFile, regs.CAFile
 	ctx := context.Background()
-
-	layoutRef, err := layout.NewReference(writeIndexLayout(t), "multi")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed, err := Publish(ctx, layoutRef, []Destination{dest(t, up.Host+"/agents/tool:2.0")}, Options{Registries: regs, WorkDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hosts, err := regs.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	seed, hosts := publishIndex(t, up.Host, regs)
 	sopts := sign.Options{Hosts: hosts}
 	privPEM, pubPEM, err := sign.GenerateKeyPair([]byte("pass"))
 	if err != nil {
@@ -144,18 +132,7 @@ func TestMirror_CopiesReferrersAPISignatures(t *testing.T) {
 	regs := registriesFor(t, up.Registry, mir)
 	authFile, caFile := regs.AuthFile, regs.CAFile
 	ctx := context.Background()
-	layoutRef, err := layout.NewReference(writeIndexLayout(t), "multi")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed, err := Publish(ctx, layoutRef, []Destination{dest(t, up.Host+"/agents/tool:2.0")}, Options{Registries: regs, WorkDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hosts, err := regs.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	seed, hosts := publishIndex(t, up.Host, regs)
 	idx := digest.Digest(seed.Digest)
 	raw, err := image.Manifest(ctx, mustRef(t, "docker://"+up.Host+"/agents/tool@"+idx.String(), regs), hosts.For(up.Host))
 	if err != nil {
@@ -231,4 +208,23 @@ func registriesFor(t *testing.T, regs ...*registrytest.Registry) image.Registrie
 		t.Fatal(err)
 	}
 	return image.Registries{AuthFile: registrytest.WriteAuthFile(t, creds), CAFile: caFile}
+}
+
+// publishIndex publishes writeIndexLayout's two-platform index to
+// host/agents/tool:2.0 and opens regs for the test.
+func publishIndex(t *testing.T, host string, regs image.Registries) (*Report, *image.Hosts) {
+	t.Helper()
+	layoutRef, err := layout.NewReference(writeIndexLayout(t), "multi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, err := Publish(context.Background(), layoutRef, []Destination{dest(t, host+"/agents/tool:2.0")}, Options{Registries: regs, WorkDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := regs.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seed, hosts
 }
