@@ -107,7 +107,7 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 		return nil, err
 	}
 	d := digest.FromBytes(raw)
-	if s := p.opts.Sign; s != nil {
+	if s := p.opts.Sign; s != nil && !p.opts.childrenPushed { // PublishList checked before pushing them
 		platforms := map[string]digest.Digest{}
 		for _, c := range children {
 			platforms[platformString(c.desc.Platform)] = s.localOf(c.desc.Digest)
@@ -152,9 +152,12 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 			for i := range rep.Manifests {
 				rep.Manifests[i].Signatures = make([]sign.Signed, len(pub.Destinations))
 				for j, r := range pub.Destinations {
-					if i < len(r.children) {
+					if i < len(r.children) && r.children[i].Ref != "" {
 						rep.Manifests[i].Signatures[j] = r.children[i]
+						continue
 					}
+					// Not signed there: the destination failed first.
+					rep.Manifests[i].Signatures[j] = sign.Signed{Ref: dests[j].Repo.Name() + "@" + rep.Manifests[i].Digest, Error: "not signed: " + notSignedWhy(r)}
 				}
 			}
 		}

@@ -74,6 +74,16 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 		}
 		d = child
 	}
+	if opts.Sign != nil {
+		// A mirror copies bytes: what it signs is what the source has.
+		platforms, err := platformDigests(raw)
+		if err != nil {
+			return nil, err
+		}
+		if err := opts.Sign.checkSBOMs(d, platforms != nil, platforms); err != nil {
+			return nil, err
+		}
+	}
 	srcRepo := reference.TrimNamed(named)
 	return p.fanOut(d, dests, func(dest Destination) Result {
 		if !opts.DryRun {

@@ -115,6 +115,13 @@ func (s *Signing) checkSBOMs(top digest.Digest, index bool, platforms map[string
 		names = append(names, p)
 	}
 	slices.Sort(names)
+	keys := map[string]string{}
+	for key := range s.PlatformSBOMs {
+		if other, dup := keys[NormalizePlatform(key)]; dup {
+			return errs.Inputf("signing: SBOMs are given for both %s and %s, which are one platform", other, key)
+		}
+		keys[NormalizePlatform(key)] = key
+	}
 	for key, doc := range s.PlatformSBOMs {
 		local, ok := norm[NormalizePlatform(key)]
 		if !ok {
@@ -202,8 +209,8 @@ func (p *run) signatures(rep *Report) []sign.Signed {
 	for i, r := range rep.Destinations {
 		out[i] = r.signed
 		if out[i].Ref == "" {
-			// Failed before signing: say so, rather than an empty entry.
-			out[i] = sign.Signed{Ref: r.Ref, Error: "not signed: the destination failed before signing"}
+			// Not signed: say why, rather than an empty entry.
+			out[i] = sign.Signed{Ref: r.Ref, Error: "not signed: " + notSignedWhy(r)}
 		}
 	}
 	return out
@@ -250,4 +257,13 @@ func publishedToLocal(localRaw, publishedRaw []byte) (map[digest.Digest]digest.D
 		}
 	}
 	return out, nil
+}
+
+// notSignedWhy says why a destination's image (or a platform image of it)
+// carries no signature from this run.
+func notSignedWhy(r Result) string {
+	if r.Error == "" {
+		return "not attempted"
+	}
+	return r.Error
 }

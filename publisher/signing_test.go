@@ -490,3 +490,37 @@ func TestPublish_SigningFailureNamesTagsThatAlreadyPointedThere(t *testing.T) {
 		t.Fatalf("got %v, want the tag that still names the unsigned image named", err)
 	}
 }
+
+// A destination where signing failed gets, for the index and for each
+// platform image, an entry that names the image and says why it is not
+// signed (not an empty one that reads as signed).
+func TestIndex_UnsignedEntriesSayWhy(t *testing.T) {
+	ctx := context.Background()
+	a := registrytest.New(t, registrytest.Options{})
+	b := registrytest.New(t, registrytest.Options{})
+	amd := publishPlatform(t, a, "agents/tool", "linux/amd64", 21)
+	arm := publishPlatform(t, a, "agents/tool", "linux/arm64", 22)
+	regs := image.Registries{Insecure: []string{a.Host, b.Host}}
+	rep, err := Index(ctx, []types.ImageReference{amd, arm}, []Destination{dest(t, a.Host+"/agents/tool:1"), dest(t, b.Host+"/agents/tool:1")},
+		Options{Registries: regs, WorkDir: t.TempDir(), Sign: &Signing{Signer: refusingSigner{testKey(t), b.Host}}})
+	if err == nil {
+		t.Fatal("signing refused on one registry, and no error")
+	}
+	if s := rep.Signatures; len(s) != 2 || s[0].Error != "" || s[1].Ref == "" || !strings.Contains(s[1].Error, "not signed") {
+		t.Errorf("index signatures %+v, want the second to name its image and say it is not signed", s)
+	}
+	for _, m := range rep.Manifests {
+		if s := m.Signatures; len(s) != 2 || s[0].Signature == nil || s[1].Ref != b.Host+"/agents/tool@"+m.Digest || s[1].Signature != nil || s[1].Error == "" {
+			t.Errorf("%s: signatures %+v", m.Platform, s)
+		}
+	}
+}
+
+// Two SBOMs for one platform spelled two ways are refused.
+func TestSigning_OnePlatformTwice(t *testing.T) {
+	s := &Signing{Signer: testKey(t), PlatformSBOMs: map[string][]byte{"linux/arm64": []byte(testSBOM), "linux/arm64/v8": []byte(testSBOM)}}
+	err := s.checkSBOMs(digest.FromString("x"), true, map[string]digest.Digest{"linux/arm64": digest.FromString("y")})
+	if !errors.Is(err, errs.ErrInput) || !strings.Contains(err.Error(), "one platform") {
+		t.Errorf("got %v", err)
+	}
+}
