@@ -159,16 +159,35 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 		rep.Unchanged++
 		return referrers, nil
 	}
+	var stale []digest.Digest
 	for _, m := range forIndex {
 		if containsDigest(fallback, m.Digest) && rep.has(m.Digest) {
 			continue // sent already, for the API
 		}
 		c := Copied{}
-		if err := copyManifest(ctx, src, dst, m, d, &c, opts, dry); err != nil {
+		err := copyManifest(ctx, src, dst, m, d, &c, opts, dry)
+		if errors.Is(err, errs.ErrNotFound) {
+			// The source's index names a manifest it no longer has
+			// (nothing prunes the tag schema): the mirror's goes without.
+			opts.log().Warnf("the referrers index of %s names %s, which %s does not serve: left out", d, m.Digest, reference.Domain(src))
+			rep.Skipped = append(rep.Skipped, Skipped{Digest: m.Digest.String(), Reason: "named by the source's tag-schema index, not served"})
+			stale = append(stale, m.Digest)
+			continue
+		}
+		if err != nil {
 			return nil, fmt.Errorf("referrer %s of %s: %w", m.Digest, d, err)
 		}
 		index.Blobs += c.Blobs
 		index.Bytes += c.Bytes
+	}
+	if len(stale) > 0 {
+		kept, err := index.without(stale, len(forIndex))
+		if err != nil {
+			return nil, err
+		}
+		if !kept {
+			return referrers, nil
+		}
 	}
 	if dry {
 		opts.log().Infof("would copy the referrers index of %s to %s (%d manifests to send)", d, to, len(forIndex))
@@ -259,6 +278,25 @@ func containsDigest(list []imgspecv1.Descriptor, d digest.Digest) bool {
 type referrersIndex struct {
 	Copied
 	raw []byte
+}
+
+// without drops the entries for gone from the index; false when that
+// leaves nothing of what was to be added (toAdd entries): nothing to write.
+func (x *referrersIndex) without(gone []digest.Digest, toAdd int) (bool, error) {
+	if len(gone) >= toAdd {
+		return false, nil
+	}
+	var idx imgspecv1.Index
+	if err := json.Unmarshal(x.raw, &idx); err != nil {
+		return false, err
+	}
+	idx.Manifests = slices.DeleteFunc(idx.Manifests, func(m imgspecv1.Descriptor) bool { return slices.Contains(gone, m.Digest) })
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		return false, err
+	}
+	x.raw, x.Digest = raw, digest.FromBytes(raw).String()
+	return true, nil
 }
 
 // planReferrersIndex compares the index the destination should have under

@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 )
 
@@ -120,4 +121,48 @@ func attachmentRaw(t *testing.T, o Options, ref reference.Canonical, tag string)
 	}
 	defer a.Close()
 	return string(a.raw)
+}
+
+// A tag-schema index that names a manifest its registry no longer has
+// (deleted since; nothing prunes the index) does not stop a mirror: the
+// entry is reported as skipped and left out of the mirror's index, the
+// rest copied.
+func TestCopyAttachments_StaleTagSchemaEntry(t *testing.T) {
+	a, b, regs, o := twoRegistries(t)
+	ctx := context.Background()
+	src := push(t, a.Host, "up/agent", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 35})
+	dst := push(t, b.Host, "mirror/agent", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 35})
+	srcRaw, err := imageManifest(ctx, o, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := putReferrer(t, o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
+	gone, goneRaw := putReferrerManifest(t, o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3","name":"deleted later"}`))
+	tag, _ := ReferrersTag(src.Digest())
+	var idx imgspecv1.Index
+	if err := json.Unmarshal([]byte(attachmentRaw(t, o, src, tag)), &idx); err != nil {
+		t.Fatal(err)
+	}
+	idx.Manifests = append(idx.Manifests, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageManifest, Digest: gone, Size: int64(len(goneRaw))})
+	raw, _ := json.Marshal(idx)
+	tagged, _ := reference.WithTag(reference.TrimNamed(src), tag)
+	if err := writeManifest(ctx, o, tagged, raw); err != nil {
+		t.Fatal(err)
+	}
+	goneRef, _ := reference.WithDigest(reference.TrimNamed(src), gone)
+	dref, _ := docker.NewReference(goneRef)
+	if err := dref.DeleteImage(ctx, o.sys(goneRef)); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Skipped) != 1 || rep.Skipped[0].Digest != gone.String() {
+		t.Errorf("skipped %+v, want %s", rep.Skipped, gone)
+	}
+	var got imgspecv1.Index
+	if err := json.Unmarshal([]byte(attachmentRaw(t, o, dst, tag)), &got); err != nil || len(got.Manifests) != 1 || got.Manifests[0].Digest != real {
+		t.Errorf("the mirror's index %+v (%v), want %s only", got, err, real)
+	}
 }

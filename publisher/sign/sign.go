@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/agentforge/agentforge/images/errs"
@@ -207,7 +208,9 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 	var other digest.Digest
 	check := func(a *attachment) {
 		layers := 0
-		for _, l := range a.manifest.Layers {
+		// Newest first: cosign appends, so a fresh signature on a crowded
+		// attachment is within the cap.
+		for _, l := range slices.Backward(a.manifest.Layers) {
 			if l.MediaType != MediaTypeSimpleSigning {
 				continue
 			}
