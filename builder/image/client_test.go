@@ -461,3 +461,27 @@ func TestHosts_ClientIsReused(t *testing.T) {
 		t.Errorf("%d token requests for three calls, want 1", len(f.forms))
 	}
 }
+
+// Hosts keeps one client per repository: the same one (with its token)
+// for every call on a repository, another for another repository.
+func TestHosts_OneClientPerRepository(t *testing.T) {
+	h, err := Registries{}.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := reference.ParseNormalizedNamed("registry.example/team/a")
+	aTagged, _ := reference.ParseNormalizedNamed("registry.example/team/a:1")
+	b, _ := reference.ParseNormalizedNamed("registry.example/team/b")
+	ca1, err1 := h.Client(a)
+	ca2, err2 := h.Client(aTagged)
+	cb, err3 := h.Client(b)
+	if err1 != nil || err2 != nil || err3 != nil {
+		t.Fatal(err1, err2, err3)
+	}
+	if ca1 != ca2 {
+		t.Error("two clients for one repository")
+	}
+	if ca1 == cb {
+		t.Error("one client (and token scope) for two repositories")
+	}
+}
