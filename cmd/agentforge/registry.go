@@ -4,6 +4,7 @@ import (
 	"github.com/agentforge/agentforge/images/errs"
 
 	"github.com/agentforge/agentforge/publisher/registry"
+	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 )
 
@@ -18,6 +19,12 @@ func (a *app) registryCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 				return errs.Inputf("--tls-cert and --tls-key go together")
+			}
+			// A registry's operator wants its clients' errors too.
+			if std := logrus.StandardLogger(); std.Formatter != nil {
+				if f, ok := std.Formatter.(clientErrorFilter); ok {
+					std.Formatter = f.Formatter
+				}
 			}
 			srv, err := registry.Start(cmd.Context(), cfg)
 			if err != nil {

@@ -148,7 +148,7 @@ func (a *app) setup() error {
 	std.Out, std.Formatter = a.stderr, clientErrorFilter{a.log.Formatter}
 	std.Level = logrus.WarnLevel
 	if lvl >= logrus.DebugLevel {
-		std.Level = lvl
+		std.Level, std.Formatter = lvl, a.log.Formatter // everything, at debug
 	}
 	return nil
 }
@@ -207,7 +207,9 @@ func defaultCacheDir() string {
 // clientErrorFilter drops the lines an embedded registry (distribution,
 // which logs through the standard logger) writes at error level for its
 // clients' errors: a 404 for a blob a push checks before sending it is how
-// pushing works, not a failure. Its server errors (5xx) stay.
+// pushing works, not a failure. Its server errors (5xx) stay, and so does
+// everything at --log-level debug and under `registry serve`, whose
+// operator wants its clients' errors.
 type clientErrorFilter struct{ logrus.Formatter }
 
 func (f clientErrorFilter) Format(e *logrus.Entry) ([]byte, error) {
