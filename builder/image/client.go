@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -187,7 +188,11 @@ func (c *Client) Next(ctx context.Context, prev *http.Response, accept string, m
 		return nil, nil, err
 	}
 	first := prev.Request.URL.Path
-	if i := strings.LastIndex(first, "/"); i < 0 || !strings.HasPrefix(u.Path, first[:i+1]) {
+	// The path as it is sent: dot segments, plain or escaped, could climb
+	// out of the prefix once the registry decodes them.
+	sent := strings.ToLower(u.EscapedPath())
+	if i := strings.LastIndex(first, "/"); i < 0 || !strings.HasPrefix(u.Path, first[:i+1]) ||
+		path.Clean(u.Path) != u.Path || strings.Contains(sent, "%2e") || strings.Contains(sent, "%2f") {
 		return nil, nil, &RefusedError{Reason: fmt.Sprintf("%s: refusing to follow the next page %s outside %s", c.host, u.Redacted(), first[:i+1])}
 	}
 	return c.get(ctx, u, accept, max)

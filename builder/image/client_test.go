@@ -323,6 +323,15 @@ func TestClient_Refuses(t *testing.T) {
 				return ""
 			}
 		}, want: "outside /v2/team/agent/referrers/"},
+		{name: "next page climbing out with escaped dots", set: func(f *fakeRegistry) {
+			f.pages = [][]imgspecv1.Descriptor{{desc("a")}, {desc("b")}}
+			f.next = func(page int) string {
+				if page == 0 {
+					return "/v2/team/agent/referrers/%2e%2e/%2e%2e/other/referrers/x?page=1"
+				}
+				return ""
+			}
+		}, want: "refusing to follow the next page"},
 		{name: "redirect to another port", set: func(f *fakeRegistry) {
 			f.challeng = `Basic realm="registry"`
 			f.accept = func(a string) bool { return a != "" }
