@@ -93,9 +93,14 @@ type Report struct {
 	Digest       string   `json:"digest"`
 	Destinations []Result `json:"destinations"`
 	// Signatures are what signing did (Options.Sign) on each destination,
-	// in order; the entry of a destination that failed before it was
-	// signed is empty.
+	// in order; the entry of a destination that was not signed names it
+	// and says why.
 	Signatures []sign.Signed `json:"signatures,omitempty"`
+	// PlatformSignatures are, for Publish of an OCI layout holding an
+	// index, the signatures of its platform images, destination by
+	// destination, each in the index's order (Index reports them per
+	// platform instead).
+	PlatformSignatures []sign.Signed `json:"platformSignatures,omitempty"`
 }
 
 // TagConflictError is a tag that already names another manifest.
@@ -165,9 +170,15 @@ func Publish(ctx context.Context, src types.ImageReference, dests []Destination,
 		p.opts.Sign = opts.Sign.withLocal(local)
 	}
 	// An OCI layout may hold a multi-platform index: transfer keeps it whole.
-	return p.fanOut(d, dests, func(dest Destination) Result {
+	rep, err := p.fanOut(d, dests, func(dest Destination) Result {
 		return p.push(ctx, staged, raw, d, dest, nil)
 	})
+	if rep != nil {
+		for _, r := range rep.Destinations {
+			rep.PlatformSignatures = append(rep.PlatformSignatures, r.children...)
+		}
+	}
+	return rep, err
 }
 
 // fanOut runs fn for every destination at once and collects the results

@@ -100,6 +100,9 @@ func TestPublish_SignsBeforeTagging(t *testing.T) {
 			if len(rep.Signatures) != 1 || rep.Signatures[0].Signature == nil {
 				t.Fatalf("signatures %+v", rep.Signatures)
 			}
+			if ps := rep.PlatformSignatures; len(ps) != 2 || ps[0].Signature == nil || ps[1].Signature == nil || ps[1].SBOM == nil {
+				t.Errorf("platform signatures %+v, want both platforms signed, linux/arm64 with its SBOM", ps)
+			}
 			return digest.Digest(rep.Digest), childDigests(t, host, repo, rep.Digest, opts.Registries)
 		}},
 		{name: "index of published platforms", platformSBOM: true, publish: func(t *testing.T, reg *registrytest.Registry, host, repo string, opts Options) (digest.Digest, []digest.Digest) {
