@@ -13,7 +13,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
-	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/oci/layout"
 )
 
@@ -52,15 +51,8 @@ func TestMirror_CopiesSignaturesAndAttestations(t *testing.T) {
 		return c
 	}
 	// The index signed and attested upstream, and one child signed.
-	raw, err := image.Manifest(ctx, mustRef(t, "docker://"+at(upRepo, idx).String(), regs), hosts.For(up.Host))
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := manifest.ListFromBlob(raw, manifest.GuessMIMEType(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	child := list.Instances()[1]
+	children := childDigests(t, up.Host, "agents/tool", idx.String(), regs)
+	child := children[1]
 	for _, d := range []digest.Digest{idx, child} {
 		if _, err := sign.Sign(ctx, at(upRepo, d), key, sopts); err != nil {
 			t.Fatal(err)
@@ -106,7 +98,7 @@ func TestMirror_CopiesSignaturesAndAttestations(t *testing.T) {
 		t.Errorf("cosign verify-attestation on the mirror: exit %d\n%s", code, out)
 	}
 	// The other child was never signed: not on the mirror either.
-	if _, err := sign.Verify(ctx, at(mirRepo, list.Instances()[0]), key.Public(), sopts); !sign.IsMissing(err) {
+	if _, err := sign.Verify(ctx, at(mirRepo, children[0]), key.Public(), sopts); !sign.IsMissing(err) {
 		t.Errorf("unsigned child on the mirror: %v, want not signed", err)
 	}
 
@@ -132,17 +124,10 @@ func TestMirror_CopiesReferrersAPISignatures(t *testing.T) {
 	regs := registriesFor(t, up.Registry, mir)
 	authFile, caFile := regs.AuthFile, regs.CAFile
 	ctx := context.Background()
-	seed, hosts := publishIndex(t, up.Host, regs)
+	seed, _ := publishIndex(t, up.Host, regs)
 	idx := digest.Digest(seed.Digest)
-	raw, err := image.Manifest(ctx, mustRef(t, "docker://"+up.Host+"/agents/tool@"+idx.String(), regs), hosts.For(up.Host))
-	if err != nil {
-		t.Fatal(err)
-	}
-	list, err := manifest.ListFromBlob(raw, manifest.GuessMIMEType(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	child := list.Instances()[1]
+	children := childDigests(t, up.Host, "agents/tool", idx.String(), regs)
+	child := children[1]
 
 	dir := t.TempDir()
 	env := signtest.Env{AuthFile: authFile, CAFile: caFile, Passphrase: "pass", Experimental: true}
@@ -177,7 +162,7 @@ func TestMirror_CopiesReferrersAPISignatures(t *testing.T) {
 		}
 	}
 	// The other child was never signed: cosign finds nothing on the mirror.
-	if code, _ := verify(mir.Host + "/mirror/agents/tool@" + list.Instances()[0].String()); code == 0 {
+	if code, _ := verify(mir.Host + "/mirror/agents/tool@" + children[0].String()); code == 0 {
 		t.Error("cosign verified the unsigned child on the mirror")
 	}
 	again, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir(), Verify: VerifyFast}})
