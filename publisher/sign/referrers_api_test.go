@@ -56,11 +56,7 @@ func TestCopyAttachments_ReferrersAPI(t *testing.T) {
 	r := newAPIRegistries(t)
 	ctx := context.Background()
 	img := imagetest.Options{Layers: 1, Size: 256, Seed: 41}
-	src := push(t, r.src.Host, "up/agent", r.regs, img)
-	srcRaw, err := imageManifest(ctx, r.o, src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
 	ref, _ := putReferrerManifest(t, r.o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3","name":"agent"}`))
 	tag, err := ReferrersTag(src.Digest())
 	if err != nil {
@@ -144,12 +140,8 @@ func TestCopyAttachments_ReferrersAPI_Nested(t *testing.T) {
 	r := newAPIRegistries(t)
 	ctx := context.Background()
 	img := imagetest.Options{Layers: 1, Size: 256, Seed: 42}
-	src := push(t, r.src.Host, "up/agent", r.regs, img)
+	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
 	dst := push(t, r.without.Host, "mirror/agent", r.regs, img)
-	srcRaw, err := imageManifest(ctx, r.o, src)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sbom, sbomRaw := putReferrerManifest(t, r.o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
 	onSBOM, _ := reference.WithDigest(reference.TrimNamed(src), sbom)
 	sig, _ := putReferrerManifest(t, r.o, onSBOM, sbomRaw, []byte(`{"signature":"of the SBOM"}`))
@@ -244,12 +236,8 @@ func TestCopyAttachments_ReferrersAPI_DescriptorsFromBytes(t *testing.T) {
 	r := newAPIRegistries(t)
 	ctx := context.Background()
 	img := imagetest.Options{Layers: 1, Size: 256, Seed: 48}
-	src := push(t, r.src.Host, "up/agent", r.regs, img)
+	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
 	dst := push(t, r.without.Host, "mirror/agent", r.regs, img)
-	srcRaw, err := imageManifest(ctx, r.o, src)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ref, raw := putReferrerManifest(t, r.o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
 	r.src.RewriteReferrers(func(subject string, body []byte) []byte {
 		if subject != src.Digest().String() {
@@ -282,12 +270,8 @@ func TestCopyAttachments_ReferrersAPI_DestinationIgnoresSubject(t *testing.T) {
 	r := newAPIRegistries(t)
 	ctx := context.Background()
 	img := imagetest.Options{Layers: 1, Size: 256, Seed: 49}
-	src := push(t, r.src.Host, "up/agent", r.regs, img)
+	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
 	dst := push(t, r.withAPI.Host, "mirror/agent", r.regs, img)
-	srcRaw, err := imageManifest(ctx, r.o, src)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ref, _ := putReferrerManifest(t, r.o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
 	r.withAPI.RewriteReferrers(func(string, []byte) []byte {
 		return []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)
@@ -317,11 +301,7 @@ func TestCopyAttachments_ReferrersAPI_IndexReferrer(t *testing.T) {
 	r := newAPIRegistries(t)
 	ctx := context.Background()
 	img := imagetest.Options{Layers: 1, Size: 256, Seed: 50}
-	src := push(t, r.src.Host, "up/agent", r.regs, img)
-	srcRaw, err := imageManifest(ctx, r.o, src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
 	// The child: an SPDX artifact manifest of its own (no subject).
 	w, err := newWriter(ctx, r.o, src)
 	if err != nil {
@@ -412,4 +392,16 @@ func slug(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// pushSource pushes the synthetic image img to host/up/agent and returns
+// it with its manifest (the subject of the referrers a test writes).
+func pushSource(t *testing.T, host string, regs image.Registries, o Options, img imagetest.Options) (reference.Canonical, []byte) {
+	t.Helper()
+	src := push(t, host, "up/agent", regs, img)
+	raw, err := imageManifest(context.Background(), o, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, raw
 }

@@ -130,12 +130,8 @@ func attachmentRaw(t *testing.T, o Options, ref reference.Canonical, tag string)
 func TestCopyAttachments_StaleTagSchemaEntry(t *testing.T) {
 	a, b, regs, o := twoRegistries(t)
 	ctx := context.Background()
-	src := push(t, a.Host, "up/agent", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 35})
+	src, srcRaw := pushSource(t, a.Host, regs, o, imagetest.Options{Layers: 1, Size: 256, Seed: 35})
 	dst := push(t, b.Host, "mirror/agent", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 35})
-	srcRaw, err := imageManifest(ctx, o, src)
-	if err != nil {
-		t.Fatal(err)
-	}
 	real := putReferrer(t, o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
 	gone, goneRaw := putReferrerManifest(t, o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3","name":"deleted later"}`))
 	tag, _ := ReferrersTag(src.Digest())
