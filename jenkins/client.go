@@ -11,22 +11,19 @@ package jenkins
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/agentforge/agentforge/images/httpget"
 	"html"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/agentforge/agentforge/images/httpget"
+	"github.com/agentforge/agentforge/images/redact"
 	"github.com/bndr/gojenkins"
 	"github.com/sirupsen/logrus"
 )
@@ -42,6 +39,10 @@ type Config struct {
 	// HTTPClient is used when set (custom TLS); its Timeout is left alone.
 	HTTPClient *http.Client
 	Log        logrus.FieldLogger
+	// Secrets, when set, is where the client records every credential it
+	// sends (the token, crumbs, session cookies), so that the caller can
+	// redact its own output too; nil means a set of the client's own.
+	Secrets *redact.Set
 }
 
 // Client is a connection to one Jenkins controller.
@@ -51,7 +52,7 @@ type Client struct {
 	req     *gojenkins.Requester
 	http    *http.Client
 	log     logrus.FieldLogger
-	secrets *secrets
+	secrets *redact.Set
 	Version string
 }
 
@@ -96,7 +97,11 @@ func New(ctx context.Context, cfg Config) (_ *Client, err error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 60 * time.Second
 	}
-	sec := newSecrets(cfg.User, cfg.Token)
+	sec := cfg.Secrets
+	if sec == nil {
+		sec = redact.New()
+	}
+	sec.AddBasic(cfg.User, cfg.Token)
 	// Every request goes through a transport that notes the credentials
 	// it carries (the crumb and session cookie are learnt on the way).
 	hc := &http.Client{Timeout: cfg.Timeout}
@@ -108,7 +113,7 @@ func New(ctx context.Context, cfg Config) (_ *Client, err error) {
 	if base == nil {
 		base = http.DefaultTransport
 	}
-	hc.Transport = &recordingTransport{base: base, secrets: sec}
+	hc.Transport = &redact.Transport{Base: base, Secrets: sec}
 	log := cfg.Log
 	if log == nil {
 		l := logrus.New()
@@ -271,90 +276,6 @@ func parseResult(op, out string) (*result, error) {
 	return nil, fmt.Errorf("%s: the script gave no result; Jenkins said:\n%s", op, httpget.Truncate(out, 2000))
 }
 
-// secrets holds every credential a client sends, in every encoding it is
-// sent in: the token, "user:token" and its base64 (the Basic Authorization
-// header), and the CSRF crumbs and session cookies learnt on the way.
-type secrets struct {
-	mu   sync.Mutex
-	vals []string
-}
-
-func newSecrets(user, token string) *secrets {
-	s := &secrets{}
-	if token != "" {
-		s.add(token, 1)
-		s.add(user+":"+token, 1)
-		s.add(base64.StdEncoding.EncodeToString([]byte(user+":"+token)), 1)
-	}
-	return s
-}
-
-// add records v (when at least min bytes long) with the forms an echo may
-// show it in: as is, URL-encoded, and with JSON's escaped slashes.
-func (s *secrets) add(v string, min int) {
-	if len(v) < min {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, form := range []string{v, url.QueryEscape(v), strings.ReplaceAll(v, "/", `\/`)} {
-		if !slices.Contains(s.vals, form) {
-			s.vals = append(s.vals, form)
-		}
-	}
-	// Longest first, so that no shorter secret breaks up a longer one.
-	sort.Slice(s.vals, func(i, j int) bool { return len(s.vals[i]) > len(s.vals[j]) })
-}
-
-// redact replaces every secret in text.
-func (s *secrets) redact(text string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, v := range s.vals {
-		text = strings.ReplaceAll(text, v, "*****")
-	}
-	return text
-}
-
-// minLearnt is the shortest crumb or cookie value treated as a secret, so
-// that cookie attributes such as "Path=/" are not.
-const minLearnt = 8
-
-// recordingTransport notes the credentials of every request it sends.
-type recordingTransport struct {
-	base    http.RoundTripper
-	secrets *secrets
-}
-
-func (t *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	for name, values := range r.Header {
-		for _, v := range values {
-			switch lower := strings.ToLower(name); {
-			case lower == "authorization":
-				t.secrets.add(v, minLearnt)
-				if _, cred, ok := strings.Cut(v, " "); ok {
-					t.secrets.add(cred, minLearnt)
-					if dec, err := base64.StdEncoding.DecodeString(cred); err == nil {
-						t.secrets.add(string(dec), minLearnt)
-						if _, pw, ok := strings.Cut(string(dec), ":"); ok {
-							t.secrets.add(pw, 1)
-						}
-					}
-				}
-			case strings.Contains(lower, "crumb"):
-				t.secrets.add(v, minLearnt)
-			case lower == "cookie":
-				for _, part := range strings.Split(v, ";") {
-					if _, val, ok := strings.Cut(part, "="); ok {
-						t.secrets.add(strings.TrimSpace(val), minLearnt)
-					}
-				}
-			}
-		}
-	}
-	return t.base.RoundTrip(r)
-}
-
 // scrub removes every credential sent from an error message. The result
 // keeps the error's kind (an *Error or *InputError, scrubbed too, or a
 // context error) for errors.As and errors.Is, not the original chain.
@@ -362,7 +283,7 @@ func (c *Client) scrub(err error) error {
 	if err == nil || c == nil || c.secrets == nil {
 		return err
 	}
-	msg := c.secrets.redact(err.Error())
+	msg := c.secrets.String(err.Error())
 	if msg == err.Error() {
 		return err
 	}
@@ -372,10 +293,10 @@ func (c *Client) scrub(err error) error {
 	switch {
 	case errors.As(err, &je):
 		cp := *je
-		cp.Op, cp.Reason, cp.Hint = c.secrets.redact(cp.Op), c.secrets.redact(cp.Reason), c.secrets.redact(cp.Hint)
+		cp.Op, cp.Reason, cp.Hint = c.secrets.String(cp.Op), c.secrets.String(cp.Reason), c.secrets.String(cp.Hint)
 		r.kind = &cp
 	case errors.As(err, &ie):
-		r.kind = &InputError{Msg: c.secrets.redact(ie.Msg), Fields: ie.Fields, notPinned: ie.notPinned}
+		r.kind = &InputError{Msg: c.secrets.String(ie.Msg), Fields: ie.Fields, notPinned: ie.notPinned}
 	case errors.Is(err, context.DeadlineExceeded):
 		r.kind = context.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
@@ -395,10 +316,10 @@ func (e *redactedError) Unwrap() error { return e.kind }
 
 // debugf and warn log through the configured logger, scrubbed.
 func (c *Client) debugf(format string, args ...any) {
-	c.log.Debug(c.secrets.redact(fmt.Sprintf(format, args...)))
+	c.log.Debug(c.secrets.String(fmt.Sprintf(format, args...)))
 }
 
-func (c *Client) warn(msg string) { c.log.Warn(c.secrets.redact(msg)) }
+func (c *Client) warn(msg string) { c.log.Warn(c.secrets.String(msg)) }
 
 // pageText is the readable text of an HTML or plain answer, cut to n bytes.
 func pageText(s string, n int) string {

@@ -280,7 +280,7 @@ func (c *Client) Register(ctx context.Context, t Template, opts Options) (_ *Out
 	out := &Outcome{Status: r.Status, JenkinsVersion: c.Version, Template: r.After, Before: r.Before, Warnings: r.Warnings}
 	out.Diff = diff(r.Before, r.After)
 	for i, w := range r.Warnings {
-		out.Warnings[i] = c.secrets.redact(w)
+		out.Warnings[i] = c.secrets.String(w)
 		c.warn(w)
 	}
 	if opts.DryRun {

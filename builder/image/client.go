@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/redact"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/pkg/docker/config"
 	"go.podman.io/image/v5/pkg/tlsclientconfig"
@@ -33,15 +34,20 @@ import (
 // for the repository (pull scope), as Docker Hub, Harbor, ghcr and
 // distribution ask.
 //
-// Credentials are sent only after the registry asks for them, never over
-// plain HTTP to a host that is not insecure, and a token realm must be
-// HTTPS unless the registry is insecure. They never appear in errors.
+// Credentials are sent only after the registry asks for them, and never
+// over plain HTTP to a host that is not insecure. A token realm on another
+// host gets them only over HTTPS with a verified certificate: an insecure
+// registry may be plain HTTP or have a bad certificate, nothing more. They
+// never appear in errors: every error body is redacted (a proxy's page may
+// echo the request's Authorization header).
 type Client struct {
-	repo   reference.Named
-	host   string // host[:port] to dial (docker.io is registry-1.docker.io)
-	http   *http.Client
-	secure bool // TLS verified; false for insecure hosts
-	creds  types.DockerAuthConfig
+	repo    reference.Named
+	host    string // host[:port] to dial (docker.io is registry-1.docker.io)
+	http    *http.Client
+	realms  *http.Client // for token realms on other hosts: TLS verified
+	secure  bool         // TLS verified; false for insecure hosts
+	creds   types.DockerAuthConfig
+	secrets *redact.Set
 
 	mu     sync.Mutex
 	scheme string // https, or http once an insecure host answered only that
@@ -83,31 +89,52 @@ func (h *Hosts) newClient(repo reference.Named) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: credentials: %w", host, err)
 	}
+	sec := h.secrets
+	sec.AddBasic(creds.Username, creds.Password)
+	sec.Add(creds.IdentityToken, 1)
 	tr := tlsclientconfig.NewTransport()
 	tr.TLSClientConfig = tlsc
-	// Go keeps the Authorization header on a redirect to the same host
-	// name, whatever the scheme or port: no redirect may leave the host
-	// it started on, or TLS.
-	redirect := func(req *http.Request, via []*http.Request) error {
+	// A token realm on another host is reached with TLS verified, whatever
+	// the registry's own setting: its certificates are those c/image
+	// would read for that host.
+	realmTLS := &tls.Config{MinVersion: tls.VersionTLS12}
+	if sys.DockerCertPath != "" {
+		if err := tlsclientconfig.SetupCertificates(sys.DockerCertPath, realmTLS); err != nil {
+			return nil, fmt.Errorf("%s: certificates in %s: %w", host, sys.DockerCertPath, err)
+		}
+	}
+	realmTr := tlsclientconfig.NewTransport()
+	realmTr.TLSClientConfig = realmTLS
+	return &Client{
+		repo: reference.TrimNamed(repo),
+		host: host,
+		http: &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, Timeout: 5 * time.Minute,
+			CheckRedirect: stayOn(insecure)},
+		realms: &http.Client{Transport: &redact.Transport{Base: realmTr, Secrets: sec}, Timeout: 5 * time.Minute,
+			CheckRedirect: stayOn(false)},
+		secure:  !insecure,
+		creds:   creds,
+		secrets: sec,
+		scheme:  "https",
+	}, nil
+}
+
+// stayOn refuses redirects off the host a request started on, and off
+// HTTPS unless plainOK: Go keeps the Authorization header on a redirect
+// to the same host name, whatever the scheme or port.
+func stayOn(plainOK bool) func(req *http.Request, via []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 10 {
 			return &RefusedError{Reason: "stopped after 10 redirects"}
 		}
 		if req.URL.Host != via[0].URL.Host {
 			return &RefusedError{Reason: fmt.Sprintf("refusing the redirect from %s to another host, %s", via[0].URL.Host, req.URL.Redacted())}
 		}
-		if req.URL.Scheme != "https" && !insecure {
+		if req.URL.Scheme != "https" && !plainOK {
 			return &RefusedError{Reason: fmt.Sprintf("refusing the redirect to %s: not HTTPS", req.URL.Redacted())}
 		}
 		return nil
 	}
-	return &Client{
-		repo:   reference.TrimNamed(repo),
-		host:   host,
-		http:   &http.Client{Transport: tr, Timeout: 5 * time.Minute, CheckRedirect: redirect},
-		secure: !insecure,
-		creds:  creds,
-		scheme: "https",
-	}, nil
 }
 
 // certDir is where c/image reads a host's certificates: the configured
@@ -172,7 +199,8 @@ func (c *Client) Get(ctx context.Context, path, accept string, max int64) (*http
 	if err != nil {
 		return nil, nil, err
 	}
-	return c.get(ctx, u, accept, max)
+	resp, body, err := c.get(ctx, u, accept, max)
+	return resp, body, c.secrets.Error(err)
 }
 
 // Next reads the page a previous answer's Link header names (rel="next"),
@@ -195,7 +223,8 @@ func (c *Client) Next(ctx context.Context, prev *http.Response, accept string, m
 		path.Clean(u.Path) != u.Path || strings.Contains(sent, "%2e") || strings.Contains(sent, "%2f") {
 		return nil, nil, &RefusedError{Reason: fmt.Sprintf("%s: refusing to follow the next page %s outside %s", c.host, u.Redacted(), first[:i+1])}
 	}
-	return c.get(ctx, u, accept, max)
+	resp, body, err := c.get(ctx, u, accept, max)
+	return resp, body, c.secrets.Error(err)
 }
 
 func (c *Client) get(ctx context.Context, u *url.URL, accept string, max int64) (*http.Response, []byte, error) {
@@ -209,7 +238,7 @@ func (c *Client) get(ctx context.Context, u *url.URL, accept string, max int64) 
 		return nil, nil, fmt.Errorf("GET %s: %w", u.Redacted(), err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return resp, body, &HTTPError{Method: http.MethodGet, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: errorDetail(body)}
+		return resp, body, &HTTPError{Method: http.MethodGet, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: c.errorDetail(body)}
 	}
 	if int64(len(body)) > max {
 		return nil, nil, &errs.IntegrityError{What: "GET " + u.Redacted(), Check: fmt.Sprintf("size: more than %d bytes", max)}
@@ -334,7 +363,14 @@ func (c *Client) token(ctx context.Context, u *url.URL, params map[string]string
 	if err != nil || realm.Host == "" || (realm.Scheme != "https" && realm.Scheme != "http") {
 		return "", &RefusedError{Reason: fmt.Sprintf("%s: bad token realm %q", c.host, params["realm"])}
 	}
-	if realm.Scheme == "http" && c.secure && hasCreds {
+	// The registry's own host follows its setting (an insecure registry
+	// may be plain HTTP); credentials go to any other host only over
+	// HTTPS with a verified certificate.
+	client := c.http
+	if realm.Host != c.host {
+		client = c.realms
+	}
+	if realm.Scheme == "http" && hasCreds && (c.secure || realm.Host != c.host) {
 		return "", &RefusedError{Reason: fmt.Sprintf("%s: refusing to send credentials to the plain-HTTP token realm %s", c.host, realm.Redacted())}
 	}
 	scope := params["scope"]
@@ -367,7 +403,7 @@ func (c *Client) token(ctx context.Context, u *url.URL, params map[string]string
 		return "", fmt.Errorf("%s: token request: %w", c.host, err)
 	}
 	req.Header.Set("User-Agent", "agentforge")
-	resp, err := c.http.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return "", fmt.Errorf("%s: token from %s: %w", c.host, realm.Redacted(), redactErr(err))
 	}
@@ -377,7 +413,7 @@ func (c *Client) token(ctx context.Context, u *url.URL, params map[string]string
 		return "", fmt.Errorf("%s: token from %s: %w", c.host, realm.Redacted(), err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", &HTTPError{Method: req.Method, URL: realm.Scheme + "://" + realm.Host + realm.Path, StatusCode: resp.StatusCode, Detail: errorDetail(body)}
+		return "", &HTTPError{Method: req.Method, URL: realm.Scheme + "://" + realm.Host + realm.Path, StatusCode: resp.StatusCode, Detail: c.errorDetail(body)}
 	}
 	var t struct {
 		Token       string `json:"token"`
@@ -406,9 +442,10 @@ func redactErr(err error) error {
 }
 
 // errorDetail is the first line of an error body, trimmed, at most 200
-// characters.
-func errorDetail(body []byte) string {
-	s, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
+// characters, with every credential the client knows removed (before the
+// cut, so that no part of one is left).
+func (c *Client) errorDetail(body []byte) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(c.secrets.String(string(body))), "\n")
 	if len(s) > 200 {
 		s = s[:200] + "…"
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/redact"
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker/reference"
@@ -80,6 +81,7 @@ type fakeRegistry struct {
 	redirect    string // where referrers requests are sent instead (HOST: the fake's)
 	status      int    // answered to referrers requests instead, when set
 	contentType string // of referrers answers, when set
+	echo        bool   // answer referrers requests with a 500 page quoting the request's Authorization
 }
 
 func newFake(t *testing.T, tls bool) *fakeRegistry {
@@ -132,6 +134,11 @@ func (f *fakeRegistry) serve(w http.ResponseWriter, r *http.Request) {
 	if f.contentType != "" {
 		w.Header().Set("Content-Type", f.contentType)
 	}
+	if f.echo {
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, "proxy error; request headers: Authorization: %s; Accept: %s\n", r.Header.Get("Authorization"), r.Header.Get("Accept"))
+		return
+	}
 	if f.status != 0 {
 		w.WriteHeader(f.status)
 		fmt.Fprint(w, `{"errors":[{"code":"UNSUPPORTED"}]}`)
@@ -167,6 +174,12 @@ func (f *fakeRegistry) serve(w http.ResponseWriter, r *http.Request) {
 // identity token when user is "<token>") and the fake's CA.
 func (f *fakeRegistry) client(t *testing.T, user, pass string, insecure bool) *Client {
 	t.Helper()
+	return f.clientWith(t, user, pass, insecure, true)
+}
+
+// clientWith is client, trusting the fake's CA only when trustCA is set.
+func (f *fakeRegistry) clientWith(t *testing.T, user, pass string, insecure, trustCA bool) *Client {
+	t.Helper()
 	dir := t.TempDir()
 	entry := map[string]string{"auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
 	if user == "<token>" {
@@ -177,7 +190,7 @@ func (f *fakeRegistry) client(t *testing.T, user, pass string, insecure bool) *C
 	if err := os.WriteFile(r.AuthFile, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if f.srv.Certificate() != nil {
+	if f.srv.Certificate() != nil && trustCA {
 		r.CAFile = filepath.Join(dir, "ca.pem")
 		if err := os.WriteFile(r.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}), 0o600); err != nil {
 			t.Fatal(err)
@@ -492,5 +505,137 @@ func TestHosts_OneClientPerRepository(t *testing.T) {
 	}
 	if ca1 == cb {
 		t.Error("one client (and token scope) for two repositories")
+	}
+}
+
+// tokenServer is a token realm on a host of its own; it records every
+// request it gets, with the credentials sent.
+type tokenServer struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	got  []string
+	seen int
+}
+
+func newTokenServer(t *testing.T, tls bool) *tokenServer {
+	ts := &tokenServer{}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		ts.seen++
+		user, pass, _ := r.BasicAuth()
+		r.ParseForm()
+		ts.got = append(ts.got, fmt.Sprintf("user=%s pass=%s refresh=%s", user, pass, r.Form.Get("refresh_token")))
+		json.NewEncoder(w).Encode(map[string]string{"token": "anonymous-token"})
+	})
+	if tls {
+		ts.srv = httptest.NewTLSServer(h)
+	} else {
+		ts.srv = httptest.NewServer(h)
+	}
+	t.Cleanup(ts.srv.Close)
+	return ts
+}
+
+// --insecure-registry means only that the registry may be plain HTTP or
+// have a certificate that does not verify. A token realm on another host
+// gets credentials only over HTTPS with a verified certificate (c/image
+// sends them to any realm it is pointed at); the registry's own host keeps
+// its insecure setting.
+func TestClient_InsecureNeverSendsCredentialsElsewhereInTheClear(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		tlsReg    bool // the registry speaks TLS (with a certificate the client does not trust)
+		realmTLS  bool
+		sameHost  bool
+		user      string
+		wantSent  bool // credentials reach the realm
+		wantError string
+	}{
+		{name: "plain-HTTP realm on another host", user: "u", wantError: "plain-HTTP token realm"},
+		{name: "plain-HTTP realm on another host, TLS registry", tlsReg: true, user: "u", wantError: "plain-HTTP token realm"},
+		{name: "realm on another host with a certificate that does not verify", tlsReg: true, realmTLS: true, user: "u", wantError: "certificate"},
+		{name: "identity token, plain-HTTP realm on another host", user: "<token>", wantError: "plain-HTTP token realm"},
+		{name: "the insecure registry's own plain-HTTP realm", sameHost: true, user: "u", wantSent: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, tc.tlsReg)
+			f.accept = func(a string) bool { return strings.HasPrefix(a, "Bearer ") }
+			f.pages = [][]imgspecv1.Descriptor{{desc("a")}}
+			var ts *tokenServer
+			if tc.sameHost {
+				f.challeng = `Bearer realm="HOST/token",service="fake"`
+			} else {
+				ts = newTokenServer(t, tc.realmTLS)
+				f.challeng = `Bearer realm="` + ts.srv.URL + `/token",service="fake"`
+			}
+			c := f.client(t, tc.user, "s3cret-password", true)
+			if tc.tlsReg {
+				// Trust nothing: the registry is insecure (no verification),
+				// and the realm's certificate must not verify either.
+				c = f.clientWith(t, tc.user, "s3cret-password", true, false)
+			}
+			_, _, err := c.Referrers(context.Background(), subject)
+			if ts != nil {
+				ts.mu.Lock()
+				for _, g := range ts.got {
+					if strings.Contains(g, "s3cret") || strings.Contains(g, "user=u") {
+						t.Errorf("the realm on another host got the credentials: %s", g)
+					}
+				}
+				ts.mu.Unlock()
+			}
+			if tc.wantSent {
+				if err != nil {
+					t.Fatalf("Referrers: %v", err)
+				}
+				if len(f.forms) != 1 || !strings.Contains(f.forms[0], "pass=s3cret-password") {
+					t.Errorf("token requests %q: want the credentials sent to the registry's own realm", f.forms)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantError) {
+				t.Fatalf("error %v, want one saying %q", err, tc.wantError)
+			}
+			if strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+// A registry (or a proxy in front of it) whose error page echoes the
+// request's Authorization header does not get the credentials printed:
+// the error names the failure with the credential masked.
+func TestClient_ErrorBodiesAreRedacted(t *testing.T) {
+	for _, tc := range []struct {
+		name, challenge, user string
+		secrets               []string
+	}{
+		{"basic", `Basic realm="registry"`, "u", []string{"s3cret-password", base64.StdEncoding.EncodeToString([]byte("u:s3cret-password"))}},
+		{"bearer", `Bearer realm="HOST/token",service="fake"`, "u", []string{"s3cret-password", "tok-repository:team/agent:pull"}},
+		{"identity token", `Bearer realm="HOST/token",service="fake"`, "<token>", []string{"s3cret-password", "tok-repository:team/agent:pull"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(t, true)
+			f.challeng = tc.challenge
+			f.accept = func(a string) bool { return a != "" }
+			f.echo = true
+			_, _, err := f.client(t, tc.user, "s3cret-password", false).Referrers(context.Background(), subject)
+			if err == nil {
+				t.Fatal("no error for a 500")
+			}
+			if !strings.Contains(err.Error(), "500") || !strings.Contains(err.Error(), "Authorization: "+redact.Mask) {
+				t.Errorf("error %q: want the 500 with the header masked", err)
+			}
+			for _, s := range tc.secrets {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error shows %q: %v", s, err)
+				}
+			}
+			if !Retryable(err) {
+				t.Errorf("a redacted 500 is no longer retryable: %v", err)
+			}
+		})
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/redact"
+	"go.podman.io/image/v5/pkg/docker/config"
 	"go.podman.io/image/v5/types"
 )
 
@@ -33,6 +35,10 @@ type Registries struct {
 	Mirrors []Mirror
 	// Retry bounds retries of registry operations.
 	Retry RetryPolicy
+	// Secrets, when set, receives every registry credential these hosts
+	// use (passwords, identity tokens, bearer tokens), so that the caller
+	// can redact them from its own output; nil means a private set.
+	Secrets *redact.Set
 }
 
 // Hosts is a Registries made ready for use: the CA bundle and any
@@ -45,13 +51,18 @@ type Hosts struct {
 	direct  string
 	policy  string
 	clients sync.Map // repository -> *Client
+	secrets *redact.Set
+	learnt  sync.Map // host -> true, once its credentials are in secrets
 }
 
 // Open checks r and writes what c/image reads from files (CA certificates,
 // registries.conf, a permissive signature policy when the system has none)
 // under dir. A missing auth or CA file is errs.ErrInput.
 func (r Registries) Open(dir string) (*Hosts, error) {
-	h := &Hosts{cfg: r, dir: dir}
+	h := &Hosts{cfg: r, dir: dir, secrets: r.Secrets}
+	if h.secrets == nil {
+		h.secrets = redact.New()
+	}
 	if r.AuthFile != "" {
 		data, err := os.ReadFile(r.AuthFile)
 		if err != nil {
@@ -118,8 +129,25 @@ func (h *Hosts) For(host string) *types.SystemContext {
 	if slices.Contains(h.cfg.Insecure, host) {
 		sys.DockerInsecureSkipTLSVerify = types.OptionalBoolTrue
 	}
+	h.learn(host, sys)
 	return sys
 }
+
+// learn records host's credentials in h's secrets, once: c/image sends
+// them on its own, and its errors quote the start of a registry's error
+// page, which may echo them.
+func (h *Hosts) learn(host string, sys *types.SystemContext) {
+	if _, done := h.learnt.LoadOrStore(host, true); done {
+		return
+	}
+	if creds, err := config.GetCredentials(sys, host); err == nil {
+		h.secrets.AddBasic(creds.Username, creds.Password)
+		h.secrets.Add(creds.IdentityToken, 1)
+	}
+}
+
+// Secrets is the set h records credentials in.
+func (h *Hosts) Secrets() *redact.Set { return h.secrets }
 
 // ForPull returns a system context for pulls by name, which may go to any
 // host: mirrors and insecure hosts come from the generated registries.conf,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/buildertest"
 	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/images/redact"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 )
 
@@ -155,5 +157,36 @@ func TestCLI_PublishSigningFailureLeavesNoTag(t *testing.T) {
 	}
 	if code, _, stderr := cli(t, append([]string{"verify", "docker://" + bad.Host + "/agents/tool@" + rep.Digest}, global[:len(global)-2]...)...); code != 0 {
 		t.Errorf("the failed destination by digest: exit %d\n%s", code, stderr)
+	}
+}
+
+// A registry (or a proxy before it) whose error page echoes the request's
+// Authorization header never gets the credentials printed: not in the
+// error on stderr, not in the JSON, not cut short (c/image quotes the
+// first 50 bytes of an error page), also at --log-level debug.
+func TestCLI_CredentialsEchoedByARegistryAreRedacted(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{Auth: true})
+	proxy := registrytest.NewProxy(t, reg)
+	auth := registrytest.WriteAuthFile(t, map[string][2]string{proxy.Host: {reg.User, reg.Password}, reg.Host: {reg.User, reg.Password}})
+	img := filepath.Join(t.TempDir(), "img")
+	imagetest.Layout(t, mkdir(t, img), "1", imagetest.Options{Layers: 1, Size: 2048, Seed: 41})
+	b64 := base64.StdEncoding.EncodeToString([]byte(reg.User + ":" + reg.Password))
+	for _, path := range []string{"/blobs/uploads/", "/manifests/"} {
+		t.Run(path, func(t *testing.T) {
+			proxy.Set(registrytest.Faults{EchoAuthorization: path})
+			code, stdout, stderr := cli(t, "publish", "oci:"+img+":1", "--to", proxy.Host+"/agents/tool:1", "--insecure-registry", proxy.Host,
+				"--authfile", auth, "--work-dir", t.TempDir(), "--retries", "1", "--log-level", "debug", "-o", "json")
+			if code == 0 {
+				t.Fatalf("publish through a proxy refusing every %s succeeded", path)
+			}
+			if !strings.Contains(stdout+stderr, "Authorization: Basic "+redact.Mask) {
+				t.Errorf("the echoed header is not shown masked:\n%s\n%s", stdout, stderr)
+			}
+			for _, leak := range []string{reg.Password, b64[:redact.MinCut]} {
+				if strings.Contains(stdout, leak) || strings.Contains(stderr, leak) {
+					t.Errorf("output shows %q:\nstdout: %s\nstderr: %s", leak, stdout, stderr)
+				}
+			}
+		})
 	}
 }

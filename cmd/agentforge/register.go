@@ -153,7 +153,7 @@ func (a *app) runRegister(ctx context.Context, f *registerFlags) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	c, err := jenkins.New(ctx, jenkins.Config{URL: f.url, User: f.user, Token: token, Timeout: f.timeout, Log: a.log})
+	c, err := jenkins.New(ctx, jenkins.Config{URL: f.url, User: f.user, Token: token, Timeout: f.timeout, Log: a.log, Secrets: a.secrets})
 	if err != nil {
 		return err
 	}

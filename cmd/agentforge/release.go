@@ -227,7 +227,7 @@ func (a *app) releaseConfig(store storage.Store, cfg *releaseFile, cacheDir, key
 			}
 		}
 		rc.Jenkins = &release.Jenkins{
-			Client:      jenkins.Config{URL: or(j.URL, os.Getenv("JENKINS_URL")), User: or(j.User, os.Getenv("JENKINS_USER")), Token: token, Log: a.log},
+			Client:      jenkins.Config{URL: or(j.URL, os.Getenv("JENKINS_URL")), User: or(j.User, os.Getenv("JENKINS_USER")), Token: token, Log: a.log, Secrets: a.secrets},
 			Template:    tmpl,
 			Destination: j.Destination,
 			Options:     jenkins.Options{Adopt: j.Adopt},

@@ -15,6 +15,7 @@ import (
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/image"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/redact"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
 	"go.podman.io/storage"
@@ -36,11 +37,15 @@ type app struct {
 
 	log     *logrus.Logger
 	printed bool // a result was written to stdout
+	// secrets holds every credential this run sends (registry passwords
+	// and tokens, the Jenkins token): errors, JSON and log lines are
+	// redacted through it.
+	secrets *redact.Set
 }
 
 // run executes the CLI with args and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr}
+	a := &app{stdout: stdout, stderr: stderr, secrets: redact.New()}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -52,7 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if msg := err.Error(); strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "required flag") {
 		err = errs.Input(err)
 	}
-	err = withHints(err)
+	err = a.secrets.Error(withHints(err))
 	code := exitCode(err)
 	if a.log == nil {
 		a.log = logrus.New()
@@ -136,6 +141,7 @@ func (a *app) setup() error {
 	default:
 		return errs.Inputf("--log-format %q: want text or json", a.logFormat)
 	}
+	a.log.Formatter = redactFormatter{a.log.Formatter, a.secrets}
 	lvl, err := logrus.ParseLevel(a.logLevel)
 	if err != nil {
 		return errs.Inputf("--log-level %q: want debug, info, warn or error", a.logLevel)
@@ -168,25 +174,30 @@ func (a *app) closeStore(s storage.Store) {
 // registryConfig is the one registry configuration from the global
 // registry flags, with mirrors for pulls.
 func (a *app) registryConfig(mirrors []image.Mirror) image.Registries {
-	return image.Registries{Mirrors: mirrors, Insecure: a.insecure, AuthFile: a.authFile, CAFile: a.caFile}
+	return image.Registries{Mirrors: mirrors, Insecure: a.insecure, AuthFile: a.authFile, CAFile: a.caFile, Secrets: a.secrets}
 }
 
-// emit prints a command's result: JSON on stdout, or text through textFn.
+// emit prints a command's result: JSON on stdout, or text through textFn,
+// with every credential the run knows of removed.
 func (a *app) emit(result any, textFn func(w io.Writer)) {
 	if a.output == "json" {
 		a.writeJSON(result)
 		return
 	}
-	textFn(a.stdout)
+	var b strings.Builder
+	textFn(&b)
+	io.WriteString(a.stdout, a.secrets.String(b.String()))
 	a.printed = true
 }
 
 func (a *app) writeJSON(v any) {
-	enc := json.NewEncoder(a.stdout)
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
 		fmt.Fprintf(a.stderr, "agentforge: writing JSON: %v\n", err)
 	}
+	io.WriteString(a.stdout, a.secrets.String(b.String()))
 	a.printed = true
 }
 
@@ -202,6 +213,21 @@ func defaultCacheDir() string {
 		return filepath.Join(d, "agentforge")
 	}
 	return filepath.Join(os.TempDir(), "agentforge-cache")
+}
+
+// redactFormatter removes every credential the run knows of from a log
+// line (a library may log a registry's error page, which can echo one).
+type redactFormatter struct {
+	logrus.Formatter
+	secrets *redact.Set
+}
+
+func (f redactFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	b, err := f.Formatter.Format(e)
+	if err != nil || b == nil {
+		return b, err
+	}
+	return []byte(f.secrets.String(string(b))), nil
 }
 
 // clientErrorFilter drops the lines an embedded registry (distribution,

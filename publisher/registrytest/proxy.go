@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -36,6 +37,10 @@ type Faults struct {
 	// (a digest or tag) with the manifest named by its value: a registry
 	// that lies about what a digest is.
 	SwapManifest map[string]string
+	// EchoAuthorization answers every request whose path contains it
+	// with a 400 page quoting the request's Authorization header, as a
+	// misconfigured proxy may ("" for none).
+	EchoAuthorization string
 	// OnResponse, when set, is called after each proxied response.
 	OnResponse func(Entry)
 }
@@ -93,7 +98,15 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 				r.URL.Path = strings.TrimSuffix(r.URL.Path, from) + to
 			}
 		}
+		echo := p.faults.EchoAuthorization
 		p.mu.Unlock()
+		if echo != "" && r.Method != http.MethodHead && strings.Contains(r.URL.Path, echo) && r.Header.Get("Authorization") != "" {
+			io.Copy(io.Discard, r.Body)
+			rec.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(rec, "Authorization: %s (rejected by proxy)\n", r.Header.Get("Authorization"))
+			p.record(r, rec.status)
+			return
+		}
 		if p.fault(rec, r) {
 			p.record(r, rec.status)
 			return
