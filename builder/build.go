@@ -12,7 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/sbom"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
@@ -31,8 +32,9 @@ import (
 type BuildOptions struct {
 	Store   storage.Store
 	Fetcher *Fetcher
-	// Registries says how base images are pulled.
-	Registries image.Registries
+	// Hosts says how base images are pulled (credentials, CA, insecure
+	// hosts, pull mirrors); nil means the system's defaults.
+	Hosts *remote.Hosts
 	// SourceDateEpoch overrides the definition's timestamp. When neither
 	// sets one, the commit time of the last git commit touching the
 	// definition folder is used, then 0.
@@ -72,13 +74,13 @@ type Result struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	// Tags are the image's tags; Names the local references carrying them.
-	Tags     []string      `json:"tags"`
-	Names    []string      `json:"names"`
-	Base     BaseInfo      `json:"base"`
-	Layers   []image.Layer `json:"layers"`
-	Sources  []Fetched     `json:"sources"`
-	Created  string        `json:"created"`
-	Revision string        `json:"revision,omitempty"`
+	Tags     []string    `json:"tags"`
+	Names    []string    `json:"names"`
+	Base     BaseInfo    `json:"base"`
+	Layers   []oci.Layer `json:"layers"`
+	Sources  []Fetched   `json:"sources"`
+	Created  string      `json:"created"`
+	Revision string      `json:"revision,omitempty"`
 	// Platform is what the image was built for; empty for a list.
 	Platform string  `json:"platform,omitempty"`
 	Seconds  float64 `json:"seconds"`
@@ -98,7 +100,7 @@ type PlatformImage struct {
 	Digest   string         `json:"digest"`
 	Names    []string       `json:"names"`
 	Base     BaseInfo       `json:"base"`
-	Layers   []image.Layer  `json:"layers"`
+	Layers   []oci.Layer    `json:"layers"`
 	Sources  []Fetched      `json:"sources"`
 	SBOM     *sbom.Document `json:"-"`
 }
@@ -167,9 +169,11 @@ func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl
 		return nil, err
 	}
 	defer p.close()
-	hosts, err := opts.Registries.Open(p.work)
-	if err != nil {
-		return nil, err
+	hosts := opts.Hosts
+	if hosts == nil {
+		if hosts, err = (remote.Registries{}).Open(p.work); err != nil {
+			return nil, err
+		}
 	}
 	sys := hosts.ForPull()
 	sys.BlobInfoCacheDir = filepath.Join(opts.Store.GraphRoot(), "cache")
@@ -203,7 +207,7 @@ func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl
 	if err != nil {
 		return nil, fmt.Errorf("built image %s: %w", id, err)
 	}
-	d, layers, err := image.Layers(ctx, nil, ref)
+	d, layers, err := oci.Layers(ctx, nil, ref)
 	if err != nil {
 		return nil, fmt.Errorf("built image %s: %w", id, err)
 	}
@@ -286,7 +290,7 @@ type prepared struct {
 func prepare(ctx context.Context, def *images.Definition, opts BuildOptions, pl Platform, suffix string) (*prepared, error) {
 	p := &prepared{def: def, log: opts.Log, out: opts.Output, start: time.Now()}
 	if p.log == nil {
-		p.log = image.Discard
+		p.log = oci.Discard
 	}
 	if p.out == nil {
 		p.out = io.Discard
@@ -389,7 +393,7 @@ func (p *prepared) buildOptions() define.BuildOptions {
 }
 
 // finish completes the result of a build.
-func (p *prepared) finish(id, d string, layers []image.Layer) *Result {
+func (p *prepared) finish(id, d string, layers []oci.Layer) *Result {
 	res := p.res
 	res.ID, res.Digest, res.Layers = id, d, layers
 	res.Seconds = time.Since(p.start).Seconds()

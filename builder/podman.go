@@ -3,7 +3,7 @@ package builder
 import (
 	"context"
 	"fmt"
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"strings"
 
 	"github.com/agentforge/agentforge/images"
@@ -23,7 +23,7 @@ import (
 // Podman services ignore SourceDateEpoch, so the timestamp is pinned with
 // Timestamp instead (created dates and file times in new layers); digests are
 // reproducible for one service version, not across versions or with Build.
-// opts.Store, opts.Registries and opts.NoCache's layer cache are the
+// opts.Store, opts.Hosts and opts.NoCache's layer cache are the
 // service's concern; base images are pulled by the service.
 func BuildPodman(ctx context.Context, serviceURL string, def *images.Definition, opts BuildOptions) (*Result, error) {
 	conn, err := bindings.NewConnection(ctx, serviceURL)
@@ -75,11 +75,11 @@ func BuildPodman(ctx context.Context, serviceURL string, def *images.Definition,
 	if err != nil {
 		return nil, fmt.Errorf("built image %s: %w", rep.ID, err)
 	}
-	var layers []image.Layer
+	var layers []oci.Layer
 	if img.RootFS != nil {
 		for _, l := range img.RootFS.Layers {
 			// The service keeps layers uncompressed: blob digest = diffID.
-			layers = append(layers, image.Layer{Digest: l.String(), DiffID: l.String(), Size: -1, MediaType: "application/vnd.oci.image.layer.v1.tar"})
+			layers = append(layers, oci.Layer{Digest: l.String(), DiffID: l.String(), Size: -1, MediaType: "application/vnd.oci.image.layer.v1.tar"})
 		}
 	}
 	return p.finish(img.ID, img.Digest.String(), layers), nil

@@ -2,13 +2,14 @@ package builder_test
 
 import (
 	"context"
-	"github.com/agentforge/agentforge/builder/image"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentforge/agentforge/builder/oci"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/buildertest"
@@ -74,11 +75,11 @@ func TestBuildPodman_ThroughTheService(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer builder.CloseStore(store)
-	ref, err := image.ParseReference("busybox-demo:1.0.0", store)
+	ref, err := oci.ParseReference("busybox-demo:1.0.0", store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := image.Verify(context.Background(), ref, image.VerifyOptions{})
+	rep, err := oci.Verify(context.Background(), ref, oci.VerifyOptions{})
 	if err != nil || !rep.OK || len(rep.Layers) != 3 {
 		t.Fatalf("verify the service's image: %v", err)
 	}

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/httpget"
 	"os"
@@ -24,7 +24,7 @@ import (
 // is the pinned one is trusted.
 func (f *Fetcher) checkSignature(ctx context.Context, file string, src images.Source, log logrus.FieldLogger) error {
 	sig := src.Signature
-	sigURL := image.Rewrite(f.Mirrors, sig.URL)
+	sigURL := remote.Rewrite(f.Mirrors, sig.URL)
 	sigData, err := f.get(ctx, sigURL, 1<<20)
 	if err != nil {
 		return fmt.Errorf("signature %s: %w", httpget.RedactURL(sigURL), err)
@@ -67,7 +67,7 @@ func (f *Fetcher) signingKey(ctx context.Context, sig *images.Signature, log log
 		if base == "" {
 			base = DefaultKeyServer
 		}
-		u := image.Rewrite(f.Mirrors, strings.TrimSuffix(base, "/")+"/vks/v1/by-fingerprint/"+sig.Fingerprint)
+		u := remote.Rewrite(f.Mirrors, strings.TrimSuffix(base, "/")+"/vks/v1/by-fingerprint/"+sig.Fingerprint)
 		log.Infof("fetching OpenPGP key %s from %s", sig.Fingerprint, httpget.RedactURL(u))
 		b, err := f.get(ctx, u, 1<<20)
 		if err != nil {

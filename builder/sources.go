@@ -16,7 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/httpget"
@@ -35,7 +36,7 @@ type Fetcher struct {
 	// Client is the HTTP client; nil means a client with a 10-minute timeout.
 	Client *http.Client
 	// Mirrors rewrite source, signature, checksum and keyserver URLs.
-	Mirrors []image.Mirror
+	Mirrors []remote.Mirror
 	// KeyServer is the VKS base URL; empty means DefaultKeyServer.
 	KeyServer string
 	// SkipSignature names sources whose OpenPGP check is skipped (logged as a
@@ -74,7 +75,7 @@ type cacheIndex struct {
 
 func (f *Fetcher) log() logrus.FieldLogger {
 	if f.Log == nil {
-		return image.Discard
+		return oci.Discard
 	}
 	return f.Log
 }
@@ -90,7 +91,7 @@ func (f *Fetcher) client() *http.Client {
 // definition pins one, the published checksum when it names one, and the
 // OpenPGP signature when it names one. A mismatch is an *errs.IntegrityError.
 func (f *Fetcher) Fetch(ctx context.Context, src images.Source) (Fetched, error) {
-	from := image.Rewrite(f.Mirrors, src.URL)
+	from := remote.Rewrite(f.Mirrors, src.URL)
 	out := Fetched{Name: src.Name, URL: httpget.RedactURL(src.URL), From: httpget.RedactURL(from)}
 	what := fmt.Sprintf("source %q (%s)", src.Name, out.From)
 	log := f.log().WithField("source", src.Name)
@@ -143,7 +144,7 @@ func (f *Fetcher) Fetch(ctx context.Context, src images.Source) (Fetched, error)
 		}
 		if got := sums[src.Checksum.Algorithm]; got != published {
 			f.discard(blob, idxPath)
-			return out, &errs.IntegrityError{What: what, Check: src.Checksum.Algorithm + " (published at " + httpget.RedactURL(image.Rewrite(f.Mirrors, src.Checksum.URL)) + ")", Expected: published, Actual: got}
+			return out, &errs.IntegrityError{What: what, Check: src.Checksum.Algorithm + " (published at " + httpget.RedactURL(remote.Rewrite(f.Mirrors, src.Checksum.URL)) + ")", Expected: published, Actual: got}
 		}
 		out.Checks = append(out.Checks, src.Checksum.Algorithm+" (published checksum)")
 		idx = cacheIndex{URL: from, SHA256: out.SHA256, Algorithm: src.Checksum.Algorithm, Checksum: published}
@@ -214,7 +215,7 @@ func (f *Fetcher) discard(blob, idxPath string) {
 // returns its hex value. Offline, the value recorded at the last successful
 // check of the same URL is used.
 func (f *Fetcher) publishedChecksum(ctx context.Context, c *images.Checksum, idx cacheIndex, log logrus.FieldLogger) (string, error) {
-	u := image.Rewrite(f.Mirrors, c.URL)
+	u := remote.Rewrite(f.Mirrors, c.URL)
 	data, err := f.get(ctx, u, 1<<16)
 	if err != nil {
 		if idx.Checksum != "" && idx.Algorithm == c.Algorithm {

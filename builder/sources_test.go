@@ -7,8 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/images/errs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +14,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/images/errs"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
@@ -153,7 +154,7 @@ func TestFetch_CacheAndMirror(t *testing.T) {
 	mirror := newOrigin(t, map[string][]byte{"/python/3.11.2/Python-3.11.2.tgz": payload})
 	f := &Fetcher{
 		CacheDir: t.TempDir(),
-		Mirrors:  []image.Mirror{{From: "https://www.python.org/ftp/python/", To: mirror.URL + "/python/"}},
+		Mirrors:  []remote.Mirror{{From: "https://www.python.org/ftp/python/", To: mirror.URL + "/python/"}},
 	}
 	src := images.Source{Name: "python", URL: "https://www.python.org/ftp/python/3.11.2/Python-3.11.2.tgz", SHA256: sha256Hex(payload)}
 	first, err := f.Fetch(context.Background(), src)

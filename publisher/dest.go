@@ -3,7 +3,7 @@ package publisher
 import (
 	"strings"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker"
@@ -41,10 +41,10 @@ func ParseDestination(s string, defaultTags []string) (Destination, error) {
 	if _, ok := named.(reference.Digested); ok {
 		return Destination{}, errs.Inputf("destination %q: give a repository (and tag), not a digest: the digest is the image's", s)
 	}
-	if !image.HasRegistryHost(raw) {
+	if !oci.HasRegistryHost(raw) {
 		return Destination{}, errs.Inputf("destination %q: name the registry host (e.g. registry.example/%s): a bare name would mean Docker Hub", s, raw)
 	}
-	if err := image.CheckPort(reference.Domain(named)); err != nil {
+	if err := oci.CheckPort(reference.Domain(named)); err != nil {
 		return Destination{}, errs.Inputf("destination %q: %w", s, err)
 	}
 	d := Destination{Repo: reference.TrimNamed(named)}

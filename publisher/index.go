@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
@@ -70,16 +70,16 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 		named := src.DockerReference()
 		d, ok := named.(reference.Digested)
 		if named == nil || !ok {
-			return nil, errs.Inputf("index: %s: give each platform image as a registry reference by digest (docker://host/repo@sha256:…)", image.Name(src))
+			return nil, errs.Inputf("index: %s: give each platform image as a registry reference by digest (docker://host/repo@sha256:…)", oci.Name(src))
 		}
 		sys := p.sys(reference.Domain(named))
-		raw, err := image.Manifest(ctx, src, sys) // checked against the digest
+		raw, err := oci.Manifest(ctx, src, sys) // checked against the digest
 		if err != nil {
 			return nil, err
 		}
 		mt := manifest.GuessMIMEType(raw)
 		if manifest.MIMETypeIsMultiImage(mt) {
-			return nil, errs.Inputf("index: %s is already an index: give single-platform images", image.Name(src))
+			return nil, errs.Inputf("index: %s is already an index: give single-platform images", oci.Name(src))
 		}
 		platform, err := platformOf(ctx, src, sys, raw, mt)
 		if err != nil {
@@ -87,9 +87,9 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 		}
 		key := platformString(platform)
 		if other, dup := seen[key]; dup {
-			return nil, errs.Inputf("index: %s and %s are both %s", other, image.Name(src), key)
+			return nil, errs.Inputf("index: %s and %s are both %s", other, oci.Name(src), key)
 		}
-		seen[key] = image.Name(src)
+		seen[key] = oci.Name(src)
 		children = append(children, child{ref: src, sys: sys, raw: raw,
 			desc: imgspecv1.Descriptor{MediaType: mt, Digest: d.Digest(), Size: int64(len(raw)), Platform: platform}})
 	}
@@ -100,7 +100,7 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 	rep := &IndexReport{}
 	for _, c := range children {
 		idx.Manifests = append(idx.Manifests, c.desc)
-		rep.Manifests = append(rep.Manifests, IndexEntry{Platform: platformString(c.desc.Platform), Digest: c.desc.Digest.String(), Source: image.Name(c.ref)})
+		rep.Manifests = append(rep.Manifests, IndexEntry{Platform: platformString(c.desc.Platform), Digest: c.desc.Digest.String(), Source: oci.Name(c.ref)})
 	}
 	raw, err := json.Marshal(idx)
 	if err != nil {
@@ -141,7 +141,7 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 					log.WithField("digest", c.desc.Digest.String()).Infof("attachments of %s: %d copied, %d already there", platformString(c.desc.Platform), len(rep.Copied), rep.Unchanged)
 				}
 			}
-			return p.opts.Registries.Retry.Do(ctx, log, "index", func() error { return putManifest(ctx, sys, target, raw) })
+			return p.hosts.Retry().Do(ctx, log, "index", func() error { return putManifest(ctx, sys, target, raw) })
 		}, nil)
 	})
 	if pub != nil {
@@ -169,32 +169,32 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 func platformOf(ctx context.Context, ref types.ImageReference, sys *types.SystemContext, raw []byte, mt string) (*imgspecv1.Platform, error) {
 	m, err := manifest.FromBlob(raw, mt)
 	if err != nil {
-		return nil, fmt.Errorf("parse manifest of %s: %w", image.Name(ref), err)
+		return nil, fmt.Errorf("parse manifest of %s: %w", oci.Name(ref), err)
 	}
 	src, err := ref.NewImageSource(ctx, sys)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", image.Name(ref), err)
+		return nil, fmt.Errorf("open %s: %w", oci.Name(ref), err)
 	}
 	defer src.Close()
 	info := m.ConfigInfo()
 	rc, _, err := src.GetBlob(ctx, info, none.NoCache)
 	if err != nil {
-		return nil, fmt.Errorf("config of %s: %w", image.Name(ref), err)
+		return nil, fmt.Errorf("config of %s: %w", oci.Name(ref), err)
 	}
 	cfgRaw, err := io.ReadAll(io.LimitReader(rc, 64<<20))
 	rc.Close()
 	if err != nil {
-		return nil, fmt.Errorf("config of %s: %w", image.Name(ref), err)
+		return nil, fmt.Errorf("config of %s: %w", oci.Name(ref), err)
 	}
 	if got := digest.FromBytes(cfgRaw); got != info.Digest {
-		return nil, &errs.IntegrityError{What: "config of " + image.Name(ref), Check: "digest", Expected: info.Digest.String(), Actual: got.String()}
+		return nil, &errs.IntegrityError{What: "config of " + oci.Name(ref), Check: "digest", Expected: info.Digest.String(), Actual: got.String()}
 	}
 	var cfg imgspecv1.Image
 	if err := json.Unmarshal(cfgRaw, &cfg); err != nil {
-		return nil, fmt.Errorf("config of %s: %w", image.Name(ref), err)
+		return nil, fmt.Errorf("config of %s: %w", oci.Name(ref), err)
 	}
 	if cfg.OS == "" || cfg.Architecture == "" {
-		return nil, errs.Inputf("index: %s names no os/architecture in its config", image.Name(ref))
+		return nil, errs.Inputf("index: %s names no os/architecture in its config", oci.Name(ref))
 	}
 	return &imgspecv1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}, nil
 }

@@ -4,21 +4,21 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/types"
 )
 
 // PublishList publishes a multi-platform image kept in local storage (see
-// image.ReadLocalList): every platform's image goes to every destination as
+// oci.ReadLocalList): every platform's image goes to every destination as
 // Publish sends it (compressed once, the same bytes everywhere, verified,
 // untagged), then Index joins them into one OCI index, verified, signed
 // (Options.Sign: each platform's image with its own SBOM from
 // Signing.PlatformSBOMs, then the index) and only then tagged with each
 // destination's tags. Platform images first, the index next, tags last: a
 // failure leaves no tag naming a partial or unsigned image.
-func PublishList(ctx context.Context, list *image.LocalList, dests []Destination, opts Options) (*IndexReport, error) {
+func PublishList(ctx context.Context, list *oci.LocalList, dests []Destination, opts Options) (*IndexReport, error) {
 	if len(dests) == 0 {
 		return nil, errNoDestination
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
@@ -46,12 +46,12 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 	defer p.close()
 	named := src.DockerReference()
 	if named == nil {
-		return nil, errs.Inputf("mirror %s: the source must be a registry reference (docker://host/repo:tag)", image.Name(src))
+		return nil, errs.Inputf("mirror %s: the source must be a registry reference (docker://host/repo:tag)", oci.Name(src))
 	}
 	p.srcSys = p.sys(reference.Domain(named))
 	// The source is read once, checked against any digest that named it,
 	// before anything is sent anywhere.
-	raw, err := image.Manifest(ctx, src, p.srcSys)
+	raw, err := oci.Manifest(ctx, src, p.srcSys)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +69,7 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 		if src, err = byDigest(reference.TrimNamed(named), child.String()); err != nil {
 			return nil, err
 		}
-		if raw, err = image.Manifest(ctx, src, p.srcSys); err != nil {
+		if raw, err = oci.Manifest(ctx, src, p.srcSys); err != nil {
 			return nil, err
 		}
 		d = child
@@ -223,7 +223,7 @@ func (p *run) blobsOf(ctx context.Context, src types.ImageReference, raw []byte)
 		if err != nil {
 			return nil, err
 		}
-		craw, err := image.Manifest(ctx, cref, p.srcSys)
+		craw, err := oci.Manifest(ctx, cref, p.srcSys)
 		if err != nil {
 			return nil, err
 		}

@@ -6,10 +6,11 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"github.com/agentforge/agentforge/builder/image"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/agentforge/agentforge/builder/oci/remote"
 
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
@@ -70,14 +71,14 @@ func TestMirror_MultiArchIndexKeptWhole(t *testing.T) {
 	src := registrytest.New(t, registrytest.Options{})
 	a := registrytest.New(t, registrytest.Options{})
 	b := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
-	regs := image.Registries{Insecure: []string{src.Host, a.Host}, CAFile: b.CAFile, AuthFile: b.AuthFile}
+	regs := remote.Registries{Insecure: []string{src.Host, a.Host}, CAFile: b.CAFile, AuthFile: b.AuthFile}
 	ctx := context.Background()
 
 	layoutRef, err := layout.NewReference(writeIndexLayout(t), "multi")
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed, err := Publish(ctx, layoutRef, []Destination{dest(t, src.Host+"/library/tool:2.0")}, Options{Registries: regs, WorkDir: t.TempDir()})
+	seed, err := Publish(ctx, layoutRef, []Destination{dest(t, src.Host+"/library/tool:2.0")}, Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,14 +86,14 @@ func TestMirror_MultiArchIndexKeptWhole(t *testing.T) {
 		t.Fatalf("seeding the index pushed %d blobs, want 4 (2 configs, 2 layers)", seed.Destinations[0].BlobsPushed)
 	}
 
-	srcRef := mustRef(t, "docker://"+src.Host+"/library/tool:2.0", regs)
+	srcRef := mustRef(t, "docker://"+src.Host+"/library/tool:2.0")
 	dests := []Destination{dest(t, a.Host+"/docker.io/library/tool", "2.0"), dest(t, b.Host+"/mirror/library/tool", "2.0")}
-	plan, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}, DryRun: true})
+	plan, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}, DryRun: true})
 	if err != nil || plan.Destinations[0].BlobsPushed != 4 {
 		t.Fatalf("dry run: %+v %v", plan, err)
 	}
 
-	rep, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}})
+	rep, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestMirror_MultiArchIndexKeptWhole(t *testing.T) {
 		}
 	}
 
-	again, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir(), Verify: VerifyFast}})
+	again, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Verify: VerifyFast}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestMirror_MultiArchIndexKeptWhole(t *testing.T) {
 		}
 	}
 
-	one, err := Mirror(ctx, srcRef, []Destination{dest(t, a.Host+"/single/tool", "2.0-arm64")}, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}, Platform: "linux/arm64"})
+	one, err := Mirror(ctx, srcRef, []Destination{dest(t, a.Host+"/single/tool", "2.0-arm64")}, MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}, Platform: "linux/arm64"})
 	if err != nil || one.Digest == seed.Digest {
 		t.Fatalf("--platform: %+v %v", one, err)
 	}

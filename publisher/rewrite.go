@@ -4,7 +4,8 @@ import (
 	"context"
 
 	"fmt"
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/images/errs"
 	"regexp"
 	"strings"
 
@@ -26,12 +27,12 @@ type Change struct {
 type Rewriter struct {
 	// Mirrors map a registry (or registry/path prefix) to the mirror that
 	// serves it, DaoCloud style: docker.io=mirror.example/docker.io.
-	Mirrors []image.Mirror
+	Mirrors []remote.Mirror
 	// Pin resolves each mirrored reference's digest from the mirror and
 	// appends it (repo:tag@sha256:…).
 	Pin bool
-	// Registries reach the mirrors when pinning.
-	Registries image.Registries
+	// Hosts reach the mirrors when pinning.
+	Hosts *remote.Hosts
 }
 
 // The places an image reference appears. Group 2 is the reference.
@@ -126,12 +127,10 @@ func (r *Rewriter) pin(ctx context.Context, ref string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	hosts, cleanup, err := r.Registries.OpenTemp()
-	if err != nil {
-		return "", err
+	if r.Hosts == nil {
+		return "", errs.Inputf("rewrite: pinning needs a registry configuration (Rewriter.Hosts)")
 	}
-	defer cleanup()
-	d, err := docker.GetDigest(ctx, hosts.For(reference.Domain(named)), iref)
+	d, err := docker.GetDigest(ctx, r.Hosts.For(reference.Domain(named)), iref)
 	if err != nil {
 		return "", fmt.Errorf("resolve %s on the mirror: %w", ref, err)
 	}

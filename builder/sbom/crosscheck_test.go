@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdxlib"
 )
@@ -100,8 +100,8 @@ func TestGenerate_IndependentReaderAndStorage(t *testing.T) {
 
 	// The same image copied into containers-storage (layers kept
 	// uncompressed there, as buildah keeps them) gives the same document.
-	store := imagetest.Store(t)
-	localRef := imagetest.Local(t, store, layoutRef, "localhost/agent:1.0")
+	store := ocitest.Store(t)
+	localRef := ocitest.Local(t, store, layoutRef, "localhost/agent:1.0")
 	fromStorage, err := Generate(context.Background(), localRef, in)
 	if err != nil {
 		t.Fatal(err)

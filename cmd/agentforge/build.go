@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/builder"
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/release"
@@ -80,7 +80,9 @@ func (f *buildFlags) options(a *app) (builder.BuildOptions, map[string]string, e
 		skip[s] = true
 	}
 	opts.Fetcher = &builder.Fetcher{CacheDir: f.cacheDir, Mirrors: srcMirrors, KeyServer: f.keyServer, SkipSignature: skip, Log: a.log}
-	opts.Registries = a.registryConfig(regMirrors)
+	if opts.Hosts, err = a.hosts(regMirrors, remote.RetryPolicy{}); err != nil {
+		return opts, nil, err
+	}
 	opts.Platforms = f.platforms
 	opts.Revision = f.revision
 	opts.ExtraTags = f.tags
@@ -91,10 +93,10 @@ func (f *buildFlags) options(a *app) (builder.BuildOptions, map[string]string, e
 }
 
 // parseMirrors parses PREFIX=REPLACEMENT values.
-func parseMirrors(list []string) ([]image.Mirror, error) {
-	var out []image.Mirror
+func parseMirrors(list []string) ([]remote.Mirror, error) {
+	var out []remote.Mirror
 	for _, s := range list {
-		m, err := image.ParseMirror(s)
+		m, err := remote.ParseMirror(s)
 		if err != nil {
 			return nil, err
 		}

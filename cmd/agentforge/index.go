@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/types"
@@ -38,7 +38,7 @@ index digest (cosign format), after verification and before the tags.`,
 				if !strings.HasPrefix(s, "docker://") {
 					s = "docker://" + s
 				}
-				ref, err := image.ParseReference(s, nil)
+				ref, err := oci.ParseReference(s, nil)
 				if err != nil {
 					return err
 				}
@@ -52,7 +52,10 @@ index digest (cosign format), after verification and before the tags.`,
 			if err != nil {
 				return err
 			}
-			opts := f.options(a)
+			opts, err := f.options(a)
+			if err != nil {
+				return err
+			}
 			opts.Sign = signing(signer, nil)
 			rep, err := publisher.Index(cmd.Context(), srcs, dests, opts)
 			a.emitIndex(rep)

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/agentforge/agentforge/builder/buildertest"
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/containers/buildah"
 )
@@ -109,7 +109,7 @@ func TestCLI_BadInput(t *testing.T) {
 	os.WriteFile(filepath.Join(badDef, "Containerfile"), []byte("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"), 0o644)
 	sf := storeFlags(t)
 	layout := filepath.Join(t.TempDir(), "layout")
-	imagetest.Layout(t, mkdir(t, layout), "1", imagetest.Options{Layers: 1, Size: 1024})
+	ocitest.Layout(t, mkdir(t, layout), "1", ocitest.Options{Layers: 1, Size: 1024})
 	badAuth := filepath.Join(t.TempDir(), "auth.json")
 	os.WriteFile(badAuth, []byte("{not json"), 0o600)
 	reg := registrytest.New(t, registrytest.Options{})

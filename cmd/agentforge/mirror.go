@@ -4,7 +4,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/docker/reference"
@@ -32,7 +32,7 @@ index to one platform (the digest then changes to that platform's manifest).`,
 			if !strings.HasPrefix(srcArg, "docker://") {
 				srcArg = "docker://" + srcArg
 			}
-			src, err := image.ParseReference(srcArg, nil)
+			src, err := oci.ParseReference(srcArg, nil)
 			if err != nil {
 				return err
 			}
@@ -44,7 +44,11 @@ index to one platform (the digest then changes to that platform's manifest).`,
 			if err != nil {
 				return err
 			}
-			rep, err := publisher.Mirror(cmd.Context(), src, dests, publisher.MirrorOptions{Options: f.options(a), Platform: platform, DryRun: dryRun})
+			opts, err := f.options(a)
+			if err != nil {
+				return err
+			}
+			rep, err := publisher.Mirror(cmd.Context(), src, dests, publisher.MirrorOptions{Options: opts, Platform: platform, DryRun: dryRun})
 			if rep != nil {
 				a.emit(rep, func(w io.Writer) { printPublish(w, rep) })
 			}

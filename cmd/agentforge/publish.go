@@ -9,7 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/agentforge/agentforge/publisher/sign"
@@ -40,10 +41,12 @@ func (f *pushFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.workDir, "work-dir", filepath.Join(defaultCacheDir(), "publish"), "staging layouts (reused between runs) and temporary files")
 }
 
-func (f *pushFlags) options(a *app) publisher.Options {
-	regs := a.registryConfig(nil)
-	regs.Retry = image.RetryPolicy{Attempts: f.retries}
-	return publisher.Options{Registries: regs, AllowOverwrite: f.allowOverwrite, KeepDigest: f.keepDigest, Verify: f.verify, WorkDir: f.workDir, Log: a.log}
+func (f *pushFlags) options(a *app) (publisher.Options, error) {
+	hosts, err := a.hosts(nil, remote.RetryPolicy{Attempts: f.retries})
+	if err != nil {
+		return publisher.Options{}, err
+	}
+	return publisher.Options{Hosts: hosts, AllowOverwrite: f.allowOverwrite, KeepDigest: f.keepDigest, Verify: f.verify, WorkDir: f.workDir, Log: a.log}, nil
 }
 
 // destinations parses --to values; those without a tag get defaultTags.
@@ -105,7 +108,7 @@ then the index), then tagged. Every destination serves the same index digest.`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			var store storage.Store
-			if image.IsLocal(argv[0]) {
+			if oci.IsLocal(argv[0]) {
 				s, err := a.openStore()
 				if err != nil {
 					return err
@@ -113,7 +116,7 @@ then the index), then tagged. Every destination serves the same index digest.`,
 				defer a.closeStore(s)
 				store = s
 			}
-			src, err := image.ParseReference(argv[0], store)
+			src, err := oci.ParseReference(argv[0], store)
 			if err != nil {
 				return err
 			}
@@ -135,10 +138,13 @@ then the index), then tagged. Every destination serves the same index digest.`,
 			if err != nil {
 				return err
 			}
-			opts := f.options(a)
+			opts, err := f.options(a)
+			if err != nil {
+				return err
+			}
 			opts.Sign = signing(signer, attest)
 			if store != nil {
-				list, err := image.ReadLocalList(store, strings.TrimPrefix(argv[0], "containers-storage:"))
+				list, err := oci.ReadLocalList(store, strings.TrimPrefix(argv[0], "containers-storage:"))
 				if err != nil {
 					return err
 				}
@@ -174,7 +180,7 @@ func sourceTags(store storage.Store, arg string, src types.ImageReference) []str
 		}
 		return nil
 	}
-	img, err := image.LocalImage(store, strings.TrimPrefix(arg, "containers-storage:"))
+	img, err := oci.LocalImage(store, strings.TrimPrefix(arg, "containers-storage:"))
 	if err != nil {
 		return nil
 	}

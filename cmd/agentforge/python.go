@@ -3,9 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/agentforge/agentforge/images/errs"
 	"io"
 	"strings"
+
+	"github.com/agentforge/agentforge/images/errs"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/images"

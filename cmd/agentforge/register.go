@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/agentforge/agentforge/images/errs"
 	"io"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/agentforge/agentforge/images/errs"
 
 	"github.com/agentforge/agentforge/jenkins"
 	"github.com/spf13/cobra"

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/agentforge/agentforge/images/errs"
-	"github.com/agentforge/agentforge/publisher/release"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/release"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/jenkins"
@@ -180,11 +182,14 @@ func (a *app) releaseConfig(store storage.Store, cfg *releaseFile, cacheDir, key
 	for _, s := range cfg.SkipSignature {
 		skip[s] = true
 	}
-	regs := a.registryConfig(regMirrors)
+	hosts, err := a.hosts(regMirrors, remote.RetryPolicy{})
+	if err != nil {
+		return rc, err
+	}
 	rc.Build = builder.BuildOptions{
 		Store:           store,
 		Fetcher:         &builder.Fetcher{CacheDir: cacheDir, Mirrors: srcMirrors, KeyServer: keyServer, SkipSignature: skip, Log: a.log},
-		Registries:      regs,
+		Hosts:           hosts,
 		SourceDateEpoch: epoch,
 		Platforms:       cfg.platforms(),
 		Output:          a.stderr,
@@ -200,7 +205,7 @@ func (a *app) releaseConfig(store storage.Store, cfg *releaseFile, cacheDir, key
 	if rc.Destinations, err = parseDestinations(cfg.Destinations, rc.Definition.Tags); err != nil {
 		return rc, err
 	}
-	rc.Publish = publisher.Options{Registries: regs, Verify: or(cfg.Verify, publisher.VerifyFull), AllowOverwrite: cfg.AllowOverwrite, WorkDir: workDir, Log: a.log}
+	rc.Publish = publisher.Options{Hosts: hosts, Verify: or(cfg.Verify, publisher.VerifyFull), AllowOverwrite: cfg.AllowOverwrite, WorkDir: workDir, Log: a.log}
 	rc.Log = a.log
 	if j := cfg.Jenkins; j != nil {
 		token, err := readToken(j.TokenFile)

@@ -2,10 +2,11 @@ package main
 
 import (
 	"fmt"
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/images/errs"
 	"io"
 	"os"
+
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/images/errs"
 
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/spf13/cobra"
@@ -37,9 +38,13 @@ mirror covers.`,
   agentforge rewrite --mirror docker.io=mirror.example/docker.io --check Jenkinsfile`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, files []string) error {
-			rw := &publisher.Rewriter{Pin: pin, Registries: a.registryConfig(nil)}
+			hosts, err := a.hosts(nil, remote.RetryPolicy{})
+			if err != nil {
+				return err
+			}
+			rw := &publisher.Rewriter{Pin: pin, Hosts: hosts}
 			for _, m := range mirrors {
-				rm, err := image.ParseMirror(m)
+				rm, err := remote.ParseMirror(m)
 				if err != nil {
 					return err
 				}

@@ -13,7 +13,7 @@ import (
 	"syscall"
 
 	"github.com/agentforge/agentforge/builder"
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/redact"
 	"github.com/sirupsen/logrus"
@@ -41,6 +41,8 @@ type app struct {
 	// and tokens, the Jenkins token): errors, JSON and log lines are
 	// redacted through it.
 	secrets *redact.Set
+	// cleanups run when the command ends.
+	cleanups []func()
 }
 
 // run executes the CLI with args and returns the process exit code.
@@ -51,6 +53,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := root.ExecuteContext(ctx)
+	for _, c := range a.cleanups {
+		c()
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -171,10 +176,17 @@ func (a *app) closeStore(s storage.Store) {
 	}
 }
 
-// registryConfig is the one registry configuration from the global
-// registry flags, with mirrors for pulls.
-func (a *app) registryConfig(mirrors []image.Mirror) image.Registries {
-	return image.Registries{Mirrors: mirrors, Insecure: a.insecure, AuthFile: a.authFile, CAFile: a.caFile, Secrets: a.secrets}
+// hosts opens the one registry configuration of this run from the global
+// registry flags, with mirrors for pulls and the retry policy; its files
+// are removed when the command ends.
+func (a *app) hosts(mirrors []remote.Mirror, retry remote.RetryPolicy) (*remote.Hosts, error) {
+	r := remote.Registries{Mirrors: mirrors, Insecure: a.insecure, AuthFile: a.authFile, CAFile: a.caFile, Secrets: a.secrets, Retry: retry}
+	h, cleanup, err := r.OpenTemp()
+	if err != nil {
+		return nil, err
+	}
+	a.cleanups = append(a.cleanups, cleanup)
+	return h, nil
 }
 
 // emit prints a command's result: JSON on stdout, or text through textFn,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/spf13/cobra"
@@ -51,11 +52,10 @@ The passphrase comes from --sign-passphrase-file or $COSIGN_PASSWORD.`,
 			if err != nil {
 				return err
 			}
-			hosts, cleanup, err := a.registryConfig(nil).OpenTemp()
+			hosts, err := a.hosts(nil, remote.RetryPolicy{})
 			if err != nil {
 				return err
 			}
-			defer cleanup()
 			out, err := sign.SignAll(cmd.Context(), refs, s, sbom, sign.Options{Hosts: hosts, Log: a.log})
 			// One object on stdout, as every command prints.
 			a.emit(struct {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/agentforge/agentforge/publisher/sign/signtest"
 )
@@ -60,7 +60,7 @@ func TestCLI_KeygenSignVerifyRegister(t *testing.T) {
 
 	// An image on the registry.
 	layout := filepath.Join(t.TempDir(), "layout")
-	imagetest.Layout(t, mkdir(t, layout), "1", imagetest.Options{Layers: 1, Size: 2048, Seed: 77})
+	ocitest.Layout(t, mkdir(t, layout), "1", ocitest.Options{Layers: 1, Size: 2048, Seed: 77})
 	stdout := run(0, "publish", "oci:"+layout+":1", "--to", reg.Host+"/agents/py:1", "--work-dir", t.TempDir(), "-o", "json")
 	var pub struct{ Digest string }
 	json.Unmarshal([]byte(stdout), &pub)

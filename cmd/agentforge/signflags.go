@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/agentforge/agentforge/publisher/sign"
@@ -112,11 +113,10 @@ func (a *app) checkSignature(ctx context.Context, ref reference.Canonical, pub s
 	if err != nil {
 		return nil, err
 	}
-	hosts, cleanup, err := a.registryConfig(nil).OpenTemp()
+	hosts, err := a.hosts(nil, remote.RetryPolicy{})
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
 	opts := sign.Options{Hosts: hosts, Log: a.log}
 	res := &signatureCheck{}
 	if res.Signature, err = sign.Verify(ctx, ref, key, opts); err != nil {

@@ -5,7 +5,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
@@ -40,7 +41,7 @@ docker://host/repo[:tag|@digest].`,
   agentforge verify docker://registry.example/agents/python@sha256:… --key cosign.pub --require-sbom`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := image.VerifyOptions{Log: a.log}
+			opts := oci.VerifyOptions{Log: a.log}
 			if expect != "" {
 				d, err := digest.Parse(expect)
 				if err != nil {
@@ -49,7 +50,7 @@ docker://host/repo[:tag|@digest].`,
 				opts.ExpectDigest = d
 			}
 			var store storage.Store
-			if image.IsLocal(args[0]) {
+			if oci.IsLocal(args[0]) {
 				s, err := a.openStore()
 				if err != nil {
 					return err
@@ -57,23 +58,22 @@ docker://host/repo[:tag|@digest].`,
 				defer a.closeStore(s)
 				store = s
 			}
-			ref, err := image.ParseReference(args[0], store)
+			ref, err := oci.ParseReference(args[0], store)
 			if err != nil {
 				return err
 			}
-			remote := ref.DockerReference() != nil && strings.HasPrefix(args[0], "docker://")
-			if remote {
-				hosts, cleanup, err := a.registryConfig(nil).OpenTemp()
+			onRegistry := ref.DockerReference() != nil && strings.HasPrefix(args[0], "docker://")
+			if onRegistry {
+				hosts, err := a.hosts(nil, remote.RetryPolicy{})
 				if err != nil {
 					return err
 				}
-				defer cleanup()
 				opts.SystemContext = hosts.For(reference.Domain(ref.DockerReference()))
 			}
 			switch {
 			case key == "" && requireSBOM:
 				return errs.Inputf("--require-sbom goes with --key")
-			case key != "" && !remote:
+			case key != "" && !onRegistry:
 				return errs.Inputf("--key checks signatures on a registry: REF must be docker://host/repo[:tag|@digest]")
 			}
 			if key != "" {
@@ -82,7 +82,7 @@ docker://host/repo[:tag|@digest].`,
 					return err
 				}
 			}
-			rep, err := image.Verify(cmd.Context(), ref, opts)
+			rep, err := oci.Verify(cmd.Context(), ref, opts)
 			if key == "" || err != nil || rep == nil {
 				if rep != nil {
 					rep.Ref = args[0]
@@ -119,12 +119,12 @@ docker://host/repo[:tag|@digest].`,
 
 // verifyOutput is verify's report with the signature check (--key).
 type verifyOutput struct {
-	*image.VerifyReport
+	*oci.VerifyReport
 	*signatureCheck
 	SignatureError string `json:"signatureError,omitempty"`
 }
 
-func printVerify(w io.Writer, r *image.VerifyReport, indent string) {
+func printVerify(w io.Writer, r *oci.VerifyReport, indent string) {
 	status := "OK"
 	if !r.OK {
 		status = "FAILED"

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/builder"
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/sbom"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
@@ -74,11 +74,11 @@ type Jenkins struct {
 
 // Report is what a release did, stage by stage.
 type Report struct {
-	Image        *builder.Result     `json:"image"`
-	Verify       *image.VerifyReport `json:"verify,omitempty"`
-	Smoke        []Smoke             `json:"smoke,omitempty"`
-	Pod          string              `json:"pod,omitempty"`
-	Destinations []publisher.Result  `json:"destinations"`
+	Image        *builder.Result    `json:"image"`
+	Verify       *oci.VerifyReport  `json:"verify,omitempty"`
+	Smoke        []Smoke            `json:"smoke,omitempty"`
+	Pod          string             `json:"pod,omitempty"`
+	Destinations []publisher.Result `json:"destinations"`
 	// Manifests are the published platform images of a multi-platform
 	// release (their registry digests).
 	Manifests  []publisher.IndexEntry `json:"manifests,omitempty"`
@@ -142,7 +142,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	log := cfg.Log
 	if log == nil {
-		log = image.Discard
+		log = oci.Discard
 	}
 	rep := &Report{}
 	timed := func(name string, fn func() error) error {
@@ -167,11 +167,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	if err := timed("verify", func() error {
-		ref, err := image.ParseReference(rep.Image.ID, store)
+		ref, err := oci.ParseReference(rep.Image.ID, store)
 		if err != nil {
 			return err
 		}
-		rep.Verify, err = image.Verify(ctx, ref, image.VerifyOptions{Log: log})
+		rep.Verify, err = oci.Verify(ctx, ref, oci.VerifyOptions{Log: log})
 		return err
 	}); err != nil {
 		return rep, err
@@ -231,7 +231,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	var digest string
 	if err := timed("publish", func() error {
-		ref, err := image.ParseReference(rep.Image.ID, store)
+		ref, err := oci.ParseReference(rep.Image.ID, store)
 		if err != nil {
 			return err
 		}
@@ -244,7 +244,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				return err
 			}
 		}
-		list, err := image.ReadLocalList(store, rep.Image.ID)
+		list, err := oci.ReadLocalList(store, rep.Image.ID)
 		if err != nil {
 			return err
 		}

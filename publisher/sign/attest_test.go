@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/images/errs"
 )
 
@@ -17,7 +17,7 @@ func TestAttest_VerifyAttestation(t *testing.T) {
 	ctx := context.Background()
 	key, _, _ := keyPair(t, "pass")
 	other, _, _ := keyPair(t, "other")
-	ref := e.push(t, "attested", imagetest.Options{Layers: 1, Size: 256, Seed: 11})
+	ref := e.push(t, "attested", ocitest.Options{Layers: 1, Size: 256, Seed: 11})
 
 	if _, err := VerifyAttestation(ctx, ref, key.Public(), "spdxjson", e.opts); !errors.Is(err, errs.ErrIntegrity) || !IsMissing(err) || !strings.Contains(err.Error(), "not attested (no sha256-") {
 		t.Fatalf("before Attest: %v, want an integrity failure saying there is none", err)
@@ -83,8 +83,8 @@ func TestVerifyAttestation_SubjectIsAnotherDigest(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	key, _, _ := keyPair(t, "pass")
-	a := e.push(t, "subject", imagetest.Options{Layers: 1, Size: 256, Seed: 12})
-	b := e.push(t, "subject", imagetest.Options{Layers: 1, Size: 256, Seed: 13})
+	a := e.push(t, "subject", ocitest.Options{Layers: 1, Size: 256, Seed: 12})
+	b := e.push(t, "subject", ocitest.Options{Layers: 1, Size: 256, Seed: 13})
 	if _, err := Attest(ctx, a, key, "spdxjson", []byte(testSBOM), e.opts); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestVerifyAttestation_OtherKindsOnlyIsMissing(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	key, _, _ := keyPair(t, "pass")
-	ref := e.push(t, "provenance", imagetest.Options{Layers: 1, Size: 256, Seed: 14})
+	ref := e.push(t, "provenance", ocitest.Options{Layers: 1, Size: 256, Seed: 14})
 	if _, err := Attest(ctx, ref, key, "https://slsa.dev/provenance/v1", []byte(`{"buildDefinition":{}}`), e.opts); err != nil {
 		t.Fatal(err)
 	}

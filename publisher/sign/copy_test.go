@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker/reference"
@@ -13,11 +13,11 @@ import (
 
 // twoRegistries starts two registries with auth and TLS and returns
 // options that reach both.
-func twoRegistries(t *testing.T) (a, b *registrytest.Registry, regs image.Registries, o Options) {
+func twoRegistries(t *testing.T) (a, b *registrytest.Registry, regs remote.Registries, o Options) {
 	t.Helper()
 	a = registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	b = registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
-	regs = image.Registries{
+	regs = remote.Registries{
 		AuthFile: registrytest.WriteAuthFile(t, map[string][2]string{a.Host: {a.User, a.Password}, b.Host: {b.User, b.Password}}),
 		CAFile:   caBundle(t, a.CAFile, b.CAFile),
 	}
@@ -28,8 +28,8 @@ func TestCopyAttachments_ByteIdentical_SecondRunCopiesNothing(t *testing.T) {
 	a, b, regs, o := twoRegistries(t)
 	ctx := context.Background()
 	key, _, _ := keyPair(t, "pass")
-	src := push(t, a.Host, "team/agent", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 21})
-	dst := push(t, b.Host, "mirror/agent", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 21})
+	src := push(t, a.Host, "team/agent", regs, ocitest.Options{Layers: 1, Size: 256, Seed: 21})
+	dst := push(t, b.Host, "mirror/agent", regs, ocitest.Options{Layers: 1, Size: 256, Seed: 21})
 	if src.Digest() != dst.Digest() {
 		t.Fatalf("test set-up: digests differ: %s %s", src.Digest(), dst.Digest())
 	}

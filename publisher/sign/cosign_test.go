@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/sign/signtest"
 	"github.com/opencontainers/go-digest"
@@ -29,10 +29,10 @@ func TestCosign_VerifiesAgentforgeSignatures(t *testing.T) {
 	env := signtest.Env{AuthFile: e.reg.AuthFile, CAFile: e.reg.CAFile}
 	for _, tc := range []struct {
 		name string
-		img  imagetest.Options
+		img  ocitest.Options
 	}{
-		{"image", imagetest.Options{Layers: 1, Size: 1024, Seed: 31}},
-		{"index", imagetest.Options{Layers: 1, Size: 1024, Seed: 32, Platforms: []string{"linux/amd64", "linux/arm64"}}},
+		{"image", ocitest.Options{Layers: 1, Size: 1024, Seed: 31}},
+		{"index", ocitest.Options{Layers: 1, Size: 1024, Seed: 32, Platforms: []string{"linux/amd64", "linux/arm64"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := e.push(t, "cosign/"+tc.name, tc.img)
@@ -84,7 +84,7 @@ func TestCosign_AgentforgeVerifiesCosignSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := e.push(t, "cosign/signed-by-cosign", imagetest.Options{Layers: 1, Size: 512, Seed: 33})
+	ref := e.push(t, "cosign/signed-by-cosign", ocitest.Options{Layers: 1, Size: 512, Seed: 33})
 	run("sign", "--key", filepath.Join(dir, "cosign.key"), "--tlog-upload=false", "--yes", ref.String())
 	if _, err := Verify(ctx, ref, pub, e.opts); err != nil {
 		t.Fatalf("cosign's signature: %v", err)
@@ -130,7 +130,7 @@ func TestCosign_ReferrersAPISignatureSurvivesMirror(t *testing.T) {
 		return signtest.Run(t, env, "verify", "--experimental-oci11", "--key", filepath.Join(dir, "cosign.pub"), "--insecure-ignore-tlog=true", "--output", "json", ref)
 	}
 	run("generate-key-pair", "--output-key-prefix", filepath.Join(dir, "cosign"))
-	img := imagetest.Options{Layers: 1, Size: 512, Seed: 45}
+	img := ocitest.Options{Layers: 1, Size: 512, Seed: 45}
 	src := push(t, r.src.Host, "up/agent", r.regs, img)
 	run("sign", "--registry-referrers-mode=oci-1-1", "--key", filepath.Join(dir, "cosign.key"), "--tlog-upload=false", "--yes", src.String())
 	list, ok, err := listReferrers(ctx, r.o, src, src.Digest())
@@ -197,8 +197,8 @@ func TestVerify_ReferrerSignatureLies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := push(t, r.src.Host, "up/agent", r.regs, imagetest.Options{Layers: 1, Size: 256, Seed: 46})
-	b := push(t, r.src.Host, "up/agent", r.regs, imagetest.Options{Layers: 1, Size: 256, Seed: 47})
+	a := push(t, r.src.Host, "up/agent", r.regs, ocitest.Options{Layers: 1, Size: 256, Seed: 46})
+	b := push(t, r.src.Host, "up/agent", r.regs, ocitest.Options{Layers: 1, Size: 256, Seed: 47})
 	if _, err := Verify(ctx, a, pub, r.o); !IsMissing(err) {
 		t.Fatalf("unsigned: %v, want not signed", err)
 	}
@@ -260,7 +260,7 @@ func TestVerify_ReferrersTroubleKeepsTheVerdict(t *testing.T) {
 	r := newAPIRegistries(t)
 	ctx := context.Background()
 	key, _, _ := keyPair(t, "p")
-	img := push(t, r.src.Host, "up/agent", r.regs, imagetest.Options{Layers: 1, Size: 256, Seed: 51})
+	img := push(t, r.src.Host, "up/agent", r.regs, ocitest.Options{Layers: 1, Size: 256, Seed: 51})
 
 	r.src.Intercept(func(w http.ResponseWriter, req *http.Request) bool {
 		if strings.Contains(req.URL.Path, "/referrers/") {

@@ -34,7 +34,7 @@
 //
 // The package talks to registries through c/image's docker transport, and
 // for the referrers API (which c/image does not offer) through
-// image.Client; both are configured by image.Hosts (credentials, CA,
+// remote.Client; both are configured by remote.Hosts (credentials, CA,
 // insecure hosts), like the rest of the publisher. It builds nothing and pushes no image: it adds
 // attachments to images that are there.
 package sign

@@ -6,8 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/copy"
@@ -25,10 +25,10 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	reg := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
-	return &env{reg: reg, opts: Options{Hosts: openHosts(t, image.Registries{AuthFile: reg.AuthFile, CAFile: reg.CAFile})}}
+	return &env{reg: reg, opts: Options{Hosts: openHosts(t, remote.Registries{AuthFile: reg.AuthFile, CAFile: reg.CAFile})}}
 }
 
-func openHosts(t *testing.T, r image.Registries) *image.Hosts {
+func openHosts(t *testing.T, r remote.Registries) *remote.Hosts {
 	t.Helper()
 	h, err := r.Open(t.TempDir())
 	if err != nil {
@@ -39,10 +39,10 @@ func openHosts(t *testing.T, r image.Registries) *image.Hosts {
 
 // push puts a synthetic image (or index) at host/repo:latest and returns
 // host/repo@digest.
-func push(t *testing.T, host, repo string, regs image.Registries, o imagetest.Options) reference.Canonical {
+func push(t *testing.T, host, repo string, regs remote.Registries, o ocitest.Options) reference.Canonical {
 	t.Helper()
 	ctx := context.Background()
-	src := imagetest.Layout(t, t.TempDir(), "latest", o)
+	src := ocitest.Layout(t, t.TempDir(), "latest", o)
 	named, err := reference.ParseNormalizedNamed(host + "/" + repo + ":latest")
 	if err != nil {
 		t.Fatal(err)
@@ -68,8 +68,8 @@ func push(t *testing.T, host, repo string, regs image.Registries, o imagetest.Op
 	return c
 }
 
-func (e *env) push(t *testing.T, repo string, o imagetest.Options) reference.Canonical {
-	return push(t, e.reg.Host, repo, image.Registries{AuthFile: e.reg.AuthFile, CAFile: e.reg.CAFile}, o)
+func (e *env) push(t *testing.T, repo string, o ocitest.Options) reference.Canonical {
+	return push(t, e.reg.Host, repo, remote.Registries{AuthFile: e.reg.AuthFile, CAFile: e.reg.CAFile}, o)
 }
 
 // keyPair writes a fresh cosign key pair under a temporary folder and

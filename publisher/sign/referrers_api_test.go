@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
@@ -26,7 +26,7 @@ import (
 type apiRegistries struct {
 	src, withAPI *registrytest.OCI
 	without      *registrytest.Registry
-	regs         image.Registries
+	regs         remote.Registries
 	o            Options
 }
 
@@ -37,7 +37,7 @@ func newAPIRegistries(t *testing.T) *apiRegistries {
 		withAPI: registrytest.NewOCI(t, registrytest.Options{Auth: true, TLS: true}),
 		without: registrytest.New(t, registrytest.Options{Auth: true, TLS: true}),
 	}
-	r.regs = image.Registries{
+	r.regs = remote.Registries{
 		AuthFile: registrytest.WriteAuthFile(t, map[string][2]string{
 			r.src.Host: {r.src.User, r.src.Password}, r.withAPI.Host: {r.withAPI.User, r.withAPI.Password}, r.without.Host: {r.without.User, r.without.Password},
 		}),
@@ -55,7 +55,7 @@ func newAPIRegistries(t *testing.T) *apiRegistries {
 func TestCopyAttachments_ReferrersAPI(t *testing.T) {
 	r := newAPIRegistries(t)
 	ctx := context.Background()
-	img := imagetest.Options{Layers: 1, Size: 256, Seed: 41}
+	img := ocitest.Options{Layers: 1, Size: 256, Seed: 41}
 	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
 	ref, _ := putReferrerManifest(t, r.o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3","name":"agent"}`))
 	tag, err := ReferrersTag(src.Digest())
@@ -139,7 +139,7 @@ func TestCopyAttachments_ReferrersAPI(t *testing.T) {
 func TestCopyAttachments_ReferrersAPI_Nested(t *testing.T) {
 	r := newAPIRegistries(t)
 	ctx := context.Background()
-	img := imagetest.Options{Layers: 1, Size: 256, Seed: 42}
+	img := ocitest.Options{Layers: 1, Size: 256, Seed: 42}
 	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
 	dst := push(t, r.without.Host, "mirror/agent", r.regs, img)
 	sbom, sbomRaw := putReferrerManifest(t, r.o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
@@ -165,9 +165,9 @@ func TestCopyAttachments_ReferrersAPI_Nested(t *testing.T) {
 func TestCopyAttachments_ReferrersAPI_LyingRegistry(t *testing.T) {
 	r := newAPIRegistries(t)
 	ctx := context.Background()
-	img := imagetest.Options{Layers: 1, Size: 256, Seed: 43}
+	img := ocitest.Options{Layers: 1, Size: 256, Seed: 43}
 	src := push(t, r.src.Host, "up/agent", r.regs, img)
-	other := push(t, r.src.Host, "up/agent", r.regs, imagetest.Options{Layers: 1, Size: 256, Seed: 44})
+	other := push(t, r.src.Host, "up/agent", r.regs, ocitest.Options{Layers: 1, Size: 256, Seed: 44})
 	otherRaw, err := imageManifest(ctx, r.o, other)
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +235,7 @@ func TestCopyAttachments_ReferrersAPI_LyingRegistry(t *testing.T) {
 func TestCopyAttachments_ReferrersAPI_DescriptorsFromBytes(t *testing.T) {
 	r := newAPIRegistries(t)
 	ctx := context.Background()
-	img := imagetest.Options{Layers: 1, Size: 256, Seed: 48}
+	img := ocitest.Options{Layers: 1, Size: 256, Seed: 48}
 	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
 	dst := push(t, r.without.Host, "mirror/agent", r.regs, img)
 	ref, raw := putReferrerManifest(t, r.o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
@@ -269,7 +269,7 @@ func TestCopyAttachments_ReferrersAPI_DescriptorsFromBytes(t *testing.T) {
 func TestCopyAttachments_ReferrersAPI_DestinationIgnoresSubject(t *testing.T) {
 	r := newAPIRegistries(t)
 	ctx := context.Background()
-	img := imagetest.Options{Layers: 1, Size: 256, Seed: 49}
+	img := ocitest.Options{Layers: 1, Size: 256, Seed: 49}
 	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
 	dst := push(t, r.withAPI.Host, "mirror/agent", r.regs, img)
 	ref, _ := putReferrerManifest(t, r.o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
@@ -300,7 +300,7 @@ func TestCopyAttachments_ReferrersAPI_DestinationIgnoresSubject(t *testing.T) {
 func TestCopyAttachments_ReferrersAPI_IndexReferrer(t *testing.T) {
 	r := newAPIRegistries(t)
 	ctx := context.Background()
-	img := imagetest.Options{Layers: 1, Size: 256, Seed: 50}
+	img := ocitest.Options{Layers: 1, Size: 256, Seed: 50}
 	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
 	// The child: an SPDX artifact manifest of its own (no subject).
 	w, err := newWriter(ctx, r.o, src)
@@ -396,7 +396,7 @@ func slug(s string) string {
 
 // pushSource pushes the synthetic image img to host/up/agent and returns
 // it with its manifest (the subject of the referrers a test writes).
-func pushSource(t *testing.T, host string, regs image.Registries, o Options, img imagetest.Options) (reference.Canonical, []byte) {
+func pushSource(t *testing.T, host string, regs remote.Registries, o Options, img ocitest.Options) (reference.Canonical, []byte) {
 	t.Helper()
 	src := push(t, host, "up/agent", regs, img)
 	raw, err := imageManifest(context.Background(), o, src)

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -21,8 +21,8 @@ import (
 func TestCopyAttachments_ReferrersTagSchema(t *testing.T) {
 	a, b, regs, o := twoRegistries(t)
 	ctx := context.Background()
-	src := push(t, a.Host, "up/agent", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 31})
-	dst := push(t, b.Host, "mirror/agent", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 31})
+	src := push(t, a.Host, "up/agent", regs, ocitest.Options{Layers: 1, Size: 256, Seed: 31})
+	dst := push(t, b.Host, "mirror/agent", regs, ocitest.Options{Layers: 1, Size: 256, Seed: 31})
 
 	// The referrer: an SPDX artifact whose subject is the image.
 	srcRaw, err := imageManifest(ctx, o, src)
@@ -130,8 +130,8 @@ func attachmentRaw(t *testing.T, o Options, ref reference.Canonical, tag string)
 func TestCopyAttachments_StaleTagSchemaEntry(t *testing.T) {
 	a, b, regs, o := twoRegistries(t)
 	ctx := context.Background()
-	src, srcRaw := pushSource(t, a.Host, regs, o, imagetest.Options{Layers: 1, Size: 256, Seed: 35})
-	dst := push(t, b.Host, "mirror/agent", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 35})
+	src, srcRaw := pushSource(t, a.Host, regs, o, ocitest.Options{Layers: 1, Size: 256, Seed: 35})
+	dst := push(t, b.Host, "mirror/agent", regs, ocitest.Options{Layers: 1, Size: 256, Seed: 35})
 	real := putReferrer(t, o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
 	gone, goneRaw := putReferrerManifest(t, o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3","name":"deleted later"}`))
 	tag, _ := ReferrersTag(src.Digest())

@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -34,14 +35,14 @@ const maxAttachment = 64 << 20
 type Options struct {
 	// Hosts is the registry configuration (credentials, CA, insecure
 	// hosts, retries). Required.
-	Hosts *image.Hosts
+	Hosts *remote.Hosts
 	// Log receives one line per attachment written or copied.
 	Log logrus.FieldLogger
 }
 
 func (o Options) log() logrus.FieldLogger {
 	if o.Log == nil {
-		return image.Discard
+		return oci.Discard
 	}
 	return o.Log
 }
@@ -123,7 +124,7 @@ func readAttachment(ctx context.Context, o Options, ref reference.Named) (*attac
 		return nil
 	})
 	if err != nil {
-		if image.IsNotFound(err) {
+		if remote.IsNotFound(err) {
 			return nil, errAbsent
 		}
 		return nil, fmt.Errorf("read %s: %w", ref, err)
@@ -239,11 +240,11 @@ func imageManifest(ctx context.Context, o Options, ref reference.Canonical) ([]b
 	var raw []byte
 	err = o.retry(ctx, "read "+ref.String(), func() error {
 		var err error
-		raw, err = image.Manifest(ctx, dref, o.sys(ref))
+		raw, err = oci.Manifest(ctx, dref, o.sys(ref))
 		return err
 	})
 	if err != nil {
-		if image.IsNotFound(err) {
+		if remote.IsNotFound(err) {
 			return nil, errs.NotFoundf("%s: no such manifest on the registry: %w", ref, err)
 		}
 		return nil, err

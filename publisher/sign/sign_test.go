@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
@@ -21,10 +21,10 @@ func TestSignVerify_RoundTrip(t *testing.T) {
 	key, _, _ := keyPair(t, "pass")
 	for _, tc := range []struct {
 		name string
-		img  imagetest.Options
+		img  ocitest.Options
 	}{
-		{"image", imagetest.Options{Layers: 1, Size: 1024, Seed: 1}},
-		{"index", imagetest.Options{Layers: 1, Size: 1024, Seed: 2, Platforms: []string{"linux/amd64", "linux/arm64"}}},
+		{"image", ocitest.Options{Layers: 1, Size: 1024, Seed: 1}},
+		{"index", ocitest.Options{Layers: 1, Size: 1024, Seed: 2, Platforms: []string{"linux/amd64", "linux/arm64"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := e.push(t, "tool-"+tc.name, tc.img)
@@ -52,7 +52,7 @@ func TestSignVerify_RoundTrip(t *testing.T) {
 func TestSign_AgainAddsNothing_OtherKeysKept(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	ref := e.push(t, "again", imagetest.Options{Layers: 1, Size: 512, Seed: 3})
+	ref := e.push(t, "again", ocitest.Options{Layers: 1, Size: 512, Seed: 3})
 	k1, _, _ := keyPair(t, "one")
 	k2, _, _ := keyPair(t, "two")
 	steps := []struct {
@@ -111,13 +111,13 @@ func TestVerify_Refusals(t *testing.T) {
 		}, "does not verify"},
 		{"signature of another digest", func(t *testing.T, ref reference.Canonical) {
 			// A valid signature of another image, placed under this image's tag.
-			otherRef := e.push(t, "victim-other", imagetest.Options{Layers: 1, Size: 256, Seed: 99})
+			otherRef := e.push(t, "victim-other", ocitest.Options{Layers: 1, Size: 256, Seed: 99})
 			mustSign(t, otherRef, key, e.opts)
 			copyTag(t, e.opts, otherRef, ref, SuffixSignature)
 		}, "signed digest mismatch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ref := e.push(t, "victim-"+strings.ReplaceAll(tc.name, " ", "-"), imagetest.Options{Layers: 1, Size: 256, Seed: 7})
+			ref := e.push(t, "victim-"+strings.ReplaceAll(tc.name, " ", "-"), ocitest.Options{Layers: 1, Size: 256, Seed: 7})
 			tc.prepare(t, ref)
 			_, err := Verify(ctx, ref, key.Public(), e.opts)
 			if err == nil {
@@ -136,7 +136,7 @@ func TestVerify_Refusals(t *testing.T) {
 func TestSign_DigestTheRegistryDoesNotServe(t *testing.T) {
 	e := newEnv(t)
 	key, _, _ := keyPair(t, "")
-	ref := e.push(t, "missing", imagetest.Options{Layers: 1, Size: 256, Seed: 5})
+	ref := e.push(t, "missing", ocitest.Options{Layers: 1, Size: 256, Seed: 5})
 	wrong, _ := reference.WithDigest(reference.TrimNamed(ref), digest.FromString("something else"))
 	_, err := Sign(context.Background(), wrong, key, e.opts)
 	if err == nil {
@@ -152,12 +152,12 @@ func TestSign_DigestTheRegistryDoesNotServe(t *testing.T) {
 func TestSign_LyingRegistry(t *testing.T) {
 	up := registrytest.New(t, registrytest.Options{})
 	proxy := registrytest.NewProxy(t, up)
-	regs := image.Registries{Insecure: []string{up.Host, proxy.Host}}
+	regs := remote.Registries{Insecure: []string{up.Host, proxy.Host}}
 	o := Options{Hosts: openHosts(t, regs)}
 	ctx := context.Background()
 	key, _, _ := keyPair(t, "")
-	a := push(t, up.Host, "lying", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 41})
-	b := push(t, up.Host, "lying", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 42})
+	a := push(t, up.Host, "lying", regs, ocitest.Options{Layers: 1, Size: 256, Seed: 41})
+	b := push(t, up.Host, "lying", regs, ocitest.Options{Layers: 1, Size: 256, Seed: 42})
 	mustSign(t, a, key, o) // signed for real, upstream
 	viaProxy := func(r reference.Canonical) reference.Canonical {
 		named, _ := reference.ParseNormalizedNamed(proxy.Host + "/lying")

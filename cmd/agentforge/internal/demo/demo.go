@@ -24,7 +24,8 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/builder"
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/storage"
@@ -54,7 +55,7 @@ type Env struct {
 	BaseImage string
 	// Overrides and the build option fields make python-agent build offline.
 	Overrides     map[string]string
-	SourceMirrors []image.Mirror
+	SourceMirrors []remote.Mirror
 	SkipSignature map[string]bool
 	StandIns      []StandIn
 
@@ -130,7 +131,7 @@ func Prepare(ctx context.Context, store storage.Store, def *images.Definition, w
 	base := "http://" + ln.Addr().String()
 	log.Infof("stand-in source server on %s", base)
 
-	env.SourceMirrors = []image.Mirror{
+	env.SourceMirrors = []remote.Mirror{
 		{From: "https://www.python.org/ftp/python/", To: base + "/python/"},
 		{From: "https://repo.jenkins-ci.org/public/org/jenkins-ci/main/remoting/", To: base + "/remoting/"},
 	}
@@ -158,7 +159,7 @@ func Prepare(ctx context.Context, store storage.Store, def *images.Definition, w
 
 // prepareBase makes the bookworm base image unless the store has it.
 func prepareBase(ctx context.Context, store storage.Store, archive, workDir string, fetcher *builder.Fetcher, out io.Writer, log logrus.FieldLogger) error {
-	if _, err := image.LocalImage(store, "localhost/"+BaseName+":"+BaseTag); err == nil {
+	if _, err := oci.LocalImage(store, "localhost/"+BaseName+":"+BaseTag); err == nil {
 		log.Infof("base image localhost/%s:%s already in storage", BaseName, BaseTag)
 		return nil
 	}

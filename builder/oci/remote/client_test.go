@@ -1,4 +1,4 @@
-package image
+package remote
 
 import (
 	"context"
@@ -283,8 +283,8 @@ func TestClient_NoReferrersAPI(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || StatusCode(err) != tc.status || Retryable(err) != tc.retryable {
-				t.Fatalf("got %v (status %d, retryable %v), want a %d error, retryable %v", err, StatusCode(err), Retryable(err), tc.status, tc.retryable)
+			if err == nil || StatusCode(err) != tc.status || Temporary(err) != tc.retryable {
+				t.Fatalf("got %v (status %d, retryable %v), want a %d error, retryable %v", err, StatusCode(err), Temporary(err), tc.status, tc.retryable)
 			}
 		})
 	}
@@ -386,7 +386,7 @@ func TestClient_Refuses(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not say %q", err, tc.want)
 			}
-			if Retryable(err) {
+			if Temporary(err) {
 				t.Errorf("%v is retryable: trying again cannot help", err)
 			}
 			if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), base64.StdEncoding.EncodeToString([]byte(user+":s3cret-password"))) {
@@ -633,7 +633,7 @@ func TestClient_ErrorBodiesAreRedacted(t *testing.T) {
 					t.Errorf("error shows %q: %v", s, err)
 				}
 			}
-			if !Retryable(err) {
+			if !Temporary(err) {
 				t.Errorf("a redacted 500 is no longer retryable: %v", err)
 			}
 		})

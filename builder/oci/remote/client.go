@@ -1,4 +1,4 @@
-package image
+package remote
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/redact"
+	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/pkg/docker/config"
 	"go.podman.io/image/v5/pkg/tlsclientconfig"
@@ -169,30 +170,10 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string { return e.Reason }
 
-// Final tells retries not to try again.
-func (e *RefusedError) Final() bool { return true }
-
-// HTTPError is a registry answer with an unexpected status. StatusCode is
-// what StatusCode, IsNotFound and Retryable read.
-type HTTPError struct {
-	Method, URL string
-	StatusCode  int
-	// Detail is the start of the body (an OCI error list, or a proxy's page).
-	Detail string
-}
-
-func (e *HTTPError) Error() string {
-	msg := fmt.Sprintf("%s %s: %d %s", e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))
-	if e.Detail != "" {
-		msg += ": " + e.Detail
-	}
-	return msg
-}
-
 // Get reads path (relative to /v2/<repository>/, e.g. "referrers/sha256:…")
 // or an absolute URL on the same registry, asking for accept, and returns
 // the answer with at most max bytes of body. Statuses other than 200 are
-// *HTTPError (404 included: the caller decides what absent means); a
+// *Error (404 included: the caller decides what absent means); a
 // larger body is an *errs.IntegrityError.
 func (c *Client) Get(ctx context.Context, path, accept string, max int64) (*http.Response, []byte, error) {
 	u, err := c.url(nil, path)
@@ -228,7 +209,7 @@ func (c *Client) Next(ctx context.Context, prev *http.Response, accept string, m
 }
 
 func (c *Client) get(ctx context.Context, u *url.URL, accept string, max int64) (*http.Response, []byte, error) {
-	resp, err := c.do(ctx, u, accept)
+	resp, err := c.do(ctx, http.MethodGet, u, accept)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -238,7 +219,7 @@ func (c *Client) get(ctx context.Context, u *url.URL, accept string, max int64) 
 		return nil, nil, fmt.Errorf("GET %s: %w", u.Redacted(), err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return resp, body, &HTTPError{Method: http.MethodGet, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: c.errorDetail(body)}
+		return resp, body, &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: c.errorDetail(body)}
 	}
 	if int64(len(body)) > max {
 		return nil, nil, &errs.IntegrityError{What: "GET " + u.Redacted(), Check: fmt.Sprintf("size: more than %d bytes", max)}
@@ -266,14 +247,14 @@ func (c *Client) url(base *url.URL, ref string) (*url.URL, error) {
 	return u, nil
 }
 
-// do sends one GET, answering an auth challenge once. An insecure host
-// that does not speak TLS is tried again over plain HTTP.
-func (c *Client) do(ctx context.Context, u *url.URL, accept string) (*http.Response, error) {
-	resp, err := c.send(ctx, u, accept)
+// do sends one request without a body, answering an auth challenge once.
+// An insecure host that does not speak TLS is tried again over plain HTTP.
+func (c *Client) do(ctx context.Context, method string, u *url.URL, accept string) (*http.Response, error) {
+	resp, err := c.send(ctx, method, u, accept)
 	if err != nil && !c.secure && u.Scheme == "https" {
 		plain := *u
 		plain.Scheme = "http"
-		if resp2, err2 := c.send(ctx, &plain, accept); err2 == nil {
+		if resp2, err2 := c.send(ctx, method, &plain, accept); err2 == nil {
 			c.mu.Lock()
 			c.scheme = "http"
 			c.mu.Unlock()
@@ -294,11 +275,11 @@ func (c *Client) do(ctx context.Context, u *url.URL, accept string) (*http.Respo
 	if err := c.authorize(ctx, u, challenge); err != nil {
 		return nil, err
 	}
-	return c.send(ctx, u, accept)
+	return c.send(ctx, method, u, accept)
 }
 
-func (c *Client) send(ctx context.Context, u *url.URL, accept string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+func (c *Client) send(ctx context.Context, method string, u *url.URL, accept string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -314,9 +295,51 @@ func (c *Client) send(ctx context.Context, u *url.URL, accept string) (*http.Res
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("%s %s: %w", method, u.Redacted(), err)
 	}
 	return resp, nil
+}
+
+// manifestTypes is what a manifest request accepts: every image and index
+// type, so that the registry serves a manifest as it was pushed.
+var manifestTypes = strings.Join([]string{
+	"application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
+	"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json",
+}, ", ")
+
+// maxManifest bounds a manifest read to hash it.
+const maxManifest = 4 << 20
+
+// ManifestDigest is the digest of the manifest a tag (or digest) names
+// now: from the registry's Docker-Content-Digest header on a HEAD, or by
+// hashing the manifest when the registry sends none. A tag the registry
+// does not have is an *Error with StatusCode 404.
+func (c *Client) ManifestDigest(ctx context.Context, ref string) (digest.Digest, error) {
+	d, err := c.manifestDigest(ctx, ref)
+	return d, c.secrets.Error(err)
+}
+
+func (c *Client) manifestDigest(ctx context.Context, ref string) (digest.Digest, error) {
+	u, err := c.url(nil, "manifests/"+ref)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.do(ctx, http.MethodHead, u, manifestTypes)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", &Error{Method: http.MethodHead, URL: u.Redacted(), StatusCode: resp.StatusCode}
+	}
+	if d, err := digest.Parse(resp.Header.Get("Docker-Content-Digest")); err == nil {
+		return d, nil
+	}
+	_, body, err := c.get(ctx, u, manifestTypes, maxManifest)
+	if err != nil {
+		return "", err
+	}
+	return digest.FromBytes(body), nil
 }
 
 // authorize answers a WWW-Authenticate challenge: Basic with the
@@ -331,7 +354,7 @@ func (c *Client) authorize(ctx context.Context, u *url.URL, challenge string) er
 	switch scheme {
 	case "basic":
 		if c.creds.Username == "" {
-			return &HTTPError{Method: http.MethodGet, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: "the registry wants credentials and none are configured for " + c.host}
+			return &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: "the registry wants credentials and none are configured for " + c.host}
 		}
 		req, _ := http.NewRequest(http.MethodGet, "/", nil)
 		req.SetBasicAuth(c.creds.Username, c.creds.Password)
@@ -349,7 +372,7 @@ func (c *Client) authorize(ctx context.Context, u *url.URL, challenge string) er
 		c.mu.Unlock()
 		return nil
 	}
-	return &HTTPError{Method: http.MethodGet, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: fmt.Sprintf("unsupported authentication scheme %q", scheme)}
+	return &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: fmt.Sprintf("unsupported authentication scheme %q", scheme)}
 }
 
 // maxToken bounds a token endpoint's answer.
@@ -413,7 +436,7 @@ func (c *Client) token(ctx context.Context, u *url.URL, params map[string]string
 		return "", fmt.Errorf("%s: token from %s: %w", c.host, realm.Redacted(), err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", &HTTPError{Method: req.Method, URL: realm.Scheme + "://" + realm.Host + realm.Path, StatusCode: resp.StatusCode, Detail: c.errorDetail(body)}
+		return "", &Error{Method: req.Method, URL: realm.Scheme + "://" + realm.Host + realm.Path, StatusCode: resp.StatusCode, Detail: c.errorDetail(body)}
 	}
 	var t struct {
 		Token       string `json:"token"`

@@ -1,8 +1,8 @@
-// Package imagetest makes synthetic images for tests, in Go, without
+// Package ocitest makes synthetic images for tests, in Go, without
 // building anything: OCI layouts of random layers (one image, or a
 // multi-platform index), and a copy of such an image in a containers-storage
 // store. Models: go-containerregistry's pkg/v1/random.
-package imagetest
+package ocitest
 
 import (
 	"archive/tar"

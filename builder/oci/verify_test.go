@@ -1,4 +1,4 @@
-package image_test
+package oci_test
 
 import (
 	"context"
@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -54,20 +54,20 @@ func blobPath(dir string, d digest.Digest) string {
 func TestVerify_LayoutLies(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opts imagetest.Options
+		opts ocitest.Options
 		lie  func(t *testing.T, dir string)
 		want string
 	}{
-		{"gzip declared as plain tar", imagetest.Options{Layers: 2}, func(t *testing.T, dir string) {
+		{"gzip declared as plain tar", ocitest.Options{Layers: 2}, func(t *testing.T, dir string) {
 			rewriteManifest(t, dir, func(m *imgspecv1.Manifest) { m.Layers[1].MediaType = imgspecv1.MediaTypeImageLayer })
 		}, `says uncompressed, the blob is gzip`},
-		{"text/html layer", imagetest.Options{Layers: 1}, func(t *testing.T, dir string) {
+		{"text/html layer", ocitest.Options{Layers: 1}, func(t *testing.T, dir string) {
 			rewriteManifest(t, dir, func(m *imgspecv1.Manifest) { m.Layers[0].MediaType = "text/html" })
 		}, `media type "text/html" is not a layer media type`},
-		{"plain tar declared as gzip", imagetest.Options{Layers: 1, Uncompressed: true}, func(t *testing.T, dir string) {
+		{"plain tar declared as gzip", ocitest.Options{Layers: 1, Uncompressed: true}, func(t *testing.T, dir string) {
 			rewriteManifest(t, dir, func(m *imgspecv1.Manifest) { m.Layers[0].MediaType = imgspecv1.MediaTypeImageLayerGzip })
 		}, `says gzip, the blob is uncompressed`},
-		{"truncated config", imagetest.Options{Layers: 1}, func(t *testing.T, dir string) {
+		{"truncated config", ocitest.Options{Layers: 1}, func(t *testing.T, dir string) {
 			var idx imgspecv1.Index
 			readJSON(t, filepath.Join(dir, "index.json"), &idx)
 			var m imgspecv1.Manifest
@@ -79,12 +79,12 @@ func TestVerify_LayoutLies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			ref := imagetest.Layout(t, dir, "v1", tc.opts)
-			if _, err := image.Verify(context.Background(), ref, image.VerifyOptions{}); err != nil {
+			ref := ocitest.Layout(t, dir, "v1", tc.opts)
+			if _, err := oci.Verify(context.Background(), ref, oci.VerifyOptions{}); err != nil {
 				t.Fatalf("before the lie: %v", err)
 			}
 			tc.lie(t, dir)
-			rep, err := image.Verify(context.Background(), ref, image.VerifyOptions{})
+			rep, err := oci.Verify(context.Background(), ref, oci.VerifyOptions{})
 			if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), tc.want) || rep == nil || rep.OK {
 				t.Fatalf("want an integrity error containing %q, got %v", tc.want, err)
 			}
@@ -95,8 +95,8 @@ func TestVerify_LayoutLies(t *testing.T) {
 // An index in an OCI layout is verified child by child (it used to panic).
 func TestVerify_LayoutIndex(t *testing.T) {
 	dir := t.TempDir()
-	ref := imagetest.Layout(t, dir, "multi", imagetest.Options{Layers: 1, Platforms: []string{"linux/amd64", "linux/arm64"}})
-	rep, err := image.Verify(context.Background(), ref, image.VerifyOptions{})
+	ref := ocitest.Layout(t, dir, "multi", ocitest.Options{Layers: 1, Platforms: []string{"linux/amd64", "linux/arm64"}})
+	rep, err := oci.Verify(context.Background(), ref, oci.VerifyOptions{})
 	if err != nil || !rep.OK || !rep.Index || len(rep.Manifests) != 2 || rep.Manifests[1].Platform != "linux/arm64" {
 		t.Fatalf("%+v %v", rep, err)
 	}
@@ -106,7 +106,7 @@ func TestVerify_LayoutIndex(t *testing.T) {
 // digest index.json gives it.
 func TestVerify_LayoutManifestEditedInPlace(t *testing.T) {
 	dir := t.TempDir()
-	ref := imagetest.Layout(t, dir, "v1", imagetest.Options{Layers: 1})
+	ref := ocitest.Layout(t, dir, "v1", ocitest.Options{Layers: 1})
 	var idx imgspecv1.Index
 	readJSON(t, filepath.Join(dir, "index.json"), &idx)
 	p := blobPath(dir, idx.Manifests[0].Digest)
@@ -115,7 +115,7 @@ func TestVerify_LayoutManifestEditedInPlace(t *testing.T) {
 	m.Annotations = map[string]string{"edited": "in place"}
 	raw, _ := json.Marshal(m)
 	os.WriteFile(p, raw, 0o644)
-	_, err := image.Verify(context.Background(), ref, image.VerifyOptions{})
+	_, err := oci.Verify(context.Background(), ref, oci.VerifyOptions{})
 	if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "expected "+idx.Manifests[0].Digest.String()) {
 		t.Fatalf("want an integrity error expecting %s, got %v", idx.Manifests[0].Digest, err)
 	}
@@ -125,9 +125,9 @@ func TestVerify_LayoutManifestEditedInPlace(t *testing.T) {
 // "layer": it verifies, as long as the bytes are what the digests say.
 func TestVerify_AttestationLayer(t *testing.T) {
 	dir := t.TempDir()
-	ref := imagetest.Layout(t, dir, "v1", imagetest.Options{Layers: 1, Uncompressed: true})
+	ref := ocitest.Layout(t, dir, "v1", ocitest.Options{Layers: 1, Uncompressed: true})
 	rewriteManifest(t, dir, func(m *imgspecv1.Manifest) { m.Layers[0].MediaType = "application/vnd.in-toto+json" })
-	if _, err := image.Verify(context.Background(), ref, image.VerifyOptions{}); err != nil {
+	if _, err := oci.Verify(context.Background(), ref, oci.VerifyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -136,13 +136,13 @@ func TestVerify_AttestationLayer(t *testing.T) {
 // first one), and "@N" names the Nth manifest.
 func TestVerify_LayoutNames(t *testing.T) {
 	dir := t.TempDir()
-	imagetest.Layout(t, dir, "alpine:3.19", imagetest.Options{Layers: 1})
+	ocitest.Layout(t, dir, "alpine:3.19", ocitest.Options{Layers: 1})
 	for _, s := range []string{"oci:" + dir + ":alpine:3.19", "oci:" + dir + ":@0"} {
-		ref, err := image.ParseReference(s, nil)
+		ref, err := oci.ParseReference(s, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := image.Verify(context.Background(), ref, image.VerifyOptions{}); err != nil {
+		if _, err := oci.Verify(context.Background(), ref, oci.VerifyOptions{}); err != nil {
 			t.Errorf("%s: %v", s, err)
 		}
 	}

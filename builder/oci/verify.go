@@ -1,4 +1,4 @@
-package image
+package oci
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -541,7 +542,7 @@ var Discard logrus.FieldLogger = &logrus.Logger{Out: io.Discard, Formatter: new(
 // errs.ErrNotFound: the reference names nothing, which retrying cannot
 // change.
 func notFound(err error) error {
-	if IsNotFound(err) {
+	if remote.IsNotFound(err) {
 		return errs.Mark(errs.ErrNotFound, err)
 	}
 	return err

@@ -1,4 +1,4 @@
-package image
+package remote
 
 import (
 	"encoding/json"
@@ -113,6 +113,9 @@ func (r Registries) Open(dir string) (*Hosts, error) {
 
 // Config is the configuration h was opened with.
 func (h *Hosts) Config() Registries { return h.cfg }
+
+// Retry is the retry policy for operations on these hosts.
+func (h *Hosts) Retry() RetryPolicy { return h.cfg.Retry }
 
 // For returns a fresh system context for reaching host (host[:port]):
 // credentials, CA, plain HTTP or no TLS verification for insecure hosts.
