@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
@@ -134,7 +135,8 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 				// itself: nothing is there to copy but what this run is
 				// signing on the first destination meanwhile.)
 				if src := c.ref.DockerReference(); src != nil && src.Name() != dest.Repo.Name() && !p.opts.childrenPushed {
-					rep, err := sign.CopyAttachments(ctx, src, dest.Repo, c.desc.Digest, sign.Options{Hosts: p.hosts, Log: log})
+					copier := &attachments.Copier{Options: attachments.Options{Hosts: p.hosts, Log: log}}
+					rep, err := copier.Copy(ctx, src, dest.Repo, c.desc.Digest)
 					if err != nil {
 						return fmt.Errorf("platform %s (%s): attachments: %w", platformString(c.desc.Platform), c.desc.Digest, err)
 					}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/images/errs"
-	"github.com/agentforge/agentforge/publisher/sign"
+	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/docker/reference"
@@ -118,16 +118,14 @@ func (p *run) copyAttachments(ctx context.Context, srcRepo reference.Named, raw 
 		}
 		digests = append(digests, list.Instances()...)
 	}
-	all := &sign.CopyReport{Copied: []sign.Copied{}}
+	all := &attachments.Report{Copied: []attachments.Copied{}}
+	copier := &attachments.Copier{Options: attachments.Options{Hosts: p.hosts, Log: log}, DryRun: dry}
 	for _, dg := range digests {
-		copyFn := sign.CopyAttachments
-		if dry {
-			copyFn = sign.PlanAttachments
-		}
-		rep, err := copyFn(ctx, srcRepo, dest.Repo, dg, sign.Options{Hosts: p.hosts, Log: log})
+		rep, err := copier.Copy(ctx, srcRepo, dest.Repo, dg)
 		if rep != nil {
 			all.Copied = append(all.Copied, rep.Copied...)
 			all.Unchanged += rep.Unchanged
+			all.Skipped = append(all.Skipped, rep.Skipped...)
 		}
 		if err != nil {
 			res.Attachments = all

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/agentforge/agentforge/publisher/sign/signtest"
@@ -71,7 +72,7 @@ func TestMirror_CopiesSignaturesAndAttestations(t *testing.T) {
 	if got := plan.Destinations[0].Attachments; got == nil || len(got.Copied) != 3 {
 		t.Fatalf("dry run: attachments %+v, want three to copy", got)
 	}
-	sigTag, _ := sign.AttachmentTag(idx, sign.SuffixSignature)
+	sigTag, _ := attachments.AttachmentTag(idx, attachments.SuffixSignature)
 	mc, err := hosts.Client(mirRepo)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -80,7 +81,7 @@ type Result struct {
 	Error        string   `json:"error,omitempty"`
 	// Attachments are the cosign signatures and attestations Mirror copied
 	// with the image (and with each child of an index).
-	Attachments *sign.CopyReport `json:"attachments,omitempty"`
+	Attachments *attachments.Report `json:"attachments,omitempty"`
 	err         error
 	// signed and children are what signing did (Options.Sign): on the
 	// image, and on each platform image of an index, in the index's order.

@@ -4,10 +4,11 @@ import (
 	"context"
 
 	"fmt"
-	"github.com/agentforge/agentforge/builder/oci/remote"
-	"github.com/agentforge/agentforge/images/errs"
 	"regexp"
 	"strings"
+
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/images/errs"
 
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"

@@ -15,6 +15,7 @@ import (
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/sbom"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
@@ -53,7 +54,7 @@ func manifestPuts(log []registrytest.Entry, repo string) []string {
 
 func attachmentTag(t *testing.T, d digest.Digest, suffix string) string {
 	t.Helper()
-	tag, err := sign.AttachmentTag(d, suffix)
+	tag, err := attachments.AttachmentTag(d, suffix)
 	if err != nil {
 		t.Fatal(err)
 	}

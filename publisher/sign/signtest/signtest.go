@@ -1,5 +1,6 @@
-// Package signtest runs the real cosign against test registries: the
-// independent check that what agentforge signs is what cosign accepts.
+// Package signtest is what signing tests share: cosign key pairs made for
+// a test, and the real cosign run against test registries (the
+// independent check that what agentforge signs is what cosign accepts).
 package signtest
 
 import (

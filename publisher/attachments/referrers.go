@@ -1,4 +1,4 @@
-package sign
+package attachments
 
 import (
 	"context"
@@ -50,7 +50,7 @@ const (
 //
 // What was (or, when dry, would be) written goes into rep; the returned
 // digests are all the source's referrers of d (to follow their own).
-func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool, rep *CopyReport) ([]digest.Digest, error) {
+func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool, rep *Report) ([]digest.Digest, error) {
 	tag, err := ReferrersTag(d)
 	if err != nil {
 		return nil, err
@@ -63,12 +63,12 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 	var srcIdx *imgspecv1.Index
 	if a != nil {
 		defer a.Close()
-		if srcIdx, err = parseReferrers(a.raw, a.ref); err != nil {
+		if srcIdx, err = parseReferrers(a.Raw, a.Ref); err != nil {
 			return nil, err
 		}
 		inTag = srcIdx.Manifests
 	}
-	apiList, _, err := listReferrers(ctx, opts, src, d)
+	apiList, _, err := ListReferrers(ctx, opts, src, d)
 	if err != nil {
 		return nil, err
 	}
@@ -79,10 +79,10 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 	// What only the API lists, described from the manifests themselves:
 	// a registry's listing is not trusted with sizes or types.
 	var apiOnly []imgspecv1.Descriptor
-	for _, m := range missingManifests(inTag, apiList) {
+	for _, m := range MissingManifests(inTag, apiList) {
 		desc, err := describeReferrer(ctx, opts, src, m.Digest, d)
-		if errors.Is(err, errAbsent) {
-			opts.log().Warnf("%s lists %s as a referrer of %s but does not serve it: skipped", reference.Domain(src), m.Digest, d)
+		if errors.Is(err, ErrAbsent) {
+			opts.Logger().Warnf("%s lists %s as a referrer of %s but does not serve it: skipped", reference.Domain(src), m.Digest, d)
 			rep.Skipped = append(rep.Skipped, Skipped{Digest: m.Digest.String(), Reason: "listed by the source's referrers API, not served"})
 			continue
 		}
@@ -97,7 +97,7 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 	// the API; what it does not list afterwards joins its tag schema.
 	var fallback []imgspecv1.Descriptor
 	if len(apiOnly) > 0 {
-		dstList, dstAPI, err := listReferrers(ctx, opts, dst, d)
+		dstList, dstAPI, err := ListReferrers(ctx, opts, dst, d)
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +107,7 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 			// A referrer the destination lists, or keeps in its tag
 			// schema (a registry that took it without its subject, on
 			// an earlier run), is there.
-			dstTag, err := tagSchemaList(ctx, opts, to)
+			dstTag, err := TagSchemaList(ctx, opts, to)
 			if err != nil {
 				return nil, err
 			}
@@ -125,20 +125,20 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 				if dry {
 					verb = "would copy"
 				}
-				opts.log().WithField("digest", c.Digest).Infof("%s the referrer of %s to %s (%d blobs, %d bytes)", verb, d, dst, c.Blobs, c.Bytes)
+				opts.Logger().WithField("digest", c.Digest).Infof("%s the referrer of %s to %s (%d blobs, %d bytes)", verb, d, dst, c.Blobs, c.Bytes)
 				rep.Copied = append(rep.Copied, c)
 				sent = append(sent, m)
 			}
 			if len(sent) > 0 && !dry {
 				// The spec lets a registry take a manifest without
 				// processing its subject (no OCI-Subject): check.
-				now, _, err := listReferrers(ctx, opts, dst, d)
+				now, _, err := ListReferrers(ctx, opts, dst, d)
 				if err != nil {
 					return nil, err
 				}
 				for _, m := range sent {
 					if !containsDigest(now, m.Digest) {
-						opts.log().Warnf("%s took %s but does not list it as a referrer of %s: adding it to the tag schema's index", reference.Domain(dst), m.Digest, d)
+						opts.Logger().Warnf("%s took %s but does not list it as a referrer of %s: adding it to the tag schema's index", reference.Domain(dst), m.Digest, d)
 						fallback = append(fallback, m)
 					}
 				}
@@ -147,7 +147,7 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 	}
 
 	// The destination's tag-schema index: the source's, plus the fallback.
-	want := append(slices.Clone(inTag), missingManifests(inTag, fallback)...)
+	want := append(slices.Clone(inTag), MissingManifests(inTag, fallback)...)
 	if len(want) == 0 {
 		return referrers, nil
 	}
@@ -169,7 +169,7 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 		if errors.Is(err, errs.ErrNotFound) {
 			// The source's index names a manifest it no longer has
 			// (nothing prunes the tag schema): the mirror's goes without.
-			opts.log().Warnf("the referrers index of %s names %s, which %s does not serve: left out", d, m.Digest, reference.Domain(src))
+			opts.Logger().Warnf("the referrers index of %s names %s, which %s does not serve: left out", d, m.Digest, reference.Domain(src))
 			rep.Skipped = append(rep.Skipped, Skipped{Digest: m.Digest.String(), Reason: "named by the source's tag-schema index, not served"})
 			stale = append(stale, m.Digest)
 			continue
@@ -190,12 +190,12 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 		}
 	}
 	if dry {
-		opts.log().Infof("would copy the referrers index of %s to %s (%d manifests to send)", d, to, len(forIndex))
+		opts.Logger().Infof("would copy the referrers index of %s to %s (%d manifests to send)", d, to, len(forIndex))
 	} else {
-		if err := writeManifest(ctx, opts, to, index.raw); err != nil {
+		if err := writeManifest(ctx, opts, to, index.Raw); err != nil {
 			return nil, err
 		}
-		opts.log().WithField("digest", index.Digest).Infof("copied the referrers index of %s to %s", d, to)
+		opts.Logger().WithField("digest", index.Digest).Infof("copied the referrers index of %s to %s", d, to)
 	}
 	rep.Copied = append(rep.Copied, index.Copied)
 	return referrers, nil
@@ -203,25 +203,25 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 
 // describeReferrer reads src@r and checks that it is a referrer of
 // subject; it returns the descriptor its own bytes give (media type, size,
-// artifact type, annotations), as the tag schema wants. errAbsent when the
+// artifact type, annotations), as the tag schema wants. ErrAbsent when the
 // source does not serve it.
 func describeReferrer(ctx context.Context, opts Options, src reference.Named, r, subject digest.Digest) (imgspecv1.Descriptor, error) {
 	from, err := reference.WithDigest(reference.TrimNamed(src), r)
 	if err != nil {
 		return imgspecv1.Descriptor{}, err
 	}
-	a, err := readAttachment(ctx, opts, from)
+	a, err := Read(ctx, opts, from)
 	if err != nil {
 		return imgspecv1.Descriptor{}, err
 	}
 	defer a.Close()
-	if got := digest.FromBytes(a.raw); got != r {
+	if got := digest.FromBytes(a.Raw); got != r {
 		return imgspecv1.Descriptor{}, &errs.IntegrityError{What: "manifest " + from.String(), Check: "digest", Expected: r.String(), Actual: got.String()}
 	}
 	if err := checkReferrer(a, from, subject); err != nil {
 		return imgspecv1.Descriptor{}, err
 	}
-	m := a.manifest
+	m := a.Manifest
 	mt := m.MediaType
 	if mt == "" {
 		mt = imgspecv1.MediaTypeImageManifest
@@ -230,40 +230,40 @@ func describeReferrer(ctx context.Context, opts Options, src reference.Named, r,
 	if at == "" && mt == imgspecv1.MediaTypeImageManifest {
 		at = m.Config.MediaType
 	}
-	return imgspecv1.Descriptor{MediaType: mt, Digest: r, Size: int64(len(a.raw)), ArtifactType: at, Annotations: m.Annotations}, nil
+	return imgspecv1.Descriptor{MediaType: mt, Digest: r, Size: int64(len(a.Raw)), ArtifactType: at, Annotations: m.Annotations}, nil
 }
 
 // checkReferrer refuses a manifest that does not name subject as its
 // subject (a registry cannot attach another image's referrer to this one)
 // or is neither an image manifest nor an index.
-func checkReferrer(a *attachment, from reference.Named, subject digest.Digest) error {
-	if a.manifest.Subject == nil || a.manifest.Subject.Digest != subject {
-		return &errs.IntegrityError{What: "referrer " + from.String(), Check: "subject", Expected: subject.String(), Actual: subjectOf(a.manifest)}
+func checkReferrer(a *Attachment, from reference.Named, subject digest.Digest) error {
+	if a.Manifest.Subject == nil || a.Manifest.Subject.Digest != subject {
+		return &errs.IntegrityError{What: "referrer " + from.String(), Check: "subject", Expected: subject.String(), Actual: SubjectOf(a.Manifest)}
 	}
-	switch a.manifest.MediaType {
+	switch a.Manifest.MediaType {
 	case imgspecv1.MediaTypeImageManifest, imgspecv1.MediaTypeImageIndex:
 	case "":
-		if a.manifest.Config.MediaType == "" {
+		if a.Manifest.Config.MediaType == "" {
 			return &errs.IntegrityError{What: "referrer " + from.String(), Check: "content: no media type and no config: neither an image manifest nor an index"}
 		}
 	default:
-		return &errs.IntegrityError{What: "referrer " + from.String(), Check: fmt.Sprintf("media type %q: neither an OCI image manifest nor an index", a.manifest.MediaType)}
+		return &errs.IntegrityError{What: "referrer " + from.String(), Check: fmt.Sprintf("media type %q: neither an OCI image manifest nor an index", a.Manifest.MediaType)}
 	}
 	return nil
 }
 
-// tagSchemaList is what the tag-schema index at tag lists (nothing when
+// TagSchemaList is what the tag-schema index at tag lists (nothing when
 // there is none).
-func tagSchemaList(ctx context.Context, opts Options, tag reference.NamedTagged) ([]imgspecv1.Descriptor, error) {
-	a, err := readAttachment(ctx, opts, tag)
-	if errors.Is(err, errAbsent) {
+func TagSchemaList(ctx context.Context, opts Options, tag reference.NamedTagged) ([]imgspecv1.Descriptor, error) {
+	a, err := Read(ctx, opts, tag)
+	if errors.Is(err, ErrAbsent) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	defer a.Close()
-	idx, err := parseReferrers(a.raw, tag)
+	idx, err := parseReferrers(a.Raw, tag)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +277,7 @@ func containsDigest(list []imgspecv1.Descriptor, d digest.Digest) bool {
 // referrersIndex is the tag-schema index to write on the destination.
 type referrersIndex struct {
 	Copied
-	raw []byte
+	Raw []byte
 }
 
 // without drops the entries for gone from the index; false when that
@@ -287,7 +287,7 @@ func (x *referrersIndex) without(gone []digest.Digest, toAdd int) (bool, error) 
 		return false, nil
 	}
 	var idx imgspecv1.Index
-	if err := json.Unmarshal(x.raw, &idx); err != nil {
+	if err := json.Unmarshal(x.Raw, &idx); err != nil {
 		return false, err
 	}
 	idx.Manifests = slices.DeleteFunc(idx.Manifests, func(m imgspecv1.Descriptor) bool { return slices.Contains(gone, m.Digest) })
@@ -295,7 +295,7 @@ func (x *referrersIndex) without(gone []digest.Digest, toAdd int) (bool, error) 
 	if err != nil {
 		return false, err
 	}
-	x.raw, x.Digest = raw, digest.FromBytes(raw).String()
+	x.Raw, x.Digest = raw, digest.FromBytes(raw).String()
 	return true, nil
 }
 
@@ -304,26 +304,26 @@ func (x *referrersIndex) without(gone []digest.Digest, toAdd int) (bool, error) 
 // is missing, else the index to write, with the referrers it lists that
 // must be sent first. The source's index bytes are kept when the
 // destination has none and want adds nothing to them.
-func planReferrersIndex(ctx context.Context, opts Options, to reference.NamedTagged, a *attachment, srcIdx *imgspecv1.Index, want []imgspecv1.Descriptor) (*referrersIndex, []imgspecv1.Descriptor, error) {
-	have, err := readAttachment(ctx, opts, to)
+func planReferrersIndex(ctx context.Context, opts Options, to reference.NamedTagged, a *Attachment, srcIdx *imgspecv1.Index, want []imgspecv1.Descriptor) (*referrersIndex, []imgspecv1.Descriptor, error) {
+	have, err := Read(ctx, opts, to)
 	switch {
-	case errors.Is(err, errAbsent):
+	case errors.Is(err, ErrAbsent):
 		var raw []byte
 		if srcIdx != nil && len(want) == len(srcIdx.Manifests) {
-			raw = a.raw
+			raw = a.Raw
 		} else if raw, err = newReferrersIndex(srcIdx, want); err != nil {
 			return nil, nil, err
 		}
-		return &referrersIndex{Copied: Copied{Tag: to.Tag(), Digest: digest.FromBytes(raw).String()}, raw: raw}, want, nil
+		return &referrersIndex{Copied: Copied{Tag: to.Tag(), Digest: digest.FromBytes(raw).String()}, Raw: raw}, want, nil
 	case err != nil:
 		return nil, nil, err
 	}
 	defer have.Close()
-	cur, err := parseReferrers(have.raw, to)
+	cur, err := parseReferrers(have.Raw, to)
 	if err != nil {
 		return nil, nil, err
 	}
-	missing := missingManifests(cur.Manifests, want)
+	missing := MissingManifests(cur.Manifests, want)
 	if len(missing) == 0 {
 		return nil, nil, nil
 	}
@@ -334,7 +334,7 @@ func planReferrersIndex(ctx context.Context, opts Options, to reference.NamedTag
 	if err != nil {
 		return nil, nil, err
 	}
-	return &referrersIndex{Copied: Copied{Tag: to.Tag(), Digest: digest.FromBytes(raw).String(), Merged: true}, raw: raw}, missing, nil
+	return &referrersIndex{Copied: Copied{Tag: to.Tag(), Digest: digest.FromBytes(raw).String(), Merged: true}, Raw: raw}, missing, nil
 }
 
 // newReferrersIndex is a tag-schema index listing want (the source's
@@ -348,14 +348,14 @@ func newReferrersIndex(srcIdx *imgspecv1.Index, want []imgspecv1.Descriptor) ([]
 	return json.Marshal(idx)
 }
 
-// listReferrers asks repo's registry for the referrers of d through the
+// ListReferrers asks repo's registry for the referrers of d through the
 // OCI 1.1 referrers API; supported is false where it has none.
-func listReferrers(ctx context.Context, opts Options, repo reference.Named, d digest.Digest) (list []imgspecv1.Descriptor, supported bool, err error) {
+func ListReferrers(ctx context.Context, opts Options, repo reference.Named, d digest.Digest) (list []imgspecv1.Descriptor, supported bool, err error) {
 	c, err := opts.Hosts.Client(repo)
 	if err != nil {
 		return nil, false, err
 	}
-	err = opts.retry(ctx, "list the referrers of "+d.String(), func() error {
+	err = opts.Retry(ctx, "list the referrers of "+d.String(), func() error {
 		list, supported, err = c.Referrers(ctx, d)
 		return err
 	})
@@ -364,12 +364,12 @@ func listReferrers(ctx context.Context, opts Options, repo reference.Named, d di
 
 // writeManifest writes raw under to.
 func writeManifest(ctx context.Context, opts Options, to reference.Named, raw []byte) error {
-	w, err := newWriter(ctx, opts, to)
+	w, err := NewWriter(ctx, opts, to)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	return w.manifest(ctx, raw)
+	return w.PutManifest(ctx, raw)
 }
 
 // parseReferrers reads a referrers index; anything else under the tag is
@@ -382,8 +382,8 @@ func parseReferrers(raw []byte, ref reference.Named) (*imgspecv1.Index, error) {
 	return &idx, nil
 }
 
-// missingManifests are the entries of want that have lacks, by digest.
-func missingManifests(have, want []imgspecv1.Descriptor) []imgspecv1.Descriptor {
+// MissingManifests are the entries of want that have lacks, by digest.
+func MissingManifests(have, want []imgspecv1.Descriptor) []imgspecv1.Descriptor {
 	var out []imgspecv1.Descriptor
 	for _, m := range want {
 		if !slices.ContainsFunc(have, func(h imgspecv1.Descriptor) bool { return h.Digest == m.Digest }) {
@@ -402,7 +402,7 @@ const maxIndexReferrerManifests = 64
 // checked against its digest on the way; the referrer must hash to desc's
 // digest, be desc's size and name subject as its subject.
 func copyManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.Descriptor, subject digest.Digest, c *Copied, opts Options, dry bool) error {
-	return sendManifest(ctx, src, dst, desc, c, opts, dry, func(a *attachment, from reference.Named) error {
+	return sendManifest(ctx, src, dst, desc, c, opts, dry, func(a *Attachment, from reference.Named) error {
 		return checkReferrer(a, from, subject)
 	})
 }
@@ -410,7 +410,7 @@ func copyManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.
 // sendManifest copies src@desc to dst by digest when check accepts it:
 // an index's manifests first (image manifests only), an image manifest's
 // config and layers first.
-func sendManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.Descriptor, c *Copied, opts Options, dry bool, check func(*attachment, reference.Named) error) error {
+func sendManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.Descriptor, c *Copied, opts Options, dry bool, check func(*Attachment, reference.Named) error) error {
 	from, err := reference.WithDigest(reference.TrimNamed(src), desc.Digest)
 	if err != nil {
 		return err
@@ -419,15 +419,15 @@ func sendManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.
 	if err != nil {
 		return err
 	}
-	a, err := readAttachment(ctx, opts, from)
-	if errors.Is(err, errAbsent) {
+	a, err := Read(ctx, opts, from)
+	if errors.Is(err, ErrAbsent) {
 		return errs.NotFoundf("%s: listed but not on the registry", from)
 	}
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	raw := a.raw
+	raw := a.Raw
 	if got := digest.FromBytes(raw); got != desc.Digest {
 		return &errs.IntegrityError{What: "manifest " + from.String(), Check: "digest", Expected: desc.Digest.String(), Actual: got.String()}
 	}
@@ -437,7 +437,7 @@ func sendManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.
 	if err := check(a, from); err != nil {
 		return err
 	}
-	if a.manifest.MediaType == imgspecv1.MediaTypeImageIndex {
+	if a.Manifest.MediaType == imgspecv1.MediaTypeImageIndex {
 		var idx imgspecv1.Index
 		if err := json.Unmarshal(raw, &idx); err != nil {
 			return &errs.IntegrityError{What: from.String(), Check: "content: not an OCI image index: " + err.Error()}
@@ -446,9 +446,9 @@ func sendManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.
 			return &errs.IntegrityError{What: from.String(), Check: fmt.Sprintf("an index referrer with %d manifests, more than %d", len(idx.Manifests), maxIndexReferrerManifests)}
 		}
 		for _, m := range idx.Manifests {
-			err := sendManifest(ctx, src, dst, m, c, opts, dry, func(a *attachment, from reference.Named) error {
-				if a.manifest.MediaType != imgspecv1.MediaTypeImageManifest {
-					return &errs.IntegrityError{What: from.String(), Check: fmt.Sprintf("media type %q in an index referrer: want an image manifest", a.manifest.MediaType)}
+			err := sendManifest(ctx, src, dst, m, c, opts, dry, func(a *Attachment, from reference.Named) error {
+				if a.Manifest.MediaType != imgspecv1.MediaTypeImageManifest {
+					return &errs.IntegrityError{What: from.String(), Check: fmt.Sprintf("media type %q in an index referrer: want an image manifest", a.Manifest.MediaType)}
 				}
 				return nil
 			})
@@ -457,16 +457,16 @@ func sendManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.
 			}
 		}
 	}
-	w, err := newWriter(ctx, opts, to)
+	w, err := NewWriter(ctx, opts, to)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	for _, b := range append([]imgspecv1.Descriptor{a.manifest.Config}, a.manifest.Layers...) {
+	for _, b := range append([]imgspecv1.Descriptor{a.Manifest.Config}, a.Manifest.Layers...) {
 		if b.Digest == "" {
 			continue
 		}
-		ok, err := w.has(ctx, b.Digest)
+		ok, err := w.Has(ctx, b.Digest)
 		if err != nil {
 			return err
 		}
@@ -478,46 +478,41 @@ func sendManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.
 		if dry {
 			continue
 		}
-		data, err := a.blob(ctx, b)
+		data, err := a.Blob(ctx, b)
 		if err != nil {
 			return err
 		}
-		if _, _, err := w.put(ctx, b.MediaType, data); err != nil {
+		if _, _, err := w.Put(ctx, b.MediaType, data); err != nil {
 			return err
 		}
 	}
 	if dry {
 		return nil
 	}
-	return w.manifest(ctx, raw)
+	return w.PutManifest(ctx, raw)
 }
 
-func subjectOf(m imgspecv1.Manifest) string {
+// SubjectOf is the digest m names as its subject, or "none".
+func SubjectOf(m imgspecv1.Manifest) string {
 	if m.Subject == nil {
 		return "none"
 	}
 	return m.Subject.Digest.String()
 }
 
-// ArtifactTypeSignature is the artifact type of the signature manifests
-// cosign writes as OCI 1.1 referrers (sign --registry-referrers-mode=oci-1-1).
-const ArtifactTypeSignature = "application/vnd.dev.cosign.artifact.sig.v1+json"
+// MaxReferrerCandidates bounds how many referrers of one artifact type
+// EachReferrer reads.
+const MaxReferrerCandidates = 256
 
-// Bounds on what Verify reads among a manifest's referrers.
-const (
-	maxReferrerCandidates = 256
-	maxSignatureLayers    = 64
-)
-
-// eachReferrer calls fn with each referrer of ref (from the referrers API
+// EachReferrer calls fn with each referrer of ref (from the referrers API
 // and the tag schema's index) whose artifact type is artifactType, at most
-// maxReferrerCandidates of them: each manifest read by digest, checked
+// MaxReferrerCandidates of them: each manifest read by digest, checked
 // against it, and required to name ref as its subject (another image's is
 // an integrity error); a listed referrer the registry does not serve is
 // skipped. Each is closed when fn returns; fn returning false stops.
-func eachReferrer(ctx context.Context, ref reference.Canonical, artifactType string, opts Options, fn func(*attachment) bool) error {
+func EachReferrer(ctx context.Context, ref reference.Canonical, artifactType string, opts Options, fn func(*Attachment) bool) error {
 	d := ref.Digest()
-	list, _, err := listReferrers(ctx, opts, ref, d)
+	list, _, err := ListReferrers(ctx, opts, ref, d)
 	if err != nil {
 		return err
 	}
@@ -529,43 +524,43 @@ func eachReferrer(ctx context.Context, ref reference.Canonical, artifactType str
 	if err != nil {
 		return err
 	}
-	inTag, err := tagSchemaList(ctx, opts, tagged)
+	inTag, err := TagSchemaList(ctx, opts, tagged)
 	if err != nil {
 		return err
 	}
-	list = append(list, missingManifests(list, inTag)...)
+	list = append(list, MissingManifests(list, inTag)...)
 	seen := 0
 	for _, m := range list {
 		if m.ArtifactType != "" && m.ArtifactType != artifactType {
 			continue
 		}
-		if seen++; seen > maxReferrerCandidates {
-			opts.log().Warnf("%s: more than %d referrers of type %s: the rest are not read", ref, maxReferrerCandidates, artifactType)
+		if seen++; seen > MaxReferrerCandidates {
+			opts.Logger().Warnf("%s: more than %d referrers of type %s: the rest are not read", ref, MaxReferrerCandidates, artifactType)
 			return nil
 		}
 		at, err := reference.WithDigest(reference.TrimNamed(ref), m.Digest)
 		if err != nil {
 			return err
 		}
-		a, err := readAttachment(ctx, opts, at)
-		if errors.Is(err, errAbsent) {
-			opts.log().Warnf("%s is listed as a referrer but not on the registry: skipped", at)
+		a, err := Read(ctx, opts, at)
+		if errors.Is(err, ErrAbsent) {
+			opts.Logger().Warnf("%s is listed as a referrer but not on the registry: skipped", at)
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		if got := digest.FromBytes(a.raw); got != m.Digest {
+		if got := digest.FromBytes(a.Raw); got != m.Digest {
 			a.Close()
 			return &errs.IntegrityError{What: "manifest " + at.String(), Check: "digest", Expected: m.Digest.String(), Actual: got.String()}
 		}
-		if a.manifest.ArtifactType != artifactType && a.manifest.Config.MediaType != artifactType {
+		if a.Manifest.ArtifactType != artifactType && a.Manifest.Config.MediaType != artifactType {
 			a.Close()
 			continue
 		}
-		if a.manifest.Subject == nil || a.manifest.Subject.Digest != d {
+		if a.Manifest.Subject == nil || a.Manifest.Subject.Digest != d {
 			a.Close()
-			return &errs.IntegrityError{What: "referrer " + at.String(), Check: "subject", Expected: d.String(), Actual: subjectOf(a.manifest)}
+			return &errs.IntegrityError{What: "referrer " + at.String(), Check: "subject", Expected: d.String(), Actual: SubjectOf(a.Manifest)}
 		}
 		more := fn(a)
 		a.Close()

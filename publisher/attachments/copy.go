@@ -1,4 +1,4 @@
-package sign
+package attachments
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 )
 
-// Copied is one attachment copied by CopyAttachments.
+// Copied is one attachment copied by a Copier.
 type Copied struct {
 	// Tag is the attachment's tag, sha256-<hex>.sig (.att, .sbom), or the
 	// referrers tag schema's sha256-<hex>; empty for a referrer copied by
@@ -33,8 +33,8 @@ type Copied struct {
 	Merged bool `json:"merged,omitempty"`
 }
 
-// CopyReport says what CopyAttachments did.
-type CopyReport struct {
+// Report says what a Copier did.
+type Report struct {
 	Copied []Copied `json:"copied"`
 	// Unchanged counts the attachments the destination already had, byte
 	// for byte.
@@ -51,7 +51,7 @@ type Skipped struct {
 }
 
 // has reports whether rep copied the referrer d by digest.
-func (rep *CopyReport) has(d digest.Digest) bool {
+func (rep *Report) has(d digest.Digest) bool {
 	for _, c := range rep.Copied {
 		if c.Referrer && c.Digest == d.String() {
 			return true
@@ -60,37 +60,40 @@ func (rep *CopyReport) has(d digest.Digest) bool {
 	return false
 }
 
-// CopyAttachments copies cosign's attachments of the manifest d
-// (sha256-<hex>.sig, .att and .sbom) and the OCI 1.1 referrers tag schema's
-// index (sha256-<hex>, with every referrer it lists) from the repository
-// src to dst,
-// byte for byte: the blobs the destination lacks first, then the manifest
-// under the same tag, so that its digest is the same on both sides. An
+// Copier copies the attachments of an image between registries: cosign's
+// sha256-<hex>.sig, .att and .sbom, and the OCI 1.1 referrers (the tag
+// schema's sha256-<hex> index with every referrer it lists, and what the
+// source's referrers API lists), byte for byte.
+type Copier struct {
+	Options
+	// DryRun writes nothing: the report says what would be copied (and
+	// which blobs sent). A destination repository that does not exist yet
+	// cannot say whether its registry has the referrers API (registries
+	// answer 404 for both): it is planned as one without (a tag-schema
+	// index), where the real run, which copies the image first, may send
+	// referrers by digest alone; the blobs sent are the same.
+	DryRun bool
+}
+
+// Copy copies the attachments of the manifest d from the repository src
+// to dst: the blobs the destination lacks first, then the manifest under
+// the same tag, so that its digest is the same on both sides. An
 // attachment the source lacks is skipped; one the destination already has
 // with the same bytes is counted as unchanged (a second run copies
 // nothing). One the destination has with other layers is merged: its own
-// layers are kept and the source's missing ones added (reported as Merged),
-// so a mirror never loses a signature it had. Blobs are
-// checked against their digests as they are read.
-func CopyAttachments(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options) (*CopyReport, error) {
-	return copyAttachments(ctx, src, dst, d, opts, false)
+// layers are kept and the source's missing ones added (reported as
+// Merged), so a mirror never loses a signature it had. Blobs are checked
+// against their digests as they are read; referrers must name d (or a
+// referrer of d) as their subject.
+func (c *Copier) Copy(ctx context.Context, src, dst reference.Named, d digest.Digest) (*Report, error) {
+	return copyAttachments(ctx, src, dst, d, c.Options, c.DryRun)
 }
 
-// PlanAttachments is CopyAttachments without writing anything: the report
-// says what would be copied (and which blobs sent). A destination
-// repository that does not exist yet cannot say whether its registry has
-// the referrers API (registries answer 404 for both): it is planned as one
-// without (a tag-schema index), where the real run, which copies the image
-// first, may send referrers by digest alone; the blobs sent are the same.
-func PlanAttachments(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options) (*CopyReport, error) {
-	return copyAttachments(ctx, src, dst, d, opts, true)
-}
-
-func copyAttachments(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool) (*CopyReport, error) {
-	if err := opts.check(); err != nil {
+func copyAttachments(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool) (*Report, error) {
+	if err := opts.Check(); err != nil {
 		return nil, err
 	}
-	rep := &CopyReport{Copied: []Copied{}}
+	rep := &Report{Copied: []Copied{}}
 	err := copyAttachmentsOf(ctx, src, dst, d, opts, dry, rep, map[digest.Digest]bool{}, 0)
 	return rep, err
 }
@@ -98,13 +101,13 @@ func copyAttachments(ctx context.Context, src, dst reference.Named, d digest.Dig
 // copyAttachmentsOf copies the attachments and referrers of d into rep,
 // then those of each referrer (a signature of an SBOM that refers to the
 // image), maxReferrerDepth deep; seen stops cycles and bounds the walk.
-func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool, rep *CopyReport, seen map[digest.Digest]bool, depth int) error {
+func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool, rep *Report, seen map[digest.Digest]bool, depth int) error {
 	if seen[d] || depth > maxReferrerDepth {
 		return nil
 	}
 	if d.Algorithm() != digest.SHA256 {
 		// Attachment tags and the tag schema exist for sha256 only.
-		opts.log().Debugf("%s: not a sha256 digest: its own referrers are not looked up", d)
+		opts.Logger().Debugf("%s: not a sha256 digest: its own referrers are not looked up", d)
 		return nil
 	}
 	if len(seen) >= maxReferrerNodes {
@@ -152,30 +155,30 @@ func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Dige
 		return nil, err
 	}
 	defer a.Close()
-	from := a.ref
-	c := &Copied{Tag: to.Tag(), Digest: digest.FromBytes(a.raw).String()}
-	have, err := readAttachment(ctx, opts, to)
+	from := a.Ref
+	c := &Copied{Tag: to.Tag(), Digest: digest.FromBytes(a.Raw).String()}
+	have, err := Read(ctx, opts, to)
 	switch {
-	case errors.Is(err, errAbsent):
+	case errors.Is(err, ErrAbsent):
 	case err != nil:
 		return nil, err
 	default:
 		defer have.Close()
-		missing := missingLayers(have.manifest.Layers, a.manifest.Layers)
-		if bytes.Equal(have.raw, a.raw) || len(missing) == 0 {
+		missing := missingLayers(have.Manifest.Layers, a.Manifest.Layers)
+		if bytes.Equal(have.Raw, a.Raw) || len(missing) == 0 {
 			return &Copied{}, nil
 		}
 		// The destination has signatures of its own (a mirror signing
 		// with its key, say): a mirror run must never drop them.
 		return mergeAttachment(ctx, a, have, to, missing, c, opts, dry)
 	}
-	w, err := newWriter(ctx, opts, to)
+	w, err := NewWriter(ctx, opts, to)
 	if err != nil {
 		return nil, err
 	}
 	defer w.Close()
-	for _, desc := range append(a.manifest.Layers, a.manifest.Config) {
-		ok, err := w.has(ctx, desc.Digest)
+	for _, desc := range append(a.Manifest.Layers, a.Manifest.Config) {
+		ok, err := w.Has(ctx, desc.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("%s: blob %s: %w", to, desc.Digest, err)
 		}
@@ -187,24 +190,24 @@ func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Dige
 			c.Bytes += desc.Size
 			continue
 		}
-		data, err := a.blob(ctx, desc)
+		data, err := a.Blob(ctx, desc)
 		if err != nil {
 			return nil, err
 		}
-		if _, _, err := w.put(ctx, desc.MediaType, data); err != nil {
+		if _, _, err := w.Put(ctx, desc.MediaType, data); err != nil {
 			return nil, err
 		}
 		c.Blobs++
 		c.Bytes += int64(len(data))
 	}
 	if dry {
-		opts.log().WithField("digest", c.Digest).Infof("would copy %s to %s (%d blobs, %d bytes)", from, to, c.Blobs, c.Bytes)
+		opts.Logger().WithField("digest", c.Digest).Infof("would copy %s to %s (%d blobs, %d bytes)", from, to, c.Blobs, c.Bytes)
 		return c, nil
 	}
-	if err := w.manifest(ctx, a.raw); err != nil {
+	if err := w.PutManifest(ctx, a.Raw); err != nil {
 		return nil, err
 	}
-	opts.log().WithField("digest", c.Digest).Infof("copied %s to %s", from, to)
+	opts.Logger().WithField("digest", c.Digest).Infof("copied %s to %s", from, to)
 	return c, nil
 }
 
@@ -230,28 +233,28 @@ func missingLayers(have, want []imgspecv1.Descriptor) []imgspecv1.Descriptor {
 
 // mergeAttachment adds the source's missing layers after the destination's
 // own, keeping everything the destination had.
-func mergeAttachment(ctx context.Context, a, have *attachment, to reference.NamedTagged, missing []imgspecv1.Descriptor, c *Copied, opts Options, dry bool) (*Copied, error) {
+func mergeAttachment(ctx context.Context, a, have *Attachment, to reference.NamedTagged, missing []imgspecv1.Descriptor, c *Copied, opts Options, dry bool) (*Copied, error) {
 	c.Merged = true
 	if dry {
 		for _, l := range missing {
 			c.Blobs++
 			c.Bytes += l.Size
 		}
-		opts.log().Infof("would add %d layers of %s to %s, keeping its own", len(missing), a.ref, to)
+		opts.Logger().Infof("would add %d layers of %s to %s, keeping its own", len(missing), a.Ref, to)
 		return c, nil
 	}
 	cur := have
 	for _, l := range missing {
-		data, err := a.blob(ctx, l)
+		data, err := a.Blob(ctx, l)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := appendLayer(ctx, opts, to, cur, l.MediaType, data, l.Annotations); err != nil {
+		if _, err := Append(ctx, opts, to, cur, l.MediaType, data, l.Annotations); err != nil {
 			return nil, fmt.Errorf("merge into %s: %w", to, err)
 		}
 		c.Blobs++
 		c.Bytes += int64(len(data))
-		next, err := readAttachment(ctx, opts, to)
+		next, err := Read(ctx, opts, to)
 		if err != nil {
 			return nil, fmt.Errorf("merge into %s: %w", to, err)
 		}
@@ -260,17 +263,17 @@ func mergeAttachment(ctx context.Context, a, have *attachment, to reference.Name
 		}
 		cur = next
 	}
-	c.Digest = digest.FromBytes(cur.raw).String()
+	c.Digest = digest.FromBytes(cur.Raw).String()
 	if cur != have {
 		cur.Close()
 	}
-	opts.log().WithField("digest", c.Digest).Infof("added %d layers of %s to %s, keeping its own", len(missing), a.ref, to)
+	opts.Logger().WithField("digest", c.Digest).Infof("added %d layers of %s to %s, keeping its own", len(missing), a.Ref, to)
 	return c, nil
 }
 
 // sourceAttachment reads src:tag, to be copied to dst:tag (returned). The
 // attachment is nil, with a nil error, when the source has none.
-func sourceAttachment(ctx context.Context, opts Options, src, dst reference.Named, tag string) (reference.NamedTagged, *attachment, error) {
+func sourceAttachment(ctx context.Context, opts Options, src, dst reference.Named, tag string) (reference.NamedTagged, *Attachment, error) {
 	from, err := reference.WithTag(reference.TrimNamed(src), tag)
 	if err != nil {
 		return nil, nil, err
@@ -279,8 +282,8 @@ func sourceAttachment(ctx context.Context, opts Options, src, dst reference.Name
 	if err != nil {
 		return nil, nil, err
 	}
-	a, err := readAttachment(ctx, opts, from)
-	if errors.Is(err, errAbsent) {
+	a, err := Read(ctx, opts, from)
+	if errors.Is(err, ErrAbsent) {
 		return to, nil, nil
 	}
 	if err != nil {

@@ -1,4 +1,4 @@
-package sign
+package attachments_test
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/publisher/attachments"
+	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -21,21 +23,21 @@ import (
 func TestCopyAttachments_ReferrersTagSchema(t *testing.T) {
 	a, b, regs, o := twoRegistries(t)
 	ctx := context.Background()
-	src := push(t, a.Host, "up/agent", regs, ocitest.Options{Layers: 1, Size: 256, Seed: 31})
-	dst := push(t, b.Host, "mirror/agent", regs, ocitest.Options{Layers: 1, Size: 256, Seed: 31})
+	src := registrytest.Push(t, registrytest.Open(t, regs), a.Host+"/up/agent:latest", ocitest.Options{Layers: 1, Size: 256, Seed: 31})
+	dst := registrytest.Push(t, registrytest.Open(t, regs), b.Host+"/mirror/agent:latest", ocitest.Options{Layers: 1, Size: 256, Seed: 31})
 
 	// The referrer: an SPDX artifact whose subject is the image.
-	srcRaw, err := imageManifest(ctx, o, src)
+	srcRaw, err := attachments.ImageManifest(ctx, o, src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	refDigest := putReferrer(t, o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3","name":"agent"}`))
-	tag, err := ReferrersTag(src.Digest())
+	tag, err := attachments.ReferrersTag(src.Digest())
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	rep, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), o)
+	rep, err := copyAll(ctx, src, reference.TrimNamed(dst), src.Digest(), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,10 +48,10 @@ func TestCopyAttachments_ReferrersTagSchema(t *testing.T) {
 		t.Errorf("the index differs on the mirror:\n%s\n%s", s, d)
 	}
 	onMirror, _ := reference.WithDigest(reference.TrimNamed(dst), refDigest)
-	if _, err := imageManifest(ctx, o, onMirror); err != nil {
+	if _, err := attachments.ImageManifest(ctx, o, onMirror); err != nil {
 		t.Errorf("the referrer on the mirror: %v", err)
 	}
-	rep, err = CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), o)
+	rep, err = copyAll(ctx, src, reference.TrimNamed(dst), src.Digest(), o)
 	if err != nil || len(rep.Copied) != 0 || rep.Unchanged != 1 {
 		t.Fatalf("second copy: %+v %v, want nothing copied", rep, err)
 	}
@@ -57,20 +59,20 @@ func TestCopyAttachments_ReferrersTagSchema(t *testing.T) {
 
 // putReferrer writes an artifact manifest with subject ref to ref's
 // repository and the tag-schema index listing it; it returns its digest.
-func putReferrer(t *testing.T, o Options, ref reference.Canonical, subjectRaw, data []byte) digest.Digest {
+func putReferrer(t *testing.T, o attachments.Options, ref reference.Canonical, subjectRaw, data []byte) digest.Digest {
 	t.Helper()
 	d, raw := putReferrerManifest(t, o, ref, subjectRaw, data)
 	idx := imgspecv1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageIndex,
 		Manifests: []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageManifest, Digest: d, Size: int64(len(raw)), ArtifactType: "application/spdx+json"}}}
 	idxRaw, _ := json.Marshal(idx)
-	tag, _ := ReferrersTag(ref.Digest())
+	tag, _ := attachments.ReferrersTag(ref.Digest())
 	tagged, _ := reference.WithTag(reference.TrimNamed(ref), tag)
-	iw, err := newWriter(context.Background(), o, tagged)
+	iw, err := attachments.NewWriter(context.Background(), o, tagged)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer iw.Close()
-	if err := iw.manifest(context.Background(), idxRaw); err != nil {
+	if err := iw.PutManifest(context.Background(), idxRaw); err != nil {
 		t.Fatal(err)
 	}
 	return d
@@ -79,19 +81,19 @@ func putReferrer(t *testing.T, o Options, ref reference.Canonical, subjectRaw, d
 // putReferrerManifest writes an SPDX artifact manifest whose subject is
 // ref, by digest only (as a client does on a registry with the referrers
 // API), and returns its digest and bytes.
-func putReferrerManifest(t *testing.T, o Options, ref reference.Canonical, subjectRaw, data []byte) (digest.Digest, []byte) {
+func putReferrerManifest(t *testing.T, o attachments.Options, ref reference.Canonical, subjectRaw, data []byte) (digest.Digest, []byte) {
 	t.Helper()
 	ctx := context.Background()
-	w, err := newWriter(ctx, o, ref)
+	w, err := attachments.NewWriter(ctx, o, ref)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	cfg, _, err := w.put(ctx, "application/vnd.oci.empty.v1+json", []byte("{}"))
+	cfg, _, err := w.Put(ctx, "application/vnd.oci.empty.v1+json", []byte("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	layer, _, err := w.put(ctx, "application/spdx+json", data)
+	layer, _, err := w.Put(ctx, "application/spdx+json", data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,26 +103,26 @@ func putReferrerManifest(t *testing.T, o Options, ref reference.Canonical, subje
 	raw, _ := json.Marshal(m)
 	d := digest.FromBytes(raw)
 	byDigest, _ := reference.WithDigest(reference.TrimNamed(ref), d)
-	mw, err := newWriter(ctx, o, byDigest)
+	mw, err := attachments.NewWriter(ctx, o, byDigest)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer mw.Close()
-	if err := mw.manifest(ctx, raw); err != nil {
+	if err := mw.PutManifest(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
 	return d, raw
 }
 
-func attachmentRaw(t *testing.T, o Options, ref reference.Canonical, tag string) string {
+func attachmentRaw(t *testing.T, o attachments.Options, ref reference.Canonical, tag string) string {
 	t.Helper()
 	tagged, _ := reference.WithTag(reference.TrimNamed(ref), tag)
-	a, err := readAttachment(context.Background(), o, tagged)
+	a, err := attachments.Read(context.Background(), o, tagged)
 	if err != nil {
 		t.Fatalf("%s: %v", tagged, err)
 	}
 	defer a.Close()
-	return string(a.raw)
+	return string(a.Raw)
 }
 
 // A tag-schema index that names a manifest its registry no longer has
@@ -131,10 +133,10 @@ func TestCopyAttachments_StaleTagSchemaEntry(t *testing.T) {
 	a, b, regs, o := twoRegistries(t)
 	ctx := context.Background()
 	src, srcRaw := pushSource(t, a.Host, regs, o, ocitest.Options{Layers: 1, Size: 256, Seed: 35})
-	dst := push(t, b.Host, "mirror/agent", regs, ocitest.Options{Layers: 1, Size: 256, Seed: 35})
+	dst := registrytest.Push(t, registrytest.Open(t, regs), b.Host+"/mirror/agent:latest", ocitest.Options{Layers: 1, Size: 256, Seed: 35})
 	real := putReferrer(t, o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
 	gone, goneRaw := putReferrerManifest(t, o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3","name":"deleted later"}`))
-	tag, _ := ReferrersTag(src.Digest())
+	tag, _ := attachments.ReferrersTag(src.Digest())
 	var idx imgspecv1.Index
 	if err := json.Unmarshal([]byte(attachmentRaw(t, o, src, tag)), &idx); err != nil {
 		t.Fatal(err)
@@ -142,15 +144,13 @@ func TestCopyAttachments_StaleTagSchemaEntry(t *testing.T) {
 	idx.Manifests = append(idx.Manifests, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageManifest, Digest: gone, Size: int64(len(goneRaw))})
 	raw, _ := json.Marshal(idx)
 	tagged, _ := reference.WithTag(reference.TrimNamed(src), tag)
-	if err := writeManifest(ctx, o, tagged, raw); err != nil {
-		t.Fatal(err)
-	}
+	putRaw(t, o, tagged, raw)
 	goneRef, _ := reference.WithDigest(reference.TrimNamed(src), gone)
 	dref, _ := docker.NewReference(goneRef)
-	if err := dref.DeleteImage(ctx, o.sys(goneRef)); err != nil {
+	if err := dref.DeleteImage(ctx, o.Sys(goneRef)); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), o)
+	rep, err := copyAll(ctx, src, reference.TrimNamed(dst), src.Digest(), o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package sign
+package attachments_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
@@ -20,64 +21,37 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 )
 
-// apiRegistries are a source with the referrers API (bearer tokens, TLS),
-// a destination without it (distribution) and one with it, all with auth
-// and TLS, and the options that reach the three.
-type apiRegistries struct {
-	src, withAPI *registrytest.OCI
-	without      *registrytest.Registry
-	regs         remote.Registries
-	o            Options
-}
-
-func newAPIRegistries(t *testing.T) *apiRegistries {
-	t.Helper()
-	r := &apiRegistries{
-		src:     registrytest.NewOCI(t, registrytest.Options{Auth: true, TLS: true}),
-		withAPI: registrytest.NewOCI(t, registrytest.Options{Auth: true, TLS: true}),
-		without: registrytest.New(t, registrytest.Options{Auth: true, TLS: true}),
-	}
-	r.regs = remote.Registries{
-		AuthFile: registrytest.WriteAuthFile(t, map[string][2]string{
-			r.src.Host: {r.src.User, r.src.Password}, r.withAPI.Host: {r.withAPI.User, r.withAPI.Password}, r.without.Host: {r.without.User, r.without.Password},
-		}),
-		CAFile: caBundle(t, r.src.CAFile, r.withAPI.CAFile, r.without.CAFile),
-	}
-	r.o = Options{Hosts: openHosts(t, r.regs)}
-	return r
-}
-
 // A referrer that only the source's referrers API lists (no tag-schema
 // index: the registry answered its push with OCI-Subject) travels with a
 // mirror: to a registry with the API by digest, which then lists it; to
 // one without (distribution), by digest plus a tag-schema index naming it,
 // so that clients there find it. A second run copies nothing.
 func TestCopyAttachments_ReferrersAPI(t *testing.T) {
-	r := newAPIRegistries(t)
+	r := registrytest.NewTrio(t)
 	ctx := context.Background()
 	img := ocitest.Options{Layers: 1, Size: 256, Seed: 41}
-	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
-	ref, _ := putReferrerManifest(t, r.o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3","name":"agent"}`))
-	tag, err := ReferrersTag(src.Digest())
+	src, srcRaw := pushSource(t, r.Src.Host, r.Config, trio(r), img)
+	ref, _ := putReferrerManifest(t, trio(r), src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3","name":"agent"}`))
+	tag, err := attachments.ReferrersTag(src.Digest())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readAttachment(ctx, r.o, mustTag(t, src, tag)); !errors.Is(err, errAbsent) {
+	if _, err := attachments.Read(ctx, trio(r), registrytest.Tagged(t, src, tag)); !errors.Is(err, attachments.ErrAbsent) {
 		t.Fatalf("test set-up: the source has a tag-schema index (%v): the API would not be what is tested", err)
 	}
-	if list, ok, err := listReferrers(ctx, r.o, src, src.Digest()); err != nil || !ok || len(list) != 1 || list[0].Digest != ref {
+	if list, ok, err := attachments.ListReferrers(ctx, trio(r), src, src.Digest()); err != nil || !ok || len(list) != 1 || list[0].Digest != ref {
 		t.Fatalf("the source's referrers API: %v %v %v, want %s", list, ok, err, ref)
 	}
-	if r.src.TokensIssued() == 0 {
+	if r.Src.TokensIssued() == 0 {
 		t.Error("the source issued no bearer token: the client did not go through the token flow")
 	}
 
 	t.Run("to a registry without the API", func(t *testing.T) {
-		dst := push(t, r.without.Host, "mirror/agent", r.regs, img)
-		if _, ok, err := listReferrers(ctx, r.o, dst, dst.Digest()); ok || err != nil {
+		dst := registrytest.Push(t, r.Hosts, r.Without.Host+"/mirror/agent:latest", img)
+		if _, ok, err := attachments.ListReferrers(ctx, trio(r), dst, dst.Digest()); ok || err != nil {
 			t.Fatalf("distribution's referrers API: supported=%v err=%v, want neither", ok, err)
 		}
-		rep, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o)
+		rep, err := copyAll(ctx, src, reference.TrimNamed(dst), src.Digest(), trio(r))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -85,50 +59,50 @@ func TestCopyAttachments_ReferrersAPI(t *testing.T) {
 			t.Fatalf("copy: %+v, want a new tag-schema index, sent with the referrer's two blobs", rep)
 		}
 		var idx imgspecv1.Index
-		if err := json.Unmarshal([]byte(attachmentRaw(t, r.o, dst, tag)), &idx); err != nil {
+		if err := json.Unmarshal([]byte(attachmentRaw(t, trio(r), dst, tag)), &idx); err != nil {
 			t.Fatal(err)
 		}
 		if len(idx.Manifests) != 1 || idx.Manifests[0].Digest != ref || idx.MediaType != imgspecv1.MediaTypeImageIndex {
 			t.Fatalf("the mirror's tag-schema index: %+v, want %s", idx, ref)
 		}
 		onMirror, _ := reference.WithDigest(reference.TrimNamed(dst), ref)
-		if _, err := imageManifest(ctx, r.o, onMirror); err != nil {
+		if _, err := attachments.ImageManifest(ctx, trio(r), onMirror); err != nil {
 			t.Errorf("the referrer on the mirror: %v", err)
 		}
-		rep, err = CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o)
+		rep, err = copyAll(ctx, src, reference.TrimNamed(dst), src.Digest(), trio(r))
 		if err != nil || len(rep.Copied) != 0 || rep.Unchanged != 1 {
 			t.Fatalf("second copy: %+v %v, want nothing copied", rep, err)
 		}
 	})
 
 	t.Run("to a registry with the API", func(t *testing.T) {
-		dst := push(t, r.withAPI.Host, "mirror/agent", r.regs, img)
-		plan, err := PlanAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o)
+		dst := registrytest.Push(t, r.Hosts, r.WithAPI.Host+"/mirror/agent:latest", img)
+		plan, err := planAll(ctx, src, reference.TrimNamed(dst), src.Digest(), trio(r))
 		if err != nil || len(plan.Copied) != 1 || !plan.Copied[0].Referrer || plan.Copied[0].Blobs != 2 {
 			t.Fatalf("plan: %+v %v, want the referrer with two blobs", plan, err)
 		}
-		if list, _, err := listReferrers(ctx, r.o, dst, dst.Digest()); err != nil || len(list) != 0 {
+		if list, _, err := attachments.ListReferrers(ctx, trio(r), dst, dst.Digest()); err != nil || len(list) != 0 {
 			t.Fatalf("after the plan, the mirror lists %v (%v), want nothing", list, err)
 		}
-		calls := r.withAPI.ReferrersCalls()
-		rep, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o)
+		calls := r.WithAPI.ReferrersCalls()
+		rep, err := copyAll(ctx, src, reference.TrimNamed(dst), src.Digest(), trio(r))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(rep.Copied) != 1 || !rep.Copied[0].Referrer || rep.Copied[0].Digest != ref.String() || rep.Copied[0].Blobs != 2 {
 			t.Fatalf("copy: %+v, want the referrer by digest with its two blobs", rep)
 		}
-		if r.withAPI.ReferrersCalls() == calls {
+		if r.WithAPI.ReferrersCalls() == calls {
 			t.Error("the destination's referrers API was not asked")
 		}
-		list, ok, err := listReferrers(ctx, r.o, dst, dst.Digest())
+		list, ok, err := attachments.ListReferrers(ctx, trio(r), dst, dst.Digest())
 		if err != nil || !ok || len(list) != 1 || list[0].Digest != ref {
 			t.Fatalf("the mirror's referrers API: %v %v %v, want %s", list, ok, err, ref)
 		}
-		if _, err := readAttachment(ctx, r.o, mustTag(t, dst, tag)); !errors.Is(err, errAbsent) {
+		if _, err := attachments.Read(ctx, trio(r), registrytest.Tagged(t, dst, tag)); !errors.Is(err, attachments.ErrAbsent) {
 			t.Errorf("a tag-schema index was written on a registry with the API: %v", err)
 		}
-		rep, err = CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o)
+		rep, err = copyAll(ctx, src, reference.TrimNamed(dst), src.Digest(), trio(r))
 		if err != nil || len(rep.Copied) != 0 || rep.Unchanged != 1 {
 			t.Fatalf("second copy: %+v %v, want nothing copied", rep, err)
 		}
@@ -137,20 +111,20 @@ func TestCopyAttachments_ReferrersAPI(t *testing.T) {
 
 // A referrer of a referrer (a signature of the SBOM) travels too.
 func TestCopyAttachments_ReferrersAPI_Nested(t *testing.T) {
-	r := newAPIRegistries(t)
+	r := registrytest.NewTrio(t)
 	ctx := context.Background()
 	img := ocitest.Options{Layers: 1, Size: 256, Seed: 42}
-	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
-	dst := push(t, r.without.Host, "mirror/agent", r.regs, img)
-	sbom, sbomRaw := putReferrerManifest(t, r.o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
+	src, srcRaw := pushSource(t, r.Src.Host, r.Config, trio(r), img)
+	dst := registrytest.Push(t, r.Hosts, r.Without.Host+"/mirror/agent:latest", img)
+	sbom, sbomRaw := putReferrerManifest(t, trio(r), src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
 	onSBOM, _ := reference.WithDigest(reference.TrimNamed(src), sbom)
-	sig, _ := putReferrerManifest(t, r.o, onSBOM, sbomRaw, []byte(`{"signature":"of the SBOM"}`))
-	if _, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o); err != nil {
+	sig, _ := putReferrerManifest(t, trio(r), onSBOM, sbomRaw, []byte(`{"signature":"of the SBOM"}`))
+	if _, err := copyAll(ctx, src, reference.TrimNamed(dst), src.Digest(), trio(r)); err != nil {
 		t.Fatal(err)
 	}
-	tag, _ := ReferrersTag(sbom)
+	tag, _ := attachments.ReferrersTag(sbom)
 	var idx imgspecv1.Index
-	if err := json.Unmarshal([]byte(attachmentRaw(t, r.o, dst, tag)), &idx); err != nil {
+	if err := json.Unmarshal([]byte(attachmentRaw(t, trio(r), dst, tag)), &idx); err != nil {
 		t.Fatal(err)
 	}
 	if len(idx.Manifests) != 1 || idx.Manifests[0].Digest != sig {
@@ -163,16 +137,16 @@ func TestCopyAttachments_ReferrersAPI_Nested(t *testing.T) {
 // served with other bytes, an answer that is no index. A listed referrer
 // the source does not serve is skipped and reported.
 func TestCopyAttachments_ReferrersAPI_LyingRegistry(t *testing.T) {
-	r := newAPIRegistries(t)
+	r := registrytest.NewTrio(t)
 	ctx := context.Background()
 	img := ocitest.Options{Layers: 1, Size: 256, Seed: 43}
-	src := push(t, r.src.Host, "up/agent", r.regs, img)
-	other := push(t, r.src.Host, "up/agent", r.regs, ocitest.Options{Layers: 1, Size: 256, Seed: 44})
-	otherRaw, err := imageManifest(ctx, r.o, other)
+	src := registrytest.Push(t, r.Hosts, r.Src.Host+"/up/agent:latest", img)
+	other := registrytest.Push(t, r.Hosts, r.Src.Host+"/up/agent:latest", ocitest.Options{Layers: 1, Size: 256, Seed: 44})
+	otherRaw, err := attachments.ImageManifest(ctx, trio(r), other)
 	if err != nil {
 		t.Fatal(err)
 	}
-	foreign, foreignRaw := putReferrerManifest(t, r.o, other, otherRaw, []byte(`{"spdxVersion":"SPDX-2.3","name":"another image"}`))
+	foreign, foreignRaw := putReferrerManifest(t, trio(r), other, otherRaw, []byte(`{"spdxVersion":"SPDX-2.3","name":"another image"}`))
 	entry := func(d digest.Digest, size int64) []byte {
 		b, _ := json.Marshal(imgspecv1.Index{MediaType: imgspecv1.MediaTypeImageIndex, Manifests: []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageManifest, Digest: d, Size: size}}})
 		return b
@@ -198,16 +172,16 @@ func TestCopyAttachments_ReferrersAPI_LyingRegistry(t *testing.T) {
 				return true
 			}},
 		{name: "listed, not served", body: entry(forged, 100), skipped: forged},
-		{name: "not an index", body: []byte(`{"mediaType":"application/vnd.oci.image.manifest.v1+json"}`), want: errs.ErrIntegrity, check: "media type"},
+		{name: "not an index", body: []byte(`{"mediaType":"application/vnd.oci.image.Manifest.v1+json"}`), want: errs.ErrIntegrity, check: "media type"},
 		{name: "an invalid digest", body: []byte(`{"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"digest":"sha256:../../etc","size":1}]}`), want: errs.ErrIntegrity, check: "entry"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dst := push(t, r.without.Host, "mirror/"+slug(tc.name), r.regs, img)
-			r.src.RewriteReferrers(func(string, []byte) []byte { return tc.body })
-			r.src.Intercept(tc.intercept)
-			defer r.src.RewriteReferrers(nil)
-			defer r.src.Intercept(nil)
-			rep, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o)
+			dst := registrytest.Push(t, r.Hosts, r.Without.Host+"/mirror/"+slug(tc.name)+":latest", img)
+			r.Src.RewriteReferrers(func(string, []byte) []byte { return tc.body })
+			r.Src.Intercept(tc.intercept)
+			defer r.Src.RewriteReferrers(nil)
+			defer r.Src.Intercept(nil)
+			rep, err := copyAll(ctx, src, reference.TrimNamed(dst), src.Digest(), trio(r))
 			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
@@ -218,12 +192,12 @@ func TestCopyAttachments_ReferrersAPI_LyingRegistry(t *testing.T) {
 			if tc.skipped != "" && (rep == nil || len(rep.Skipped) != 1 || rep.Skipped[0].Digest != tc.skipped.String()) {
 				t.Errorf("report %+v, want %s skipped", rep, tc.skipped)
 			}
-			tag, _ := ReferrersTag(src.Digest())
-			if _, err := readAttachment(ctx, r.o, mustTag(t, dst, tag)); !errors.Is(err, errAbsent) {
+			tag, _ := attachments.ReferrersTag(src.Digest())
+			if _, err := attachments.Read(ctx, trio(r), registrytest.Tagged(t, dst, tag)); !errors.Is(err, attachments.ErrAbsent) {
 				t.Errorf("a tag-schema index was written on the mirror: %v", err)
 			}
 			onMirror, _ := reference.WithDigest(reference.TrimNamed(dst), foreign)
-			if _, err := imageManifest(ctx, r.o, onMirror); err == nil {
+			if _, err := attachments.ImageManifest(ctx, trio(r), onMirror); err == nil {
 				t.Error("the other image's referrer was copied to the mirror")
 			}
 		})
@@ -233,13 +207,13 @@ func TestCopyAttachments_ReferrersAPI_LyingRegistry(t *testing.T) {
 // The mirror's tag-schema index describes each referrer from its own
 // bytes, whatever size, type or annotations the source's listing claims.
 func TestCopyAttachments_ReferrersAPI_DescriptorsFromBytes(t *testing.T) {
-	r := newAPIRegistries(t)
+	r := registrytest.NewTrio(t)
 	ctx := context.Background()
 	img := ocitest.Options{Layers: 1, Size: 256, Seed: 48}
-	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
-	dst := push(t, r.without.Host, "mirror/agent", r.regs, img)
-	ref, raw := putReferrerManifest(t, r.o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
-	r.src.RewriteReferrers(func(subject string, body []byte) []byte {
+	src, srcRaw := pushSource(t, r.Src.Host, r.Config, trio(r), img)
+	dst := registrytest.Push(t, r.Hosts, r.Without.Host+"/mirror/agent:latest", img)
+	ref, raw := putReferrerManifest(t, trio(r), src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
+	r.Src.RewriteReferrers(func(subject string, body []byte) []byte {
 		if subject != src.Digest().String() {
 			return body
 		}
@@ -247,13 +221,13 @@ func TestCopyAttachments_ReferrersAPI_DescriptorsFromBytes(t *testing.T) {
 			MediaType: imgspecv1.MediaTypeImageManifest, Digest: ref, Size: 999999, ArtifactType: "application/vnd.evil", Annotations: map[string]string{"forged": "yes"}}}})
 		return b
 	})
-	defer r.src.RewriteReferrers(nil)
-	if _, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o); err != nil {
+	defer r.Src.RewriteReferrers(nil)
+	if _, err := copyAll(ctx, src, reference.TrimNamed(dst), src.Digest(), trio(r)); err != nil {
 		t.Fatal(err)
 	}
-	tag, _ := ReferrersTag(src.Digest())
+	tag, _ := attachments.ReferrersTag(src.Digest())
 	var idx imgspecv1.Index
-	if err := json.Unmarshal([]byte(attachmentRaw(t, r.o, dst, tag)), &idx); err != nil {
+	if err := json.Unmarshal([]byte(attachmentRaw(t, trio(r), dst, tag)), &idx); err != nil {
 		t.Fatal(err)
 	}
 	want := imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageManifest, Digest: ref, Size: int64(len(raw)), ArtifactType: "application/spdx+json"}
@@ -267,29 +241,29 @@ func TestCopyAttachments_ReferrersAPI_DescriptorsFromBytes(t *testing.T) {
 // spec allows when it sends no OCI-Subject) gets the referrer in its tag
 // schema; a second run copies nothing.
 func TestCopyAttachments_ReferrersAPI_DestinationIgnoresSubject(t *testing.T) {
-	r := newAPIRegistries(t)
+	r := registrytest.NewTrio(t)
 	ctx := context.Background()
 	img := ocitest.Options{Layers: 1, Size: 256, Seed: 49}
-	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
-	dst := push(t, r.withAPI.Host, "mirror/agent", r.regs, img)
-	ref, _ := putReferrerManifest(t, r.o, src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
-	r.withAPI.RewriteReferrers(func(string, []byte) []byte {
+	src, srcRaw := pushSource(t, r.Src.Host, r.Config, trio(r), img)
+	dst := registrytest.Push(t, r.Hosts, r.WithAPI.Host+"/mirror/agent:latest", img)
+	ref, _ := putReferrerManifest(t, trio(r), src, srcRaw, []byte(`{"spdxVersion":"SPDX-2.3"}`))
+	r.WithAPI.RewriteReferrers(func(string, []byte) []byte {
 		return []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}`)
 	})
-	defer r.withAPI.RewriteReferrers(nil)
-	rep, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o)
+	defer r.WithAPI.RewriteReferrers(nil)
+	rep, err := copyAll(ctx, src, reference.TrimNamed(dst), src.Digest(), trio(r))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tag, _ := ReferrersTag(src.Digest())
+	tag, _ := attachments.ReferrersTag(src.Digest())
 	if len(rep.Copied) != 2 || !rep.Copied[0].Referrer || rep.Copied[1].Tag != tag {
 		t.Fatalf("copy: %+v, want the referrer by digest, then a tag-schema index", rep)
 	}
 	var idx imgspecv1.Index
-	if err := json.Unmarshal([]byte(attachmentRaw(t, r.o, dst, tag)), &idx); err != nil || len(idx.Manifests) != 1 || idx.Manifests[0].Digest != ref {
+	if err := json.Unmarshal([]byte(attachmentRaw(t, trio(r), dst, tag)), &idx); err != nil || len(idx.Manifests) != 1 || idx.Manifests[0].Digest != ref {
 		t.Fatalf("the mirror's tag schema: %+v %v, want %s", idx, err, ref)
 	}
-	rep, err = CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o)
+	rep, err = copyAll(ctx, src, reference.TrimNamed(dst), src.Digest(), trio(r))
 	if err != nil || len(rep.Copied) != 0 {
 		t.Fatalf("second copy: %+v %v, want nothing copied", rep, err)
 	}
@@ -298,20 +272,20 @@ func TestCopyAttachments_ReferrersAPI_DestinationIgnoresSubject(t *testing.T) {
 // A referrer may be an index (the spec allows it): its manifests go
 // first, then the index, to a registry with the API and to one without.
 func TestCopyAttachments_ReferrersAPI_IndexReferrer(t *testing.T) {
-	r := newAPIRegistries(t)
+	r := registrytest.NewTrio(t)
 	ctx := context.Background()
 	img := ocitest.Options{Layers: 1, Size: 256, Seed: 50}
-	src, srcRaw := pushSource(t, r.src.Host, r.regs, r.o, img)
+	src, srcRaw := pushSource(t, r.Src.Host, r.Config, trio(r), img)
 	// The child: an SPDX artifact manifest of its own (no subject).
-	w, err := newWriter(ctx, r.o, src)
+	w, err := attachments.NewWriter(ctx, trio(r), src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, _, err := w.put(ctx, "application/vnd.oci.empty.v1+json", []byte("{}"))
+	cfg, _, err := w.Put(ctx, "application/vnd.oci.empty.v1+json", []byte("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	layer, _, err := w.put(ctx, "application/spdx+json", []byte(`{"spdxVersion":"SPDX-2.3","name":"child"}`))
+	layer, _, err := w.Put(ctx, "application/spdx+json", []byte(`{"spdxVersion":"SPDX-2.3","name":"child"}`))
 	w.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -319,25 +293,25 @@ func TestCopyAttachments_ReferrersAPI_IndexReferrer(t *testing.T) {
 	childRaw, _ := json.Marshal(imgspecv1.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageManifest,
 		ArtifactType: "application/spdx+json", Config: cfg, Layers: []imgspecv1.Descriptor{layer}})
 	child := digest.FromBytes(childRaw)
-	putRaw(t, r.o, src, childRaw)
+	putRaw(t, trio(r), src, childRaw)
 	idxRaw, _ := json.Marshal(imgspecv1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageIndex, ArtifactType: "application/vnd.example.bundle",
 		Manifests: []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageManifest, Digest: child, Size: int64(len(childRaw))}},
 		Subject:   &imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageManifest, Digest: src.Digest(), Size: int64(len(srcRaw))}})
 	bundle := digest.FromBytes(idxRaw)
-	putRaw(t, r.o, src, idxRaw)
+	putRaw(t, trio(r), src, idxRaw)
 
-	for _, host := range []string{r.withAPI.Host, r.without.Host} {
-		dst := push(t, host, "mirror/agent", r.regs, img)
-		if _, err := CopyAttachments(ctx, src, reference.TrimNamed(dst), src.Digest(), r.o); err != nil {
+	for _, host := range []string{r.WithAPI.Host, r.Without.Host} {
+		dst := registrytest.Push(t, r.Hosts, host+"/mirror/agent:latest", img)
+		if _, err := copyAll(ctx, src, reference.TrimNamed(dst), src.Digest(), trio(r)); err != nil {
 			t.Fatalf("%s: %v", host, err)
 		}
 		for _, d := range []digest.Digest{child, bundle} {
 			at, _ := reference.WithDigest(reference.TrimNamed(dst), d)
-			if _, err := imageManifest(ctx, r.o, at); err != nil {
+			if _, err := attachments.ImageManifest(ctx, trio(r), at); err != nil {
 				t.Errorf("%s: %s on the mirror: %v", host, d, err)
 			}
 		}
-		list, _ := referrersOn(t, r.o, dst)
+		list, _ := referrersOn(t, trio(r), dst)
 		if !containsDigest(list, bundle) {
 			t.Errorf("%s: the mirror's referrers %v do not include the index %s", host, list, bundle)
 		}
@@ -346,42 +320,41 @@ func TestCopyAttachments_ReferrersAPI_IndexReferrer(t *testing.T) {
 
 // referrersOn is what ref's registry gives for its referrers: its API's
 // list, else its tag schema's.
-func referrersOn(t *testing.T, o Options, ref reference.Canonical) ([]imgspecv1.Descriptor, bool) {
+func referrersOn(t *testing.T, o attachments.Options, ref reference.Canonical) ([]imgspecv1.Descriptor, bool) {
 	t.Helper()
-	list, ok, err := listReferrers(context.Background(), o, ref, ref.Digest())
+	list, ok, err := attachments.ListReferrers(context.Background(), o, ref, ref.Digest())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ok {
 		return list, true
 	}
-	tag, _ := ReferrersTag(ref.Digest())
-	list, err = tagSchemaList(context.Background(), o, mustTag(t, ref, tag))
+	tag, _ := attachments.ReferrersTag(ref.Digest())
+	list, err = attachments.TagSchemaList(context.Background(), o, registrytest.Tagged(t, ref, tag))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return list, false
 }
 
-// putRaw writes a manifest by digest.
-func putRaw(t *testing.T, o Options, repo reference.Named, raw []byte) {
+// putRaw writes a manifest by digest, or under ref's tag when it has one.
+func putRaw(t *testing.T, o attachments.Options, ref reference.Named, raw []byte) {
 	t.Helper()
-	at, err := reference.WithDigest(reference.TrimNamed(repo), digest.FromBytes(raw))
+	at := ref
+	if _, tagged := ref.(reference.Tagged); !tagged {
+		var err error
+		if at, err = reference.WithDigest(reference.TrimNamed(ref), digest.FromBytes(raw)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := attachments.NewWriter(context.Background(), o, at)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := writeManifest(context.Background(), o, at, raw); err != nil {
+	defer w.Close()
+	if err := w.PutManifest(context.Background(), raw); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func mustTag(t *testing.T, ref reference.Named, tag string) reference.NamedTagged {
-	t.Helper()
-	tagged, err := reference.WithTag(reference.TrimNamed(ref), tag)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tagged
 }
 
 func slug(s string) string {
@@ -396,10 +369,10 @@ func slug(s string) string {
 
 // pushSource pushes the synthetic image img to host/up/agent and returns
 // it with its manifest (the subject of the referrers a test writes).
-func pushSource(t *testing.T, host string, regs remote.Registries, o Options, img ocitest.Options) (reference.Canonical, []byte) {
+func pushSource(t *testing.T, host string, regs remote.Registries, o attachments.Options, img ocitest.Options) (reference.Canonical, []byte) {
 	t.Helper()
-	src := push(t, host, "up/agent", regs, img)
-	raw, err := imageManifest(context.Background(), o, src)
+	src := registrytest.Push(t, registrytest.Open(t, regs), host+"/up/agent:latest", img)
+	raw, err := attachments.ImageManifest(context.Background(), o, src)
 	if err != nil {
 		t.Fatal(err)
 	}
