@@ -15,6 +15,7 @@ import (
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/sbom"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/containers/buildah/define"
@@ -31,7 +32,7 @@ import (
 // BuildOptions tune Build. Store and Fetcher are required.
 type BuildOptions struct {
 	Store   storage.Store
-	Fetcher *Fetcher
+	Fetcher *source.Fetcher
 	// Hosts says how base images are pulled (credentials, CA, insecure
 	// hosts, pull mirrors); nil means the system's defaults.
 	Hosts *remote.Hosts
@@ -61,12 +62,6 @@ type BuildOptions struct {
 	Log logrus.FieldLogger
 }
 
-// BaseInfo is the image a build started from.
-type BaseInfo struct {
-	Ref    string `json:"ref"`
-	Digest string `json:"digest"`
-}
-
 // Result describes a built image.
 type Result struct {
 	ID      string `json:"id"`
@@ -74,13 +69,13 @@ type Result struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	// Tags are the image's tags; Names the local references carrying them.
-	Tags     []string    `json:"tags"`
-	Names    []string    `json:"names"`
-	Base     BaseInfo    `json:"base"`
-	Layers   []oci.Layer `json:"layers"`
-	Sources  []Fetched   `json:"sources"`
-	Created  string      `json:"created"`
-	Revision string      `json:"revision,omitempty"`
+	Tags     []string         `json:"tags"`
+	Names    []string         `json:"names"`
+	Base     source.Base      `json:"base"`
+	Layers   []oci.Layer      `json:"layers"`
+	Sources  []source.Fetched `json:"sources"`
+	Created  string           `json:"created"`
+	Revision string           `json:"revision,omitempty"`
 	// Platform is what the image was built for; empty for a list.
 	Platform string  `json:"platform,omitempty"`
 	Seconds  float64 `json:"seconds"`
@@ -95,14 +90,14 @@ type Result struct {
 
 // PlatformImage is one platform's image in a multi-platform build.
 type PlatformImage struct {
-	Platform string         `json:"platform"`
-	ID       string         `json:"id"`
-	Digest   string         `json:"digest"`
-	Names    []string       `json:"names"`
-	Base     BaseInfo       `json:"base"`
-	Layers   []oci.Layer    `json:"layers"`
-	Sources  []Fetched      `json:"sources"`
-	SBOM     *sbom.Document `json:"-"`
+	Platform string           `json:"platform"`
+	ID       string           `json:"id"`
+	Digest   string           `json:"digest"`
+	Names    []string         `json:"names"`
+	Base     source.Base      `json:"base"`
+	Layers   []oci.Layer      `json:"layers"`
+	Sources  []source.Fetched `json:"sources"`
+	SBOM     *sbom.Document   `json:"-"`
 }
 
 // Build fetches and checks def's sources, then builds def's Containerfile
@@ -220,7 +215,7 @@ func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl
 
 // sbomInput is what the SBOM learns from the build rather than the image.
 func sbomInput(res *Result) sbom.Input {
-	in := sbom.Input{Name: res.Name, Version: res.Version, Base: sbom.Base{Ref: res.Base.Ref, Digest: res.Base.Digest}}
+	in := sbom.Input{Name: res.Name, Version: res.Version, Base: res.Base}
 	for _, f := range res.Sources {
 		if strings.HasPrefix(f.URL, "file://") && !slices.Contains(f.Checks, "sha256") {
 			// An unpinned local file is part of the trusted build
@@ -230,8 +225,7 @@ func sbomInput(res *Result) sbom.Input {
 			// machines that build the same image.
 			continue
 		}
-		in.Sources = append(in.Sources, sbom.Source{Name: f.Name, URL: f.URL, From: f.From, Path: f.Path,
-			SHA256: f.SHA256, Size: f.Size, Checks: f.Checks, SignatureSkipped: f.SignatureSkipped})
+		in.Sources = append(in.Sources, f)
 	}
 	return in
 }
@@ -310,7 +304,7 @@ func prepare(ctx context.Context, def *images.Definition, opts BuildOptions, pl 
 		p.close()
 		return nil, fmt.Errorf("build %s: copy definition to the build context: %w", def.Name, err)
 	}
-	p.res = &Result{Name: def.Name, Version: def.Version, Base: BaseInfo{Ref: def.Base.Ref()}, Platform: pl.String()}
+	p.res = &Result{Name: def.Name, Version: def.Version, Base: source.Base{Ref: def.Base.Ref()}, Platform: pl.String()}
 	for _, src := range def.Sources {
 		if !src.ForPlatform(pl.String()) {
 			continue

@@ -17,6 +17,7 @@ import (
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/buildertest"
 	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/containers/buildah"
 	"github.com/opencontainers/go-digest"
@@ -156,7 +157,7 @@ func TestBuild_BadSourceLeavesStoreUntouched(t *testing.T) {
 			def.Sources[i].SHA256 = strings.Repeat("0", 64) // what a wrong pin looks like
 		}
 	}
-	_, err := builder.Build(context.Background(), def, builder.BuildOptions{Store: store, Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir()})
+	_, err := builder.Build(context.Background(), def, builder.BuildOptions{Store: store, Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir()})
 	if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), `source "`+native+`"`) {
 		t.Fatalf("want an integrity error naming the source, got %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
@@ -22,11 +23,11 @@ import (
 // names podman's manifest commands and agentforge publish understand).
 func makeList(ctx context.Context, def *images.Definition, opts BuildOptions, children []*Result, start time.Time) (*Result, error) {
 	first := children[0]
-	res := &Result{Name: def.Name, Version: def.Version, Created: first.Created, Revision: first.Revision, Layers: []oci.Layer{}, Sources: []Fetched{}}
+	res := &Result{Name: def.Name, Version: def.Version, Created: first.Created, Revision: first.Revision, Layers: []oci.Layer{}, Sources: []source.Fetched{}}
 	// The list's base is the definition's: its pin (a list digest, as a
 	// rule), else the one digest every platform started from, if they
 	// share it. Each platform's own is in Manifests.
-	res.Base = BaseInfo{Ref: first.Base.Ref, Digest: def.Base.Digest}
+	res.Base = source.Base{Ref: first.Base.Ref, Digest: def.Base.Digest}
 	if res.Base.Digest == "" && !slices.ContainsFunc(children, func(c *Result) bool { return c.Base.Digest != first.Base.Digest }) {
 		res.Base.Digest = first.Base.Digest
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/builder/source"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/buildertest"
@@ -51,7 +52,7 @@ func TestBuild_BaseThroughRegistryMirror(t *testing.T) {
 	}
 	childStore := buildertest.NewStore(t, "vfs")
 	res, err := builder.Build(context.Background(), def, builder.BuildOptions{
-		Store: childStore, Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr,
+		Store: childStore, Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr,
 		Hosts: registrytest.Open(t, remote.Registries{Mirrors: []remote.Mirror{{From: "docker.io", To: mirror.Host + "/docker.io"}}, Insecure: []string{mirror.Host}}),
 	})
 	if err != nil {

@@ -3,8 +3,9 @@ package builder
 import (
 	"context"
 	"fmt"
-	"github.com/agentforge/agentforge/builder/oci"
 	"strings"
+
+	"github.com/agentforge/agentforge/builder/oci"
 
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/source"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/buildertest"
@@ -55,7 +56,7 @@ func TestBuildPodman_ThroughTheService(t *testing.T) {
 	url, root, runroot := startPodmanService(t)
 	def := buildertest.LoadBusybox(t, nil)
 	build := func() *builder.Result {
-		res, err := builder.BuildPodman(context.Background(), url, def, builder.BuildOptions{Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr})
+		res, err := builder.BuildPodman(context.Background(), url, def, builder.BuildOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr})
 		if err != nil {
 			t.Fatal(err)
 		}

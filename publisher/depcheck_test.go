@@ -29,7 +29,10 @@ func TestDependencies(t *testing.T) {
 		{"github.com/agentforge/agentforge/builder/sbom", []string{
 			"github.com/containers/buildah", "github.com/containers/podman/v5",
 			"github.com/agentforge/agentforge/builder", "github.com/agentforge/agentforge/publisher",
-			"github.com/agentforge/agentforge/images",
+		}},
+		{"github.com/agentforge/agentforge/builder/source", []string{
+			"github.com/containers/buildah", "github.com/containers/podman/v5",
+			"github.com/agentforge/agentforge/builder", "github.com/agentforge/agentforge/publisher",
 		}},
 		{"github.com/agentforge/agentforge/images/errs", []string{"github.com/"}},
 		{"github.com/agentforge/agentforge/images/redact", []string{"github.com/"}},
@@ -62,10 +65,10 @@ func TestDependencies(t *testing.T) {
 	}
 }
 
-// shared are the builder packages every side may use: builder/oci and
-// builder/sbom (not their tests' helpers).
+// shared are the builder packages every side may use: builder/oci,
+// builder/sbom and builder/source (not their tests' helpers).
 func shared(pkg string) bool {
-	for _, p := range []string{"github.com/agentforge/agentforge/builder/oci", "github.com/agentforge/agentforge/builder/sbom"} {
+	for _, p := range []string{"github.com/agentforge/agentforge/builder/oci", "github.com/agentforge/agentforge/builder/sbom", "github.com/agentforge/agentforge/builder/source"} {
 		if pkg == p || strings.HasPrefix(pkg, p+"/") {
 			return true
 		}

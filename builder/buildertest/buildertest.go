@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images"
 	"go.podman.io/storage"
 )
@@ -89,7 +90,7 @@ func BusyboxFor(t testing.TB, store storage.Store, platforms []string, overrides
 	t.Helper()
 	var out bytes.Buffer
 	res, err := builder.Build(context.Background(), LoadBusybox(t, overrides), builder.BuildOptions{
-		Store: store, Fetcher: &builder.Fetcher{CacheDir: SourceCache(t)}, Output: &out, TmpDir: t.TempDir(), Platforms: platforms,
+		Store: store, Fetcher: &source.Fetcher{CacheDir: SourceCache(t)}, Output: &out, TmpDir: t.TempDir(), Platforms: platforms,
 	})
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, out.String())

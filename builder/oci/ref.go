@@ -3,11 +3,12 @@ package oci
 import (
 	"context"
 	"fmt"
-	"github.com/opencontainers/go-digest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/agentforge/agentforge/images/errs"
 	"go.podman.io/image/v5/docker"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/release"
@@ -54,7 +55,7 @@ func (f *buildFlags) registerSources(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.sourceMirrors, "source-mirror", nil, "fetch sources from a mirror: URL-PREFIX=MIRROR-PREFIX (repeatable)")
 	fl.StringVar(&f.cacheDir, "cache-dir", defaultCacheDir(), "where checked source downloads are kept ($AGENTFORGE_CACHE)")
 	fl.StringArrayVar(&f.skipSignature, "skip-signature", nil, "skip the OpenPGP check of the named source (its checksum is still checked; loudly logged; repeatable)")
-	fl.StringVar(&f.keyServer, "keyserver", builder.DefaultKeyServer, "keyserver (VKS API) for signing keys not kept in the definition")
+	fl.StringVar(&f.keyServer, "keyserver", source.DefaultKeyServer, "keyserver (VKS API) for signing keys not kept in the definition")
 }
 
 // options turns the flags into builder options.
@@ -79,7 +80,7 @@ func (f *buildFlags) options(a *app) (builder.BuildOptions, map[string]string, e
 	for _, s := range f.skipSignature {
 		skip[s] = true
 	}
-	opts.Fetcher = &builder.Fetcher{CacheDir: f.cacheDir, Mirrors: srcMirrors, KeyServer: f.keyServer, SkipSignature: skip, Log: a.log}
+	opts.Fetcher = &source.Fetcher{CacheDir: f.cacheDir, Mirrors: srcMirrors, KeyServer: f.keyServer, SkipSignature: skip, Log: a.log}
 	if opts.Hosts, err = a.hosts(regMirrors, remote.RetryPolicy{}); err != nil {
 		return opts, nil, err
 	}

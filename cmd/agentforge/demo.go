@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/cmd/agentforge/internal/demo"
 	"github.com/agentforge/agentforge/jenkins/jenkinstest"
 	"github.com/agentforge/agentforge/publisher/registry"
@@ -89,7 +90,7 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 	if err != nil {
 		return nil, err
 	}
-	fetcher := &builder.Fetcher{CacheDir: cacheDir, Log: a.log}
+	fetcher := &source.Fetcher{CacheDir: cacheDir, Log: a.log}
 	work := filepath.Join(cacheDir, "demo")
 	env, err := demo.Prepare(ctx, store, plain, work, fetcher, a.stderr, a.log)
 	if err != nil {
@@ -160,7 +161,7 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 	for name := range env.SkipSignature {
 		cfg.SkipSignature = append(cfg.SkipSignature, name)
 	}
-	rc, err := a.releaseConfig(store, cfg, cacheDir, builder.DefaultKeyServer, filepath.Join(cacheDir, "publish"))
+	rc, err := a.releaseConfig(store, cfg, cacheDir, source.DefaultKeyServer, filepath.Join(cacheDir, "publish"))
 	if err != nil {
 		return rep, err
 	}

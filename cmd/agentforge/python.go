@@ -6,9 +6,9 @@ import (
 	"io"
 	"strings"
 
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images/errs"
 
-	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/cpython"
 	"github.com/spf13/cobra"
@@ -91,7 +91,7 @@ not match; the definition is then left as it was.`,
 	return cmd
 }
 
-func (a *app) bump(ctx context.Context, dir string, finder *cpython.Finder, fetcher *builder.Fetcher, sha string, dryRun bool) (*bumpReport, error) {
+func (a *app) bump(ctx context.Context, dir string, finder *cpython.Finder, fetcher *source.Fetcher, sha string, dryRun bool) (*bumpReport, error) {
 	fsys, name, err := images.Open(dir)
 	if err != nil {
 		return nil, err

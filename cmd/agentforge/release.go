@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/release"
 
@@ -136,7 +137,7 @@ template "unchanged".`,
 				return err
 			}
 			defer a.closeStore(store)
-			rc, err := a.releaseConfig(store, cfg, defaultCacheDir(), builder.DefaultKeyServer, filepath.Join(defaultCacheDir(), "publish"))
+			rc, err := a.releaseConfig(store, cfg, defaultCacheDir(), source.DefaultKeyServer, filepath.Join(defaultCacheDir(), "publish"))
 			if err != nil {
 				return err
 			}
@@ -188,7 +189,7 @@ func (a *app) releaseConfig(store storage.Store, cfg *releaseFile, cacheDir, key
 	}
 	rc.Build = builder.BuildOptions{
 		Store:           store,
-		Fetcher:         &builder.Fetcher{CacheDir: cacheDir, Mirrors: srcMirrors, KeyServer: keyServer, SkipSignature: skip, Log: a.log},
+		Fetcher:         &source.Fetcher{CacheDir: cacheDir, Mirrors: srcMirrors, KeyServer: keyServer, SkipSignature: skip, Log: a.log},
 		Hosts:           hosts,
 		SourceDateEpoch: epoch,
 		Platforms:       cfg.platforms(),

@@ -26,6 +26,7 @@ import (
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/storage"
@@ -94,7 +95,7 @@ func (e *Env) Close() error {
 // Prepare builds the base image (once; it is reused from the store),
 // downloads and checks the CPython tarball, makes the stand-in jar and
 // starts a local HTTP server that serves both under the upstream layouts.
-func Prepare(ctx context.Context, store storage.Store, def *images.Definition, workDir string, fetcher *builder.Fetcher, out io.Writer, log logrus.FieldLogger) (*Env, error) {
+func Prepare(ctx context.Context, store storage.Store, def *images.Definition, workDir string, fetcher *source.Fetcher, out io.Writer, log logrus.FieldLogger) (*Env, error) {
 	archive, err := DebianArchive()
 	if err != nil {
 		return nil, err
@@ -158,7 +159,7 @@ func Prepare(ctx context.Context, store storage.Store, def *images.Definition, w
 }
 
 // prepareBase makes the bookworm base image unless the store has it.
-func prepareBase(ctx context.Context, store storage.Store, archive, workDir string, fetcher *builder.Fetcher, out io.Writer, log logrus.FieldLogger) error {
+func prepareBase(ctx context.Context, store storage.Store, archive, workDir string, fetcher *source.Fetcher, out io.Writer, log logrus.FieldLogger) error {
 	if _, err := oci.LocalImage(store, "localhost/"+BaseName+":"+BaseTag); err == nil {
 		log.Infof("base image localhost/%s:%s already in storage", BaseName, BaseTag)
 		return nil

@@ -1,16 +1,17 @@
-package builder
+package source
 
 import (
 	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
-	"github.com/agentforge/agentforge/builder/oci/remote"
-	"github.com/agentforge/agentforge/images/errs"
-	"github.com/agentforge/agentforge/images/httpget"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/httpget"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"

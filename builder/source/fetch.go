@@ -1,4 +1,4 @@
-package builder
+package source
 
 import (
 	"context"
@@ -44,6 +44,13 @@ type Fetcher struct {
 	SkipSignature map[string]bool
 	// Log receives progress; nil discards it.
 	Log logrus.FieldLogger
+}
+
+// Base is the image a build started from: the reference as the definition
+// names it and the digest that was pulled.
+type Base struct {
+	Ref    string `json:"ref"`
+	Digest string `json:"digest"`
 }
 
 // Fetched describes a source that is ready to use.
