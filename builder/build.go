@@ -117,7 +117,7 @@ func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Res
 	start := time.Now()
 	var children []*Result
 	for _, pl := range plats {
-		r, err := buildOne(ctx, def, opts, pl, "-"+pl.tagSuffix())
+		r, err := buildOne(ctx, def, opts, pl, "-"+pl.TagSuffix())
 		if err != nil {
 			return nil, fmt.Errorf("platform %s: %w", pl, err)
 		}
@@ -128,16 +128,16 @@ func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Res
 
 // targetPlatforms checks the requested platforms against the definition
 // and this machine.
-func targetPlatforms(def *images.Definition, want []string) ([]Platform, error) {
+func targetPlatforms(def *images.Definition, want []string) ([]oci.Platform, error) {
 	if len(want) == 0 {
-		want = []string{HostPlatform().String()}
+		want = []string{oci.HostPlatform().String()}
 		if !slices.Contains(def.Platforms, want[0]) {
 			return nil, errs.Inputf("definition %s declares %s, not this machine's %s: name the platforms to build with --platform", def.Path, strings.Join(def.Platforms, ", "), want[0])
 		}
 	}
-	var out []Platform
+	var out []oci.Platform
 	for _, w := range want {
-		pl, err := ParsePlatform(w)
+		pl, err := oci.ParsePlatform(w)
 		if err != nil {
 			return nil, err
 		}
@@ -153,12 +153,12 @@ func targetPlatforms(def *images.Definition, want []string) ([]Platform, error) 
 		out = append(out, pl)
 	}
 	// One order whatever the command line's, so the list is the same bytes.
-	slices.SortFunc(out, func(a, b Platform) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(out, func(a, b oci.Platform) int { return strings.Compare(a.String(), b.String()) })
 	return out, nil
 }
 
 // buildOne builds def for one platform; suffix is added to every tag.
-func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl Platform, suffix string) (*Result, error) {
+func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl oci.Platform, suffix string) (*Result, error) {
 	p, err := prepare(ctx, def, opts, pl, suffix)
 	if err != nil {
 		return nil, err
@@ -233,13 +233,13 @@ func sbomInput(res *Result) sbom.Input {
 // pullBase pulls ref into store unless it is there already and returns its
 // image ID. It goes through libimage directly rather than buildah.Pull, which
 // insists on finding a container network backend first.
-func pullBase(ctx context.Context, store storage.Store, sys *types.SystemContext, ref string, pl Platform, out io.Writer) (string, error) {
+func pullBase(ctx context.Context, store storage.Store, sys *types.SystemContext, ref string, pl oci.Platform, out io.Writer) (string, error) {
 	rt, err := libimage.RuntimeFromStore(store, &libimage.RuntimeOptions{SystemContext: sys})
 	if err != nil {
 		return "", err
 	}
 	var po libimage.PullOptions
-	if !pl.native() {
+	if !native(pl) {
 		// libimage would then re-pull an image it has, to be safe
 		// from images that declare a wrong platform; a local base (such
 		// as the demo's) has no registry to come from, so look first.
@@ -281,7 +281,7 @@ type prepared struct {
 	res           *Result
 }
 
-func prepare(ctx context.Context, def *images.Definition, opts BuildOptions, pl Platform, suffix string) (*prepared, error) {
+func prepare(ctx context.Context, def *images.Definition, opts BuildOptions, pl oci.Platform, suffix string) (*prepared, error) {
 	p := &prepared{def: def, log: opts.Log, out: opts.Output, start: time.Now()}
 	if p.log == nil {
 		p.log = oci.Discard
@@ -289,7 +289,7 @@ func prepare(ctx context.Context, def *images.Definition, opts BuildOptions, pl 
 	if p.out == nil {
 		p.out = io.Discard
 	}
-	if !pl.native() {
+	if !native(pl) {
 		p.log = p.log.WithField("platform", pl.String())
 		p.log.Warnf("building for %s under qemu-user emulation: expect it to be many times slower than a native build", pl)
 	}

@@ -35,7 +35,7 @@ func BuildPodman(ctx context.Context, serviceURL string, def *images.Definition,
 	if err != nil {
 		return nil, err
 	}
-	if len(plats) != 1 || !plats[0].native() {
+	if len(plats) != 1 || !native(plats[0]) {
 		return nil, errs.Inputf("the podman service backend builds this machine's platform only")
 	}
 	p, err := prepare(ctx, def, opts, plats[0], "")

@@ -86,22 +86,24 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 		if err != nil {
 			return nil, err
 		}
-		key := platformString(platform)
+		// linux/arm64 and linux/arm64/v8 are one platform: a client
+		// would pick either, so two images for it are refused.
+		key := oci.PlatformOf(platform).Normalize().String()
 		if other, dup := seen[key]; dup {
-			return nil, errs.Inputf("index: %s and %s are both %s", other, oci.Name(src), key)
+			return nil, errs.Inputf("index: %s and %s are both %s (platforms are compared normalized: %s)", other, oci.Name(src), oci.PlatformOf(platform), key)
 		}
 		seen[key] = oci.Name(src)
 		children = append(children, child{ref: src, sys: sys, raw: raw,
 			desc: imgspecv1.Descriptor{MediaType: mt, Digest: d.Digest(), Size: int64(len(raw)), Platform: platform}})
 	}
 	slices.SortFunc(children, func(a, b child) int {
-		return strings.Compare(platformString(a.desc.Platform), platformString(b.desc.Platform))
+		return strings.Compare(oci.PlatformOf(a.desc.Platform).String(), oci.PlatformOf(b.desc.Platform).String())
 	})
 	idx := imgspecv1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageIndex}
 	rep := &IndexReport{}
 	for _, c := range children {
 		idx.Manifests = append(idx.Manifests, c.desc)
-		rep.Manifests = append(rep.Manifests, IndexEntry{Platform: platformString(c.desc.Platform), Digest: c.desc.Digest.String(), Source: oci.Name(c.ref)})
+		rep.Manifests = append(rep.Manifests, IndexEntry{Platform: oci.PlatformOf(c.desc.Platform).String(), Digest: c.desc.Digest.String(), Source: oci.Name(c.ref)})
 	}
 	raw, err := json.Marshal(idx)
 	if err != nil {
@@ -111,7 +113,7 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 	if s := p.opts.Sign; s != nil && !p.opts.childrenPushed { // PublishList checked before pushing them
 		platforms := map[string]digest.Digest{}
 		for _, c := range children {
-			platforms[platformString(c.desc.Platform)] = s.localOf(c.desc.Digest)
+			platforms[oci.PlatformOf(c.desc.Platform).String()] = s.localOf(c.desc.Digest)
 		}
 		if err := s.checkSBOMs(d, true, platforms); err != nil {
 			return nil, err
@@ -127,7 +129,7 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 					return err
 				}
 				if err := p.transfer(ctx, c.ref, cref, c.sys, sys, c.raw, log, st); err != nil {
-					return fmt.Errorf("platform %s (%s): %w", platformString(c.desc.Platform), c.desc.Digest, err)
+					return fmt.Errorf("platform %s (%s): %w", oci.PlatformOf(c.desc.Platform).String(), c.desc.Digest, err)
 				}
 				// Its signatures and attestations (an SBOM) go with it,
 				// so the child verifies on every destination.
@@ -138,9 +140,9 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 					copier := &attachments.Copier{Options: attachments.Options{Hosts: p.hosts, Log: log}}
 					rep, err := copier.Copy(ctx, src, dest.Repo, c.desc.Digest)
 					if err != nil {
-						return fmt.Errorf("platform %s (%s): attachments: %w", platformString(c.desc.Platform), c.desc.Digest, err)
+						return fmt.Errorf("platform %s (%s): attachments: %w", oci.PlatformOf(c.desc.Platform).String(), c.desc.Digest, err)
 					}
-					log.WithField("digest", c.desc.Digest.String()).Infof("attachments of %s: %d copied, %d already there", platformString(c.desc.Platform), len(rep.Copied), rep.Unchanged)
+					log.WithField("digest", c.desc.Digest.String()).Infof("attachments of %s: %d copied, %d already there", oci.PlatformOf(c.desc.Platform).String(), len(rep.Copied), rep.Unchanged)
 				}
 			}
 			return p.hosts.Retry().Do(ctx, log, "index", func() error { return putManifest(ctx, sys, target, raw) })
@@ -199,11 +201,4 @@ func platformOf(ctx context.Context, ref types.ImageReference, sys *types.System
 		return nil, errs.Inputf("index: %s names no os/architecture in its config", oci.Name(ref))
 	}
 	return &imgspecv1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}, nil
-}
-
-func platformString(p *imgspecv1.Platform) string {
-	if p == nil {
-		return ""
-	}
-	return strings.TrimSuffix(p.OS+"/"+p.Architecture+"/"+p.Variant, "/")
 }

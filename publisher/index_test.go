@@ -82,13 +82,18 @@ func TestIndex_BadInput(t *testing.T) {
 	up := registrytest.New(t, registrytest.Options{})
 	amd := publishPlatform(t, up, "agents/py", "linux/amd64", 1)
 	amd2 := publishPlatform(t, up, "agents/py", "linux/amd64", 3)
+	arm := publishPlatform(t, up, "agents/py", "linux/arm64", 4)
+	armV8 := publishPlatform(t, up, "agents/py", "linux/arm64/v8", 5)
 	byTag, _ := oci.ParseReference("docker://"+up.Host+"/agents/py:v1", nil)
 	opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{up.Host}}), WorkDir: t.TempDir()}
 	d := []Destination{dest(t, up.Host+"/agents/py:x")}
 	for name, srcs := range map[string][]types.ImageReference{
 		"two images of one platform": {amd, amd2},
-		"a tag, not a digest":        {byTag},
-		"nothing":                    nil,
+		// One platform spelled two ways (containerd normalizes arm64/v8 to
+		// arm64): a client would take either.
+		"linux/arm64 and linux/arm64/v8": {arm, armV8},
+		"a tag, not a digest":            {byTag},
+		"nothing":                        nil,
 	} {
 		if _, err := Index(context.Background(), srcs, d, opts); !errors.Is(err, errs.ErrInput) {
 			t.Errorf("%s: want bad input, got %v", name, err)

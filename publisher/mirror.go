@@ -3,7 +3,6 @@ package publisher
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/agentforge/agentforge/builder/oci"
@@ -142,16 +141,11 @@ func choosePlatform(raw []byte, platform string) (digest.Digest, error) {
 	if err != nil {
 		return "", err
 	}
-	var os, arch, variant string
-	parts := strings.Split(platform, "/")
-	if len(parts) < 2 {
-		return "", errs.Inputf("platform %q: want os/arch[/variant]", platform)
+	p, err := oci.ParsePlatform(platform)
+	if err != nil {
+		return "", err
 	}
-	os, arch = parts[0], parts[1]
-	if len(parts) > 2 {
-		variant = parts[2]
-	}
-	d, err := list.ChooseInstance(&types.SystemContext{OSChoice: os, ArchitectureChoice: arch, VariantChoice: variant})
+	d, err := list.ChooseInstance(&types.SystemContext{OSChoice: p.OS, ArchitectureChoice: p.Arch, VariantChoice: p.Variant})
 	if err != nil {
 		return "", errs.Inputf("platform %s: %w", platform, err)
 	}

@@ -62,13 +62,7 @@ func ReadLocalList(store storage.Store, name string) (*LocalList, error) {
 		return nil, fmt.Errorf("manifest list %s: %w", name, err)
 	}
 	for _, desc := range idx.Manifests {
-		child := LocalListChild{Digest: desc.Digest}
-		if p := desc.Platform; p != nil {
-			child.Platform = p.OS + "/" + p.Architecture
-			if p.Variant != "" {
-				child.Platform += "/" + p.Variant
-			}
-		}
+		child := LocalListChild{Digest: desc.Digest, Platform: PlatformOf(desc.Platform).String()}
 		id, err := imageWithManifest(store, desc.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("manifest list %s: %s (%s): %w", name, child.Platform, desc.Digest, err)

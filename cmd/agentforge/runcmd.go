@@ -60,9 +60,9 @@ func localPlatformID(store storage.Store, name, platform string) (string, error)
 		return localID(store, name)
 	}
 	if platform == "" {
-		platform = builder.HostPlatform().String()
+		platform = oci.HostPlatform().String()
 	}
-	p, err := builder.ParsePlatform(platform)
+	p, err := oci.ParsePlatform(platform)
 	if err != nil {
 		return "", err
 	}

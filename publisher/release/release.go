@@ -186,7 +186,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		targets, podID = nil, ""
 		for _, m := range rep.Image.Manifests {
 			targets = append(targets, target{m.Platform, m.ID})
-			if m.Platform == builder.HostPlatform().String() {
+			if m.Platform == oci.HostPlatform().String() {
 				podID = m.ID
 			}
 		}
@@ -212,7 +212,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	if cfg.Pod != nil && podID == "" {
-		log.Warnf("pod check skipped: no platform built is this machine's (%s)", builder.HostPlatform())
+		log.Warnf("pod check skipped: no platform built is this machine's (%s)", oci.HostPlatform())
 	}
 	if cfg.Pod != nil && podID != "" {
 		if err := timed("pod", func() error {
@@ -349,7 +349,7 @@ func listSignatures(ir *publisher.IndexReport, res *builder.Result) []sign.Signe
 	out := append([]sign.Signed(nil), ir.Signatures...)
 	for _, m := range res.Manifests {
 		for _, e := range ir.Manifests {
-			if publisher.NormalizePlatform(e.Platform) == publisher.NormalizePlatform(m.Platform) {
+			if oci.NormalizePlatform(e.Platform) == oci.NormalizePlatform(m.Platform) {
 				out = append(out, e.Signatures...)
 			}
 		}

@@ -14,10 +14,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -60,16 +60,16 @@ func Layout(t testing.TB, dir, tag string, o Options) types.ImageReference {
 		platforms = []string{"linux/amd64"}
 	}
 	var children []imgspecv1.Descriptor
-	for i, p := range platforms {
-		osName, arch, ok := strings.Cut(p, "/")
-		if !ok {
-			t.Fatalf("platform %q: want os/arch", p)
-		}
-		m, err := w.image(o, o.Seed+uint64(i)*1000, osName, arch)
+	for i, s := range platforms {
+		p, err := oci.ParsePlatform(s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.Platform = &imgspecv1.Platform{OS: osName, Architecture: arch}
+		m, err := w.image(o, o.Seed+uint64(i)*1000, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Platform = &imgspecv1.Platform{OS: p.OS, Architecture: p.Arch, Variant: p.Variant}
 		children = append(children, m)
 	}
 	top := children[0]
@@ -109,7 +109,7 @@ func (w *writer) blob(mediaType string, data []byte) (imgspecv1.Descriptor, erro
 }
 
 // image writes one image's layers, config and manifest.
-func (w *writer) image(o Options, seed uint64, osName, arch string) (imgspecv1.Descriptor, error) {
+func (w *writer) image(o Options, seed uint64, p oci.Platform) (imgspecv1.Descriptor, error) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	var layers []imgspecv1.Descriptor
 	var diffIDs []digest.Digest
@@ -120,7 +120,7 @@ func (w *writer) image(o Options, seed uint64, osName, arch string) (imgspecv1.D
 		}
 		var tarBuf bytes.Buffer
 		tw := tar.NewWriter(&tarBuf)
-		name := fmt.Sprintf("layer%d/data-%s", i, arch)
+		name := fmt.Sprintf("layer%d/data-%s", i, p.Arch)
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
 			return imgspecv1.Descriptor{}, err
 		}
@@ -142,7 +142,7 @@ func (w *writer) image(o Options, seed uint64, osName, arch string) (imgspecv1.D
 		layers = append(layers, d)
 	}
 	cfg, _ := json.Marshal(imgspecv1.Image{
-		Platform: imgspecv1.Platform{OS: osName, Architecture: arch},
+		Platform: imgspecv1.Platform{OS: p.OS, Architecture: p.Arch, Variant: p.Variant},
 		Config:   imgspecv1.ImageConfig{Cmd: []string{"/bin/sh"}, Labels: map[string]string{"seed": fmt.Sprint(seed)}},
 		RootFS:   imgspecv1.RootFS{Type: "layers", DiffIDs: diffIDs},
 	})
