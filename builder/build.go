@@ -230,6 +230,19 @@ func sbomInput(res *Result) sbom.Input {
 	return in
 }
 
+// SBOMs are the build's SBOMs by platform: one under "" for an image,
+// each platform's for a list (see sbom.WriteFiles).
+func (r *Result) SBOMs() map[string]*sbom.Document {
+	if len(r.Manifests) == 0 {
+		return map[string]*sbom.Document{"": r.SBOM}
+	}
+	out := map[string]*sbom.Document{}
+	for _, m := range r.Manifests {
+		out[m.Platform] = m.SBOM
+	}
+	return out
+}
+
 // pullBase pulls ref into store unless it is there already and returns its
 // image ID. It goes through libimage directly rather than buildah.Pull, which
 // insists on finding a container network backend first.

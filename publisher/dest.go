@@ -1,6 +1,7 @@
 package publisher
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/agentforge/agentforge/builder/oci"
@@ -51,6 +52,11 @@ func ParseDestination(s string, defaultTags []string) (Destination, error) {
 	if t, ok := named.(reference.Tagged); ok {
 		d.Tags = []string{t.Tag()}
 	} else {
+		for _, t := range defaultTags {
+			if err := oci.CheckTag(t); err != nil {
+				return Destination{}, fmt.Errorf("destination %q: %w", s, err)
+			}
+		}
 		d.Tags = append(d.Tags, defaultTags...)
 	}
 	return d, nil

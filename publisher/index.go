@@ -35,7 +35,7 @@ type IndexEntry struct {
 // IndexReport is the outcome of Index.
 type IndexReport struct {
 	Report
-	Manifests []IndexEntry `json:"manifests"`
+	Manifests []IndexEntry `json:"manifests,omitempty"`
 }
 
 // Index joins single-platform images, each named by digest in a registry

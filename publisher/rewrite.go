@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"context"
+	"os"
 
 	"fmt"
 	"regexp"
@@ -136,4 +137,52 @@ func (r *Rewriter) pin(ctx context.Context, ref string) (string, error) {
 		return "", fmt.Errorf("resolve %s on the mirror: %w", ref, err)
 	}
 	return ref + "@" + d.String(), nil
+}
+
+// RewriteReport is what RewriteFiles found and did.
+type RewriteReport struct {
+	// Changes are the references rewritten (or, without write, to be).
+	Changes []Change `json:"changes"`
+	// Unmirrored are references to registries no mirror covers.
+	Unmirrored []Change `json:"unmirrored"`
+	// Written are the files written back.
+	Written []string `json:"written"`
+}
+
+// RewriteFiles rewrites the image references in each file (see Rewrite);
+// with write, a file with changes is written back in place, keeping its
+// mode. A file that cannot be read is bad input.
+func (r *Rewriter) RewriteFiles(ctx context.Context, files []string, write bool) (*RewriteReport, error) {
+	rep := &RewriteReport{Changes: []Change{}, Unmirrored: []Change{}, Written: []string{}}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return rep, errs.Input(err)
+		}
+		out, changes, err := r.Rewrite(ctx, f, data)
+		if err != nil {
+			return rep, err
+		}
+		changed := false
+		for _, c := range changes {
+			if c.To == "" {
+				rep.Unmirrored = append(rep.Unmirrored, c)
+			} else {
+				rep.Changes = append(rep.Changes, c)
+				changed = true
+			}
+		}
+		if !write || !changed {
+			continue
+		}
+		st, err := os.Stat(f)
+		if err != nil {
+			return rep, err
+		}
+		if err := os.WriteFile(f, out, st.Mode().Perm()); err != nil {
+			return rep, fmt.Errorf("write %s: %w", f, err)
+		}
+		rep.Written = append(rep.Written, f)
+	}
+	return rep, nil
 }

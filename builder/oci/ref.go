@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -180,4 +182,44 @@ func Manifest(ctx context.Context, ref types.ImageReference, sys *types.SystemCo
 		return nil, &errs.IntegrityError{What: "manifest of " + Name(ref), Check: "digest", Expected: want.String(), Actual: got.String()}
 	}
 	return raw, nil
+}
+
+// tagRE is the distribution spec's tag grammar.
+var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
+
+// CheckTag checks that t is a tag a registry takes: up to 128 letters,
+// digits, underscores, dots and dashes, not starting with a dot or dash.
+// A bad one is errs.ErrInput.
+func CheckTag(t string) error {
+	if !tagRE.MatchString(t) {
+		return errs.Inputf("tag %q: want up to 128 letters, digits, _ . - (not starting with . or -)", t)
+	}
+	return nil
+}
+
+// LocalTags are the tags a local image carries (under any repository),
+// sorted; none when name is not in store.
+func LocalTags(store storage.Store, name string) []string {
+	img, err := LocalImage(store, strings.TrimPrefix(name, "containers-storage:"))
+	if err != nil {
+		return nil
+	}
+	var tags []string
+	for _, n := range img.Names {
+		if named, err := reference.ParseNormalizedNamed(n); err == nil {
+			if t, ok := named.(reference.Tagged); ok && !slices.Contains(tags, t.Tag()) {
+				tags = append(tags, t.Tag())
+			}
+		}
+	}
+	slices.Sort(tags)
+	return tags
+}
+
+// LayoutTags is the tag an oci:DIR:TAG reference names, if any.
+func LayoutTags(ref string) []string {
+	if _, tag, ok := strings.Cut(strings.TrimPrefix(ref, "oci:"), ":"); ok && tag != "" {
+		return []string{tag}
+	}
+	return nil
 }

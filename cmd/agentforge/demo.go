@@ -13,6 +13,7 @@ import (
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/cmd/agentforge/internal/demo"
+	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/jenkins/jenkinstest"
 	"github.com/agentforge/agentforge/publisher/registry"
 	"github.com/agentforge/agentforge/publisher/release"
@@ -33,7 +34,7 @@ type demoReport struct {
 // demoSignature is the check of one destination's signature.
 type demoSignature struct {
 	Ref string `json:"ref"`
-	*signatureCheck
+	*sign.Check
 }
 
 var smokeCommands = [][]string{
@@ -86,7 +87,7 @@ Everything it stood in for is printed, with the reason.`,
 }
 
 func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string, optimize bool) (*demoReport, error) {
-	plain, err := loadDefinition("images/python-agent", nil)
+	plain, err := images.Find(release.DefaultDefinition, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -148,20 +149,18 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 		a.log.Warnf("STAND-IN: %s -> %s (%s)", s.What, s.Instead, s.Why)
 	}
 
-	cfg := &releaseFile{
-		Definition: defaultDefinition, Set: env.Overrides,
-		Smoke:        smokeCommands,
-		Pod:          demo.PodCheck,
-		Destinations: []string{regs[0].Addr + "/agents/python-agent", regs[1].Addr + "/registry.example/agents/python-agent"},
-		Jenkins:      &releaseJenkins{URL: emu.URL, User: "agentforge-demo", TokenFile: tokenFile, Template: "python-agent", Label: "python", MemoryRequest: "1Gi", CPURequest: "500m", Podman: true},
-	}
-	for _, m := range env.SourceMirrors {
-		cfg.SourceMirrors = append(cfg.SourceMirrors, m.From+"="+m.To)
+	file := &release.File{
+		Definition: release.DefaultDefinition, Set: env.Overrides,
+		SourceMirrors: env.SourceMirrors,
+		Smoke:         smokeCommands,
+		Pod:           demo.PodCheck,
+		Destinations:  []string{regs[0].Addr + "/agents/python-agent", regs[1].Addr + "/registry.example/agents/python-agent"},
+		Jenkins:       &release.JenkinsFile{URL: emu.URL, User: "agentforge-demo", TokenFile: tokenFile, Template: "python-agent", Label: "python", MemoryRequest: "1Gi", CPURequest: "500m", Podman: true},
 	}
 	for name := range env.SkipSignature {
-		cfg.SkipSignature = append(cfg.SkipSignature, name)
+		file.SkipSignature = append(file.SkipSignature, name)
 	}
-	rc, err := a.releaseConfig(store, cfg, cacheDir, source.DefaultKeyServer, filepath.Join(cacheDir, "publish"))
+	renv, err := a.releaseEnv(store, file, cacheDir)
 	if err != nil {
 		return rep, err
 	}
@@ -176,10 +175,14 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 	if err := os.WriteFile(pubFile, pubPEM, 0o644); err != nil {
 		return rep, err
 	}
-	if rc.Signer, err = sign.ParsePrivateKey(privPEM, pass); err != nil {
+	if renv.Signer, err = sign.ParsePrivateKey(privPEM, pass); err != nil {
 		return rep, err
 	}
-	rc.SBOMFile = filepath.Join(work, "python-agent.spdx.json")
+	renv.SBOMFile = filepath.Join(work, "python-agent.spdx.json")
+	rc, err := file.Config(renv)
+	if err != nil {
+		return rep, err
+	}
 	for i := 1; i <= 2; i++ {
 		a.log.Infof("demo run %d of 2", i)
 		run, err := release.Run(ctx, rc)
@@ -209,8 +212,8 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 		if err != nil {
 			return rep, err
 		}
-		check, err := a.checkSignature(ctx, ref, pubFile, sbomRequired)
-		rep.Verified = append(rep.Verified, demoSignature{Ref: d.Ref, signatureCheck: check})
+		check, err := a.checkSignature(ctx, ref, pubFile, sign.SBOMRequired)
+		rep.Verified = append(rep.Verified, demoSignature{Ref: d.Ref, Check: check})
 		if err != nil {
 			return rep, fmt.Errorf("demo: %s: %w", d.Ref, err)
 		}

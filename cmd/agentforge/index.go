@@ -44,11 +44,11 @@ index digest (cosign format), after verification and before the tags.`,
 				}
 				srcs = append(srcs, ref)
 			}
-			dests, err := f.destinations(f.tags)
+			dests, err := f.destinations(nil)
 			if err != nil {
 				return err
 			}
-			signer, err := sf.signer()
+			signing, err := sf.signing()
 			if err != nil {
 				return err
 			}
@@ -56,14 +56,14 @@ index digest (cosign format), after verification and before the tags.`,
 			if err != nil {
 				return err
 			}
-			opts.Sign = signing(signer, nil)
+			opts.Sign = signing
 			rep, err := publisher.Index(cmd.Context(), srcs, dests, opts)
 			a.emitIndex(rep)
 			return err
 		},
 	}
-	f.register(cmd)
-	sf.register(cmd)
+	f.AddFlags(cmd)
+	sf.AddFlags(cmd)
 	return cmd
 }
 

@@ -36,8 +36,8 @@ index to one platform (the digest then changes to that platform's manifest).`,
 			if err != nil {
 				return err
 			}
-			tags := f.tags
-			if t, ok := src.DockerReference().(reference.Tagged); ok && len(tags) == 0 {
+			var tags []string
+			if t, ok := src.DockerReference().(reference.Tagged); ok {
 				tags = []string{t.Tag()}
 			}
 			dests, err := f.destinations(tags)
@@ -55,7 +55,7 @@ index to one platform (the digest then changes to that platform's manifest).`,
 			return err
 		},
 	}
-	f.register(cmd)
+	f.AddFlags(cmd)
 	cmd.Flags().StringVar(&platform, "platform", "", "copy only this platform's manifest (os/arch[/variant]); the digest changes")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say which blobs would be copied, copy nothing")
 	return cmd

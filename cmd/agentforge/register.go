@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/sign"
 
 	"github.com/agentforge/agentforge/jenkins"
 	"github.com/spf13/cobra"
@@ -130,7 +131,7 @@ func (a *app) runRegister(ctx context.Context, f *registerFlags) error {
 		if err != nil {
 			return fmt.Errorf("--require-signature: --image: %w", err)
 		}
-		if _, err := a.checkSignature(ctx, ref, f.requireSignature, sbomIfPresent); err != nil {
+		if _, err := a.checkSignature(ctx, ref, f.requireSignature, sign.SBOMIfPresent); err != nil {
 			return fmt.Errorf("--require-signature: not registering %s: %w", ref, err)
 		}
 		a.log.WithField("image", ref.String()).Info("signature verified")

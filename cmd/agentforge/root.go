@@ -13,11 +13,13 @@ import (
 	"syscall"
 
 	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/redact"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	"golang.org/x/term"
 )
@@ -168,6 +170,22 @@ func (a *app) setup() error {
 // a.closeStore.
 func (a *app) openStore() (storage.Store, error) {
 	return builder.OpenStore(builder.StoreOptions{Root: a.storageRoot, Driver: a.storageDriver})
+}
+
+// parseRef parses a user's image reference (see oci.ParseReference),
+// opening local storage for a local one; the store is closed when the
+// command ends.
+func (a *app) parseRef(arg string) (types.ImageReference, error) {
+	var store storage.Store
+	if oci.IsLocal(arg) {
+		s, err := a.openStore()
+		if err != nil {
+			return nil, err
+		}
+		a.cleanups = append(a.cleanups, func() { a.closeStore(s) })
+		store = s
+	}
+	return oci.ParseReference(arg, store)
 }
 
 func (a *app) closeStore(s storage.Store) {

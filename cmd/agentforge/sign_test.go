@@ -57,6 +57,14 @@ func TestCLI_KeygenSignVerifyRegister(t *testing.T) {
 	if st, err := os.Lstat(linked + ".key"); err != nil || !st.Mode().IsRegular() || st.Mode().Perm() != 0o600 {
 		t.Errorf("forced private key: %v %v", st, err)
 	}
+	// A dangling symbolic link at PREFIX.pub: both paths are checked
+	// before anything is written, so exit 2 leaves no PREFIX.key behind.
+	dangling := filepath.Join(dir, "dangling")
+	os.Symlink(filepath.Join(dir, "nowhere", "x"), dangling+".pub")
+	run(2, "keygen", "--prefix", dangling)
+	if _, err := os.Lstat(dangling + ".key"); err == nil {
+		t.Errorf("keygen refused with exit 2 but left %s.key behind", dangling)
+	}
 
 	// An image on the registry.
 	layout := filepath.Join(t.TempDir(), "layout")

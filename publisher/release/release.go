@@ -162,7 +162,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.SBOMFile != "" {
 		var err error
-		if rep.SBOM, err = WriteSBOMs(cfg.SBOMFile, rep.Image); err != nil {
+		if rep.SBOM, err = sbom.WriteFiles(cfg.SBOMFile, rep.Image.SBOMs()); err != nil {
 			return rep, err
 		}
 	}
@@ -230,11 +230,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	var digest string
-	if err := timed("publish", func() error {
-		ref, err := oci.ParseReference(rep.Image.ID, store)
-		if err != nil {
-			return err
-		}
+	if err := timed("publish", func() (err error) {
 		opts := cfg.Publish
 		if opts.Log == nil {
 			opts.Log = log
@@ -244,21 +240,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				return err
 			}
 		}
-		list, err := oci.ReadLocalList(store, rep.Image.ID)
-		if err != nil {
-			return err
-		}
-		if list != nil {
-			ir, err := publisher.PublishList(ctx, list, cfg.Destinations, opts)
-			if ir != nil {
-				rep.Destinations, digest, rep.Manifests = ir.Destinations, ir.Digest, ir.Manifests
-				rep.Signatures = listSignatures(ir, rep.Image)
-			}
-			return err
-		}
-		pr, err := publisher.Publish(ctx, ref, cfg.Destinations, opts)
-		if pr != nil {
-			rep.Destinations, digest, rep.Signatures = pr.Destinations, pr.Digest, pr.Signatures
+		ir, err := publisher.PublishLocal(ctx, store, rep.Image.ID, cfg.Destinations, opts)
+		if ir != nil {
+			rep.Destinations, digest, rep.Manifests = ir.Destinations, ir.Digest, ir.Manifests
+			rep.Signatures = listSignatures(ir, rep.Image)
 		}
 		return err
 	}); err != nil {
@@ -284,35 +269,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return err
 	})
 	return rep, err
-}
-
-// WriteSBOMs writes the SBOM of a build to path, or of each platform of a
-// list to path with the platform added before the extension
-// (sbom.spdx.json, linux/arm64: sbom-linux-arm64.spdx.json).
-func WriteSBOMs(path string, res *builder.Result) ([]string, error) {
-	if len(res.Manifests) == 0 {
-		return []string{path}, sbom.Write(path, res.SBOM)
-	}
-	var out []string
-	for _, m := range res.Manifests {
-		p := platformPath(path, m.Platform)
-		if err := sbom.Write(p, m.SBOM); err != nil {
-			return out, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-func platformPath(path, platform string) string {
-	base, ext := path, ""
-	for _, e := range []string{".spdx.json", ".json"} {
-		if strings.HasSuffix(path, e) {
-			base, ext = strings.TrimSuffix(path, e), e
-			break
-		}
-	}
-	return base + "-" + strings.ReplaceAll(platform, "/", "-") + ext
 }
 
 // signing is what a release signs with s: the image (a list: the index)

@@ -13,6 +13,7 @@ import (
 	"github.com/agentforge/agentforge/images/redact"
 	"go.podman.io/image/v5/pkg/docker/config"
 	"go.podman.io/image/v5/types"
+	"gopkg.in/yaml.v3"
 )
 
 // Registries is the one registry configuration: how every pull, push and
@@ -194,6 +195,20 @@ func (r Registries) registriesConf() string {
 // with To instead.
 type Mirror struct {
 	From, To string
+}
+
+// UnmarshalYAML reads a mirror written "FROM=TO", as the flags take it.
+func (m *Mirror) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: mirror: want PREFIX=REPLACEMENT: %w", n.Line, err)
+	}
+	parsed, err := ParseMirror(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*m = parsed
+	return nil
 }
 
 // ParseMirror parses "FROM=TO".
