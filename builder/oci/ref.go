@@ -153,19 +153,20 @@ func Layers(ctx context.Context, sys *types.SystemContext, ref types.ImageRefere
 	return m.digest.String(), m.layers, nil
 }
 
-// Manifest reads the top-level manifest of ref. When ref names a digest
+// Manifest reads the top-level manifest of ref (a registry's 404 is
+// errs.ErrNotFound: the reference names nothing). When ref names a digest
 // (repo@sha256:…), or is an OCI layout (whose index.json names one), the
 // bytes are checked against it before they are returned: a source serving
 // another manifest is an *errs.IntegrityError.
 func Manifest(ctx context.Context, ref types.ImageReference, sys *types.SystemContext) ([]byte, error) {
 	src, err := ref.NewImageSource(ctx, sys)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", Name(ref), err)
+		return nil, notFound(fmt.Errorf("open %s: %w", Name(ref), err))
 	}
 	defer src.Close()
 	raw, _, err := src.GetManifest(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("read manifest of %s: %w", Name(ref), err)
+		return nil, notFound(fmt.Errorf("read manifest of %s: %w", Name(ref), err))
 	}
 	var want digest.Digest
 	if dref := ref.DockerReference(); dref != nil {
