@@ -149,6 +149,7 @@ func TestBuild_CachedRebuildIsSameImage(t *testing.T) {
 }
 
 func TestBuild_BadSourceLeavesStoreUntouched(t *testing.T) {
+	buildertest.Builds(t)
 	store := buildertest.NewStore(t, "vfs")
 	def := buildertest.LoadBusybox(t, nil)
 	native := "busybox-" + runtime.GOARCH

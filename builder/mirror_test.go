@@ -26,6 +26,7 @@ import (
 // --registry-mirror: the build works with docker.io unreachable, and the
 // image records the original name.
 func TestBuild_BaseThroughRegistryMirror(t *testing.T) {
+	buildertest.Builds(t)
 	store := buildertest.NewStore(t, "vfs")
 	base := buildertest.Busybox(t, store, nil)
 	mirror := registrytest.New(t, registrytest.Options{})

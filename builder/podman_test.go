@@ -53,6 +53,7 @@ func startPodmanService(t *testing.T) (url, root, runroot string) {
 }
 
 func TestBuildPodman_ThroughTheService(t *testing.T) {
+	buildertest.Builds(t)
 	url, root, runroot := startPodmanService(t)
 	def := buildertest.LoadBusybox(t, nil)
 	build := func() *builder.Result {

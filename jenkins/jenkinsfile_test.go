@@ -35,6 +35,9 @@ func (s step) arg0() string {
 // digest; a nightly trigger that bumps CPython; every registry, Jenkins and
 // git credential only through withCredentials, never on a command line.
 func TestJenkinsfile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Groovy: not in the short tier (make test runs it)")
+	}
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..")
 	out, err := exec.Command("groovy", filepath.Join(root, "testdata", "jenkins", "pipeline.groovy"), filepath.Join(root, "Jenkinsfile")).CombinedOutput()

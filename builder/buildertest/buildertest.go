@@ -76,6 +76,15 @@ func SourceCache(t testing.TB) string {
 	return dir
 }
 
+// Builds marks a test that builds an image with buildah: it does not run
+// in the short tier (go test -short, make test-short), which has none.
+func Builds(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds an image: not in the short tier (make test runs it)")
+	}
+}
+
 // Busybox builds testdata/busybox into store (overrides such as
 // {"greeting": "x"} make different images).
 func Busybox(t testing.TB, store storage.Store, overrides map[string]string) *builder.Result {
@@ -88,6 +97,7 @@ func Busybox(t testing.TB, store storage.Store, overrides map[string]string) *bu
 // binfmt-support, which make deps installs.
 func BusyboxFor(t testing.TB, store storage.Store, platforms []string, overrides map[string]string) *builder.Result {
 	t.Helper()
+	Builds(t)
 	var out bytes.Buffer
 	res, err := builder.Build(context.Background(), LoadBusybox(t, overrides), builder.BuildOptions{
 		Store: store, Fetcher: &source.Fetcher{CacheDir: SourceCache(t)}, Output: &out, TmpDir: t.TempDir(), Platforms: platforms,

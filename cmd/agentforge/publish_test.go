@@ -15,6 +15,7 @@ import (
 )
 
 func TestCLI_PublishVerifyAndRewrite(t *testing.T) {
+	buildertest.Builds(t)
 	sf := storeFlags(t)
 	if code, _, stderr := cli(t, append([]string{"build", "../../testdata/busybox", "--cache-dir", buildertest.SourceCache(t)}, sf...)...); code != 0 {
 		t.Fatalf("build: %s", stderr)

@@ -14,6 +14,7 @@ import (
 )
 
 func TestCLI_ReleaseTwiceIsIdempotent(t *testing.T) {
+	buildertest.Builds(t)
 	up := registrytest.New(t, registrytest.Options{})
 	mirror := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	emu := jenkinstest.New(t, jenkinstest.Options{
@@ -112,6 +113,7 @@ jenkins:
 // under qemu), the index goes to both registries, and Jenkins is pointed at
 // the index digest.
 func TestCLI_ReleaseMultiPlatform(t *testing.T) {
+	buildertest.Builds(t)
 	up := registrytest.New(t, registrytest.Options{})
 	mirror := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	emu := jenkinstest.New(t, jenkinstest.Options{

@@ -105,6 +105,9 @@ type Server struct {
 // test when Groovy is not installed (apt-get install groovy default-jre-headless).
 func New(t testing.TB, opts Options) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs Groovy: not in the short tier (make test runs it)")
+	}
 	s, err := Start(opts, t.TempDir())
 	if err != nil {
 		t.Fatalf("jenkinstest: %v", err)

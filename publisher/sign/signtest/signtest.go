@@ -23,6 +23,9 @@ const Version = "v2.6.2"
 // skipped): `make bin/cosign` installs it.
 func Cosign(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs cosign: not in the short tier (make test runs it)")
+	}
 	p := os.Getenv("COSIGN")
 	if p == "" {
 		_, file, _, _ := runtime.Caller(0)
