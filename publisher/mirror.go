@@ -84,17 +84,26 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 		}
 	}
 	srcRepo := reference.TrimNamed(named)
+	digests, err := withChildren(raw, d)
+	if err != nil {
+		return nil, err
+	}
+	// What the source has besides the image (signatures, attestations,
+	// referrers) is looked up while the blobs are copied, once for all
+	// destinations.
+	copier := &attachments.Copier{Options: attachments.Options{Hosts: p.hosts, Log: p.log}, DryRun: opts.DryRun}
+	copier.Prefetch(ctx, srcRepo, digests)
 	return p.fanOut(d, dests, func(dest Destination) Result {
 		if !opts.DryRun {
 			// The attachments go once the image is in place, before the
 			// tags.
 			return p.push(ctx, src, raw, d, dest, func(res *Result, log logrus.FieldLogger) error {
-				return p.copyAttachments(ctx, srcRepo, raw, d, dest, res, log, false)
+				return copyAttachments(ctx, copier, srcRepo, digests, dest, res, log)
 			})
 		}
 		res := p.plan(ctx, src, raw, d, dest)
 		if res.err == nil {
-			if err := p.copyAttachments(ctx, srcRepo, raw, d, dest, &res, p.log.WithField("destination", dest.String()), true); err != nil {
+			if err := copyAttachments(ctx, copier, srcRepo, digests, dest, &res, p.log.WithField("destination", dest.String())); err != nil {
 				res.err = fmt.Errorf("%s: %w", dest, err)
 				res.Error = res.err.Error()
 			}
@@ -103,24 +112,30 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 	})
 }
 
-// copyAttachments copies cosign's signatures, attestations and SBOMs of
-// the image (and of each child of an index) to dest once the image is in
-// place, byte for byte, so that it verifies there with the same key, and
-// records them in res. What dest already has is not sent again. A dry run
-// reports what would be copied.
-func (p *run) copyAttachments(ctx context.Context, srcRepo reference.Named, raw []byte, d digest.Digest, dest Destination, res *Result, log logrus.FieldLogger, dry bool) error {
+// withChildren is d and, for an index, each of its manifests.
+func withChildren(raw []byte, d digest.Digest) ([]digest.Digest, error) {
 	digests := []digest.Digest{d}
 	if mt := manifest.GuessMIMEType(raw); manifest.MIMETypeIsMultiImage(mt) {
 		list, err := manifest.ListFromBlob(raw, mt)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		digests = append(digests, list.Instances()...)
 	}
+	return digests, nil
+}
+
+// copyAttachments copies cosign's signatures, attestations and SBOMs and
+// the OCI 1.1 referrers of each of digests (the image and an index's
+// children) to dest once the image is in place, byte for byte, so that it
+// verifies there with the same key, and records them in res. What dest
+// already has is not sent again. A dry run reports what would be copied.
+func copyAttachments(ctx context.Context, copier *attachments.Copier, srcRepo reference.Named, digests []digest.Digest, dest Destination, res *Result, log logrus.FieldLogger) error {
 	all := &attachments.Report{Copied: []attachments.Copied{}}
-	copier := &attachments.Copier{Options: attachments.Options{Hosts: p.hosts, Log: log}, DryRun: dry}
+	c := *copier
+	c.Log = log
 	for _, dg := range digests {
-		rep, err := copier.Copy(ctx, srcRepo, dest.Repo, dg)
+		rep, err := c.Copy(ctx, srcRepo, dest.Repo, dg)
 		if rep != nil {
 			all.Copied = append(all.Copied, rep.Copied...)
 			all.Unchanged += rep.Unchanged

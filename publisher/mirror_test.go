@@ -6,10 +6,15 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 
 	"github.com/agentforge/agentforge/publisher/registrytest"
@@ -129,3 +134,50 @@ func TestMirror_MultiArchIndexKeptWhole(t *testing.T) {
 }
 
 func specsVersioned() specs.Versioned { return specs.Versioned{SchemaVersion: 2} }
+
+// A mirror looks up what the source has besides the image (cosign's
+// attachments, the tag schema's index, the referrers API) once, whatever
+// the number of destinations, and while the blobs are being copied
+// rather than after them.
+func TestMirror_AttachmentLookupsOnceAndAlongsideTheBlobs(t *testing.T) {
+	src := registrytest.New(t, registrytest.Options{})
+	sp := registrytest.NewProxy(t, src)
+	a, b := registrytest.New(t, registrytest.Options{}), registrytest.New(t, registrytest.Options{})
+	ap, bp := registrytest.NewProxy(t, a), registrytest.NewProxy(t, b)
+	hosts := registrytest.Hosts(t, src, sp, a, b, ap, bp)
+	ref := registrytest.Push(t, hosts, src.Host+"/agents/tool:1", ocitest.Options{Layers: 3, Size: 2 << 20, Seed: 61})
+	from, _ := oci.ParseReference("docker://"+sp.Host+"/agents/tool:1", nil)
+	_, err := Mirror(context.Background(), from, []Destination{dest(t, ap.Host+"/m/tool"), dest(t, bp.Host+"/m/tool")},
+		MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir(), Verify: VerifyNone}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hex := ref.Digest().Encoded()
+	lookups := map[string]int{}
+	var firstLookup time.Time
+	for _, e := range sp.Log() {
+		for _, p := range []string{"manifests/sha256-" + hex + ".sig", "manifests/sha256-" + hex + ".att", "manifests/sha256-" + hex + ".sbom", "manifests/sha256-" + hex, "referrers/sha256:" + hex} {
+			if strings.HasSuffix(e.Path, p) && e.Method == http.MethodGet {
+				lookups[p]++
+				if firstLookup.IsZero() || e.At.Before(firstLookup) {
+					firstLookup = e.At
+				}
+			}
+		}
+	}
+	if len(lookups) != 5 {
+		t.Fatalf("source lookups %v: want the three cosign tags, the tag schema and the referrers API", lookups)
+	}
+	for p, n := range lookups {
+		if n != 1 {
+			t.Errorf("%s asked %d times for two destinations, want once", p, n)
+		}
+	}
+	for _, pr := range []*registrytest.Proxy{ap, bp} {
+		for _, e := range pr.Log() {
+			if e.Method == http.MethodPut && strings.Contains(e.Path, "/manifests/sha256:") && !e.At.After(firstLookup) {
+				t.Errorf("the lookups started at %s, after the image's manifest was written to %s at %s: they should run alongside the blobs", firstLookup.Format(time.StampMicro), pr.Host, e.At.Format(time.StampMicro))
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
@@ -86,7 +87,88 @@ type Copier struct {
 // against their digests as they are read; referrers must name d (or a
 // referrer of d) as their subject.
 func (c *Copier) Copy(ctx context.Context, src, dst reference.Named, d digest.Digest) (*Report, error) {
-	return copyAttachments(ctx, src, dst, d, c.Options, c.DryRun)
+	o := c.Options
+	if o.cache.holds(dst) {
+		o.cache = nil // what is read from the destination is never stale
+	}
+	return copyAttachments(ctx, src, dst, d, o, c.DryRun)
+}
+
+// Prefetch starts reading, in the background, what Copy will read from
+// src for each of digests: cosign's attachments, the tag schema's index,
+// the referrers API's listing, every referrer and their blobs, three
+// levels deep. A mirror calls it while the image's blobs are copied, so
+// that the lookups do not wait for them; every Copy from src afterwards
+// reads from what was fetched (each thing is asked of the source once,
+// whatever the number of destinations). Failures are not reported here:
+// Copy meets them again and reports them.
+func (c *Copier) Prefetch(ctx context.Context, src reference.Named, digests []digest.Digest) {
+	c.Options.cache = newReadCache(src)
+	o := c.Options
+	var nodes sync.Map
+	var walk func(d digest.Digest, depth int)
+	read := func(ref reference.Named) *Attachment {
+		a, err := Read(ctx, o, ref)
+		if err != nil {
+			return nil
+		}
+		for _, l := range append(a.Manifest.Layers, a.Manifest.Config) {
+			if l.Size > 0 && l.Size <= maxCachedBlob {
+				a.Blob(ctx, l)
+			}
+		}
+		return a
+	}
+	walk = func(d digest.Digest, depth int) {
+		if _, seen := nodes.LoadOrStore(d, true); seen || depth > maxReferrerDepth || d.Algorithm() != digest.SHA256 {
+			return
+		}
+		var wg sync.WaitGroup
+		for _, suffix := range []string{SuffixSignature, SuffixAttestation, SuffixSBOM, ""} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ref, err := TagRef(src, d, suffix)
+				if suffix == "" {
+					var tag string
+					if tag, err = ReferrersTag(d); err == nil {
+						ref, err = reference.WithTag(reference.TrimNamed(src), tag)
+					}
+				}
+				if err != nil {
+					return
+				}
+				if a := read(ref); a != nil && suffix == "" {
+					if idx, err := parseReferrers(a.Raw, a.Ref); err == nil {
+						walkAll(idx.Manifests, src, depth, read, walk)
+					}
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if list, _, err := ListReferrers(ctx, o, src, d); err == nil {
+				walkAll(list, src, depth, read, walk)
+			}
+		}()
+		wg.Wait()
+	}
+	for _, d := range digests {
+		go walk(d, 0)
+	}
+}
+
+// walkAll reads each referrer listed and walks its own referrers.
+func walkAll(list []imgspecv1.Descriptor, src reference.Named, depth int, read func(reference.Named) *Attachment, walk func(digest.Digest, int)) {
+	for i, m := range list {
+		if i >= MaxReferrerCandidates {
+			return
+		}
+		if at, err := reference.WithDigest(reference.TrimNamed(src), m.Digest); err == nil && read(at) != nil {
+			walk(m.Digest, depth+1)
+		}
+	}
 }
 
 func copyAttachments(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool) (*Report, error) {

@@ -351,15 +351,20 @@ func newReferrersIndex(srcIdx *imgspecv1.Index, want []imgspecv1.Descriptor) ([]
 // ListReferrers asks repo's registry for the referrers of d through the
 // OCI 1.1 referrers API; supported is false where it has none.
 func ListReferrers(ctx context.Context, opts Options, repo reference.Named, d digest.Digest) (list []imgspecv1.Descriptor, supported bool, err error) {
-	c, err := opts.Hosts.Client(repo)
-	if err != nil {
-		return nil, false, err
-	}
-	err = opts.Retry(ctx, "list the referrers of "+d.String(), func() error {
-		list, supported, err = c.Referrers(ctx, d)
-		return err
+	l, err := opts.cache.referrerList(repo, d, func() (listing, error) {
+		var l listing
+		c, err := opts.Hosts.Client(repo)
+		if err != nil {
+			return l, err
+		}
+		err = opts.Retry(ctx, "list the referrers of "+d.String(), func() error {
+			var err error
+			l.list, l.supported, err = c.Referrers(ctx, d)
+			return err
+		})
+		return l, err
 	})
-	return list, supported, err
+	return l.list, l.supported, err
 }
 
 // writeManifest writes raw under to.

@@ -47,6 +47,10 @@ type Options struct {
 	Hosts *remote.Hosts
 	// Log receives one line per attachment written or copied.
 	Log logrus.FieldLogger
+
+	// cache, set by Copier.Prefetch, remembers what was read from the
+	// source repository.
+	cache *readCache
 }
 
 // Logger is where progress goes (a discarding logger when Log is nil).
@@ -100,8 +104,8 @@ func TagRef(repo reference.Named, d digest.Digest, suffix string) (reference.Nam
 var ErrAbsent = errors.New("not on the registry")
 
 // Attachment is an attachment manifest read from a registry (a cosign
-// .sig, .att or .sbom, a referrer, a tag-schema index), with the source it
-// was read from (for its blobs). Close it when done.
+// .sig, .att or .sbom, a referrer, a tag-schema index). Its blobs are read
+// with Blob. Close it when done.
 type Attachment struct {
 	// Ref is where it was read: repo:tag or repo@digest.
 	Ref reference.Named
@@ -109,36 +113,40 @@ type Attachment struct {
 	Raw []byte
 	// Manifest is Raw parsed.
 	Manifest imgspecv1.Manifest
-	src      types.ImageSource
+
+	o Options
 }
 
-// Close releases the source the attachment was read from.
-func (a *Attachment) Close() {
-	if a != nil && a.src != nil {
-		a.src.Close()
-	}
-}
+// Close releases the attachment. (It holds nothing open today; callers
+// close it so that it may.)
+func (a *Attachment) Close() {}
 
-// Read reads the manifest at ref (a tag or digest), or returns ErrAbsent.
+// Read reads the manifest at ref (a tag or digest), or returns ErrAbsent,
+// through the repository's client (one connection pool and token per
+// repository) and the retry policy. Under a Copier that prefetched ref's
+// repository, what was read is not asked again.
 func Read(ctx context.Context, o Options, ref reference.Named) (*Attachment, error) {
-	dref, err := docker.NewReference(ref)
+	raw, err := o.cache.manifest(ref, func() ([]byte, error) { return readManifest(ctx, o, ref) })
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref, err)
+		return nil, err
 	}
-	a := &Attachment{Ref: ref}
+	a := &Attachment{Ref: ref, Raw: raw, o: o}
+	if err := json.Unmarshal(a.Raw, &a.Manifest); err != nil {
+		return nil, &errs.IntegrityError{What: "attachment " + ref.String(), Check: "content: not an image manifest: " + err.Error()}
+	}
+	return a, nil
+}
+
+func readManifest(ctx context.Context, o Options, ref reference.Named) ([]byte, error) {
+	c, err := o.Hosts.Client(ref)
+	if err != nil {
+		return nil, err
+	}
+	var raw []byte
 	err = o.Retry(ctx, "read "+ref.String(), func() error {
-		// c/image loads the manifest when it opens a registry source.
-		src, err := dref.NewImageSource(ctx, o.Sys(ref))
-		if err != nil {
-			return err
-		}
-		raw, _, err := src.GetManifest(ctx, nil)
-		if err != nil {
-			src.Close()
-			return err
-		}
-		a.src, a.Raw = src, raw
-		return nil
+		var err error
+		raw, err = c.Manifest(ctx, refString(ref), MaxSize)
+		return err
 	})
 	if err != nil {
 		if remote.IsNotFound(err) {
@@ -146,28 +154,42 @@ func Read(ctx context.Context, o Options, ref reference.Named) (*Attachment, err
 		}
 		return nil, fmt.Errorf("read %s: %w", ref, err)
 	}
-	if len(a.Raw) > MaxSize {
-		a.Close()
-		return nil, fmt.Errorf("read %s: manifest larger than %d bytes", ref, MaxSize)
-	}
-	if err := json.Unmarshal(a.Raw, &a.Manifest); err != nil {
-		a.Close()
-		return nil, &errs.IntegrityError{What: "attachment " + ref.String(), Check: "content: not an image manifest: " + err.Error()}
-	}
-	return a, nil
+	return raw, nil
 }
 
-// Blob reads one blob of the attachment and checks it against desc.
+// refString is a reference's tag or digest, as the manifests endpoint
+// takes it.
+func refString(ref reference.Named) string {
+	if d, ok := ref.(reference.Digested); ok {
+		return d.Digest().String()
+	}
+	if t, ok := ref.(reference.Tagged); ok {
+		return t.Tag()
+	}
+	return "latest"
+}
+
+// Blob reads one blob of the attachment (at most MaxSize bytes), with
+// retries, and checks it against desc. A read that keeps failing is a
+// runtime error, never an integrity error: only content that arrived and
+// does not match is.
 func (a *Attachment) Blob(ctx context.Context, desc imgspecv1.Descriptor) ([]byte, error) {
 	if desc.Size > MaxSize {
 		return nil, fmt.Errorf("%s: blob %s: %d bytes, more than %d", a.Ref, desc.Digest, desc.Size, MaxSize)
 	}
-	rc, _, err := a.src.GetBlob(ctx, types.BlobInfo{Digest: desc.Digest, Size: desc.Size}, none.NoCache)
-	if err != nil {
-		return nil, fmt.Errorf("%s: blob %s: %w", a.Ref, desc.Digest, err)
-	}
-	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, MaxSize+1))
+	data, err := a.o.cache.blob(a.Ref, desc.Digest, desc.Size, func() ([]byte, error) {
+		var data []byte
+		err := a.o.Retry(ctx, "read blob "+desc.Digest.String(), func() error {
+			rc, err := a.openBlob(ctx, desc)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			data, err = io.ReadAll(io.LimitReader(rc, MaxSize+1))
+			return err
+		})
+		return data, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: blob %s: %w", a.Ref, desc.Digest, err)
 	}
@@ -178,6 +200,15 @@ func (a *Attachment) Blob(ctx context.Context, desc imgspecv1.Descriptor) ([]byt
 		return nil, &errs.IntegrityError{What: a.Ref.String() + " blob " + desc.Digest.String(), Check: "size", Expected: fmt.Sprint(desc.Size), Actual: fmt.Sprint(len(data))}
 	}
 	return data, nil
+}
+
+// openBlob opens one blob of the attachment's repository for reading.
+func (a *Attachment) openBlob(ctx context.Context, desc imgspecv1.Descriptor) (io.ReadCloser, error) {
+	c, err := a.o.Hosts.Client(a.Ref)
+	if err != nil {
+		return nil, err
+	}
+	return c.OpenBlob(ctx, desc.Digest)
 }
 
 // Writer puts blobs and a manifest under one tag (or digest) of one

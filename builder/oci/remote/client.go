@@ -45,6 +45,7 @@ type Client struct {
 	repo    reference.Named
 	host    string // host[:port] to dial (docker.io is registry-1.docker.io)
 	http    *http.Client
+	blobs   *http.Client // as http, and follows a blob's redirect to storage on another host over HTTPS
 	realms  *http.Client // for token realms on other hosts: TLS verified
 	secure  bool         // TLS verified; false for insecure hosts
 	creds   types.DockerAuthConfig
@@ -111,6 +112,8 @@ func (h *Hosts) newClient(repo reference.Named) (*Client, error) {
 		host: host,
 		http: &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, Timeout: 5 * time.Minute,
 			CheckRedirect: stayOn(insecure)},
+		blobs: &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, Timeout: 30 * time.Minute,
+			CheckRedirect: toStorage(insecure)},
 		realms: &http.Client{Transport: &redact.Transport{Base: realmTr, Secrets: sec}, Timeout: 5 * time.Minute,
 			CheckRedirect: stayOn(false)},
 		secure:  !insecure,
@@ -135,6 +138,21 @@ func stayOn(plainOK bool) func(req *http.Request, via []*http.Request) error {
 			return &RefusedError{Reason: fmt.Sprintf("refusing the redirect to %s: not HTTPS", req.URL.Redacted())}
 		}
 		return nil
+	}
+}
+
+// toStorage is stayOn, except that a redirect to another host (a
+// registry's blob storage: S3, a CDN) is followed over HTTPS, without the
+// registry's credentials (Go would keep them for another port of the
+// same host name).
+func toStorage(plainOK bool) func(req *http.Request, via []*http.Request) error {
+	same := stayOn(plainOK)
+	return func(req *http.Request, via []*http.Request) error {
+		if req.URL.Host != via[0].URL.Host && req.URL.Scheme == "https" && len(via) < 10 {
+			req.Header.Del("Authorization")
+			return nil
+		}
+		return same(req, via)
 	}
 }
 
@@ -209,7 +227,7 @@ func (c *Client) Next(ctx context.Context, prev *http.Response, accept string, m
 }
 
 func (c *Client) get(ctx context.Context, u *url.URL, accept string, max int64) (*http.Response, []byte, error) {
-	resp, err := c.do(ctx, http.MethodGet, u, accept)
+	resp, err := c.do(ctx, c.http, http.MethodGet, u, accept)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -249,12 +267,12 @@ func (c *Client) url(base *url.URL, ref string) (*url.URL, error) {
 
 // do sends one request without a body, answering an auth challenge once.
 // An insecure host that does not speak TLS is tried again over plain HTTP.
-func (c *Client) do(ctx context.Context, method string, u *url.URL, accept string) (*http.Response, error) {
-	resp, err := c.send(ctx, method, u, accept)
+func (c *Client) do(ctx context.Context, hc *http.Client, method string, u *url.URL, accept string) (*http.Response, error) {
+	resp, err := c.send(ctx, hc, method, u, accept)
 	if err != nil && !c.secure && u.Scheme == "https" {
 		plain := *u
 		plain.Scheme = "http"
-		if resp2, err2 := c.send(ctx, method, &plain, accept); err2 == nil {
+		if resp2, err2 := c.send(ctx, hc, method, &plain, accept); err2 == nil {
 			c.mu.Lock()
 			c.scheme = "http"
 			c.mu.Unlock()
@@ -275,10 +293,10 @@ func (c *Client) do(ctx context.Context, method string, u *url.URL, accept strin
 	if err := c.authorize(ctx, u, challenge); err != nil {
 		return nil, err
 	}
-	return c.send(ctx, method, u, accept)
+	return c.send(ctx, hc, method, u, accept)
 }
 
-func (c *Client) send(ctx context.Context, method string, u *url.URL, accept string) (*http.Response, error) {
+func (c *Client) send(ctx context.Context, hc *http.Client, method string, u *url.URL, accept string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return nil, err
@@ -293,7 +311,7 @@ func (c *Client) send(ctx context.Context, method string, u *url.URL, accept str
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, u.Redacted(), err)
 	}
@@ -310,6 +328,43 @@ var manifestTypes = strings.Join([]string{
 // maxManifest bounds a manifest read to hash it.
 const maxManifest = 4 << 20
 
+// Manifest reads the manifest a tag or digest names, as the registry
+// serves it (every image and index type accepted), at most max bytes. A
+// manifest the registry does not have is an *Error with StatusCode 404.
+// The caller checks the bytes against a digest it was given.
+func (c *Client) Manifest(ctx context.Context, ref string, max int64) ([]byte, error) {
+	u, err := c.url(nil, "manifests/"+ref)
+	if err != nil {
+		return nil, c.secrets.Error(err)
+	}
+	_, body, err := c.get(ctx, u, manifestTypes, max)
+	return body, c.secrets.Error(err)
+}
+
+// OpenBlob opens the blob d for reading, following the registry's
+// redirect to its storage (over HTTPS, without credentials, when that is
+// another host). The caller closes it and checks what it reads against d.
+// A blob the registry does not have is an *Error with StatusCode 404.
+func (c *Client) OpenBlob(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
+	if err := d.Validate(); err != nil {
+		return nil, errs.Inputf("blob %q: %w", d, err)
+	}
+	u, err := c.url(nil, "blobs/"+d.String())
+	if err != nil {
+		return nil, c.secrets.Error(err)
+	}
+	resp, err := c.do(ctx, c.blobs, http.MethodGet, u, "")
+	if err != nil {
+		return nil, c.secrets.Error(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return nil, &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: c.errorDetail(body)}
+	}
+	return resp.Body, nil
+}
+
 // ManifestDigest is the digest of the manifest a tag (or digest) names
 // now: from the registry's Docker-Content-Digest header on a HEAD, or by
 // hashing the manifest when the registry sends none. A tag the registry
@@ -324,7 +379,7 @@ func (c *Client) manifestDigest(ctx context.Context, ref string) (digest.Digest,
 	if err != nil {
 		return "", err
 	}
-	resp, err := c.do(ctx, http.MethodHead, u, manifestTypes)
+	resp, err := c.do(ctx, c.http, http.MethodHead, u, manifestTypes)
 	if err != nil {
 		return "", err
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -637,5 +638,62 @@ func TestClient_ErrorBodiesAreRedacted(t *testing.T) {
 				t.Errorf("a redacted 500 is no longer retryable: %v", err)
 			}
 		})
+	}
+}
+
+// A blob read follows the registry's redirect to its storage on another
+// host (S3, a CDN), over HTTPS only, and the credentials stay behind;
+// manifests are read with every image type accepted.
+func TestClient_OpenBlobFollowsStorageRedirect(t *testing.T) {
+	var storageAuth string
+	storage := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		storageAuth = r.Header.Get("Authorization")
+		fmt.Fprint(w, "blob bytes")
+	}))
+	defer storage.Close()
+	plainStorage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "x") }))
+	defer plainStorage.Close()
+	var target string
+	reg := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "" {
+			w.Header().Set("WWW-Authenticate", `Basic realm="registry"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/v2/team/agent/blobs/"):
+			http.Redirect(w, r, target, http.StatusTemporaryRedirect)
+		case r.URL.Path == "/v2/team/agent/manifests/v1" && strings.Contains(r.Header.Get("Accept"), imgspecv1.MediaTypeImageIndex):
+			fmt.Fprint(w, `{"schemaVersion":2}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer reg.Close()
+	f := &fakeRegistry{srv: reg}
+	// The storage's certificate is httptest's, like the registry's: trusted.
+	c := f.client(t, "u", "s3cret-password", false)
+	d := digest.FromString("blob bytes")
+
+	target = storage.URL + "/bucket/blob?signature=x"
+	rc, err := c.OpenBlob(context.Background(), d)
+	if err != nil {
+		t.Fatalf("OpenBlob through a redirect to storage: %v", err)
+	}
+	body, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(body) != "blob bytes" || storageAuth != "" {
+		t.Errorf("read %q; storage got Authorization %q, want none", body, storageAuth)
+	}
+	target = plainStorage.URL + "/bucket/blob"
+	if _, err := c.OpenBlob(context.Background(), d); err == nil || !strings.Contains(err.Error(), "refusing the redirect") {
+		t.Errorf("a redirect to plain HTTP on another host: %v, want refused", err)
+	}
+	raw, err := c.Manifest(context.Background(), "v1", 1<<20)
+	if err != nil || string(raw) != `{"schemaVersion":2}` {
+		t.Errorf("Manifest: %q %v", raw, err)
+	}
+	if _, err := c.Manifest(context.Background(), "missing", 1<<20); !IsNotFound(err) {
+		t.Errorf("a missing manifest: %v, want a 404", err)
 	}
 }
