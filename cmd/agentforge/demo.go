@@ -12,7 +12,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/cmd/agentforge/internal/demo"
-	"github.com/agentforge/agentforge/jenkins/jenkinstest"
+	"github.com/agentforge/agentforge/jenkins/emulator"
 	"github.com/agentforge/agentforge/publisher/registry"
 	"github.com/agentforge/agentforge/publisher/release"
 	"github.com/agentforge/agentforge/publisher/sign"
@@ -123,9 +123,9 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 	if err := os.MkdirAll(jenkinsDir, 0o700); err != nil {
 		return nil, err
 	}
-	emu, err := jenkinstest.Start(jenkinstest.Options{
-		Users: []jenkinstest.User{{Name: "agentforge-demo", Token: token, Admin: true}},
-		State: jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
+	emu, err := emulator.Start(emulator.Options{
+		Users: []emulator.User{{Name: "agentforge-demo", Token: token, Admin: true}},
+		State: emulator.State{Clouds: []emulator.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
 	}, jenkinsDir)
 	if err != nil {
 		return nil, fmt.Errorf("demo Jenkins (needs groovy and default-jre-headless; make demo installs them): %w", err)

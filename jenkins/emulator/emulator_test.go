@@ -1,4 +1,4 @@
-package jenkinstest
+package emulator
 
 import (
 	"encoding/json"
@@ -41,7 +41,7 @@ func runScript(t *testing.T, srv *Server, script string) map[string]any {
 // comments in testdata/jenkins/stubs for the source lines): a stub that is
 // kinder than the plugin hides bugs such as a name that Jenkins trims.
 func TestStubs_FollowThePluginSetters(t *testing.T) {
-	srv := New(t, Options{Users: []User{admin}})
+	srv := newServer(t, Options{Users: []User{admin}})
 	got := runScript(t, srv, `
 import org.csanchez.jenkins.plugins.kubernetes.*
 def r = [:]
@@ -106,4 +106,16 @@ println 'STUB ' + groovy.json.JsonOutput.toJson(r)
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// newServer starts an emulator for a test (jenkinstest.New, which imports
+// this package, cannot be used here).
+func newServer(t *testing.T, opts Options) *Server {
+	t.Helper()
+	s, err := Start(opts, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
 }
