@@ -64,7 +64,8 @@ type Error struct {
 	// Op names what was attempted.
 	Op string
 	// Reason is a short code: unauthorized, forbidden, no-such-cloud,
-	// not-kubernetes, not-managed, plugin-missing, script-console, not-jenkins.
+	// not-kubernetes, not-managed, plugin-missing, script-console, not-jenkins,
+	// casc-managed, casc-missing, casc-reload.
 	Reason string
 	// Hint says what to do about it.
 	Hint string
@@ -248,6 +249,7 @@ type result struct {
 	Reason   string         `json:"reason"`
 	ID       string         `json:"id"`
 	Clouds   []string       `json:"clouds"`
+	Sources  []string       `json:"sources"`
 	Kind     string         `json:"kind"`
 	Before   *TemplateState `json:"before"`
 	After    *TemplateState `json:"after"`
