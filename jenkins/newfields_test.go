@@ -248,7 +248,9 @@ func TestResolve_MergesPodYAML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pod struct{ Spec struct{ Containers []podContainer } }
+	var pod struct {
+		Spec struct{ Containers []podContainer }
+	}
 	if err := yaml.Unmarshal([]byte(r.YAML), &pod); err != nil {
 		t.Fatal(err)
 	}

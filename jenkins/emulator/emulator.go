@@ -96,6 +96,8 @@ type Cloud struct {
 	Kind      string           `json:"kind"`
 	Name      string           `json:"name"`
 	Templates []map[string]any `json:"templates,omitempty"`
+	// Settings are a Kubernetes cloud's connection settings (serverUrl, namespace, ...).
+	Settings map[string]any `json:"settings,omitempty"`
 }
 
 // Server is a running emulator.
@@ -118,6 +120,8 @@ type Server struct {
 	Scripts []string
 	// Requests counts requests by "METHOD path".
 	Requests map[string]int
+	// CascReloads counts the configuration-as-code reloads that applied.
+	CascReloads int
 	issued   []string // crumbs and session ids handed out
 }
 
@@ -271,6 +275,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.scriptText(w, r, user, byToken)
 	case strings.HasPrefix(path, "/computer"):
 		s.computer(w, r, user, byToken)
+	case s.opts.Casc && strings.TrimSuffix(path, "/") == "/configuration-as-code/reload":
+		s.cascReload(w, r, user, byToken)
+	case s.opts.Casc && strings.TrimSuffix(path, "/") == "/configuration-as-code":
+		w.Header().Set("Content-Type", "text/html;charset=utf-8")
+		fmt.Fprint(w, "<!DOCTYPE html><html><head><title>Configuration as Code [Jenkins]</title></head><body>Configuration as Code</body></html>")
 	default:
 		htmlError(w, http.StatusNotFound, "Not Found")
 	}

@@ -96,13 +96,13 @@ def cascSources = { ->
         return []
     }
     def casc = cls.getMethod('get').invoke(null)
-    return casc.sources.findAll { src ->
+    return casc.sources.collectMany { src ->
         try {
-            return casc.configs(src).any { path ->
+            return casc.configs(src).findAll { path ->
                 Files.readAllLines(path, StandardCharsets.UTF_8).any { it ==~ /\s*clouds\s*:(\s.*)?/ }
-            }
+            }.collect { it.toString() }
         } catch (Exception ignored) {
-            return true
+            return [src]
         }
     }
 }
