@@ -122,7 +122,7 @@ type Server struct {
 	Requests map[string]int
 	// CascReloads counts the configuration-as-code reloads that applied.
 	CascReloads int
-	issued   []string // crumbs and session ids handed out
+	issued      []string // crumbs and session ids handed out
 }
 
 // Start starts an emulator keeping its state under dir, which must exist.
