@@ -1,6 +1,7 @@
 package jenkins
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,6 +18,35 @@ import (
 // something changed and not opts.DryRun. A missing file is created.
 func UpdateCascFile(path string, t Template, opts Options) (*Outcome, error) {
 	return updateFile(path, t, opts, MergeCasc)
+}
+
+// RegisterCasc is the configuration-as-code route of Register: it merges
+// t into the JCasC file at path (UpdateCascFile), asks Jenkins to reload
+// configuration as code (ReloadCasc) and reads the template back,
+// comparing every field (Confirm). The file must be one of the
+// controller's JCasC sources (CASC_JENKINS_CONFIG). Reading back needs the
+// script console: without it the read-back is skipped, with a warning.
+func (c *Client) RegisterCasc(ctx context.Context, path string, t Template, opts Options) (*Outcome, error) {
+	out, err := UpdateCascFile(path, t, opts)
+	if err != nil || opts.DryRun {
+		return out, err
+	}
+	out.JenkinsVersion = c.Version
+	if err := c.ReloadCasc(ctx); err != nil {
+		return out, err
+	}
+	out.Reloaded = true
+	back, err := c.Confirm(ctx, t)
+	var je *Error
+	switch {
+	case errors.As(err, &je) && (je.Reason == "forbidden" || je.Reason == "script-console"):
+		out.Warnings = append(out.Warnings, "configuration as code reloaded, but the template was not read back: "+err.Error())
+		return out, nil
+	case err != nil:
+		return out, fmt.Errorf("after the configuration-as-code reload (is %s one of the controller's sources?): %w", path, err)
+	}
+	out.Template, out.Position = &back.State, back.Position
+	return out, nil
 }
 
 // UpdateHelmValues merges t into a values file of the jenkins Helm chart

@@ -65,17 +65,6 @@ func (c *Client) ReloadCasc(ctx context.Context) (err error) {
 	}
 }
 
-// HasCasc reports whether the controller runs the configuration-as-code plugin.
-func (c *Client) HasCasc(ctx context.Context) (_ bool, err error) {
-	defer func() { err = c.scrub(err) }()
-	plugins, err := c.plugins(ctx)
-	if err != nil {
-		return false, err
-	}
-	_, ok := plugins["configuration-as-code"]
-	return ok, nil
-}
-
 // plugins returns the versions of the active plugins by short name.
 func (c *Client) plugins(ctx context.Context) (map[string]string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.cfg.URL, "/")+"/pluginManager/api/json?depth=1&tree=plugins%5BshortName,active,version%5D", nil)

@@ -102,23 +102,35 @@ func (c *Client) Register(ctx context.Context, t Template, opts Options) (_ *Out
 		return out, nil
 	}
 	// Read back with a second script and compare field by field.
-	back, err := c.Read(ctx, t.Cloud, t.Name)
+	back, err := c.Confirm(ctx, t)
 	if err != nil {
 		return out, err
-	}
-	if back == nil {
-		return out, fmt.Errorf("%s: Jenkins reported %s but the template is not there on read-back", op, r.Status)
-	}
-	want := t.State()
-	want.ID = back.State.ID
-	if d := diff(&want, &back.State); len(d) > 0 {
-		return out, fmt.Errorf("%s: read-back differs from the request: %v", op, d)
 	}
 	if r.After != nil && r.After.ID != back.State.ID {
 		return out, fmt.Errorf("%s: template id changed between write (%s) and read-back (%s)", op, r.After.ID, back.State.ID)
 	}
 	out.Template, out.Position = &back.State, back.Position
 	return out, nil
+}
+
+// Confirm reads t's template back from Jenkins (a second, read-only
+// script) and compares every field agentforge manages with t.
+func (c *Client) Confirm(ctx context.Context, t Template) (_ *Found, err error) {
+	defer func() { err = c.scrub(err) }()
+	op := fmt.Sprintf("read back pod template %q in cloud %q", t.Name, t.Cloud)
+	back, err := c.Read(ctx, t.Cloud, t.Name)
+	if err != nil {
+		return nil, err
+	}
+	if back == nil {
+		return nil, fmt.Errorf("%s: the template is not there", op)
+	}
+	want := t.State()
+	want.ID = back.State.ID
+	if d := diff(&want, &back.State); len(d) > 0 {
+		return back, fmt.Errorf("%s: Jenkins holds something else than asked: %v", op, d)
+	}
+	return back, nil
 }
 
 // Found is a template read from Jenkins.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/cmd/agentforge/internal/demo"
+	"github.com/agentforge/agentforge/jenkins"
 	"github.com/agentforge/agentforge/jenkins/emulator"
 	"github.com/agentforge/agentforge/publisher/registry"
 	"github.com/agentforge/agentforge/publisher/release"
@@ -152,7 +153,8 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 		Smoke:        smokeCommands,
 		Pod:          demo.PodCheck,
 		Destinations: []string{regs[0].Addr + "/agents/python-agent", regs[1].Addr + "/registry.example/agents/python-agent"},
-		Jenkins:      &releaseJenkins{URL: emu.URL, User: "agentforge-demo", TokenFile: tokenFile, Template: "python-agent", Label: "python", MemoryRequest: "1Gi", CPURequest: "500m", Podman: true},
+		Jenkins: &releaseJenkins{URL: emu.URL, User: "agentforge-demo", TokenFile: tokenFile, Template: jenkins.Template{
+			Name: "python-agent", Label: "python", InstanceCap: -1, MemoryRequest: "1Gi", CPURequest: "500m", Podman: jenkins.PodmanPrivileged}},
 	}
 	for _, m := range env.SourceMirrors {
 		cfg.SourceMirrors = append(cfg.SourceMirrors, m.From+"="+m.To)

@@ -7,8 +7,10 @@ import (
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/release"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/agentforge/agentforge/builder"
@@ -52,7 +54,10 @@ func (c *releaseFile) platforms() []string {
 	return c.Platforms
 }
 
-// releaseJenkins is the Jenkins part of a release file. The token never
+// releaseJenkins is the Jenkins part of a release file: where Jenkins is
+// and the pod template itself, register's jenkins.Template with its yaml
+// keys (template, label, namespace, ..., podman, imagePullSecrets,
+// nodeSelector, env); the image is the published digest. The token never
 // goes in the file: $JENKINS_API_TOKEN or tokenFile.
 type releaseJenkins struct {
 	URL       string `yaml:"url"`
@@ -60,25 +65,33 @@ type releaseJenkins struct {
 	TokenFile string `yaml:"tokenFile"`
 	// Destination is the index in destinations whose reference Jenkins
 	// pulls (default 0, the upstream).
-	Destination    int    `yaml:"destination"`
-	Cloud          string `yaml:"cloud"`
-	Template       string `yaml:"template"`
-	Label          string `yaml:"label"`
-	Namespace      string `yaml:"namespace"`
-	ServiceAccount string `yaml:"serviceAccount"`
-	IdleMinutes    int    `yaml:"idleMinutes"`
-	InstanceCap    *int   `yaml:"instanceCap"`
-	CPURequest     string `yaml:"cpuRequest"`
-	MemoryRequest  string `yaml:"memoryRequest"`
-	CPULimit       string `yaml:"cpuLimit"`
-	MemoryLimit    string `yaml:"memoryLimit"`
-	NodeUsageMode  string `yaml:"nodeUsageMode"`
-	Adopt          bool   `yaml:"adopt"`
-	// Podman gives the pod what rootless podman in the agent needs (as
-	// register --podman): a privileged agent container and an emptyDir at
-	// PodmanStorage (default jenkins.PodmanStorage; "" for none).
-	Podman        bool    `yaml:"podman"`
-	PodmanStorage *string `yaml:"podmanStorage"`
+	Destination      int  `yaml:"destination"`
+	Adopt            bool `yaml:"adopt"`
+	jenkins.Template `yaml:",inline"`
+}
+
+// template is the pod template the release registers: the file's, with
+// the defaults filled in. An image of one architecture must land on nodes
+// of that architecture (kubernetes.io/arch, unless the file sets it); an
+// index serves every one it lists (a node pulls its own platform), so it
+// gets no selector.
+func (j *releaseJenkins) template(definition string, platforms []string) jenkins.Template {
+	t := j.Template
+	t.Cloud, t.Name, t.Label = or(t.Cloud, "kubernetes"), or(t.Name, definition), or(t.Label, "python")
+	if len(platforms) <= 1 && t.NodeSelector[jenkins.ArchLabel] == "" {
+		arch := runtime.GOARCH
+		if len(platforms) == 1 {
+			if parts := strings.Split(platforms[0], "/"); len(parts) >= 2 {
+				arch = parts[1]
+			}
+		}
+		t.NodeSelector = maps.Clone(t.NodeSelector)
+		if t.NodeSelector == nil {
+			t.NodeSelector = map[string]string{}
+		}
+		t.NodeSelector[jenkins.ArchLabel] = arch
+	}
+	return t
 }
 
 func loadReleaseFile(path string) (*releaseFile, error) {
@@ -88,9 +101,16 @@ func loadReleaseFile(path string) (*releaseFile, error) {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	var c releaseFile
+	// The template's defaults (instanceCap unlimited) before the file's values.
+	c := releaseFile{Jenkins: &releaseJenkins{Template: jenkins.Template{InstanceCap: -1}}}
 	if err := dec.Decode(&c); err != nil {
 		return nil, errs.Inputf("%s: %w", path, err)
+	}
+	var has struct {
+		Jenkins yaml.Node `yaml:"jenkins"`
+	}
+	if yaml.Unmarshal(data, &has) != nil || has.Jenkins.Kind == 0 {
+		c.Jenkins = nil
 	}
 	if len(c.Destinations) == 0 {
 		return nil, errs.Inputf("%s: destinations: give at least one registry repository", path)
@@ -207,25 +227,7 @@ func (a *app) releaseConfig(store storage.Store, cfg *releaseFile, cacheDir, key
 		if err != nil {
 			return rc, err
 		}
-		tmpl := jenkins.Template{Cloud: or(j.Cloud, "kubernetes"), Name: or(j.Template, rc.Definition.Name), Label: or(j.Label, "python"),
-			Namespace: j.Namespace, ServiceAccount: j.ServiceAccount, IdleMinutes: j.IdleMinutes, InstanceCap: -1,
-			CPURequest: j.CPURequest, MemoryRequest: j.MemoryRequest, CPULimit: j.CPULimit, MemoryLimit: j.MemoryLimit, NodeUsageMode: j.NodeUsageMode}
-		if j.InstanceCap != nil {
-			tmpl.InstanceCap = *j.InstanceCap
-		}
-		switch {
-		case j.PodmanStorage != nil && !j.Podman:
-			return rc, errs.Inputf("jenkins.podmanStorage goes with jenkins.podman")
-		case j.Podman:
-			tmpl.Privileged = true
-			storage := jenkins.PodmanStorage
-			if j.PodmanStorage != nil {
-				storage = *j.PodmanStorage
-			}
-			if storage != "" {
-				tmpl.EmptyDirs = []string{storage}
-			}
-		}
+		tmpl := j.template(rc.Definition.Name, cfg.platforms())
 		rc.Jenkins = &release.Jenkins{
 			Client:      jenkins.Config{URL: or(j.URL, os.Getenv("JENKINS_URL")), User: or(j.User, os.Getenv("JENKINS_USER")), Token: token, Log: a.log, Secrets: a.secrets},
 			Template:    tmpl,
