@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentforge/agentforge/jenkins"
 	"github.com/agentforge/agentforge/jenkins/jenkinstest"
 	"gopkg.in/yaml.v3"
 )
@@ -435,5 +436,55 @@ func TestCLI_RegisterCascFile(t *testing.T) {
 	code, stdout, stderr = cli(t, "register", "--helm-values-file", values, "--image", testImage)
 	if data, _ := os.ReadFile(values); code != 0 || !strings.Contains(stdout, "created") || !strings.Contains(string(data), "podTemplates:") {
 		t.Fatalf("--helm-values-file: exit %d\n%s%s\n%s", code, stdout, stderr, data)
+	}
+}
+
+// The release file's jenkins section is register's template (the same
+// keys), with its defaults: instanceCap unlimited when left out, podman
+// true meaning privileged; a single-architecture release gets the
+// kubernetes.io/arch selector, an index none. Unknown keys are refused.
+func TestReleaseFile_JenkinsIsTheTemplate(t *testing.T) {
+	dir := t.TempDir()
+	write := func(jenkins string) string {
+		f := filepath.Join(dir, "release.yaml")
+		os.WriteFile(f, []byte("destinations: [registry.example/agents/python-agent]\n"+jenkins), 0o644)
+		return f
+	}
+	cfg, err := loadReleaseFile(write(`jenkins:
+  url: https://ci.example
+  template: python-agent
+  label: python
+  podman: true
+  imagePullSecrets: [registry-pull]
+  nodeSelector: {pool: ci}
+  env: {PIP_INDEX_URL: "https://pypi.mirror.example/simple"}
+  runAsUser: 1000
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := cfg.Jenkins
+	if j == nil || j.URL != "https://ci.example" || j.Name != "python-agent" || j.InstanceCap != -1 || j.Podman != jenkins.PodmanPrivileged ||
+		strings.Join(j.ImagePullSecrets, ",") != "registry-pull" || j.Env["PIP_INDEX_URL"] == "" || j.RunAsUser == nil || *j.RunAsUser != 1000 {
+		t.Fatalf("%+v", j)
+	}
+	one := j.template("python-agent", []string{"linux/arm64"})
+	if one.NodeSelector["kubernetes.io/arch"] != "arm64" || one.NodeSelector["pool"] != "ci" || j.NodeSelector["kubernetes.io/arch"] != "" {
+		t.Errorf("one platform: %v (file's %v)", one.NodeSelector, j.NodeSelector)
+	}
+	if index := j.template("python-agent", []string{"linux/amd64", "linux/arm64"}); index.NodeSelector["kubernetes.io/arch"] != "" {
+		t.Errorf("an index got %v", index.NodeSelector)
+	}
+	cfg, err = loadReleaseFile(write("jenkins:\n  podman: unprivileged\n  instanceCap: 0\n"))
+	if err != nil || cfg.Jenkins.Podman != jenkins.PodmanUnprivileged || cfg.Jenkins.InstanceCap != 0 {
+		t.Fatalf("%+v %v", cfg.Jenkins, err)
+	}
+	if cfg, err = loadReleaseFile(write("")); err != nil || cfg.Jenkins != nil {
+		t.Fatalf("no jenkins section: %+v %v", cfg, err)
+	}
+	for _, bad := range []string{"jenkins:\n  image: x@sha256:00\n", "jenkins:\n  podman: rootless\n", "jenkins:\n  nodeSelectors: {a: b}\n"} {
+		if _, err := loadReleaseFile(write(bad)); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
 	}
 }
