@@ -26,7 +26,7 @@ import (
 // double-quoted, multi-line strings as literal blocks, numbers, booleans
 // and enums plain, describables under their symbols (envVar,
 // emptyDirVolume, merge/override), and "${" escaped as "^${"
-// (SecretSourceResolver.encode, L77-82) so that no value is resolved as a
+// (SecretSourceResolver.encode, L78-83) so that no value is resolved as a
 // variable or a secret when JCasC reads it.
 
 // ownsKey is the annotation where agentforge records the optional fields
