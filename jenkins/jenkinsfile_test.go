@@ -101,8 +101,15 @@ func TestJenkinsfile(t *testing.T) {
 	must("verify upstream", "stage:Index", "sh", `verify "docker://$UPSTREAM@$INDEX_DIGEST" --key "$COSIGN_PUB"`)
 	must("verify mirror", "stage:Index", "sh", `verify "docker://$MIRROR@$INDEX_DIGEST" --key "$COSIGN_PUB"`)
 	reg := must("register", "stage:Register", "sh", "$AF register")
-	if !strings.Contains(reg.Path, "withCredentials") || !strings.Contains(reg.arg0(), `--image "$UPSTREAM@$INDEX_DIGEST"`) || !strings.Contains(reg.arg0(), `--require-signature "$COSIGN_PUB"`) {
-		t.Errorf("register: %s %q", reg.Path, reg.arg0())
+	if !strings.Contains(reg.Path, "withCredentials") || !strings.Contains(reg.arg0(), `--image "$UPSTREAM@$INDEX_DIGEST"`) || !strings.Contains(reg.arg0(), `--require-signature "$COSIGN_PUB"`) ||
+		!strings.Contains(reg.arg0(), "--image-pull-secret registry-pull") || strings.Contains(reg.arg0(), "--arch") {
+		t.Errorf("register (the index's template, pulled with the registry secret): %s %q", reg.Path, reg.arg0())
+	}
+	// One template per architecture of the index, each on its nodes.
+	perArch := must("register per architecture", "stage:Register", "sh", "for arch in amd64 arm64; do")
+	if !strings.Contains(perArch.Path, "withCredentials") || !strings.Contains(perArch.arg0(), `--arch "$arch"`) || !strings.Contains(perArch.arg0(), `--image "$UPSTREAM@$INDEX_DIGEST"`) ||
+		!strings.Contains(perArch.arg0(), "--image-pull-secret registry-pull") || !strings.Contains(perArch.arg0(), `--require-signature "$COSIGN_PUB"`) {
+		t.Errorf("register per architecture: %s %q", perArch.Path, perArch.arg0())
 	}
 	// No secret on a command line: the token variables appear only in the
 	// git credential helper, which reads them from the environment.

@@ -319,6 +319,8 @@ func TestRegisterNode_CreateUnchangedUpdate(t *testing.T) {
 	}
 }
 
+// The fragment is written as the configuration-as-code plugin's own export
+// writes a template: keys in order, strings double-quoted, the enum plain.
 func TestCascFragment(t *testing.T) {
 	tmpl := pythonTemplate(digestA)
 	tmpl.Name = `python "agent"`
@@ -327,8 +329,9 @@ func TestCascFragment(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"        name: \"kubernetes\"", `          - name: "python \"agent\""`, `            label: "python"`,
-		`                image: "` + digestA + `"`, `                resourceRequestCpu: "500m"`, "nodeUsageMode: \"EXCLUSIVE\"",
+		"- kubernetes:\n        name: \"kubernetes\"\n", ` name: "python \"agent\""`, ` label: "python"`,
+		`- image: "` + digestA + `"`, ` resourceRequestCpu: "500m"`, " nodeUsageMode: EXCLUSIVE\n",
+		"templates:\n          - annotations:\n",
 	} {
 		if !strings.Contains(y, want) {
 			t.Errorf("fragment lacks %q:\n%s", want, y)

@@ -14,7 +14,8 @@ import (
 	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/cmd/agentforge/internal/demo"
 	"github.com/agentforge/agentforge/images"
-	"github.com/agentforge/agentforge/jenkins/jenkinstest"
+	"github.com/agentforge/agentforge/jenkins"
+	"github.com/agentforge/agentforge/jenkins/emulator"
 	"github.com/agentforge/agentforge/publisher/registry"
 	"github.com/agentforge/agentforge/publisher/release"
 	"github.com/agentforge/agentforge/publisher/sign"
@@ -125,9 +126,9 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 	if err := os.MkdirAll(jenkinsDir, 0o700); err != nil {
 		return nil, err
 	}
-	emu, err := jenkinstest.Start(jenkinstest.Options{
-		Users: []jenkinstest.User{{Name: "agentforge-demo", Token: token, Admin: true}},
-		State: jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
+	emu, err := emulator.Start(emulator.Options{
+		Users: []emulator.User{{Name: "agentforge-demo", Token: token, Admin: true}},
+		State: emulator.State{Clouds: []emulator.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
 	}, jenkinsDir)
 	if err != nil {
 		return nil, fmt.Errorf("demo Jenkins (needs groovy and default-jre-headless; make demo installs them): %w", err)
@@ -155,7 +156,8 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 		Smoke:         smokeCommands,
 		Pod:           demo.PodCheck,
 		Destinations:  []string{regs[0].Addr + "/agents/python-agent", regs[1].Addr + "/registry.example/agents/python-agent"},
-		Jenkins:       &release.JenkinsFile{URL: emu.URL, User: "agentforge-demo", TokenFile: tokenFile, Template: "python-agent", Label: "python", MemoryRequest: "1Gi", CPURequest: "500m", Podman: true},
+		Jenkins: &release.JenkinsFile{URL: emu.URL, User: "agentforge-demo", TokenFile: tokenFile, Template: jenkins.Template{
+			Name: "python-agent", Label: "python", InstanceCap: -1, MemoryRequest: "1Gi", CPURequest: "500m", Podman: jenkins.PodmanPrivileged}},
 	}
 	for name := range env.SkipSignature {
 		file.SkipSignature = append(file.SkipSignature, name)

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -62,33 +64,41 @@ type File struct {
 	path string
 }
 
-// JenkinsFile is the jenkins part of a release file. The token comes
-// from $JENKINS_API_TOKEN or TokenFile, never from the file.
+// JenkinsFile is the jenkins part of a release file: where Jenkins is and
+// the pod template itself, register's jenkins.Template with its yaml keys
+// (template, label, namespace, …, podman, imagePullSecrets, nodeSelector,
+// env); the image is the published digest. The token comes from
+// $JENKINS_API_TOKEN or TokenFile, never from the file.
 type JenkinsFile struct {
 	URL       string `yaml:"url"`
 	User      string `yaml:"user"`
 	TokenFile string `yaml:"tokenFile"`
 	// Destination is the index in destinations whose reference Jenkins
 	// pulls (default 0, the upstream).
-	Destination    int    `yaml:"destination"`
-	Cloud          string `yaml:"cloud"`
-	Template       string `yaml:"template"`
-	Label          string `yaml:"label"`
-	Namespace      string `yaml:"namespace"`
-	ServiceAccount string `yaml:"serviceAccount"`
-	IdleMinutes    int    `yaml:"idleMinutes"`
-	InstanceCap    *int   `yaml:"instanceCap"`
-	CPURequest     string `yaml:"cpuRequest"`
-	MemoryRequest  string `yaml:"memoryRequest"`
-	CPULimit       string `yaml:"cpuLimit"`
-	MemoryLimit    string `yaml:"memoryLimit"`
-	NodeUsageMode  string `yaml:"nodeUsageMode"`
-	Adopt          bool   `yaml:"adopt"`
-	// Podman gives the pod what rootless podman in the agent needs (as
-	// register --podman): a privileged agent container and an emptyDir at
-	// PodmanStorage (default jenkins.PodmanStorage; "" for none).
-	Podman        bool    `yaml:"podman"`
-	PodmanStorage *string `yaml:"podmanStorage"`
+	Destination      int  `yaml:"destination"`
+	Adopt            bool `yaml:"adopt"`
+	jenkins.Template `yaml:",inline"`
+}
+
+// UnmarshalYAML reads the jenkins block with the template's defaults
+// (instanceCap unlimited) under the file's values.
+func (j *JenkinsFile) UnmarshalYAML(n *yaml.Node) error {
+	type plain JenkinsFile
+	// Node.Decode does not refuse unknown keys as the file's decoder does.
+	if n.Kind == yaml.MappingNode {
+		known := yamlKeys(reflect.TypeOf(plain{}))
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; !known[k.Value] {
+				return fmt.Errorf("line %d: field %s not found in the jenkins section", k.Line, k.Value)
+			}
+		}
+	}
+	v := plain{Template: jenkins.Template{InstanceCap: -1}}
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	*j = JenkinsFile(v)
+	return nil
 }
 
 // AllPlatforms merges platform and platforms.
@@ -176,10 +186,7 @@ func (f *File) check(doc *yaml.Node) error {
 		if j.Destination < 0 || j.Destination >= len(f.Destinations) {
 			return at(lineOf(doc, "jenkins", "destination"), "jenkins.destination %d: there are %d destinations", j.Destination, len(f.Destinations))
 		}
-		if j.PodmanStorage != nil && !j.Podman {
-			return at(lineOf(doc, "jenkins", "podmanStorage"), "jenkins.podmanStorage goes with jenkins.podman")
-		}
-		t := j.template("")
+		t := j.template("", f.AllPlatforms())
 		t.Image = "placeholder@sha256:" + strings.Repeat("0", 64)
 		if t.Name == "" {
 			t.Name = "placeholder" // the definition's name, known later
@@ -196,24 +203,26 @@ func (f *File) check(doc *yaml.Node) error {
 	return nil
 }
 
-// template is the pod template the jenkins block describes; defName names
-// it when the block does not.
-func (j *JenkinsFile) template(defName string) jenkins.Template {
-	t := jenkins.Template{Cloud: or(j.Cloud, "kubernetes"), Name: or(j.Template, defName), Label: or(j.Label, "python"),
-		Namespace: j.Namespace, ServiceAccount: j.ServiceAccount, IdleMinutes: j.IdleMinutes, InstanceCap: -1,
-		CPURequest: j.CPURequest, MemoryRequest: j.MemoryRequest, CPULimit: j.CPULimit, MemoryLimit: j.MemoryLimit, NodeUsageMode: j.NodeUsageMode}
-	if j.InstanceCap != nil {
-		t.InstanceCap = *j.InstanceCap
-	}
-	if j.Podman {
-		t.Privileged = true
-		storage := jenkins.PodmanStorage
-		if j.PodmanStorage != nil {
-			storage = *j.PodmanStorage
+// template is the pod template the release registers: the file's, with
+// the defaults filled in (definition names it when the file does not). An
+// image of one architecture must land on nodes of that architecture
+// (kubernetes.io/arch, unless the file sets it); an index serves every one
+// it lists (a node pulls its own platform), so it gets no selector.
+func (j *JenkinsFile) template(definition string, platforms []string) jenkins.Template {
+	t := j.Template
+	t.Cloud, t.Name, t.Label = or(t.Cloud, "kubernetes"), or(t.Name, definition), or(t.Label, "python")
+	if len(platforms) <= 1 && t.NodeSelector[jenkins.ArchLabel] == "" {
+		arch := oci.HostPlatform().Arch
+		if len(platforms) == 1 {
+			if p, err := oci.ParsePlatform(platforms[0]); err == nil {
+				arch = p.Arch
+			}
 		}
-		if storage != "" {
-			t.EmptyDirs = []string{storage}
+		t.NodeSelector = maps.Clone(t.NodeSelector)
+		if t.NodeSelector == nil {
+			t.NodeSelector = map[string]string{}
 		}
+		t.NodeSelector[jenkins.ArchLabel] = arch
 	}
 	return t
 }
@@ -359,10 +368,32 @@ func (f *File) Config(env Env) (Config, error) {
 	if j := f.Jenkins; j != nil {
 		c.Jenkins = &Jenkins{
 			Client:      jenkins.Config{URL: or(j.URL, os.Getenv("JENKINS_URL")), User: or(j.User, os.Getenv("JENKINS_USER")), Token: env.JenkinsToken, Log: env.Log, Secrets: env.Secrets},
-			Template:    j.template(c.Definition.Name),
+			Template:    j.template(c.Definition.Name, f.AllPlatforms()),
 			Destination: j.Destination,
 			Options:     jenkins.Options{Adopt: j.Adopt},
 		}
 	}
 	return c, c.Check()
+}
+
+// yamlKeys are the keys a struct type reads from YAML (inline structs'
+// included; "-" left out).
+func yamlKeys(t reflect.Type) map[string]bool {
+	keys := map[string]bool{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case opts == "inline":
+			for k := range yamlKeys(f.Type) {
+				keys[k] = true
+			}
+		case name == "-" || !f.IsExported():
+		case name == "":
+			keys[strings.ToLower(f.Name)] = true
+		default:
+			keys[name] = true
+		}
+	}
+	return keys
 }

@@ -1,4 +1,4 @@
-package jenkinstest
+package emulator
 
 import (
 	"encoding/json"
@@ -41,7 +41,7 @@ func runScript(t *testing.T, srv *Server, script string) map[string]any {
 // comments in testdata/jenkins/stubs for the source lines): a stub that is
 // kinder than the plugin hides bugs such as a name that Jenkins trims.
 func TestStubs_FollowThePluginSetters(t *testing.T) {
-	srv := New(t, Options{Users: []User{admin}})
+	srv := newServer(t, Options{Users: []User{admin}})
 	got := runScript(t, srv, `
 import org.csanchez.jenkins.plugins.kubernetes.*
 def r = [:]
@@ -79,6 +79,29 @@ def liveVolumes = t.volumes
 t.volumes = [v]
 r.volumesSetInPlace = liveVolumes.size()
 r.volumesCopied = new PodTemplate(t).volumes*.mountPath
+// Environment variables: a container's setter appends, a template's replaces.
+def kv = new org.csanchez.jenkins.plugins.kubernetes.model.KeyValueEnvVar('A', '1')
+c.envVars = [kv]; c.envVars = [new org.csanchez.jenkins.plugins.kubernetes.model.KeyValueEnvVar('B', '2')]
+r.containerEnvAppends = c.envVars*.key
+t.envVars = [kv]; t.envVars = [new org.csanchez.jenkins.plugins.kubernetes.model.KeyValueEnvVar('B', '2')]
+r.templateEnvReplaces = t.envVars*.key
+c.livenessProbe = new ContainerLivenessProbe('true', 1, 2, 3, 4, 5)
+c.runAsUser = ' 1000 '
+def cc = new ContainerTemplate(c)
+r.containerCopy = [env: cc.envVars*.key, probe: cc.livenessProbe?.periodSeconds, runAsUser: cc.runAsUser, image: cc.image]
+t.imagePullSecrets = [new PodImagePullSecret('a')]; t.imagePullSecrets = [new PodImagePullSecret('b')]
+r.pullSecrets = t.imagePullSecrets*.name
+t.nodeSelector = ' kubernetes.io/arch=arm64 '; r.nodeSelector = t.nodeSelector
+t.nodeSelector = ''; r.emptyNodeSelector = t.nodeSelector
+t.runAsUser = ' 1000 '; r.runAsUser = t.runAsUser
+t.runAsUser = 'x1000'; r.badRunAsUser = t.runAsUser
+t.runAsGroup = '99999999999'; r.runAsGroup = t.runAsGroup
+t.inheritFrom = ' base '; r.inheritFrom = t.inheritFrom
+t.yaml = ''; r.emptyYaml = t.yaml
+t.yaml = ' spec: {}\n'; r.yaml = t.yaml
+r.yamlMergeDefault = t.yamlMergeStrategy
+t.yamlMergeStrategy = new org.csanchez.jenkins.plugins.kubernetes.pod.yaml.Merge(); r.yamlMerge = t.yamlMergeStrategy.toString()
+r.defaultStrategy = org.csanchez.jenkins.plugins.kubernetes.pod.yaml.YamlMergeStrategy.defaultStrategy().toString()
 println 'STUB ' + groovy.json.JsonOutput.toJson(r)
 `)
 	want := map[string]any{
@@ -92,6 +115,11 @@ println 'STUB ' + groovy.json.JsonOutput.toJson(r)
 		"privilegedDefault": false, "privileged": true,
 		"emptyDir":          map[string]any{"mountPath": "/data", "memory": false, "medium": ""},
 		"volumesSetInPlace": float64(1), "volumesCopied": []any{"/data"},
+		"containerEnvAppends": []any{"A", "B"}, "templateEnvReplaces": []any{"B"},
+		"containerCopy": map[string]any{"env": []any{"A", "B"}, "probe": float64(4), "runAsUser": "1000", "image": "img"},
+		"pullSecrets":   []any{"b"}, "nodeSelector": "kubernetes.io/arch=arm64", "emptyNodeSelector": nil,
+		"runAsUser": "1000", "badRunAsUser": nil, "runAsGroup": "99999999999", "inheritFrom": "base",
+		"emptyYaml": nil, "yaml": " spec: {}\n", "yamlMergeDefault": nil, "yamlMerge": "Merge", "defaultStrategy": "Override",
 	}
 	for k, w := range want {
 		if g, _ := json.Marshal(got[k]); string(g) != mustJSON(w) {
@@ -106,4 +134,16 @@ println 'STUB ' + groovy.json.JsonOutput.toJson(r)
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// newServer starts an emulator for a test (jenkinstest.New, which imports
+// this package, cannot be used here).
+func newServer(t *testing.T, opts Options) *Server {
+	t.Helper()
+	s, err := Start(opts, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
 }

@@ -1,15 +1,23 @@
-// Package jenkinstest is an HTTP emulator of the Jenkins endpoints agentforge
-// uses, for tests. It behaves like Jenkins where clients trip: HTML error
-// pages, 401 with a Basic challenge, 403 for anonymous users and missing
+// Package emulator is an HTTP emulator of the Jenkins endpoints agentforge
+// uses: the demo runs it as an embedded service, and jenkinstest wraps it
+// for tests. It behaves like Jenkins where clients trip: HTML error pages,
+// 401 with a Basic challenge, 403 for anonymous users and missing
 // permissions, session-bound CSRF crumbs (API tokens skip them), and
 // /scriptText answering 200 with a stack trace when a script throws.
 //
 // /scriptText really runs the posted script with Groovy 2.4 (Debian's groovy
 // package, the version Jenkins bundles) against stubs of jenkins.model.Jenkins,
-// hudson.slaves.Cloud and the Kubernetes plugin's classes in
-// testdata/jenkins/stubs, which follow the real method signatures. The stubs
-// keep their state in a JSON file between requests.
-package jenkinstest
+// hudson.slaves.Cloud and the Kubernetes plugin's classes, which follow the
+// real method signatures (each stub cites its source, file and line). The
+// stubs are embedded in the binary and compiled once into the user's cache
+// directory; they keep their state in a JSON file between requests.
+//
+// With a configuration-as-code file (Options.CascFile), POST
+// /configuration-as-code/reload applies the file's jenkins.clouds the way
+// the configuration-as-code plugin does: each cloud and template is built
+// afresh through the stubs' constructors and setters, and the list replaces
+// the clouds Jenkins had.
+package emulator
 
 import (
 	"crypto/rand"
@@ -19,17 +27,15 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -53,11 +59,19 @@ type Options struct {
 	NoKubernetesPlugin bool
 	// KubernetesPluginVersion is the version the plugin manager reports;
 	// default 4423.vb_59f230b_ce53. A version before 1.27.2 runs the scripts
-	// against that release's PodTemplate (testdata/jenkins/stubs-kubernetes-1.27.1:
-	// no id, no PodTemplate(String id) constructor).
+	// against that release's PodTemplate (stubs-kubernetes-1.27.1: no id,
+	// no PodTemplate(String id) constructor).
 	KubernetesPluginVersion string
-	// Casc reports the configuration-as-code plugin as installed.
+	// Casc reports the configuration-as-code plugin as installed (in the
+	// plugin list, and its classes on the script console's class path).
 	Casc bool
+	// CascFile is the configuration-as-code source the controller reads
+	// (CASC_JENKINS_CONFIG: a file or a folder of .yml/.yaml files); it
+	// implies Casc. POST /configuration-as-code/reload applies it.
+	CascFile string
+	// CascEnv are the variables the configuration-as-code plugin resolves
+	// ${NAME} against (the controller's environment); unknown names become "".
+	CascEnv map[string]string
 	// NoScriptConsole makes /scriptText answer 404, as a proxy that blocks it does.
 	NoScriptConsole bool
 	// State is the initial state of the clouds.
@@ -82,14 +96,22 @@ type Cloud struct {
 	Kind      string           `json:"kind"`
 	Name      string           `json:"name"`
 	Templates []map[string]any `json:"templates,omitempty"`
+	// Settings are a Kubernetes cloud's connection settings (serverUrl, namespace, ...).
+	Settings map[string]any `json:"settings,omitempty"`
 }
 
 // Server is a running emulator.
 type Server struct {
-	*httptest.Server
+	// URL is the emulator's base URL, http://127.0.0.1:port.
+	URL string
+
 	opts      Options
+	dir       string
 	stateFile string
 	classpath string
+	runner    string
+	srv       *http.Server
+	ln        net.Listener
 
 	mu       sync.Mutex
 	sessions map[string]string // session id -> user
@@ -98,26 +120,14 @@ type Server struct {
 	Scripts []string
 	// Requests counts requests by "METHOD path".
 	Requests map[string]int
-	issued   []string // crumbs and session ids handed out
+	// CascReloads counts the configuration-as-code reloads that applied.
+	CascReloads int
+	issued      []string // crumbs and session ids handed out
 }
 
-// New starts an emulator; it is closed when the test ends. It fails the
-// test when Groovy is not installed (apt-get install groovy default-jre-headless).
-func New(t testing.TB, opts Options) *Server {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("runs Groovy: not in the short tier (make test runs it)")
-	}
-	s, err := Start(opts, t.TempDir())
-	if err != nil {
-		t.Fatalf("jenkinstest: %v", err)
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
-// Start starts an emulator keeping its state under dir (for the demo, which
-// runs it as an embedded service). The caller closes it.
+// Start starts an emulator keeping its state under dir, which must exist.
+// It needs Groovy (apt-get install groovy default-jre-headless). The caller
+// closes it.
 func Start(opts Options, dir string) (*Server, error) {
 	if opts.Version == "" {
 		opts.Version = "2.479.3"
@@ -125,19 +135,44 @@ func Start(opts Options, dir string) (*Server, error) {
 	if opts.KubernetesPluginVersion == "" {
 		opts.KubernetesPluginVersion = "4423.vb_59f230b_ce53"
 	}
-	variant := ""
-	if versionBefore(opts.KubernetesPluginVersion, "1.27.2") {
-		variant = "stubs-kubernetes-1.27.1"
+	if opts.CascFile != "" {
+		opts.Casc = true
 	}
-	cp, err := stubClasspath(!opts.NoKubernetesPlugin, variant)
+	parts := []part{partCore}
+	switch {
+	case opts.NoKubernetesPlugin:
+	case versionBefore(opts.KubernetesPluginVersion, "1.27.2"):
+		parts = append(parts, partOld)
+	default:
+		parts = append(parts, partPlugin)
+	}
+	if opts.Casc {
+		parts = append(parts, partCasc)
+	}
+	cp, err := classpath(parts...)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{opts: opts, classpath: cp, sessions: map[string]string{}, nodes: map[string]string{}, Requests: map[string]int{}}
+	runner, err := writeFile(dir, "runner.groovy")
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{opts: opts, dir: dir, classpath: cp, runner: runner, ln: ln, sessions: map[string]string{}, nodes: map[string]string{}, Requests: map[string]int{}}
 	s.stateFile = filepath.Join(dir, "jenkins-state.json")
 	s.SetState(opts.State)
-	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.URL = "http://" + ln.Addr().String()
+	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve), ReadHeaderTimeout: 30 * time.Second}
+	go s.srv.Serve(ln)
 	return s, nil
+}
+
+// Close stops the emulator: its listener and every open connection.
+func (s *Server) Close() {
+	s.srv.Close()
 }
 
 // State reads the stubs' current state.
@@ -173,90 +208,6 @@ func (s *Server) Node(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.nodes[name]
-}
-
-var (
-	stubsMu  sync.Mutex
-	stubsDir string
-	stubsOut = map[string]string{} // part -> compiled classes folder
-)
-
-// Root returns the repository root (where testdata/ is).
-func Root() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
-}
-
-// stubClasspath compiles the Groovy stubs, each part once per process:
-// Jenkins core, and the Kubernetes plugin (left out when !plugin). A
-// variant names a folder under testdata/jenkins whose files replace the
-// same paths of stubs/org: an older release of the plugin.
-func stubClasspath(plugin bool, variant string) (string, error) {
-	stubsMu.Lock()
-	defer stubsMu.Unlock()
-	if _, err := exec.LookPath("groovyc"); err != nil {
-		return "", fmt.Errorf("groovyc not found: install Debian's groovy and default-jre-headless (.ci/run does)")
-	}
-	if stubsDir == "" {
-		dir, err := os.MkdirTemp("", "jenkinstest-classes-")
-		if err != nil {
-			return "", err
-		}
-		stubsDir = dir
-	}
-	testdata := filepath.Join(Root(), "testdata", "jenkins")
-	core, err := compileStubPart("core", "", stubFiles(filepath.Join(testdata, "stubs"), "", "hudson", "jenkins"))
-	if err != nil || !plugin {
-		return core, err
-	}
-	override := ""
-	if variant != "" {
-		override = filepath.Join(testdata, variant)
-	}
-	classes, err := compileStubPart("plugin"+variant, core, stubFiles(filepath.Join(testdata, "stubs"), override, "org"))
-	if err != nil {
-		return "", err
-	}
-	return core + string(os.PathListSeparator) + classes, nil
-}
-
-// stubFiles lists the .groovy files under root/dirs, each replaced by the
-// file of the same relative path under override when there is one.
-func stubFiles(root, override string, dirs ...string) []string {
-	var files []string
-	for _, d := range dirs {
-		filepath.Walk(filepath.Join(root, d), func(p string, info os.FileInfo, err error) error {
-			if err != nil || !strings.HasSuffix(p, ".groovy") {
-				return nil
-			}
-			if override != "" {
-				rel, _ := filepath.Rel(root, p)
-				if _, err := os.Stat(filepath.Join(override, rel)); err == nil {
-					p = filepath.Join(override, rel)
-				}
-			}
-			files = append(files, p)
-			return nil
-		})
-	}
-	return files
-}
-
-// compileStubPart compiles files into a folder named part (once).
-func compileStubPart(part, classpath string, files []string) (string, error) {
-	if out, ok := stubsOut[part]; ok {
-		return out, nil
-	}
-	out := filepath.Join(stubsDir, part)
-	args := []string{"-d", out}
-	if classpath != "" {
-		args = append(args, "-cp", classpath)
-	}
-	if msg, err := exec.Command("groovyc", append(args, files...)...).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("compile Groovy stubs (%s): %v\n%s", part, err, msg)
-	}
-	stubsOut[part] = out
-	return out, nil
 }
 
 // versionBefore compares the leading dotted numbers of two plugin versions
@@ -324,6 +275,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.scriptText(w, r, user, byToken)
 	case strings.HasPrefix(path, "/computer"):
 		s.computer(w, r, user, byToken)
+	case s.opts.Casc && strings.TrimSuffix(path, "/") == "/configuration-as-code/reload":
+		s.cascReload(w, r, user, byToken)
+	case s.opts.Casc && strings.TrimSuffix(path, "/") == "/configuration-as-code":
+		w.Header().Set("Content-Type", "text/html;charset=utf-8")
+		fmt.Fprint(w, "<!DOCTYPE html><html><head><title>Configuration as Code [Jenkins]</title></head><body>Configuration as Code</body></html>")
 	default:
 		htmlError(w, http.StatusNotFound, "Not Found")
 	}
@@ -450,16 +406,15 @@ func (s *Server) scriptText(w http.ResponseWriter, r *http.Request, u *User, byT
 
 // runGroovy runs one script with Groovy 2.4 against the stubs.
 func (s *Server) runGroovy(script string) ([]byte, error) {
-	f, err := os.CreateTemp("", "jenkinstest-script-*.groovy")
+	f, err := os.CreateTemp(s.dir, "script-*.groovy")
 	if err != nil {
 		return nil, err
 	}
 	defer os.Remove(f.Name())
 	f.WriteString(script)
 	f.Close()
-	runner := filepath.Join(Root(), "testdata", "jenkins", "runner.groovy")
-	cmd := exec.Command("groovy", "-cp", s.classpath, runner, f.Name())
-	cmd.Env = append(os.Environ(), "AGENTFORGE_JENKINS_STATE="+s.stateFile)
+	cmd := exec.Command("groovy", "-cp", s.classpath, s.runner, f.Name())
+	cmd.Env = s.groovyEnv()
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -578,4 +533,14 @@ func htmlError(w http.ResponseWriter, status int, msg string) {
 	w.Header().Set("Content-Type", "text/html;charset=utf-8")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "<!DOCTYPE html><html><head><title>Jenkins</title></head><body><h1>%s</h1><p>%s</p></body></html>", http.StatusText(status), html.EscapeString(msg))
+}
+
+// groovyEnv is the environment of a Groovy run: where the stubs keep their
+// state, and the configuration-as-code sources.
+func (s *Server) groovyEnv() []string {
+	env := append(os.Environ(), "AGENTFORGE_JENKINS_STATE="+s.stateFile)
+	if s.opts.CascFile != "" {
+		env = append(env, "AGENTFORGE_CASC_SOURCES="+s.opts.CascFile)
+	}
+	return env
 }

@@ -1,6 +1,7 @@
 package org.csanchez.jenkins.plugins.kubernetes
 
 import hudson.Util
+import org.csanchez.jenkins.plugins.kubernetes.model.TemplateEnvVar
 
 // Stub of ContainerTemplate (kubernetes-plugin), doing what the real
 // constructor and setters do. Line numbers: jenkinsci/kubernetes-plugin
@@ -24,6 +25,15 @@ class ContainerTemplate {
     private String resourceRequestMemory
     private String resourceLimitCpu
     private String resourceLimitMemory
+    // L40-42.
+    private Long runAsUser
+    private Long runAsGroup
+    private String shell
+    // L67: final, initialised; a container loaded from a config.xml
+    // without <envVars> (XStream runs no initialiser) has null here, which
+    // getEnvVars hides (L215-217) and setEnvVars does not (L219-222).
+    private List<TemplateEnvVar> envVars = []
+    private ContainerLivenessProbe livenessProbe
 
     // L77-84 (@DataBoundConstructor): only the image is checked
     // (PodTemplateUtils.validateImage, PodTemplateUtils.java L742-744: not
@@ -35,6 +45,28 @@ class ContainerTemplate {
         }
         this.name = name
         this.image = image
+    }
+
+    // L92-113: a copy through the setters, every field (ports are not
+    // modelled here).
+    ContainerTemplate(ContainerTemplate from) {
+        this.setName(from.getName())
+        this.setImage(from.getImage())
+        this.setPrivileged(from.isPrivileged())
+        this.setRunAsUser(from.getRunAsUser())
+        this.setRunAsGroup(from.getRunAsGroup())
+        this.setAlwaysPullImage(from.isAlwaysPullImage())
+        this.setWorkingDir(from.getWorkingDir())
+        this.setCommand(from.getCommand())
+        this.setArgs(from.getArgs())
+        this.setTtyEnabled(from.isTtyEnabled())
+        this.setResourceRequestCpu(from.getResourceRequestCpu())
+        this.setResourceRequestMemory(from.getResourceRequestMemory())
+        this.setResourceLimitCpu(from.getResourceLimitCpu())
+        this.setResourceLimitMemory(from.getResourceLimitMemory())
+        this.setShell(from.getShell())
+        this.setEnvVars(from.getEnvVars())
+        this.setLivenessProbe(from.getLivenessProbe())
     }
 
     String getName() { name }
@@ -91,12 +123,43 @@ class ContainerTemplate {
 
     void setResourceLimitMemory(String v) { resourceLimitMemory = v }
 
+    // L180-204: the container's securityContext runAsUser/runAsGroup,
+    // parsed as a Long (PodTemplateUtils.parseLong: null when it does not parse).
+    String getRunAsUser() { runAsUser == null ? null : runAsUser.toString() }
+
+    void setRunAsUser(String v) { runAsUser = PodTemplateUtils.parseLong(v) }
+
+    String getRunAsGroup() { runAsGroup == null ? null : runAsGroup.toString() }
+
+    void setRunAsGroup(String v) { runAsGroup = PodTemplateUtils.parseLong(v) }
+
+    // L296-303.
+    String getShell() { shell }
+
+    void setShell(String v) { shell = v }
+
+    // L215-217: the live list (an empty, unmodifiable one when the field
+    // is null).
+    List<TemplateEnvVar> getEnvVars() { envVars != null ? envVars : Collections.emptyList() }
+
+    // L219-222: ADDS to the list; it does not replace it (and fails when
+    // the field is null).
+    void setEnvVars(List<TemplateEnvVar> v) { envVars.addAll(v) }
+
+    // L224-231.
+    ContainerLivenessProbe getLivenessProbe() { livenessProbe }
+
+    void setLivenessProbe(ContainerLivenessProbe v) { livenessProbe = v }
+
     // Test-only: the emulator's state file.
     Map toState() {
         [name: name, image: image, workingDir: workingDir, command: command, args: args,
          ttyEnabled: ttyEnabled, alwaysPullImage: alwaysPullImage, privileged: privileged,
          resourceRequestCpu: resourceRequestCpu, resourceRequestMemory: resourceRequestMemory,
-         resourceLimitCpu: resourceLimitCpu, resourceLimitMemory: resourceLimitMemory]
+         resourceLimitCpu: resourceLimitCpu, resourceLimitMemory: resourceLimitMemory,
+         runAsUser: getRunAsUser(), runAsGroup: getRunAsGroup(), shell: shell,
+         envVars: envVars == null ? null : envVars.collect { it.toState() },
+         livenessProbe: livenessProbe?.toState()]
     }
 
     // Test-only: fields set directly, as XStream does.
@@ -112,6 +175,14 @@ class ContainerTemplate {
         c.resourceRequestMemory = m.resourceRequestMemory as String
         c.resourceLimitCpu = m.resourceLimitCpu as String
         c.resourceLimitMemory = m.resourceLimitMemory as String
+        c.runAsUser = PodTemplateUtils.parseLong(m.runAsUser as String)
+        c.runAsGroup = PodTemplateUtils.parseLong(m.runAsGroup as String)
+        c.shell = m.shell as String
+        // Jenkins writes <envVars/> for an empty list, so a state without the
+        // key is an empty list; "envVars": null stands for a config.xml
+        // without the element, which XStream leaves null.
+        c.envVars = !m.containsKey('envVars') ? [] : m.envVars == null ? null : m.envVars.collect { TemplateEnvVar.fromState(it as Map) }
+        c.livenessProbe = ContainerLivenessProbe.fromState(m.livenessProbe as Map)
         return c
     }
 }

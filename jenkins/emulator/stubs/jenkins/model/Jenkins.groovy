@@ -2,6 +2,7 @@ package jenkins.model
 
 import groovy.json.JsonOutput
 import groovy.json.JsonSlurper
+import hudson.PluginManager
 import hudson.slaves.Cloud
 
 // Stub of jenkins.model.Jenkins for running agentforge's scripts under
@@ -13,6 +14,10 @@ class Jenkins {
     private final File stateFile
     private final CloudList clouds = new CloudList()
     private int saves
+    // jenkinsci/jenkins commit ff9430ee, core/src/main/java/jenkins/model/Jenkins.java
+    // L636 (public final transient PluginManager pluginManager) and
+    // getPluginManager L1331.
+    public final PluginManager pluginManager = new PluginManager()
 
     private Jenkins(File stateFile) {
         this.stateFile = stateFile
@@ -37,6 +42,8 @@ class Jenkins {
     static Jenkins getInstanceOrNull() { get() }
 
     CloudList getClouds() { clouds }
+
+    PluginManager getPluginManager() { pluginManager }
 
     void save() throws IOException {
         saves++

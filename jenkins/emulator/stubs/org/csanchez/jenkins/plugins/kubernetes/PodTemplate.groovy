@@ -2,6 +2,8 @@ package org.csanchez.jenkins.plugins.kubernetes
 
 import hudson.Util
 import hudson.model.Node
+import org.csanchez.jenkins.plugins.kubernetes.model.TemplateEnvVar
+import org.csanchez.jenkins.plugins.kubernetes.pod.yaml.YamlMergeStrategy
 import org.csanchez.jenkins.plugins.kubernetes.volumes.PodVolume
 
 // Stub of PodTemplate (kubernetes-plugin), doing what the real setters do.
@@ -25,6 +27,15 @@ class PodTemplate {
     private final List<PodVolume> volumes = []
     private final List<ContainerTemplate> containers = []
     private List<PodAnnotation> annotations = []
+    // L110, L157, L120-122, L181, L185, L198, L227.
+    private String inheritFrom
+    private String nodeSelector
+    private Long runAsUser
+    private Long runAsGroup
+    private List<TemplateEnvVar> envVars = []
+    private List<PodImagePullSecret> imagePullSecrets = []
+    private String yaml
+    private YamlMergeStrategy yamlMergeStrategy
 
     // L247-249.
     PodTemplate() {
@@ -124,13 +135,73 @@ class PodTemplate {
         }
     }
 
+    String getInheritFrom() { inheritFrom }
+
+    // L299-302: names of parent templates, separated by spaces.
+    void setInheritFrom(String v) { inheritFrom = Util.fixEmptyAndTrim(v) }
+
+    String getNodeSelector() { nodeSelector }
+
+    // L511-514: "key=value,key=value" as one string (PodTemplateBuilder
+    // splits it, L644-660: a pair that is not exactly key=value, both
+    // non-empty, is skipped with a warning).
+    void setNodeSelector(String v) { nodeSelector = Util.fixEmptyAndTrim(v) }
+
+    // L545-566: the pod's securityContext runAsUser/runAsGroup
+    // (PodTemplateBuilder L277-292), parsed as a Long: a value that does not
+    // parse becomes null, silently (PodTemplateUtils.parseLong).
+    String getRunAsUser() { runAsUser == null ? null : runAsUser.toString() }
+
+    void setRunAsUser(String v) { runAsUser = PodTemplateUtils.parseLong(v) }
+
+    String getRunAsGroup() { runAsGroup == null ? null : runAsGroup.toString() }
+
+    void setRunAsGroup(String v) { runAsGroup = PodTemplateUtils.parseLong(v) }
+
+    // L652-657: pod-level environment variables (every container gets them).
+    List<TemplateEnvVar> getEnvVars() { envVars == null ? Collections.emptyList() : envVars }
+
+    // L717-723: null is ignored; otherwise clears the live list and adds.
+    void setEnvVars(List<TemplateEnvVar> v) {
+        if (v != null) {
+            envVars.clear()
+            envVars.addAll(v)
+        }
+    }
+
+    // L744-746.
+    List<PodImagePullSecret> getImagePullSecrets() { imagePullSecrets == null ? Collections.emptyList() : imagePullSecrets }
+
+    // L752-757: null is ignored; otherwise clears the live list and adds.
+    void setImagePullSecrets(List<PodImagePullSecret> v) {
+        if (v != null) {
+            imagePullSecrets.clear()
+            imagePullSecrets.addAll(v)
+        }
+    }
+
+    // L865-872: the raw pod YAML, merged under the template's own fields
+    // (PodTemplateBuilder L298-299, PodTemplateUtils.combine); "" is null.
+    String getYaml() { yaml }
+
+    void setYaml(String v) { yaml = Util.fixEmpty(v) }
+
+    // L212-225: stored as given, null by default (Overrides then applies,
+    // getResolvedYamlMergeStrategy L217-220).
+    YamlMergeStrategy getYamlMergeStrategy() { yamlMergeStrategy }
+
+    void setYamlMergeStrategy(YamlMergeStrategy v) { yamlMergeStrategy = v }
+
     // Test-only: the emulator's state file.
     Map toState() {
         [id: id, name: name, label: label, namespace: namespace, serviceAccount: serviceAccount,
          idleMinutes: idleMinutes, instanceCap: instanceCap, nodeUsageMode: nodeUsageMode?.name(),
          volumes: volumes.collect { it.toState() },
          containers: containers.collect { it.toState() },
-         annotations: annotations.collect { [key: it.key, value: it.value] }]
+         annotations: annotations.collect { [key: it.key, value: it.value] },
+         inheritFrom: inheritFrom, nodeSelector: nodeSelector, runAsUser: getRunAsUser(), runAsGroup: getRunAsGroup(),
+         envVars: envVars.collect { it.toState() }, imagePullSecrets: imagePullSecrets.collect { it.name },
+         yaml: yaml, yamlMergeStrategy: yamlMergeStrategy?.symbol].findAll { k, v -> v != null }
     }
 
     // Test-only: fields are set directly, as XStream does when Jenkins loads
@@ -151,6 +222,14 @@ class PodTemplate {
         containers.clear()
         containers.addAll((m.containers ?: []).collect { ContainerTemplate.fromState(it as Map) })
         annotations = (m.annotations ?: []).collect { new PodAnnotation(it.key as String, it.value as String) }
+        inheritFrom = m.inheritFrom as String
+        nodeSelector = m.nodeSelector as String
+        runAsUser = PodTemplateUtils.parseLong(m.runAsUser as String)
+        runAsGroup = PodTemplateUtils.parseLong(m.runAsGroup as String)
+        envVars = (m.envVars ?: []).collect { TemplateEnvVar.fromState(it as Map) }
+        imagePullSecrets = (m.imagePullSecrets ?: []).collect { new PodImagePullSecret(it as String) }
+        yaml = m.yaml as String
+        yamlMergeStrategy = m.yamlMergeStrategy ? YamlMergeStrategy.fromSymbol(m.yamlMergeStrategy as String) : null
     }
 
     static PodTemplate fromState(Map m) {
