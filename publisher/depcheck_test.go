@@ -85,3 +85,20 @@ func everyones(pkg string) bool {
 	}
 	return false
 }
+
+// The shipped binary links no test code at all: none of our test helpers
+// (jenkinstest, registrytest, …), not net/http/httptest, not testing (a
+// dependency used to: estargz before v0.19 imported testing outside its
+// tests). agentforge demo runs from the binary alone.
+func TestShippedBinaryLinksNoTestCode(t *testing.T) {
+	const tags = "containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper"
+	out, err := exec.Command("go", "list", "-deps", "-tags", tags, "../cmd/agentforge").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if pkg == "testing" || pkg == "net/http/httptest" || strings.HasPrefix(pkg, "github.com/agentforge/agentforge/") && strings.HasSuffix(pkg, "test") {
+			t.Errorf("cmd/agentforge links %s", pkg)
+		}
+	}
+}

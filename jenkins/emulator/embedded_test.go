@@ -109,34 +109,3 @@ func TestStart_FromEmbeddedStubsOutsideTheCheckout(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
-// The shipped binary links no test code of ours: the demo reaches the
-// emulator through this package, which imports neither testing nor
-// net/http/httptest (jenkinstest, which does, is for tests only). A
-// third-party package may still (go.podman.io/storage/pkg/chunked imports
-// estargz, whose testutil.go imports testing); this checks ours.
-func TestAgentforgeLinksNoTestHelpers(t *testing.T) {
-	tags := "containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper"
-	out, err := exec.Command("go", "list", "-deps", "-tags", tags, "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, "../../cmd/agentforge").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) == 0 {
-			continue
-		}
-		pkg := fields[0]
-		if pkg == "net/http/httptest" {
-			t.Errorf("cmd/agentforge links net/http/httptest")
-		}
-		if !strings.HasPrefix(pkg, "github.com/agentforge/agentforge/") {
-			continue
-		}
-		for _, imp := range fields[1:] {
-			if imp == "testing" || imp == "net/http/httptest" || strings.HasSuffix(imp, "test") && strings.HasPrefix(imp, "github.com/agentforge/agentforge/") {
-				t.Errorf("%s (linked into cmd/agentforge) imports %s", pkg, imp)
-			}
-		}
-	}
-}
