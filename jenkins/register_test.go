@@ -55,7 +55,7 @@ func pythonTemplate(image string) Template {
 func TestRegister_CreateUnchangedUpdate(t *testing.T) {
 	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate()})
 	c := connect(t, srv, "admin", token)
-	if c.Version != "2.479.3" {
+	if c.Version != "2.555.1" {
 		t.Errorf("version %q", c.Version)
 	}
 	ctx := context.Background()

@@ -42,7 +42,7 @@ func TestCLI_Register(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
 	}
-	if out.Status != "created" || out.JenkinsVersion != "2.479.3" || out.Template.Image != image || out.Template.ID == "" || out.Template.Label != "python" {
+	if out.Status != "created" || out.JenkinsVersion != "2.555.1" || out.Template.Image != image || out.Template.ID == "" || out.Template.Label != "python" {
 		t.Fatalf("%s", stdout)
 	}
 	code, stdout2, stderr2 := cli(t, base...)

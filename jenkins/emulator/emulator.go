@@ -52,7 +52,7 @@ type User struct {
 // CSRF protection, the Kubernetes plugin and no users.
 type Options struct {
 	Users   []User
-	Version string // X-Jenkins; default 2.479.3
+	Version string // X-Jenkins; default 2.555.1, the 2026 LTS line (it refuses Java 17 agents)
 	// NoCSRF turns the crumb issuer off (404), as DISABLE_CSRF_PROTECTION does.
 	NoCSRF bool
 	// NoKubernetesPlugin leaves the plugin's classes off the class path.
@@ -130,7 +130,7 @@ type Server struct {
 // closes it.
 func Start(opts Options, dir string) (*Server, error) {
 	if opts.Version == "" {
-		opts.Version = "2.479.3"
+		opts.Version = "2.555.1"
 	}
 	if opts.KubernetesPluginVersion == "" {
 		opts.KubernetesPluginVersion = "4423.vb_59f230b_ce53"
