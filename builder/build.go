@@ -69,13 +69,16 @@ type Result struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	// Tags are the image's tags; Names the local references carrying them.
-	Tags     []string         `json:"tags"`
-	Names    []string         `json:"names"`
-	Base     source.Base      `json:"base"`
-	Layers   []oci.Layer      `json:"layers"`
-	Sources  []source.Fetched `json:"sources"`
-	Created  string           `json:"created"`
-	Revision string           `json:"revision,omitempty"`
+	// RollingTags are those of Tags that follow the newest image (the
+	// definition's rollingTags): publishing moves them on purpose.
+	Tags        []string         `json:"tags"`
+	RollingTags []string         `json:"rollingTags,omitempty"`
+	Names       []string         `json:"names"`
+	Base        source.Base      `json:"base"`
+	Layers      []oci.Layer      `json:"layers"`
+	Sources     []source.Fetched `json:"sources"`
+	Created     string           `json:"created"`
+	Revision    string           `json:"revision,omitempty"`
 	// Platform is what the image was built for; empty for a list.
 	Platform string  `json:"platform,omitempty"`
 	Seconds  float64 `json:"seconds"`
@@ -206,6 +209,9 @@ func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl
 	if err != nil {
 		return nil, fmt.Errorf("built image %s: %w", id, err)
 	}
+	if err := nameByID(opts.Store, p.res, def.Name, p.deferred, id); err != nil {
+		return nil, fmt.Errorf("build %s: %w", def.Name, err)
+	}
 	res := p.finish(id, d, layers)
 	if res.SBOM, err = sbom.Generate(ctx, ref, sbomInput(res)); err != nil {
 		return nil, fmt.Errorf("build %s: SBOM: %w", def.Name, err)
@@ -292,6 +298,9 @@ type prepared struct {
 	containerfile string
 	epoch         time.Time
 	res           *Result
+	// deferred are tags that derive from the image's ID (see
+	// images.ImageTag), given once the image exists.
+	deferred []string
 }
 
 func prepare(ctx context.Context, def *images.Definition, opts BuildOptions, pl oci.Platform, suffix string) (*prepared, error) {
@@ -335,11 +344,48 @@ func prepare(ctx context.Context, def *images.Definition, opts BuildOptions, pl 
 	}
 	p.epoch, p.res.Revision = pinTime(def, opts, p.log)
 	p.res.Created = p.epoch.UTC().Format(time.RFC3339)
-	for _, t := range append(slices.Clone(def.Tags), opts.ExtraTags...) {
+	// A tag derived from the image's ID is given once the image exists.
+	for _, t := range allTags(def, opts) {
+		if strings.Contains(t, images.ImageID) {
+			p.deferred = append(p.deferred, t+suffix)
+			continue
+		}
 		p.res.Tags = append(p.res.Tags, t+suffix)
 		p.res.Names = append(p.res.Names, "localhost/"+def.Name+":"+t+suffix)
 	}
+	for _, t := range def.RollingTags {
+		p.res.RollingTags = append(p.res.RollingTags, t+suffix)
+	}
 	return p, nil
+}
+
+// allTags are the tags a build gives its image: the definition's, its
+// rolling ones, and the caller's extra tags.
+func allTags(def *images.Definition, opts BuildOptions) []string {
+	return slices.Concat(def.Tags, def.RollingTags, opts.ExtraTags)
+}
+
+// nameByID gives the image id the tags that derive from it (see
+// images.ImageTag), taking them off any other image first; they join the
+// result's tags and names.
+func nameByID(store storage.Store, res *Result, name string, tags []string, id string) error {
+	var names []string
+	for _, t := range tags {
+		tag := images.ImageTag(t, id)
+		res.Tags = append(res.Tags, tag)
+		names = append(names, "localhost/"+name+":"+tag)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if err := freeNames(store, names); err != nil {
+		return err
+	}
+	if err := store.AddNames(id, names); err != nil {
+		return fmt.Errorf("name %s: %w", id, err)
+	}
+	res.Names = append(res.Names, names...)
+	return nil
 }
 
 func (p *prepared) close() { os.RemoveAll(p.work) }
@@ -384,8 +430,8 @@ func (p *prepared) buildOptions() define.BuildOptions {
 		PullPolicy:              define.PullIfMissing,
 		Args:                    args,
 		Labels:                  labels,
-		Output:                  p.res.Names[0],
-		AdditionalTags:          p.res.Names[1:],
+		Output:                  first(p.res.Names),
+		AdditionalTags:          rest(p.res.Names),
 		OutputFormat:            define.OCIv1ImageManifest,
 		Layers:                  true,
 		RemoveIntermediateCtrs:  true,
@@ -404,8 +450,24 @@ func (p *prepared) finish(id, d string, layers []oci.Layer) *Result {
 	res := p.res
 	res.ID, res.Digest, res.Layers = id, d, layers
 	res.Seconds = time.Since(p.start).Seconds()
-	p.log.WithFields(logrus.Fields{"id": id, "digest": d, "seconds": fmt.Sprintf("%.1f", res.Seconds)}).Infof("built %s", res.Names[0])
+	p.log.WithFields(logrus.Fields{"id": id, "digest": d, "seconds": fmt.Sprintf("%.1f", res.Seconds)}).Infof("built %s", first(res.Names))
 	return res
+}
+
+// first is names[0], or "" (an image without a name).
+func first(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return names[0]
+}
+
+// rest is names after the first.
+func rest(names []string) []string {
+	if len(names) < 2 {
+		return nil
+	}
+	return names[1:]
 }
 
 // pinTime picks the image's timestamp and revision: options first, then the
