@@ -254,6 +254,9 @@ func printDemo(w io.Writer, r *demoReport) {
 			for _, s := range run.Smoke {
 				fmt.Fprintf(w, "  $ %s\n    %s\n", s.Command, strings.ReplaceAll(s.Output, "\n", "\n    "))
 			}
+			if run.Pod != "" {
+				fmt.Fprintf(w, "  pod check (the image run as a pod runs it):\n    %s\n", strings.ReplaceAll(run.Pod, "\n", "\n    "))
+			}
 		}
 	}
 	for _, v := range r.Verified {

@@ -4,9 +4,12 @@
 # succeed. Its last step starts the image's entrypoint as PID 1, the way a
 # pod starts it, and checks the init there.
 set -euo pipefail
+# The nodes this check stands in for run cgroups v2; this machine may not.
+export PODMAN_IGNORE_CGROUPSV1_WARNING=1
 echo "user: $(id)"
-grep '^jenkins:1:999$' /etc/subuid && grep '^jenkins:1001:64535$' /etc/subuid
-grep '^jenkins:1:999$' /etc/subgid && grep '^jenkins:1001:64535$' /etc/subgid
+grep -q '^jenkins:1:999$' /etc/subuid && grep -q '^jenkins:1001:64535$' /etc/subuid
+grep -q '^jenkins:1:999$' /etc/subgid && grep -q '^jenkins:1001:64535$' /etc/subgid
+echo "subordinate ids of jenkins: 1:999 and 1001:64535"
 
 # Java: Jenkins 2.545 and later refuse agents older than 21.
 java -version 2>&1 | sed -n 1p
@@ -71,18 +74,18 @@ else
   cmdline=$(tr '\0' ' ' < "/proc/$agent/cmdline")
   [[ $cmdline == *"-jar /usr/share/jenkins/agent.jar -secret pod-check"* ]]
   init=$(pgrep -P "$ns")
-  echo "SIGTERM check: PID 1 of the agent's namespace is $(readlink "/proc/$init/exe"), the agent (java) its child: $(awk '{print $4}' "/proc/$agent/stat") = $init"
-  test "$(readlink "/proc/$init/exe")" = /usr/bin/catatonit
-  test "$(awk '{print $4}' "/proc/$agent/stat")" = "$init"
+  pid1=$(readlink "/proc/$init/exe")
+  [ "$pid1" = /usr/bin/catatonit ] || { echo "PID 1 of the agent's namespace is $pid1, not /usr/bin/catatonit"; exit 1; }
+  [ "$(awk '{print $4}' "/proc/$agent/stat")" = "$init" ] || { echo "the agent is not PID 1's child"; exit 1; }
+  echo "SIGTERM check: the agent (java -jar agent.jar) runs as the child of PID 1, /usr/bin/catatonit, in its own PID namespace"
   sleep 2 # the agent is up and running
   start=$(date +%s%N)
   kill -TERM "$init"
   status=0
   wait "$ns" || status=$?
   ms=$(( ($(date +%s%N) - start) / 1000000 ))
-  echo "SIGTERM to PID 1: the agent ended with status $status after $ms ms"
-  test "$status" = 143
-  test "$ms" -lt 10000
+  echo "SIGTERM to PID 1: catatonit passed it on, and PID 1 ended with the agent's status $status after $ms ms"
+  [ "$status" = 143 ] && [ "$ms" -lt 10000 ] || { echo "want status 143 within 10 s"; cat /tmp/agent.log; exit 1; }
   if kill -0 "$agent" 2>/dev/null; then echo "the agent is still running"; exit 1; fi
 fi
 
@@ -93,9 +96,9 @@ fi
 cat > /tmp/init-check <<'EOF'
 #!/bin/bash
 set -euo pipefail
-echo "PID 1: $(tr '\0' ' ' < /proc/1/cmdline)"
-test "$(readlink /proc/1/exe)" = /usr/bin/catatonit
-test "$$" != 1
+echo "PID 1: $(tr '\0' ' ' < /proc/1/cmdline | sed 's/ $//')"
+[ "$(readlink /proc/1/exe)" = /usr/bin/catatonit ] || { echo "PID 1 is not /usr/bin/catatonit"; exit 1; }
+[ "$$" != 1 ] || { echo "the command is PID 1"; exit 1; }
 # An orphan: its parent exits at once, so it becomes PID 1's child.
 orphan=$(bash -c 'sleep 1 >/dev/null 2>&1 & echo $!')
 for _ in $(seq 50); do
@@ -103,7 +106,7 @@ for _ in $(seq 50); do
   [ "$parent" != 1 ] || break
   sleep 0.02
 done
-test "$parent" = 1
+[ "$parent" = 1 ] || { echo "the orphan's parent is $parent, not PID 1"; exit 1; }
 sleep 2
 if [ -e "/proc/$orphan" ]; then
   echo "the orphan was not reaped: $(cat "/proc/$orphan/stat")"
