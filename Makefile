@@ -17,12 +17,15 @@ BIN      := bin/agentforge
 #                       check runs the built image as a pod would (runc:
 #                       crun fails in some CI containers)
 #   debootstrap         the demo's offline base image
-#   groovy default-jre-headless  the Jenkins emulator runs the Groovy scripts
+#   catatonit           images' init tests put the host's catatonit in a small
+#                       image that starts like python-agent (its PID 1)
+#   groovy default-jre-headless  the Jenkins emulator runs the Groovy scripts;
+#                       the demo's stand-in remoting jar is run by its test
 #   bc                  .ci/bench arithmetic
 #   qemu-user-static binfmt-support  foreign-platform builds (build --platform
 #                       linux/arm64 on amd64, and back); deps also mounts
 #                       binfmt_misc and enables the handlers
-DEPS     := gcc libc6-dev git ca-certificates busybox-static skopeo podman runc debootstrap groovy default-jre-headless bc qemu-user-static binfmt-support
+DEPS     := gcc libc6-dev git ca-certificates busybox-static skopeo podman runc debootstrap catatonit groovy default-jre-headless bc qemu-user-static binfmt-support
 
 export CGO_ENABLED := 1
 

@@ -41,11 +41,13 @@ type demoSignature struct {
 var smokeCommands = [][]string{
 	{"python3", "--version"},
 	{"pip3", "--version"},
+	{"pip3", "list", "--format=freeze", "--disable-pip-version-check"},
 	{"podman", "--version"},
 	{"java", "-version"},
+	{"java", "-jar", "/usr/share/jenkins/agent.jar", "-version"},
 	{"git", "--version"},
 	{"make", "--version"},
-	{"sh", "-c", "id && test -s /usr/share/jenkins/agent.jar && test -x /usr/local/bin/jenkins-agent && pwd"},
+	{"sh", "-c", "id && test -s /usr/share/jenkins/agent.jar && test -x /usr/local/bin/jenkins-agent && test -x /usr/bin/catatonit && pwd"},
 }
 
 func (a *app) demoCommand() *cobra.Command {
@@ -55,11 +57,16 @@ func (a *app) demoCommand() *cobra.Command {
 		Use:   "demo",
 		Short: "Run the whole release offline, on embedded services and stand-ins",
 		Long: `Demo builds the real images/python-agent definition on this machine with no
-access to Ubuntu's archive, python.org or repo.jenkins-ci.org: a Debian bookworm
-base made with debootstrap stands in for Ubuntu, CPython comes from Debian's
-source archive (byte-identical to python.org's tarball) through --source-mirror,
-and a labelled stand-in replaces the remoting jar. It then verifies the image
-and runs python3, pip3, podman, java, git and make inside it (chroot), then
+access to Ubuntu's archive, python.org, PyPI or repo.jenkins-ci.org: a Debian 13
+(trixie) base made with debootstrap stands in for Ubuntu 24.04 (the same
+OpenJDK 21 package), CPython comes from Debian's source archive (byte-identical
+to python.org's tarball) and pip, setuptools, wheel and packaging from
+Debian's wheel packages, each through --source-mirror, and a labelled
+stand-in that java starts replaces the remoting jar. It then verifies the
+image, runs python3, pip3, podman, java, the agent jar, git and make inside it
+(chroot) and checks it as a pod runs it (Java 21 or later, the pinned Python
+tools, rootless podman, catatonit as PID 1 reaping orphans and passing
+SIGTERM on), then
 publishes it to two embedded registries (an upstream and a mirror), verifies
 both, and registers the pod template, pinned by digest, in an embedded Jenkins
 emulator. It signs the published digest with a key pair it generates and
@@ -252,6 +259,9 @@ func printDemo(w io.Writer, r *demoReport) {
 		if i == 0 {
 			for _, s := range run.Smoke {
 				fmt.Fprintf(w, "  $ %s\n    %s\n", s.Command, strings.ReplaceAll(s.Output, "\n", "\n    "))
+			}
+			if run.Pod != "" {
+				fmt.Fprintf(w, "  pod check (the image run as a pod runs it):\n    %s\n", strings.ReplaceAll(run.Pod, "\n", "\n    "))
 			}
 		}
 	}
