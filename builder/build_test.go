@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/agentforge/agentforge/builder/buildertest"
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/source"
+	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/containers/buildah"
 	"github.com/opencontainers/go-digest"
@@ -229,5 +231,41 @@ func TestVerify_ExpectDigest(t *testing.T) {
 	_, err = oci.Verify(context.Background(), ref, oci.VerifyOptions{ExpectDigest: digest.Digest(other)})
 	if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "expected "+other+", got "+res.Digest) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// A tag holding {{image.id}} names the image by its own ID: the same
+// inputs give the same tag, a change gives a new one, and the image built
+// before keeps its tag while the rolling tag moves to the new image.
+func TestBuild_TagDerivedFromTheImageID(t *testing.T) {
+	buildertest.Builds(t)
+	store := buildertest.NewStore(t, "vfs")
+	build := func(greeting string) *builder.Result {
+		def := buildertest.LoadBusybox(t, map[string]string{"greeting": greeting})
+		def.Tags, def.RollingTags = []string{"1.0.0-" + images.ImageID}, []string{"1.0.0"}
+		var out bytes.Buffer
+		res, err := builder.Build(context.Background(), def, builder.BuildOptions{Store: store, Fetcher: &source.Fetcher{CacheDir: buildertest.SourceCache(t)}, Output: &out, TmpDir: t.TempDir()})
+		if err != nil {
+			t.Fatalf("build: %v\n%s", err, out.String())
+		}
+		return res
+	}
+	a := build("one")
+	idTag := "1.0.0-" + a.ID[:12]
+	if !slices.Contains(a.Tags, idTag) || !slices.Contains(a.Names, "localhost/busybox-demo:"+idTag) || !slices.Equal(a.RollingTags, []string{"1.0.0"}) {
+		t.Fatalf("tags %v, names %v, rolling %v: want %s", a.Tags, a.Names, a.RollingTags, idTag)
+	}
+	if again := build("one"); !slices.Equal(again.Tags, a.Tags) {
+		t.Errorf("the same inputs gave tags %v, then %v", a.Tags, again.Tags)
+	}
+	b := build("two")
+	if slices.Contains(b.Tags, idTag) || b.ID == a.ID {
+		t.Fatalf("a changed image kept the tag %s: %v", idTag, b.Tags)
+	}
+	for name, want := range map[string]string{"localhost/busybox-demo:" + idTag: a.ID, "localhost/busybox-demo:1.0.0": b.ID, "localhost/busybox-demo:1.0.0-" + b.ID[:12]: b.ID} {
+		img, err := store.Image(name)
+		if err != nil || img.ID != want {
+			t.Errorf("%s: %v %v, want image %s", name, img, err, want)
+		}
 	}
 }

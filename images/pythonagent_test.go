@@ -63,8 +63,15 @@ func TestPythonAgent_JavaVersion(t *testing.T) {
 			if def.Args["JAVA_VERSION"] != want || def.Labels["io.agentforge.java.version"] != want {
 				t.Errorf("JAVA_VERSION %q, label %q, want %s", def.Args["JAVA_VERSION"], def.Labels["io.agentforge.java.version"], want)
 			}
-			if !slices.Equal(def.Tags, tt.tags) {
-				t.Errorf("tags %q, want %q", def.Tags, tt.tags)
+			// The rolling tags, then the build tag: the python tag with the
+			// image's ID before the JDK suffix.
+			if !slices.Equal(def.RollingTags, tt.tags) {
+				t.Errorf("rolling tags %q, want %q", def.RollingTags, tt.tags)
+			}
+			suffix := strings.TrimPrefix(tt.tags[0], "0.6.0-rc0")
+			build := strings.TrimSuffix(tt.tags[1], suffix) + "-" + images.ImageID + suffix
+			if !slices.Equal(def.Tags, []string{build}) {
+				t.Errorf("tags %q, want %q", def.Tags, []string{build})
 			}
 		})
 	}

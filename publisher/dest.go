@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/agentforge/agentforge/builder/oci"
@@ -18,7 +19,15 @@ type Destination struct {
 	Repo reference.Named
 	// Tags are written after the manifest; empty means only by digest.
 	Tags []string
+	// Rolling are those of Tags that follow the newest image: a publish
+	// moves them from the digest they name to its own, and says so. Any
+	// other tag that names another digest is never moved (a
+	// TagConflictError), unless Options.AllowOverwrite.
+	Rolling []string
 }
+
+// rolls reports whether tag is one of d's rolling tags.
+func (d Destination) rolls(tag string) bool { return slices.Contains(d.Rolling, tag) }
 
 // Host is the registry host[:port].
 func (d Destination) Host() string { return reference.Domain(d.Repo) }

@@ -104,12 +104,20 @@ type Report struct {
 	PlatformSignatures []sign.Signed `json:"platformSignatures,omitempty"`
 }
 
-// TagConflictError is a tag that already names another manifest.
+// TagConflictError is a tag that already names another manifest (not
+// moved), or, Lost, one that another publish moved while this one wrote
+// it: registries have no compare-and-swap on tags, so a tag is read back
+// after it is written, and the publish whose digest is not there says so
+// instead of claiming the tag.
 type TagConflictError struct {
 	Ref, Current, Wanted string
+	Lost                 bool
 }
 
 func (e *TagConflictError) Error() string {
+	if e.Lost {
+		return fmt.Sprintf("tag %s was written with %s but names %s when read back: another publish took it meanwhile", e.Ref, e.Wanted, e.Current)
+	}
 	return fmt.Sprintf("tag %s already points to %s, not %s: not moved", e.Ref, e.Current, e.Wanted)
 }
 
@@ -439,6 +447,9 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 		if err != nil {
 			return fail(fmt.Errorf("tag %s: %w", tag, err))
 		}
+		if err := p.readBackTag(ctx, dest, tag, d, log); err != nil {
+			return fail(err)
+		}
 		log.WithField("digest", d.String()).Infof("tagged %s:%s", dest.Repo.Name(), tag)
 	}
 	res.Seconds = time.Since(start).Seconds()
@@ -471,12 +482,39 @@ func (p *run) lookUpTag(ctx context.Context, sys *types.SystemContext, dest Dest
 		return false, fmt.Errorf("look up tag %s: %w", tag, err)
 	}
 	if cur != "" && cur != want {
-		if !p.opts.AllowOverwrite {
+		switch {
+		case dest.rolls(tag):
+			log.WithFields(logrus.Fields{"from": cur.String(), "to": want.String()}).Infof("moving the rolling tag %s:%s from %s to %s", dest.Repo.Name(), tag, cur, want)
+		case p.opts.AllowOverwrite:
+			log.Warnf("moving tag %s:%s from %s to %s (overwrite allowed)", dest.Repo.Name(), tag, cur, want)
+		default:
 			return false, &TagConflictError{Ref: dest.Repo.Name() + ":" + tag, Current: cur.String(), Wanted: want.String()}
 		}
-		log.Warnf("moving tag %s:%s from %s to %s (overwrite allowed)", dest.Repo.Name(), tag, cur, want)
 	}
 	return cur == want, nil
+}
+
+// readBackTag checks that tag names d after it was written: a concurrent
+// publish of another image to the same tag makes one of the two find the
+// other's digest there, and that one reports the lost tag.
+func (p *run) readBackTag(ctx context.Context, dest Destination, tag string, d digest.Digest, log logrus.FieldLogger) error {
+	c, err := p.hosts.Client(dest.Repo)
+	if err != nil {
+		return err
+	}
+	var got digest.Digest
+	err = p.hosts.Retry().Do(ctx, log, "read back tag "+tag, func() error {
+		var err error
+		got, err = c.ManifestDigest(ctx, tag)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("read back tag %s: %w", tag, err)
+	}
+	if got != d {
+		return &TagConflictError{Ref: dest.Repo.Name() + ":" + tag, Current: got.String(), Wanted: d.String(), Lost: true}
+	}
+	return nil
 }
 
 // putTag writes the manifest bytes, unchanged, under a tag.

@@ -1,6 +1,7 @@
 package publisher
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -14,8 +15,10 @@ import (
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/types"
 )
 
 // tagDigest returns what repo:tag names on a registry, "" when nothing.
@@ -190,5 +193,80 @@ func TestPublish_FlakyRegistryManyLayers(t *testing.T) {
 	}
 	if !rep.Destinations[0].Verified || failed < 6 {
 		t.Fatalf("verified %t after %d injected failures", rep.Destinations[0].Verified, failed)
+	}
+}
+
+// A rolling tag follows the newest image: a publish moves it from the
+// digest it names to its own and says so, from -> to; an immutable tag
+// next to it is never moved (the second image keeps a tag of its own).
+func TestPublish_RollingTagsMoveImmutableOnesDoNot(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	first := ocitest.Layout(t, t.TempDir(), "v1", ocitest.Options{Seed: 21, Layers: 1})
+	second := ocitest.Layout(t, t.TempDir(), "v1", ocitest.Options{Seed: 22, Layers: 1})
+	var log bytes.Buffer
+	logger := logrus.New()
+	logger.Out = &log
+	opts := Options{Hosts: registrytest.Hosts(t, reg), WorkDir: t.TempDir(), Verify: VerifyFast, Log: logger}
+	publish := func(src types.ImageReference, build string) (*Report, error) {
+		d := dest(t, reg.Host+"/app/r", build, "1.0", "latest")
+		d.Rolling = []string{"1.0", "latest"}
+		return Publish(context.Background(), src, []Destination{d}, opts)
+	}
+	r1, err := publish(first, "1.0-aaaa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := publish(second, "1.0-bbbb")
+	if err != nil {
+		t.Fatalf("a rebuild moving the rolling tags: %v", err)
+	}
+	for tag, want := range map[string]string{"1.0-aaaa": r1.Digest, "1.0-bbbb": r2.Digest, "1.0": r2.Digest, "latest": r2.Digest} {
+		if got := tagDigest(t, opts, reg.Host, "app/r:"+tag); got != want {
+			t.Errorf("tag %s names %s, want %s", tag, got, want)
+		}
+	}
+	if !strings.Contains(log.String(), "moving the rolling tag "+reg.Host+"/app/r:1.0 from "+r1.Digest+" to "+r2.Digest) {
+		t.Errorf("the move is not logged from -> to:\n%s", log.String())
+	}
+	// The build tag of the first image is immutable: the second image
+	// cannot take it.
+	_, err = publish(second, "1.0-aaaa")
+	var conflict *TagConflictError
+	if !errors.As(err, &conflict) || conflict.Lost || conflict.Current != r1.Digest {
+		t.Fatalf("moving an immutable tag: got %v, want a tag conflict", err)
+	}
+}
+
+// Registries have no compare-and-swap on tags: when another publish
+// writes the tag between this one's last check and its read-back, this
+// one reports the tag lost (exit 1) instead of claiming it.
+func TestPublish_TagReadBackFindsALostRace(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, reg)
+	ours := ocitest.Layout(t, t.TempDir(), "v1", ocitest.Options{Seed: 31, Layers: 1})
+	theirs := ocitest.Layout(t, t.TempDir(), "v1", ocitest.Options{Seed: 32, Layers: 1})
+	opts := Options{Hosts: registrytest.Hosts(t, reg, proxy), WorkDir: t.TempDir(), Verify: VerifyNone}
+	var once sync.Once
+	var theirDigest string
+	proxy.Set(registrytest.Faults{OnResponse: func(e registrytest.Entry) {
+		// Right after our tag is written, theirs overwrites it.
+		if e.Method == "PUT" && strings.HasSuffix(e.Path, "/manifests/v1") && e.Status == 201 {
+			once.Do(func() {
+				rep, err := Publish(context.Background(), theirs, []Destination{dest(t, reg.Host+"/app/r:v1")}, Options{Hosts: opts.Hosts, WorkDir: t.TempDir(), Verify: VerifyNone, AllowOverwrite: true})
+				if err != nil {
+					t.Errorf("their publish: %v", err)
+					return
+				}
+				theirDigest = rep.Digest
+			})
+		}
+	}})
+	rep, err := Publish(context.Background(), ours, []Destination{dest(t, proxy.Host+"/app/r:v1")}, opts)
+	var conflict *TagConflictError
+	if !errors.As(err, &conflict) || !conflict.Lost || conflict.Current != theirDigest {
+		t.Fatalf("want the lost tag reported (their %s), got %v", theirDigest, err)
+	}
+	if rep == nil || rep.Destinations[0].Error == "" {
+		t.Errorf("the destination's report does not say the tag was lost: %+v", rep)
 	}
 }

@@ -46,8 +46,8 @@ func withHints(err error) error {
 		input    *jenkins.InputError
 	)
 	switch {
-	case errors.As(err, &conflict):
-		return fmt.Errorf("%w (--allow-overwrite to move it)", err)
+	case errors.As(err, &conflict) && !conflict.Lost:
+		return fmt.Errorf("%w (--allow-overwrite to move it, or publish it as a rolling tag)", err)
 	case errors.As(err, &refused):
 		if hint, ok := jenkinsHints[refused.Reason]; ok {
 			return fmt.Errorf("%w (%s)", err, hint)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -156,6 +157,7 @@ func sourceDateEpoch(flag string) (*time.Time, error) {
 type pushFlags struct {
 	to             []string
 	tags           []string
+	rolling        []string
 	allowOverwrite bool
 	keepDigest     bool
 	verify         string
@@ -166,7 +168,8 @@ type pushFlags struct {
 func (f *pushFlags) AddFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.to, "to", nil, "destination host/repo[:tag] (repeatable; docker:// optional)")
-	fl.StringArrayVar(&f.tags, "tag", nil, "tag to write on destinations given without one (repeatable)")
+	fl.StringArrayVar(&f.tags, "tag", nil, "tag to write on destinations given without one; never moved once it names an image (repeatable)")
+	fl.StringArrayVar(&f.rolling, "rolling-tag", nil, "rolling tag to write on destinations given without one: moved to this image whatever it names now, logged from -> to (repeatable)")
 	fl.BoolVar(&f.allowOverwrite, "allow-overwrite", false, "move a tag that already points to another digest")
 	fl.StringVar(&f.verify, "verify", publisher.VerifyFull, "after pushing: full (download and check every blob), fast (manifest, config, HEAD each layer) or none")
 	fl.IntVar(&f.retries, "retries", 4, "attempts per registry operation (network errors, 408/429/5xx)")
@@ -195,10 +198,11 @@ func (f *pushFlags) destinations(defaultTags []string) ([]publisher.Destination,
 	}
 	var out []publisher.Destination
 	for _, s := range f.to {
-		d, err := publisher.ParseDestination(s, defaultTags)
+		d, err := publisher.ParseDestination(s, slices.Concat(defaultTags, f.rolling))
 		if err != nil {
 			return nil, fmt.Errorf("--to: %w", err)
 		}
+		d.Rolling = f.rolling
 		out = append(out, d)
 	}
 	return out, nil

@@ -356,8 +356,9 @@ func (f *File) Config(env Env) (Config, error) {
 			c.Pod.Options.Env = append(c.Pod.Options.Env, "AGENTFORGE_CHROOTED=1")
 		}
 	}
+	// Destinations without a tag get the build's (see Run).
 	for _, s := range f.Destinations {
-		d, err := publisher.ParseDestination(s, c.Definition.Tags)
+		d, err := publisher.ParseDestination(s, nil)
 		if err != nil {
 			return c, err
 		}

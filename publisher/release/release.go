@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -240,7 +241,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				return err
 			}
 		}
-		ir, err := publisher.PublishLocal(ctx, store, rep.Image.ID, cfg.Destinations, opts)
+		ir, err := publisher.PublishLocal(ctx, store, rep.Image.ID, withTags(cfg.Destinations, rep.Image), opts)
 		if ir != nil {
 			rep.Destinations, digest, rep.Manifests = ir.Destinations, ir.Digest, ir.Manifests
 			rep.Signatures = listSignatures(ir, rep.Image)
@@ -269,6 +270,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return err
 	})
 	return rep, err
+}
+
+// withTags gives destinations named without a tag the build's tags (the
+// immutable ones, such as the one derived from the image's ID, and the
+// rolling ones, which move on purpose).
+func withTags(dests []publisher.Destination, res *builder.Result) []publisher.Destination {
+	out := slices.Clone(dests)
+	for i, d := range out {
+		if len(d.Tags) == 0 {
+			out[i].Tags, out[i].Rolling = res.Tags, res.RollingTags
+		}
+	}
+	return out
 }
 
 // signing is what a release signs with s: the image (a list: the index)
