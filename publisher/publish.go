@@ -440,10 +440,17 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 	// instead of being silently overwritten. (Registries offer no
 	// compare-and-swap on tags: a window of one round trip remains.)
 	for _, tag := range dest.Tags {
-		if err := p.checkTag(ctx, sys, dest, tag, d, log); err != nil {
+		same, err := p.lookUpTag(ctx, sys, dest, tag, d, log)
+		if err != nil {
 			return fail(err)
 		}
-		err := p.hosts.Retry().Do(ctx, log, "tag "+tag, func() error { return putTag(ctx, sys, dest, tag, raw) })
+		if same {
+			// Already there: nothing is sent (a rerun with nothing new
+			// writes nothing).
+			log.WithField("digest", d.String()).Debugf("tag %s:%s already names it", dest.Repo.Name(), tag)
+			continue
+		}
+		err = p.hosts.Retry().Do(ctx, log, "tag "+tag, func() error { return putTag(ctx, sys, dest, tag, raw) })
 		if err != nil {
 			return fail(fmt.Errorf("tag %s: %w", tag, err))
 		}
@@ -457,13 +464,8 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 	return res
 }
 
-// checkTag refuses a tag that already points to another digest.
-func (p *run) checkTag(ctx context.Context, sys *types.SystemContext, dest Destination, tag string, want digest.Digest, log logrus.FieldLogger) error {
-	_, err := p.lookUpTag(ctx, sys, dest, tag, want, log)
-	return err
-}
-
-// lookUpTag is checkTag that also says whether the tag already names want.
+// lookUpTag refuses a tag that already points to another digest (unless
+// it rolls, or overwriting is allowed), and says whether it names want.
 func (p *run) lookUpTag(ctx context.Context, sys *types.SystemContext, dest Destination, tag string, want digest.Digest, log logrus.FieldLogger) (bool, error) {
 	c, err := p.hosts.Client(dest.Repo)
 	if err != nil {

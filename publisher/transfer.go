@@ -11,6 +11,7 @@ import (
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
+	"go.podman.io/image/v5/docker/reference"
 	cimage "go.podman.io/image/v5/image"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/pkg/blobinfocache"
@@ -88,6 +89,17 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 	}
 	manifests = append(manifests, item{raw: raw})
 
+	// A registry has a manifest only with every blob it names (it checks
+	// them when the manifest is put): one that has this manifest by digest
+	// needs nothing sent. (Verification, after, reads it back.)
+	if p.has(ctx, dst, digest.FromBytes(raw)) {
+		st.mu.Lock()
+		st.skipped += len(blobs)
+		st.mu.Unlock()
+		log.WithField("digest", digest.FromBytes(raw).String()).Debug("the destination has the manifest: nothing to send")
+		return nil
+	}
+
 	// Blobs, four at a time (PutBlob is thread-safe for registries); the
 	// first failure cancels the others.
 	g, gctx := errgroup.WithContext(ctx)
@@ -110,6 +122,21 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 		}
 	}
 	return p.hosts.Retry().Do(ctx, log, "commit", func() error { return w.Commit(ctx, cimage.UnparsedInstance(s, nil)) })
+}
+
+// has reports whether the registry at dst serves the manifest d (a failed
+// lookup says no: the push then finds out).
+func (p *run) has(ctx context.Context, dst types.ImageReference, d digest.Digest) bool {
+	named := dst.DockerReference()
+	if named == nil {
+		return false
+	}
+	c, err := p.hosts.Client(reference.TrimNamed(named))
+	if err != nil {
+		return false
+	}
+	got, err := c.ManifestDigest(ctx, d.String())
+	return err == nil && got == d
 }
 
 // copyBlob sends one blob unless the destination has it, checking its
