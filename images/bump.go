@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
+	"strings"
 )
 
 // SetVariables rewrites the values of existing variables in the image.yaml
@@ -31,6 +33,61 @@ func SetVariables(dir string, values map[string]string) error {
 		out = re.ReplaceAll(out, []byte("${1}"+quoteIfNeeded(values[k])))
 	}
 	// Check the new text on a copy before replacing the file.
+	if err := checkLoads(dir, out); err != nil {
+		return err
+	}
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, out, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, file)
+}
+
+// SetBaseDigest pins the definition's base image to digest (base.digest
+// in the image.yaml of the folder dir): it replaces the base's digest
+// line, or adds one after its image line, keeping everything else, and
+// checks that the result still loads.
+func SetBaseDigest(dir, digest string) error {
+	file := filepath.Join(dir, FileName)
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("bump %s: %w", file, err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	inBase, image, done := false, -1, false
+	for i, line := range lines {
+		trimmed := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(line, "base:"):
+			inBase = true
+			continue
+		case inBase && trimmed != "" && !strings.HasPrefix(trimmed, "#") && !strings.HasPrefix(line, " ") && !strings.HasPrefix(line, "\t"):
+			inBase = false
+		}
+		if !inBase {
+			continue
+		}
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		switch {
+		case strings.HasPrefix(trimmed, "digest:"):
+			lines[i] = indent + "digest: " + quoteIfNeeded(digest) + "\n"
+			done = true
+		case strings.HasPrefix(trimmed, "image:"):
+			image = i
+		}
+	}
+	if !done {
+		if image < 0 {
+			return &DefinitionError{File: file, Msg: "bump: no base.image to pin"}
+		}
+		line := lines[image]
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		if !strings.HasSuffix(line, "\n") {
+			lines[image] += "\n"
+		}
+		lines = slices.Insert(lines, image+1, indent+"digest: "+quoteIfNeeded(digest)+"\n")
+	}
+	out := []byte(strings.Join(lines, ""))
 	if err := checkLoads(dir, out); err != nil {
 		return err
 	}

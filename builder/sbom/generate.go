@@ -514,17 +514,24 @@ func hashFile(p string) (string, string, error) {
 	return hex.EncodeToString(h256.Sum(nil)), hex.EncodeToString(h1.Sum(nil)), nil
 }
 
-// osRelease returns ID and VERSION_ID from the image's os-release
-// (/etc/os-release, else /usr/lib/os-release, as os-release(5) says).
+// osRelease returns ID (lower case) and VERSION_ID from the image's
+// os-release.
 func osRelease(v *view) (string, string) {
+	vals := osReleaseValues(v)
+	return vals["ID"], vals["VERSION_ID"]
+}
+
+// osReleaseValues are the image's os-release values (/etc/os-release,
+// else /usr/lib/os-release, as os-release(5) says), ID lower-cased.
+func osReleaseValues(v *view) map[string]string {
+	vals := map[string]string{}
 	f, ok := v.read("etc/os-release")
 	if !ok {
 		f, ok = v.read("usr/lib/os-release")
 	}
 	if !ok {
-		return "", ""
+		return vals
 	}
-	vals := map[string]string{}
 	for _, line := range strings.Split(string(f.data), "\n") {
 		k, val, ok := strings.Cut(strings.TrimSpace(line), "=")
 		if !ok || strings.HasPrefix(k, "#") {
@@ -537,7 +544,8 @@ func osRelease(v *view) (string, string) {
 		}
 		vals[k] = val
 	}
-	return strings.ToLower(vals["ID"]), vals["VERSION_ID"]
+	vals["ID"] = strings.ToLower(vals["ID"])
+	return vals
 }
 
 // dpkgPackages reads the installed packages from /var/lib/dpkg/status and

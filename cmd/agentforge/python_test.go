@@ -112,3 +112,29 @@ func TestCLI_PythonLatestAndBump(t *testing.T) {
 		t.Fatalf("second bump: %s", stdout)
 	}
 }
+
+// outdated on the repository's definition (CPython 3.11.9 by design) says
+// that python.org has a newer patch, as JSON; a kind it cannot check is a
+// problem in the report, not a failure.
+func TestCLI_OutdatedRepositoryDefinition(t *testing.T) {
+	srv := fakePythonOrg(t, map[string][]byte{
+		"/ftp/python/": []byte(`<a href="3.11.9/">3.11.9/</a> <a href="3.11.16/">3.11.16/</a>`),
+		"/ftp/python/3.11.16/Python-3.11.16.tar.xz": []byte("x"),
+	})
+	code, stdout, stderr := cli(t, "outdated", "../../images/python-agent", "--kind", "cpython,os", "--python-org", srv.URL, "-o", "json")
+	var rep struct {
+		Outdated int
+		Findings []struct{ Kind, Current, Latest string }
+		Problems []struct{ Kind, Error string }
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &rep) != nil {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if rep.Outdated != 1 || len(rep.Findings) != 1 || rep.Findings[0].Current != "3.11.9" || rep.Findings[0].Latest != "3.11.16" ||
+		len(rep.Problems) != 1 || rep.Problems[0].Kind != "os" || !strings.Contains(rep.Problems[0].Error, "--image") {
+		t.Fatalf("%s", stdout)
+	}
+	if code, _, _ := cli(t, "outdated", "--kind", "kernel"); code != 2 {
+		t.Errorf("an unknown kind: exit %d, want 2", code)
+	}
+}

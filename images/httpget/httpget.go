@@ -59,6 +59,28 @@ func Get(ctx context.Context, client *http.Client, rawURL string, limit int64) (
 	return data, nil
 }
 
+// Open starts reading rawURL (http, https or file://) for a caller that
+// streams it (a large index); an answer other than 200 is a
+// *StatusError. The caller closes the body and bounds what it reads.
+func Open(ctx context.Context, client *http.Client, rawURL string) (io.ReadCloser, error) {
+	if p, ok := strings.CutPrefix(rawURL, "file://"); ok {
+		f, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, &StatusError{Method: http.MethodGet, URL: rawURL, StatusCode: http.StatusNotFound, Status: "404 Not Found"}
+		}
+		return f, err
+	}
+	resp, err := do(ctx, client, http.MethodGet, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, &StatusError{Method: http.MethodGet, URL: RedactURL(rawURL), StatusCode: resp.StatusCode, Status: resp.Status}
+	}
+	return resp.Body, nil
+}
+
 // Exists reports whether a HEAD of rawURL answers 200 (true) or 404
 // (false); any other answer is a *StatusError.
 func Exists(ctx context.Context, client *http.Client, rawURL string) (bool, error) {

@@ -1,0 +1,137 @@
+package update
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/agentforge/agentforge/builder/source"
+	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/sirupsen/logrus"
+)
+
+// BumpOptions tune Bump.
+type BumpOptions struct {
+	// Fetcher downloads and checks what a bump adopts (a new CPython
+	// tarball, a new remoting jar) exactly as a build would. Required.
+	Fetcher *source.Fetcher
+	// PythonSHA256 is the new CPython tarball's sha256 when python.org
+	// publishes no sigstore bundle for it.
+	PythonSHA256 string
+	// DryRun checks everything and writes nothing.
+	DryRun bool
+	Log    logrus.FieldLogger
+}
+
+// Change is one input a bump adopted (or, dry, would adopt).
+type Change struct {
+	Kind string `json:"kind"`
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Checks are what was verified of the new download.
+	Checks []string `json:"checks,omitempty"`
+}
+
+// BumpReport is what Bump did.
+type BumpReport struct {
+	Definition string `json:"definition"`
+	// Status is bumped, would-bump (dry run) or current (nothing newer).
+	Status  string            `json:"status"`
+	Changes []Change          `json:"changes"`
+	Set     map[string]string `json:"set,omitempty"`
+}
+
+// Bump adopts every outdated finding in the definition folder dir: each
+// new download is fetched and checked first (the CPython tarball's sha256
+// and OpenPGP signature, the remoting jar's published checksum), and only
+// then are the values written (images.SetVariables, images.SetBaseDigest),
+// all at once: a check that fails (an *errs.IntegrityError) leaves the
+// definition as it was.
+func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions) (*BumpReport, error) {
+	if opts.Fetcher == nil {
+		return nil, errs.Inputf("bump: no fetcher to check the new downloads with")
+	}
+	fsys, name, err := images.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(name, "builtin:") {
+		return nil, errs.Inputf("bump edits a definition folder; %s is built in (give the folder, e.g. images/python-agent in a checkout)", dir)
+	}
+	rep := &BumpReport{Definition: dir, Status: "current", Changes: []Change{}, Set: map[string]string{}}
+	for _, f := range findings {
+		if !f.Outdated || len(f.Set) == 0 {
+			continue
+		}
+		set := maps.Clone(f.Set)
+		if f.Kind == KindCPython {
+			if opts.PythonSHA256 != "" {
+				set["python.sha256"] = opts.PythonSHA256
+			}
+			if set["python.sha256"] == "" {
+				return rep, fmt.Errorf("python.org publishes no sigstore bundle for %s: check the tarball's sha256 yourself and give it (--sha256)", f.Latest)
+			}
+		}
+		c := Change{Kind: f.Kind, From: f.Current, To: f.Latest}
+		if c.Checks, err = check(ctx, fsys, name, f.Kind, set, opts.Fetcher); err != nil {
+			return rep, err
+		}
+		rep.Changes = append(rep.Changes, c)
+		maps.Copy(rep.Set, set)
+	}
+	if len(rep.Changes) == 0 {
+		return rep, nil
+	}
+	if opts.DryRun {
+		rep.Status = "would-bump"
+		return rep, nil
+	}
+	vars := maps.Clone(rep.Set)
+	delete(vars, "base.digest")
+	if len(vars) > 0 {
+		if err := images.SetVariables(dir, vars); err != nil {
+			return rep, err
+		}
+	}
+	if d, ok := rep.Set["base.digest"]; ok {
+		if err := images.SetBaseDigest(dir, d); err != nil {
+			return rep, err
+		}
+	}
+	rep.Status = "bumped"
+	if opts.Log != nil {
+		for _, c := range rep.Changes {
+			opts.Log.Infof("%s: %s %s -> %s (%s)", dir, c.Kind, c.From, c.To, strings.Join(c.Checks, ", "))
+		}
+	}
+	return rep, nil
+}
+
+// check fetches and checks, as a build would, the source a kind's new
+// values name: the python tarball, the remoting jar. Other kinds download
+// nothing.
+func check(ctx context.Context, fsys fs.FS, name, kind string, set map[string]string, fetcher *source.Fetcher) ([]string, error) {
+	wanted := map[string]string{KindCPython: "python", KindRemoting: "remoting"}[kind]
+	if wanted == "" {
+		return nil, nil
+	}
+	overrides := maps.Clone(set)
+	delete(overrides, "base.digest")
+	next, err := images.Load(fsys, name, overrides)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(next.Sources, func(s images.Source) bool { return s.Name == wanted })
+	if i < 0 {
+		return nil, errs.Inputf("%s: no source named %s", name, wanted)
+	}
+	got, err := fetcher.Fetch(ctx, next.Sources[i])
+	if err != nil {
+		return nil, err
+	}
+	return got.Checks, nil
+}

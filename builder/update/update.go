@@ -1,0 +1,353 @@
+// Package update finds what a definition pins that has something newer —
+// the CPython patch release, the Jenkins remoting jar, the base image's
+// digest under its tag, the operating system packages with pending
+// (security) updates — and bumps the definition to it, checking every new
+// download (sha256, published checksum, OpenPGP signature) as a build
+// would, before anything is written.
+//
+// It reads python.org's listing, the remoting jar's Maven metadata, the
+// base image's registry and the distribution's apt indexes, all through
+// the caller's mirrors; it builds nothing.
+package update
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/builder/sbom"
+	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/images/cpython"
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/httpget"
+	"github.com/sirupsen/logrus"
+	"go.podman.io/image/v5/docker/reference"
+	cimage "go.podman.io/image/v5/image"
+	"go.podman.io/image/v5/types"
+)
+
+// The kinds of inputs Check looks at.
+const (
+	KindCPython  = "cpython"
+	KindRemoting = "remoting"
+	KindBase     = "base"
+	KindOS       = "os"
+)
+
+// Kinds are every kind, in the order Check reports them.
+var Kinds = []string{KindCPython, KindRemoting, KindBase, KindOS}
+
+// Options say where Check looks.
+type Options struct {
+	// Kinds limits the check (default: every kind).
+	Kinds []string
+	// PythonOrg is python.org or a mirror of its /ftp/python/ tree.
+	PythonOrg string
+	// Mirrors rewrite every URL read (python.org, repo.jenkins-ci.org,
+	// the distribution's archives), as the build's source mirrors do.
+	Mirrors []remote.Mirror
+	// Hosts reach registries (the base image's tag).
+	Hosts *remote.Hosts
+	// Image is the image released from the definition (or built from it):
+	// the base digest it was built on and the packages it has. Without
+	// it, the base is compared with the definition's pin only and the OS
+	// packages are not checked.
+	Image    types.ImageReference
+	ImageSys *types.SystemContext
+	Client   *http.Client
+	Log      logrus.FieldLogger
+}
+
+// Finding is one pinned input and what is newer, if anything.
+type Finding struct {
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	Current string `json:"current"`
+	Latest  string `json:"latest"`
+	// Outdated is true when Latest is newer than Current.
+	Outdated bool `json:"outdated"`
+	// Why says what was compared with what.
+	Why string `json:"why"`
+	// Security is true when an update fixes a security issue (OS
+	// packages from the security suite).
+	Security bool `json:"security,omitempty"`
+	// Set are the definition values a bump writes.
+	Set map[string]string `json:"set,omitempty"`
+	// Packages are the OS packages with pending updates, security first.
+	Packages []PackageUpdate `json:"packages,omitempty"`
+}
+
+// Problem is a kind that could not be checked, and why.
+type Problem struct {
+	Kind  string `json:"kind"`
+	Error string `json:"error"`
+}
+
+// Report is what Check found.
+type Report struct {
+	Definition string    `json:"definition"`
+	Findings   []Finding `json:"findings"`
+	// Outdated counts the findings with something newer.
+	Outdated int       `json:"outdated"`
+	Problems []Problem `json:"problems,omitempty"`
+}
+
+// Check looks up every pinned input of def for something newer. A kind
+// that cannot be checked (no network to it, no image given) is a Problem
+// in the report, not an error: the other kinds are still checked.
+func Check(ctx context.Context, def *images.Definition, opts Options) *Report {
+	rep := &Report{Definition: def.Path, Findings: []Finding{}}
+	kinds := opts.Kinds
+	if len(kinds) == 0 {
+		kinds = Kinds
+	}
+	for _, k := range Kinds {
+		if !slices.Contains(kinds, k) {
+			continue
+		}
+		var f *Finding
+		var err error
+		switch k {
+		case KindCPython:
+			f, err = checkCPython(ctx, def, opts)
+		case KindRemoting:
+			f, err = checkRemoting(ctx, def, opts)
+		case KindBase:
+			f, err = checkBase(ctx, def, opts)
+		case KindOS:
+			f, err = checkOS(ctx, def, opts)
+		}
+		switch {
+		case err != nil:
+			rep.Problems = append(rep.Problems, Problem{Kind: k, Error: err.Error()})
+		case f != nil:
+			rep.Findings = append(rep.Findings, *f)
+			if f.Outdated {
+				rep.Outdated++
+			}
+		}
+	}
+	return rep
+}
+
+// ParseKinds checks kind names (empty: every kind).
+func ParseKinds(list []string) ([]string, error) {
+	for _, k := range list {
+		if !slices.Contains(Kinds, k) {
+			return nil, errs.Inputf("kind %q: want one of %s", k, strings.Join(Kinds, ", "))
+		}
+	}
+	return list, nil
+}
+
+func (o Options) client() *http.Client {
+	if o.Client != nil {
+		return o.Client
+	}
+	return httpget.DefaultClient
+}
+
+func checkCPython(ctx context.Context, def *images.Definition, opts Options) (*Finding, error) {
+	cur, ok := def.Vars["python.version"]
+	if !ok {
+		return nil, nil
+	}
+	parts := strings.Split(cur, ".")
+	if len(parts) != 3 {
+		return nil, errs.Inputf("python.version %q: want X.Y.Z", cur)
+	}
+	latest, err := (&cpython.Finder{Base: opts.PythonOrg, Client: opts.Client}).Latest(ctx, parts[0]+"."+parts[1])
+	if err != nil {
+		return nil, err
+	}
+	f := &Finding{Kind: KindCPython, Name: "python", Current: cur, Latest: latest.Version,
+		Why: fmt.Sprintf("python.org's newest %s.%s patch release with a source tarball", parts[0], parts[1])}
+	if cpython.Newer(latest.Version, cur) {
+		f.Outdated = true
+		f.Set = map[string]string{"python.version": latest.Version, "python.sha256": latest.SHA256}
+	}
+	return f, nil
+}
+
+// mavenMetadata is the part of maven-metadata.xml Check reads.
+type mavenMetadata struct {
+	Versioning struct {
+		Latest   string   `xml:"latest"`
+		Release  string   `xml:"release"`
+		Versions []string `xml:"versions>version"`
+	} `xml:"versioning"`
+}
+
+func checkRemoting(ctx context.Context, def *images.Definition, opts Options) (*Finding, error) {
+	cur, ok := def.Vars["remoting.version"]
+	if !ok {
+		return nil, nil
+	}
+	i := slices.IndexFunc(def.Sources, func(s images.Source) bool { return s.Name == "remoting" })
+	if i < 0 {
+		return nil, errs.Inputf("remoting.version is set but no source is named remoting")
+	}
+	// .../remoting/VERSION/remoting-VERSION.jar -> .../remoting/maven-metadata.xml
+	u := def.Sources[i].URL
+	u = u[:strings.LastIndex(u, "/")]
+	u = u[:strings.LastIndex(u, "/")] + "/maven-metadata.xml"
+	data, err := httpget.Get(ctx, opts.client(), remote.Rewrite(opts.Mirrors, u), 4<<20)
+	if err != nil {
+		return nil, err
+	}
+	var m mavenMetadata
+	if err := xml.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", httpget.RedactURL(u), err)
+	}
+	latest := m.Versioning.Release
+	if latest == "" {
+		latest = m.Versioning.Latest
+	}
+	if latest == "" {
+		return nil, fmt.Errorf("%s names no release", httpget.RedactURL(u))
+	}
+	f := &Finding{Kind: KindRemoting, Name: "remoting", Current: cur, Latest: latest, Why: "the release in the jar's Maven metadata"}
+	if NewerRemoting(latest, cur) {
+		f.Outdated = true
+		f.Set = map[string]string{"remoting.version": latest}
+	}
+	return f, nil
+}
+
+// NewerRemoting reports whether remoting version a is newer than b. Since
+// JEP-229 versions are BUILD.vHASH (3355.v388858a_47b_33): the build
+// numbers are compared; older dotted versions (4.13.3) by their numbers.
+func NewerRemoting(a, b string) bool {
+	na, nb := remotingNumbers(a), remotingNumbers(b)
+	for i := 0; i < len(na) && i < len(nb); i++ {
+		if na[i] != nb[i] {
+			return na[i] > nb[i]
+		}
+	}
+	return len(na) > len(nb)
+}
+
+func remotingNumbers(v string) []int {
+	var out []int
+	for _, p := range strings.Split(v, ".") {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			break
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func checkBase(ctx context.Context, def *images.Definition, opts Options) (*Finding, error) {
+	if def.Base.Image == "scratch" {
+		return nil, nil
+	}
+	named, err := reference.ParseNormalizedNamed(def.Base.Image)
+	if err != nil {
+		return nil, errs.Inputf("base.image %q: %w", def.Base.Image, err)
+	}
+	named = reference.TagNameOnly(named)
+	if opts.Hosts == nil {
+		return nil, errs.Inputf("base: no registry configuration")
+	}
+	c, err := opts.Hosts.Client(reference.TrimNamed(named))
+	if err != nil {
+		return nil, err
+	}
+	now, err := c.ManifestDigest(ctx, named.(reference.Tagged).Tag())
+	if err != nil {
+		return nil, fmt.Errorf("base image %s: %w", named, err)
+	}
+	f := &Finding{Kind: KindBase, Name: named.String(), Latest: now.String()}
+	switch {
+	case def.Base.Digest != "":
+		f.Current, f.Why = def.Base.Digest, "the tag's digest now and the definition's pin"
+	case opts.Image != nil:
+		inv, err := imageBase(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		f.Current, f.Why = inv, "the tag's digest now and the one the released image was built on"
+	default:
+		f.Why = "the base is not pinned (base.digest) and no released image was given (--image): nothing to compare"
+		f.Set = map[string]string{"base.digest": now.String()}
+		return f, nil
+	}
+	if f.Current != f.Latest {
+		f.Outdated = true
+		f.Set = map[string]string{"base.digest": now.String()}
+	}
+	return f, nil
+}
+
+// imageBase is the base digest the image records (the labels builder.Build
+// sets).
+func imageBase(ctx context.Context, opts Options) (string, error) {
+	src, err := opts.Image.NewImageSource(ctx, opts.ImageSys)
+	if err != nil {
+		return "", fmt.Errorf("released image: %w", err)
+	}
+	defer src.Close()
+	img, err := cimage.FromUnparsedImage(ctx, opts.ImageSys, cimage.UnparsedInstance(src, nil))
+	if err != nil {
+		return "", fmt.Errorf("released image: %w", err)
+	}
+	cfg, err := img.OCIConfig(ctx)
+	if err != nil {
+		return "", fmt.Errorf("released image: %w", err)
+	}
+	d := cfg.Config.Labels["org.opencontainers.image.base.digest"]
+	if d == "" {
+		return "", errors.New("the released image records no base digest (label org.opencontainers.image.base.digest)")
+	}
+	return d, nil
+}
+
+func checkOS(ctx context.Context, def *images.Definition, opts Options) (*Finding, error) {
+	if opts.Image == nil {
+		return nil, errs.Inputf("os packages: give the released image (--image) whose packages to check")
+	}
+	inv, err := sbom.ReadInventory(ctx, opts.Image, opts.ImageSys)
+	if err != nil {
+		return nil, err
+	}
+	if len(inv.Debs) == 0 {
+		return nil, nil
+	}
+	arch := debArch(inv)
+	suites, err := SuitesFor(inv.OS, inv.Codename, arch)
+	if err != nil {
+		return nil, err
+	}
+	a := &archive{client: opts.client(), mirrors: opts.Mirrors}
+	updates, state, err := a.pending(ctx, inv, suites, arch)
+	if err != nil {
+		return nil, err
+	}
+	f := &Finding{Kind: KindOS, Name: inv.OS + " " + inv.Codename, Current: fmt.Sprintf("%d packages", len(inv.Debs)),
+		Latest: fmt.Sprintf("%d with updates", len(updates)), Packages: updates,
+		Why: "the image's dpkg database against the archive's indexes (" + suiteNames(suites) + ")"}
+	if len(updates) > 0 {
+		f.Outdated = true
+		f.Security = updates[0].Security
+		if _, ok := def.Vars["os.index"]; ok {
+			f.Set = map[string]string{"os.index": state}
+		}
+	}
+	return f, nil
+}
+
+func suiteNames(suites []Suite) string {
+	var names []string
+	for _, s := range suites {
+		names = append(names, s.Name)
+	}
+	return strings.Join(names, ", ")
+}

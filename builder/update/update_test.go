@@ -1,0 +1,258 @@
+package update
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/builder/source"
+	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/publisher/registrytest"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/ulikunitz/xz"
+	"go.podman.io/image/v5/types"
+)
+
+// imageWith writes an OCI layout holding one image whose single layer has
+// files (path -> content), and returns a reference to it.
+func imageWith(t *testing.T, files map[string]string) types.ImageReference {
+	t.Helper()
+	dir := t.TempDir()
+	var layer bytes.Buffer
+	tw := tar.NewWriter(&layer)
+	for _, p := range slices.Sorted(func(yield func(string) bool) {
+		for k := range files {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		tw.WriteHeader(&tar.Header{Name: p, Mode: 0o644, Size: int64(len(files[p])), Typeflag: tar.TypeReg})
+		tw.Write([]byte(files[p]))
+	}
+	tw.Close()
+	put := func(data []byte) digest.Digest {
+		d := digest.FromBytes(data)
+		os.MkdirAll(filepath.Join(dir, "blobs", "sha256"), 0o755)
+		os.WriteFile(filepath.Join(dir, "blobs", "sha256", d.Encoded()), data, 0o644)
+		return d
+	}
+	ld := put(layer.Bytes())
+	cfg, _ := json.Marshal(imgspecv1.Image{Platform: imgspecv1.Platform{OS: "linux", Architecture: "amd64"},
+		Config: imgspecv1.ImageConfig{Labels: map[string]string{"org.opencontainers.image.base.digest": "sha256:" + strings.Repeat("1", 64)}},
+		RootFS: imgspecv1.RootFS{Type: "layers", DiffIDs: []digest.Digest{ld}}})
+	cd := put(cfg)
+	m, _ := json.Marshal(imgspecv1.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageManifest,
+		Config: imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageConfig, Digest: cd, Size: int64(len(cfg))},
+		Layers: []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageLayer, Digest: ld, Size: int64(layer.Len())}}})
+	md := put(m)
+	idx, _ := json.Marshal(imgspecv1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageIndex,
+		Manifests: []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageManifest, Digest: md, Size: int64(len(m)),
+			Annotations: map[string]string{imgspecv1.AnnotationRefName: "1"}}}})
+	os.WriteFile(filepath.Join(dir, "index.json"), idx, 0o644)
+	os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
+	ref, err := oci.ParseReference("oci:"+dir+":1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+func stanza(name, version, arch string) string {
+	return fmt.Sprintf("Package: %s\nStatus: install ok installed\nVersion: %s\nArchitecture: %s\nDescription: x\n continued line: not a field\n\n", name, version, arch)
+}
+
+// fakeArchive serves Debian's archive and security archive layouts: each
+// suite's InRelease and its main Packages index (xz, gzip or plain).
+type fakeArchive struct {
+	srv   *httptest.Server
+	files map[string][]byte
+}
+
+func newFakeArchive(t *testing.T) *fakeArchive {
+	a := &fakeArchive{files: map[string][]byte{}}
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if data, ok := a.files[r.URL.Path]; ok {
+			w.Write(data)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+func (a *fakeArchive) suite(base, name, release, packages, compression string) {
+	a.files[base+"/dists/"+name+"/InRelease"] = []byte(release)
+	p := base + "/dists/" + name + "/main/binary-amd64/Packages"
+	var buf bytes.Buffer
+	switch compression {
+	case "xz":
+		w, _ := xz.NewWriter(&buf)
+		w.Write([]byte(packages))
+		w.Close()
+		a.files[p+".xz"] = buf.Bytes()
+	case "gz":
+		w := gzip.NewWriter(&buf)
+		w.Write([]byte(packages))
+		w.Close()
+		a.files[p+".gz"] = buf.Bytes()
+	default:
+		a.files[p] = []byte(packages)
+	}
+}
+
+// The image's dpkg database against its suites' indexes: what has a
+// newer version, security first; the index state changes when the
+// archive publishes anything (what a bump writes to make the apt step run
+// again).
+func TestCheck_OSPackagesSecurityFirst(t *testing.T) {
+	img := imageWith(t, map[string]string{
+		"etc/os-release": "ID=debian\nVERSION_ID=\"13\"\nVERSION_CODENAME=trixie\n",
+		"var/lib/dpkg/status": stanza("libc6", "2.41-12", "amd64") + stanza("openssl", "3.5.1-1", "amd64") +
+			stanza("tzdata", "2025b-4", "all") + stanza("bash", "5.2.37-2+b5", "amd64") + stanza("curl", "8.14.1-2", "amd64"),
+	})
+	a := newFakeArchive(t)
+	a.suite("/debian", "trixie", "Date: Sat, 09 Aug 2025\n", stanza("libc6", "2.41-12", "amd64")+stanza("openssl", "3.5.1-1", "amd64")+
+		stanza("tzdata", "2025b-4", "all")+stanza("bash", "5.2.37-2+b5", "amd64")+stanza("curl", "8.14.1-2", "amd64"), "xz")
+	a.suite("/debian", "trixie-updates", "Date: Mon, 01 Dec 2025\n", stanza("tzdata", "2025c-0+deb13u1", "all")+stanza("curl", "8.14.1-2~bpo", "amd64"), "gz")
+	a.suite("/debian-security", "trixie-security", "Date: Wed, 03 Dec 2025\n", stanza("openssl", "3.5.1-1+deb13u1", "amd64")+stanza("bash", "5.2.37-2+b5", "amd64"), "")
+	def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{"os.index": "none"}}
+	opts := Options{Kinds: []string{KindOS}, Image: img, Mirrors: []remote.Mirror{{From: "http://deb.debian.org/", To: a.srv.URL + "/"}}}
+	rep := Check(context.Background(), def, opts)
+	if len(rep.Problems) != 0 || len(rep.Findings) != 1 || rep.Outdated != 1 {
+		t.Fatalf("%+v", rep)
+	}
+	f := rep.Findings[0]
+	var got []string
+	for _, p := range f.Packages {
+		got = append(got, fmt.Sprintf("%s %s>%s %s %t", p.Name, p.Installed, p.Available, p.Suite, p.Security))
+	}
+	want := []string{"openssl 3.5.1-1>3.5.1-1+deb13u1 trixie-security true", "tzdata 2025b-4>2025c-0+deb13u1 trixie-updates false"}
+	if !slices.Equal(got, want) || !f.Security || !strings.HasPrefix(f.Set["os.index"], "sha256:") {
+		t.Fatalf("packages %q (security %t, set %v), want %q", got, f.Security, f.Set, want)
+	}
+	a.files["/debian-security/dists/trixie-security/InRelease"] = []byte("Date: Thu, 04 Dec 2025\n")
+	if again := Check(context.Background(), def, opts); again.Findings[0].Set["os.index"] == f.Set["os.index"] {
+		t.Error("the index state did not change with the archive's InRelease")
+	}
+	// Without the released image there is nothing to compare: a problem,
+	// not an error, and the other kinds go on.
+	if r := Check(context.Background(), def, Options{Kinds: []string{KindOS}}); len(r.Problems) != 1 || len(r.Findings) != 0 {
+		t.Errorf("no image: %+v", r)
+	}
+}
+
+// The base image's tag moved (an upstream security rebuild): its digest
+// now differs from the definition's pin; bumping pins the new one.
+func TestCheck_BaseTagMoved(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	hosts := registrytest.Hosts(t, reg)
+	old := registrytest.Push(t, hosts, reg.Host+"/library/ubuntu:24.04", ocitest.Options{Layers: 1, Size: 256, Seed: 1})
+	now := registrytest.Push(t, hosts, reg.Host+"/library/ubuntu:24.04", ocitest.Options{Layers: 1, Size: 256, Seed: 2})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "image.yaml"), []byte("name: x\nversion: \"1\"\nbase:\n  # the base\n  image: "+reg.Host+"/library/ubuntu:24.04\n  digest: "+old.Digest().String()+"\n"), 0o644)
+	def, err := images.Find(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Check(context.Background(), def, Options{Kinds: []string{KindBase}, Hosts: hosts})
+	if len(rep.Findings) != 1 || !rep.Findings[0].Outdated || rep.Findings[0].Current != old.Digest().String() || rep.Findings[0].Latest != now.Digest().String() {
+		t.Fatalf("%+v", rep)
+	}
+	b, err := Bump(context.Background(), dir, rep.Findings, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir()}})
+	if err != nil || b.Status != "bumped" {
+		t.Fatalf("bump: %+v %v", b, err)
+	}
+	if def, err = images.Find(dir, nil); err != nil || def.Base.Digest != now.Digest().String() {
+		t.Fatalf("after the bump: %v %v", def, err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "image.yaml"))
+	if !strings.Contains(string(data), "  # the base\n") {
+		t.Errorf("the bump lost the definition's comment:\n%s", data)
+	}
+	if again := Check(context.Background(), def, Options{Kinds: []string{KindBase}, Hosts: hosts}); again.Outdated != 0 {
+		t.Errorf("still outdated after the bump: %+v", again)
+	}
+}
+
+// The remoting jar's Maven metadata names a newer release: JEP-229
+// versions compare by their build number.
+func TestCheck_Remoting(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/public/org/jenkins-ci/main/remoting/maven-metadata.xml" {
+			fmt.Fprint(w, `<metadata><groupId>org.jenkins-ci.main</groupId><artifactId>remoting</artifactId><versioning>
+<latest>3400.v1234567890ab</latest><release>3400.v1234567890ab</release><versions><version>3355.v388858a_47b_33</version><version>3400.v1234567890ab</version></versions></versioning></metadata>`)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{"remoting.version": "3355.v388858a_47b_33"},
+		Sources: []images.Source{{Name: "remoting", URL: "https://repo.jenkins-ci.org/public/org/jenkins-ci/main/remoting/3355.v388858a_47b_33/remoting-3355.v388858a_47b_33.jar"}}}
+	rep := Check(context.Background(), def, Options{Kinds: []string{KindRemoting}, Mirrors: []remote.Mirror{{From: "https://repo.jenkins-ci.org/", To: srv.URL + "/"}}})
+	if len(rep.Findings) != 1 || !rep.Findings[0].Outdated || rep.Findings[0].Set["remoting.version"] != "3400.v1234567890ab" {
+		t.Fatalf("%+v", rep)
+	}
+	for _, tc := range []struct {
+		a, b  string
+		newer bool
+	}{{"3400.v1", "3355.vabc", true}, {"3355.vabc", "3355.vdef", false}, {"4.13.3", "4.13", true}, {"3107.v665000b_51092", "4.13.3", true}} {
+		if got := NewerRemoting(tc.a, tc.b); got != tc.newer {
+			t.Errorf("NewerRemoting(%s, %s) = %t", tc.a, tc.b, got)
+		}
+	}
+}
+
+// The repository's definition stays at CPython 3.11.9, as the mission
+// specifies; outdated says that a newer patch exists (the flow is what
+// moves a deployment to it).
+func TestCheck_RepositoryDefinitionIsBehindOnCPython(t *testing.T) {
+	tarball := []byte("pretend")
+	sum := sha256.Sum256(tarball)
+	bundle, _ := json.Marshal(map[string]any{"messageSignature": map[string]any{"messageDigest": map[string]string{
+		"algorithm": "SHA2_256", "digest": base64.StdEncoding.EncodeToString(sum[:])}}})
+	files := map[string][]byte{
+		"/ftp/python/": []byte(`<a href="3.11.9/">3.11.9/</a> <a href="3.11.15/">3.11.15/</a> <a href="3.11.16/">3.11.16/</a> <a href="3.12.8/">3.12.8/</a>`),
+		"/ftp/python/3.11.16/Python-3.11.16.tar.xz":          tarball,
+		"/ftp/python/3.11.16/Python-3.11.16.tar.xz.sigstore": bundle,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if data, ok := files[r.URL.Path]; ok {
+			w.Write(data)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	def, err := images.Find("../../images/python-agent", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Check(context.Background(), def, Options{Kinds: []string{KindCPython}, PythonOrg: srv.URL})
+	if len(rep.Findings) != 1 {
+		t.Fatalf("%+v", rep)
+	}
+	f := rep.Findings[0]
+	if f.Current != "3.11.9" || f.Latest != "3.11.16" || !f.Outdated || f.Set["python.version"] != "3.11.16" {
+		t.Fatalf("%+v", f)
+	}
+}

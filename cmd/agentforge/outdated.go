@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/builder/update"
+	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/images/cpython"
+	"github.com/agentforge/agentforge/publisher/release"
+	"github.com/spf13/cobra"
+	"go.podman.io/image/v5/docker/reference"
+)
+
+// updateFlags say where outdated and bump look.
+type updateFlags struct {
+	sources   sourceFlags
+	pythonOrg string
+	image     string
+	kinds     []string
+}
+
+func (f *updateFlags) AddFlags(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.pythonOrg, "python-org", cpython.DefaultBase, "python.org, or a mirror of its /ftp/python/ tree")
+	fl.StringVar(&f.image, "image", "", "the image released from the definition (docker://…, oci:…, or local): the base digest it was built on and the OS packages it has")
+	fl.StringSliceVar(&f.kinds, "kind", nil, "check only these kinds: "+strings.Join(update.Kinds, ", ")+" (repeatable or comma-separated; default all)")
+	f.sources.AddFlags(cmd)
+}
+
+// check runs update.Check on the definition arg names.
+func (a *app) checkDefinition(ctx context.Context, arg string, f updateFlags) (*images.Definition, *update.Report, error) {
+	kinds, err := update.ParseKinds(f.kinds)
+	if err != nil {
+		return nil, nil, err
+	}
+	def, err := images.Find(arg, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	fetcher, err := f.sources.fetcher(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	hosts, err := a.hosts(nil, remote.RetryPolicy{})
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := update.Options{Kinds: kinds, PythonOrg: f.pythonOrg, Mirrors: fetcher.Mirrors, Hosts: hosts, Log: a.log}
+	if f.image != "" {
+		if opts.Image, err = a.parseRef(f.image); err != nil {
+			return nil, nil, err
+		}
+		if named := opts.Image.DockerReference(); named != nil && strings.HasPrefix(f.image, "docker://") {
+			opts.ImageSys = hosts.For(reference.Domain(named))
+		}
+	}
+	return def, update.Check(ctx, def, opts), nil
+}
+
+// bumpDefinition checks the definition folder dir and adopts what is newer.
+func (a *app) bumpDefinition(ctx context.Context, dir string, f updateFlags, pythonSHA string, dryRun bool) (*update.BumpReport, error) {
+	_, rep, err := a.checkDefinition(ctx, dir, f)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range rep.Problems {
+		a.log.Warnf("%s: not checked: %s", p.Kind, p.Error)
+	}
+	fetcher, err := f.sources.fetcher(a)
+	if err != nil {
+		return nil, err
+	}
+	b, err := update.Bump(ctx, dir, rep.Findings, update.BumpOptions{Fetcher: fetcher, PythonSHA256: pythonSHA, DryRun: dryRun, Log: a.log})
+	if err == nil && len(rep.Problems) > 0 && len(f.kinds) > 0 {
+		// A kind asked for by name that could not be checked fails.
+		err = fmt.Errorf("%s: %s", rep.Problems[0].Kind, rep.Problems[0].Error)
+	}
+	return b, err
+}
+
+func (a *app) outdatedCommand() *cobra.Command {
+	var f updateFlags
+	cmd := &cobra.Command{
+		Use:   "outdated [DEFINITION]",
+		Short: "List every pinned input of a definition that has something newer, and why",
+		Long: `Outdated looks up each pinned input of a definition (default
+images/python-agent): the CPython patch release (python.org's listing), the
+remoting jar (its Maven metadata), the base image (its tag's digest now
+against the definition's pin or the one --image was built on), and the OS
+packages with pending updates, security first (--image's dpkg database
+against the distribution's apt indexes: its suite, -updates and -security).
+Every URL goes through --source-mirror. A kind that cannot be checked (no
+--image for the packages, a registry that cannot be reached) is listed
+under problems; the others are still checked. Exit 0 either way: read
+"outdated" (a count) in the JSON.`,
+		Example: `  agentforge outdated -o json
+  agentforge outdated images/python-agent --image docker://registry.example/agents/python-agent:0.6.0-rc0 \
+      --source-mirror http://deb.debian.org/=http://mirror.example/`,
+		Args: args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			_, rep, err := a.checkDefinition(cmd.Context(), firstOr(argv, release.DefaultDefinition), f)
+			if err != nil {
+				return err
+			}
+			a.emit(rep, func(w io.Writer) { printOutdated(w, rep) })
+			return nil
+		},
+	}
+	f.AddFlags(cmd)
+	return cmd
+}
+
+func (a *app) bumpCommand() *cobra.Command {
+	var f updateFlags
+	var dryRun bool
+	var sha string
+	cmd := &cobra.Command{
+		Use:   "bump [DEFINITION]",
+		Short: "Adopt in a definition folder every pinned input that has something newer, after checking it",
+		Long: `Bump runs what outdated checks and adopts each newer input in the
+definition folder's image.yaml: python.version and python.sha256 (the new
+tarball downloaded and checked against python.org's sha256 and the release
+manager's OpenPGP signature), remoting.version (the new jar checked against
+its published checksum), base.digest (the base pinned to its tag's digest
+now) and os.index (the archive's index state: the build's apt step depends
+on it, so a rebuild takes the pending OS updates). Nothing is written when a
+check fails (exit 3). --kind limits it (e.g. --kind cpython).`,
+		Example: `  agentforge bump images/python-agent --image docker://registry.example/agents/python-agent:0.6.0-rc0 -o json
+  agentforge bump --kind cpython,remoting --dry-run`,
+		Args: args(cobra.MaximumNArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			rep, err := a.bumpDefinition(cmd.Context(), firstOr(argv, release.DefaultDefinition), f, sha, dryRun)
+			if rep != nil {
+				a.emit(rep, func(w io.Writer) { printBump(w, rep) })
+			}
+			return err
+		},
+	}
+	f.AddFlags(cmd)
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check what is newer and the new downloads, write nothing")
+	cmd.Flags().StringVar(&sha, "sha256", "", "the new CPython tarball's sha256, when python.org publishes no sigstore bundle for it")
+	return cmd
+}
+
+func printOutdated(w io.Writer, r *update.Report) {
+	for _, f := range r.Findings {
+		state := "current"
+		if f.Outdated {
+			state = "OUTDATED"
+			if f.Security {
+				state = "OUTDATED (security)"
+			}
+		}
+		fmt.Fprintf(w, "%-9s %-32s %s -> %s  %s\n", f.Kind, f.Name, f.Current, f.Latest, state)
+		for _, p := range f.Packages {
+			sec := ""
+			if p.Security {
+				sec = " (security)"
+			}
+			fmt.Fprintf(w, "          %s/%s %s -> %s from %s%s\n", p.Name, p.Architecture, p.Installed, p.Available, p.Suite, sec)
+		}
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(w, "%-9s not checked: %s\n", p.Kind, p.Error)
+	}
+}
+
+func printBump(w io.Writer, r *update.BumpReport) {
+	fmt.Fprintf(w, "%s: %s\n", r.Definition, r.Status)
+	for _, c := range r.Changes {
+		fmt.Fprintf(w, "  %s %s -> %s (%s)\n", c.Kind, c.From, c.To, strings.Join(c.Checks, ", "))
+	}
+}
