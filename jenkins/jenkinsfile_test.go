@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -32,28 +34,16 @@ func (s step) arg0() string {
 // README says: a parallel build per architecture on agents labelled for
 // it, publishing by digest; an index of both on the upstream and the
 // mirror, verified on both; the pod template registered at the index
-// digest; a nightly trigger that bumps CPython; every registry, Jenkins and
-// git credential only through withCredentials, never on a command line.
+// digest; a nightly trigger, on the primary branch only, that bumps
+// whatever is outdated (not only CPython) and commits it to the branch or to
+// one named for the change; reports archived by every stage even when it
+// fails; every registry, Jenkins and git credential only through
+// withCredentials, never on a command line.
 func TestJenkinsfile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs Groovy: not in the short tier (make test runs it)")
 	}
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..")
-	out, err := exec.Command("groovy", filepath.Join(root, "testdata", "jenkins", "pipeline.groovy"), filepath.Join(root, "Jenkinsfile")).CombinedOutput()
-	if err != nil {
-		t.Fatalf("groovy (needs Debian's groovy; make deps): %v\n%s", err, out)
-	}
-	var steps []step
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var s step
-		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-			t.Fatalf("%v: %s", err, sc.Text())
-		}
-		steps = append(steps, s)
-	}
+	steps := runJenkinsfile(t, "main", false)
 	find := func(pathPart, name, contains string) []step {
 		var found []step
 		for _, s := range steps {
@@ -72,12 +62,45 @@ func TestJenkinsfile(t *testing.T) {
 		return f[0]
 	}
 
-	must("nightly trigger", "pipeline/triggers", "cron", "")
-	must("CPython check", "stage:CPython/steps", "sh", "python latest --series 3.11")
-	must("CPython bump", "stage:CPython/steps", "sh", "python bump images/python-agent")
-	push := must("bump committed", "stage:CPython", "sh", "push origin")
-	if !strings.Contains(push.Path, "withCredentials") {
-		t.Errorf("git push outside withCredentials: %s", push.Path)
+	// The nightly trigger fires on the primary branch only; releases do
+	// not run concurrently (they would race for the rolling tags); old
+	// builds are discarded.
+	if c := must("nightly trigger", "pipeline/triggers", "cron", ""); c.arg0() != "H 3 * * *" {
+		t.Errorf("cron on main: %q", c.arg0())
+	}
+	other := runJenkinsfile(t, "feature/x", false)
+	for _, s := range other {
+		if s.Step == "cron" && s.arg0() != "" {
+			t.Errorf("a feature branch schedules a nightly run: %q", s.arg0())
+		}
+	}
+	must("no concurrent builds", "pipeline/options", "disableConcurrentBuilds", "")
+	must("build discarder", "pipeline/options", "buildDiscarder", "")
+	// The nightly: outdated (everything pinned, not only CPython), then
+	// bump and a commit pushed to this branch, or with BUMP_BRANCH to a
+	// branch named for the change.
+	must("outdated", "stage:Current?/steps", "sh", `$AF outdated images/python-agent --image "docker://$UPSTREAM:$v"`)
+	must("bump", "stage:Current?/steps", "sh", `$AF bump images/python-agent --image "docker://$UPSTREAM:$v"`)
+	push := must("bump committed", "stage:Current?", "sh", "push origin")
+	if !strings.Contains(push.Path, "withCredentials") || !strings.Contains(push.arg0(), `"HEAD:refs/heads/$BUMP_TARGET"`) {
+		t.Errorf("git push: %s %q", push.Path, push.arg0())
+	}
+	for bumpBranch, want := range map[bool]string{false: "main", true: "agentforge/bump-cpython-3.11.10-os-3-with-updates"} {
+		var env map[string]any
+		for _, s := range runJenkinsfile(t, "main", bumpBranch) {
+			if s.Step == "env" {
+				env, _ = s.Args[0].(map[string]any)
+			}
+		}
+		if env["BUMP_TARGET"] != want || env["BUMP_MESSAGE"] != "python-agent: cpython 3.11.10, os 3 with updates" {
+			t.Errorf("BUMP_BRANCH=%t: pushes to %v with %q, want %s", bumpBranch, env["BUMP_TARGET"], env["BUMP_MESSAGE"], want)
+		}
+	}
+	// Every stage with an agent keeps its JSON reports, also when it fails.
+	for _, stage := range []string{"stage:Current?", "stage:amd64", "stage:arm64", "stage:Index", "stage:Register"} {
+		if a := must(stage+" keeps its reports", stage+"/post/always", "archiveArtifacts", ""); a.Args == nil {
+			t.Errorf("%s: archiveArtifacts without arguments", stage)
+		}
 	}
 	for _, arch := range []string{"amd64", "arm64"} {
 		branch := "stage:Build per architecture/parallel/stage:" + arch
@@ -86,13 +109,18 @@ func TestJenkinsfile(t *testing.T) {
 		}
 		must(arch+" build", branch+"/steps", "sh", "build images/python-agent --platform linux/"+arch)
 		pub := must(arch+" publish", branch+"/steps", "sh", "publish localhost/python-agent")
-		if !strings.Contains(pub.Path, "withCredentials") || !strings.Contains(pub.arg0(), "-"+arch+"\"") ||
+		// Published under its immutable build tag (the image's ID is in
+		// it), with the architecture: the two never race for one tag.
+		if !strings.Contains(pub.Path, "withCredentials") || !strings.Contains(pub.arg0(), "--tag 0.6.0-rc0-python3.11.9-0123456789ab-"+arch) ||
 			!strings.Contains(pub.arg0(), `--sign-key "$COSIGN_KEY"`) || !strings.Contains(pub.arg0(), "--sbom sbom-"+arch+".spdx.json") {
 			t.Errorf("%s publish (signed, SBOM attested): %s %q", arch, pub.Path, pub.arg0())
 		}
 	}
 	idx := must("index", "stage:Index", "sh", "$AF index")
-	if !strings.Contains(idx.Path, "withCredentials") || !strings.Contains(idx.arg0(), `--to "$UPSTREAM:$VERSION"`) || !strings.Contains(idx.arg0(), `--to "$MIRROR:$VERSION"`) {
+	// The index: an immutable build tag and the definition's rolling tags,
+	// which move on purpose.
+	if !strings.Contains(idx.Path, "withCredentials") || !strings.Contains(idx.arg0(), `--to "$UPSTREAM" --to "$MIRROR"`) ||
+		!strings.Contains(idx.arg0(), `--tag "$BUILD_TAG" $ROLLING`) {
 		t.Errorf("index: %s %q", idx.Path, idx.arg0())
 	}
 	if !strings.Contains(idx.arg0(), `--sign-key "$COSIGN_KEY"`) {
@@ -120,4 +148,29 @@ func TestJenkinsfile(t *testing.T) {
 			}
 		}
 	}
+}
+
+// runJenkinsfile runs the Jenkinsfile for branch against the Pipeline
+// stand-in and returns the steps it called.
+func runJenkinsfile(t *testing.T, branch string, bumpBranch bool) []step {
+	t.Helper()
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..")
+	cmd := exec.Command("groovy", filepath.Join(root, "testdata", "jenkins", "pipeline.groovy"), filepath.Join(root, "Jenkinsfile"))
+	cmd.Env = append(os.Environ(), "PIPELINE_BRANCH="+branch, fmt.Sprintf("PIPELINE_BUMP_BRANCH=%t", bumpBranch))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("groovy (needs Debian's groovy; make deps): %v\n%s", err, out)
+	}
+	var steps []step
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var s step
+		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+			t.Fatalf("%v: %s", err, sc.Text())
+		}
+		steps = append(steps, s)
+	}
+	return steps
 }

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/sbom"
 	"github.com/agentforge/agentforge/images"
@@ -27,8 +28,10 @@ import (
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/httpget"
 	"github.com/sirupsen/logrus"
+	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	cimage "go.podman.io/image/v5/image"
+	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/types"
 )
 
@@ -290,7 +293,11 @@ func checkBase(ctx context.Context, def *images.Definition, opts Options) (*Find
 // imageBase is the base digest the image records (the labels builder.Build
 // sets).
 func imageBase(ctx context.Context, opts Options) (string, error) {
-	src, err := opts.Image.NewImageSource(ctx, opts.ImageSys)
+	ref, err := singleImage(ctx, opts.Image, opts.ImageSys)
+	if err != nil {
+		return "", err
+	}
+	src, err := ref.NewImageSource(ctx, opts.ImageSys)
 	if err != nil {
 		return "", fmt.Errorf("released image: %w", err)
 	}
@@ -314,7 +321,11 @@ func checkOS(ctx context.Context, def *images.Definition, opts Options) (*Findin
 	if opts.Image == nil {
 		return nil, errs.Inputf("os packages: give the released image (--image) whose packages to check")
 	}
-	inv, err := sbom.ReadInventory(ctx, opts.Image, opts.ImageSys)
+	ref, err := singleImage(ctx, opts.Image, opts.ImageSys)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := sbom.ReadInventory(ctx, ref, opts.ImageSys)
 	if err != nil {
 		return nil, err
 	}
@@ -350,4 +361,36 @@ func suiteNames(suites []Suite) string {
 		names = append(names, s.Name)
 	}
 	return strings.Join(names, ", ")
+}
+
+// singleImage is ref, or, when ref names a multi-platform index on a
+// registry, this machine's platform's image in it by digest (what a node
+// like this one would pull).
+func singleImage(ctx context.Context, ref types.ImageReference, sys *types.SystemContext) (types.ImageReference, error) {
+	named := ref.DockerReference()
+	if named == nil {
+		return ref, nil
+	}
+	raw, err := oci.Manifest(ctx, ref, sys)
+	if err != nil {
+		return nil, fmt.Errorf("released image: %w", err)
+	}
+	mt := manifest.GuessMIMEType(raw)
+	if !manifest.MIMETypeIsMultiImage(mt) {
+		return ref, nil
+	}
+	list, err := manifest.ListFromBlob(raw, mt)
+	if err != nil {
+		return nil, fmt.Errorf("released image %s: %w", named, err)
+	}
+	host := oci.HostPlatform()
+	d, err := list.ChooseInstance(&types.SystemContext{OSChoice: host.OS, ArchitectureChoice: host.Arch})
+	if err != nil {
+		return nil, fmt.Errorf("released image %s: %w", named, err)
+	}
+	child, err := reference.WithDigest(reference.TrimNamed(named), d)
+	if err != nil {
+		return nil, err
+	}
+	return docker.NewReference(child)
 }

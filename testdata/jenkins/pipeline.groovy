@@ -4,7 +4,7 @@
 // Closures run as Jenkins would run them (all of them: `when` is recorded,
 // not evaluated), so the Go test can check which steps run where, with which
 // credentials. Steps that return data answer like Jenkins would:
-// readJSON returns a map with "status" and "digest".
+// readJSON returns a map like build, outdated, bump and publish reports.
 import groovy.json.JsonOutput
 
 abstract class PipelineScript extends Script {
@@ -22,7 +22,10 @@ abstract class PipelineScript extends Script {
       try { c.call() } finally { stack.pop() }
     }
     switch (name) {
-      case 'readJSON': return [status: 'bumped', digest: 'sha256:' + ('0' * 64)]
+      case 'readJSON': return [status: 'bumped', digest: 'sha256:' + ('0' * 64), outdated: 1,
+                               tags: ['0.6.0-rc0-python3.11.9-0123456789ab', '0.6.0-rc0', '0.6.0-rc0-python3.11.9'],
+                               rollingTags: ['0.6.0-rc0', '0.6.0-rc0-python3.11.9'],
+                               changes: [[kind: 'cpython', from: '3.11.9', to: '3.11.10'], [kind: 'os', from: '412 packages', to: '3 with updates']]]
       case 'usernamePassword': case 'file': case 'string': return [credentials: plain]
       default: return null
     }
@@ -37,8 +40,13 @@ abstract class PipelineScript extends Script {
 
 def cc = new org.codehaus.groovy.control.CompilerConfiguration()
 cc.scriptBaseClass = PipelineScript.name
-def binding = new Binding([params: [UPSTREAM: 'registry.example/agents/python-agent', MIRROR: 'mirror.example/agents/python-agent', VERSION: '0.6.0-rc0'],
-                           env: [:], none: 'none', any: 'any', currentBuild: [:]])
+// The branch being built comes from $PIPELINE_BRANCH (Jenkins' BRANCH_NAME
+// in a multibranch job), $PIPELINE_BUMP_BRANCH sets the BUMP_BRANCH parameter.
+def binding = new Binding([params: [UPSTREAM: 'registry.example/agents/python-agent', MIRROR: 'mirror.example/agents/python-agent',
+                                    BUMP_BRANCH: System.getenv('PIPELINE_BUMP_BRANCH') == 'true'],
+                           env: [BRANCH_NAME: System.getenv('PIPELINE_BRANCH'), BUILD_NUMBER: '42'], none: 'none', any: 'any', currentBuild: [:]])
 def script = new GroovyShell(this.class.classLoader, binding, cc).parse(new File(args[0]))
 script.run()
 script.calls.each { println JsonOutput.toJson(it) }
+// What the run left in env (a stage's script sets some), as a last "step".
+println JsonOutput.toJson([path: '', step: 'env', args: [PipelineScript.describe(binding.env)]])
