@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/progress"
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
@@ -58,6 +59,8 @@ type VerifyOptions struct {
 	Parallel int
 	// Log receives per-layer progress; nil discards it.
 	Log logrus.FieldLogger
+	// Progress shows each layer as it is read; nil shows nothing.
+	Progress progress.Reporter
 }
 
 // VerifyReport is what Verify found. For an index, Manifests holds one
@@ -304,7 +307,9 @@ func (v *verifier) checkLayers(ctx context.Context, m *manifestData, instance *d
 	g.SetLimit(parallel)
 	for i, l := range m.layers {
 		g.Go(func() error {
-			rep.Layers[i] = checkLayer(ctx, v.src, fetch[i], i, l)
+			bar := progress.Start(v.opts.Progress, fmt.Sprintf("verify layer %d %s", i, short(l.Digest)), fetch[i].Size)
+			rep.Layers[i] = checkLayer(ctx, v.src, fetch[i], i, l, bar)
+			bar.Done(rep.Layers[i].readErr)
 			v.opts.Log.WithFields(logrus.Fields{"layer": i, "digest": l.Digest, "ok": rep.Layers[i].OK}).Debug("layer checked")
 			return nil
 		})
@@ -313,7 +318,7 @@ func (v *verifier) checkLayers(ctx context.Context, m *manifestData, instance *d
 }
 
 // checkLayer hashes layer i's blob and its uncompressed stream in one pass.
-func checkLayer(ctx context.Context, src types.ImageSource, fetch types.BlobInfo, i int, l Layer) LayerReport {
+func checkLayer(ctx context.Context, src types.ImageSource, fetch types.BlobInfo, i int, l Layer, bar progress.Bar) LayerReport {
 	rep := LayerReport{Index: i, Digest: l.Digest, DiffID: l.DiffID, Size: l.Size, MediaType: l.MediaType}
 	rc, _, err := src.GetBlob(ctx, fetch, none.NoCache)
 	if err != nil {
@@ -342,7 +347,7 @@ func checkLayer(ctx context.Context, src types.ImageSource, fetch types.BlobInfo
 		io.Copy(io.Discard, pr)
 		done <- err
 	}()
-	n, err := io.Copy(io.MultiWriter(blobH, pw), rc)
+	n, err := io.Copy(io.MultiWriter(blobH, pw), progress.Reader(rc, bar))
 	pw.CloseWithError(err)
 	derr := <-done
 	if err != nil {
@@ -546,4 +551,13 @@ func notFound(err error) error {
 		return errs.Mark(errs.ErrNotFound, err)
 	}
 	return err
+}
+
+// short is a digest cut to its algorithm and 12 hex digits, for progress
+// lines.
+func short(d string) string {
+	if alg, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
+		return alg + ":" + hex[:12]
+	}
+	return d
 }

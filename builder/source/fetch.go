@@ -21,6 +21,7 @@ import (
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/httpget"
+	"github.com/agentforge/agentforge/images/progress"
 	"github.com/sirupsen/logrus"
 )
 
@@ -44,6 +45,9 @@ type Fetcher struct {
 	SkipSignature map[string]bool
 	// Log receives progress; nil discards it.
 	Log logrus.FieldLogger
+	// Progress shows downloads as they go; nil means a line on Log every
+	// 10 seconds of a long one.
+	Progress progress.Reporter
 }
 
 // Base is the image a build started from: the reference as the definition
@@ -315,8 +319,14 @@ func (f *Fetcher) fetchTo(ctx context.Context, rawURL string, w io.Writer, log l
 		retry := resp.StatusCode == 408 || resp.StatusCode == 429 || resp.StatusCode >= 500
 		return retry, fmt.Errorf("GET %s: %s", httpget.RedactURL(rawURL), resp.Status)
 	}
-	pw := &progressWriter{w: w, total: resp.ContentLength, log: log, url: httpget.RedactURL(rawURL), next: time.Now().Add(10 * time.Second)}
-	if _, err := io.Copy(pw, resp.Body); err != nil {
+	rep := f.Progress
+	if rep == nil {
+		rep = &progress.Log{Printf: log.Infof}
+	}
+	bar := rep.Start("download "+httpget.RedactURL(rawURL), resp.ContentLength)
+	_, err = io.Copy(progress.Writer(w, bar), resp.Body)
+	bar.Done(err)
+	if err != nil {
 		return ctx.Err() == nil, fmt.Errorf("GET %s: %w", httpget.RedactURL(rawURL), err)
 	}
 	return false, nil
@@ -325,29 +335,6 @@ func (f *Fetcher) fetchTo(ctx context.Context, rawURL string, w io.Writer, log l
 // get fetches a small document (a checksum, a signature, a key).
 func (f *Fetcher) get(ctx context.Context, rawURL string, limit int64) ([]byte, error) {
 	return httpget.Get(ctx, f.Client, rawURL, limit)
-}
-
-type progressWriter struct {
-	w     io.Writer
-	n     int64
-	total int64
-	log   logrus.FieldLogger
-	url   string
-	next  time.Time
-}
-
-func (p *progressWriter) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
-	p.n += int64(n)
-	if now := time.Now(); now.After(p.next) {
-		p.next = now.Add(10 * time.Second)
-		if p.total > 0 {
-			p.log.Infof("%s: %d of %d MB (%d%%)", p.url, p.n>>20, p.total>>20, p.n*100/p.total)
-		} else {
-			p.log.Infof("%s: %d MB", p.url, p.n>>20)
-		}
-	}
-	return n, err
 }
 
 // hashFile returns the hex digests of path for the named algorithms and its size.

@@ -99,7 +99,7 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 	if err != nil {
 		return nil, err
 	}
-	fetcher := &source.Fetcher{CacheDir: cacheDir, Log: a.log}
+	fetcher := &source.Fetcher{CacheDir: cacheDir, Log: a.log, Progress: a.progress}
 	work := filepath.Join(cacheDir, "demo")
 	env, err := demo.Prepare(ctx, store, plain, work, fetcher, a.stderr, a.log)
 	if err != nil {

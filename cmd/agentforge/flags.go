@@ -52,7 +52,7 @@ func (f *sourceFlags) fetcher(a *app) (*source.Fetcher, error) {
 	for _, s := range f.skipSignature {
 		skip[s] = true
 	}
-	return &source.Fetcher{CacheDir: f.cacheDir, Mirrors: mirrors, KeyServer: f.keyServer, SkipSignature: skip, Log: a.log}, nil
+	return &source.Fetcher{CacheDir: f.cacheDir, Mirrors: mirrors, KeyServer: f.keyServer, SkipSignature: skip, Log: a.log, Progress: a.progress}, nil
 }
 
 // buildFlags are build's flags.

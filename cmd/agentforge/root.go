@@ -16,6 +16,7 @@ import (
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/progress"
 	"github.com/agentforge/agentforge/images/redact"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
@@ -36,6 +37,10 @@ type app struct {
 	insecure      []string
 	authFile      string
 	caFile        string
+	progressMode  string
+
+	// progress shows long transfers (--progress).
+	progress progress.Reporter
 
 	log     *logrus.Logger
 	printed bool // a result was written to stdout
@@ -123,6 +128,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad input, 3 integrity failure,
 	f.StringArrayVar(&a.insecure, "insecure-registry", nil, "registry HOST[:PORT] reached over plain HTTP or without TLS verification (repeatable)")
 	f.StringVar(&a.authFile, "authfile", "", "registry credentials file (docker config.json / containers auth.json; default $REGISTRY_AUTH_FILE or the usual places)")
 	f.StringVar(&a.caFile, "ca-file", "", "PEM file of extra CA certificates trusted for registries")
+	f.StringVar(&a.progressMode, "progress", "auto", "how long transfers are shown: bars (a terminal), log (a line every 10s), none; auto: bars on a terminal with text logs, else log")
 	root.AddCommand(a.buildCommand(), a.verifyCommand(), a.versionCommand(), a.demoCommand(), a.runCommand(), a.registerCommand(), a.publishCommand(), a.mirrorCommand(), a.registryCommand(), a.rewriteCommand(), a.releaseCommand(), a.pythonCommand(), a.indexCommand(), a.keygenCommand(), a.signCommand(), a.outdatedCommand(), a.bumpCommand())
 	return root
 }
@@ -154,6 +160,9 @@ func (a *app) setup() error {
 		return errs.Inputf("--log-level %q: want debug, info, warn or error", a.logLevel)
 	}
 	a.log.Level = lvl
+	if err := a.setupProgress(); err != nil {
+		return err
+	}
 	// The containers libraries log through logrus' standard logger: same
 	// output and format, and their chatter ("using prior storage driver",
 	// "forcing host network") only at debug.

@@ -80,7 +80,7 @@ docker://host/repo[:tag|@digest].`,
 			if err != nil {
 				return err
 			}
-			opts.Log = a.log
+			opts.Log, opts.Progress = a.log, a.progress
 			ref, err := a.parseRef(argv[0])
 			if err != nil {
 				return err
