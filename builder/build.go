@@ -18,6 +18,7 @@ import (
 	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/progress"
 	"github.com/containers/buildah/define"
 	"github.com/containers/buildah/imagebuildah"
 	"github.com/opencontainers/go-digest"
@@ -60,6 +61,9 @@ type BuildOptions struct {
 	Output io.Writer
 	// Log receives structured progress.
 	Log logrus.FieldLogger
+	// Progress shows the base image's blobs as they are pulled; nil leaves
+	// that to c/image's own report on Output.
+	Progress progress.Reporter
 }
 
 // Result describes a built image.
@@ -178,7 +182,7 @@ func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl
 	sys.OSChoice, sys.ArchitectureChoice, sys.VariantChoice = pl.OS, pl.Arch, pl.Variant
 	if def.Base.Image != "scratch" {
 		p.log.Infof("base image %s", def.Base.Ref())
-		id, err := pullBase(ctx, opts.Store, sys, def.Base.Ref(), pl, p.out)
+		id, err := pullBase(ctx, opts.Store, sys, def.Base.Ref(), pl, p.out, opts.Progress)
 		if err != nil {
 			return nil, fmt.Errorf("pull base image %s: %w", def.Base.Ref(), explainMissingTool(err))
 		}
@@ -252,7 +256,7 @@ func (r *Result) SBOMs() map[string]*sbom.Document {
 // pullBase pulls ref into store unless it is there already and returns its
 // image ID. It goes through libimage directly rather than buildah.Pull, which
 // insists on finding a container network backend first.
-func pullBase(ctx context.Context, store storage.Store, sys *types.SystemContext, ref string, pl oci.Platform, out io.Writer) (string, error) {
+func pullBase(ctx context.Context, store storage.Store, sys *types.SystemContext, ref string, pl oci.Platform, out io.Writer, rep progress.Reporter) (string, error) {
 	rt, err := libimage.RuntimeFromStore(store, &libimage.RuntimeOptions{SystemContext: sys})
 	if err != nil {
 		return "", err
@@ -274,6 +278,11 @@ func pullBase(ctx context.Context, store storage.Store, sys *types.SystemContext
 		Writer:              out,
 		MaxRetries:          &retries,
 		RetryDelay:          &delay,
+	}
+	if rep != nil {
+		ch, done := oci.CopyProgress(rep, "pull")
+		defer done()
+		po.CopyOptions.Progress, po.CopyOptions.Writer = ch, nil
 	}
 	imgs, err := rt.Pull(ctx, ref, config.PullPolicyMissing, &po)
 	if err != nil {

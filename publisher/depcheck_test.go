@@ -37,6 +37,7 @@ func TestDependencies(t *testing.T) {
 		{"github.com/agentforge/agentforge/images/errs", []string{"github.com/"}},
 		{"github.com/agentforge/agentforge/images/redact", []string{"github.com/"}},
 		{"github.com/agentforge/agentforge/images/httpget", []string{"github.com/"}},
+		{"github.com/agentforge/agentforge/images/progress", []string{"github.com/"}},
 		{"github.com/agentforge/agentforge/jenkins", []string{
 			"github.com/agentforge/agentforge/builder", "github.com/agentforge/agentforge/publisher", "go.podman.io/",
 		}},
@@ -80,7 +81,7 @@ func shared(pkg string) bool {
 // library, so that every package may use them.
 func everyones(pkg string) bool {
 	switch strings.TrimPrefix(pkg, "github.com/agentforge/agentforge/") {
-	case "images/errs", "images/redact", "images/httpget":
+	case "images/errs", "images/redact", "images/httpget", "images/progress":
 		return true
 	}
 	return false

@@ -16,6 +16,7 @@ import (
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/progress"
 	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
@@ -59,8 +60,11 @@ type Options struct {
 	// images of an index) after verification and before the tags; see
 	// Signing.
 	Sign *Signing
-	// Log receives progress: one line per blob and destination.
+	// Log receives one line per blob and destination.
 	Log logrus.FieldLogger
+	// Progress shows each blob as it is compressed, pushed or copied; nil
+	// means a line on Log every 5 seconds of a long one.
+	Progress progress.Reporter
 
 	// childrenPushed tells Index that PublishList sent the platform images
 	// to every destination itself (their attachments need no copy).
@@ -246,6 +250,9 @@ func newRun(opts Options) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.Progress == nil {
+		opts.Progress = &progress.Log{Printf: log.Infof, Every: 5 * time.Second}
+	}
 	return &run{opts: opts, hosts: opts.Hosts, log: log, work: work, tmp: tmp, srcSys: &types.SystemContext{BigFilesTemporaryDir: tmp}}, nil
 }
 
@@ -352,7 +359,9 @@ func (p *run) copy(ctx context.Context, dest, src types.ImageReference, srcSys, 
 		return err
 	}
 	defer pc.Destroy()
-	_, err = copy.Image(ctx, pc, dest, src, &copy.Options{SourceCtx: srcSys, DestinationCtx: destSys, ReportWriter: io.Discard})
+	ch, done := oci.CopyProgress(p.opts.Progress, "compress")
+	_, err = copy.Image(ctx, pc, dest, src, &copy.Options{SourceCtx: srcSys, DestinationCtx: destSys, ReportWriter: io.Discard, Progress: ch, ProgressInterval: oci.CopyProgressInterval})
+	done()
 	return err
 }
 
@@ -568,6 +577,6 @@ func afterPush(err error) error {
 // verify checks what the registry serves under the digest: an image, or
 // an index and every platform's image.
 func (p *run) verify(ctx context.Context, sys *types.SystemContext, ref types.ImageReference, want digest.Digest) error {
-	_, err := oci.Verify(ctx, ref, oci.VerifyOptions{SystemContext: sys, ExpectDigest: want, Mode: p.opts.Verify, Log: p.log})
+	_, err := oci.Verify(ctx, ref, oci.VerifyOptions{SystemContext: sys, ExpectDigest: want, Mode: p.opts.Verify, Log: p.log, Progress: p.opts.Progress})
 	return err
 }

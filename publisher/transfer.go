@@ -6,15 +6,17 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"time"
 
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/progress"
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/docker/reference"
 	cimage "go.podman.io/image/v5/image"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/pkg/blobinfocache"
+	"go.podman.io/image/v5/transports"
 	"go.podman.io/image/v5/types"
 	"golang.org/x/sync/errgroup"
 )
@@ -141,7 +143,7 @@ func (p *run) has(ctx context.Context, dst types.ImageReference, d digest.Digest
 
 // copyBlob sends one blob unless the destination has it, checking its
 // sha256 and size as it streams.
-func (p *run) copyBlob(ctx context.Context, s types.ImageSource, w types.ImageDestination, b types.BlobInfo, cache types.BlobInfoCache, log logrus.FieldLogger, st *transferStats) error {
+func (p *run) copyBlob(ctx context.Context, s types.ImageSource, w types.ImageDestination, b types.BlobInfo, cache types.BlobInfoCache, log logrus.FieldLogger, st *transferStats) (err error) {
 	ok, _, err := w.TryReusingBlob(ctx, b, cache, false)
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", b.Digest, err)
@@ -159,10 +161,13 @@ func (p *run) copyBlob(ctx context.Context, s types.ImageSource, w types.ImageDe
 	}
 	defer rc.Close()
 	h := sha256.New()
-	counted := &countingReader{r: io.TeeReader(rc, h), total: b.Size, every: 5 * time.Second, next: time.Now().Add(5 * time.Second),
-		report: func(n, total int64) {
-			log.WithField("blob", b.Digest.String()).Infof("pushing: %d of %d MB", n>>20, total>>20)
-		}}
+	to := transports.ImageName(w.Reference())
+	if named := w.Reference().DockerReference(); named != nil {
+		to = reference.TrimNamed(named).String()
+	}
+	bar := progress.Start(p.opts.Progress, fmt.Sprintf("push %s to %s", oci.Short(b.Digest.String()), to), b.Size)
+	counted := &countingReader{r: progress.Reader(io.TeeReader(rc, h), bar)}
+	defer func() { bar.Done(err) }()
 	if _, err := w.PutBlob(ctx, counted, types.BlobInfo{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType}, cache, false); err != nil {
 		// A source that sent other bytes than its digest says is an
 		// integrity failure, whatever the registry answered.
@@ -199,15 +204,11 @@ func layerInfos(m manifest.Manifest) []types.BlobInfo {
 	return out
 }
 
-// countingReader counts bytes and reports progress every so often.
+// countingReader counts bytes and notes whether the stream was read to its end.
 type countingReader struct {
-	r      io.Reader
-	n      int64
-	eof    bool // the whole stream was read
-	total  int64
-	every  time.Duration
-	next   time.Time
-	report func(n, total int64)
+	r   io.Reader
+	n   int64
+	eof bool // the whole stream was read
 }
 
 func (c *countingReader) Read(b []byte) (int, error) {
@@ -215,12 +216,6 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	c.n += int64(n)
 	if err == io.EOF {
 		c.eof = true
-	}
-	if c.report != nil {
-		if now := time.Now(); now.After(c.next) {
-			c.next = now.Add(c.every)
-			c.report(c.n, c.total)
-		}
 	}
 	return n, err
 }

@@ -307,7 +307,7 @@ func (v *verifier) checkLayers(ctx context.Context, m *manifestData, instance *d
 	g.SetLimit(parallel)
 	for i, l := range m.layers {
 		g.Go(func() error {
-			bar := progress.Start(v.opts.Progress, fmt.Sprintf("verify layer %d %s", i, short(l.Digest)), fetch[i].Size)
+			bar := progress.Start(v.opts.Progress, fmt.Sprintf("verify layer %d %s", i, Short(l.Digest)), fetch[i].Size)
 			rep.Layers[i] = checkLayer(ctx, v.src, fetch[i], i, l, bar)
 			bar.Done(rep.Layers[i].readErr)
 			v.opts.Log.WithFields(logrus.Fields{"layer": i, "digest": l.Digest, "ok": rep.Layers[i].OK}).Debug("layer checked")
@@ -551,13 +551,4 @@ func notFound(err error) error {
 		return errs.Mark(errs.ErrNotFound, err)
 	}
 	return err
-}
-
-// short is a digest cut to its algorithm and 12 hex digits, for progress
-// lines.
-func short(d string) string {
-	if alg, hex, ok := strings.Cut(d, ":"); ok && len(hex) > 12 {
-		return alg + ":" + hex[:12]
-	}
-	return d
 }

@@ -118,7 +118,7 @@ func (f *buildFlags) options(a *app) (builder.BuildOptions, error) {
 		return opts, err
 	}
 	opts.Platforms, opts.Revision, opts.ExtraTags, opts.NoCache = f.platforms, f.revision, f.tags, f.noCache
-	opts.Output, opts.Log = a.stderr, a.log
+	opts.Output, opts.Log, opts.Progress = a.stderr, a.log, a.progress
 	return opts, nil
 }
 
@@ -184,7 +184,7 @@ func (f *pushFlags) options(a *app) (publisher.Options, error) {
 	if err != nil {
 		return publisher.Options{}, err
 	}
-	return publisher.Options{Hosts: hosts, AllowOverwrite: f.allowOverwrite, KeepDigest: f.keepDigest, Verify: f.verify, WorkDir: f.workDir, Log: a.log}, nil
+	return publisher.Options{Hosts: hosts, AllowOverwrite: f.allowOverwrite, KeepDigest: f.keepDigest, Verify: f.verify, WorkDir: f.workDir, Log: a.log, Progress: a.progress}, nil
 }
 
 // destinations parses --to values; those without a tag get --tag, or

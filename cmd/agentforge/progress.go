@@ -13,7 +13,7 @@ import (
 )
 
 // progressModes are --progress's values.
-const progressModes = "auto, bars, log or none"
+const progressModes = "auto, tty, plain or none"
 
 // setupProgress chooses how long transfers are shown: live bars on a
 // terminal, a log line every 10 seconds elsewhere (a Jenkins console
@@ -23,16 +23,16 @@ const progressModes = "auto, bars, log or none"
 func (a *app) setupProgress() error {
 	mode := a.progressMode
 	if mode == "auto" {
-		mode = "log"
+		mode = "plain"
 		if terminalWidth(a.stderr) > 0 && a.logFormat == "text" {
-			mode = "bars"
+			mode = "tty"
 		}
 	}
 	switch mode {
-	case "bars":
+	case "tty":
 		t := &terminalBars{out: a.stderr}
 		a.progress, a.stderr, a.log.Out = t, t, t
-	case "log":
+	case "plain":
 		a.progress = &progress.Log{Printf: a.log.Infof}
 	case "none":
 		a.progress = progress.None

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/publisher/registrytest"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,14 +40,17 @@ func openPTY(t *testing.T) (master, tty *os.File) {
 	return m, s
 }
 
-// On a terminal, verify draws a bar per layer (redrawn in place: escape
-// codes); in a log (a Jenkins console, a file) the same run writes no
-// carriage return and no escape code, and --progress none draws nothing
-// even on a terminal.
+// On a terminal, publish draws a bar per blob pushed and per layer
+// verified (redrawn in place: escape codes); in a log (a Jenkins console,
+// a file) the same run writes no carriage return and no escape code, and
+// --progress none draws nothing even on a terminal.
 func TestCLI_ProgressBarsOnATerminalOnlyPlainLinesElsewhere(t *testing.T) {
 	layout := filepath.Join(t.TempDir(), "layout")
 	ocitest.Layout(t, mkdir(t, layout), "1", ocitest.Options{Layers: 3, Size: 4 << 20})
-	ref := "oci:" + layout + ":1"
+	reg := registrytest.New(t, registrytest.Options{})
+	publish := func(repo string, extra ...string) []string {
+		return append([]string{"publish", "oci:" + layout + ":1", "--to", reg.Host + "/" + repo + ":1", "--insecure-registry", reg.Host, "--work-dir", t.TempDir()}, extra...)
+	}
 
 	terminal := func(args ...string) (int, string) {
 		master, tty := openPTY(t)
@@ -58,30 +62,30 @@ func TestCLI_ProgressBarsOnATerminalOnlyPlainLinesElsewhere(t *testing.T) {
 		return code, string(<-read)
 	}
 
-	code, screen := terminal("verify", ref)
+	code, screen := terminal(publish("tty/app")...)
 	if code != 0 {
-		t.Fatalf("verify on a terminal: exit %d\n%s", code, screen)
+		t.Fatalf("publish on a terminal: exit %d\n%s", code, screen)
 	}
-	for _, want := range []string{"verify layer 0 sha256:", "verify layer 2 sha256:", "\x1b["} {
+	for _, want := range []string{"push sha256:", " to " + reg.Host + "/tty/app", "verify layer 0 sha256:", "verify layer 2 sha256:", "MiB", "\x1b["} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("terminal output lacks %q:\n%q", want, screen)
 		}
 	}
 
-	code, screen = terminal("verify", ref, "--progress", "none")
-	if code != 0 || strings.Contains(screen, "verify layer") {
+	code, screen = terminal(publish("none/app", "--progress", "none")...)
+	if code != 0 || strings.Contains(screen, "push sha256:") || strings.Contains(screen, "verify layer") {
 		t.Errorf("--progress none on a terminal: exit %d, drew bars:\n%q", code, screen)
 	}
 
-	code, _, stderr := cli(t, "verify", ref)
+	code, _, stderr := cli(t, publish("plain/app")...)
 	if code != 0 {
-		t.Fatalf("verify to a log: exit %d\n%s", code, stderr)
+		t.Fatalf("publish to a log: exit %d\n%s", code, stderr)
 	}
 	if strings.ContainsAny(stderr, "\r\x1b") {
 		t.Errorf("a log got carriage returns or escape codes:\n%q", stderr)
 	}
 
-	if code, _, stderr := cli(t, "verify", ref, "--progress", "fancy"); code != 2 || !strings.Contains(stderr, `--progress "fancy"`) {
+	if code, _, stderr := cli(t, "verify", "oci:"+layout+":1", "--progress", "fancy"); code != 2 || !strings.Contains(stderr, `--progress "fancy"`) {
 		t.Errorf("bad --progress: exit %d\n%s", code, stderr)
 	}
 }

@@ -74,7 +74,7 @@ template "unchanged".`,
 // storage, the registry hosts with the file's mirrors, the caches under
 // cacheDir, the Jenkins token, logs and build output.
 func (a *app) releaseEnv(store storage.Store, file *release.File, cacheDir string) (release.Env, error) {
-	env := release.Env{Store: store, CacheDir: cacheDir, WorkDir: filepath.Join(cacheDir, "publish"), Secrets: a.secrets, Log: a.log, Output: a.stderr}
+	env := release.Env{Store: store, CacheDir: cacheDir, WorkDir: filepath.Join(cacheDir, "publish"), Secrets: a.secrets, Log: a.log, Output: a.stderr, Progress: a.progress}
 	var err error
 	if env.SourceDateEpoch, err = sourceDateEpoch(""); err != nil {
 		return env, err

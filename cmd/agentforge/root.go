@@ -128,7 +128,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad input, 3 integrity failure,
 	f.StringArrayVar(&a.insecure, "insecure-registry", nil, "registry HOST[:PORT] reached over plain HTTP or without TLS verification (repeatable)")
 	f.StringVar(&a.authFile, "authfile", "", "registry credentials file (docker config.json / containers auth.json; default $REGISTRY_AUTH_FILE or the usual places)")
 	f.StringVar(&a.caFile, "ca-file", "", "PEM file of extra CA certificates trusted for registries")
-	f.StringVar(&a.progressMode, "progress", "auto", "how long transfers are shown: bars (a terminal), log (a line every 10s), none; auto: bars on a terminal with text logs, else log")
+	f.StringVar(&a.progressMode, "progress", "auto", "how long transfers are shown: tty (live bars), plain (a log line every 10 s of a long one), none; auto: tty when stderr is a terminal and --log-format text, else plain")
 	root.AddCommand(a.buildCommand(), a.verifyCommand(), a.versionCommand(), a.demoCommand(), a.runCommand(), a.registerCommand(), a.publishCommand(), a.mirrorCommand(), a.registryCommand(), a.rewriteCommand(), a.releaseCommand(), a.pythonCommand(), a.indexCommand(), a.keygenCommand(), a.signCommand(), a.outdatedCommand(), a.bumpCommand())
 	return root
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/progress"
 	"github.com/agentforge/agentforge/images/redact"
 	"github.com/agentforge/agentforge/jenkins"
 	"github.com/agentforge/agentforge/publisher"
@@ -321,6 +322,8 @@ type Env struct {
 	// Log and Output receive progress and build output.
 	Log    logrus.FieldLogger
 	Output io.Writer
+	// Progress shows downloads, pulls, pushes and verification as they go.
+	Progress progress.Reporter
 }
 
 // Config turns the file into a release: the definition loaded with its
@@ -342,12 +345,13 @@ func (f *File) Config(env Env) (Config, error) {
 	}
 	c.Build = builder.BuildOptions{
 		Store:           env.Store,
-		Fetcher:         &source.Fetcher{CacheDir: env.CacheDir, Mirrors: f.SourceMirrors, KeyServer: keyServer, SkipSignature: skip, Log: env.Log},
+		Fetcher:         &source.Fetcher{CacheDir: env.CacheDir, Mirrors: f.SourceMirrors, KeyServer: keyServer, SkipSignature: skip, Log: env.Log, Progress: env.Progress},
 		Hosts:           env.Hosts,
 		SourceDateEpoch: env.SourceDateEpoch,
 		Platforms:       f.AllPlatforms(),
 		Output:          env.Output,
 		Log:             env.Log,
+		Progress:        env.Progress,
 	}
 	c.Smoke = f.Smoke
 	if f.Pod != "" {
@@ -364,7 +368,7 @@ func (f *File) Config(env Env) (Config, error) {
 		}
 		c.Destinations = append(c.Destinations, d)
 	}
-	c.Publish = publisher.Options{Hosts: env.Hosts, Verify: or(f.Verify, publisher.VerifyFull), AllowOverwrite: f.AllowOverwrite, WorkDir: env.WorkDir, Log: env.Log}
+	c.Publish = publisher.Options{Hosts: env.Hosts, Verify: or(f.Verify, publisher.VerifyFull), AllowOverwrite: f.AllowOverwrite, WorkDir: env.WorkDir, Log: env.Log, Progress: env.Progress}
 	c.Signer, c.SBOMFile, c.Log = env.Signer, env.SBOMFile, env.Log
 	if j := f.Jenkins; j != nil {
 		c.Jenkins = &Jenkins{

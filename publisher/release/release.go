@@ -172,7 +172,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err != nil {
 			return err
 		}
-		rep.Verify, err = oci.Verify(ctx, ref, oci.VerifyOptions{Log: log})
+		rep.Verify, err = oci.Verify(ctx, ref, oci.VerifyOptions{Log: log, Progress: cfg.Build.Progress})
 		return err
 	}); err != nil {
 		return rep, err
