@@ -412,3 +412,103 @@ func retag(t *testing.T, regs image.Registries, src, tag string) {
 		t.Fatal(err)
 	}
 }
+
+// --registry-mirror applies to a cache repository as to any pull: with
+// the repository's own host unreachable, entries come from the mirror.
+// --insecure-registry and the auth file are the build's too.
+func TestCache_FromThroughRegistryMirror(t *testing.T) {
+	mirror := registrytest.New(t, registrytest.Options{Auth: true})
+	regs := image.Registries{AuthFile: mirror.AuthFile, Insecure: []string{mirror.Host}}
+	// What a pull-through mirror of cache.invalid holds.
+	mirrored := repo(t, mirror.Host+"/cache.invalid/agents/cache")
+	def := cacheDef(t, "payload 1", "e1", "l1")
+	cold, logs := cacheBuild(t, def, regs, &builder.LayerCache{To: mirrored})
+	if cold.Cache.Pushed != cacheSteps {
+		t.Fatalf("pushed %d: %v\n%s", cold.Cache.Pushed, cold.Cache.Errors, logs)
+	}
+	regs.Mirrors = []image.Mirror{{From: "cache.invalid", To: mirror.Host + "/cache.invalid"}}
+	res, logs := cacheBuild(t, def, regs, &builder.LayerCache{From: []reference.Named{repo(t, "cache.invalid/agents/cache")}})
+	if got := statuses(res.Cache); !slices.Equal(got, hitsThenBuilt(cacheSteps)) || res.Digest != cold.Digest {
+		t.Fatalf("statuses %v, digest %s (cold %s)\n%s", got, res.Digest, cold.Digest, logs)
+	}
+	if from := res.Cache.Steps[0].From; !strings.HasPrefix(from, mirrored.Name()+"@") {
+		t.Errorf("first entry from %s, want the mirror %s", from, mirrored)
+	}
+}
+
+// A cache that cannot be written does not fail the build: the report and
+// the log say which pushes failed.
+func TestCache_PushFailureKeepsTheBuild(t *testing.T) {
+	regs := image.Registries{Insecure: []string{"127.0.0.1:9"}, Retry: image.RetryPolicy{Attempts: 1}}
+	res, logs := cacheBuild(t, cacheDef(t, "payload 1", "e1", "l1"), regs, &builder.LayerCache{To: repo(t, "127.0.0.1:9/cache")})
+	if res.Cache.Pushed != 0 || len(res.Cache.Errors) != cacheSteps || res.Cache.Built != cacheSteps {
+		t.Fatalf("report %+v\n%s", res.Cache, logs)
+	}
+	if !strings.Contains(logs, "level=warning") || !strings.Contains(res.Cache.Errors[0], "127.0.0.1:9/cache:") {
+		t.Errorf("errors %q\n%s", res.Cache.Errors, logs)
+	}
+}
+
+// Steps buildah takes from the store's own cache (an earlier build in the
+// same store) are reported as such and not pushed: buildah's local key is
+// weaker than the layer cache's. --no-cache reads no entry but pushes
+// every step.
+func TestCache_LocalHitsNotPushedAndNoCache(t *testing.T) {
+	regs, cacheRepo, cold := filledCache(t, nil)
+	store := buildertest.NewStore(t, "vfs")
+	def := cacheDef(t, "payload 1", "e1", "l1")
+	first, _ := cacheBuildIn(t, store, def, regs, nil)
+	res, logs := cacheBuildIn(t, store, def, regs, &builder.LayerCache{To: repo(t, cacheRepo.Name()+"-other")})
+	for i, s := range res.Cache.Steps {
+		if s.Status != builder.CacheLocal || s.Pushed != "" {
+			t.Errorf("step %d: %+v", i, s)
+		}
+	}
+	if res.Digest != first.Digest || res.Cache.Pushed != 0 {
+		t.Fatalf("digest %s (first %s), pushed %d\n%s", res.Digest, first.Digest, res.Cache.Pushed, logs)
+	}
+
+	var out bytes.Buffer
+	nc, err := builder.Build(context.Background(), def, builder.BuildOptions{
+		Store: buildertest.NewStore(t, "vfs"), Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(),
+		Registries: regs, Cache: &builder.LayerCache{From: []reference.Named{cacheRepo}, To: cacheRepo}, NoCache: true, Output: &out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := statuses(nc.Cache); !slices.Equal(got, hitsThenBuilt(0)) || nc.Cache.Pushed != cacheSteps || nc.Digest == cold.Digest {
+		t.Fatalf("--no-cache: statuses %v, pushed %d, digest %s (cold %s)", got, nc.Cache.Pushed, nc.Digest, cold.Digest)
+	}
+}
+
+// testdata/busybox has two stages, the second copying from the first: a
+// new store takes both from the cache, and gets the same digest.
+func TestCache_MultiStage(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	regs := image.Registries{Insecure: []string{reg.Host}}
+	cacheRepo := repo(t, reg.Host+"/cache/busybox")
+	def := buildertest.LoadBusybox(t, nil)
+	build := func(cache *builder.LayerCache) *builder.Result {
+		var out bytes.Buffer
+		res, err := builder.Build(context.Background(), def, builder.BuildOptions{
+			Store: buildertest.NewStore(t, "vfs"), Fetcher: &builder.Fetcher{CacheDir: buildertest.SourceCache(t)}, TmpDir: t.TempDir(),
+			Registries: regs, Cache: cache, Output: &out,
+		})
+		if err != nil {
+			t.Fatalf("build: %v\n%s", err, out.String())
+		}
+		return res
+	}
+	cold := build(&builder.LayerCache{To: cacheRepo})
+	warm := build(&builder.LayerCache{From: []reference.Named{cacheRepo}})
+	stages := map[string]int{}
+	for _, s := range warm.Cache.Steps {
+		if s.Status != builder.CacheHit {
+			t.Errorf("step %s/%d (%s): %s", s.Stage, s.Step, s.Instruction, s.Status)
+		}
+		stages[s.Stage]++
+	}
+	if len(stages) != 2 || warm.Digest != cold.Digest || cold.Cache.Pushed != len(cold.Cache.Steps) {
+		t.Fatalf("stages %v, digest %s (cold %s), pushed %d of %d", stages, warm.Digest, cold.Digest, cold.Cache.Pushed, len(cold.Cache.Steps))
+	}
+}

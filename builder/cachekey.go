@@ -300,9 +300,12 @@ func (k *keyer) stage(ctx context.Context, st imagebuilder.Stage, final bool) ([
 // for a key).
 func (k *keyer) baseImage(ctx context.Context, name string) (string, *docker.Config, error) {
 	id := ""
-	if name == k.in.BaseRef && k.in.BaseID != "" {
+	switch {
+	case name == k.in.BaseRef && k.in.BaseID != "":
 		id = k.in.BaseID
-	} else {
+	case k.in.Store == nil:
+		return "", nil, nil
+	default:
 		rt, err := libimage.RuntimeFromStore(k.in.Store, nil)
 		if err != nil {
 			return "", nil, err
