@@ -85,7 +85,7 @@ func ParseCacheRepository(s string) (reference.Named, error) {
 		return nil, errs.Inputf("cache repository %q: give a repository without a digest", s)
 	}
 	if err := image.CheckPort(reference.Domain(named)); err != nil {
-		return nil, err
+		return nil, errs.Inputf("cache repository %q: %w", s, err)
 	}
 	return named, nil
 }

@@ -42,6 +42,16 @@ type releaseFile struct {
 	Verify         string          `yaml:"verify"`
 	AllowOverwrite bool            `yaml:"allowOverwrite"`
 	Jenkins        *releaseJenkins `yaml:"jenkins"`
+	// Cache is the registry layer cache (build --cache-from, --cache-to,
+	// --cache-verify-key); release's --sign-key signs its entries.
+	Cache *releaseCache `yaml:"cache"`
+}
+
+// releaseCache is the layer cache part of a release file.
+type releaseCache struct {
+	From      []string `yaml:"from"`
+	To        string   `yaml:"to"`
+	VerifyKey string   `yaml:"verifyKey"`
 }
 
 // platforms merges platform and platforms.
@@ -121,7 +131,9 @@ multi-platform build: each platform image with its own, then the index),
 within the publish stage: after verification and before any tag is written,
 so before Jenkins is told. A second
 run with nothing changed builds from cache, sends no blob and reports the
-template "unchanged".`,
+template "unchanged". The release file's cache block (from, to, verifyKey:
+build's --cache-from, --cache-to and --cache-verify-key) shares build steps
+through a registry; --sign-key signs its entries too.`,
 		Example: `  JENKINS_API_TOKEN=… agentforge release --config release.yaml -o json`,
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -141,6 +153,9 @@ template "unchanged".`,
 			// Loaded before anything is built: a wrong passphrase costs nothing.
 			if rc.Signer, err = sf.signer(); err != nil {
 				return err
+			}
+			if c := rc.Build.Cache; c != nil && c.To != nil {
+				c.Signer = rc.Signer
 			}
 			rc.SBOMFile = sbomFile
 			rep, err := release.Run(cmd.Context(), rc)
@@ -189,6 +204,11 @@ func (a *app) releaseConfig(store storage.Store, cfg *releaseFile, cacheDir, key
 		Platforms:       cfg.platforms(),
 		Output:          a.stderr,
 		Log:             a.log,
+	}
+	if c := cfg.Cache; c != nil {
+		if rc.Build.Cache, err = layerCache(c.From, c.To, c.VerifyKey, "cache.from", "cache.to", "cache.verifyKey"); err != nil {
+			return rc, err
+		}
 	}
 	rc.Smoke = cfg.Smoke
 	if cfg.Pod != "" {
@@ -249,6 +269,9 @@ func printRelease(w io.Writer, r *release.Report) {
 	}
 	if r.Image != nil {
 		fmt.Fprintf(w, "image    %s (%s)\n", strings.Join(r.Image.Names, ", "), r.Image.Digest)
+		if c := r.Image.Cache; c != nil && c.Off == "" {
+			fmt.Fprintf(w, "cache    %d of %d steps from the cache, %d built, %d pushed\n", c.Hits, len(c.Steps), c.Built, c.Pushed)
+		}
 	}
 	for _, d := range r.Destinations {
 		fmt.Fprintf(w, "pushed   %s verified=%t (%d blobs sent, %d already there)\n", d.Ref, d.Verified, d.BlobsPushed, d.BlobsSkipped)
