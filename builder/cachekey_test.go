@@ -244,3 +244,61 @@ func TestKeyHash_Fields(t *testing.T) {
 		t.Fatal("field boundaries are not in the hash")
 	}
 }
+
+// images/python-agent: a CPython bump (a new version argument and tarball)
+// changes the keys from the CPython step's arguments on, and neither the
+// agent tools' step nor the configuration copied before it: only the
+// CPython step and those after it run again. A remoting bump changes only
+// the steps from the jar's.
+func TestKeyPlan_PythonAgentBump(t *testing.T) {
+	def, err := os.ReadFile(filepath.Join("..", "images", "python-agent", "Containerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"sources/python.tar": "Python-3.11.9", "sources/agent.jar": "remoting 1"}
+	for _, f := range []string{"containers.conf", "storage.conf", "podman-containers.conf", "jenkins-agent"} {
+		data, err := os.ReadFile(filepath.Join("..", "images", "python-agent", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[f] = string(data)
+	}
+	args := map[string]string{"BASE_IMAGE": "scratch", "PYTHON_VERSION": "3.11.9", "PYTHON_CONFIGURE_EXTRA": "", "JAVA_PACKAGE": "openjdk-17-jre-headless", "REMOTING_VERSION": "1"}
+	plan := func(edit func(files, args map[string]string)) []cacheStep {
+		c := keyCase{containerfile: string(def), files: map[string]string{}, args: map[string]string{}, mtimes: map[string]time.Time{}}
+		for k, v := range files {
+			c.files[k] = v
+			c.mtimes[k] = keyEpoch.Add(-time.Hour)
+		}
+		for k, v := range args {
+			c.args[k] = v
+		}
+		edit(c.files, c.args)
+		return c.plan(t)
+	}
+	first := func(steps []int, plan []cacheStep) string {
+		if len(steps) == 0 {
+			return ""
+		}
+		return plan[steps[0]].Instruction
+	}
+	base := plan(func(map[string]string, map[string]string) {})
+	bump := plan(func(f, a map[string]string) { f["sources/python.tar"] = "Python-3.11.10"; a["PYTHON_VERSION"] = "3.11.10" })
+	got := changed(t, base, bump)
+	if first(got, base) != "ARG PYTHON_VERSION" || !slices.Equal(got, from(got[0], len(base))) {
+		t.Errorf("a CPython bump changes steps %v, from %q; want every step from ARG PYTHON_VERSION", got, first(got, base))
+	}
+	// The first RUN installs the agent tools; it must not run again.
+	for i, s := range base {
+		if strings.HasPrefix(s.Instruction, "RUN ") {
+			if slices.Contains(got, i) {
+				t.Errorf("a CPython bump re-runs the agent tools' step %d (%s)", i, s.Instruction)
+			}
+			break
+		}
+	}
+	remoting := plan(func(f, a map[string]string) { f["sources/agent.jar"] = "remoting 2"; a["REMOTING_VERSION"] = "2" })
+	if got := changed(t, base, remoting); first(got, base) != "ARG REMOTING_VERSION" {
+		t.Errorf("a remoting bump changes steps from %q", first(got, base))
+	}
+}
