@@ -234,7 +234,7 @@ func (c *layerCache) pull(ctx context.Context) error {
 		for i, s := range steps {
 			at := first - st.Steps + i
 			if s.Key == "" {
-				c.log.WithField("step", stepName(s)).Infof("layer cache: from here on stage %s cannot be cached: %s", s.StageName, s.Why)
+				c.log.Infof("layer cache: %s and the steps after it cannot be cached: %s", stepName(s), s.Why)
 				pulledAll = false
 				break
 			}
@@ -262,7 +262,7 @@ func (c *layerCache) pull(ctx context.Context) error {
 // the step before (the stage's base for its first step; "" for scratch),
 // which the entry must extend; when !known, it is not checked.
 func (c *layerCache) find(ctx context.Context, at int, s cacheStep, prev string, known bool) (*pulledEntry, error) {
-	log := c.log.WithField("step", stepName(s))
+	log := c.log
 	rep := &c.report.Steps[at]
 	for _, repo := range c.cfg.From {
 		for _, loc := range c.locations(repo) {
@@ -272,7 +272,7 @@ func (c *layerCache) find(ctx context.Context, at int, s cacheStep, prev string,
 			}
 			if err != nil {
 				why := fmt.Sprintf("%s:%s: %v", loc, s.Key, err)
-				log.Warnf("layer cache: ignoring %s", why)
+				log.Warnf("layer cache: ignoring %s for %s", why, stepName(s))
 				rep.Ignored = append(rep.Ignored, why)
 				continue
 			}
@@ -283,7 +283,7 @@ func (c *layerCache) find(ctx context.Context, at int, s cacheStep, prev string,
 			if c.cfg.Verifier != nil {
 				if _, err := cosign.Verify(ctx, ref, c.cfg.Verifier, cosign.Options{Hosts: c.hosts, Log: image.Discard}); err != nil {
 					why := fmt.Sprintf("%s (tag %s): no valid signature by the cache key: %v", ref, s.Key, err)
-					log.Warnf("layer cache: ignoring %s", why)
+					log.Warnf("layer cache: ignoring %s for %s", why, stepName(s))
 					rep.Ignored = append(rep.Ignored, why)
 					continue
 				}
@@ -300,7 +300,7 @@ func (c *layerCache) find(ctx context.Context, at int, s cacheStep, prev string,
 			}
 			if err != nil {
 				why := fmt.Sprintf("%s: %v", ref, err)
-				log.Warnf("layer cache: ignoring %s", why)
+				log.Warnf("layer cache: ignoring %s for %s", why, stepName(s))
 				rep.Ignored = append(rep.Ignored, why)
 				continue
 			}
@@ -442,7 +442,7 @@ func (c *layerCache) push(ctx context.Context) {
 		if rep.Status != CacheBuilt || rep.Key == "" {
 			continue
 		}
-		log := c.log.WithField("step", stepName(c.steps[i]))
+		log := c.log
 		dest, err := reference.WithTag(c.cfg.To, rep.Key)
 		if err == nil {
 			var d digest.Digest

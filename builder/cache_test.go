@@ -22,6 +22,7 @@ import (
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/pkg/compression"
 	"go.podman.io/image/v5/signature"
+	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 )
 
@@ -307,26 +308,38 @@ func TestCache_SignedEntriesOnlyUnderAKey(t *testing.T) {
 // layer with gzip.
 func copyImage(t *testing.T, src, dest string, regs image.Registries) {
 	t.Helper()
+	s, err := image.ParseReference(src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyRef(t, s, dest, regs, true)
+}
+
+// copyRef copies src to dest (a docker:// reference), as c/image pushes
+// (layers compressed), with every layer gzip if forceGzip.
+func copyRef(t *testing.T, src types.ImageReference, dest string, regs image.Registries, forceGzip bool) {
+	t.Helper()
 	hosts, cleanup, err := regs.OpenTemp()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cleanup()
-	s, err := image.ParseReference(src, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	d, err := image.ParseReference(dest, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pc, _ := signature.NewPolicyContext(&signature.Policy{Default: []signature.PolicyRequirement{signature.NewPRInsecureAcceptAnything()}})
 	defer pc.Destroy()
-	dr := d.DockerReference()
-	destSys := hosts.For(reference.Domain(dr))
-	destSys.CompressionFormat = &compression.Gzip
-	if _, err := copy.Image(context.Background(), pc, d, s, &copy.Options{
-		SourceCtx: hosts.For(reference.Domain(s.DockerReference())), DestinationCtx: destSys, ForceCompressionFormat: true,
+	srcSys := &types.SystemContext{}
+	if dr := src.DockerReference(); dr != nil {
+		srcSys = hosts.For(reference.Domain(dr))
+	}
+	destSys := hosts.For(reference.Domain(d.DockerReference()))
+	if forceGzip {
+		destSys.CompressionFormat = &compression.Gzip
+	}
+	if _, err := copy.Image(context.Background(), pc, d, src, &copy.Options{
+		SourceCtx: srcSys, DestinationCtx: destSys, ForceCompressionFormat: forceGzip,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -510,5 +523,39 @@ func TestCache_MultiStage(t *testing.T) {
 	}
 	if len(stages) != 2 || warm.Digest != cold.Digest || cold.Cache.Pushed != len(cold.Cache.Steps) {
 		t.Fatalf("stages %v, digest %s (cold %s), pushed %d of %d", stages, warm.Digest, cold.Digest, cold.Cache.Pushed, len(cold.Cache.Steps))
+	}
+}
+
+// A base image pulled from a registry has compressed layers there; the
+// step images list them uncompressed. The cache entries must still be the
+// step images' own bytes (c/image would otherwise reuse the registry's
+// compressed copy of a base layer and rewrite the manifest), so that a
+// build from the cache in a new store gives the cold build's digest.
+func TestCache_BaseFromRegistry(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	regs := image.Registries{Insecure: []string{reg.Host}}
+	store := buildertest.NewStore(t, "vfs")
+	base := buildertest.Busybox(t, store, nil)
+	src, err := image.ParseReference(base.ID, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyRef(t, src, "docker://"+reg.Host+"/library/busybox-demo:1", regs, false)
+	def, err := images.Load(fstest.MapFS{
+		"image.yaml": {Data: []byte("name: child\nversion: \"1\"\nbase: {image: " + reg.Host + "/library/busybox-demo:1}\nsourceDateEpoch: 1700000000\n")},
+		"Containerfile": {Data: []byte("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n" +
+			`RUN ["/bin/sh", "-c", "head -c 16 /dev/urandom | od -An -tx1 > /etc/random"]` + "\nCMD [\"cat\", \"/etc/random\"]\n")},
+	}, "child", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cacheRepo := repo(t, reg.Host+"/cache/child")
+	cold, logs := cacheBuild(t, def, regs, &builder.LayerCache{To: cacheRepo})
+	if cold.Cache.Pushed != len(cold.Cache.Steps) || len(cold.Cache.Errors) > 0 {
+		t.Fatalf("pushed %d of %d: %v\n%s", cold.Cache.Pushed, len(cold.Cache.Steps), cold.Cache.Errors, logs)
+	}
+	warm, logs := cacheBuild(t, def, regs, &builder.LayerCache{From: []reference.Named{cacheRepo}})
+	if warm.Cache.Hits != len(warm.Cache.Steps) || warm.Digest != cold.Digest {
+		t.Fatalf("%d of %d steps from the cache, digest %s (cold %s)\n%s", warm.Cache.Hits, len(warm.Cache.Steps), warm.Digest, cold.Digest, logs)
 	}
 }

@@ -120,26 +120,6 @@ func (discardDest) PutBlob(_ context.Context, stream io.Reader, info types.BlobI
 	return types.BlobInfo{Digest: d.Digest(), Size: n}, nil
 }
 
-// preserveRef is a registry destination that takes layers as they are:
-// c/image's docker destination asks for compressed layers
-// (docker_image_dest.go:76), which would make the registry's manifest
-// differ from the one in local storage. A cache entry must be the same
-// bytes as the step's image, so that a build from the cache gives the
-// same digest as one without.
-type preserveRef struct{ types.ImageReference }
-
-func (r preserveRef) NewImageDestination(ctx context.Context, sys *types.SystemContext) (types.ImageDestination, error) {
-	d, err := r.ImageReference.NewImageDestination(ctx, sys)
-	if err != nil {
-		return nil, err
-	}
-	return preserveDest{d}, nil
-}
-
-type preserveDest struct{ types.ImageDestination }
-
-func (preserveDest) DesiredLayerCompression() types.LayerCompression { return types.PreserveOriginal }
-
 // acceptAnything is the signature policy for copies whose source agentforge
 // checks itself (its own step images; cache entries checked by digest and,
 // when asked, by signature before they are pulled).
@@ -171,9 +151,13 @@ func pushImage(ctx context.Context, store storage.Store, id string, dest referen
 			return err
 		}
 		defer pc.Destroy()
-		raw, err = copy.Image(ctx, pc, preserveRef{dref}, src, &copy.Options{
+		raw, err = copy.Image(ctx, pc, dref, src, &copy.Options{
 			SourceCtx:      &types.SystemContext{},
 			DestinationCtx: hosts.For(reference.Domain(dest)),
+			// Not a byte of the manifest may change: no compression, and
+			// no substitution of a compressed copy of a layer that the
+			// registry has already (the base image's, pulled from it).
+			PreserveDigests: true,
 		})
 		return err
 	})
