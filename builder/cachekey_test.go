@@ -283,7 +283,10 @@ func TestKeyPlan_PythonAgentBump(t *testing.T) {
 		return plan[steps[0]].Instruction
 	}
 	base := plan(func(map[string]string, map[string]string) {})
-	bump := plan(func(f, a map[string]string) { f["sources/python.tar"] = "Python-3.11.10"; a["PYTHON_VERSION"] = "3.11.10" })
+	bump := plan(func(f, a map[string]string) {
+		f["sources/python.tar"] = "Python-3.11.10"
+		a["PYTHON_VERSION"] = "3.11.10"
+	})
 	got := changed(t, base, bump)
 	if first(got, base) != "ARG PYTHON_VERSION" || !slices.Equal(got, from(got[0], len(base))) {
 		t.Errorf("a CPython bump changes steps %v, from %q; want every step from ARG PYTHON_VERSION", got, first(got, base))
