@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/sbom"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/containers/buildah/define"
@@ -30,9 +32,10 @@ import (
 // BuildOptions tune Build. Store and Fetcher are required.
 type BuildOptions struct {
 	Store   storage.Store
-	Fetcher *Fetcher
-	// Registries says how base images are pulled.
-	Registries image.Registries
+	Fetcher *source.Fetcher
+	// Hosts says how base images are pulled (credentials, CA, insecure
+	// hosts, pull mirrors); nil means the system's defaults.
+	Hosts *remote.Hosts
 	// SourceDateEpoch overrides the definition's timestamp. When neither
 	// sets one, the commit time of the last git commit touching the
 	// definition folder is used, then 0.
@@ -63,12 +66,6 @@ type BuildOptions struct {
 	Log logrus.FieldLogger
 }
 
-// BaseInfo is the image a build started from.
-type BaseInfo struct {
-	Ref    string `json:"ref"`
-	Digest string `json:"digest"`
-}
-
 // Result describes a built image.
 type Result struct {
 	ID      string `json:"id"`
@@ -76,13 +73,16 @@ type Result struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	// Tags are the image's tags; Names the local references carrying them.
-	Tags     []string      `json:"tags"`
-	Names    []string      `json:"names"`
-	Base     BaseInfo      `json:"base"`
-	Layers   []image.Layer `json:"layers"`
-	Sources  []Fetched     `json:"sources"`
-	Created  string        `json:"created"`
-	Revision string        `json:"revision,omitempty"`
+	// RollingTags are those of Tags that follow the newest image (the
+	// definition's rollingTags): publishing moves them on purpose.
+	Tags        []string         `json:"tags"`
+	RollingTags []string         `json:"rollingTags,omitempty"`
+	Names       []string         `json:"names"`
+	Base        source.Base      `json:"base"`
+	Layers      []oci.Layer      `json:"layers"`
+	Sources     []source.Fetched `json:"sources"`
+	Created     string           `json:"created"`
+	Revision    string           `json:"revision,omitempty"`
 	// Platform is what the image was built for; empty for a list.
 	Platform string  `json:"platform,omitempty"`
 	Seconds  float64 `json:"seconds"`
@@ -100,15 +100,15 @@ type Result struct {
 
 // PlatformImage is one platform's image in a multi-platform build.
 type PlatformImage struct {
-	Platform string         `json:"platform"`
-	ID       string         `json:"id"`
-	Digest   string         `json:"digest"`
-	Names    []string       `json:"names"`
-	Base     BaseInfo       `json:"base"`
-	Layers   []image.Layer  `json:"layers"`
-	Sources  []Fetched      `json:"sources"`
-	Cache    *CacheReport   `json:"cache,omitempty"`
-	SBOM     *sbom.Document `json:"-"`
+	Platform string           `json:"platform"`
+	ID       string           `json:"id"`
+	Digest   string           `json:"digest"`
+	Names    []string         `json:"names"`
+	Base     source.Base      `json:"base"`
+	Layers   []oci.Layer      `json:"layers"`
+	Sources  []source.Fetched `json:"sources"`
+	Cache    *CacheReport     `json:"cache,omitempty"`
+	SBOM     *sbom.Document   `json:"-"`
 }
 
 // Build fetches and checks def's sources, then builds def's Containerfile
@@ -128,7 +128,7 @@ func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Res
 	start := time.Now()
 	var children []*Result
 	for _, pl := range plats {
-		r, err := buildOne(ctx, def, opts, pl, "-"+pl.tagSuffix())
+		r, err := buildOne(ctx, def, opts, pl, "-"+pl.TagSuffix())
 		if err != nil {
 			return nil, fmt.Errorf("platform %s: %w", pl, err)
 		}
@@ -139,16 +139,16 @@ func Build(ctx context.Context, def *images.Definition, opts BuildOptions) (*Res
 
 // targetPlatforms checks the requested platforms against the definition
 // and this machine.
-func targetPlatforms(def *images.Definition, want []string) ([]Platform, error) {
+func targetPlatforms(def *images.Definition, want []string) ([]oci.Platform, error) {
 	if len(want) == 0 {
-		want = []string{HostPlatform().String()}
+		want = []string{oci.HostPlatform().String()}
 		if !slices.Contains(def.Platforms, want[0]) {
 			return nil, errs.Inputf("definition %s declares %s, not this machine's %s: name the platforms to build with --platform", def.Path, strings.Join(def.Platforms, ", "), want[0])
 		}
 	}
-	var out []Platform
+	var out []oci.Platform
 	for _, w := range want {
-		pl, err := ParsePlatform(w)
+		pl, err := oci.ParsePlatform(w)
 		if err != nil {
 			return nil, err
 		}
@@ -164,20 +164,22 @@ func targetPlatforms(def *images.Definition, want []string) ([]Platform, error) 
 		out = append(out, pl)
 	}
 	// One order whatever the command line's, so the list is the same bytes.
-	slices.SortFunc(out, func(a, b Platform) int { return strings.Compare(a.String(), b.String()) })
+	slices.SortFunc(out, func(a, b oci.Platform) int { return strings.Compare(a.String(), b.String()) })
 	return out, nil
 }
 
 // buildOne builds def for one platform; suffix is added to every tag.
-func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl Platform, suffix string) (*Result, error) {
+func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl oci.Platform, suffix string) (*Result, error) {
 	p, err := prepare(ctx, def, opts, pl, suffix)
 	if err != nil {
 		return nil, err
 	}
 	defer p.close()
-	hosts, err := opts.Registries.Open(p.work)
-	if err != nil {
-		return nil, err
+	hosts := opts.Hosts
+	if hosts == nil {
+		if hosts, err = (remote.Registries{}).Open(p.work); err != nil {
+			return nil, err
+		}
 	}
 	sys := hosts.ForPull()
 	sys.BlobInfoCacheDir = filepath.Join(opts.Store.GraphRoot(), "cache")
@@ -224,9 +226,12 @@ func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl
 	if err != nil {
 		return nil, fmt.Errorf("built image %s: %w", id, err)
 	}
-	d, layers, err := image.Layers(ctx, nil, ref)
+	d, layers, err := oci.Layers(ctx, nil, ref)
 	if err != nil {
 		return nil, fmt.Errorf("built image %s: %w", id, err)
+	}
+	if err := nameByID(opts.Store, p.res, def.Name, p.deferred, id); err != nil {
+		return nil, fmt.Errorf("build %s: %w", def.Name, err)
 	}
 	res := p.finish(id, d, layers)
 	res.Cache = cacheReport
@@ -238,7 +243,7 @@ func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl
 
 // sbomInput is what the SBOM learns from the build rather than the image.
 func sbomInput(res *Result) sbom.Input {
-	in := sbom.Input{Name: res.Name, Version: res.Version, Base: sbom.Base{Ref: res.Base.Ref, Digest: res.Base.Digest}}
+	in := sbom.Input{Name: res.Name, Version: res.Version, Base: res.Base}
 	for _, f := range res.Sources {
 		if strings.HasPrefix(f.URL, "file://") && !slices.Contains(f.Checks, "sha256") {
 			// An unpinned local file is part of the trusted build
@@ -248,22 +253,34 @@ func sbomInput(res *Result) sbom.Input {
 			// machines that build the same image.
 			continue
 		}
-		in.Sources = append(in.Sources, sbom.Source{Name: f.Name, URL: f.URL, From: f.From, Path: f.Path,
-			SHA256: f.SHA256, Size: f.Size, Checks: f.Checks, SignatureSkipped: f.SignatureSkipped})
+		in.Sources = append(in.Sources, f)
 	}
 	return in
+}
+
+// SBOMs are the build's SBOMs by platform: one under "" for an image,
+// each platform's for a list (see sbom.WriteFiles).
+func (r *Result) SBOMs() map[string]*sbom.Document {
+	if len(r.Manifests) == 0 {
+		return map[string]*sbom.Document{"": r.SBOM}
+	}
+	out := map[string]*sbom.Document{}
+	for _, m := range r.Manifests {
+		out[m.Platform] = m.SBOM
+	}
+	return out
 }
 
 // pullBase pulls ref into store unless it is there already and returns its
 // image ID. It goes through libimage directly rather than buildah.Pull, which
 // insists on finding a container network backend first.
-func pullBase(ctx context.Context, store storage.Store, sys *types.SystemContext, ref string, pl Platform, out io.Writer) (string, error) {
+func pullBase(ctx context.Context, store storage.Store, sys *types.SystemContext, ref string, pl oci.Platform, out io.Writer) (string, error) {
 	rt, err := libimage.RuntimeFromStore(store, &libimage.RuntimeOptions{SystemContext: sys})
 	if err != nil {
 		return "", err
 	}
 	var po libimage.PullOptions
-	if !pl.native() {
+	if !native(pl) {
 		// libimage would then re-pull an image it has, to be safe
 		// from images that declare a wrong platform; a local base (such
 		// as the demo's) has no registry to come from, so look first.
@@ -303,19 +320,22 @@ type prepared struct {
 	containerfile string
 	epoch         time.Time
 	res           *Result
+	// deferred are tags that derive from the image's ID (see
+	// images.ImageTag), given once the image exists.
+	deferred []string
 	// baseID is the base image's ID in the store ("" for scratch).
 	baseID string
 }
 
-func prepare(ctx context.Context, def *images.Definition, opts BuildOptions, pl Platform, suffix string) (*prepared, error) {
+func prepare(ctx context.Context, def *images.Definition, opts BuildOptions, pl oci.Platform, suffix string) (*prepared, error) {
 	p := &prepared{def: def, log: opts.Log, out: opts.Output, start: time.Now()}
 	if p.log == nil {
-		p.log = image.Discard
+		p.log = oci.Discard
 	}
 	if p.out == nil {
 		p.out = io.Discard
 	}
-	if !pl.native() {
+	if !native(pl) {
 		p.log = p.log.WithField("platform", pl.String())
 		p.log.Warnf("building for %s under qemu-user emulation: expect it to be many times slower than a native build", pl)
 	}
@@ -330,7 +350,7 @@ func prepare(ctx context.Context, def *images.Definition, opts BuildOptions, pl 
 		p.close()
 		return nil, fmt.Errorf("build %s: copy definition to the build context: %w", def.Name, err)
 	}
-	p.res = &Result{Name: def.Name, Version: def.Version, Base: BaseInfo{Ref: def.Base.Ref()}, Platform: pl.String()}
+	p.res = &Result{Name: def.Name, Version: def.Version, Base: source.Base{Ref: def.Base.Ref()}, Platform: pl.String()}
 	for _, src := range def.Sources {
 		if !src.ForPlatform(pl.String()) {
 			continue
@@ -348,11 +368,48 @@ func prepare(ctx context.Context, def *images.Definition, opts BuildOptions, pl 
 	}
 	p.epoch, p.res.Revision = pinTime(def, opts, p.log)
 	p.res.Created = p.epoch.UTC().Format(time.RFC3339)
-	for _, t := range append(slices.Clone(def.Tags), opts.ExtraTags...) {
+	// A tag derived from the image's ID is given once the image exists.
+	for _, t := range allTags(def, opts) {
+		if strings.Contains(t, images.ImageID) {
+			p.deferred = append(p.deferred, t+suffix)
+			continue
+		}
 		p.res.Tags = append(p.res.Tags, t+suffix)
 		p.res.Names = append(p.res.Names, "localhost/"+def.Name+":"+t+suffix)
 	}
+	for _, t := range def.RollingTags {
+		p.res.RollingTags = append(p.res.RollingTags, t+suffix)
+	}
 	return p, nil
+}
+
+// allTags are the tags a build gives its image: the definition's, its
+// rolling ones, and the caller's extra tags.
+func allTags(def *images.Definition, opts BuildOptions) []string {
+	return slices.Concat(def.Tags, def.RollingTags, opts.ExtraTags)
+}
+
+// nameByID gives the image id the tags that derive from it (see
+// images.ImageTag), taking them off any other image first; they join the
+// result's tags and names.
+func nameByID(store storage.Store, res *Result, name string, tags []string, id string) error {
+	var names []string
+	for _, t := range tags {
+		tag := images.ImageTag(t, id)
+		res.Tags = append(res.Tags, tag)
+		names = append(names, "localhost/"+name+":"+tag)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if err := freeNames(store, names); err != nil {
+		return err
+	}
+	if err := store.AddNames(id, names); err != nil {
+		return fmt.Errorf("name %s: %w", id, err)
+	}
+	res.Names = append(res.Names, names...)
+	return nil
 }
 
 func (p *prepared) close() { os.RemoveAll(p.work) }
@@ -397,8 +454,8 @@ func (p *prepared) buildOptions() define.BuildOptions {
 		PullPolicy:              define.PullIfMissing,
 		Args:                    args,
 		Labels:                  labels,
-		Output:                  p.res.Names[0],
-		AdditionalTags:          p.res.Names[1:],
+		Output:                  first(p.res.Names),
+		AdditionalTags:          rest(p.res.Names),
 		OutputFormat:            define.OCIv1ImageManifest,
 		Layers:                  true,
 		RemoveIntermediateCtrs:  true,
@@ -413,12 +470,28 @@ func (p *prepared) buildOptions() define.BuildOptions {
 }
 
 // finish completes the result of a build.
-func (p *prepared) finish(id, d string, layers []image.Layer) *Result {
+func (p *prepared) finish(id, d string, layers []oci.Layer) *Result {
 	res := p.res
 	res.ID, res.Digest, res.Layers = id, d, layers
 	res.Seconds = time.Since(p.start).Seconds()
-	p.log.WithFields(logrus.Fields{"id": id, "digest": d, "seconds": fmt.Sprintf("%.1f", res.Seconds)}).Infof("built %s", res.Names[0])
+	p.log.WithFields(logrus.Fields{"id": id, "digest": d, "seconds": fmt.Sprintf("%.1f", res.Seconds)}).Infof("built %s", first(res.Names))
 	return res
+}
+
+// first is names[0], or "" (an image without a name).
+func first(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return names[0]
+}
+
+// rest is names after the first.
+func rest(names []string) []string {
+	if len(names) < 2 {
+		return nil
+	}
+	return names[1:]
 }
 
 // pinTime picks the image's timestamp and revision: options first, then the

@@ -16,7 +16,8 @@ import (
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/buildertest"
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/containers/buildah"
 	"github.com/opencontainers/go-digest"
@@ -53,11 +54,11 @@ func TestBuild_BusyboxAndVerify(t *testing.T) {
 		t.Errorf("greeting %q", got)
 	}
 
-	ref, err := image.ParseReference("busybox-demo:1.0.0", store)
+	ref, err := oci.ParseReference("busybox-demo:1.0.0", store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := image.Verify(context.Background(), ref, image.VerifyOptions{})
+	rep, err := oci.Verify(context.Background(), ref, oci.VerifyOptions{})
 	if err != nil || !rep.OK {
 		t.Fatalf("verify: ok=%v err=%v", rep != nil && rep.OK, err)
 	}
@@ -99,7 +100,7 @@ func TestBuild_BusyboxAndVerify(t *testing.T) {
 	if err := os.WriteFile(motd, []byte("tampered\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = image.Verify(context.Background(), ref, image.VerifyOptions{})
+	rep, err = oci.Verify(context.Background(), ref, oci.VerifyOptions{})
 	if !errors.Is(err, errs.ErrIntegrity) {
 		t.Fatalf("verify after tampering: want an integrity error, got %v", err)
 	}
@@ -148,6 +149,7 @@ func TestBuild_CachedRebuildIsSameImage(t *testing.T) {
 }
 
 func TestBuild_BadSourceLeavesStoreUntouched(t *testing.T) {
+	buildertest.Builds(t)
 	store := buildertest.NewStore(t, "vfs")
 	def := buildertest.LoadBusybox(t, nil)
 	native := "busybox-" + runtime.GOARCH
@@ -156,7 +158,7 @@ func TestBuild_BadSourceLeavesStoreUntouched(t *testing.T) {
 			def.Sources[i].SHA256 = strings.Repeat("0", 64) // what a wrong pin looks like
 		}
 	}
-	_, err := builder.Build(context.Background(), def, builder.BuildOptions{Store: store, Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir()})
+	_, err := builder.Build(context.Background(), def, builder.BuildOptions{Store: store, Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir()})
 	if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), `source "`+native+`"`) {
 		t.Fatalf("want an integrity error naming the source, got %v", err)
 	}
@@ -172,7 +174,7 @@ func TestBuild_BadSourceLeavesStoreUntouched(t *testing.T) {
 
 func TestParseReference_UnknownLocalImage(t *testing.T) {
 	store := buildertest.NewStore(t, "vfs")
-	_, err := image.ParseReference("no-such-image:1", store)
+	_, err := oci.ParseReference("no-such-image:1", store)
 	if !errors.Is(err, errs.ErrNotFound) {
 		t.Fatalf("want errs.ErrNotFound, got %v", err)
 	}
@@ -186,11 +188,11 @@ func TestVerify_OCILayoutWrittenBySkopeo(t *testing.T) {
 	if out, err := exec.Command("skopeo", "copy", "--dest-compress", src, "oci:"+layout+":v1").CombinedOutput(); err != nil {
 		t.Fatalf("skopeo copy: %v\n%s", err, out)
 	}
-	ref, err := image.ParseReference("oci:"+layout+":v1", nil)
+	ref, err := oci.ParseReference("oci:"+layout+":v1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := image.Verify(context.Background(), ref, image.VerifyOptions{})
+	rep, err := oci.Verify(context.Background(), ref, oci.VerifyOptions{})
 	if err != nil || !rep.OK {
 		t.Fatalf("verify oci layout: %v", err)
 	}
@@ -210,7 +212,7 @@ func TestVerify_OCILayoutWrittenBySkopeo(t *testing.T) {
 	if err := os.WriteFile(blob, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = image.Verify(context.Background(), ref, image.VerifyOptions{})
+	rep, err = oci.Verify(context.Background(), ref, oci.VerifyOptions{})
 	if !errors.Is(err, errs.ErrIntegrity) || rep.Layers[1].OK || !rep.Layers[0].OK || !strings.Contains(err.Error(), "layer 1 "+rep.Layers[1].Digest) {
 		t.Fatalf("corrupt blob: %v", err)
 	}
@@ -219,12 +221,12 @@ func TestVerify_OCILayoutWrittenBySkopeo(t *testing.T) {
 func TestVerify_ExpectDigest(t *testing.T) {
 	store := buildertest.NewStore(t, "vfs")
 	res := buildertest.Busybox(t, store, nil)
-	ref, err := image.ParseReference(res.ID, store)
+	ref, err := oci.ParseReference(res.ID, store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	other := "sha256:" + strings.Repeat("1", 64)
-	_, err = image.Verify(context.Background(), ref, image.VerifyOptions{ExpectDigest: digest.Digest(other)})
+	_, err = oci.Verify(context.Background(), ref, oci.VerifyOptions{ExpectDigest: digest.Digest(other)})
 	if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "expected "+other+", got "+res.Digest) {
 		t.Fatalf("got %v", err)
 	}

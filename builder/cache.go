@@ -10,7 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	cosign "github.com/agentforge/agentforge/publisher/sign"
 	"github.com/containers/buildah/define"
@@ -84,10 +85,48 @@ func ParseCacheRepository(s string) (reference.Named, error) {
 	if _, ok := named.(reference.Digested); ok {
 		return nil, errs.Inputf("cache repository %q: give a repository without a digest", s)
 	}
-	if err := image.CheckPort(reference.Domain(named)); err != nil {
+	if err := oci.CheckPort(reference.Domain(named)); err != nil {
 		return nil, errs.Inputf("cache repository %q: %w", s, err)
 	}
 	return named, nil
+}
+
+// ParseLayerCache makes a LayerCache from repository names (see
+// ParseCacheRepository) and a cosign public key file; names are how the
+// caller's user knows the three settings (flags, file keys), for errors.
+// It is nil when from and to are both empty. Everything wrong is
+// errs.ErrInput.
+func ParseLayerCache(from []string, to, verifyKey string, names [3]string) (*LayerCache, error) {
+	fromName, toName, keyName := names[0], names[1], names[2]
+	if verifyKey != "" && len(from) == 0 {
+		return nil, errs.Inputf("%s checks the entries of %s: give %s too", keyName, fromName, fromName)
+	}
+	if len(from) == 0 && to == "" {
+		return nil, nil
+	}
+	c := &LayerCache{}
+	for _, s := range from {
+		r, err := ParseCacheRepository(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fromName, err)
+		}
+		c.From = append(c.From, r)
+	}
+	if to != "" {
+		r, err := ParseCacheRepository(to)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", toName, err)
+		}
+		c.To = r
+	}
+	if verifyKey != "" {
+		k, err := cosign.LoadPublicKey(verifyKey)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", keyName, err)
+		}
+		c.Verifier = k
+	}
+	return c, nil
 }
 
 // Step statuses in a CacheReport.
@@ -157,7 +196,7 @@ type CacheStep struct {
 type layerCache struct {
 	cfg    *LayerCache
 	store  storage.Store
-	hosts  *image.Hosts
+	hosts  *remote.Hosts
 	log    logrus.FieldLogger
 	steps  []cacheStep
 	stages []cacheStage
@@ -168,7 +207,7 @@ type layerCache struct {
 	report *CacheReport
 	rec    stepImages
 	// platform is the build's target.
-	platform Platform
+	platform oci.Platform
 }
 
 type pulledEntry struct {
@@ -181,7 +220,7 @@ type pulledEntry struct {
 // that some From repository has. A Containerfile it cannot plan disables
 // the cache for this build, with a warning (buildah then reports what is
 // wrong with it, if anything).
-func startCache(ctx context.Context, cfg *LayerCache, in keyInput, hosts *image.Hosts, noCache bool, bo *define.BuildOptions, log logrus.FieldLogger) (*layerCache, error) {
+func startCache(ctx context.Context, cfg *LayerCache, in keyInput, hosts *remote.Hosts, noCache bool, bo *define.BuildOptions, log logrus.FieldLogger) (*layerCache, error) {
 	start := time.Now()
 	log = log.WithField("cache", true)
 	steps, stages, err := keyPlan(ctx, in)
@@ -281,7 +320,7 @@ func (c *layerCache) find(ctx context.Context, at int, s cacheStep, prev string,
 				return nil, err
 			}
 			if c.cfg.Verifier != nil {
-				if _, err := cosign.Verify(ctx, ref, c.cfg.Verifier, cosign.Options{Hosts: c.hosts, Log: image.Discard}); err != nil {
+				if _, err := cosign.Verify(ctx, ref, c.cfg.Verifier, cosign.Options{Hosts: c.hosts, Log: oci.Discard}); err != nil {
 					why := fmt.Sprintf("%s (tag %s): no valid signature by the cache key: %v", ref, s.Key, err)
 					log.Warnf("layer cache: ignoring %s for %s", why, stepName(s))
 					rep.Ignored = append(rep.Ignored, why)
@@ -317,7 +356,7 @@ func (c *layerCache) find(ctx context.Context, at int, s cacheStep, prev string,
 // matches it, if one does, then repo itself.
 func (c *layerCache) locations(repo reference.Named) []reference.Named {
 	var out []reference.Named
-	if m := image.Rewrite(c.hosts.Config().Mirrors, repo.Name()); m != repo.Name() {
+	if m := remote.Rewrite(c.hosts.Config().Mirrors, repo.Name()); m != repo.Name() {
 		if named, err := reference.ParseNormalizedNamed(m); err == nil {
 			out = append(out, named)
 		} else {

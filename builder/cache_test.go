@@ -13,7 +13,9 @@ import (
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/buildertest"
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/agentforge/agentforge/publisher/sign"
@@ -92,20 +94,20 @@ sources:
 
 // cacheBuild builds def into a new store with the layer cache and returns
 // the result and the log.
-func cacheBuild(t *testing.T, def *images.Definition, regs image.Registries, cache *builder.LayerCache) (*builder.Result, string) {
+func cacheBuild(t *testing.T, def *images.Definition, regs remote.Registries, cache *builder.LayerCache) (*builder.Result, string) {
 	t.Helper()
 	return cacheBuildIn(t, buildertest.NewStore(t, "vfs"), def, regs, cache)
 }
 
-func cacheBuildIn(t *testing.T, store storage.Store, def *images.Definition, regs image.Registries, cache *builder.LayerCache) (*builder.Result, string) {
+func cacheBuildIn(t *testing.T, store storage.Store, def *images.Definition, regs remote.Registries, cache *builder.LayerCache) (*builder.Result, string) {
 	t.Helper()
 	var out, logs bytes.Buffer
 	log := logrus.New()
 	log.SetOutput(&logs)
 	log.SetLevel(logrus.InfoLevel)
 	res, err := builder.Build(context.Background(), def, builder.BuildOptions{
-		Store: store, Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(),
-		Registries: regs, Cache: cache, Output: &out, Log: log,
+		Store: store, Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(),
+		Hosts: registrytest.Open(t, regs), Cache: cache, Output: &out, Log: log,
 	})
 	if err != nil {
 		t.Fatalf("build: %v\n%s\n%s", err, out.String(), logs.String())
@@ -155,8 +157,9 @@ func hitsThenBuilt(n int) []string {
 // build's digest; a build without the cache gives another (the RUN steps
 // record random bytes), so the digest did come from the cache.
 func TestCache_HitFromEmptyStoreSameDigest(t *testing.T) {
+	buildertest.Builds(t)
 	reg := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
-	regs := image.Registries{AuthFile: reg.AuthFile, CAFile: reg.CAFile}
+	regs := remote.Registries{AuthFile: reg.AuthFile, CAFile: reg.CAFile}
 	cacheRepo := repo(t, reg.Host+"/cache/cache-demo")
 	def := cacheDef(t, "payload 1", "e1", "l1")
 
@@ -189,16 +192,16 @@ func TestCache_HitFromEmptyStoreSameDigest(t *testing.T) {
 
 // filledCache is a registry whose cache repository a first build of
 // cacheDef("payload 1", "e1", "l1") filled.
-func filledCache(t *testing.T, signer *builder.LayerCache) (image.Registries, reference.Named, *builder.Result) {
+func filledCache(t *testing.T, signer *builder.LayerCache) (remote.Registries, reference.Named, *builder.Result) {
 	t.Helper()
 	_, regs, cacheRepo, cold := filledCacheOn(t, signer)
 	return regs, cacheRepo, cold
 }
 
-func filledCacheOn(t *testing.T, signer *builder.LayerCache) (*registrytest.Registry, image.Registries, reference.Named, *builder.Result) {
+func filledCacheOn(t *testing.T, signer *builder.LayerCache) (*registrytest.Registry, remote.Registries, reference.Named, *builder.Result) {
 	t.Helper()
 	reg := registrytest.New(t, registrytest.Options{})
-	regs := image.Registries{Insecure: []string{reg.Host}}
+	regs := remote.Registries{Insecure: []string{reg.Host}}
 	cacheRepo := repo(t, reg.Host+"/cache/cache-demo")
 	to := &builder.LayerCache{To: cacheRepo}
 	if signer != nil {
@@ -216,6 +219,7 @@ func filledCacheOn(t *testing.T, signer *builder.LayerCache) (*registrytest.Regi
 // an input (buildah's own key misses nothing here, but python-agent's
 // CPython step is exactly this); so is a build argument, from its ARG on.
 func TestCache_ChangedInputRebuildsFromItsStep(t *testing.T) {
+	buildertest.Builds(t)
 	regs, cacheRepo, cold := filledCache(t, nil)
 	for _, tc := range []struct {
 		name                 string
@@ -260,6 +264,7 @@ func testKey(t *testing.T) *sign.PrivateKey {
 // unsigned entry, or one signed with another key, is ignored, and the log
 // says so for each step; entries signed with the key are used.
 func TestCache_SignedEntriesOnlyUnderAKey(t *testing.T) {
+	buildertest.Builds(t)
 	key, other := testKey(t), testKey(t)
 	def := cacheDef(t, "payload 1", "e1", "l1")
 	unsignedRegs, unsigned, _ := filledCache(t, nil)
@@ -271,7 +276,7 @@ func TestCache_SignedEntriesOnlyUnderAKey(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		regs   image.Registries
+		regs   remote.Registries
 		repo   reference.Named
 		key    *sign.PrivateKey
 		hits   int
@@ -306,9 +311,9 @@ func TestCache_SignedEntriesOnlyUnderAKey(t *testing.T) {
 
 // copyImage copies src to dest (docker:// references), compressing every
 // layer with gzip.
-func copyImage(t *testing.T, src, dest string, regs image.Registries) {
+func copyImage(t *testing.T, src, dest string, regs remote.Registries) {
 	t.Helper()
-	s, err := image.ParseReference(src, nil)
+	s, err := oci.ParseReference(src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,14 +322,14 @@ func copyImage(t *testing.T, src, dest string, regs image.Registries) {
 
 // copyRef copies src to dest (a docker:// reference), as c/image pushes
 // (layers compressed), with every layer gzip if forceGzip.
-func copyRef(t *testing.T, src types.ImageReference, dest string, regs image.Registries, forceGzip bool) {
+func copyRef(t *testing.T, src types.ImageReference, dest string, regs remote.Registries, forceGzip bool) {
 	t.Helper()
 	hosts, cleanup, err := regs.OpenTemp()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cleanup()
-	d, err := image.ParseReference(dest, nil)
+	d, err := oci.ParseReference(dest, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,15 +355,16 @@ func copyRef(t *testing.T, src types.ImageReference, dest string, regs image.Reg
 // with compressed layers (which would not give the cold build's digest) is
 // ignored, saying why, and the step runs.
 func TestCache_BadEntriesIgnored(t *testing.T) {
+	buildertest.Builds(t)
 	for _, tc := range []struct {
 		name   string
-		spoil  func(t *testing.T, reg *registrytest.Registry, regs image.Registries, repo reference.Named, cold *builder.Result)
+		spoil  func(t *testing.T, reg *registrytest.Registry, regs remote.Registries, repo reference.Named, cold *builder.Result)
 		reason string
 	}{
-		{"tag moved to the step before's image", func(t *testing.T, reg *registrytest.Registry, regs image.Registries, repo reference.Named, cold *builder.Result) {
+		{"tag moved to the step before's image", func(t *testing.T, reg *registrytest.Registry, regs remote.Registries, repo reference.Named, cold *builder.Result) {
 			retag(t, regs, cold.Cache.Steps[stepRunPayload-1].Pushed, repo.Name()+":"+cold.Cache.Steps[stepRunPayload].Key)
 		}, "history entries"},
-		{"layer changed on the registry", func(t *testing.T, reg *registrytest.Registry, regs image.Registries, repo reference.Named, cold *builder.Result) {
+		{"layer changed on the registry", func(t *testing.T, reg *registrytest.Registry, regs remote.Registries, repo reference.Named, cold *builder.Result) {
 			// The payload step's own layer (its RUN wrote random bytes, so
 			// no other step has it).
 			d := cold.Layers[2].Digest
@@ -372,7 +378,7 @@ func TestCache_BadEntriesIgnored(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "Digest did not match"},
-		{"compressed layers", func(t *testing.T, reg *registrytest.Registry, regs image.Registries, repo reference.Named, cold *builder.Result) {
+		{"compressed layers", func(t *testing.T, reg *registrytest.Registry, regs remote.Registries, repo reference.Named, cold *builder.Result) {
 			copyImage(t, "docker://"+cold.Cache.Steps[stepRunPayload].Pushed, "docker://"+repo.Name()+":"+cold.Cache.Steps[stepRunPayload].Key, regs)
 		}, "not an uncompressed layer"},
 	} {
@@ -396,23 +402,23 @@ func TestCache_BadEntriesIgnored(t *testing.T) {
 
 // retag points tag (repo:tag) at the manifest src (repo@digest) names,
 // the same bytes.
-func retag(t *testing.T, regs image.Registries, src, tag string) {
+func retag(t *testing.T, regs remote.Registries, src, tag string) {
 	t.Helper()
 	hosts, cleanup, err := regs.OpenTemp()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cleanup()
-	s, err := image.ParseReference("docker://"+src, nil)
+	s, err := oci.ParseReference("docker://"+src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sys := hosts.For(reference.Domain(s.DockerReference()))
-	raw, err := image.Manifest(context.Background(), s, sys)
+	raw, err := oci.Manifest(context.Background(), s, sys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := image.ParseReference("docker://"+tag, nil)
+	d, err := oci.ParseReference("docker://"+tag, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -430,8 +436,9 @@ func retag(t *testing.T, regs image.Registries, src, tag string) {
 // the repository's own host unreachable, entries come from the mirror.
 // --insecure-registry and the auth file are the build's too.
 func TestCache_FromThroughRegistryMirror(t *testing.T) {
+	buildertest.Builds(t)
 	mirror := registrytest.New(t, registrytest.Options{Auth: true})
-	regs := image.Registries{AuthFile: mirror.AuthFile, Insecure: []string{mirror.Host}}
+	regs := remote.Registries{AuthFile: mirror.AuthFile, Insecure: []string{mirror.Host}}
 	// What a pull-through mirror of cache.invalid holds.
 	mirrored := repo(t, mirror.Host+"/cache.invalid/agents/cache")
 	def := cacheDef(t, "payload 1", "e1", "l1")
@@ -439,7 +446,7 @@ func TestCache_FromThroughRegistryMirror(t *testing.T) {
 	if cold.Cache.Pushed != cacheSteps {
 		t.Fatalf("pushed %d: %v\n%s", cold.Cache.Pushed, cold.Cache.Errors, logs)
 	}
-	regs.Mirrors = []image.Mirror{{From: "cache.invalid", To: mirror.Host + "/cache.invalid"}}
+	regs.Mirrors = []remote.Mirror{{From: "cache.invalid", To: mirror.Host + "/cache.invalid"}}
 	res, logs := cacheBuild(t, def, regs, &builder.LayerCache{From: []reference.Named{repo(t, "cache.invalid/agents/cache")}})
 	if got := statuses(res.Cache); !slices.Equal(got, hitsThenBuilt(cacheSteps)) || res.Digest != cold.Digest {
 		t.Fatalf("statuses %v, digest %s (cold %s)\n%s", got, res.Digest, cold.Digest, logs)
@@ -452,7 +459,8 @@ func TestCache_FromThroughRegistryMirror(t *testing.T) {
 // A cache that cannot be written does not fail the build: the report and
 // the log say which pushes failed.
 func TestCache_PushFailureKeepsTheBuild(t *testing.T) {
-	regs := image.Registries{Insecure: []string{"127.0.0.1:9"}, Retry: image.RetryPolicy{Attempts: 1}}
+	buildertest.Builds(t)
+	regs := remote.Registries{Insecure: []string{"127.0.0.1:9"}, Retry: remote.RetryPolicy{Attempts: 1}}
 	res, logs := cacheBuild(t, cacheDef(t, "payload 1", "e1", "l1"), regs, &builder.LayerCache{To: repo(t, "127.0.0.1:9/cache")})
 	if res.Cache.Pushed != 0 || len(res.Cache.Errors) != cacheSteps || res.Cache.Built != cacheSteps {
 		t.Fatalf("report %+v\n%s", res.Cache, logs)
@@ -467,6 +475,7 @@ func TestCache_PushFailureKeepsTheBuild(t *testing.T) {
 // weaker than the layer cache's. --no-cache reads no entry but pushes
 // every step.
 func TestCache_LocalHitsNotPushedAndNoCache(t *testing.T) {
+	buildertest.Builds(t)
 	regs, cacheRepo, cold := filledCache(t, nil)
 	store := buildertest.NewStore(t, "vfs")
 	def := cacheDef(t, "payload 1", "e1", "l1")
@@ -483,8 +492,8 @@ func TestCache_LocalHitsNotPushedAndNoCache(t *testing.T) {
 
 	var out bytes.Buffer
 	nc, err := builder.Build(context.Background(), def, builder.BuildOptions{
-		Store: buildertest.NewStore(t, "vfs"), Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(),
-		Registries: regs, Cache: &builder.LayerCache{From: []reference.Named{cacheRepo}, To: cacheRepo}, NoCache: true, Output: &out,
+		Store: buildertest.NewStore(t, "vfs"), Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(),
+		Hosts: registrytest.Open(t, regs), Cache: &builder.LayerCache{From: []reference.Named{cacheRepo}, To: cacheRepo}, NoCache: true, Output: &out,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -497,15 +506,16 @@ func TestCache_LocalHitsNotPushedAndNoCache(t *testing.T) {
 // testdata/busybox has two stages, the second copying from the first: a
 // new store takes both from the cache, and gets the same digest.
 func TestCache_MultiStage(t *testing.T) {
+	buildertest.Builds(t)
 	reg := registrytest.New(t, registrytest.Options{})
-	regs := image.Registries{Insecure: []string{reg.Host}}
+	regs := remote.Registries{Insecure: []string{reg.Host}}
 	cacheRepo := repo(t, reg.Host+"/cache/busybox")
 	def := buildertest.LoadBusybox(t, nil)
 	build := func(cache *builder.LayerCache) *builder.Result {
 		var out bytes.Buffer
 		res, err := builder.Build(context.Background(), def, builder.BuildOptions{
-			Store: buildertest.NewStore(t, "vfs"), Fetcher: &builder.Fetcher{CacheDir: buildertest.SourceCache(t)}, TmpDir: t.TempDir(),
-			Registries: regs, Cache: cache, Output: &out,
+			Store: buildertest.NewStore(t, "vfs"), Fetcher: &source.Fetcher{CacheDir: buildertest.SourceCache(t)}, TmpDir: t.TempDir(),
+			Hosts: registrytest.Open(t, regs), Cache: cache, Output: &out,
 		})
 		if err != nil {
 			t.Fatalf("build: %v\n%s", err, out.String())
@@ -532,11 +542,12 @@ func TestCache_MultiStage(t *testing.T) {
 // compressed copy of a base layer and rewrite the manifest), so that a
 // build from the cache in a new store gives the cold build's digest.
 func TestCache_BaseFromRegistry(t *testing.T) {
+	buildertest.Builds(t)
 	reg := registrytest.New(t, registrytest.Options{})
-	regs := image.Registries{Insecure: []string{reg.Host}}
+	regs := remote.Registries{Insecure: []string{reg.Host}}
 	store := buildertest.NewStore(t, "vfs")
 	base := buildertest.Busybox(t, store, nil)
-	src, err := image.ParseReference(base.ID, store)
+	src, err := oci.ParseReference(base.ID, store)
 	if err != nil {
 		t.Fatal(err)
 	}

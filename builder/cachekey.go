@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/containers/buildah/define"
 	docker "github.com/fsouza/go-dockerclient"
 	"github.com/openshift/imagebuilder"
@@ -79,7 +80,7 @@ type keyInput struct {
 	Labels []string
 	// Platform is the target; Epoch the pinned timestamp (timestamps are
 	// clamped to it, buildah's SourceDateEpoch with RewriteTimestamp).
-	Platform Platform
+	Platform oci.Platform
 	Epoch    time.Time
 	// BaseRef and BaseID are the definition's base image and the ID it
 	// was pulled as ("" for scratch). Other FROM images are looked up in

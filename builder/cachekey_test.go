@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentforge/agentforge/builder/oci"
 )
 
 // keyCase is a Containerfile and what it is built with.
@@ -18,7 +20,7 @@ type keyCase struct {
 	mtimes        map[string]time.Time
 	args          map[string]string
 	labels        []string
-	platform      Platform
+	platform      oci.Platform
 	epoch         time.Time
 }
 
@@ -53,8 +55,8 @@ func (c keyCase) plan(t *testing.T) []cacheStep {
 			t.Fatal(err)
 		}
 	}
-	if c.platform == (Platform{}) {
-		c.platform = Platform{OS: "linux", Arch: "amd64"}
+	if c.platform == (oci.Platform{}) {
+		c.platform = oci.Platform{OS: "linux", Arch: "amd64"}
 	}
 	if c.epoch.IsZero() {
 		c.epoch = keyEpoch
@@ -152,7 +154,7 @@ COPY conf/ /etc/conf/
 		{"build argument declared late", func(c *keyCase) { c.args["LATE"] = "l2" }, from(4, n)},
 		{"build argument never declared", func(c *keyCase) { c.args["UNUSED"] = "u2" }, nil},
 		{"labels", func(c *keyCase) { c.labels = []string{"org.example.version=2"} }, []int{7}},
-		{"platform", func(c *keyCase) { c.platform = Platform{OS: "linux", Arch: "arm64"} }, from(0, n)},
+		{"platform", func(c *keyCase) { c.platform = oci.Platform{OS: "linux", Arch: "arm64"} }, from(0, n)},
 		{"timestamp", func(c *keyCase) { c.epoch = keyEpoch.Add(time.Second) }, from(0, n)},
 		{"ignore file", func(c *keyCase) { c.files[".containerignore"] = "conf/b\n" }, from(0, n)},
 		{"a step's text", func(c *keyCase) {

@@ -8,7 +8,8 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/containers/buildah/define"
 	"github.com/opencontainers/go-digest"
@@ -131,12 +132,12 @@ func acceptAnything() (*signature.PolicyContext, error) {
 // returns the manifest digest the registry now serves under dest. It is an
 // *errs.IntegrityError when that is not the digest of the image in the
 // store.
-func pushImage(ctx context.Context, store storage.Store, id string, dest reference.Named, hosts *image.Hosts, log logrus.FieldLogger) (digest.Digest, error) {
+func pushImage(ctx context.Context, store storage.Store, id string, dest reference.Named, hosts *remote.Hosts, log logrus.FieldLogger) (digest.Digest, error) {
 	src, err := istorage.Transport.NewStoreReference(store, nil, id)
 	if err != nil {
 		return "", err
 	}
-	local, _, err := image.Layers(ctx, nil, src)
+	local, _, err := oci.Layers(ctx, nil, src)
 	if err != nil {
 		return "", err
 	}
@@ -181,7 +182,7 @@ var errNoEntry = errors.New("no entry")
 // what agentforge pushes: an OCI image manifest whose layers are
 // uncompressed (anything else would not give the digest a build without
 // the cache gives). A missing tag is errNoEntry.
-func entryManifest(ctx context.Context, repo reference.Named, key string, hosts *image.Hosts, log logrus.FieldLogger) ([]byte, error) {
+func entryManifest(ctx context.Context, repo reference.Named, key string, hosts *remote.Hosts, log logrus.FieldLogger) ([]byte, error) {
 	tagged, err := reference.WithTag(repo, key)
 	if err != nil {
 		return nil, err
@@ -202,7 +203,7 @@ func entryManifest(ctx context.Context, repo reference.Named, key string, hosts 
 		return err
 	})
 	switch {
-	case image.IsNotFound(err):
+	case remote.IsNotFound(err):
 		return nil, errNoEntry
 	case err != nil:
 		return nil, hosts.Secrets().Error(err)
@@ -225,7 +226,7 @@ func entryManifest(ctx context.Context, repo reference.Named, key string, hosts 
 // pullImage pulls ref (repo@digest) into store and returns the image's ID.
 // c/image checks the manifest against the digest, every blob against the
 // manifest, and every layer against the configuration's diff IDs.
-func pullImage(ctx context.Context, store storage.Store, ref reference.Canonical, raw []byte, hosts *image.Hosts, log logrus.FieldLogger) (string, error) {
+func pullImage(ctx context.Context, store storage.Store, ref reference.Canonical, raw []byte, hosts *remote.Hosts, log logrus.FieldLogger) (string, error) {
 	m, err := manifest.OCI1FromManifest(raw)
 	if err != nil {
 		return "", err

@@ -7,8 +7,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images"
+	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/common/libimage/manifests"
@@ -22,17 +24,13 @@ import (
 // names podman's manifest commands and agentforge publish understand).
 func makeList(ctx context.Context, def *images.Definition, opts BuildOptions, children []*Result, start time.Time) (*Result, error) {
 	first := children[0]
-	res := &Result{Name: def.Name, Version: def.Version, Created: first.Created, Revision: first.Revision, Layers: []image.Layer{}, Sources: []Fetched{}}
+	res := &Result{Name: def.Name, Version: def.Version, Created: first.Created, Revision: first.Revision, Layers: []oci.Layer{}, Sources: []source.Fetched{}}
 	// The list's base is the definition's: its pin (a list digest, as a
 	// rule), else the one digest every platform started from, if they
 	// share it. Each platform's own is in Manifests.
-	res.Base = BaseInfo{Ref: first.Base.Ref, Digest: def.Base.Digest}
+	res.Base = source.Base{Ref: first.Base.Ref, Digest: def.Base.Digest}
 	if res.Base.Digest == "" && !slices.ContainsFunc(children, func(c *Result) bool { return c.Base.Digest != first.Base.Digest }) {
 		res.Base.Digest = first.Base.Digest
-	}
-	for _, t := range append(slices.Clone(def.Tags), opts.ExtraTags...) {
-		res.Tags = append(res.Tags, t)
-		res.Names = append(res.Names, "localhost/"+def.Name+":"+t)
 	}
 	list := manifests.Create()
 	for _, c := range children {
@@ -45,6 +43,19 @@ func makeList(ctx context.Context, def *images.Definition, opts BuildOptions, ch
 		}
 		res.Manifests = append(res.Manifests, PlatformImage{Platform: c.Platform, ID: c.ID, Digest: c.Digest, Names: c.Names, Base: c.Base, Layers: c.Layers, Sources: c.Sources, Cache: c.Cache, SBOM: c.SBOM})
 	}
+	// The list's own ID is random: a tag derived from it names it by its
+	// manifest list digest, which the same platform images always give.
+	raw, err := list.Serialize(imgspecv1.MediaTypeImageIndex)
+	if err != nil {
+		return nil, fmt.Errorf("manifest list: %w", err)
+	}
+	listDigest := digest.FromBytes(raw)
+	for _, t := range allTags(def, opts) {
+		t = images.ImageTag(t, listDigest.Encoded())
+		res.Tags = append(res.Tags, t)
+		res.Names = append(res.Names, "localhost/"+def.Name+":"+t)
+	}
+	res.RollingTags = slices.Clone(def.RollingTags)
 	if err := freeNames(opts.Store, res.Names); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/buildertest"
+	"github.com/agentforge/agentforge/builder/source"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/storage"
 )
@@ -103,7 +104,7 @@ func TestBuild_PlatformChecks(t *testing.T) {
 		{[]string{"linux/amd64", "linux/amd64"}, "named twice"},
 		{[]string{"linux"}, "want os/arch"},
 	} {
-		_, err := builder.Build(context.Background(), def, builder.BuildOptions{Store: store, Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, Platforms: tc.platforms})
+		_, err := builder.Build(context.Background(), def, builder.BuildOptions{Store: store, Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, Platforms: tc.platforms})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: got %v, want %q", tc.platforms, err, tc.want)
 		}

@@ -2,11 +2,14 @@ package builder_test
 
 import (
 	"context"
-	"github.com/agentforge/agentforge/builder/image"
 	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
+
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/builder/source"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/buildertest"
@@ -23,6 +26,7 @@ import (
 // --registry-mirror: the build works with docker.io unreachable, and the
 // image records the original name.
 func TestBuild_BaseThroughRegistryMirror(t *testing.T) {
+	buildertest.Builds(t)
 	store := buildertest.NewStore(t, "vfs")
 	base := buildertest.Busybox(t, store, nil)
 	mirror := registrytest.New(t, registrytest.Options{})
@@ -30,7 +34,7 @@ func TestBuild_BaseThroughRegistryMirror(t *testing.T) {
 	// Seed the mirror with the busybox image as docker.io/library/busybox-demo:1.
 	named, _ := reference.ParseNormalizedNamed(mirror.Host + "/docker.io/library/busybox-demo:1")
 	dest, _ := docker.NewReference(named)
-	src, err := image.ParseReference(base.ID, store)
+	src, err := oci.ParseReference(base.ID, store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,8 +53,8 @@ func TestBuild_BaseThroughRegistryMirror(t *testing.T) {
 	}
 	childStore := buildertest.NewStore(t, "vfs")
 	res, err := builder.Build(context.Background(), def, builder.BuildOptions{
-		Store: childStore, Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr,
-		Registries: image.Registries{Mirrors: []image.Mirror{{From: "docker.io", To: mirror.Host + "/docker.io"}}, Insecure: []string{mirror.Host}},
+		Store: childStore, Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr,
+		Hosts: registrytest.Open(t, remote.Registries{Mirrors: []remote.Mirror{{From: "docker.io", To: mirror.Host + "/docker.io"}}, Insecure: []string{mirror.Host}}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -60,11 +64,11 @@ func TestBuild_BaseThroughRegistryMirror(t *testing.T) {
 	}
 	// A pulled image is stored with its registry (gzip) manifest, while
 	// storage serves layers uncompressed: verify copes with both.
-	pulled, err := image.ParseReference("busybox-demo:1", childStore)
+	pulled, err := oci.ParseReference("busybox-demo:1", childStore)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := image.Verify(context.Background(), pulled, image.VerifyOptions{})
+	rep, err := oci.Verify(context.Background(), pulled, oci.VerifyOptions{})
 	if err != nil || !rep.OK || rep.Digest != res.Base.Digest {
 		t.Fatalf("verify the pulled base: %v (digest %s, base %s)", err, rep.Digest, res.Base.Digest)
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/agentforge/agentforge/builder/buildertest"
 )
 
 // Builds with chroot isolation share the host's network, so they must not
@@ -14,6 +16,7 @@ import (
 // netavark and points the helper look-up at an empty folder: any look-up of
 // a network backend fails there, on every machine, netavark installed or not.
 func TestBuild_NoNetworkBackendNeeded(t *testing.T) {
+	buildertest.Builds(t)
 	if os.Getenv("AGENTFORGE_NO_NETWORK_CHILD") != "" {
 		t.Skip("already the child")
 	}

@@ -8,44 +8,12 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/builder/oci"
 )
 
-// Platform is an os/arch[/variant] triple, e.g. linux/arm64.
-type Platform struct {
-	OS, Arch, Variant string
-}
-
-// ParsePlatform parses "os/arch[/variant]".
-func ParsePlatform(s string) (Platform, error) {
-	parts := strings.Split(s, "/")
-	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" || len(parts) == 3 && parts[2] == "" {
-		return Platform{}, errs.Inputf("platform %q: want os/arch[/variant], e.g. linux/arm64", s)
-	}
-	p := Platform{OS: parts[0], Arch: parts[1]}
-	if len(parts) == 3 {
-		p.Variant = parts[2]
-	}
-	return p, nil
-}
-
-func (p Platform) String() string {
-	s := p.OS + "/" + p.Arch
-	if p.Variant != "" {
-		s += "/" + p.Variant
-	}
-	return s
-}
-
-// tagSuffix is the platform as a tag suffix: linux-arm64, linux-arm-v7.
-func (p Platform) tagSuffix() string { return strings.ReplaceAll(p.String(), "/", "-") }
-
-// HostPlatform is this machine's platform.
-func HostPlatform() Platform { return Platform{OS: runtime.GOOS, Arch: runtime.GOARCH} }
-
 // native reports whether p runs on this machine without emulation.
-func (p Platform) native() bool {
-	h := HostPlatform()
+func native(p oci.Platform) bool {
+	h := oci.HostPlatform()
 	return p.OS == h.OS && (p.Arch == h.Arch || h.Arch == "amd64" && p.Arch == "386" || h.Arch == "arm64" && p.Arch == "arm")
 }
 
@@ -62,7 +30,7 @@ var binfmtDir = "/proc/sys/fs/binfmt_misc"
 // EmulationError says a foreign platform cannot be built here: no enabled
 // binfmt_misc handler runs its programs.
 type EmulationError struct {
-	Platform Platform
+	Platform oci.Platform
 	Reason   string
 }
 
@@ -75,11 +43,11 @@ func (e *EmulationError) Error() string {
 // through an enabled qemu-user binfmt_misc handler registered with the F
 // (fix-binary) flag, which chroot builds need because the interpreter is not
 // inside the image's root.
-func CheckEmulation(p Platform) error {
+func CheckEmulation(p oci.Platform) error {
 	if p.OS != runtime.GOOS {
 		return &EmulationError{Platform: p, Reason: "builds run on this machine's kernel (" + runtime.GOOS + ")"}
 	}
-	if p.native() {
+	if native(p) {
 		return nil
 	}
 	q, ok := qemuArch[p.Arch]

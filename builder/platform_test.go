@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/agentforge/agentforge/builder/oci"
 )
 
 func TestParsePlatform(t *testing.T) {
@@ -22,9 +24,9 @@ func TestParsePlatform(t *testing.T) {
 		{"linux/arm/", "", false},
 		{"linux/arm/v7/x", "", false},
 	} {
-		p, err := ParsePlatform(tc.in)
+		p, err := oci.ParsePlatform(tc.in)
 		if (err == nil) != tc.ok || tc.ok && p.String() != tc.want {
-			t.Errorf("ParsePlatform(%q) = %v, %v", tc.in, p, err)
+			t.Errorf("oci.ParsePlatform(%q) = %v, %v", tc.in, p, err)
 		}
 	}
 }
@@ -70,7 +72,7 @@ func TestCheckEmulation(t *testing.T) {
 			old := binfmtDir
 			binfmtDir = dir
 			defer func() { binfmtDir = old }()
-			p, err := ParsePlatform(tc.platform)
+			p, err := oci.ParsePlatform(tc.platform)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,8 +3,9 @@ package builder
 import (
 	"context"
 	"fmt"
-	"github.com/agentforge/agentforge/builder/image"
 	"strings"
+
+	"github.com/agentforge/agentforge/builder/oci"
 
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
@@ -23,7 +24,7 @@ import (
 // Podman services ignore SourceDateEpoch, so the timestamp is pinned with
 // Timestamp instead (created dates and file times in new layers); digests are
 // reproducible for one service version, not across versions or with Build.
-// opts.Store, opts.Registries and opts.NoCache's layer cache are the
+// opts.Store, opts.Hosts and opts.NoCache's layer cache are the
 // service's concern; base images are pulled by the service.
 func BuildPodman(ctx context.Context, serviceURL string, def *images.Definition, opts BuildOptions) (*Result, error) {
 	if opts.Cache.enabled() {
@@ -37,7 +38,7 @@ func BuildPodman(ctx context.Context, serviceURL string, def *images.Definition,
 	if err != nil {
 		return nil, err
 	}
-	if len(plats) != 1 || !plats[0].native() {
+	if len(plats) != 1 || !native(plats[0]) {
 		return nil, errs.Inputf("the podman service backend builds this machine's platform only")
 	}
 	p, err := prepare(ctx, def, opts, plats[0], "")
@@ -78,11 +79,11 @@ func BuildPodman(ctx context.Context, serviceURL string, def *images.Definition,
 	if err != nil {
 		return nil, fmt.Errorf("built image %s: %w", rep.ID, err)
 	}
-	var layers []image.Layer
+	var layers []oci.Layer
 	if img.RootFS != nil {
 		for _, l := range img.RootFS.Layers {
 			// The service keeps layers uncompressed: blob digest = diffID.
-			layers = append(layers, image.Layer{Digest: l.String(), DiffID: l.String(), Size: -1, MediaType: "application/vnd.oci.image.layer.v1.tar"})
+			layers = append(layers, oci.Layer{Digest: l.String(), DiffID: l.String(), Size: -1, MediaType: "application/vnd.oci.image.layer.v1.tar"})
 		}
 	}
 	return p.finish(img.ID, img.Digest.String(), layers), nil

@@ -2,13 +2,15 @@ package builder_test
 
 import (
 	"context"
-	"github.com/agentforge/agentforge/builder/image"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/source"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/buildertest"
@@ -51,10 +53,11 @@ func startPodmanService(t *testing.T) (url, root, runroot string) {
 }
 
 func TestBuildPodman_ThroughTheService(t *testing.T) {
+	buildertest.Builds(t)
 	url, root, runroot := startPodmanService(t)
 	def := buildertest.LoadBusybox(t, nil)
 	build := func() *builder.Result {
-		res, err := builder.BuildPodman(context.Background(), url, def, builder.BuildOptions{Fetcher: &builder.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr})
+		res, err := builder.BuildPodman(context.Background(), url, def, builder.BuildOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, TmpDir: t.TempDir(), Output: os.Stderr})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,11 +77,11 @@ func TestBuildPodman_ThroughTheService(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer builder.CloseStore(store)
-	ref, err := image.ParseReference("busybox-demo:1.0.0", store)
+	ref, err := oci.ParseReference("busybox-demo:1.0.0", store)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := image.Verify(context.Background(), ref, image.VerifyOptions{})
+	rep, err := oci.Verify(context.Background(), ref, oci.VerifyOptions{})
 	if err != nil || !rep.OK || len(rep.Layers) != 3 {
 		t.Fatalf("verify the service's image: %v", err)
 	}

@@ -5,13 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/agentforge/agentforge/images/errs"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/agentforge/agentforge/images/errs"
 
 	"go.podman.io/storage"
 	"golang.org/x/sys/unix"

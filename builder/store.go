@@ -2,8 +2,9 @@ package builder
 
 import (
 	"fmt"
-	"github.com/agentforge/agentforge/images/errs"
 	"path/filepath"
+
+	"github.com/agentforge/agentforge/images/errs"
 
 	"go.podman.io/storage"
 )

@@ -55,3 +55,13 @@ func (d *Definition) Dir() string {
 	}
 	return d.Path
 }
+
+// Find opens (see Open) and loads (see Load) the definition arg names,
+// with overrides.
+func Find(arg string, overrides map[string]string) (*Definition, error) {
+	fsys, name, err := Open(arg)
+	if err != nil {
+		return nil, err
+	}
+	return Load(fsys, name, overrides)
+}

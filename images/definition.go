@@ -19,6 +19,22 @@ import (
 // FileName is the name of the definition file inside a definition folder.
 const FileName = "image.yaml"
 
+// ImageID is what a tag template's {{image.id}} renders to before the
+// build: the build replaces it with the built image's ID (ImageTag).
+const ImageID = "{{image.id}}"
+
+// ImageTag fills a tag's ImageID with the first 12 hex digits of the
+// image's ID (its config digest, the same on every registry whatever the
+// compression), as container tools show IDs. A tag without one is
+// returned as it is.
+func ImageTag(tag, id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		id = id[:12]
+	}
+	return strings.ReplaceAll(tag, ImageID, id)
+}
+
 // Definition is a loaded, validated and rendered image definition: every
 // template has been expanded and every override applied.
 type Definition struct {
@@ -43,8 +59,16 @@ type Definition struct {
 	Args map[string]string
 	// Labels are added to the image.
 	Labels map[string]string
-	// Tags are the rendered tags, e.g. "0.6.0-rc0".
+	// Tags are the rendered tags that, once published, name one image for
+	// good: a registry's tag is never moved to another digest. A tag may
+	// hold ImageID ("{{image.id}}"), filled in by the build with the
+	// image's own ID (see ImageTag): a tag derived from the content, so
+	// that every rebuild that changes the image has a tag of its own.
 	Tags []string
+	// RollingTags are rendered tags that follow the newest image
+	// ("0.6.0-rc0", "latest"): a publish moves them on purpose, saying from
+	// what to what.
+	RollingTags []string
 	// Platforms the definition supports, as os/arch[/variant].
 	Platforms []string
 	// Sources are files fetched (and checked) before the build.
@@ -261,14 +285,31 @@ func (v *validator) build(fsys fs.FS, name string, raw *rawDefinition, overrides
 			v.errorf(raw.Labels[k].Line, "label %q: value %q contains \"$\", which the build would expand as a variable", k, def.Labels[k])
 		}
 	}
-	for _, t := range raw.Tags {
-		tag := r.render(t)
-		if !tagRE.MatchString(tag) {
-			v.errorf(t.Line, "tag %q is not a valid tag", tag)
+	// Only tags may name the image's ID: it exists after the build.
+	tr := renderer{v: v, vars: r.vars, builtins: withBuiltin(r.builtins, "image.id", ImageID)}
+	seen := map[string]int{}
+	for _, list := range []struct {
+		raw []str
+		out *[]string
+	}{{raw.Tags, &def.Tags}, {raw.RollingTags, &def.RollingTags}} {
+		for _, t := range list.raw {
+			tag := tr.render(t)
+			if !tagRE.MatchString(ImageTag(tag, strings.Repeat("0", 64))) {
+				v.errorf(t.Line, "tag %q is not a valid tag", tag)
+			}
+			if line, dup := seen[tag]; dup {
+				v.errorf(t.Line, "tag %q is already given at line %d: a tag is either immutable (tags) or rolling (rollingTags)", tag, line)
+			}
+			seen[tag] = t.Line
+			*list.out = append(*list.out, tag)
 		}
-		def.Tags = append(def.Tags, tag)
 	}
-	if len(def.Tags) == 0 && def.Version != "" {
+	for _, t := range def.RollingTags {
+		if strings.Contains(t, ImageID) {
+			v.errorf(raw.line, "rolling tag %q holds %s: a tag derived from the content names one image, it cannot roll", t, ImageID)
+		}
+	}
+	if len(def.Tags) == 0 && len(def.RollingTags) == 0 && def.Version != "" {
 		def.Tags = []string{def.Version}
 	}
 	for _, p := range raw.Platforms {

@@ -15,6 +15,7 @@ type rawDefinition struct {
 	Args            map[string]str `yaml:"args"`
 	Labels          map[string]str `yaml:"labels"`
 	Tags            []str          `yaml:"tags"`
+	RollingTags     []str          `yaml:"rollingTags"`
 	Platforms       []str          `yaml:"platforms"`
 	Sources         []rawSource    `yaml:"sources"`
 	SourceDateEpoch str            `yaml:"sourceDateEpoch"`

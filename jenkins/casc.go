@@ -1,100 +1,744 @@
 package jenkins
 
 import (
-	"context"
+	"bytes"
+	"crypto/sha1"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"net/http"
+	"math"
+	"sort"
 	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
-// CascFragment renders t as the jenkins.clouds[].kubernetes.templates[]
-// entry of a configuration-as-code YAML file, for controllers whose
-// configuration is managed by JCasC (where script changes are wiped on
-// reload). Applying jenkins.clouds replaces the whole list: merge this
-// fragment into the full exported configuration. Every string is quoted as
-// a JSON string, which YAML reads as the same string.
+// Configuration as code (JCasC). On a controller whose JCasC sources
+// declare jenkins.clouds, every reload and restart rebuilds the clouds from
+// the YAML (jenkins.clouds is a DescribableList that JCasC replaces; each
+// template is constructed afresh through its setters): a template added by
+// script disappears (jenkinsci/helm-charts#440). The template must live in
+// the YAML. These functions write it there, field by field, the way the
+// plugin's JCasC export writes a template (configuration-as-code-plugin
+// ConfigurationAsCode.toYaml, L664-720 at 58646eb6): keys in order, strings
+// double-quoted, multi-line strings as literal blocks, numbers, booleans
+// and enums plain, describables under their symbols (envVar,
+// emptyDirVolume, merge/override), and "${" escaped as "^${"
+// (SecretSourceResolver.encode, L78-83) so that no value is resolved as a
+// variable or a secret when JCasC reads it.
+
+// ownsKey is the annotation where agentforge records the optional fields
+// it set (see Template).
+const (
+	markKey = "agentforge.io/managed-by"
+	ownsKey = "agentforge.io/owns"
+)
+
+// escaper turns a value into the text written in a YAML scalar, and back.
+type escaper struct {
+	out func(string) string
+	in  func(string) string
+}
+
+// cascText escapes "${" for JCasC.
+var cascText = escaper{
+	out: func(s string) string { return strings.ReplaceAll(s, "${", "^${") },
+	in:  func(s string) string { return strings.ReplaceAll(s, "^${", "${") },
+}
+
+// helmText also escapes "{{" for Helm's tpl, which the jenkins chart runs
+// on each agent.podTemplates value before JCasC reads it
+// (charts/jenkins/templates/_helpers.tpl, "tpl $val $"): {{`{{`}} prints
+// "{{" (a raw string: no quote that YAML would escape).
+var helmText = escaper{
+	out: func(s string) string { return strings.ReplaceAll(cascText.out(s), "{{", "{{`{{`}}") },
+	in:  func(s string) string { return cascText.in(strings.ReplaceAll(s, "{{`{{`}}", "{{")) },
+}
+
+// CascFragment renders t as a configuration-as-code YAML document with its
+// kubernetes cloud and the template, for controllers managed by JCasC.
+// Applying jenkins.clouds replaces the whole list: merge it into the full
+// configuration (UpdateCascFile does).
 func CascFragment(t Template) (string, error) {
-	if err := t.Validate(); err != nil {
+	out, _, err := MergeCasc(nil, t, Options{})
+	if err != nil {
 		return "", err
 	}
-	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Merge into your full configuration: applying jenkins.clouds replaces the whole list.\n")
-	fmt.Fprintf(&b, "jenkins:\n  clouds:\n    - kubernetes:\n        name: %s\n        templates:\n", q(t.Cloud))
-	fmt.Fprintf(&b, "          - name: %s\n            label: %s\n            nodeUsageMode: %s\n", q(t.Name), q(t.Label), q(t.NodeUsageMode))
-	if t.Namespace != "" {
-		fmt.Fprintf(&b, "            namespace: %s\n", q(t.Namespace))
-	}
-	if t.ServiceAccount != "" {
-		fmt.Fprintf(&b, "            serviceAccount: %s\n", q(t.ServiceAccount))
-	}
-	fmt.Fprintf(&b, "            idleMinutes: %d\n", t.IdleMinutes)
-	if t.InstanceCap >= 0 {
-		fmt.Fprintf(&b, "            instanceCap: %d\n", t.InstanceCap)
-	}
-	fmt.Fprintf(&b, "            annotations:\n              - key: \"agentforge.io/managed-by\"\n                value: \"agentforge\"\n")
-	if len(t.EmptyDirs) > 0 {
-		fmt.Fprintf(&b, "            volumes:\n")
-		for _, p := range t.EmptyDirs {
-			fmt.Fprintf(&b, "              - emptyDirVolume:\n                  mountPath: %s\n                  memory: false\n", q(p))
-		}
-	}
-	fmt.Fprintf(&b, "            containers:\n              - name: \"jnlp\"\n                image: %s\n                workingDir: %s\n", q(t.Image), q(AgentWorkingDir))
-	for _, kv := range [][2]string{{"resourceRequestCpu", t.CPURequest}, {"resourceRequestMemory", t.MemoryRequest}, {"resourceLimitCpu", t.CPULimit}, {"resourceLimitMemory", t.MemoryLimit}} {
-		if kv[1] != "" {
-			fmt.Fprintf(&b, "                %s: %s\n", kv[0], q(kv[1]))
-		}
-	}
-	if t.Privileged {
-		fmt.Fprintf(&b, "                privileged: true\n")
-	}
-	return b.String(), nil
+	return "# Merge into your full configuration: applying jenkins.clouds replaces the whole list\n# (agentforge register --casc-file FILE does).\n" + string(out), nil
 }
 
-// HasCasc reports whether the controller runs the configuration-as-code plugin.
-func (c *Client) HasCasc(ctx context.Context) (_ bool, err error) {
-	defer func() { err = c.scrub(err) }()
-	plugins, err := c.plugins(ctx)
+// MergeCasc merges t into a JCasC YAML document: the kubernetes cloud entry
+// named t.Cloud is created only if it is missing, the template of that
+// name is created or updated field by field (what an admin added to it
+// stays, as with Register), and everything else is kept. The document is
+// re-encoded only when something changed: an unchanged run returns doc as
+// it was, byte for byte.
+func MergeCasc(doc []byte, t Template, opts Options) ([]byte, *Outcome, error) {
+	r, err := t.Resolve()
 	if err != nil {
-		return false, err
+		return nil, nil, err
 	}
-	_, ok := plugins["configuration-as-code"]
-	return ok, nil
+	root, top, err := parseDoc(doc)
+	if err != nil {
+		return nil, nil, &InputError{Msg: "configuration-as-code YAML: " + err.Error()}
+	}
+	before := encodeDoc(root, doc)
+	jenkins, err := child(top, "jenkins", yaml.MappingNode)
+	if err != nil {
+		return nil, nil, &InputError{Msg: "configuration-as-code YAML: " + err.Error()}
+	}
+	clouds, err := child(jenkins, "clouds", yaml.SequenceNode)
+	if err != nil {
+		return nil, nil, &InputError{Msg: "configuration-as-code YAML: jenkins." + err.Error()}
+	}
+	var cloud *yaml.Node
+	for _, c := range clouds.Content {
+		if c.Kind != yaml.MappingNode || len(c.Content) != 2 {
+			continue
+		}
+		body := c.Content[1]
+		if n := mapValue(body, "name"); n != nil && cascText.in(n.Value) == r.Cloud {
+			if c.Content[0].Value != "kubernetes" {
+				return nil, nil, &Error{Op: "merge into configuration-as-code", Reason: "not-kubernetes", Hint: fmt.Sprintf("cloud %q there is a %s cloud, not a kubernetes one", r.Cloud, c.Content[0].Value)}
+			}
+			cloud = body
+		}
+	}
+	if cloud == nil {
+		cloud = &yaml.Node{Kind: yaml.MappingNode}
+		setKey(cloud, "name", str(r.Cloud, cascText))
+		clouds.Content = append(clouds.Content, mapping("kubernetes", cloud))
+	}
+	out, err := mergeTemplates(cloud, r, opts, cascText, "merge into configuration-as-code")
+	if err != nil {
+		return nil, nil, err
+	}
+	after := encodeDoc(root, doc)
+	if after == before {
+		return doc, out, nil
+	}
+	return []byte(after), out, nil
 }
 
-// plugins returns the versions of the active plugins by short name.
-func (c *Client) plugins(ctx context.Context) (map[string]string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(c.cfg.URL, "/")+"/pluginManager/api/json?depth=1&tree=plugins%5BshortName,active,version%5D", nil)
+// mergeTemplates creates or updates r in the mapping's templates list.
+func mergeTemplates(parent *yaml.Node, r Template, opts Options, esc escaper, op string) (*Outcome, error) {
+	templates, err := child(parent, "templates", yaml.SequenceNode)
 	if err != nil {
-		return nil, err
+		return nil, &InputError{Msg: "configuration-as-code YAML: " + err.Error()}
 	}
-	req.SetBasicAuth(c.cfg.User, c.cfg.Token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, c.scrub(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("plugin list: HTTP %s", strconv.Itoa(resp.StatusCode))
-	}
-	var list struct {
-		Plugins []struct {
-			ShortName string `json:"shortName"`
-			Active    bool   `json:"active"`
-			Version   string `json:"version"`
-		} `json:"plugins"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&list); err != nil {
-		return nil, fmt.Errorf("plugin list: %w", err)
-	}
-	out := map[string]string{}
-	for _, p := range list.Plugins {
-		if p.Active {
-			out[p.ShortName] = p.Version
+	var tm *yaml.Node
+	position := len(templates.Content)
+	for i, c := range templates.Content {
+		if n := mapValue(c, "name"); n != nil && esc.in(n.Value) == r.Name {
+			tm, position = c, i
+			break
 		}
+	}
+	out := &Outcome{Position: position}
+	var beforeState *TemplateState
+	if tm == nil {
+		tm = &yaml.Node{Kind: yaml.MappingNode}
+		// A template without an id gets a new random one at every JCasC
+		// apply (PodTemplate's constructor): give it a stable one.
+		setKey(tm, "id", str(stableID(r.Cloud, r.Name), esc))
+		templates.Content = append(templates.Content, tm)
+	} else {
+		s := cascView(tm, esc)
+		beforeState = &s
+		if !s.Managed && !opts.Adopt {
+			id := s.ID
+			return nil, &Error{Op: op, Reason: "not-managed", Hint: "a template of that name exists (id " + id + ") that agentforge did not create (adopt it to take it over)"}
+		}
+	}
+	applyCasc(tm, r, esc)
+	after := cascView(tm, esc)
+	want := r.State()
+	want.ID = after.ID
+	if d := diff(&want, &after); len(d) > 0 {
+		return nil, fmt.Errorf("%s: the YAML written does not read back as asked: %v", op, d)
+	}
+	out.Template, out.Before = &after, beforeState
+	out.Diff = diff(beforeState, &after)
+	switch {
+	case beforeState == nil:
+		out.Status = "created"
+	case len(out.Diff) == 0:
+		out.Status = "unchanged"
+	default:
+		out.Status = "updated"
+	}
+	if opts.DryRun && out.Status != "unchanged" {
+		out.Status = "would-" + strings.TrimSuffix(out.Status, "d")
 	}
 	return out, nil
+}
+
+// applyCasc sets agentforge's fields on a template mapping, as upsert.groovy
+// does on a live template: the jnlp container is updated in place, the
+// owned optional fields key by key, everything else stays.
+func applyCasc(tm *yaml.Node, r Template, esc escaper) {
+	prior := cascOwns(tm, esc)
+	setKey(tm, "name", str(r.Name, esc))
+	setKey(tm, "label", str(r.Label, esc))
+	setOrDelete(tm, "namespace", r.Namespace, esc)
+	setOrDelete(tm, "serviceAccount", r.ServiceAccount, esc)
+	setKey(tm, "idleMinutes", num(int64(r.IdleMinutes)))
+	if r.InstanceCap >= math.MaxInt32 {
+		deleteKey(tm, "instanceCap")
+	} else {
+		setKey(tm, "instanceCap", num(int64(r.InstanceCap)))
+	}
+	setKey(tm, "nodeUsageMode", plain(r.NodeUsageMode))
+
+	containers := ensure(tm, "containers", yaml.SequenceNode)
+	var jnlp *yaml.Node
+	for _, c := range containers.Content {
+		if n := mapValue(c, "name"); n != nil && n.Value == "jnlp" {
+			jnlp = c
+			break
+		}
+	}
+	if jnlp == nil {
+		jnlp = &yaml.Node{Kind: yaml.MappingNode}
+		setKey(jnlp, "name", str("jnlp", esc))
+		containers.Content = append([]*yaml.Node{jnlp}, containers.Content...)
+	}
+	setKey(jnlp, "image", str(r.Image, esc))
+	setKey(jnlp, "workingDir", str(AgentWorkingDir, esc))
+	setOrDelete(jnlp, "resourceRequestCpu", r.CPURequest, esc)
+	setOrDelete(jnlp, "resourceRequestMemory", r.MemoryRequest, esc)
+	setOrDelete(jnlp, "resourceLimitCpu", r.CPULimit, esc)
+	setOrDelete(jnlp, "resourceLimitMemory", r.MemoryLimit, esc)
+	if r.Privileged {
+		setKey(jnlp, "privileged", boolean(true))
+	} else {
+		deleteKey(jnlp, "privileged")
+	}
+	if envBefore := prefixed(prior, "env:"); len(r.Env) > 0 || len(envBefore) > 0 {
+		wanted := map[string]*yaml.Node{}
+		for k, v := range r.Env {
+			body := &yaml.Node{Kind: yaml.MappingNode}
+			setKey(body, "key", str(k, esc))
+			setKey(body, "value", str(v, esc))
+			wanted[k] = mapping("envVar", body)
+		}
+		keyedNodes(ensure(jnlp, "envVars", yaml.SequenceNode), func(n *yaml.Node) string {
+			if n.Kind == yaml.MappingNode && len(n.Content) == 2 {
+				if k := mapValue(n.Content[1], "key"); k != nil {
+					return esc.in(k.Value)
+				}
+			}
+			return "\x00"
+		}, wanted, envBefore)
+		dropEmpty(jnlp, "envVars")
+	}
+
+	volumes := ensure(tm, "volumes", yaml.SequenceNode)
+	var kept []*yaml.Node
+	for _, v := range volumes.Content {
+		if _, owned := ownedEmptyDir(v, esc); !owned {
+			kept = append(kept, v)
+		}
+	}
+	for _, p := range r.EmptyDirs {
+		body := &yaml.Node{Kind: yaml.MappingNode}
+		setKey(body, "memory", boolean(false))
+		setKey(body, "mountPath", str(p, esc))
+		kept = append(kept, mapping("emptyDirVolume", body))
+	}
+	volumes.Content = kept
+	dropEmpty(tm, "volumes")
+
+	if before := prefixed(prior, "imagePullSecret:"); len(r.ImagePullSecrets) > 0 || len(before) > 0 {
+		wanted := map[string]*yaml.Node{}
+		for _, s := range r.ImagePullSecrets {
+			body := &yaml.Node{Kind: yaml.MappingNode}
+			setKey(body, "name", str(s, esc))
+			wanted[s] = body
+		}
+		keyedNodes(ensure(tm, "imagePullSecrets", yaml.SequenceNode), func(n *yaml.Node) string {
+			if k := mapValue(n, "name"); k != nil {
+				return esc.in(k.Value)
+			}
+			return "\x00"
+		}, wanted, before)
+		dropEmpty(tm, "imagePullSecrets")
+	}
+	if before := prefixed(prior, "nodeSelector:"); len(r.NodeSelector) > 0 || len(before) > 0 {
+		cur := ""
+		if n := mapValue(tm, "nodeSelector"); n != nil {
+			cur = esc.in(n.Value)
+		}
+		setOrDelete(tm, "nodeSelector", mergeSelector(cur, r.NodeSelector, before), esc)
+	}
+	for _, f := range []struct {
+		key, value string
+	}{{"yaml", r.YAML}, {"yamlMergeStrategy", r.YAMLMergeStrategy}, {"inheritFrom", r.InheritFrom}, {"runAsUser", idText(r.RunAsUser)}, {"runAsGroup", idText(r.RunAsGroup)}} {
+		switch {
+		case f.value != "":
+			setKey(tm, f.key, str(f.value, esc))
+		case contains(prior, f.key):
+			deleteKey(tm, f.key)
+		}
+	}
+
+	annotations := ensure(tm, "annotations", yaml.SequenceNode)
+	var anns []*yaml.Node
+	ownsAt, marked := -1, false
+	for _, a := range annotations.Content {
+		k := mapValue(a, "key")
+		switch {
+		case k != nil && esc.in(k.Value) == ownsKey:
+			ownsAt = len(anns)
+			continue
+		case k != nil && esc.in(k.Value) == markKey:
+			marked = true
+		}
+		anns = append(anns, a)
+	}
+	if !marked {
+		anns = append(anns, annotation(markKey, "agentforge", esc))
+	}
+	if owns := r.owns(); len(owns) > 0 {
+		data, _ := json.Marshal(owns)
+		a := annotation(ownsKey, string(data), esc)
+		if ownsAt >= 0 && ownsAt <= len(anns) {
+			anns = append(anns[:ownsAt], append([]*yaml.Node{a}, anns[ownsAt:]...)...)
+		} else {
+			anns = append(anns, a)
+		}
+	}
+	annotations.Content = anns
+}
+
+// owns lists the optional fields r sets, as recorded in the owns annotation.
+func (r Template) owns() []string {
+	var o []string
+	for k := range r.Env {
+		o = append(o, "env:"+k)
+	}
+	for _, s := range r.ImagePullSecrets {
+		o = append(o, "imagePullSecret:"+s)
+	}
+	for k := range r.NodeSelector {
+		o = append(o, "nodeSelector:"+k)
+	}
+	for k, v := range map[string]string{"yaml": r.YAML, "yamlMergeStrategy": r.YAMLMergeStrategy, "inheritFrom": r.InheritFrom, "runAsUser": idText(r.RunAsUser), "runAsGroup": idText(r.RunAsGroup)} {
+		if v != "" {
+			o = append(o, k)
+		}
+	}
+	sort.Strings(o)
+	return o
+}
+
+// cascView reads a template mapping as TemplateState, the way read.groovy
+// reads a live template: the optional fields only as far as agentforge
+// owns them.
+func cascView(tm *yaml.Node, esc escaper) TemplateState {
+	get := func(n *yaml.Node, k string) string {
+		if v := mapValue(n, k); v != nil && v.Kind == yaml.ScalarNode {
+			return esc.in(v.Value)
+		}
+		return ""
+	}
+	var s TemplateState
+	s.ID = get(tm, "id")
+	s.Name, s.Label, s.Namespace, s.ServiceAccount = get(tm, "name"), get(tm, "label"), get(tm, "namespace"), get(tm, "serviceAccount")
+	s.IdleMinutes, _ = strconv.Atoi(get(tm, "idleMinutes"))
+	s.InstanceCap = math.MaxInt32
+	if v, err := strconv.Atoi(get(tm, "instanceCap")); err == nil && v >= 0 {
+		s.InstanceCap = v
+	}
+	s.NodeUsageMode = get(tm, "nodeUsageMode")
+	if s.NodeUsageMode == "" {
+		s.NodeUsageMode = Exclusive
+	}
+	owns := cascOwns(tm, esc)
+	var jnlp *yaml.Node
+	if cs := mapValue(tm, "containers"); cs != nil {
+		for _, c := range cs.Content {
+			if get(c, "name") == "jnlp" {
+				jnlp = c
+				break
+			}
+		}
+	}
+	if jnlp != nil {
+		s.Image, s.WorkingDir = get(jnlp, "image"), get(jnlp, "workingDir")
+		s.CPURequest, s.MemoryRequest = get(jnlp, "resourceRequestCpu"), get(jnlp, "resourceRequestMemory")
+		s.CPULimit, s.MemoryLimit = get(jnlp, "resourceLimitCpu"), get(jnlp, "resourceLimitMemory")
+		s.Privileged = get(jnlp, "privileged") == "true"
+		if envs := mapValue(jnlp, "envVars"); envs != nil {
+			for _, e := range envs.Content {
+				if e.Kind != yaml.MappingNode || len(e.Content) != 2 || e.Content[0].Value != "envVar" {
+					continue
+				}
+				if k := get(e.Content[1], "key"); contains(owns, "env:"+k) {
+					if s.Env == nil {
+						s.Env = map[string]string{}
+					}
+					s.Env[k] = get(e.Content[1], "value")
+				}
+			}
+		}
+	}
+	if vs := mapValue(tm, "volumes"); vs != nil {
+		for _, v := range vs.Content {
+			if p, owned := ownedEmptyDir(v, esc); owned {
+				s.EmptyDirs = append(s.EmptyDirs, p)
+			}
+		}
+	}
+	if ps := mapValue(tm, "imagePullSecrets"); ps != nil {
+		for _, p := range ps.Content {
+			if n := get(p, "name"); contains(owns, "imagePullSecret:"+n) {
+				s.ImagePullSecrets = append(s.ImagePullSecrets, n)
+			}
+		}
+		sort.Strings(s.ImagePullSecrets)
+	}
+	for _, part := range selectorParts(get(tm, "nodeSelector")) {
+		k, v, _ := strings.Cut(part, "=")
+		if contains(owns, "nodeSelector:"+k) {
+			if s.NodeSelector == nil {
+				s.NodeSelector = map[string]string{}
+			}
+			s.NodeSelector[k] = v
+		}
+	}
+	if contains(owns, "yaml") {
+		s.YAML = get(tm, "yaml")
+	}
+	if contains(owns, "yamlMergeStrategy") {
+		s.YAMLMergeStrategy = get(tm, "yamlMergeStrategy")
+	}
+	if contains(owns, "inheritFrom") {
+		s.InheritFrom = get(tm, "inheritFrom")
+	}
+	if contains(owns, "runAsUser") {
+		s.RunAsUser = parseID(get(tm, "runAsUser"))
+	}
+	if contains(owns, "runAsGroup") {
+		s.RunAsGroup = parseID(get(tm, "runAsGroup"))
+	}
+	if as := mapValue(tm, "annotations"); as != nil {
+		for _, a := range as.Content {
+			if get(a, "key") == markKey {
+				s.Managed = true
+			}
+		}
+	}
+	return s
+}
+
+// cascOwns reads the owns annotation of a template mapping.
+func cascOwns(tm *yaml.Node, esc escaper) []string {
+	as := mapValue(tm, "annotations")
+	if as == nil {
+		return nil
+	}
+	for _, a := range as.Content {
+		if k := mapValue(a, "key"); k != nil && esc.in(k.Value) == ownsKey {
+			var owns []string
+			if v := mapValue(a, "value"); v != nil {
+				json.Unmarshal([]byte(esc.in(v.Value)), &owns)
+			}
+			return owns
+		}
+	}
+	return nil
+}
+
+// ownedEmptyDir reports an emptyDirVolume on the node's disk (memory false
+// or absent), which agentforge owns, and its mount path.
+func ownedEmptyDir(v *yaml.Node, esc escaper) (string, bool) {
+	if v.Kind != yaml.MappingNode || len(v.Content) != 2 || v.Content[0].Value != "emptyDirVolume" {
+		return "", false
+	}
+	body := v.Content[1]
+	if m := mapValue(body, "memory"); m != nil && m.Value == "true" {
+		return "", false
+	}
+	p := mapValue(body, "mountPath")
+	if p == nil {
+		return "", false
+	}
+	return esc.in(p.Value), true
+}
+
+// mergeSelector applies the wanted selectors to a node selector string:
+// a pair whose key is wanted is replaced in place, a pair agentforge owned
+// and no longer wants is dropped, new ones are added in key order.
+func mergeSelector(cur string, wanted map[string]string, owned []string) string {
+	var out []string
+	placed := map[string]bool{}
+	for _, part := range selectorParts(cur) {
+		k, _, _ := strings.Cut(part, "=")
+		switch v, ok := wanted[k]; {
+		case ok:
+			if !placed[k] {
+				out = append(out, k+"="+v)
+				placed[k] = true
+			}
+		case !contains(owned, k):
+			out = append(out, part)
+		}
+	}
+	var keys []string
+	for k := range wanted {
+		if !placed[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, k+"="+wanted[k])
+	}
+	return strings.Join(out, ",")
+}
+
+func selectorParts(s string) []string {
+	var parts []string
+	for _, p := range strings.Split(s, ",") {
+		if p != "" {
+			parts = append(parts, p)
+		}
+	}
+	return parts
+}
+
+// keyedNodes applies the same rule as mergeSelector to a YAML list.
+func keyedNodes(list *yaml.Node, keyOf func(*yaml.Node) string, wanted map[string]*yaml.Node, owned []string) {
+	var out []*yaml.Node
+	placed := map[string]bool{}
+	for _, n := range list.Content {
+		k := keyOf(n)
+		switch w, ok := wanted[k]; {
+		case ok:
+			if !placed[k] {
+				out = append(out, w)
+				placed[k] = true
+			}
+		case !contains(owned, k):
+			out = append(out, n)
+		}
+	}
+	var keys []string
+	for k := range wanted {
+		if !placed[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, wanted[k])
+	}
+	list.Content = out
+}
+
+// stableID is the id of a template agentforge adds to a YAML file: a
+// name-based UUID (version 5) of the cloud and the template name, so that
+// the template keeps its identity across runs and reloads.
+func stableID(cloud, name string) string {
+	ns := []byte("agentforge.io/pod-template")
+	h := sha1.Sum(append(append(ns, 0), []byte(cloud+"\x00"+name)...))
+	h[6] = h[6]&0x0f | 0x50
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+func idText(v *int64) string {
+	if v == nil {
+		return ""
+	}
+	return strconv.FormatInt(*v, 10)
+}
+
+func parseID(s string) *int64 {
+	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return nil
+	}
+	return &v
+}
+
+func prefixed(list []string, prefix string) []string {
+	var out []string
+	for _, s := range list {
+		if k, ok := strings.CutPrefix(s, prefix); ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// parseDoc parses a YAML document whose top is a mapping (an empty
+// document becomes an empty mapping).
+func parseDoc(doc []byte) (root, top *yaml.Node, err error) {
+	root = &yaml.Node{Kind: yaml.DocumentNode}
+	dec := yaml.NewDecoder(bytes.NewReader(doc))
+	if err := dec.Decode(root); err != nil && !errors.Is(err, io.EOF) {
+		return nil, nil, err
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return nil, nil, errors.New("more than one YAML document")
+	}
+	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 {
+		root = &yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
+	}
+	top = root.Content[0]
+	if top.Kind != yaml.MappingNode {
+		return nil, nil, errors.New("the document is not a mapping")
+	}
+	return root, top, nil
+}
+
+// encodeDoc encodes a document with the indentation of the original text
+// (2 when it has none to go by).
+func encodeDoc(root *yaml.Node, original []byte) string {
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(indentOf(original))
+	enc.Encode(root)
+	enc.Close()
+	return b.String()
+}
+
+// indentOf finds the indentation of the first indented mapping key.
+func indentOf(doc []byte) int {
+	for _, line := range strings.Split(string(doc), "\n") {
+		trimmed := strings.TrimLeft(line, " ")
+		n := len(line) - len(trimmed)
+		if n > 0 && trimmed != "" && !strings.HasPrefix(trimmed, "#") && !strings.HasPrefix(trimmed, "-") {
+			if n == 2 || n == 4 {
+				return n
+			}
+			return 2
+		}
+	}
+	return 2
+}
+
+// child returns the value of key in the mapping m, creating it of kind
+// when it is missing (or null); a value of another kind is an error.
+func child(m *yaml.Node, key string, kind yaml.Kind) (*yaml.Node, error) {
+	v := mapValue(m, key)
+	if v == nil || v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+		n := &yaml.Node{Kind: kind}
+		setKey(m, key, n)
+		return n, nil
+	}
+	if v.Kind != kind {
+		return nil, fmt.Errorf("%s is not a %s", key, map[yaml.Kind]string{yaml.MappingNode: "mapping", yaml.SequenceNode: "list"}[kind])
+	}
+	return v, nil
+}
+
+// ensure is child for values agentforge writes itself: a value of another
+// kind is replaced.
+func ensure(m *yaml.Node, key string, kind yaml.Kind) *yaml.Node {
+	v, err := child(m, key, kind)
+	if err != nil {
+		v = &yaml.Node{Kind: kind}
+		setKey(m, key, v)
+	}
+	return v
+}
+
+// setKey sets key in the mapping m: in place when it is there, otherwise
+// before the first key that sorts after it (JCasC's export sorts keys).
+func setKey(m *yaml.Node, key string, v *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			v.HeadComment, v.LineComment, v.FootComment = m.Content[i+1].HeadComment, m.Content[i+1].LineComment, m.Content[i+1].FootComment
+			if same(m.Content[i+1], v) {
+				return
+			}
+			m.Content[i+1] = v
+			return
+		}
+	}
+	at := len(m.Content)
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value > key {
+			at = i
+			break
+		}
+	}
+	k := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}
+	m.Content = append(m.Content[:at], append([]*yaml.Node{k, v}, m.Content[at:]...)...)
+}
+
+// same reports scalars with the same value and tag (the style may differ:
+// a value written by hand without quotes is left as it was).
+func same(a, b *yaml.Node) bool {
+	return a.Kind == yaml.ScalarNode && b.Kind == yaml.ScalarNode && a.Value == b.Value && a.ShortTag() == b.ShortTag()
+}
+
+func setOrDelete(m *yaml.Node, key, value string, esc escaper) {
+	if value == "" {
+		deleteKey(m, key)
+		return
+	}
+	setKey(m, key, str(value, esc))
+}
+
+func deleteKey(m *yaml.Node, key string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content = append(m.Content[:i], m.Content[i+2:]...)
+			return
+		}
+	}
+}
+
+// dropEmpty removes a list agentforge emptied (JCasC's export leaves
+// empty lists out).
+func dropEmpty(m *yaml.Node, key string) {
+	if v := mapValue(m, key); v != nil && v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
+		deleteKey(m, key)
+	}
+}
+
+func str(s string, esc escaper) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: esc.out(s), Style: yaml.DoubleQuotedStyle}
+	if strings.Contains(s, "\n") {
+		n.Style = yaml.LiteralStyle
+	}
+	return n
+}
+
+func plain(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s} }
+
+func num(v int64) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(v, 10)}
+}
+
+func boolean(v bool) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!bool", Value: strconv.FormatBool(v)}
+}
+
+// mapping is {symbol: body}, a describable under its JCasC symbol.
+func mapping(symbol string, body *yaml.Node) *yaml.Node {
+	return &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{plain(symbol), body}}
+}
+
+func annotation(key, value string, esc escaper) *yaml.Node {
+	n := &yaml.Node{Kind: yaml.MappingNode}
+	setKey(n, "key", str(key, esc))
+	setKey(n, "value", str(value, esc))
+	return n
 }

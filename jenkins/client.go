@@ -1,12 +1,18 @@
 // Package jenkins registers, reads and removes Kubernetes pod templates (and
-// permanent inbound agents) in a Jenkins controller through gojenkins.
+// permanent inbound agents) in a Jenkins controller through gojenkins, by
+// one of two routes:
 //
-// Templates travel as data: each operation posts one fixed, reviewed Groovy
-// script to /scriptText with the request as base64-encoded JSON in a string
-// literal, and reads back one machine-readable result line. The package knows
-// nothing about images beyond a reference string. jenkinstest holds an HTTP
-// emulator of the Jenkins endpoints used, which runs the scripts with
-// Groovy 2.4 against stubs of the Jenkins and Kubernetes-plugin classes.
+//   - the script console: each operation posts one fixed, reviewed Groovy
+//     script to /scriptText with the request as base64-encoded JSON in a
+//     string literal, and reads back one machine-readable result line;
+//   - configuration as code: the template merged into a JCasC YAML file (or
+//     the jenkins Helm chart's values) field by field, then a JCasC reload.
+//
+// Updates change only the fields agentforge owns; what an admin added
+// stays. The package knows nothing about images beyond a reference string.
+// Package emulator is an HTTP emulator of the Jenkins endpoints used, which
+// runs the scripts with Groovy 2.4 against stubs of the Jenkins and
+// Kubernetes-plugin classes; jenkinstest starts it for tests.
 package jenkins
 
 import (
@@ -64,7 +70,8 @@ type Error struct {
 	// Op names what was attempted.
 	Op string
 	// Reason is a short code: unauthorized, forbidden, no-such-cloud,
-	// not-kubernetes, not-managed, plugin-missing, script-console, not-jenkins.
+	// not-kubernetes, not-managed, plugin-missing, script-console, not-jenkins,
+	// casc-managed, casc-missing, casc-reload.
 	Reason string
 	// Hint says what to do about it.
 	Hint string
@@ -248,6 +255,7 @@ type result struct {
 	Reason   string         `json:"reason"`
 	ID       string         `json:"id"`
 	Clouds   []string       `json:"clouds"`
+	Sources  []string       `json:"sources"`
 	Kind     string         `json:"kind"`
 	Before   *TemplateState `json:"before"`
 	After    *TemplateState `json:"after"`

@@ -35,6 +35,9 @@ func (s step) arg0() string {
 // digest; a nightly trigger that bumps CPython; every registry, Jenkins and
 // git credential only through withCredentials, never on a command line.
 func TestJenkinsfile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Groovy: not in the short tier (make test runs it)")
+	}
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..")
 	out, err := exec.Command("groovy", filepath.Join(root, "testdata", "jenkins", "pipeline.groovy"), filepath.Join(root, "Jenkinsfile")).CombinedOutput()
@@ -104,8 +107,15 @@ func TestJenkinsfile(t *testing.T) {
 	must("verify upstream", "stage:Index", "sh", `verify "docker://$UPSTREAM@$INDEX_DIGEST" --key "$COSIGN_PUB"`)
 	must("verify mirror", "stage:Index", "sh", `verify "docker://$MIRROR@$INDEX_DIGEST" --key "$COSIGN_PUB"`)
 	reg := must("register", "stage:Register", "sh", "$AF register")
-	if !strings.Contains(reg.Path, "withCredentials") || !strings.Contains(reg.arg0(), `--image "$UPSTREAM@$INDEX_DIGEST"`) || !strings.Contains(reg.arg0(), `--require-signature "$COSIGN_PUB"`) {
-		t.Errorf("register: %s %q", reg.Path, reg.arg0())
+	if !strings.Contains(reg.Path, "withCredentials") || !strings.Contains(reg.arg0(), `--image "$UPSTREAM@$INDEX_DIGEST"`) || !strings.Contains(reg.arg0(), `--require-signature "$COSIGN_PUB"`) ||
+		!strings.Contains(reg.arg0(), "--image-pull-secret registry-pull") || strings.Contains(reg.arg0(), "--arch") {
+		t.Errorf("register (the index's template, pulled with the registry secret): %s %q", reg.Path, reg.arg0())
+	}
+	// One template per architecture of the index, each on its nodes.
+	perArch := must("register per architecture", "stage:Register", "sh", "for arch in amd64 arm64; do")
+	if !strings.Contains(perArch.Path, "withCredentials") || !strings.Contains(perArch.arg0(), `--arch "$arch"`) || !strings.Contains(perArch.arg0(), `--image "$UPSTREAM@$INDEX_DIGEST"`) ||
+		!strings.Contains(perArch.arg0(), "--image-pull-secret registry-pull") || !strings.Contains(perArch.arg0(), `--require-signature "$COSIGN_PUB"`) {
+		t.Errorf("register per architecture: %s %q", perArch.Path, perArch.arg0())
 	}
 	// No secret on a command line: the token variables appear only in the
 	// git credential helper, which reads them from the environment.

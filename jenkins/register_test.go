@@ -55,7 +55,7 @@ func pythonTemplate(image string) Template {
 func TestRegister_CreateUnchangedUpdate(t *testing.T) {
 	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate()})
 	c := connect(t, srv, "admin", token)
-	if c.Version != "2.479.3" {
+	if c.Version != "2.555.1" {
 		t.Errorf("version %q", c.Version)
 	}
 	ctx := context.Background()
@@ -319,6 +319,8 @@ func TestRegisterNode_CreateUnchangedUpdate(t *testing.T) {
 	}
 }
 
+// The fragment is written as the configuration-as-code plugin's own export
+// writes a template: keys in order, strings double-quoted, the enum plain.
 func TestCascFragment(t *testing.T) {
 	tmpl := pythonTemplate(digestA)
 	tmpl.Name = `python "agent"`
@@ -327,8 +329,9 @@ func TestCascFragment(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		"        name: \"kubernetes\"", `          - name: "python \"agent\""`, `            label: "python"`,
-		`                image: "` + digestA + `"`, `                resourceRequestCpu: "500m"`, "nodeUsageMode: \"EXCLUSIVE\"",
+		"- kubernetes:\n        name: \"kubernetes\"\n", ` name: "python \"agent\""`, ` label: "python"`,
+		`- image: "` + digestA + `"`, ` resourceRequestCpu: "500m"`, " nodeUsageMode: EXCLUSIVE\n",
+		"templates:\n          - annotations:\n",
 	} {
 		if !strings.Contains(y, want) {
 			t.Errorf("fragment lacks %q:\n%s", want, y)

@@ -1,56 +1,147 @@
 package jenkins
 
 import (
-	"context"
-	_ "embed"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"path"
 	"regexp"
 	"slices"
+	"sort"
 	"strings"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
 )
 
-var (
-	//go:embed scripts/upsert.groovy
-	upsertScript string
-	//go:embed scripts/read.groovy
-	readScript string
-	//go:embed scripts/remove.groovy
-	removeScript string
-)
-
-// Template is the pod template agentforge manages: one "jnlp" container
-// running Image, which must be pinned by digest unless AllowTag.
+// Template is the pod template agentforge manages: a "jnlp" container
+// running Image, which must be pinned by digest unless AllowTag. It is the
+// one shape of a template: register's flags fill it, a release file's
+// jenkins section embeds it (the yaml keys), and TemplateState reports it
+// back as Jenkins holds it.
+//
+// Fields agentforge always sets (name to node usage mode, resources,
+// Privileged, the disk-backed EmptyDirs) are written on every run. The
+// others (ImagePullSecrets, NodeSelector, Env, YAML, YAMLMergeStrategy,
+// InheritFrom, RunAsUser, RunAsGroup) are written when given and owned
+// from then on, key by key: a later run removes an environment variable,
+// pull secret or selector agentforge set and is no longer asked for, and
+// leaves the ones an admin added alone. What agentforge owns is recorded
+// in the template's annotation agentforge.io/owns.
 type Template struct {
-	Cloud          string `json:"cloud"`
-	Name           string `json:"name"`
-	Label          string `json:"label"`
-	Image          string `json:"image"`
-	Namespace      string `json:"namespace"`
-	ServiceAccount string `json:"serviceAccount"`
-	IdleMinutes    int    `json:"idleMinutes"`
+	Cloud          string `json:"cloud" yaml:"cloud"`
+	Name           string `json:"name" yaml:"template"`
+	Label          string `json:"label" yaml:"label"`
+	Image          string `json:"image" yaml:"-"`
+	Namespace      string `json:"namespace" yaml:"namespace"`
+	ServiceAccount string `json:"serviceAccount" yaml:"serviceAccount"`
+	IdleMinutes    int    `json:"idleMinutes" yaml:"idleMinutes"`
 	// InstanceCap < 0 means unlimited.
-	InstanceCap   int    `json:"instanceCap"`
-	CPURequest    string `json:"cpuRequest"`
-	MemoryRequest string `json:"memoryRequest"`
-	CPULimit      string `json:"cpuLimit"`
-	MemoryLimit   string `json:"memoryLimit"`
+	InstanceCap   int    `json:"instanceCap" yaml:"instanceCap"`
+	CPURequest    string `json:"cpuRequest" yaml:"cpuRequest"`
+	MemoryRequest string `json:"memoryRequest" yaml:"memoryRequest"`
+	CPULimit      string `json:"cpuLimit" yaml:"cpuLimit"`
+	MemoryLimit   string `json:"memoryLimit" yaml:"memoryLimit"`
 	// NodeUsageMode is EXCLUSIVE (only jobs asking for the label) or NORMAL.
-	NodeUsageMode string `json:"nodeUsageMode"`
+	NodeUsageMode string `json:"nodeUsageMode" yaml:"nodeUsageMode"`
+	// ImagePullSecrets name Secrets (kubernetes.io/dockerconfigjson) in
+	// the pods' namespace that the kubelet pulls the image with
+	// (PodTemplate.setImagePullSecrets).
+	ImagePullSecrets []string `json:"imagePullSecrets,omitempty" yaml:"imagePullSecrets"`
+	// NodeSelector places the pods (PodTemplate.setNodeSelector), e.g.
+	// kubernetes.io/arch: arm64 for an image of one architecture.
+	NodeSelector map[string]string `json:"nodeSelector,omitempty" yaml:"nodeSelector"`
+	// Env are environment variables of the jnlp container
+	// (ContainerTemplate.setEnvVars, KeyValueEnvVar).
+	Env map[string]string `json:"env,omitempty" yaml:"env"`
+	// YAML is raw pod YAML merged under the template's fields
+	// (PodTemplate.setYaml), for what the plugin does not model.
+	YAML string `json:"yaml,omitempty" yaml:"yaml"`
+	// YAMLMergeStrategy is how YAML combines with the parents' YAML
+	// (InheritFrom): "merge" or "override" (the plugin's default).
+	YAMLMergeStrategy string `json:"yamlMergeStrategy,omitempty" yaml:"yamlMergeStrategy"`
+	// InheritFrom names parent templates, separated by spaces.
+	InheritFrom string `json:"inheritFrom,omitempty" yaml:"inheritFrom"`
+	// RunAsUser and RunAsGroup are the pod's securityContext
+	// (PodTemplate.setRunAsUser/setRunAsGroup).
+	RunAsUser  *int64 `json:"runAsUser,omitempty" yaml:"runAsUser"`
+	RunAsGroup *int64 `json:"runAsGroup,omitempty" yaml:"runAsGroup"`
+	// FSGroup is the pod's securityContext.fsGroup, which the plugin does
+	// not model: it goes into the raw YAML.
+	FSGroup *int64 `json:"fsGroup,omitempty" yaml:"fsGroup"`
+	// Podman sets the pod up for rootless podman in the agent: an emptyDir
+	// at PodmanStorage and either a privileged jnlp container or the
+	// measured non-privileged securityContext (see PodmanUnprivilegedYAML).
+	Podman PodmanMode `json:"podman,omitempty" yaml:"podman"`
+	// PodmanStorage is the emptyDir's mount path; nil means the default
+	// PodmanStorage, "" no volume.
+	PodmanStorage *string `json:"podmanStorage,omitempty" yaml:"podmanStorage"`
+	// UserNamespace gives the pod its own user namespace (hostUsers:
+	// false, in the raw YAML), where the cluster supports it (Kubernetes
+	// 1.33+ by default, a runtime and kernel with idmapped mounts).
+	UserNamespace bool `json:"userNamespace,omitempty" yaml:"userNamespace"`
 	// Privileged runs the agent container privileged
-	// (ContainerTemplate.setPrivileged): rootless podman in the pod needs it.
-	Privileged bool `json:"privileged"`
+	// (ContainerTemplate.setPrivileged).
+	Privileged bool `json:"privileged" yaml:"privileged"`
 	// EmptyDirs are the mount paths of emptyDir volumes on the node's disk
 	// (EmptyDirVolume), mounted in every container of the pod: podman's
 	// storage, for one. agentforge owns a template's disk-backed emptyDir
 	// volumes: those not listed here are removed; other volumes are kept.
-	EmptyDirs []string `json:"emptyDirs"`
+	EmptyDirs []string `json:"emptyDirs" yaml:"emptyDirs"`
 	// AllowTag accepts an image reference without a digest.
-	AllowTag bool `json:"-"`
+	AllowTag bool `json:"-" yaml:"-"`
+}
+
+// PodmanMode says how the pod lets the agent run rootless podman: "" (not
+// at all), PodmanPrivileged or PodmanUnprivileged. In a release file,
+// podman: true means privileged.
+type PodmanMode string
+
+// Podman modes. Privileged is refused by Pod Security's baseline level;
+// unprivileged is what the README measured to work without it (it still
+// needs seccomp Unconfined, which baseline refuses too: the namespace must
+// allow it).
+const (
+	PodmanPrivileged   PodmanMode = "privileged"
+	PodmanUnprivileged PodmanMode = "unprivileged"
+)
+
+// Set parses a flag value (pflag.Value).
+func (m *PodmanMode) Set(s string) error {
+	switch PodmanMode(s) {
+	case "", PodmanPrivileged, PodmanUnprivileged:
+		*m = PodmanMode(s)
+		return nil
+	case "none":
+		*m = ""
+		return nil
+	}
+	return &InputError{Msg: fmt.Sprintf("podman %q: want privileged or unprivileged", s), Fields: []string{"podman"}}
+}
+
+func (m *PodmanMode) String() string { return string(*m) }
+
+// Type names the flag value's type (pflag.Value).
+func (m *PodmanMode) Type() string { return "mode" }
+
+// UnmarshalYAML reads true (privileged), false (none) or a mode name.
+func (m *PodmanMode) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			return err
+		}
+		*m = ""
+		if b {
+			*m = PodmanPrivileged
+		}
+		return nil
+	}
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	return m.Set(s)
 }
 
 // Node usage modes (Node.Mode): Exclusive takes only jobs that ask for the
@@ -69,28 +160,19 @@ const PodmanStorage = "/home/jenkins/.local/share/containers"
 // plugin mounts the workspace volume.
 const AgentWorkingDir = "/home/jenkins/agent"
 
-// TemplateState is a template as Jenkins holds it, the fields agentforge
-// manages, normalised (empty strings for unset values, instanceCap
-// 2147483647 for unlimited).
+// ArchLabel is the node label the kubelet sets to the node's architecture
+// (GOARCH names: amd64, arm64, ...).
+const ArchLabel = "kubernetes.io/arch"
+
+// TemplateState is a template as Jenkins holds it: the fields agentforge
+// manages, resolved (see Template.Resolve) and normalised (empty strings
+// for unset values, instanceCap 2147483647 for unlimited), with the
+// optional fields limited to what agentforge owns.
 type TemplateState struct {
-	ID             string `json:"id"`
-	Name           string `json:"name"`
-	Label          string `json:"label"`
-	Image          string `json:"image"`
-	Namespace      string `json:"namespace"`
-	ServiceAccount string `json:"serviceAccount"`
-	IdleMinutes    int    `json:"idleMinutes"`
-	InstanceCap    int    `json:"instanceCap"`
-	NodeUsageMode  string `json:"nodeUsageMode"`
-	WorkingDir     string `json:"workingDir"`
-	CPURequest     string `json:"cpuRequest"`
-	MemoryRequest  string `json:"memoryRequest"`
-	CPULimit       string `json:"cpuLimit"`
-	MemoryLimit    string `json:"memoryLimit"`
-	Privileged     bool   `json:"privileged"`
-	// EmptyDirs lists the disk-backed emptyDir volumes, in order.
-	EmptyDirs []string `json:"emptyDirs"`
-	Managed   bool     `json:"managed"`
+	ID string `json:"id"`
+	Template
+	WorkingDir string `json:"workingDir"`
+	Managed    bool   `json:"managed"`
 }
 
 var (
@@ -99,13 +181,27 @@ var (
 	labelRE     = regexp.MustCompile(`^[^\s]+(?: [^\s]+)*$`)
 	quantityRE  = regexp.MustCompile(`^$|^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
 	k8sNameRE   = regexp.MustCompile(`^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	// dnsSubdomainRE is a Kubernetes object name (RFC 1123 subdomain).
+	dnsSubdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	// labelNameRE and labelValueRE are a label key's name part and a
+	// label value (at most 63 characters each).
+	labelNameRE  = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
+	labelValueRE = regexp.MustCompile(`^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$`)
+	// envNameRE is a container environment variable name.
+	envNameRE = regexp.MustCompile(`^[-._a-zA-Z][-._a-zA-Z0-9]*$`)
+	archRE    = regexp.MustCompile(`^[a-z0-9]+$`)
 	// mountPathRE is an absolute path of plain segments: no spaces, quotes,
 	// colons or "$" (the plugin substitutes ${VAR} in mount paths).
 	mountPathRE = regexp.MustCompile(`^(/[A-Za-z0-9._@+=,~-]+)+$`)
 )
 
+// maxYAML bounds the raw pod YAML: it is stored in Jenkins' config.xml
+// and sent with every pod.
+const maxYAML = 256 << 10
+
 // Validate checks a template before anything is sent. Values that Jenkins
-// would take but that make no sense are refused here with the field named.
+// would take but that make no sense, or that it would store differently,
+// are refused here with the field named.
 func (t *Template) Validate() error {
 	var problems []string
 	notPinned := false
@@ -145,7 +241,7 @@ func (t *Template) Validate() error {
 	if !k8sNameRE.MatchString(t.Namespace) {
 		bad("namespace", "namespace %q is not a Kubernetes namespace name", t.Namespace)
 	}
-	if !k8sNameRE.MatchString(t.ServiceAccount) && !regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`).MatchString(t.ServiceAccount) {
+	if t.ServiceAccount != "" && !dnsSubdomainRE.MatchString(t.ServiceAccount) {
 		bad("service-account", "service-account %q is not a Kubernetes name", t.ServiceAccount)
 	}
 	for name, q := range map[string]string{"cpu-request": t.CPURequest, "memory-request": t.MemoryRequest, "cpu-limit": t.CPULimit, "memory-limit": t.MemoryLimit} {
@@ -179,10 +275,104 @@ func (t *Template) Validate() error {
 	default:
 		bad("node-usage-mode", "node-usage-mode %q: want EXCLUSIVE or NORMAL", t.NodeUsageMode)
 	}
+	t.validateOptional(bad)
 	if len(problems) > 0 {
 		return &InputError{Msg: "pod template: " + strings.Join(problems, "; "), Fields: fields, notPinned: notPinned}
 	}
 	return nil
+}
+
+// validateOptional checks the fields agentforge sets only when given.
+func (t *Template) validateOptional(bad func(field, format string, args ...any)) {
+	seen := map[string]bool{}
+	for _, s := range t.ImagePullSecrets {
+		switch {
+		case len(s) > 253 || !dnsSubdomainRE.MatchString(s):
+			bad("image-pull-secret", "image-pull-secret %q is not a Kubernetes Secret name", s)
+		case seen[s]:
+			bad("image-pull-secret", "image-pull-secret %q is given twice", s)
+		}
+		seen[s] = true
+	}
+	for k, v := range t.NodeSelector {
+		if !labelKeyOK(k) {
+			bad("node-selector", "node-selector key %q is not a Kubernetes label key ([prefix/]name, name up to 63 letters, digits, - _ .)", k)
+		}
+		// The plugin splits "k=v,k=v" and skips a pair with an empty
+		// value (PodTemplateBuilder.getNodeSelectorMap).
+		if len(v) > 63 || !labelValueRE.MatchString(v) {
+			bad("node-selector", "node-selector %s=%q: want a label value (1 to 63 letters, digits, - _ .)", k, v)
+		}
+	}
+	for k, v := range t.Env {
+		if !envNameRE.MatchString(k) {
+			bad("env", "env %q is not an environment variable name (letters, digits, - _ ., not starting with a digit)", k)
+		}
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			bad("env", "env %s: the value is not UTF-8 text without NUL bytes", k)
+		}
+	}
+	if t.YAML != "" {
+		if err := checkPodYAML(t.YAML); err != nil {
+			bad("yaml", "yaml: %v", err)
+		}
+	}
+	switch t.YAMLMergeStrategy {
+	case "", "merge", "override":
+	default:
+		bad("yaml-merge", "yaml-merge %q: want merge or override", t.YAMLMergeStrategy)
+	}
+	if t.InheritFrom != "" && !labelRE.MatchString(t.InheritFrom) {
+		bad("inherit-from", "inherit-from %q: want template names separated by single spaces", t.InheritFrom)
+	}
+	// Kubernetes takes user and group ids from 0 to 2147483647
+	// (IsValidUserID, IsValidGroupID); the plugin would silently drop a
+	// value it cannot parse.
+	for _, id := range []struct {
+		field string
+		v     *int64
+	}{{"run-as-user", t.RunAsUser}, {"run-as-group", t.RunAsGroup}, {"fs-group", t.FSGroup}} {
+		if id.v != nil && (*id.v < 0 || *id.v > math.MaxInt32) {
+			bad(id.field, "%s %d: want 0 to %d", id.field, *id.v, math.MaxInt32)
+		}
+	}
+	switch t.Podman {
+	case "":
+		if t.PodmanStorage != nil {
+			bad("podman-storage", "podman-storage goes with podman")
+		}
+	case PodmanPrivileged:
+		if t.UserNamespace {
+			bad("user-namespace", "user-namespace: Kubernetes refuses a privileged container in a pod with its own user namespace; use podman unprivileged")
+		}
+	case PodmanUnprivileged:
+		if t.Privileged {
+			bad("podman", "podman unprivileged and a privileged container contradict each other")
+		}
+	default:
+		bad("podman", "podman %q: want privileged or unprivileged", t.Podman)
+	}
+	if t.UserNamespace && t.Privileged {
+		bad("user-namespace", "user-namespace: Kubernetes refuses a privileged container in a pod with its own user namespace")
+	}
+	if t.PodmanStorage != nil && *t.PodmanStorage != "" {
+		p := *t.PodmanStorage
+		if !mountPathRE.MatchString(p) || path.Clean(p) != p || p == AgentWorkingDir {
+			bad("podman-storage", "podman-storage %q: want a clean absolute path of letters, digits and . _ - @ + = , ~ other than the agent's working directory", p)
+		}
+	}
+}
+
+// labelKeyOK reports a Kubernetes label key: [DNS subdomain prefix/]name.
+func labelKeyOK(k string) bool {
+	prefix, name, found := strings.Cut(k, "/")
+	if !found {
+		prefix, name = "", k
+	}
+	if found && (prefix == "" || len(prefix) > 253 || !dnsSubdomainRE.MatchString(prefix)) {
+		return false
+	}
+	return len(name) <= 63 && labelNameRE.MatchString(name)
 }
 
 // ErrNotPinned is a template image given by tag where a digest is required
@@ -198,220 +388,94 @@ func javaTrim(s string) string {
 	return strings.TrimFunc(s, func(r rune) bool { return r <= ' ' })
 }
 
+// Resolve validates t and returns it as Jenkins will hold it: the podman
+// mode, FSGroup and UserNamespace folded into Privileged, EmptyDirs and the
+// raw YAML; instanceCap 2147483647 for unlimited; the node usage mode
+// named; pull secrets sorted; empty maps nil.
+func (t Template) Resolve() (Template, error) {
+	if err := t.Validate(); err != nil {
+		return t, err
+	}
+	r := t
+	r.EmptyDirs = append([]string(nil), t.EmptyDirs...)
+	if r.InstanceCap < 0 {
+		r.InstanceCap = math.MaxInt32
+	}
+	storage := PodmanStorage
+	if t.PodmanStorage != nil {
+		storage = *t.PodmanStorage
+	}
+	var overlays []string
+	switch t.Podman {
+	case PodmanPrivileged:
+		r.Privileged = true
+	case PodmanUnprivileged:
+		overlays = append(overlays, PodmanUnprivilegedYAML)
+	}
+	if t.Podman != "" && storage != "" && !slices.Contains(r.EmptyDirs, storage) {
+		r.EmptyDirs = append(r.EmptyDirs, storage)
+	}
+	if t.UserNamespace {
+		overlays = append(overlays, "spec:\n  hostUsers: false\n")
+	}
+	if t.FSGroup != nil {
+		overlays = append(overlays, fmt.Sprintf("spec:\n  securityContext:\n    fsGroup: %d\n", *t.FSGroup))
+	}
+	if len(overlays) > 0 {
+		y, err := mergePodYAML(t.YAML, overlays...)
+		if err != nil {
+			return t, &InputError{Msg: "pod template: yaml: " + err.Error(), Fields: []string{"yaml"}}
+		}
+		r.YAML = y
+	}
+	r.Podman, r.PodmanStorage, r.FSGroup, r.UserNamespace = "", nil, nil, false
+	if len(r.ImagePullSecrets) == 0 {
+		r.ImagePullSecrets = nil
+	} else {
+		r.ImagePullSecrets = slices.Clone(r.ImagePullSecrets)
+		sort.Strings(r.ImagePullSecrets)
+	}
+	if len(r.NodeSelector) == 0 {
+		r.NodeSelector = nil
+	}
+	if len(r.Env) == 0 {
+		r.Env = nil
+	}
+	return r, nil
+}
+
 // State is the TemplateState Jenkins should hold after registering t.
 func (t Template) State() TemplateState {
-	capacity := t.InstanceCap
-	if capacity < 0 {
-		capacity = math.MaxInt32
+	r, err := t.Resolve()
+	if err != nil {
+		// Register resolves first; a template that does not resolve has
+		// no state to compare with. Keep what can be shown.
+		r = t
 	}
-	mode := t.NodeUsageMode
-	if mode == "" {
-		mode = Exclusive
-	}
-	return TemplateState{
-		Name: t.Name, Label: t.Label, Image: t.Image, Namespace: t.Namespace, ServiceAccount: t.ServiceAccount,
-		IdleMinutes: t.IdleMinutes, InstanceCap: capacity, NodeUsageMode: mode, WorkingDir: AgentWorkingDir,
-		CPURequest: t.CPURequest, MemoryRequest: t.MemoryRequest, CPULimit: t.CPULimit, MemoryLimit: t.MemoryLimit,
-		Privileged: t.Privileged, EmptyDirs: append([]string{}, t.EmptyDirs...), Managed: true,
-	}
+	r.AllowTag = false
+	return TemplateState{Template: r, WorkingDir: AgentWorkingDir, Managed: true}
 }
 
-// Options tune Register and Remove.
-type Options struct {
-	// DryRun computes what would change and changes nothing.
-	DryRun bool
-	// Adopt lets agentforge take over (or remove) a template it did not create.
-	Adopt bool
-}
-
-// Outcome is what Register or Remove did.
-type Outcome struct {
-	// Status: created, updated, unchanged, removed, or with DryRun
-	// would-create, would-update, would-remove.
-	Status         string         `json:"status"`
-	JenkinsVersion string         `json:"jenkinsVersion"`
-	Template       *TemplateState `json:"template,omitempty"`
-	Before         *TemplateState `json:"before,omitempty"`
-	// Diff lists the fields that differ between Before and Template.
-	Diff     []FieldDiff `json:"diff,omitempty"`
-	Position int         `json:"position"`
-	Warnings []string    `json:"warnings,omitempty"`
-}
-
-// FieldDiff is one field that differs.
-type FieldDiff struct {
-	Field  string `json:"field"`
-	Before string `json:"before"`
-	After  string `json:"after"`
-}
-
-// payload renders the fixed script with the request as base64 JSON. Base64
-// has no quote or backslash, so it cannot leave the string literal.
-func payload(script string, req any) (string, error) {
-	data, err := json.Marshal(req)
-	if err != nil {
-		return "", err
+// ForArch returns the template for one architecture of a multi-platform
+// image: NAME-ARCH, each label with -ARCH, and the node selector
+// kubernetes.io/arch=ARCH, so that jobs asking for python-arm64 get an
+// arm64 node. The image stays the same: a node pulls its own platform
+// from the index.
+func (t Template) ForArch(arch string) (Template, error) {
+	if !archRE.MatchString(arch) {
+		return t, &InputError{Msg: fmt.Sprintf("arch %q: want an architecture as Kubernetes names it (amd64, arm64, ...)", arch), Fields: []string{"arch"}}
 	}
-	return strings.Replace(script, "@@PAYLOAD@@", base64.StdEncoding.EncodeToString(data), 1), nil
-}
-
-// Register creates or updates t in its cloud, then reads it back and checks
-// every field. Running it again with the same template changes nothing and
-// reports "unchanged".
-func (c *Client) Register(ctx context.Context, t Template, opts Options) (_ *Outcome, err error) {
-	defer func() { err = c.scrub(err) }()
-	if err := t.Validate(); err != nil {
-		return nil, err
+	r := t
+	r.Name = t.Name + "-" + arch
+	labels := strings.Fields(t.Label)
+	for i := range labels {
+		labels[i] += "-" + arch
 	}
-	req := struct {
-		Template
-		Adopt  bool `json:"adopt"`
-		DryRun bool `json:"dryRun"`
-	}{t, opts.Adopt, opts.DryRun}
-	script, err := payload(upsertScript, req)
-	if err != nil {
-		return nil, err
+	r.Label = strings.Join(labels, " ")
+	r.NodeSelector = map[string]string{}
+	for k, v := range t.NodeSelector {
+		r.NodeSelector[k] = v
 	}
-	op := fmt.Sprintf("register pod template %q in cloud %q", t.Name, t.Cloud)
-	r, err := c.run(ctx, op, script)
-	if err != nil {
-		return nil, err
-	}
-	out := &Outcome{Status: r.Status, JenkinsVersion: c.Version, Template: r.After, Before: r.Before, Warnings: r.Warnings}
-	out.Diff = diff(r.Before, r.After)
-	for i, w := range r.Warnings {
-		out.Warnings[i] = c.secrets.String(w)
-		c.warn(w)
-	}
-	if opts.DryRun {
-		return out, nil
-	}
-	// Read back with a second script and compare field by field.
-	back, err := c.Read(ctx, t.Cloud, t.Name)
-	if err != nil {
-		return out, err
-	}
-	if back == nil {
-		return out, fmt.Errorf("%s: Jenkins reported %s but the template is not there on read-back", op, r.Status)
-	}
-	want := t.State()
-	want.ID = back.State.ID
-	if d := diff(&want, &back.State); len(d) > 0 {
-		return out, fmt.Errorf("%s: read-back differs from the request: %v", op, d)
-	}
-	if r.After != nil && r.After.ID != back.State.ID {
-		return out, fmt.Errorf("%s: template id changed between write (%s) and read-back (%s)", op, r.After.ID, back.State.ID)
-	}
-	out.Template, out.Position = &back.State, back.Position
-	return out, nil
-}
-
-// Found is a template read from Jenkins.
-type Found struct {
-	State    TemplateState
-	Position int
-}
-
-// Read returns the named template of cloud, or nil when there is none.
-func (c *Client) Read(ctx context.Context, cloud, name string) (_ *Found, err error) {
-	defer func() { err = c.scrub(err) }()
-	script, err := payload(readScript, map[string]string{"cloud": cloud, "name": name})
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.run(ctx, fmt.Sprintf("read pod template %q in cloud %q", name, cloud), script)
-	if err != nil {
-		return nil, err
-	}
-	if r.Status == "absent" || r.After == nil {
-		return nil, nil
-	}
-	return &Found{State: *r.After, Position: r.Position}, nil
-}
-
-// Remove deletes the named template if agentforge manages it (or Adopt).
-func (c *Client) Remove(ctx context.Context, cloud, name string, opts Options) (_ *Outcome, err error) {
-	defer func() { err = c.scrub(err) }()
-	script, err := payload(removeScript, map[string]any{"cloud": cloud, "name": name, "adopt": opts.Adopt, "dryRun": opts.DryRun})
-	if err != nil {
-		return nil, err
-	}
-	r, err := c.run(ctx, fmt.Sprintf("remove pod template %q from cloud %q", name, cloud), script)
-	if err != nil {
-		return nil, err
-	}
-	return &Outcome{Status: r.Status, JenkinsVersion: c.Version}, nil
-}
-
-// run posts a script and turns its result line into an outcome or an error.
-func (c *Client) run(ctx context.Context, op, script string) (*result, error) {
-	out, err := c.script(ctx, op, script)
-	if err != nil {
-		return nil, err
-	}
-	r, err := parseResult(op, out)
-	if err != nil {
-		return nil, c.scrub(err)
-	}
-	if r.Status != "error" {
-		return r, nil
-	}
-	e := &Error{Op: op, Reason: r.Reason}
-	switch r.Reason {
-	case "no-such-cloud":
-		e.Hint = fmt.Sprintf("there is no cloud of that name (clouds: %s); create it under Manage Jenkins > Clouds or name another", strings.Join(r.Clouds, ", "))
-	case "not-kubernetes":
-		e.Hint = "that cloud is a " + r.Kind + ", not a Kubernetes cloud"
-	case "not-managed":
-		e.Hint = "a template of that name exists (id " + r.ID + ") that agentforge did not create (adopt it to take it over)"
-	case "plugin-too-old":
-		installed := "an older version"
-		if plugins, err := c.plugins(ctx); err == nil && plugins["kubernetes"] != "" {
-			installed = plugins["kubernetes"]
-		}
-		e.Hint = "the Kubernetes plugin is " + installed + "; agentforge needs 1.27.2 or later (pod template ids, the PodTemplate(String id) constructor): update the kubernetes plugin under Manage Jenkins > Plugins"
-	}
-	return nil, e
-}
-
-// diff lists the fields that differ between two states (ID ignored).
-func diff(before, after *TemplateState) []FieldDiff {
-	if after == nil {
-		return nil
-	}
-	var b, a map[string]any
-	toMap := func(s *TemplateState) map[string]any {
-		m := map[string]any{}
-		if s == nil {
-			return m
-		}
-		data, _ := json.Marshal(s)
-		json.Unmarshal(data, &m)
-		return m
-	}
-	b, a = toMap(before), toMap(after)
-	var out []FieldDiff
-	str := func(v any) string {
-		switch v := v.(type) {
-		case nil:
-			return ""
-		case []any:
-			var parts []string
-			for _, p := range v {
-				parts = append(parts, fmt.Sprint(p))
-			}
-			return strings.Join(parts, ", ")
-		}
-		return fmt.Sprint(v)
-	}
-	for _, k := range []string{"name", "label", "image", "namespace", "serviceAccount", "idleMinutes", "instanceCap", "nodeUsageMode", "workingDir", "cpuRequest", "memoryRequest", "cpuLimit", "memoryLimit", "privileged", "emptyDirs", "managed"} {
-		bv, av := str(b[k]), str(a[k])
-		if before == nil {
-			bv = ""
-		}
-		if bv != av {
-			out = append(out, FieldDiff{Field: k, Before: bv, After: av})
-		}
-	}
-	return out
+	r.NodeSelector[ArchLabel] = arch
+	return r, nil
 }

@@ -8,8 +8,9 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 )
 
@@ -20,9 +21,9 @@ import (
 // registries are in-process distribution/v3 on loopback.
 func BenchmarkMirror(b *testing.B) {
 	src := registrytest.New(b, registrytest.Options{})
-	layout := imagetest.Layout(b, b.TempDir(), "bench", imagetest.Options{Layers: 3, Size: 32 << 20, Seed: 7})
+	layout := ocitest.Layout(b, b.TempDir(), "bench", ocitest.Options{Layers: 3, Size: 32 << 20, Seed: 7})
 	seed, err := Publish(context.Background(), layout, []Destination{dest(b, src.Host+"/bench/app:1")},
-		Options{Registries: image.Registries{Insecure: []string{src.Host}}, WorkDir: b.TempDir(), Verify: VerifyNone})
+		Options{Hosts: registrytest.Open(b, remote.Registries{Insecure: []string{src.Host}}), WorkDir: b.TempDir(), Verify: VerifyNone})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -30,7 +31,7 @@ func BenchmarkMirror(b *testing.B) {
 	for _, d := range seed.Destinations {
 		size = d.BytesPushed
 	}
-	from, err := image.ParseReference("docker://"+src.Host+"/bench/app:1", nil)
+	from, err := oci.ParseReference("docker://"+src.Host+"/bench/app:1", nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func BenchmarkMirror(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
 			dst := registrytest.New(b, registrytest.Options{})
-			opts := Options{Registries: image.Registries{Insecure: []string{src.Host, dst.Host}}, WorkDir: b.TempDir(), Verify: VerifyNone}
+			opts := Options{Hosts: registrytest.Open(b, remote.Registries{Insecure: []string{src.Host, dst.Host}}), WorkDir: b.TempDir(), Verify: VerifyNone}
 			b.StartTimer()
 			if _, err := Mirror(context.Background(), from, []Destination{dest(b, dst.Host+"/bench/app:1")}, MirrorOptions{Options: opts}); err != nil {
 				b.Fatal(err)

@@ -1,9 +1,10 @@
 package publisher
 
 import (
+	"fmt"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker"
@@ -41,16 +42,21 @@ func ParseDestination(s string, defaultTags []string) (Destination, error) {
 	if _, ok := named.(reference.Digested); ok {
 		return Destination{}, errs.Inputf("destination %q: give a repository (and tag), not a digest: the digest is the image's", s)
 	}
-	if !image.HasRegistryHost(raw) {
+	if !oci.HasRegistryHost(raw) {
 		return Destination{}, errs.Inputf("destination %q: name the registry host (e.g. registry.example/%s): a bare name would mean Docker Hub", s, raw)
 	}
-	if err := image.CheckPort(reference.Domain(named)); err != nil {
+	if err := oci.CheckPort(reference.Domain(named)); err != nil {
 		return Destination{}, errs.Inputf("destination %q: %w", s, err)
 	}
 	d := Destination{Repo: reference.TrimNamed(named)}
 	if t, ok := named.(reference.Tagged); ok {
 		d.Tags = []string{t.Tag()}
 	} else {
+		for _, t := range defaultTags {
+			if err := oci.CheckTag(t); err != nil {
+				return Destination{}, fmt.Errorf("destination %q: %w", s, err)
+			}
+		}
 		d.Tags = append(d.Tags, defaultTags...)
 	}
 	return d, nil

@@ -8,8 +8,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
@@ -34,7 +35,7 @@ type IndexEntry struct {
 // IndexReport is the outcome of Index.
 type IndexReport struct {
 	Report
-	Manifests []IndexEntry `json:"manifests"`
+	Manifests []IndexEntry `json:"manifests,omitempty"`
 }
 
 // Index joins single-platform images, each named by digest in a registry
@@ -70,37 +71,39 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 		named := src.DockerReference()
 		d, ok := named.(reference.Digested)
 		if named == nil || !ok {
-			return nil, errs.Inputf("index: %s: give each platform image as a registry reference by digest (docker://host/repo@sha256:…)", image.Name(src))
+			return nil, errs.Inputf("index: %s: give each platform image as a registry reference by digest (docker://host/repo@sha256:…)", oci.Name(src))
 		}
 		sys := p.sys(reference.Domain(named))
-		raw, err := image.Manifest(ctx, src, sys) // checked against the digest
+		raw, err := oci.Manifest(ctx, src, sys) // checked against the digest
 		if err != nil {
 			return nil, err
 		}
 		mt := manifest.GuessMIMEType(raw)
 		if manifest.MIMETypeIsMultiImage(mt) {
-			return nil, errs.Inputf("index: %s is already an index: give single-platform images", image.Name(src))
+			return nil, errs.Inputf("index: %s is already an index: give single-platform images", oci.Name(src))
 		}
 		platform, err := platformOf(ctx, src, sys, raw, mt)
 		if err != nil {
 			return nil, err
 		}
-		key := platformString(platform)
+		// linux/arm64 and linux/arm64/v8 are one platform: a client
+		// would pick either, so two images for it are refused.
+		key := oci.PlatformOf(platform).Normalize().String()
 		if other, dup := seen[key]; dup {
-			return nil, errs.Inputf("index: %s and %s are both %s", other, image.Name(src), key)
+			return nil, errs.Inputf("index: %s and %s are both %s (platforms are compared normalized: %s)", other, oci.Name(src), oci.PlatformOf(platform), key)
 		}
-		seen[key] = image.Name(src)
+		seen[key] = oci.Name(src)
 		children = append(children, child{ref: src, sys: sys, raw: raw,
 			desc: imgspecv1.Descriptor{MediaType: mt, Digest: d.Digest(), Size: int64(len(raw)), Platform: platform}})
 	}
 	slices.SortFunc(children, func(a, b child) int {
-		return strings.Compare(platformString(a.desc.Platform), platformString(b.desc.Platform))
+		return strings.Compare(oci.PlatformOf(a.desc.Platform).String(), oci.PlatformOf(b.desc.Platform).String())
 	})
 	idx := imgspecv1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageIndex}
 	rep := &IndexReport{}
 	for _, c := range children {
 		idx.Manifests = append(idx.Manifests, c.desc)
-		rep.Manifests = append(rep.Manifests, IndexEntry{Platform: platformString(c.desc.Platform), Digest: c.desc.Digest.String(), Source: image.Name(c.ref)})
+		rep.Manifests = append(rep.Manifests, IndexEntry{Platform: oci.PlatformOf(c.desc.Platform).String(), Digest: c.desc.Digest.String(), Source: oci.Name(c.ref)})
 	}
 	raw, err := json.Marshal(idx)
 	if err != nil {
@@ -110,7 +113,7 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 	if s := p.opts.Sign; s != nil && !p.opts.childrenPushed { // PublishList checked before pushing them
 		platforms := map[string]digest.Digest{}
 		for _, c := range children {
-			platforms[platformString(c.desc.Platform)] = s.localOf(c.desc.Digest)
+			platforms[oci.PlatformOf(c.desc.Platform).String()] = s.localOf(c.desc.Digest)
 		}
 		if err := s.checkSBOMs(d, true, platforms); err != nil {
 			return nil, err
@@ -126,7 +129,7 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 					return err
 				}
 				if err := p.transfer(ctx, c.ref, cref, c.sys, sys, c.raw, log, st); err != nil {
-					return fmt.Errorf("platform %s (%s): %w", platformString(c.desc.Platform), c.desc.Digest, err)
+					return fmt.Errorf("platform %s (%s): %w", oci.PlatformOf(c.desc.Platform).String(), c.desc.Digest, err)
 				}
 				// Its signatures and attestations (an SBOM) go with it,
 				// so the child verifies on every destination.
@@ -134,14 +137,15 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 				// itself: nothing is there to copy but what this run is
 				// signing on the first destination meanwhile.)
 				if src := c.ref.DockerReference(); src != nil && src.Name() != dest.Repo.Name() && !p.opts.childrenPushed {
-					rep, err := sign.CopyAttachments(ctx, src, dest.Repo, c.desc.Digest, sign.Options{Hosts: p.hosts, Log: log})
+					copier := &attachments.Copier{Options: attachments.Options{Hosts: p.hosts, Log: log}}
+					rep, err := copier.Copy(ctx, src, dest.Repo, c.desc.Digest)
 					if err != nil {
-						return fmt.Errorf("platform %s (%s): attachments: %w", platformString(c.desc.Platform), c.desc.Digest, err)
+						return fmt.Errorf("platform %s (%s): attachments: %w", oci.PlatformOf(c.desc.Platform).String(), c.desc.Digest, err)
 					}
-					log.WithField("digest", c.desc.Digest.String()).Infof("attachments of %s: %d copied, %d already there", platformString(c.desc.Platform), len(rep.Copied), rep.Unchanged)
+					log.WithField("digest", c.desc.Digest.String()).Infof("attachments of %s: %d copied, %d already there", oci.PlatformOf(c.desc.Platform).String(), len(rep.Copied), rep.Unchanged)
 				}
 			}
-			return p.opts.Registries.Retry.Do(ctx, log, "index", func() error { return putManifest(ctx, sys, target, raw) })
+			return p.hosts.Retry().Do(ctx, log, "index", func() error { return putManifest(ctx, sys, target, raw) })
 		}, nil)
 	})
 	if pub != nil {
@@ -169,39 +173,32 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 func platformOf(ctx context.Context, ref types.ImageReference, sys *types.SystemContext, raw []byte, mt string) (*imgspecv1.Platform, error) {
 	m, err := manifest.FromBlob(raw, mt)
 	if err != nil {
-		return nil, fmt.Errorf("parse manifest of %s: %w", image.Name(ref), err)
+		return nil, fmt.Errorf("parse manifest of %s: %w", oci.Name(ref), err)
 	}
 	src, err := ref.NewImageSource(ctx, sys)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", image.Name(ref), err)
+		return nil, fmt.Errorf("open %s: %w", oci.Name(ref), err)
 	}
 	defer src.Close()
 	info := m.ConfigInfo()
 	rc, _, err := src.GetBlob(ctx, info, none.NoCache)
 	if err != nil {
-		return nil, fmt.Errorf("config of %s: %w", image.Name(ref), err)
+		return nil, fmt.Errorf("config of %s: %w", oci.Name(ref), err)
 	}
 	cfgRaw, err := io.ReadAll(io.LimitReader(rc, 64<<20))
 	rc.Close()
 	if err != nil {
-		return nil, fmt.Errorf("config of %s: %w", image.Name(ref), err)
+		return nil, fmt.Errorf("config of %s: %w", oci.Name(ref), err)
 	}
 	if got := digest.FromBytes(cfgRaw); got != info.Digest {
-		return nil, &errs.IntegrityError{What: "config of " + image.Name(ref), Check: "digest", Expected: info.Digest.String(), Actual: got.String()}
+		return nil, &errs.IntegrityError{What: "config of " + oci.Name(ref), Check: "digest", Expected: info.Digest.String(), Actual: got.String()}
 	}
 	var cfg imgspecv1.Image
 	if err := json.Unmarshal(cfgRaw, &cfg); err != nil {
-		return nil, fmt.Errorf("config of %s: %w", image.Name(ref), err)
+		return nil, fmt.Errorf("config of %s: %w", oci.Name(ref), err)
 	}
 	if cfg.OS == "" || cfg.Architecture == "" {
-		return nil, errs.Inputf("index: %s names no os/architecture in its config", image.Name(ref))
+		return nil, errs.Inputf("index: %s names no os/architecture in its config", oci.Name(ref))
 	}
 	return &imgspecv1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}, nil
-}
-
-func platformString(p *imgspecv1.Platform) string {
-	if p == nil {
-		return ""
-	}
-	return strings.TrimSuffix(p.OS+"/"+p.Architecture+"/"+p.Variant, "/")
 }

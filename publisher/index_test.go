@@ -5,8 +5,9 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/agentforge/agentforge/publisher/sign"
@@ -18,13 +19,13 @@ import (
 // returns its registry reference by digest.
 func publishPlatform(t *testing.T, reg *registrytest.Registry, repo, platform string, seed uint64) types.ImageReference {
 	t.Helper()
-	src := imagetest.Layout(t, t.TempDir(), "v1", imagetest.Options{Layers: 2, Size: 8 << 10, Seed: seed, Platforms: []string{platform}})
-	opts := Options{Registries: image.Registries{Insecure: []string{reg.Host}}, WorkDir: t.TempDir(), Verify: VerifyNone}
+	src := ocitest.Layout(t, t.TempDir(), "v1", ocitest.Options{Layers: 2, Size: 8 << 10, Seed: seed, Platforms: []string{platform}})
+	opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{reg.Host}}), WorkDir: t.TempDir(), Verify: VerifyNone}
 	rep, err := Publish(context.Background(), src, []Destination{dest(t, reg.Host+"/"+repo)}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := image.ParseReference("docker://"+reg.Host+"/"+repo+"@"+rep.Digest, nil)
+	ref, err := oci.ParseReference("docker://"+reg.Host+"/"+repo+"@"+rep.Digest, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func TestIndex_JoinsPlatformsOnEveryDestination(t *testing.T) {
 	mirror := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	amd := publishPlatform(t, up, "agents/py", "linux/amd64", 1)
 	arm := publishPlatform(t, up, "agents/py", "linux/arm64", 2)
-	opts := Options{Registries: image.Registries{Insecure: []string{up.Host}, CAFile: mirror.CAFile, AuthFile: mirror.AuthFile}, WorkDir: t.TempDir()}
+	opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{up.Host}, CAFile: mirror.CAFile, AuthFile: mirror.AuthFile}), WorkDir: t.TempDir()}
 	dests := []Destination{dest(t, up.Host+"/agents/py:1.0"), dest(t, mirror.Host+"/cn/agents/py:1.0")}
 
 	rep, err := Index(context.Background(), []types.ImageReference{arm, amd}, dests, opts)
@@ -81,13 +82,18 @@ func TestIndex_BadInput(t *testing.T) {
 	up := registrytest.New(t, registrytest.Options{})
 	amd := publishPlatform(t, up, "agents/py", "linux/amd64", 1)
 	amd2 := publishPlatform(t, up, "agents/py", "linux/amd64", 3)
-	byTag, _ := image.ParseReference("docker://"+up.Host+"/agents/py:v1", nil)
-	opts := Options{Registries: image.Registries{Insecure: []string{up.Host}}, WorkDir: t.TempDir()}
+	arm := publishPlatform(t, up, "agents/py", "linux/arm64", 4)
+	armV8 := publishPlatform(t, up, "agents/py", "linux/arm64/v8", 5)
+	byTag, _ := oci.ParseReference("docker://"+up.Host+"/agents/py:v1", nil)
+	opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{up.Host}}), WorkDir: t.TempDir()}
 	d := []Destination{dest(t, up.Host+"/agents/py:x")}
 	for name, srcs := range map[string][]types.ImageReference{
 		"two images of one platform": {amd, amd2},
-		"a tag, not a digest":        {byTag},
-		"nothing":                    nil,
+		// One platform spelled two ways (containerd normalizes arm64/v8 to
+		// arm64): a client would take either.
+		"linux/arm64 and linux/arm64/v8": {arm, armV8},
+		"a tag, not a digest":            {byTag},
+		"nothing":                        nil,
 	} {
 		if _, err := Index(context.Background(), srcs, d, opts); !errors.Is(err, errs.ErrInput) {
 			t.Errorf("%s: want bad input, got %v", name, err)
@@ -102,7 +108,7 @@ func TestIndex_CopiesChildSignatures(t *testing.T) {
 	mirror := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	amd := publishPlatform(t, up, "agents/py", "linux/amd64", 3)
 	arm := publishPlatform(t, up, "agents/py", "linux/arm64", 4)
-	regs := image.Registries{Insecure: []string{up.Host}, CAFile: mirror.CAFile, AuthFile: mirror.AuthFile}
+	regs := remote.Registries{Insecure: []string{up.Host}, CAFile: mirror.CAFile, AuthFile: mirror.AuthFile}
 	hosts, err := regs.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +123,7 @@ func TestIndex_CopiesChildSignatures(t *testing.T) {
 	if _, err := sign.Attest(ctx, amdRef, key, "spdxjson", []byte(`{"spdxVersion":"SPDX-2.3"}`), so); err != nil {
 		t.Fatal(err)
 	}
-	opts := Options{Registries: regs, WorkDir: t.TempDir()}
+	opts := Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}
 	if _, err := Index(ctx, []types.ImageReference{amd, arm}, []Destination{dest(t, mirror.Host+"/cn/agents/py:1.0")}, opts); err != nil {
 		t.Fatal(err)
 	}

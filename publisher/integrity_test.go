@@ -6,23 +6,24 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/registrytest"
-	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/types"
 )
 
 // seed publishes two different synthetic images (or indexes) to reg and
 // returns their digests.
-func seed(t *testing.T, reg *registrytest.Registry, o imagetest.Options) (a, b string) {
+func seed(t *testing.T, reg *registrytest.Registry, o ocitest.Options) (a, b string) {
 	t.Helper()
-	opts := Options{Registries: image.Registries{Insecure: []string{reg.Host}}, WorkDir: t.TempDir(), Verify: VerifyNone}
+	opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{reg.Host}}), WorkDir: t.TempDir(), Verify: VerifyNone}
 	var out []string
 	for i, tag := range []string{"a", "b"} {
 		o.Seed = uint64(100 + i)
-		src := imagetest.Layout(t, t.TempDir(), tag, o)
+		src := ocitest.Layout(t, t.TempDir(), tag, o)
 		rep, err := Publish(context.Background(), src, []Destination{dest(t, reg.Host+"/app/x:"+tag)}, opts)
 		if err != nil {
 			t.Fatal(err)
@@ -38,12 +39,12 @@ func seed(t *testing.T, reg *registrytest.Registry, o imagetest.Options) (a, b s
 func TestMirror_SourceLyingAboutADigest(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		opts     imagetest.Options
+		opts     ocitest.Options
 		platform string
 	}{
-		{"image by digest", imagetest.Options{Layers: 1}, ""},
-		{"index by digest", imagetest.Options{Layers: 1, Platforms: []string{"linux/amd64", "linux/arm64"}}, ""},
-		{"platform child of an index", imagetest.Options{Layers: 1, Platforms: []string{"linux/amd64", "linux/arm64"}}, "linux/arm64"},
+		{"image by digest", ocitest.Options{Layers: 1}, ""},
+		{"index by digest", ocitest.Options{Layers: 1, Platforms: []string{"linux/amd64", "linux/arm64"}}, ""},
+		{"platform child of an index", ocitest.Options{Layers: 1, Platforms: []string{"linux/amd64", "linux/arm64"}}, "linux/arm64"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := registrytest.New(t, registrytest.Options{})
@@ -60,25 +61,29 @@ func TestMirror_SourceLyingAboutADigest(t *testing.T) {
 				proxy.Set(registrytest.Faults{SwapManifest: map[string]string{a: b}})
 			}
 			dst := registrytest.New(t, registrytest.Options{})
-			src, err := image.ParseReference("docker://"+proxy.Host+"/app/x@"+a, nil)
+			src, err := oci.ParseReference("docker://"+proxy.Host+"/app/x@"+a, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host, dst.Host}}, WorkDir: t.TempDir()}
+			opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{proxy.Host, dst.Host}}), WorkDir: t.TempDir()}
 			_, err = Mirror(context.Background(), src, []Destination{dest(t, dst.Host+"/app/x", "v1")}, MirrorOptions{Options: opts, Platform: tc.platform})
 			if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), asked) {
 				t.Fatalf("want an integrity error naming %s, got %v", asked, err)
 			}
-			for _, ref := range []string{"app/x:v1", "app/x@" + b} {
-				r, _ := image.ParseReference("docker://"+dst.Host+"/"+ref, nil)
-				if _, err := docker.GetDigest(context.Background(), hostsFor(t, opts, dst.Host), r); err == nil {
-					t.Errorf("%s exists on the destination", ref)
+			repo, _ := reference.ParseNormalizedNamed(dst.Host + "/app/x")
+			c, err := opts.Hosts.Client(repo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ref := range []string{"v1", b} {
+				if _, err := c.ManifestDigest(context.Background(), ref); err == nil {
+					t.Errorf("%s:%s exists on the destination", repo, ref)
 				}
 			}
 
 			// verify names the mismatch too, before reading anything else.
 			if tc.platform == "" {
-				_, err = image.Verify(context.Background(), src, image.VerifyOptions{SystemContext: hostsFor(t, opts, proxy.Host)})
+				_, err = oci.Verify(context.Background(), src, oci.VerifyOptions{SystemContext: hostsFor(t, opts, proxy.Host)})
 				if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "expected "+a) {
 					t.Fatalf("verify: want an integrity error expecting %s, got %v", a, err)
 				}
@@ -89,8 +94,8 @@ func TestMirror_SourceLyingAboutADigest(t *testing.T) {
 
 func childDigest(t *testing.T, reg *registrytest.Registry, index, arch string) string {
 	t.Helper()
-	ref, _ := image.ParseReference("docker://"+reg.Host+"/app/x@"+index, nil)
-	rep, err := image.Verify(context.Background(), ref, image.VerifyOptions{SystemContext: hostsFor(t, Options{Registries: image.Registries{Insecure: []string{reg.Host}}}, reg.Host)})
+	ref, _ := oci.ParseReference("docker://"+reg.Host+"/app/x@"+index, nil)
+	rep, err := oci.Verify(context.Background(), ref, oci.VerifyOptions{SystemContext: hostsFor(t, Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{reg.Host}})}, reg.Host)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +110,5 @@ func childDigest(t *testing.T, reg *registrytest.Registry, index, arch string) s
 
 func hostsFor(t *testing.T, opts Options, host string) *types.SystemContext {
 	t.Helper()
-	h, cleanup, err := opts.Registries.OpenTemp()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cleanup)
-	return h.For(host)
+	return opts.Hosts.For(host)
 }

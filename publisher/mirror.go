@@ -3,12 +3,11 @@ package publisher
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/images/errs"
-	"github.com/agentforge/agentforge/publisher/sign"
+	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/docker/reference"
@@ -46,12 +45,12 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 	defer p.close()
 	named := src.DockerReference()
 	if named == nil {
-		return nil, errs.Inputf("mirror %s: the source must be a registry reference (docker://host/repo:tag)", image.Name(src))
+		return nil, errs.Inputf("mirror %s: the source must be a registry reference (docker://host/repo:tag)", oci.Name(src))
 	}
 	p.srcSys = p.sys(reference.Domain(named))
 	// The source is read once, checked against any digest that named it,
 	// before anything is sent anywhere.
-	raw, err := image.Manifest(ctx, src, p.srcSys)
+	raw, err := oci.Manifest(ctx, src, p.srcSys)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +68,7 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 		if src, err = byDigest(reference.TrimNamed(named), child.String()); err != nil {
 			return nil, err
 		}
-		if raw, err = image.Manifest(ctx, src, p.srcSys); err != nil {
+		if raw, err = oci.Manifest(ctx, src, p.srcSys); err != nil {
 			return nil, err
 		}
 		d = child
@@ -85,17 +84,26 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 		}
 	}
 	srcRepo := reference.TrimNamed(named)
+	digests, err := withChildren(raw, d)
+	if err != nil {
+		return nil, err
+	}
+	// What the source has besides the image (signatures, attestations,
+	// referrers) is looked up while the blobs are copied, once for all
+	// destinations.
+	copier := &attachments.Copier{Options: attachments.Options{Hosts: p.hosts, Log: p.log}, DryRun: opts.DryRun}
+	copier.Prefetch(ctx, srcRepo, digests)
 	return p.fanOut(d, dests, func(dest Destination) Result {
 		if !opts.DryRun {
 			// The attachments go once the image is in place, before the
 			// tags.
 			return p.push(ctx, src, raw, d, dest, func(res *Result, log logrus.FieldLogger) error {
-				return p.copyAttachments(ctx, srcRepo, raw, d, dest, res, log, false)
+				return copyAttachments(ctx, copier, srcRepo, digests, dest, res, log)
 			})
 		}
 		res := p.plan(ctx, src, raw, d, dest)
 		if res.err == nil {
-			if err := p.copyAttachments(ctx, srcRepo, raw, d, dest, &res, p.log.WithField("destination", dest.String()), true); err != nil {
+			if err := copyAttachments(ctx, copier, srcRepo, digests, dest, &res, p.log.WithField("destination", dest.String())); err != nil {
 				res.err = fmt.Errorf("%s: %w", dest, err)
 				res.Error = res.err.Error()
 			}
@@ -104,30 +112,34 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 	})
 }
 
-// copyAttachments copies cosign's signatures, attestations and SBOMs of
-// the image (and of each child of an index) to dest once the image is in
-// place, byte for byte, so that it verifies there with the same key, and
-// records them in res. What dest already has is not sent again. A dry run
-// reports what would be copied.
-func (p *run) copyAttachments(ctx context.Context, srcRepo reference.Named, raw []byte, d digest.Digest, dest Destination, res *Result, log logrus.FieldLogger, dry bool) error {
+// withChildren is d and, for an index, each of its manifests.
+func withChildren(raw []byte, d digest.Digest) ([]digest.Digest, error) {
 	digests := []digest.Digest{d}
 	if mt := manifest.GuessMIMEType(raw); manifest.MIMETypeIsMultiImage(mt) {
 		list, err := manifest.ListFromBlob(raw, mt)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		digests = append(digests, list.Instances()...)
 	}
-	all := &sign.CopyReport{Copied: []sign.Copied{}}
+	return digests, nil
+}
+
+// copyAttachments copies cosign's signatures, attestations and SBOMs and
+// the OCI 1.1 referrers of each of digests (the image and an index's
+// children) to dest once the image is in place, byte for byte, so that it
+// verifies there with the same key, and records them in res. What dest
+// already has is not sent again. A dry run reports what would be copied.
+func copyAttachments(ctx context.Context, copier *attachments.Copier, srcRepo reference.Named, digests []digest.Digest, dest Destination, res *Result, log logrus.FieldLogger) error {
+	all := &attachments.Report{Copied: []attachments.Copied{}}
+	c := *copier
+	c.Log = log
 	for _, dg := range digests {
-		copyFn := sign.CopyAttachments
-		if dry {
-			copyFn = sign.PlanAttachments
-		}
-		rep, err := copyFn(ctx, srcRepo, dest.Repo, dg, sign.Options{Hosts: p.hosts, Log: log})
+		rep, err := c.Copy(ctx, srcRepo, dest.Repo, dg)
 		if rep != nil {
 			all.Copied = append(all.Copied, rep.Copied...)
 			all.Unchanged += rep.Unchanged
+			all.Skipped = append(all.Skipped, rep.Skipped...)
 		}
 		if err != nil {
 			res.Attachments = all
@@ -144,16 +156,11 @@ func choosePlatform(raw []byte, platform string) (digest.Digest, error) {
 	if err != nil {
 		return "", err
 	}
-	var os, arch, variant string
-	parts := strings.Split(platform, "/")
-	if len(parts) < 2 {
-		return "", errs.Inputf("platform %q: want os/arch[/variant]", platform)
+	p, err := oci.ParsePlatform(platform)
+	if err != nil {
+		return "", err
 	}
-	os, arch = parts[0], parts[1]
-	if len(parts) > 2 {
-		variant = parts[2]
-	}
-	d, err := list.ChooseInstance(&types.SystemContext{OSChoice: os, ArchitectureChoice: arch, VariantChoice: variant})
+	d, err := list.ChooseInstance(&types.SystemContext{OSChoice: p.OS, ArchitectureChoice: p.Arch, VariantChoice: p.Variant})
 	if err != nil {
 		return "", errs.Inputf("platform %s: %w", platform, err)
 	}
@@ -223,7 +230,7 @@ func (p *run) blobsOf(ctx context.Context, src types.ImageReference, raw []byte)
 		if err != nil {
 			return nil, err
 		}
-		craw, err := image.Manifest(ctx, cref, p.srcSys)
+		craw, err := oci.Manifest(ctx, cref, p.srcSys)
 		if err != nil {
 			return nil, err
 		}

@@ -6,12 +6,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/agentforge/agentforge/publisher/sign/signtest"
 	"github.com/opencontainers/go-digest"
-	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/oci/layout"
 )
@@ -51,7 +51,7 @@ func TestMirror_CopiesSignaturesAndAttestations(t *testing.T) {
 		return c
 	}
 	// The index signed and attested upstream, and one child signed.
-	children := childDigests(t, up.Host, "agents/tool", idx.String(), regs)
+	children := childDigests(t, up.Host, "agents/tool", idx.String(), registrytest.Open(t, regs))
 	child := children[1]
 	for _, d := range []digest.Digest{idx, child} {
 		if _, err := sign.Sign(ctx, at(upRepo, d), key, sopts); err != nil {
@@ -63,22 +63,24 @@ func TestMirror_CopiesSignaturesAndAttestations(t *testing.T) {
 	}
 
 	env := signtest.Env{AuthFile: authFile, CAFile: caFile}
-	srcRef := mustRef(t, "docker://"+up.Host+"/agents/tool:2.0", regs)
+	srcRef := mustRef(t, "docker://"+up.Host+"/agents/tool:2.0")
 	dests := []Destination{dest(t, mir.Host+"/mirror/agents/tool", "2.0")}
-	plan, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}, DryRun: true})
+	plan, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := plan.Destinations[0].Attachments; got == nil || len(got.Copied) != 3 {
 		t.Fatalf("dry run: attachments %+v, want three to copy", got)
 	}
-	sigTag, _ := sign.AttachmentTag(idx, sign.SuffixSignature)
-	sigRef, _ := reference.WithTag(mirRepo, sigTag)
-	dref, _ := docker.NewReference(sigRef)
-	if _, err := docker.GetDigest(ctx, hosts.For(mir.Host), dref); !image.IsNotFound(err) {
-		t.Fatalf("after the dry run, %s: %v, want not found", sigRef, err)
+	sigTag, _ := attachments.AttachmentTag(idx, attachments.SuffixSignature)
+	mc, err := hosts.Client(mirRepo)
+	if err != nil {
+		t.Fatal(err)
 	}
-	rep, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}})
+	if _, err := mc.ManifestDigest(ctx, sigTag); !remote.IsNotFound(err) {
+		t.Fatalf("after the dry run, %s:%s: %v, want not found", mirRepo, sigTag, err)
+	}
+	rep, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func TestMirror_CopiesSignaturesAndAttestations(t *testing.T) {
 		t.Errorf("unsigned child on the mirror: %v, want not signed", err)
 	}
 
-	again, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir(), Verify: VerifyFast}})
+	again, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Verify: VerifyFast}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +128,7 @@ func TestMirror_CopiesReferrersAPISignatures(t *testing.T) {
 	ctx := context.Background()
 	seed, _ := publishIndex(t, up.Host, regs)
 	idx := digest.Digest(seed.Digest)
-	children := childDigests(t, up.Host, "agents/tool", idx.String(), regs)
+	children := childDigests(t, up.Host, "agents/tool", idx.String(), registrytest.Open(t, regs))
 	child := children[1]
 
 	dir := t.TempDir()
@@ -145,9 +147,9 @@ func TestMirror_CopiesReferrersAPISignatures(t *testing.T) {
 		}
 	}
 
-	srcRef := mustRef(t, "docker://"+up.Host+"/agents/tool:2.0", regs)
+	srcRef := mustRef(t, "docker://"+up.Host+"/agents/tool:2.0")
 	dests := []Destination{dest(t, mir.Host+"/mirror/agents/tool", "2.0")}
-	rep, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}})
+	rep, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +167,7 @@ func TestMirror_CopiesReferrersAPISignatures(t *testing.T) {
 	if code, _ := verify(mir.Host + "/mirror/agents/tool@" + children[0].String()); code == 0 {
 		t.Error("cosign verified the unsigned child on the mirror")
 	}
-	again, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir(), Verify: VerifyFast}})
+	again, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Verify: VerifyFast}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +178,7 @@ func TestMirror_CopiesReferrersAPISignatures(t *testing.T) {
 
 // registriesFor is the configuration that reaches regs (with auth and
 // TLS): one auth file with every registry's credentials, one CA bundle.
-func registriesFor(t *testing.T, regs ...*registrytest.Registry) image.Registries {
+func registriesFor(t *testing.T, regs ...*registrytest.Registry) remote.Registries {
 	t.Helper()
 	creds := map[string][2]string{}
 	var cas []byte
@@ -192,18 +194,18 @@ func registriesFor(t *testing.T, regs ...*registrytest.Registry) image.Registrie
 	if err := os.WriteFile(caFile, cas, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return image.Registries{AuthFile: registrytest.WriteAuthFile(t, creds), CAFile: caFile}
+	return remote.Registries{AuthFile: registrytest.WriteAuthFile(t, creds), CAFile: caFile}
 }
 
 // publishIndex publishes writeIndexLayout's two-platform index to
 // host/agents/tool:2.0 and opens regs for the test.
-func publishIndex(t *testing.T, host string, regs image.Registries) (*Report, *image.Hosts) {
+func publishIndex(t *testing.T, host string, regs remote.Registries) (*Report, *remote.Hosts) {
 	t.Helper()
 	layoutRef, err := layout.NewReference(writeIndexLayout(t), "multi")
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed, err := Publish(context.Background(), layoutRef, []Destination{dest(t, host+"/agents/tool:2.0")}, Options{Registries: regs, WorkDir: t.TempDir()})
+	seed, err := Publish(context.Background(), layoutRef, []Destination{dest(t, host+"/agents/tool:2.0")}, Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

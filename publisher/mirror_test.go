@@ -6,10 +6,16 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"github.com/agentforge/agentforge/builder/image"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
@@ -70,14 +76,14 @@ func TestMirror_MultiArchIndexKeptWhole(t *testing.T) {
 	src := registrytest.New(t, registrytest.Options{})
 	a := registrytest.New(t, registrytest.Options{})
 	b := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
-	regs := image.Registries{Insecure: []string{src.Host, a.Host}, CAFile: b.CAFile, AuthFile: b.AuthFile}
+	regs := remote.Registries{Insecure: []string{src.Host, a.Host}, CAFile: b.CAFile, AuthFile: b.AuthFile}
 	ctx := context.Background()
 
 	layoutRef, err := layout.NewReference(writeIndexLayout(t), "multi")
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed, err := Publish(ctx, layoutRef, []Destination{dest(t, src.Host+"/library/tool:2.0")}, Options{Registries: regs, WorkDir: t.TempDir()})
+	seed, err := Publish(ctx, layoutRef, []Destination{dest(t, src.Host+"/library/tool:2.0")}, Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,14 +91,14 @@ func TestMirror_MultiArchIndexKeptWhole(t *testing.T) {
 		t.Fatalf("seeding the index pushed %d blobs, want 4 (2 configs, 2 layers)", seed.Destinations[0].BlobsPushed)
 	}
 
-	srcRef := mustRef(t, "docker://"+src.Host+"/library/tool:2.0", regs)
+	srcRef := mustRef(t, "docker://"+src.Host+"/library/tool:2.0")
 	dests := []Destination{dest(t, a.Host+"/docker.io/library/tool", "2.0"), dest(t, b.Host+"/mirror/library/tool", "2.0")}
-	plan, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}, DryRun: true})
+	plan, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}, DryRun: true})
 	if err != nil || plan.Destinations[0].BlobsPushed != 4 {
 		t.Fatalf("dry run: %+v %v", plan, err)
 	}
 
-	rep, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}})
+	rep, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +117,7 @@ func TestMirror_MultiArchIndexKeptWhole(t *testing.T) {
 		}
 	}
 
-	again, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir(), Verify: VerifyFast}})
+	again, err := Mirror(ctx, srcRef, dests, MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Verify: VerifyFast}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,10 +127,57 @@ func TestMirror_MultiArchIndexKeptWhole(t *testing.T) {
 		}
 	}
 
-	one, err := Mirror(ctx, srcRef, []Destination{dest(t, a.Host+"/single/tool", "2.0-arm64")}, MirrorOptions{Options: Options{Registries: regs, WorkDir: t.TempDir()}, Platform: "linux/arm64"})
+	one, err := Mirror(ctx, srcRef, []Destination{dest(t, a.Host+"/single/tool", "2.0-arm64")}, MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}, Platform: "linux/arm64"})
 	if err != nil || one.Digest == seed.Digest {
 		t.Fatalf("--platform: %+v %v", one, err)
 	}
 }
 
 func specsVersioned() specs.Versioned { return specs.Versioned{SchemaVersion: 2} }
+
+// A mirror looks up what the source has besides the image (cosign's
+// attachments, the tag schema's index, the referrers API) once, whatever
+// the number of destinations, and while the blobs are being copied
+// rather than after them.
+func TestMirror_AttachmentLookupsOnceAndAlongsideTheBlobs(t *testing.T) {
+	src := registrytest.New(t, registrytest.Options{})
+	sp := registrytest.NewProxy(t, src)
+	a, b := registrytest.New(t, registrytest.Options{}), registrytest.New(t, registrytest.Options{})
+	ap, bp := registrytest.NewProxy(t, a), registrytest.NewProxy(t, b)
+	hosts := registrytest.Hosts(t, src, sp, a, b, ap, bp)
+	ref := registrytest.Push(t, hosts, src.Host+"/agents/tool:1", ocitest.Options{Layers: 3, Size: 2 << 20, Seed: 61})
+	from, _ := oci.ParseReference("docker://"+sp.Host+"/agents/tool:1", nil)
+	_, err := Mirror(context.Background(), from, []Destination{dest(t, ap.Host+"/m/tool"), dest(t, bp.Host+"/m/tool")},
+		MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir(), Verify: VerifyNone}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hex := ref.Digest().Encoded()
+	lookups := map[string]int{}
+	var firstLookup time.Time
+	for _, e := range sp.Log() {
+		for _, p := range []string{"manifests/sha256-" + hex + ".sig", "manifests/sha256-" + hex + ".att", "manifests/sha256-" + hex + ".sbom", "manifests/sha256-" + hex, "referrers/sha256:" + hex} {
+			if strings.HasSuffix(e.Path, p) && e.Method == http.MethodGet {
+				lookups[p]++
+				if firstLookup.IsZero() || e.At.Before(firstLookup) {
+					firstLookup = e.At
+				}
+			}
+		}
+	}
+	if len(lookups) != 5 {
+		t.Fatalf("source lookups %v: want the three cosign tags, the tag schema and the referrers API", lookups)
+	}
+	for p, n := range lookups {
+		if n != 1 {
+			t.Errorf("%s asked %d times for two destinations, want once", p, n)
+		}
+	}
+	for _, pr := range []*registrytest.Proxy{ap, bp} {
+		for _, e := range pr.Log() {
+			if e.Method == http.MethodPut && strings.Contains(e.Path, "/manifests/sha256:") && !e.At.After(firstLookup) {
+				t.Errorf("the lookups started at %s, after the image's manifest was written to %s at %s: they should run alongside the blobs", firstLookup.Format(time.StampMicro), pr.Host, e.At.Format(time.StampMicro))
+			}
+		}
+	}
+}

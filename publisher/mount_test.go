@@ -2,9 +2,10 @@ package publisher
 
 import (
 	"context"
-	"github.com/agentforge/agentforge/builder/image"
 	"strings"
 	"testing"
+
+	"github.com/agentforge/agentforge/builder/oci/remote"
 
 	"github.com/agentforge/agentforge/publisher/registrytest"
 )
@@ -16,7 +17,7 @@ func TestPublish_CrossRepositoryMount(t *testing.T) {
 	img := buildLocal(t, "hello")
 	reg := registrytest.New(t, registrytest.Options{})
 	proxy := registrytest.NewProxy(t, reg)
-	opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host}}, WorkDir: t.TempDir(), Verify: VerifyFast}
+	opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{proxy.Host}}), WorkDir: t.TempDir(), Verify: VerifyFast}
 	if _, err := Publish(context.Background(), img.ref, []Destination{dest(t, proxy.Host+"/team-a/busybox:1")}, opts); err != nil {
 		t.Fatal(err)
 	}

@@ -13,14 +13,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/copy"
-	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/oci/layout"
 	"go.podman.io/image/v5/signature"
@@ -30,9 +31,9 @@ import (
 
 // Verify modes for Options.Verify.
 const (
-	VerifyFull = image.Full // download every blob: digest, size and diffID
-	VerifyFast = image.Fast // manifest and config by digest, layers by HEAD (digest and size)
-	VerifyNone = image.None
+	VerifyFull = oci.Full // download every blob: digest, size and diffID
+	VerifyFast = oci.Fast // manifest and config by digest, layers by HEAD (digest and size)
+	VerifyNone = oci.None
 )
 
 // errNoDestination is Publish or Mirror called with no destination.
@@ -40,9 +41,9 @@ var errNoDestination = errs.Inputf("no destination given")
 
 // Options tune Publish and Mirror.
 type Options struct {
-	// Registries says how to reach every registry (auth, CA, insecure
-	// hosts, retries).
-	Registries image.Registries
+	// Hosts says how to reach every registry (auth, CA, insecure hosts,
+	// retries). Required.
+	Hosts *remote.Hosts
 	// AllowOverwrite lets a tag that points to another digest be moved.
 	AllowOverwrite bool
 	// KeepDigest pushes an OCI layout's blobs as they are, keeping its
@@ -80,7 +81,7 @@ type Result struct {
 	Error        string   `json:"error,omitempty"`
 	// Attachments are the cosign signatures and attestations Mirror copied
 	// with the image (and with each child of an index).
-	Attachments *sign.CopyReport `json:"attachments,omitempty"`
+	Attachments *attachments.Report `json:"attachments,omitempty"`
 	err         error
 	// signed and children are what signing did (Options.Sign): on the
 	// image, and on each platform image of an index, in the index's order.
@@ -127,7 +128,7 @@ func Publish(ctx context.Context, src types.ImageReference, dests []Destination,
 		return nil, errNoDestination
 	}
 	if t := src.Transport().Name(); t != "oci" && t != "containers-storage" {
-		return nil, errs.Inputf("publish %s: the source must be a local image or an OCI layout; copy from a registry with mirror", image.Name(src))
+		return nil, errs.Inputf("publish %s: the source must be a local image or an OCI layout; copy from a registry with mirror", oci.Name(src))
 	}
 	p, err := newRun(opts)
 	if err != nil {
@@ -138,7 +139,7 @@ func Publish(ctx context.Context, src types.ImageReference, dests []Destination,
 	// local manifests before anything is staged or pushed.
 	var localRaw []byte
 	if opts.Sign != nil {
-		if localRaw, err = image.Manifest(ctx, src, p.srcSys); err != nil {
+		if localRaw, err = oci.Manifest(ctx, src, p.srcSys); err != nil {
 			return nil, err
 		}
 		platforms, err := platformDigests(localRaw)
@@ -155,7 +156,7 @@ func Publish(ctx context.Context, src types.ImageReference, dests []Destination,
 			return nil, err
 		}
 	}
-	raw, err := image.Manifest(ctx, staged, p.srcSys)
+	raw, err := oci.Manifest(ctx, staged, p.srcSys)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +202,7 @@ func (p *run) fanOut(d digest.Digest, dests []Destination, fn func(Destination) 
 // run holds what one Publish or Mirror call shares.
 type run struct {
 	opts   Options
-	hosts  *image.Hosts
+	hosts  *remote.Hosts
 	srcSys *types.SystemContext // how to read the source
 	log    logrus.FieldLogger
 	work   string
@@ -211,7 +212,7 @@ type run struct {
 func newRun(opts Options) (*run, error) {
 	log := opts.Log
 	if log == nil {
-		log = image.Discard
+		log = oci.Discard
 	}
 	switch opts.Verify {
 	case "":
@@ -219,6 +220,9 @@ func newRun(opts Options) (*run, error) {
 	case VerifyFull, VerifyFast, VerifyNone:
 	default:
 		return nil, errs.Inputf("verification %q: want full, fast or none", opts.Verify)
+	}
+	if opts.Hosts == nil {
+		return nil, errs.Inputf("publish: no registry configuration (Options.Hosts)")
 	}
 	if err := opts.Sign.check(); err != nil {
 		return nil, err
@@ -234,12 +238,7 @@ func newRun(opts Options) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	hosts, err := opts.Registries.Open(tmp)
-	if err != nil {
-		os.RemoveAll(tmp)
-		return nil, err
-	}
-	return &run{opts: opts, hosts: hosts, log: log, work: work, tmp: tmp, srcSys: &types.SystemContext{BigFilesTemporaryDir: tmp}}, nil
+	return &run{opts: opts, hosts: opts.Hosts, log: log, work: work, tmp: tmp, srcSys: &types.SystemContext{BigFilesTemporaryDir: tmp}}, nil
 }
 
 func (p *run) close() { os.RemoveAll(p.tmp) }
@@ -259,7 +258,7 @@ func (p *run) stage(ctx context.Context, src types.ImageReference) (types.ImageR
 	name := transports.ImageName(src)
 	// Keyed by the source's name and manifest digest: an OCI layout edited
 	// in place under the same tag is staged again.
-	raw, err := image.Manifest(ctx, src, p.srcSys)
+	raw, err := oci.Manifest(ctx, src, p.srcSys)
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +316,7 @@ func (p *run) stage(ctx context.Context, src types.ImageReference) (types.ImageR
 // uncompressed reports whether the image at src (a single image, not an
 // index) has a layer stored without compression.
 func (p *run) uncompressed(ctx context.Context, src types.ImageReference) bool {
-	raw, err := image.Manifest(ctx, src, p.srcSys)
+	raw, err := oci.Manifest(ctx, src, p.srcSys)
 	if err != nil {
 		return false // Publish reads it again and reports the error
 	}
@@ -436,7 +435,7 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 		if err := p.checkTag(ctx, sys, dest, tag, d, log); err != nil {
 			return fail(err)
 		}
-		err := p.opts.Registries.Retry.Do(ctx, log, "tag "+tag, func() error { return putTag(ctx, sys, dest, tag, raw) })
+		err := p.hosts.Retry().Do(ctx, log, "tag "+tag, func() error { return putTag(ctx, sys, dest, tag, raw) })
 		if err != nil {
 			return fail(fmt.Errorf("tag %s: %w", tag, err))
 		}
@@ -455,15 +454,15 @@ func (p *run) checkTag(ctx context.Context, sys *types.SystemContext, dest Desti
 
 // lookUpTag is checkTag that also says whether the tag already names want.
 func (p *run) lookUpTag(ctx context.Context, sys *types.SystemContext, dest Destination, tag string, want digest.Digest, log logrus.FieldLogger) (bool, error) {
-	ref, err := byTag(dest.Repo, tag)
+	c, err := p.hosts.Client(dest.Repo)
 	if err != nil {
 		return false, err
 	}
 	var cur digest.Digest
-	err = p.opts.Registries.Retry.Do(ctx, log, "look up tag "+tag, func() error {
+	err = p.hosts.Retry().Do(ctx, log, "look up tag "+tag, func() error {
 		var err error
-		cur, err = docker.GetDigest(ctx, sys, ref)
-		if err != nil && image.IsNotFound(err) {
+		cur, err = c.ManifestDigest(ctx, tag)
+		if err != nil && remote.IsNotFound(err) {
 			cur, err = "", nil
 		}
 		return err
@@ -529,6 +528,6 @@ func afterPush(err error) error {
 // verify checks what the registry serves under the digest: an image, or
 // an index and every platform's image.
 func (p *run) verify(ctx context.Context, sys *types.SystemContext, ref types.ImageReference, want digest.Digest) error {
-	_, err := image.Verify(ctx, ref, image.VerifyOptions{SystemContext: sys, ExpectDigest: want, Mode: p.opts.Verify, Log: p.log})
+	_, err := oci.Verify(ctx, ref, oci.VerifyOptions{SystemContext: sys, ExpectDigest: want, Mode: p.opts.Verify, Log: p.log})
 	return err
 }

@@ -8,25 +8,30 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
-	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
 )
 
 // tagDigest returns what repo:tag names on a registry, "" when nothing.
 func tagDigest(t *testing.T, opts Options, host, repoTag string) string {
 	t.Helper()
-	ref, err := image.ParseReference("docker://"+host+"/"+repoTag, nil)
+	named, err := reference.ParseNormalizedNamed(host + "/" + repoTag)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := docker.GetDigest(context.Background(), hostsFor(t, opts, host), ref)
+	c, err := opts.Hosts.Client(named)
 	if err != nil {
-		if image.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	d, err := c.ManifestDigest(context.Background(), named.(reference.Tagged).Tag())
+	if err != nil {
+		if remote.IsNotFound(err) {
 			return ""
 		}
 		t.Fatal(err)
@@ -39,13 +44,13 @@ func tagDigest(t *testing.T, opts Options, host, repoTag string) string {
 func TestPublish_NoTagWhenVerificationFails(t *testing.T) {
 	reg := registrytest.New(t, registrytest.Options{})
 	proxy := registrytest.NewProxy(t, reg)
-	src := imagetest.Layout(t, t.TempDir(), "v1", imagetest.Options{Seed: 1})
-	raw, err := image.Manifest(context.Background(), src, nil)
+	src := ocitest.Layout(t, t.TempDir(), "v1", ocitest.Options{Seed: 1})
+	raw, err := oci.Manifest(context.Background(), src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	proxy.Set(registrytest.Faults{CorruptBlob: layerDigests(t, raw)[1]})
-	opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host, reg.Host}}, WorkDir: t.TempDir()}
+	opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{proxy.Host, reg.Host}}), WorkDir: t.TempDir()}
 	_, err = Publish(context.Background(), src, []Destination{dest(t, proxy.Host+"/app/x:v1")}, opts)
 	if !errors.Is(err, errs.ErrIntegrity) {
 		t.Fatalf("want an integrity failure, got %v", err)
@@ -59,15 +64,15 @@ func TestPublish_NoTagWhenVerificationFails(t *testing.T) {
 // out (as skopeo, crane and podman do); KeepDigest sends it as it is.
 func TestPublish_UncompressedLayoutIsCompressed(t *testing.T) {
 	reg := registrytest.New(t, registrytest.Options{})
-	src := imagetest.Layout(t, t.TempDir(), "v1", imagetest.Options{Seed: 2, Uncompressed: true, Size: 256 << 10})
-	raw, _ := image.Manifest(context.Background(), src, nil)
-	opts := Options{Registries: image.Registries{Insecure: []string{reg.Host}}, WorkDir: t.TempDir()}
+	src := ocitest.Layout(t, t.TempDir(), "v1", ocitest.Options{Seed: 2, Uncompressed: true, Size: 256 << 10})
+	raw, _ := oci.Manifest(context.Background(), src, nil)
+	opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{reg.Host}}), WorkDir: t.TempDir()}
 
 	rep, err := Publish(context.Background(), src, []Destination{dest(t, reg.Host+"/app/gz:v1")}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pushed, err := image.Manifest(context.Background(), mustRef(t, "docker://"+reg.Host+"/app/gz@"+rep.Digest, opts.Registries), hostsFor(t, opts, reg.Host))
+	pushed, err := oci.Manifest(context.Background(), mustRef(t, "docker://"+reg.Host+"/app/gz@"+rep.Digest), hostsFor(t, opts, reg.Host))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +109,7 @@ func TestPublish_ConcurrentRunsShareStaging(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			opts := Options{Registries: image.Registries{Insecure: []string{reg.Host}}, WorkDir: work, Verify: VerifyFast}
+			opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{reg.Host}}), WorkDir: work, Verify: VerifyFast}
 			rep, err := Publish(context.Background(), img.ref, []Destination{dest(t, reg.Host+"/app/c:v1")}, opts)
 			errsOut[i] = err
 			if rep != nil {
@@ -127,16 +132,16 @@ func TestPublish_ConcurrentRunsShareStaging(t *testing.T) {
 func TestPublish_TagRaceIsAConflict(t *testing.T) {
 	reg := registrytest.New(t, registrytest.Options{})
 	proxy := registrytest.NewProxy(t, reg)
-	first := imagetest.Layout(t, t.TempDir(), "v1", imagetest.Options{Seed: 3, Layers: 1})
-	second := imagetest.Layout(t, t.TempDir(), "v1", imagetest.Options{Seed: 4, Layers: 1})
-	opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host, reg.Host}}, WorkDir: t.TempDir(), Verify: VerifyFast}
+	first := ocitest.Layout(t, t.TempDir(), "v1", ocitest.Options{Seed: 3, Layers: 1})
+	second := ocitest.Layout(t, t.TempDir(), "v1", ocitest.Options{Seed: 4, Layers: 1})
+	opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{proxy.Host, reg.Host}}), WorkDir: t.TempDir(), Verify: VerifyFast}
 	var once sync.Once
 	var secondDigest string
 	var secondErr error
 	proxy.Set(registrytest.Faults{OnResponse: func(e registrytest.Entry) {
 		if e.Method == "PUT" && strings.Contains(e.Path, "/manifests/sha256:") {
 			once.Do(func() {
-				rep, err := Publish(context.Background(), second, []Destination{dest(t, reg.Host+"/app/r:v1")}, Options{Registries: opts.Registries, WorkDir: t.TempDir(), Verify: VerifyFast})
+				rep, err := Publish(context.Background(), second, []Destination{dest(t, reg.Host+"/app/r:v1")}, Options{Hosts: opts.Hosts, WorkDir: t.TempDir(), Verify: VerifyFast})
 				secondErr = err
 				if rep != nil {
 					secondDigest = rep.Digest
@@ -166,13 +171,13 @@ func TestPublish_FlakyRegistryManyLayers(t *testing.T) {
 	reg := registrytest.New(t, registrytest.Options{})
 	proxy := registrytest.NewProxy(t, reg)
 	proxy.Set(registrytest.Faults{FailEveryNthUpload: 3})
-	src := imagetest.Layout(t, t.TempDir(), "v1", imagetest.Options{Seed: 12, Layers: 12, Size: 16 << 10})
+	src := ocitest.Layout(t, t.TempDir(), "v1", ocitest.Options{Seed: 12, Layers: 12, Size: 16 << 10})
 	// Six tries per blob: the fault counts uploads across blobs, and blobs
 	// that failed together retry together, so with four uploads in flight
 	// one blob could land on every third upload four times running (one
 	// run in five did with the default four tries). Alone, a retry always
 	// succeeds; a whole-push budget of six is still spent by the faults.
-	opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host}, Retry: image.RetryPolicy{Attempts: 6, Delay: 20 * time.Millisecond}}, WorkDir: t.TempDir()}
+	opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{proxy.Host}, Retry: remote.RetryPolicy{Attempts: 6, Delay: 20 * time.Millisecond}}), WorkDir: t.TempDir()}
 	rep, err := Publish(context.Background(), src, []Destination{dest(t, proxy.Host+"/app/flaky:v1")}, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"go.podman.io/image/v5/manifest"
@@ -23,7 +24,7 @@ import (
 )
 
 // These tests push synthetic images (random layers made in Go, see
-// builder/image/imagetest; copied into a containers-storage store, which
+// builder/oci/ocitest; copied into a containers-storage store, which
 // needs root) to real registries (distribution/v3 in-process) and
 // cross-check with skopeo. The end-to-end test with a real buildah build is
 // in cmd/agentforge (publish_test.go, release_test.go).
@@ -42,9 +43,9 @@ func buildLocal(t *testing.T, greeting string) local {
 	for _, c := range greeting {
 		seed = seed*31 + uint64(c)
 	}
-	src := imagetest.Layout(t, t.TempDir(), "src", imagetest.Options{Seed: seed})
-	store := imagetest.Store(t)
-	return local{store: store, ref: imagetest.Local(t, store, src, "localhost/busybox-demo:1.0.0")}
+	src := ocitest.Layout(t, t.TempDir(), "src", ocitest.Options{Seed: seed})
+	store := ocitest.Store(t)
+	return local{store: store, ref: ocitest.Local(t, store, src, "localhost/busybox-demo:1.0.0")}
 }
 
 // skopeoDigest asks skopeo for the sha256 of the raw manifest a registry
@@ -95,8 +96,8 @@ func TestPublish_TwoRegistriesSameDigestThenNothingToDo(t *testing.T) {
 	plain := registrytest.New(t, registrytest.Options{})
 	secure := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	opts := Options{
-		Registries: image.Registries{Insecure: []string{plain.Host}, CAFile: secure.CAFile, AuthFile: secure.AuthFile},
-		WorkDir:    t.TempDir(),
+		Hosts:   registrytest.Open(t, remote.Registries{Insecure: []string{plain.Host}, CAFile: secure.CAFile, AuthFile: secure.AuthFile}),
+		WorkDir: t.TempDir(),
 	}
 	dests := []Destination{dest(t, plain.Host+"/agents/busybox", "1.0.0", "latest"), dest(t, secure.Host+"/mirror/agents/busybox", "1.0.0")}
 	rep, err := Publish(context.Background(), img.ref, dests, opts)
@@ -134,7 +135,7 @@ func TestPublish_TwoRegistriesSameDigestThenNothingToDo(t *testing.T) {
 func TestPublish_TagNotMovedWithoutFlag(t *testing.T) {
 	first, second := buildLocal(t, "one"), buildLocal(t, "two")
 	reg := registrytest.New(t, registrytest.Options{})
-	opts := Options{Registries: image.Registries{Insecure: []string{reg.Host}}, WorkDir: t.TempDir(), Verify: VerifyFast}
+	opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{reg.Host}}), WorkDir: t.TempDir(), Verify: VerifyFast}
 	d := []Destination{dest(t, reg.Host+"/agents/busybox:1.0.0")}
 	r1, err := Publish(context.Background(), first.ref, d, opts)
 	if err != nil {
@@ -162,30 +163,26 @@ func TestVerifyRemote_CorruptingProxyNamesTheLayer(t *testing.T) {
 	img := buildLocal(t, "hello")
 	reg := registrytest.New(t, registrytest.Options{})
 	proxy := registrytest.NewProxy(t, reg)
-	opts := Options{Registries: image.Registries{Insecure: []string{reg.Host, proxy.Host}}, WorkDir: t.TempDir()}
+	opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{reg.Host, proxy.Host}}), WorkDir: t.TempDir()}
 	rep, err := Publish(context.Background(), img.ref, []Destination{dest(t, reg.Host+"/agents/busybox:1")}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hosts, cleanup, err := opts.Registries.OpenTemp()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cleanup()
-	raw, err := image.Manifest(context.Background(), mustRef(t, "docker://"+reg.Host+"/agents/busybox@"+rep.Digest, opts.Registries), hosts.For(reg.Host))
+	hosts := opts.Hosts
+	raw, err := oci.Manifest(context.Background(), mustRef(t, "docker://"+reg.Host+"/agents/busybox@"+rep.Digest), hosts.For(reg.Host))
 	if err != nil {
 		t.Fatal(err)
 	}
 	layer := layerDigests(t, raw)[1]
 	proxy.Set(registrytest.Faults{CorruptBlob: layer})
-	ref := mustRef(t, "docker://"+proxy.Host+"/agents/busybox@"+rep.Digest, opts.Registries)
-	verifyOpts := image.VerifyOptions{SystemContext: hosts.For(proxy.Host), Mode: image.Full}
-	_, err = image.Verify(context.Background(), ref, verifyOpts)
+	ref := mustRef(t, "docker://"+proxy.Host+"/agents/busybox@"+rep.Digest)
+	verifyOpts := oci.VerifyOptions{SystemContext: hosts.For(proxy.Host), Mode: oci.Full}
+	_, err = oci.Verify(context.Background(), ref, verifyOpts)
 	if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "layer 1 "+layer) || !strings.Contains(err.Error(), proxy.Host) {
 		t.Fatalf("want an integrity error naming layer 1 %s on %s, got %v", layer, proxy.Host, err)
 	}
 	proxy.Set(registrytest.Faults{})
-	if _, err := image.Verify(context.Background(), ref, verifyOpts); err != nil {
+	if _, err := oci.Verify(context.Background(), ref, verifyOpts); err != nil {
 		t.Fatalf("without the fault: %v", err)
 	}
 }
@@ -197,7 +194,7 @@ func TestPublish_RetriesFailingUploads(t *testing.T) {
 			reg := registrytest.New(t, registrytest.Options{})
 			proxy := registrytest.NewProxy(t, reg)
 			proxy.Set(registrytest.Faults{FailEveryNthUpload: 3, DropConnection: drop})
-			opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host}, Retry: image.RetryPolicy{Attempts: 6, Delay: 50 * time.Millisecond}}, WorkDir: t.TempDir()}
+			opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{proxy.Host}, Retry: remote.RetryPolicy{Attempts: 6, Delay: 50 * time.Millisecond}}), WorkDir: t.TempDir()}
 			rep, err := Publish(context.Background(), img.ref, []Destination{dest(t, proxy.Host+"/agents/busybox:1")}, opts)
 			if err != nil {
 				t.Fatal(err)
@@ -228,7 +225,7 @@ func TestPublish_KilledMidwayThenRerun(t *testing.T) {
 			cancel() // killed right after the first blob landed
 		}
 	}})
-	opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host}}, WorkDir: t.TempDir()}
+	opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{proxy.Host}}), WorkDir: t.TempDir()}
 	d := []Destination{dest(t, proxy.Host+"/agents/busybox:1")}
 	if _, err := Publish(ctx, img.ref, d, opts); err == nil {
 		t.Fatal("the interrupted publish reported success")
@@ -264,7 +261,7 @@ func TestPublish_WrongCredentials(t *testing.T) {
 	reg := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	secret := "not-the-password-4711"
 	auth := registrytest.WriteAuthFile(t, map[string][2]string{reg.Host: {reg.User, secret}})
-	opts := Options{Registries: image.Registries{CAFile: reg.CAFile, AuthFile: auth, Retry: image.RetryPolicy{Delay: 2 * time.Second}}, WorkDir: t.TempDir()}
+	opts := Options{Hosts: registrytest.Open(t, remote.Registries{CAFile: reg.CAFile, AuthFile: auth, Retry: remote.RetryPolicy{Delay: 2 * time.Second}}), WorkDir: t.TempDir()}
 	start := time.Now()
 	rep, err := Publish(context.Background(), img.ref, []Destination{dest(t, reg.Host+"/agents/busybox:1")}, opts)
 	if err == nil || !strings.Contains(err.Error(), reg.Host) {
@@ -291,9 +288,9 @@ func layerDigests(t *testing.T, raw []byte) []string {
 	return out
 }
 
-func mustRef(t *testing.T, s string, _ image.Registries) types.ImageReference {
+func mustRef(t *testing.T, s string) types.ImageReference {
 	t.Helper()
-	ref, err := image.ParseReference(s, nil)
+	ref, err := oci.ParseReference(s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

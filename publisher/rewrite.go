@@ -2,11 +2,14 @@ package publisher
 
 import (
 	"context"
+	"os"
 
 	"fmt"
-	"github.com/agentforge/agentforge/builder/image"
 	"regexp"
 	"strings"
+
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/images/errs"
 
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
@@ -26,12 +29,12 @@ type Change struct {
 type Rewriter struct {
 	// Mirrors map a registry (or registry/path prefix) to the mirror that
 	// serves it, DaoCloud style: docker.io=mirror.example/docker.io.
-	Mirrors []image.Mirror
+	Mirrors []remote.Mirror
 	// Pin resolves each mirrored reference's digest from the mirror and
 	// appends it (repo:tag@sha256:…).
 	Pin bool
-	// Registries reach the mirrors when pinning.
-	Registries image.Registries
+	// Hosts reach the mirrors when pinning.
+	Hosts *remote.Hosts
 }
 
 // The places an image reference appears. Group 2 is the reference.
@@ -126,14 +129,60 @@ func (r *Rewriter) pin(ctx context.Context, ref string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	hosts, cleanup, err := r.Registries.OpenTemp()
-	if err != nil {
-		return "", err
+	if r.Hosts == nil {
+		return "", errs.Inputf("rewrite: pinning needs a registry configuration (Rewriter.Hosts)")
 	}
-	defer cleanup()
-	d, err := docker.GetDigest(ctx, hosts.For(reference.Domain(named)), iref)
+	d, err := docker.GetDigest(ctx, r.Hosts.For(reference.Domain(named)), iref)
 	if err != nil {
 		return "", fmt.Errorf("resolve %s on the mirror: %w", ref, err)
 	}
 	return ref + "@" + d.String(), nil
+}
+
+// RewriteReport is what RewriteFiles found and did.
+type RewriteReport struct {
+	// Changes are the references rewritten (or, without write, to be).
+	Changes []Change `json:"changes"`
+	// Unmirrored are references to registries no mirror covers.
+	Unmirrored []Change `json:"unmirrored"`
+	// Written are the files written back.
+	Written []string `json:"written"`
+}
+
+// RewriteFiles rewrites the image references in each file (see Rewrite);
+// with write, a file with changes is written back in place, keeping its
+// mode. A file that cannot be read is bad input.
+func (r *Rewriter) RewriteFiles(ctx context.Context, files []string, write bool) (*RewriteReport, error) {
+	rep := &RewriteReport{Changes: []Change{}, Unmirrored: []Change{}, Written: []string{}}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return rep, errs.Input(err)
+		}
+		out, changes, err := r.Rewrite(ctx, f, data)
+		if err != nil {
+			return rep, err
+		}
+		changed := false
+		for _, c := range changes {
+			if c.To == "" {
+				rep.Unmirrored = append(rep.Unmirrored, c)
+			} else {
+				rep.Changes = append(rep.Changes, c)
+				changed = true
+			}
+		}
+		if !write || !changed {
+			continue
+		}
+		st, err := os.Stat(f)
+		if err != nil {
+			return rep, err
+		}
+		if err := os.WriteFile(f, out, st.Mode().Perm()); err != nil {
+			return rep, fmt.Errorf("write %s: %w", f, err)
+		}
+		rep.Written = append(rep.Written, f)
+	}
+	return rep, nil
 }

@@ -5,12 +5,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 )
 
 func TestRewrite_Files(t *testing.T) {
-	r := &Rewriter{Mirrors: []image.Mirror{
+	r := &Rewriter{Mirrors: []remote.Mirror{
 		{From: "docker.io", To: "mirror.example/docker.io"},
 		{From: "quay.io", To: "mirror.example/quay.io"},
 	}}
@@ -53,12 +53,12 @@ func TestRewrite_Files(t *testing.T) {
 func TestRewrite_PinsDigestFromTheMirror(t *testing.T) {
 	img := buildLocal(t, "hello")
 	mirror := registrytest.New(t, registrytest.Options{})
-	regs := image.Registries{Insecure: []string{mirror.Host}}
-	rep, err := Publish(context.Background(), img.ref, []Destination{dest(t, mirror.Host+"/docker.io/library/busybox:1.36")}, Options{Registries: regs, WorkDir: t.TempDir(), Verify: VerifyNone})
+	regs := remote.Registries{Insecure: []string{mirror.Host}}
+	rep, err := Publish(context.Background(), img.ref, []Destination{dest(t, mirror.Host+"/docker.io/library/busybox:1.36")}, Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Verify: VerifyNone})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Rewriter{Mirrors: []image.Mirror{{From: "docker.io", To: mirror.Host + "/docker.io"}}, Pin: true, Registries: regs}
+	r := &Rewriter{Mirrors: []remote.Mirror{{From: "docker.io", To: mirror.Host + "/docker.io"}}, Pin: true, Hosts: registrytest.Open(t, regs)}
 	out, _, err := r.Rewrite(context.Background(), "Containerfile", []byte("FROM busybox:1.36\n"))
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/sbom"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/sign"
@@ -62,26 +63,11 @@ func (s *Signing) withLocal(m map[digest.Digest]digest.Digest) *Signing {
 	return &out
 }
 
-// NormalizePlatform writes a platform (os/arch[/variant]) in one way where
-// index entries, image configs and builders spell it differently: lower
-// case, arm64's v8 and amd64's v1 variants dropped, arm without a variant
-// as arm/v7.
-func NormalizePlatform(p string) string {
-	p = strings.ToLower(strings.TrimSuffix(p, "/"))
-	switch {
-	case strings.HasSuffix(p, "/arm64/v8"), strings.HasSuffix(p, "/amd64/v1"):
-		return p[:strings.LastIndex(p, "/")]
-	case strings.HasSuffix(p, "/arm"):
-		return p + "/v7"
-	}
-	return p
-}
-
 // platformSBOM is the SBOM given for platform, if any.
 func (s *Signing) platformSBOM(platform string) []byte {
-	want := NormalizePlatform(platform)
+	want := oci.NormalizePlatform(platform)
 	for k, doc := range s.PlatformSBOMs {
-		if NormalizePlatform(k) == want {
+		if oci.NormalizePlatform(k) == want {
 			return doc
 		}
 	}
@@ -111,19 +97,19 @@ func (s *Signing) checkSBOMs(top digest.Digest, index bool, platforms map[string
 	norm := map[string]digest.Digest{}
 	var names []string
 	for p, d := range platforms {
-		norm[NormalizePlatform(p)] = d
+		norm[oci.NormalizePlatform(p)] = d
 		names = append(names, p)
 	}
 	slices.Sort(names)
 	keys := map[string]string{}
 	for key := range s.PlatformSBOMs {
-		if other, dup := keys[NormalizePlatform(key)]; dup {
+		if other, dup := keys[oci.NormalizePlatform(key)]; dup {
 			return errs.Inputf("signing: SBOMs are given for both %s and %s, which are one platform", other, key)
 		}
-		keys[NormalizePlatform(key)] = key
+		keys[oci.NormalizePlatform(key)] = key
 	}
 	for key, doc := range s.PlatformSBOMs {
-		local, ok := norm[NormalizePlatform(key)]
+		local, ok := norm[oci.NormalizePlatform(key)]
 		if !ok {
 			return errs.Inputf("signing: an SBOM is given for %s, which is not among the platforms published (%s)", key, strings.Join(names, ", "))
 		}
@@ -186,7 +172,7 @@ func (p *run) sign(ctx context.Context, dest Destination, raw []byte, d digest.D
 			if err != nil {
 				return fmt.Errorf("sign: %w", err)
 			}
-			platform := platformString(inst.ReadOnly.Platform)
+			platform := oci.PlatformOf(inst.ReadOnly.Platform).String()
 			signed, err := one(child, s.platformSBOM(platform))
 			res.children = append(res.children, signed)
 			if err != nil {
@@ -233,7 +219,7 @@ func platformDigests(raw []byte) (map[string]digest.Digest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("parse manifest list: %w", err)
 		}
-		out[platformString(inst.ReadOnly.Platform)] = d
+		out[oci.PlatformOf(inst.ReadOnly.Platform).String()] = d
 	}
 	return out, nil
 }

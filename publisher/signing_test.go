@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/sbom"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
@@ -52,7 +54,7 @@ func manifestPuts(log []registrytest.Entry, repo string) []string {
 
 func attachmentTag(t *testing.T, d digest.Digest, suffix string) string {
 	t.Helper()
-	tag, err := sign.AttachmentTag(d, suffix)
+	tag, err := attachments.AttachmentTag(d, suffix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func TestPublish_SignsBeforeTagging(t *testing.T) {
 		platformSBOM bool
 	}{
 		{name: "image", publish: func(t *testing.T, _ *registrytest.Registry, host, repo string, opts Options) (digest.Digest, []digest.Digest) {
-			src := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 2, Size: 4 << 10, Seed: 11})
+			src := ocitest.Layout(t, t.TempDir(), "1", ocitest.Options{Layers: 2, Size: 4 << 10, Seed: 11})
 			rep, err := Publish(ctx, src, []Destination{dest(t, host+"/"+repo+":1")}, opts)
 			if err != nil {
 				t.Fatal(err)
@@ -92,7 +94,7 @@ func TestPublish_SignsBeforeTagging(t *testing.T) {
 			return digest.Digest(rep.Digest), nil
 		}},
 		{name: "oci index", platformSBOM: true, publish: func(t *testing.T, _ *registrytest.Registry, host, repo string, opts Options) (digest.Digest, []digest.Digest) {
-			src := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 1, Size: 4 << 10, Seed: 12, Platforms: []string{"linux/amd64", "linux/arm64"}})
+			src := ocitest.Layout(t, t.TempDir(), "1", ocitest.Options{Layers: 1, Size: 4 << 10, Seed: 12, Platforms: []string{"linux/amd64", "linux/arm64"}})
 			rep, err := Publish(ctx, src, []Destination{dest(t, host+"/"+repo+":1")}, opts)
 			if err != nil {
 				t.Fatal(err)
@@ -103,7 +105,7 @@ func TestPublish_SignsBeforeTagging(t *testing.T) {
 			if ps := rep.PlatformSignatures; len(ps) != 2 || ps[0].Signature == nil || ps[1].Signature == nil || ps[1].SBOM == nil {
 				t.Errorf("platform signatures %+v, want both platforms signed, linux/arm64 with its SBOM", ps)
 			}
-			return digest.Digest(rep.Digest), childDigests(t, host, repo, rep.Digest, opts.Registries)
+			return digest.Digest(rep.Digest), childDigests(t, host, repo, rep.Digest, opts.Hosts)
 		}},
 		{name: "index of published platforms", platformSBOM: true, publish: func(t *testing.T, reg *registrytest.Registry, host, repo string, opts Options) (digest.Digest, []digest.Digest) {
 			// Published unsigned and untagged where the index goes, as
@@ -130,14 +132,14 @@ func TestPublish_SignsBeforeTagging(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := registrytest.New(t, registrytest.Options{})
 			proxy := registrytest.NewProxy(t, reg)
-			regs := image.Registries{Insecure: []string{reg.Host, proxy.Host}}
+			regs := remote.Registries{Insecure: []string{reg.Host, proxy.Host}}
 			key := testKey(t)
 			signing := &Signing{Signer: key, SBOM: []byte(testSBOM)}
 			if tc.platformSBOM {
 				signing.PlatformSBOMs = map[string][]byte{"linux/arm64": []byte(testSBOM)}
 			}
 			const repo = "agents/tool"
-			d, children := tc.publish(t, reg, proxy.Host, repo, Options{Registries: regs, WorkDir: t.TempDir(), Sign: signing})
+			d, children := tc.publish(t, reg, proxy.Host, repo, Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Sign: signing})
 
 			puts := manifestPuts(proxy.Log(), repo)
 			at := func(ref string) int {
@@ -192,13 +194,9 @@ func TestPublish_SignsBeforeTagging(t *testing.T) {
 }
 
 // childDigests are the platform images of the index repo@d on host.
-func childDigests(t *testing.T, host, repo, d string, regs image.Registries) []digest.Digest {
+func childDigests(t *testing.T, host, repo, d string, hosts *remote.Hosts) []digest.Digest {
 	t.Helper()
-	hosts, err := regs.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := image.Manifest(context.Background(), mustRef(t, "docker://"+host+"/"+repo+"@"+d, regs), hosts.For(host))
+	raw, err := oci.Manifest(context.Background(), mustRef(t, "docker://"+host+"/"+repo+"@"+d), hosts.For(host))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,26 +262,26 @@ func TestPublish_SigningFailureLeavesThatDestinationUntagged(t *testing.T) {
 			good := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 			bad := registrytest.New(t, registrytest.Options{})
 			proxy := registrytest.NewProxy(t, bad)
-			regs := image.Registries{Insecure: []string{bad.Host, proxy.Host}, CAFile: good.CAFile, AuthFile: good.AuthFile,
-				Retry: image.RetryPolicy{Attempts: 2, Delay: 10 * time.Millisecond}}
+			regs := remote.Registries{Insecure: []string{bad.Host, proxy.Host}, CAFile: good.CAFile, AuthFile: good.AuthFile,
+				Retry: remote.RetryPolicy{Attempts: 2, Delay: 10 * time.Millisecond}}
 			// Another image under bad's tag "other": what the lying
 			// registry serves instead.
-			other := imagetest.Layout(t, t.TempDir(), "other", imagetest.Options{Layers: 1, Size: 1024, Seed: 99})
-			if _, err := Publish(ctx, other, []Destination{dest(t, bad.Host+"/agents/tool:other")}, Options{Registries: regs, WorkDir: t.TempDir()}); err != nil {
+			other := ocitest.Layout(t, t.TempDir(), "other", ocitest.Options{Layers: 1, Size: 1024, Seed: 99})
+			if _, err := Publish(ctx, other, []Destination{dest(t, bad.Host+"/agents/tool:other")}, Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}); err != nil {
 				t.Fatal(err)
 			}
 			if tc.arm != nil {
 				tc.arm(proxy)
 			}
 			key := testKey(t)
-			opts := Options{Registries: regs, WorkDir: t.TempDir(), Sign: &Signing{Signer: key}}
+			opts := Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Sign: &Signing{Signer: key}}
 			if tc.refuse {
 				opts.Sign.Signer = refusingSigner{PrivateKey: key, host: proxy.Host}
 			}
 			if tc.wantIntegrity {
 				opts.Verify = VerifyNone
 			}
-			src := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 2, Size: 4 << 10, Seed: 21})
+			src := ocitest.Layout(t, t.TempDir(), "1", ocitest.Options{Layers: 2, Size: 4 << 10, Seed: 21})
 			rep, err := Publish(ctx, src, []Destination{dest(t, good.Host+"/agents/tool:1"), dest(t, proxy.Host+"/agents/tool:1")}, opts)
 			if err == nil || !strings.Contains(err.Error(), proxy.Host+"/agents/tool:1") || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("want an error naming %s and %q, got %v", proxy.Host+"/agents/tool:1", tc.want, err)
@@ -315,7 +313,7 @@ func TestPublish_SigningFailureLeavesThatDestinationUntagged(t *testing.T) {
 			if got := tagDigest(t, opts, bad.Host, "agents/tool:1"); got != "" {
 				t.Errorf("the failed destination was tagged: %s", got)
 			}
-			if _, err := image.Manifest(ctx, mustRef(t, "docker://"+bad.Host+"/agents/tool@"+rep.Digest, regs), hosts.For(bad.Host)); err != nil {
+			if _, err := oci.Manifest(ctx, mustRef(t, "docker://"+bad.Host+"/agents/tool@"+rep.Digest), hosts.For(bad.Host)); err != nil {
 				t.Errorf("the failed destination's image by digest: %v", err)
 			}
 		})
@@ -326,13 +324,13 @@ func TestPublish_SigningFailureLeavesThatDestinationUntagged(t *testing.T) {
 func TestPublish_BadSigningInputChangesNothing(t *testing.T) {
 	reg := registrytest.New(t, registrytest.Options{})
 	proxy := registrytest.NewProxy(t, reg)
-	src := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 1, Size: 1024, Seed: 5})
+	src := ocitest.Layout(t, t.TempDir(), "1", ocitest.Options{Layers: 1, Size: 1024, Seed: 5})
 	for name, s := range map[string]*Signing{
 		"no signer":         {},
 		"SBOM not JSON":     {Signer: testKey(t), SBOM: []byte("SPDXVersion: SPDX-2.3")},
 		"platform SBOM bad": {Signer: testKey(t), PlatformSBOMs: map[string][]byte{"linux/arm64": []byte("{")}},
 	} {
-		opts := Options{Registries: image.Registries{Insecure: []string{proxy.Host}}, WorkDir: t.TempDir(), Sign: s}
+		opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{proxy.Host}}), WorkDir: t.TempDir(), Sign: s}
 		if _, err := Publish(context.Background(), src, []Destination{dest(t, proxy.Host+"/agents/tool:1")}, opts); !errors.Is(err, errs.ErrInput) {
 			t.Errorf("%s: want bad input, got %v", name, err)
 		}
@@ -369,15 +367,15 @@ func agentforgeSBOM(t *testing.T, local digest.Digest, tool string) []byte {
 func TestPublish_AttestsSBOMForThePublishedDigest(t *testing.T) {
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
-	regs := image.Registries{Insecure: []string{reg.Host}}
-	src := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 1, Size: 4 << 10, Seed: 13, Uncompressed: true})
-	localRaw, err := image.Manifest(ctx, src, nil)
+	regs := remote.Registries{Insecure: []string{reg.Host}}
+	src := ocitest.Layout(t, t.TempDir(), "1", ocitest.Options{Layers: 1, Size: 4 << 10, Seed: 13, Uncompressed: true})
+	localRaw, err := oci.Manifest(ctx, src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	local := digest.FromBytes(localRaw)
 	key := testKey(t)
-	rep, err := Publish(ctx, src, []Destination{dest(t, reg.Host+"/agents/tool:1")}, Options{Registries: regs, WorkDir: t.TempDir(),
+	rep, err := Publish(ctx, src, []Destination{dest(t, reg.Host+"/agents/tool:1")}, Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(),
 		Sign: &Signing{Signer: key, SBOM: agentforgeSBOM(t, local, "agentforge")}})
 	if err != nil {
 		t.Fatal(err)
@@ -409,13 +407,13 @@ func TestPublish_AttestsSBOMForThePublishedDigest(t *testing.T) {
 // (linux/arm64/v8) is the same platform.
 func TestPublish_SBOMMustDescribeWhatIsPublished(t *testing.T) {
 	ctx := context.Background()
-	single := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 1, Size: 4 << 10, Seed: 14})
-	index := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 1, Size: 4 << 10, Seed: 15, Uncompressed: true, Platforms: []string{"linux/amd64", "linux/arm64"}})
-	singleRaw, err := image.Manifest(ctx, single, nil)
+	single := ocitest.Layout(t, t.TempDir(), "1", ocitest.Options{Layers: 1, Size: 4 << 10, Seed: 14})
+	index := ocitest.Layout(t, t.TempDir(), "1", ocitest.Options{Layers: 1, Size: 4 << 10, Seed: 15, Uncompressed: true, Platforms: []string{"linux/amd64", "linux/arm64"}})
+	singleRaw, err := oci.Manifest(ctx, single, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	indexRaw, err := image.Manifest(ctx, index, nil)
+	indexRaw, err := oci.Manifest(ctx, index, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -440,8 +438,8 @@ func TestPublish_SBOMMustDescribeWhatIsPublished(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := registrytest.New(t, registrytest.Options{})
 			proxy := registrytest.NewProxy(t, reg)
-			regs := image.Registries{Insecure: []string{proxy.Host}}
-			rep, err := Publish(ctx, tc.src, []Destination{dest(t, proxy.Host+"/agents/tool:1")}, Options{Registries: regs, WorkDir: t.TempDir(), Sign: tc.sign})
+			regs := remote.Registries{Insecure: []string{proxy.Host}}
+			rep, err := Publish(ctx, tc.src, []Destination{dest(t, proxy.Host+"/agents/tool:1")}, Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Sign: tc.sign})
 			if tc.want == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -482,13 +480,13 @@ func TestAfterPush(t *testing.T) {
 func TestPublish_SigningFailureNamesTagsThatAlreadyPointedThere(t *testing.T) {
 	ctx := context.Background()
 	reg := registrytest.New(t, registrytest.Options{})
-	regs := image.Registries{Insecure: []string{reg.Host}}
-	src := imagetest.Layout(t, t.TempDir(), "1", imagetest.Options{Layers: 1, Size: 4 << 10, Seed: 16})
+	regs := remote.Registries{Insecure: []string{reg.Host}}
+	src := ocitest.Layout(t, t.TempDir(), "1", ocitest.Options{Layers: 1, Size: 4 << 10, Seed: 16})
 	to := []Destination{dest(t, reg.Host+"/agents/tool:1")}
-	if _, err := Publish(ctx, src, to, Options{Registries: regs, WorkDir: t.TempDir()}); err != nil {
+	if _, err := Publish(ctx, src, to, Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Publish(ctx, src, to, Options{Registries: regs, WorkDir: t.TempDir(), Sign: &Signing{Signer: refusingSigner{testKey(t), reg.Host}}})
+	_, err := Publish(ctx, src, to, Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Sign: &Signing{Signer: refusingSigner{testKey(t), reg.Host}}})
 	if err == nil || !strings.Contains(err.Error(), "the tags 1 already named this digest before this run and still do, unsigned") {
 		t.Fatalf("got %v, want the tag that still names the unsigned image named", err)
 	}
@@ -503,9 +501,9 @@ func TestIndex_UnsignedEntriesSayWhy(t *testing.T) {
 	b := registrytest.New(t, registrytest.Options{})
 	amd := publishPlatform(t, a, "agents/tool", "linux/amd64", 21)
 	arm := publishPlatform(t, a, "agents/tool", "linux/arm64", 22)
-	regs := image.Registries{Insecure: []string{a.Host, b.Host}}
+	regs := remote.Registries{Insecure: []string{a.Host, b.Host}}
 	rep, err := Index(ctx, []types.ImageReference{amd, arm}, []Destination{dest(t, a.Host+"/agents/tool:1"), dest(t, b.Host+"/agents/tool:1")},
-		Options{Registries: regs, WorkDir: t.TempDir(), Sign: &Signing{Signer: refusingSigner{testKey(t), b.Host}}})
+		Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Sign: &Signing{Signer: refusingSigner{testKey(t), b.Host}}})
 	if err == nil {
 		t.Fatal("signing refused on one registry, and no error")
 	}

@@ -94,7 +94,7 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 	g.SetLimit(4)
 	for _, b := range blobs {
 		g.Go(func() error {
-			return p.opts.Registries.Retry.Do(gctx, log, "blob "+b.Digest.String(), func() error {
+			return p.hosts.Retry().Do(gctx, log, "blob "+b.Digest.String(), func() error {
 				return p.copyBlob(gctx, s, w, b, cache, log, st)
 			})
 		})
@@ -104,12 +104,12 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 	}
 	// Manifests by digest, children first; then commit.
 	for _, m := range manifests {
-		err := p.opts.Registries.Retry.Do(ctx, log, "manifest", func() error { return w.PutManifest(ctx, m.raw, m.digest) })
+		err := p.hosts.Retry().Do(ctx, log, "manifest", func() error { return w.PutManifest(ctx, m.raw, m.digest) })
 		if err != nil {
 			return fmt.Errorf("put manifest: %w", err)
 		}
 	}
-	return p.opts.Registries.Retry.Do(ctx, log, "commit", func() error { return w.Commit(ctx, cimage.UnparsedInstance(s, nil)) })
+	return p.hosts.Retry().Do(ctx, log, "commit", func() error { return w.Commit(ctx, cimage.UnparsedInstance(s, nil)) })
 }
 
 // copyBlob sends one blob unless the destination has it, checking its

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images"
 	"go.podman.io/storage"
 )
@@ -75,6 +76,15 @@ func SourceCache(t testing.TB) string {
 	return dir
 }
 
+// Builds marks a test that builds an image with buildah: it does not run
+// in the short tier (go test -short, make test-short), which has none.
+func Builds(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds an image: not in the short tier (make test runs it)")
+	}
+}
+
 // Busybox builds testdata/busybox into store (overrides such as
 // {"greeting": "x"} make different images).
 func Busybox(t testing.TB, store storage.Store, overrides map[string]string) *builder.Result {
@@ -87,9 +97,10 @@ func Busybox(t testing.TB, store storage.Store, overrides map[string]string) *bu
 // binfmt-support, which make deps installs.
 func BusyboxFor(t testing.TB, store storage.Store, platforms []string, overrides map[string]string) *builder.Result {
 	t.Helper()
+	Builds(t)
 	var out bytes.Buffer
 	res, err := builder.Build(context.Background(), LoadBusybox(t, overrides), builder.BuildOptions{
-		Store: store, Fetcher: &builder.Fetcher{CacheDir: SourceCache(t)}, Output: &out, TmpDir: t.TempDir(), Platforms: platforms,
+		Store: store, Fetcher: &source.Fetcher{CacheDir: SourceCache(t)}, Output: &out, TmpDir: t.TempDir(), Platforms: platforms,
 	})
 	if err != nil {
 		t.Fatalf("build: %v\n%s", err, out.String())

@@ -11,6 +11,7 @@ import (
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/buildertest"
 	"github.com/agentforge/agentforge/builder/sbom"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/containers/buildah"
 	istorage "go.podman.io/image/v5/storage"
 )
@@ -26,9 +27,9 @@ func TestMain(m *testing.M) {
 // input is the conversion the builder (or cmd/agentforge) makes from a
 // build result: field by field, nothing computed.
 func input(res *builder.Result) sbom.Input {
-	in := sbom.Input{Name: res.Name, Version: res.Version, Base: sbom.Base{Ref: res.Base.Ref, Digest: res.Base.Digest}}
+	in := sbom.Input{Name: res.Name, Version: res.Version, Base: source.Base{Ref: res.Base.Ref, Digest: res.Base.Digest}}
 	for _, f := range res.Sources {
-		in.Sources = append(in.Sources, sbom.Source{
+		in.Sources = append(in.Sources, source.Fetched{
 			Name: f.Name, URL: f.URL, From: f.From, Path: f.Path, SHA256: f.SHA256, Size: f.Size,
 			Checks: f.Checks, SignatureSkipped: f.SignatureSkipped,
 		})

@@ -7,7 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/source"
 	spdxjson "github.com/spdx/tools-golang/json"
 	"github.com/spdx/tools-golang/spdxlib"
 )
@@ -77,7 +78,7 @@ func TestGenerate_IndependentReaderAndStorage(t *testing.T) {
 	}}, Labels: map[string]string{"org.opencontainers.image.base.name": "docker.io/library/ubuntu:24.04",
 		"org.opencontainers.image.base.digest": "sha256:" + strings.Repeat("12", 32)}}
 	layoutRef := writeLayout(t, t.TempDir(), img)
-	in := Input{Name: "agent", Version: "1.0", Sources: []Source{
+	in := Input{Name: "agent", Version: "1.0", Sources: []source.Fetched{
 		{Name: "python", URL: "https://www.python.org/ftp/python/3.11.9/Python-3.11.9.tar.xz", SHA256: strings.Repeat("9b", 32),
 			Checks: []string{"sha256", "openpgp A035C8C19219BA821ECEA86B64E628F8D684696D"}},
 	}}
@@ -100,8 +101,8 @@ func TestGenerate_IndependentReaderAndStorage(t *testing.T) {
 
 	// The same image copied into containers-storage (layers kept
 	// uncompressed there, as buildah keeps them) gives the same document.
-	store := imagetest.Store(t)
-	localRef := imagetest.Local(t, store, layoutRef, "localhost/agent:1.0")
+	store := ocitest.Store(t)
+	localRef := ocitest.Local(t, store, layoutRef, "localhost/agent:1.0")
 	fromStorage, err := Generate(context.Background(), localRef, in)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 )
@@ -92,7 +93,7 @@ func TestGenerate_DebSourceVersionFromControl(t *testing.T) {
 	deb := writeDeb(t, "control.tar.xz", busyboxControl)
 	sum, _, _ := hashFile(deb)
 	url := "https://deb.debian.org/debian/pool/main/b/busybox/busybox-static_1.35.0-4+deb12u1+b1_arm64.deb"
-	in := Input{Name: "busybox-demo", Version: "1.0.0", Sources: []Source{{Name: "busybox-static", URL: url, Path: deb, SHA256: sum}}}
+	in := Input{Name: "busybox-demo", Version: "1.0.0", Sources: []source.Fetched{{Name: "busybox-static", URL: url, Path: deb, SHA256: sum}}}
 	doc := mustGenerate(t, testImage{Layers: [][]entry{{fileEntry("etc/os-release", ubuntuOS)}}}, in)
 	var got *Package
 	for i := range doc.Packages {

@@ -10,11 +10,13 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/agentforge/agentforge/builder/source"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/types"
 )
@@ -38,9 +40,13 @@ type Input struct {
 	// Base is the image built upon; "scratch" means none. An empty Ref is
 	// read from the labels org.opencontainers.image.base.name and
 	// org.opencontainers.image.base.digest, which builder.Build sets.
-	Base Base
-	// Sources are the files the build downloaded and checked.
-	Sources []Source
+	Base source.Base
+	// Sources are the files the build downloaded and checked. Their SHA-1
+	// and SHA-256 are computed from Path (which must match the SHA-256
+	// checked), the version is guessed from the URL's file name
+	// (Python-3.11.9.tar.xz gives 3.11.9; a .deb's own control file says
+	// it), and the OpenPGP fingerprint comes from the checks made.
+	Sources []source.Fetched
 	// Created is the document's creation time. Zero: the image's created
 	// time, else $SOURCE_DATE_EPOCH, else 1970-01-01. Never the clock.
 	Created time.Time
@@ -55,47 +61,6 @@ type Input struct {
 	// Generate fails with ErrTooLarge.
 	MaxFileSize  int64
 	MaxTotalSize int64
-}
-
-// Base is the base image: a reference as the definition names it and the
-// digest that was pulled.
-type Base struct {
-	Ref    string
-	Digest string
-}
-
-// Source is a file a build downloaded and checked, in the terms of
-// builder.Fetched: convert one field by field.
-type Source struct {
-	// Name is the definition's name for it ("python", "remoting").
-	Name string
-	// URL is the definition's URL; From where it was read (a mirror).
-	URL  string
-	From string
-	// Path is the checked file; when set, its SHA-1 and SHA-256 are
-	// computed from it (and the SHA-256 must match SHA256).
-	Path   string
-	SHA256 string
-	SHA1   string
-	Size   int64
-	// Checks are the checks made ("sha256", "sha1 (published checksum)",
-	// "openpgp FINGERPRINT"); the OpenPGP fingerprint is taken from them
-	// when SignatureFingerprint is empty.
-	Checks               []string
-	SignatureFingerprint string
-	SignatureSkipped     bool
-	// Version is the source's version; empty: guessed from the URL's file
-	// name (Python-3.11.9.tar.xz gives 3.11.9).
-	Version string
-	// PURL overrides the package URL (default pkg:generic/NAME@VERSION
-	// with download_url and checksum qualifiers), e.g.
-	// pkg:maven/org.jenkins-ci.main/remoting@VERSION.
-	PURL string
-	// Purpose is the SPDX primaryPackagePurpose; empty: SOURCE for an
-	// archive (the image is GENERATED_FROM it), LIBRARY for a jar, INSTALL
-	// for a .deb (with a pkg:deb package URL), FILE otherwise (the image
-	// CONTAINS those).
-	Purpose string
 }
 
 // Generate reads the image at ref and returns its SPDX 2.3 document: the
@@ -208,7 +173,7 @@ func build(img *imageData, in Input) (*Document, error) {
 	// The base image: the caller's, else the labels the builder sets.
 	base := in.Base
 	if base.Ref == "" {
-		base = Base{Ref: img.labels["org.opencontainers.image.base.name"], Digest: img.labels["org.opencontainers.image.base.digest"]}
+		base = source.Base{Ref: img.labels["org.opencontainers.image.base.name"], Digest: img.labels["org.opencontainers.image.base.digest"]}
 	}
 	switch base.Ref {
 	case "scratch":
@@ -286,7 +251,7 @@ func createdTime(in Input, img *imageData) time.Time {
 }
 
 // basePackage describes the base image with a pkg:oci package URL.
-func basePackage(b Base, used ids) (Package, error) {
+func basePackage(b source.Base, used ids) (Package, error) {
 	named, err := reference.ParseNormalizedNamed(b.Ref)
 	if err != nil {
 		return Package{}, fmt.Errorf("base image %q: %w", b.Ref, err)
@@ -359,12 +324,12 @@ func versionFromURL(u string) string {
 
 // sourcePackage describes a fetched source and says how the image relates
 // to it.
-func sourcePackage(s Source, used ids) (Package, string, error) {
+func sourcePackage(s source.Fetched, used ids) (Package, string, error) {
 	if s.Name == "" {
 		return Package{}, "", fmt.Errorf("source with URL %q has no name", s.URL)
 	}
 	what := fmt.Sprintf("source %q", s.Name)
-	sha256sum, sha1sum := strings.ToLower(s.SHA256), strings.ToLower(s.SHA1)
+	sha256sum, sha1sum := strings.ToLower(s.SHA256), ""
 	if s.Path != "" {
 		got256, got1, err := hashFile(s.Path)
 		if err != nil {
@@ -373,16 +338,10 @@ func sourcePackage(s Source, used ids) (Package, string, error) {
 		if sha256sum != "" && sha256sum != got256 {
 			return Package{}, "", fmt.Errorf("%s: %s has sha256 %s, not the %s that was checked", what, s.Path, got256, sha256sum)
 		}
-		if sha1sum != "" && sha1sum != got1 {
-			return Package{}, "", fmt.Errorf("%s: %s has sha1 %s, not %s", what, s.Path, got1, sha1sum)
-		}
 		sha256sum, sha1sum = got256, got1
 	}
-	version := s.Version
-	if version == "" {
-		version = versionFromURL(s.URL)
-	}
-	fpr := s.SignatureFingerprint
+	version := versionFromURL(s.URL)
+	var fpr string
 	var checks []string
 	for _, c := range s.Checks {
 		if f, ok := strings.CutPrefix(c, "openpgp "); ok && fpr == "" {
@@ -390,19 +349,17 @@ func sourcePackage(s Source, used ids) (Package, string, error) {
 		}
 		checks = append(checks, c)
 	}
-	purpose := s.Purpose
+	var purpose string
 	lower := strings.ToLower(s.URL)
-	if purpose == "" {
-		switch {
-		case strings.HasSuffix(lower, ".jar"):
-			purpose = PurposeLibrary
-		case strings.HasSuffix(lower, ".deb"):
-			purpose = PurposeInstall
-		case isArchive(lower):
-			purpose = PurposeSource
-		default:
-			purpose = PurposeFile
-		}
+	switch {
+	case strings.HasSuffix(lower, ".jar"):
+		purpose = PurposeLibrary
+	case strings.HasSuffix(lower, ".deb"):
+		purpose = PurposeInstall
+	case isArchive(lower):
+		purpose = PurposeSource
+	default:
+		purpose = PurposeFile
 	}
 	p := Package{
 		Name: s.Name, SPDXID: used.make("Source", s.Name), VersionInfo: version,
@@ -435,8 +392,8 @@ func sourcePackage(s Source, used ids) (Package, string, error) {
 	if fpr != "" {
 		p.Comment = "OpenPGP signing key fingerprint: " + fpr
 	}
-	locator := s.PURL
-	if locator == "" && strings.HasSuffix(lower, ".deb") && s.Path != "" {
+	var locator string
+	if strings.HasSuffix(lower, ".deb") && s.Path != "" {
 		// The package's own control file: its name, architecture and
 		// version with the epoch the file name leaves out.
 		if c, err := readDebControl(s.Path); err == nil {
@@ -448,6 +405,9 @@ func sourcePackage(s Source, used ids) (Package, string, error) {
 	}
 	if locator == "" {
 		locator = debFromURL(s.URL)
+	}
+	if locator == "" {
+		locator = mavenFromURL(s.URL)
 	}
 	if locator == "" {
 		q := map[string]string{}
@@ -477,6 +437,35 @@ func debFromURL(u string) string {
 		return ""
 	}
 	return purl("deb", debVendor(u), parts[0], unescapeURL(parts[1]), map[string]string{"arch": parts[2]})
+}
+
+// mavenRoots are the path segments that start a Maven repository's layout
+// on the hosts agentforge fetches from (repo.jenkins-ci.org/public/,
+// /releases/; Maven Central's /maven2/).
+var mavenRoots = []string{"public", "releases", "maven2"}
+
+// mavenFromURL returns the package URL of an artifact in a Maven
+// repository's layout (ROOT/GROUP/PATH/ARTIFACT/VERSION/ARTIFACT-VERSION.jar),
+// or "".
+func mavenFromURL(u string) string {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	segs := strings.Split(strings.Trim(pu.Path, "/"), "/")
+	for i, seg := range segs {
+		if !slices.Contains(mavenRoots, seg) || len(segs)-i < 5 {
+			continue
+		}
+		rest := segs[i+1:]
+		n := len(rest)
+		artifact, version, file := rest[n-3], rest[n-2], rest[n-1]
+		if !strings.HasPrefix(file, artifact+"-"+version+".") {
+			continue
+		}
+		return purl("maven", strings.Join(rest[:n-3], "."), artifact, version, nil)
+	}
+	return ""
 }
 
 // debVendor is the package URL namespace of a .deb's archive.

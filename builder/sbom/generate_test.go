@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentforge/agentforge/builder/source"
 )
 
 const (
@@ -251,13 +253,12 @@ func TestGenerate_SourcesBaseAndImage(t *testing.T) {
 	fpr := "A035C8C19219BA821ECEA86B64E628F8D684696D"
 	in := Input{
 		Name: "python-agent", Version: "0.6.0-rc0", Repository: "quay.io/org/python-agent",
-		Base: Base{Ref: "docker.io/library/ubuntu:24.04", Digest: "sha256:" + strings.Repeat("ab", 32)},
-		Sources: []Source{
+		Base: source.Base{Ref: "docker.io/library/ubuntu:24.04", Digest: "sha256:" + strings.Repeat("ab", 32)},
+		Sources: []source.Fetched{
 			{Name: "python", URL: "https://www.python.org/ftp/python/3.11.9/Python-3.11.9.tar.xz", From: "https://mirror.example/Python-3.11.9.tar.xz",
 				Path: tarball, SHA256: sum256, Size: 18, Checks: []string{"sha256", "openpgp " + fpr}},
 			{Name: "remoting", URL: "https://repo.jenkins-ci.org/public/org/jenkins-ci/main/remoting/3355.v388858a_47b_33/remoting-3355.v388858a_47b_33.jar",
-				Path: jar, SHA256: jar256, Checks: []string{"sha1 (published checksum)"},
-				PURL: "pkg:maven/org.jenkins-ci.main/remoting@3355.v388858a_47b_33"},
+				Path: jar, SHA256: jar256, Checks: []string{"sha1 (published checksum)"}},
 		},
 	}
 	doc := mustGenerate(t, testImage{Layers: [][]entry{{fileEntry("etc/os-release", ubuntuOS)}}}, in)
@@ -300,7 +301,7 @@ func TestGenerate_SourcesBaseAndImage(t *testing.T) {
 	}
 	rem := find("remoting")
 	if rem.VersionInfo != "3355.v388858a_47b_33" || !slices.Equal(rem.Checksums, []Checksum{{"SHA1", jar1}, {"SHA256", jar256}}) ||
-		rem.PURL() != in.Sources[1].PURL || rem.PrimaryPackagePurpose != PurposeLibrary ||
+		rem.PURL() != "pkg:maven/org.jenkins-ci.main/remoting@3355.v388858a_47b_33" || rem.PrimaryPackagePurpose != PurposeLibrary ||
 		!slices.Contains(doc.Relationships, Relationship{img.SPDXID, RelContains, rem.SPDXID}) {
 		t.Errorf("remoting: %+v", rem)
 	}
@@ -323,7 +324,7 @@ func TestGenerate_BaseFromLabels(t *testing.T) {
 		t.Errorf("base from labels: name %q, packages %+v", doc.Name, doc.Packages)
 	}
 	// FROM scratch: no base package, and the document says so.
-	doc = mustGenerate(t, testImage{Layers: [][]entry{{fileEntry("a", "b")}}}, Input{Name: "x", Base: Base{Ref: "scratch"}})
+	doc = mustGenerate(t, testImage{Layers: [][]entry{{fileEntry("a", "b")}}}, Input{Name: "x", Base: source.Base{Ref: "scratch"}})
 	if len(doc.Packages) != 1 || !strings.Contains(doc.CreationInfo.Comment, "scratch") {
 		t.Errorf("scratch: %+v %q", doc.Packages, doc.CreationInfo.Comment)
 	}
@@ -333,7 +334,7 @@ func TestGenerate_BaseFromLabels(t *testing.T) {
 		t.Errorf("no base known: %+v %q", doc.Packages, doc.CreationInfo.Comment)
 	}
 	// A base that is not a reference is refused, naming it.
-	if _, err := generate(t, testImage{Layers: [][]entry{{fileEntry("a", "b")}}}, Input{Name: "x", Base: Base{Ref: "Not A Ref"}}); err == nil ||
+	if _, err := generate(t, testImage{Layers: [][]entry{{fileEntry("a", "b")}}}, Input{Name: "x", Base: source.Base{Ref: "Not A Ref"}}); err == nil ||
 		!strings.Contains(err.Error(), `base image "Not A Ref"`) {
 		t.Errorf("bad base reference: %v", err)
 	}
@@ -378,7 +379,7 @@ func TestGenerate_Deterministic(t *testing.T) {
 		fileEntry("usr/lib/python3/site-packages/pip-23.0.dist-info/METADATA", "x"),
 	}}}
 	ref := writeLayout(t, t.TempDir(), img)
-	in := Input{Name: "app", Version: "1", Sources: []Source{{Name: "s", URL: "https://x/s-1.tgz", SHA256: strings.Repeat("1", 64)}}}
+	in := Input{Name: "app", Version: "1", Sources: []source.Fetched{{Name: "s", URL: "https://x/s-1.tgz", SHA256: strings.Repeat("1", 64)}}}
 	var first []byte
 	for i := 0; i < 3; i++ {
 		doc, err := Generate(context.Background(), ref, in)

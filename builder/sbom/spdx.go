@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -147,6 +149,38 @@ func (d *Document) JSON() ([]byte, error) {
 
 // Write validates doc and writes it as JSON to path (conventionally
 // "<report>.spdx.json"), atomically: a reader never sees half a document.
+// WriteFiles writes the SBOM of one image to path, or, for a
+// multi-platform image, each platform's to path with the platform added
+// before the extension (sbom.spdx.json, linux/arm64:
+// sbom-linux-arm64.spdx.json). docs maps platforms to documents; the key
+// "" is a single image. It returns the files written, in platform order.
+func WriteFiles(path string, docs map[string]*Document) ([]string, error) {
+	if doc, ok := docs[""]; ok && len(docs) == 1 {
+		return []string{path}, Write(path, doc)
+	}
+	var out []string
+	for _, platform := range slices.Sorted(maps.Keys(docs)) {
+		p := PlatformPath(path, platform)
+		if err := Write(p, docs[platform]); err != nil {
+			return out, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// PlatformPath is path with the platform added before its extension.
+func PlatformPath(path, platform string) string {
+	base, ext := path, ""
+	for _, e := range []string{".spdx.json", ".json"} {
+		if strings.HasSuffix(path, e) {
+			base, ext = strings.TrimSuffix(path, e), e
+			break
+		}
+	}
+	return base + "-" + strings.ReplaceAll(platform, "/", "-") + ext
+}
+
 func Write(path string, doc *Document) error {
 	if doc == nil {
 		return fmt.Errorf("write SBOM %s: no document", path)

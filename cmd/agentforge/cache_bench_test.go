@@ -15,8 +15,11 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/builder"
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/cmd/agentforge/internal/demo"
+	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/publisher/registry"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/sirupsen/logrus"
@@ -29,9 +32,9 @@ import (
 
 // BenchmarkLayerCache measures the registry layer cache on the real
 // images/python-agent definition, built as `agentforge demo` builds it on
-// a machine without Ubuntu's archive or python.org (a debootstrap Debian
-// base, CPython from Debian's source archive, a stand-in remoting jar; see
-// cmd/agentforge/internal/demo). Every build starts in a new, empty store
+// a machine without Ubuntu's archive, python.org or PyPI (a debootstrap
+// Debian base, CPython from Debian's source archive, Debian's wheels, a
+// stand-in remoting jar; see cmd/agentforge/internal/demo). Every build starts in a new, empty store
 // (overlay), as a Jenkins pod does, and pulls the base from a registry:
 //
 //   - cold: no cache; every step runs and is pushed, signed, to the cache;
@@ -82,11 +85,11 @@ func BenchmarkLayerCache(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer builder.CloseStore(seed)
-	def, err := loadDefinition("../../images/python-agent", nil)
+	def, err := images.Find("../../images/python-agent", nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	fetcher := &builder.Fetcher{CacheDir: cacheDir, Log: log}
+	fetcher := &source.Fetcher{CacheDir: cacheDir, Log: log}
 	env, err := demo.Prepare(ctx, seed, def, work, fetcher, logFile, log)
 	if err != nil {
 		b.Fatal(err)
@@ -98,8 +101,15 @@ func BenchmarkLayerCache(b *testing.B) {
 	}
 	defer reg.Close()
 	// The base comes from a registry, as ubuntu:24.04 does in a pod.
-	baseRef := reg.Addr + "/library/debian-minbase:bookworm"
+	baseRef := reg.Addr + "/library/debian-minbase:" + demo.Suite
 	pushBase(b, seed, env.BaseImage, baseRef)
+	if err := os.MkdirAll(filepath.Join(tmp, "hosts"), 0o700); err != nil {
+		b.Fatal(err)
+	}
+	hosts, err := remote.Registries{Insecure: []string{reg.Addr}}.Open(filepath.Join(tmp, "hosts"))
+	if err != nil {
+		b.Fatal(err)
+	}
 	cacheRepo, err := builder.ParseCacheRepository(reg.Addr + "/cache/python-agent")
 	if err != nil {
 		b.Fatal(err)
@@ -123,10 +133,10 @@ func BenchmarkLayerCache(b *testing.B) {
 		overrides[k] = v
 	}
 	overrides["base.image"] = baseRef
-	build := func(name string, overrides map[string]string, mirrors []image.Mirror, cache *builder.LayerCache) (*builder.Result, time.Duration) {
+	build := func(name string, overrides map[string]string, mirrors []remote.Mirror, cache *builder.LayerCache) (*builder.Result, time.Duration) {
 		b.Helper()
 		fmt.Fprintf(logFile, "\n===== %s build =====\n", name)
-		def, err := loadDefinition("../../images/python-agent", overrides)
+		def, err := images.Find("../../images/python-agent", overrides)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -141,8 +151,8 @@ func BenchmarkLayerCache(b *testing.B) {
 		}()
 		start := time.Now()
 		res, err := builder.Build(ctx, def, builder.BuildOptions{
-			Store: store, Fetcher: &builder.Fetcher{CacheDir: cacheDir, Mirrors: mirrors, SkipSignature: env.SkipSignature, Log: log},
-			Registries: image.Registries{Insecure: []string{reg.Addr}}, Cache: cache, TmpDir: tmp, Output: logFile, Log: log,
+			Store: store, Fetcher: &source.Fetcher{CacheDir: cacheDir, Mirrors: mirrors, SkipSignature: env.SkipSignature, Log: log},
+			Hosts: hosts, Cache: cache, TmpDir: tmp, Output: logFile, Log: log,
 		})
 		d := time.Since(start)
 		if err != nil {
@@ -170,7 +180,7 @@ func BenchmarkLayerCache(b *testing.B) {
 		bumped[k] = v
 	}
 	bumped["python.version"], bumped["python.sha256"] = "3.11.3", sum
-	mirrors := append([]image.Mirror{{From: "https://www.python.org/ftp/python/", To: "file://" + bumpDir + "/"}}, env.SourceMirrors...)
+	mirrors := append([]remote.Mirror{{From: "https://www.python.org/ftp/python/", To: "file://" + bumpDir + "/"}}, env.SourceMirrors...)
 	bump, bumpT := build("bump", bumped, mirrors, &builder.LayerCache{From: []reference.Named{cacheRepo}, To: cacheRepo, Signer: key, Verifier: pub})
 	ran := 0
 	pythonStep := false
@@ -207,11 +217,11 @@ func BenchmarkLayerCache(b *testing.B) {
 // as a registry serves a base image).
 func pushBase(b *testing.B, store storage.Store, local, ref string) {
 	b.Helper()
-	src, err := image.ParseReference(local, store)
+	src, err := oci.ParseReference(local, store)
 	if err != nil {
 		b.Fatal(err)
 	}
-	dest, err := image.ParseReference("docker://"+ref, nil)
+	dest, err := oci.ParseReference("docker://"+ref, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -31,6 +31,7 @@ type cacheJSON struct {
 // from it and gives the same digest; with another key it takes none and
 // says why.
 func TestCLI_BuildLayerCache(t *testing.T) {
+	buildertest.Builds(t)
 	reg := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	dir := t.TempDir()
 	t.Setenv("COSIGN_PASSWORD", "cache test")
@@ -130,6 +131,7 @@ func TestCLI_LayerCacheBadInput(t *testing.T) {
 // A release file's cache block is the build's cache, and release's
 // --sign-key signs its entries.
 func TestCLI_ReleaseLayerCache(t *testing.T) {
+	buildertest.Builds(t)
 	up := registrytest.New(t, registrytest.Options{})
 	dir := t.TempDir()
 	t.Setenv("AGENTFORGE_CACHE", buildertest.SourceCache(t))

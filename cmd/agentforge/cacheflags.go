@@ -19,8 +19,7 @@ type cacheFlags struct {
 	verifyKey string
 }
 
-// register adds the flags to cmd.
-func (f *cacheFlags) register(cmd *cobra.Command) {
+func (f *cacheFlags) AddFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringArrayVar(&f.from, "cache-from", nil, "registry repository (host/path) to take build steps from, each under its cache key, instead of running them (repeatable; looked up in order; --registry-mirror applies)")
 	fl.StringVar(&f.to, "cache-to", "", "registry repository (host/path) to push every step the build runs to, tagged with its cache key (signed with --sign-key)")
@@ -30,7 +29,7 @@ func (f *cacheFlags) register(cmd *cobra.Command) {
 // cache parses the flags into a layer cache (nil without --cache-from and
 // --cache-to); signer signs the entries pushed.
 func (f *cacheFlags) cache(signer sign.Signer) (*builder.LayerCache, error) {
-	c, err := layerCache(f.from, f.to, f.verifyKey, "--cache-from", "--cache-to", "--cache-verify-key")
+	c, err := builder.ParseLayerCache(f.from, f.to, f.verifyKey, [3]string{"--cache-from", "--cache-to", "--cache-verify-key"})
 	if err != nil {
 		return nil, err
 	}
@@ -39,44 +38,6 @@ func (f *cacheFlags) cache(signer sign.Signer) (*builder.LayerCache, error) {
 			return nil, errs.Inputf("--sign-key signs the layer cache's entries here: give --cache-to")
 		}
 		c.Signer = signer
-	}
-	return c, nil
-}
-
-// layerCache builds a layer cache from repositories and a public key file,
-// naming the settings as fromName, toName and keyName in errors (flags, or
-// the release file's keys). Nil when from and to are empty.
-func layerCache(from []string, to, verifyKey, fromName, toName, keyName string) (*builder.LayerCache, error) {
-	if len(from) == 0 && to == "" {
-		if verifyKey != "" {
-			return nil, errs.Inputf("%s checks the entries of %s: give %s too", keyName, fromName, fromName)
-		}
-		return nil, nil
-	}
-	c := &builder.LayerCache{}
-	for _, s := range from {
-		r, err := builder.ParseCacheRepository(s)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", fromName, err)
-		}
-		c.From = append(c.From, r)
-	}
-	if to != "" {
-		r, err := builder.ParseCacheRepository(to)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", toName, err)
-		}
-		c.To = r
-	}
-	if verifyKey != "" {
-		if len(c.From) == 0 {
-			return nil, errs.Inputf("%s checks the entries of %s: give %s too", keyName, fromName, fromName)
-		}
-		k, err := sign.LoadPublicKey(verifyKey)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", keyName, err)
-		}
-		c.Verifier = k
 	}
 	return c, nil
 }

@@ -11,8 +11,11 @@ import (
 	"strings"
 
 	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/cmd/agentforge/internal/demo"
-	"github.com/agentforge/agentforge/jenkins/jenkinstest"
+	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/jenkins"
+	"github.com/agentforge/agentforge/jenkins/emulator"
 	"github.com/agentforge/agentforge/publisher/registry"
 	"github.com/agentforge/agentforge/publisher/release"
 	"github.com/agentforge/agentforge/publisher/sign"
@@ -32,17 +35,19 @@ type demoReport struct {
 // demoSignature is the check of one destination's signature.
 type demoSignature struct {
 	Ref string `json:"ref"`
-	*signatureCheck
+	*sign.Check
 }
 
 var smokeCommands = [][]string{
 	{"python3", "--version"},
 	{"pip3", "--version"},
+	{"pip3", "list", "--format=freeze", "--disable-pip-version-check"},
 	{"podman", "--version"},
 	{"java", "-version"},
+	{"java", "-jar", "/usr/share/jenkins/agent.jar", "-version"},
 	{"git", "--version"},
 	{"make", "--version"},
-	{"sh", "-c", "id && test -s /usr/share/jenkins/agent.jar && test -x /usr/local/bin/jenkins-agent && pwd"},
+	{"sh", "-c", "id && test -s /usr/share/jenkins/agent.jar && test -x /usr/local/bin/jenkins-agent && test -x /usr/bin/catatonit && pwd"},
 }
 
 func (a *app) demoCommand() *cobra.Command {
@@ -52,11 +57,16 @@ func (a *app) demoCommand() *cobra.Command {
 		Use:   "demo",
 		Short: "Run the whole release offline, on embedded services and stand-ins",
 		Long: `Demo builds the real images/python-agent definition on this machine with no
-access to Ubuntu's archive, python.org or repo.jenkins-ci.org: a Debian bookworm
-base made with debootstrap stands in for Ubuntu, CPython comes from Debian's
-source archive (byte-identical to python.org's tarball) through --source-mirror,
-and a labelled stand-in replaces the remoting jar. It then verifies the image
-and runs python3, pip3, podman, java, git and make inside it (chroot), then
+access to Ubuntu's archive, python.org, PyPI or repo.jenkins-ci.org: a Debian 13
+(trixie) base made with debootstrap stands in for Ubuntu 24.04 (the same
+OpenJDK 21 package), CPython comes from Debian's source archive (byte-identical
+to python.org's tarball) and pip, setuptools, wheel and packaging from
+Debian's wheel packages, each through --source-mirror, and a labelled
+stand-in that java starts replaces the remoting jar. It then verifies the
+image, runs python3, pip3, podman, java, the agent jar, git and make inside it
+(chroot) and checks it as a pod runs it (Java 21 or later, the pinned Python
+tools, rootless podman, catatonit as PID 1 reaping orphans and passing
+SIGTERM on), then
 publishes it to two embedded registries (an upstream and a mirror), verifies
 both, and registers the pod template, pinned by digest, in an embedded Jenkins
 emulator. It signs the published digest with a key pair it generates and
@@ -85,11 +95,11 @@ Everything it stood in for is printed, with the reason.`,
 }
 
 func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string, optimize bool) (*demoReport, error) {
-	plain, err := loadDefinition("images/python-agent", nil)
+	plain, err := images.Find(release.DefaultDefinition, nil)
 	if err != nil {
 		return nil, err
 	}
-	fetcher := &builder.Fetcher{CacheDir: cacheDir, Log: a.log}
+	fetcher := &source.Fetcher{CacheDir: cacheDir, Log: a.log}
 	work := filepath.Join(cacheDir, "demo")
 	env, err := demo.Prepare(ctx, store, plain, work, fetcher, a.stderr, a.log)
 	if err != nil {
@@ -123,9 +133,9 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 	if err := os.MkdirAll(jenkinsDir, 0o700); err != nil {
 		return nil, err
 	}
-	emu, err := jenkinstest.Start(jenkinstest.Options{
-		Users: []jenkinstest.User{{Name: "agentforge-demo", Token: token, Admin: true}},
-		State: jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
+	emu, err := emulator.Start(emulator.Options{
+		Users: []emulator.User{{Name: "agentforge-demo", Token: token, Admin: true}},
+		State: emulator.State{Clouds: []emulator.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
 	}, jenkinsDir)
 	if err != nil {
 		return nil, fmt.Errorf("demo Jenkins (needs groovy and default-jre-headless; make demo installs them): %w", err)
@@ -147,20 +157,19 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 		a.log.Warnf("STAND-IN: %s -> %s (%s)", s.What, s.Instead, s.Why)
 	}
 
-	cfg := &releaseFile{
-		Definition: defaultDefinition, Set: env.Overrides,
-		Smoke:        smokeCommands,
-		Pod:          demo.PodCheck,
-		Destinations: []string{regs[0].Addr + "/agents/python-agent", regs[1].Addr + "/registry.example/agents/python-agent"},
-		Jenkins:      &releaseJenkins{URL: emu.URL, User: "agentforge-demo", TokenFile: tokenFile, Template: "python-agent", Label: "python", MemoryRequest: "1Gi", CPURequest: "500m", Podman: true},
-	}
-	for _, m := range env.SourceMirrors {
-		cfg.SourceMirrors = append(cfg.SourceMirrors, m.From+"="+m.To)
+	file := &release.File{
+		Definition: release.DefaultDefinition, Set: env.Overrides,
+		SourceMirrors: env.SourceMirrors,
+		Smoke:         smokeCommands,
+		Pod:           demo.PodCheck,
+		Destinations:  []string{regs[0].Addr + "/agents/python-agent", regs[1].Addr + "/registry.example/agents/python-agent"},
+		Jenkins: &release.JenkinsFile{URL: emu.URL, User: "agentforge-demo", TokenFile: tokenFile, Template: jenkins.Template{
+			Name: "python-agent", Label: "python", InstanceCap: -1, MemoryRequest: "1Gi", CPURequest: "500m", Podman: jenkins.PodmanPrivileged}},
 	}
 	for name := range env.SkipSignature {
-		cfg.SkipSignature = append(cfg.SkipSignature, name)
+		file.SkipSignature = append(file.SkipSignature, name)
 	}
-	rc, err := a.releaseConfig(store, cfg, cacheDir, builder.DefaultKeyServer, filepath.Join(cacheDir, "publish"))
+	renv, err := a.releaseEnv(store, file, cacheDir)
 	if err != nil {
 		return rep, err
 	}
@@ -175,10 +184,14 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 	if err := os.WriteFile(pubFile, pubPEM, 0o644); err != nil {
 		return rep, err
 	}
-	if rc.Signer, err = sign.ParsePrivateKey(privPEM, pass); err != nil {
+	if renv.Signer, err = sign.ParsePrivateKey(privPEM, pass); err != nil {
 		return rep, err
 	}
-	rc.SBOMFile = filepath.Join(work, "python-agent.spdx.json")
+	renv.SBOMFile = filepath.Join(work, "python-agent.spdx.json")
+	rc, err := file.Config(renv)
+	if err != nil {
+		return rep, err
+	}
 	for i := 1; i <= 2; i++ {
 		a.log.Infof("demo run %d of 2", i)
 		run, err := release.Run(ctx, rc)
@@ -208,8 +221,8 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 		if err != nil {
 			return rep, err
 		}
-		check, err := a.checkSignature(ctx, ref, pubFile, sbomRequired)
-		rep.Verified = append(rep.Verified, demoSignature{Ref: d.Ref, signatureCheck: check})
+		check, err := a.checkSignature(ctx, ref, pubFile, sign.SBOMRequired)
+		rep.Verified = append(rep.Verified, demoSignature{Ref: d.Ref, Check: check})
 		if err != nil {
 			return rep, fmt.Errorf("demo: %s: %w", d.Ref, err)
 		}
@@ -246,6 +259,9 @@ func printDemo(w io.Writer, r *demoReport) {
 		if i == 0 {
 			for _, s := range run.Smoke {
 				fmt.Fprintf(w, "  $ %s\n    %s\n", s.Command, strings.ReplaceAll(s.Output, "\n", "\n    "))
+			}
+			if run.Pod != "" {
+				fmt.Fprintf(w, "  pod check (the image run as a pod runs it):\n    %s\n", strings.ReplaceAll(run.Pod, "\n", "\n    "))
 			}
 		}
 	}

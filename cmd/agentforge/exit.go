@@ -72,7 +72,10 @@ var templateFlags = map[string]string{
 	"namespace": "--namespace", "service-account": "--service-account",
 	"cpu-request": "--cpu-request", "memory-request": "--memory-request", "cpu-limit": "--cpu-limit", "memory-limit": "--memory-limit",
 	"idle-minutes": "--idle-minutes", "instance-cap": "--instance-cap", "node-usage-mode": "--node-usage-mode",
-	"emptyDir": "--podman-storage",
+	"emptyDir": "--podman-storage", "podman-storage": "--podman-storage", "podman": "--podman", "user-namespace": "--user-namespace",
+	"image-pull-secret": "--image-pull-secret", "node-selector": "--node-selector", "env": "--env",
+	"yaml": "--yaml-file", "yaml-merge": "--yaml-merge", "inherit-from": "--inherit-from",
+	"run-as-user": "--run-as-user", "run-as-group": "--run-as-group", "fs-group": "--fs-group", "arch": "--arch",
 }
 
 // jenkinsHints name the flag that helps with a refusal, by jenkins.Error
@@ -80,7 +83,10 @@ var templateFlags = map[string]string{
 var jenkinsHints = map[string]string{
 	"not-managed":    "--adopt takes it over",
 	"no-such-cloud":  "--cloud names another",
-	"script-console": "--casc prints the configuration-as-code fragment instead",
+	"script-console": "--casc-file FILE --casc-reload or --helm-values register through configuration as code instead",
+	"casc-managed":   "--casc-file FILE --casc-reload keeps the template in the configuration-as-code YAML, --helm-values prints the chart's form; --script-console registers by script anyway",
+	"casc-missing":   "--casc-reload needs the configuration-as-code plugin",
+	"casc-reload":    "check the YAML in --casc-file",
 	"not-jenkins":    "check --jenkins-url",
 }
 

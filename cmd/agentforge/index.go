@@ -5,7 +5,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/types"
@@ -38,29 +38,32 @@ index digest (cosign format), after verification and before the tags.`,
 				if !strings.HasPrefix(s, "docker://") {
 					s = "docker://" + s
 				}
-				ref, err := image.ParseReference(s, nil)
+				ref, err := oci.ParseReference(s, nil)
 				if err != nil {
 					return err
 				}
 				srcs = append(srcs, ref)
 			}
-			dests, err := f.destinations(f.tags)
+			dests, err := f.destinations(nil)
 			if err != nil {
 				return err
 			}
-			signer, err := sf.signer()
+			signing, err := sf.signing()
 			if err != nil {
 				return err
 			}
-			opts := f.options(a)
-			opts.Sign = signing(signer, nil)
+			opts, err := f.options(a)
+			if err != nil {
+				return err
+			}
+			opts.Sign = signing
 			rep, err := publisher.Index(cmd.Context(), srcs, dests, opts)
 			a.emitIndex(rep)
 			return err
 		},
 	}
-	f.register(cmd)
-	sf.register(cmd)
+	f.AddFlags(cmd)
+	sf.AddFlags(cmd)
 	return cmd
 }
 

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 )
 
@@ -17,7 +17,7 @@ func TestCLI_IndexOfPublishedPlatforms(t *testing.T) {
 	var refs []string
 	for i, platform := range []string{"linux/amd64", "linux/arm64"} {
 		dir := filepath.Join(t.TempDir(), "layout")
-		imagetest.Layout(t, mkdir(t, dir), "1", imagetest.Options{Layers: 1, Size: 4096, Seed: uint64(i), Platforms: []string{platform}})
+		ocitest.Layout(t, mkdir(t, dir), "1", ocitest.Options{Layers: 1, Size: 4096, Seed: uint64(i), Platforms: []string{platform}})
 		code, stdout, stderr := cli(t, append([]string{"publish", "oci:" + dir + ":1", "--to", reg.Host + "/agents/py:0.6.0-" + filepath.Base(platform), "-o", "json"}, ins...)...)
 		if code != 0 {
 			t.Fatalf("publish %s: exit %d\n%s", platform, code, stderr)

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/agentforge/agentforge/builder/buildertest"
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/containers/buildah"
 )
@@ -39,6 +39,7 @@ func storeFlags(t *testing.T) []string {
 }
 
 func TestCLI_BuildVerifyJSONAndExitCodes(t *testing.T) {
+	buildertest.Builds(t)
 	sf := storeFlags(t)
 	cache := buildertest.SourceCache(t)
 	code, stdout, stderr := cli(t, append([]string{"build", "../../testdata/busybox", "-o", "json", "--cache-dir", cache}, sf...)...)
@@ -109,7 +110,7 @@ func TestCLI_BadInput(t *testing.T) {
 	os.WriteFile(filepath.Join(badDef, "Containerfile"), []byte("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"), 0o644)
 	sf := storeFlags(t)
 	layout := filepath.Join(t.TempDir(), "layout")
-	imagetest.Layout(t, mkdir(t, layout), "1", imagetest.Options{Layers: 1, Size: 1024})
+	ocitest.Layout(t, mkdir(t, layout), "1", ocitest.Options{Layers: 1, Size: 1024})
 	badAuth := filepath.Join(t.TempDir(), "auth.json")
 	os.WriteFile(badAuth, []byte("{not json"), 0o600)
 	reg := registrytest.New(t, registrytest.Options{})
@@ -154,6 +155,7 @@ func TestCLI_BadInput(t *testing.T) {
 }
 
 func TestCLI_SourceChecksumMismatchIsExit3(t *testing.T) {
+	buildertest.Builds(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("not what was pinned"))
 	}))
@@ -206,6 +208,7 @@ func mkdir(t *testing.T, dir string) string {
 // A helper program missing at run time is agentforge's own error naming the
 // Debian package to install, exit 1 (a runtime failure, not bad input).
 func TestCLI_MissingHelperNamesThePackage(t *testing.T) {
+	buildertest.Builds(t)
 	t.Setenv("PATH", t.TempDir())
 	code, stdout, stderr := cli(t, append([]string{"demo", "-o", "json", "--cache-dir", t.TempDir()}, storeFlags(t)...)...)
 	if code != 1 {

@@ -4,7 +4,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/docker/reference"
@@ -32,26 +32,30 @@ index to one platform (the digest then changes to that platform's manifest).`,
 			if !strings.HasPrefix(srcArg, "docker://") {
 				srcArg = "docker://" + srcArg
 			}
-			src, err := image.ParseReference(srcArg, nil)
+			src, err := oci.ParseReference(srcArg, nil)
 			if err != nil {
 				return err
 			}
-			tags := f.tags
-			if t, ok := src.DockerReference().(reference.Tagged); ok && len(tags) == 0 {
+			var tags []string
+			if t, ok := src.DockerReference().(reference.Tagged); ok {
 				tags = []string{t.Tag()}
 			}
 			dests, err := f.destinations(tags)
 			if err != nil {
 				return err
 			}
-			rep, err := publisher.Mirror(cmd.Context(), src, dests, publisher.MirrorOptions{Options: f.options(a), Platform: platform, DryRun: dryRun})
+			opts, err := f.options(a)
+			if err != nil {
+				return err
+			}
+			rep, err := publisher.Mirror(cmd.Context(), src, dests, publisher.MirrorOptions{Options: opts, Platform: platform, DryRun: dryRun})
 			if rep != nil {
 				a.emit(rep, func(w io.Writer) { printPublish(w, rep) })
 			}
 			return err
 		},
 	}
-	f.register(cmd)
+	f.AddFlags(cmd)
 	cmd.Flags().StringVar(&platform, "platform", "", "copy only this platform's manifest (os/arch[/variant]); the digest changes")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say which blobs would be copied, copy nothing")
 	return cmd

@@ -20,6 +20,7 @@ import (
 // same index digest on both, skopeo agreeing), and verify the published
 // index. Needs root, qemu-user-static and binfmt-support (make deps).
 func TestCLI_MultiPlatformBuildPublish(t *testing.T) {
+	buildertest.Builds(t)
 	sf := storeFlags(t)
 	dir := t.TempDir()
 	code, stdout, stderr := cli(t, append([]string{"build", "../../testdata/busybox", "--platform", "linux/arm64,linux/amd64",

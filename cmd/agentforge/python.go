@@ -3,11 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/agentforge/agentforge/images/errs"
 	"io"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/source"
+	"github.com/agentforge/agentforge/images/errs"
+
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/cpython"
 	"github.com/spf13/cobra"
@@ -49,7 +50,7 @@ func (a *app) pythonCommand() *cobra.Command {
 	}
 	latest.Flags().StringVar(&series, "series", "3.11", "release series")
 
-	var f buildFlags
+	var f sourceFlags
 	var dryRun bool
 	var sha string
 	bump := &cobra.Command{
@@ -70,11 +71,11 @@ not match; the definition is then left as it was.`,
 			if len(argv) == 1 {
 				dir = argv[0]
 			}
-			opts, _, err := f.options(a)
+			fetcher, err := f.fetcher(a)
 			if err != nil {
 				return err
 			}
-			rep, err := a.bump(cmd.Context(), dir, &cpython.Finder{Base: base}, opts.Fetcher, sha, dryRun)
+			rep, err := a.bump(cmd.Context(), dir, &cpython.Finder{Base: base}, fetcher, sha, dryRun)
 			if rep != nil {
 				a.emit(rep, func(w io.Writer) {
 					fmt.Fprintf(w, "%s: %s -> %s (%s)\n", rep.Definition, rep.From, rep.To, rep.Status)
@@ -83,14 +84,14 @@ not match; the definition is then left as it was.`,
 			return err
 		},
 	}
-	f.registerSources(bump)
+	f.AddFlags(bump)
 	bump.Flags().BoolVar(&dryRun, "dry-run", false, "check the new release but do not write the definition")
 	bump.Flags().StringVar(&sha, "sha256", "", "the new tarball's sha256, when python.org publishes no sigstore bundle for it")
 	cmd.AddCommand(latest, bump)
 	return cmd
 }
 
-func (a *app) bump(ctx context.Context, dir string, finder *cpython.Finder, fetcher *builder.Fetcher, sha string, dryRun bool) (*bumpReport, error) {
+func (a *app) bump(ctx context.Context, dir string, finder *cpython.Finder, fetcher *source.Fetcher, sha string, dryRun bool) (*bumpReport, error) {
 	fsys, name, err := images.Open(dir)
 	if err != nil {
 		return nil, err

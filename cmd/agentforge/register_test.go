@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/jenkins/jenkinstest"
+	"gopkg.in/yaml.v3"
 )
 
 const testToken = "0123456789abcdef-secret-token"
@@ -41,7 +42,7 @@ func TestCLI_Register(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 		t.Fatalf("%v\n%s", err, stdout)
 	}
-	if out.Status != "created" || out.JenkinsVersion != "2.479.3" || out.Template.Image != image || out.Template.ID == "" || out.Template.Label != "python" {
+	if out.Status != "created" || out.JenkinsVersion != "2.555.1" || out.Template.Image != image || out.Template.ID == "" || out.Template.Label != "python" {
 		t.Fatalf("%s", stdout)
 	}
 	code, stdout2, stderr2 := cli(t, base...)
@@ -91,17 +92,29 @@ func TestCLI_RegisterExitCodes(t *testing.T) {
 	}
 }
 
-func TestCLI_RegisterWarnsUnderCasc(t *testing.T) {
+// Where configuration-as-code's YAML declares jenkins.clouds, a template
+// added by script would be gone at the next reload: register refuses
+// (exit 4) and names the JCasC route; --script-console goes ahead, warning.
+func TestCLI_RegisterRefusedWhereCascManagesClouds(t *testing.T) {
+	casc := filepath.Join(t.TempDir(), "jenkins.yaml")
+	os.WriteFile(casc, []byte("jenkins:\n  clouds:\n    - kubernetes:\n        name: kubernetes\n"), 0o644)
 	srv := jenkinstest.New(t, jenkinstest.Options{
-		Users: []jenkinstest.User{{Name: "ci-bot", Token: testToken, Admin: true}},
-		State: jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
-		Casc:  true,
+		Users:    []jenkinstest.User{{Name: "ci-bot", Token: testToken, Admin: true}},
+		State:    jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
+		CascFile: casc,
 	})
 	t.Setenv("JENKINS_API_TOKEN", testToken)
 	image := "registry.example/agents/python@sha256:" + strings.Repeat("cd", 32)
 	code, _, stderr := cli(t, "register", "--jenkins-url", srv.URL, "--jenkins-user", "ci-bot", "--image", image)
-	if code != 0 || !strings.Contains(stderr, "configuration-as-code plugin") || !strings.Contains(stderr, "--casc") {
-		t.Fatalf("exit %d, want a JCasC warning:\n%s", code, stderr)
+	if code != 4 || !strings.Contains(stderr, "casc-managed") || !strings.Contains(stderr, casc) || !strings.Contains(stderr, "--casc-file FILE --casc-reload") || !strings.Contains(stderr, "--script-console") {
+		t.Fatalf("exit %d, want 4 naming the JCasC route:\n%s", code, stderr)
+	}
+	if srv.State().Saves != 0 {
+		t.Fatal("a refused registration saved")
+	}
+	code, stdout, stderr := cli(t, "register", "--jenkins-url", srv.URL, "--jenkins-user", "ci-bot", "--image", image, "--script-console")
+	if code != 0 || !strings.Contains(stdout, "created") || !strings.Contains(stdout, "warning: configuration-as-code manages the clouds") {
+		t.Fatalf("--script-console: exit %d\n%s%s", code, stdout, stderr)
 	}
 }
 
@@ -211,10 +224,216 @@ func TestCLI_RegisterPodman(t *testing.T) {
 		{"--podman-storage", "/x"},
 		{"--podman", "--podman-storage", "relative/containers"},
 		{"--podman", "--node", "python-1"},
+		{"--podman", "rootless"},
+		{"--podman=rootless"},
 	} {
 		code, _, stderr := cli(t, append([]string{"register", "--casc", "--image", image}, args...)...)
 		if code != 2 {
 			t.Errorf("%v: exit %d (want 2)\n%s", args, code, stderr)
 		}
+	}
+}
+
+const testImage = "registry.example/agents/python@sha256:abababababababababababababababababababababababababababababababab"
+
+// Every new flag, on the emulator: what Jenkins stores (through the
+// plugin's setters) and what register reports, then unchanged on a rerun.
+func TestCLI_RegisterNewFlags(t *testing.T) {
+	srv := jenkinsEmulator(t)
+	t.Setenv("JENKINS_API_TOKEN", testToken)
+	podYAML := filepath.Join(t.TempDir(), "pod.yaml")
+	os.WriteFile(podYAML, []byte("spec:\n  priorityClassName: ci-batch\n"), 0o644)
+	args := []string{"register", "--jenkins-url", srv.URL, "--jenkins-user", "ci-bot", "--image", testImage, "-o", "json",
+		"--image-pull-secret", "upstream-pull", "--image-pull-secret", "mirror-pull",
+		"--node-selector", "kubernetes.io/arch=arm64", "--node-selector", "pool=ci",
+		"--env", "PIP_INDEX_URL=https://pypi.mirror.example/simple", "--env", "EMPTY=",
+		"--yaml-file", podYAML, "--yaml-merge", "merge", "--inherit-from", "base",
+		"--run-as-user", "1000", "--run-as-group", "1000", "--fs-group", "1000",
+		"--podman", "unprivileged", "--user-namespace"}
+	for _, want := range []string{"created", "unchanged"} {
+		code, stdout, stderr := cli(t, args...)
+		var out struct {
+			Status   string
+			Template struct {
+				ImagePullSecrets  []string
+				NodeSelector, Env map[string]string
+				YAML              string
+				YAMLMergeStrategy string
+				InheritFrom       string
+				RunAsUser         int64
+				Privileged        bool
+				EmptyDirs         []string
+			}
+		}
+		if code != 0 || json.Unmarshal([]byte(stdout), &out) != nil || out.Status != want {
+			t.Fatalf("want %s: exit %d\n%s%s", want, code, stdout, stderr)
+		}
+		tm := out.Template
+		if strings.Join(tm.ImagePullSecrets, ",") != "mirror-pull,upstream-pull" || tm.NodeSelector["pool"] != "ci" || tm.Env["PIP_INDEX_URL"] == "" ||
+			tm.YAMLMergeStrategy != "merge" || tm.InheritFrom != "base" || tm.RunAsUser != 1000 || tm.Privileged || len(tm.EmptyDirs) != 1 {
+			t.Errorf("%s: template %+v", want, tm)
+		}
+		for _, y := range []string{"priorityClassName: ci-batch", "fsGroup: 1000", "hostUsers: false", "type: Unconfined", "- SETUID"} {
+			if !strings.Contains(tm.YAML, y) {
+				t.Errorf("the pod YAML lacks %s:\n%s", y, tm.YAML)
+			}
+		}
+	}
+	st := srv.State().Clouds[0].Templates[0]
+	if st["nodeSelector"] != "kubernetes.io/arch=arm64,pool=ci" || st["runAsGroup"] != "1000" || st["yamlMergeStrategy"] != "merge" {
+		t.Errorf("stored: %v", st)
+	}
+	// --arch: the per-architecture template next to the plain one.
+	code, stdout, stderr := cli(t, "register", "--jenkins-url", srv.URL, "--jenkins-user", "ci-bot", "--image", testImage, "--arch", "arm64", "-o", "json")
+	var arm struct {
+		Status   string
+		Template struct {
+			Name, Label  string
+			NodeSelector map[string]string
+		}
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &arm) != nil || arm.Status != "created" || arm.Template.Name != "python-agent-arm64" ||
+		arm.Template.Label != "python-arm64" || arm.Template.NodeSelector["kubernetes.io/arch"] != "arm64" {
+		t.Fatalf("--arch: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// Bad values of the new flags exit 2 naming the flag, before Jenkins is
+// asked (no server, no token needed).
+func TestCLI_RegisterNewFlagsBadInput(t *testing.T) {
+	t.Setenv("JENKINS_API_TOKEN", "")
+	file := filepath.Join(t.TempDir(), "jenkins.yaml")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--casc", "--node-selector", "kubernetes.io/arch"}, "--node-selector"},
+		{[]string{"--casc", "--node-selector", "a=b", "--node-selector", "a=c"}, "given twice"},
+		{[]string{"--casc", "--node-selector", "arch=arm 64"}, "--node-selector"},
+		{[]string{"--casc", "--env", "=x"}, "--env"},
+		{[]string{"--casc", "--env", "1X=y"}, "--env"},
+		{[]string{"--casc", "--image-pull-secret", "Bad_Name"}, "--image-pull-secret"},
+		{[]string{"--casc", "--yaml-file", "/nonexistent/pod.yaml"}, "--yaml-file"},
+		{[]string{"--casc", "--yaml-merge", "replace"}, "--yaml-merge"},
+		{[]string{"--casc", "--run-as-user", "abc"}, "run-as-user"},
+		{[]string{"--casc", "--run-as-user", "-1"}, "--run-as-user"},
+		{[]string{"--casc", "--fs-group", "3000000000"}, "--fs-group"},
+		{[]string{"--casc", "--podman", "--user-namespace"}, "--user-namespace"},
+		{[]string{"--casc", "--arch", "ARM/64"}, "--arch"},
+		{[]string{"--casc", "--helm-values"}, "pick one"},
+		{[]string{"--casc-reload"}, "--casc-reload goes with --casc-file"},
+		{[]string{"--casc-file", file, "--script-console"}, "--script-console"},
+		{[]string{"--casc-file", file, "--remove"}, "--remove"},
+		{[]string{"--node", "python-1", "--env", "A=b"}, "--env"},
+		{[]string{"--casc", "unprivileged"}, "unknown command"},
+	} {
+		code, stdout, stderr := cli(t, append([]string{"register", "--image", testImage}, tc.args...)...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: exit %d (want 2 naming %s)\n%s%s", tc.args, code, tc.want, stdout, stderr)
+		}
+	}
+	if _, err := os.Stat(file); err == nil {
+		t.Error("a refused run wrote the JCasC file")
+	}
+}
+
+// --casc prints every field as configuration-as-code YAML, with the
+// plugin's symbols (envVar, emptyDirVolume, merge).
+func TestCLI_RegisterCascCarriesEveryField(t *testing.T) {
+	code, stdout, stderr := cli(t, "register", "--casc", "--image", testImage, "--namespace", "ci", "--service-account", "agents",
+		"--idle-minutes", "5", "--instance-cap", "10", "--cpu-request", "500m", "--memory-request", "1Gi", "--cpu-limit", "2", "--memory-limit", "2Gi",
+		"--node-usage-mode", "NORMAL", "--image-pull-secret", "pull", "--node-selector", "pool=ci", "--env", "A=b", "--yaml-merge", "merge",
+		"--inherit-from", "base", "--run-as-user", "1000", "--run-as-group", "1001", "--fs-group", "1002", "--podman=unprivileged", "--user-namespace")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	var doc struct {
+		Jenkins struct {
+			Clouds []struct {
+				Kubernetes struct {
+					Name      string
+					Templates []map[string]any
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, stdout)
+	}
+	tm := doc.Jenkins.Clouds[0].Kubernetes.Templates[0]
+	for _, k := range []string{"id", "name", "label", "namespace", "serviceAccount", "idleMinutes", "instanceCap", "nodeUsageMode", "imagePullSecrets",
+		"nodeSelector", "yaml", "yamlMergeStrategy", "inheritFrom", "runAsUser", "runAsGroup", "volumes", "containers", "annotations"} {
+		if _, ok := tm[k]; !ok {
+			t.Errorf("no %s in:\n%s", k, stdout)
+		}
+	}
+	jnlp := tm["containers"].([]any)[0].(map[string]any)
+	for _, k := range []string{"image", "workingDir", "resourceRequestCpu", "resourceRequestMemory", "resourceLimitCpu", "resourceLimitMemory", "envVars"} {
+		if _, ok := jnlp[k]; !ok {
+			t.Errorf("no jnlp %s in:\n%s", k, stdout)
+		}
+	}
+	for _, want := range []string{"- envVar:", "- emptyDirVolume:", `yamlMergeStrategy: "merge"`, "fsGroup: 1002", "hostUsers: false", "nodeUsageMode: NORMAL"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("no %s in:\n%s", want, stdout)
+		}
+	}
+}
+
+// The configuration-as-code route from the command line: the file merged
+// (no Jenkins needed), then merged and reloaded with a read-back; a rerun
+// leaves the file byte for byte. The Helm form prints and merges.
+func TestCLI_RegisterCascFile(t *testing.T) {
+	dir := t.TempDir()
+	casc := filepath.Join(dir, "jenkins.yaml")
+	os.WriteFile(casc, []byte("jenkins:\n  systemMessage: \"hi\"\n"), 0o644)
+	t.Setenv("JENKINS_API_TOKEN", "")
+	code, stdout, stderr := cli(t, "register", "--casc-file", casc, "--image", testImage, "--env", "A=b", "-o", "json")
+	var fileOnly struct{ Status, File string }
+	if code != 0 || json.Unmarshal([]byte(stdout), &fileOnly) != nil || fileOnly.Status != "created" || fileOnly.File != casc {
+		t.Fatalf("file only: exit %d\n%s%s", code, stdout, stderr)
+	}
+	srv := jenkinstest.New(t, jenkinstest.Options{
+		Users:    []jenkinstest.User{{Name: "ci-bot", Token: testToken, Admin: true}},
+		CascFile: casc,
+	})
+	t.Setenv("JENKINS_API_TOKEN", testToken)
+	base := []string{"register", "--casc-file", casc, "--casc-reload", "--jenkins-url", srv.URL, "--jenkins-user", "ci-bot", "--image", testImage, "--env", "A=b", "--podman"}
+	code, stdout, stderr = cli(t, append(base, "-o", "json")...)
+	var out struct {
+		Status   string
+		Reloaded bool
+		Template struct {
+			ID         string
+			Privileged bool
+			Env        map[string]string
+		}
+	}
+	if code != 0 || json.Unmarshal([]byte(stdout), &out) != nil || out.Status != "updated" || !out.Reloaded || !out.Template.Privileged || out.Template.Env["A"] != "b" || out.Template.ID == "" {
+		t.Fatalf("reload: exit %d\n%s%s", code, stdout, stderr)
+	}
+	first, _ := os.ReadFile(casc)
+	code, stdout, stderr = cli(t, base...)
+	if second, _ := os.ReadFile(casc); code != 0 || !strings.Contains(stdout, "unchanged") || !strings.Contains(stdout, "reloaded") || string(second) != string(first) {
+		t.Fatalf("rerun: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(string(first), `systemMessage: "hi"`) || srv.CascReloads != 2 {
+		t.Errorf("reloads %d, file:\n%s", srv.CascReloads, first)
+	}
+	for _, s := range []string{stdout, stderr} {
+		if strings.Contains(s, testToken) {
+			t.Fatal("the token reached the output")
+		}
+	}
+
+	code, stdout, _ = cli(t, "register", "--helm-values", "--image", testImage, "-o", "json")
+	var helm struct{ HelmValues string }
+	if code != 0 || json.Unmarshal([]byte(stdout), &helm) != nil || !strings.Contains(helm.HelmValues, "podTemplates:\n    python-agent: |") {
+		t.Fatalf("--helm-values: exit %d\n%s", code, stdout)
+	}
+	values := filepath.Join(dir, "values.yaml")
+	code, stdout, stderr = cli(t, "register", "--helm-values-file", values, "--image", testImage)
+	if data, _ := os.ReadFile(values); code != 0 || !strings.Contains(stdout, "created") || !strings.Contains(string(data), "podTemplates:") {
+		t.Fatalf("--helm-values-file: exit %d\n%s%s\n%s", code, stdout, stderr, data)
 	}
 }

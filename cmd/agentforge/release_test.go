@@ -14,6 +14,7 @@ import (
 )
 
 func TestCLI_ReleaseTwiceIsIdempotent(t *testing.T) {
+	buildertest.Builds(t)
 	up := registrytest.New(t, registrytest.Options{})
 	mirror := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	emu := jenkinstest.New(t, jenkinstest.Options{
@@ -112,6 +113,7 @@ jenkins:
 // under qemu), the index goes to both registries, and Jenkins is pointed at
 // the index digest.
 func TestCLI_ReleaseMultiPlatform(t *testing.T) {
+	buildertest.Builds(t)
 	up := registrytest.New(t, registrytest.Options{})
 	mirror := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	emu := jenkinstest.New(t, jenkinstest.Options{
@@ -184,5 +186,29 @@ jenkins:
 		if code, stdout, stderr := cli(t, append([]string{"verify", ref, "--key", key + ".pub", "--require-sbom"}, global...)...); code != 0 {
 			t.Errorf("%s on the mirror: exit %d\n%s\n%s", m.Platform, code, stdout, stderr)
 		}
+	}
+}
+
+// A release file with a mistake anywhere is refused before anything is
+// built or pushed: exit 2, naming FILE:LINE (an empty smoke command used
+// to build and then panic; a verify typo to fail only at publish).
+func TestCLI_ReleaseBadFileChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"empty smoke command": "definition: ../../testdata/busybox\nsmoke: [[cat, /etc/greeting], []]\ndestinations: [127.0.0.1:1/a/b]\n",
+		"verify typo":         "definition: ../../testdata/busybox\ndestinations: [127.0.0.1:1/a/b]\nverify: ful\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := filepath.Join(dir, "release.yaml")
+			os.WriteFile(cfg, []byte(body), 0o644)
+			root := filepath.Join(t.TempDir(), "storage")
+			code, _, stderr := cli(t, "release", "--config", cfg, "--storage-root", root, "--storage-driver", "vfs")
+			if code != 2 || !strings.Contains(stderr, cfg+":") {
+				t.Fatalf("exit %d, want 2 naming %s:LINE\n%s", code, cfg, stderr)
+			}
+			if _, err := os.Stat(root); err == nil {
+				t.Errorf("storage was opened at %s for a file refused up front", root)
+			}
+		})
 	}
 }

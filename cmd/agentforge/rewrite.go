@@ -2,21 +2,14 @@ package main
 
 import (
 	"fmt"
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/images/errs"
 	"io"
-	"os"
+
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/images/errs"
 
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/spf13/cobra"
 )
-
-// rewriteReport is the JSON output of rewrite.
-type rewriteReport struct {
-	Changes    []publisher.Change `json:"changes"`
-	Unmirrored []publisher.Change `json:"unmirrored"`
-	Written    []string           `json:"written"`
-}
 
 func (a *app) rewriteCommand() *cobra.Command {
 	var mirrors []string
@@ -37,46 +30,20 @@ mirror covers.`,
   agentforge rewrite --mirror docker.io=mirror.example/docker.io --check Jenkinsfile`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, files []string) error {
-			rw := &publisher.Rewriter{Pin: pin, Registries: a.registryConfig(nil)}
-			for _, m := range mirrors {
-				rm, err := image.ParseMirror(m)
-				if err != nil {
-					return err
-				}
-				rw.Mirrors = append(rw.Mirrors, rm)
+			hosts, err := a.hosts(nil, remote.RetryPolicy{})
+			if err != nil {
+				return err
+			}
+			rw := &publisher.Rewriter{Pin: pin, Hosts: hosts}
+			if rw.Mirrors, err = parseMirrors(mirrors); err != nil {
+				return fmt.Errorf("--mirror: %w", err)
 			}
 			if len(rw.Mirrors) == 0 {
 				return errs.Inputf("give at least one --mirror REGISTRY=MIRROR")
 			}
-			rep := &rewriteReport{Changes: []publisher.Change{}, Unmirrored: []publisher.Change{}, Written: []string{}}
-			for _, f := range files {
-				data, err := os.ReadFile(f)
-				if err != nil {
-					return errs.Input(err)
-				}
-				out, changes, err := rw.Rewrite(cmd.Context(), f, data)
-				if err != nil {
-					return err
-				}
-				changed := false
-				for _, c := range changes {
-					if c.To == "" {
-						rep.Unmirrored = append(rep.Unmirrored, c)
-					} else {
-						rep.Changes = append(rep.Changes, c)
-						changed = true
-					}
-				}
-				if write && changed {
-					st, err := os.Stat(f)
-					if err != nil {
-						return err
-					}
-					if err := os.WriteFile(f, out, st.Mode().Perm()); err != nil {
-						return fmt.Errorf("write %s: %w", f, err)
-					}
-					rep.Written = append(rep.Written, f)
-				}
+			rep, err := rw.RewriteFiles(cmd.Context(), files, write)
+			if err != nil {
+				return err
 			}
 			a.emit(rep, func(w io.Writer) {
 				for _, c := range rep.Changes {

@@ -13,11 +13,13 @@ import (
 	"syscall"
 
 	"github.com/agentforge/agentforge/builder"
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/redact"
 	"github.com/sirupsen/logrus"
 	"github.com/spf13/cobra"
+	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
 	"golang.org/x/term"
 )
@@ -41,6 +43,8 @@ type app struct {
 	// and tokens, the Jenkins token): errors, JSON and log lines are
 	// redacted through it.
 	secrets *redact.Set
+	// cleanups run when the command ends.
+	cleanups []func()
 }
 
 // run executes the CLI with args and returns the process exit code.
@@ -51,6 +55,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := root.ExecuteContext(ctx)
+	for _, c := range a.cleanups {
+		c()
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -165,16 +172,39 @@ func (a *app) openStore() (storage.Store, error) {
 	return builder.OpenStore(builder.StoreOptions{Root: a.storageRoot, Driver: a.storageDriver})
 }
 
+// parseRef parses a user's image reference (see oci.ParseReference),
+// opening local storage for a local one; the store is closed when the
+// command ends.
+func (a *app) parseRef(arg string) (types.ImageReference, error) {
+	var store storage.Store
+	if oci.IsLocal(arg) {
+		s, err := a.openStore()
+		if err != nil {
+			return nil, err
+		}
+		a.cleanups = append(a.cleanups, func() { a.closeStore(s) })
+		store = s
+	}
+	return oci.ParseReference(arg, store)
+}
+
 func (a *app) closeStore(s storage.Store) {
 	if err := builder.CloseStore(s); err != nil {
 		a.log.Warn(err)
 	}
 }
 
-// registryConfig is the one registry configuration from the global
-// registry flags, with mirrors for pulls.
-func (a *app) registryConfig(mirrors []image.Mirror) image.Registries {
-	return image.Registries{Mirrors: mirrors, Insecure: a.insecure, AuthFile: a.authFile, CAFile: a.caFile, Secrets: a.secrets}
+// hosts opens the one registry configuration of this run from the global
+// registry flags, with mirrors for pulls and the retry policy; its files
+// are removed when the command ends.
+func (a *app) hosts(mirrors []remote.Mirror, retry remote.RetryPolicy) (*remote.Hosts, error) {
+	r := remote.Registries{Mirrors: mirrors, Insecure: a.insecure, AuthFile: a.authFile, CAFile: a.caFile, Secrets: a.secrets, Retry: retry}
+	h, cleanup, err := r.OpenTemp()
+	if err != nil {
+		return nil, err
+	}
+	a.cleanups = append(a.cleanups, cleanup)
+	return h, nil
 }
 
 // emit prints a command's result: JSON on stdout, or text through textFn,

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/agentforge/agentforge/builder"
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/spf13/cobra"
 	istorage "go.podman.io/image/v5/storage"
@@ -49,7 +49,7 @@ qemu-user emulation.`,
 // localPlatformID resolves a local image, or a manifest list's image for
 // platform, to an image ID.
 func localPlatformID(store storage.Store, name, platform string) (string, error) {
-	list, err := image.ReadLocalList(store, strings.TrimPrefix(name, "containers-storage:"))
+	list, err := oci.ReadLocalList(store, strings.TrimPrefix(name, "containers-storage:"))
 	if err != nil {
 		return "", err
 	}
@@ -60,9 +60,9 @@ func localPlatformID(store storage.Store, name, platform string) (string, error)
 		return localID(store, name)
 	}
 	if platform == "" {
-		platform = builder.HostPlatform().String()
+		platform = oci.HostPlatform().String()
 	}
-	p, err := builder.ParsePlatform(platform)
+	p, err := oci.ParsePlatform(platform)
 	if err != nil {
 		return "", err
 	}
@@ -82,7 +82,7 @@ func localPlatformID(store storage.Store, name, platform string) (string, error)
 
 // localID resolves a local image reference to its ID.
 func localID(store storage.Store, name string) (string, error) {
-	img, err := image.LocalImage(store, strings.TrimPrefix(name, "containers-storage:"))
+	img, err := oci.LocalImage(store, strings.TrimPrefix(name, "containers-storage:"))
 	if err != nil {
 		return "", err
 	}

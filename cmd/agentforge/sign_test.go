@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/agentforge/agentforge/publisher/sign/signtest"
 )
@@ -57,10 +57,18 @@ func TestCLI_KeygenSignVerifyRegister(t *testing.T) {
 	if st, err := os.Lstat(linked + ".key"); err != nil || !st.Mode().IsRegular() || st.Mode().Perm() != 0o600 {
 		t.Errorf("forced private key: %v %v", st, err)
 	}
+	// A dangling symbolic link at PREFIX.pub: both paths are checked
+	// before anything is written, so exit 2 leaves no PREFIX.key behind.
+	dangling := filepath.Join(dir, "dangling")
+	os.Symlink(filepath.Join(dir, "nowhere", "x"), dangling+".pub")
+	run(2, "keygen", "--prefix", dangling)
+	if _, err := os.Lstat(dangling + ".key"); err == nil {
+		t.Errorf("keygen refused with exit 2 but left %s.key behind", dangling)
+	}
 
 	// An image on the registry.
 	layout := filepath.Join(t.TempDir(), "layout")
-	imagetest.Layout(t, mkdir(t, layout), "1", imagetest.Options{Layers: 1, Size: 2048, Seed: 77})
+	ocitest.Layout(t, mkdir(t, layout), "1", ocitest.Options{Layers: 1, Size: 2048, Seed: 77})
 	stdout := run(0, "publish", "oci:"+layout+":1", "--to", reg.Host+"/agents/py:1", "--work-dir", t.TempDir(), "-o", "json")
 	var pub struct{ Digest string }
 	json.Unmarshal([]byte(stdout), &pub)

@@ -5,20 +5,56 @@ import (
 	"io"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/docker/reference"
-	"go.podman.io/storage"
 )
 
+// verifyFlags are verify's flags.
+type verifyFlags struct {
+	expect, key string
+	requireSBOM bool
+}
+
+func (f *verifyFlags) AddFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.expect, "expect-digest", "", "fail unless the manifest digest is this one (sha256:…)")
+	cmd.Flags().StringVar(&f.key, "key", "", "also check the cosign signature (and SBOM attestation, if any) with this public key")
+	cmd.Flags().BoolVar(&f.requireSBOM, "require-sbom", false, "with --key: fail unless a signed SPDX SBOM attestation is attached")
+}
+
+// check validates the flags for ref, and loads the key (nil without
+// --key), before anything is read.
+func (f *verifyFlags) check(arg string) (oci.VerifyOptions, *sign.PublicKey, sign.SBOMPolicy, error) {
+	var opts oci.VerifyOptions
+	policy := sign.SBOMIfPresent
+	if f.requireSBOM {
+		policy = sign.SBOMRequired
+	}
+	if f.expect != "" {
+		d, err := digest.Parse(f.expect)
+		if err != nil {
+			return opts, nil, policy, errs.Inputf("--expect-digest %q: %w", f.expect, err)
+		}
+		opts.ExpectDigest = d
+	}
+	switch {
+	case f.key == "" && f.requireSBOM:
+		return opts, nil, policy, errs.Inputf("--require-sbom goes with --key")
+	case f.key == "":
+		return opts, nil, policy, nil
+	case !strings.HasPrefix(arg, "docker://"):
+		return opts, nil, policy, errs.Inputf("--key checks signatures on a registry: REF must be docker://host/repo[:tag|@digest]")
+	}
+	key, err := sign.LoadPublicKey(f.key)
+	return opts, key, policy, err
+}
+
 func (a *app) verifyCommand() *cobra.Command {
-	var (
-		expect, key string
-		requireSBOM bool
-	)
+	var f verifyFlags
 	cmd := &cobra.Command{
 		Use:   "verify REF",
 		Short: "Verify an image's manifest, config and every layer",
@@ -39,92 +75,52 @@ docker://host/repo[:tag|@digest].`,
   agentforge verify -o json oci:/tmp/layout:latest
   agentforge verify docker://registry.example/agents/python@sha256:… --key cosign.pub --require-sbom`,
 		Args: args(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := image.VerifyOptions{Log: a.log}
-			if expect != "" {
-				d, err := digest.Parse(expect)
-				if err != nil {
-					return errs.Inputf("--expect-digest %q: %w", expect, err)
-				}
-				opts.ExpectDigest = d
-			}
-			var store storage.Store
-			if image.IsLocal(args[0]) {
-				s, err := a.openStore()
-				if err != nil {
-					return err
-				}
-				defer a.closeStore(s)
-				store = s
-			}
-			ref, err := image.ParseReference(args[0], store)
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			opts, key, policy, err := f.check(argv[0])
 			if err != nil {
 				return err
 			}
-			remote := ref.DockerReference() != nil && strings.HasPrefix(args[0], "docker://")
-			if remote {
-				hosts, cleanup, err := a.registryConfig(nil).OpenTemp()
-				if err != nil {
-					return err
-				}
-				defer cleanup()
-				opts.SystemContext = hosts.For(reference.Domain(ref.DockerReference()))
-			}
-			switch {
-			case key == "" && requireSBOM:
-				return errs.Inputf("--require-sbom goes with --key")
-			case key != "" && !remote:
-				return errs.Inputf("--key checks signatures on a registry: REF must be docker://host/repo[:tag|@digest]")
-			}
-			if key != "" {
-				// A bad key file is found before a long verification.
-				if _, err := sign.LoadPublicKey(key); err != nil {
-					return err
-				}
-			}
-			rep, err := image.Verify(cmd.Context(), ref, opts)
-			if key == "" || err != nil || rep == nil {
-				if rep != nil {
-					rep.Ref = args[0]
-					a.emit(rep, func(w io.Writer) { printVerify(w, rep, "") })
-				}
+			opts.Log = a.log
+			ref, err := a.parseRef(argv[0])
+			if err != nil {
 				return err
 			}
-			rep.Ref = args[0]
+			hosts, err := a.hosts(nil, remote.RetryPolicy{})
+			if err != nil {
+				return err
+			}
+			if named := ref.DockerReference(); named != nil && strings.HasPrefix(argv[0], "docker://") {
+				opts.SystemContext = hosts.For(reference.Domain(named))
+			}
+			rep, err := oci.Verify(cmd.Context(), ref, opts)
+			if rep == nil {
+				return err
+			}
+			rep.Ref = argv[0]
 			out := &verifyOutput{VerifyReport: rep}
-			mode := sbomIfPresent
-			if requireSBOM {
-				mode = sbomRequired
+			if key != nil && err == nil {
+				signed, _ := reference.WithDigest(reference.TrimNamed(ref.DockerReference()), digest.Digest(rep.Digest))
+				out.Check, err = sign.CheckImage(cmd.Context(), signed, key, policy, sign.Options{Hosts: hosts, Log: a.log})
+				if err != nil {
+					out.OK, out.SignatureError = false, err.Error()
+				}
 			}
-			signedRef, err := reference.WithDigest(reference.TrimNamed(ref.DockerReference()), digest.Digest(rep.Digest))
-			if err == nil {
-				out.signatureCheck, err = a.checkSignature(cmd.Context(), signedRef, key, mode)
-			}
-			if err != nil {
-				out.OK = false
-				out.SignatureError = err.Error()
-			}
-			a.emit(out, func(w io.Writer) {
-				printVerify(w, rep, "")
-				printSignatureCheck(w, out.signatureCheck)
-			})
+			a.emit(out, func(w io.Writer) { printVerify(w, rep, ""); printCheck(w, out.Check) })
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&expect, "expect-digest", "", "fail unless the manifest digest is this one (sha256:…)")
-	cmd.Flags().StringVar(&key, "key", "", "also check the cosign signature (and SBOM attestation, if any) with this public key")
-	cmd.Flags().BoolVar(&requireSBOM, "require-sbom", false, "with --key: fail unless a signed SPDX SBOM attestation is attached")
+	f.AddFlags(cmd)
 	return cmd
 }
 
 // verifyOutput is verify's report with the signature check (--key).
 type verifyOutput struct {
-	*image.VerifyReport
-	*signatureCheck
+	*oci.VerifyReport
+	*sign.Check
 	SignatureError string `json:"signatureError,omitempty"`
 }
 
-func printVerify(w io.Writer, r *image.VerifyReport, indent string) {
+func printVerify(w io.Writer, r *oci.VerifyReport, indent string) {
 	status := "OK"
 	if !r.OK {
 		status = "FAILED"
@@ -146,5 +142,18 @@ func printVerify(w io.Writer, r *image.VerifyReport, indent string) {
 			mark = "MISMATCH: " + l.Problem
 		}
 		fmt.Fprintf(w, "%s  layer %d %s %d bytes diffID %s %s\n", indent, l.Index, l.Digest, l.Size, l.DiffID, mark)
+	}
+}
+
+func printCheck(w io.Writer, c *sign.Check) {
+	if c == nil || c.Signature == nil {
+		return
+	}
+	fmt.Fprintf(w, "  signature %s: %d of %d verify with the key\n", c.Signature.Attachment, c.Signature.Verified, c.Signature.Total)
+	switch {
+	case c.SBOM != nil:
+		fmt.Fprintf(w, "  sbom      %s: %d of %d SPDX attestations verify with the key\n", c.SBOM.Attachment, c.SBOM.Verified, c.SBOM.Total)
+	case c.SBOMAbsent:
+		fmt.Fprintf(w, "  sbom      none attached\n")
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/publisher/registry"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/crypto/bcrypt"
@@ -142,4 +143,16 @@ func writeTLS(t testing.TB, dir string) (caFile, certFile, keyFile string) {
 	write(certFile, "CERTIFICATE", der)
 	write(keyFile, "EC PRIVATE KEY", keyDER)
 	return caFile, certFile, keyFile
+}
+
+// Open opens r for a test (its files under a temporary folder removed
+// when the test ends): the *remote.Hosts every publisher, builder and
+// sign call takes.
+func Open(t testing.TB, r remote.Registries) *remote.Hosts {
+	t.Helper()
+	h, err := r.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

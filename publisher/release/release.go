@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/builder"
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/sbom"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
@@ -74,11 +74,11 @@ type Jenkins struct {
 
 // Report is what a release did, stage by stage.
 type Report struct {
-	Image        *builder.Result     `json:"image"`
-	Verify       *image.VerifyReport `json:"verify,omitempty"`
-	Smoke        []Smoke             `json:"smoke,omitempty"`
-	Pod          string              `json:"pod,omitempty"`
-	Destinations []publisher.Result  `json:"destinations"`
+	Image        *builder.Result    `json:"image"`
+	Verify       *oci.VerifyReport  `json:"verify,omitempty"`
+	Smoke        []Smoke            `json:"smoke,omitempty"`
+	Pod          string             `json:"pod,omitempty"`
+	Destinations []publisher.Result `json:"destinations"`
 	// Manifests are the published platform images of a multi-platform
 	// release (their registry digests).
 	Manifests  []publisher.IndexEntry `json:"manifests,omitempty"`
@@ -142,7 +142,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	log := cfg.Log
 	if log == nil {
-		log = image.Discard
+		log = oci.Discard
 	}
 	rep := &Report{}
 	timed := func(name string, fn func() error) error {
@@ -162,16 +162,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.SBOMFile != "" {
 		var err error
-		if rep.SBOM, err = WriteSBOMs(cfg.SBOMFile, rep.Image); err != nil {
+		if rep.SBOM, err = sbom.WriteFiles(cfg.SBOMFile, rep.Image.SBOMs()); err != nil {
 			return rep, err
 		}
 	}
 	if err := timed("verify", func() error {
-		ref, err := image.ParseReference(rep.Image.ID, store)
+		ref, err := oci.ParseReference(rep.Image.ID, store)
 		if err != nil {
 			return err
 		}
-		rep.Verify, err = image.Verify(ctx, ref, image.VerifyOptions{Log: log})
+		rep.Verify, err = oci.Verify(ctx, ref, oci.VerifyOptions{Log: log})
 		return err
 	}); err != nil {
 		return rep, err
@@ -186,7 +186,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		targets, podID = nil, ""
 		for _, m := range rep.Image.Manifests {
 			targets = append(targets, target{m.Platform, m.ID})
-			if m.Platform == builder.HostPlatform().String() {
+			if m.Platform == oci.HostPlatform().String() {
 				podID = m.ID
 			}
 		}
@@ -212,7 +212,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	if cfg.Pod != nil && podID == "" {
-		log.Warnf("pod check skipped: no platform built is this machine's (%s)", builder.HostPlatform())
+		log.Warnf("pod check skipped: no platform built is this machine's (%s)", oci.HostPlatform())
 	}
 	if cfg.Pod != nil && podID != "" {
 		if err := timed("pod", func() error {
@@ -230,11 +230,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	var digest string
-	if err := timed("publish", func() error {
-		ref, err := image.ParseReference(rep.Image.ID, store)
-		if err != nil {
-			return err
-		}
+	if err := timed("publish", func() (err error) {
 		opts := cfg.Publish
 		if opts.Log == nil {
 			opts.Log = log
@@ -244,21 +240,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 				return err
 			}
 		}
-		list, err := image.ReadLocalList(store, rep.Image.ID)
-		if err != nil {
-			return err
-		}
-		if list != nil {
-			ir, err := publisher.PublishList(ctx, list, cfg.Destinations, opts)
-			if ir != nil {
-				rep.Destinations, digest, rep.Manifests = ir.Destinations, ir.Digest, ir.Manifests
-				rep.Signatures = listSignatures(ir, rep.Image)
-			}
-			return err
-		}
-		pr, err := publisher.Publish(ctx, ref, cfg.Destinations, opts)
-		if pr != nil {
-			rep.Destinations, digest, rep.Signatures = pr.Destinations, pr.Digest, pr.Signatures
+		ir, err := publisher.PublishLocal(ctx, store, rep.Image.ID, cfg.Destinations, opts)
+		if ir != nil {
+			rep.Destinations, digest, rep.Manifests = ir.Destinations, ir.Digest, ir.Manifests
+			rep.Signatures = listSignatures(ir, rep.Image)
 		}
 		return err
 	}); err != nil {
@@ -284,35 +269,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return err
 	})
 	return rep, err
-}
-
-// WriteSBOMs writes the SBOM of a build to path, or of each platform of a
-// list to path with the platform added before the extension
-// (sbom.spdx.json, linux/arm64: sbom-linux-arm64.spdx.json).
-func WriteSBOMs(path string, res *builder.Result) ([]string, error) {
-	if len(res.Manifests) == 0 {
-		return []string{path}, sbom.Write(path, res.SBOM)
-	}
-	var out []string
-	for _, m := range res.Manifests {
-		p := platformPath(path, m.Platform)
-		if err := sbom.Write(p, m.SBOM); err != nil {
-			return out, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-func platformPath(path, platform string) string {
-	base, ext := path, ""
-	for _, e := range []string{".spdx.json", ".json"} {
-		if strings.HasSuffix(path, e) {
-			base, ext = strings.TrimSuffix(path, e), e
-			break
-		}
-	}
-	return base + "-" + strings.ReplaceAll(platform, "/", "-") + ext
 }
 
 // signing is what a release signs with s: the image (a list: the index)
@@ -349,7 +305,7 @@ func listSignatures(ir *publisher.IndexReport, res *builder.Result) []sign.Signe
 	out := append([]sign.Signed(nil), ir.Signatures...)
 	for _, m := range res.Manifests {
 		for _, e := range ir.Manifests {
-			if publisher.NormalizePlatform(e.Platform) == publisher.NormalizePlatform(m.Platform) {
+			if oci.NormalizePlatform(e.Platform) == oci.NormalizePlatform(m.Platform) {
 				out = append(out, e.Signatures...)
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker/reference"
@@ -92,7 +93,7 @@ func pae(payloadType string, payload []byte) []byte {
 // SBOM) is added next to the old one, as cosign does; verifiers accept
 // either.
 func Attest(ctx context.Context, ref reference.Canonical, s Signer, predicateType string, predicate []byte, opts Options) (*Result, error) {
-	if err := opts.check(); err != nil {
+	if err := opts.Check(); err != nil {
 		return nil, err
 	}
 	ptype, err := PredicateType(predicateType)
@@ -104,20 +105,20 @@ func Attest(ctx context.Context, ref reference.Canonical, s Signer, predicateTyp
 		return nil, errs.Inputf("attest %s: predicate is not JSON: %w", ref, err)
 	}
 	d := ref.Digest()
-	attRef, cur, err := openAttachment(ctx, ref, SuffixAttestation, "attest", opts)
-	if err != nil && !errors.Is(err, errAbsent) {
+	attRef, cur, err := openAttachment(ctx, ref, attachments.SuffixAttestation, "attest", opts)
+	if err != nil && !errors.Is(err, attachments.ErrAbsent) {
 		return nil, err
 	}
 	res := &Result{Ref: ref.String(), Digest: d.String(), Attachment: attRef.String()}
 	defer cur.Close()
 	if cur != nil {
-		for _, l := range cur.manifest.Layers {
-			if l.MediaType != MediaTypeDSSE {
+		for _, l := range cur.Manifest.Layers {
+			if l.MediaType != attachments.MediaTypeDSSE {
 				continue
 			}
 			if st, err := checkAttestationLayer(ctx, cur, l, s.Verifier(), d); err == nil && st.PredicateType == ptype && sameJSON(st.Predicate, compact.Bytes()) {
-				opts.log().WithField("digest", d.String()).Infof("%s already carries this attestation (%s)", ref.Name(), attRef.Tag())
-				res.Layers = len(cur.manifest.Layers)
+				opts.Logger().WithField("digest", d.String()).Infof("%s already carries this attestation (%s)", ref.Name(), attRef.Tag())
+				res.Layers = len(cur.Manifest.Layers)
 				return res, nil
 			}
 		}
@@ -143,13 +144,13 @@ func Attest(ctx context.Context, ref reference.Canonical, s Signer, predicateTyp
 	if err != nil {
 		return nil, err
 	}
-	n, err := appendLayer(ctx, opts, attRef, cur, MediaTypeDSSE, env,
-		map[string]string{AnnotationSignature: "", AnnotationPredicate: ptype})
+	n, err := attachments.Append(ctx, opts, attRef, cur, attachments.MediaTypeDSSE, env,
+		map[string]string{attachments.AnnotationSignature: "", attachments.AnnotationPredicate: ptype})
 	if err != nil {
 		return nil, fmt.Errorf("attest %s: %w", ref, err)
 	}
 	res.Added, res.Layers = true, n
-	opts.log().WithFields(map[string]any{"digest": d.String(), "predicateType": ptype}).Infof("attested %s (%s)", ref.Name(), attRef.Tag())
+	opts.Logger().WithFields(map[string]any{"digest": d.String(), "predicateType": ptype}).Infof("attested %s (%s)", ref.Name(), attRef.Tag())
 	return res, nil
 }
 
@@ -159,7 +160,7 @@ func Attest(ctx context.Context, ref reference.Canonical, s Signer, predicateTyp
 // statement's subject is the digest. The verified predicates are returned
 // in Verification.Predicates. None: an *errs.IntegrityError.
 func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier, predicateType string, opts Options) (*Verification, error) {
-	if err := opts.check(); err != nil {
+	if err := opts.Check(); err != nil {
 		return nil, err
 	}
 	ptype, err := PredicateType(predicateType)
@@ -167,23 +168,23 @@ func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier,
 		return nil, err
 	}
 	d := ref.Digest()
-	attRef, cur, err := openAttachment(ctx, ref, SuffixAttestation, "verify attestation of", opts)
-	if attRef == nil || cur == nil && !errors.Is(err, errAbsent) {
+	attRef, cur, err := openAttachment(ctx, ref, attachments.SuffixAttestation, "verify attestation of", opts)
+	if attRef == nil || cur == nil && !errors.Is(err, attachments.ErrAbsent) {
 		return nil, err
 	}
 	res := &Verification{Ref: ref.String(), Digest: d.String(), Attachment: attRef.String()}
-	if errors.Is(err, errAbsent) {
+	if errors.Is(err, attachments.ErrAbsent) {
 		return res, &MissingError{Ref: ref.String(), Tag: attRef.Tag(), What: "attested"}
 	}
 	defer cur.Close()
 	var problems []string
 	typed := 0 // layers that claim to be of ptype (annotation or statement)
-	for i, l := range cur.manifest.Layers {
-		if l.MediaType != MediaTypeDSSE {
+	for i, l := range cur.Manifest.Layers {
+		if l.MediaType != attachments.MediaTypeDSSE {
 			continue
 		}
 		res.Total++
-		if l.Annotations[AnnotationPredicate] == ptype {
+		if l.Annotations[attachments.AnnotationPredicate] == ptype {
 			typed++
 		}
 		st, err := checkAttestationLayer(ctx, cur, l, v, d)
@@ -211,8 +212,8 @@ func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier,
 
 // checkAttestationLayer checks one DSSE layer: its blob, the envelope's
 // signature with v, and that the statement's subject names want.
-func checkAttestationLayer(ctx context.Context, a *attachment, l imgspecv1.Descriptor, v Verifier, want digest.Digest) (*statement, error) {
-	data, err := a.blob(ctx, l)
+func checkAttestationLayer(ctx context.Context, a *attachments.Attachment, l imgspecv1.Descriptor, v Verifier, want digest.Digest) (*statement, error) {
+	data, err := a.Blob(ctx, l)
 	if err != nil {
 		return nil, err
 	}

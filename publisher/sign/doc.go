@@ -1,7 +1,6 @@
 // Package sign signs images that are already on a registry, verifies those
-// signatures, attaches signed in-toto attestations (an SBOM), and copies
-// these attachments between registries, in the formats cosign reads and
-// writes:
+// signatures, and attaches and verifies signed in-toto attestations (an
+// SBOM), in the formats cosign reads and writes:
 //
 //   - a signature of the manifest with digest sha256:H lives under the tag
 //     sha256-H.sig of the same repository: an OCI image manifest whose
@@ -28,13 +27,14 @@
 // another Signer (whose certificate goes into the signature's annotations)
 // and another verifier; the registry formats above stay the same.
 //
-// OCI 1.1 referrers (manifests whose subject is the image) are copied
-// too: those under the referrers tag schema (sha256-H, an index) and those
-// a registry's referrers API lists.
-//
-// The package talks to registries through c/image's docker transport, and
-// for the referrers API (which c/image does not offer) through
-// image.Client; both are configured by image.Hosts (credentials, CA,
-// insecure hosts), like the rest of the publisher. It builds nothing and pushes no image: it adds
-// attachments to images that are there.
+// Where these live on a registry, and how they travel with a mirrored
+// image, is package attachments'. This package builds nothing, pushes no
+// image and copies nothing: it adds signatures and attestations to images
+// that are there, and checks them.
 package sign
+
+import "github.com/agentforge/agentforge/publisher/attachments"
+
+// Options say how to reach registries and where progress goes: Hosts
+// (required) and Log. They are the attachments package's.
+type Options = attachments.Options

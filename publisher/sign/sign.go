@@ -10,20 +10,20 @@ import (
 	"strings"
 
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/opencontainers/go-digest"
-	"github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker/reference"
 )
 
-// Media types and annotations of cosign's attachments.
-const (
-	MediaTypeSimpleSigning = "application/vnd.dev.cosign.simplesigning.v1+json"
-	MediaTypeDSSE          = "application/vnd.dsse.envelope.v1+json"
-	AnnotationSignature    = "dev.cosignproject.cosign/signature"
-	AnnotationPredicate    = "predicateType"
-	simpleSigningType      = "cosign container image signature"
-)
+const simpleSigningType = "cosign container image signature"
+
+// ArtifactTypeSignature is the artifact type of the signature manifests
+// cosign writes as OCI 1.1 referrers (sign --registry-referrers-mode=oci-1-1).
+const ArtifactTypeSignature = "application/vnd.dev.cosign.artifact.sig.v1+json"
+
+// maxSignatureLayers bounds the signatures read in one signature manifest.
+const maxSignatureLayers = 64
 
 // Result says what Sign or Attest did on one repository.
 type Result struct {
@@ -82,20 +82,20 @@ func newPayload(repo reference.Named, d digest.Digest) ([]byte, error) {
 // (a registry has no compare-and-swap on tags); the other stays valid.
 func Sign(ctx context.Context, ref reference.Canonical, s Signer, opts Options) (*Result, error) {
 	d := ref.Digest()
-	sigRef, cur, err := openAttachment(ctx, ref, SuffixSignature, "sign", opts)
-	if err != nil && !errors.Is(err, errAbsent) {
+	sigRef, cur, err := openAttachment(ctx, ref, attachments.SuffixSignature, "sign", opts)
+	if err != nil && !errors.Is(err, attachments.ErrAbsent) {
 		return nil, err
 	}
 	res := &Result{Ref: ref.String(), Digest: d.String(), Attachment: sigRef.String()}
 	defer cur.Close()
 	if cur != nil {
-		for _, l := range cur.manifest.Layers {
-			if l.MediaType != MediaTypeSimpleSigning {
+		for _, l := range cur.Manifest.Layers {
+			if l.MediaType != attachments.MediaTypeSimpleSigning {
 				continue
 			}
 			if _, err := checkSignatureLayer(ctx, cur, l, s.Verifier(), d); err == nil {
-				opts.log().WithField("digest", d.String()).Infof("%s is already signed with this key (%s)", ref.Name(), sigRef.Tag())
-				res.Layers = len(cur.manifest.Layers)
+				opts.Logger().WithField("digest", d.String()).Infof("%s is already signed with this key (%s)", ref.Name(), sigRef.Tag())
+				res.Layers = len(cur.Manifest.Layers)
 				return res, nil
 			}
 		}
@@ -108,67 +108,14 @@ func Sign(ctx context.Context, ref reference.Canonical, s Signer, opts Options) 
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", ref, err)
 	}
-	n, err := appendLayer(ctx, opts, sigRef, cur, MediaTypeSimpleSigning, payload,
-		map[string]string{AnnotationSignature: base64.StdEncoding.EncodeToString(sig)})
+	n, err := attachments.Append(ctx, opts, sigRef, cur, attachments.MediaTypeSimpleSigning, payload,
+		map[string]string{attachments.AnnotationSignature: base64.StdEncoding.EncodeToString(sig)})
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", ref, err)
 	}
 	res.Added, res.Layers = true, n
-	opts.log().WithField("digest", d.String()).Infof("signed %s (%s)", ref.Name(), sigRef.Tag())
+	opts.Logger().WithField("digest", d.String()).Infof("signed %s (%s)", ref.Name(), sigRef.Tag())
 	return res, nil
-}
-
-// appendLayer writes the attachment manifest at tag: cur's layers (if any)
-// plus a new one holding data, its config listing every layer as a diff ID
-// (the layers are uncompressed), blobs first. It returns the layer count.
-func appendLayer(ctx context.Context, opts Options, tag reference.Named, cur *attachment, mediaType string, data []byte, annotations map[string]string) (int, error) {
-	m := imgspecv1.Manifest{
-		Versioned: specs.Versioned{SchemaVersion: 2},
-		MediaType: imgspecv1.MediaTypeImageManifest,
-		Config:    imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageConfig},
-	}
-	if cur != nil {
-		m.Layers = append(m.Layers, cur.manifest.Layers...)
-		m.Annotations = cur.manifest.Annotations
-		if cur.manifest.MediaType != "" {
-			m.MediaType = cur.manifest.MediaType
-		}
-		if cur.manifest.Config.MediaType != "" {
-			m.Config.MediaType = cur.manifest.Config.MediaType
-		}
-	}
-	w, err := newWriter(ctx, opts, tag)
-	if err != nil {
-		return 0, err
-	}
-	defer w.Close()
-	layer, _, err := w.put(ctx, mediaType, data)
-	if err != nil {
-		return 0, err
-	}
-	layer.Annotations = annotations
-	m.Layers = append(m.Layers, layer)
-	cfg := imgspecv1.Image{RootFS: imgspecv1.RootFS{Type: "layers"}}
-	for _, l := range m.Layers {
-		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.Digest)
-	}
-	cfgRaw, err := json.Marshal(cfg)
-	if err != nil {
-		return 0, err
-	}
-	cfgDesc, _, err := w.put(ctx, m.Config.MediaType, cfgRaw)
-	if err != nil {
-		return 0, err
-	}
-	m.Config.Digest, m.Config.Size = cfgDesc.Digest, cfgDesc.Size
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return 0, err
-	}
-	if err := w.manifest(ctx, raw); err != nil {
-		return 0, err
-	}
-	return len(m.Layers), nil
 }
 
 // Verification is what Verify found.
@@ -199,23 +146,23 @@ type Verification struct {
 // copied to a mirror verifies there.
 func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Options) (*Verification, error) {
 	d := ref.Digest()
-	sigRef, cur, err := openAttachment(ctx, ref, SuffixSignature, "verify signature of", opts)
-	if sigRef == nil || cur == nil && !errors.Is(err, errAbsent) {
+	sigRef, cur, err := openAttachment(ctx, ref, attachments.SuffixSignature, "verify signature of", opts)
+	if sigRef == nil || cur == nil && !errors.Is(err, attachments.ErrAbsent) {
 		return nil, err
 	}
 	res := &Verification{Ref: ref.String(), Digest: d.String(), Attachment: sigRef.String()}
 	var problems []string
 	var other digest.Digest
-	check := func(a *attachment) {
+	check := func(a *attachments.Attachment) {
 		layers := 0
 		// Newest first: cosign appends, so a fresh signature on a crowded
 		// attachment is within the cap.
-		for _, l := range slices.Backward(a.manifest.Layers) {
-			if l.MediaType != MediaTypeSimpleSigning {
+		for _, l := range slices.Backward(a.Manifest.Layers) {
+			if l.MediaType != attachments.MediaTypeSimpleSigning {
 				continue
 			}
 			if layers++; layers > maxSignatureLayers {
-				problems = append(problems, fmt.Sprintf("%s: more than %d signatures, the rest not read", a.ref, maxSignatureLayers))
+				problems = append(problems, fmt.Sprintf("%s: more than %d signatures, the rest not read", a.Ref, maxSignatureLayers))
 				return
 			}
 			res.Total++
@@ -223,7 +170,7 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 			switch {
 			case err == nil:
 				if res.Verified == 0 {
-					res.Attachment = a.ref.String()
+					res.Attachment = a.Ref.String()
 				}
 				res.Verified++
 			case errors.Is(err, errWrongDigest):
@@ -242,7 +189,7 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 	}
 	// cosign's OCI 1.1 mode keeps signatures as referrers instead.
 	referrers := 0
-	lookup := eachReferrer(ctx, ref, ArtifactTypeSignature, opts, func(a *attachment) bool {
+	lookup := attachments.EachReferrer(ctx, ref, ArtifactTypeSignature, opts, func(a *attachments.Attachment) bool {
 		referrers++
 		check(a)
 		return res.Verified == 0
@@ -277,8 +224,8 @@ var errWrongDigest = errors.New("signs another digest")
 // checkSignatureLayer checks one signature layer: its payload blob, its
 // signature with v, and that the payload names want. For a valid
 // signature of another digest it returns that digest and errWrongDigest.
-func checkSignatureLayer(ctx context.Context, a *attachment, l imgspecv1.Descriptor, v Verifier, want digest.Digest) (digest.Digest, error) {
-	b64, ok := l.Annotations[AnnotationSignature]
+func checkSignatureLayer(ctx context.Context, a *attachments.Attachment, l imgspecv1.Descriptor, v Verifier, want digest.Digest) (digest.Digest, error) {
+	b64, ok := l.Annotations[attachments.AnnotationSignature]
 	if !ok || b64 == "" {
 		return "", errors.New("no signature annotation")
 	}
@@ -286,7 +233,7 @@ func checkSignatureLayer(ctx context.Context, a *attachment, l imgspecv1.Descrip
 	if err != nil {
 		return "", fmt.Errorf("signature annotation: %w", err)
 	}
-	payload, err := a.blob(ctx, l)
+	payload, err := a.Blob(ctx, l)
 	if err != nil {
 		return "", err
 	}
@@ -331,4 +278,27 @@ func (e *MissingError) Is(target error) bool { return target == errs.ErrIntegrit
 func IsMissing(err error) bool {
 	var m *MissingError
 	return errors.As(err, &m)
+}
+
+// openAttachment is how Sign, Verify, Attest and VerifyAttestation start:
+// check opts, read the image manifest at ref (it must hash to ref's
+// digest: a registry serving other bytes is never signed or trusted), then
+// read the attachment with suffix. cur is nil, with attachments.ErrAbsent, when the
+// registry has none; verb names the operation in errors.
+func openAttachment(ctx context.Context, ref reference.Canonical, suffix, verb string, opts Options) (reference.NamedTagged, *attachments.Attachment, error) {
+	if err := opts.Check(); err != nil {
+		return nil, nil, err
+	}
+	attRef, err := attachments.TagRef(ref, ref.Digest(), suffix)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := attachments.ImageManifest(ctx, opts, ref); err != nil {
+		return attRef, nil, fmt.Errorf("%s %s: %w", verb, ref, err)
+	}
+	cur, err := attachments.Read(ctx, opts, attRef)
+	if err != nil && !errors.Is(err, attachments.ErrAbsent) {
+		return attRef, nil, fmt.Errorf("%s %s: %w", verb, ref, err)
+	}
+	return attRef, cur, err
 }

@@ -1,4 +1,4 @@
-package sign
+package sign_test
 
 import (
 	"context"
@@ -7,10 +7,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentforge/agentforge/builder/image"
-	"github.com/agentforge/agentforge/builder/image/imagetest"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/agentforge/agentforge/publisher/registrytest"
+	"github.com/agentforge/agentforge/publisher/sign"
+	"github.com/agentforge/agentforge/publisher/sign/signtest"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker/reference"
 )
@@ -21,14 +24,14 @@ func TestSignVerify_RoundTrip(t *testing.T) {
 	key, _, _ := keyPair(t, "pass")
 	for _, tc := range []struct {
 		name string
-		img  imagetest.Options
+		img  ocitest.Options
 	}{
-		{"image", imagetest.Options{Layers: 1, Size: 1024, Seed: 1}},
-		{"index", imagetest.Options{Layers: 1, Size: 1024, Seed: 2, Platforms: []string{"linux/amd64", "linux/arm64"}}},
+		{"image", ocitest.Options{Layers: 1, Size: 1024, Seed: 1}},
+		{"index", ocitest.Options{Layers: 1, Size: 1024, Seed: 2, Platforms: []string{"linux/amd64", "linux/arm64"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := e.push(t, "tool-"+tc.name, tc.img)
-			res, err := Sign(ctx, ref, key, e.opts)
+			res, err := sign.Sign(ctx, ref, key, e.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -38,7 +41,7 @@ func TestSignVerify_RoundTrip(t *testing.T) {
 			if want := "sha256-" + ref.Digest().Encoded() + ".sig"; !strings.HasSuffix(res.Attachment, ":"+want) {
 				t.Errorf("attachment %s, want tag %s", res.Attachment, want)
 			}
-			v, err := Verify(ctx, ref, key.Public(), e.opts)
+			v, err := sign.Verify(ctx, ref, key.Public(), e.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -52,11 +55,11 @@ func TestSignVerify_RoundTrip(t *testing.T) {
 func TestSign_AgainAddsNothing_OtherKeysKept(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	ref := e.push(t, "again", imagetest.Options{Layers: 1, Size: 512, Seed: 3})
+	ref := e.push(t, "again", ocitest.Options{Layers: 1, Size: 512, Seed: 3})
 	k1, _, _ := keyPair(t, "one")
 	k2, _, _ := keyPair(t, "two")
 	steps := []struct {
-		key       *PrivateKey
+		key       *sign.PrivateKey
 		wantAdded bool
 		wantN     int
 	}{
@@ -67,7 +70,7 @@ func TestSign_AgainAddsNothing_OtherKeysKept(t *testing.T) {
 		{k1, false, 2},
 	}
 	for i, s := range steps {
-		res, err := Sign(ctx, ref, s.key, e.opts)
+		res, err := sign.Sign(ctx, ref, s.key, e.opts)
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
@@ -75,8 +78,8 @@ func TestSign_AgainAddsNothing_OtherKeysKept(t *testing.T) {
 			t.Fatalf("step %d: added=%v layers=%d, want %v %d", i, res.Added, res.Layers, s.wantAdded, s.wantN)
 		}
 	}
-	for _, k := range []*PrivateKey{k1, k2} {
-		if v, err := Verify(ctx, ref, k.Public(), e.opts); err != nil || v.Verified != 1 || v.Total != 2 {
+	for _, k := range []*sign.PrivateKey{k1, k2} {
+		if v, err := sign.Verify(ctx, ref, k.Public(), e.opts); err != nil || v.Verified != 1 || v.Total != 2 {
 			t.Errorf("Verify: %+v, %v", v, err)
 		}
 	}
@@ -111,17 +114,17 @@ func TestVerify_Refusals(t *testing.T) {
 		}, "does not verify"},
 		{"signature of another digest", func(t *testing.T, ref reference.Canonical) {
 			// A valid signature of another image, placed under this image's tag.
-			otherRef := e.push(t, "victim-other", imagetest.Options{Layers: 1, Size: 256, Seed: 99})
+			otherRef := e.push(t, "victim-other", ocitest.Options{Layers: 1, Size: 256, Seed: 99})
 			mustSign(t, otherRef, key, e.opts)
-			copyTag(t, e.opts, otherRef, ref, SuffixSignature)
+			copyTag(t, e.opts, otherRef, ref, attachments.SuffixSignature)
 		}, "signed digest mismatch"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ref := e.push(t, "victim-"+strings.ReplaceAll(tc.name, " ", "-"), imagetest.Options{Layers: 1, Size: 256, Seed: 7})
+			ref := e.push(t, "victim-"+strings.ReplaceAll(tc.name, " ", "-"), ocitest.Options{Layers: 1, Size: 256, Seed: 7})
 			tc.prepare(t, ref)
-			_, err := Verify(ctx, ref, key.Public(), e.opts)
+			_, err := sign.Verify(ctx, ref, key.Public(), e.opts)
 			if err == nil {
-				t.Fatal("Verify accepted it")
+				t.Fatal("sign.Verify accepted it")
 			}
 			if !errors.Is(err, errs.ErrIntegrity) {
 				t.Errorf("error is not an integrity failure (exit 3): %v", err)
@@ -136,9 +139,9 @@ func TestVerify_Refusals(t *testing.T) {
 func TestSign_DigestTheRegistryDoesNotServe(t *testing.T) {
 	e := newEnv(t)
 	key, _, _ := keyPair(t, "")
-	ref := e.push(t, "missing", imagetest.Options{Layers: 1, Size: 256, Seed: 5})
+	ref := e.push(t, "missing", ocitest.Options{Layers: 1, Size: 256, Seed: 5})
 	wrong, _ := reference.WithDigest(reference.TrimNamed(ref), digest.FromString("something else"))
-	_, err := Sign(context.Background(), wrong, key, e.opts)
+	_, err := sign.Sign(context.Background(), wrong, key, e.opts)
 	if err == nil {
 		t.Fatal("signed a digest the registry does not have")
 	}
@@ -152,12 +155,12 @@ func TestSign_DigestTheRegistryDoesNotServe(t *testing.T) {
 func TestSign_LyingRegistry(t *testing.T) {
 	up := registrytest.New(t, registrytest.Options{})
 	proxy := registrytest.NewProxy(t, up)
-	regs := image.Registries{Insecure: []string{up.Host, proxy.Host}}
-	o := Options{Hosts: openHosts(t, regs)}
+	regs := remote.Registries{Insecure: []string{up.Host, proxy.Host}}
+	o := sign.Options{Hosts: registrytest.Open(t, regs)}
 	ctx := context.Background()
 	key, _, _ := keyPair(t, "")
-	a := push(t, up.Host, "lying", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 41})
-	b := push(t, up.Host, "lying", regs, imagetest.Options{Layers: 1, Size: 256, Seed: 42})
+	a := registrytest.Push(t, registrytest.Open(t, regs), up.Host+"/lying:latest", ocitest.Options{Layers: 1, Size: 256, Seed: 41})
+	b := registrytest.Push(t, registrytest.Open(t, regs), up.Host+"/lying:latest", ocitest.Options{Layers: 1, Size: 256, Seed: 42})
 	mustSign(t, a, key, o) // signed for real, upstream
 	viaProxy := func(r reference.Canonical) reference.Canonical {
 		named, _ := reference.ParseNormalizedNamed(proxy.Host + "/lying")
@@ -172,12 +175,12 @@ func TestSign_LyingRegistry(t *testing.T) {
 		faults registrytest.Faults
 		run    func() error
 	}{
-		{"Sign", bIsA, func() error { _, err := Sign(ctx, viaProxy(b), key, o); return err }},
-		{"Attest", bIsA, func() error {
-			_, err := Attest(ctx, viaProxy(b), key, "spdxjson", []byte(testSBOM), o)
+		{"sign.Sign", bIsA, func() error { _, err := sign.Sign(ctx, viaProxy(b), key, o); return err }},
+		{"sign.Attest", bIsA, func() error {
+			_, err := sign.Attest(ctx, viaProxy(b), key, "spdxjson", []byte(signtest.SBOM), o)
 			return err
 		}},
-		{"Verify", aIsB, func() error { _, err := Verify(ctx, viaProxy(a), key.Public(), o); return err }},
+		{"sign.Verify", aIsB, func() error { _, err := sign.Verify(ctx, viaProxy(a), key.Public(), o); return err }},
 	} {
 		proxy.Set(tc.faults)
 		err := tc.run()
@@ -187,68 +190,68 @@ func TestSign_LyingRegistry(t *testing.T) {
 		}
 	}
 	proxy.Set(registrytest.Faults{})
-	tag, _ := attachmentRef(b, b.Digest(), SuffixSignature)
-	if _, err := readAttachment(ctx, o, tag); !errors.Is(err, errAbsent) {
+	tag, _ := attachments.TagRef(b, b.Digest(), attachments.SuffixSignature)
+	if _, err := attachments.Read(ctx, o, tag); !errors.Is(err, attachments.ErrAbsent) {
 		t.Errorf("a signature was written for %s: %v", b, err)
 	}
 }
 
-func mustSign(t *testing.T, ref reference.Canonical, k Signer, o Options) {
+func mustSign(t *testing.T, ref reference.Canonical, k sign.Signer, o sign.Options) {
 	t.Helper()
-	if _, err := Sign(context.Background(), ref, k, o); err != nil {
+	if _, err := sign.Sign(context.Background(), ref, k, o); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // rewriteSignature replaces the only signature of ref by what edit makes of
 // its payload and base64 signature.
-func rewriteSignature(t *testing.T, o Options, ref reference.Canonical, edit func([]byte, string) ([]byte, string)) {
+func rewriteSignature(t *testing.T, o sign.Options, ref reference.Canonical, edit func([]byte, string) ([]byte, string)) {
 	t.Helper()
 	ctx := context.Background()
-	tag, _ := attachmentRef(ref, ref.Digest(), SuffixSignature)
-	a, err := readAttachment(ctx, o, tag)
+	tag, _ := attachments.TagRef(ref, ref.Digest(), attachments.SuffixSignature)
+	a, err := attachments.Read(ctx, o, tag)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	l := a.manifest.Layers[0]
-	payload, err := a.blob(ctx, l)
+	l := a.Manifest.Layers[0]
+	payload, err := a.Blob(ctx, l)
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, sig := edit(payload, l.Annotations[AnnotationSignature])
-	if _, err := appendLayer(ctx, o, tag, nil, MediaTypeSimpleSigning, payload, map[string]string{AnnotationSignature: sig}); err != nil {
+	payload, sig := edit(payload, l.Annotations[attachments.AnnotationSignature])
+	if _, err := attachments.Append(ctx, o, tag, nil, attachments.MediaTypeSimpleSigning, payload, map[string]string{attachments.AnnotationSignature: sig}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 // copyTag puts from's attachment manifest, unchanged, under to's tag.
-func copyTag(t *testing.T, o Options, from, to reference.Canonical, suffix string) {
+func copyTag(t *testing.T, o sign.Options, from, to reference.Canonical, suffix string) {
 	t.Helper()
 	ctx := context.Background()
-	fromTag, _ := attachmentRef(from, from.Digest(), suffix)
-	toTag, _ := attachmentRef(to, to.Digest(), suffix)
-	a, err := readAttachment(ctx, o, fromTag)
+	fromTag, _ := attachments.TagRef(from, from.Digest(), suffix)
+	toTag, _ := attachments.TagRef(to, to.Digest(), suffix)
+	a, err := attachments.Read(ctx, o, fromTag)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	var m json.RawMessage = a.raw
-	w, err := newWriter(ctx, o, toTag)
+	var m json.RawMessage = a.Raw
+	w, err := attachments.NewWriter(ctx, o, toTag)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	for _, d := range append(a.manifest.Layers, a.manifest.Config) {
-		data, err := a.blob(ctx, d)
+	for _, d := range append(a.Manifest.Layers, a.Manifest.Config) {
+		data, err := a.Blob(ctx, d)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := w.put(ctx, d.MediaType, data); err != nil {
+		if _, _, err := w.Put(ctx, d.MediaType, data); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := w.manifest(ctx, m); err != nil {
+	if err := w.PutManifest(ctx, m); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,5 +1,6 @@
-// Package signtest runs the real cosign against test registries: the
-// independent check that what agentforge signs is what cosign accepts.
+// Package signtest is what signing tests share: cosign key pairs made for
+// a test, and the real cosign run against test registries (the
+// independent check that what agentforge signs is what cosign accepts).
 package signtest
 
 import (
@@ -22,6 +23,9 @@ const Version = "v2.6.2"
 // skipped): `make bin/cosign` installs it.
 func Cosign(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs cosign: not in the short tier (make test runs it)")
+	}
 	p := os.Getenv("COSIGN")
 	if p == "" {
 		_, file, _, _ := runtime.Caller(0)

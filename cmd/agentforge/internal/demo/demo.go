@@ -1,12 +1,13 @@
 // Package demo prepares the offline stand-ins that let `agentforge demo` run
 // the whole release on a machine that reaches only Debian's archive: a
-// Debian bookworm base made with debootstrap instead of Ubuntu, CPython's
-// source tarball from Debian's source archive served under python.org's
-// layout, and a clearly labelled stand-in for the Jenkins remoting jar.
+// Debian 13 (trixie) base made with debootstrap instead of Ubuntu 24.04 (it
+// has the same OpenJDK 21 package), CPython's source tarball from Debian's
+// source archive served under python.org's layout, Debian's own pip,
+// setuptools, wheel and packaging wheels served under PyPI's layout, and a
+// clearly labelled stand-in for the Jenkins remoting jar that java starts.
 package demo
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"context"
@@ -24,7 +25,9 @@ import (
 	"time"
 
 	"github.com/agentforge/agentforge/builder"
-	"github.com/agentforge/agentforge/builder/image"
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/storage"
@@ -36,8 +39,11 @@ const (
 	PythonVersion = "3.11.2"
 	PythonSHA256  = "2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849"
 	debianPython  = "pool/main/p/python3.11/python3.11_3.11.2.orig.tar.gz"
+	// Suite is the Debian release the base is made of: it has
+	// openjdk-21-jre-headless, as Ubuntu 24.04 does (bookworm has 17 only).
+	Suite = "trixie"
 	// BaseName and BaseTag name the debootstrap base in local storage.
-	BaseName = "debian-bookworm-minbase"
+	BaseName = "debian-" + Suite + "-minbase"
 	BaseTag  = "debootstrap"
 )
 
@@ -54,7 +60,7 @@ type Env struct {
 	BaseImage string
 	// Overrides and the build option fields make python-agent build offline.
 	Overrides     map[string]string
-	SourceMirrors []image.Mirror
+	SourceMirrors []remote.Mirror
 	SkipSignature map[string]bool
 	StandIns      []StandIn
 
@@ -62,9 +68,12 @@ type Env struct {
 }
 
 // PodCheck is the script the demo runs in the built image the way a
-// Kubernetes pod runs it: rootless podman (overlay storage, a build with a
-// RUN step, a run), CPython's modules, venv and pip, git lfs, the jenkins
-// user's subordinate ids.
+// Kubernetes pod runs it: Java (21 or later) and the agent jar starting,
+// CPython's modules, the pinned pip, setuptools and wheel (also in a new
+// venv), git lfs, the jenkins user's subordinate ids, rootless podman
+// (overlay storage, a build with a RUN step, a run), SIGTERM ending the
+// agent through the init, and last the image's entrypoint started as PID 1,
+// which must put catatonit there and reap orphans.
 //
 //go:embed podcheck.sh
 var PodCheck string
@@ -91,9 +100,10 @@ func (e *Env) Close() error {
 }
 
 // Prepare builds the base image (once; it is reused from the store),
-// downloads and checks the CPython tarball, makes the stand-in jar and
-// starts a local HTTP server that serves both under the upstream layouts.
-func Prepare(ctx context.Context, store storage.Store, def *images.Definition, workDir string, fetcher *builder.Fetcher, out io.Writer, log logrus.FieldLogger) (*Env, error) {
+// downloads and checks the CPython tarball and the Debian wheel packages,
+// makes the stand-in jar and starts a local HTTP server that serves them
+// under the upstream layouts.
+func Prepare(ctx context.Context, store storage.Store, def *images.Definition, workDir string, fetcher *source.Fetcher, out io.Writer, log logrus.FieldLogger) (*Env, error) {
 	archive, err := DebianArchive()
 	if err != nil {
 		return nil, err
@@ -113,8 +123,15 @@ func Prepare(ctx context.Context, store storage.Store, def *images.Definition, w
 		return nil, err
 	}
 	sum := sha1.Sum(jar)
+	wheels, err := prepareWheels(ctx, archive, filepath.Join(workDir, "pypi"), fetcher)
+	if err != nil {
+		return nil, err
+	}
 
 	mux := http.NewServeMux()
+	for _, w := range wheels {
+		mux.HandleFunc("/pypi/"+w.Path, func(rw http.ResponseWriter, r *http.Request) { http.ServeFile(rw, r, w.File) })
+	}
 	mux.HandleFunc(fmt.Sprintf("/python/%s/Python-%s.tgz", PythonVersion, PythonVersion), func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFile(w, r, py.Path)
 	})
@@ -130,9 +147,10 @@ func Prepare(ctx context.Context, store storage.Store, def *images.Definition, w
 	base := "http://" + ln.Addr().String()
 	log.Infof("stand-in source server on %s", base)
 
-	env.SourceMirrors = []image.Mirror{
+	env.SourceMirrors = []remote.Mirror{
 		{From: "https://www.python.org/ftp/python/", To: base + "/python/"},
 		{From: "https://repo.jenkins-ci.org/public/org/jenkins-ci/main/remoting/", To: base + "/remoting/"},
+		{From: PyPIFiles, To: base + "/pypi/"},
 	}
 	env.Overrides = map[string]string{
 		"base.image":      env.BaseImage,
@@ -141,39 +159,45 @@ func Prepare(ctx context.Context, store storage.Store, def *images.Definition, w
 		"python.format":   "tgz",
 		"python.optimize": "",
 	}
+	for k, v := range wheelOverrides(wheels) {
+		env.Overrides[k] = v
+	}
+	realWheels, debianWheels := wheelList(wheels, func(p string) string { return def.Vars[p+".version"] })
 	env.StandIns = []StandIn{
-		{What: "base image docker.io/library/ubuntu:24.04", Instead: env.BaseImage + " (debootstrap --variant=minbase bookworm from " + archive + ")",
+		{What: "base image " + def.Base.Image, Instead: env.BaseImage + " (debootstrap --variant=minbase " + Suite + " from " + archive + "), with the same package names: " + def.Vars["java.package"] + " is Debian's OpenJDK build there",
 			Why: "the Ubuntu archive and Docker Hub are not reachable here; the Containerfile only names packages that exist in both"},
 		{What: "CPython 3.11.9 from python.org (Python-3.11.9.tar.xz)", Instead: "CPython " + PythonVersion + " from Debian's source archive (" + debianPython + ", byte-identical to python.org's Python-3.11.2.tgz, sha256 " + PythonSHA256 + "), served through --source-mirror",
 			Why: "python.org is not reachable here"},
 		{What: "OpenPGP signature check of the CPython tarball", Instead: "skipped (sha256 still checked)",
 			Why: "Debian's archive carries no upstream .asc for the tarball and the keyserver is not reachable"},
+		{What: realWheels + " from PyPI (files.pythonhosted.org)", Instead: debianWheels + ": the wheels in Debian " + Suite + "'s python3-*-whl packages (pinned by sha256), served under PyPI's layout through --source-mirror",
+			Why: "PyPI is not reachable here"},
 		{What: "PGO + LTO CPython build (--enable-optimizations --with-lto)", Instead: "a plain build",
 			Why: "keeps the demo to a few minutes on 2 cores; the real definition keeps them on"},
-		{What: "Jenkins remoting " + remoting + " (agent.jar from repo.jenkins-ci.org)", Instead: "a stand-in jar that says so (META-INF/STAND-IN.txt) with a .sha1 sidecar, served through --source-mirror",
+		{What: "Jenkins remoting " + remoting + " (agent.jar from repo.jenkins-ci.org)", Instead: "a stand-in jar (main class " + StandInMainClass + ", generated by agentforge) that java starts: -version prints " + remoting + " and says it is a stand-in, otherwise it waits like an agent until a signal; with a .sha1 sidecar, served through --source-mirror",
 			Why: "repo.jenkins-ci.org is not reachable and no offline copy of remoting exists here"},
 	}
 	return env, nil
 }
 
-// prepareBase makes the bookworm base image unless the store has it.
-func prepareBase(ctx context.Context, store storage.Store, archive, workDir string, fetcher *builder.Fetcher, out io.Writer, log logrus.FieldLogger) error {
-	if _, err := image.LocalImage(store, "localhost/"+BaseName+":"+BaseTag); err == nil {
+// prepareBase makes the trixie base image unless the store has it.
+func prepareBase(ctx context.Context, store storage.Store, archive, workDir string, fetcher *source.Fetcher, out io.Writer, log logrus.FieldLogger) error {
+	if _, err := oci.LocalImage(store, "localhost/"+BaseName+":"+BaseTag); err == nil {
 		log.Infof("base image localhost/%s:%s already in storage", BaseName, BaseTag)
 		return nil
 	}
-	rootfs := filepath.Join(workDir, "bookworm-rootfs.tar")
+	rootfs := filepath.Join(workDir, Suite+"-rootfs.tar")
 	if _, err := os.Stat(rootfs); err != nil {
 		if _, err := builder.LookTool("debootstrap"); err != nil {
 			return fmt.Errorf("the demo's base image: %w", err)
 		}
-		dir := filepath.Join(workDir, "bookworm")
+		dir := filepath.Join(workDir, Suite)
 		os.RemoveAll(dir)
-		log.Infof("debootstrap --variant=minbase bookworm from %s (about 30 s)", archive)
-		cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", "bookworm", dir, archive)
+		log.Infof("debootstrap --variant=minbase %s from %s (about 30 s)", Suite, archive)
+		cmd := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", Suite, dir, archive)
 		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("debootstrap bookworm: %w", err)
+			return fmt.Errorf("debootstrap %s: %w", Suite, err)
 		}
 		// Clean what debootstrap leaves that does not belong in an image.
 		os.RemoveAll(filepath.Join(dir, "var/cache/apt/archives"))
@@ -182,7 +206,7 @@ func prepareBase(ctx context.Context, store storage.Store, archive, workDir stri
 		tar := exec.CommandContext(ctx, "tar", "--numeric-owner", "--xattrs", "-C", dir, "-cf", tmp, ".")
 		tar.Stderr = out
 		if err := tar.Run(); err != nil {
-			return fmt.Errorf("tar the bookworm root file system: %w", err)
+			return fmt.Errorf("tar the %s root file system: %w", Suite, err)
 		}
 		if err := os.Rename(tmp, rootfs); err != nil {
 			return err
@@ -196,7 +220,7 @@ func prepareBase(ctx context.Context, store storage.Store, archive, workDir stri
 	files := map[string]string{
 		"image.yaml": fmt.Sprintf(`name: %s
 version: %s
-description: Debian bookworm (debootstrap --variant=minbase), the demo's offline stand-in for Ubuntu.
+description: Debian %s (debootstrap --variant=minbase), the demo's offline stand-in for Ubuntu.
 base: {image: scratch}
 sourceDateEpoch: 1700000000
 labels:
@@ -205,7 +229,7 @@ sources:
   - name: rootfs
     url: file://%s
     dest: rootfs.tar
-`, BaseName, BaseTag, rootfs),
+`, BaseName, BaseTag, Suite, rootfs),
 		"Containerfile": "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nADD rootfs.tar /\nCMD [\"bash\"]\n",
 	}
 	for name, data := range files {
@@ -260,27 +284,4 @@ func debianArchive(sourcesDir, sourcesList string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no Debian archive found in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list")
-}
-
-// standInJar makes a small, valid jar that says what it is.
-func standInJar(version string) ([]byte, error) {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	stamp := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	for _, f := range []struct{ name, body string }{
-		{"META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\nImplementation-Title: agentforge stand-in for Jenkins remoting\r\nImplementation-Version: " + version + "\r\n\r\n"},
-		{"META-INF/STAND-IN.txt", "This is NOT the Jenkins remoting agent. agentforge's offline demo uses it\nbecause repo.jenkins-ci.org cannot be reached. Build without the demo to get\nremoting " + version + ", checked against its published .sha1.\n"},
-	} {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: f.name, Method: zip.Deflate, Modified: stamp})
-		if err != nil {
-			return nil, err
-		}
-		if _, err := io.WriteString(w, f.body); err != nil {
-			return nil, err
-		}
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

@@ -1,0 +1,593 @@
+package remote
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/redact"
+	"github.com/opencontainers/go-digest"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/pkg/docker/config"
+	"go.podman.io/image/v5/pkg/tlsclientconfig"
+	"go.podman.io/image/v5/types"
+)
+
+// Client speaks the distribution API to one repository for the few calls
+// c/image does not offer (the OCI 1.1 referrers API). It reaches the
+// registry as c/image would with Hosts.For: the same credentials (auth
+// file, credential helpers, identity tokens), CA certificates and insecure
+// hosts (HTTPS without verification, then plain HTTP, only for those), and
+// it answers the registry's challenge with Basic auth or a bearer token
+// for the repository (pull scope), as Docker Hub, Harbor, ghcr and
+// distribution ask.
+//
+// Credentials are sent only after the registry asks for them, and never
+// over plain HTTP to a host that is not insecure. A token realm on another
+// host gets them only over HTTPS with a verified certificate: an insecure
+// registry may be plain HTTP or have a bad certificate, nothing more. They
+// never appear in errors: every error body is redacted (a proxy's page may
+// echo the request's Authorization header).
+type Client struct {
+	repo    reference.Named
+	host    string // host[:port] to dial (docker.io is registry-1.docker.io)
+	http    *http.Client
+	blobs   *http.Client // as http, and follows a blob's redirect to storage on another host over HTTPS
+	realms  *http.Client // for token realms on other hosts: TLS verified
+	secure  bool         // TLS verified; false for insecure hosts
+	creds   types.DockerAuthConfig
+	secrets *redact.Set
+
+	mu     sync.Mutex
+	scheme string // https, or http once an insecure host answered only that
+	authz  string // Authorization header value, once known
+}
+
+// Client returns a client for repo's repository, configured as For(host).
+// Clients are kept per repository for the life of h, so that their
+// connections and bearer token serve every call.
+func (h *Hosts) Client(repo reference.Named) (*Client, error) {
+	key := reference.TrimNamed(repo).String()
+	if c, ok := h.clients.Load(key); ok {
+		return c.(*Client), nil
+	}
+	c, err := h.newClient(repo)
+	if err != nil {
+		return nil, err
+	}
+	got, _ := h.clients.LoadOrStore(key, c)
+	return got.(*Client), nil
+}
+
+func (h *Hosts) newClient(repo reference.Named) (*Client, error) {
+	domain := reference.Domain(repo)
+	sys := h.For(domain)
+	host := domain
+	if host == "docker.io" {
+		host = "registry-1.docker.io"
+	}
+	tlsc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if dir := certDir(sys, domain); dir != "" {
+		if err := tlsclientconfig.SetupCertificates(dir, tlsc); err != nil {
+			return nil, fmt.Errorf("%s: certificates in %s: %w", host, dir, err)
+		}
+	}
+	insecure := sys.DockerInsecureSkipTLSVerify == types.OptionalBoolTrue
+	tlsc.InsecureSkipVerify = insecure
+	creds, err := config.GetCredentialsForRef(sys, reference.TrimNamed(repo))
+	if err != nil {
+		return nil, fmt.Errorf("%s: credentials: %w", host, err)
+	}
+	sec := h.secrets
+	sec.AddBasic(creds.Username, creds.Password)
+	sec.Add(creds.IdentityToken, 1)
+	tr := tlsclientconfig.NewTransport()
+	tr.TLSClientConfig = tlsc
+	// A token realm on another host is reached with TLS verified, whatever
+	// the registry's own setting: its certificates are those c/image
+	// would read for that host.
+	realmTLS := &tls.Config{MinVersion: tls.VersionTLS12}
+	if sys.DockerCertPath != "" {
+		if err := tlsclientconfig.SetupCertificates(sys.DockerCertPath, realmTLS); err != nil {
+			return nil, fmt.Errorf("%s: certificates in %s: %w", host, sys.DockerCertPath, err)
+		}
+	}
+	realmTr := tlsclientconfig.NewTransport()
+	realmTr.TLSClientConfig = realmTLS
+	return &Client{
+		repo: reference.TrimNamed(repo),
+		host: host,
+		http: &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, Timeout: 5 * time.Minute,
+			CheckRedirect: stayOn(insecure)},
+		blobs: &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, Timeout: 30 * time.Minute,
+			CheckRedirect: toStorage(insecure)},
+		realms: &http.Client{Transport: &redact.Transport{Base: realmTr, Secrets: sec}, Timeout: 5 * time.Minute,
+			CheckRedirect: stayOn(false)},
+		secure:  !insecure,
+		creds:   creds,
+		secrets: sec,
+		scheme:  "https",
+	}, nil
+}
+
+// stayOn refuses redirects off the host a request started on, and off
+// HTTPS unless plainOK: Go keeps the Authorization header on a redirect
+// to the same host name, whatever the scheme or port.
+func stayOn(plainOK bool) func(req *http.Request, via []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 {
+			return &RefusedError{Reason: "stopped after 10 redirects"}
+		}
+		if req.URL.Host != via[0].URL.Host {
+			return &RefusedError{Reason: fmt.Sprintf("refusing the redirect from %s to another host, %s", via[0].URL.Host, req.URL.Redacted())}
+		}
+		if req.URL.Scheme != "https" && !plainOK {
+			return &RefusedError{Reason: fmt.Sprintf("refusing the redirect to %s: not HTTPS", req.URL.Redacted())}
+		}
+		return nil
+	}
+}
+
+// toStorage is stayOn, except that a redirect to another host (a
+// registry's blob storage: S3, a CDN) is followed over HTTPS, without the
+// registry's credentials (Go would keep them for another port of the
+// same host name).
+func toStorage(plainOK bool) func(req *http.Request, via []*http.Request) error {
+	same := stayOn(plainOK)
+	return func(req *http.Request, via []*http.Request) error {
+		if req.URL.Host != via[0].URL.Host && req.URL.Scheme == "https" && len(via) < 10 {
+			req.Header.Del("Authorization")
+			return nil
+		}
+		return same(req, via)
+	}
+}
+
+// certDir is where c/image reads a host's certificates: the configured
+// folder, else the first of the per-user, containers and Docker per-host
+// folders that exists ("" for none).
+func certDir(sys *types.SystemContext, host string) string {
+	if sys.DockerCertPath != "" {
+		return sys.DockerCertPath
+	}
+	if sys.DockerPerHostCertDirPath != "" {
+		return filepath.Join(sys.DockerPerHostCertDirPath, host)
+	}
+	var bases []string
+	if home, err := os.UserHomeDir(); err == nil {
+		bases = append(bases, filepath.Join(home, ".config", "containers", "certs.d"))
+	}
+	for _, base := range append(bases, "/etc/containers/certs.d", "/etc/docker/certs.d") {
+		dir := filepath.Join(base, host)
+		if _, err := os.Stat(dir); err == nil {
+			return dir
+		}
+	}
+	return ""
+}
+
+// RefusedError is a request the client will not make or follow (credentials
+// over plain HTTP, a redirect or next page elsewhere): trying again cannot
+// help.
+type RefusedError struct {
+	Reason string
+}
+
+func (e *RefusedError) Error() string { return e.Reason }
+
+// Get reads path (relative to /v2/<repository>/, e.g. "referrers/sha256:…")
+// or an absolute URL on the same registry, asking for accept, and returns
+// the answer with at most max bytes of body. Statuses other than 200 are
+// *Error (404 included: the caller decides what absent means); a
+// larger body is an *errs.IntegrityError.
+func (c *Client) Get(ctx context.Context, path, accept string, max int64) (*http.Response, []byte, error) {
+	u, err := c.url(nil, path)
+	if err != nil {
+		return nil, nil, err
+	}
+	resp, body, err := c.get(ctx, u, accept, max)
+	return resp, body, c.secrets.Error(err)
+}
+
+// Next reads the page a previous answer's Link header names (rel="next"),
+// resolved against that answer's URL: "" when there is none. The page must
+// be on the same registry, under the same path as the first one.
+func (c *Client) Next(ctx context.Context, prev *http.Response, accept string, max int64) (*http.Response, []byte, error) {
+	link := NextLink(prev.Header)
+	if link == "" {
+		return nil, nil, nil
+	}
+	u, err := c.url(prev.Request.URL, link)
+	if err != nil {
+		return nil, nil, err
+	}
+	first := prev.Request.URL.Path
+	// The path as it is sent: dot segments, plain or escaped, could climb
+	// out of the prefix once the registry decodes them.
+	sent := strings.ToLower(u.EscapedPath())
+	if i := strings.LastIndex(first, "/"); i < 0 || !strings.HasPrefix(u.Path, first[:i+1]) ||
+		path.Clean(u.Path) != u.Path || strings.Contains(sent, "%2e") || strings.Contains(sent, "%2f") {
+		return nil, nil, &RefusedError{Reason: fmt.Sprintf("%s: refusing to follow the next page %s outside %s", c.host, u.Redacted(), first[:i+1])}
+	}
+	resp, body, err := c.get(ctx, u, accept, max)
+	return resp, body, c.secrets.Error(err)
+}
+
+func (c *Client) get(ctx context.Context, u *url.URL, accept string, max int64) (*http.Response, []byte, error) {
+	resp, err := c.do(ctx, c.http, http.MethodGet, u, accept)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("GET %s: %w", u.Redacted(), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return resp, body, &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: c.errorDetail(body)}
+	}
+	if int64(len(body)) > max {
+		return nil, nil, &errs.IntegrityError{What: "GET " + u.Redacted(), Check: fmt.Sprintf("size: more than %d bytes", max)}
+	}
+	return resp, body, nil
+}
+
+// url resolves ref against base (nil: the repository's API root); the
+// result must name the same registry, over HTTPS unless it is insecure (a
+// registry cannot send us elsewhere).
+func (c *Client) url(base *url.URL, ref string) (*url.URL, error) {
+	if base == nil {
+		c.mu.Lock()
+		scheme := c.scheme
+		c.mu.Unlock()
+		base = &url.URL{Scheme: scheme, Host: c.host, Path: "/v2/" + reference.Path(c.repo) + "/"}
+	}
+	u, err := base.Parse(ref)
+	if err != nil {
+		return nil, &RefusedError{Reason: fmt.Sprintf("%s: bad URL %q: %v", c.host, ref, err)}
+	}
+	if u.Host != c.host || (u.Scheme != "https" && u.Scheme != "http") || (u.Scheme == "http" && c.secure) {
+		return nil, &RefusedError{Reason: fmt.Sprintf("%s: refusing to follow %s to another registry or scheme", c.host, u.Redacted())}
+	}
+	return u, nil
+}
+
+// do sends one request without a body, answering an auth challenge once.
+// An insecure host that does not speak TLS is tried again over plain HTTP.
+func (c *Client) do(ctx context.Context, hc *http.Client, method string, u *url.URL, accept string) (*http.Response, error) {
+	resp, err := c.send(ctx, hc, method, u, accept)
+	if err != nil && !c.secure && u.Scheme == "https" {
+		plain := *u
+		plain.Scheme = "http"
+		if resp2, err2 := c.send(ctx, hc, method, &plain, accept); err2 == nil {
+			c.mu.Lock()
+			c.scheme = "http"
+			c.mu.Unlock()
+			resp, err, u = resp2, nil, &plain
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusUnauthorized {
+		return resp, nil
+	}
+	challenge := resp.Header.Get("WWW-Authenticate")
+	resp.Body.Close()
+	if resp.Request != nil && resp.Request.URL.Host != c.host {
+		return nil, &RefusedError{Reason: fmt.Sprintf("%s: refusing to answer the challenge of %s", c.host, resp.Request.URL.Host)}
+	}
+	if err := c.authorize(ctx, u, challenge); err != nil {
+		return nil, err
+	}
+	return c.send(ctx, hc, method, u, accept)
+}
+
+func (c *Client) send(ctx context.Context, hc *http.Client, method string, u *url.URL, accept string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", "agentforge")
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	c.mu.Lock()
+	authz := c.authz
+	c.mu.Unlock()
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, u.Redacted(), err)
+	}
+	return resp, nil
+}
+
+// manifestTypes is what a manifest request accepts: every image and index
+// type, so that the registry serves a manifest as it was pushed.
+var manifestTypes = strings.Join([]string{
+	"application/vnd.oci.image.manifest.v1+json", "application/vnd.oci.image.index.v1+json",
+	"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json",
+}, ", ")
+
+// maxManifest bounds a manifest read to hash it.
+const maxManifest = 4 << 20
+
+// Manifest reads the manifest a tag or digest names, as the registry
+// serves it (every image and index type accepted), at most max bytes. A
+// manifest the registry does not have is an *Error with StatusCode 404.
+// The caller checks the bytes against a digest it was given.
+func (c *Client) Manifest(ctx context.Context, ref string, max int64) ([]byte, error) {
+	u, err := c.url(nil, "manifests/"+ref)
+	if err != nil {
+		return nil, c.secrets.Error(err)
+	}
+	_, body, err := c.get(ctx, u, manifestTypes, max)
+	return body, c.secrets.Error(err)
+}
+
+// OpenBlob opens the blob d for reading, following the registry's
+// redirect to its storage (over HTTPS, without credentials, when that is
+// another host). The caller closes it and checks what it reads against d.
+// A blob the registry does not have is an *Error with StatusCode 404.
+func (c *Client) OpenBlob(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
+	if err := d.Validate(); err != nil {
+		return nil, errs.Inputf("blob %q: %w", d, err)
+	}
+	u, err := c.url(nil, "blobs/"+d.String())
+	if err != nil {
+		return nil, c.secrets.Error(err)
+	}
+	resp, err := c.do(ctx, c.blobs, http.MethodGet, u, "")
+	if err != nil {
+		return nil, c.secrets.Error(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		return nil, &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: c.errorDetail(body)}
+	}
+	return resp.Body, nil
+}
+
+// ManifestDigest is the digest of the manifest a tag (or digest) names
+// now: from the registry's Docker-Content-Digest header on a HEAD, or by
+// hashing the manifest when the registry sends none. A tag the registry
+// does not have is an *Error with StatusCode 404.
+func (c *Client) ManifestDigest(ctx context.Context, ref string) (digest.Digest, error) {
+	d, err := c.manifestDigest(ctx, ref)
+	return d, c.secrets.Error(err)
+}
+
+func (c *Client) manifestDigest(ctx context.Context, ref string) (digest.Digest, error) {
+	u, err := c.url(nil, "manifests/"+ref)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.do(ctx, c.http, http.MethodHead, u, manifestTypes)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", &Error{Method: http.MethodHead, URL: u.Redacted(), StatusCode: resp.StatusCode}
+	}
+	if d, err := digest.Parse(resp.Header.Get("Docker-Content-Digest")); err == nil {
+		return d, nil
+	}
+	_, body, err := c.get(ctx, u, manifestTypes, maxManifest)
+	if err != nil {
+		return "", err
+	}
+	return digest.FromBytes(body), nil
+}
+
+// authorize answers a WWW-Authenticate challenge: Basic with the
+// credentials, or a bearer token from the realm for pull access to the
+// repository.
+func (c *Client) authorize(ctx context.Context, u *url.URL, challenge string) error {
+	scheme, params := ParseChallenge(challenge)
+	hasCreds := c.creds.Username != "" || c.creds.IdentityToken != ""
+	if u.Scheme == "http" && c.secure {
+		return &RefusedError{Reason: fmt.Sprintf("%s: refusing to send credentials over plain HTTP", c.host)}
+	}
+	switch scheme {
+	case "basic":
+		if c.creds.Username == "" {
+			return &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: "the registry wants credentials and none are configured for " + c.host}
+		}
+		req, _ := http.NewRequest(http.MethodGet, "/", nil)
+		req.SetBasicAuth(c.creds.Username, c.creds.Password)
+		c.mu.Lock()
+		c.authz = req.Header.Get("Authorization")
+		c.mu.Unlock()
+		return nil
+	case "bearer":
+		tok, err := c.token(ctx, u, params, hasCreds)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.authz = "Bearer " + tok
+		c.mu.Unlock()
+		return nil
+	}
+	return &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: fmt.Sprintf("unsupported authentication scheme %q", scheme)}
+}
+
+// maxToken bounds a token endpoint's answer.
+const maxToken = 1 << 20
+
+// token fetches a bearer token from the challenge's realm: with the
+// identity token (OAuth2 refresh-token grant) or the user name and
+// password (Basic), or anonymously.
+func (c *Client) token(ctx context.Context, u *url.URL, params map[string]string, hasCreds bool) (string, error) {
+	realm, err := url.Parse(params["realm"])
+	if err != nil || realm.Host == "" || (realm.Scheme != "https" && realm.Scheme != "http") {
+		return "", &RefusedError{Reason: fmt.Sprintf("%s: bad token realm %q", c.host, params["realm"])}
+	}
+	// The registry's own host follows its setting (an insecure registry
+	// may be plain HTTP); credentials go to any other host only over
+	// HTTPS with a verified certificate.
+	client := c.http
+	if realm.Host != c.host {
+		client = c.realms
+	}
+	if realm.Scheme == "http" && hasCreds && (c.secure || realm.Host != c.host) {
+		return "", &RefusedError{Reason: fmt.Sprintf("%s: refusing to send credentials to the plain-HTTP token realm %s", c.host, realm.Redacted())}
+	}
+	scope := params["scope"]
+	if scope == "" {
+		scope = "repository:" + reference.Path(c.repo) + ":pull"
+	}
+	var req *http.Request
+	if c.creds.IdentityToken != "" {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {c.creds.IdentityToken}, "client_id": {"agentforge"}, "scope": {scope}}
+		if s := params["service"]; s != "" {
+			form.Set("service", s)
+		}
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, realm.String(), strings.NewReader(form.Encode()))
+		if err == nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+	} else {
+		q := realm.Query()
+		q.Set("scope", scope)
+		if s := params["service"]; s != "" {
+			q.Set("service", s)
+		}
+		realm.RawQuery = q.Encode()
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, realm.String(), nil)
+		if err == nil && c.creds.Username != "" {
+			req.SetBasicAuth(c.creds.Username, c.creds.Password)
+		}
+	}
+	if err != nil {
+		return "", fmt.Errorf("%s: token request: %w", c.host, err)
+	}
+	req.Header.Set("User-Agent", "agentforge")
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("%s: token from %s: %w", c.host, realm.Redacted(), redactErr(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxToken))
+	if err != nil {
+		return "", fmt.Errorf("%s: token from %s: %w", c.host, realm.Redacted(), err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", &Error{Method: req.Method, URL: realm.Scheme + "://" + realm.Host + realm.Path, StatusCode: resp.StatusCode, Detail: c.errorDetail(body)}
+	}
+	var t struct {
+		Token       string `json:"token"`
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(body, &t); err != nil {
+		return "", &RefusedError{Reason: fmt.Sprintf("%s: token from %s: not JSON: %v", c.host, realm.Redacted(), err)}
+	}
+	if t.Token == "" {
+		t.Token = t.AccessToken
+	}
+	if t.Token == "" {
+		return "", &RefusedError{Reason: fmt.Sprintf("%s: token from %s: empty", c.host, realm.Redacted())}
+	}
+	return t.Token, nil
+}
+
+// redactErr drops the URL (with the refresh token's query, were it a
+// GET) from a transport error.
+func redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// errorDetail is the first line of an error body, trimmed, at most 200
+// characters, with every credential the client knows removed (before the
+// cut, so that no part of one is left).
+func (c *Client) errorDetail(body []byte) string {
+	s, _, _ := strings.Cut(strings.TrimSpace(c.secrets.String(string(body))), "\n")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
+}
+
+// ParseChallenge parses a WWW-Authenticate value such as
+// `Bearer realm="https://auth.example/token",service="registry",scope="repository:a/b:pull"`
+// into its scheme (lower case) and parameters (keys lower case, quoted
+// values unescaped). Only the first challenge is read.
+func ParseChallenge(h string) (string, map[string]string) {
+	h = strings.TrimSpace(h)
+	scheme, rest, _ := strings.Cut(h, " ")
+	params := map[string]string{}
+	for rest = strings.TrimSpace(rest); rest != ""; {
+		key, after, ok := strings.Cut(rest, "=")
+		if !ok {
+			break
+		}
+		key = strings.ToLower(strings.TrimSpace(key))
+		var val string
+		if strings.HasPrefix(after, `"`) {
+			var b strings.Builder
+			i := 1
+			for ; i < len(after) && after[i] != '"'; i++ {
+				if after[i] == '\\' && i+1 < len(after) {
+					i++
+				}
+				b.WriteByte(after[i])
+			}
+			val, rest = b.String(), after[min(i+1, len(after)):]
+		} else {
+			val, rest, _ = strings.Cut(after, ",")
+			val = strings.TrimSpace(val)
+			rest = "," + rest
+		}
+		if _, seen := params[key]; !seen && key != "" {
+			params[key] = val
+		}
+		rest = strings.TrimSpace(rest)
+		if !strings.HasPrefix(rest, ",") {
+			break
+		}
+		rest = strings.TrimSpace(rest[1:])
+	}
+	return strings.ToLower(scheme), params
+}
+
+// NextLink is the target of a Link header's rel="next" (the referrers
+// API's and tag list's pagination), or "".
+func NextLink(h http.Header) string {
+	for _, v := range h.Values("Link") {
+		for _, part := range strings.Split(v, ",") {
+			target, attrs, ok := strings.Cut(strings.TrimSpace(part), ";")
+			if !ok || !strings.HasPrefix(target, "<") || !strings.HasSuffix(target, ">") {
+				continue
+			}
+			for _, a := range strings.Split(attrs, ";") {
+				k, v, _ := strings.Cut(strings.TrimSpace(a), "=")
+				if strings.EqualFold(k, "rel") && slices.Contains(strings.Fields(strings.Trim(v, `"`)), "next") {
+					return target[1 : len(target)-1]
+				}
+			}
+		}
+	}
+	return ""
+}

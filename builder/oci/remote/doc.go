@@ -1,0 +1,12 @@
+// Package remote is how agentforge reaches registries: the one registry
+// configuration (Registries: auth file, CA, insecure hosts, pull mirrors,
+// retries), opened once into Hosts, which hands c/image its system
+// contexts and keeps one Client per repository for what c/image does not
+// speak (the OCI 1.1 referrers API); the HTTP error every such call
+// returns, with its verdict (Error.Temporary); and the retry policy that
+// retries only what is known to be temporary.
+//
+// Credentials come from the auth file and credential helpers, are sent
+// only where the rules on Client say, and are recorded in the caller's
+// redact.Set so that nothing prints them.
+package remote

@@ -1,0 +1,235 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/images/errs"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/agentforge/agentforge/images"
+)
+
+// origin is a test HTTP server holding files by path and counting requests.
+type origin struct {
+	*httptest.Server
+	files map[string][]byte
+	hits  atomic.Int64
+}
+
+func newOrigin(t *testing.T, files map[string][]byte) *origin {
+	o := &origin{files: files}
+	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.hits.Add(1)
+		data, ok := o.files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(data)
+	}))
+	t.Cleanup(o.Close)
+	return o
+}
+
+func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+func sha1Hex(b []byte) string   { s := sha1.Sum(b); return hex.EncodeToString(s[:]) }
+
+// testKey generates a signing key and returns it with its armored public key.
+func testKey(t *testing.T, name string) (*openpgp.Entity, []byte) {
+	t.Helper()
+	e, err := openpgp.NewEntity(name, "agentforge test key", name+"@example.invalid", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	return e, buf.Bytes()
+}
+
+func sign(t *testing.T, e *openpgp.Entity, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := openpgp.ArmoredDetachSign(&buf, e, bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestFetch_Checks(t *testing.T) {
+	payload := []byte("Python-3.11.x source tarball stand-in\n")
+	other := []byte("something else entirely\n")
+	signer, signerPub := testKey(t, "release-manager")
+	intruder, intruderPub := testKey(t, "intruder")
+	fpr := fingerprint(signer)
+
+	o := newOrigin(t, map[string][]byte{
+		"/py.tgz":                          payload,
+		"/py.tgz.asc":                      sign(t, signer, payload),
+		"/py.tgz.bad.asc":                  sign(t, intruder, payload),
+		"/py.tgz.other.asc":                sign(t, signer, other),
+		"/agent.jar":                       payload,
+		"/agent.jar.sha1":                  []byte(sha1Hex(payload) + "  agent.jar\n"),
+		"/agent.jar.wrong.sha1":            []byte(sha1Hex(other) + "\n"),
+		"/vks/v1/by-fingerprint/" + fpr:    signerPub,
+		"/vks/v1/by-fingerprint/INTRUDERS": intruderPub,
+	})
+	u := o.URL
+	sig := func(url string, key []byte) *images.Signature {
+		return &images.Signature{URL: url, Fingerprint: fpr, Key: key}
+	}
+	cases := []struct {
+		name      string
+		src       images.Source
+		wantCheck string // substring of Checks, when it succeeds
+		wantErr   string // substring of the *errs.IntegrityError, when it fails
+	}{
+		{"sha256 ok", images.Source{URL: u + "/py.tgz", SHA256: sha256Hex(payload)}, "sha256", ""},
+		{"sha256 mismatch", images.Source{URL: u + "/py.tgz", SHA256: sha256Hex(other)}, "", "sha256 mismatch: expected " + sha256Hex(other) + ", got " + sha256Hex(payload)},
+		{"published sha1 ok", images.Source{URL: u + "/agent.jar", Checksum: &images.Checksum{URL: u + "/agent.jar.sha1", Algorithm: "sha1"}}, "sha1 (published checksum)", ""},
+		{"published sha1 mismatch", images.Source{URL: u + "/agent.jar", Checksum: &images.Checksum{URL: u + "/agent.jar.wrong.sha1", Algorithm: "sha1"}}, "", "sha1 (published at " + u + "/agent.jar.wrong.sha1) mismatch"},
+		{"signature ok, key from keyserver", images.Source{URL: u + "/py.tgz", SHA256: sha256Hex(payload), Signature: sig(u+"/py.tgz.asc", nil)}, "openpgp " + fpr, ""},
+		{"signature ok, key in definition", images.Source{URL: u + "/py.tgz", SHA256: sha256Hex(payload), Signature: sig(u+"/py.tgz.asc", signerPub)}, "openpgp " + fpr, ""},
+		{"signature by another key", images.Source{URL: u + "/py.tgz", SHA256: sha256Hex(payload), Signature: sig(u+"/py.tgz.bad.asc", signerPub)}, "", "signature " + u + "/py.tgz.bad.asc: signature mismatch"},
+		{"signature of other content", images.Source{URL: u + "/py.tgz", SHA256: sha256Hex(payload), Signature: sig(u+"/py.tgz.other.asc", signerPub)}, "", "signature mismatch"},
+		{"key with the wrong fingerprint", images.Source{URL: u + "/py.tgz", SHA256: sha256Hex(payload), Signature: sig(u+"/py.tgz.asc", intruderPub)}, "", "fingerprint mismatch: expected " + fpr + ", got " + fingerprint(intruder)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.src.Name = "src"
+			f := &Fetcher{CacheDir: t.TempDir(), KeyServer: u}
+			got, err := f.Fetch(context.Background(), tc.src)
+			if tc.wantErr != "" {
+				var ie *errs.IntegrityError
+				if !errors.As(err, &ie) {
+					t.Fatalf("want an *errs.IntegrityError containing %q, got %v", tc.wantErr, err)
+				}
+				if !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error %q\nwant it to contain %q", err, tc.wantErr)
+				}
+				if got.Path != "" {
+					t.Errorf("a failed source must not be handed out (path %q)", got.Path)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(strings.Join(got.Checks, ";"), tc.wantCheck) {
+				t.Errorf("checks %v, want %q", got.Checks, tc.wantCheck)
+			}
+			data, err := os.ReadFile(got.Path)
+			if err != nil || !bytes.Equal(data, payload) {
+				t.Errorf("cached file: %v, %q", err, data)
+			}
+			if got.SHA256 != sha256Hex(payload) {
+				t.Errorf("sha256 %s", got.SHA256)
+			}
+		})
+	}
+}
+
+func TestFetch_CacheAndMirror(t *testing.T) {
+	payload := []byte("tarball")
+	mirror := newOrigin(t, map[string][]byte{"/python/3.11.2/Python-3.11.2.tgz": payload})
+	f := &Fetcher{
+		CacheDir: t.TempDir(),
+		Mirrors:  []remote.Mirror{{From: "https://www.python.org/ftp/python/", To: mirror.URL + "/python/"}},
+	}
+	src := images.Source{Name: "python", URL: "https://www.python.org/ftp/python/3.11.2/Python-3.11.2.tgz", SHA256: sha256Hex(payload)}
+	first, err := f.Fetch(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Cached || first.From != mirror.URL+"/python/3.11.2/Python-3.11.2.tgz" {
+		t.Errorf("first fetch: cached=%t from=%s", first.Cached, first.From)
+	}
+	second, err := f.Fetch(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Cached || mirror.hits.Load() != 1 {
+		t.Errorf("second fetch: cached=%t, %d requests (want 1)", second.Cached, mirror.hits.Load())
+	}
+
+	// A cached file that changed on disk is refused, removed, and fetched
+	// again on the next run.
+	if err := os.WriteFile(second.Path, []byte("tampered"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Fetch(context.Background(), src); !errors.Is(err, errs.ErrIntegrity) {
+		t.Fatalf("tampered cache: want an integrity error, got %v", err)
+	}
+	if third, err := f.Fetch(context.Background(), src); err != nil || third.Cached {
+		t.Fatalf("after a bad cache entry: cached=%t err=%v", third.Cached, err)
+	}
+}
+
+func TestFetch_SkipSignatureStillChecksSHA256(t *testing.T) {
+	payload := []byte("tarball")
+	o := newOrigin(t, map[string][]byte{"/x.tgz": payload})
+	f := &Fetcher{CacheDir: t.TempDir(), SkipSignature: map[string]bool{"python": true}}
+	src := images.Source{Name: "python", URL: o.URL + "/x.tgz", SHA256: sha256Hex(payload),
+		Signature: &images.Signature{URL: o.URL + "/missing.asc", Fingerprint: strings.Repeat("A", 40)}}
+	got, err := f.Fetch(context.Background(), src)
+	if err != nil || !got.SignatureSkipped || got.Checks[0] != "sha256" {
+		t.Fatalf("got %+v, %v", got, err)
+	}
+	src.SHA256 = sha256Hex([]byte("other"))
+	if _, err := f.Fetch(context.Background(), src); !errors.Is(err, errs.ErrIntegrity) {
+		t.Fatalf("skipping the signature must not skip the sha256: %v", err)
+	}
+}
+
+func TestFetch_NetworkErrorIsNotIntegrity(t *testing.T) {
+	o := newOrigin(t, nil)
+	f := &Fetcher{CacheDir: t.TempDir()}
+	_, err := f.Fetch(context.Background(), images.Source{Name: "x", URL: o.URL + "/missing", SHA256: strings.Repeat("0", 64)})
+	if err == nil || errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("want a plain 404 error, got %v", err)
+	}
+}
+
+// A local file:// source is read again on every build: a changed file is
+// never served from the cache.
+func TestFetch_LocalFileChangedIsNotStale(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tool")
+	os.WriteFile(file, []byte("one"), 0o644)
+	f := &Fetcher{CacheDir: t.TempDir()}
+	src := images.Source{Name: "tool", URL: "file://" + file, Dest: "tool"}
+	first, err := f.Fetch(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(file, []byte("two"), 0o644)
+	second, err := f.Fetch(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.SHA256 == second.SHA256 {
+		t.Fatalf("the changed file was served from the cache (%s)", second.SHA256)
+	}
+	if b, _ := os.ReadFile(second.Path); string(b) != "two" {
+		t.Fatalf("served %q", b)
+	}
+}

@@ -1,0 +1,128 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/httpget"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/agentforge/agentforge/images"
+	"github.com/sirupsen/logrus"
+)
+
+// checkSignature verifies the detached OpenPGP signature of file against the
+// key pinned by fingerprint. The key comes from the definition or, failing
+// that, from the keyserver; either way only a key whose primary fingerprint
+// is the pinned one is trusted.
+func (f *Fetcher) checkSignature(ctx context.Context, file string, src images.Source, log logrus.FieldLogger) error {
+	sig := src.Signature
+	sigURL := remote.Rewrite(f.Mirrors, sig.URL)
+	sigData, err := f.get(ctx, sigURL, 1<<20)
+	if err != nil {
+		return fmt.Errorf("signature %s: %w", httpget.RedactURL(sigURL), err)
+	}
+	key, err := f.signingKey(ctx, sig, log)
+	if err != nil {
+		return err
+	}
+	in, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	var signer *openpgp.Entity
+	if bytes.Contains(sigData, []byte("-----BEGIN PGP SIGNATURE-----")) {
+		signer, err = openpgp.CheckArmoredDetachedSignature(openpgp.EntityList{key}, in, bytes.NewReader(sigData), nil)
+	} else {
+		signer, err = openpgp.CheckDetachedSignature(openpgp.EntityList{key}, in, bytes.NewReader(sigData), nil)
+	}
+	if err != nil {
+		return &errs.IntegrityError{What: fmt.Sprintf("signature %s", httpget.RedactURL(sigURL)), Check: "signature", Expected: "a valid signature by " + sig.Fingerprint, Actual: err.Error()}
+	}
+	if got := fingerprint(signer); got != sig.Fingerprint {
+		return &errs.IntegrityError{What: fmt.Sprintf("signature %s", httpget.RedactURL(sigURL)), Check: "signer", Expected: sig.Fingerprint, Actual: got}
+	}
+	return nil
+}
+
+// signingKey returns the entity whose primary key has the pinned fingerprint.
+func (f *Fetcher) signingKey(ctx context.Context, sig *images.Signature, log logrus.FieldLogger) (*openpgp.Entity, error) {
+	data, from := sig.Key, "the definition"
+	cached := filepath.Join(f.CacheDir, "keys", sig.Fingerprint+".asc")
+	if len(data) == 0 {
+		if b, err := os.ReadFile(cached); err == nil {
+			data, from = b, cached
+		}
+	}
+	if len(data) == 0 {
+		base := f.KeyServer
+		if base == "" {
+			base = DefaultKeyServer
+		}
+		u := remote.Rewrite(f.Mirrors, strings.TrimSuffix(base, "/")+"/vks/v1/by-fingerprint/"+sig.Fingerprint)
+		log.Infof("fetching OpenPGP key %s from %s", sig.Fingerprint, httpget.RedactURL(u))
+		b, err := f.get(ctx, u, 1<<20)
+		if err != nil {
+			return nil, fmt.Errorf("OpenPGP key %s: %w", sig.Fingerprint, err)
+		}
+		data, from = b, httpget.RedactURL(u)
+	}
+	var keyring openpgp.EntityList
+	var err error
+	if bytes.Contains(data, []byte("-----BEGIN PGP")) {
+		keyring, err = openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
+	} else {
+		keyring, err = openpgp.ReadKeyRing(bytes.NewReader(data))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("OpenPGP key %s from %s: %w", sig.Fingerprint, from, err)
+	}
+	var found []string
+	for _, e := range keyring {
+		fp := fingerprint(e)
+		if fp == sig.Fingerprint {
+			if from != cached && len(sig.Key) == 0 {
+				if err := writeArmoredKey(cached, e); err != nil {
+					log.Warnf("cannot cache key %s: %v", fp, err)
+				}
+			}
+			return e, nil
+		}
+		found = append(found, fp)
+	}
+	return nil, &errs.IntegrityError{What: "OpenPGP key from " + from, Check: "fingerprint", Expected: sig.Fingerprint, Actual: strings.Join(found, ",")}
+}
+
+func fingerprint(e *openpgp.Entity) string {
+	if e == nil || e.PrimaryKey == nil {
+		return ""
+	}
+	return strings.ToUpper(hex.EncodeToString(e.PrimaryKey.Fingerprint))
+}
+
+func writeArmoredKey(path string, e *openpgp.Entity) error {
+	var buf bytes.Buffer
+	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
+	if err != nil {
+		return err
+	}
+	if err := e.Serialize(w); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
+}

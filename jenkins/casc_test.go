@@ -1,0 +1,372 @@
+package jenkins
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"text/template"
+
+	"github.com/agentforge/agentforge/jenkins/jenkinstest"
+	"gopkg.in/yaml.v3"
+)
+
+// adminCasc is a controller's configuration as an admin wrote it: other
+// settings, a comment, the kubernetes cloud with its connection and a
+// template of their own.
+const adminCasc = `# managed by the platform team
+jenkins:
+  systemMessage: "CI"
+  clouds:
+    - kubernetes:
+        name: "kubernetes"
+        serverUrl: "https://kubernetes.default"
+        namespace: "ci"
+        jenkinsUrl: "http://jenkins:8080"
+        templates:
+          - name: "maven"
+            label: "maven"
+            id: "maven-id"
+            containers:
+              - name: "jnlp"
+                image: "jenkins/inbound-agent:latest"
+unclassified:
+  location:
+    url: "https://ci.example/"
+`
+
+// cascServer is an emulator whose configuration-as-code source is file.
+func cascServer(t *testing.T, file string, env map[string]string) *jenkinstest.Server {
+	t.Helper()
+	return jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, CascFile: file, CascEnv: env,
+		State: jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}}})
+}
+
+// The JCasC route, end to end: the template merged into the YAML (the rest
+// kept), a second run leaving the file byte for byte as it was, a reload
+// that builds the template through the plugin's setters and reads back as
+// asked; the template survives further reloads, while one added by script
+// does not.
+func TestCascFile_RoundTripAndReload(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "jenkins.yaml")
+	os.WriteFile(file, []byte(adminCasc), 0o640)
+	srv := cascServer(t, file, map[string]string{"JENKINS_HOME": "/var/jenkins_home"})
+	c := connect(t, srv, "admin", token)
+	ctx := context.Background()
+	tmpl := everyField(digestA)
+
+	out, err := UpdateCascFile(file, tmpl, Options{})
+	if err != nil || out.Status != "created" || out.File != file {
+		t.Fatalf("merge: %+v %v", out, err)
+	}
+	first, _ := os.ReadFile(file)
+	if st, _ := os.Stat(file); st.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640 kept", st.Mode().Perm())
+	}
+	var doc, orig map[string]any
+	yaml.Unmarshal(first, &doc)
+	yaml.Unmarshal([]byte(adminCasc), &orig)
+	if mustJSON(doc["unclassified"]) != mustJSON(orig["unclassified"]) || doc["jenkins"].(map[string]any)["systemMessage"] != "CI" || !bytes.HasPrefix(first, []byte("# managed by the platform team\n")) {
+		t.Errorf("the rest of the file changed:\n%s", first)
+	}
+	clouds := doc["jenkins"].(map[string]any)["clouds"].([]any)
+	cloud := clouds[0].(map[string]any)["kubernetes"].(map[string]any)
+	if len(clouds) != 1 || cloud["serverUrl"] != "https://kubernetes.default" || len(cloud["templates"].([]any)) != 2 {
+		t.Fatalf("clouds: %s", mustJSON(clouds))
+	}
+	for _, want := range []string{`value: "^${JENKINS_HOME} ' \" \\ $(x)"`, `yamlMergeStrategy: "merge"`, "- envVar:", "- emptyDirVolume:", `nodeSelector: "kubernetes.io/arch=arm64"`, `runAsUser: "1000"`, "yaml: |"} {
+		if !strings.Contains(string(first), want) {
+			t.Errorf("the YAML lacks %s:\n%s", want, first)
+		}
+	}
+
+	again, err := UpdateCascFile(file, tmpl, Options{})
+	if err != nil || again.Status != "unchanged" {
+		t.Fatalf("rerun: %+v %v", again, err)
+	}
+	if second, _ := os.ReadFile(file); !bytes.Equal(first, second) {
+		t.Fatalf("the second run changed the file:\n%s", second)
+	}
+
+	if err := c.ReloadCasc(ctx); err != nil {
+		t.Fatal(err)
+	}
+	back, err := c.Read(ctx, "kubernetes", "python-agent")
+	if err != nil || back == nil {
+		t.Fatalf("read back: %+v %v", back, err)
+	}
+	want := tmpl.State()
+	want.ID = out.Template.ID
+	if d := diff(&want, &back.State); len(d) > 0 || back.State.ID != out.Template.ID {
+		t.Fatalf("after the reload Jenkins holds something else: %v (id %s, file %s)", d, back.State.ID, out.Template.ID)
+	}
+	if back.State.Env["LITERAL"] != "${JENKINS_HOME} ' \" \\ $(x)" {
+		t.Errorf("the escaped value was resolved by the reload: %q", back.State.Env["LITERAL"])
+	}
+	if got := storedTemplate(t, srv, "maven")["id"]; got != "maven-id" {
+		t.Errorf("the admin's template: %v", got)
+	}
+
+	// A template added by script on this controller is gone at the next
+	// reload; agentforge's, kept in the YAML, stays with its id.
+	other := pythonTemplate(digestB)
+	other.Name, other.Label = "scripted", "scripted"
+	if _, err := c.Register(ctx, other, Options{ScriptConsole: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ReloadCasc(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if gone, err := c.Read(ctx, "kubernetes", "scripted"); err != nil || gone != nil {
+		t.Errorf("the emulator's reload did not replace the clouds: %+v %v", gone, err)
+	}
+	if kept, err := c.Read(ctx, "kubernetes", "python-agent"); err != nil || kept == nil || kept.State.ID != out.Template.ID {
+		t.Errorf("after a second reload: %+v %v", kept, err)
+	}
+	if srv.CascReloads != 2 {
+		t.Errorf("%d reloads applied", srv.CascReloads)
+	}
+}
+
+// An update through the file changes only agentforge's fields: what an
+// admin added to the template in the YAML stays.
+func TestCascFile_UpdateKeepsAdminEdits(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "jenkins.yaml")
+	tmpl := pythonTemplate(digestA)
+	tmpl.Env = map[string]string{"PIP_INDEX_URL": "https://pypi.mirror.example/simple"}
+	if _, err := UpdateCascFile(file, tmpl, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(file)
+	// The admin adds a variable from a Secret, a probe and a sidecar (with
+	// a tool that rewrites the file its own way).
+	var doc map[string]any
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	kube := doc["jenkins"].(map[string]any)["clouds"].([]any)[0].(map[string]any)["kubernetes"].(map[string]any)
+	tm := kube["templates"].([]any)[0].(map[string]any)
+	jnlp := tm["containers"].([]any)[0].(map[string]any)
+	jnlp["livenessProbe"] = map[string]any{"execArgs": "true", "periodSeconds": 30}
+	jnlp["envVars"] = append([]any{map[string]any{"secretEnvVar": map[string]any{"key": "NPM_TOKEN", "secretName": "npm", "secretKey": "token"}}}, jnlp["envVars"].([]any)...)
+	tm["containers"] = append(tm["containers"].([]any), map[string]any{"name": "docker", "image": "docker:dind"})
+	edited, _ := yaml.Marshal(doc)
+	os.WriteFile(file, edited, 0o644)
+	tmpl.Image = digestB
+	out, err := UpdateCascFile(file, tmpl, Options{})
+	if err != nil || out.Status != "updated" || len(out.Diff) != 1 || out.Diff[0].Field != "image" {
+		t.Fatalf("update: %+v %v", out, err)
+	}
+	data, _ = os.ReadFile(file)
+	for _, want := range []string{"key: NPM_TOKEN", `execArgs: "true"`, "image: docker:dind", `key: "PIP_INDEX_URL"`, digestB} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("lost %s:\n%s", want, data)
+		}
+	}
+	// Dropping the variable removes agentforge's, not the admin's.
+	tmpl.Env = nil
+	if _, err := UpdateCascFile(file, tmpl, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ = os.ReadFile(file)
+	if strings.Contains(string(data), "PIP_INDEX_URL") || !strings.Contains(string(data), "NPM_TOKEN") || strings.Contains(string(data), ownsKey) {
+		t.Errorf("after dropping the variable:\n%s", data)
+	}
+}
+
+// The cloud entry is created only when there is none of that name; a
+// cloud of that name from another plugin, or a template agentforge did not
+// create, is refused (the file untouched).
+func TestCascFile_CloudEntryAndRefusals(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "new.yaml")
+	if out, err := UpdateCascFile(empty, pythonTemplate(digestA), Options{}); err != nil || out.Status != "created" {
+		t.Fatalf("new file: %+v %v", out, err)
+	}
+	data, _ := os.ReadFile(empty)
+	var doc struct {
+		Jenkins struct {
+			Clouds []map[string]struct {
+				Name      string
+				Templates []map[string]any
+			}
+		}
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Jenkins.Clouds) != 1 || doc.Jenkins.Clouds[0]["kubernetes"].Name != "kubernetes" {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	other := pythonTemplate(digestA)
+	other.Name = "second"
+	UpdateCascFile(empty, other, Options{})
+	data, _ = os.ReadFile(empty)
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Jenkins.Clouds) != 1 || len(doc.Jenkins.Clouds[0]["kubernetes"].Templates) != 2 {
+		t.Fatalf("a second template made a second cloud:\n%s", data)
+	}
+
+	for _, tc := range []struct {
+		name, yaml, reason string
+	}{
+		{"docker cloud of that name", "jenkins:\n  clouds:\n    - docker:\n        name: kubernetes\n", "not-kubernetes"},
+		{"template by hand", "jenkins:\n  clouds:\n    - kubernetes:\n        name: kubernetes\n        templates:\n          - name: python-agent\n            label: python\n", "not-managed"},
+	} {
+		f := filepath.Join(dir, tc.name+".yaml")
+		os.WriteFile(f, []byte(tc.yaml), 0o644)
+		_, err := UpdateCascFile(f, pythonTemplate(digestA), Options{})
+		var je *Error
+		if !errors.As(err, &je) || je.Reason != tc.reason {
+			t.Errorf("%s: want %s, got %v", tc.name, tc.reason, err)
+		}
+		if data, _ := os.ReadFile(f); string(data) != tc.yaml {
+			t.Errorf("%s: the file changed", tc.name)
+		}
+	}
+	for _, bad := range []string{"- a list", "jenkins: [1]", "jenkins:\n  clouds: {a: 1}\n", "a: 1\n---\nb: 2\n", "jenkins: {"} {
+		f := filepath.Join(dir, "bad.yaml")
+		os.WriteFile(f, []byte(bad), 0o644)
+		var ie *InputError
+		if _, err := UpdateCascFile(f, pythonTemplate(digestA), Options{}); !errors.As(err, &ie) {
+			t.Errorf("%q: want an input error, got %v", bad, err)
+		}
+	}
+	// Dry run: the file is not written.
+	f := filepath.Join(dir, "dry.yaml")
+	os.WriteFile(f, []byte(adminCasc), 0o644)
+	if out, err := UpdateCascFile(f, pythonTemplate(digestA), Options{DryRun: true}); err != nil || out.Status != "would-create" {
+		t.Fatalf("dry run: %+v %v", out, err)
+	}
+	if data, _ := os.ReadFile(f); string(data) != adminCasc {
+		t.Error("a dry run wrote the file")
+	}
+}
+
+// Where configuration-as-code's sources declare jenkins.clouds, script
+// registration is refused (Jenkins would drop the template at the next
+// reload), naming the source; ScriptConsole goes ahead with a warning.
+// Sources that do not declare clouds leave the script route open.
+func TestRegister_RefusedWhereCascManagesClouds(t *testing.T) {
+	dir := t.TempDir()
+	managed := filepath.Join(dir, "casc")
+	os.MkdirAll(managed, 0o755)
+	os.WriteFile(filepath.Join(managed, "01-system.yaml"), []byte("jenkins:\n  systemMessage: hi\n"), 0o644)
+	os.WriteFile(filepath.Join(managed, "02-clouds.yml"), []byte(adminCasc), 0o644)
+	srv := cascServer(t, managed, nil)
+	c := connect(t, srv, "admin", token)
+	_, err := c.Register(context.Background(), pythonTemplate(digestA), Options{})
+	var je *Error
+	if !errors.As(err, &je) || je.Reason != "casc-managed" || !strings.Contains(je.Hint, "02-clouds.yml") || strings.Contains(je.Hint, "01-system.yaml") {
+		t.Fatalf("want casc-managed naming 02-clouds.yml, got %v", err)
+	}
+	if srv.State().Saves != 0 {
+		t.Fatal("a refused registration saved")
+	}
+	out, err := c.Register(context.Background(), pythonTemplate(digestA), Options{ScriptConsole: true})
+	if err != nil || out.Status != "created" || len(out.Warnings) != 1 || !strings.Contains(out.Warnings[0], "next reload") {
+		t.Fatalf("with ScriptConsole: %+v %v", out, err)
+	}
+
+	unmanaged := filepath.Join(dir, "system.yaml")
+	os.WriteFile(unmanaged, []byte("jenkins:\n  systemMessage: hi\n  # clouds are set up by hand\n"), 0o644)
+	srv = cascServer(t, unmanaged, nil)
+	c = connect(t, srv, "admin", token)
+	if out, err := c.Register(context.Background(), pythonTemplate(digestA), Options{}); err != nil || out.Status != "created" {
+		t.Fatalf("sources without clouds: %+v %v", out, err)
+	}
+}
+
+// A failing reload (an attribute the plugin has no setter for) is a
+// refusal quoting Jenkins' message; a user without Overall/Manage is
+// refused with 403.
+func TestReloadCasc_Errors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "jenkins.yaml")
+	os.WriteFile(file, []byte("jenkins:\n  clouds:\n    - kubernetes:\n        name: kubernetes\n        noSuchSetting: 1\n"), 0o644)
+	viewer := jenkinstest.User{Name: "viewer", Token: "viewer-token-123"}
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin, viewer}, CascFile: file})
+	c := connect(t, srv, "admin", token)
+	err := c.ReloadCasc(context.Background())
+	var je *Error
+	if !errors.As(err, &je) || je.Reason != "casc-reload" || !strings.Contains(je.Hint, "noSuchSetting") {
+		t.Fatalf("want casc-reload naming the attribute, got %v", err)
+	}
+	err = connect(t, srv, "viewer", viewer.Token).ReloadCasc(context.Background())
+	if !errors.As(err, &je) || je.Status != 403 {
+		t.Fatalf("viewer: %v", err)
+	}
+	noCasc := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}})
+	if err := connect(t, noCasc, "admin", token).ReloadCasc(context.Background()); !errors.As(err, &je) || je.Reason != "casc-missing" {
+		t.Fatalf("no plugin: %v", err)
+	}
+}
+
+// The Helm form: agent.podTemplates.<name> holds the template list as
+// text. After Helm's tpl (text/template, as the chart runs it) the text is
+// the JCasC templates list, "{{" and "${" in values stay literal, and the
+// emulator builds the template from it as asked.
+func TestHelmValues_ThroughTplAndJCasC(t *testing.T) {
+	tmpl := everyField(digestA)
+	tmpl.Env["GREETING"] = "{{ .Release.Name }} ${X}"
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	os.WriteFile(values, []byte("controller:\n  JCasC:\n    defaultConfig: true\nagent:\n  enabled: true\n"), 0o644)
+	out, err := UpdateHelmValues(values, tmpl, Options{})
+	if err != nil || out.Status != "created" {
+		t.Fatalf("%+v %v", out, err)
+	}
+	data, _ := os.ReadFile(values)
+	var v struct {
+		Controller map[string]any
+		Agent      struct {
+			Enabled      bool
+			PodTemplates map[string]string `yaml:"podTemplates"`
+		}
+	}
+	if err := yaml.Unmarshal(data, &v); err != nil || !v.Agent.Enabled || v.Controller == nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	text, ok := v.Agent.PodTemplates["python-agent"]
+	if !ok {
+		t.Fatalf("no agent.podTemplates.python-agent:\n%s", data)
+	}
+	// What the chart does: tpl $val $, then under the cloud's templates.
+	tp, err := template.New("tpl").Parse(text)
+	if err != nil {
+		t.Fatalf("tpl: %v\n%s", err, text)
+	}
+	var rendered bytes.Buffer
+	if err := tp.Execute(&rendered, map[string]any{"Release": map[string]any{"Name": "prod"}}); err != nil {
+		t.Fatal(err)
+	}
+	casc := "jenkins:\n  clouds:\n    - kubernetes:\n        name: \"kubernetes\"\n        templates:\n" + indent(rendered.String(), "          ")
+	file := filepath.Join(t.TempDir(), "jcasc.yaml")
+	os.WriteFile(file, []byte(casc), 0o644)
+	srv := cascServer(t, file, map[string]string{"X": "resolved"})
+	c := connect(t, srv, "admin", token)
+	if err := c.ReloadCasc(context.Background()); err != nil {
+		t.Fatalf("%v\n%s", err, casc)
+	}
+	back, err := c.Read(context.Background(), "kubernetes", "python-agent")
+	if err != nil || back == nil {
+		t.Fatalf("%+v %v", back, err)
+	}
+	want := tmpl.State()
+	want.ID = back.State.ID
+	if d := diff(&want, &back.State); len(d) > 0 {
+		t.Fatalf("through Helm and JCasC: %v", d)
+	}
+	if again, err := UpdateHelmValues(values, tmpl, Options{}); err != nil || again.Status != "unchanged" {
+		t.Fatalf("rerun: %+v %v", again, err)
+	}
+	if after, _ := os.ReadFile(values); !bytes.Equal(after, data) {
+		t.Error("the second run changed the values file")
+	}
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n") + "\n"
+}

@@ -1,0 +1,173 @@
+package jenkins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// UpdateCascFile merges t into the configuration-as-code YAML file at path
+// (MergeCasc) and writes it back, atomically and with its mode kept, when
+// something changed and not opts.DryRun. A missing file is created.
+func UpdateCascFile(path string, t Template, opts Options) (*Outcome, error) {
+	return updateFile(path, t, opts, MergeCasc)
+}
+
+// RegisterCasc is the configuration-as-code route of Register: it merges
+// t into the JCasC file at path (UpdateCascFile), asks Jenkins to reload
+// configuration as code (ReloadCasc) and reads the template back,
+// comparing every field (Confirm). The file must be one of the
+// controller's JCasC sources (CASC_JENKINS_CONFIG). Reading back needs the
+// script console: without it the read-back is skipped, with a warning.
+func (c *Client) RegisterCasc(ctx context.Context, path string, t Template, opts Options) (*Outcome, error) {
+	out, err := UpdateCascFile(path, t, opts)
+	if err != nil || opts.DryRun {
+		return out, err
+	}
+	out.JenkinsVersion = c.Version
+	if err := c.ReloadCasc(ctx); err != nil {
+		return out, err
+	}
+	out.Reloaded = true
+	back, err := c.Confirm(ctx, t)
+	var je *Error
+	switch {
+	case errors.As(err, &je) && (je.Reason == "forbidden" || je.Reason == "script-console"):
+		out.Warnings = append(out.Warnings, "configuration as code reloaded, but the template was not read back: "+err.Error())
+		return out, nil
+	case err != nil:
+		return out, fmt.Errorf("after the configuration-as-code reload (is %s one of the controller's sources?): %w", path, err)
+	}
+	out.Template, out.Position = &back.State, back.Position
+	return out, nil
+}
+
+// UpdateHelmValues merges t into a values file of the jenkins Helm chart
+// (MergeHelmValues) and writes it back like UpdateCascFile.
+func UpdateHelmValues(path string, t Template, opts Options) (*Outcome, error) {
+	return updateFile(path, t, opts, MergeHelmValues)
+}
+
+func updateFile(path string, t Template, opts Options, merge func([]byte, Template, Options) ([]byte, *Outcome, error)) (*Outcome, error) {
+	data, err := os.ReadFile(path)
+	mode := fs.FileMode(0o644)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, &InputError{Msg: err.Error()}
+	default:
+		if st, err := os.Stat(path); err == nil {
+			mode = st.Mode().Perm()
+		}
+	}
+	out, res, err := merge(data, t, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	res.File = path
+	if opts.DryRun || string(out) == string(data) && data != nil {
+		return res, nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(out); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// HelmValues renders t as values of the jenkins Helm chart: an entry of
+// agent.podTemplates, which the chart adds to its kubernetes cloud
+// (controller.cloudName) when controller.JCasC.defaultConfig is true
+// (charts/jenkins/values.yaml, agent.podTemplates).
+func HelmValues(t Template) (string, error) {
+	out, _, err := MergeHelmValues(nil, t, Options{})
+	if err != nil {
+		return "", err
+	}
+	return "# jenkins Helm chart values (controller.JCasC.defaultConfig: true): merge into your values file\n# (agentforge register --helm-values-file FILE does).\n" + string(out), nil
+}
+
+// helmKeyRE is what the chart allows as an agent.podTemplates key.
+var helmKeyRE = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// MergeHelmValues merges t into a jenkins chart values document: the key
+// agent.podTemplates.<name> holds a YAML list of templates as text (the
+// chart runs it through tpl and puts it under its cloud's templates); the
+// template of that name in it is created or updated field by field, as in
+// MergeCasc, with "{{" escaped for tpl and "${" for JCasC.
+func MergeHelmValues(doc []byte, t Template, opts Options) ([]byte, *Outcome, error) {
+	r, err := t.Resolve()
+	if err != nil {
+		return nil, nil, err
+	}
+	root, top, err := parseDoc(doc)
+	if err != nil {
+		return nil, nil, &InputError{Msg: "Helm values: " + err.Error()}
+	}
+	before := encodeDoc(root, doc)
+	agent, err := child(top, "agent", yaml.MappingNode)
+	if err != nil {
+		return nil, nil, &InputError{Msg: "Helm values: " + err.Error()}
+	}
+	pts, err := child(agent, "podTemplates", yaml.MappingNode)
+	if err != nil {
+		return nil, nil, &InputError{Msg: "Helm values: agent." + err.Error()}
+	}
+	key := strings.Trim(helmKeyRE.ReplaceAllString(strings.ToLower(r.Name), "-"), "-")
+	if key == "" {
+		key = "agentforge"
+	}
+	list := &yaml.Node{Kind: yaml.SequenceNode}
+	if v := mapValue(pts, key); v != nil {
+		if v.Kind != yaml.ScalarNode {
+			return nil, nil, &InputError{Msg: fmt.Sprintf("Helm values: agent.podTemplates.%s is not a string (the chart wants a YAML list as text)", key)}
+		}
+		var n yaml.Node
+		if err := yaml.Unmarshal([]byte(v.Value), &n); err != nil {
+			return nil, nil, &InputError{Msg: fmt.Sprintf("Helm values: agent.podTemplates.%s is not plain YAML (Helm template actions in it?): %v; edit it by hand", key, err)}
+		}
+		if len(n.Content) > 0 {
+			if n.Content[0].Kind != yaml.SequenceNode {
+				return nil, nil, &InputError{Msg: fmt.Sprintf("Helm values: agent.podTemplates.%s is not a list of templates", key)}
+			}
+			list = n.Content[0]
+		}
+	}
+	holder := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{plain("templates"), list}}
+	out, err := mergeTemplates(holder, r, opts, helmText, "merge into Helm values")
+	if err != nil {
+		return nil, nil, err
+	}
+	if r.Cloud != "kubernetes" {
+		out.Warnings = append(out.Warnings, fmt.Sprintf("the chart puts agent.podTemplates into its own cloud (controller.cloudName, default kubernetes), not necessarily %q", r.Cloud))
+	}
+	text := encodeDoc(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{list}}, nil)
+	setKey(pts, key, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: text, Style: yaml.LiteralStyle})
+	after := encodeDoc(root, doc)
+	if after == before {
+		return doc, out, nil
+	}
+	return []byte(after), out, nil
+}

@@ -1,0 +1,375 @@
+package attachments
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/opencontainers/go-digest"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/docker/reference"
+)
+
+// Copied is one attachment copied by a Copier.
+type Copied struct {
+	// Tag is the attachment's tag, sha256-<hex>.sig (.att, .sbom), or the
+	// referrers tag schema's sha256-<hex>; empty for a referrer copied by
+	// digest alone (Referrer).
+	Tag string `json:"tag,omitempty"`
+	// Digest is the attachment manifest's digest, the same on both sides.
+	Digest string `json:"digest"`
+	// Referrer is true for a manifest the source's OCI 1.1 referrers API
+	// listed, copied by digest to a destination that has that API (which
+	// then lists it in turn).
+	Referrer bool `json:"referrer,omitempty"`
+	// Blobs and Bytes count the blobs sent (the destination lacked them).
+	Blobs int   `json:"blobs"`
+	Bytes int64 `json:"bytes"`
+	// Merged is true when the destination had other signatures (or
+	// attestations) under the tag: they are kept and the source's missing
+	// ones added after them.
+	Merged bool `json:"merged,omitempty"`
+}
+
+// Report says what a Copier did.
+type Report struct {
+	Copied []Copied `json:"copied"`
+	// Unchanged counts the attachments the destination already had, byte
+	// for byte.
+	Unchanged int `json:"unchanged"`
+	// Skipped are referrers the source listed but could not be copied
+	// (it does not serve them).
+	Skipped []Skipped `json:"skipped,omitempty"`
+}
+
+// Skipped is a referrer not copied, and why.
+type Skipped struct {
+	Digest string `json:"digest"`
+	Reason string `json:"reason"`
+}
+
+// has reports whether rep copied the referrer d by digest.
+func (rep *Report) has(d digest.Digest) bool {
+	for _, c := range rep.Copied {
+		if c.Referrer && c.Digest == d.String() {
+			return true
+		}
+	}
+	return false
+}
+
+// Copier copies the attachments of an image between registries: cosign's
+// sha256-<hex>.sig, .att and .sbom, and the OCI 1.1 referrers (the tag
+// schema's sha256-<hex> index with every referrer it lists, and what the
+// source's referrers API lists), byte for byte.
+type Copier struct {
+	Options
+	// DryRun writes nothing: the report says what would be copied (and
+	// which blobs sent). A destination repository that does not exist yet
+	// cannot say whether its registry has the referrers API (registries
+	// answer 404 for both): it is planned as one without (a tag-schema
+	// index), where the real run, which copies the image first, may send
+	// referrers by digest alone; the blobs sent are the same.
+	DryRun bool
+}
+
+// Copy copies the attachments of the manifest d from the repository src
+// to dst: the blobs the destination lacks first, then the manifest under
+// the same tag, so that its digest is the same on both sides. An
+// attachment the source lacks is skipped; one the destination already has
+// with the same bytes is counted as unchanged (a second run copies
+// nothing). One the destination has with other layers is merged: its own
+// layers are kept and the source's missing ones added (reported as
+// Merged), so a mirror never loses a signature it had. Blobs are checked
+// against their digests as they are read; referrers must name d (or a
+// referrer of d) as their subject.
+func (c *Copier) Copy(ctx context.Context, src, dst reference.Named, d digest.Digest) (*Report, error) {
+	o := c.Options
+	if o.cache.holds(dst) {
+		o.cache = nil // what is read from the destination is never stale
+	}
+	return copyAttachments(ctx, src, dst, d, o, c.DryRun)
+}
+
+// Prefetch starts reading, in the background, what Copy will read from
+// src for each of digests: cosign's attachments, the tag schema's index,
+// the referrers API's listing, every referrer and their blobs, three
+// levels deep. A mirror calls it while the image's blobs are copied, so
+// that the lookups do not wait for them; every Copy from src afterwards
+// reads from what was fetched (each thing is asked of the source once,
+// whatever the number of destinations). Failures are not reported here:
+// Copy meets them again and reports them.
+func (c *Copier) Prefetch(ctx context.Context, src reference.Named, digests []digest.Digest) {
+	c.Options.cache = newReadCache(src)
+	o := c.Options
+	var nodes sync.Map
+	var walk func(d digest.Digest, depth int)
+	read := func(ref reference.Named) *Attachment {
+		a, err := Read(ctx, o, ref)
+		if err != nil {
+			return nil
+		}
+		for _, l := range append(a.Manifest.Layers, a.Manifest.Config) {
+			if l.Size > 0 && l.Size <= maxCachedBlob {
+				a.Blob(ctx, l)
+			}
+		}
+		return a
+	}
+	walk = func(d digest.Digest, depth int) {
+		if _, seen := nodes.LoadOrStore(d, true); seen || depth > maxReferrerDepth || d.Algorithm() != digest.SHA256 {
+			return
+		}
+		var wg sync.WaitGroup
+		for _, suffix := range []string{SuffixSignature, SuffixAttestation, SuffixSBOM, ""} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ref, err := TagRef(src, d, suffix)
+				if suffix == "" {
+					var tag string
+					if tag, err = ReferrersTag(d); err == nil {
+						ref, err = reference.WithTag(reference.TrimNamed(src), tag)
+					}
+				}
+				if err != nil {
+					return
+				}
+				if a := read(ref); a != nil && suffix == "" {
+					if idx, err := parseReferrers(a.Raw, a.Ref); err == nil {
+						walkAll(idx.Manifests, src, depth, read, walk)
+					}
+				}
+			}()
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if list, _, err := ListReferrers(ctx, o, src, d); err == nil {
+				walkAll(list, src, depth, read, walk)
+			}
+		}()
+		wg.Wait()
+	}
+	for _, d := range digests {
+		go walk(d, 0)
+	}
+}
+
+// walkAll reads each referrer listed and walks its own referrers.
+func walkAll(list []imgspecv1.Descriptor, src reference.Named, depth int, read func(reference.Named) *Attachment, walk func(digest.Digest, int)) {
+	for i, m := range list {
+		if i >= MaxReferrerCandidates {
+			return
+		}
+		if at, err := reference.WithDigest(reference.TrimNamed(src), m.Digest); err == nil && read(at) != nil {
+			walk(m.Digest, depth+1)
+		}
+	}
+}
+
+func copyAttachments(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool) (*Report, error) {
+	if err := opts.Check(); err != nil {
+		return nil, err
+	}
+	rep := &Report{Copied: []Copied{}}
+	err := copyAttachmentsOf(ctx, src, dst, d, opts, dry, rep, map[digest.Digest]bool{}, 0)
+	return rep, err
+}
+
+// copyAttachmentsOf copies the attachments and referrers of d into rep,
+// then those of each referrer (a signature of an SBOM that refers to the
+// image), maxReferrerDepth deep; seen stops cycles and bounds the walk.
+func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool, rep *Report, seen map[digest.Digest]bool, depth int) error {
+	if seen[d] || depth > maxReferrerDepth {
+		return nil
+	}
+	if d.Algorithm() != digest.SHA256 {
+		// Attachment tags and the tag schema exist for sha256 only.
+		opts.Logger().Debugf("%s: not a sha256 digest: its own referrers are not looked up", d)
+		return nil
+	}
+	if len(seen) >= maxReferrerNodes {
+		return &errs.IntegrityError{What: src.String() + " referrers", Check: fmt.Sprintf("more than %d manifests with signatures, attestations or referrers in all", maxReferrerNodes)}
+	}
+	seen[d] = true
+	for _, suffix := range []string{SuffixSignature, SuffixAttestation, SuffixSBOM} {
+		c, err := copyAttachment(ctx, src, dst, d, suffix, opts, dry)
+		if err != nil {
+			return err
+		}
+		switch {
+		case c == nil:
+		case c.Digest == "":
+			rep.Unchanged++
+		default:
+			rep.Copied = append(rep.Copied, *c)
+		}
+	}
+	// OCI 1.1 referrers: the tag schema's index (sha256-<hex>, as cosign's
+	// OCI 1.1 mode and oras write it on registries without the referrers
+	// API) and the referrers API's list.
+	referrers, err := copyReferrers(ctx, src, dst, d, opts, dry, rep)
+	if err != nil {
+		return err
+	}
+	for _, r := range referrers {
+		if err := copyAttachmentsOf(ctx, src, dst, r, opts, dry, rep, seen, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyAttachment copies one attachment (or, when dry, says what it would
+// send); nil when the source has none, a zero Copied when the destination
+// has it already.
+func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Digest, suffix string, opts Options, dry bool) (*Copied, error) {
+	tag, err := AttachmentTag(d, suffix)
+	if err != nil {
+		return nil, err
+	}
+	to, a, err := sourceAttachment(ctx, opts, src, dst, tag)
+	if a == nil {
+		return nil, err
+	}
+	defer a.Close()
+	from := a.Ref
+	c := &Copied{Tag: to.Tag(), Digest: digest.FromBytes(a.Raw).String()}
+	have, err := Read(ctx, opts, to)
+	switch {
+	case errors.Is(err, ErrAbsent):
+	case err != nil:
+		return nil, err
+	default:
+		defer have.Close()
+		missing := missingLayers(have.Manifest.Layers, a.Manifest.Layers)
+		if bytes.Equal(have.Raw, a.Raw) || len(missing) == 0 {
+			return &Copied{}, nil
+		}
+		// The destination has signatures of its own (a mirror signing
+		// with its key, say): a mirror run must never drop them.
+		return mergeAttachment(ctx, a, have, to, missing, c, opts, dry)
+	}
+	w, err := NewWriter(ctx, opts, to)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
+	for _, desc := range append(a.Manifest.Layers, a.Manifest.Config) {
+		ok, err := w.Has(ctx, desc.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("%s: blob %s: %w", to, desc.Digest, err)
+		}
+		if ok {
+			continue
+		}
+		if dry {
+			c.Blobs++
+			c.Bytes += desc.Size
+			continue
+		}
+		data, err := a.Blob(ctx, desc)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, err := w.Put(ctx, desc.MediaType, data); err != nil {
+			return nil, err
+		}
+		c.Blobs++
+		c.Bytes += int64(len(data))
+	}
+	if dry {
+		opts.Logger().WithField("digest", c.Digest).Infof("would copy %s to %s (%d blobs, %d bytes)", from, to, c.Blobs, c.Bytes)
+		return c, nil
+	}
+	if err := w.PutManifest(ctx, a.Raw); err != nil {
+		return nil, err
+	}
+	opts.Logger().WithField("digest", c.Digest).Infof("copied %s to %s", from, to)
+	return c, nil
+}
+
+// missingLayers are the layers of want that have lacks: a layer is its
+// blob and its annotations (two signatures of one digest share the payload
+// blob and differ in the signature annotation).
+func missingLayers(have, want []imgspecv1.Descriptor) []imgspecv1.Descriptor {
+	key := func(l imgspecv1.Descriptor) string {
+		return l.Digest.String() + "\x00" + l.Annotations[AnnotationSignature] + "\x00" + l.Annotations[AnnotationPredicate]
+	}
+	seen := map[string]bool{}
+	for _, l := range have {
+		seen[key(l)] = true
+	}
+	var out []imgspecv1.Descriptor
+	for _, l := range want {
+		if !seen[key(l)] {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// mergeAttachment adds the source's missing layers after the destination's
+// own, keeping everything the destination had.
+func mergeAttachment(ctx context.Context, a, have *Attachment, to reference.NamedTagged, missing []imgspecv1.Descriptor, c *Copied, opts Options, dry bool) (*Copied, error) {
+	c.Merged = true
+	if dry {
+		for _, l := range missing {
+			c.Blobs++
+			c.Bytes += l.Size
+		}
+		opts.Logger().Infof("would add %d layers of %s to %s, keeping its own", len(missing), a.Ref, to)
+		return c, nil
+	}
+	cur := have
+	for _, l := range missing {
+		data, err := a.Blob(ctx, l)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := Append(ctx, opts, to, cur, l.MediaType, data, l.Annotations); err != nil {
+			return nil, fmt.Errorf("merge into %s: %w", to, err)
+		}
+		c.Blobs++
+		c.Bytes += int64(len(data))
+		next, err := Read(ctx, opts, to)
+		if err != nil {
+			return nil, fmt.Errorf("merge into %s: %w", to, err)
+		}
+		if cur != have {
+			cur.Close()
+		}
+		cur = next
+	}
+	c.Digest = digest.FromBytes(cur.Raw).String()
+	if cur != have {
+		cur.Close()
+	}
+	opts.Logger().WithField("digest", c.Digest).Infof("added %d layers of %s to %s, keeping its own", len(missing), a.Ref, to)
+	return c, nil
+}
+
+// sourceAttachment reads src:tag, to be copied to dst:tag (returned). The
+// attachment is nil, with a nil error, when the source has none.
+func sourceAttachment(ctx context.Context, opts Options, src, dst reference.Named, tag string) (reference.NamedTagged, *Attachment, error) {
+	from, err := reference.WithTag(reference.TrimNamed(src), tag)
+	if err != nil {
+		return nil, nil, err
+	}
+	to, err := reference.WithTag(reference.TrimNamed(dst), tag)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := Read(ctx, opts, from)
+	if errors.Is(err, ErrAbsent) {
+		return to, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return to, a, nil
+}

@@ -1,0 +1,357 @@
+package attachments
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/specs-go"
+	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/sirupsen/logrus"
+	"go.podman.io/image/v5/docker"
+	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/pkg/blobinfocache/none"
+	"go.podman.io/image/v5/types"
+)
+
+// Media types and annotations of cosign's attachments.
+const (
+	MediaTypeSimpleSigning = "application/vnd.dev.cosign.simplesigning.v1+json"
+	MediaTypeDSSE          = "application/vnd.dsse.envelope.v1+json"
+	AnnotationSignature    = "dev.cosignproject.cosign/signature"
+	AnnotationPredicate    = "predicateType"
+)
+
+// Suffixes of cosign's attachment tags (sha256-<hex>.<suffix>).
+const (
+	SuffixSignature   = "sig"
+	SuffixAttestation = "att"
+	SuffixSBOM        = "sbom"
+)
+
+// MaxSize bounds what is read of an attachment's manifest, config or
+// layer: signatures are a few hundred bytes, an SBOM a few MiB.
+const MaxSize = 64 << 20
+
+// Options say how to reach registries and where progress goes.
+type Options struct {
+	// Hosts is the registry configuration (credentials, CA, insecure
+	// hosts, retries). Required.
+	Hosts *remote.Hosts
+	// Log receives one line per attachment written or copied.
+	Log logrus.FieldLogger
+
+	// cache, set by Copier.Prefetch, remembers what was read from the
+	// source repository.
+	cache *readCache
+}
+
+// Logger is where progress goes (a discarding logger when Log is nil).
+func (o Options) Logger() logrus.FieldLogger {
+	if o.Log == nil {
+		return oci.Discard
+	}
+	return o.Log
+}
+
+// Check reports a missing registry configuration as bad input.
+func (o Options) Check() error {
+	if o.Hosts == nil {
+		return errs.Inputf("sign: no registry configuration (Options.Hosts)")
+	}
+	return nil
+}
+
+// Sys is the system context for repo's registry.
+func (o Options) Sys(repo reference.Named) *types.SystemContext {
+	return o.Hosts.For(reference.Domain(repo))
+}
+
+// Retry runs fn under the configured retry policy.
+func (o Options) Retry(ctx context.Context, what string, fn func() error) error {
+	return o.Hosts.Config().Retry.Do(ctx, o.Logger(), what, fn)
+}
+
+// AttachmentTag is cosign's tag for an attachment of the manifest d:
+// sha256-<hex>.<suffix>.
+func AttachmentTag(d digest.Digest, suffix string) (string, error) {
+	if err := d.Validate(); err != nil {
+		return "", errs.Inputf("digest %q: %w", d, err)
+	}
+	if d.Algorithm() != digest.SHA256 {
+		return "", errs.Inputf("digest %s: cosign attachments need a sha256 digest", d)
+	}
+	return d.Algorithm().String() + "-" + d.Encoded() + "." + suffix, nil
+}
+
+// TagRef is repo:sha256-<hex>.<suffix>.
+func TagRef(repo reference.Named, d digest.Digest, suffix string) (reference.NamedTagged, error) {
+	tag, err := AttachmentTag(d, suffix)
+	if err != nil {
+		return nil, err
+	}
+	return reference.WithTag(reference.TrimNamed(repo), tag)
+}
+
+// ErrAbsent is a manifest the registry does not have (404).
+var ErrAbsent = errors.New("not on the registry")
+
+// Attachment is an attachment manifest read from a registry (a cosign
+// .sig, .att or .sbom, a referrer, a tag-schema index). Its blobs are read
+// with Blob. Close it when done.
+type Attachment struct {
+	// Ref is where it was read: repo:tag or repo@digest.
+	Ref reference.Named
+	// Raw is the manifest as the registry served it.
+	Raw []byte
+	// Manifest is Raw parsed.
+	Manifest imgspecv1.Manifest
+
+	o Options
+}
+
+// Close releases the attachment. (It holds nothing open today; callers
+// close it so that it may.)
+func (a *Attachment) Close() {}
+
+// Read reads the manifest at ref (a tag or digest), or returns ErrAbsent,
+// through the repository's client (one connection pool and token per
+// repository) and the retry policy. Under a Copier that prefetched ref's
+// repository, what was read is not asked again.
+func Read(ctx context.Context, o Options, ref reference.Named) (*Attachment, error) {
+	raw, err := o.cache.manifest(ref, func() ([]byte, error) { return readManifest(ctx, o, ref) })
+	if err != nil {
+		return nil, err
+	}
+	a := &Attachment{Ref: ref, Raw: raw, o: o}
+	if err := json.Unmarshal(a.Raw, &a.Manifest); err != nil {
+		return nil, &errs.IntegrityError{What: "attachment " + ref.String(), Check: "content: not an image manifest: " + err.Error()}
+	}
+	return a, nil
+}
+
+func readManifest(ctx context.Context, o Options, ref reference.Named) ([]byte, error) {
+	c, err := o.Hosts.Client(ref)
+	if err != nil {
+		return nil, err
+	}
+	var raw []byte
+	err = o.Retry(ctx, "read "+ref.String(), func() error {
+		var err error
+		raw, err = c.Manifest(ctx, refString(ref), MaxSize)
+		return err
+	})
+	if err != nil {
+		if remote.IsNotFound(err) {
+			return nil, ErrAbsent
+		}
+		return nil, fmt.Errorf("read %s: %w", ref, err)
+	}
+	return raw, nil
+}
+
+// refString is a reference's tag or digest, as the manifests endpoint
+// takes it.
+func refString(ref reference.Named) string {
+	if d, ok := ref.(reference.Digested); ok {
+		return d.Digest().String()
+	}
+	if t, ok := ref.(reference.Tagged); ok {
+		return t.Tag()
+	}
+	return "latest"
+}
+
+// Blob reads one blob of the attachment (at most MaxSize bytes), with
+// retries, and checks it against desc. A read that keeps failing is a
+// runtime error, never an integrity error: only content that arrived and
+// does not match is.
+func (a *Attachment) Blob(ctx context.Context, desc imgspecv1.Descriptor) ([]byte, error) {
+	if desc.Size > MaxSize {
+		return nil, fmt.Errorf("%s: blob %s: %d bytes, more than %d", a.Ref, desc.Digest, desc.Size, MaxSize)
+	}
+	data, err := a.o.cache.blob(a.Ref, desc.Digest, desc.Size, func() ([]byte, error) {
+		var data []byte
+		err := a.o.Retry(ctx, "read blob "+desc.Digest.String(), func() error {
+			rc, err := a.openBlob(ctx, desc)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			data, err = io.ReadAll(io.LimitReader(rc, MaxSize+1))
+			return err
+		})
+		return data, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: blob %s: %w", a.Ref, desc.Digest, err)
+	}
+	if got := digest.FromBytes(data); got != desc.Digest {
+		return nil, &errs.IntegrityError{What: a.Ref.String() + " blob", Check: "digest", Expected: desc.Digest.String(), Actual: got.String()}
+	}
+	if int64(len(data)) != desc.Size {
+		return nil, &errs.IntegrityError{What: a.Ref.String() + " blob " + desc.Digest.String(), Check: "size", Expected: fmt.Sprint(desc.Size), Actual: fmt.Sprint(len(data))}
+	}
+	return data, nil
+}
+
+// openBlob opens one blob of the attachment's repository for reading.
+func (a *Attachment) openBlob(ctx context.Context, desc imgspecv1.Descriptor) (io.ReadCloser, error) {
+	c, err := a.o.Hosts.Client(a.Ref)
+	if err != nil {
+		return nil, err
+	}
+	return c.OpenBlob(ctx, desc.Digest)
+}
+
+// Writer puts blobs and a manifest under one tag (or digest) of one
+// repository. Close it when done.
+type Writer struct {
+	o   Options
+	ref reference.Named
+	dst types.ImageDestination
+}
+
+// NewWriter opens ref (a tag or digest) for writing.
+func NewWriter(ctx context.Context, o Options, ref reference.Named) (*Writer, error) {
+	dref, err := docker.NewReference(ref)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	dst, err := dref.NewImageDestination(ctx, o.Sys(ref))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", ref, err)
+	}
+	return &Writer{o: o, ref: ref, dst: dst}, nil
+}
+
+// Close releases the destination.
+func (w *Writer) Close() { w.dst.Close() }
+
+// Has reports whether the repository already has the blob.
+func (w *Writer) Has(ctx context.Context, d digest.Digest) (bool, error) {
+	var ok bool
+	err := w.o.Retry(ctx, "look up blob "+d.String(), func() error {
+		var err error
+		ok, _, err = w.dst.TryReusingBlob(ctx, types.BlobInfo{Digest: d, Size: -1}, none.NoCache, false)
+		return err
+	})
+	return ok, err
+}
+
+// Put uploads data as a blob unless the repository has it, and returns
+// its descriptor and whether it was sent.
+func (w *Writer) Put(ctx context.Context, mediaType string, data []byte) (imgspecv1.Descriptor, bool, error) {
+	desc := imgspecv1.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(data), Size: int64(len(data))}
+	ok, err := w.Has(ctx, desc.Digest)
+	if err != nil {
+		return desc, false, fmt.Errorf("%s: blob %s: %w", w.ref, desc.Digest, err)
+	}
+	if ok {
+		return desc, false, nil
+	}
+	err = w.o.Retry(ctx, "upload blob "+desc.Digest.String(), func() error {
+		_, err := w.dst.PutBlob(ctx, bytes.NewReader(data), types.BlobInfo{Digest: desc.Digest, Size: desc.Size, MediaType: mediaType}, none.NoCache, false)
+		return err
+	})
+	if err != nil {
+		return desc, false, fmt.Errorf("%s: upload blob %s: %w", w.ref, desc.Digest, err)
+	}
+	return desc, true, nil
+}
+
+// PutManifest writes raw under the writer's tag (or digest).
+func (w *Writer) PutManifest(ctx context.Context, raw []byte) error {
+	err := w.o.Retry(ctx, "write "+w.ref.String(), func() error {
+		if err := w.dst.PutManifest(ctx, raw, nil); err != nil {
+			return err
+		}
+		return w.dst.Commit(ctx, nil)
+	})
+	if err != nil {
+		return fmt.Errorf("write %s: %w", w.ref, err)
+	}
+	return nil
+}
+
+// ImageManifest reads the manifest of repo@d, checking that the registry
+// serves exactly d (another manifest is an *errs.IntegrityError).
+func ImageManifest(ctx context.Context, o Options, ref reference.Canonical) ([]byte, error) {
+	dref, err := docker.NewReference(ref)
+	if err != nil {
+		return nil, errs.Inputf("%s: %w", ref, err)
+	}
+	var raw []byte
+	err = o.Retry(ctx, "read "+ref.String(), func() error {
+		var err error
+		raw, err = oci.Manifest(ctx, dref, o.Sys(ref))
+		return err
+	})
+	if err != nil {
+		if remote.IsNotFound(err) {
+			return nil, errs.NotFoundf("%s: no such manifest on the registry: %w", ref, err)
+		}
+		return nil, err
+	}
+	return raw, nil
+}
+
+// Append writes the attachment manifest at tag: cur's layers (if any)
+// plus a new one holding data, its config listing every layer as a diff ID
+// (the layers are uncompressed), blobs first. It returns the layer count.
+func Append(ctx context.Context, opts Options, tag reference.Named, cur *Attachment, mediaType string, data []byte, annotations map[string]string) (int, error) {
+	m := imgspecv1.Manifest{
+		Versioned: specs.Versioned{SchemaVersion: 2},
+		MediaType: imgspecv1.MediaTypeImageManifest,
+		Config:    imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageConfig},
+	}
+	if cur != nil {
+		m.Layers = append(m.Layers, cur.Manifest.Layers...)
+		m.Annotations = cur.Manifest.Annotations
+		if cur.Manifest.MediaType != "" {
+			m.MediaType = cur.Manifest.MediaType
+		}
+		if cur.Manifest.Config.MediaType != "" {
+			m.Config.MediaType = cur.Manifest.Config.MediaType
+		}
+	}
+	w, err := NewWriter(ctx, opts, tag)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	layer, _, err := w.Put(ctx, mediaType, data)
+	if err != nil {
+		return 0, err
+	}
+	layer.Annotations = annotations
+	m.Layers = append(m.Layers, layer)
+	cfg := imgspecv1.Image{RootFS: imgspecv1.RootFS{Type: "layers"}}
+	for _, l := range m.Layers {
+		cfg.RootFS.DiffIDs = append(cfg.RootFS.DiffIDs, l.Digest)
+	}
+	cfgRaw, err := json.Marshal(cfg)
+	if err != nil {
+		return 0, err
+	}
+	cfgDesc, _, err := w.Put(ctx, m.Config.MediaType, cfgRaw)
+	if err != nil {
+		return 0, err
+	}
+	m.Config.Digest, m.Config.Size = cfgDesc.Digest, cfgDesc.Size
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return 0, err
+	}
+	if err := w.PutManifest(ctx, raw); err != nil {
+		return 0, err
+	}
+	return len(m.Layers), nil
+}
