@@ -301,8 +301,7 @@ func (c *layerCache) pull(ctx context.Context) error {
 // the step before (the stage's base for its first step; "" for scratch),
 // which the entry must extend; when !known, it is not checked.
 func (c *layerCache) find(ctx context.Context, at int, s cacheStep, prev string, known bool) (*pulledEntry, error) {
-	log := c.log
-	rep := &c.report.Steps[at]
+	log, rep := c.log, &c.report.Steps[at]
 	for _, repo := range c.cfg.From {
 		for _, loc := range c.locations(repo) {
 			raw, err := entryManifest(ctx, loc, s.Key, c.hosts, c.log)
