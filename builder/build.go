@@ -52,8 +52,12 @@ type BuildOptions struct {
 	Platforms []string
 	// ExtraTags are added to the definition's tags.
 	ExtraTags []string
-	// NoCache rebuilds every step.
+	// NoCache rebuilds every step (a Cache's From is not read then; its
+	// To still receives every step).
 	NoCache bool
+	// Cache shares steps with other builds through registries; see
+	// LayerCache. Not for the podman service backend.
+	Cache *LayerCache
 	// TmpDir holds the build context and big temporary files; "" means os.TempDir().
 	TmpDir string
 	// Output receives the build's step-by-step output (never stdout when
@@ -89,6 +93,9 @@ type Result struct {
 	// SBOM is the SPDX 2.3 document of what is in the image (per platform
 	// in Manifests for a list); see builder/sbom.
 	SBOM *sbom.Document `json:"-"`
+	// Cache is what the registry layer cache did (per platform in
+	// Manifests for a list); nil without one.
+	Cache *CacheReport `json:"cache,omitempty"`
 	// Manifests are the platform images of a multi-platform build: then
 	// ID, Digest and Names are the manifest list's, and Base, Layers and
 	// Sources are each platform's own.
@@ -104,6 +111,7 @@ type PlatformImage struct {
 	Base     source.Base      `json:"base"`
 	Layers   []oci.Layer      `json:"layers"`
 	Sources  []source.Fetched `json:"sources"`
+	Cache    *CacheReport     `json:"cache,omitempty"`
 	SBOM     *sbom.Document   `json:"-"`
 }
 
@@ -193,6 +201,7 @@ func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl
 		if err := p.setBase(img.Digest, img.Digests); err != nil {
 			return nil, err
 		}
+		p.baseID = id
 	}
 	bo := p.buildOptions()
 	bo.Platforms = []struct{ OS, Arch, Variant string }{{OS: pl.OS, Arch: pl.Arch, Variant: pl.Variant}}
@@ -201,7 +210,19 @@ func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl
 	bo.SourceDateEpoch = &p.epoch
 	bo.RewriteTimestamp = true
 	bo.NoCache = opts.NoCache
+	var lc *layerCache
+	if opts.Cache.enabled() {
+		in := keyInput{Containerfile: p.containerfile, ContextDir: p.contextDir, Args: bo.Args, Labels: bo.Labels,
+			Platform: pl, Epoch: p.epoch, BaseRef: def.Base.Ref(), BaseID: p.baseID, Store: opts.Store}
+		if lc, err = startCache(ctx, opts.Cache, in, hosts, opts.NoCache, &bo, p.log); err != nil {
+			return nil, err
+		}
+	}
 	id, _, err := imagebuildah.BuildDockerfiles(ctx, opts.Store, bo, p.containerfile)
+	var cacheReport *CacheReport
+	if lc != nil {
+		cacheReport = lc.finish(ctx)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("build %s: %w", def.Name, explainMissingTool(err))
 	}
@@ -217,6 +238,7 @@ func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl
 		return nil, fmt.Errorf("build %s: %w", def.Name, err)
 	}
 	res := p.finish(id, d, layers)
+	res.Cache = cacheReport
 	if res.SBOM, err = sbom.Generate(ctx, ref, sbomInput(res)); err != nil {
 		return nil, fmt.Errorf("build %s: SBOM: %w", def.Name, err)
 	}
@@ -310,6 +332,8 @@ type prepared struct {
 	// deferred are tags that derive from the image's ID (see
 	// images.ImageTag), given once the image exists.
 	deferred []string
+	// baseID is the base image's ID in the store ("" for scratch).
+	baseID string
 }
 
 func prepare(ctx context.Context, def *images.Definition, opts BuildOptions, pl oci.Platform, suffix string) (*prepared, error) {

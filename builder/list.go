@@ -41,7 +41,7 @@ func makeList(ctx context.Context, def *images.Definition, opts BuildOptions, ch
 		if _, err := list.Add(ctx, nil, ref, false); err != nil {
 			return nil, fmt.Errorf("manifest list: add %s: %w", c.Platform, err)
 		}
-		res.Manifests = append(res.Manifests, PlatformImage{Platform: c.Platform, ID: c.ID, Digest: c.Digest, Names: c.Names, Base: c.Base, Layers: c.Layers, Sources: c.Sources, SBOM: c.SBOM})
+		res.Manifests = append(res.Manifests, PlatformImage{Platform: c.Platform, ID: c.ID, Digest: c.Digest, Names: c.Names, Base: c.Base, Layers: c.Layers, Sources: c.Sources, Cache: c.Cache, SBOM: c.SBOM})
 	}
 	// The list's own ID is random: a tag derived from it names it by its
 	// manifest list digest, which the same platform images always give.

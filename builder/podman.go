@@ -27,6 +27,9 @@ import (
 // opts.Store, opts.Hosts and opts.NoCache's layer cache are the
 // service's concern; base images are pulled by the service.
 func BuildPodman(ctx context.Context, serviceURL string, def *images.Definition, opts BuildOptions) (*Result, error) {
+	if opts.Cache.enabled() {
+		return nil, errs.Inputf("the podman service backend has no registry layer cache: build in-process to use one")
+	}
 	conn, err := bindings.NewConnection(ctx, serviceURL)
 	if err != nil {
 		return nil, fmt.Errorf("podman service %s: %w", serviceURL, err)

@@ -107,7 +107,13 @@ func TestJenkinsfile(t *testing.T) {
 		if l := must(arch+" agent", branch+"/agent", "label", ""); l.arg0() != "agentforge && "+arch {
 			t.Errorf("%s runs on %q", arch, l.arg0())
 		}
-		must(arch+" build", branch+"/steps", "sh", "build images/python-agent --platform linux/"+arch)
+		b := must(arch+" build", branch+"/steps", "sh", "build images/python-agent --platform linux/"+arch)
+		// The registry layer cache: steps from and to $CACHE, signed
+		// entries only.
+		if !strings.Contains(b.Path, "withCredentials") || !strings.Contains(b.arg0(), `--cache-from "$CACHE"`) || !strings.Contains(b.arg0(), `--cache-to "$CACHE"`) ||
+			!strings.Contains(b.arg0(), `--sign-key "$COSIGN_KEY"`) || !strings.Contains(b.arg0(), `--cache-verify-key "$COSIGN_PUB"`) {
+			t.Errorf("%s build (layer cache, signed entries): %s %q", arch, b.Path, b.arg0())
+		}
 		pub := must(arch+" publish", branch+"/steps", "sh", "publish localhost/python-agent")
 		// Published under its immutable build tag (the image's ID is in
 		// it), with the architecture: the two never race for one tag.

@@ -21,10 +21,28 @@ func (a *app) buildCommand() *cobra.Command {
 DEFINITION is a folder holding image.yaml and a Containerfile, or the name of a
 built-in definition (python-agent). Sources are downloaded into a cache and
 checked (sha256, published checksum, OpenPGP signature) before the build. The
-same definition and inputs give the same image digest.`,
+same definition and inputs give the same image digest.
+
+A registry layer cache shares steps between builds that do not share a store
+(Jenkins pods): --cache-to REPO pushes every step the build runs to REPO,
+tagged with the step's cache key, and --cache-from REPO (repeatable) takes a
+step whose key REPO has instead of running it. The key covers everything the
+step depends on: its text, the build arguments declared before it with their
+values, the content of what COPY and ADD take and of every file bind-mounted
+into a RUN (CPython's tarball), the steps before it, the base image's ID and
+the target platform. An entry is checked by digest when it is pulled and
+must extend the step before it; a build from the cache gives the digest a
+build without it gives. With --sign-key the entries pushed are signed
+(cosign format), and with --cache-verify-key only entries signed with that
+key are taken: the log names every entry ignored and why. --registry-mirror,
+--authfile, --insecure-registry and --ca-file apply to the cache repositories
+as to any other. A failed push is reported and does not fail the build. -o
+json reports each step (cache.steps: key, status hit|built|local, entry).`,
 		Example: `  agentforge build testdata/busybox
   agentforge build testdata/busybox --platform linux/amd64,linux/arm64 --sbom busybox.spdx.json
   agentforge build --set python.version=3.11.10 --set python.sha256=07a4... -o json
+  agentforge build --cache-from registry.example/cache/python-agent --cache-to registry.example/cache/python-agent \
+      --sign-key cosign.key --cache-verify-key cosign.pub
   agentforge build --source-mirror https://www.python.org/ftp/python/=https://mirror.example/python/`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
@@ -92,6 +110,13 @@ func printBuild(w io.Writer, r *builder.Result, sboms ...string) {
 			note += ", SIGNATURE CHECK SKIPPED"
 		}
 		fmt.Fprintf(w, "  source  %s sha256:%s (%s)\n", s.Name, s.SHA256, note)
+	}
+	printCache(w, "  ", r.Cache)
+	for _, m := range r.Manifests {
+		if m.Cache != nil {
+			fmt.Fprintf(w, "  %s:\n", m.Platform)
+			printCache(w, "    ", m.Cache)
+		}
 	}
 	for i, l := range r.Layers {
 		if l.Size >= 0 {

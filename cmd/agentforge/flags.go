@@ -67,6 +67,10 @@ type buildFlags struct {
 	podmanURL      string
 	platforms      []string
 	sbom           string
+	// cache and sign are the registry layer cache's flags; --sign-key
+	// signs its entries.
+	cache cacheFlags
+	sign  signFlags
 }
 
 func (f *buildFlags) AddFlags(cmd *cobra.Command) {
@@ -81,6 +85,8 @@ func (f *buildFlags) AddFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.podmanURL, "podman-url", "", "build through a podman service instead of in-process (e.g. unix:///run/podman/podman.sock); the image lands in the service's storage")
 	fl.StringVar(&f.sbom, "sbom", "", "write the image's SPDX 2.3 JSON SBOM to this file (a list: one per platform, FILE-os-arch.spdx.json)")
 	f.sources.AddFlags(cmd)
+	f.cache.AddFlags(cmd)
+	f.sign.AddFlags(cmd)
 }
 
 // definition loads the definition arg names with the --set overrides.
@@ -115,6 +121,15 @@ func (f *buildFlags) options(a *app) (builder.BuildOptions, error) {
 		return opts, err
 	}
 	if opts.Hosts, err = a.hosts(regMirrors, remote.RetryPolicy{}); err != nil {
+		return opts, err
+	}
+	// The key is loaded before anything is built: a wrong passphrase
+	// costs nothing.
+	signer, err := f.sign.signer()
+	if err != nil {
+		return opts, err
+	}
+	if opts.Cache, err = f.cache.cache(signer); err != nil {
 		return opts, err
 	}
 	opts.Platforms, opts.Revision, opts.ExtraTags, opts.NoCache = f.platforms, f.revision, f.tags, f.noCache

@@ -30,7 +30,9 @@ multi-platform build: each platform image with its own, then the index),
 within the publish stage: after verification and before any tag is written,
 so before Jenkins is told. A second
 run with nothing changed builds from cache, sends no blob and reports the
-template "unchanged".`,
+template "unchanged". The release file's cache block (from, to, verifyKey:
+build's --cache-from, --cache-to and --cache-verify-key) shares build steps
+through a registry; --sign-key signs its entries too.`,
 		Example: `  JENKINS_API_TOKEN=… agentforge release --config release.yaml -o json`,
 		Args:    args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -94,6 +96,9 @@ func printRelease(w io.Writer, r *release.Report) {
 	}
 	if r.Image != nil {
 		fmt.Fprintf(w, "image    %s (%s)\n", strings.Join(r.Image.Names, ", "), r.Image.Digest)
+		if c := r.Image.Cache; c != nil && c.Off == "" {
+			fmt.Fprintf(w, "cache    %d of %d steps from the cache, %d built, %d pushed\n", c.Hits, len(c.Steps), c.Built, c.Pushed)
+		}
 	}
 	for _, d := range r.Destinations {
 		fmt.Fprintf(w, "pushed   %s verified=%t (%d blobs sent, %d already there)\n", d.Ref, d.Verified, d.BlobsPushed, d.BlobsSkipped)

@@ -61,8 +61,20 @@ type File struct {
 	Verify         string       `yaml:"verify"`
 	AllowOverwrite bool         `yaml:"allowOverwrite"`
 	Jenkins        *JenkinsFile `yaml:"jenkins"`
+	// Cache is the build's registry layer cache (build --cache-from,
+	// --cache-to, --cache-verify-key); the release's signer signs its
+	// entries.
+	Cache *CacheFile `yaml:"cache"`
 
 	path string
+}
+
+// CacheFile is the cache part of a release file: repositories (host/path)
+// and a cosign public key file (see builder.LayerCache).
+type CacheFile struct {
+	From      []string `yaml:"from"`
+	To        string   `yaml:"to"`
+	VerifyKey string   `yaml:"verifyKey"`
 }
 
 // JenkinsFile is the jenkins part of a release file: where Jenkins is and
@@ -352,6 +364,14 @@ func (f *File) Config(env Env) (Config, error) {
 		Output:          env.Output,
 		Log:             env.Log,
 		Progress:        env.Progress,
+	}
+	if cf := f.Cache; cf != nil {
+		if c.Build.Cache, err = builder.ParseLayerCache(cf.From, cf.To, cf.VerifyKey, [3]string{"cache.from", "cache.to", "cache.verifyKey"}); err != nil {
+			return c, fmt.Errorf("%s: %w", f.path, err)
+		}
+		if c.Build.Cache != nil && c.Build.Cache.To != nil {
+			c.Build.Cache.Signer = env.Signer
+		}
 	}
 	c.Smoke = f.Smoke
 	if f.Pod != "" {
