@@ -214,7 +214,7 @@ func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl
 	if opts.Cache.enabled() {
 		in := keyInput{Containerfile: p.containerfile, ContextDir: p.contextDir, Args: bo.Args, Labels: bo.Labels,
 			Platform: pl, Epoch: p.epoch, BaseRef: def.Base.Ref(), BaseID: p.baseID, Store: opts.Store}
-		if lc, err = startCache(ctx, opts.Cache, in, hosts, opts.NoCache, &bo, p.log); err != nil {
+		if lc, err = startCache(ctx, opts.Cache, in, hosts, opts.NoCache, &bo, p.log, opts.Progress); err != nil {
 			return nil, err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/progress"
 	cosign "github.com/agentforge/agentforge/publisher/sign"
 	"github.com/containers/buildah/define"
 	"github.com/opencontainers/go-digest"
@@ -194,12 +195,14 @@ type CacheStep struct {
 
 // layerCache is one build's use of a LayerCache.
 type layerCache struct {
-	cfg    *LayerCache
-	store  storage.Store
-	hosts  *remote.Hosts
-	log    logrus.FieldLogger
-	steps  []cacheStep
-	stages []cacheStage
+	cfg   *LayerCache
+	store storage.Store
+	hosts *remote.Hosts
+	log   logrus.FieldLogger
+	// progress shows entries' blobs as they are pulled and pushed.
+	progress progress.Reporter
+	steps    []cacheStep
+	stages   []cacheStage
 	// before are the images in the store before the build.
 	before map[string]bool
 	// pulled are the entries pulled (or found in the store), by step.
@@ -220,7 +223,7 @@ type pulledEntry struct {
 // that some From repository has. A Containerfile it cannot plan disables
 // the cache for this build, with a warning (buildah then reports what is
 // wrong with it, if anything).
-func startCache(ctx context.Context, cfg *LayerCache, in keyInput, hosts *remote.Hosts, noCache bool, bo *define.BuildOptions, log logrus.FieldLogger) (*layerCache, error) {
+func startCache(ctx context.Context, cfg *LayerCache, in keyInput, hosts *remote.Hosts, noCache bool, bo *define.BuildOptions, log logrus.FieldLogger, rep progress.Reporter) (*layerCache, error) {
 	start := time.Now()
 	log = log.WithField("cache", true)
 	steps, stages, err := keyPlan(ctx, in)
@@ -228,7 +231,7 @@ func startCache(ctx context.Context, cfg *LayerCache, in keyInput, hosts *remote
 		log.Warnf("layer cache off for this build: %v", err)
 		return &layerCache{report: &CacheReport{Off: err.Error()}}, nil
 	}
-	c := &layerCache{cfg: cfg, store: in.Store, hosts: hosts, log: log, steps: steps, stages: stages,
+	c := &layerCache{cfg: cfg, store: in.Store, hosts: hosts, log: log, progress: rep, steps: steps, stages: stages,
 		before: map[string]bool{}, pulled: map[int]pulledEntry{}, report: &CacheReport{}, platform: in.Platform}
 	for _, s := range steps {
 		c.report.Steps = append(c.report.Steps, CacheStep{Stage: s.StageName, Step: s.Index + 1, Line: s.Line, Instruction: s.Instruction, Key: s.Key, Why: s.Why, Status: CacheNotRun})
@@ -377,7 +380,7 @@ func (c *layerCache) fetch(ctx context.Context, ref reference.Canonical, raw []b
 			return img.ID, false, nil
 		}
 	}
-	id, err = pullImage(ctx, c.store, ref, raw, c.hosts, c.log)
+	id, err = pullImage(ctx, c.store, ref, raw, c.hosts, c.log, c.progress)
 	return id, err == nil, err
 }
 
@@ -484,7 +487,7 @@ func (c *layerCache) push(ctx context.Context) {
 		dest, err := reference.WithTag(c.cfg.To, rep.Key)
 		if err == nil {
 			var d digest.Digest
-			if d, err = pushImage(ctx, c.store, rep.Image, dest, c.hosts, c.log); err == nil {
+			if d, err = pushImage(ctx, c.store, rep.Image, dest, c.hosts, c.log, c.progress); err == nil {
 				ref, _ := reference.WithDigest(c.cfg.To, d)
 				rep.Pushed = ref.String()
 				c.report.Pushed++

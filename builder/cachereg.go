@@ -11,6 +11,7 @@ import (
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/progress"
 	"github.com/containers/buildah/define"
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -132,7 +133,7 @@ func acceptAnything() (*signature.PolicyContext, error) {
 // returns the manifest digest the registry now serves under dest. It is an
 // *errs.IntegrityError when that is not the digest of the image in the
 // store.
-func pushImage(ctx context.Context, store storage.Store, id string, dest reference.Named, hosts *remote.Hosts, log logrus.FieldLogger) (digest.Digest, error) {
+func pushImage(ctx context.Context, store storage.Store, id string, dest reference.Named, hosts *remote.Hosts, log logrus.FieldLogger, rep progress.Reporter) (digest.Digest, error) {
 	src, err := istorage.Transport.NewStoreReference(store, nil, id)
 	if err != nil {
 		return "", err
@@ -152,9 +153,13 @@ func pushImage(ctx context.Context, store storage.Store, id string, dest referen
 			return err
 		}
 		defer pc.Destroy()
+		ch, done := oci.CopyProgress(rep, "cache push")
+		defer done()
 		raw, err = copy.Image(ctx, pc, dref, src, &copy.Options{
-			SourceCtx:      &types.SystemContext{},
-			DestinationCtx: hosts.For(reference.Domain(dest)),
+			Progress:         ch,
+			ProgressInterval: oci.CopyProgressInterval,
+			SourceCtx:        &types.SystemContext{},
+			DestinationCtx:   hosts.For(reference.Domain(dest)),
 			// Not a byte of the manifest may change: no compression, and
 			// no substitution of a compressed copy of a layer that the
 			// registry has already (the base image's, pulled from it).
@@ -226,7 +231,7 @@ func entryManifest(ctx context.Context, repo reference.Named, key string, hosts 
 // pullImage pulls ref (repo@digest) into store and returns the image's ID.
 // c/image checks the manifest against the digest, every blob against the
 // manifest, and every layer against the configuration's diff IDs.
-func pullImage(ctx context.Context, store storage.Store, ref reference.Canonical, raw []byte, hosts *remote.Hosts, log logrus.FieldLogger) (string, error) {
+func pullImage(ctx context.Context, store storage.Store, ref reference.Canonical, raw []byte, hosts *remote.Hosts, log logrus.FieldLogger, rep progress.Reporter) (string, error) {
 	m, err := manifest.OCI1FromManifest(raw)
 	if err != nil {
 		return "", err
@@ -246,9 +251,13 @@ func pullImage(ctx context.Context, store storage.Store, ref reference.Canonical
 			return err
 		}
 		defer pc.Destroy()
+		ch, done := oci.CopyProgress(rep, "cache pull")
+		defer done()
 		_, err = copy.Image(ctx, pc, dest, src, &copy.Options{
-			SourceCtx:      hosts.For(reference.Domain(ref)),
-			DestinationCtx: &types.SystemContext{BigFilesTemporaryDir: hosts.ForPull().BigFilesTemporaryDir},
+			Progress:         ch,
+			ProgressInterval: oci.CopyProgressInterval,
+			SourceCtx:        hosts.For(reference.Domain(ref)),
+			DestinationCtx:   &types.SystemContext{BigFilesTemporaryDir: hosts.ForPull().BigFilesTemporaryDir},
 		})
 		return err
 	})
