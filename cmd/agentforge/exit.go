@@ -84,7 +84,7 @@ var jenkinsHints = map[string]string{
 	"not-managed":    "--adopt takes it over",
 	"no-such-cloud":  "--cloud names another",
 	"script-console": "--casc-file FILE --casc-reload or --helm-values register through configuration as code instead",
-	"casc-managed":   "--casc-file FILE --casc-reload keeps the template in the configuration-as-code YAML, --helm-values prints the chart's form; --script-console registers by script anyway",
+	"casc-managed":   "--casc-file FILE --casc-reload keeps the template in the configuration-as-code YAML, --helm-values prints the chart's form; --script-console registers by script anyway; in a release file: jenkins.cascFile + cascReload, or scriptConsole: true",
 	"casc-missing":   "--casc-reload needs the configuration-as-code plugin",
 	"casc-reload":    "check the YAML in --casc-file",
 	"not-jenkins":    "check --jenkins-url",

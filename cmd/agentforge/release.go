@@ -84,8 +84,9 @@ func (a *app) releaseEnv(store storage.Store, file *release.File, cacheDir strin
 	if env.Hosts, err = a.hosts(file.RegistryMirrors, remote.RetryPolicy{}); err != nil {
 		return env, err
 	}
-	if file.Jenkins != nil {
-		env.JenkinsToken, err = readToken(file.Jenkins.TokenFile)
+	// Only writing a JCasC file contacts no Jenkins, and needs no token.
+	if j := file.Jenkins; j != nil && (j.CascFile == "" || j.CascReload) {
+		env.JenkinsToken, err = readToken(j.TokenFile)
 	}
 	return env, err
 }

@@ -197,6 +197,7 @@ func TestCLI_ReleaseBadFileChangesNothing(t *testing.T) {
 	for name, body := range map[string]string{
 		"empty smoke command": "definition: ../../testdata/busybox\nsmoke: [[cat, /etc/greeting], []]\ndestinations: [127.0.0.1:1/a/b]\n",
 		"verify typo":         "definition: ../../testdata/busybox\ndestinations: [127.0.0.1:1/a/b]\nverify: ful\n",
+		"reload without file": "definition: ../../testdata/busybox\ndestinations: [127.0.0.1:1/a/b]\njenkins:\n  template: t\n  cascReload: true\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := filepath.Join(dir, "release.yaml")
@@ -210,5 +211,78 @@ func TestCLI_ReleaseBadFileChangesNothing(t *testing.T) {
 				t.Errorf("storage was opened at %s for a file refused up front", root)
 			}
 		})
+	}
+}
+
+// On a controller whose configuration-as-code declares the clouds (the
+// Helm chart's default), a release registering through the script console
+// is refused (exit 4) after publishing and before any save; with the
+// release file's cascFile + cascReload the template goes into that file,
+// Jenkins reloads it, and the read-back finds it; a second release leaves
+// the file byte for byte and reloads without a change.
+func TestCLI_ReleaseOnAControllerManagedByJCasC(t *testing.T) {
+	buildertest.Builds(t)
+	reg := registrytest.New(t, registrytest.Options{})
+	dir := t.TempDir()
+	casc := filepath.Join(dir, "jenkins.yaml")
+	os.WriteFile(casc, []byte("jenkins:\n  systemMessage: \"managed\"\n  clouds:\n    - kubernetes:\n        name: \"kubernetes\"\n        namespace: \"ci\"\n"), 0o644)
+	emu := jenkinstest.New(t, jenkinstest.Options{
+		Users:    []jenkinstest.User{{Name: "ci-bot", Token: testToken, Admin: true}},
+		State:    jenkinstest.State{Clouds: []jenkinstest.Cloud{{Kind: "kubernetes", Name: "kubernetes"}}},
+		CascFile: casc,
+	})
+	t.Setenv("JENKINS_API_TOKEN", testToken)
+	t.Setenv("AGENTFORGE_CACHE", buildertest.SourceCache(t))
+	release := func(jenkinsBlock string) (int, string, string) {
+		cfg := filepath.Join(dir, "release.yaml")
+		os.WriteFile(cfg, []byte(`definition: ../../testdata/busybox
+destinations: [`+reg.Host+`/agents/busybox]
+jenkins:
+  url: `+emu.URL+`
+  user: ci-bot
+  template: busybox-agent
+  label: busybox
+`+jenkinsBlock), 0o644)
+		return cli(t, append([]string{"release", "--config", cfg, "-o", "json", "--insecure-registry", reg.Host}, storeFlags(t)...)...)
+	}
+
+	code, _, stderr := release("")
+	if code != 4 || !strings.Contains(stderr, "casc-managed") || !strings.Contains(stderr, "jenkins.cascFile + cascReload") {
+		t.Fatalf("script console on a JCasC controller: exit %d, want 4 naming the JCasC route:\n%s", code, stderr)
+	}
+	if emu.State().Saves != 0 {
+		t.Fatal("the refused registration saved")
+	}
+
+	block := "  cascFile: " + casc + "\n  cascReload: true\n"
+	type report struct {
+		Jenkins struct {
+			Status   string
+			Reloaded bool
+			Template struct{ ID, Image string }
+		}
+		Destinations []struct{ Digest string }
+	}
+	var runs []report
+	var files []string
+	for i := range 2 {
+		code, stdout, stderr := release(block)
+		var r report
+		if code != 0 || json.Unmarshal([]byte(stdout), &r) != nil {
+			t.Fatalf("release %d with cascFile: exit %d\n%s%s", i+1, code, stdout, stderr)
+		}
+		runs = append(runs, r)
+		data, _ := os.ReadFile(casc)
+		files = append(files, string(data))
+	}
+	want := reg.Host + "/agents/busybox@" + runs[0].Destinations[0].Digest
+	if runs[0].Jenkins.Status != "created" || !runs[0].Jenkins.Reloaded || runs[0].Jenkins.Template.Image != want {
+		t.Errorf("first release: %+v, want the template at %s, reloaded", runs[0].Jenkins, want)
+	}
+	if runs[1].Jenkins.Status != "unchanged" || runs[1].Jenkins.Template.ID != runs[0].Jenkins.Template.ID || files[1] != files[0] {
+		t.Errorf("second release: %+v; file changed: %v", runs[1].Jenkins, files[1] != files[0])
+	}
+	if !strings.Contains(files[0], `systemMessage: "managed"`) || !strings.Contains(files[0], want) || emu.CascReloads != 2 {
+		t.Errorf("reloads %d, file:\n%s", emu.CascReloads, files[0])
 	}
 }

@@ -88,8 +88,13 @@ type JenkinsFile struct {
 	TokenFile string `yaml:"tokenFile"`
 	// Destination is the index in destinations whose reference Jenkins
 	// pulls (default 0, the upstream).
-	Destination      int  `yaml:"destination"`
-	Adopt            bool `yaml:"adopt"`
+	Destination int  `yaml:"destination"`
+	Adopt       bool `yaml:"adopt"`
+	// CascFile, CascReload and ScriptConsole choose the route as
+	// register's --casc-file, --casc-reload and --script-console do.
+	CascFile         string `yaml:"cascFile"`
+	CascReload       bool   `yaml:"cascReload"`
+	ScriptConsole    bool   `yaml:"scriptConsole"`
 	jenkins.Template `yaml:",inline"`
 }
 
@@ -109,6 +114,9 @@ func (j *JenkinsFile) UnmarshalYAML(n *yaml.Node) error {
 	v := plain{Template: jenkins.Template{InstanceCap: -1}}
 	if err := n.Decode(&v); err != nil {
 		return err
+	}
+	if v.CascReload && v.CascFile == "" {
+		return fmt.Errorf("line %d: cascReload goes with cascFile (the configuration-as-code file Jenkins reloads)", n.Line)
 	}
 	*j = JenkinsFile(v)
 	return nil
@@ -395,7 +403,9 @@ func (f *File) Config(env Env) (Config, error) {
 			Client:      jenkins.Config{URL: or(j.URL, os.Getenv("JENKINS_URL")), User: or(j.User, os.Getenv("JENKINS_USER")), Token: env.JenkinsToken, Log: env.Log, Secrets: env.Secrets},
 			Template:    j.template(c.Definition.Name, f.AllPlatforms()),
 			Destination: j.Destination,
-			Options:     jenkins.Options{Adopt: j.Adopt},
+			Options:     jenkins.Options{Adopt: j.Adopt, ScriptConsole: j.ScriptConsole},
+			CascFile:    j.CascFile,
+			CascReload:  j.CascReload,
 		}
 	}
 	return c, c.Check()

@@ -71,6 +71,12 @@ type Jenkins struct {
 	Destination int
 	// Options tune the registration (e.g. adopting a template made by hand).
 	Options jenkins.Options
+	// CascFile, when set, is the configuration-as-code YAML file the
+	// template is merged into instead of registering through the script
+	// console (jenkins.UpdateCascFile); with CascReload Jenkins then reloads
+	// it and the template is read back (Client.RegisterCasc).
+	CascFile   string
+	CascReload bool
 }
 
 // Report is what a release did, stage by stage.
@@ -121,6 +127,9 @@ func (cfg *Config) Check() error {
 		return errs.Inputf("release: no destination")
 	}
 	if j := cfg.Jenkins; j != nil {
+		if j.CascReload && j.CascFile == "" {
+			return errs.Inputf("release: jenkins cascReload goes with cascFile")
+		}
 		if j.Destination < 0 || j.Destination >= len(cfg.Destinations) {
 			return errs.Inputf("release: jenkins destination %d: there are %d destinations", j.Destination, len(cfg.Destinations))
 		}
@@ -257,7 +266,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// Jenkins may be told.
 	tmpl := cfg.Jenkins.Template
 	tmpl.Image = cfg.Destinations[cfg.Jenkins.Destination].Repo.Name() + "@" + digest
-	err := timed("register", func() error {
+	err := timed("register", func() (err error) {
+		if cfg.Jenkins.CascFile != "" && !cfg.Jenkins.CascReload {
+			rep.Jenkins, err = jenkins.UpdateCascFile(cfg.Jenkins.CascFile, tmpl, cfg.Jenkins.Options)
+			return err
+		}
 		cc := cfg.Jenkins.Client
 		if cc.Log == nil {
 			cc.Log = log
@@ -266,7 +279,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err != nil {
 			return err
 		}
-		rep.Jenkins, err = c.Register(ctx, tmpl, cfg.Jenkins.Options)
+		if cfg.Jenkins.CascFile != "" {
+			rep.Jenkins, err = c.RegisterCasc(ctx, cfg.Jenkins.CascFile, tmpl, cfg.Jenkins.Options)
+		} else {
+			rep.Jenkins, err = c.Register(ctx, tmpl, cfg.Jenkins.Options)
+		}
 		return err
 	})
 	return rep, err
