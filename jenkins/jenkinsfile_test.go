@@ -77,6 +77,9 @@ func TestJenkinsfile(t *testing.T) {
 	}
 
 	must("nightly trigger", "pipeline/triggers", "cron", "")
+	if b := must("CPython skipped without a pod", "stage:CPython/when", "beforeAgent", ""); len(b.Args) != 1 || b.Args[0] != "true" {
+		t.Errorf("the CPython stage's when is evaluated after its pod starts: %+v", b)
+	}
 	must("CPython check", "stage:CPython/steps", "sh", "python latest --series 3.11")
 	must("CPython bump", "stage:CPython/steps", "sh", "python bump images/python-agent")
 	push := must("bump committed", "stage:CPython", "sh", "push origin")
