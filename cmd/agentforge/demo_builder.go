@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/agentforge/agentforge/builder"
+	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/cmd/agentforge/internal/demo"
+	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/jenkins"
 	"github.com/agentforge/agentforge/publisher/release"
@@ -81,8 +83,8 @@ func (a *app) runBuilderDemo(ctx context.Context, e builderDemoEnv) (*builderDem
 		return out, b.StandIns, fmt.Errorf("builder image: %w", err)
 	}
 	rep := out.Release
-	if len(rep.Smoke) == 0 || !strings.Contains(rep.Smoke[0].Output, "agentforge "+currentVersion()+" ") {
-		return out, b.StandIns, fmt.Errorf("builder image: agentforge --version inside says %q, this agentforge is %s", rep.Smoke[0].Output, currentVersion())
+	if got := rep.Smoke[0].Output; !strings.HasPrefix(got, "agentforge "+currentVersion()+" ") {
+		return out, b.StandIns, fmt.Errorf("builder image: agentforge --version inside says %q, this agentforge is %s: dist is not this build (make dist)", got, currentVersion())
 	}
 	if out.PodBuild, err = demo.ParsePodBuild(rep.Pod); err != nil {
 		return out, b.StandIns, fmt.Errorf("builder image: %w\n%s", err, rep.Pod)
@@ -125,16 +127,17 @@ func (a *app) runBuilderDemo(ctx context.Context, e builderDemoEnv) (*builderDem
 }
 
 // hostBusybox builds testdata/busybox on this machine as the pod built it
-// and returns its digest.
+// (same revision, Debian archive and the definition's own timestamp) and
+// returns its digest.
 func (a *app) hostBusybox(ctx context.Context, store storage.Store, b *demo.Builder, renv release.Env) (string, error) {
-	file := &release.File{Definition: "testdata/busybox", Set: map[string]string{"debian.archive": b.Archive}, Destinations: []string{"localhost/unused"}}
-	rc, err := file.Config(renv)
+	def, err := images.Find("testdata/busybox", map[string]string{"debian.archive": b.Archive})
 	if err != nil {
 		return "", err
 	}
-	opts := rc.Build
-	opts.Revision = b.Revision
-	res, err := builder.Build(ctx, rc.Definition, opts)
+	res, err := builder.Build(ctx, def, builder.BuildOptions{
+		Store: store, Hosts: renv.Hosts, Revision: b.Revision, Output: renv.Output, Log: a.log,
+		Fetcher: &source.Fetcher{CacheDir: renv.CacheDir, Log: a.log},
+	})
 	if err != nil {
 		return "", fmt.Errorf("testdata/busybox on this machine: %w", err)
 	}
