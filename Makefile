@@ -87,7 +87,8 @@ clean:
 # foreign architecture is cross-compiled with Debian's cross gcc and its
 # libc headers (DIST_DEPS), which takes as long as a native build, where
 # compiling under qemu would take many times longer. The binaries link only
-# glibc (2.36, bookworm's): they run on Debian 12+, Ubuntu 22.04+.
+# glibc (sqlite is compiled in) and use no symbol newer than GLIBC_2.34:
+# they run on Debian 12, Ubuntu 22.04, RHEL 9 and later.
 # -trimpath and no symbol table (-s -w): the same commit and toolchain give
 # the same bytes. The signing key: SIGN_KEY (cosign format; its passphrase
 # in $$COSIGN_PASSWORD), else a development key made once in .dist-key/
