@@ -105,7 +105,7 @@ func PrepareBuilder(ctx context.Context, distDir, version, baseImage, revision s
 		Revision: revision, Archive: archive,
 		StandIns: []StandIn{
 			{What: "docker.io/library/debian:bookworm-slim, the builder image's base", Instead: baseImage + ", the demo's debootstrap base",
-				Why: "Docker Hub is not reachable here; make dist's binary links only glibc 2.36, which both have"},
+				Why: "Docker Hub is not reachable here; make dist's binary needs only glibc 2.34 or later, which both have"},
 			{What: "the builder image as a Kubernetes pod (images/agentforge/pod.yaml: privileged, root, an emptyDir at /var/lib/containers)",
 				Instead: "podman with runc: --privileged --user 0:0, a fresh folder at /var/lib/containers, the host's network, testdata/busybox mounted read-only as the workspace",
 				Why:     "no Kubernetes cluster here; these are the flags measured to behave as a pod does"},
