@@ -2,7 +2,14 @@
 # Debian machine (as root) and run; see README.md.
 GO       ?= go
 TAGS     := containers_image_openpgp exclude_graphdriver_btrfs exclude_graphdriver_devicemapper
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The version is the git tag: `git describe` (v1.2.0, v1.2.0-3-gabc1234 three
+# commits after it, -dirty with uncommitted changes); a checkout without a
+# v* tag gives dev-<commit>; outside git, dev.
+# Computed once, so that every binary of one make run says the same.
+ifeq ($(origin VERSION),undefined)
+VERSION  := $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || \
+              { c=$$(git describe --always --dirty 2>/dev/null) && echo dev-$$c; } || echo dev)
+endif
 LDFLAGS  := -X main.version=$(VERSION)
 BIN      := bin/agentforge
 # The one list of system packages (Debian names) that the build, the tests
@@ -29,12 +36,13 @@ DEPS     := gcc libc6-dev git ca-certificates busybox-static skopeo podman runc 
 
 export CGO_ENABLED := 1
 
-.PHONY: all build test test-short lint deps demo clean bench bench-cache
+.PHONY: all build test test-short lint deps demo clean bench bench-cache dist dist-deps builder-image
 
 all: build
 
+# -trimpath as make dist builds, so that both share Go's build cache.
 build:
-	$(GO) build -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/agentforge
+	$(GO) build -trimpath -tags "$(TAGS)" -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/agentforge
 
 # Installs missing system packages (needs root and apt-get).
 deps:
@@ -63,12 +71,75 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet -tags "$(TAGS)" ./...
 
-# The whole release, offline, on embedded services (see README.md).
+# The whole release, offline, on embedded services (see README.md), then
+# agentforge's own builder image from `make dist`'s binary, and one build
+# run inside it as a pod runs it.
+# It needs make dist's binary for this machine's platform only.
 demo: deps build
-	$(BIN) demo
+	$(MAKE) --no-print-directory dist DIST_PLATFORMS=linux/$(HOST_ARCH)
+	$(BIN) demo --dist $(DIST)
 
 clean:
-	rm -rf bin .demo
+	rm -rf bin .demo $(DIST)
+
+# Release binaries (make dist): one per platform in $(DIST), named
+# agentforge-linux-ARCH, plus SHA256SUMS over them and SHA256SUMS.sig, a
+# signature over that file in cosign's sign-blob format (cosign verify-blob
+# --key PUB --signature SHA256SUMS.sig --insecure-ignore-tlog=true SHA256SUMS,
+# or agentforge verify-blob). cgo stays on (buildah's RUN needs it): a
+# foreign architecture is cross-compiled with Debian's cross gcc and its
+# libc headers (DIST_DEPS), which takes as long as a native build, where
+# compiling under qemu would take many times longer. The binaries link only
+# glibc (sqlite is compiled in) and use no symbol newer than GLIBC_2.34:
+# they run on Debian 12, Ubuntu 22.04, RHEL 9 and later.
+# -trimpath and no symbol table (-s -w): the same commit and toolchain give
+# the same bytes. The signing key: SIGN_KEY (cosign format; its passphrase
+# in $$COSIGN_PASSWORD), else a development key made once in .dist-key/
+# (say so; a release sets SIGN_KEY). SIGN_KEY's public half (.pub beside
+# it) checks the signature and is copied to $(DIST)/agentforge.pub.
+DIST           := dist
+DIST_PLATFORMS := linux/amd64 linux/arm64
+HOST_ARCH      := $(shell $(GO) env GOARCH 2>/dev/null)
+# The C compiler per target architecture: the host's gcc for its own, a
+# Debian cross compiler for the other.
+CC_amd64       := $(if $(filter amd64,$(HOST_ARCH)),gcc,x86_64-linux-gnu-gcc)
+CC_arm64       := $(if $(filter arm64,$(HOST_ARCH)),gcc,aarch64-linux-gnu-gcc)
+# Cross compilers, for the platforms that are not the host's:
+#   gcc-aarch64-linux-gnu libc6-dev-arm64-cross  linux/arm64 on amd64 hosts
+#   gcc-x86-64-linux-gnu libc6-dev-amd64-cross   linux/amd64 on arm64 hosts
+DEPS_amd64     := gcc-x86-64-linux-gnu libc6-dev-amd64-cross
+DEPS_arm64     := gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+DIST_DEPS      := $(foreach p,$(filter-out linux/$(HOST_ARCH),$(DIST_PLATFORMS)),$(DEPS_$(notdir $(p))))
+SIGN_KEY       ?=
+
+dist-deps: deps
+	@missing=""; for p in $(DIST_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+dist: dist-deps build
+	@rm -rf $(DIST) && mkdir -p $(DIST)
+	@for p in $(DIST_PLATFORMS); do \
+		arch=$${p#linux/}; cc=$$(case $$arch in amd64) echo $(CC_amd64);; arm64) echo $(CC_arm64);; esac); \
+		echo "dist: $$p with $$cc"; start=$$(date +%s); \
+		GOOS=linux GOARCH=$$arch CC=$$cc CGO_ENABLED=1 $(GO) build -trimpath -tags "$(TAGS)" \
+			-ldflags "-s -w $(LDFLAGS)" -o $(DIST)/agentforge-linux-$$arch ./cmd/agentforge || exit 1; \
+		echo "dist: $$p built in $$(( $$(date +%s) - start )) s"; \
+	done
+	cd $(DIST) && sha256sum agentforge-linux-* > SHA256SUMS
+	@key="$(SIGN_KEY)"; \
+	if [ -z "$$key" ]; then \
+		key=.dist-key/cosign.key; \
+		echo "dist: WARNING: no SIGN_KEY: signing with the development key $$key (a release sets SIGN_KEY=… and COSIGN_PASSWORD)" >&2; \
+		[ -f $$key ] || COSIGN_PASSWORD= $(BIN) keygen --prefix .dist-key/cosign >/dev/null || exit 1; \
+		export COSIGN_PASSWORD=; \
+	fi; \
+	$(BIN) sign-blob $(DIST)/SHA256SUMS --sign-key "$$key" --output-signature $(DIST)/SHA256SUMS.sig >/dev/null && \
+	cp "$${key%.key}.pub" $(DIST)/agentforge.pub && \
+	$(BIN) verify-blob $(DIST)/SHA256SUMS --key $(DIST)/agentforge.pub --signature $(DIST)/SHA256SUMS.sig
+	@cat $(DIST)/SHA256SUMS
 
 # Side-by-side timings against crane (Go benchmark, synthetic image, in the
 # same run) and, when `make demo` has built it, skopeo and crane on the
@@ -94,3 +165,15 @@ bin/crane:
 COSIGN_VERSION := v2.6.2
 bin/cosign:
 	GOBIN=$(CURDIR)/bin $(GO) install github.com/sigstore/cosign/v2/cmd/cosign@$(COSIGN_VERSION)
+
+# agentforge's own builder image (images/agentforge) from make dist's
+# binaries: every DIST_PLATFORMS platform in one local list (a foreign one
+# under qemu), tagged with the version, with each platform's SBOM in
+# $(DIST). Publish it signed with: agentforge publish
+# localhost/agentforge:VERSION --to REPO --sign-key KEY (see README).
+# BUILDER_FLAGS adds build flags, e.g. --set base.image=… where Docker Hub
+# is out of reach, --set base.digest=sha256:… to pin the base.
+BUILDER_FLAGS ?=
+builder-image: dist
+	$(BIN) build images/agentforge --set dist=file://$(CURDIR)/$(DIST) --set version=$(patsubst v%,%,$(VERSION)) \
+		$(foreach p,$(DIST_PLATFORMS),--platform $(p)) --sbom $(DIST)/agentforge-image.spdx.json $(BUILDER_FLAGS)

@@ -249,7 +249,7 @@ func buildOne(ctx context.Context, def *images.Definition, opts BuildOptions, pl
 func sbomInput(res *Result) sbom.Input {
 	in := sbom.Input{Name: res.Name, Version: res.Version, Base: res.Base}
 	for _, f := range res.Sources {
-		if strings.HasPrefix(f.URL, "file://") && !slices.Contains(f.Checks, "sha256") {
+		if strings.HasPrefix(f.URL, "file://") && !checkedSource(f) {
 			// An unpinned local file is part of the trusted build
 			// context, like the Containerfile (testdata/busybox's
 			// unpacker is the build machine's own busybox and not in the
@@ -260,6 +260,19 @@ func sbomInput(res *Result) sbom.Input {
 		in.Sources = append(in.Sources, f)
 	}
 	return in
+}
+
+// checkedSource reports whether a source was checked against a pinned
+// sha256, a published checksum (make dist's SHA256SUMS for the builder
+// image's binary) or a signature, rather than trusted as part of the
+// build context.
+func checkedSource(f source.Fetched) bool {
+	for _, c := range f.Checks {
+		if strings.HasPrefix(c, "sha") || strings.HasPrefix(c, "openpgp ") {
+			return true
+		}
+	}
+	return false
 }
 
 // SBOMs are the build's SBOMs by platform: one under "" for an image,

@@ -36,6 +36,14 @@ type PodRunOptions struct {
 	Shell string
 	// Env is extra NAME=VALUE settings.
 	Env []string
+	// Network is the container's network: "" or "none" (none at all) or
+	// "host" (what the node reaches, as a pod's own network does: a build
+	// inside that downloads its sources needs it).
+	Network string
+	// Mounts are host folders given to the container, as a pod's volumes
+	// (the Jenkins workspace, a hostPath): "HOST:CONTAINER" or
+	// "HOST:CONTAINER:ro", both absolute.
+	Mounts []string
 	// Stdout and Stderr receive the script's output.
 	Stdout, Stderr io.Writer
 }
@@ -66,6 +74,19 @@ func RunAsPod(ctx context.Context, store storage.Store, imageID, script string, 
 	if !ok {
 		return errs.Inputf("pod user %q: want uid:gid in numbers (a pod's runAsUser/runAsGroup)", o.User)
 	}
+	network := o.Network
+	switch network {
+	case "":
+		network = "none"
+	case "none", "host":
+	default:
+		return errs.Inputf("pod network %q: want none or host", o.Network)
+	}
+	for _, m := range o.Mounts {
+		if err := checkMount(m); err != nil {
+			return err
+		}
+	}
 	runroot := store.RunRoot()
 	if len(runroot) > 50 {
 		// podman refuses a longer runroot: reach the same one by a short
@@ -83,7 +104,7 @@ func RunAsPod(ctx context.Context, store storage.Store, imageID, script string, 
 	args := []string{
 		"--root", store.GraphRoot(), "--runroot", runroot, "--storage-driver", store.GraphDriverName(),
 		"--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-		"run", "--rm", "--network", "none", "--image-volume", "ignore", "--user", o.User, "--entrypoint", o.Shell,
+		"run", "--rm", "--network", network, "--image-volume", "ignore", "--user", o.User, "--entrypoint", o.Shell,
 	}
 	// Explicit limits at or below the current hard limits, and no higher
 	// than measured to work (runc is refused higher nproc limits in some
@@ -116,6 +137,9 @@ func RunAsPod(ctx context.Context, store storage.Store, imageID, script string, 
 		}
 		args = append(args, "-v", dir+":"+o.EmptyDir)
 	}
+	for _, m := range o.Mounts {
+		args = append(args, "-v", m)
+	}
 	for _, e := range o.Env {
 		args = append(args, "-e", e)
 	}
@@ -124,6 +148,17 @@ func RunAsPod(ctx context.Context, store storage.Store, imageID, script string, 
 	cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("run %s as a pod would (podman %s): %w", shortID(imageID), "run --user "+o.User, err)
+	}
+	return nil
+}
+
+// checkMount accepts "HOST:CONTAINER[:ro]" with two absolute paths that
+// name no further option.
+func checkMount(m string) error {
+	parts := strings.Split(m, ":")
+	ok := len(parts) == 2 || len(parts) == 3 && parts[2] == "ro"
+	if !ok || !filepath.IsAbs(parts[0]) || !filepath.IsAbs(parts[1]) || strings.Contains(m, ",") {
+		return errs.Inputf("pod mount %q: want HOST:CONTAINER or HOST:CONTAINER:ro, absolute paths", m)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package builder_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/buildertest"
+	"github.com/agentforge/agentforge/images/errs"
 )
 
 // RunAsPod runs the image as a pod does: the given uid, an emptyDir that
@@ -59,5 +61,55 @@ func TestUserNamespaces(t *testing.T) {
 	out, err := exec.Command("chroot", root, "/bin/busybox", "unshare", "-U", "/bin/busybox", "true").CombinedOutput()
 	if err == nil {
 		t.Fatalf("a chrooted process made a user namespace:\n%s", out)
+	}
+}
+
+// A pod's volumes and network: a host folder mounted read-only is there
+// and cannot be written; "host" shares the node's network interfaces,
+// the default none gives only loopback; anything else is refused before
+// podman runs.
+func TestRunAsPod_MountsAndNetwork(t *testing.T) {
+	store := buildertest.NewStore(t, "vfs")
+	res := buildertest.Busybox(t, store, nil)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "def.yaml"), []byte("name: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	script := "cat /workspace/def.yaml; if touch /workspace/new 2>/dev/null; then echo WRITABLE; fi; ls /sys/class/net | tr '\\n' ' '; echo"
+	run := func(network string) string {
+		out.Reset()
+		err := builder.RunAsPod(context.Background(), store, res.ID, script, builder.PodRunOptions{Shell: "/bin/sh", User: "0:0",
+			Network: network, Mounts: []string{dir + ":/workspace:ro"}, Stdout: &out, Stderr: &out})
+		if err != nil {
+			t.Fatalf("network %q: %v\n%s", network, err, out.String())
+		}
+		return out.String()
+	}
+	none := run("")
+	if !strings.HasPrefix(none, "name: x\n") || strings.Contains(none, "WRITABLE") {
+		t.Errorf("read-only mount:\n%s", none)
+	}
+	if strings.TrimSpace(strings.SplitN(none, "\n", 2)[1]) != "lo" {
+		t.Errorf("network none: interfaces %q, want lo only", none)
+	}
+	host, err := os.ReadDir("/sys/class/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := run("host"); len(host) > 1 && strings.TrimSpace(strings.SplitN(got, "\n", 2)[1]) == "lo" {
+		t.Errorf("network host: only loopback in the container (host has %d interfaces):\n%s", len(host), got)
+	}
+	for _, bad := range []builder.PodRunOptions{
+		{Network: "bridge"},
+		{Mounts: []string{"relative:/workspace"}},
+		{Mounts: []string{dir + ":/workspace:rw,exec"}},
+		{Mounts: []string{dir + ":/workspace:z"}},
+		{Mounts: []string{dir}},
+	} {
+		bad.Shell = "/bin/sh"
+		if err := builder.RunAsPod(context.Background(), store, res.ID, "true", bad); !errors.Is(err, errs.ErrInput) {
+			t.Errorf("%+v: %v, want bad input", bad, err)
+		}
 	}
 }

@@ -8,9 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // step is one Pipeline step the repository's Jenkinsfile calls, as
@@ -81,6 +84,9 @@ func TestJenkinsfile(t *testing.T) {
 	// branch named for the change.
 	must("outdated", "stage:Current?/steps", "sh", `$AF outdated images/python-agent --image "docker://$UPSTREAM:$v"`)
 	must("bump", "stage:Current?/steps", "sh", `$AF bump images/python-agent --image "docker://$UPSTREAM:$v"`)
+	if b := must("nightly check skipped without a pod", "stage:Current?/when", "beforeAgent", ""); len(b.Args) != 1 || b.Args[0] != "true" {
+		t.Errorf("the Current? stage's when is evaluated after its pod starts: %+v", b)
+	}
 	push := must("bump committed", "stage:Current?", "sh", "push origin")
 	if !strings.Contains(push.Path, "withCredentials") || !strings.Contains(push.arg0(), `"HEAD:refs/heads/$BUMP_TARGET"`) {
 		t.Errorf("git push: %s %q", push.Path, push.arg0())
@@ -102,9 +108,31 @@ func TestJenkinsfile(t *testing.T) {
 			t.Errorf("%s: archiveArtifacts without arguments", stage)
 		}
 	}
+	// Every stage runs in a pod of agentforge's own builder image, its
+	// steps in the agentforge container; none runs on a labelled node or
+	// builds agentforge first.
+	for _, stage := range []string{"stage:Current?", "stage:Build per architecture/parallel/stage:amd64", "stage:Build per architecture/parallel/stage:arm64", "stage:Index", "stage:Register"} {
+		if f := must(stage+" pod", stage+"/agent/kubernetes", "yamlFile", ""); f.arg0() != builderPod {
+			t.Errorf("%s: yamlFile %q, want %s", stage, f.arg0(), builderPod)
+		}
+		if c := must(stage+" container", stage+"/agent/kubernetes", "defaultContainer", ""); c.arg0() != "agentforge" {
+			t.Errorf("%s: defaultContainer %q", stage, c.arg0())
+		}
+	}
+	if l := find("", "label", ""); len(l) > 0 {
+		t.Errorf("a stage still asks for a labelled node: %+v", l)
+	}
+	for _, s := range find("", "sh", "") {
+		if strings.Contains(s.arg0(), "make build") || strings.Contains(s.arg0(), "bin/agentforge") {
+			t.Errorf("%s: %q builds or runs a checkout's agentforge instead of the builder image's", s.Path, s.arg0())
+		}
+	}
+	if af := must("AF", "pipeline/environment", "AF", ""); !strings.HasPrefix(af.arg0(), "agentforge ") {
+		t.Errorf("AF = %q: want the builder image's agentforge on PATH", af.arg0())
+	}
 	for _, arch := range []string{"amd64", "arm64"} {
 		branch := "stage:Build per architecture/parallel/stage:" + arch
-		if l := must(arch+" agent", branch+"/agent", "label", ""); l.arg0() != "agentforge && "+arch {
+		if l := must(arch+" node selector", branch+"/agent/kubernetes", "nodeSelector", ""); l.arg0() != "kubernetes.io/arch="+arch {
 			t.Errorf("%s runs on %q", arch, l.arg0())
 		}
 		b := must(arch+" build", branch+"/steps", "sh", "build images/python-agent --platform linux/"+arch)
@@ -179,4 +207,74 @@ func runJenkinsfile(t *testing.T, branch string, bumpBranch bool) []step {
 		steps = append(steps, s)
 	}
 	return steps
+}
+
+// builderPod is the pod the Jenkinsfile's stages run in.
+const builderPod = "images/agentforge/pod.yaml"
+
+// The builder pod is what in-process buildah needs in Kubernetes: the
+// agentforge container from an image pinned by digest, privileged, root,
+// kept running for the steps, containers-storage on an emptyDir (not in
+// memory), and the register command accepts it as a template's raw YAML.
+func TestBuilderPodYAML(t *testing.T) {
+	_, file, _, _ := runtime.Caller(0)
+	data, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", builderPod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkPodYAML(string(data)); err != nil {
+		t.Fatalf("register would refuse %s: %v", builderPod, err)
+	}
+	var pod struct {
+		Kind string
+		Spec struct {
+			Containers []struct {
+				Name, Image     string
+				Command, Args   []string
+				SecurityContext struct {
+					Privileged *bool
+					RunAsUser  *int64 `yaml:"runAsUser"`
+				} `yaml:"securityContext"`
+				VolumeMounts []struct {
+					Name      string
+					MountPath string `yaml:"mountPath"`
+				} `yaml:"volumeMounts"`
+			}
+			Volumes []struct {
+				Name     string
+				EmptyDir *struct {
+					Medium string
+				} `yaml:"emptyDir"`
+			}
+		}
+	}
+	if err := yaml.Unmarshal(data, &pod); err != nil {
+		t.Fatal(err)
+	}
+	if pod.Kind != "Pod" || len(pod.Spec.Containers) != 1 || pod.Spec.Containers[0].Name != "agentforge" {
+		t.Fatalf("want a Pod with the one container agentforge (the plugin adds jnlp): %+v", pod)
+	}
+	c := pod.Spec.Containers[0]
+	if !regexp.MustCompile(`^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9/._-]+@sha256:[0-9a-f]{64}$`).MatchString(c.Image) {
+		t.Errorf("image %q is not pinned by digest", c.Image)
+	}
+	if sc := c.SecurityContext; sc.Privileged == nil || !*sc.Privileged || sc.RunAsUser == nil || *sc.RunAsUser != 0 {
+		t.Errorf("securityContext: want privileged and runAsUser 0 (buildah mounts and makes namespaces as root)")
+	}
+	if strings.Join(append(c.Command, c.Args...), " ") != "sleep infinity" {
+		t.Errorf("command %v %v: the container must stay up for the steps (the image's entrypoint is agentforge)", c.Command, c.Args)
+	}
+	storage := ""
+	for _, m := range c.VolumeMounts {
+		if m.MountPath == "/var/lib/containers" {
+			storage = m.Name
+		}
+	}
+	ok := false
+	for _, v := range pod.Spec.Volumes {
+		ok = ok || v.Name == storage && v.EmptyDir != nil && v.EmptyDir.Medium == ""
+	}
+	if storage == "" || !ok {
+		t.Errorf("no disk-backed emptyDir at /var/lib/containers (containers-storage)")
+	}
 }

@@ -11,7 +11,9 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -149,7 +151,7 @@ func (f *Fetcher) Fetch(ctx context.Context, src images.Source) (Fetched, error)
 		out.Checks = append(out.Checks, "sha256")
 	}
 	if src.Checksum != nil {
-		published, err := f.publishedChecksum(ctx, src.Checksum, idx, log)
+		published, err := f.publishedChecksum(ctx, src.Checksum, urlFile(src.URL), idx, log)
 		if err != nil {
 			return out, fmt.Errorf("%s: checksum %s: %w", what, src.Checksum.URL, err)
 		}
@@ -222,10 +224,14 @@ func (f *Fetcher) discard(blob, idxPath string) {
 	_ = os.Remove(idxPath)
 }
 
-// publishedChecksum fetches a checksum file ("<hex>" or "<hex>  name") and
-// returns its hex value. Offline, the value recorded at the last successful
-// check of the same URL is used.
-func (f *Fetcher) publishedChecksum(ctx context.Context, c *images.Checksum, idx cacheIndex, log logrus.FieldLogger) (string, error) {
+// publishedChecksum fetches a checksum file and returns the hex value it
+// gives for the file named file: a file of one entry ("<hex>" or "<hex>
+// name", as Maven's .sha1) gives its value; a list of several ("<hex>
+// name" a line, as sha256sum writes a release's SHA256SUMS; "*name" in
+// binary mode) gives the value of the line naming file (by base name),
+// which must be there once (or agree). Offline, the value recorded at the
+// last successful check of the same URL is used.
+func (f *Fetcher) publishedChecksum(ctx context.Context, c *images.Checksum, file string, idx cacheIndex, log logrus.FieldLogger) (string, error) {
 	u := remote.Rewrite(f.Mirrors, c.URL)
 	data, err := f.get(ctx, u, 1<<16)
 	if err != nil {
@@ -235,15 +241,53 @@ func (f *Fetcher) publishedChecksum(ctx context.Context, c *images.Checksum, idx
 		}
 		return "", err
 	}
-	fields := strings.Fields(string(data))
-	if len(fields) == 0 {
+	size := map[string]int{"sha1": 40, "sha256": 64, "sha512": 128}[c.Algorithm]
+	valid := func(v string) bool {
+		_, err := hex.DecodeString(v)
+		return err == nil && len(v) == size
+	}
+	var entries [][]string
+	for _, line := range strings.Split(string(data), "\n") {
+		if fields := strings.Fields(line); len(fields) > 0 {
+			entries = append(entries, fields)
+		}
+	}
+	switch len(entries) {
+	case 0:
 		return "", fmt.Errorf("empty checksum file")
+	case 1:
+		v := strings.ToLower(entries[0][0])
+		if !valid(v) {
+			return "", fmt.Errorf("not a %s checksum: %q", c.Algorithm, httpget.Truncate(string(data), 80))
+		}
+		return v, nil
 	}
-	v := strings.ToLower(fields[0])
-	if _, err := hex.DecodeString(v); err != nil || len(v) != map[string]int{"sha1": 40, "sha256": 64, "sha512": 128}[c.Algorithm] {
-		return "", fmt.Errorf("not a %s checksum: %q", c.Algorithm, httpget.Truncate(string(data), 80))
+	found := ""
+	for i, e := range entries {
+		v := strings.ToLower(e[0])
+		if !valid(v) || len(e) != 2 {
+			return "", fmt.Errorf("line %d is not \"<%s> <name>\": %q", i+1, c.Algorithm, httpget.Truncate(strings.Join(e, " "), 80))
+		}
+		if path.Base(strings.TrimPrefix(e[1], "*")) != file {
+			continue
+		}
+		if found != "" && found != v {
+			return "", fmt.Errorf("%s is listed twice, with different checksums", file)
+		}
+		found = v
 	}
-	return v, nil
+	if found == "" {
+		return "", fmt.Errorf("no line for %s among its %d entries", file, len(entries))
+	}
+	return found, nil
+}
+
+// urlFile is the file name at the end of a URL's path.
+func urlFile(rawURL string) string {
+	if u, err := url.Parse(rawURL); err == nil {
+		return path.Base(u.Path)
+	}
+	return path.Base(rawURL)
 }
 
 // download writes url's content to a temporary file in the cache and

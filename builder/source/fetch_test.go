@@ -233,3 +233,55 @@ func TestFetch_LocalFileChangedIsNotStale(t *testing.T) {
 		t.Fatalf("served %q", b)
 	}
 }
+
+// A release's SHA256SUMS lists several files ("<hex>  name" a line, as
+// sha256sum writes it): each source is checked against the line naming
+// it, never against another file's line, and a list that does not name it
+// once is refused.
+func TestFetch_ChecksumList(t *testing.T) {
+	amd, arm := []byte("agentforge for amd64\n"), []byte("agentforge for arm64\n")
+	list := sha256Hex(amd) + "  agentforge-linux-amd64\n" + sha256Hex(arm) + "  agentforge-linux-arm64\n"
+	o := newOrigin(t, map[string][]byte{
+		"/v1/agentforge-linux-amd64": amd,
+		"/v1/agentforge-linux-arm64": arm,
+		"/v1/SHA256SUMS":             []byte(list),
+		"/v1/binary.sums":            []byte(sha256Hex(amd) + " *agentforge-linux-amd64\n" + sha256Hex(arm) + " *./agentforge-linux-arm64\n"),
+		"/v1/swapped.sums":           []byte(sha256Hex(arm) + "  agentforge-linux-amd64\n" + sha256Hex(amd) + "  agentforge-linux-arm64\n"),
+		"/v1/missing.sums":           []byte(sha256Hex(amd) + "  agentforge-linux-amd64\n" + sha256Hex(amd) + "  agentforge-darwin-arm64\n"),
+		"/v1/twice.sums":             []byte(list + sha256Hex(amd) + "  agentforge-linux-arm64\n"),
+		"/v1/malformed.sums":         []byte(list + "not a checksum line\n"),
+	})
+	for _, tc := range []struct {
+		name, file, sums string
+		wantErr          string // "" for success; "mismatch" an integrity error
+	}{
+		{"second line", "agentforge-linux-arm64", "SHA256SUMS", ""},
+		{"first line", "agentforge-linux-amd64", "SHA256SUMS", ""},
+		{"binary mode and ./", "agentforge-linux-arm64", "binary.sums", ""},
+		{"lines naming the other file", "agentforge-linux-arm64", "swapped.sums", "sha256 (published at " + o.URL + "/v1/swapped.sums) mismatch"},
+		{"not listed", "agentforge-linux-arm64", "missing.sums", "no line for agentforge-linux-arm64 among its 2 entries"},
+		{"listed twice, differently", "agentforge-linux-arm64", "twice.sums", "agentforge-linux-arm64 is listed twice"},
+		{"malformed line", "agentforge-linux-amd64", "malformed.sums", `line 3 is not "<sha256> <name>"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &Fetcher{CacheDir: t.TempDir()}
+			got, err := f.Fetch(context.Background(), images.Source{Name: "bin", URL: o.URL + "/v1/" + tc.file,
+				Checksum: &images.Checksum{URL: o.URL + "/v1/" + tc.sums, Algorithm: "sha256"}})
+			if tc.wantErr == "" {
+				if err != nil || !strings.Contains(strings.Join(got.Checks, ";"), "sha256 (published checksum)") {
+					t.Fatalf("Fetch: %v, checks %v", err, got.Checks)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Fetch: %v, want an error containing %q", err, tc.wantErr)
+			}
+			if strings.Contains(tc.wantErr, "mismatch") != errors.Is(err, errs.ErrIntegrity) {
+				t.Errorf("%v: integrity error %t", err, errors.Is(err, errs.ErrIntegrity))
+			}
+			if got.Path != "" {
+				t.Errorf("a failed source was handed out: %s", got.Path)
+			}
+		})
+	}
+}

@@ -30,6 +30,8 @@ type demoReport struct {
 	// destination after the runs, with the demo's public key.
 	Verified []demoSignature `json:"verified"`
 	StandIns []demo.StandIn  `json:"standIns"`
+	// Builder is agentforge's own builder image (--dist).
+	Builder *builderDemo `json:"builder,omitempty"`
 }
 
 // demoSignature is the check of one destination's signature.
@@ -51,7 +53,7 @@ var smokeCommands = [][]string{
 }
 
 func (a *app) demoCommand() *cobra.Command {
-	var cacheDir string
+	var cacheDir, distDir string
 	var optimize bool
 	cmd := &cobra.Command{
 		Use:   "demo",
@@ -74,6 +76,12 @@ attaches the image's SPDX SBOM as a signed attestation, then checks both on
 every destination with the public key. It runs the release twice: the second
 run must give the same digest from the cache, send no blob and leave the
 template unchanged.
+With --dist (make demo: make dist's folder) it then builds agentforge's own
+builder image (images/agentforge) from the binary there, checks it, runs one
+build of testdata/busybox inside it the way a Kubernetes pod runs it
+(privileged, root, an emptyDir for containers-storage), which must give the
+same digest as the same build here, publishes it signed with its SBOM and
+registers the builder's pod template (images/agentforge/pod.yaml).
 Everything it stood in for is printed, with the reason.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -82,7 +90,7 @@ Everything it stood in for is printed, with the reason.`,
 				return err
 			}
 			defer a.closeStore(store)
-			rep, err := a.runDemo(cmd.Context(), store, cacheDir, optimize)
+			rep, err := a.runDemo(cmd.Context(), store, cacheDir, distDir, optimize)
 			if rep != nil {
 				a.emit(rep, func(w io.Writer) { printDemo(w, rep) })
 			}
@@ -90,11 +98,15 @@ Everything it stood in for is printed, with the reason.`,
 		},
 	}
 	cmd.Flags().StringVar(&cacheDir, "cache-dir", defaultCacheDir(), "where downloads and the debootstrap root file system are kept between runs")
+	cmd.Flags().StringVar(&distDir, "dist", "", "make dist's folder: also build agentforge's builder image from it and run a build inside it as a pod (make demo passes dist)")
 	cmd.Flags().BoolVar(&optimize, "optimize", false, "build CPython with PGO + LTO as the real definition does (tens of minutes on 2 cores) instead of a plain build")
 	return cmd
 }
 
-func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string, optimize bool) (*demoReport, error) {
+func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir, distDir string, optimize bool) (*demoReport, error) {
+	if err := checkDist(distDir); err != nil {
+		return nil, err
+	}
 	plain, err := images.Find(release.DefaultDefinition, nil)
 	if err != nil {
 		return nil, err
@@ -227,6 +239,18 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir string,
 			return rep, fmt.Errorf("demo: %s: %w", d.Ref, err)
 		}
 	}
+	if distDir != "" {
+		var standIns []demo.StandIn
+		rep.Builder, standIns, err = a.runBuilderDemo(ctx, builderDemoEnv{
+			store: store, distDir: distDir, work: work, baseImage: env.BaseImage, registry: regs[0].Addr,
+			jnlpImage: second.Jenkins.Template.Image, revision: first.Image.Revision, renv: renv, pubFile: pubFile,
+			jenkins: jenkins.Config{URL: emu.URL, User: "agentforge-demo", Token: token, Log: a.log, Secrets: a.secrets},
+		})
+		rep.StandIns = append(rep.StandIns, standIns...)
+		if err != nil {
+			return rep, err
+		}
+	}
 	return rep, nil
 }
 
@@ -273,6 +297,7 @@ func printDemo(w io.Writer, r *demoReport) {
 			fmt.Fprintf(w, "SBOM (SPDX 2.3) %s\n", p)
 		}
 	}
+	printBuilderDemo(w, r.Builder)
 	fmt.Fprintln(w, "stand-ins (what this offline demo used instead, and why):")
 	for _, s := range r.StandIns {
 		fmt.Fprintf(w, "  - %s\n      instead: %s\n      why: %s\n", s.What, s.Instead, s.Why)

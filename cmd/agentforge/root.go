@@ -112,12 +112,15 @@ Exit codes: 0 success, 1 runtime failure, 2 bad input, 3 integrity failure,
 4 Jenkins refused.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints the same line as the version command.
+		Version: currentVersion(),
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.setup()
 		},
 	}
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
+	root.SetVersionTemplate(versionLine(versionInfo()))
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return errs.Input(err) })
 	f := root.PersistentFlags()
 	f.StringVarP(&a.output, "output", "o", "text", "result format: text or json (json: one object on stdout, logs on stderr)")
@@ -129,7 +132,7 @@ Exit codes: 0 success, 1 runtime failure, 2 bad input, 3 integrity failure,
 	f.StringVar(&a.authFile, "authfile", "", "registry credentials file (docker config.json / containers auth.json; default $REGISTRY_AUTH_FILE or the usual places)")
 	f.StringVar(&a.caFile, "ca-file", "", "PEM file of extra CA certificates trusted for registries")
 	f.StringVar(&a.progressMode, "progress", "auto", "how long transfers are shown: tty (live bars), plain (a log line every 10 s of a long one), none; auto: tty when stderr is a terminal and --log-format text, else plain")
-	root.AddCommand(a.buildCommand(), a.verifyCommand(), a.versionCommand(), a.demoCommand(), a.runCommand(), a.registerCommand(), a.publishCommand(), a.mirrorCommand(), a.registryCommand(), a.rewriteCommand(), a.releaseCommand(), a.pythonCommand(), a.indexCommand(), a.keygenCommand(), a.signCommand(), a.outdatedCommand(), a.bumpCommand())
+	root.AddCommand(a.buildCommand(), a.verifyCommand(), a.versionCommand(), a.demoCommand(), a.runCommand(), a.registerCommand(), a.publishCommand(), a.mirrorCommand(), a.registryCommand(), a.rewriteCommand(), a.releaseCommand(), a.pythonCommand(), a.indexCommand(), a.keygenCommand(), a.signCommand(), a.signBlobCommand(), a.verifyBlobCommand(), a.outdatedCommand(), a.bumpCommand())
 	return root
 }
 

@@ -31,6 +31,16 @@ abstract class PipelineScript extends Script {
     }
   }
 
+  // An assignment in an environment block (AF = '…') is recorded as a
+  // step named after the variable.
+  void setProperty(String name, Object value) {
+    if (stack && stack[-1] == 'environment') {
+      calls << [path: stack.join('/'), step: name, args: [describe(value)]]
+      return
+    }
+    super.setProperty(name, value)
+  }
+
   static def describe(Object o) {
     if (o instanceof Map) return o.collectEntries { k, v -> [(k.toString()): describe(v)] }
     if (o instanceof List) return o.collect { describe(it) }

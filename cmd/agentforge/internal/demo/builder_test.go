@@ -1,0 +1,125 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/sign"
+	"gopkg.in/yaml.v3"
+)
+
+// The demo takes make dist's folder only when its SHA256SUMS verifies with
+// the public key beside it and lists this machine's binary.
+func TestPrepareBuilder_Dist(t *testing.T) {
+	t.Chdir(filepath.Join("..", "..", "..", "..")) // testdata/busybox is found from the checkout's top
+	host := oci.HostPlatform()
+	own := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef  agentforge-" + host.OS + "-" + host.Arch + "\n"
+	other := strings.Replace(own, host.Arch, "s390x", 1)
+	priv, pub, err := sign.GenerateKeyPair(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := sign.ParsePrivateKey(priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dist := func(t *testing.T, sums, signed string) string {
+		dir := t.TempDir()
+		sig, err := sign.SignBlob(context.Background(), key, []byte(signed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "SHA256SUMS"), []byte(sums), 0o644)
+		os.WriteFile(filepath.Join(dir, "SHA256SUMS.sig"), sig, 0o644)
+		os.WriteFile(filepath.Join(dir, "agentforge.pub"), pub, 0o644)
+		return dir
+	}
+	for _, tc := range []struct {
+		name, sums, signed string
+		integrity          bool
+		wantErr            string
+	}{
+		{"signed, with this platform", own, own, false, ""},
+		{"SHA256SUMS changed after signing", own + other, own, true, "signature"},
+		{"no binary for this platform", other, other, false, "has no agentforge-" + host.OS + "-" + host.Arch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := dist(t, tc.sums, tc.signed)
+			b, err := PrepareBuilder(context.Background(), dir, "v1.2.3", "localhost/base:1", "abc")
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b.Set["dist"] != "file://"+dir || b.Set["version"] != "1.2.3" || b.Set["base.image"] != "localhost/base:1" {
+					t.Errorf("overrides %v", b.Set)
+				}
+				if b.PodRun.User != "0:0" || !b.PodRun.Privileged || b.PodRun.EmptyDir != "/var/lib/containers" || len(b.PodRun.Mounts) != 1 || !strings.HasSuffix(b.PodRun.Mounts[0], "/testdata/busybox:/workspace/busybox:ro") {
+					t.Errorf("pod: %+v", b.PodRun)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || errors.Is(err, errs.ErrIntegrity) != tc.integrity {
+				t.Fatalf("got %v, want an error with %q (integrity %t)", err, tc.wantErr, tc.integrity)
+			}
+		})
+	}
+	if _, err := PrepareBuilder(context.Background(), t.TempDir(), "v1", "b", ""); err == nil || !strings.Contains(err.Error(), "make dist") {
+		t.Errorf("an empty folder: %v", err)
+	}
+}
+
+func TestParsePodBuild(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("d5", 32)
+	for _, tc := range []struct {
+		name, out string
+		ok        bool
+	}{
+		{"result line among logs", "builder: agentforge v1\nlevel=info msg=built\nBUILD-RESULT {  \"id\": \"c55d\",  \"digest\": \"" + digest + "\",  \"seconds\": 3.7}\n", true},
+		{"no result", "builder: agentforge v1\nError: build failed\n", false},
+		{"not JSON", "BUILD-RESULT {\"digest\": \n", false},
+		{"no digest", "BUILD-RESULT {\"id\": \"x\"}\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := ParsePodBuild(tc.out)
+			if tc.ok != (err == nil) || tc.ok && (b.Digest != digest || b.Seconds != 3.7) {
+				t.Fatalf("%+v, %v", b, err)
+			}
+		})
+	}
+}
+
+// The builder's pod template gets the image just published; everything
+// else in images/agentforge/pod.yaml stays.
+func TestPodYAML(t *testing.T) {
+	file := filepath.Join("..", "..", "..", "..", BuilderPodYAML)
+	ref := "127.0.0.1:5000/agents/agentforge@sha256:" + strings.Repeat("ab", 32)
+	out, err := PodYAML(file, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got, orig map[string]any
+	data, _ := os.ReadFile(file)
+	if yaml.Unmarshal([]byte(out), &got) != nil || yaml.Unmarshal(data, &orig) != nil {
+		t.Fatal("not YAML")
+	}
+	c := got["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)
+	if c["image"] != ref {
+		t.Errorf("image %v", c["image"])
+	}
+	c["image"] = orig["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["image"]
+	if !reflect.DeepEqual(got, orig) {
+		t.Errorf("more than the image changed:\n%s", out)
+	}
+	other := filepath.Join(t.TempDir(), "pod.yaml")
+	os.WriteFile(other, []byte("spec:\n  containers:\n    - name: jnlp\n      image: x\n"), 0o644)
+	if _, err := PodYAML(other, ref); err == nil {
+		t.Error("a pod without the agentforge container was accepted")
+	}
+}
