@@ -12,12 +12,27 @@ import (
 
 var (
 	//go:embed scripts/upsert.groovy
-	upsertScript string
+	upsertSource string
 	//go:embed scripts/read.groovy
-	readScript string
+	readSource string
+	//go:embed scripts/view.groovy
+	viewSource string
 	//go:embed scripts/remove.groovy
 	removeScript string
+
+	// The upsert and read scripts share their view of a template.
+	upsertScript = withView(upsertSource)
+	readScript   = withView(readSource)
 )
+
+// withView splices view.groovy into a script where it says @@VIEW@@.
+func withView(script string) string {
+	const marker = "// @@VIEW@@: the shared template view (view.groovy)\n"
+	if !strings.Contains(script, marker) {
+		panic("jenkins: a script lacks its @@VIEW@@ line")
+	}
+	return strings.Replace(script, marker, viewSource, 1)
+}
 
 // Options tune Register and Remove.
 type Options struct {
