@@ -469,35 +469,15 @@ func ownedEmptyDir(v *yaml.Node, esc escaper) (string, bool) {
 	return esc.in(p.Value), true
 }
 
-// mergeSelector applies the wanted selectors to a node selector string:
-// a pair whose key is wanted is replaced in place, a pair agentforge owned
-// and no longer wants is dropped, new ones are added in key order.
+// mergeSelector applies the wanted selectors to a node selector string
+// by mergeKeyed's rule.
 func mergeSelector(cur string, wanted map[string]string, owned []string) string {
-	var out []string
-	placed := map[string]bool{}
-	for _, part := range selectorParts(cur) {
-		k, _, _ := strings.Cut(part, "=")
-		switch v, ok := wanted[k]; {
-		case ok:
-			if !placed[k] {
-				out = append(out, k+"="+v)
-				placed[k] = true
-			}
-		case !contains(owned, k):
-			out = append(out, part)
-		}
+	pairs := map[string]string{}
+	for k, v := range wanted {
+		pairs[k] = k + "=" + v
 	}
-	var keys []string
-	for k := range wanted {
-		if !placed[k] {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		out = append(out, k+"="+wanted[k])
-	}
-	return strings.Join(out, ",")
+	keyOf := func(part string) string { k, _, _ := strings.Cut(part, "="); return k }
+	return strings.Join(mergeKeyed(selectorParts(cur), keyOf, pairs, owned), ",")
 }
 
 func selectorParts(s string) []string {
@@ -510,12 +490,20 @@ func selectorParts(s string) []string {
 	return parts
 }
 
-// keyedNodes applies the same rule as mergeSelector to a YAML list.
+// keyedNodes applies mergeKeyed's rule to a YAML list.
 func keyedNodes(list *yaml.Node, keyOf func(*yaml.Node) string, wanted map[string]*yaml.Node, owned []string) {
-	var out []*yaml.Node
+	list.Content = mergeKeyed(list.Content, keyOf, wanted, owned)
+}
+
+// mergeKeyed merges the wanted items into cur by key: an item whose key is
+// wanted is replaced in place (once), an item agentforge owned and no
+// longer wants is dropped, everything else stays where it is, and new
+// items are added in key order.
+func mergeKeyed[T any](cur []T, keyOf func(T) string, wanted map[string]T, owned []string) []T {
+	var out []T
 	placed := map[string]bool{}
-	for _, n := range list.Content {
-		k := keyOf(n)
+	for _, item := range cur {
+		k := keyOf(item)
 		switch w, ok := wanted[k]; {
 		case ok:
 			if !placed[k] {
@@ -523,7 +511,7 @@ func keyedNodes(list *yaml.Node, keyOf func(*yaml.Node) string, wanted map[strin
 				placed[k] = true
 			}
 		case !contains(owned, k):
-			out = append(out, n)
+			out = append(out, item)
 		}
 	}
 	var keys []string
@@ -536,7 +524,7 @@ func keyedNodes(list *yaml.Node, keyOf func(*yaml.Node) string, wanted map[strin
 	for _, k := range keys {
 		out = append(out, wanted[k])
 	}
-	list.Content = out
+	return out
 }
 
 // stableID is the id of a template agentforge adds to a YAML file: a
