@@ -32,15 +32,7 @@ func SetVariables(dir string, values map[string]string) error {
 		}
 		out = re.ReplaceAll(out, []byte("${1}"+quoteIfNeeded(values[k])))
 	}
-	// Check the new text on a copy before replacing the file.
-	if err := checkLoads(dir, out); err != nil {
-		return err
-	}
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, file)
+	return replaceChecked(dir, file, out)
 }
 
 // SetBaseDigest pins the definition's base image to digest (base.digest
@@ -88,14 +80,7 @@ func SetBaseDigest(dir, digest string) error {
 		lines = slices.Insert(lines, image+1, indent+"digest: "+quoteIfNeeded(digest)+"\n")
 	}
 	out := []byte(strings.Join(lines, ""))
-	if err := checkLoads(dir, out); err != nil {
-		return err
-	}
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, file)
+	return replaceChecked(dir, file, out)
 }
 
 // checkLoads loads the definition in dir with image.yaml replaced by data.
@@ -120,4 +105,18 @@ func quoteIfNeeded(v string) string {
 		return v
 	}
 	return fmt.Sprintf("%q", v)
+}
+
+// replaceChecked replaces file (dir's image.yaml) with out once out loads
+// as a definition, checked on a copy; the file is replaced by a rename,
+// never left half written.
+func replaceChecked(dir, file string, out []byte) error {
+	if err := checkLoads(dir, out); err != nil {
+		return err
+	}
+	tmp := file + ".tmp"
+	if err := os.WriteFile(tmp, out, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, file)
 }
