@@ -120,7 +120,7 @@ func (c *Copier) Prefetch(ctx context.Context, src reference.Named, digests []di
 		return a
 	}
 	walk = func(d digest.Digest, depth int) {
-		if _, seen := nodes.LoadOrStore(d, true); seen || depth > maxReferrerDepth || d.Algorithm() != digest.SHA256 {
+		if _, seen := nodes.LoadOrStore(d, true); seen || depth > maxReferrerDepth || d.Validate() != nil || d.Algorithm() != digest.SHA256 {
 			return
 		}
 		var wg sync.WaitGroup
@@ -186,6 +186,9 @@ func copyAttachments(ctx context.Context, src, dst reference.Named, d digest.Dig
 func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool, rep *Report, seen map[digest.Digest]bool, depth int) error {
 	if seen[d] || depth > maxReferrerDepth {
 		return nil
+	}
+	if err := d.Validate(); err != nil {
+		return &errs.IntegrityError{What: src.String() + " referrer " + fmt.Sprintf("%q", d), Check: "digest: " + err.Error()}
 	}
 	if d.Algorithm() != digest.SHA256 {
 		// Attachment tags and the tag schema exist for sha256 only.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
@@ -377,14 +378,22 @@ func writeManifest(ctx context.Context, opts Options, to reference.Named, raw []
 	return w.PutManifest(ctx, raw)
 }
 
-// parseReferrers reads a referrers index; anything else under the tag is
-// not ours to copy.
+// parseReferrers reads a tag-schema index: an OCI image index (with its
+// media type) whose every entry is a digest and a size
+// (remote.ParseReferrersIndex); anything else under the tag is not ours to
+// copy, and is an integrity failure.
 func parseReferrers(raw []byte, ref reference.Named) (*imgspecv1.Index, error) {
-	var idx imgspecv1.Index
-	if err := json.Unmarshal(raw, &idx); err != nil || idx.MediaType != imgspecv1.MediaTypeImageIndex {
+	var head struct {
+		MediaType string `json:"mediaType"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil || head.MediaType != imgspecv1.MediaTypeImageIndex {
 		return nil, &errs.IntegrityError{What: ref.String(), Check: "content: not an OCI image index (referrers tag schema)"}
 	}
-	return &idx, nil
+	idx, err := remote.ParseReferrersIndex(raw)
+	if err != nil {
+		return nil, &errs.IntegrityError{What: ref.String(), Check: "content (referrers tag schema): " + err.Error()}
+	}
+	return idx, nil
 }
 
 // MissingManifests are the entries of want that have lacks, by digest.

@@ -211,12 +211,25 @@ func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier,
 }
 
 // checkAttestationLayer checks one DSSE layer: its blob, the envelope's
-// signature with v, and that the statement's subject names want.
+// signature with v, and that the statement's subject names want
+// (openEnvelope).
 func checkAttestationLayer(ctx context.Context, a *attachments.Attachment, l imgspecv1.Descriptor, v Verifier, want digest.Digest) (*statement, error) {
 	data, err := a.Blob(ctx, l)
 	if err != nil {
 		return nil, err
 	}
+	return openEnvelope(data, v, want)
+}
+
+// maxEnvelopeSignatures bounds the signatures of one DSSE envelope tried
+// against the key.
+const maxEnvelopeSignatures = 8
+
+// openEnvelope checks a DSSE envelope as a registry served it: its payload
+// type, a signature that verifies with v over the payload, and a
+// statement whose subject names want. Whatever the bytes, it returns an
+// error or the statement, and never panics.
+func openEnvelope(data []byte, v Verifier, want digest.Digest) (*statement, error) {
 	var env envelope
 	if err := json.Unmarshal(data, &env); err != nil {
 		return nil, fmt.Errorf("envelope: %w", err)
@@ -229,7 +242,10 @@ func checkAttestationLayer(ctx context.Context, a *attachments.Attachment, l img
 		return nil, fmt.Errorf("envelope payload: %w", err)
 	}
 	verified := false
-	for _, s := range env.Signatures {
+	for i, s := range env.Signatures {
+		if i == maxEnvelopeSignatures {
+			break // cosign writes one; a registry cannot make us try thousands
+		}
 		sig, err := base64.StdEncoding.DecodeString(s.Sig)
 		if err == nil && v.VerifyMessage(pae(env.PayloadType, body), sig) == nil {
 			verified = true
