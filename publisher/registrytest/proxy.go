@@ -41,6 +41,10 @@ type Faults struct {
 	// with a 400 page quoting the request's Authorization header, as a
 	// misconfigured proxy may ("" for none).
 	EchoAuthorization string
+	// UnavailableBlobs answers GETs of the blobs named (by digest) with
+	// 503 Service Unavailable: the first N reads for a value N > 0, every
+	// read for a value below 0.
+	UnavailableBlobs map[string]int
 	// OnResponse, when set, is called after each proxied response.
 	OnResponse func(Entry)
 }
@@ -51,11 +55,12 @@ type Proxy struct {
 	// Host is the proxy's 127.0.0.1:port.
 	Host string
 
-	mu      sync.Mutex
-	faults  Faults
-	uploads int
-	dropped int
-	log     []Entry
+	mu          sync.Mutex
+	faults      Faults
+	uploads     int
+	dropped     int
+	unavailable map[string]int // reads answered 503, by blob digest
+	log         []Entry
 }
 
 // NewProxy starts a proxy to upstream; it stops when the test ends.
@@ -107,7 +112,7 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 			p.record(r, rec.status)
 			return
 		}
-		if p.fault(rec, r) {
+		if p.unavailableBlob(rec, r) || p.fault(rec, r) {
 			p.record(r, rec.status)
 			return
 		}
@@ -138,6 +143,47 @@ func (p *Proxy) Log() []Entry {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]Entry(nil), p.log...)
+}
+
+// unavailableBlob answers a blob read with 503 as Faults.UnavailableBlobs
+// says; it reports whether it answered.
+func (p *Proxy) unavailableBlob(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	_, d, ok := strings.Cut(r.URL.Path, "/blobs/")
+	if !ok || strings.HasPrefix(d, "uploads/") {
+		return false
+	}
+	p.mu.Lock()
+	n, listed := p.faults.UnavailableBlobs[d]
+	if listed && (n < 0 || p.unavailable[d] < n) {
+		if p.unavailable == nil {
+			p.unavailable = map[string]int{}
+		}
+		p.unavailable[d]++
+	} else {
+		listed = false
+	}
+	p.mu.Unlock()
+	if !listed {
+		return false
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"injected: try again later"}]}`)
+	return true
+}
+
+// Unavailable counts the blob reads answered 503 (Faults.UnavailableBlobs).
+func (p *Proxy) Unavailable() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, c := range p.unavailable {
+		n += c
+	}
+	return n
 }
 
 // fault injects upload failures; it reports whether it answered.

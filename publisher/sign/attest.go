@@ -178,6 +178,7 @@ func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier,
 	}
 	defer cur.Close()
 	var problems []string
+	var unread unreadable
 	typed := 0 // layers that claim to be of ptype (annotation or statement)
 	for i, l := range cur.Manifest.Layers {
 		if l.MediaType != attachments.MediaTypeDSSE {
@@ -189,6 +190,7 @@ func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier,
 		}
 		st, err := checkAttestationLayer(ctx, cur, l, v, d)
 		switch {
+		case unread.add(err):
 		case err != nil:
 			problems = append(problems, fmt.Sprintf("attestation %d: %v", i+1, err))
 		case st.PredicateType != ptype:
@@ -202,6 +204,9 @@ func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier,
 	if res.Verified > 0 {
 		return res, nil
 	}
+	if unread.n > 0 {
+		return res, unread.err(ref.String(), "attested as "+ptype+" with the key", res.Total)
+	}
 	if typed == 0 {
 		// Attestations of other kinds only (a provenance, say): none of
 		// this kind to check, which is not a bad one.
@@ -214,7 +219,7 @@ func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier,
 // signature with v, and that the statement's subject names want
 // (openEnvelope).
 func checkAttestationLayer(ctx context.Context, a *attachments.Attachment, l imgspecv1.Descriptor, v Verifier, want digest.Digest) (*statement, error) {
-	data, err := a.Blob(ctx, l)
+	data, err := readBlob(ctx, a, l)
 	if err != nil {
 		return nil, err
 	}

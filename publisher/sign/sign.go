@@ -153,6 +153,7 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 	res := &Verification{Ref: ref.String(), Digest: d.String(), Attachment: sigRef.String()}
 	var problems []string
 	var other digest.Digest
+	var unread unreadable
 	check := func(a *attachments.Attachment) {
 		layers := 0
 		// Newest first: cosign appends, so a fresh signature on a crowded
@@ -176,6 +177,7 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 			case errors.Is(err, errWrongDigest):
 				other = signed
 				problems = append(problems, fmt.Sprintf("signature %d: signs %s", res.Total, signed))
+			case unread.add(err):
 			default:
 				problems = append(problems, fmt.Sprintf("signature %d: %v", res.Total, err))
 			}
@@ -198,6 +200,9 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 	switch {
 	case res.Verified > 0:
 		return res, nil
+	case unread.n > 0:
+		// One that could not be read may be the good one: no verdict.
+		return res, unread.err(ref.String(), "signed with the key", res.Total)
 	case cur == nil && referrers == 0:
 		verdict = &MissingError{Ref: ref.String(), Tag: sigRef.Tag(), What: "signed"}
 	case res.Total == 0:
@@ -218,6 +223,50 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 	return res, verdict
 }
 
+// unreadable collects the signatures (attestations) that are there but
+// whose blob could not be read, the registry failing past the retries:
+// their check could not be made, which is no verdict on them.
+type unreadable struct {
+	n     int
+	first error
+}
+
+// add records err when it is such a failure (not content that arrived and
+// does not match) and says whether it was.
+func (u *unreadable) add(err error) bool {
+	var rb *readError
+	if !errors.As(err, &rb) {
+		return false
+	}
+	if u.n++; u.first == nil {
+		u.first = rb.err
+	}
+	return true
+}
+
+// err says that whether ref is what (e.g. "signed with the key") could
+// not be told: a runtime error, not an integrity failure.
+func (u *unreadable) err(ref, what string, total int) error {
+	return fmt.Errorf("could not tell whether %s is %s: %d of %d could not be read from the registry: %w", ref, what, u.n, total, u.first)
+}
+
+// readError is a blob that could not be read at all (as opposed to read
+// and found wrong).
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// readBlob reads one blob of a, marking a failure to read it (not an
+// integrity failure of what was read) as a readError.
+func readBlob(ctx context.Context, a *attachments.Attachment, l imgspecv1.Descriptor) ([]byte, error) {
+	data, err := a.Blob(ctx, l)
+	if err != nil && !errors.Is(err, errs.ErrIntegrity) {
+		return nil, &readError{err: err}
+	}
+	return data, err
+}
+
 // errWrongDigest is a valid signature of another digest.
 var errWrongDigest = errors.New("signs another digest")
 
@@ -233,7 +282,7 @@ func checkSignatureLayer(ctx context.Context, a *attachments.Attachment, l imgsp
 	if err != nil {
 		return "", fmt.Errorf("signature annotation: %w", err)
 	}
-	payload, err := a.Blob(ctx, l)
+	payload, err := readBlob(ctx, a, l)
 	if err != nil {
 		return "", err
 	}
