@@ -85,3 +85,34 @@ func TestMirror_SignatureBlobUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// A destination that acknowledges the copied signature (or attestation)
+// and does not keep it gets no tag: what is copied before the tags is read
+// back before them.
+func TestMirror_DroppedSignatureLeavesNoTag(t *testing.T) {
+	up := registrytest.New(t, registrytest.Options{})
+	mir := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, mir)
+	regs := remote.Registries{Insecure: []string{up.Host, mir.Host, proxy.Host}, Retry: remote.RetryPolicy{Delay: 5 * time.Millisecond}}
+	hosts := registrytest.Open(t, regs)
+	ctx := context.Background()
+	ref := registrytest.Push(t, hosts, up.Host+"/up/agent:1", ocitest.Options{Layers: 1, Size: 512, Seed: 72})
+	if _, err := sign.SignAll(ctx, []reference.Canonical{ref}, testKey(t), []byte(signtest.SBOM), sign.Options{Hosts: hosts}); err != nil {
+		t.Fatal(err)
+	}
+	for i, drop := range []string{".sig?", ".att?"} {
+		proxy.Set(registrytest.Faults{AcceptWithoutStoring: []string{drop}})
+		repo := "mirror/agent" + string(rune('a'+i))
+		_, err := Mirror(ctx, mustRef(t, "docker://"+up.Host+"/up/agent:1"), []Destination{dest(t, proxy.Host+"/"+repo, "1")},
+			MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}})
+		if err == nil || !strings.Contains(err.Error(), "does not serve") {
+			t.Errorf("%s dropped: got %v, want an error saying the registry does not serve it", drop, err)
+		}
+		if proxy.Swallowed() == 0 {
+			t.Fatal("the fault was not met")
+		}
+		if got := tagDigest(t, Options{Hosts: hosts}, mir.Host, repo+":1"); got != "" {
+			t.Errorf("%s dropped: tagged %s", drop, got)
+		}
+	}
+}

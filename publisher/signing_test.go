@@ -161,13 +161,30 @@ func TestPublish_SignsBeforeTagging(t *testing.T) {
 					t.Errorf("platform image %s signed after the index: %v", c, puts)
 				}
 			}
-			// Verified (every blob downloaded) before anything is signed.
+			// Verified (every blob of the image downloaded) before anything
+			// is signed. (Signing reads its own signature's blobs back
+			// afterwards: those are not the image's.)
+			imageBlobs := map[string]bool{}
+			for _, dg := range append([]digest.Digest{d}, children...) {
+				raw, err := oci.Manifest(ctx, mustRef(t, "docker://"+reg.Host+"/"+repo+"@"+dg.String()), registrytest.Open(t, regs).For(reg.Host))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if manifest.MIMETypeIsMultiImage(manifest.GuessMIMEType(raw)) {
+					continue
+				}
+				m, _ := manifest.FromBlob(raw, manifest.GuessMIMEType(raw))
+				imageBlobs[m.ConfigInfo().Digest.String()] = true
+				for _, l := range layerDigests(t, raw) {
+					imageBlobs[l] = true
+				}
+			}
 			var firstSig, lastBlobGet time.Time
 			for _, e := range proxy.Log() {
 				if e.Method == "PUT" && strings.HasSuffix(e.Path, ".sig") && firstSig.IsZero() {
 					firstSig = e.At
 				}
-				if e.Method == "GET" && strings.Contains(e.Path, "/blobs/sha256:") {
+				if _, b, ok := strings.Cut(e.Path, "/blobs/"); ok && e.Method == "GET" && imageBlobs[b] {
 					lastBlobGet = e.At
 				}
 			}
@@ -243,6 +260,7 @@ func TestPublish_SigningFailureLeavesThatDestinationUntagged(t *testing.T) {
 		name          string
 		arm           func(proxy *registrytest.Proxy)
 		refuse        bool
+		sbom          bool
 		wantIntegrity bool
 		want          string
 	}{
@@ -256,6 +274,18 @@ func TestPublish_SigningFailureLeavesThatDestinationUntagged(t *testing.T) {
 		// failure (exit 3).
 		{name: "the registry lies to the signer", wantIntegrity: true, want: "integrity", arm: func(proxy *registrytest.Proxy) {
 			afterManifest(proxy, registrytest.Faults{SwapManifest: map[string]string{"digest": "other"}})
+		}},
+		// Signed before tagged means read back and verified before the
+		// tag: a registry that acknowledges what it then does not serve
+		// (the signature, its payload, the attestation) gets no tag.
+		{name: "the registry drops the signature", want: "does not serve", arm: func(proxy *registrytest.Proxy) {
+			afterManifest(proxy, registrytest.Faults{AcceptWithoutStoring: []string{".sig?"}})
+		}},
+		{name: "the registry drops the signature's payload", want: "does not", arm: func(proxy *registrytest.Proxy) {
+			afterManifest(proxy, registrytest.Faults{AcceptWithoutStoring: []string{"/blobs/uploads/"}})
+		}},
+		{name: "the registry drops the attestation", sbom: true, want: "does not serve", arm: func(proxy *registrytest.Proxy) {
+			afterManifest(proxy, registrytest.Faults{AcceptWithoutStoring: []string{".att?"}})
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -275,6 +305,9 @@ func TestPublish_SigningFailureLeavesThatDestinationUntagged(t *testing.T) {
 			}
 			key := testKey(t)
 			opts := Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Sign: &Signing{Signer: key}}
+			if tc.sbom {
+				opts.Sign.SBOM = []byte(testSBOM)
+			}
 			if tc.refuse {
 				opts.Sign.Signer = refusingSigner{PrivateKey: key, host: proxy.Host}
 			}
@@ -295,7 +328,7 @@ func TestPublish_SigningFailureLeavesThatDestinationUntagged(t *testing.T) {
 			if s := rep.Signatures[0]; s.Signature == nil || !s.Signature.Added || s.Error != "" {
 				t.Errorf("the good destination's signature: %+v", s)
 			}
-			if s := rep.Signatures[1]; s.Signature != nil || s.Error == "" {
+			if s := rep.Signatures[1]; s.Error == "" || s.SBOM != nil || s.Signature != nil && !tc.sbom {
 				t.Errorf("the failed destination's signature: %+v", s)
 			}
 			hosts, err := regs.Open(t.TempDir())

@@ -103,6 +103,17 @@ func (c *Copier) Copy(ctx context.Context, src, dst reference.Named, d digest.Di
 // whatever the number of destinations). Failures are not reported here:
 // Copy meets them again and reports them.
 func (c *Copier) Prefetch(ctx context.Context, src reference.Named, digests []digest.Digest) {
+	c.prefetch(ctx, src, digests)
+}
+
+// Snapshot is Prefetch that returns once everything is read: Copy from
+// src then copies what src had at this moment, not what is added there
+// later (by a run that signs src while it copies from it).
+func (c *Copier) Snapshot(ctx context.Context, src reference.Named, digests []digest.Digest) {
+	c.prefetch(ctx, src, digests).Wait()
+}
+
+func (c *Copier) prefetch(ctx context.Context, src reference.Named, digests []digest.Digest) *sync.WaitGroup {
 	c.Options.cache = newReadCache(src)
 	o := c.Options
 	var nodes sync.Map
@@ -154,9 +165,15 @@ func (c *Copier) Prefetch(ctx context.Context, src reference.Named, digests []di
 		}()
 		wg.Wait()
 	}
+	var all sync.WaitGroup
 	for _, d := range digests {
-		go walk(d, 0)
+		all.Add(1)
+		go func() {
+			defer all.Done()
+			walk(d, 0)
+		}()
 	}
+	return &all
 }
 
 // walkAll reads each referrer listed and walks its own referrers.

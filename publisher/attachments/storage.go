@@ -61,6 +61,13 @@ func (o Options) Logger() logrus.FieldLogger {
 	return o.Log
 }
 
+// Uncached is o reading everything from the registries themselves, not
+// from what a Copier prefetched: what was just written is read back.
+func (o Options) Uncached() Options {
+	o.cache = nil
+	return o
+}
+
 // Check reports a missing registry configuration as bad input.
 func (o Options) Check() error {
 	if o.Hosts == nil {
@@ -264,10 +271,17 @@ func (w *Writer) Put(ctx context.Context, mediaType string, data []byte) (imgspe
 	if err != nil {
 		return desc, false, fmt.Errorf("%s: upload blob %s: %w", w.ref, desc.Digest, err)
 	}
+	// Read back: a registry that acknowledged the upload must have it.
+	if ok, err := w.Has(ctx, desc.Digest); err != nil || !ok {
+		return desc, false, fmt.Errorf("%s: the registry accepted blob %s but does not serve it: %w", w.ref, desc.Digest, notServed(err))
+	}
 	return desc, true, nil
 }
 
-// PutManifest writes raw under the writer's tag (or digest).
+// PutManifest writes raw under the writer's tag (or digest), then reads
+// back what the registry serves there, which must be raw (a registry that
+// acknowledges a manifest it does not keep would otherwise let a tag be
+// written over a signature that is not there).
 func (w *Writer) PutManifest(ctx context.Context, raw []byte) error {
 	err := w.o.Retry(ctx, "write "+w.ref.String(), func() error {
 		if err := w.dst.PutManifest(ctx, raw, nil); err != nil {
@@ -278,7 +292,40 @@ func (w *Writer) PutManifest(ctx context.Context, raw []byte) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", w.ref, err)
 	}
+	return ReadBack(ctx, w.o, w.ref, digest.FromBytes(raw))
+}
+
+// ReadBack checks that the registry serves the manifest want at ref (a
+// tag or digest), as it just acknowledged, asking the registry itself
+// (nothing cached). A registry that serves nothing there, or other bytes
+// (a concurrent writer of the same tag), is a runtime error naming both.
+func ReadBack(ctx context.Context, o Options, ref reference.Named, want digest.Digest) error {
+	c, err := o.Hosts.Client(ref)
+	if err != nil {
+		return err
+	}
+	var got digest.Digest
+	err = o.Retry(ctx, "read back "+ref.String(), func() error {
+		var err error
+		got, err = c.ManifestDigest(ctx, refString(ref))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("the registry accepted %s (%s) but does not serve it: %w", ref, want, notServed(err))
+	}
+	if got != want {
+		return fmt.Errorf("the registry accepted %s as %s but serves %s there", ref, want, got)
+	}
 	return nil
+}
+
+// notServed is err, or a plain "not there" when the registry answered
+// without an error.
+func notServed(err error) error {
+	if err == nil {
+		return errors.New("it is not there")
+	}
+	return err
 }
 
 // ImageManifest reads the manifest of repo@d, checking that the registry

@@ -11,10 +11,13 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // Entry is one request that went through a Proxy.
@@ -41,6 +44,11 @@ type Faults struct {
 	// with a 400 page quoting the request's Authorization header, as a
 	// misconfigured proxy may ("" for none).
 	EchoAuthorization string
+	// AcceptWithoutStoring answers every PUT whose path and query contain
+	// one of these strings with 201 Created, as a registry that stored it
+	// would (Location, Docker-Content-Digest), and stores nothing: a
+	// registry that loses what it acknowledged.
+	AcceptWithoutStoring []string
 	// UnavailableBlobs answers GETs of the blobs named (by digest) with
 	// 503 Service Unavailable: the first N reads for a value N > 0, every
 	// read for a value below 0.
@@ -60,6 +68,7 @@ type Proxy struct {
 	uploads     int
 	dropped     int
 	unavailable map[string]int // reads answered 503, by blob digest
+	swallowed   int
 	log         []Entry
 }
 
@@ -112,7 +121,7 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 			p.record(r, rec.status)
 			return
 		}
-		if p.unavailableBlob(rec, r) || p.fault(rec, r) {
+		if p.unavailableBlob(rec, r) || p.swallow(rec, r) || p.fault(rec, r) {
 			p.record(r, rec.status)
 			return
 		}
@@ -173,6 +182,41 @@ func (p *Proxy) unavailableBlob(w http.ResponseWriter, r *http.Request) bool {
 	w.WriteHeader(http.StatusServiceUnavailable)
 	io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"injected: try again later"}]}`)
 	return true
+}
+
+// swallow acknowledges a PUT without storing it, as
+// Faults.AcceptWithoutStoring says; it reports whether it answered.
+func (p *Proxy) swallow(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPut {
+		return false
+	}
+	uri := r.URL.Path + "?" + r.URL.RawQuery
+	p.mu.Lock()
+	match := slices.ContainsFunc(p.faults.AcceptWithoutStoring, func(s string) bool { return strings.Contains(uri, s) })
+	if match {
+		p.swallowed++
+	}
+	p.mu.Unlock()
+	if !match {
+		return false
+	}
+	body, _ := io.ReadAll(r.Body)
+	d := r.URL.Query().Get("digest")
+	if d == "" {
+		d = digest.FromBytes(body).String()
+	}
+	w.Header().Set("Docker-Content-Digest", d)
+	w.Header().Set("Location", r.URL.Path)
+	w.WriteHeader(http.StatusCreated)
+	return true
+}
+
+// Swallowed counts the PUTs acknowledged and not stored
+// (Faults.AcceptWithoutStoring).
+func (p *Proxy) Swallowed() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.swallowed
 }
 
 // Unavailable counts the blob reads answered 503 (Faults.UnavailableBlobs).

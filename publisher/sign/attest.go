@@ -149,6 +149,15 @@ func Attest(ctx context.Context, ref reference.Canonical, s Signer, predicateTyp
 	if err != nil {
 		return nil, fmt.Errorf("attest %s: %w", ref, err)
 	}
+	if err := readBack(ctx, attRef, attachments.MediaTypeDSSE, opts, func(a *attachments.Attachment, l imgspecv1.Descriptor) error {
+		st, err := checkAttestationLayer(ctx, a, l, s.Verifier(), d)
+		if err == nil && (st.PredicateType != ptype || !sameJSON(st.Predicate, compact.Bytes())) {
+			err = errors.New("another attestation")
+		}
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("attest %s: %w", ref, err)
+	}
 	res.Added, res.Layers = true, n
 	opts.Logger().WithFields(map[string]any{"digest": d.String(), "predicateType": ptype}).Infof("attested %s (%s)", ref.Name(), attRef.Tag())
 	return res, nil

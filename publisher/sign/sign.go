@@ -113,6 +113,15 @@ func Sign(ctx context.Context, ref reference.Canonical, s Signer, opts Options) 
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", ref, err)
 	}
+	// Signed means there, read back and verified: a registry that
+	// acknowledged the signature and lost it must not see the image
+	// tagged as signed.
+	if err := readBack(ctx, sigRef, attachments.MediaTypeSimpleSigning, opts, func(a *attachments.Attachment, l imgspecv1.Descriptor) error {
+		_, err := checkSignatureLayer(ctx, a, l, s.Verifier(), d)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("sign %s: %w", ref, err)
+	}
 	res.Added, res.Layers = true, n
 	opts.Logger().WithField("digest", d.String()).Infof("signed %s (%s)", ref.Name(), sigRef.Tag())
 	return res, nil
@@ -265,6 +274,31 @@ func readBlob(ctx context.Context, a *attachments.Attachment, l imgspecv1.Descri
 		return nil, &readError{err: err}
 	}
 	return data, err
+}
+
+// readBack reads the attachment at tag again from the registry and
+// checks that one of its layers of mediaType passes check (the signature
+// or attestation just written); otherwise it says the registry does not
+// serve it.
+func readBack(ctx context.Context, tag reference.Named, mediaType string, opts Options, check func(*attachments.Attachment, imgspecv1.Descriptor) error) error {
+	a, err := attachments.Read(ctx, opts.Uncached(), tag)
+	if err != nil {
+		return fmt.Errorf("read back %s: the registry does not serve what it accepted: %w", tag, err)
+	}
+	defer a.Close()
+	var last error
+	for _, l := range slices.Backward(a.Manifest.Layers) {
+		if l.MediaType != mediaType {
+			continue
+		}
+		if last = check(a, l); last == nil {
+			return nil
+		}
+	}
+	if last == nil {
+		last = errors.New("no such layer")
+	}
+	return fmt.Errorf("read back %s: the registry does not serve what it accepted: %w", tag, last)
 }
 
 // errWrongDigest is a valid signature of another digest.
