@@ -395,6 +395,20 @@ func agentforgeSBOM(t *testing.T, local digest.Digest, tool string) []byte {
 	return raw
 }
 
+// compactJSON is raw without indentation, its keys sorted.
+func compactJSON(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // End to end: the attestation on the registry carries the SBOM rebound to
 // the registry's digest (publishing compressed the layers).
 func TestPublish_AttestsSBOMForThePublishedDigest(t *testing.T) {
@@ -467,6 +481,12 @@ func TestPublish_SBOMMustDescribeWhatIsPublished(t *testing.T) {
 		{"another platform's SBOM", index, &Signing{Signer: key, PlatformSBOMs: map[string][]byte{"linux/amd64": agentforgeSBOM(t, children["linux/arm64"], "agentforge")}}, "not that platform's"},
 		{"a platform on a single image", single, &Signing{Signer: key, PlatformSBOMs: map[string][]byte{"linux/amd64": []byte(testSBOM)}}, "not among the platforms"},
 		{"arm64/v8 is arm64", index, &Signing{Signer: key, PlatformSBOMs: map[string][]byte{"linux/arm64/v8": agentforgeSBOM(t, children["linux/arm64"], "agentforge")}}, ""},
+		// Another image's SBOM re-encoded (what jq, an editor or another
+		// tool does to a file) is still another image's.
+		{"another image's SBOM, compacted", single, &Signing{Signer: key, SBOM: compactJSON(t, agentforgeSBOM(t, digest.FromString("another image"), "agentforge"))}, "not " + digest.FromBytes(singleRaw).String()},
+		{"another image's SBOM, escaped", single, &Signing{Signer: key, SBOM: []byte(strings.ReplaceAll(string(agentforgeSBOM(t, digest.FromString("another image"), "agentforge")), `"DESCRIBES"`, `"\u0044ESCRIBES"`))}, "not " + digest.FromBytes(singleRaw).String()},
+		{"another platform's SBOM, CRLF", index, &Signing{Signer: key, PlatformSBOMs: map[string][]byte{"linux/amd64": []byte(strings.ReplaceAll(string(agentforgeSBOM(t, children["linux/arm64"], "agentforge-0.6.0")), "\n", "\r\n"))}}, "not that platform's"},
+		{"one image's SBOM on an index, with a field added", index, &Signing{Signer: key, SBOM: []byte(strings.Replace(string(agentforgeSBOM(t, children["linux/arm64"], "agentforge")), "{", `{"x-note": "reviewed",`, 1))}, "multi-platform index"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := registrytest.New(t, registrytest.Options{})
