@@ -153,6 +153,8 @@ func printCheck(w io.Writer, c *sign.Check) {
 	switch {
 	case c.SBOM != nil:
 		fmt.Fprintf(w, "  sbom      %s: %d of %d SPDX attestations verify with the key\n", c.SBOM.Attachment, c.SBOM.Verified, c.SBOM.Total)
+	case c.SBOMAbsent && c.SBOMByOtherKeys > 0:
+		fmt.Fprintf(w, "  sbom      none by this key (%d by other keys, not checked)\n", c.SBOMByOtherKeys)
 	case c.SBOMAbsent:
 		fmt.Fprintf(w, "  sbom      none attached\n")
 	}

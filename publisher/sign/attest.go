@@ -167,7 +167,16 @@ func Attest(ctx context.Context, ref reference.Canonical, s Signer, predicateTyp
 // sha256-<hex>.att attachment, at least one attestation of predicateType
 // (a URI or cosign --type name) whose envelope verifies with v and whose
 // statement's subject is the digest. The verified predicates are returned
-// in Verification.Predicates. None: an *errs.IntegrityError.
+// in Verification.Predicates.
+//
+// What is checked is defined per key: the attestations by v (those whose
+// envelope verifies with it). Another key's attestations (an upstream's,
+// copied to a mirror that signs with its own key) are not v's to judge:
+// they are counted (Verification.OtherKeys) and left alone. (A layer
+// whose signature does not verify cannot be told from another key's.) An
+// attestation by v of another digest, or that does not parse, is an
+// *errs.IntegrityError; none by v of this kind is a *MissingError; one
+// that could not be read at all is neither (see Verify).
 func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier, predicateType string, opts Options) (*Verification, error) {
 	if err := opts.Check(); err != nil {
 		return nil, err
@@ -186,42 +195,54 @@ func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier,
 		return res, &MissingError{Ref: ref.String(), Tag: attRef.Tag(), What: "attested"}
 	}
 	defer cur.Close()
-	var problems []string
+	var problems []string // by this key, and wrong
 	var unread unreadable
-	typed := 0 // layers that claim to be of ptype (annotation or statement)
+	otherKinds := 0
 	for i, l := range cur.Manifest.Layers {
 		if l.MediaType != attachments.MediaTypeDSSE {
 			continue
 		}
 		res.Total++
-		if l.Annotations[attachments.AnnotationPredicate] == ptype {
-			typed++
-		}
 		st, err := checkAttestationLayer(ctx, cur, l, v, d)
 		switch {
 		case unread.add(err):
+		case errors.Is(err, errNotByKey):
+			res.OtherKeys++
 		case err != nil:
 			problems = append(problems, fmt.Sprintf("attestation %d: %v", i+1, err))
 		case st.PredicateType != ptype:
-			problems = append(problems, fmt.Sprintf("attestation %d: predicate type %s", i+1, st.PredicateType))
+			otherKinds++
 		default:
-			typed++
 			res.Verified++
 			res.Predicates = append(res.Predicates, st.Predicate)
 		}
 	}
-	if res.Verified > 0 {
+	switch {
+	case res.Verified > 0:
 		return res, nil
-	}
-	if unread.n > 0 {
+	case len(problems) > 0:
+		return res, &errs.IntegrityError{What: ref.String(), Check: fmt.Sprintf("attestation: none of %d is a %s attestation of this digest by the key (%s)", res.Total, ptype, strings.Join(problems, "; "))}
+	case unread.n > 0:
 		return res, unread.err(ref.String(), "attested as "+ptype+" with the key", res.Total)
 	}
-	if typed == 0 {
-		// Attestations of other kinds only (a provenance, say): none of
-		// this kind to check, which is not a bad one.
-		return res, &MissingError{Ref: ref.String(), What: "attested as " + ptype + " (" + attRef.Tag() + " holds other kinds only)"}
+	// None by this key of this kind: not attested, as far as this key
+	// goes (whatever other keys attested, or kinds this key attested, a
+	// provenance say).
+	var others []string
+	if res.OtherKeys > 0 {
+		others = append(others, fmt.Sprintf("%d by other keys, not checked", res.OtherKeys))
 	}
-	return res, &errs.IntegrityError{What: ref.String(), Check: fmt.Sprintf("attestation: none of %d is a %s attestation of this digest that verifies with the key (%s)", res.Total, ptype, strings.Join(problems, "; "))}
+	switch {
+	case otherKinds > 0 && res.OtherKeys == 0:
+		others = append(others, "other kinds only")
+	case otherKinds > 0:
+		others = append(others, fmt.Sprintf("%d of other kinds", otherKinds))
+	}
+	what := "attested as " + ptype + " with the key"
+	if len(others) > 0 {
+		what += " (" + attRef.Tag() + " holds " + strings.Join(others, ", ") + ")"
+	}
+	return res, &MissingError{Ref: ref.String(), What: what}
 }
 
 // checkAttestationLayer checks one DSSE layer: its blob, the envelope's
@@ -235,6 +256,10 @@ func checkAttestationLayer(ctx context.Context, a *attachments.Attachment, l img
 	return openEnvelope(data, v, want)
 }
 
+// errNotByKey is an envelope that no signature by the key verifies (and
+// so, what it says aside, not this key's attestation).
+var errNotByKey = errors.New("not by this key")
+
 // maxEnvelopeSignatures bounds the signatures of one DSSE envelope tried
 // against the key.
 const maxEnvelopeSignatures = 8
@@ -242,18 +267,19 @@ const maxEnvelopeSignatures = 8
 // openEnvelope checks a DSSE envelope as a registry served it: its payload
 // type, a signature that verifies with v over the payload, and a
 // statement whose subject names want. Whatever the bytes, it returns an
-// error or the statement, and never panics.
+// error or the statement, and never panics; an envelope no signature by v
+// verifies is errNotByKey.
 func openEnvelope(data []byte, v Verifier, want digest.Digest) (*statement, error) {
 	var env envelope
 	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, fmt.Errorf("envelope: %w", err)
+		return nil, fmt.Errorf("%w: envelope: %v", errNotByKey, err)
 	}
 	if env.PayloadType != inTotoPayloadType {
-		return nil, fmt.Errorf("envelope payload type %q, want %q", env.PayloadType, inTotoPayloadType)
+		return nil, fmt.Errorf("%w: envelope payload type %q, want %q", errNotByKey, env.PayloadType, inTotoPayloadType)
 	}
 	body, err := base64.StdEncoding.DecodeString(env.Payload)
 	if err != nil {
-		return nil, fmt.Errorf("envelope payload: %w", err)
+		return nil, fmt.Errorf("%w: envelope payload: %v", errNotByKey, err)
 	}
 	verified := false
 	for i, s := range env.Signatures {
@@ -267,7 +293,7 @@ func openEnvelope(data []byte, v Verifier, want digest.Digest) (*statement, erro
 		}
 	}
 	if !verified {
-		return nil, errBadSignature
+		return nil, fmt.Errorf("%w: %w", errNotByKey, errBadSignature)
 	}
 	var st statement
 	if err := json.Unmarshal(body, &st); err != nil {

@@ -138,6 +138,9 @@ type Verification struct {
 	// key and name the digest; Total counts all of them.
 	Verified int `json:"verified"`
 	Total    int `json:"total"`
+	// OtherKeys counts the attestations not by the key (VerifyAttestation:
+	// another key's, or ones no key verifies), which were not judged.
+	OtherKeys int `json:"otherKeys,omitempty"`
 	// Predicates are the verified attestations' predicates (VerifyAttestation).
 	Predicates []json.RawMessage `json:"-"`
 }
