@@ -439,7 +439,7 @@ func TestPublish_AttestsSBOMForThePublishedDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc sbom.Document
-	if err := json.Unmarshal(v.Predicates[0], &doc); err != nil {
+	if err := json.Unmarshal(v.Predicate, &doc); err != nil {
 		t.Fatal(err)
 	}
 	if got := doc.Packages[0].Checksums[0].ChecksumValue; "sha256:"+got != rep.Digest {

@@ -192,7 +192,9 @@ func (a *Attachment) Blob(ctx context.Context, desc imgspecv1.Descriptor) ([]byt
 				return err
 			}
 			defer rc.Close()
-			data, err = io.ReadAll(io.LimitReader(rc, MaxSize+1))
+			// Never more than the descriptor says (and one byte to tell
+			// a longer blob): a registry cannot make us read more.
+			data, err = io.ReadAll(io.LimitReader(rc, max(desc.Size, 0)+1))
 			return err
 		})
 		return data, err

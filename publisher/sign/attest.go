@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/agentforge/agentforge/images/errs"
@@ -112,9 +113,13 @@ func Attest(ctx context.Context, ref reference.Canonical, s Signer, predicateTyp
 	res := &Result{Ref: ref.String(), Digest: d.String(), Attachment: attRef.String()}
 	defer cur.Close()
 	if cur != nil {
-		for _, l := range cur.Manifest.Layers {
+		seen := 0
+		for _, l := range slices.Backward(cur.Manifest.Layers) {
 			if l.MediaType != attachments.MediaTypeDSSE {
 				continue
+			}
+			if seen++; seen > maxAttestationLayers {
+				break // older ones are not read: at worst one more is added
 			}
 			if st, err := checkAttestationLayer(ctx, cur, l, s.Verifier(), d); err == nil && st.PredicateType == ptype && sameJSON(st.Predicate, compact.Bytes()) {
 				opts.Logger().WithField("digest", d.String()).Infof("%s already carries this attestation (%s)", ref.Name(), attRef.Tag())
@@ -166,8 +171,10 @@ func Attest(ctx context.Context, ref reference.Canonical, s Signer, predicateTyp
 // VerifyAttestation checks that repo@digest carries, in its
 // sha256-<hex>.att attachment, at least one attestation of predicateType
 // (a URI or cosign --type name) whose envelope verifies with v and whose
-// statement's subject is the digest. The verified predicates are returned
-// in Verification.Predicates.
+// statement's subject is the digest. The newest verified predicate is
+// returned in Verification.Predicate. The newest maxAttestationLayers
+// attestations (and maxAttestationBytes) are read, one at a time; the
+// rest are counted in Verification.NotRead, and said.
 //
 // What is checked is defined per key: the attestations by v (those whose
 // envelope verifies with it). Another key's attestations (an upstream's,
@@ -198,11 +205,20 @@ func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier,
 	var problems []string // by this key, and wrong
 	var unread unreadable
 	otherKinds := 0
-	for i, l := range cur.Manifest.Layers {
+	budget := int64(maxAttestationBytes)
+	// Newest first (cosign appends), one at a time: at most
+	// maxAttestationLayers of them and maxAttestationBytes in all are read,
+	// and only the newest verified predicate is kept.
+	for i, l := range slices.Backward(cur.Manifest.Layers) {
 		if l.MediaType != attachments.MediaTypeDSSE {
 			continue
 		}
 		res.Total++
+		if res.Total-res.NotRead > maxAttestationLayers || l.Size > budget {
+			res.NotRead++
+			continue
+		}
+		budget -= max(l.Size, 0)
 		st, err := checkAttestationLayer(ctx, cur, l, v, d)
 		switch {
 		case unread.add(err):
@@ -213,9 +229,13 @@ func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier,
 		case st.PredicateType != ptype:
 			otherKinds++
 		default:
-			res.Verified++
-			res.Predicates = append(res.Predicates, st.Predicate)
+			if res.Verified++; res.Predicate == nil {
+				res.Predicate = st.Predicate
+			}
 		}
+	}
+	if res.NotRead > 0 {
+		opts.Logger().Warnf("%s: %d attestations; the newest %d were read (at most %d, %d MiB in all), the other %d not", attRef, res.Total, res.Total-res.NotRead, maxAttestationLayers, maxAttestationBytes>>20, res.NotRead)
 	}
 	switch {
 	case res.Verified > 0:
@@ -238,6 +258,9 @@ func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier,
 	case otherKinds > 0:
 		others = append(others, fmt.Sprintf("%d of other kinds", otherKinds))
 	}
+	if res.NotRead > 0 {
+		others = append(others, fmt.Sprintf("%d older ones not read: more than %d, or %d MiB", res.NotRead, maxAttestationLayers, maxAttestationBytes>>20))
+	}
 	what := "attested as " + ptype + " with the key"
 	if len(others) > 0 {
 		what += " (" + attRef.Tag() + " holds " + strings.Join(others, ", ") + ")"
@@ -255,6 +278,14 @@ func checkAttestationLayer(ctx context.Context, a *attachments.Attachment, l img
 	}
 	return openEnvelope(data, v, want)
 }
+
+// maxAttestationLayers and maxAttestationBytes bound what one
+// VerifyAttestation reads of an .att manifest, newest first (as
+// maxSignatureLayers bounds Verify): an SBOM is a few MiB.
+const (
+	maxAttestationLayers = 64
+	maxAttestationBytes  = 256 << 20
+)
 
 // errNotByKey is an envelope that no signature by the key verifies (and
 // so, what it says aside, not this key's attestation).

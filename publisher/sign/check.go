@@ -29,6 +29,9 @@ type Check struct {
 	// upstream's, on a mirror that signs with its own key): not this
 	// key's, not judged.
 	SBOMByOtherKeys int `json:"sbomByOtherKeys,omitempty"`
+	// SBOMNotRead counts, then, the older attestations past what one
+	// check reads (see VerifyAttestation).
+	SBOMNotRead int `json:"sbomNotRead,omitempty"`
 }
 
 // CheckImage is what an admission policy checks before a pod pulls
@@ -51,7 +54,7 @@ func CheckImage(ctx context.Context, ref reference.Canonical, v Verifier, policy
 	res.SBOM, err = VerifyAttestation(ctx, ref, v, PredicateSPDX, opts)
 	if err != nil && policy == SBOMIfPresent && IsMissing(err) {
 		if res.SBOM != nil {
-			res.SBOMByOtherKeys = res.SBOM.OtherKeys
+			res.SBOMByOtherKeys, res.SBOMNotRead = res.SBOM.OtherKeys, res.SBOM.NotRead
 		}
 		res.SBOM, res.SBOMAbsent = nil, true
 		return res, nil

@@ -89,9 +89,13 @@ func Sign(ctx context.Context, ref reference.Canonical, s Signer, opts Options) 
 	res := &Result{Ref: ref.String(), Digest: d.String(), Attachment: sigRef.String()}
 	defer cur.Close()
 	if cur != nil {
-		for _, l := range cur.Manifest.Layers {
+		seen := 0
+		for _, l := range slices.Backward(cur.Manifest.Layers) {
 			if l.MediaType != attachments.MediaTypeSimpleSigning {
 				continue
+			}
+			if seen++; seen > maxSignatureLayers {
+				break // older ones are not read: at worst one more is added
 			}
 			if _, err := checkSignatureLayer(ctx, cur, l, s.Verifier(), d); err == nil {
 				opts.Logger().WithField("digest", d.String()).Infof("%s is already signed with this key (%s)", ref.Name(), sigRef.Tag())
@@ -141,8 +145,12 @@ type Verification struct {
 	// OtherKeys counts the attestations not by the key (VerifyAttestation:
 	// another key's, or ones no key verifies), which were not judged.
 	OtherKeys int `json:"otherKeys,omitempty"`
-	// Predicates are the verified attestations' predicates (VerifyAttestation).
-	Predicates []json.RawMessage `json:"-"`
+	// Predicate is the newest verified attestation's predicate
+	// (VerifyAttestation); the others are checked and not kept.
+	Predicate json.RawMessage `json:"-"`
+	// NotRead counts the signatures (attestations) past the bound on what
+	// one check reads, newest first: they were not read.
+	NotRead int `json:"notRead,omitempty"`
 }
 
 // Verify checks that repo@digest carries, in its sha256-<hex>.sig
@@ -175,8 +183,8 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 				continue
 			}
 			if layers++; layers > maxSignatureLayers {
-				problems = append(problems, fmt.Sprintf("%s: more than %d signatures, the rest not read", a.Ref, maxSignatureLayers))
-				return
+				res.NotRead++
+				continue
 			}
 			res.Total++
 			signed, err := checkSignatureLayer(ctx, a, l, v, d)
@@ -197,7 +205,12 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 	}
 	if cur != nil {
 		defer cur.Close()
-		if check(cur); res.Verified > 0 {
+		check(cur)
+		if res.NotRead > 0 {
+			opts.Logger().Warnf("%s: more than %d signatures: the newest %d were read, the other %d not", cur.Ref, maxSignatureLayers, maxSignatureLayers, res.NotRead)
+			problems = append(problems, fmt.Sprintf("%s: more than %d signatures, %d older ones not read", cur.Ref, maxSignatureLayers, res.NotRead))
+		}
+		if res.Verified > 0 {
 			return res, nil
 		}
 	}
