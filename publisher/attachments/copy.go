@@ -51,6 +51,16 @@ type Skipped struct {
 	Reason string `json:"reason"`
 }
 
+// skipped reports whether rep skipped d.
+func (rep *Report) skipped(d digest.Digest) bool {
+	for _, s := range rep.Skipped {
+		if s.Digest == d.String() {
+			return true
+		}
+	}
+	return false
+}
+
 // has reports whether rep copied the referrer d by digest.
 func (rep *Report) has(d digest.Digest) bool {
 	for _, c := range rep.Copied {
@@ -218,6 +228,12 @@ func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.D
 	seen[d] = true
 	for _, suffix := range []string{SuffixSignature, SuffixAttestation, SuffixSBOM} {
 		c, err := copyAttachment(ctx, src, dst, d, suffix, opts, dry)
+		var skip *skipError
+		if errors.As(err, &skip) {
+			opts.Logger().Warnf("%s: not copied: %s", skip.what, skip.reason)
+			rep.Skipped = append(rep.Skipped, Skipped{Digest: skip.digest.String(), Reason: skip.reason})
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -237,6 +253,9 @@ func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.D
 		return err
 	}
 	for _, r := range referrers {
+		if rep.skipped(r) {
+			continue // not on the destination: neither are its own
+		}
 		if err := copyAttachmentsOf(ctx, src, dst, r, opts, dry, rep, seen, depth+1); err != nil {
 			return err
 		}
@@ -274,6 +293,9 @@ func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Dige
 		// with its key, say): a mirror run must never drop them.
 		return mergeAttachment(ctx, a, have, to, missing, c, opts, dry)
 	}
+	if err := tooLarge(a, from); err != nil {
+		return nil, err
+	}
 	w, err := NewWriter(ctx, opts, to)
 	if err != nil {
 		return nil, err
@@ -292,15 +314,12 @@ func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Dige
 			c.Bytes += desc.Size
 			continue
 		}
-		data, err := a.Blob(ctx, desc)
+		n, err := copyBlob(ctx, a, w, desc)
 		if err != nil {
 			return nil, err
 		}
-		if _, _, err := w.Put(ctx, desc.MediaType, data); err != nil {
-			return nil, err
-		}
 		c.Blobs++
-		c.Bytes += int64(len(data))
+		c.Bytes += n
 	}
 	if dry {
 		opts.Logger().WithField("digest", c.Digest).Infof("would copy %s to %s (%d blobs, %d bytes)", from, to, c.Blobs, c.Bytes)
@@ -345,17 +364,25 @@ func mergeAttachment(ctx context.Context, a, have *Attachment, to reference.Name
 		opts.Logger().Infof("would add %d layers of %s to %s, keeping its own", len(missing), a.Ref, to)
 		return c, nil
 	}
+	if err := tooLarge(a, a.Ref); err != nil {
+		return nil, err
+	}
+	w, err := NewWriter(ctx, opts, to)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
 	cur := have
 	for _, l := range missing {
-		data, err := a.Blob(ctx, l)
+		n, err := copyBlob(ctx, a, w, l)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := Append(ctx, opts, to, cur, l.MediaType, data, l.Annotations); err != nil {
+		if _, err := appendLayer(ctx, w, cur, l); err != nil {
 			return nil, fmt.Errorf("merge into %s: %w", to, err)
 		}
 		c.Blobs++
-		c.Bytes += int64(len(data))
+		c.Bytes += n
 		next, err := Read(ctx, opts, to)
 		if err != nil {
 			return nil, fmt.Errorf("merge into %s: %w", to, err)
@@ -392,4 +419,26 @@ func sourceAttachment(ctx context.Context, opts Options, src, dst reference.Name
 		return nil, nil, err
 	}
 	return to, a, nil
+}
+
+// skipError is an attachment or referrer that is not copied, for a reason
+// that does not fail the image's copy (it is reported in Report.Skipped).
+type skipError struct {
+	what   string
+	digest digest.Digest
+	reason string
+}
+
+func (e *skipError) Error() string { return e.what + ": " + e.reason }
+
+// tooLarge refuses, as a skipError, an attachment or referrer holding a
+// blob larger than MaxReferrerBlob, before any of it is copied.
+func tooLarge(a *Attachment, from reference.Named) error {
+	for _, b := range append([]imgspecv1.Descriptor{a.Manifest.Config}, a.Manifest.Layers...) {
+		if b.Size > MaxReferrerBlob {
+			return &skipError{what: from.String(), digest: digest.FromBytes(a.Raw),
+				reason: fmt.Sprintf("blob %s is %d bytes, more than the %d a copy streams (MaxReferrerBlob)", b.Digest, b.Size, MaxReferrerBlob)}
+		}
+	}
+	return nil
 }

@@ -119,7 +119,14 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 					continue
 				}
 				c := Copied{Digest: m.Digest.String(), Referrer: true}
-				if err := copyManifest(ctx, src, dst, m, d, &c, opts, dry); err != nil {
+				err := copyManifest(ctx, src, dst, m, d, &c, opts, dry)
+				var skip *skipError
+				if errors.As(err, &skip) {
+					opts.Logger().Warnf("the referrer %s of %s is not copied: %s", m.Digest, d, skip.reason)
+					rep.Skipped = append(rep.Skipped, Skipped{Digest: m.Digest.String(), Reason: skip.reason})
+					continue
+				}
+				if err != nil {
 					return nil, fmt.Errorf("referrer %s of %s: %w", m.Digest, d, err)
 				}
 				verb := "copied"
@@ -167,11 +174,18 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 		}
 		c := Copied{}
 		err := copyManifest(ctx, src, dst, m, d, &c, opts, dry)
-		if errors.Is(err, errs.ErrNotFound) {
+		var skip *skipError
+		switch {
+		case errors.Is(err, errs.ErrNotFound):
 			// The source's index names a manifest it no longer has
 			// (nothing prunes the tag schema): the mirror's goes without.
 			opts.Logger().Warnf("the referrers index of %s names %s, which %s does not serve: left out", d, m.Digest, reference.Domain(src))
 			rep.Skipped = append(rep.Skipped, Skipped{Digest: m.Digest.String(), Reason: "named by the source's tag-schema index, not served"})
+			stale = append(stale, m.Digest)
+			continue
+		case errors.As(err, &skip):
+			opts.Logger().Warnf("the referrer %s of %s is not copied: %s; left out of the mirror's index", m.Digest, d, skip.reason)
+			rep.Skipped = append(rep.Skipped, Skipped{Digest: m.Digest.String(), Reason: skip.reason})
 			stale = append(stale, m.Digest)
 			continue
 		}
@@ -451,6 +465,9 @@ func sendManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.
 	if err := check(a, from); err != nil {
 		return err
 	}
+	if err := tooLarge(a, from); err != nil {
+		return err
+	}
 	if a.Manifest.MediaType == imgspecv1.MediaTypeImageIndex {
 		var idx imgspecv1.Index
 		if err := json.Unmarshal(raw, &idx); err != nil {
@@ -492,11 +509,7 @@ func sendManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.
 		if dry {
 			continue
 		}
-		data, err := a.Blob(ctx, b)
-		if err != nil {
-			return err
-		}
-		if _, _, err := w.Put(ctx, b.MediaType, data); err != nil {
+		if _, err := copyBlob(ctx, a, w, b); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package attachments
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,9 +37,15 @@ const (
 	SuffixSBOM        = "sbom"
 )
 
-// MaxSize bounds what is read of an attachment's manifest, config or
-// layer: signatures are a few hundred bytes, an SBOM a few MiB.
+// MaxSize bounds what is read into memory of an attachment's manifest,
+// config or layer: signatures are a few hundred bytes, an SBOM a few MiB.
+// A larger blob is streamed when it is copied (copyBlob), never read.
 const MaxSize = 64 << 20
+
+// MaxReferrerBlob bounds the blobs a copy streams from one registry to
+// the other (a large file attached with oras): a signature, attestation
+// or referrer holding a larger one is skipped, and reported, not copied.
+var MaxReferrerBlob int64 = 8 << 30
 
 // Options say how to reach registries and where progress goes.
 type Options struct {
@@ -280,6 +287,73 @@ func (w *Writer) Put(ctx context.Context, mediaType string, data []byte) (imgspe
 	return desc, true, nil
 }
 
+// copyBlob copies the blob desc of a to w unless w's repository has it,
+// and returns the bytes sent (0 when it was there). A small blob goes
+// through memory (and the read cache); a larger one streams from one
+// registry to the other, its sha256 and size checked as it goes, so that
+// no size limit but MaxReferrerBlob applies.
+func copyBlob(ctx context.Context, a *Attachment, w *Writer, desc imgspecv1.Descriptor) (int64, error) {
+	if desc.Size <= maxCachedBlob {
+		data, err := a.Blob(ctx, desc)
+		if err != nil {
+			return 0, err
+		}
+		if _, sent, err := w.Put(ctx, desc.MediaType, data); err != nil || !sent {
+			return 0, err
+		}
+		return int64(len(data)), nil
+	}
+	ok, err := w.Has(ctx, desc.Digest)
+	if err != nil {
+		return 0, fmt.Errorf("%s: blob %s: %w", w.ref, desc.Digest, err)
+	}
+	if ok {
+		return 0, nil
+	}
+	err = w.o.Retry(ctx, "copy blob "+desc.Digest.String(), func() error {
+		rc, err := a.openBlob(ctx, desc)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		h := sha256.New()
+		r := &countingReader{r: io.TeeReader(io.LimitReader(rc, desc.Size+1), h)}
+		_, perr := w.dst.PutBlob(ctx, r, types.BlobInfo{Digest: desc.Digest, Size: desc.Size, MediaType: desc.MediaType}, none.NoCache, false)
+		// What the source sent is judged first: other bytes than its
+		// digest says are an integrity failure, whatever the destination
+		// answered.
+		if r.eof || r.n > desc.Size {
+			if got := digest.NewDigest(digest.SHA256, h); got != desc.Digest || r.n != desc.Size {
+				return &errs.IntegrityError{What: a.Ref.String() + " blob " + desc.Digest.String(), Check: "sha256 and size", Expected: fmt.Sprintf("%s, %d bytes", desc.Digest, desc.Size), Actual: fmt.Sprintf("%s, %d bytes", got, r.n)}
+			}
+		}
+		return perr
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: copy blob %s: %w", w.ref, desc.Digest, err)
+	}
+	if ok, err := w.Has(ctx, desc.Digest); err != nil || !ok {
+		return 0, fmt.Errorf("%s: the registry accepted blob %s but does not serve it: %w", w.ref, desc.Digest, notServed(err))
+	}
+	return desc.Size, nil
+}
+
+// countingReader counts what it reads and whether it reached the end.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	eof bool
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	if err == io.EOF {
+		c.eof = true
+	}
+	return n, err
+}
+
 // PutManifest writes raw under the writer's tag (or digest), then reads
 // back what the registry serves there, which must be raw (a registry that
 // acknowledges a manifest it does not keep would otherwise let a tag be
@@ -356,6 +430,23 @@ func ImageManifest(ctx context.Context, o Options, ref reference.Canonical) ([]b
 // plus a new one holding data, its config listing every layer as a diff ID
 // (the layers are uncompressed), blobs first. It returns the layer count.
 func Append(ctx context.Context, opts Options, tag reference.Named, cur *Attachment, mediaType string, data []byte, annotations map[string]string) (int, error) {
+	w, err := NewWriter(ctx, opts, tag)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	layer, _, err := w.Put(ctx, mediaType, data)
+	if err != nil {
+		return 0, err
+	}
+	layer.Annotations = annotations
+	return appendLayer(ctx, w, cur, layer)
+}
+
+// appendLayer writes, through w, cur's layers (if any) plus layer (its
+// blob already in w's repository), the config listing every layer as a
+// diff ID; it returns the layer count.
+func appendLayer(ctx context.Context, w *Writer, cur *Attachment, layer imgspecv1.Descriptor) (int, error) {
 	m := imgspecv1.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: imgspecv1.MediaTypeImageManifest,
@@ -371,16 +462,6 @@ func Append(ctx context.Context, opts Options, tag reference.Named, cur *Attachm
 			m.Config.MediaType = cur.Manifest.Config.MediaType
 		}
 	}
-	w, err := NewWriter(ctx, opts, tag)
-	if err != nil {
-		return 0, err
-	}
-	defer w.Close()
-	layer, _, err := w.Put(ctx, mediaType, data)
-	if err != nil {
-		return 0, err
-	}
-	layer.Annotations = annotations
 	m.Layers = append(m.Layers, layer)
 	cfg := imgspecv1.Image{RootFS: imgspecv1.RootFS{Type: "layers"}}
 	for _, l := range m.Layers {
