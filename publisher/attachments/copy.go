@@ -101,7 +101,91 @@ func (c *Copier) Copy(ctx context.Context, src, dst reference.Named, d digest.Di
 	if o.cache.holds(dst) {
 		o.cache = nil // what is read from the destination is never stale
 	}
+	// The bound on what one copy writes is checked on the plan, before
+	// anything is written.
+	if err := c.Plan(ctx, src, []digest.Digest{d}); err != nil {
+		return &Report{Copied: []Copied{}}, err
+	}
 	return copyAttachments(ctx, src, dst, d, o, c.DryRun)
+}
+
+// Plan counts, from the source's listings alone (its tag-schema indexes
+// and its referrers API, read through what Prefetch fetched), the
+// manifests a copy of digests from src would write or follow: digests
+// themselves and their referrers, and theirs, as deep as Copy goes. More
+// than maxReferrerNodes in all is an *errs.IntegrityError, before anything
+// is written. Copy plans what it copies; a mirror plans every digest of
+// the image before it sends the image itself.
+func (c *Copier) Plan(ctx context.Context, src reference.Named, digests []digest.Digest) error {
+	o := c.Options
+	if err := o.Check(); err != nil {
+		return err
+	}
+	seen := map[digest.Digest]bool{}
+	count := func(d digest.Digest) error {
+		if seen[d] {
+			return nil
+		}
+		seen[d] = true
+		if len(seen) > maxReferrerNodes {
+			return &errs.IntegrityError{What: src.String() + " referrers", Check: fmt.Sprintf("more than %d manifests with signatures, attestations or referrers in all (counted before anything was copied)", maxReferrerNodes)}
+		}
+		return nil
+	}
+	level := digests
+	for _, d := range level {
+		if err := count(d); err != nil {
+			return err
+		}
+	}
+	followed := map[digest.Digest]bool{}
+	for depth := 0; depth <= maxReferrerDepth && len(level) > 0; depth++ {
+		var next []digest.Digest
+		for _, d := range level {
+			if followed[d] || d.Validate() != nil || d.Algorithm() != digest.SHA256 {
+				continue
+			}
+			followed[d] = true
+			listed, err := listedReferrers(ctx, o, src, d)
+			if err != nil {
+				return err
+			}
+			for _, r := range listed {
+				if err := count(r); err != nil {
+					return err
+				}
+				next = append(next, r)
+			}
+		}
+		level = next
+	}
+	return nil
+}
+
+// listedReferrers are the digests src lists as referrers of d: in the tag
+// schema's index and through the referrers API.
+func listedReferrers(ctx context.Context, o Options, src reference.Named, d digest.Digest) ([]digest.Digest, error) {
+	tag, err := ReferrersTag(d)
+	if err != nil {
+		return nil, err
+	}
+	tagged, err := reference.WithTag(reference.TrimNamed(src), tag)
+	if err != nil {
+		return nil, err
+	}
+	inTag, err := TagSchemaList(ctx, o, tagged)
+	if err != nil {
+		return nil, err
+	}
+	api, _, err := ListReferrers(ctx, o, src, d)
+	if err != nil {
+		return nil, err
+	}
+	var out []digest.Digest
+	for _, m := range append(inTag, api...) {
+		out = append(out, m.Digest)
+	}
+	return out, nil
 }
 
 // Prefetch starts reading, in the background, what Copy will read from
