@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
@@ -89,12 +90,14 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 	manifests = append(manifests, item{raw: raw})
 
 	// Blobs, four at a time (PutBlob is thread-safe for registries); the
-	// first failure cancels the others.
+	// first failure cancels the others. Retries follow progress: a blob
+	// keeps being retried while the registry keeps taking the others.
+	progress := &remote.Progress{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for _, b := range blobs {
 		g.Go(func() error {
-			return p.hosts.Retry().Do(gctx, log, "blob "+b.Digest.String(), func() error {
+			return p.hosts.Retry().DoWith(gctx, progress, log, "blob "+b.Digest.String(), func() error {
 				return p.copyBlob(gctx, s, w, b, cache, log, st)
 			})
 		})
@@ -104,12 +107,12 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 	}
 	// Manifests by digest, children first; then commit.
 	for _, m := range manifests {
-		err := p.hosts.Retry().Do(ctx, log, "manifest", func() error { return w.PutManifest(ctx, m.raw, m.digest) })
+		err := p.hosts.Retry().DoWith(ctx, progress, log, "manifest", func() error { return w.PutManifest(ctx, m.raw, m.digest) })
 		if err != nil {
 			return fmt.Errorf("put manifest: %w", err)
 		}
 	}
-	return p.hosts.Retry().Do(ctx, log, "commit", func() error { return w.Commit(ctx, cimage.UnparsedInstance(s, nil)) })
+	return p.hosts.Retry().DoWith(ctx, progress, log, "commit", func() error { return w.Commit(ctx, cimage.UnparsedInstance(s, nil)) })
 }
 
 // copyBlob sends one blob unless the destination has it, checking its

@@ -36,6 +36,9 @@ type Faults struct {
 	// with ?digest=) with 500, or drops the connection when DropConnection.
 	FailEveryNthUpload int
 	DropConnection     bool
+	// FailEveryNthSession refuses every Nth blob upload session (the POST
+	// that starts one) with 503 Service Unavailable.
+	FailEveryNthSession int
 	// SwapManifest answers requests for the manifest named by each key
 	// (a digest or tag) with the manifest named by its value: a registry
 	// that lies about what a digest is.
@@ -66,6 +69,7 @@ type Proxy struct {
 	mu          sync.Mutex
 	faults      Faults
 	uploads     int
+	sessions    int
 	dropped     int
 	unavailable map[string]int // reads answered 503, by blob digest
 	swallowed   int
@@ -232,6 +236,18 @@ func (p *Proxy) Unavailable() int {
 
 // fault injects upload failures; it reports whether it answered.
 func (p *Proxy) fault(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/blobs/uploads/") {
+		p.mu.Lock()
+		p.sessions++
+		n, every := p.sessions, p.faults.FailEveryNthSession
+		p.mu.Unlock()
+		if every <= 0 || n%every != 0 {
+			return false
+		}
+		io.Copy(io.Discard, r.Body)
+		http.Error(w, `{"errors":[{"code":"UNAVAILABLE","message":"injected: no upload session now"}]}`, http.StatusServiceUnavailable)
+		return true
+	}
 	if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/blobs/uploads/") || r.URL.Query().Get("digest") == "" {
 		return false
 	}
