@@ -467,9 +467,12 @@ func mergeAttachment(ctx context.Context, a, have *Attachment, to reference.Name
 		}
 		c.Blobs++
 		c.Bytes += n
-		next, err := Read(ctx, opts, to)
+		next, err := Read(ctx, opts.Uncached(), to)
 		if err != nil {
 			return nil, fmt.Errorf("merge into %s: %w", to, err)
+		}
+		if len(missingLayers(next.Manifest.Layers, []imgspecv1.Descriptor{l})) > 0 {
+			return nil, fmt.Errorf("merge into %s: the registry does not serve the layer %s it accepted", to, l.Digest)
 		}
 		if cur != have {
 			cur.Close()

@@ -390,9 +390,22 @@ func ReadBack(ctx context.Context, o Options, ref reference.Named, want digest.D
 		return fmt.Errorf("the registry accepted %s (%s) but does not serve it: %w", ref, want, notServed(err))
 	}
 	if got != want {
-		return fmt.Errorf("the registry accepted %s as %s but serves %s there", ref, want, got)
+		return &ReplacedError{Ref: ref.String(), Wrote: want, Serves: got}
 	}
 	return nil
+}
+
+// ReplacedError is a tag that, read back right after it was written,
+// names another manifest: a concurrent writer's (which may hold what was
+// written and more: cosign appends), or a registry keeping the old one.
+// Whoever wrote it checks whether what it needed is there.
+type ReplacedError struct {
+	Ref           string
+	Wrote, Serves digest.Digest
+}
+
+func (e *ReplacedError) Error() string {
+	return fmt.Sprintf("the registry accepted %s as %s but serves %s there", e.Ref, e.Wrote, e.Serves)
 }
 
 // notServed is err, or a plain "not there" when the registry answered
@@ -429,6 +442,8 @@ func ImageManifest(ctx context.Context, o Options, ref reference.Canonical) ([]b
 // Append writes the attachment manifest at tag: cur's layers (if any)
 // plus a new one holding data, its config listing every layer as a diff ID
 // (the layers are uncompressed), blobs first. It returns the layer count.
+// A tag another writer replaced right after (a concurrent append) is not
+// an error here: the caller reads the tag back and checks its layer.
 func Append(ctx context.Context, opts Options, tag reference.Named, cur *Attachment, mediaType string, data []byte, annotations map[string]string) (int, error) {
 	w, err := NewWriter(ctx, opts, tag)
 	if err != nil {
@@ -480,7 +495,10 @@ func appendLayer(ctx context.Context, w *Writer, cur *Attachment, layer imgspecv
 	if err != nil {
 		return 0, err
 	}
-	if err := w.PutManifest(ctx, raw); err != nil {
+	// Replaced right away (another signer appending too): the caller
+	// reads the tag back and looks for its layer there.
+	var replaced *ReplacedError
+	if err := w.PutManifest(ctx, raw); err != nil && !errors.As(err, &replaced) {
 		return 0, err
 	}
 	return len(m.Layers), nil

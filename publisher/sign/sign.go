@@ -77,9 +77,12 @@ func newPayload(repo reference.Named, d digest.Digest) ([]byte, error) {
 //
 // Signing again is harmless: when the .sig manifest already holds a
 // signature of this digest that verifies with s's key, nothing is written
-// (Result.Added is false). Signatures by other keys are kept. Two
-// concurrent Sign calls on one digest may lose one of the two new layers
-// (a registry has no compare-and-swap on tags); the other stays valid.
+// (Result.Added is false). Signatures by other keys are kept. The
+// signature is read back from the registry and verified there before Sign
+// returns: two concurrent Sign calls on one digest (a registry has no
+// compare-and-swap on tags) both succeed when the second appended to the
+// first's, and the one whose layer the other overwrote fails, rather than
+// being reported signed.
 func Sign(ctx context.Context, ref reference.Canonical, s Signer, opts Options) (*Result, error) {
 	d := ref.Digest()
 	sigRef, cur, err := openAttachment(ctx, ref, attachments.SuffixSignature, "sign", opts)

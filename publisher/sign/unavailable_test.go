@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,4 +97,72 @@ func TestVerify_UnreadableBlobIsNotAVerdict(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Signed means there, read back and verified: two signers appending to
+// one .sig at once (registries have no compare-and-swap on tags) end
+// either with both signatures there, each reported signed, or with the
+// signer whose layer was lost told so, never reported signed.
+func TestSign_ConcurrentSigners(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		// meanwhile runs, through o, right after the first signer's .sig
+		// was written and before the registry's answer reaches it.
+		meanwhile func(t *testing.T, o sign.Options, ref reference.Canonical)
+		lost      bool
+	}{
+		{"the other appends to it", func(t *testing.T, o sign.Options, ref reference.Canonical) {
+			other, _, _ := keyPair(t, "other")
+			if _, err := sign.Sign(ctx, ref, other, o); err != nil {
+				t.Error(err)
+			}
+		}, false},
+		{"the other overwrites it", func(t *testing.T, o sign.Options, ref reference.Canonical) {
+			other, _, _ := keyPair(t, "other")
+			elsewhere := registrytest.Push(t, o.Hosts, reference.Domain(ref)+"/elsewhere:1", ocitest.Options{Layers: 1, Size: 256, Seed: 64})
+			if _, err := sign.Sign(ctx, elsewhere, other, o); err != nil {
+				t.Error(err)
+			}
+			copyTag(t, o, elsewhere, ref, attachments.SuffixSignature)
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := registrytest.New(t, registrytest.Options{})
+			proxy := registrytest.NewProxy(t, up)
+			hosts := registrytest.Open(t, remote.Registries{Insecure: []string{proxy.Host, up.Host}, Retry: remote.RetryPolicy{Delay: 5 * time.Millisecond}})
+			o := sign.Options{Hosts: hosts}
+			ref := registrytest.Push(t, hosts, up.Host+"/agents/tool:1", ocitest.Options{Layers: 1, Size: 256, Seed: 63})
+			viaProxy, _ := reference.WithDigest(mustNamedRef(t, proxy.Host+"/agents/tool"), ref.Digest())
+			var once sync.Once
+			proxy.Set(registrytest.Faults{OnResponse: func(e registrytest.Entry) {
+				if e.Method == "PUT" && strings.HasSuffix(e.Path, ".sig") && e.Status == 201 {
+					once.Do(func() { tc.meanwhile(t, o, ref) })
+				}
+			}})
+			key, _, _ := keyPair(t, "first")
+			_, err := sign.Sign(ctx, viaProxy, key, o)
+			if tc.lost {
+				if err == nil || !strings.Contains(err.Error(), "does not serve") {
+					t.Errorf("the first signer's layer was lost, and it got %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("the first signer: %v", err)
+			}
+			if _, err := sign.Verify(ctx, ref, key.Public(), o); err != nil {
+				t.Errorf("the first signature: %v", err)
+			}
+		})
+	}
+}
+
+func mustNamedRef(t *testing.T, s string) reference.Named {
+	t.Helper()
+	n, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
