@@ -36,7 +36,7 @@ DEPS     := gcc libc6-dev git ca-certificates busybox-static skopeo podman runc 
 
 export CGO_ENABLED := 1
 
-.PHONY: all build test test-short lint deps demo clean bench bench-cache dist dist-deps builder-image
+.PHONY: all build test test-short lint deps demo clean bench bench-cache dist dist-deps builder-image fuzz
 
 all: build
 
@@ -60,6 +60,21 @@ deps:
 # The whole suite. Build tests run buildah in-process and need root.
 test: deps lint bin/cosign
 	$(GO) test -tags "$(TAGS)" -count=1 -timeout 30m ./...
+	$(MAKE) fuzz
+
+# The parsers of what registries answer, fuzzed for FUZZTIME each (their
+# seeds, and any input a run finds failing, which go test writes under the
+# package's testdata/fuzz, run in every `go test` as ordinary tests). Each
+# target is one `go test -fuzz` (Go fuzzes one target at a time); the first
+# run builds an instrumented copy of the dependencies, later runs reuse it.
+FUZZTIME ?= 10s
+FUZZ     := builder/oci/remote:FuzzParseReferrersIndex builder/oci/remote:FuzzParseChallenge \
+            publisher/attachments:FuzzTagSchemaIndex publisher/sign:FuzzDSSEEnvelope
+fuzz:
+	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn ($(FUZZTIME))"; \
+		$(GO) test -tags "$(TAGS)" -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done
 
 # The fast tier: every test but image builds, Groovy and cosign (go test
 # -short; they skip themselves and say so). It needs no system package.

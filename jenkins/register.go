@@ -1,6 +1,7 @@
 package jenkins
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"encoding/base64"
@@ -230,7 +231,11 @@ func diff(before, after *TemplateState) []FieldDiff {
 			return m
 		}
 		data, _ := json.Marshal(s)
-		json.Unmarshal(data, &m)
+		// Numbers stay as written (json.Number): through float64, an
+		// id past 2^53 would change and a large one print as 2.1e+09.
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		dec.Decode(&m)
 		return m
 	}
 	b, a = toMap(before), toMap(after)
@@ -252,8 +257,6 @@ func diff(before, after *TemplateState) []FieldDiff {
 			}
 			sort.Strings(parts)
 			return strings.Join(parts, ", ")
-		case float64:
-			return fmt.Sprint(int64(v))
 		}
 		return fmt.Sprint(v)
 	}

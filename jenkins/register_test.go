@@ -582,3 +582,35 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// Numbers in the difference keep their exact decimal form, in the text and
+// in the JSON: an instance cap of 2147483647 is not 2.147483647e+09, and a
+// user id past 2^53 (a value an admin could have typed into Jenkins, read
+// back as it is) is not rounded to its float64 neighbour. Collections of
+// numbers print them the same way.
+func TestDiff_IntegersStayIntegers(t *testing.T) {
+	big := int64(1<<53 + 1)
+	small := int64(1000)
+	before := &TemplateState{Template: Template{Name: "t", InstanceCap: 10, IdleMinutes: 0, RunAsUser: &small}}
+	after := &TemplateState{Template: Template{Name: "t", InstanceCap: 2147483647, IdleMinutes: 2147483646, RunAsUser: &big}}
+	got := map[string]FieldDiff{}
+	for _, d := range diff(before, after) {
+		got[d.Field] = d
+	}
+	for field, want := range map[string][2]string{
+		"instanceCap": {"10", "2147483647"},
+		"idleMinutes": {"0", "2147483646"},
+		"runAsUser":   {"1000", "9007199254740993"},
+	} {
+		if d := got[field]; d.Before != want[0] || d.After != want[1] {
+			t.Errorf("%s: %q -> %q, want %q -> %q", field, d.Before, d.After, want[0], want[1])
+		}
+	}
+	out, err := json.Marshal(Outcome{Diff: diff(before, after)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(out); strings.Contains(s, "e+") || !strings.Contains(s, `"after":"9007199254740993"`) {
+		t.Errorf("JSON diff: %s", s)
+	}
+}

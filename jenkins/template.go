@@ -175,9 +175,18 @@ type TemplateState struct {
 	Managed    bool   `json:"managed"`
 }
 
+// imageNameRE is a repository name: an optional registry host (a domain
+// name or [IPv6], with an optional port) and lower-case path components.
+const imageNameRE = `(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?/)?` +
+	`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*`
+
 var (
-	digestRefRE = regexp.MustCompile(`^[^\s@]+@sha256:[0-9a-f]{64}$`)
-	tagRefRE    = regexp.MustCompile(`^[^\s@]+$`)
+	// digestRefRE and tagRefRE are image references as Kubernetes pulls
+	// them (the distribution reference grammar: [host[:port]/]path[:tag],
+	// pinned with @sha256:<hex>); a transport prefix (docker://, oci:) is
+	// not part of one.
+	digestRefRE = regexp.MustCompile(`^` + imageNameRE + `(?::[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$`)
+	tagRefRE    = regexp.MustCompile(`^` + imageNameRE + `(?::[\w][\w.-]{0,127})?$`)
 	labelRE     = regexp.MustCompile(`^[^\s]+(?: [^\s]+)*$`)
 	quantityRE  = regexp.MustCompile(`^$|^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
 	k8sNameRE   = regexp.MustCompile(`^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
@@ -236,7 +245,7 @@ func (t *Template) Validate() error {
 		bad("image", "image %q is not pinned by digest (want repo@sha256:<64 hex>)", t.Image)
 		notPinned = true
 	default:
-		bad("image", "image %q is not an image reference", t.Image)
+		bad("image", "image %q is not an image reference Kubernetes can pull (host/repo@sha256:<64 hex>; no transport such as docker://)", t.Image)
 	}
 	if !k8sNameRE.MatchString(t.Namespace) {
 		bad("namespace", "namespace %q is not a Kubernetes namespace name", t.Namespace)

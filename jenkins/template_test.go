@@ -64,3 +64,48 @@ func TestTemplate_ValidateEmptyDirs(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Jenkins is told only a reference Kubernetes can pull: the distribution
+// reference grammar ([host[:port]/]path[:tag][@sha256:hex], lower-case
+// path), never a transport (docker://, oci:, containers-storage:, an URL)
+// or anything else Kubernetes would answer InvalidImageName for.
+func TestTemplate_ValidateImageIsPullable(t *testing.T) {
+	hex := strings.Repeat("ab", 32)
+	for _, image := range []string{
+		"registry.example/agents/python@sha256:" + hex,
+		"registry.example:5000/agents/python@sha256:" + hex,
+		"127.0.0.1:5000/agents/python@sha256:" + hex,
+		"localhost/python@sha256:" + hex,
+		"[::1]:5000/agents/python@sha256:" + hex,
+		"registry.example/agents/python:0.6.0-rc0@sha256:" + hex,
+		"python@sha256:" + hex,
+		"docker.io/library/python@sha256:" + hex,
+		"Registry.Example/a__b/c-d.e@sha256:" + hex,
+	} {
+		tmpl := pythonTemplate(image)
+		if err := tmpl.Validate(); err != nil {
+			t.Errorf("%s: %v", image, err)
+		}
+	}
+	for _, image := range []string{
+		"docker://registry.example/agents/python@sha256:" + hex,
+		"oci:/tmp/layout@sha256:" + hex,
+		"oci-archive:/tmp/a.tar@sha256:" + hex,
+		"https://registry.example/agents/python@sha256:" + hex,
+		"registry.example/Agents/Python@sha256:" + hex,
+		"registry.example//python@sha256:" + hex,
+		"registry.example/python/@sha256:" + hex,
+		"registry.example/python@sha256:" + hex + "\n",
+		"registry.example/py thon@sha256:" + hex,
+		"registry.example/python@sha256:" + strings.ToUpper(hex),
+		"registry.example/python@sha512:" + hex + hex,
+		"registry.example/python:-bad@sha256:" + hex,
+		"-registry.example/python@sha256:" + hex,
+	} {
+		tmpl := pythonTemplate(image)
+		var ie *InputError
+		if err := tmpl.Validate(); !errors.As(err, &ie) || !strings.Contains(err.Error(), "image") {
+			t.Errorf("%q: want an input error naming the image, got %v", image, err)
+		}
+	}
+}

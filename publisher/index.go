@@ -119,6 +119,28 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 			return nil, err
 		}
 	}
+	// The platform images' signatures and attestations, as their sources
+	// have them now: this run signs them where they are (a source may
+	// also be a destination) while it copies them to the other
+	// destinations, and copies only what was there before it.
+	copiers := map[string]*attachments.Copier{}
+	if !p.opts.childrenPushed {
+		digests := map[string][]digest.Digest{}
+		for _, c := range children {
+			if src := c.ref.DockerReference(); src != nil {
+				digests[src.Name()] = append(digests[src.Name()], c.desc.Digest)
+			}
+		}
+		for _, c := range children {
+			src := c.ref.DockerReference()
+			if src == nil || copiers[src.Name()] != nil {
+				continue
+			}
+			copier := &attachments.Copier{Options: attachments.Options{Hosts: p.hosts, Log: p.log}}
+			copier.Snapshot(ctx, reference.TrimNamed(src), digests[src.Name()])
+			copiers[src.Name()] = copier
+		}
+	}
 	p.log.WithField("digest", d.String()).Infof("index of %d platforms", len(children))
 	pub, err := p.fanOut(d, dests, func(dest Destination) Result {
 		return p.pushWith(ctx, raw, d, dest, func(target types.ImageReference, sys *types.SystemContext, log logrus.FieldLogger, st *transferStats) error {
@@ -136,8 +158,9 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 				// (Not when PublishList sent the children everywhere
 				// itself: nothing is there to copy but what this run is
 				// signing on the first destination meanwhile.)
-				if src := c.ref.DockerReference(); src != nil && src.Name() != dest.Repo.Name() && !p.opts.childrenPushed {
-					copier := &attachments.Copier{Options: attachments.Options{Hosts: p.hosts, Log: log}}
+				if src := c.ref.DockerReference(); src != nil && src.Name() != dest.Repo.Name() && copiers[src.Name()] != nil {
+					copier := *copiers[src.Name()]
+					copier.Log = log
 					rep, err := copier.Copy(ctx, src, dest.Repo, c.desc.Digest)
 					if err != nil {
 						return fmt.Errorf("platform %s (%s): attachments: %w", oci.PlatformOf(c.desc.Platform).String(), c.desc.Digest, err)

@@ -2,11 +2,13 @@ package publisher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
@@ -48,6 +50,12 @@ func PublishLocal(ctx context.Context, store storage.Store, name string, dests [
 // Signing.PlatformSBOMs, then the index) and only then tagged with each
 // destination's tags. Platform images first, the index next, tags last: a
 // failure leaves no tag naming a partial or unsigned image.
+//
+// As with Publish, one destination failing does not stop the others: a
+// destination where a platform's image fails gets nothing more (no other
+// platform, no index, no tag) and is reported with its error; every
+// healthy destination gets all platforms, the index and its tags. The
+// report lists every destination in order; the error names each failure.
 func PublishList(ctx context.Context, list *oci.LocalList, dests []Destination, opts Options) (*IndexReport, error) {
 	if len(dests) == 0 {
 		return nil, errNoDestination
@@ -65,29 +73,105 @@ func PublishList(ctx context.Context, list *oci.LocalList, dests []Destination, 
 	if err := opts.Sign.checkSBOMs(list.Digest, true, platforms); err != nil {
 		return nil, err
 	}
-	untagged := make([]Destination, len(dests))
-	for i, d := range dests {
-		untagged[i] = Destination{Repo: d.Repo}
-	}
 	// Index signs the platform images, once the index and all of them are
 	// verified on a destination.
 	platformOpts := opts
 	platformOpts.Sign = nil
-	var refs []types.ImageReference
+	failed := make([]error, len(dests)) // each destination's first failure
+	var published []string              // each platform's published digest
 	local := map[digest.Digest]digest.Digest{}
 	for _, c := range list.Children {
-		rep, err := Publish(ctx, c.Ref, untagged, platformOpts)
-		if err != nil {
+		var to []Destination
+		var at []int
+		for i, d := range dests {
+			if failed[i] == nil {
+				to, at = append(to, Destination{Repo: d.Repo}), append(at, i)
+			}
+		}
+		if len(to) == 0 {
+			break
+		}
+		rep, err := Publish(ctx, c.Ref, to, platformOpts)
+		if rep == nil {
 			return nil, fmt.Errorf("platform %s: %w", c.Platform, err)
 		}
+		for j, r := range rep.Destinations {
+			if r.err != nil {
+				failed[at[j]] = fmt.Errorf("platform %s: %w", c.Platform, r.err)
+			}
+		}
 		local[digest.Digest(rep.Digest)] = c.Digest
-		ref, err := byDigest(dests[0].Repo, rep.Digest)
-		if err != nil {
+		published = append(published, rep.Digest)
+	}
+	var healthy []Destination
+	var at []int
+	for i, d := range dests {
+		if failed[i] == nil {
+			healthy, at = append(healthy, d), append(at, i)
+		}
+	}
+	out := &IndexReport{Report: Report{Destinations: make([]Result, len(dests))}}
+	var indexErr error
+	if len(healthy) > 0 {
+		// The platform images are read from a destination that has them
+		// all.
+		var refs []types.ImageReference
+		for _, d := range published {
+			ref, err := byDigest(healthy[0].Repo, d)
+			if err != nil {
+				return nil, err
+			}
+			refs = append(refs, ref)
+		}
+		opts.Sign = opts.Sign.withLocal(local)
+		opts.childrenPushed = true
+		irep, err := Index(ctx, refs, healthy, opts)
+		if irep == nil {
 			return nil, err
 		}
-		refs = append(refs, ref)
+		indexErr = err
+		out.Digest, out.Manifests = irep.Digest, irep.Manifests
+		for i := range out.Manifests {
+			out.Manifests[i].Signatures = spread(irep.Manifests[i].Signatures, at, len(dests))
+		}
+		for j, r := range irep.Destinations {
+			out.Destinations[at[j]] = r
+		}
+		out.Signatures = spread(irep.Signatures, at, len(dests))
 	}
-	opts.Sign = opts.Sign.withLocal(local)
-	opts.childrenPushed = true
-	return Index(ctx, refs, dests, opts)
+	var errsOut []error
+	for i, err := range failed {
+		if err == nil {
+			continue
+		}
+		ref := dests[i].Repo.Name()
+		if out.Digest != "" {
+			ref += "@" + out.Digest
+		}
+		out.Destinations[i] = Result{Ref: ref, Digest: out.Digest, Tags: dests[i].Tags, Verification: opts.Verify, Error: err.Error(), err: err}
+		errsOut = append(errsOut, err)
+		if opts.Sign != nil {
+			if out.Signatures == nil {
+				out.Signatures = make([]sign.Signed, len(dests))
+			}
+			out.Signatures[i] = sign.Signed{Ref: ref, Error: "not signed: " + err.Error()}
+			for k := range out.Manifests {
+				out.Manifests[k].Signatures[i] = sign.Signed{Ref: dests[i].Repo.Name() + "@" + out.Manifests[k].Digest, Error: "not signed: " + err.Error()}
+			}
+		}
+	}
+	return out, errors.Join(append(errsOut, indexErr)...)
+}
+
+// spread places the entries of in (one per destination of at) at their
+// destinations' positions among n; nil stays nil.
+func spread(in []sign.Signed, at []int, n int) []sign.Signed {
+	if in == nil {
+		return nil
+	}
+	out := make([]sign.Signed, n)
+	for j, s := range in {
+		out[at[j]] = s
+	}
+	return out
 }

@@ -93,6 +93,11 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 	// destinations.
 	copier := &attachments.Copier{Options: attachments.Options{Hosts: p.hosts, Log: p.log}, DryRun: opts.DryRun}
 	copier.Prefetch(ctx, srcRepo, digests)
+	// The bound on the referrers copied is checked on the plan, before the
+	// image or anything else is sent anywhere.
+	if err := copier.Plan(ctx, srcRepo, digests); err != nil {
+		return nil, fmt.Errorf("mirror %s: %w", named, err)
+	}
 	return p.fanOut(d, dests, func(dest Destination) Result {
 		if !opts.DryRun {
 			// The attachments go once the image is in place, before the

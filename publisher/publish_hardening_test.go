@@ -270,3 +270,35 @@ func TestPublish_TagReadBackFindsALostRace(t *testing.T) {
 		t.Errorf("the destination's report does not say the tag was lost: %+v", rep)
 	}
 }
+
+// The registry of the issue: it refuses every third blob upload session
+// and drops the connection on every seventh finishing upload, so it
+// accepts about two uploads in three. With the default options (no retry
+// tuning), a 12-layer image always ends published and verified: a blob
+// keeps being retried while the registry keeps accepting others (the
+// fixed four tries per blob used to run out). Several runs, to meet the
+// unlucky interleavings.
+func TestPublish_RegistryAcceptingTwoInThreeWithDefaults(t *testing.T) {
+	for run := range 2 {
+		reg := registrytest.New(t, registrytest.Options{})
+		proxy := registrytest.NewProxy(t, reg)
+		proxy.Set(registrytest.Faults{FailEveryNthSession: 3, FailEveryNthUpload: 7, DropConnection: true})
+		src := ocitest.Layout(t, t.TempDir(), "v1", ocitest.Options{Seed: 140 + uint64(run), Layers: 12, Size: 16 << 10})
+		opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{proxy.Host}}), WorkDir: t.TempDir()}
+		start := time.Now()
+		rep, err := Publish(context.Background(), src, []Destination{dest(t, proxy.Host+"/app/flaky:v1")}, opts)
+		if err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		refused, dropped := 0, proxy.Dropped()
+		for _, e := range proxy.Log() {
+			if e.Method == "POST" && e.Status == 503 {
+				refused++
+			}
+		}
+		if !rep.Destinations[0].Verified || refused == 0 || dropped == 0 {
+			t.Fatalf("run %d: verified %t after %d refused sessions and %d dropped uploads", run, rep.Destinations[0].Verified, refused, dropped)
+		}
+		t.Logf("run %d: published and verified in %s through %d refused sessions and %d dropped uploads", run, time.Since(start).Round(time.Millisecond), refused, dropped)
+	}
+}

@@ -75,8 +75,9 @@ func (s *Signing) platformSBOM(platform string) []byte {
 }
 
 // checkSBOMs refuses, before anything is pushed, SBOMs that do not
-// describe what is published, where agentforge can tell (its own SBOMs name
-// the image's local manifest digest, sbom.Described): the SBOM must
+// describe what is published, where agentforge can tell (its own SBOMs,
+// recognised by their content however they are encoded, name the image's
+// local manifest digest, sbom.Described): the SBOM must
 // describe top, the image published (local digest), and cannot describe a
 // single image when top is a multi-platform index; every PlatformSBOMs key
 // must be one of platforms (platform -> local digest of its image), whose
@@ -86,7 +87,11 @@ func (s *Signing) checkSBOMs(top digest.Digest, index bool, platforms map[string
 	if s == nil {
 		return nil
 	}
-	if d, ok := sbom.Described(s.SBOM); ok {
+	d, ok, err := sbom.Described(s.SBOM)
+	if err != nil {
+		return errs.Inputf("signing: %w", err)
+	}
+	if ok {
 		if index {
 			return errs.Inputf("signing: the SBOM describes one image (%s) and %s is a multi-platform index: give each platform's SBOM for its image", d, top)
 		}
@@ -113,7 +118,11 @@ func (s *Signing) checkSBOMs(top digest.Digest, index bool, platforms map[string
 		if !ok {
 			return errs.Inputf("signing: an SBOM is given for %s, which is not among the platforms published (%s)", key, strings.Join(names, ", "))
 		}
-		if d, ours := sbom.Described(doc); ours && d != local {
+		d, ours, err := sbom.Described(doc)
+		if err != nil {
+			return errs.Inputf("signing: the SBOM for %s: %w", key, err)
+		}
+		if ours && d != local {
 			return errs.Inputf("signing: the SBOM for %s describes the image %s, not that platform's %s", key, d, local)
 		}
 	}

@@ -161,13 +161,30 @@ func TestPublish_SignsBeforeTagging(t *testing.T) {
 					t.Errorf("platform image %s signed after the index: %v", c, puts)
 				}
 			}
-			// Verified (every blob downloaded) before anything is signed.
+			// Verified (every blob of the image downloaded) before anything
+			// is signed. (Signing reads its own signature's blobs back
+			// afterwards: those are not the image's.)
+			imageBlobs := map[string]bool{}
+			for _, dg := range append([]digest.Digest{d}, children...) {
+				raw, err := oci.Manifest(ctx, mustRef(t, "docker://"+reg.Host+"/"+repo+"@"+dg.String()), registrytest.Open(t, regs).For(reg.Host))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if manifest.MIMETypeIsMultiImage(manifest.GuessMIMEType(raw)) {
+					continue
+				}
+				m, _ := manifest.FromBlob(raw, manifest.GuessMIMEType(raw))
+				imageBlobs[m.ConfigInfo().Digest.String()] = true
+				for _, l := range layerDigests(t, raw) {
+					imageBlobs[l] = true
+				}
+			}
 			var firstSig, lastBlobGet time.Time
 			for _, e := range proxy.Log() {
 				if e.Method == "PUT" && strings.HasSuffix(e.Path, ".sig") && firstSig.IsZero() {
 					firstSig = e.At
 				}
-				if e.Method == "GET" && strings.Contains(e.Path, "/blobs/sha256:") {
+				if _, b, ok := strings.Cut(e.Path, "/blobs/"); ok && e.Method == "GET" && imageBlobs[b] {
 					lastBlobGet = e.At
 				}
 			}
@@ -243,6 +260,7 @@ func TestPublish_SigningFailureLeavesThatDestinationUntagged(t *testing.T) {
 		name          string
 		arm           func(proxy *registrytest.Proxy)
 		refuse        bool
+		sbom          bool
 		wantIntegrity bool
 		want          string
 	}{
@@ -256,6 +274,18 @@ func TestPublish_SigningFailureLeavesThatDestinationUntagged(t *testing.T) {
 		// failure (exit 3).
 		{name: "the registry lies to the signer", wantIntegrity: true, want: "integrity", arm: func(proxy *registrytest.Proxy) {
 			afterManifest(proxy, registrytest.Faults{SwapManifest: map[string]string{"digest": "other"}})
+		}},
+		// Signed before tagged means read back and verified before the
+		// tag: a registry that acknowledges what it then does not serve
+		// (the signature, its payload, the attestation) gets no tag.
+		{name: "the registry drops the signature", want: "does not serve", arm: func(proxy *registrytest.Proxy) {
+			afterManifest(proxy, registrytest.Faults{AcceptWithoutStoring: []string{".sig?"}})
+		}},
+		{name: "the registry drops the signature's payload", want: "does not", arm: func(proxy *registrytest.Proxy) {
+			afterManifest(proxy, registrytest.Faults{AcceptWithoutStoring: []string{"/blobs/uploads/"}})
+		}},
+		{name: "the registry drops the attestation", sbom: true, want: "does not serve", arm: func(proxy *registrytest.Proxy) {
+			afterManifest(proxy, registrytest.Faults{AcceptWithoutStoring: []string{".att?"}})
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -275,6 +305,9 @@ func TestPublish_SigningFailureLeavesThatDestinationUntagged(t *testing.T) {
 			}
 			key := testKey(t)
 			opts := Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Sign: &Signing{Signer: key}}
+			if tc.sbom {
+				opts.Sign.SBOM = []byte(testSBOM)
+			}
 			if tc.refuse {
 				opts.Sign.Signer = refusingSigner{PrivateKey: key, host: proxy.Host}
 			}
@@ -295,7 +328,7 @@ func TestPublish_SigningFailureLeavesThatDestinationUntagged(t *testing.T) {
 			if s := rep.Signatures[0]; s.Signature == nil || !s.Signature.Added || s.Error != "" {
 				t.Errorf("the good destination's signature: %+v", s)
 			}
-			if s := rep.Signatures[1]; s.Signature != nil || s.Error == "" {
+			if s := rep.Signatures[1]; s.Error == "" || s.SBOM != nil || s.Signature != nil && !tc.sbom {
 				t.Errorf("the failed destination's signature: %+v", s)
 			}
 			hosts, err := regs.Open(t.TempDir())
@@ -362,6 +395,20 @@ func agentforgeSBOM(t *testing.T, local digest.Digest, tool string) []byte {
 	return raw
 }
 
+// compactJSON is raw without indentation, its keys sorted.
+func compactJSON(t *testing.T, raw []byte) []byte {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatal(err)
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // End to end: the attestation on the registry carries the SBOM rebound to
 // the registry's digest (publishing compressed the layers).
 func TestPublish_AttestsSBOMForThePublishedDigest(t *testing.T) {
@@ -392,7 +439,7 @@ func TestPublish_AttestsSBOMForThePublishedDigest(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc sbom.Document
-	if err := json.Unmarshal(v.Predicates[0], &doc); err != nil {
+	if err := json.Unmarshal(v.Predicate, &doc); err != nil {
 		t.Fatal(err)
 	}
 	if got := doc.Packages[0].Checksums[0].ChecksumValue; "sha256:"+got != rep.Digest {
@@ -434,6 +481,12 @@ func TestPublish_SBOMMustDescribeWhatIsPublished(t *testing.T) {
 		{"another platform's SBOM", index, &Signing{Signer: key, PlatformSBOMs: map[string][]byte{"linux/amd64": agentforgeSBOM(t, children["linux/arm64"], "agentforge")}}, "not that platform's"},
 		{"a platform on a single image", single, &Signing{Signer: key, PlatformSBOMs: map[string][]byte{"linux/amd64": []byte(testSBOM)}}, "not among the platforms"},
 		{"arm64/v8 is arm64", index, &Signing{Signer: key, PlatformSBOMs: map[string][]byte{"linux/arm64/v8": agentforgeSBOM(t, children["linux/arm64"], "agentforge")}}, ""},
+		// Another image's SBOM re-encoded (what jq, an editor or another
+		// tool does to a file) is still another image's.
+		{"another image's SBOM, compacted", single, &Signing{Signer: key, SBOM: compactJSON(t, agentforgeSBOM(t, digest.FromString("another image"), "agentforge"))}, "not " + digest.FromBytes(singleRaw).String()},
+		{"another image's SBOM, escaped", single, &Signing{Signer: key, SBOM: []byte(strings.ReplaceAll(string(agentforgeSBOM(t, digest.FromString("another image"), "agentforge")), `"DESCRIBES"`, `"\u0044ESCRIBES"`))}, "not " + digest.FromBytes(singleRaw).String()},
+		{"another platform's SBOM, CRLF", index, &Signing{Signer: key, PlatformSBOMs: map[string][]byte{"linux/amd64": []byte(strings.ReplaceAll(string(agentforgeSBOM(t, children["linux/arm64"], "agentforge-0.6.0")), "\n", "\r\n"))}}, "not that platform's"},
+		{"one image's SBOM on an index, with a field added", index, &Signing{Signer: key, SBOM: []byte(strings.Replace(string(agentforgeSBOM(t, children["linux/arm64"], "agentforge")), "{", `{"x-note": "reviewed",`, 1))}, "multi-platform index"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := registrytest.New(t, registrytest.Options{})

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/progress"
 	"github.com/opencontainers/go-digest"
@@ -103,12 +104,14 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 	}
 
 	// Blobs, four at a time (PutBlob is thread-safe for registries); the
-	// first failure cancels the others.
+	// first failure cancels the others. Retries follow progress (moving): a blob
+	// keeps being retried while the registry keeps taking the others.
+	moving := &remote.Progress{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
 	for _, b := range blobs {
 		g.Go(func() error {
-			return p.hosts.Retry().Do(gctx, log, "blob "+b.Digest.String(), func() error {
+			return p.hosts.Retry().DoWith(gctx, moving, log, "blob "+b.Digest.String(), func() error {
 				return p.copyBlob(gctx, s, w, b, cache, log, st)
 			})
 		})
@@ -118,12 +121,12 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 	}
 	// Manifests by digest, children first; then commit.
 	for _, m := range manifests {
-		err := p.hosts.Retry().Do(ctx, log, "manifest", func() error { return w.PutManifest(ctx, m.raw, m.digest) })
+		err := p.hosts.Retry().DoWith(ctx, moving, log, "manifest", func() error { return w.PutManifest(ctx, m.raw, m.digest) })
 		if err != nil {
 			return fmt.Errorf("put manifest: %w", err)
 		}
 	}
-	return p.hosts.Retry().Do(ctx, log, "commit", func() error { return w.Commit(ctx, cimage.UnparsedInstance(s, nil)) })
+	return p.hosts.Retry().DoWith(ctx, moving, log, "commit", func() error { return w.Commit(ctx, cimage.UnparsedInstance(s, nil)) })
 }
 
 // has reports whether the registry at dst serves the manifest d (a failed

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/publisher/registrytest"
+	"github.com/agentforge/agentforge/publisher/sign/signtest"
+	"github.com/opencontainers/go-digest"
 )
 
 // Bad input is exit 2 for every command, whatever the command: the same
@@ -16,6 +20,24 @@ func TestCLI_BadInputIsExit2Everywhere(t *testing.T) {
 	reg := registrytest.New(t, registrytest.Options{})
 	missing := reg.Host + "/agents/none@sha256:" + strings.Repeat("ab", 32)
 	store := []string{"--storage-root", filepath.Join(t.TempDir(), "s"), "--storage-driver", "vfs", "--insecure-registry", reg.Host}
+	// An image, a key, and SBOMs that do not describe the image: found
+	// before anything is pushed.
+	layout := filepath.Join(t.TempDir(), "layout")
+	ocitest.Layout(t, mkdir(t, layout), "1", ocitest.Options{Layers: 1, Size: 256, Seed: 151})
+	t.Setenv("COSIGN_PASSWORD", "")
+	_, key, _ := signtest.KeyPair(t, "")
+	other := digest.FromString("another image")
+	sbomOf := func(checksum, purl digest.Digest) string {
+		return `{"spdxVersion":"SPDX-2.3","dataLicense":"CC0-1.0","SPDXID":"SPDXRef-DOCUMENT","name":"x","documentNamespace":"https://agentforge.invalid/x",` +
+			`"creationInfo":{"created":"2024-01-01T00:00:00Z","creators":["Tool: agentforge"]},"packages":[{"name":"x","SPDXID":"SPDXRef-Image","downloadLocation":"NOASSERTION",` +
+			`"filesAnalyzed":false,"checksums":[{"algorithm":"SHA256","checksumValue":"` + checksum.Encoded() + `"}],"licenseConcluded":"NOASSERTION","licenseDeclared":"NOASSERTION","copyrightText":"NOASSERTION",` +
+			`"externalRefs":[{"referenceCategory":"PACKAGE-MANAGER","referenceType":"purl","referenceLocator":"pkg:oci/x@sha256%3A` + purl.Encoded() + `"}],"primaryPackagePurpose":"CONTAINER"}],` +
+			`"relationships":[{"spdxElementId":"SPDXRef-DOCUMENT","relationshipType":"DESCRIBES","relatedSpdxElement":"SPDXRef-Image"}]}`
+	}
+	otherSBOM := filepath.Join(t.TempDir(), "other.spdx.json")
+	os.WriteFile(otherSBOM, []byte(sbomOf(other, other)), 0o644)
+	twoImages := filepath.Join(t.TempDir(), "two.spdx.json")
+	os.WriteFile(twoImages, []byte(sbomOf(other, digest.FromString("a third image"))), 0o644)
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -49,6 +71,10 @@ func TestCLI_BadInputIsExit2Everywhere(t *testing.T) {
 		{"unknown command", []string{"no-such-command"}},
 		{"bad --output", []string{"version", "-o", "xml"}},
 		{"bad --retries", []string{"mirror", missing, "--to", reg.Host + "/x", "--retries", "0"}},
+		{"register: an image Kubernetes cannot pull", []string{"register", "--jenkins-url", "http://127.0.0.1:1", "--jenkins-user", "u", "--template", "t", "--label", "l", "--image", "oci:/tmp/layout@sha256:" + strings.Repeat("ab", 32)}},
+		{"register: an image with a capital in its path", []string{"register", "--jenkins-url", "http://127.0.0.1:1", "--jenkins-user", "u", "--template", "t", "--label", "l", "--image", reg.Host + "/Agents/py@sha256:" + strings.Repeat("ab", 32)}},
+		{"publish: another image's SBOM, re-encoded", []string{"publish", "oci:" + layout + ":1", "--to", reg.Host + "/x", "--sign-key", key, "--sbom", otherSBOM, "--work-dir", t.TempDir()}},
+		{"publish: an SBOM naming two images", []string{"publish", "oci:" + layout + ":1", "--to", reg.Host + "/x", "--sign-key", key, "--sbom", twoImages, "--work-dir", t.TempDir()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("JENKINS_API_TOKEN", "token")

@@ -247,6 +247,9 @@ func keyValues(flag string, list []string) (map[string]string, error) {
 }
 
 func (a *app) runRegister(ctx context.Context, f *registerFlags) error {
+	// docker:// names the transport, not the image: Kubernetes pulls
+	// host/repo@sha256:….
+	f.tmpl.Image = strings.TrimPrefix(f.tmpl.Image, "docker://")
 	tmpl, err := f.template()
 	if err != nil {
 		return err
@@ -278,10 +281,18 @@ func (a *app) runRegister(ctx context.Context, f *registerFlags) error {
 		if err != nil {
 			return fmt.Errorf("--require-signature: --image: %w", err)
 		}
+		// What is registered is exactly what was verified: the repository
+		// (its name in full, as every node resolves it alike) by digest
+		// (sign.ParseRef drops docker:// and a tag next to the digest).
+		verified := ref.String()
 		if _, err := a.checkSignature(ctx, ref, f.requireSignature, sign.SBOMIfPresent); err != nil {
-			return fmt.Errorf("--require-signature: not registering %s: %w", ref, err)
+			return fmt.Errorf("--require-signature: not registering %s: %w", verified, err)
 		}
-		a.log.WithField("image", ref.String()).Info("signature verified")
+		a.log.WithField("image", verified).Info("signature verified")
+		if tmpl.Image != verified {
+			a.log.Infof("registering the image as verified: %s (given as %s)", verified, tmpl.Image)
+		}
+		tmpl.Image = verified
 	}
 	opts := jenkins.Options{DryRun: f.dryRun, Adopt: f.adopt, ScriptConsole: f.scriptConsole}
 	switch {

@@ -149,11 +149,24 @@ func printCheck(w io.Writer, c *sign.Check) {
 	if c == nil || c.Signature == nil {
 		return
 	}
-	fmt.Fprintf(w, "  signature %s: %d of %d verify with the key\n", c.Signature.Attachment, c.Signature.Verified, c.Signature.Total)
+	fmt.Fprintf(w, "  signature %s: %d of %d verify with the key%s\n", c.Signature.Attachment, c.Signature.Verified, c.Signature.Total, notRead(c.Signature.NotRead))
 	switch {
 	case c.SBOM != nil:
-		fmt.Fprintf(w, "  sbom      %s: %d of %d SPDX attestations verify with the key\n", c.SBOM.Attachment, c.SBOM.Verified, c.SBOM.Total)
+		fmt.Fprintf(w, "  sbom      %s: %d of %d SPDX attestations verify with the key%s\n", c.SBOM.Attachment, c.SBOM.Verified, c.SBOM.Total, notRead(c.SBOM.NotRead))
+	case c.SBOMAbsent && c.SBOMNotRead > 0:
+		fmt.Fprintf(w, "  sbom      none by this key among the newest read%s\n", notRead(c.SBOMNotRead))
+	case c.SBOMAbsent && c.SBOMByOtherKeys > 0:
+		fmt.Fprintf(w, "  sbom      none by this key (%d by other keys, not checked)\n", c.SBOMByOtherKeys)
 	case c.SBOMAbsent:
 		fmt.Fprintf(w, "  sbom      none attached\n")
 	}
+}
+
+// notRead says how many older signatures or attestations a check left
+// unread (it reads a bounded number, newest first).
+func notRead(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d older ones not read: past the bound)", n)
 }

@@ -51,6 +51,16 @@ type Skipped struct {
 	Reason string `json:"reason"`
 }
 
+// skipped reports whether rep skipped d.
+func (rep *Report) skipped(d digest.Digest) bool {
+	for _, s := range rep.Skipped {
+		if s.Digest == d.String() {
+			return true
+		}
+	}
+	return false
+}
+
 // has reports whether rep copied the referrer d by digest.
 func (rep *Report) has(d digest.Digest) bool {
 	for _, c := range rep.Copied {
@@ -91,7 +101,91 @@ func (c *Copier) Copy(ctx context.Context, src, dst reference.Named, d digest.Di
 	if o.cache.holds(dst) {
 		o.cache = nil // what is read from the destination is never stale
 	}
+	// The bound on what one copy writes is checked on the plan, before
+	// anything is written.
+	if err := c.Plan(ctx, src, []digest.Digest{d}); err != nil {
+		return &Report{Copied: []Copied{}}, err
+	}
 	return copyAttachments(ctx, src, dst, d, o, c.DryRun)
+}
+
+// Plan counts, from the source's listings alone (its tag-schema indexes
+// and its referrers API, read through what Prefetch fetched), the
+// manifests a copy of digests from src would write or follow: digests
+// themselves and their referrers, and theirs, as deep as Copy goes. More
+// than maxReferrerNodes in all is an *errs.IntegrityError, before anything
+// is written. Copy plans what it copies; a mirror plans every digest of
+// the image before it sends the image itself.
+func (c *Copier) Plan(ctx context.Context, src reference.Named, digests []digest.Digest) error {
+	o := c.Options
+	if err := o.Check(); err != nil {
+		return err
+	}
+	seen := map[digest.Digest]bool{}
+	count := func(d digest.Digest) error {
+		if seen[d] {
+			return nil
+		}
+		seen[d] = true
+		if len(seen) > maxReferrerNodes {
+			return &errs.IntegrityError{What: src.String() + " referrers", Check: fmt.Sprintf("more than %d manifests with signatures, attestations or referrers in all (counted before anything was copied)", maxReferrerNodes)}
+		}
+		return nil
+	}
+	level := digests
+	for _, d := range level {
+		if err := count(d); err != nil {
+			return err
+		}
+	}
+	followed := map[digest.Digest]bool{}
+	for depth := 0; depth <= maxReferrerDepth && len(level) > 0; depth++ {
+		var next []digest.Digest
+		for _, d := range level {
+			if followed[d] || d.Validate() != nil || d.Algorithm() != digest.SHA256 {
+				continue
+			}
+			followed[d] = true
+			listed, err := listedReferrers(ctx, o, src, d)
+			if err != nil {
+				return err
+			}
+			for _, r := range listed {
+				if err := count(r); err != nil {
+					return err
+				}
+				next = append(next, r)
+			}
+		}
+		level = next
+	}
+	return nil
+}
+
+// listedReferrers are the digests src lists as referrers of d: in the tag
+// schema's index and through the referrers API.
+func listedReferrers(ctx context.Context, o Options, src reference.Named, d digest.Digest) ([]digest.Digest, error) {
+	tag, err := ReferrersTag(d)
+	if err != nil {
+		return nil, err
+	}
+	tagged, err := reference.WithTag(reference.TrimNamed(src), tag)
+	if err != nil {
+		return nil, err
+	}
+	inTag, err := TagSchemaList(ctx, o, tagged)
+	if err != nil {
+		return nil, err
+	}
+	api, _, err := ListReferrers(ctx, o, src, d)
+	if err != nil {
+		return nil, err
+	}
+	var out []digest.Digest
+	for _, m := range append(inTag, api...) {
+		out = append(out, m.Digest)
+	}
+	return out, nil
 }
 
 // Prefetch starts reading, in the background, what Copy will read from
@@ -103,6 +197,17 @@ func (c *Copier) Copy(ctx context.Context, src, dst reference.Named, d digest.Di
 // whatever the number of destinations). Failures are not reported here:
 // Copy meets them again and reports them.
 func (c *Copier) Prefetch(ctx context.Context, src reference.Named, digests []digest.Digest) {
+	c.prefetch(ctx, src, digests)
+}
+
+// Snapshot is Prefetch that returns once everything is read: Copy from
+// src then copies what src had at this moment, not what is added there
+// later (by a run that signs src while it copies from it).
+func (c *Copier) Snapshot(ctx context.Context, src reference.Named, digests []digest.Digest) {
+	c.prefetch(ctx, src, digests).Wait()
+}
+
+func (c *Copier) prefetch(ctx context.Context, src reference.Named, digests []digest.Digest) *sync.WaitGroup {
 	c.Options.cache = newReadCache(src)
 	o := c.Options
 	var nodes sync.Map
@@ -120,7 +225,7 @@ func (c *Copier) Prefetch(ctx context.Context, src reference.Named, digests []di
 		return a
 	}
 	walk = func(d digest.Digest, depth int) {
-		if _, seen := nodes.LoadOrStore(d, true); seen || depth > maxReferrerDepth || d.Algorithm() != digest.SHA256 {
+		if _, seen := nodes.LoadOrStore(d, true); seen || depth > maxReferrerDepth || d.Validate() != nil || d.Algorithm() != digest.SHA256 {
 			return
 		}
 		var wg sync.WaitGroup
@@ -154,9 +259,15 @@ func (c *Copier) Prefetch(ctx context.Context, src reference.Named, digests []di
 		}()
 		wg.Wait()
 	}
+	var all sync.WaitGroup
 	for _, d := range digests {
-		go walk(d, 0)
+		all.Add(1)
+		go func() {
+			defer all.Done()
+			walk(d, 0)
+		}()
 	}
+	return &all
 }
 
 // walkAll reads each referrer listed and walks its own referrers.
@@ -187,6 +298,9 @@ func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.D
 	if seen[d] || depth > maxReferrerDepth {
 		return nil
 	}
+	if err := d.Validate(); err != nil {
+		return &errs.IntegrityError{What: src.String() + " referrer " + fmt.Sprintf("%q", d), Check: "digest: " + err.Error()}
+	}
 	if d.Algorithm() != digest.SHA256 {
 		// Attachment tags and the tag schema exist for sha256 only.
 		opts.Logger().Debugf("%s: not a sha256 digest: its own referrers are not looked up", d)
@@ -198,6 +312,12 @@ func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.D
 	seen[d] = true
 	for _, suffix := range []string{SuffixSignature, SuffixAttestation, SuffixSBOM} {
 		c, err := copyAttachment(ctx, src, dst, d, suffix, opts, dry)
+		var skip *skipError
+		if errors.As(err, &skip) {
+			opts.Logger().Warnf("%s: not copied: %s", skip.what, skip.reason)
+			rep.Skipped = append(rep.Skipped, Skipped{Digest: skip.digest.String(), Reason: skip.reason})
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -217,6 +337,9 @@ func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.D
 		return err
 	}
 	for _, r := range referrers {
+		if rep.skipped(r) {
+			continue // not on the destination: neither are its own
+		}
 		if err := copyAttachmentsOf(ctx, src, dst, r, opts, dry, rep, seen, depth+1); err != nil {
 			return err
 		}
@@ -254,6 +377,9 @@ func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Dige
 		// with its key, say): a mirror run must never drop them.
 		return mergeAttachment(ctx, a, have, to, missing, c, opts, dry)
 	}
+	if err := tooLarge(a, from); err != nil {
+		return nil, err
+	}
 	w, err := NewWriter(ctx, opts, to)
 	if err != nil {
 		return nil, err
@@ -272,15 +398,12 @@ func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Dige
 			c.Bytes += desc.Size
 			continue
 		}
-		data, err := a.Blob(ctx, desc)
+		n, err := copyBlob(ctx, a, w, desc)
 		if err != nil {
 			return nil, err
 		}
-		if _, _, err := w.Put(ctx, desc.MediaType, data); err != nil {
-			return nil, err
-		}
 		c.Blobs++
-		c.Bytes += int64(len(data))
+		c.Bytes += n
 	}
 	if dry {
 		opts.Logger().WithField("digest", c.Digest).Infof("would copy %s to %s (%d blobs, %d bytes)", from, to, c.Blobs, c.Bytes)
@@ -325,20 +448,31 @@ func mergeAttachment(ctx context.Context, a, have *Attachment, to reference.Name
 		opts.Logger().Infof("would add %d layers of %s to %s, keeping its own", len(missing), a.Ref, to)
 		return c, nil
 	}
+	if err := tooLarge(a, a.Ref); err != nil {
+		return nil, err
+	}
+	w, err := NewWriter(ctx, opts, to)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Close()
 	cur := have
 	for _, l := range missing {
-		data, err := a.Blob(ctx, l)
+		n, err := copyBlob(ctx, a, w, l)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := Append(ctx, opts, to, cur, l.MediaType, data, l.Annotations); err != nil {
+		if _, err := appendLayer(ctx, w, cur, l); err != nil {
 			return nil, fmt.Errorf("merge into %s: %w", to, err)
 		}
 		c.Blobs++
-		c.Bytes += int64(len(data))
-		next, err := Read(ctx, opts, to)
+		c.Bytes += n
+		next, err := Read(ctx, opts.Uncached(), to)
 		if err != nil {
 			return nil, fmt.Errorf("merge into %s: %w", to, err)
+		}
+		if len(missingLayers(next.Manifest.Layers, []imgspecv1.Descriptor{l})) > 0 {
+			return nil, fmt.Errorf("merge into %s: the registry does not serve the layer %s it accepted", to, l.Digest)
 		}
 		if cur != have {
 			cur.Close()
@@ -372,4 +506,26 @@ func sourceAttachment(ctx context.Context, opts Options, src, dst reference.Name
 		return nil, nil, err
 	}
 	return to, a, nil
+}
+
+// skipError is an attachment or referrer that is not copied, for a reason
+// that does not fail the image's copy (it is reported in Report.Skipped).
+type skipError struct {
+	what   string
+	digest digest.Digest
+	reason string
+}
+
+func (e *skipError) Error() string { return e.what + ": " + e.reason }
+
+// tooLarge refuses, as a skipError, an attachment or referrer holding a
+// blob larger than MaxReferrerBlob, before any of it is copied.
+func tooLarge(a *Attachment, from reference.Named) error {
+	for _, b := range append([]imgspecv1.Descriptor{a.Manifest.Config}, a.Manifest.Layers...) {
+		if b.Size > MaxReferrerBlob {
+			return &skipError{what: from.String(), digest: digest.FromBytes(a.Raw),
+				reason: fmt.Sprintf("blob %s is %d bytes, more than the %d a copy streams (MaxReferrerBlob)", b.Digest, b.Size, MaxReferrerBlob)}
+		}
+	}
+	return nil
 }

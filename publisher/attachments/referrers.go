@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
@@ -118,7 +119,14 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 					continue
 				}
 				c := Copied{Digest: m.Digest.String(), Referrer: true}
-				if err := copyManifest(ctx, src, dst, m, d, &c, opts, dry); err != nil {
+				err := copyManifest(ctx, src, dst, m, d, &c, opts, dry)
+				var skip *skipError
+				if errors.As(err, &skip) {
+					opts.Logger().Warnf("the referrer %s of %s is not copied: %s", m.Digest, d, skip.reason)
+					rep.Skipped = append(rep.Skipped, Skipped{Digest: m.Digest.String(), Reason: skip.reason})
+					continue
+				}
+				if err != nil {
 					return nil, fmt.Errorf("referrer %s of %s: %w", m.Digest, d, err)
 				}
 				verb := "copied"
@@ -166,11 +174,18 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 		}
 		c := Copied{}
 		err := copyManifest(ctx, src, dst, m, d, &c, opts, dry)
-		if errors.Is(err, errs.ErrNotFound) {
+		var skip *skipError
+		switch {
+		case errors.Is(err, errs.ErrNotFound):
 			// The source's index names a manifest it no longer has
 			// (nothing prunes the tag schema): the mirror's goes without.
 			opts.Logger().Warnf("the referrers index of %s names %s, which %s does not serve: left out", d, m.Digest, reference.Domain(src))
 			rep.Skipped = append(rep.Skipped, Skipped{Digest: m.Digest.String(), Reason: "named by the source's tag-schema index, not served"})
+			stale = append(stale, m.Digest)
+			continue
+		case errors.As(err, &skip):
+			opts.Logger().Warnf("the referrer %s of %s is not copied: %s; left out of the mirror's index", m.Digest, d, skip.reason)
+			rep.Skipped = append(rep.Skipped, Skipped{Digest: m.Digest.String(), Reason: skip.reason})
 			stale = append(stale, m.Digest)
 			continue
 		}
@@ -377,14 +392,22 @@ func writeManifest(ctx context.Context, opts Options, to reference.Named, raw []
 	return w.PutManifest(ctx, raw)
 }
 
-// parseReferrers reads a referrers index; anything else under the tag is
-// not ours to copy.
+// parseReferrers reads a tag-schema index: an OCI image index (with its
+// media type) whose every entry is a digest and a size
+// (remote.ParseReferrersIndex); anything else under the tag is not ours to
+// copy, and is an integrity failure.
 func parseReferrers(raw []byte, ref reference.Named) (*imgspecv1.Index, error) {
-	var idx imgspecv1.Index
-	if err := json.Unmarshal(raw, &idx); err != nil || idx.MediaType != imgspecv1.MediaTypeImageIndex {
+	var head struct {
+		MediaType string `json:"mediaType"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil || head.MediaType != imgspecv1.MediaTypeImageIndex {
 		return nil, &errs.IntegrityError{What: ref.String(), Check: "content: not an OCI image index (referrers tag schema)"}
 	}
-	return &idx, nil
+	idx, err := remote.ParseReferrersIndex(raw)
+	if err != nil {
+		return nil, &errs.IntegrityError{What: ref.String(), Check: "content (referrers tag schema): " + err.Error()}
+	}
+	return idx, nil
 }
 
 // MissingManifests are the entries of want that have lacks, by digest.
@@ -442,6 +465,9 @@ func sendManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.
 	if err := check(a, from); err != nil {
 		return err
 	}
+	if err := tooLarge(a, from); err != nil {
+		return err
+	}
 	if a.Manifest.MediaType == imgspecv1.MediaTypeImageIndex {
 		var idx imgspecv1.Index
 		if err := json.Unmarshal(raw, &idx); err != nil {
@@ -483,11 +509,7 @@ func sendManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.
 		if dry {
 			continue
 		}
-		data, err := a.Blob(ctx, b)
-		if err != nil {
-			return err
-		}
-		if _, _, err := w.Put(ctx, b.MediaType, data); err != nil {
+		if _, err := copyBlob(ctx, a, w, b); err != nil {
 			return err
 		}
 	}

@@ -3,9 +3,14 @@ package attachments_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
@@ -160,5 +165,74 @@ func TestCopyAttachments_StaleTagSchemaEntry(t *testing.T) {
 	var got imgspecv1.Index
 	if err := json.Unmarshal([]byte(attachmentRaw(t, o, dst, tag)), &got); err != nil || len(got.Manifests) != 1 || got.Manifests[0].Digest != real {
 		t.Errorf("the mirror's index %+v (%v), want %s only", got, err, real)
+	}
+}
+
+// No tag-schema index a registry serves makes the copy (or a signature
+// check that reads the index) panic or write anything: an entry whose
+// digest is not a digest (no algorithm, no colon, a path, empty), or whose
+// size is not a size, refuses the index as an integrity failure. (An entry
+// without a colon crashed mirror.)
+func TestCopyAttachments_MalformedTagSchemaEntries(t *testing.T) {
+	r := registrytest.NewTrio(t)
+	ctx := context.Background()
+	img := ocitest.Options{Layers: 1, Size: 256, Seed: 36}
+	src := registrytest.Push(t, r.Hosts, r.Src.Host+"/up/agent:latest", img)
+	tag, _ := attachments.ReferrersTag(src.Digest())
+	good := digest.FromString("a referrer")
+	for _, tc := range []struct {
+		name  string
+		entry string
+	}{
+		{"no colon", `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"abc","size":10}`},
+		{"no algorithm", `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":":` + good.Encoded() + `","size":10}`},
+		{"empty digest", `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"","size":10}`},
+		{"a path", `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:../../etc/passwd","size":10}`},
+		{"short hex", `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:abcd","size":10}`},
+		{"unknown algorithm", `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"md5:d41d8cd98f00b204e9800998ecf8427e","size":10}`},
+		{"no size", `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + good.String() + `"}`},
+		{"negative size", `{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"` + good.String() + `","size":-1}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[` + tc.entry + `]}`)
+			serve := func(w http.ResponseWriter, req *http.Request) bool {
+				if !strings.HasSuffix(req.URL.Path, "/manifests/"+tag) || req.Method != http.MethodGet && req.Method != http.MethodHead {
+					return false
+				}
+				w.Header().Set("Content-Type", imgspecv1.MediaTypeImageIndex)
+				w.Header().Set("Docker-Content-Digest", digest.FromBytes(body).String())
+				w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+				if req.Method == http.MethodGet {
+					w.Write(body)
+				}
+				return true
+			}
+			r.Src.Intercept(serve)
+			defer r.Src.Intercept(nil)
+			dst := registrytest.Push(t, r.Hosts, r.Without.Host+"/mirror/"+slug(tc.name)+":latest", img)
+			for _, c := range []*attachments.Copier{{Options: trio(r)}, {Options: trio(r), DryRun: true}} {
+				c.Prefetch(ctx, reference.TrimNamed(src), []digest.Digest{src.Digest()})
+				_, err := c.Copy(ctx, reference.TrimNamed(src), reference.TrimNamed(dst), src.Digest())
+				var ie *errs.IntegrityError
+				if !errors.As(err, &ie) || !strings.Contains(err.Error(), "entry") {
+					t.Errorf("dry run %t: got %v, want an integrity error naming the entry", c.DryRun, err)
+				}
+			}
+			if _, err := attachments.Read(ctx, trio(r), registrytest.Tagged(t, dst, tag)); !errors.Is(err, attachments.ErrAbsent) {
+				t.Errorf("a tag-schema index was written on the mirror: %v", err)
+			}
+			if _, err := attachments.TagSchemaList(ctx, trio(r), registrytest.Tagged(t, src, tag)); !errors.Is(err, errs.ErrIntegrity) {
+				t.Errorf("TagSchemaList: got %v, want an integrity error", err)
+			}
+			// A destination that already serves the same index (a second
+			// run, or a mirror lying too): nothing is missing there, and
+			// the entries are still refused rather than followed.
+			both := registrytest.Push(t, r.Hosts, r.WithAPI.Host+"/mirror/"+slug(tc.name)+":latest", img)
+			r.WithAPI.Intercept(serve)
+			defer r.WithAPI.Intercept(nil)
+			if _, err := copyAll(ctx, reference.TrimNamed(src), reference.TrimNamed(both), src.Digest(), trio(r)); !errors.Is(err, errs.ErrIntegrity) {
+				t.Errorf("to a destination with the same index: got %v, want an integrity error", err)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package attachments
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,9 +37,15 @@ const (
 	SuffixSBOM        = "sbom"
 )
 
-// MaxSize bounds what is read of an attachment's manifest, config or
-// layer: signatures are a few hundred bytes, an SBOM a few MiB.
+// MaxSize bounds what is read into memory of an attachment's manifest,
+// config or layer: signatures are a few hundred bytes, an SBOM a few MiB.
+// A larger blob is streamed when it is copied (copyBlob), never read.
 const MaxSize = 64 << 20
+
+// MaxReferrerBlob bounds the blobs a copy streams from one registry to
+// the other (a large file attached with oras): a signature, attestation
+// or referrer holding a larger one is skipped, and reported, not copied.
+var MaxReferrerBlob int64 = 8 << 30
 
 // Options say how to reach registries and where progress goes.
 type Options struct {
@@ -59,6 +66,13 @@ func (o Options) Logger() logrus.FieldLogger {
 		return oci.Discard
 	}
 	return o.Log
+}
+
+// Uncached is o reading everything from the registries themselves, not
+// from what a Copier prefetched: what was just written is read back.
+func (o Options) Uncached() Options {
+	o.cache = nil
+	return o
 }
 
 // Check reports a missing registry configuration as bad input.
@@ -185,7 +199,9 @@ func (a *Attachment) Blob(ctx context.Context, desc imgspecv1.Descriptor) ([]byt
 				return err
 			}
 			defer rc.Close()
-			data, err = io.ReadAll(io.LimitReader(rc, MaxSize+1))
+			// Never more than the descriptor says (and one byte to tell
+			// a longer blob): a registry cannot make us read more.
+			data, err = io.ReadAll(io.LimitReader(rc, max(desc.Size, 0)+1))
 			return err
 		})
 		return data, err
@@ -264,10 +280,84 @@ func (w *Writer) Put(ctx context.Context, mediaType string, data []byte) (imgspe
 	if err != nil {
 		return desc, false, fmt.Errorf("%s: upload blob %s: %w", w.ref, desc.Digest, err)
 	}
+	// Read back: a registry that acknowledged the upload must have it.
+	if ok, err := w.Has(ctx, desc.Digest); err != nil || !ok {
+		return desc, false, fmt.Errorf("%s: the registry accepted blob %s but does not serve it: %w", w.ref, desc.Digest, notServed(err))
+	}
 	return desc, true, nil
 }
 
-// PutManifest writes raw under the writer's tag (or digest).
+// copyBlob copies the blob desc of a to w unless w's repository has it,
+// and returns the bytes sent (0 when it was there). A small blob goes
+// through memory (and the read cache); a larger one streams from one
+// registry to the other, its sha256 and size checked as it goes, so that
+// no size limit but MaxReferrerBlob applies.
+func copyBlob(ctx context.Context, a *Attachment, w *Writer, desc imgspecv1.Descriptor) (int64, error) {
+	if desc.Size <= maxCachedBlob {
+		data, err := a.Blob(ctx, desc)
+		if err != nil {
+			return 0, err
+		}
+		if _, sent, err := w.Put(ctx, desc.MediaType, data); err != nil || !sent {
+			return 0, err
+		}
+		return int64(len(data)), nil
+	}
+	ok, err := w.Has(ctx, desc.Digest)
+	if err != nil {
+		return 0, fmt.Errorf("%s: blob %s: %w", w.ref, desc.Digest, err)
+	}
+	if ok {
+		return 0, nil
+	}
+	err = w.o.Retry(ctx, "copy blob "+desc.Digest.String(), func() error {
+		rc, err := a.openBlob(ctx, desc)
+		if err != nil {
+			return err
+		}
+		defer rc.Close()
+		h := sha256.New()
+		r := &countingReader{r: io.TeeReader(io.LimitReader(rc, desc.Size+1), h)}
+		_, perr := w.dst.PutBlob(ctx, r, types.BlobInfo{Digest: desc.Digest, Size: desc.Size, MediaType: desc.MediaType}, none.NoCache, false)
+		// What the source sent is judged first: other bytes than its
+		// digest says are an integrity failure, whatever the destination
+		// answered.
+		if r.eof || r.n > desc.Size {
+			if got := digest.NewDigest(digest.SHA256, h); got != desc.Digest || r.n != desc.Size {
+				return &errs.IntegrityError{What: a.Ref.String() + " blob " + desc.Digest.String(), Check: "sha256 and size", Expected: fmt.Sprintf("%s, %d bytes", desc.Digest, desc.Size), Actual: fmt.Sprintf("%s, %d bytes", got, r.n)}
+			}
+		}
+		return perr
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: copy blob %s: %w", w.ref, desc.Digest, err)
+	}
+	if ok, err := w.Has(ctx, desc.Digest); err != nil || !ok {
+		return 0, fmt.Errorf("%s: the registry accepted blob %s but does not serve it: %w", w.ref, desc.Digest, notServed(err))
+	}
+	return desc.Size, nil
+}
+
+// countingReader counts what it reads and whether it reached the end.
+type countingReader struct {
+	r   io.Reader
+	n   int64
+	eof bool
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	if err == io.EOF {
+		c.eof = true
+	}
+	return n, err
+}
+
+// PutManifest writes raw under the writer's tag (or digest), then reads
+// back what the registry serves there, which must be raw (a registry that
+// acknowledges a manifest it does not keep would otherwise let a tag be
+// written over a signature that is not there).
 func (w *Writer) PutManifest(ctx context.Context, raw []byte) error {
 	err := w.o.Retry(ctx, "write "+w.ref.String(), func() error {
 		if err := w.dst.PutManifest(ctx, raw, nil); err != nil {
@@ -278,7 +368,53 @@ func (w *Writer) PutManifest(ctx context.Context, raw []byte) error {
 	if err != nil {
 		return fmt.Errorf("write %s: %w", w.ref, err)
 	}
+	return ReadBack(ctx, w.o, w.ref, digest.FromBytes(raw))
+}
+
+// ReadBack checks that the registry serves the manifest want at ref (a
+// tag or digest), as it just acknowledged, asking the registry itself
+// (nothing cached). A registry that serves nothing there, or other bytes
+// (a concurrent writer of the same tag), is a runtime error naming both.
+func ReadBack(ctx context.Context, o Options, ref reference.Named, want digest.Digest) error {
+	c, err := o.Hosts.Client(ref)
+	if err != nil {
+		return err
+	}
+	var got digest.Digest
+	err = o.Retry(ctx, "read back "+ref.String(), func() error {
+		var err error
+		got, err = c.ManifestDigest(ctx, refString(ref))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("the registry accepted %s (%s) but does not serve it: %w", ref, want, notServed(err))
+	}
+	if got != want {
+		return &ReplacedError{Ref: ref.String(), Wrote: want, Serves: got}
+	}
 	return nil
+}
+
+// ReplacedError is a tag that, read back right after it was written,
+// names another manifest: a concurrent writer's (which may hold what was
+// written and more: cosign appends), or a registry keeping the old one.
+// Whoever wrote it checks whether what it needed is there.
+type ReplacedError struct {
+	Ref           string
+	Wrote, Serves digest.Digest
+}
+
+func (e *ReplacedError) Error() string {
+	return fmt.Sprintf("the registry accepted %s as %s but serves %s there", e.Ref, e.Wrote, e.Serves)
+}
+
+// notServed is err, or a plain "not there" when the registry answered
+// without an error.
+func notServed(err error) error {
+	if err == nil {
+		return errors.New("it is not there")
+	}
+	return err
 }
 
 // ImageManifest reads the manifest of repo@d, checking that the registry
@@ -306,7 +442,26 @@ func ImageManifest(ctx context.Context, o Options, ref reference.Canonical) ([]b
 // Append writes the attachment manifest at tag: cur's layers (if any)
 // plus a new one holding data, its config listing every layer as a diff ID
 // (the layers are uncompressed), blobs first. It returns the layer count.
+// A tag another writer replaced right after (a concurrent append) is not
+// an error here: the caller reads the tag back and checks its layer.
 func Append(ctx context.Context, opts Options, tag reference.Named, cur *Attachment, mediaType string, data []byte, annotations map[string]string) (int, error) {
+	w, err := NewWriter(ctx, opts, tag)
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	layer, _, err := w.Put(ctx, mediaType, data)
+	if err != nil {
+		return 0, err
+	}
+	layer.Annotations = annotations
+	return appendLayer(ctx, w, cur, layer)
+}
+
+// appendLayer writes, through w, cur's layers (if any) plus layer (its
+// blob already in w's repository), the config listing every layer as a
+// diff ID; it returns the layer count.
+func appendLayer(ctx context.Context, w *Writer, cur *Attachment, layer imgspecv1.Descriptor) (int, error) {
 	m := imgspecv1.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: imgspecv1.MediaTypeImageManifest,
@@ -322,16 +477,6 @@ func Append(ctx context.Context, opts Options, tag reference.Named, cur *Attachm
 			m.Config.MediaType = cur.Manifest.Config.MediaType
 		}
 	}
-	w, err := NewWriter(ctx, opts, tag)
-	if err != nil {
-		return 0, err
-	}
-	defer w.Close()
-	layer, _, err := w.Put(ctx, mediaType, data)
-	if err != nil {
-		return 0, err
-	}
-	layer.Annotations = annotations
 	m.Layers = append(m.Layers, layer)
 	cfg := imgspecv1.Image{RootFS: imgspecv1.RootFS{Type: "layers"}}
 	for _, l := range m.Layers {
@@ -350,7 +495,10 @@ func Append(ctx context.Context, opts Options, tag reference.Named, cur *Attachm
 	if err != nil {
 		return 0, err
 	}
-	if err := w.PutManifest(ctx, raw); err != nil {
+	// Replaced right away (another signer appending too): the caller
+	// reads the tag back and looks for its layer there.
+	var replaced *ReplacedError
+	if err := w.PutManifest(ctx, raw); err != nil && !errors.As(err, &replaced) {
 		return 0, err
 	}
 	return len(m.Layers), nil

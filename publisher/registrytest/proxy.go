@@ -11,10 +11,13 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 )
 
 // Entry is one request that went through a Proxy.
@@ -33,6 +36,9 @@ type Faults struct {
 	// with ?digest=) with 500, or drops the connection when DropConnection.
 	FailEveryNthUpload int
 	DropConnection     bool
+	// FailEveryNthSession refuses every Nth blob upload session (the POST
+	// that starts one) with 503 Service Unavailable.
+	FailEveryNthSession int
 	// SwapManifest answers requests for the manifest named by each key
 	// (a digest or tag) with the manifest named by its value: a registry
 	// that lies about what a digest is.
@@ -41,6 +47,15 @@ type Faults struct {
 	// with a 400 page quoting the request's Authorization header, as a
 	// misconfigured proxy may ("" for none).
 	EchoAuthorization string
+	// AcceptWithoutStoring answers every PUT whose path and query contain
+	// one of these strings with 201 Created, as a registry that stored it
+	// would (Location, Docker-Content-Digest), and stores nothing: a
+	// registry that loses what it acknowledged.
+	AcceptWithoutStoring []string
+	// UnavailableBlobs answers GETs of the blobs named (by digest) with
+	// 503 Service Unavailable: the first N reads for a value N > 0, every
+	// read for a value below 0.
+	UnavailableBlobs map[string]int
 	// OnResponse, when set, is called after each proxied response.
 	OnResponse func(Entry)
 }
@@ -51,11 +66,14 @@ type Proxy struct {
 	// Host is the proxy's 127.0.0.1:port.
 	Host string
 
-	mu      sync.Mutex
-	faults  Faults
-	uploads int
-	dropped int
-	log     []Entry
+	mu          sync.Mutex
+	faults      Faults
+	uploads     int
+	sessions    int
+	dropped     int
+	unavailable map[string]int // reads answered 503, by blob digest
+	swallowed   int
+	log         []Entry
 }
 
 // NewProxy starts a proxy to upstream; it stops when the test ends.
@@ -107,7 +125,7 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 			p.record(r, rec.status)
 			return
 		}
-		if p.fault(rec, r) {
+		if p.unavailableBlob(rec, r) || p.swallow(rec, r) || p.fault(rec, r) {
 			p.record(r, rec.status)
 			return
 		}
@@ -140,8 +158,96 @@ func (p *Proxy) Log() []Entry {
 	return append([]Entry(nil), p.log...)
 }
 
+// unavailableBlob answers a blob read with 503 as Faults.UnavailableBlobs
+// says; it reports whether it answered.
+func (p *Proxy) unavailableBlob(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		return false
+	}
+	_, d, ok := strings.Cut(r.URL.Path, "/blobs/")
+	if !ok || strings.HasPrefix(d, "uploads/") {
+		return false
+	}
+	p.mu.Lock()
+	n, listed := p.faults.UnavailableBlobs[d]
+	if listed && (n < 0 || p.unavailable[d] < n) {
+		if p.unavailable == nil {
+			p.unavailable = map[string]int{}
+		}
+		p.unavailable[d]++
+	} else {
+		listed = false
+	}
+	p.mu.Unlock()
+	if !listed {
+		return false
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"injected: try again later"}]}`)
+	return true
+}
+
+// swallow acknowledges a PUT without storing it, as
+// Faults.AcceptWithoutStoring says; it reports whether it answered.
+func (p *Proxy) swallow(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPut {
+		return false
+	}
+	uri := r.URL.Path + "?" + r.URL.RawQuery
+	p.mu.Lock()
+	match := slices.ContainsFunc(p.faults.AcceptWithoutStoring, func(s string) bool { return strings.Contains(uri, s) })
+	if match {
+		p.swallowed++
+	}
+	p.mu.Unlock()
+	if !match {
+		return false
+	}
+	body, _ := io.ReadAll(r.Body)
+	d := r.URL.Query().Get("digest")
+	if d == "" {
+		d = digest.FromBytes(body).String()
+	}
+	w.Header().Set("Docker-Content-Digest", d)
+	w.Header().Set("Location", r.URL.Path)
+	w.WriteHeader(http.StatusCreated)
+	return true
+}
+
+// Swallowed counts the PUTs acknowledged and not stored
+// (Faults.AcceptWithoutStoring).
+func (p *Proxy) Swallowed() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.swallowed
+}
+
+// Unavailable counts the blob reads answered 503 (Faults.UnavailableBlobs).
+func (p *Proxy) Unavailable() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, c := range p.unavailable {
+		n += c
+	}
+	return n
+}
+
 // fault injects upload failures; it reports whether it answered.
 func (p *Proxy) fault(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/blobs/uploads/") {
+		p.mu.Lock()
+		p.sessions++
+		n, every := p.sessions, p.faults.FailEveryNthSession
+		p.mu.Unlock()
+		if every <= 0 || n%every != 0 {
+			return false
+		}
+		io.Copy(io.Discard, r.Body)
+		http.Error(w, `{"errors":[{"code":"UNAVAILABLE","message":"injected: no upload session now"}]}`, http.StatusServiceUnavailable)
+		return true
+	}
 	if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/blobs/uploads/") || r.URL.Query().Get("digest") == "" {
 		return false
 	}

@@ -52,7 +52,9 @@ func SignAll(ctx context.Context, refs []reference.Canonical, s Signer, sbom []b
 }
 
 // ParseRef parses host/repo@sha256:… (docker:// optional), the form
-// publish results and Jenkins templates carry.
+// publish results and Jenkins templates carry. A tag next to the digest
+// (host/repo:tag@sha256:…) is dropped: the digest is what names the image,
+// and what is checked.
 func ParseRef(s string) (reference.Canonical, error) {
 	named, err := reference.ParseNormalizedNamed(strings.TrimPrefix(s, "docker://"))
 	if err != nil {
@@ -62,5 +64,5 @@ func ParseRef(s string) (reference.Canonical, error) {
 	if !ok {
 		return nil, errs.Inputf("reference %q: not pinned by digest (host/repo@sha256:…)", s)
 	}
-	return c, nil
+	return reference.WithDigest(reference.TrimNamed(c), c.Digest())
 }

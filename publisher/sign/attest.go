@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/agentforge/agentforge/images/errs"
@@ -112,9 +113,13 @@ func Attest(ctx context.Context, ref reference.Canonical, s Signer, predicateTyp
 	res := &Result{Ref: ref.String(), Digest: d.String(), Attachment: attRef.String()}
 	defer cur.Close()
 	if cur != nil {
-		for _, l := range cur.Manifest.Layers {
+		seen := 0
+		for _, l := range slices.Backward(cur.Manifest.Layers) {
 			if l.MediaType != attachments.MediaTypeDSSE {
 				continue
+			}
+			if seen++; seen > maxAttestationLayers {
+				break // older ones are not read: at worst one more is added
 			}
 			if st, err := checkAttestationLayer(ctx, cur, l, s.Verifier(), d); err == nil && st.PredicateType == ptype && sameJSON(st.Predicate, compact.Bytes()) {
 				opts.Logger().WithField("digest", d.String()).Infof("%s already carries this attestation (%s)", ref.Name(), attRef.Tag())
@@ -149,6 +154,15 @@ func Attest(ctx context.Context, ref reference.Canonical, s Signer, predicateTyp
 	if err != nil {
 		return nil, fmt.Errorf("attest %s: %w", ref, err)
 	}
+	if err := readBack(ctx, attRef, attachments.MediaTypeDSSE, opts, func(a *attachments.Attachment, l imgspecv1.Descriptor) error {
+		st, err := checkAttestationLayer(ctx, a, l, s.Verifier(), d)
+		if err == nil && (st.PredicateType != ptype || !sameJSON(st.Predicate, compact.Bytes())) {
+			err = errors.New("another attestation")
+		}
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("attest %s: %w", ref, err)
+	}
 	res.Added, res.Layers = true, n
 	opts.Logger().WithFields(map[string]any{"digest": d.String(), "predicateType": ptype}).Infof("attested %s (%s)", ref.Name(), attRef.Tag())
 	return res, nil
@@ -157,8 +171,19 @@ func Attest(ctx context.Context, ref reference.Canonical, s Signer, predicateTyp
 // VerifyAttestation checks that repo@digest carries, in its
 // sha256-<hex>.att attachment, at least one attestation of predicateType
 // (a URI or cosign --type name) whose envelope verifies with v and whose
-// statement's subject is the digest. The verified predicates are returned
-// in Verification.Predicates. None: an *errs.IntegrityError.
+// statement's subject is the digest. The newest verified predicate is
+// returned in Verification.Predicate. The newest maxAttestationLayers
+// attestations (and maxAttestationBytes) are read, one at a time; the
+// rest are counted in Verification.NotRead, and said.
+//
+// What is checked is defined per key: the attestations by v (those whose
+// envelope verifies with it). Another key's attestations (an upstream's,
+// copied to a mirror that signs with its own key) are not v's to judge:
+// they are counted (Verification.OtherKeys) and left alone. (A layer
+// whose signature does not verify cannot be told from another key's.) An
+// attestation by v of another digest, or that does not parse, is an
+// *errs.IntegrityError; none by v of this kind is a *MissingError; one
+// that could not be read at all is neither (see Verify).
 func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier, predicateType string, opts Options) (*Verification, error) {
 	if err := opts.Check(); err != nil {
 		return nil, err
@@ -177,59 +202,121 @@ func VerifyAttestation(ctx context.Context, ref reference.Canonical, v Verifier,
 		return res, &MissingError{Ref: ref.String(), Tag: attRef.Tag(), What: "attested"}
 	}
 	defer cur.Close()
-	var problems []string
-	typed := 0 // layers that claim to be of ptype (annotation or statement)
-	for i, l := range cur.Manifest.Layers {
+	var problems []string // by this key, and wrong
+	var unread unreadable
+	otherKinds := 0
+	budget := int64(maxAttestationBytes)
+	// Newest first (cosign appends), one at a time: at most
+	// maxAttestationLayers of them and maxAttestationBytes in all are read,
+	// and only the newest verified predicate is kept.
+	for i, l := range slices.Backward(cur.Manifest.Layers) {
 		if l.MediaType != attachments.MediaTypeDSSE {
 			continue
 		}
 		res.Total++
-		if l.Annotations[attachments.AnnotationPredicate] == ptype {
-			typed++
+		if res.Total-res.NotRead > maxAttestationLayers || l.Size > budget {
+			res.NotRead++
+			continue
 		}
+		budget -= max(l.Size, 0)
 		st, err := checkAttestationLayer(ctx, cur, l, v, d)
 		switch {
+		case unread.add(err):
+		case errors.Is(err, errNotByKey):
+			res.OtherKeys++
 		case err != nil:
 			problems = append(problems, fmt.Sprintf("attestation %d: %v", i+1, err))
 		case st.PredicateType != ptype:
-			problems = append(problems, fmt.Sprintf("attestation %d: predicate type %s", i+1, st.PredicateType))
+			otherKinds++
 		default:
-			typed++
-			res.Verified++
-			res.Predicates = append(res.Predicates, st.Predicate)
+			if res.Verified++; res.Predicate == nil {
+				res.Predicate = st.Predicate
+			}
 		}
 	}
-	if res.Verified > 0 {
+	if res.NotRead > 0 {
+		opts.Logger().Warnf("%s: %d attestations; the newest %d were read (at most %d, %d MiB in all), the other %d not", attRef, res.Total, res.Total-res.NotRead, maxAttestationLayers, maxAttestationBytes>>20, res.NotRead)
+	}
+	switch {
+	case res.Verified > 0:
 		return res, nil
+	case len(problems) > 0:
+		return res, &errs.IntegrityError{What: ref.String(), Check: fmt.Sprintf("attestation: none of %d is a %s attestation of this digest by the key (%s)", res.Total, ptype, strings.Join(problems, "; "))}
+	case unread.n > 0:
+		return res, unread.err(ref.String(), "attested as "+ptype+" with the key", res.Total)
 	}
-	if typed == 0 {
-		// Attestations of other kinds only (a provenance, say): none of
-		// this kind to check, which is not a bad one.
-		return res, &MissingError{Ref: ref.String(), What: "attested as " + ptype + " (" + attRef.Tag() + " holds other kinds only)"}
+	// None by this key of this kind: not attested, as far as this key
+	// goes (whatever other keys attested, or kinds this key attested, a
+	// provenance say).
+	var others []string
+	if res.OtherKeys > 0 {
+		others = append(others, fmt.Sprintf("%d by other keys, not checked", res.OtherKeys))
 	}
-	return res, &errs.IntegrityError{What: ref.String(), Check: fmt.Sprintf("attestation: none of %d is a %s attestation of this digest that verifies with the key (%s)", res.Total, ptype, strings.Join(problems, "; "))}
+	switch {
+	case otherKinds > 0 && res.OtherKeys == 0:
+		others = append(others, "other kinds only")
+	case otherKinds > 0:
+		others = append(others, fmt.Sprintf("%d of other kinds", otherKinds))
+	}
+	if res.NotRead > 0 {
+		others = append(others, fmt.Sprintf("%d older ones not read: more than %d, or %d MiB", res.NotRead, maxAttestationLayers, maxAttestationBytes>>20))
+	}
+	what := "attested as " + ptype + " with the key"
+	if len(others) > 0 {
+		what += " (" + attRef.Tag() + " holds " + strings.Join(others, ", ") + ")"
+	}
+	return res, &MissingError{Ref: ref.String(), What: what}
 }
 
 // checkAttestationLayer checks one DSSE layer: its blob, the envelope's
-// signature with v, and that the statement's subject names want.
+// signature with v, and that the statement's subject names want
+// (openEnvelope).
 func checkAttestationLayer(ctx context.Context, a *attachments.Attachment, l imgspecv1.Descriptor, v Verifier, want digest.Digest) (*statement, error) {
-	data, err := a.Blob(ctx, l)
+	data, err := readBlob(ctx, a, l)
 	if err != nil {
 		return nil, err
 	}
+	return openEnvelope(data, v, want)
+}
+
+// maxAttestationLayers and maxAttestationBytes bound what one
+// VerifyAttestation reads of an .att manifest, newest first (as
+// maxSignatureLayers bounds Verify): an SBOM is a few MiB.
+const (
+	maxAttestationLayers = 64
+	maxAttestationBytes  = 256 << 20
+)
+
+// errNotByKey is an envelope that no signature by the key verifies (and
+// so, what it says aside, not this key's attestation).
+var errNotByKey = errors.New("not by this key")
+
+// maxEnvelopeSignatures bounds the signatures of one DSSE envelope tried
+// against the key.
+const maxEnvelopeSignatures = 8
+
+// openEnvelope checks a DSSE envelope as a registry served it: its payload
+// type, a signature that verifies with v over the payload, and a
+// statement whose subject names want. Whatever the bytes, it returns an
+// error or the statement, and never panics; an envelope no signature by v
+// verifies is errNotByKey.
+func openEnvelope(data []byte, v Verifier, want digest.Digest) (*statement, error) {
 	var env envelope
 	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, fmt.Errorf("envelope: %w", err)
+		return nil, fmt.Errorf("%w: envelope: %v", errNotByKey, err)
 	}
 	if env.PayloadType != inTotoPayloadType {
-		return nil, fmt.Errorf("envelope payload type %q, want %q", env.PayloadType, inTotoPayloadType)
+		return nil, fmt.Errorf("%w: envelope payload type %q, want %q", errNotByKey, env.PayloadType, inTotoPayloadType)
 	}
 	body, err := base64.StdEncoding.DecodeString(env.Payload)
 	if err != nil {
-		return nil, fmt.Errorf("envelope payload: %w", err)
+		return nil, fmt.Errorf("%w: envelope payload: %v", errNotByKey, err)
 	}
 	verified := false
-	for _, s := range env.Signatures {
+	for i, s := range env.Signatures {
+		if i == maxEnvelopeSignatures {
+			break // cosign writes one; a registry cannot make us try thousands
+		}
 		sig, err := base64.StdEncoding.DecodeString(s.Sig)
 		if err == nil && v.VerifyMessage(pae(env.PayloadType, body), sig) == nil {
 			verified = true
@@ -237,7 +324,7 @@ func checkAttestationLayer(ctx context.Context, a *attachments.Attachment, l img
 		}
 	}
 	if !verified {
-		return nil, errBadSignature
+		return nil, fmt.Errorf("%w: %w", errNotByKey, errBadSignature)
 	}
 	var st statement
 	if err := json.Unmarshal(body, &st); err != nil {

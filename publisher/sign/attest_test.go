@@ -49,7 +49,7 @@ func TestAttest_VerifyAttestation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Verified != 3 || len(v.Predicates) != 3 || !strings.Contains(string(v.Predicates[0]), `"spdxVersion":"SPDX-2.3"`) {
+	if v.Verified != 3 || !strings.Contains(string(v.Predicate), `"spdxVersion":"SPDX-2.3"`) || !strings.Contains(string(v.Predicate), `pkg:oci/x?arch=amd64\u0026os=linux`) {
 		t.Errorf("VerifyAttestation: %+v", v)
 	}
 	for _, tc := range []struct {

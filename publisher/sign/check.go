@@ -22,15 +22,26 @@ const (
 type Check struct {
 	Signature *Verification `json:"signature"`
 	SBOM      *Verification `json:"sbom,omitempty"`
-	// SBOMAbsent is true when no SBOM attestation was there (and none was
-	// required).
+	// SBOMAbsent is true when no SBOM attestation by the key was there
+	// (and none was required).
 	SBOMAbsent bool `json:"sbomAbsent,omitempty"`
+	// SBOMByOtherKeys counts, then, the attestations by other keys (an
+	// upstream's, on a mirror that signs with its own key): not this
+	// key's, not judged.
+	SBOMByOtherKeys int `json:"sbomByOtherKeys,omitempty"`
+	// SBOMNotRead counts, then, the older attestations past what one
+	// check reads (see VerifyAttestation).
+	SBOMNotRead int `json:"sbomNotRead,omitempty"`
 }
 
 // CheckImage is what an admission policy checks before a pod pulls
 // repo@digest: a signature by v (Verify) and, as policy says, a signed
-// SPDX attestation by v (VerifyAttestation). A failure is an integrity
-// error; the check made so far is returned with it.
+// SPDX attestation by v (VerifyAttestation). What is checked is v's: its
+// signature and its attestations; other keys' attestations (an upstream's
+// SBOM on a mirror signing with its own key) neither pass nor fail it. A
+// failure is an integrity error (or, when the registry could not serve
+// what is there, a runtime one); the check made so far is returned with
+// it.
 func CheckImage(ctx context.Context, ref reference.Canonical, v Verifier, policy SBOMPolicy, opts Options) (*Check, error) {
 	res := &Check{}
 	var err error
@@ -42,6 +53,9 @@ func CheckImage(ctx context.Context, ref reference.Canonical, v Verifier, policy
 	}
 	res.SBOM, err = VerifyAttestation(ctx, ref, v, PredicateSPDX, opts)
 	if err != nil && policy == SBOMIfPresent && IsMissing(err) {
+		if res.SBOM != nil {
+			res.SBOMByOtherKeys, res.SBOMNotRead = res.SBOM.OtherKeys, res.SBOM.NotRead
+		}
 		res.SBOM, res.SBOMAbsent = nil, true
 		return res, nil
 	}

@@ -101,8 +101,8 @@ func TestCosign_AgentforgeVerifiesCosignSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatalf("cosign's attestation: %v", err)
 	}
-	if !strings.Contains(string(v.Predicates[0]), "SPDX-2.3") {
-		t.Errorf("predicate: %s", v.Predicates[0])
+	if !strings.Contains(string(v.Predicate), "SPDX-2.3") {
+		t.Errorf("predicate: %s", v.Predicate)
 	}
 	// The key cosign generated signs with agentforge too: the signature is
 	// already there (cosign's), so nothing is added.

@@ -77,9 +77,12 @@ func newPayload(repo reference.Named, d digest.Digest) ([]byte, error) {
 //
 // Signing again is harmless: when the .sig manifest already holds a
 // signature of this digest that verifies with s's key, nothing is written
-// (Result.Added is false). Signatures by other keys are kept. Two
-// concurrent Sign calls on one digest may lose one of the two new layers
-// (a registry has no compare-and-swap on tags); the other stays valid.
+// (Result.Added is false). Signatures by other keys are kept. The
+// signature is read back from the registry and verified there before Sign
+// returns: two concurrent Sign calls on one digest (a registry has no
+// compare-and-swap on tags) both succeed when the second appended to the
+// first's, and the one whose layer the other overwrote fails, rather than
+// being reported signed.
 func Sign(ctx context.Context, ref reference.Canonical, s Signer, opts Options) (*Result, error) {
 	d := ref.Digest()
 	sigRef, cur, err := openAttachment(ctx, ref, attachments.SuffixSignature, "sign", opts)
@@ -89,9 +92,13 @@ func Sign(ctx context.Context, ref reference.Canonical, s Signer, opts Options) 
 	res := &Result{Ref: ref.String(), Digest: d.String(), Attachment: sigRef.String()}
 	defer cur.Close()
 	if cur != nil {
-		for _, l := range cur.Manifest.Layers {
+		seen := 0
+		for _, l := range slices.Backward(cur.Manifest.Layers) {
 			if l.MediaType != attachments.MediaTypeSimpleSigning {
 				continue
+			}
+			if seen++; seen > maxSignatureLayers {
+				break // older ones are not read: at worst one more is added
 			}
 			if _, err := checkSignatureLayer(ctx, cur, l, s.Verifier(), d); err == nil {
 				opts.Logger().WithField("digest", d.String()).Infof("%s is already signed with this key (%s)", ref.Name(), sigRef.Tag())
@@ -113,6 +120,15 @@ func Sign(ctx context.Context, ref reference.Canonical, s Signer, opts Options) 
 	if err != nil {
 		return nil, fmt.Errorf("sign %s: %w", ref, err)
 	}
+	// Signed means there, read back and verified: a registry that
+	// acknowledged the signature and lost it must not see the image
+	// tagged as signed.
+	if err := readBack(ctx, sigRef, attachments.MediaTypeSimpleSigning, opts, func(a *attachments.Attachment, l imgspecv1.Descriptor) error {
+		_, err := checkSignatureLayer(ctx, a, l, s.Verifier(), d)
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("sign %s: %w", ref, err)
+	}
 	res.Added, res.Layers = true, n
 	opts.Logger().WithField("digest", d.String()).Infof("signed %s (%s)", ref.Name(), sigRef.Tag())
 	return res, nil
@@ -129,8 +145,15 @@ type Verification struct {
 	// key and name the digest; Total counts all of them.
 	Verified int `json:"verified"`
 	Total    int `json:"total"`
-	// Predicates are the verified attestations' predicates (VerifyAttestation).
-	Predicates []json.RawMessage `json:"-"`
+	// OtherKeys counts the attestations not by the key (VerifyAttestation:
+	// another key's, or ones no key verifies), which were not judged.
+	OtherKeys int `json:"otherKeys,omitempty"`
+	// Predicate is the newest verified attestation's predicate
+	// (VerifyAttestation); the others are checked and not kept.
+	Predicate json.RawMessage `json:"-"`
+	// NotRead counts the signatures (attestations) past the bound on what
+	// one check reads, newest first: they were not read.
+	NotRead int `json:"notRead,omitempty"`
 }
 
 // Verify checks that repo@digest carries, in its sha256-<hex>.sig
@@ -153,6 +176,7 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 	res := &Verification{Ref: ref.String(), Digest: d.String(), Attachment: sigRef.String()}
 	var problems []string
 	var other digest.Digest
+	var unread unreadable
 	check := func(a *attachments.Attachment) {
 		layers := 0
 		// Newest first: cosign appends, so a fresh signature on a crowded
@@ -162,8 +186,8 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 				continue
 			}
 			if layers++; layers > maxSignatureLayers {
-				problems = append(problems, fmt.Sprintf("%s: more than %d signatures, the rest not read", a.Ref, maxSignatureLayers))
-				return
+				res.NotRead++
+				continue
 			}
 			res.Total++
 			signed, err := checkSignatureLayer(ctx, a, l, v, d)
@@ -176,6 +200,7 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 			case errors.Is(err, errWrongDigest):
 				other = signed
 				problems = append(problems, fmt.Sprintf("signature %d: signs %s", res.Total, signed))
+			case unread.add(err):
 			default:
 				problems = append(problems, fmt.Sprintf("signature %d: %v", res.Total, err))
 			}
@@ -183,7 +208,12 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 	}
 	if cur != nil {
 		defer cur.Close()
-		if check(cur); res.Verified > 0 {
+		check(cur)
+		if res.NotRead > 0 {
+			opts.Logger().Warnf("%s: more than %d signatures: the newest %d were read, the other %d not", cur.Ref, maxSignatureLayers, maxSignatureLayers, res.NotRead)
+			problems = append(problems, fmt.Sprintf("%s: more than %d signatures, %d older ones not read", cur.Ref, maxSignatureLayers, res.NotRead))
+		}
+		if res.Verified > 0 {
 			return res, nil
 		}
 	}
@@ -198,6 +228,9 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 	switch {
 	case res.Verified > 0:
 		return res, nil
+	case unread.n > 0:
+		// One that could not be read may be the good one: no verdict.
+		return res, unread.err(ref.String(), "signed with the key", res.Total)
 	case cur == nil && referrers == 0:
 		verdict = &MissingError{Ref: ref.String(), Tag: sigRef.Tag(), What: "signed"}
 	case res.Total == 0:
@@ -218,6 +251,75 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 	return res, verdict
 }
 
+// unreadable collects the signatures (attestations) that are there but
+// whose blob could not be read, the registry failing past the retries:
+// their check could not be made, which is no verdict on them.
+type unreadable struct {
+	n     int
+	first error
+}
+
+// add records err when it is such a failure (not content that arrived and
+// does not match) and says whether it was.
+func (u *unreadable) add(err error) bool {
+	var rb *readError
+	if !errors.As(err, &rb) {
+		return false
+	}
+	if u.n++; u.first == nil {
+		u.first = rb.err
+	}
+	return true
+}
+
+// err says that whether ref is what (e.g. "signed with the key") could
+// not be told: a runtime error, not an integrity failure.
+func (u *unreadable) err(ref, what string, total int) error {
+	return fmt.Errorf("could not tell whether %s is %s: %d of %d could not be read from the registry: %w", ref, what, u.n, total, u.first)
+}
+
+// readError is a blob that could not be read at all (as opposed to read
+// and found wrong).
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+func (e *readError) Unwrap() error { return e.err }
+
+// readBlob reads one blob of a, marking a failure to read it (not an
+// integrity failure of what was read) as a readError.
+func readBlob(ctx context.Context, a *attachments.Attachment, l imgspecv1.Descriptor) ([]byte, error) {
+	data, err := a.Blob(ctx, l)
+	if err != nil && !errors.Is(err, errs.ErrIntegrity) {
+		return nil, &readError{err: err}
+	}
+	return data, err
+}
+
+// readBack reads the attachment at tag again from the registry and
+// checks that one of its layers of mediaType passes check (the signature
+// or attestation just written); otherwise it says the registry does not
+// serve it.
+func readBack(ctx context.Context, tag reference.Named, mediaType string, opts Options, check func(*attachments.Attachment, imgspecv1.Descriptor) error) error {
+	a, err := attachments.Read(ctx, opts.Uncached(), tag)
+	if err != nil {
+		return fmt.Errorf("read back %s: the registry does not serve what it accepted: %w", tag, err)
+	}
+	defer a.Close()
+	var last error
+	for _, l := range slices.Backward(a.Manifest.Layers) {
+		if l.MediaType != mediaType {
+			continue
+		}
+		if last = check(a, l); last == nil {
+			return nil
+		}
+	}
+	if last == nil {
+		last = errors.New("no such layer")
+	}
+	return fmt.Errorf("read back %s: the registry does not serve what it accepted: %w", tag, last)
+}
+
 // errWrongDigest is a valid signature of another digest.
 var errWrongDigest = errors.New("signs another digest")
 
@@ -233,7 +335,7 @@ func checkSignatureLayer(ctx context.Context, a *attachments.Attachment, l imgsp
 	if err != nil {
 		return "", fmt.Errorf("signature annotation: %w", err)
 	}
-	payload, err := a.Blob(ctx, l)
+	payload, err := readBlob(ctx, a, l)
 	if err != nil {
 		return "", err
 	}

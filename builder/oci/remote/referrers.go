@@ -45,7 +45,7 @@ func (c *Client) Referrers(ctx context.Context, d digest.Digest) (list []imgspec
 	}
 	seen := map[digest.Digest]bool{}
 	for page := 1; ; page++ {
-		idx, err := parseReferrersPage(body)
+		idx, err := ParseReferrersIndex(body)
 		if err != nil {
 			return nil, true, &errs.IntegrityError{What: what, Check: err.Error()}
 		}
@@ -84,9 +84,12 @@ func noReferrersAPI(status int) bool {
 	return false
 }
 
-// parseReferrersPage checks one answer: an OCI image index whose entries
-// each have a valid digest and a size.
-func parseReferrersPage(body []byte) (*imgspecv1.Index, error) {
+// ParseReferrersIndex reads a list of referrers, a referrers API page or
+// a tag-schema index: an OCI image index (a media type, when given, must
+// be that) whose entries each have a valid digest (a supported algorithm
+// and its hex) and a positive size. Whatever the bytes, it returns an
+// error rather than an entry that is not a digest.
+func ParseReferrersIndex(body []byte) (*imgspecv1.Index, error) {
 	var idx imgspecv1.Index
 	if err := json.Unmarshal(body, &idx); err != nil {
 		return nil, fmt.Errorf("not an OCI image index: %w", err)
@@ -94,12 +97,12 @@ func parseReferrersPage(body []byte) (*imgspecv1.Index, error) {
 	if idx.MediaType != "" && idx.MediaType != imgspecv1.MediaTypeImageIndex {
 		return nil, fmt.Errorf("media type %q, want %s", idx.MediaType, imgspecv1.MediaTypeImageIndex)
 	}
-	for _, m := range idx.Manifests {
+	for i, m := range idx.Manifests {
 		if err := m.Digest.Validate(); err != nil {
-			return nil, fmt.Errorf("entry %q: %w", m.Digest, err)
+			return nil, fmt.Errorf("entry %d %q: %w", i+1, m.Digest, err)
 		}
 		if m.Size <= 0 {
-			return nil, fmt.Errorf("entry %s: size %d", m.Digest, m.Size)
+			return nil, fmt.Errorf("entry %d %s: size %d", i+1, m.Digest, m.Size)
 		}
 	}
 	return &idx, nil

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,11 +23,41 @@ import (
 
 // RetryPolicy bounds retries of registry operations.
 type RetryPolicy struct {
-	// Attempts is the total number of tries; 0 means 4.
+	// Attempts is how many tries in a row an operation makes without the
+	// registry making progress meanwhile (see Progress); 0 means 4.
+	// Alone (Do), that is its number of tries.
 	Attempts int
 	// Delay is the first wait, doubled after each failure (with up to 25 %
-	// jitter); 0 means 1 s.
+	// jitter) up to MaxDelay; 0 means 1 s.
 	Delay time.Duration
+	// MaxDelay caps the wait between two tries; 0 means 30 s.
+	MaxDelay time.Duration
+	// Deadline bounds how long one operation keeps being retried, from
+	// its first failure, however much progress others make; 0 means
+	// 10 minutes.
+	Deadline time.Duration
+}
+
+// Progress is what the operations of one transfer (the blobs of an image
+// to one registry) share: each success counts. An operation that fails
+// while others succeed is not failing alone; the registry is accepting
+// work, so its tries in a row start again (see RetryPolicy.DoWith). The
+// zero value is ready to use; a nil *Progress counts nothing.
+type Progress struct {
+	n atomic.Int64
+}
+
+func (g *Progress) load() int64 {
+	if g == nil {
+		return 0
+	}
+	return g.n.Load()
+}
+
+func (g *Progress) done() {
+	if g != nil {
+		g.n.Add(1)
+	}
 }
 
 // Do runs fn until it succeeds, fails in a way not known to be temporary
@@ -34,28 +65,67 @@ type RetryPolicy struct {
 // log (nil: not logged). c/image itself already waits out 429 answers,
 // honouring Retry-After.
 func (p RetryPolicy) Do(ctx context.Context, log logrus.FieldLogger, what string, fn func() error) error {
-	attempts, delay := p.Attempts, p.Delay
+	return p.DoWith(ctx, nil, log, what, fn)
+}
+
+// DoWith is Do for one operation of a group sharing g: a try that fails
+// after another operation of the group succeeded (since this one's
+// previous try) starts the count of tries in a row again, and the wait
+// with it: retries follow the registry's progress rather than a fixed
+// count, so that a registry that refuses one request in three, but keeps
+// accepting the others, is waited out. Without progress, Attempts tries in
+// a row end it; in any case, Deadline after its first failure does.
+func (p RetryPolicy) DoWith(ctx context.Context, g *Progress, log logrus.FieldLogger, what string, fn func() error) error {
+	attempts, first, maxDelay, deadline := p.Attempts, p.Delay, p.MaxDelay, p.Deadline
 	if attempts <= 0 {
 		attempts = 4
 	}
-	if delay <= 0 {
-		delay = time.Second
+	if first <= 0 {
+		first = time.Second
 	}
-	var err error
-	for i := 1; ; i++ {
-		if err = fn(); err == nil || !Temporary(err) || i >= attempts {
+	if maxDelay <= 0 {
+		maxDelay = 30 * time.Second
+	}
+	if deadline <= 0 {
+		deadline = 10 * time.Minute
+	}
+	delay, inARow := first, 0
+	seen := g.load()
+	var since time.Time
+	for try := 1; ; try++ {
+		err := fn()
+		if err == nil {
+			g.done()
+			return nil
+		}
+		if !Temporary(err) {
 			return err
+		}
+		if now := g.load(); now != seen {
+			// Others got through since this one's last try: the
+			// registry is working; this one is not failing alone.
+			seen, inARow, delay = now, 0, first
+		}
+		inARow++
+		if since.IsZero() {
+			since = time.Now()
+		}
+		if inARow >= attempts {
+			return err
+		}
+		if time.Since(since) >= deadline {
+			return fmt.Errorf("%w (still failing %s after its first failure)", err, deadline)
 		}
 		wait := Jitter(delay)
 		if log != nil {
-			log.WithField("attempt", i).Warnf("%s failed, retrying in %s: %v", what, wait.Round(time.Millisecond), err)
+			log.WithField("attempt", try).Warnf("%s failed, retrying in %s: %v", what, wait.Round(time.Millisecond), err)
 		}
 		select {
 		case <-ctx.Done():
 			return err
 		case <-time.After(wait):
 		}
-		delay *= 2
+		delay = min(delay*2, maxDelay)
 	}
 }
 

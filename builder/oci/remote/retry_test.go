@@ -72,3 +72,54 @@ func TestRetryPolicy_RetriesOnlyTemporary(t *testing.T) {
 		}
 	}
 }
+
+// Retries follow progress: an operation of a group keeps being retried
+// while the others keep getting through (the registry is taking work; a
+// refusal here and there is not it failing), and gives up after Attempts
+// tries in a row with nobody getting through, or at Deadline whatever the
+// others do. Alone, it is the fixed count.
+func TestRetryPolicy_FollowsProgress(t *testing.T) {
+	ctx := context.Background()
+	flaky := &Error{StatusCode: 503}
+	p := RetryPolicy{Attempts: 4, Delay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
+	for _, tc := range []struct {
+		name     string
+		policy   RetryPolicy
+		fails    int  // tries that fail before one succeeds
+		others   bool // another operation succeeds between two tries
+		wantErr  bool
+		wantRuns int
+	}{
+		{"others progress: ten failures are waited out", p, 10, true, false, 11},
+		{"nobody progresses: four tries", p, 10, false, true, 4},
+		{"others progress, but past the deadline", RetryPolicy{Attempts: 4, Delay: time.Millisecond, MaxDelay: time.Millisecond, Deadline: 30 * time.Millisecond}, 1 << 20, true, true, -1},
+		{"three failures alone: within four tries", p, 3, false, false, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := &Progress{}
+			runs := 0
+			start := time.Now()
+			err := tc.policy.DoWith(ctx, g, nil, "blob", func() error {
+				if runs++; runs <= tc.fails {
+					if tc.others {
+						g.done() // another blob of the transfer got through
+					}
+					return flaky
+				}
+				return nil
+			})
+			if (err != nil) != tc.wantErr || tc.wantRuns >= 0 && runs != tc.wantRuns {
+				t.Errorf("%d runs, error %v; want %d runs, error %t", runs, err, tc.wantRuns, tc.wantErr)
+			}
+			if tc.policy.Deadline > 0 && time.Since(start) > tc.policy.Deadline+time.Second {
+				t.Errorf("retried for %s, past the deadline %s", time.Since(start), tc.policy.Deadline)
+			}
+		})
+	}
+	// A success counts as progress for the others.
+	g := &Progress{}
+	p.DoWith(ctx, g, nil, "ok", func() error { return nil })
+	if g.load() != 1 {
+		t.Errorf("progress %d after one success, want 1", g.load())
+	}
+}

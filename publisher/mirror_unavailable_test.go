@@ -1,0 +1,118 @@
+package publisher
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/publisher/attachments"
+	"github.com/agentforge/agentforge/publisher/registrytest"
+	"github.com/agentforge/agentforge/publisher/sign"
+	"github.com/agentforge/agentforge/publisher/sign/signtest"
+	"go.podman.io/image/v5/docker/reference"
+)
+
+// A source that cannot serve a signature's or attestation's blob for a
+// moment delays the mirror; it does not fail it: those blobs are retried
+// like the image's. One that keeps failing fails that destination as a
+// runtime error (exit 1), not as an integrity failure (exit 3), and leaves
+// no tag there.
+func TestMirror_SignatureBlobUnavailable(t *testing.T) {
+	up := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, up)
+	mir := registrytest.New(t, registrytest.Options{})
+	regs := remote.Registries{Insecure: []string{proxy.Host, mir.Host}, Retry: remote.RetryPolicy{Delay: 5 * time.Millisecond}}
+	hosts := registrytest.Open(t, regs)
+	ctx := context.Background()
+	ref := registrytest.Push(t, hosts, proxy.Host+"/up/agent:1", ocitest.Options{Layers: 1, Size: 512, Seed: 71})
+	key := testKey(t)
+	if _, err := sign.SignAll(ctx, []reference.Canonical{ref}, key, []byte(signtest.SBOM), sign.Options{Hosts: hosts}); err != nil {
+		t.Fatal(err)
+	}
+	blobOf := func(suffix string) string {
+		tag, _ := attachments.TagRef(ref, ref.Digest(), suffix)
+		a, err := attachments.Read(ctx, sign.Options{Hosts: hosts}, tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.Manifest.Layers[0].Digest.String()
+	}
+	sig, att := blobOf(attachments.SuffixSignature), blobOf(attachments.SuffixAttestation)
+	for i, tc := range []struct {
+		name  string
+		blobs map[string]int
+		fails bool
+	}{
+		{"signature blob, two 503s", map[string]int{sig: 2}, false},
+		{"attestation blob, one 503", map[string]int{att: 1}, false},
+		{"signature blob, always 503", map[string]int{sig: -1}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			proxy.Set(registrytest.Faults{UnavailableBlobs: tc.blobs})
+			before := proxy.Unavailable()
+			repo := mir.Host + "/mirror/agent" + string(rune('a'+i))
+			rep, err := Mirror(ctx, mustRef(t, "docker://"+proxy.Host+"/up/agent:1"), []Destination{dest(t, repo, "1")},
+				MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}})
+			if proxy.Unavailable() == before {
+				t.Fatal("the fault was not met")
+			}
+			if !tc.fails {
+				if err != nil {
+					t.Fatalf("a passing 503 failed the mirror: %v", err)
+				}
+				if _, err := sign.CheckImage(ctx, canonicalAt(t, repo, ref.Digest()), key.Public(), sign.SBOMRequired, sign.Options{Hosts: hosts}); err != nil {
+					t.Errorf("on the mirror: %v", err)
+				}
+				return
+			}
+			if err == nil || errors.Is(err, errs.ErrIntegrity) {
+				t.Fatalf("got %v, want a runtime error (exit 1)", err)
+			}
+			if !strings.Contains(err.Error(), "503") {
+				t.Errorf("the error does not say what failed: %v", err)
+			}
+			if rep == nil || rep.Destinations[0].Error == "" {
+				t.Errorf("report %+v, want the destination's error", rep)
+			}
+			if got := tagDigest(t, Options{Hosts: hosts}, mir.Host, "mirror/agent"+string(rune('a'+i))+":1"); got != "" {
+				t.Errorf("tagged %s without its signature", got)
+			}
+		})
+	}
+}
+
+// A destination that acknowledges the copied signature (or attestation)
+// and does not keep it gets no tag: what is copied before the tags is read
+// back before them.
+func TestMirror_DroppedSignatureLeavesNoTag(t *testing.T) {
+	up := registrytest.New(t, registrytest.Options{})
+	mir := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, mir)
+	regs := remote.Registries{Insecure: []string{up.Host, mir.Host, proxy.Host}, Retry: remote.RetryPolicy{Delay: 5 * time.Millisecond}}
+	hosts := registrytest.Open(t, regs)
+	ctx := context.Background()
+	ref := registrytest.Push(t, hosts, up.Host+"/up/agent:1", ocitest.Options{Layers: 1, Size: 512, Seed: 72})
+	if _, err := sign.SignAll(ctx, []reference.Canonical{ref}, testKey(t), []byte(signtest.SBOM), sign.Options{Hosts: hosts}); err != nil {
+		t.Fatal(err)
+	}
+	for i, drop := range []string{".sig?", ".att?"} {
+		proxy.Set(registrytest.Faults{AcceptWithoutStoring: []string{drop}})
+		repo := "mirror/agent" + string(rune('a'+i))
+		_, err := Mirror(ctx, mustRef(t, "docker://"+up.Host+"/up/agent:1"), []Destination{dest(t, proxy.Host+"/"+repo, "1")},
+			MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}})
+		if err == nil || !strings.Contains(err.Error(), "does not serve") {
+			t.Errorf("%s dropped: got %v, want an error saying the registry does not serve it", drop, err)
+		}
+		if proxy.Swallowed() == 0 {
+			t.Fatal("the fault was not met")
+		}
+		if got := tagDigest(t, Options{Hosts: hosts}, mir.Host, repo+":1"); got != "" {
+			t.Errorf("%s dropped: tagged %s", drop, got)
+		}
+	}
+}
