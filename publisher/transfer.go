@@ -169,17 +169,17 @@ func (p *run) copyBlob(ctx context.Context, s types.ImageSource, w types.ImageDe
 		to = reference.TrimNamed(named).String()
 	}
 	bar := progress.Start(p.opts.Progress, fmt.Sprintf("push %s to %s", oci.Short(b.Digest.String()), to), b.Size)
-	counted := &countingReader{r: progress.Reader(io.TeeReader(rc, h), bar)}
+	counted := &progress.Counter{R: progress.Reader(io.TeeReader(rc, h), bar)}
 	defer func() { bar.Done(err) }()
 	if _, err := w.PutBlob(ctx, counted, types.BlobInfo{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType}, cache, false); err != nil {
 		// A source that sent other bytes than its digest says is an
 		// integrity failure, whatever the registry answered.
-		if got := digest.NewDigest(digest.SHA256, h); counted.eof && got != b.Digest {
+		if got := digest.NewDigest(digest.SHA256, h); counted.EOF && got != b.Digest {
 			return &errs.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256", Expected: b.Digest.String(), Actual: got.String()}
 		}
 		return fmt.Errorf("push blob %s: %w", b.Digest, err)
 	}
-	if !counted.eof {
+	if !counted.EOF {
 		// The destination found the blob already there (it appeared since
 		// our check, e.g. an interrupted earlier upload finishing) and did
 		// not read the stream: nothing was sent.
@@ -188,14 +188,14 @@ func (p *run) copyBlob(ctx context.Context, s types.ImageSource, w types.ImageDe
 		st.mu.Unlock()
 		return nil
 	}
-	if got := digest.NewDigest(digest.SHA256, h); got != b.Digest || (b.Size >= 0 && counted.n != b.Size) {
-		return &errs.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256 and size", Expected: fmt.Sprintf("%s, %d bytes", b.Digest, b.Size), Actual: fmt.Sprintf("%s, %d bytes", got, counted.n)}
+	if got := digest.NewDigest(digest.SHA256, h); got != b.Digest || (b.Size >= 0 && counted.N != b.Size) {
+		return &errs.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256 and size", Expected: fmt.Sprintf("%s, %d bytes", b.Digest, b.Size), Actual: fmt.Sprintf("%s, %d bytes", got, counted.N)}
 	}
 	st.mu.Lock()
 	st.pushed++
-	st.bytes += counted.n
+	st.bytes += counted.N
 	st.mu.Unlock()
-	log.WithFields(logrus.Fields{"blob": b.Digest.String(), "bytes": counted.n}).Info("blob pushed")
+	log.WithFields(logrus.Fields{"blob": b.Digest.String(), "bytes": counted.N}).Info("blob pushed")
 	return nil
 }
 
@@ -205,20 +205,4 @@ func layerInfos(m manifest.Manifest) []types.BlobInfo {
 		out = append(out, l.BlobInfo)
 	}
 	return out
-}
-
-// countingReader counts bytes and notes whether the stream was read to its end.
-type countingReader struct {
-	r   io.Reader
-	n   int64
-	eof bool // the whole stream was read
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n += int64(n)
-	if err == io.EOF {
-		c.eof = true
-	}
-	return n, err
 }

@@ -147,3 +147,23 @@ var None Reporter = none{}
 type none struct{}
 
 func (none) Start(string, int64) Bar { return nop{} }
+
+// Counter is a reader that counts the bytes read through it and notes
+// whether the stream was read to its end (whether a consumer read the
+// whole blob, or stopped early because it had it already).
+type Counter struct {
+	R io.Reader
+	// N is the number of bytes read so far.
+	N int64
+	// EOF is set once R returned io.EOF.
+	EOF bool
+}
+
+func (c *Counter) Read(p []byte) (int, error) {
+	n, err := c.R.Read(p)
+	c.N += int64(n)
+	if err == io.EOF {
+		c.EOF = true
+	}
+	return n, err
+}

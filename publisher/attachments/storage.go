@@ -12,6 +12,7 @@ import (
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/progress"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -317,14 +318,14 @@ func copyBlob(ctx context.Context, a *Attachment, w *Writer, desc imgspecv1.Desc
 		}
 		defer rc.Close()
 		h := sha256.New()
-		r := &countingReader{r: io.TeeReader(io.LimitReader(rc, desc.Size+1), h)}
+		r := &progress.Counter{R: io.TeeReader(io.LimitReader(rc, desc.Size+1), h)}
 		_, perr := w.dst.PutBlob(ctx, r, types.BlobInfo{Digest: desc.Digest, Size: desc.Size, MediaType: desc.MediaType}, none.NoCache, false)
 		// What the source sent is judged first: other bytes than its
 		// digest says are an integrity failure, whatever the destination
 		// answered.
-		if r.eof || r.n > desc.Size {
-			if got := digest.NewDigest(digest.SHA256, h); got != desc.Digest || r.n != desc.Size {
-				return &errs.IntegrityError{What: a.Ref.String() + " blob " + desc.Digest.String(), Check: "sha256 and size", Expected: fmt.Sprintf("%s, %d bytes", desc.Digest, desc.Size), Actual: fmt.Sprintf("%s, %d bytes", got, r.n)}
+		if r.EOF || r.N > desc.Size {
+			if got := digest.NewDigest(digest.SHA256, h); got != desc.Digest || r.N != desc.Size {
+				return &errs.IntegrityError{What: a.Ref.String() + " blob " + desc.Digest.String(), Check: "sha256 and size", Expected: fmt.Sprintf("%s, %d bytes", desc.Digest, desc.Size), Actual: fmt.Sprintf("%s, %d bytes", got, r.N)}
 			}
 		}
 		return perr
@@ -336,22 +337,6 @@ func copyBlob(ctx context.Context, a *Attachment, w *Writer, desc imgspecv1.Desc
 		return 0, fmt.Errorf("%s: the registry accepted blob %s but does not serve it: %w", w.ref, desc.Digest, notServed(err))
 	}
 	return desc.Size, nil
-}
-
-// countingReader counts what it reads and whether it reached the end.
-type countingReader struct {
-	r   io.Reader
-	n   int64
-	eof bool
-}
-
-func (c *countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n += int64(n)
-	if err == io.EOF {
-		c.eof = true
-	}
-	return n, err
 }
 
 // PutManifest writes raw under the writer's tag (or digest), then reads
