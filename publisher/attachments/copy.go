@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/docker/reference"
+	"golang.org/x/sync/errgroup"
 )
 
 // Copied is one attachment copied by a Copier.
@@ -385,25 +386,37 @@ func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Dige
 		return nil, err
 	}
 	defer w.Close()
+	// The blobs go at once (a signature's payload and config, an SBOM's
+	// layers); each upload asks the registry first and sends only what
+	// it lacks.
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
 	for _, desc := range append(a.Manifest.Layers, a.Manifest.Config) {
-		ok, err := w.Has(ctx, desc.Digest)
-		if err != nil {
-			return nil, fmt.Errorf("%s: blob %s: %w", to, desc.Digest, err)
-		}
-		if ok {
-			continue
-		}
-		if dry {
-			c.Blobs++
-			c.Bytes += desc.Size
-			continue
-		}
-		n, err := copyBlob(ctx, a, w, desc)
-		if err != nil {
-			return nil, err
-		}
-		c.Blobs++
-		c.Bytes += n
+		g.Go(func() error {
+			var sent bool
+			var err error
+			if dry {
+				if sent, err = w.Has(gctx, desc.Digest); err == nil {
+					sent = !sent
+				}
+			} else {
+				sent, err = copyBlob(gctx, a, w, desc)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: blob %s: %w", to, desc.Digest, err)
+			}
+			if sent {
+				mu.Lock()
+				c.Blobs++
+				c.Bytes += desc.Size
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	if dry {
 		opts.Logger().WithField("digest", c.Digest).Infof("would copy %s to %s (%d blobs, %d bytes)", from, to, c.Blobs, c.Bytes)
@@ -458,7 +471,7 @@ func mergeAttachment(ctx context.Context, a, have *Attachment, to reference.Name
 	defer w.Close()
 	cur := have
 	for _, l := range missing {
-		n, err := copyBlob(ctx, a, w, l)
+		sent, err := copyBlob(ctx, a, w, l)
 		if err != nil {
 			return nil, err
 		}
@@ -466,7 +479,9 @@ func mergeAttachment(ctx context.Context, a, have *Attachment, to reference.Name
 			return nil, fmt.Errorf("merge into %s: %w", to, err)
 		}
 		c.Blobs++
-		c.Bytes += n
+		if sent {
+			c.Bytes += l.Size
+		}
 		next, err := Read(ctx, opts.Uncached(), to)
 		if err != nil {
 			return nil, fmt.Errorf("merge into %s: %w", to, err)

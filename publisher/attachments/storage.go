@@ -264,22 +264,22 @@ func (w *Writer) Has(ctx context.Context, d digest.Digest) (bool, error) {
 }
 
 // Put uploads data as a blob unless the repository has it, and returns
-// its descriptor and whether it was sent.
+// its descriptor and whether it was sent. (The upload itself asks the
+// registry first: a blob it has is not read, and so not sent.)
 func (w *Writer) Put(ctx context.Context, mediaType string, data []byte) (imgspecv1.Descriptor, bool, error) {
 	desc := imgspecv1.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(data), Size: int64(len(data))}
-	ok, err := w.Has(ctx, desc.Digest)
-	if err != nil {
-		return desc, false, fmt.Errorf("%s: blob %s: %w", w.ref, desc.Digest, err)
-	}
-	if ok {
-		return desc, false, nil
-	}
-	err = w.o.Retry(ctx, "upload blob "+desc.Digest.String(), func() error {
-		_, err := w.dst.PutBlob(ctx, bytes.NewReader(data), types.BlobInfo{Digest: desc.Digest, Size: desc.Size, MediaType: mediaType}, none.NoCache, false)
+	sent := false
+	err := w.o.Retry(ctx, "upload blob "+desc.Digest.String(), func() error {
+		r := &progress.Counter{R: bytes.NewReader(data)}
+		_, err := w.dst.PutBlob(ctx, r, types.BlobInfo{Digest: desc.Digest, Size: desc.Size, MediaType: mediaType}, none.NoCache, false)
+		sent = r.N > 0 || (r.EOF && len(data) == 0)
 		return err
 	})
 	if err != nil {
 		return desc, false, fmt.Errorf("%s: upload blob %s: %w", w.ref, desc.Digest, err)
+	}
+	if !sent {
+		return desc, false, nil
 	}
 	// Read back: a registry that acknowledged the upload must have it.
 	if ok, err := w.Has(ctx, desc.Digest); err != nil || !ok {
@@ -289,29 +289,21 @@ func (w *Writer) Put(ctx context.Context, mediaType string, data []byte) (imgspe
 }
 
 // copyBlob copies the blob desc of a to w unless w's repository has it,
-// and returns the bytes sent (0 when it was there). A small blob goes
+// and says whether it was sent. A small blob goes
 // through memory (and the read cache); a larger one streams from one
 // registry to the other, its sha256 and size checked as it goes, so that
 // no size limit but MaxReferrerBlob applies.
-func copyBlob(ctx context.Context, a *Attachment, w *Writer, desc imgspecv1.Descriptor) (int64, error) {
+func copyBlob(ctx context.Context, a *Attachment, w *Writer, desc imgspecv1.Descriptor) (bool, error) {
 	if desc.Size <= maxCachedBlob {
 		data, err := a.Blob(ctx, desc)
 		if err != nil {
-			return 0, err
+			return false, err
 		}
-		if _, sent, err := w.Put(ctx, desc.MediaType, data); err != nil || !sent {
-			return 0, err
-		}
-		return int64(len(data)), nil
+		_, sent, err := w.Put(ctx, desc.MediaType, data)
+		return sent, err
 	}
-	ok, err := w.Has(ctx, desc.Digest)
-	if err != nil {
-		return 0, fmt.Errorf("%s: blob %s: %w", w.ref, desc.Digest, err)
-	}
-	if ok {
-		return 0, nil
-	}
-	err = w.o.Retry(ctx, "copy blob "+desc.Digest.String(), func() error {
+	sent := false
+	err := w.o.Retry(ctx, "copy blob "+desc.Digest.String(), func() error {
 		rc, err := a.openBlob(ctx, desc)
 		if err != nil {
 			return err
@@ -319,7 +311,9 @@ func copyBlob(ctx context.Context, a *Attachment, w *Writer, desc imgspecv1.Desc
 		defer rc.Close()
 		h := sha256.New()
 		r := &progress.Counter{R: io.TeeReader(io.LimitReader(rc, desc.Size+1), h)}
+		// The upload asks the registry first: a blob it has is not read.
 		_, perr := w.dst.PutBlob(ctx, r, types.BlobInfo{Digest: desc.Digest, Size: desc.Size, MediaType: desc.MediaType}, none.NoCache, false)
+		sent = r.N > 0
 		// What the source sent is judged first: other bytes than its
 		// digest says are an integrity failure, whatever the destination
 		// answered.
@@ -331,12 +325,15 @@ func copyBlob(ctx context.Context, a *Attachment, w *Writer, desc imgspecv1.Desc
 		return perr
 	})
 	if err != nil {
-		return 0, fmt.Errorf("%s: copy blob %s: %w", w.ref, desc.Digest, err)
+		return false, fmt.Errorf("%s: copy blob %s: %w", w.ref, desc.Digest, err)
+	}
+	if !sent {
+		return false, nil
 	}
 	if ok, err := w.Has(ctx, desc.Digest); err != nil || !ok {
-		return 0, fmt.Errorf("%s: the registry accepted blob %s but does not serve it: %w", w.ref, desc.Digest, notServed(err))
+		return false, fmt.Errorf("%s: the registry accepted blob %s but does not serve it: %w", w.ref, desc.Digest, notServed(err))
 	}
-	return desc.Size, nil
+	return true, nil
 }
 
 // PutManifest writes raw under the writer's tag (or digest), then reads
