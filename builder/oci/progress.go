@@ -28,29 +28,33 @@ func CopyProgress(r progress.Reporter, verb string) (ch chan types.ProgressPrope
 	}
 	go func() {
 		defer close(finished)
-		bars := map[digest.Digest]*running{}
+		// c/image does not merge equal layers: one digest may be copied
+		// twice, so each digest has a queue of bars, oldest first.
+		bars := map[digest.Digest][]*running{}
 		for p := range ch {
 			d := p.Artifact.Digest
 			switch p.Event {
 			case types.ProgressEventNewArtifact:
-				bars[d] = &running{bar: r.Start(fmt.Sprintf("%s %s", verb, Short(d.String())), p.Artifact.Size)}
+				bars[d] = append(bars[d], &running{bar: r.Start(fmt.Sprintf("%s %s", verb, Short(d.String())), p.Artifact.Size)})
 			case types.ProgressEventRead, types.ProgressEventDone:
-				b := bars[d]
-				if b == nil {
+				if len(bars[d]) == 0 {
 					continue
 				}
+				b := bars[d][0]
 				if p.Offset > b.seen {
 					b.bar.Add(int(p.Offset - b.seen))
 					b.seen = p.Offset
 				}
 				if p.Event == types.ProgressEventDone {
 					b.bar.Done(nil)
-					delete(bars, d)
+					bars[d] = bars[d][1:]
 				}
 			}
 		}
-		for _, b := range bars {
-			b.bar.Done(errors.New("copy ended before this blob did"))
+		for _, queue := range bars {
+			for _, b := range queue {
+				b.bar.Done(errors.New("copy ended before this blob did"))
+			}
 		}
 	}()
 	return ch, func() {

@@ -11,10 +11,11 @@ import (
 )
 
 type recorded struct {
-	mu    sync.Mutex
-	names []string
-	bytes map[string]int
-	ended map[string]error
+	mu           sync.Mutex
+	names        []string
+	bytes        map[string]int
+	ended        map[string]error
+	ends, failed int
 }
 
 func (r *recorded) Start(what string, total int64) progress.Bar {
@@ -33,6 +34,10 @@ func (b *recordedBar) Add(n int) { b.r.mu.Lock(); b.r.bytes[b.what] += n; b.r.mu
 func (b *recordedBar) Done(err error) {
 	b.r.mu.Lock()
 	b.r.ended[b.what] = err
+	b.r.ends++
+	if err != nil {
+		b.r.failed++
+	}
 	b.r.mu.Unlock()
 }
 
@@ -68,6 +73,23 @@ func TestCopyProgress(t *testing.T) {
 	}
 	if rec.ended[bName] == nil {
 		t.Errorf("a blob the copy never finished ended as completed")
+	}
+
+	// The same digest twice (c/image copies equal layers twice): two
+	// bars, each ended by its own Done.
+	rec = &recorded{bytes: map[string]int{}, ended: map[string]error{}}
+	ch, done = oci.CopyProgress(rec, "push")
+	for _, p := range []types.ProgressProperties{
+		{Event: types.ProgressEventNewArtifact, Artifact: a},
+		{Event: types.ProgressEventNewArtifact, Artifact: a},
+		{Event: types.ProgressEventDone, Artifact: a, Offset: 300},
+		{Event: types.ProgressEventDone, Artifact: a, Offset: 300},
+	} {
+		ch <- p
+	}
+	done()
+	if len(rec.names) != 2 || rec.ends != 2 || rec.failed != 0 || rec.bytes["push "+oci.Short(a.Digest.String())] != 600 {
+		t.Errorf("two copies of one digest: bars %q, %d ended (%d failed), %d bytes", rec.names, rec.ends, rec.failed, rec.bytes["push "+oci.Short(a.Digest.String())])
 	}
 
 	if ch, done := oci.CopyProgress(nil, "pull"); ch != nil {

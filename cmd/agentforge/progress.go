@@ -3,7 +3,9 @@ package main
 import (
 	"io"
 	"os"
+	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/progress"
@@ -30,6 +32,11 @@ func (a *app) setupProgress() error {
 	}
 	switch mode {
 	case "tty":
+		// mpb draws (and prints what is written above its bars) only on a
+		// terminal: elsewhere log lines would be held back and lost.
+		if terminalWidth(a.stderr) == 0 {
+			return errs.Inputf("--progress tty: stderr is not a terminal (use plain, or auto)")
+		}
 		t := &terminalBars{out: a.stderr}
 		a.progress, a.stderr, a.log.Out = t, t, t
 	case "plain":
@@ -64,17 +71,35 @@ func (t *terminalBars) Start(what string, total int64) progress.Bar {
 		t.p = mpb.New(mpb.WithOutput(t.out), mpb.WithWidth(width))
 	}
 	t.active++
-	if len(what) > 60 {
-		what = what[:59] + "…"
-	}
-	b := t.p.AddBar(total,
-		mpb.PrependDecorators(decor.Name(what, decor.WCSyncSpaceR)),
+	// Created without a total, which is set below: mpb completes a bar
+	// made with one only when it is full, and a transfer may end short of
+	// what was announced (a compressed stream, a blob the registry had).
+	b := t.p.AddBar(0,
+		mpb.PrependDecorators(decor.Name(barName(what), decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(
 			decor.Counters(decor.SizeB1024(0), "% .1f / % .1f", decor.WCSyncSpace),
 			decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WCSyncSpace),
 		),
 	)
+	if total > 0 {
+		b.SetTotal(total, false)
+	}
 	return &terminalBar{t: t, b: b}
+}
+
+// barName is what, fit for a terminal: no control characters (a name can
+// come from a registry's answer) and at most 60 characters.
+func barName(what string) string {
+	r := []rune(strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) {
+			return '?'
+		}
+		return c
+	}, what))
+	if len(r) > 60 {
+		r = append(r[:59], '…')
+	}
+	return string(r)
 }
 
 // Write prints p above the running bars, or directly when none runs.
