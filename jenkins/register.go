@@ -28,7 +28,9 @@ var (
 
 // withView splices view.groovy into a script where it says @@VIEW@@.
 func withView(script string) string {
-	const marker = "// @@VIEW@@: the shared template view (view.groovy)\n"
+	// The marker line's end is left as it is (a checkout with CRLF line
+	// endings keeps working).
+	const marker = "// @@VIEW@@: the shared template view (view.groovy)"
 	if !strings.Contains(script, marker) {
 		panic("jenkins: a script lacks its @@VIEW@@ line")
 	}

@@ -198,6 +198,7 @@ func TestCLI_ReleaseBadFileChangesNothing(t *testing.T) {
 		"empty smoke command": "definition: ../../testdata/busybox\nsmoke: [[cat, /etc/greeting], []]\ndestinations: [127.0.0.1:1/a/b]\n",
 		"verify typo":         "definition: ../../testdata/busybox\ndestinations: [127.0.0.1:1/a/b]\nverify: ful\n",
 		"reload without file": "definition: ../../testdata/busybox\ndestinations: [127.0.0.1:1/a/b]\njenkins:\n  template: t\n  cascReload: true\n",
+		"two routes":          "definition: ../../testdata/busybox\ndestinations: [127.0.0.1:1/a/b]\njenkins:\n  template: t\n  cascFile: j.yaml\n  scriptConsole: true\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := filepath.Join(dir, "release.yaml")

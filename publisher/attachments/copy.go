@@ -392,7 +392,13 @@ func copyAttachment(ctx context.Context, src, dst reference.Named, d digest.Dige
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
+	seen := map[digest.Digest]bool{}
 	for _, desc := range append(a.Manifest.Layers, a.Manifest.Config) {
+		// Several signatures over one payload name one blob: it goes once.
+		if seen[desc.Digest] {
+			continue
+		}
+		seen[desc.Digest] = true
 		g.Go(func() error {
 			var sent bool
 			var err error
@@ -475,12 +481,17 @@ func mergeAttachment(ctx context.Context, a, have *Attachment, to reference.Name
 		if err != nil {
 			return nil, err
 		}
-		if _, err := appendLayer(ctx, w, cur, l); err != nil {
+		_, cfg, err := appendLayer(ctx, w, cur, l)
+		if err != nil {
 			return nil, fmt.Errorf("merge into %s: %w", to, err)
 		}
-		c.Blobs++
 		if sent {
+			c.Blobs++
 			c.Bytes += l.Size
+		}
+		if cfg != nil {
+			c.Blobs++
+			c.Bytes += cfg.Size
 		}
 		next, err := Read(ctx, opts.Uncached(), to)
 		if err != nil {

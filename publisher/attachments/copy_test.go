@@ -2,6 +2,7 @@ package attachments_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/agentforge/agentforge/builder/oci/ocitest"
@@ -115,4 +116,79 @@ func attachmentDigest(t *testing.T, o attachments.Options, ref reference.Canonic
 	}
 	defer a.Close()
 	return digest.FromBytes(a.Raw).String()
+}
+
+// A .sig with several signatures over one payload names that blob several
+// times: it is sent once and counted once. And a blob the destination has
+// already is not read from the source at all, so a source that can no
+// longer serve it does not stop the copy.
+func TestCopyAttachments_SharedAndPresentBlobs(t *testing.T) {
+	a := registrytest.New(t, registrytest.Options{})
+	b := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, a)
+	o := attachments.Options{Hosts: registrytest.Hosts(t, a, b, proxy)}
+	ctx := context.Background()
+	src := registrytest.Push(t, o.Hosts, a.Host+"/team/agent:latest", ocitest.Options{Layers: 1, Size: 256, Seed: 23})
+	for _, pass := range []string{"one", "two", "three"} {
+		k, _, _ := signtest.KeyPair(t, pass)
+		mustSign(t, src, k, o)
+	}
+	tag, _ := attachments.TagRef(src, src.Digest(), "sig")
+	sig, err := attachments.Read(ctx, o, tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	distinct := map[digest.Digest]int64{sig.Manifest.Config.Digest: sig.Manifest.Config.Size}
+	for _, l := range sig.Manifest.Layers {
+		distinct[l.Digest] = l.Size
+	}
+	var bytes int64
+	for _, n := range distinct {
+		bytes += n
+	}
+	if len(sig.Manifest.Layers) != 3 || len(distinct) != 2 {
+		t.Fatalf("test set-up: %d layers, %d distinct blobs; want 3 signatures over one payload", len(sig.Manifest.Layers), len(distinct))
+	}
+	for i := range 3 {
+		dst, _ := reference.ParseNormalizedNamed(fmt.Sprintf("%s/mirror%d/agent", b.Host, i))
+		rep, err := copyAll(ctx, src, dst, src.Digest(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Copied) != 1 || rep.Copied[0].Blobs != 2 || rep.Copied[0].Bytes != bytes {
+			t.Fatalf("run %d: %+v, want the 2 distinct blobs (%d bytes) sent once each", i, rep.Copied, bytes)
+		}
+	}
+
+	// A destination repository that has the .sig's blobs but not its
+	// manifest (an interrupted earlier copy), and a source (through the
+	// proxy) that can no longer serve them: the copy reads none of them
+	// and completes.
+	dst, _ := reference.ParseNormalizedNamed(b.Host + "/present/agent")
+	dtag, _ := attachments.TagRef(dst, src.Digest(), "sig")
+	w, err := attachments.NewWriter(ctx, o, dtag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unavailable := map[string]int{}
+	for _, desc := range append(sig.Manifest.Layers, sig.Manifest.Config) {
+		data, err := sig.Blob(ctx, desc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := w.Put(ctx, desc.MediaType, data); err != nil {
+			t.Fatal(err)
+		}
+		unavailable[desc.Digest.String()] = -1
+	}
+	w.Close()
+	proxy.Set(registrytest.Faults{UnavailableBlobs: unavailable})
+	viaProxy, _ := reference.ParseNormalizedNamed(proxy.Host + "/team/agent")
+	rep, err := copyAll(ctx, viaProxy, dst, src.Digest(), o)
+	if err != nil {
+		t.Fatalf("a copy whose blobs the destination has read them from the source: %v", err)
+	}
+	if len(rep.Copied) != 1 || rep.Copied[0].Blobs != 0 || proxy.Unavailable() != 0 {
+		t.Errorf("%+v, %d blob reads refused: want the manifest only, no blob read", rep.Copied, proxy.Unavailable())
+	}
 }

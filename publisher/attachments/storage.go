@@ -294,6 +294,11 @@ func (w *Writer) Put(ctx context.Context, mediaType string, data []byte) (imgspe
 // registry to the other, its sha256 and size checked as it goes, so that
 // no size limit but MaxReferrerBlob applies.
 func copyBlob(ctx context.Context, a *Attachment, w *Writer, desc imgspecv1.Descriptor) (bool, error) {
+	// Asked first, so that a blob the destination has is not read from
+	// the source at all (which may no longer serve it).
+	if ok, err := w.Has(ctx, desc.Digest); err != nil || ok {
+		return false, err
+	}
 	if desc.Size <= maxCachedBlob {
 		data, err := a.Blob(ctx, desc)
 		if err != nil {
@@ -437,13 +442,15 @@ func Append(ctx context.Context, opts Options, tag reference.Named, cur *Attachm
 		return 0, err
 	}
 	layer.Annotations = annotations
-	return appendLayer(ctx, w, cur, layer)
+	n, _, err := appendLayer(ctx, w, cur, layer)
+	return n, err
 }
 
 // appendLayer writes, through w, cur's layers (if any) plus layer (its
 // blob already in w's repository), the config listing every layer as a
-// diff ID; it returns the layer count.
-func appendLayer(ctx context.Context, w *Writer, cur *Attachment, layer imgspecv1.Descriptor) (int, error) {
+// diff ID; it returns the layer count and the config it sent (none when
+// the registry had it).
+func appendLayer(ctx context.Context, w *Writer, cur *Attachment, layer imgspecv1.Descriptor) (int, *imgspecv1.Descriptor, error) {
 	m := imgspecv1.Manifest{
 		Versioned: specs.Versioned{SchemaVersion: 2},
 		MediaType: imgspecv1.MediaTypeImageManifest,
@@ -466,22 +473,25 @@ func appendLayer(ctx context.Context, w *Writer, cur *Attachment, layer imgspecv
 	}
 	cfgRaw, err := json.Marshal(cfg)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	cfgDesc, _, err := w.Put(ctx, m.Config.MediaType, cfgRaw)
+	cfgDesc, cfgSent, err := w.Put(ctx, m.Config.MediaType, cfgRaw)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	m.Config.Digest, m.Config.Size = cfgDesc.Digest, cfgDesc.Size
 	raw, err := json.Marshal(m)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	// Replaced right away (another signer appending too): the caller
 	// reads the tag back and looks for its layer there.
 	var replaced *ReplacedError
 	if err := w.PutManifest(ctx, raw); err != nil && !errors.As(err, &replaced) {
-		return 0, err
+		return 0, nil, err
 	}
-	return len(m.Layers), nil
+	if !cfgSent {
+		return len(m.Layers), nil, nil
+	}
+	return len(m.Layers), &cfgDesc, nil
 }

@@ -118,6 +118,9 @@ func (j *JenkinsFile) UnmarshalYAML(n *yaml.Node) error {
 	if v.CascReload && v.CascFile == "" {
 		return fmt.Errorf("line %d: cascReload goes with cascFile (the configuration-as-code file Jenkins reloads)", n.Line)
 	}
+	if v.ScriptConsole && v.CascFile != "" {
+		return fmt.Errorf("line %d: scriptConsole and cascFile are two routes: choose one", n.Line)
+	}
 	*j = JenkinsFile(v)
 	return nil
 }

@@ -130,6 +130,9 @@ func (cfg *Config) Check() error {
 		if j.CascReload && j.CascFile == "" {
 			return errs.Inputf("release: jenkins cascReload goes with cascFile")
 		}
+		if j.Options.ScriptConsole && j.CascFile != "" {
+			return errs.Inputf("release: jenkins scriptConsole and cascFile are two routes: choose one")
+		}
 		if j.Destination < 0 || j.Destination >= len(cfg.Destinations) {
 			return errs.Inputf("release: jenkins destination %d: there are %d destinations", j.Destination, len(cfg.Destinations))
 		}
