@@ -106,66 +106,45 @@ func Attest(ctx context.Context, ref reference.Canonical, s Signer, predicateTyp
 		return nil, errs.Inputf("attest %s: predicate is not JSON: %w", ref, err)
 	}
 	d := ref.Digest()
-	attRef, cur, err := openAttachment(ctx, ref, attachments.SuffixAttestation, "attest", opts)
-	if err != nil && !errors.Is(err, attachments.ErrAbsent) {
-		return nil, err
-	}
-	res := &Result{Ref: ref.String(), Digest: d.String(), Attachment: attRef.String()}
-	defer cur.Close()
-	if cur != nil {
-		seen := 0
-		for _, l := range slices.Backward(cur.Manifest.Layers) {
-			if l.MediaType != attachments.MediaTypeDSSE {
-				continue
+	return addLayer(ctx, ref, opts, layerKind{
+		suffix: attachments.SuffixAttestation, verb: "attest", mediaType: attachments.MediaTypeDSSE,
+		max: maxAttestationLayers, already: "already carries this attestation", done: "attested",
+		fields: map[string]any{"predicateType": ptype},
+		ours: func(a *attachments.Attachment, l imgspecv1.Descriptor) error {
+			st, err := checkAttestationLayer(ctx, a, l, s.Verifier(), d)
+			if err == nil && (st.PredicateType != ptype || !sameJSON(st.Predicate, compact.Bytes())) {
+				err = errors.New("another attestation")
 			}
-			if seen++; seen > maxAttestationLayers {
-				break // older ones are not read: at worst one more is added
-			}
-			if st, err := checkAttestationLayer(ctx, cur, l, s.Verifier(), d); err == nil && st.PredicateType == ptype && sameJSON(st.Predicate, compact.Bytes()) {
-				opts.Logger().WithField("digest", d.String()).Infof("%s already carries this attestation (%s)", ref.Name(), attRef.Tag())
-				res.Layers = len(cur.Manifest.Layers)
-				return res, nil
-			}
-		}
-	}
+			return err
+		},
+		layer: func() ([]byte, map[string]string, error) {
+			env, err := signedStatement(ctx, ref, s, ptype, compact.Bytes())
+			return env, map[string]string{attachments.AnnotationSignature: "", attachments.AnnotationPredicate: ptype}, err
+		},
+	})
+}
+
+// signedStatement is the DSSE envelope, signed with s, of an in-toto
+// statement of ptype about ref's digest.
+func signedStatement(ctx context.Context, ref reference.Canonical, s Signer, ptype string, predicate []byte) ([]byte, error) {
 	body, err := json.Marshal(statement{
 		Type:          inTotoStatementType,
 		PredicateType: ptype,
-		Subject:       []subject{{Name: reference.TrimNamed(ref).String(), Digest: map[string]string{"sha256": d.Encoded()}}},
-		Predicate:     compact.Bytes(),
+		Subject:       []subject{{Name: reference.TrimNamed(ref).String(), Digest: map[string]string{"sha256": ref.Digest().Encoded()}}},
+		Predicate:     predicate,
 	})
 	if err != nil {
 		return nil, err
 	}
 	sig, err := s.SignMessage(ctx, pae(inTotoPayloadType, body))
 	if err != nil {
-		return nil, fmt.Errorf("attest %s: %w", ref, err)
+		return nil, err
 	}
-	env, err := json.Marshal(envelope{
+	return json.Marshal(envelope{
 		PayloadType: inTotoPayloadType,
 		Payload:     base64.StdEncoding.EncodeToString(body),
 		Signatures:  []envelopeSign{{Sig: base64.StdEncoding.EncodeToString(sig)}},
 	})
-	if err != nil {
-		return nil, err
-	}
-	n, err := attachments.Append(ctx, opts, attRef, cur, attachments.MediaTypeDSSE, env,
-		map[string]string{attachments.AnnotationSignature: "", attachments.AnnotationPredicate: ptype})
-	if err != nil {
-		return nil, fmt.Errorf("attest %s: %w", ref, err)
-	}
-	if err := readBack(ctx, attRef, attachments.MediaTypeDSSE, opts, func(a *attachments.Attachment, l imgspecv1.Descriptor) error {
-		st, err := checkAttestationLayer(ctx, a, l, s.Verifier(), d)
-		if err == nil && (st.PredicateType != ptype || !sameJSON(st.Predicate, compact.Bytes())) {
-			err = errors.New("another attestation")
-		}
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("attest %s: %w", ref, err)
-	}
-	res.Added, res.Layers = true, n
-	opts.Logger().WithFields(map[string]any{"digest": d.String(), "predicateType": ptype}).Infof("attested %s (%s)", ref.Name(), attRef.Tag())
-	return res, nil
 }
 
 // VerifyAttestation checks that repo@digest carries, in its

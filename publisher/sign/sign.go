@@ -85,52 +85,86 @@ func newPayload(repo reference.Named, d digest.Digest) ([]byte, error) {
 // being reported signed.
 func Sign(ctx context.Context, ref reference.Canonical, s Signer, opts Options) (*Result, error) {
 	d := ref.Digest()
-	sigRef, cur, err := openAttachment(ctx, ref, attachments.SuffixSignature, "sign", opts)
+	return addLayer(ctx, ref, opts, layerKind{
+		suffix: attachments.SuffixSignature, verb: "sign", mediaType: attachments.MediaTypeSimpleSigning,
+		max: maxSignatureLayers, already: "is already signed with this key", done: "signed",
+		ours: func(a *attachments.Attachment, l imgspecv1.Descriptor) error {
+			_, err := checkSignatureLayer(ctx, a, l, s.Verifier(), d)
+			return err
+		},
+		layer: func() ([]byte, map[string]string, error) {
+			payload, err := newPayload(ref, d)
+			if err != nil {
+				return nil, nil, err
+			}
+			sig, err := s.SignMessage(ctx, payload)
+			if err != nil {
+				return nil, nil, err
+			}
+			return payload, map[string]string{attachments.AnnotationSignature: base64.StdEncoding.EncodeToString(sig)}, nil
+		},
+	})
+}
+
+// layerKind is what Sign and Attest add: a layer of one media type in the
+// attachment tagged sha256-<hex><suffix>.
+type layerKind struct {
+	suffix, verb, mediaType string
+	// max bounds the existing layers read to find ours.
+	max int
+	// ours returns nil for a layer that is the one this call would add
+	// (verified with the signer's key, of this digest and content).
+	ours func(*attachments.Attachment, imgspecv1.Descriptor) error
+	// layer makes the new layer's body and annotations.
+	layer func() ([]byte, map[string]string, error)
+	// already and done end the log lines; fields are logged with them.
+	already, done string
+	fields        map[string]any
+}
+
+// addLayer adds k's layer to ref's attachment unless one of the newest
+// k.max layers already is ours, then reads the attachment back from the
+// registry and finds it there. Signed means there, read back and verified:
+// a registry that acknowledged the layer and lost it must not see the
+// image tagged as signed.
+func addLayer(ctx context.Context, ref reference.Canonical, opts Options, k layerKind) (*Result, error) {
+	d := ref.Digest()
+	log := opts.Logger().WithField("digest", d.String()).WithFields(k.fields)
+	tag, cur, err := openAttachment(ctx, ref, k.suffix, k.verb, opts)
 	if err != nil && !errors.Is(err, attachments.ErrAbsent) {
 		return nil, err
 	}
-	res := &Result{Ref: ref.String(), Digest: d.String(), Attachment: sigRef.String()}
+	res := &Result{Ref: ref.String(), Digest: d.String(), Attachment: tag.String()}
 	defer cur.Close()
 	if cur != nil {
 		seen := 0
 		for _, l := range slices.Backward(cur.Manifest.Layers) {
-			if l.MediaType != attachments.MediaTypeSimpleSigning {
+			if l.MediaType != k.mediaType {
 				continue
 			}
-			if seen++; seen > maxSignatureLayers {
+			if seen++; seen > k.max {
 				break // older ones are not read: at worst one more is added
 			}
-			if _, err := checkSignatureLayer(ctx, cur, l, s.Verifier(), d); err == nil {
-				opts.Logger().WithField("digest", d.String()).Infof("%s is already signed with this key (%s)", ref.Name(), sigRef.Tag())
+			if k.ours(cur, l) == nil {
+				log.Infof("%s %s (%s)", ref.Name(), k.already, tag.Tag())
 				res.Layers = len(cur.Manifest.Layers)
 				return res, nil
 			}
 		}
 	}
-	payload, err := newPayload(ref, d)
+	body, annotations, err := k.layer()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s %s: %w", k.verb, ref, err)
 	}
-	sig, err := s.SignMessage(ctx, payload)
+	n, err := attachments.Append(ctx, opts, tag, cur, k.mediaType, body, annotations)
 	if err != nil {
-		return nil, fmt.Errorf("sign %s: %w", ref, err)
+		return nil, fmt.Errorf("%s %s: %w", k.verb, ref, err)
 	}
-	n, err := attachments.Append(ctx, opts, sigRef, cur, attachments.MediaTypeSimpleSigning, payload,
-		map[string]string{attachments.AnnotationSignature: base64.StdEncoding.EncodeToString(sig)})
-	if err != nil {
-		return nil, fmt.Errorf("sign %s: %w", ref, err)
-	}
-	// Signed means there, read back and verified: a registry that
-	// acknowledged the signature and lost it must not see the image
-	// tagged as signed.
-	if err := readBack(ctx, sigRef, attachments.MediaTypeSimpleSigning, opts, func(a *attachments.Attachment, l imgspecv1.Descriptor) error {
-		_, err := checkSignatureLayer(ctx, a, l, s.Verifier(), d)
-		return err
-	}); err != nil {
-		return nil, fmt.Errorf("sign %s: %w", ref, err)
+	if err := readBack(ctx, tag, k.mediaType, opts, k.ours); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", k.verb, ref, err)
 	}
 	res.Added, res.Layers = true, n
-	opts.Logger().WithField("digest", d.String()).Infof("signed %s (%s)", ref.Name(), sigRef.Tag())
+	log.Infof("%s %s (%s)", k.done, ref.Name(), tag.Tag())
 	return res, nil
 }
 
