@@ -16,25 +16,33 @@ var (
 	upsertSource string
 	//go:embed scripts/read.groovy
 	readSource string
+	//go:embed scripts/remove.groovy
+	removeSource string
 	//go:embed scripts/view.groovy
 	viewSource string
-	//go:embed scripts/remove.groovy
-	removeScript string
+	//go:embed scripts/cloud.groovy
+	cloudSource string
 
-	// The upsert and read scripts share their view of a template.
-	upsertScript = withView(upsertSource)
-	readScript   = withView(readSource)
+	// Every script starts from cloud.groovy; upsert and read share their
+	// view of a template.
+	upsertScript = splice(splice(upsertSource, viewMarker, viewSource), cloudMarker, cloudSource)
+	readScript   = splice(splice(readSource, viewMarker, viewSource), cloudMarker, cloudSource)
+	removeScript = splice(removeSource, cloudMarker, cloudSource)
 )
 
-// withView splices view.groovy into a script where it says @@VIEW@@.
-func withView(script string) string {
-	// The marker line's end is left as it is (a checkout with CRLF line
-	// endings keeps working).
-	const marker = "// @@VIEW@@: the shared template view (view.groovy)"
+// The lines where a script takes view.groovy and cloud.groovy. Their ends
+// are left as they are (a checkout with CRLF line endings keeps working).
+const (
+	viewMarker  = "// @@VIEW@@: the shared template view (view.groovy)"
+	cloudMarker = "// @@CLOUD@@: the plugin check and the cloud (cloud.groovy)"
+)
+
+// splice puts part into script in place of its marker line.
+func splice(script, marker, part string) string {
 	if !strings.Contains(script, marker) {
-		panic("jenkins: a script lacks its @@VIEW@@ line")
+		panic("jenkins: a script lacks its line " + marker)
 	}
-	return strings.Replace(script, marker, viewSource, 1)
+	return strings.Replace(script, marker, part, 1)
 }
 
 // Options tune Register and Remove.

@@ -254,6 +254,28 @@ func TestRegister_Errors(t *testing.T) {
 	}
 }
 
+// Read and Remove start from the same cloud lookup as Register
+// (cloud.groovy): a wrong cloud is refused with the same reasons, and the
+// hint names the clouds there or the other cloud's kind.
+func TestReadRemove_CloudErrors(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate()})
+	c := connect(t, srv, "admin", token)
+	ctx := context.Background()
+	for _, tc := range []struct{ cloud, reason, hint string }{
+		{"k8s-prod", "no-such-cloud", "clouds: docker, kubernetes"},
+		{"docker", "not-kubernetes", "ForeignCloud, not a Kubernetes cloud"},
+	} {
+		_, rerr := c.Read(ctx, tc.cloud, "maven")
+		_, merr := c.Remove(ctx, tc.cloud, "maven", Options{Adopt: true})
+		for op, err := range map[string]error{"read": rerr, "remove": merr} {
+			var je *Error
+			if !errors.As(err, &je) || je.Reason != tc.reason || !strings.Contains(je.Hint, tc.hint) {
+				t.Errorf("%s on cloud %s: want %s with a hint naming %q, got %v", op, tc.cloud, tc.reason, tc.hint, err)
+			}
+		}
+	}
+}
+
 // With a password instead of an API token, Jenkins demands the crumb of the
 // session; gojenkins' crumb handling must get through.
 func TestRegister_PasswordNeedsCrumb(t *testing.T) {

@@ -19,12 +19,7 @@ final String AGENT = 'jnlp'
 
 // @@VIEW@@: the shared template view (view.groovy)
 
-def j = Jenkins.get()
-def cloud = j.clouds.getByName(p.cloud as String)
-if (!(cloud instanceof KubernetesCloud)) {
-    emit([status: 'error', reason: cloud == null ? 'no-such-cloud' : 'not-kubernetes', clouds: j.clouds.collect { it.name }])
-    return
-}
+// @@CLOUD@@: the plugin check and the cloud (cloud.groovy)
 def t = cloud.templates.find { it.name == p.name }
 if (t == null) {
     emit([status: 'absent', position: -1])

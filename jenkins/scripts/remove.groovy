@@ -10,21 +10,7 @@ def p = new JsonSlurper().parseText(new String('@@PAYLOAD@@'.decodeBase64(), 'UT
 def emit = { Map m -> println('AGENTFORGE-RESULT ' + JsonOutput.toJson(m)) }
 final String MARK = 'agentforge.io/managed-by'
 
-// PodTemplate(String id) and getId() came with Kubernetes plugin 1.27.2;
-// without them a template cannot keep its identity: say so and stop.
-try {
-    PodTemplate.getConstructor(String)
-} catch (NoSuchMethodException ignored) {
-    emit([status: 'error', reason: 'plugin-too-old'])
-    return
-}
-
-def j = Jenkins.get()
-def cloud = j.clouds.getByName(p.cloud as String)
-if (!(cloud instanceof KubernetesCloud)) {
-    emit([status: 'error', reason: cloud == null ? 'no-such-cloud' : 'not-kubernetes', clouds: j.clouds.collect { it.name }])
-    return
-}
+// @@CLOUD@@: the plugin check and the cloud (cloud.groovy)
 def t = cloud.templates.find { it.name == p.name }
 if (t == null) {
     emit([status: 'unchanged'])
@@ -41,5 +27,5 @@ if (p.dryRun) {
 def list = new ArrayList(cloud.templates)
 list.remove(t)
 cloud.templates = list
-j.save()
+Jenkins.get().save()
 emit([status: 'removed', id: t.id])

@@ -60,15 +60,7 @@ if (managing) {
     warnings << ('configuration-as-code manages the clouds (' + managing.join(', ') + '): its next reload or restart removes this template')
 }
 
-def cloud = j.clouds.getByName(p.cloud as String)
-if (cloud == null) {
-    emit([status: 'error', reason: 'no-such-cloud', clouds: j.clouds.collect { it.name }])
-    return
-}
-if (!(cloud instanceof KubernetesCloud)) {
-    emit([status: 'error', reason: 'not-kubernetes', kind: cloud.getClass().name])
-    return
-}
+// @@CLOUD@@: the plugin check and the cloud (cloud.groovy)
 def old = cloud.templates.find { it.name == p.name }
 if (old != null && !view(old).managed && !p.adopt) {
     emit([status: 'error', reason: 'not-managed', id: old.id])

@@ -1,6 +1,6 @@
 // agentforge: the view of a pod template that upsert.groovy and read.groovy
 // share (spliced into both where they say @@VIEW@@), so that the read-back
-// compares like with like; and the plugin version check both need.
+// compares like with like.
 // It uses p, emit, MARK, OWNS and AGENT, defined by the script around it.
 
 // agentforge owns the template's emptyDir volumes on the node's disk (the
@@ -49,13 +49,4 @@ def view = { PodTemplate t ->
      runAsUser: 'runAsUser' in owns && t.runAsUser != null ? t.runAsUser as Long : null,
      runAsGroup: 'runAsGroup' in owns && t.runAsGroup != null ? t.runAsGroup as Long : null,
      managed: t.annotations.any { it.key == MARK }]
-}
-
-// PodTemplate(String id) and getId() came with Kubernetes plugin 1.27.2;
-// without them a template cannot keep its identity: say so and stop.
-try {
-    PodTemplate.getConstructor(String)
-} catch (NoSuchMethodException ignored) {
-    emit([status: 'error', reason: 'plugin-too-old'])
-    return
 }
