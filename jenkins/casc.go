@@ -216,24 +216,19 @@ func applyCasc(tm *yaml.Node, r Template, esc escaper) {
 	} else {
 		deleteKey(jnlp, "privileged")
 	}
-	if envBefore := prefixed(prior, "env:"); len(r.Env) > 0 || len(envBefore) > 0 {
-		wanted := map[string]*yaml.Node{}
-		for k, v := range r.Env {
-			body := &yaml.Node{Kind: yaml.MappingNode}
-			setKey(body, "key", str(k, esc))
-			setKey(body, "value", str(v, esc))
-			wanted[k] = mapping("envVar", body)
-		}
-		keyedNodes(ensure(jnlp, "envVars", yaml.SequenceNode), func(n *yaml.Node) string {
-			if n.Kind == yaml.MappingNode && len(n.Content) == 2 {
-				if k := mapValue(n.Content[1], "key"); k != nil {
-					return esc.in(k.Value)
-				}
-			}
-			return "\x00"
-		}, wanted, envBefore)
-		dropEmpty(jnlp, "envVars")
+	env := map[string]*yaml.Node{}
+	for k, v := range r.Env {
+		body := &yaml.Node{Kind: yaml.MappingNode}
+		setKey(body, "key", str(k, esc))
+		setKey(body, "value", str(v, esc))
+		env[k] = mapping("envVar", body)
 	}
+	mergeOwnedList(jnlp, "envVars", env, prefixed(prior, "env:"), func(n *yaml.Node) *yaml.Node {
+		if n.Kind == yaml.MappingNode && len(n.Content) == 2 {
+			return mapValue(n.Content[1], "key")
+		}
+		return nil
+	}, esc)
 
 	volumes := ensure(tm, "volumes", yaml.SequenceNode)
 	var kept []*yaml.Node
@@ -251,21 +246,15 @@ func applyCasc(tm *yaml.Node, r Template, esc escaper) {
 	volumes.Content = kept
 	dropEmpty(tm, "volumes")
 
-	if before := prefixed(prior, "imagePullSecret:"); len(r.ImagePullSecrets) > 0 || len(before) > 0 {
-		wanted := map[string]*yaml.Node{}
-		for _, s := range r.ImagePullSecrets {
-			body := &yaml.Node{Kind: yaml.MappingNode}
-			setKey(body, "name", str(s, esc))
-			wanted[s] = body
-		}
-		keyedNodes(ensure(tm, "imagePullSecrets", yaml.SequenceNode), func(n *yaml.Node) string {
-			if k := mapValue(n, "name"); k != nil {
-				return esc.in(k.Value)
-			}
-			return "\x00"
-		}, wanted, before)
-		dropEmpty(tm, "imagePullSecrets")
+	secrets := map[string]*yaml.Node{}
+	for _, name := range r.ImagePullSecrets {
+		body := &yaml.Node{Kind: yaml.MappingNode}
+		setKey(body, "name", str(name, esc))
+		secrets[name] = body
 	}
+	mergeOwnedList(tm, "imagePullSecrets", secrets, prefixed(prior, "imagePullSecret:"), func(n *yaml.Node) *yaml.Node {
+		return mapValue(n, "name")
+	}, esc)
 	if before := prefixed(prior, "nodeSelector:"); len(r.NodeSelector) > 0 || len(before) > 0 {
 		cur := ""
 		if n := mapValue(tm, "nodeSelector"); n != nil {
@@ -490,9 +479,23 @@ func selectorParts(s string) []string {
 	return parts
 }
 
-// keyedNodes applies mergeKeyed's rule to a YAML list.
-func keyedNodes(list *yaml.Node, keyOf func(*yaml.Node) string, wanted map[string]*yaml.Node, owned []string) {
-	list.Content = mergeKeyed(list.Content, keyOf, wanted, owned)
+// mergeOwnedList applies mergeKeyed's rule to the list under key in m,
+// an item's key being the scalar keyNode finds in it: the wanted items
+// replace or join the others, the owned ones no longer wanted go, and a
+// list left empty is removed. Nothing wanted and nothing owned leaves m
+// as it is.
+func mergeOwnedList(m *yaml.Node, key string, wanted map[string]*yaml.Node, owned []string, keyNode func(*yaml.Node) *yaml.Node, esc escaper) {
+	if len(wanted) == 0 && len(owned) == 0 {
+		return
+	}
+	list := ensure(m, key, yaml.SequenceNode)
+	list.Content = mergeKeyed(list.Content, func(n *yaml.Node) string {
+		if k := keyNode(n); k != nil {
+			return esc.in(k.Value)
+		}
+		return "\x00"
+	}, wanted, owned)
+	dropEmpty(m, key)
 }
 
 // mergeKeyed merges the wanted items into cur by key: an item whose key is

@@ -3,7 +3,6 @@ package jenkins
 import (
 	"context"
 	"encoding/json"
-
 	"fmt"
 	"io"
 	"net/http"
@@ -50,11 +49,7 @@ func (c *Client) ReloadCasc(ctx context.Context) (err error) {
 	case s == http.StatusNotFound:
 		return &Error{Status: s, Op: op, Reason: "casc-missing", Hint: "the configuration-as-code plugin is not installed on this controller"}
 	case s == http.StatusForbidden:
-		hint := "reloading configuration as code needs Overall/Manage"
-		if p := resp.Header.Get("X-Required-Permission"); p != "" {
-			hint = "the user lacks " + p
-		}
-		return &Error{Status: s, Op: op, Reason: "forbidden", Hint: hint}
+		return forbidden(op, resp, "reloading configuration as code needs Overall/Manage")
 	case s == http.StatusOK:
 		return &Error{Status: s, Op: op, Reason: "casc-reload", Hint: "Jenkins did not apply the configuration: " + pageText(string(body), 2000)}
 	default:

@@ -195,16 +195,22 @@ func statusError(op string, resp *http.Response) error {
 	case s == http.StatusUnauthorized:
 		return &Error{Status: s, Op: op, Reason: "unauthorized", Hint: "the user or API token is wrong (create a token under the user's Security page)"}
 	case s == http.StatusForbidden:
-		hint := "the user lacks the permission; registering pod templates needs Overall/Administer (the script console)"
-		if p := resp.Header.Get("X-Required-Permission"); p != "" {
-			hint = "the user lacks " + p
-		}
-		return &Error{Status: s, Op: op, Reason: "forbidden", Hint: hint}
+		return forbidden(op, resp, "registering pod templates needs Overall/Administer (the script console)")
 	case s == http.StatusNotFound && op == "connect":
 		return &Error{Status: s, Op: op, Reason: "not-jenkins", Hint: "no Jenkins API at this URL: check the Jenkins URL (and its path prefix)"}
 	default:
 		return fmt.Errorf("%s: HTTP %s", op, resp.Status)
 	}
+}
+
+// forbidden is the *Error for a 403: the user lacks the permission
+// Jenkins names (X-Required-Permission), else what need says.
+func forbidden(op string, resp *http.Response, need string) *Error {
+	hint := "the user lacks the permission; " + need
+	if p := resp.Header.Get("X-Required-Permission"); p != "" {
+		hint = "the user lacks " + p
+	}
+	return &Error{Status: resp.StatusCode, Op: op, Reason: "forbidden", Hint: hint}
 }
 
 // script posts a fixed script to /scriptText and returns its output.

@@ -45,35 +45,17 @@ func (nop) Add(int)    {}
 func (nop) Done(error) {}
 
 // Reader counts on b every byte read from r.
-func Reader(r io.Reader, b Bar) io.Reader { return &reader{r: r, b: b} }
-
-type reader struct {
-	r io.Reader
-	b Bar
-}
-
-func (r *reader) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if n > 0 {
-		r.b.Add(n)
-	}
-	return n, err
-}
+func Reader(r io.Reader, b Bar) io.Reader { return io.TeeReader(r, adder{b}) }
 
 // Writer counts on b every byte written to w.
-func Writer(w io.Writer, b Bar) io.Writer { return &writer{w: w, b: b} }
+func Writer(w io.Writer, b Bar) io.Writer { return io.MultiWriter(w, adder{b}) }
 
-type writer struct {
-	w io.Writer
-	b Bar
-}
+// adder is an io.Writer that counts what it is given on a Bar.
+type adder struct{ b Bar }
 
-func (w *writer) Write(p []byte) (int, error) {
-	n, err := w.w.Write(p)
-	if n > 0 {
-		w.b.Add(n)
-	}
-	return n, err
+func (a adder) Write(p []byte) (int, error) {
+	a.b.Add(len(p))
+	return len(p), nil
 }
 
 // Log is a Reporter for a console that is not a terminal (a Jenkins log,

@@ -29,9 +29,7 @@ func (s *Server) cascReload(w http.ResponseWriter, r *http.Request, u *User, byT
 		return
 	}
 	if !u.Admin {
-		w.Header().Set("X-You-Are-Authenticated-As", u.Name)
-		w.Header().Set("X-Required-Permission", "hudson.model.Hudson.Manage")
-		htmlError(w, http.StatusForbidden, u.Name+" is missing the Overall/Manage permission")
+		forbidden(w, u, "hudson.model.Hudson.Manage", "Overall/Manage")
 		return
 	}
 	if err := s.applyCasc(); err != nil {

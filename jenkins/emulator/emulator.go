@@ -353,15 +353,22 @@ func (s *Server) csrfOK(w http.ResponseWriter, r *http.Request, u *User, byToken
 	return valid
 }
 
+// forbidden answers as Jenkins does a user who lacks a permission
+// (AccessDeniedException3 through its handler: 403, the headers naming the
+// user and the permission).
+func forbidden(w http.ResponseWriter, u *User, permission, title string) {
+	w.Header().Set("X-You-Are-Authenticated-As", u.Name)
+	w.Header().Set("X-Required-Permission", permission)
+	htmlError(w, http.StatusForbidden, u.Name+" is missing the "+title+" permission")
+}
+
 func (s *Server) scriptText(w http.ResponseWriter, r *http.Request, u *User, byToken bool) {
 	if s.opts.NoScriptConsole {
 		htmlError(w, http.StatusNotFound, "Not Found")
 		return
 	}
 	if !u.Admin {
-		w.Header().Set("X-You-Are-Authenticated-As", u.Name)
-		w.Header().Set("X-Required-Permission", "hudson.model.Hudson.Administer")
-		htmlError(w, http.StatusForbidden, u.Name+" is missing the Overall/Administer permission")
+		forbidden(w, u, "hudson.model.Hudson.Administer", "Overall/Administer")
 		return
 	}
 	if err := r.ParseForm(); err != nil {
