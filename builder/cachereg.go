@@ -21,7 +21,6 @@ import (
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
-	"go.podman.io/image/v5/signature"
 	istorage "go.podman.io/image/v5/storage"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
@@ -122,13 +121,6 @@ func (discardDest) PutBlob(_ context.Context, stream io.Reader, info types.BlobI
 	return types.BlobInfo{Digest: d.Digest(), Size: n}, nil
 }
 
-// acceptAnything is the signature policy for copies whose source agentforge
-// checks itself (its own step images; cache entries checked by digest and,
-// when asked, by signature before they are pulled).
-func acceptAnything() (*signature.PolicyContext, error) {
-	return signature.NewPolicyContext(&signature.Policy{Default: []signature.PolicyRequirement{signature.NewPRInsecureAcceptAnything()}})
-}
-
 // pushImage pushes the image id from store to dest, layers as stored, and
 // returns the manifest digest the registry now serves under dest. It is an
 // *errs.IntegrityError when that is not the digest of the image in the
@@ -148,23 +140,15 @@ func pushImage(ctx context.Context, store storage.Store, id string, dest referen
 	}
 	var raw []byte
 	err = hosts.Config().Retry.Do(ctx, log, "push "+dest.String(), func() error {
-		pc, err := acceptAnything()
-		if err != nil {
-			return err
-		}
-		defer pc.Destroy()
-		ch, done := oci.CopyProgress(rep, "cache push")
-		defer done()
-		raw, err = copy.Image(ctx, pc, dref, src, &copy.Options{
-			Progress:         ch,
-			ProgressInterval: oci.CopyProgressInterval,
-			SourceCtx:        &types.SystemContext{},
-			DestinationCtx:   hosts.For(reference.Domain(dest)),
+		var err error
+		raw, err = oci.Copy(ctx, dref, src, &copy.Options{
+			SourceCtx:      &types.SystemContext{},
+			DestinationCtx: hosts.For(reference.Domain(dest)),
 			// Not a byte of the manifest may change: no compression, and
 			// no substitution of a compressed copy of a layer that the
 			// registry has already (the base image's, pulled from it).
 			PreserveDigests: true,
-		})
+		}, rep, "cache push")
 		return err
 	})
 	if err != nil {
@@ -246,19 +230,10 @@ func pullImage(ctx context.Context, store storage.Store, ref reference.Canonical
 		return "", err
 	}
 	err = hosts.Config().Retry.Do(ctx, log, "pull "+ref.String(), func() error {
-		pc, err := acceptAnything()
-		if err != nil {
-			return err
-		}
-		defer pc.Destroy()
-		ch, done := oci.CopyProgress(rep, "cache pull")
-		defer done()
-		_, err = copy.Image(ctx, pc, dest, src, &copy.Options{
-			Progress:         ch,
-			ProgressInterval: oci.CopyProgressInterval,
-			SourceCtx:        hosts.For(reference.Domain(ref)),
-			DestinationCtx:   &types.SystemContext{BigFilesTemporaryDir: hosts.ForPull().BigFilesTemporaryDir},
-		})
+		_, err := oci.Copy(ctx, dest, src, &copy.Options{
+			SourceCtx:      hosts.For(reference.Domain(ref)),
+			DestinationCtx: &types.SystemContext{BigFilesTemporaryDir: hosts.ForPull().BigFilesTemporaryDir},
+		}, rep, "cache pull")
 		return err
 	})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +24,6 @@ import (
 	"go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/oci/layout"
-	"go.podman.io/image/v5/signature"
 	"go.podman.io/image/v5/transports"
 	"go.podman.io/image/v5/types"
 )
@@ -351,17 +349,10 @@ func (p *run) uncompressed(ctx context.Context, src types.ImageReference) bool {
 	return false
 }
 
-// copy runs one copy.Image with its own policy context (a shared one races).
+// copy runs one copy.Image.
 // It is used for staging, where layers are compressed.
 func (p *run) copy(ctx context.Context, dest, src types.ImageReference, srcSys, destSys *types.SystemContext) error {
-	pc, err := signature.NewPolicyContext(&signature.Policy{Default: []signature.PolicyRequirement{signature.NewPRInsecureAcceptAnything()}})
-	if err != nil {
-		return err
-	}
-	defer pc.Destroy()
-	ch, done := oci.CopyProgress(p.opts.Progress, "compress")
-	_, err = copy.Image(ctx, pc, dest, src, &copy.Options{SourceCtx: srcSys, DestinationCtx: destSys, ReportWriter: io.Discard, Progress: ch, ProgressInterval: oci.CopyProgressInterval})
-	done()
+	_, err := oci.Copy(ctx, dest, src, &copy.Options{SourceCtx: srcSys, DestinationCtx: destSys}, p.opts.Progress, "compress")
 	return err
 }
 

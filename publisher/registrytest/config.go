@@ -6,13 +6,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
-	"go.podman.io/image/v5/signature"
 )
 
 // Endpoint is something a test reaches like a registry: a Registry, an
@@ -83,12 +83,7 @@ func Push(t testing.TB, hosts *remote.Hosts, name string, o ocitest.Options) ref
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := signature.NewPolicyContext(&signature.Policy{Default: []signature.PolicyRequirement{signature.NewPRInsecureAcceptAnything()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Destroy()
-	raw, err := copy.Image(ctx, pc, dst, src, &copy.Options{DestinationCtx: hosts.For(reference.Domain(named)), ImageListSelection: copy.CopyAllImages, PreserveDigests: true})
+	raw, err := oci.Copy(ctx, dst, src, &copy.Options{DestinationCtx: hosts.For(reference.Domain(named)), ImageListSelection: copy.CopyAllImages, PreserveDigests: true}, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}

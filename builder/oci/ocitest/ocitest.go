@@ -23,7 +23,6 @@ import (
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/oci/layout"
-	"go.podman.io/image/v5/signature"
 	istorage "go.podman.io/image/v5/storage"
 	"go.podman.io/image/v5/types"
 	"go.podman.io/storage"
@@ -185,12 +184,7 @@ func Local(t testing.TB, store storage.Store, src types.ImageReference, name str
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := signature.NewPolicyContext(&signature.Policy{Default: []signature.PolicyRequirement{signature.NewPRInsecureAcceptAnything()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Destroy()
-	if _, err := copy.Image(context.Background(), pc, dst, src, &copy.Options{}); err != nil {
+	if _, err := oci.Copy(context.Background(), dst, src, &copy.Options{}, nil, ""); err != nil {
 		t.Fatalf("copy into storage: %v", err)
 	}
 	img, err := store.Image(name)
