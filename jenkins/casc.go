@@ -80,18 +80,9 @@ func MergeCasc(doc []byte, t Template, opts Options) ([]byte, *Outcome, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	root, top, err := parseDoc(doc)
+	d, clouds, err := openDoc(doc, "configuration-as-code YAML", "jenkins", "clouds", yaml.SequenceNode)
 	if err != nil {
-		return nil, nil, &InputError{Msg: "configuration-as-code YAML: " + err.Error()}
-	}
-	before := encodeDoc(root, doc)
-	jenkins, err := child(top, "jenkins", yaml.MappingNode)
-	if err != nil {
-		return nil, nil, &InputError{Msg: "configuration-as-code YAML: " + err.Error()}
-	}
-	clouds, err := child(jenkins, "clouds", yaml.SequenceNode)
-	if err != nil {
-		return nil, nil, &InputError{Msg: "configuration-as-code YAML: jenkins." + err.Error()}
+		return nil, nil, err
 	}
 	var cloud *yaml.Node
 	for _, c := range clouds.Content {
@@ -115,11 +106,7 @@ func MergeCasc(doc []byte, t Template, opts Options) ([]byte, *Outcome, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	after := encodeDoc(root, doc)
-	if after == before {
-		return doc, out, nil
-	}
-	return []byte(after), out, nil
+	return d.bytes(), out, nil
 }
 
 // mergeTemplates creates or updates r in the mapping's templates list.
@@ -595,6 +582,44 @@ func parseDoc(doc []byte) (root, top *yaml.Node, err error) {
 		return nil, nil, errors.New("the document is not a mapping")
 	}
 	return root, top, nil
+}
+
+// yamlDoc is a YAML document being merged into: its parse tree, and its
+// encoding before any change, so that a merge that changes nothing gives
+// back the original bytes.
+type yamlDoc struct {
+	orig   []byte
+	root   *yaml.Node
+	before string
+}
+
+// openDoc parses doc and returns the value at outer.inner in it, a mapping
+// holding a value of kind; both are created when missing. An error is an
+// *InputError that starts with what.
+func openDoc(doc []byte, what, outer, inner string, kind yaml.Kind) (*yamlDoc, *yaml.Node, error) {
+	root, top, err := parseDoc(doc)
+	if err != nil {
+		return nil, nil, &InputError{Msg: what + ": " + err.Error()}
+	}
+	d := &yamlDoc{orig: doc, root: root, before: encodeDoc(root, doc)}
+	m, err := child(top, outer, yaml.MappingNode)
+	if err != nil {
+		return nil, nil, &InputError{Msg: what + ": " + err.Error()}
+	}
+	n, err := child(m, inner, kind)
+	if err != nil {
+		return nil, nil, &InputError{Msg: what + ": " + outer + "." + err.Error()}
+	}
+	return d, n, nil
+}
+
+// bytes is the document as it is now: the original bytes when nothing
+// changed.
+func (d *yamlDoc) bytes() []byte {
+	if after := encodeDoc(d.root, d.orig); after != d.before {
+		return []byte(after)
+	}
+	return d.orig
 }
 
 // encodeDoc encodes a document with the indentation of the original text

@@ -122,18 +122,9 @@ func MergeHelmValues(doc []byte, t Template, opts Options) ([]byte, *Outcome, er
 	if err != nil {
 		return nil, nil, err
 	}
-	root, top, err := parseDoc(doc)
+	d, pts, err := openDoc(doc, "Helm values", "agent", "podTemplates", yaml.MappingNode)
 	if err != nil {
-		return nil, nil, &InputError{Msg: "Helm values: " + err.Error()}
-	}
-	before := encodeDoc(root, doc)
-	agent, err := child(top, "agent", yaml.MappingNode)
-	if err != nil {
-		return nil, nil, &InputError{Msg: "Helm values: " + err.Error()}
-	}
-	pts, err := child(agent, "podTemplates", yaml.MappingNode)
-	if err != nil {
-		return nil, nil, &InputError{Msg: "Helm values: agent." + err.Error()}
+		return nil, nil, err
 	}
 	key := strings.Trim(helmKeyRE.ReplaceAllString(strings.ToLower(r.Name), "-"), "-")
 	if key == "" {
@@ -165,9 +156,5 @@ func MergeHelmValues(doc []byte, t Template, opts Options) ([]byte, *Outcome, er
 	}
 	text := encodeDoc(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{list}}, nil)
 	setKey(pts, key, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: text, Style: yaml.LiteralStyle})
-	after := encodeDoc(root, doc)
-	if after == before {
-		return doc, out, nil
-	}
-	return []byte(after), out, nil
+	return d.bytes(), out, nil
 }
