@@ -105,14 +105,6 @@ func printPublish(w io.Writer, r *publisher.Report) {
 		}
 	}
 	for _, sg := range r.Signatures {
-		what := "signed"
-		switch {
-		case sg.Error != "":
-			fmt.Fprintf(w, "  NOT signed %s: %s\n", sg.Ref, sg.Error)
-			continue
-		case sg.SBOM != nil:
-			what = "signed, SBOM attested"
-		}
-		fmt.Fprintf(w, "  %s %s\n", what, sg.Ref)
+		fmt.Fprintf(w, "  %s\n", sg)
 	}
 }

@@ -105,15 +105,7 @@ func printRelease(w io.Writer, r *release.Report) {
 		fmt.Fprintf(w, "pushed   %s verified=%t (%d blobs sent, %d already there)\n", d.Ref, d.Verified, d.BlobsPushed, d.BlobsSkipped)
 	}
 	for _, sg := range r.Signatures {
-		what := "signed"
-		switch {
-		case sg.Error != "":
-			fmt.Fprintf(w, "NOT signed %s: %s\n", sg.Ref, sg.Error)
-			continue
-		case sg.SBOM != nil:
-			what = "signed, SBOM attested"
-		}
-		fmt.Fprintf(w, "signed   %s (%s)\n", sg.Ref, what)
+		fmt.Fprintf(w, "%s\n", sg)
 	}
 	for _, p := range r.SBOM {
 		fmt.Fprintf(w, "sbom     %s\n", p)

@@ -20,6 +20,18 @@ type Signed struct {
 	err   error
 }
 
+// String says what happened to the ref, for a summary line: "signed REF",
+// "signed, SBOM attested REF" or "NOT signed REF: why".
+func (s Signed) String() string {
+	switch {
+	case s.Error != "":
+		return fmt.Sprintf("NOT signed %s: %s", s.Ref, s.Error)
+	case s.SBOM != nil:
+		return "signed, SBOM attested " + s.Ref
+	}
+	return "signed " + s.Ref
+}
+
 // SignAll signs every ref with s (Sign) and, when sbom is not nil,
 // attaches it as a signed SPDX attestation (Attest, predicate type
 // https://spdx.dev/Document: `cosign verify-attestation --type spdxjson`).
