@@ -266,3 +266,34 @@ func TestResolve_MergesPodYAML(t *testing.T) {
 		t.Error("resolving twice gave two YAML texts")
 	}
 }
+
+// SetContainerImage changes one container's image and nothing else; an
+// image string that looks like YAML stays one string, and a pod without
+// the container is refused.
+func TestSetContainerImage(t *testing.T) {
+	const pod = "# builder\nspec:\n  containers:\n    - name: agentforge\n      image: old\n      securityContext:\n        privileged: true\n    - name: sidecar\n      image: keep\n"
+	out, err := SetContainerImage(pod, "agentforge", "reg/a@sha256:00\nhostPID: true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		HostPID *bool `yaml:"hostPID"`
+		Spec    struct {
+			HostPID    *bool `yaml:"hostPID"`
+			Containers []struct {
+				Name, Image     string
+				SecurityContext map[string]bool `yaml:"securityContext"`
+			}
+		}
+	}
+	if err := yaml.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	c := got.Spec.Containers
+	if len(c) != 2 || c[0].Image != "reg/a@sha256:00\nhostPID: true" || !c[0].SecurityContext["privileged"] || c[1].Image != "keep" || got.HostPID != nil || got.Spec.HostPID != nil || !strings.HasPrefix(out, "# builder") {
+		t.Errorf("got:\n%s", out)
+	}
+	if _, err := SetContainerImage(pod, "jnlp", "x"); err == nil {
+		t.Error("a pod without the container was accepted")
+	}
+}

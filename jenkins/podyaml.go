@@ -148,12 +148,9 @@ func mergeNode(dst, src *yaml.Node) {
 			mergeNode(cur, val)
 		case (key.Value == "containers" || key.Value == "initContainers") && cur.Kind == yaml.SequenceNode && val.Kind == yaml.SequenceNode:
 			for _, c := range val.Content {
-				name := mapValue(c, "name")
 				var same *yaml.Node
-				for _, d := range cur.Content {
-					if n := mapValue(d, "name"); n != nil && name != nil && n.Value == name.Value {
-						same = d
-					}
+				if name := mapValue(c, "name"); name != nil {
+					same = namedItem(cur, name.Value)
 				}
 				if same != nil && same.Kind == yaml.MappingNode && c.Kind == yaml.MappingNode {
 					mergeNode(same, c)
@@ -165,6 +162,35 @@ func mergeNode(dst, src *yaml.Node) {
 			*cur = *val
 		}
 	}
+}
+
+// namedItem is the last item of the list whose name is name, or nil.
+func namedItem(list *yaml.Node, name string) *yaml.Node {
+	var found *yaml.Node
+	for _, d := range list.Content {
+		if n := mapValue(d, "name"); n != nil && n.Value == name {
+			found = d
+		}
+	}
+	return found
+}
+
+// SetContainerImage returns the pod YAML y with the image of its container
+// named name set to image (a builder pod pinned to the image just
+// published); the rest is kept. A pod without that container is an error.
+func SetContainerImage(y, name, image string) (string, error) {
+	top, err := parsePodYAML(y)
+	if err != nil {
+		return "", err
+	}
+	if top == nil || namedItem(mapValue(mapValue(top, "spec"), "containers"), name) == nil {
+		return "", fmt.Errorf("no container %q in spec.containers", name)
+	}
+	overlay, err := yaml.Marshal(map[string]any{"spec": map[string]any{"containers": []map[string]string{{"name": name, "image": image}}}})
+	if err != nil {
+		return "", err
+	}
+	return mergePodYAML(y, string(overlay))
 }
 
 // mapValue is the value of key in the mapping n, or nil.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/jenkins"
 	"github.com/agentforge/agentforge/publisher/sign"
-	"gopkg.in/yaml.v3"
 )
 
 // The builder image's definition and the pod YAML beside it, in the
@@ -146,48 +146,9 @@ func PodYAML(file, image string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	out, err := jenkins.SetContainerImage(string(data), BuilderContainer, image)
+	if err != nil {
 		return "", fmt.Errorf("%s: %w", file, err)
 	}
-	c := container(&doc, BuilderContainer)
-	if c == nil {
-		return "", fmt.Errorf("%s: no container %q", file, BuilderContainer)
-	}
-	img := value(c, "image")
-	if img == nil {
-		return "", fmt.Errorf("%s: container %q has no image", file, BuilderContainer)
-	}
-	img.Value, img.Style = image, 0
-	out, err := yaml.Marshal(&doc)
-	return string(out), err
-}
-
-// container is spec.containers[name] of a pod document.
-func container(doc *yaml.Node, name string) *yaml.Node {
-	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
-		doc = doc.Content[0]
-	}
-	list := value(value(doc, "spec"), "containers")
-	if list == nil {
-		return nil
-	}
-	for _, c := range list.Content {
-		if n := value(c, "name"); n != nil && n.Value == name {
-			return c
-		}
-	}
-	return nil
-}
-
-func value(m *yaml.Node, key string) *yaml.Node {
-	if m == nil || m.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
+	return out, nil
 }
