@@ -62,7 +62,7 @@ func (a *app) checkDefinition(ctx context.Context, arg string, f updateFlags) (*
 }
 
 // bumpDefinition checks the definition folder dir and adopts what is newer.
-func (a *app) bumpDefinition(ctx context.Context, dir string, f updateFlags, pythonSHA string, dryRun bool) (*update.BumpReport, error) {
+func (a *app) bumpDefinition(ctx context.Context, dir string, f updateFlags, bf bumpFlags) (*update.BumpReport, error) {
 	_, rep, err := a.checkDefinition(ctx, dir, f)
 	if err != nil {
 		return nil, err
@@ -74,7 +74,7 @@ func (a *app) bumpDefinition(ctx context.Context, dir string, f updateFlags, pyt
 	if err != nil {
 		return nil, err
 	}
-	b, err := update.Bump(ctx, dir, rep.Findings, update.BumpOptions{Fetcher: fetcher, PythonSHA256: pythonSHA, DryRun: dryRun, Log: a.log})
+	b, err := update.Bump(ctx, dir, rep.Findings, update.BumpOptions{Fetcher: fetcher, PythonSHA256: bf.sha256, DryRun: bf.dryRun, Log: a.log})
 	if err == nil && len(rep.Problems) > 0 && len(f.kinds) > 0 {
 		// A kind asked for by name that could not be checked fails.
 		err = fmt.Errorf("%s: %s", rep.Problems[0].Kind, rep.Problems[0].Error)
@@ -116,8 +116,7 @@ under problems; the others are still checked. Exit 0 either way: read
 
 func (a *app) bumpCommand() *cobra.Command {
 	var f updateFlags
-	var dryRun bool
-	var sha string
+	var b bumpFlags
 	cmd := &cobra.Command{
 		Use:   "bump [DEFINITION]",
 		Short: "Adopt in a definition folder every pinned input that has something newer, after checking it",
@@ -133,17 +132,33 @@ check fails (exit 3). --kind limits it (e.g. --kind cpython).`,
   agentforge bump --kind cpython,remoting --dry-run`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			rep, err := a.bumpDefinition(cmd.Context(), firstOr(argv, release.DefaultDefinition), f, sha, dryRun)
-			if rep != nil {
-				a.emit(rep, func(w io.Writer) { printBump(w, rep) })
-			}
-			return err
+			return a.bump(cmd.Context(), firstOr(argv, release.DefaultDefinition), f, b)
 		},
 	}
 	f.AddFlags(cmd)
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "check what is newer and the new downloads, write nothing")
-	cmd.Flags().StringVar(&sha, "sha256", "", "the new CPython tarball's sha256, when python.org publishes no sigstore bundle for it")
+	b.AddFlags(cmd)
 	return cmd
+}
+
+// bumpFlags are bump's and python bump's own.
+type bumpFlags struct {
+	dryRun bool
+	sha256 string
+}
+
+func (f *bumpFlags) AddFlags(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "check what is newer and the new downloads, write nothing")
+	cmd.Flags().StringVar(&f.sha256, "sha256", "", "the new CPython tarball's sha256, when python.org publishes no sigstore bundle for it")
+}
+
+// bump adopts what is newer in the definition folder dir and prints what
+// it did.
+func (a *app) bump(ctx context.Context, dir string, f updateFlags, b bumpFlags) error {
+	rep, err := a.bumpDefinition(ctx, dir, f, b)
+	if rep != nil {
+		a.emit(rep, func(w io.Writer) { printBump(w, rep) })
+	}
+	return err
 }
 
 func printOutdated(w io.Writer, r *update.Report) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/update"
 	"github.com/agentforge/agentforge/images/cpython"
+	"github.com/agentforge/agentforge/publisher/release"
 	"github.com/spf13/cobra"
 )
 
@@ -34,8 +35,7 @@ func (a *app) pythonCommand() *cobra.Command {
 	latest.Flags().StringVar(&series, "series", "3.11", "release series")
 
 	var f sourceFlags
-	var dryRun bool
-	var sha string
+	var b bumpFlags
 	bump := &cobra.Command{
 		Use:   "bump [DEFINITION]",
 		Short: "Adopt the newest patch release in a definition, after checking its tarball",
@@ -50,21 +50,12 @@ not match; the definition is then left as it was.`,
   agentforge python bump --dry-run -o json`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			dir := "images/python-agent"
-			if len(argv) == 1 {
-				dir = argv[0]
-			}
 			u := updateFlags{sources: f, pythonOrg: base, kinds: []string{update.KindCPython}}
-			rep, err := a.bumpDefinition(cmd.Context(), dir, u, sha, dryRun)
-			if rep != nil {
-				a.emit(rep, func(w io.Writer) { printBump(w, rep) })
-			}
-			return err
+			return a.bump(cmd.Context(), firstOr(argv, release.DefaultDefinition), u, b)
 		},
 	}
 	f.AddFlags(bump)
-	bump.Flags().BoolVar(&dryRun, "dry-run", false, "check the new release but do not write the definition")
-	bump.Flags().StringVar(&sha, "sha256", "", "the new tarball's sha256, when python.org publishes no sigstore bundle for it")
+	b.AddFlags(bump)
 	cmd.AddCommand(latest, bump)
 	return cmd
 }
