@@ -191,15 +191,25 @@ func (f *pushFlags) AddFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.workDir, "work-dir", filepath.Join(defaultCacheDir(), "publish"), "staging layouts (reused between runs) and temporary files")
 }
 
-func (f *pushFlags) options(a *app) (publisher.Options, error) {
+// options are the publisher.Options the flags ask for. With sf, the
+// signing key and the SBOM are loaded first: a wrong passphrase changes
+// nothing.
+func (f *pushFlags) options(a *app, sf *signFlags) (publisher.Options, error) {
 	if f.retries < 1 {
 		return publisher.Options{}, errs.Inputf("--retries %d: want at least 1", f.retries)
+	}
+	var signing *publisher.Signing
+	if sf != nil {
+		var err error
+		if signing, err = sf.signing(); err != nil {
+			return publisher.Options{}, err
+		}
 	}
 	hosts, err := a.hosts(nil, remote.RetryPolicy{Attempts: f.retries})
 	if err != nil {
 		return publisher.Options{}, err
 	}
-	return publisher.Options{Hosts: hosts, AllowOverwrite: f.allowOverwrite, KeepDigest: f.keepDigest, Verify: f.verify, WorkDir: f.workDir, Log: a.log, Progress: a.progress}, nil
+	return publisher.Options{Hosts: hosts, AllowOverwrite: f.allowOverwrite, KeepDigest: f.keepDigest, Verify: f.verify, WorkDir: f.workDir, Log: a.log, Progress: a.progress, Sign: signing}, nil
 }
 
 // destinations parses --to values; those without a tag get --tag, or

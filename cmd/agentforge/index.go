@@ -48,15 +48,10 @@ index digest (cosign format), after verification and before the tags.`,
 			if err != nil {
 				return err
 			}
-			signing, err := sf.signing()
+			opts, err := f.options(a, &sf)
 			if err != nil {
 				return err
 			}
-			opts, err := f.options(a)
-			if err != nil {
-				return err
-			}
-			opts.Sign = signing
 			rep, err := publisher.Index(cmd.Context(), srcs, dests, opts)
 			a.emitIndex(rep)
 			return err

@@ -44,7 +44,7 @@ index to one platform (the digest then changes to that platform's manifest).`,
 			if err != nil {
 				return err
 			}
-			opts, err := f.options(a)
+			opts, err := f.options(a, nil)
 			if err != nil {
 				return err
 			}

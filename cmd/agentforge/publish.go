@@ -41,17 +41,10 @@ then the index), then tagged. Every destination serves the same index digest.`,
   agentforge publish python-agent:0.6.0-rc0 --to 127.0.0.1:5000/agents/python-agent --insecure-registry 127.0.0.1:5000 -o json`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			// The key and the SBOM are read before anything is pushed: a
-			// wrong passphrase changes nothing.
-			signing, err := sf.signing()
+			opts, err := f.options(a, &sf)
 			if err != nil {
 				return err
 			}
-			opts, err := f.options(a)
-			if err != nil {
-				return err
-			}
-			opts.Sign = signing
 			var rep *publisher.IndexReport
 			if oci.IsLocal(argv[0]) {
 				store, err := a.openStore()
