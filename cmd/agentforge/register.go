@@ -296,19 +296,16 @@ func (a *app) runRegister(ctx context.Context, f *registerFlags) error {
 	}
 	opts := jenkins.Options{DryRun: f.dryRun, Adopt: f.adopt, ScriptConsole: f.scriptConsole}
 	switch {
-	case f.casc:
-		y, err := jenkins.CascFragment(tmpl)
+	case f.casc || f.helm:
+		render, key := jenkins.CascFragment, "casc"
+		if f.helm {
+			render, key = jenkins.HelmValues, "helmValues"
+		}
+		y, err := render(tmpl)
 		if err != nil {
 			return err
 		}
-		a.emit(map[string]string{"casc": y}, func(w io.Writer) { fmt.Fprint(w, y) })
-		return nil
-	case f.helm:
-		y, err := jenkins.HelmValues(tmpl)
-		if err != nil {
-			return err
-		}
-		a.emit(map[string]string{"helmValues": y}, func(w io.Writer) { fmt.Fprint(w, y) })
+		a.emit(map[string]string{key: y}, func(w io.Writer) { fmt.Fprint(w, y) })
 		return nil
 	case f.helmFile != "":
 		out, err := jenkins.UpdateHelmValues(f.helmFile, tmpl, opts)
