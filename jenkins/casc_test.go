@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -292,8 +296,22 @@ func TestReloadCasc_Errors(t *testing.T) {
 		t.Fatalf("want casc-reload naming the attribute, got %v", err)
 	}
 	err = connect(t, srv, "viewer", viewer.Token).ReloadCasc(context.Background())
-	if !errors.As(err, &je) || je.Status != 403 {
+	if !errors.As(err, &je) || je.Status != 403 || je.Hint != "the user lacks hudson.model.Hudson.Manage" {
 		t.Fatalf("viewer: %v", err)
+	}
+	// A proxy that drops X-Required-Permission: the hint says what the
+	// reload needs.
+	u, _ := url.Parse(srv.URL)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = func(r *http.Response) error { r.Header.Del("X-Required-Permission"); return nil }
+	proxy := httptest.NewServer(rp)
+	defer proxy.Close()
+	viaProxy, err := New(context.Background(), Config{URL: proxy.URL, User: viewer.Name, Token: viewer.Token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := viaProxy.ReloadCasc(context.Background()); !errors.As(err, &je) || je.Hint != "reloading configuration as code needs Overall/Manage" {
+		t.Fatalf("viewer through a proxy: %#v", err)
 	}
 	noCasc := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}})
 	if err := connect(t, noCasc, "admin", token).ReloadCasc(context.Background()); !errors.As(err, &je) || je.Reason != "casc-missing" {

@@ -195,7 +195,7 @@ func statusError(op string, resp *http.Response) error {
 	case s == http.StatusUnauthorized:
 		return &Error{Status: s, Op: op, Reason: "unauthorized", Hint: "the user or API token is wrong (create a token under the user's Security page)"}
 	case s == http.StatusForbidden:
-		return forbidden(op, resp, "registering pod templates needs Overall/Administer (the script console)")
+		return forbidden(op, resp, "the user lacks the permission; registering pod templates needs Overall/Administer (the script console)")
 	case s == http.StatusNotFound && op == "connect":
 		return &Error{Status: s, Op: op, Reason: "not-jenkins", Hint: "no Jenkins API at this URL: check the Jenkins URL (and its path prefix)"}
 	default:
@@ -204,9 +204,8 @@ func statusError(op string, resp *http.Response) error {
 }
 
 // forbidden is the *Error for a 403: the user lacks the permission
-// Jenkins names (X-Required-Permission), else what need says.
-func forbidden(op string, resp *http.Response, need string) *Error {
-	hint := "the user lacks the permission; " + need
+// Jenkins names (X-Required-Permission), else hint.
+func forbidden(op string, resp *http.Response, hint string) *Error {
 	if p := resp.Header.Get("X-Required-Permission"); p != "" {
 		hint = "the user lacks " + p
 	}

@@ -293,7 +293,9 @@ func TestSetContainerImage(t *testing.T) {
 	if len(c) != 2 || c[0].Image != "reg/a@sha256:00\nhostPID: true" || !c[0].SecurityContext["privileged"] || c[1].Image != "keep" || got.HostPID != nil || got.Spec.HostPID != nil || !strings.HasPrefix(out, "# builder") {
 		t.Errorf("got:\n%s", out)
 	}
-	if _, err := SetContainerImage(pod, "jnlp", "x"); err == nil {
-		t.Error("a pod without the container was accepted")
+	for _, p := range []string{pod, "kind: Pod\n", "spec:\n  hostname: x\n", ""} {
+		if _, err := SetContainerImage(p, "jnlp", "x"); err == nil {
+			t.Errorf("%q: a pod without the container was accepted", p)
+		}
 	}
 }

@@ -166,6 +166,9 @@ func mergeNode(dst, src *yaml.Node) {
 
 // namedItem is the last item of the list whose name is name, or nil.
 func namedItem(list *yaml.Node, name string) *yaml.Node {
+	if list == nil {
+		return nil
+	}
 	var found *yaml.Node
 	for _, d := range list.Content {
 		if n := mapValue(d, "name"); n != nil && n.Value == name {

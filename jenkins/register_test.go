@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -251,6 +253,24 @@ func TestRegister_Errors(t *testing.T) {
 				t.Fatalf("the secret is in the error: %v", err)
 			}
 		})
+	}
+}
+
+// A Kubernetes plugin too old to keep a template's identity is said first,
+// before the configuration-as-code refusal: --script-console could not get
+// past it anyway.
+func TestRegister_PluginTooOldBeforeCascRefusal(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "clouds.yaml")
+	if err := os.WriteFile(f, []byte(adminCasc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := withOtherTemplate()
+	delete(st.Clouds[1].Templates[0], "id")
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: st, KubernetesPluginVersion: "1.27.1", CascFile: f})
+	_, err := connect(t, srv, "admin", token).Register(context.Background(), pythonTemplate(digestA), Options{})
+	var je *Error
+	if !errors.As(err, &je) || je.Reason != "plugin-too-old" {
+		t.Errorf("want plugin-too-old, got %v", err)
 	}
 }
 

@@ -23,6 +23,9 @@ func Copy(ctx context.Context, dest, src types.ImageReference, opts *copy.Option
 	defer pc.Destroy()
 	ch, done := CopyProgress(r, verb)
 	defer done()
+	if opts == nil {
+		opts = &copy.Options{}
+	}
 	if ch != nil {
 		o := *opts
 		o.Progress, o.ProgressInterval = ch, CopyProgressInterval

@@ -105,7 +105,11 @@ func printRelease(w io.Writer, r *release.Report) {
 		fmt.Fprintf(w, "pushed   %s verified=%t (%d blobs sent, %d already there)\n", d.Ref, d.Verified, d.BlobsPushed, d.BlobsSkipped)
 	}
 	for _, sg := range r.Signatures {
-		fmt.Fprintf(w, "%s\n", sg)
+		if sg.Error != "" {
+			fmt.Fprintf(w, "%s\n", sg)
+			continue
+		}
+		fmt.Fprintf(w, "signed   %s (%s)\n", sg.Ref, sg.What())
 	}
 	for _, p := range r.SBOM {
 		fmt.Fprintf(w, "sbom     %s\n", p)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"github.com/agentforge/agentforge/builder/buildertest"
 	"github.com/agentforge/agentforge/jenkins/jenkinstest"
 	"github.com/agentforge/agentforge/publisher/registrytest"
+	"github.com/agentforge/agentforge/publisher/release"
+	"github.com/agentforge/agentforge/publisher/sign"
 )
 
 func TestCLI_ReleaseTwiceIsIdempotent(t *testing.T) {
@@ -285,5 +288,18 @@ jenkins:
 	}
 	if !strings.Contains(files[0], `systemMessage: "managed"`) || !strings.Contains(files[0], want) || emu.CascReloads != 2 {
 		t.Errorf("reloads %d, file:\n%s", emu.CascReloads, files[0])
+	}
+}
+
+// Release's summary keeps its columns: "signed   REF (what)", and a ref
+// that could not be signed says so plainly.
+func TestPrintRelease_SignedLines(t *testing.T) {
+	var b bytes.Buffer
+	printRelease(&b, &release.Report{Signatures: []sign.Signed{
+		{Ref: "r@sha256:00", Signature: &sign.Result{}, SBOM: &sign.Result{}},
+		{Ref: "m@sha256:00", Error: "HTTP 503"},
+	}})
+	if want := "signed   r@sha256:00 (signed, SBOM attested)\nNOT signed m@sha256:00: HTTP 503\n"; b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }

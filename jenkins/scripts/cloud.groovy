@@ -1,7 +1,6 @@
-// agentforge: the plugin version check and the cloud lookup every script
-// starts with (spliced in where it says @@CLOUD@@). It uses p and emit and
-// defines cloud, the KubernetesCloud that p.cloud names; otherwise it says
-// why and the script stops.
+// agentforge: the plugin version check every script starts with, and the
+// cloud lookup they share (spliced in where a script says @@CLOUD@@). It
+// uses p and emit.
 
 // PodTemplate(String id) and getId() came with Kubernetes plugin 1.27.2;
 // without them a template cannot keep its identity: say so and stop.
@@ -11,12 +10,18 @@ try {
     emit([status: 'error', reason: 'plugin-too-old'])
     return
 }
-def cloud = Jenkins.get().clouds.getByName(p.cloud as String)
-if (cloud == null) {
-    emit([status: 'error', reason: 'no-such-cloud', clouds: Jenkins.get().clouds.collect { it.name }])
-    return
-}
-if (!(cloud instanceof KubernetesCloud)) {
-    emit([status: 'error', reason: 'not-kubernetes', kind: cloud.getClass().name])
-    return
+
+// The KubernetesCloud that p.cloud names; otherwise null, having said why.
+def kubernetesCloud = { ->
+    def clouds = Jenkins.get().clouds
+    def c = clouds.getByName(p.cloud as String)
+    if (c == null) {
+        emit([status: 'error', reason: 'no-such-cloud', clouds: clouds.collect { it.name }])
+        return null
+    }
+    if (!(c instanceof KubernetesCloud)) {
+        emit([status: 'error', reason: 'not-kubernetes', kind: c.getClass().name])
+        return null
+    }
+    return c
 }

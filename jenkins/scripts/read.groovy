@@ -20,6 +20,11 @@ final String AGENT = 'jnlp'
 // @@VIEW@@: the shared template view (view.groovy)
 
 // @@CLOUD@@: the plugin check and the cloud (cloud.groovy)
+
+def cloud = kubernetesCloud()
+if (cloud == null) {
+    return
+}
 def t = cloud.templates.find { it.name == p.name }
 if (t == null) {
     emit([status: 'absent', position: -1])

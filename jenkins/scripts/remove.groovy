@@ -11,6 +11,11 @@ def emit = { Map m -> println('AGENTFORGE-RESULT ' + JsonOutput.toJson(m)) }
 final String MARK = 'agentforge.io/managed-by'
 
 // @@CLOUD@@: the plugin check and the cloud (cloud.groovy)
+
+def cloud = kubernetesCloud()
+if (cloud == null) {
+    return
+}
 def t = cloud.templates.find { it.name == p.name }
 if (t == null) {
     emit([status: 'unchanged'])

@@ -25,6 +25,7 @@ final String OWNS = 'agentforge.io/owns'
 final String AGENT = 'jnlp'
 
 // @@VIEW@@: the shared template view (view.groovy)
+// @@CLOUD@@: the plugin check and the cloud (cloud.groovy)
 
 def j = Jenkins.get()
 
@@ -60,7 +61,10 @@ if (managing) {
     warnings << ('configuration-as-code manages the clouds (' + managing.join(', ') + '): its next reload or restart removes this template')
 }
 
-// @@CLOUD@@: the plugin check and the cloud (cloud.groovy)
+def cloud = kubernetesCloud()
+if (cloud == null) {
+    return
+}
 def old = cloud.templates.find { it.name == p.name }
 if (old != null && !view(old).managed && !p.adopt) {
     emit([status: 'error', reason: 'not-managed', id: old.id])

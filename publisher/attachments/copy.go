@@ -27,6 +27,8 @@ type Copied struct {
 	// then lists it in turn).
 	Referrer bool `json:"referrer,omitempty"`
 	// Blobs and Bytes count the blobs sent (the destination lacked them).
+	// A merge's dry run counts the configs it would write but not their
+	// bytes, which are known only once they are made.
 	Blobs int   `json:"blobs"`
 	Bytes int64 `json:"bytes"`
 	// Merged is true when the destination had other signatures (or
@@ -459,22 +461,36 @@ func missingLayers(have, want []imgspecv1.Descriptor) []imgspecv1.Descriptor {
 // own, keeping everything the destination had.
 func mergeAttachment(ctx context.Context, a, have *Attachment, to reference.NamedTagged, missing []imgspecv1.Descriptor, c *Copied, opts Options, dry bool) (*Copied, error) {
 	c.Merged = true
-	if dry {
-		for _, l := range missing {
-			c.Blobs++
-			c.Bytes += l.Size
+	if !dry {
+		if err := tooLarge(a, a.Ref); err != nil {
+			return nil, err
 		}
-		opts.Logger().Infof("would add %d layers of %s to %s, keeping its own", len(missing), a.Ref, to)
-		return c, nil
-	}
-	if err := tooLarge(a, a.Ref); err != nil {
-		return nil, err
 	}
 	w, err := NewWriter(ctx, opts, to)
 	if err != nil {
 		return nil, err
 	}
 	defer w.Close()
+	if dry {
+		// What the merge would send: each layer blob the destination
+		// lacks, once, and the new config each append writes (its bytes
+		// are known only once it is made).
+		lacks := map[digest.Digest]bool{}
+		for _, l := range missing {
+			has, err := w.Has(ctx, l.Digest)
+			if err != nil {
+				return nil, fmt.Errorf("%s: blob %s: %w", to, l.Digest, err)
+			}
+			if !has && !lacks[l.Digest] {
+				lacks[l.Digest] = true
+				c.Blobs++
+				c.Bytes += l.Size
+			}
+			c.Blobs++
+		}
+		opts.Logger().Infof("would add %d layers of %s to %s, keeping its own", len(missing), a.Ref, to)
+		return c, nil
+	}
 	cur := have
 	for _, l := range missing {
 		sent, err := copyBlob(ctx, a, w, l)

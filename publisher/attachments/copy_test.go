@@ -192,3 +192,31 @@ func TestCopyAttachments_SharedAndPresentBlobs(t *testing.T) {
 		t.Errorf("%+v, %d blob reads refused: want the manifest only, no blob read", rep.Copied, proxy.Unavailable())
 	}
 }
+
+// A merge's dry run counts the blobs the real merge sends: the layers the
+// destination lacks and the config each append writes.
+func TestCopyAttachments_MergeDryRunCountsAsItSends(t *testing.T) {
+	a := registrytest.New(t, registrytest.Options{})
+	b := registrytest.New(t, registrytest.Options{})
+	o := attachments.Options{Hosts: registrytest.Hosts(t, a, b)}
+	ctx := context.Background()
+	src := registrytest.Push(t, o.Hosts, a.Host+"/team/agent:latest", ocitest.Options{Layers: 1, Size: 256, Seed: 31})
+	dst := registrytest.Push(t, o.Hosts, b.Host+"/mirror/agent:latest", ocitest.Options{Layers: 1, Size: 256, Seed: 31})
+	for _, p := range []string{"one", "two"} {
+		k, _, _ := signtest.KeyPair(t, p)
+		mustSign(t, src, k, o)
+	}
+	k3, _, _ := signtest.KeyPair(t, "three")
+	mustSign(t, dst, k3, o) // the mirror's own: the source's are merged in
+	plan, err := planAll(ctx, src, reference.TrimNamed(dst), src.Digest(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := copyAll(ctx, src, reference.TrimNamed(dst), src.Digest(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Copied) != 1 || len(rep.Copied) != 1 || !rep.Copied[0].Merged || plan.Copied[0].Blobs != rep.Copied[0].Blobs {
+		t.Errorf("dry run %+v, real run %+v: want one merge with the same blob count", plan.Copied, rep.Copied)
+	}
+}

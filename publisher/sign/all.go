@@ -20,16 +20,25 @@ type Signed struct {
 	err   error
 }
 
-// String says what happened to the ref, for a summary line: "signed REF",
-// "signed, SBOM attested REF" or "NOT signed REF: why".
-func (s Signed) String() string {
+// What says what was done to the ref: "signed", "signed, SBOM attested",
+// or "NOT signed: why".
+func (s Signed) What() string {
 	switch {
 	case s.Error != "":
-		return fmt.Sprintf("NOT signed %s: %s", s.Ref, s.Error)
+		return "NOT signed: " + s.Error
 	case s.SBOM != nil:
-		return "signed, SBOM attested " + s.Ref
+		return "signed, SBOM attested"
 	}
-	return "signed " + s.Ref
+	return "signed"
+}
+
+// String is a summary line: "signed REF", "signed, SBOM attested REF" or
+// "NOT signed REF: why".
+func (s Signed) String() string {
+	if s.Error != "" {
+		return fmt.Sprintf("NOT signed %s: %s", s.Ref, s.Error)
+	}
+	return s.What() + " " + s.Ref
 }
 
 // SignAll signs every ref with s (Sign) and, when sbom is not nil,
