@@ -100,21 +100,67 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 	}
 	return p.fanOut(d, dests, func(dest Destination) Result {
 		if !opts.DryRun {
-			// The attachments go once the image is in place, before the
-			// tags.
-			return p.push(ctx, src, raw, d, dest, func(res *Result, log logrus.FieldLogger) error {
-				return copyAttachments(ctx, copier, srcRepo, digests, dest, res, log)
-			})
+			// All the attachments are on the destination before a tag is:
+			// those under cosign's tags go alongside the image, the
+			// referrers once it is in place.
+			return p.push(ctx, src, raw, d, dest, &mirrorAttachments{copier: copier, src: srcRepo, digests: digests, dest: dest})
 		}
 		res := p.plan(ctx, src, raw, d, dest)
 		if res.err == nil {
-			if err := copyAttachments(ctx, copier, srcRepo, digests, dest, &res, p.log.WithField("destination", dest.String())); err != nil {
+			rep, err := copyAttachments(ctx, copier, (*attachments.Copier).Copy, srcRepo, digests, dest, p.log.WithField("destination", dest.String()))
+			res.Attachments = rep
+			if err != nil {
 				res.err = fmt.Errorf("%s: %w", dest, err)
 				res.Error = res.err.Error()
 			}
 		}
 		return res
 	})
+}
+
+// mirrorAttachments copies the source's attachments of digests to one
+// destination for pushWith: CopyTagged alongside the image, CopyReferrers
+// once it is there. If the image fails, what CopyTagged wrote stays
+// (signatures of a digest the destination lacks, reachable by no tag).
+type mirrorAttachments struct {
+	copier  *attachments.Copier
+	src     reference.Named
+	digests []digest.Digest
+	dest    Destination
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	tagged *attachments.Report
+	err    error
+}
+
+func (m *mirrorAttachments) start(ctx context.Context, log logrus.FieldLogger) {
+	m.ctx = ctx
+	tctx, cancel := context.WithCancel(ctx)
+	m.cancel, m.done = cancel, make(chan struct{})
+	go func() {
+		defer close(m.done)
+		m.tagged, m.err = copyAttachments(tctx, m.copier, (*attachments.Copier).CopyTagged, m.src, m.digests, m.dest, log)
+	}()
+}
+
+func (m *mirrorAttachments) finish(res *Result, log logrus.FieldLogger) error {
+	<-m.done
+	res.Attachments = m.tagged
+	if m.err != nil {
+		return m.err
+	}
+	rest, err := copyAttachments(m.ctx, m.copier, (*attachments.Copier).CopyReferrers, m.src, m.digests, m.dest, log)
+	res.Attachments.Add(rest)
+	return err
+}
+
+func (m *mirrorAttachments) stop() {
+	if m.cancel != nil {
+		m.cancel()
+		<-m.done
+	}
 }
 
 // withChildren is d and, for an index, each of its manifests.
@@ -130,29 +176,26 @@ func withChildren(raw []byte, d digest.Digest) ([]digest.Digest, error) {
 	return digests, nil
 }
 
-// copyAttachments copies cosign's signatures, attestations and SBOMs and
-// the OCI 1.1 referrers of each of digests (the image and an index's
-// children) to dest once the image is in place, byte for byte, so that it
-// verifies there with the same key, and records them in res. What dest
-// already has is not sent again. A dry run reports what would be copied.
-func copyAttachments(ctx context.Context, copier *attachments.Copier, srcRepo reference.Named, digests []digest.Digest, dest Destination, res *Result, log logrus.FieldLogger) error {
-	all := &attachments.Report{Copied: []attachments.Copied{}}
+// copyFunc is one of a Copier's copies: Copy, CopyTagged or CopyReferrers.
+type copyFunc func(*attachments.Copier, context.Context, reference.Named, reference.Named, digest.Digest) (*attachments.Report, error)
+
+// copyAttachments copies with copyOf, on a copy of copier that logs to
+// log, the attachments of each of digests (the image and an index's
+// children) to dest, byte for byte, so that they verify there with the
+// same key. What dest already has is not sent again; a dry run reports
+// what would be copied.
+func copyAttachments(ctx context.Context, copier *attachments.Copier, copyOf copyFunc, srcRepo reference.Named, digests []digest.Digest, dest Destination, log logrus.FieldLogger) (*attachments.Report, error) {
 	c := *copier
 	c.Log = log
+	all := &attachments.Report{Copied: []attachments.Copied{}}
 	for _, dg := range digests {
-		rep, err := c.Copy(ctx, srcRepo, dest.Repo, dg)
-		if rep != nil {
-			all.Copied = append(all.Copied, rep.Copied...)
-			all.Unchanged += rep.Unchanged
-			all.Skipped = append(all.Skipped, rep.Skipped...)
-		}
+		rep, err := copyOf(&c, ctx, srcRepo, dest.Repo, dg)
+		all.Add(rep)
 		if err != nil {
-			res.Attachments = all
-			return fmt.Errorf("attachments of %s: %w", dg, err)
+			return all, fmt.Errorf("attachments of %s: %w", dg, err)
 		}
 	}
-	res.Attachments = all
-	return nil
+	return all, nil
 }
 
 // choosePlatform finds the child manifest of an index for os/arch[/variant].

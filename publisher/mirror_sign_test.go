@@ -2,10 +2,16 @@ package publisher
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/publisher/attachments"
 	"github.com/agentforge/agentforge/publisher/registrytest"
@@ -13,6 +19,7 @@ import (
 	"github.com/agentforge/agentforge/publisher/sign/signtest"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/oci/layout"
 )
 
@@ -214,4 +221,72 @@ func publishIndex(t *testing.T, host string, regs remote.Registries) (*Report, *
 		t.Fatal(err)
 	}
 	return seed, hosts
+}
+
+// A mirror's signatures under cosign's tags go alongside the image, not
+// after it: they need nothing of the image on the destination. Here the
+// upload of the image's layer is held until the signature is written (5 s
+// at most), and the signature's manifest must reach the destination
+// before the image's manifest does; the tag comes after both.
+func TestMirror_SignaturesGoAlongsideTheImage(t *testing.T) {
+	up := registrytest.New(t, registrytest.Options{})
+	mir := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, mir)
+	regs := remote.Registries{Insecure: []string{up.Host, mir.Host, proxy.Host}}
+	hosts := registrytest.Open(t, regs)
+	ctx := context.Background()
+	ref := registrytest.Push(t, hosts, up.Host+"/up/agent:1", ocitest.Options{Layers: 1, Size: 4096, Seed: 91})
+	if _, err := sign.SignAll(ctx, []reference.Canonical{ref}, testKey(t), nil, sign.Options{Hosts: hosts}); err != nil {
+		t.Fatal(err)
+	}
+	layer := imageLayer(t, hosts, ref)
+	signed := make(chan struct{})
+	var once sync.Once
+	proxy.Set(registrytest.Faults{OnResponse: func(e registrytest.Entry) {
+		switch {
+		case e.Method == http.MethodPut && strings.HasSuffix(e.Path, ".sig"):
+			once.Do(func() { close(signed) })
+		case e.Method == http.MethodPut && strings.Contains(e.Query, "digest="+layer.String()):
+			select {
+			case <-signed:
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}})
+	if _, err := Mirror(ctx, mustRef(t, "docker://"+up.Host+"/up/agent:1"), []Destination{dest(t, proxy.Host+"/mirror/agent", "1")},
+		MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}}); err != nil {
+		t.Fatal(err)
+	}
+	at := map[string]int{}
+	for i, e := range proxy.Log() {
+		if e.Method != http.MethodPut || !strings.Contains(e.Path, "/manifests/") {
+			continue
+		}
+		switch name := e.Path[strings.LastIndex(e.Path, "/")+1:]; {
+		case strings.HasSuffix(name, ".sig"):
+			at["sig"] = i
+		case name == ref.Digest().String():
+			at["image"] = i
+		case name == "1":
+			at["tag"] = i
+		}
+	}
+	if len(at) != 3 || at["sig"] > at["image"] || at["image"] > at["tag"] {
+		t.Errorf("manifest writes in the order %v: want the signature before the image, the tag last", at)
+	}
+}
+
+// imageLayer is the (first) layer of the image ref names, as its registry
+// serves it.
+func imageLayer(t *testing.T, hosts *remote.Hosts, ref reference.Canonical) digest.Digest {
+	t.Helper()
+	raw, err := oci.Manifest(context.Background(), mustRef(t, "docker://"+ref.String()), hosts.For(reference.Domain(ref)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.OCI1FromManifest(raw)
+	if err != nil || len(m.Layers) == 0 {
+		t.Fatalf("manifest of %s: %v", ref, err)
+	}
+	return m.Layers[0].Digest
 }

@@ -368,12 +368,22 @@ func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d 
 type sender func(target types.ImageReference, sys *types.SystemContext, log logrus.FieldLogger, st *transferStats) error
 
 // beforeTags puts what else must be on a destination before a tag names
-// the image there (a mirror's copied signatures); it records it in res.
-type beforeTags func(res *Result, log logrus.FieldLogger) error
+// the image there (a mirror's copied signatures). pushWith calls start once
+// the destination's tags are checked, so that what may go alongside the
+// image does; finish once the image is in place and verified, which
+// completes it and records it in res; and stop before it returns, which
+// ends what start began (when finish did not run, the send or the check
+// failed).
+type beforeTags interface {
+	start(ctx context.Context, log logrus.FieldLogger)
+	finish(res *Result, log logrus.FieldLogger) error
+	stop()
+}
 
 // pushWith sends one image or index to one destination with send, then
-// verifies it, signs it and writes the tags: tag check, send, verify,
-// before (when not nil), sign (Options.Sign), tags.
+// verifies it, signs it and writes the tags: tag check, send (and
+// before.start), verify, before.finish, sign (Options.Sign), tags. before
+// may be nil.
 func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest Destination, send sender, before beforeTags) Result {
 	start := time.Now()
 	res := Result{Ref: dest.Repo.Name() + "@" + d.String(), Digest: d.String(), Tags: dest.Tags, Verification: p.opts.Verify}
@@ -402,6 +412,10 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 	if err != nil {
 		return fail(err)
 	}
+	if before != nil {
+		before.start(ctx, log)
+		defer before.stop()
+	}
 	st := &transferStats{}
 	// Retries happen per blob and per manifest inside transfer: one flaky
 	// upload costs one upload, not the whole push's budget.
@@ -419,7 +433,7 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 		res.Verified = true
 	}
 	if before != nil {
-		if err := before(&res, log); err != nil {
+		if err := before.finish(&res, log); err != nil {
 			return fail(err)
 		}
 	}

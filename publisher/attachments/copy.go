@@ -100,6 +100,36 @@ type Copier struct {
 // against their digests as they are read; referrers must name d (or a
 // referrer of d) as their subject.
 func (c *Copier) Copy(ctx context.Context, src, dst reference.Named, d digest.Digest) (*Report, error) {
+	return c.copy(ctx, src, dst, d, partAll)
+}
+
+// CopyTagged is the part of Copy that names d by tag alone: d's cosign
+// signatures, attestations and SBOM (sha256-<hex>.sig, .att, .sbom).
+// Nothing in them needs d on the destination, so a mirror sends them while
+// it sends the image. CopyReferrers is the rest of Copy.
+func (c *Copier) CopyTagged(ctx context.Context, src, dst reference.Named, d digest.Digest) (*Report, error) {
+	return c.copy(ctx, src, dst, d, partTagged)
+}
+
+// CopyReferrers is Copy but for CopyTagged's part: d's OCI 1.1 referrers
+// and, as deep as Copy goes, their own attachments and referrers. It
+// belongs after the image: whether the destination has the referrers API
+// is known once the repository exists.
+func (c *Copier) CopyReferrers(ctx context.Context, src, dst reference.Named, d digest.Digest) (*Report, error) {
+	return c.copy(ctx, src, dst, d, partReferrers)
+}
+
+// part is what of d's own attachments a copy takes (its referrers' are
+// always copied whole).
+type part int
+
+const (
+	partAll part = iota
+	partTagged
+	partReferrers
+)
+
+func (c *Copier) copy(ctx context.Context, src, dst reference.Named, d digest.Digest, only part) (*Report, error) {
 	o := c.Options
 	if o.cache.holds(dst) {
 		o.cache = nil // what is read from the destination is never stale
@@ -109,7 +139,22 @@ func (c *Copier) Copy(ctx context.Context, src, dst reference.Named, d digest.Di
 	if err := c.Plan(ctx, src, []digest.Digest{d}); err != nil {
 		return &Report{Copied: []Copied{}}, err
 	}
-	return copyAttachments(ctx, src, dst, d, o, c.DryRun)
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
+	rep := &Report{Copied: []Copied{}}
+	err := copyAttachmentsOf(ctx, src, dst, d, o, c.DryRun, rep, map[digest.Digest]bool{}, 0, only)
+	return rep, err
+}
+
+// Add adds what o reports to r.
+func (r *Report) Add(o *Report) {
+	if o == nil {
+		return
+	}
+	r.Copied = append(r.Copied, o.Copied...)
+	r.Unchanged += o.Unchanged
+	r.Skipped = append(r.Skipped, o.Skipped...)
 }
 
 // Plan counts, from the source's listings alone (its tag-schema indexes
@@ -285,19 +330,11 @@ func walkAll(list []imgspecv1.Descriptor, src reference.Named, depth int, read f
 	}
 }
 
-func copyAttachments(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool) (*Report, error) {
-	if err := opts.Check(); err != nil {
-		return nil, err
-	}
-	rep := &Report{Copied: []Copied{}}
-	err := copyAttachmentsOf(ctx, src, dst, d, opts, dry, rep, map[digest.Digest]bool{}, 0)
-	return rep, err
-}
-
-// copyAttachmentsOf copies the attachments and referrers of d into rep,
-// then those of each referrer (a signature of an SBOM that refers to the
-// image), maxReferrerDepth deep; seen stops cycles and bounds the walk.
-func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool, rep *Report, seen map[digest.Digest]bool, depth int) error {
+// copyAttachmentsOf copies the attachments and referrers of d into rep
+// (only part of them, as only says), then those of each referrer (a
+// signature of an SBOM that refers to the image), maxReferrerDepth deep;
+// seen stops cycles and bounds the walk.
+func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool, rep *Report, seen map[digest.Digest]bool, depth int, only part) error {
 	if seen[d] || depth > maxReferrerDepth {
 		return nil
 	}
@@ -313,6 +350,34 @@ func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.D
 		return &errs.IntegrityError{What: src.String() + " referrers", Check: fmt.Sprintf("more than %d manifests with signatures, attestations or referrers in all", maxReferrerNodes)}
 	}
 	seen[d] = true
+	if only != partReferrers {
+		if err := copyTagged(ctx, src, dst, d, opts, dry, rep); err != nil {
+			return err
+		}
+	}
+	if only == partTagged {
+		return nil
+	}
+	// OCI 1.1 referrers: the tag schema's index (sha256-<hex>, as cosign's
+	// OCI 1.1 mode and oras write it on registries without the referrers
+	// API) and the referrers API's list.
+	referrers, err := copyReferrers(ctx, src, dst, d, opts, dry, rep)
+	if err != nil {
+		return err
+	}
+	for _, r := range referrers {
+		if rep.skipped(r) {
+			continue // not on the destination: neither are its own
+		}
+		if err := copyAttachmentsOf(ctx, src, dst, r, opts, dry, rep, seen, depth+1, partAll); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copyTagged copies d's attachments under the cosign tags into rep.
+func copyTagged(ctx context.Context, src, dst reference.Named, d digest.Digest, opts Options, dry bool, rep *Report) error {
 	for _, suffix := range []string{SuffixSignature, SuffixAttestation, SuffixSBOM} {
 		c, err := copyAttachment(ctx, src, dst, d, suffix, opts, dry)
 		var skip *skipError
@@ -330,21 +395,6 @@ func copyAttachmentsOf(ctx context.Context, src, dst reference.Named, d digest.D
 			rep.Unchanged++
 		default:
 			rep.Copied = append(rep.Copied, *c)
-		}
-	}
-	// OCI 1.1 referrers: the tag schema's index (sha256-<hex>, as cosign's
-	// OCI 1.1 mode and oras write it on registries without the referrers
-	// API) and the referrers API's list.
-	referrers, err := copyReferrers(ctx, src, dst, d, opts, dry, rep)
-	if err != nil {
-		return err
-	}
-	for _, r := range referrers {
-		if rep.skipped(r) {
-			continue // not on the destination: neither are its own
-		}
-		if err := copyAttachmentsOf(ctx, src, dst, r, opts, dry, rep, seen, depth+1); err != nil {
-			return err
 		}
 	}
 	return nil

@@ -23,8 +23,10 @@ import (
 // Entry is one request that went through a Proxy.
 type Entry struct {
 	Method, Path string
-	Status       int
-	At           time.Time
+	// Query is the request's raw query (a finished upload's ?digest=).
+	Query  string
+	Status int
+	At     time.Time
 }
 
 // Faults say what a Proxy breaks. Fields are read under the proxy's lock;
@@ -56,7 +58,8 @@ type Faults struct {
 	// 503 Service Unavailable: the first N reads for a value N > 0, every
 	// read for a value below 0.
 	UnavailableBlobs map[string]int
-	// OnResponse, when set, is called after each proxied response.
+	// OnResponse, when set, is called after each proxied response, before
+	// the client has all of it: a hook that blocks holds the request.
 	OnResponse func(Entry)
 }
 
@@ -277,7 +280,7 @@ func (p *Proxy) fault(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func (p *Proxy) record(r *http.Request, status int) {
-	e := Entry{Method: r.Method, Path: r.URL.Path, Status: status, At: time.Now()}
+	e := Entry{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: status, At: time.Now()}
 	p.mu.Lock()
 	p.log = append(p.log, e)
 	hook := p.faults.OnResponse
