@@ -21,6 +21,9 @@ func (a *app) mirrorCommand() *cobra.Command {
 byte: the same manifest, the same digest; a multi-platform index is kept whole
 (every platform's manifest by digest, then the index). Blobs a destination has
 are not sent again, so re-running on an unchanged source transfers nothing.
+The source's cosign signatures, attestations and SBOMs go with it (alongside
+the blobs) and its OCI 1.1 referrers after the image, merged with what the
+destination has and read back, all before any tag is written.
 The source's tag is kept unless --tag says otherwise. --platform narrows an
 index to one platform (the digest then changes to that platform's manifest).`,
 		Example: `  agentforge mirror docker://docker.io/jenkins/inbound-agent:3355.v388858a_47b_33-1-jdk21 \
