@@ -352,7 +352,10 @@ func (a *app) runRegister(ctx context.Context, f *registerFlags) error {
 		out, err = c.Register(ctx, tmpl, opts)
 	}
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// Past the deadline, whichever timer fired first: the HTTP
+		// client's own (its error is no context error) may beat the
+		// context's, whose goroutine a loaded machine runs late.
+		if dl, _ := ctx.Deadline(); errors.Is(ctx.Err(), context.DeadlineExceeded) || !time.Now().Before(dl) {
 			return fmt.Errorf("jenkins did not answer within --timeout %s (nothing was confirmed; run again to converge): %w", f.timeout, err)
 		}
 		return err
