@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/agentforge/agentforge/builder/buildertest"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/jenkins/jenkinstest"
@@ -38,16 +37,8 @@ func TestCLI_NightlyFlow(t *testing.T) {
 
 	// python.org: the release manager's key, tarballs with their .asc and
 	// sigstore bundles, the /ftp/python/ listing, the keyserver.
-	key, err := openpgp.NewEntity("release manager", "test", "rm@example.invalid", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fpr := strings.ToUpper(hex.EncodeToString(key.PrimaryKey.Fingerprint))
-	var pub bytes.Buffer
-	w, _ := armor.Encode(&pub, openpgp.PublicKeyType, nil)
-	key.Serialize(w)
-	w.Close()
-	files := map[string][]byte{"/vks/v1/by-fingerprint/" + fpr: pub.Bytes()}
+	key, fpr, pub := releaseManager(t)
+	files := map[string][]byte{"/vks/v1/by-fingerprint/" + fpr: pub}
 	sums := map[string]string{}
 	publishPython := func(v string) {
 		tarball := []byte("pretend this is CPython " + v + "\n")

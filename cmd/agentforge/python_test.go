@@ -34,15 +34,7 @@ func fakePythonOrg(t *testing.T, files map[string][]byte) *httptest.Server {
 }
 
 func TestCLI_PythonLatestAndBump(t *testing.T) {
-	key, err := openpgp.NewEntity("release manager", "test", "rm@example.invalid", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fpr := strings.ToUpper(hex.EncodeToString(key.PrimaryKey.Fingerprint))
-	var pub bytes.Buffer
-	w, _ := armor.Encode(&pub, openpgp.PublicKeyType, nil)
-	key.Serialize(w)
-	w.Close()
+	key, fpr, pub := releaseManager(t)
 	tarball := []byte("pretend this is Python-3.11.10.tar.xz\n")
 	var sig bytes.Buffer
 	openpgp.ArmoredDetachSign(&sig, key, bytes.NewReader(tarball), nil)
@@ -54,7 +46,7 @@ func TestCLI_PythonLatestAndBump(t *testing.T) {
 		"/ftp/python/3.11.10/Python-3.11.10.tar.xz":          tarball,
 		"/ftp/python/3.11.10/Python-3.11.10.tar.xz.asc":      sig.Bytes(),
 		"/ftp/python/3.11.10/Python-3.11.10.tar.xz.sigstore": bundle,
-		"/vks/v1/by-fingerprint/" + fpr:                      pub.Bytes(),
+		"/vks/v1/by-fingerprint/" + fpr:                      pub,
 	}
 	srv := fakePythonOrg(t, files)
 
@@ -137,4 +129,25 @@ func TestCLI_OutdatedRepositoryDefinition(t *testing.T) {
 	if code, _, _ := cli(t, "outdated", "--kind", "kernel"); code != 2 {
 		t.Errorf("an unknown kind: exit %d, want 2", code)
 	}
+}
+
+// releaseManager is a CPython release manager's OpenPGP key: the key, its
+// fingerprint as python.signingKey takes it, and its armored public part
+// as a keyserver serves it.
+func releaseManager(t *testing.T) (*openpgp.Entity, string, []byte) {
+	t.Helper()
+	key, err := openpgp.NewEntity("release manager", "test", "rm@example.invalid", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pub bytes.Buffer
+	w, err := armor.Encode(&pub, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := key.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	return key, strings.ToUpper(hex.EncodeToString(key.PrimaryKey.Fingerprint)), pub.Bytes()
 }
