@@ -74,7 +74,7 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 			return nil, errs.Inputf("index: %s: give each platform image as a registry reference by digest (docker://host/repo@sha256:…)", oci.Name(src))
 		}
 		sys := p.sys(reference.Domain(named))
-		raw, err := oci.Manifest(ctx, src, sys) // checked against the digest
+		raw, err := p.manifest(ctx, src, sys) // checked against the digest
 		if err != nil {
 			return nil, err
 		}
@@ -82,7 +82,7 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 		if manifest.MIMETypeIsMultiImage(mt) {
 			return nil, errs.Inputf("index: %s is already an index: give single-platform images", oci.Name(src))
 		}
-		platform, err := platformOf(ctx, src, sys, raw, mt)
+		platform, err := p.platformOf(ctx, src, sys, raw, mt)
 		if err != nil {
 			return nil, err
 		}
@@ -193,18 +193,18 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 }
 
 // platformOf reads an image's platform from its config.
-func platformOf(ctx context.Context, ref types.ImageReference, sys *types.SystemContext, raw []byte, mt string) (*imgspecv1.Platform, error) {
+func (p *run) platformOf(ctx context.Context, ref types.ImageReference, sys *types.SystemContext, raw []byte, mt string) (*imgspecv1.Platform, error) {
 	m, err := manifest.FromBlob(raw, mt)
 	if err != nil {
 		return nil, fmt.Errorf("parse manifest of %s: %w", oci.Name(ref), err)
 	}
-	src, err := ref.NewImageSource(ctx, sys)
+	src, err := p.openSource(ctx, ref, sys)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", oci.Name(ref), err)
 	}
 	defer src.Close()
 	info := m.ConfigInfo()
-	rc, _, err := src.GetBlob(ctx, info, none.NoCache)
+	rc, err := src.blob(ctx, info, none.NoCache)
 	if err != nil {
 		return nil, fmt.Errorf("config of %s: %w", oci.Name(ref), err)
 	}

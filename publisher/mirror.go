@@ -50,7 +50,7 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 	p.srcSys = p.sys(reference.Domain(named))
 	// The source is read once, checked against any digest that named it,
 	// before anything is sent anywhere.
-	raw, err := oci.Manifest(ctx, src, p.srcSys)
+	raw, err := p.manifest(ctx, src, p.srcSys)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 		if src, err = byDigest(reference.TrimNamed(named), child.String()); err != nil {
 			return nil, err
 		}
-		if raw, err = oci.Manifest(ctx, src, p.srcSys); err != nil {
+		if raw, err = p.manifest(ctx, src, p.srcSys); err != nil {
 			return nil, err
 		}
 		d = child
@@ -278,7 +278,7 @@ func (p *run) blobsOf(ctx context.Context, src types.ImageReference, raw []byte)
 		if err != nil {
 			return nil, err
 		}
-		craw, err := oci.Manifest(ctx, cref, p.srcSys)
+		craw, err := p.manifest(ctx, cref, p.srcSys)
 		if err != nil {
 			return nil, err
 		}

@@ -173,6 +173,23 @@ func TestMirror_AttachmentLookupsOnceAndAlongsideTheBlobs(t *testing.T) {
 			t.Errorf("%s asked %d times for two destinations, want once", p, n)
 		}
 	}
+	// The image's manifest is read once, by its tag, and each blob once,
+	// for both destinations: a c/image source would read the manifest
+	// again when it opened, once per destination.
+	reads := map[string]int{}
+	for _, e := range sp.Log() {
+		if e.Method == http.MethodGet && (strings.HasSuffix(e.Path, "/manifests/1") || strings.Contains(e.Path, "/blobs/sha256:")) {
+			reads[e.Path]++
+		}
+	}
+	if reads["/v2/agents/tool/manifests/1"] != 1 {
+		t.Errorf("the tag's manifest was read %d times, want once", reads["/v2/agents/tool/manifests/1"])
+	}
+	for p, n := range reads {
+		if strings.Contains(p, "/blobs/") && n != 2 {
+			t.Errorf("%s read %d times for two destinations, want twice (once each)", p, n)
+		}
+	}
 	for _, pr := range []*registrytest.Proxy{ap, bp} {
 		for _, e := range pr.Log() {
 			if e.Method == http.MethodPut && strings.Contains(e.Path, "/manifests/sha256:") && !e.At.After(firstLookup) {

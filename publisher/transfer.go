@@ -14,7 +14,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/docker/reference"
-	cimage "go.podman.io/image/v5/image"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/pkg/blobinfocache"
 	"go.podman.io/image/v5/transports"
@@ -37,7 +36,7 @@ type transferStats struct {
 // digest (children before the index). Nothing is decompressed, recompressed
 // or re-encoded.
 func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSys, dstSys *types.SystemContext, raw []byte, log logrus.FieldLogger, st *transferStats) error {
-	s, err := src.NewImageSource(ctx, srcSys)
+	s, err := p.openSource(ctx, src, srcSys)
 	if err != nil {
 		return fmt.Errorf("open source: %w", err)
 	}
@@ -75,7 +74,7 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 			return err
 		}
 		for _, child := range list.Instances() {
-			craw, _, err := s.GetManifest(ctx, &child)
+			craw, err := s.manifest(ctx, child)
 			if err != nil {
 				return fmt.Errorf("manifest %s: %w", child, err)
 			}
@@ -103,6 +102,8 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 		return nil
 	}
 
+	seedSourceLocation(cache, src, dst, blobs)
+
 	// Blobs, four at a time (PutBlob is thread-safe for registries); the
 	// first failure cancels the others. Retries follow progress (moving): a blob
 	// keeps being retried while the registry keeps taking the others.
@@ -126,7 +127,25 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 			return fmt.Errorf("put manifest: %w", err)
 		}
 	}
-	return p.hosts.Retry().DoWith(ctx, moving, log, "commit", func() error { return w.Commit(ctx, cimage.UnparsedInstance(s, nil)) })
+	// A registry keeps what it was sent: Commit has nothing to do there,
+	// and needs no source image.
+	return p.hosts.Retry().DoWith(ctx, moving, log, "commit", func() error { return w.Commit(ctx, nil) })
+}
+
+// seedSourceLocation tells cache that the blobs are in src's repository
+// when src and dst are repositories of one registry, so that the
+// destination mounts them from there (POST …?mount=&from=) instead of
+// having them sent again: the source is read through our own client,
+// which records nothing. (c/image mounts only a blob whose compression it
+// knows too, which a publish from this work dir records.)
+func seedSourceLocation(cache types.BlobInfoCache, src, dst types.ImageReference, blobs []types.BlobInfo) {
+	from, to := registryOf(src), registryOf(dst)
+	if from == nil || to == nil || reference.Domain(from) != reference.Domain(to) || from.Name() == to.Name() {
+		return
+	}
+	for _, b := range blobs {
+		cache.RecordKnownLocation(dst.Transport(), types.BICTransportScope{Opaque: reference.Domain(to)}, b.Digest, types.BICLocationReference{Opaque: from.Name()})
+	}
 }
 
 // has reports whether the registry at dst serves the manifest d (a failed
@@ -146,7 +165,7 @@ func (p *run) has(ctx context.Context, dst types.ImageReference, d digest.Digest
 
 // copyBlob sends one blob unless the destination has it, checking its
 // sha256 and size as it streams.
-func (p *run) copyBlob(ctx context.Context, s types.ImageSource, w types.ImageDestination, b types.BlobInfo, cache types.BlobInfoCache, log logrus.FieldLogger, st *transferStats) (err error) {
+func (p *run) copyBlob(ctx context.Context, s source, w types.ImageDestination, b types.BlobInfo, cache types.BlobInfoCache, log logrus.FieldLogger, st *transferStats) (err error) {
 	ok, _, err := w.TryReusingBlob(ctx, b, cache, false)
 	if err != nil {
 		return fmt.Errorf("blob %s: %w", b.Digest, err)
@@ -158,7 +177,7 @@ func (p *run) copyBlob(ctx context.Context, s types.ImageSource, w types.ImageDe
 		log.WithField("blob", b.Digest.String()).Debug("blob already present")
 		return nil
 	}
-	rc, _, err := s.GetBlob(ctx, b, cache)
+	rc, err := s.blob(ctx, b, cache)
 	if err != nil {
 		return fmt.Errorf("read blob %s: %w", b.Digest, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
@@ -179,8 +180,33 @@ func Manifest(ctx context.Context, ref types.ImageReference, sys *types.SystemCo
 			return nil, err
 		}
 	}
+	return checkManifest(raw, want, Name(ref))
+}
+
+// RegistryManifest is Manifest for a registry reference (by tag or
+// digest), read through c, a client for its repository: no c/image
+// client (and its ping) is opened for it, and c's connections and token
+// serve the caller's next reads.
+func RegistryManifest(ctx context.Context, c *remote.Client, named reference.Named) ([]byte, error) {
+	ref := "latest"
+	var want digest.Digest
+	if d, ok := named.(reference.Digested); ok {
+		ref, want = d.Digest().String(), d.Digest()
+	} else if t, ok := named.(reference.Tagged); ok {
+		ref = t.Tag()
+	}
+	raw, err := c.Manifest(ctx, ref, remote.MaxManifest)
+	if err != nil {
+		return nil, notFound(fmt.Errorf("read manifest of %s: %w", named, err))
+	}
+	return checkManifest(raw, want, named.String())
+}
+
+// checkManifest returns raw if it is the manifest want names (any, when
+// want is empty), an *errs.IntegrityError if not.
+func checkManifest(raw []byte, want digest.Digest, name string) ([]byte, error) {
 	if got := digest.FromBytes(raw); want != "" && got != want {
-		return nil, &errs.IntegrityError{What: "manifest of " + Name(ref), Check: "digest", Expected: want.String(), Actual: got.String()}
+		return nil, &errs.IntegrityError{What: "manifest of " + name, Check: "digest", Expected: want.String(), Actual: got.String()}
 	}
 	return raw, nil
 }

@@ -96,6 +96,14 @@ func (h *Hosts) newClient(repo reference.Named) (*Client, error) {
 	sec.Add(creds.IdentityToken, 1)
 	tr := tlsclientconfig.NewTransport()
 	tr.TLSClientConfig = tlsc
+	// A copy reads several blobs of the repository at once: their
+	// connections are kept for the next ones.
+	tr.MaxIdleConnsPerHost = 8
+	// A registry that takes the request and never answers fails it; a
+	// blob's body, however slow the link, is bounded only by the caller's
+	// context (a large layer behind a filtered link takes as long as it
+	// takes).
+	tr.ResponseHeaderTimeout = 5 * time.Minute
 	// A token realm on another host is reached with TLS verified, whatever
 	// the registry's own setting: its certificates are those c/image
 	// would read for that host.
@@ -112,8 +120,7 @@ func (h *Hosts) newClient(repo reference.Named) (*Client, error) {
 		host: host,
 		http: &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, Timeout: 5 * time.Minute,
 			CheckRedirect: stayOn(insecure)},
-		blobs: &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, Timeout: 30 * time.Minute,
-			CheckRedirect: toStorage(insecure)},
+		blobs: &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, CheckRedirect: toStorage(insecure)},
 		realms: &http.Client{Transport: &redact.Transport{Base: realmTr, Secrets: sec}, Timeout: 5 * time.Minute,
 			CheckRedirect: stayOn(false)},
 		secure:  !insecure,
@@ -325,8 +332,8 @@ var manifestTypes = strings.Join([]string{
 	"application/vnd.docker.distribution.manifest.v2+json", "application/vnd.docker.distribution.manifest.list.v2+json",
 }, ", ")
 
-// maxManifest bounds a manifest read to hash it.
-const maxManifest = 4 << 20
+// MaxManifest bounds a manifest read, as c/image bounds it (4 MiB).
+const MaxManifest = 4 << 20
 
 // Manifest reads the manifest a tag or digest names, as the registry
 // serves it (every image and index type accepted), at most max bytes. A
@@ -390,7 +397,7 @@ func (c *Client) manifestDigest(ctx context.Context, ref string) (digest.Digest,
 	if d, err := digest.Parse(resp.Header.Get("Docker-Content-Digest")); err == nil {
 		return d, nil
 	}
-	_, body, err := c.get(ctx, u, manifestTypes, maxManifest)
+	_, body, err := c.get(ctx, u, manifestTypes, MaxManifest)
 	if err != nil {
 		return "", err
 	}
