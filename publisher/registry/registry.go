@@ -9,11 +9,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/agentforge/agentforge/images/errs"
 	"net"
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/agentforge/agentforge/images/errs"
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
