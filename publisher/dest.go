@@ -79,12 +79,3 @@ func byDigest(repo reference.Named, dig string) (types.ImageReference, error) {
 	}
 	return docker.NewReference(c)
 }
-
-// byTag is the docker reference of repo:tag.
-func byTag(repo reference.Named, tag string) (types.ImageReference, error) {
-	t, err := reference.WithTag(repo, tag)
-	if err != nil {
-		return nil, errs.Inputf("tag %q: %w", tag, err)
-	}
-	return docker.NewReference(t)
-}

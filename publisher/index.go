@@ -168,7 +168,7 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 					log.WithField("digest", c.desc.Digest.String()).Infof("attachments of %s: %d copied, %d already there", oci.PlatformOf(c.desc.Platform).String(), len(rep.Copied), rep.Unchanged)
 				}
 			}
-			return p.hosts.Retry().Do(ctx, log, "index", func() error { return putManifest(ctx, sys, target, raw) })
+			return p.hosts.Retry().Do(ctx, log, "index", func() error { return p.putManifest(ctx, dest, d.String(), raw) })
 		}, nil)
 	})
 	if pub != nil {

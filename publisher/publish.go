@@ -464,7 +464,7 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 			log.WithField("digest", d.String()).Debugf("tag %s:%s already names it", dest.Repo.Name(), tag)
 			continue
 		}
-		err = p.hosts.Retry().Do(ctx, log, "tag "+tag, func() error { return putTag(ctx, sys, dest, tag, raw) })
+		err = p.hosts.Retry().Do(ctx, log, "tag "+tag, func() error { return p.putManifest(ctx, dest, tag, raw) })
 		if err != nil {
 			return fail(fmt.Errorf("tag %s: %w", tag, err))
 		}
@@ -533,28 +533,15 @@ func (p *run) readBackTag(ctx context.Context, dest Destination, tag string, d d
 	return nil
 }
 
-// putTag writes the manifest bytes, unchanged, under a tag.
-func putTag(ctx context.Context, sys *types.SystemContext, dest Destination, tag string, raw []byte) error {
-	ref, err := byTag(dest.Repo, tag)
+// putManifest writes the manifest bytes, unchanged, under ref (a tag, or
+// their digest) in dest's repository, through the run's client for it
+// (whose connections and token already served the tag's look-up).
+func (p *run) putManifest(ctx context.Context, dest Destination, ref string, raw []byte) error {
+	c, err := p.hosts.Client(dest.Repo)
 	if err != nil {
 		return err
 	}
-	return putManifest(ctx, sys, ref, raw)
-}
-
-// putManifest writes manifest bytes, unchanged, at ref (a tag or a digest)
-// of a registry. (A registry destination's Commit does nothing with the
-// image it is given.)
-func putManifest(ctx context.Context, sys *types.SystemContext, ref types.ImageReference, raw []byte) error {
-	w, err := ref.NewImageDestination(ctx, sys)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	if err := w.PutManifest(ctx, raw, nil); err != nil {
-		return err
-	}
-	return w.Commit(ctx, nil)
+	return c.PutManifest(ctx, ref, manifest.GuessMIMEType(raw), raw)
 }
 
 // joinFailures returns an error naming every failed destination; integrity

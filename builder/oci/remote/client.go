@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -234,7 +235,7 @@ func (c *Client) Next(ctx context.Context, prev *http.Response, accept string, m
 }
 
 func (c *Client) get(ctx context.Context, u *url.URL, accept string, max int64) (*http.Response, []byte, error) {
-	resp, err := c.do(ctx, c.http, http.MethodGet, u, accept)
+	resp, err := c.do(ctx, c.http, request{method: http.MethodGet, url: u, accept: accept})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -272,18 +273,34 @@ func (c *Client) url(base *url.URL, ref string) (*url.URL, error) {
 	return u, nil
 }
 
-// do sends one request without a body, answering an auth challenge once.
-// An insecure host that does not speak TLS is tried again over plain HTTP.
-func (c *Client) do(ctx context.Context, hc *http.Client, method string, u *url.URL, accept string) (*http.Response, error) {
-	resp, err := c.send(ctx, hc, method, u, accept)
+// request is one call to the registry: a body (a manifest) is small
+// enough to be sent again after a challenge.
+type request struct {
+	method      string
+	url         *url.URL
+	accept      string
+	contentType string
+	body        []byte
+}
+
+// do sends one request, answering an auth challenge once (a read's
+// token is for pull; a write's challenge names push, and its token then
+// serves the reads too). An insecure host that does not speak TLS is
+// tried again over plain HTTP.
+func (c *Client) do(ctx context.Context, hc *http.Client, r request) (*http.Response, error) {
+	u := r.url
+	resp, err := c.send(ctx, hc, r)
 	if err != nil && !c.secure && u.Scheme == "https" {
 		plain := *u
 		plain.Scheme = "http"
-		if resp2, err2 := c.send(ctx, hc, method, &plain, accept); err2 == nil {
+		r.url = &plain
+		if resp2, err2 := c.send(ctx, hc, r); err2 == nil {
 			c.mu.Lock()
 			c.scheme = "http"
 			c.mu.Unlock()
 			resp, err, u = resp2, nil, &plain
+		} else {
+			r.url = u
 		}
 	}
 	if err != nil {
@@ -300,17 +317,24 @@ func (c *Client) do(ctx context.Context, hc *http.Client, method string, u *url.
 	if err := c.authorize(ctx, u, challenge); err != nil {
 		return nil, err
 	}
-	return c.send(ctx, hc, method, u, accept)
+	return c.send(ctx, hc, r)
 }
 
-func (c *Client) send(ctx context.Context, hc *http.Client, method string, u *url.URL, accept string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+func (c *Client) send(ctx context.Context, hc *http.Client, r request) (*http.Response, error) {
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url.String(), body)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("User-Agent", "agentforge")
-	if accept != "" {
-		req.Header.Set("Accept", accept)
+	if r.accept != "" {
+		req.Header.Set("Accept", r.accept)
+	}
+	if r.contentType != "" {
+		req.Header.Set("Content-Type", r.contentType)
 	}
 	c.mu.Lock()
 	authz := c.authz
@@ -320,7 +344,7 @@ func (c *Client) send(ctx context.Context, hc *http.Client, method string, u *ur
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", method, u.Redacted(), err)
+		return nil, fmt.Errorf("%s %s: %w", r.method, r.url.Redacted(), err)
 	}
 	return resp, nil
 }
@@ -335,12 +359,23 @@ var manifestTypes = strings.Join([]string{
 // MaxManifest bounds a manifest read, as c/image bounds it (4 MiB).
 const MaxManifest = 4 << 20
 
+// manifestURL is the URL of the manifest ref names: a tag or a digest,
+// nothing else (a "tag" with slashes or dots could name another path).
+func (c *Client) manifestURL(ref string) (*url.URL, error) {
+	if _, err := digest.Parse(ref); err != nil {
+		if _, err := reference.WithTag(c.repo, ref); err != nil {
+			return nil, errs.Inputf("%s: %q is neither a tag nor a digest", c.host, ref)
+		}
+	}
+	return c.url(nil, "manifests/"+ref)
+}
+
 // Manifest reads the manifest a tag or digest names, as the registry
 // serves it (every image and index type accepted), at most max bytes. A
 // manifest the registry does not have is an *Error with StatusCode 404.
 // The caller checks the bytes against a digest it was given.
 func (c *Client) Manifest(ctx context.Context, ref string, max int64) ([]byte, error) {
-	u, err := c.url(nil, "manifests/"+ref)
+	u, err := c.manifestURL(ref)
 	if err != nil {
 		return nil, c.secrets.Error(err)
 	}
@@ -360,7 +395,7 @@ func (c *Client) OpenBlob(ctx context.Context, d digest.Digest) (io.ReadCloser, 
 	if err != nil {
 		return nil, c.secrets.Error(err)
 	}
-	resp, err := c.do(ctx, c.blobs, http.MethodGet, u, "")
+	resp, err := c.do(ctx, c.blobs, request{method: http.MethodGet, url: u})
 	if err != nil {
 		return nil, c.secrets.Error(err)
 	}
@@ -382,11 +417,11 @@ func (c *Client) ManifestDigest(ctx context.Context, ref string) (digest.Digest,
 }
 
 func (c *Client) manifestDigest(ctx context.Context, ref string) (digest.Digest, error) {
-	u, err := c.url(nil, "manifests/"+ref)
+	u, err := c.manifestURL(ref)
 	if err != nil {
 		return "", err
 	}
-	resp, err := c.do(ctx, c.http, http.MethodHead, u, manifestTypes)
+	resp, err := c.do(ctx, c.http, request{method: http.MethodHead, url: u, accept: manifestTypes})
 	if err != nil {
 		return "", err
 	}
@@ -402,6 +437,27 @@ func (c *Client) manifestDigest(ctx context.Context, ref string) (digest.Digest,
 		return "", err
 	}
 	return digest.FromBytes(body), nil
+}
+
+// PutManifest writes raw, a manifest of mediaType, unchanged under ref (a
+// tag, or the digest of raw) in the repository. The registry's challenge
+// for push access is answered as a read's is; the credentials are the
+// ones For(host) gives c/image.
+func (c *Client) PutManifest(ctx context.Context, ref, mediaType string, raw []byte) error {
+	u, err := c.manifestURL(ref)
+	if err != nil {
+		return c.secrets.Error(err)
+	}
+	resp, err := c.do(ctx, c.http, request{method: http.MethodPut, url: u, contentType: mediaType, body: raw})
+	if err != nil {
+		return c.secrets.Error(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return &Error{Method: http.MethodPut, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: c.errorDetail(body)}
+	}
+	return nil
 }
 
 // authorize answers a WWW-Authenticate challenge: Basic with the

@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -695,5 +697,76 @@ func TestClient_OpenBlobFollowsStorageRedirect(t *testing.T) {
 	}
 	if _, err := c.Manifest(context.Background(), "missing", 1<<20); !IsNotFound(err) {
 		t.Errorf("a missing manifest: %v, want a 404", err)
+	}
+}
+
+// PutManifest writes a manifest by tag with the token the registry's
+// challenge asks for: a read's pull token is refused for the write (401,
+// scope pull,push, as distribution and Docker Hub answer), a push token is
+// fetched once, and it then serves the reads too. A ref that is neither a
+// tag nor a digest is refused before anything is sent.
+func TestClient_PutManifestTakesAPushToken(t *testing.T) {
+	raw := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}`)
+	var mu sync.Mutex
+	var tokens, seen []string
+	var put []byte
+	var putType string
+	f := &fakeRegistry{}
+	f.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path == "/token" {
+			tokens = append(tokens, r.URL.Query().Get("scope"))
+			json.NewEncoder(w).Encode(map[string]string{"token": "tok-" + r.URL.Query().Get("scope")})
+			return
+		}
+		seen = append(seen, r.Method+" "+r.URL.Path)
+		need := "Bearer tok-repository:team/agent:pull"
+		if r.Method == http.MethodPut {
+			need += ",push"
+		}
+		if got := r.Header.Get("Authorization"); got != need && got != "Bearer tok-repository:team/agent:pull,push" {
+			scope := strings.TrimPrefix(need, "Bearer tok-")
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="test",scope="%s"`, f.srv.URL, scope))
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		switch {
+		case r.Method == http.MethodPut && r.URL.Path == "/v2/team/agent/manifests/1.0":
+			put, _ = io.ReadAll(r.Body)
+			putType = r.Header.Get("Content-Type")
+			w.WriteHeader(http.StatusCreated)
+		case r.Method == http.MethodHead && r.URL.Path == "/v2/team/agent/manifests/1.0" && put != nil:
+			w.Header().Set("Docker-Content-Digest", digest.FromBytes(put).String())
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(f.srv.Close)
+	c := f.client(t, "u", "p", false)
+	ctx := context.Background()
+	if _, err := c.ManifestDigest(ctx, "1.0"); !IsNotFound(err) {
+		t.Fatalf("before: %v, want 404", err)
+	}
+	if err := c.PutManifest(ctx, "1.0", imgspecv1.MediaTypeImageManifest, raw); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(put, raw) || putType != imgspecv1.MediaTypeImageManifest {
+		t.Errorf("put %q as %q, want the bytes unchanged as %s", put, putType, imgspecv1.MediaTypeImageManifest)
+	}
+	if got, err := c.ManifestDigest(ctx, "1.0"); err != nil || got != digest.FromBytes(raw) {
+		t.Errorf("after: %s, %v", got, err)
+	}
+	if want := []string{"repository:team/agent:pull", "repository:team/agent:pull,push"}; !slices.Equal(tokens, want) {
+		t.Errorf("tokens asked for %q, want %q (one pull, one push, none again)", tokens, want)
+	}
+	n := len(seen)
+	for _, ref := range []string{"../../other/manifests/x", "a/b", ".hidden", ""} {
+		if err := c.PutManifest(ctx, ref, imgspecv1.MediaTypeImageManifest, raw); !errors.Is(err, errs.ErrInput) {
+			t.Errorf("PutManifest(%q) = %v, want an input error", ref, err)
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("bad refs sent requests: %q", seen[n:])
 	}
 }
