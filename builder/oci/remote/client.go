@@ -27,13 +27,15 @@ import (
 	"go.podman.io/image/v5/types"
 )
 
-// Client speaks the distribution API to one repository for the few calls
-// c/image does not offer (the OCI 1.1 referrers API). It reaches the
-// registry as c/image would with Hosts.For: the same credentials (auth
-// file, credential helpers, identity tokens), CA certificates and insecure
-// hosts (HTTPS without verification, then plain HTTP, only for those), and
-// it answers the registry's challenge with Basic auth or a bearer token
-// for the repository (pull scope), as Docker Hub, Harbor, ghcr and
+// Client speaks the distribution API to one repository: the calls c/image
+// does not offer (the OCI 1.1 referrers API), and the manifest and blob
+// reads and manifest writes that would each cost a c/image client. It
+// reaches the registry as c/image would with Hosts.For: the same
+// credentials (auth file, credential helpers, identity tokens), CA
+// certificates and insecure hosts (HTTPS without verification, then plain
+// HTTP, only for those), and it answers the registry's challenge with
+// Basic auth or a bearer token for the scope the challenge names (pull for
+// a read, pull and push for a write), as Docker Hub, Harbor, ghcr and
 // distribution ask.
 //
 // Credentials are sent only after the registry asks for them, and never
@@ -314,7 +316,7 @@ func (c *Client) do(ctx context.Context, hc *http.Client, r request) (*http.Resp
 	if resp.Request != nil && resp.Request.URL.Host != c.host {
 		return nil, &RefusedError{Reason: fmt.Sprintf("%s: refusing to answer the challenge of %s", c.host, resp.Request.URL.Host)}
 	}
-	if err := c.authorize(ctx, u, challenge); err != nil {
+	if err := c.authorize(ctx, u, challenge, r.method != http.MethodGet && r.method != http.MethodHead); err != nil {
 		return nil, err
 	}
 	return c.send(ctx, hc, r)
@@ -463,7 +465,7 @@ func (c *Client) PutManifest(ctx context.Context, ref, mediaType string, raw []b
 // authorize answers a WWW-Authenticate challenge: Basic with the
 // credentials, or a bearer token from the realm for pull access to the
 // repository.
-func (c *Client) authorize(ctx context.Context, u *url.URL, challenge string) error {
+func (c *Client) authorize(ctx context.Context, u *url.URL, challenge string, write bool) error {
 	scheme, params := ParseChallenge(challenge)
 	hasCreds := c.creds.Username != "" || c.creds.IdentityToken != ""
 	if u.Scheme == "http" && c.secure {
@@ -481,6 +483,10 @@ func (c *Client) authorize(ctx context.Context, u *url.URL, challenge string) er
 		c.mu.Unlock()
 		return nil
 	case "bearer":
+		if params["scope"] == "" && write {
+			// A challenge that names no scope: a write needs push.
+			params["scope"] = "repository:" + reference.Path(c.repo) + ":pull,push"
+		}
 		tok, err := c.token(ctx, u, params, hasCreds)
 		if err != nil {
 			return err

@@ -704,8 +704,15 @@ func TestClient_OpenBlobFollowsStorageRedirect(t *testing.T) {
 // challenge asks for: a read's pull token is refused for the write (401,
 // scope pull,push, as distribution and Docker Hub answer), a push token is
 // fetched once, and it then serves the reads too. A ref that is neither a
-// tag nor a digest is refused before anything is sent.
+// tag nor a digest is refused before anything is sent. A challenge that
+// names no scope gets pull for a read, pull and push for a write.
 func TestClient_PutManifestTakesAPushToken(t *testing.T) {
+	for _, named := range []bool{true, false} {
+		t.Run(fmt.Sprintf("challenge names the scope: %v", named), func(t *testing.T) { testPutManifest(t, named) })
+	}
+}
+
+func testPutManifest(t *testing.T, scopeInChallenge bool) {
 	raw := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}`)
 	var mu sync.Mutex
 	var tokens, seen []string
@@ -727,7 +734,11 @@ func TestClient_PutManifestTakesAPushToken(t *testing.T) {
 		}
 		if got := r.Header.Get("Authorization"); got != need && got != "Bearer tok-repository:team/agent:pull,push" {
 			scope := strings.TrimPrefix(need, "Bearer tok-")
-			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="test",scope="%s"`, f.srv.URL, scope))
+			challenge := fmt.Sprintf(`Bearer realm="%s/token",service="test"`, f.srv.URL)
+			if scopeInChallenge {
+				challenge += fmt.Sprintf(`,scope="%s"`, scope)
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
