@@ -283,6 +283,7 @@ type request struct {
 	accept      string
 	contentType string
 	body        []byte
+	authz       string // Authorization to send; "" for the client's current one
 }
 
 // do sends one request, answering an auth challenge once (a read's
@@ -316,7 +317,11 @@ func (c *Client) do(ctx context.Context, hc *http.Client, r request) (*http.Resp
 	if resp.Request != nil && resp.Request.URL.Host != c.host {
 		return nil, &RefusedError{Reason: fmt.Sprintf("%s: refusing to answer the challenge of %s", c.host, resp.Request.URL.Host)}
 	}
-	if err := c.authorize(ctx, u, challenge, r.method != http.MethodGet && r.method != http.MethodHead); err != nil {
+	// The answer is sent with the Authorization just earned, whatever a
+	// concurrent call stored meanwhile (a read's pull token must not stand
+	// in for this write's push token).
+	r.authz, err = c.authorize(ctx, u, challenge, r.method != http.MethodGet && r.method != http.MethodHead)
+	if err != nil {
 		return nil, err
 	}
 	return c.send(ctx, hc, r)
@@ -338,9 +343,12 @@ func (c *Client) send(ctx context.Context, hc *http.Client, r request) (*http.Re
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
 	}
-	c.mu.Lock()
-	authz := c.authz
-	c.mu.Unlock()
+	authz := r.authz
+	if authz == "" {
+		c.mu.Lock()
+		authz = c.authz
+		c.mu.Unlock()
+	}
 	if authz != "" {
 		req.Header.Set("Authorization", authz)
 	}
@@ -465,23 +473,20 @@ func (c *Client) PutManifest(ctx context.Context, ref, mediaType string, raw []b
 // authorize answers a WWW-Authenticate challenge: Basic with the
 // credentials, or a bearer token from the realm for pull access to the
 // repository.
-func (c *Client) authorize(ctx context.Context, u *url.URL, challenge string, write bool) error {
+func (c *Client) authorize(ctx context.Context, u *url.URL, challenge string, write bool) (string, error) {
 	scheme, params := ParseChallenge(challenge)
 	hasCreds := c.creds.Username != "" || c.creds.IdentityToken != ""
 	if u.Scheme == "http" && c.secure {
-		return &RefusedError{Reason: fmt.Sprintf("%s: refusing to send credentials over plain HTTP", c.host)}
+		return "", &RefusedError{Reason: fmt.Sprintf("%s: refusing to send credentials over plain HTTP", c.host)}
 	}
 	switch scheme {
 	case "basic":
 		if c.creds.Username == "" {
-			return &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: "the registry wants credentials and none are configured for " + c.host}
+			return "", &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: "the registry wants credentials and none are configured for " + c.host}
 		}
 		req, _ := http.NewRequest(http.MethodGet, "/", nil)
 		req.SetBasicAuth(c.creds.Username, c.creds.Password)
-		c.mu.Lock()
-		c.authz = req.Header.Get("Authorization")
-		c.mu.Unlock()
-		return nil
+		return c.setAuthz(req.Header.Get("Authorization")), nil
 	case "bearer":
 		if params["scope"] == "" && write {
 			// A challenge that names no scope: a write needs push.
@@ -489,14 +494,20 @@ func (c *Client) authorize(ctx context.Context, u *url.URL, challenge string, wr
 		}
 		tok, err := c.token(ctx, u, params, hasCreds)
 		if err != nil {
-			return err
+			return "", err
 		}
-		c.mu.Lock()
-		c.authz = "Bearer " + tok
-		c.mu.Unlock()
-		return nil
+		return c.setAuthz("Bearer " + tok), nil
 	}
-	return &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: fmt.Sprintf("unsupported authentication scheme %q", scheme)}
+	return "", &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: fmt.Sprintf("unsupported authentication scheme %q", scheme)}
+}
+
+// setAuthz keeps v as the Authorization for the client's next calls and
+// returns it.
+func (c *Client) setAuthz(v string) string {
+	c.mu.Lock()
+	c.authz = v
+	c.mu.Unlock()
+	return v
 }
 
 // maxToken bounds a token endpoint's answer.
