@@ -3,10 +3,12 @@ package publisher
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,11 +244,14 @@ func TestMirror_SignaturesGoAlongsideTheImage(t *testing.T) {
 	layer := imageLayer(t, hosts, ref)
 	signed := make(chan struct{})
 	var once sync.Once
+	var held atomic.Bool
 	proxy.Set(registrytest.Faults{OnResponse: func(e registrytest.Entry) {
+		q, _ := url.ParseQuery(e.Query) // the digest is escaped there: sha256%3A…
 		switch {
 		case e.Method == http.MethodPut && strings.HasSuffix(e.Path, ".sig"):
 			once.Do(func() { close(signed) })
-		case e.Method == http.MethodPut && strings.Contains(e.Query, "digest="+layer.String()):
+		case e.Method == http.MethodPut && q.Get("digest") == layer.String():
+			held.Store(true)
 			select {
 			case <-signed:
 			case <-time.After(5 * time.Second):
@@ -256,6 +261,9 @@ func TestMirror_SignaturesGoAlongsideTheImage(t *testing.T) {
 	if _, err := Mirror(ctx, mustRef(t, "docker://"+up.Host+"/up/agent:1"), []Destination{dest(t, proxy.Host+"/mirror/agent", "1")},
 		MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}}); err != nil {
 		t.Fatal(err)
+	}
+	if !held.Load() {
+		t.Fatal("the layer's upload was never held: the order below would prove nothing")
 	}
 	at := map[string]int{}
 	for i, e := range proxy.Log() {
