@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -55,8 +56,10 @@ type Client struct {
 	secrets *redact.Set
 
 	mu     sync.Mutex
-	scheme string // https, or http once an insecure host answered only that
-	authz  string // Authorization header value, once known
+	scheme string            // https, or http once an insecure host answered only that
+	authz  string            // Authorization header value, once known
+	push   string            // Authorization for writes (push scope), once known
+	bearer map[string]string // the last bearer challenge (realm, service): where a push token comes from
 }
 
 // Client returns a client for repo's repository, configured as For(host).
@@ -146,6 +149,11 @@ func stayOn(plainOK bool) func(req *http.Request, via []*http.Request) error {
 		}
 		if req.URL.Scheme != "https" && !plainOK {
 			return &RefusedError{Reason: fmt.Sprintf("refusing the redirect to %s: not HTTPS", req.URL.Redacted())}
+		}
+		if req.Method != via[0].Method {
+			// A 301, 302 or 303 turns a write into a GET, whose 200 would
+			// pass for the write: the redirect is the answer.
+			return http.ErrUseLastResponse
 		}
 		return nil
 	}
@@ -292,6 +300,17 @@ type request struct {
 // tried again over plain HTTP.
 func (c *Client) do(ctx context.Context, hc *http.Client, r request) (*http.Response, error) {
 	u := r.url
+	write := r.method != http.MethodGet && r.method != http.MethodHead
+	if write && r.authz == "" {
+		// A write goes with a push token from the start, as c/image
+		// does: some registries answer a pull token's write with 403
+		// (GCR), or challenge it for pull alone (ghcr's placeholder).
+		v, err := c.writeAuthz(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		r.authz = v
+	}
 	resp, err := c.send(ctx, hc, r)
 	if err != nil && !c.secure && u.Scheme == "https" {
 		plain := *u
@@ -320,7 +339,7 @@ func (c *Client) do(ctx context.Context, hc *http.Client, r request) (*http.Resp
 	// The answer is sent with the Authorization just earned, whatever a
 	// concurrent call stored meanwhile (a read's pull token must not stand
 	// in for this write's push token).
-	r.authz, err = c.authorize(ctx, u, challenge, r.method != http.MethodGet && r.method != http.MethodHead)
+	r.authz, err = c.authorize(ctx, u, r.method, challenge, write)
 	if err != nil {
 		return nil, err
 	}
@@ -473,7 +492,7 @@ func (c *Client) PutManifest(ctx context.Context, ref, mediaType string, raw []b
 // authorize answers a WWW-Authenticate challenge: Basic with the
 // credentials, or a bearer token from the realm for pull access to the
 // repository.
-func (c *Client) authorize(ctx context.Context, u *url.URL, challenge string, write bool) (string, error) {
+func (c *Client) authorize(ctx context.Context, u *url.URL, method, challenge string, write bool) (string, error) {
 	scheme, params := ParseChallenge(challenge)
 	hasCreds := c.creds.Username != "" || c.creds.IdentityToken != ""
 	if u.Scheme == "http" && c.secure {
@@ -482,15 +501,21 @@ func (c *Client) authorize(ctx context.Context, u *url.URL, challenge string, wr
 	switch scheme {
 	case "basic":
 		if c.creds.Username == "" {
-			return "", &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: "the registry wants credentials and none are configured for " + c.host}
+			return "", &Error{Method: method, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: "the registry wants credentials and none are configured for " + c.host}
 		}
 		req, _ := http.NewRequest(http.MethodGet, "/", nil)
 		req.SetBasicAuth(c.creds.Username, c.creds.Password)
-		return c.setAuthz(req.Header.Get("Authorization")), nil
+		v := req.Header.Get("Authorization")
+		c.mu.Lock()
+		c.authz, c.push = v, v
+		c.mu.Unlock()
+		return v, nil
 	case "bearer":
-		if params["scope"] == "" && write {
-			// A challenge that names no scope: a write needs push.
-			params["scope"] = "repository:" + reference.Path(c.repo) + ":pull,push"
+		c.mu.Lock()
+		c.bearer = map[string]string{"realm": params["realm"], "service": params["service"]}
+		c.mu.Unlock()
+		if write {
+			return c.pushToken(ctx, u, params)
 		}
 		tok, err := c.token(ctx, u, params, hasCreds)
 		if err != nil {
@@ -498,7 +523,37 @@ func (c *Client) authorize(ctx context.Context, u *url.URL, challenge string, wr
 		}
 		return c.setAuthz("Bearer " + tok), nil
 	}
-	return "", &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: fmt.Sprintf("unsupported authentication scheme %q", scheme)}
+	return "", &Error{Method: method, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: fmt.Sprintf("unsupported authentication scheme %q", scheme)}
+}
+
+// writeAuthz is the Authorization for a write: the push token once
+// earned, else one fetched now from the realm a read's challenge named;
+// "" when no challenge came yet (the write's own challenge then says).
+func (c *Client) writeAuthz(ctx context.Context, u *url.URL) (string, error) {
+	c.mu.Lock()
+	push, bearer := c.push, c.bearer
+	c.mu.Unlock()
+	if push != "" || bearer == nil {
+		return push, nil
+	}
+	return c.pushToken(ctx, u, map[string]string{"realm": bearer["realm"], "service": bearer["service"]})
+}
+
+// pushToken fetches a token for pull and push on the repository, whatever
+// scope the challenge named (a write needs both), and keeps it for the
+// client's next calls, reads included.
+func (c *Client) pushToken(ctx context.Context, u *url.URL, params map[string]string) (string, error) {
+	p := maps.Clone(params)
+	p["scope"] = "repository:" + reference.Path(c.repo) + ":pull,push"
+	tok, err := c.token(ctx, u, p, c.creds.Username != "" || c.creds.IdentityToken != "")
+	if err != nil {
+		return "", err
+	}
+	v := "Bearer " + tok
+	c.mu.Lock()
+	c.authz, c.push = v, v
+	c.mu.Unlock()
+	return v, nil
 }
 
 // setAuthz keeps v as the Authorization for the client's next calls and

@@ -700,20 +700,24 @@ func TestClient_OpenBlobFollowsStorageRedirect(t *testing.T) {
 	}
 }
 
-// PutManifest writes a manifest by tag with the token the registry's
-// challenge asks for: a read's pull token is refused for the write (401,
-// scope pull,push, as distribution and Docker Hub answer), a push token is
-// fetched once, and it then serves the reads too. A ref that is neither a
-// tag nor a digest is refused before anything is sent. A challenge that
-// names no scope gets pull for a read, pull and push for a write.
+// PutManifest writes a manifest by tag with a token for pull and push on
+// the repository, fetched once from the realm a read's challenge named,
+// which then serves the reads too; however the registry answers a write
+// made with a pull token: a 401 naming the write's scope (distribution,
+// Docker Hub), naming no scope, naming pull alone (ghcr's placeholder,
+// cloudflare/serverless-registry#148), or a bare 403 (GCR,
+// containerd/containerd#1318). A ref that is neither a tag nor a digest is
+// refused before anything is sent; a redirect that would turn the PUT
+// into a GET is an error, not a success.
 func TestClient_PutManifestTakesAPushToken(t *testing.T) {
-	for _, named := range []bool{true, false} {
-		t.Run(fmt.Sprintf("challenge names the scope: %v", named), func(t *testing.T) { testPutManifest(t, named) })
+	for _, mode := range []string{"401 naming the scope", "401 naming no scope", "401 naming pull", "403", "302 to a GET"} {
+		t.Run(mode, func(t *testing.T) { testPutManifest(t, mode) })
 	}
 }
 
-func testPutManifest(t *testing.T, scopeInChallenge bool) {
+func testPutManifest(t *testing.T, mode string) {
 	raw := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}`)
+	const push = "Bearer tok-repository:team/agent:pull,push"
 	var mu sync.Mutex
 	var tokens, seen []string
 	var put []byte
@@ -728,14 +732,21 @@ func testPutManifest(t *testing.T, scopeInChallenge bool) {
 			return
 		}
 		seen = append(seen, r.Method+" "+r.URL.Path)
-		need := "Bearer tok-repository:team/agent:pull"
-		if r.Method == http.MethodPut {
-			need += ",push"
+		got := r.Header.Get("Authorization")
+		if r.Method == http.MethodGet && r.URL.Path == "/login" {
+			return // a login page's 200
 		}
-		if got := r.Header.Get("Authorization"); got != need && got != "Bearer tok-repository:team/agent:pull,push" {
-			scope := strings.TrimPrefix(need, "Bearer tok-")
+		if got == "" || (r.Method == http.MethodPut && got != push) {
+			scope := map[bool]string{false: "repository:team/agent:pull", true: "repository:team/agent:pull,push"}[r.Method == http.MethodPut]
 			challenge := fmt.Sprintf(`Bearer realm="%s/token",service="test"`, f.srv.URL)
-			if scopeInChallenge {
+			switch {
+			case r.Method == http.MethodPut && mode == "403":
+				w.WriteHeader(http.StatusForbidden)
+				return
+			case mode == "401 naming no scope":
+			case mode == "401 naming pull":
+				challenge += `,scope="repository:team/agent:pull"`
+			default:
 				challenge += fmt.Sprintf(`,scope="%s"`, scope)
 			}
 			w.Header().Set("WWW-Authenticate", challenge)
@@ -743,6 +754,8 @@ func testPutManifest(t *testing.T, scopeInChallenge bool) {
 			return
 		}
 		switch {
+		case r.Method == http.MethodPut && mode == "302 to a GET":
+			http.Redirect(w, r, "/login", http.StatusFound)
 		case r.Method == http.MethodPut && r.URL.Path == "/v2/team/agent/manifests/1.0":
 			put, _ = io.ReadAll(r.Body)
 			putType = r.Header.Get("Content-Type")
@@ -759,7 +772,14 @@ func testPutManifest(t *testing.T, scopeInChallenge bool) {
 	if _, err := c.ManifestDigest(ctx, "1.0"); !IsNotFound(err) {
 		t.Fatalf("before: %v, want 404", err)
 	}
-	if err := c.PutManifest(ctx, "1.0", imgspecv1.MediaTypeImageManifest, raw); err != nil {
+	err := c.PutManifest(ctx, "1.0", imgspecv1.MediaTypeImageManifest, raw)
+	if mode == "302 to a GET" {
+		if err == nil || StatusCode(err) != http.StatusFound {
+			t.Fatalf("a PUT redirected to a login page: %v, want the 302 as an error", err)
+		}
+		return
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(put, raw) || putType != imgspecv1.MediaTypeImageManifest {
@@ -770,6 +790,9 @@ func testPutManifest(t *testing.T, scopeInChallenge bool) {
 	}
 	if want := []string{"repository:team/agent:pull", "repository:team/agent:pull,push"}; !slices.Equal(tokens, want) {
 		t.Errorf("tokens asked for %q, want %q (one pull, one push, none again)", tokens, want)
+	}
+	if want := []string{"HEAD /v2/team/agent/manifests/1.0", "HEAD /v2/team/agent/manifests/1.0", "PUT /v2/team/agent/manifests/1.0", "HEAD /v2/team/agent/manifests/1.0"}; !slices.Equal(seen, want) {
+		t.Errorf("requests %q, want %q (the write goes with its push token at once)", seen, want)
 	}
 	n := len(seen)
 	for _, ref := range []string{"../../other/manifests/x", "a/b", ".hidden", ""} {
