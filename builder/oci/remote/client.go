@@ -15,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +55,8 @@ type Client struct {
 	secure  bool         // TLS verified; false for insecure hosts
 	creds   types.DockerAuthConfig
 	secrets *redact.Set
+	// blobIdle is how long a blob's body may stall (0: blobIdle).
+	blobIdle time.Duration
 
 	mu     sync.Mutex
 	scheme string            // https, or http once an insecure host answered only that
@@ -255,7 +258,7 @@ func (c *Client) get(ctx context.Context, u *url.URL, accept string, max int64) 
 		return nil, nil, fmt.Errorf("GET %s: %w", u.Redacted(), err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return resp, body, &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: c.errorDetail(body)}
+		return resp, body, c.statusError(http.MethodGet, u, resp, body)
 	}
 	if int64(len(body)) > max {
 		return nil, nil, &errs.IntegrityError{What: "GET " + u.Redacted(), Check: fmt.Sprintf("size: more than %d bytes", max)}
@@ -424,16 +427,77 @@ func (c *Client) OpenBlob(ctx context.Context, d digest.Digest) (io.ReadCloser, 
 	if err != nil {
 		return nil, c.secrets.Error(err)
 	}
+	// However slow the link, bytes keep coming; a body that stops for
+	// blobIdle is abandoned (a temporary error: the caller may retry).
+	ctx, cancel := context.WithCancelCause(ctx)
+	idle := c.blobIdle
+	if idle <= 0 {
+		idle = blobIdle
+	}
+	timer := time.AfterFunc(idle, func() { cancel(&StallError{What: "blob " + d.String(), Idle: idle}) })
 	resp, err := c.do(ctx, c.blobs, request{method: http.MethodGet, url: u})
 	if err != nil {
+		timer.Stop()
+		cancel(nil)
+		if stall := context.Cause(ctx); stall != nil && !errors.Is(stall, context.Canceled) {
+			return nil, stall
+		}
 		return nil, c.secrets.Error(err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		resp.Body.Close()
-		return nil, &Error{Method: http.MethodGet, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: c.errorDetail(body)}
+		timer.Stop()
+		cancel(nil)
+		return nil, c.statusError(http.MethodGet, u, resp, body)
 	}
-	return resp.Body, nil
+	return &watchedBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel, timer: timer, idle: idle}, nil
+}
+
+// blobIdle is how long a blob's body may send nothing before it is
+// abandoned.
+const blobIdle = 5 * time.Minute
+
+// StallError is a transfer abandoned after Idle without a byte. It is a
+// timeout (net.Error), so temporary.
+type StallError struct {
+	What string
+	Idle time.Duration
+}
+
+func (e *StallError) Error() string {
+	return fmt.Sprintf("%s: nothing received for %s", e.What, e.Idle)
+}
+func (e *StallError) Timeout() bool   { return true }
+func (e *StallError) Temporary() bool { return true }
+
+// watchedBody is a blob's body whose every byte puts off its idle timer.
+type watchedBody struct {
+	io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	idle   time.Duration
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF {
+		var stall *StallError
+		if errors.As(context.Cause(b.ctx), &stall) {
+			return n, stall
+		}
+	}
+	return n, err
+}
+
+func (b *watchedBody) Close() error {
+	b.timer.Stop()
+	b.cancel(nil)
+	return b.ReadCloser.Close()
 }
 
 // ManifestDigest is the digest of the manifest a tag (or digest) names
@@ -456,7 +520,7 @@ func (c *Client) manifestDigest(ctx context.Context, ref string) (digest.Digest,
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", &Error{Method: http.MethodHead, URL: u.Redacted(), StatusCode: resp.StatusCode}
+		return "", c.statusError(http.MethodHead, u, resp, nil)
 	}
 	if d, err := digest.Parse(resp.Header.Get("Docker-Content-Digest")); err == nil {
 		return d, nil
@@ -484,7 +548,7 @@ func (c *Client) PutManifest(ctx context.Context, ref, mediaType string, raw []b
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return &Error{Method: http.MethodPut, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: c.errorDetail(body)}
+		return c.statusError(http.MethodPut, u, resp, body)
 	}
 	return nil
 }
@@ -652,6 +716,37 @@ func redactErr(err error) error {
 		return ue.Err
 	}
 	return err
+}
+
+// statusError is the *Error for an answer with an unexpected status: the
+// start of its body, redacted, and the wait a 429 or 503 asks for.
+func (c *Client) statusError(method string, u *url.URL, resp *http.Response, body []byte) *Error {
+	if resp.Request != nil && resp.Request.URL.Host == u.Host && resp.Request.URL.Scheme != u.Scheme {
+		// An insecure registry answered over plain HTTP: say so.
+		plain := *u
+		plain.Scheme = resp.Request.URL.Scheme
+		u = &plain
+	}
+	return &Error{Method: method, URL: u.Redacted(), StatusCode: resp.StatusCode, Detail: c.errorDetail(body), RetryAfter: retryAfter(resp.Header)}
+}
+
+// maxRetryAfter bounds the wait a registry can ask for, as c/image does.
+const maxRetryAfter = time.Minute
+
+// retryAfter is the wait a Retry-After header asks for (seconds, or an
+// HTTP date), at most maxRetryAfter; 0 when there is none.
+func retryAfter(h http.Header) time.Duration {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = time.Until(t)
+	}
+	return max(0, min(d, maxRetryAfter))
 }
 
 // errorDetail is the first line of an error body, trimmed, at most 200

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/redact"
@@ -802,5 +803,93 @@ func testPutManifest(t *testing.T, mode string) {
 	}
 	if len(seen) != n {
 		t.Errorf("bad refs sent requests: %q", seen[n:])
+	}
+}
+
+// A blob's body that stops sending is abandoned after the idle time with a
+// temporary *StallError; a slow body that keeps sending is read whole,
+// however long it takes in all.
+func TestClient_OpenBlobAbandonsAStalledBody(t *testing.T) {
+	release := make(chan struct{})
+	reg := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fl := w.(http.Flusher)
+		switch r.URL.Path {
+		case "/v2/team/agent/blobs/" + digest.FromString("stalls").String():
+			fmt.Fprint(w, "sta")
+			fl.Flush()
+			<-release // and nothing more
+		case "/v2/team/agent/blobs/" + digest.FromString("slow but steady").String():
+			for _, b := range []byte("slow but steady") {
+				w.Write([]byte{b})
+				fl.Flush()
+				time.Sleep(20 * time.Millisecond) // 300 ms in all, never 100 ms idle
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer reg.Close()
+	defer close(release) // before Close, which waits for the handler
+	c := (&fakeRegistry{srv: reg}).client(t, "u", "p", false)
+	c.blobIdle = 100 * time.Millisecond
+
+	rc, err := c.OpenBlob(context.Background(), digest.FromString("slow but steady"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil || string(body) != "slow but steady" {
+		t.Errorf("slow body: %q, %v", body, err)
+	}
+
+	rc, err = c.OpenBlob(context.Background(), digest.FromString("stalls"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	body, err = io.ReadAll(rc)
+	rc.Close()
+	var stall *StallError
+	if !errors.As(err, &stall) || !Temporary(err) || string(body) != "sta" {
+		t.Fatalf("stalled body: %q, %v; want what came, then a temporary *StallError", body, err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("abandoned after %s, want about 100 ms", took)
+	}
+}
+
+// A registry's Retry-After (seconds or an HTTP date) is the wait before
+// the next try, at most a minute.
+func TestRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		header string
+		min    time.Duration
+		max    time.Duration
+	}{
+		{"", 0, 0},
+		{"2", 2 * time.Second, 2 * time.Second},
+		{"0", 0, 0},
+		{"-5", 0, 0},
+		{"junk", 0, 0},
+		{"86400", time.Minute, time.Minute},
+		{time.Now().Add(30 * time.Second).UTC().Format(http.TimeFormat), 28 * time.Second, 30 * time.Second},
+		{time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat), 0, 0},
+	} {
+		got := retryAfter(http.Header{"Retry-After": {tc.header}})
+		if got < tc.min || got > tc.max {
+			t.Errorf("Retry-After %q: %s, want %s to %s", tc.header, got, tc.min, tc.max)
+		}
+	}
+	var tries []time.Time
+	err := RetryPolicy{Attempts: 2, Delay: time.Millisecond}.Do(context.Background(), nil, "x", func() error {
+		tries = append(tries, time.Now())
+		return &Error{Method: http.MethodGet, URL: "https://r/v2/", StatusCode: http.StatusTooManyRequests, RetryAfter: time.Second}
+	})
+	if err == nil || len(tries) != 2 {
+		t.Fatalf("%d tries, %v", len(tries), err)
+	}
+	if gap := tries[1].Sub(tries[0]); gap < time.Second {
+		t.Errorf("retried after %s, the registry asked for 1 s", gap)
 	}
 }

@@ -62,8 +62,8 @@ func (g *Progress) done() {
 
 // Do runs fn until it succeeds, fails in a way not known to be temporary
 // (see Temporary), or the attempts are used up. Every retry is logged on
-// log (nil: not logged). c/image itself already waits out 429 answers,
-// honouring Retry-After.
+// log (nil: not logged). A registry's Retry-After is honoured (up to a
+// minute), as c/image honours it for its own requests.
 func (p RetryPolicy) Do(ctx context.Context, log logrus.FieldLogger, what string, fn func() error) error {
 	return p.DoWith(ctx, nil, log, what, fn)
 }
@@ -117,6 +117,10 @@ func (p RetryPolicy) DoWith(ctx context.Context, g *Progress, log logrus.FieldLo
 			return fmt.Errorf("%w (still failing %s after its first failure)", err, deadline)
 		}
 		wait := Jitter(delay)
+		var asked *Error
+		if errors.As(err, &asked) && asked.RetryAfter > wait {
+			wait = asked.RetryAfter
+		}
 		if log != nil {
 			log.WithField("attempt", try).Warnf("%s failed, retrying in %s: %v", what, wait.Round(time.Millisecond), err)
 		}
@@ -143,6 +147,9 @@ type Error struct {
 	StatusCode  int
 	// Detail is the start of the body (an OCI error list, or a proxy's page).
 	Detail string
+	// RetryAfter is the wait the registry asked for (Retry-After, with a
+	// 429 or 503), at most a minute; 0 when it asked for none.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
