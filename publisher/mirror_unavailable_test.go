@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
@@ -15,6 +16,7 @@ import (
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/agentforge/agentforge/publisher/sign/signtest"
 	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/manifest"
 )
 
 // A source that cannot serve a signature's or attestation's blob for a
@@ -114,5 +116,43 @@ func TestMirror_DroppedSignatureLeavesNoTag(t *testing.T) {
 		if got := tagDigest(t, Options{Hosts: hosts}, mir.Host, repo+":1"); got != "" {
 			t.Errorf("%s dropped: tagged %s", drop, got)
 		}
+	}
+}
+
+// A source that answers the mirror's manifest reads with 429 and
+// Retry-After (a rate-limited registry: Docker Hub's pull limits) delays
+// the mirror by the wait it asks for; it does not fail it. That holds for
+// the tag's manifest and for an index's children.
+func TestMirror_SourceManifestsRateLimited(t *testing.T) {
+	up := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, up)
+	mir := registrytest.New(t, registrytest.Options{})
+	regs := remote.Registries{Insecure: []string{proxy.Host, mir.Host}, Retry: remote.RetryPolicy{Delay: 5 * time.Millisecond}}
+	hosts := registrytest.Open(t, regs)
+	ref := registrytest.Push(t, hosts, proxy.Host+"/up/multi:1", ocitest.Options{Layers: 1, Size: 512, Seed: 73, Platforms: []string{"linux/amd64", "linux/arm64"}})
+	raw, err := oci.Manifest(context.Background(), mustRef(t, "docker://"+ref.String()), hosts.For(proxy.Host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := manifest.ListFromBlob(raw, manifest.GuessMIMEType(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := list.Instances()[0].String()
+	proxy.Set(registrytest.Faults{BusyManifests: map[string]int{"1": 1, child: 1}})
+	start := time.Now()
+	rep, err := Mirror(context.Background(), mustRef(t, "docker://"+proxy.Host+"/up/multi:1"), []Destination{dest(t, mir.Host+"/mirror/multi", "1")},
+		MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Verify: VerifyFast}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Destinations[0].Digest != ref.Digest().String() {
+		t.Errorf("mirrored %s, want %s", rep.Destinations[0].Digest, ref.Digest())
+	}
+	if n := proxy.Unavailable(); n != 2 {
+		t.Errorf("%d reads refused, want the tag's and the child's (2)", n)
+	}
+	if took := time.Since(start); took < 2*time.Second {
+		t.Errorf("took %s: the registry asked for 1 s before each retry", took)
 	}
 }

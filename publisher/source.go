@@ -49,16 +49,23 @@ func (p *run) openSource(ctx context.Context, ref types.ImageReference, sys *typ
 }
 
 // manifest reads ref's top-level manifest, checked against a digest that
-// names it (see oci.Manifest): a registry's through the run's client.
+// names it (see oci.Manifest): a registry's through the run's client,
+// retried while the registry's answers are temporary (429, 503…).
 func (p *run) manifest(ctx context.Context, ref types.ImageReference, sys *types.SystemContext) ([]byte, error) {
-	if named := registryOf(ref); named != nil {
-		c, err := p.hosts.Client(named)
-		if err != nil {
-			return nil, err
-		}
-		return oci.RegistryManifest(ctx, c, named)
+	named := registryOf(ref)
+	if named == nil {
+		return oci.Manifest(ctx, ref, sys)
 	}
-	return oci.Manifest(ctx, ref, sys)
+	c, err := p.hosts.Client(named)
+	if err != nil {
+		return nil, err
+	}
+	var raw []byte
+	err = p.hosts.Retry().Do(ctx, p.log, "read manifest of "+named.String(), func() error {
+		raw, err = oci.RegistryManifest(ctx, c, named)
+		return err
+	})
+	return raw, err
 }
 
 type registrySource struct{ c *remote.Client }

@@ -74,7 +74,12 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 			return err
 		}
 		for _, child := range list.Instances() {
-			craw, err := s.manifest(ctx, child)
+			var craw []byte
+			err := p.hosts.Retry().Do(ctx, log, "manifest "+child.String(), func() error {
+				var err error
+				craw, err = s.manifest(ctx, child)
+				return err
+			})
 			if err != nil {
 				return fmt.Errorf("manifest %s: %w", child, err)
 			}

@@ -58,6 +58,10 @@ type Faults struct {
 	// 503 Service Unavailable: the first N reads for a value N > 0, every
 	// read for a value below 0.
 	UnavailableBlobs map[string]int
+	// BusyManifests answers reads (GET, HEAD) of the manifests named (by
+	// tag or digest) with 429 Too Many Requests and Retry-After: 1, as
+	// UnavailableBlobs counts.
+	BusyManifests map[string]int
 	// OnResponse, when set, is called after each proxied response, before
 	// the client has all of it: a hook that blocks holds the request.
 	OnResponse func(Entry)
@@ -69,14 +73,14 @@ type Proxy struct {
 	// Host is the proxy's 127.0.0.1:port.
 	Host string
 
-	mu          sync.Mutex
-	faults      Faults
-	uploads     int
-	sessions    int
-	dropped     int
-	unavailable map[string]int // reads answered 503, by blob digest
-	swallowed   int
-	log         []Entry
+	mu        sync.Mutex
+	faults    Faults
+	uploads   int
+	sessions  int
+	dropped   int
+	refused   map[string]int // reads refused (503, 429), by blob digest or manifest ref
+	swallowed int
+	log       []Entry
 }
 
 // NewProxy starts a proxy to upstream; it stops when the test ends.
@@ -128,7 +132,7 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 			p.record(r, rec.status)
 			return
 		}
-		if p.unavailableBlob(rec, r) || p.swallow(rec, r) || p.fault(rec, r) {
+		if p.unavailable(rec, r) || p.swallow(rec, r) || p.fault(rec, r) {
 			p.record(r, rec.status)
 			return
 		}
@@ -161,23 +165,29 @@ func (p *Proxy) Log() []Entry {
 	return append([]Entry(nil), p.log...)
 }
 
-// unavailableBlob answers a blob read with 503 as Faults.UnavailableBlobs
-// says; it reports whether it answered.
-func (p *Proxy) unavailableBlob(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method != http.MethodGet {
-		return false
-	}
-	_, d, ok := strings.Cut(r.URL.Path, "/blobs/")
-	if !ok || strings.HasPrefix(d, "uploads/") {
+// unavailable answers a blob read with 503 as Faults.UnavailableBlobs
+// says, a manifest read with 429 as Faults.BusyManifests says; it
+// reports whether it answered.
+func (p *Proxy) unavailable(w http.ResponseWriter, r *http.Request) bool {
+	var key string
+	var faults map[string]int
+	_, d, blob := strings.Cut(r.URL.Path, "/blobs/")
+	_, m, man := strings.Cut(r.URL.Path, "/manifests/")
+	switch {
+	case blob && r.Method == http.MethodGet && !strings.HasPrefix(d, "uploads/"):
+		key, faults = d, p.faults.UnavailableBlobs
+	case man && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		key, faults = m, p.faults.BusyManifests
+	default:
 		return false
 	}
 	p.mu.Lock()
-	n, listed := p.faults.UnavailableBlobs[d]
-	if listed && (n < 0 || p.unavailable[d] < n) {
-		if p.unavailable == nil {
-			p.unavailable = map[string]int{}
+	n, listed := faults[key]
+	if listed && (n < 0 || p.refused[key] < n) {
+		if p.refused == nil {
+			p.refused = map[string]int{}
 		}
-		p.unavailable[d]++
+		p.refused[key]++
 	} else {
 		listed = false
 	}
@@ -186,8 +196,14 @@ func (p *Proxy) unavailableBlob(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"injected: try again later"}]}`)
+	if blob {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, `{"errors":[{"code":"UNAVAILABLE","message":"injected: try again later"}]}`)
+		return true
+	}
+	w.Header().Set("Retry-After", "1")
+	w.WriteHeader(http.StatusTooManyRequests)
+	io.WriteString(w, `{"errors":[{"code":"TOOMANYREQUESTS","message":"injected: slow down"}]}`)
 	return true
 }
 
@@ -226,12 +242,12 @@ func (p *Proxy) Swallowed() int {
 	return p.swallowed
 }
 
-// Unavailable counts the blob reads answered 503 (Faults.UnavailableBlobs).
+// Unavailable counts the reads refused (Faults.UnavailableBlobs, BusyManifests).
 func (p *Proxy) Unavailable() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
-	for _, c := range p.unavailable {
+	for _, c := range p.refused {
 		n += c
 	}
 	return n
