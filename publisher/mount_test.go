@@ -2,10 +2,13 @@ package publisher
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 
 	"github.com/agentforge/agentforge/publisher/registrytest"
@@ -42,49 +45,43 @@ func TestPublish_CrossRepositoryMount(t *testing.T) {
 	}
 }
 
-// A mirror between two repositories of one registry mounts the blobs from
-// the source repository instead of sending them again, even when this
-// work dir never saw the image there: the source is read through our own
-// client, which tells c/image's blob-info cache nothing, so the mirror
-// tells it where the blobs are. (c/image mounts only a blob whose
-// compression its cache knows: the publish to another registry, from the
-// same work dir, records that.)
+// A mirror between two repositories of one registry (a promotion,
+// staging to prod) mounts every blob from the source repository (POST
+// …?mount=&from=, 201) instead of having it sent, from an empty work dir,
+// as a builder pod has, with and without credentials.
 func TestMirror_SameRegistryMounts(t *testing.T) {
-	img := buildLocal(t, "hello")
-	other := registrytest.New(t, registrytest.Options{})
-	reg := registrytest.New(t, registrytest.Options{})
-	proxy := registrytest.NewProxy(t, reg)
-	hosts := registrytest.Hosts(t, other, reg, proxy)
-	work := t.TempDir()
-	ctx := context.Background()
-	if _, err := Publish(ctx, img.ref, []Destination{dest(t, other.Host+"/team-a/busybox:1")}, Options{Hosts: hosts, WorkDir: work, Verify: VerifyNone}); err != nil {
-		t.Fatal(err)
-	}
-	// Onto the registry by a run with a work dir of its own, as another
-	// machine would: the shared work dir learns nothing of it.
-	if _, err := Mirror(ctx, mustRef(t, "docker://"+other.Host+"/team-a/busybox:1"), []Destination{dest(t, proxy.Host+"/staging/busybox", "1")},
-		MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir(), Verify: VerifyNone}}); err != nil {
-		t.Fatal(err)
-	}
-	before := len(proxy.Log())
-	rep, err := Mirror(ctx, mustRef(t, "docker://"+proxy.Host+"/staging/busybox:1"), []Destination{dest(t, proxy.Host+"/prod/busybox", "1")},
-		MirrorOptions{Options: Options{Hosts: hosts, WorkDir: work, Verify: VerifyFull}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d := rep.Destinations[0]; d.BlobsPushed != 0 || d.BytesPushed != 0 || d.BlobsSkipped != 4 {
-		t.Errorf("same registry: %+v", d)
-	}
-	mounts := 0
-	for _, e := range proxy.Log()[before:] {
-		if e.Method == http.MethodPut && strings.Contains(e.Path, "/prod/busybox/blobs/uploads/") {
-			t.Errorf("blob sent again instead of mounted: %s %s", e.Method, e.Path)
-		}
-		if e.Method == http.MethodPost && strings.Contains(e.Query, "mount=") && strings.Contains(e.Query, "from=staging") {
-			mounts++
-		}
-	}
-	if mounts != 4 {
-		t.Errorf("%d blobs mounted from staging/busybox, want 4", mounts)
+	for _, opts := range []registrytest.Options{{}, {Auth: true}} {
+		t.Run(fmt.Sprintf("auth %v", opts.Auth), func(t *testing.T) {
+			reg := registrytest.New(t, opts)
+			proxy := registrytest.NewProxy(t, reg)
+			regs := remote.Registries{Insecure: []string{proxy.Host}}
+			if opts.Auth { // the registry's credentials, for the proxy in front of it
+				regs.AuthFile = registrytest.WriteAuthFile(t, map[string][2]string{proxy.Host: {reg.User, reg.Password}})
+			}
+			hosts := registrytest.Open(t, regs)
+			ctx := context.Background()
+			registrytest.Push(t, hosts, proxy.Host+"/staging/app:1", ocitest.Options{Layers: 3, Size: 4096, Seed: 17})
+			before := len(proxy.Log())
+			rep, err := Mirror(ctx, mustRef(t, "docker://"+proxy.Host+"/staging/app:1"), []Destination{dest(t, proxy.Host+"/prod/app", "1")},
+				MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir(), Verify: VerifyFull}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := rep.Destinations[0]; d.BlobsPushed != 0 || d.BytesPushed != 0 || d.BlobsSkipped != 4 || !d.Verified {
+				t.Errorf("same registry: %+v", d)
+			}
+			mounts := 0
+			for _, e := range proxy.Log()[before:] {
+				if e.Method == http.MethodPut && strings.Contains(e.Path, "/prod/app/blobs/uploads/") || e.Method == http.MethodPatch {
+					t.Errorf("blob sent instead of mounted: %s %s", e.Method, e.Path)
+				}
+				if q, _ := url.ParseQuery(e.Query); e.Method == http.MethodPost && q.Get("from") == "staging/app" && e.Status == http.StatusCreated {
+					mounts++
+				}
+			}
+			if mounts != 4 {
+				t.Errorf("%d blobs mounted from staging/app, want 4 (the config and 3 layers)", mounts)
+			}
+		})
 	}
 }

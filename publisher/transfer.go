@@ -107,7 +107,7 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 		return nil
 	}
 
-	seedSourceLocation(cache, src, dst, blobs)
+	mount := p.mounter(src, dst, log)
 
 	// Blobs, four at a time (PutBlob is thread-safe for registries); the
 	// first failure cancels the others. Retries follow progress (moving): a blob
@@ -118,7 +118,7 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 	for _, b := range blobs {
 		g.Go(func() error {
 			return p.hosts.Retry().DoWith(gctx, moving, log, "blob "+b.Digest.String(), func() error {
-				return p.copyBlob(gctx, s, w, b, cache, log, st)
+				return p.copyBlob(gctx, s, w, b, cache, mount, log, st)
 			})
 		})
 	}
@@ -137,19 +137,27 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 	return p.hosts.Retry().DoWith(ctx, moving, log, "commit", func() error { return w.Commit(ctx, nil) })
 }
 
-// seedSourceLocation tells cache that the blobs are in src's repository
-// when src and dst are repositories of one registry, so that the
-// destination mounts them from there (POST …?mount=&from=) instead of
-// having them sent again: the source is read through our own client,
-// which records nothing. (c/image mounts only a blob whose compression it
-// knows too, which a publish from this work dir records.)
-func seedSourceLocation(cache types.BlobInfoCache, src, dst types.ImageReference, blobs []types.BlobInfo) {
+// mounter is how a transfer between repositories of one registry asks
+// the destination to mount a blob from the source's repository instead of
+// having it sent (a promotion, staging/app to prod/app, sends nothing);
+// for other transfers, a mount that never happens. A failed mount is
+// logged and the blob goes the usual way.
+func (p *run) mounter(src, dst types.ImageReference, log logrus.FieldLogger) func(context.Context, digest.Digest) bool {
 	from, to := registryOf(src), registryOf(dst)
+	none := func(context.Context, digest.Digest) bool { return false }
 	if from == nil || to == nil || reference.Domain(from) != reference.Domain(to) || from.Name() == to.Name() {
-		return
+		return none
 	}
-	for _, b := range blobs {
-		cache.RecordKnownLocation(dst.Transport(), types.BICTransportScope{Opaque: reference.Domain(to)}, b.Digest, types.BICLocationReference{Opaque: from.Name()})
+	c, err := p.hosts.Client(to)
+	if err != nil {
+		return none
+	}
+	return func(ctx context.Context, d digest.Digest) bool {
+		ok, err := c.Mount(ctx, d, from)
+		if err != nil {
+			log.WithField("blob", d.String()).Debugf("mount from %s: %v", from.Name(), err)
+		}
+		return ok
 	}
 }
 
@@ -170,10 +178,12 @@ func (p *run) has(ctx context.Context, dst types.ImageReference, d digest.Digest
 
 // copyBlob sends one blob unless the destination has it, checking its
 // sha256 and size as it streams.
-func (p *run) copyBlob(ctx context.Context, s source, w types.ImageDestination, b types.BlobInfo, cache types.BlobInfoCache, log logrus.FieldLogger, st *transferStats) (err error) {
-	ok, _, err := w.TryReusingBlob(ctx, b, cache, false)
-	if err != nil {
-		return fmt.Errorf("blob %s: %w", b.Digest, err)
+func (p *run) copyBlob(ctx context.Context, s source, w types.ImageDestination, b types.BlobInfo, cache types.BlobInfoCache, mount func(context.Context, digest.Digest) bool, log logrus.FieldLogger, st *transferStats) (err error) {
+	ok := mount(ctx, b.Digest)
+	if !ok {
+		if ok, _, err = w.TryReusingBlob(ctx, b, cache, false); err != nil {
+			return fmt.Errorf("blob %s: %w", b.Digest, err)
+		}
 	}
 	if ok {
 		st.mu.Lock()

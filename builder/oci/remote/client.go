@@ -553,6 +553,45 @@ func (c *Client) PutManifest(ctx context.Context, ref, mediaType string, raw []b
 	return nil
 }
 
+// Mount makes the blob d of the repository from, on the same registry,
+// a blob of this repository without sending it (POST
+// blobs/uploads/?mount=…&from=…), as a write (see PutManifest). It reports
+// false, with no error, when the registry does not mount it: it opened an
+// upload session instead, which is cancelled.
+func (c *Client) Mount(ctx context.Context, d digest.Digest, from reference.Named) (bool, error) {
+	if err := d.Validate(); err != nil {
+		return false, errs.Inputf("blob %q: %w", d, err)
+	}
+	if reference.Domain(from) != reference.Domain(c.repo) {
+		return false, errs.Inputf("mount %s from %s: another registry", d, from.Name())
+	}
+	q := url.Values{"mount": {d.String()}, "from": {reference.Path(from)}}
+	u, err := c.url(nil, "blobs/uploads/?"+q.Encode())
+	if err != nil {
+		return false, c.secrets.Error(err)
+	}
+	resp, err := c.do(ctx, c.http, request{method: http.MethodPost, url: u})
+	if err != nil {
+		return false, c.secrets.Error(err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusCreated:
+		return true, nil
+	case http.StatusAccepted:
+		// Not mounted (the source lacks it, or the registry does not
+		// mount): the session it opened is not used.
+		if loc, err := c.url(resp.Request.URL, resp.Header.Get("Location")); err == nil {
+			if resp, err := c.do(ctx, c.http, request{method: http.MethodDelete, url: loc}); err == nil {
+				resp.Body.Close()
+			}
+		}
+		return false, nil
+	}
+	return false, c.statusError(http.MethodPost, u, resp, body)
+}
+
 // authorize answers a WWW-Authenticate challenge: Basic with the
 // credentials, or a bearer token from the realm for pull access to the
 // repository.
@@ -603,12 +642,20 @@ func (c *Client) writeAuthz(ctx context.Context, u *url.URL) (string, error) {
 	return c.pushToken(ctx, u, map[string]string{"realm": bearer["realm"], "service": bearer["service"]})
 }
 
-// pushToken fetches a token for pull and push on the repository, whatever
-// scope the challenge named (a write needs both), and keeps it for the
-// client's next calls, reads included.
+// pushToken fetches a token for pull and push on the repository, and for
+// what else the challenge names (a mount's source repository), whatever
+// it says of this one (a write needs both), and keeps it for the client's
+// next calls, reads included.
 func (c *Client) pushToken(ctx context.Context, u *url.URL, params map[string]string) (string, error) {
 	p := maps.Clone(params)
-	p["scope"] = "repository:" + reference.Path(c.repo) + ":pull,push"
+	own := "repository:" + reference.Path(c.repo) + ":"
+	scopes := []string{own + "pull,push"}
+	for _, sc := range strings.Fields(params["scope"]) {
+		if !strings.HasPrefix(sc, own) {
+			scopes = append(scopes, sc)
+		}
+	}
+	p["scope"] = strings.Join(scopes, " ")
 	tok, err := c.token(ctx, u, p, c.creds.Username != "" || c.creds.IdentityToken != "")
 	if err != nil {
 		return "", err
@@ -666,7 +713,10 @@ func (c *Client) token(ctx context.Context, u *url.URL, params map[string]string
 		}
 	} else {
 		q := realm.Query()
-		q.Set("scope", scope)
+		q.Del("scope")
+		for _, sc := range strings.Fields(scope) { // one parameter per scope, as distribution's token server reads them
+			q.Add("scope", sc)
+		}
 		if s := params["service"]; s != "" {
 			q.Set("service", s)
 		}

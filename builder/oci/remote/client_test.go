@@ -893,3 +893,63 @@ func TestRetryAfter(t *testing.T) {
 		t.Errorf("retried after %s, the registry asked for 1 s", gap)
 	}
 }
+
+// Mount asks for a token that covers both repositories when the
+// registry's challenge names the source's pull scope too (one scope
+// parameter each, as distribution reads them), and reports a 201 as
+// mounted; a 202 (the registry opened an upload instead) is not mounted,
+// and that session is deleted.
+func TestClient_Mount(t *testing.T) {
+	var mu sync.Mutex
+	var tokenScopes [][]string
+	var deleted []string
+	mountable := digest.FromString("in staging")
+	f := &fakeRegistry{}
+	f.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path == "/token" {
+			tokenScopes = append(tokenScopes, r.URL.Query()["scope"])
+			json.NewEncoder(w).Encode(map[string]string{"token": "tok-" + strings.Join(r.URL.Query()["scope"], "+")})
+			return
+		}
+		const both = "Bearer tok-repository:team/agent:pull,push+repository:staging/app:pull"
+		switch {
+		case r.Header.Get("Authorization") != both:
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="test",scope="repository:team/agent:pull,push repository:staging/app:pull"`, f.srv.URL))
+			w.WriteHeader(http.StatusUnauthorized)
+		case r.Method == http.MethodPost && r.URL.Path == "/v2/team/agent/blobs/uploads/" && r.URL.Query().Get("from") == "staging/app":
+			if r.URL.Query().Get("mount") == mountable.String() {
+				w.WriteHeader(http.StatusCreated)
+				return
+			}
+			w.Header().Set("Location", "/v2/team/agent/blobs/uploads/session-1?_state=x")
+			w.WriteHeader(http.StatusAccepted)
+		case r.Method == http.MethodDelete:
+			deleted = append(deleted, r.URL.Path)
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(f.srv.Close)
+	c := f.client(t, "u", "p", false)
+	from, _ := reference.ParseNormalizedNamed(f.host() + "/staging/app")
+	ctx := context.Background()
+	if ok, err := c.Mount(ctx, mountable, from); !ok || err != nil {
+		t.Fatalf("mount: %v, %v", ok, err)
+	}
+	if want := [][]string{{"repository:team/agent:pull,push", "repository:staging/app:pull"}}; !reflect.DeepEqual(tokenScopes, want) {
+		t.Errorf("token scopes %q, want %q", tokenScopes, want)
+	}
+	if ok, err := c.Mount(ctx, digest.FromString("not there"), from); ok || err != nil {
+		t.Errorf("a 202: %v, %v; want not mounted, no error", ok, err)
+	}
+	if !slices.Equal(deleted, []string{"/v2/team/agent/blobs/uploads/session-1"}) {
+		t.Errorf("sessions deleted: %q, want the one the 202 opened", deleted)
+	}
+	other, _ := reference.ParseNormalizedNamed("other.example/staging/app")
+	if _, err := c.Mount(ctx, mountable, other); !errors.Is(err, errs.ErrInput) {
+		t.Errorf("a mount from another registry: %v, want an input error", err)
+	}
+}
