@@ -30,6 +30,7 @@ import (
 // signature, travel with it byte for byte; cosign verifies on both
 // registries; a second mirror copies nothing.
 func TestMirror_CopiesSignaturesAndAttestations(t *testing.T) {
+	signtest.Cosign(t) // first: the short tier skips it before any setup
 	up := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	mir := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	regs := registriesFor(t, up, mir)
@@ -130,6 +131,7 @@ func TestMirror_CopiesSignaturesAndAttestations(t *testing.T) {
 // tag-schema indexes), cosign verifies them there, and a second mirror
 // copies nothing.
 func TestMirror_CopiesReferrersAPISignatures(t *testing.T) {
+	signtest.Cosign(t) // first: the short tier skips it before any setup
 	up := registrytest.NewOCI(t, registrytest.Options{Auth: true, TLS: true})
 	mir := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})
 	regs := registriesFor(t, up.Registry, mir)

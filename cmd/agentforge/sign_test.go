@@ -16,6 +16,7 @@ import (
 // SBOM, verify --key, register --require-signature; the exit codes of
 // what must fail; no passphrase in any output.
 func TestCLI_KeygenSignVerifyRegister(t *testing.T) {
+	signtest.Cosign(t) // first: the short tier skips it before any setup
 	const pass = "keygen passphrase 42"
 	t.Setenv("COSIGN_PASSWORD", pass)
 	reg := registrytest.New(t, registrytest.Options{Auth: true, TLS: true})

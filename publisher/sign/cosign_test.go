@@ -26,6 +26,7 @@ import (
 // What agentforge signs and attests, the real cosign verifies, on a
 // registry with auth and TLS; an image, and a multi-platform index.
 func TestCosign_VerifiesAgentforgeSignatures(t *testing.T) {
+	signtest.Cosign(t) // first: the short tier skips it before any setup
 	e := newEnv(t)
 	ctx := context.Background()
 	key, _, pub := keyPair(t, "pass")
@@ -68,6 +69,7 @@ func TestCosign_VerifiesAgentforgeSignatures(t *testing.T) {
 // What cosign signs and attests (with a key cosign generated), agentforge
 // verifies: the formats agree both ways.
 func TestCosign_AgentforgeVerifiesCosignSignatures(t *testing.T) {
+	signtest.Cosign(t) // first: the short tier skips it before any setup
 	e := newEnv(t)
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -117,6 +119,7 @@ func TestCosign_AgentforgeVerifiesCosignSignatures(t *testing.T) {
 // distribution, which has no referrers API, as a tag-schema index), and the
 // real cosign verifies the mirrored image with the same key.
 func TestCosign_ReferrersAPISignatureSurvivesMirror(t *testing.T) {
+	signtest.Cosign(t) // first: the short tier skips it before any setup
 	r := registrytest.NewTrio(t)
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -189,6 +192,7 @@ func TestCosign_ReferrersAPISignatureSurvivesMirror(t *testing.T) {
 // re-pointed at this one (its payload still names the other digest), is
 // an integrity failure, and an unsigned image is "not signed".
 func TestVerify_ReferrerSignatureLies(t *testing.T) {
+	signtest.Cosign(t) // first: the short tier skips it before any setup
 	r := registrytest.NewTrio(t)
 	ctx := context.Background()
 	dir := t.TempDir()
