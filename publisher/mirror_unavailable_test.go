@@ -25,13 +25,8 @@ import (
 // runtime error (exit 1), not as an integrity failure (exit 3), and leaves
 // no tag there.
 func TestMirror_SignatureBlobUnavailable(t *testing.T) {
-	up := registrytest.New(t, registrytest.Options{})
-	proxy := registrytest.NewProxy(t, up)
-	mir := registrytest.New(t, registrytest.Options{})
-	regs := remote.Registries{Insecure: []string{proxy.Host, mir.Host}, Retry: remote.RetryPolicy{Delay: 5 * time.Millisecond}}
-	hosts := registrytest.Open(t, regs)
+	proxy, mir, regs, hosts, ref := unreliableUpstream(t, "up/agent:1", ocitest.Options{Layers: 1, Size: 512, Seed: 71})
 	ctx := context.Background()
-	ref := registrytest.Push(t, hosts, proxy.Host+"/up/agent:1", ocitest.Options{Layers: 1, Size: 512, Seed: 71})
 	key := testKey(t)
 	if _, err := sign.SignAll(ctx, []reference.Canonical{ref}, key, []byte(signtest.SBOM), sign.Options{Hosts: hosts}); err != nil {
 		t.Fatal(err)
@@ -124,12 +119,7 @@ func TestMirror_DroppedSignatureLeavesNoTag(t *testing.T) {
 // the mirror by the wait it asks for; it does not fail it. That holds for
 // the tag's manifest and for an index's children.
 func TestMirror_SourceManifestsRateLimited(t *testing.T) {
-	up := registrytest.New(t, registrytest.Options{})
-	proxy := registrytest.NewProxy(t, up)
-	mir := registrytest.New(t, registrytest.Options{})
-	regs := remote.Registries{Insecure: []string{proxy.Host, mir.Host}, Retry: remote.RetryPolicy{Delay: 5 * time.Millisecond}}
-	hosts := registrytest.Open(t, regs)
-	ref := registrytest.Push(t, hosts, proxy.Host+"/up/multi:1", ocitest.Options{Layers: 1, Size: 512, Seed: 73, Platforms: []string{"linux/amd64", "linux/arm64"}})
+	proxy, mir, regs, hosts, ref := unreliableUpstream(t, "up/multi:1", ocitest.Options{Layers: 1, Size: 512, Seed: 73, Platforms: []string{"linux/amd64", "linux/arm64"}})
 	raw, err := oci.Manifest(context.Background(), mustRef(t, "docker://"+ref.String()), hosts.For(proxy.Host))
 	if err != nil {
 		t.Fatal(err)
@@ -155,4 +145,16 @@ func TestMirror_SourceManifestsRateLimited(t *testing.T) {
 	if took := time.Since(start); took < 2*time.Second {
 		t.Errorf("took %s: the registry asked for 1 s before each retry", took)
 	}
+}
+
+// unreliableUpstream is an upstream registry behind a proxy that injects
+// faults, holding an image at name (repo:tag, pushed through the proxy),
+// and an empty mirror registry; the configuration retries quickly.
+func unreliableUpstream(t *testing.T, name string, o ocitest.Options) (*registrytest.Proxy, *registrytest.Registry, remote.Registries, *remote.Hosts, reference.Canonical) {
+	t.Helper()
+	proxy := registrytest.NewProxy(t, registrytest.New(t, registrytest.Options{}))
+	mir := registrytest.New(t, registrytest.Options{})
+	regs := remote.Registries{Insecure: []string{proxy.Host, mir.Host}, Retry: remote.RetryPolicy{Delay: 5 * time.Millisecond}}
+	hosts := registrytest.Open(t, regs)
+	return proxy, mir, regs, hosts, registrytest.Push(t, hosts, proxy.Host+"/"+name, o)
 }
