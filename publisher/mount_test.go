@@ -85,3 +85,32 @@ func TestMirror_SameRegistryMounts(t *testing.T) {
 		})
 	}
 }
+
+// A registry that does not mount (it answers with an upload session) gets
+// the blobs sent, and is not asked again for each of them: at most the
+// first few, in flight together, ask.
+func TestMirror_MountsRefusedAreNotAskedAgain(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, reg)
+	hosts := registrytest.Hosts(t, reg, proxy)
+	registrytest.Push(t, hosts, proxy.Host+"/staging/app:1", ocitest.Options{Layers: 11, Size: 1024, Seed: 19})
+	proxy.Set(registrytest.Faults{RefuseMounts: true})
+	before := len(proxy.Log())
+	rep, err := Mirror(context.Background(), mustRef(t, "docker://"+proxy.Host+"/staging/app:1"), []Destination{dest(t, proxy.Host+"/prod/app", "1")},
+		MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir(), Verify: VerifyFull}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rep.Destinations[0]; d.BlobsPushed != 12 || !d.Verified {
+		t.Errorf("mounts refused: %+v, want the 12 blobs sent", d)
+	}
+	asked := 0
+	for _, e := range proxy.Log()[before:] {
+		if q, _ := url.ParseQuery(e.Query); e.Method == http.MethodPost && q.Has("mount") {
+			asked++
+		}
+	}
+	if asked == 0 || asked > 4 {
+		t.Errorf("%d mounts asked for 12 blobs, want 1 to 4 (those in flight when the first was refused)", asked)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/remote"
@@ -152,12 +153,21 @@ func (p *run) mounter(src, dst types.ImageReference, log logrus.FieldLogger) fun
 	if err != nil {
 		return none
 	}
+	// A registry that refuses one mount refuses them all (every blob is in
+	// the source): the others are not asked.
+	var refused atomic.Bool
 	return func(ctx context.Context, d digest.Digest) bool {
-		ok, err := c.Mount(ctx, d, from)
-		if err != nil {
-			log.WithField("blob", d.String()).Debugf("mount from %s: %v", from.Name(), err)
+		if refused.Load() {
+			return false
 		}
-		return ok
+		ok, err := c.Mount(ctx, d, from)
+		if ok {
+			log.WithField("blob", d.String()).Debugf("mounted from %s", from.Name())
+			return true
+		}
+		refused.Store(true)
+		log.WithField("blob", d.String()).Debugf("not mounted from %s (%v): blobs are sent", from.Name(), err)
+		return false
 	}
 }
 
@@ -184,12 +194,14 @@ func (p *run) copyBlob(ctx context.Context, s source, w types.ImageDestination, 
 		if ok, _, err = w.TryReusingBlob(ctx, b, cache, false); err != nil {
 			return fmt.Errorf("blob %s: %w", b.Digest, err)
 		}
+		if ok {
+			log.WithField("blob", b.Digest.String()).Debug("blob already present")
+		}
 	}
 	if ok {
 		st.mu.Lock()
 		st.skipped++
 		st.mu.Unlock()
-		log.WithField("blob", b.Digest.String()).Debug("blob already present")
 		return nil
 	}
 	rc, err := s.blob(ctx, b, cache)

@@ -62,6 +62,10 @@ type Faults struct {
 	// tag or digest) with 429 Too Many Requests and Retry-After: 1, as
 	// UnavailableBlobs counts.
 	BusyManifests map[string]int
+	// RefuseMounts answers cross-repository mounts (POST
+	// …/uploads/?mount=…) with a plain upload session (202), as a registry
+	// that does not mount does.
+	RefuseMounts bool
 	// OnResponse, when set, is called after each proxied response, before
 	// the client has all of it: a hook that blocks holds the request.
 	OnResponse func(Entry)
@@ -123,7 +127,7 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 				r.URL.Path = strings.TrimSuffix(r.URL.Path, from) + to
 			}
 		}
-		echo := p.faults.EchoAuthorization
+		echo, refuseMounts := p.faults.EchoAuthorization, p.faults.RefuseMounts
 		p.mu.Unlock()
 		if echo != "" && r.Method != http.MethodHead && strings.Contains(r.URL.Path, echo) && r.Header.Get("Authorization") != "" {
 			io.Copy(io.Discard, r.Body)
@@ -136,7 +140,14 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 			p.record(r, rec.status)
 			return
 		}
-		rp.ServeHTTP(rec, r)
+		fwd := r
+		if refuseMounts && r.Method == http.MethodPost && r.URL.Query().Has("mount") {
+			// Forwarded without the mount: the registry opens an upload
+			// (202), as one that does not mount does.
+			fwd = r.Clone(r.Context())
+			fwd.URL.RawQuery = ""
+		}
+		rp.ServeHTTP(rec, fwd)
 		p.record(r, rec.status)
 	}))
 	t.Cleanup(srv.Close)

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -61,7 +60,7 @@ type Client struct {
 	mu     sync.Mutex
 	scheme string            // https, or http once an insecure host answered only that
 	authz  string            // Authorization header value, once known
-	push   string            // Authorization for writes (push scope), once known
+	push   map[string]string // Authorization for writes, by the scopes it was asked for
 	bearer map[string]string // the last bearer challenge (realm, service): where a push token comes from
 }
 
@@ -294,7 +293,8 @@ type request struct {
 	accept      string
 	contentType string
 	body        []byte
-	authz       string // Authorization to send; "" for the client's current one
+	authz       string   // Authorization to send; "" for the client's current one
+	scopes      []string // a write's token scopes besides pull,push on the repository
 }
 
 // do sends one request, answering an auth challenge once (a read's
@@ -308,7 +308,7 @@ func (c *Client) do(ctx context.Context, hc *http.Client, r request) (*http.Resp
 		// A write goes with a push token from the start, as c/image
 		// does: some registries answer a pull token's write with 403
 		// (GCR), or challenge it for pull alone (ghcr's placeholder).
-		v, err := c.writeAuthz(ctx, u)
+		v, err := c.writeAuthz(ctx, u, r.scopes)
 		if err != nil {
 			return nil, err
 		}
@@ -342,7 +342,7 @@ func (c *Client) do(ctx context.Context, hc *http.Client, r request) (*http.Resp
 	// The answer is sent with the Authorization just earned, whatever a
 	// concurrent call stored meanwhile (a read's pull token must not stand
 	// in for this write's push token).
-	r.authz, err = c.authorize(ctx, u, r.method, challenge, write)
+	r.authz, err = c.authorize(ctx, u, r.method, challenge, write, r.scopes)
 	if err != nil {
 		return nil, err
 	}
@@ -439,7 +439,8 @@ func (c *Client) OpenBlob(ctx context.Context, d digest.Digest) (io.ReadCloser, 
 	if err != nil {
 		timer.Stop()
 		cancel(nil)
-		if stall := context.Cause(ctx); stall != nil && !errors.Is(stall, context.Canceled) {
+		var stall *StallError
+		if errors.As(context.Cause(ctx), &stall) {
 			return nil, stall
 		}
 		return nil, c.secrets.Error(err)
@@ -570,7 +571,11 @@ func (c *Client) Mount(ctx context.Context, d digest.Digest, from reference.Name
 	if err != nil {
 		return false, c.secrets.Error(err)
 	}
-	resp, err := c.do(ctx, c.http, request{method: http.MethodPost, url: u})
+	// The token reads the source too, from the start, as c/image asks:
+	// a registry may answer a token without it by quietly opening an
+	// upload instead (Quay).
+	r := request{method: http.MethodPost, url: u, scopes: []string{"repository:" + reference.Path(from) + ":pull"}}
+	resp, err := c.do(ctx, c.http, r)
 	if err != nil {
 		return false, c.secrets.Error(err)
 	}
@@ -581,9 +586,11 @@ func (c *Client) Mount(ctx context.Context, d digest.Digest, from reference.Name
 		return true, nil
 	case http.StatusAccepted:
 		// Not mounted (the source lacks it, or the registry does not
-		// mount): the session it opened is not used.
+		// mount): the session it opened is ended, if the token allows
+		// (distribution wants a delete scope, which is not asked for).
 		if loc, err := c.url(resp.Request.URL, resp.Header.Get("Location")); err == nil {
-			if resp, err := c.do(ctx, c.http, request{method: http.MethodDelete, url: loc}); err == nil {
+			r := request{method: http.MethodDelete, url: loc, authz: resp.Request.Header.Get("Authorization")}
+			if resp, err := c.send(ctx, c.http, r); err == nil {
 				resp.Body.Close()
 			}
 		}
@@ -595,7 +602,7 @@ func (c *Client) Mount(ctx context.Context, d digest.Digest, from reference.Name
 // authorize answers a WWW-Authenticate challenge: Basic with the
 // credentials, or a bearer token from the realm for pull access to the
 // repository.
-func (c *Client) authorize(ctx context.Context, u *url.URL, method, challenge string, write bool) (string, error) {
+func (c *Client) authorize(ctx context.Context, u *url.URL, method, challenge string, write bool, scopes []string) (string, error) {
 	scheme, params := ParseChallenge(challenge)
 	hasCreds := c.creds.Username != "" || c.creds.IdentityToken != ""
 	if u.Scheme == "http" && c.secure {
@@ -608,17 +615,13 @@ func (c *Client) authorize(ctx context.Context, u *url.URL, method, challenge st
 		}
 		req, _ := http.NewRequest(http.MethodGet, "/", nil)
 		req.SetBasicAuth(c.creds.Username, c.creds.Password)
-		v := req.Header.Get("Authorization")
-		c.mu.Lock()
-		c.authz, c.push = v, v
-		c.mu.Unlock()
-		return v, nil
+		return c.setAuthz(req.Header.Get("Authorization")), nil
 	case "bearer":
 		c.mu.Lock()
 		c.bearer = map[string]string{"realm": params["realm"], "service": params["service"]}
 		c.mu.Unlock()
 		if write {
-			return c.pushToken(ctx, u, params)
+			return c.pushToken(ctx, u, params, scopes)
 		}
 		tok, err := c.token(ctx, u, params, hasCreds)
 		if err != nil {
@@ -629,40 +632,38 @@ func (c *Client) authorize(ctx context.Context, u *url.URL, method, challenge st
 	return "", &Error{Method: method, URL: u.Redacted(), StatusCode: http.StatusUnauthorized, Detail: fmt.Sprintf("unsupported authentication scheme %q", scheme)}
 }
 
-// writeAuthz is the Authorization for a write: the push token once
-// earned, else one fetched now from the realm a read's challenge named;
-// "" when no challenge came yet (the write's own challenge then says).
-func (c *Client) writeAuthz(ctx context.Context, u *url.URL) (string, error) {
+// writeAuthz is the Authorization for a write whose token needs scopes
+// besides pull and push on the repository: a token fetched for the same
+// scopes before, else one fetched now from the realm a read's challenge
+// named; "" when no bearer challenge came yet (Basic credentials, or the
+// write's own challenge then says).
+func (c *Client) writeAuthz(ctx context.Context, u *url.URL, scopes []string) (string, error) {
 	c.mu.Lock()
-	push, bearer := c.push, c.bearer
+	v, bearer := c.push[strings.Join(scopes, " ")], c.bearer
 	c.mu.Unlock()
-	if push != "" || bearer == nil {
-		return push, nil
+	if v != "" || bearer == nil {
+		return v, nil
 	}
-	return c.pushToken(ctx, u, map[string]string{"realm": bearer["realm"], "service": bearer["service"]})
+	return c.pushToken(ctx, u, bearer, scopes)
 }
 
-// pushToken fetches a token for pull and push on the repository, and for
-// what else the challenge names (a mount's source repository), whatever
-// it says of this one (a write needs both), and keeps it for the client's
-// next calls, reads included.
-func (c *Client) pushToken(ctx context.Context, u *url.URL, params map[string]string) (string, error) {
-	p := maps.Clone(params)
-	own := "repository:" + reference.Path(c.repo) + ":"
-	scopes := []string{own + "pull,push"}
-	for _, sc := range strings.Fields(params["scope"]) {
-		if !strings.HasPrefix(sc, own) {
-			scopes = append(scopes, sc)
-		}
-	}
-	p["scope"] = strings.Join(scopes, " ")
+// pushToken fetches a token for pull and push on the repository and for
+// scopes, from the realm and service params name (whatever scope they
+// name: a write needs these, and a challenge may name less, or a
+// placeholder), and keeps it for the client's next calls, reads included.
+func (c *Client) pushToken(ctx context.Context, u *url.URL, params map[string]string, scopes []string) (string, error) {
+	p := map[string]string{"realm": params["realm"], "service": params["service"],
+		"scope": strings.Join(append([]string{"repository:" + reference.Path(c.repo) + ":pull,push"}, scopes...), " ")}
 	tok, err := c.token(ctx, u, p, c.creds.Username != "" || c.creds.IdentityToken != "")
 	if err != nil {
 		return "", err
 	}
 	v := "Bearer " + tok
 	c.mu.Lock()
-	c.authz, c.push = v, v
+	if c.push == nil {
+		c.push = map[string]string{}
+	}
+	c.authz, c.push[strings.Join(scopes, " ")] = v, v
 	c.mu.Unlock()
 	return v, nil
 }
