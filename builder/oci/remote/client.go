@@ -35,9 +35,10 @@ import (
 // credentials (auth file, credential helpers, identity tokens), CA
 // certificates and insecure hosts (HTTPS without verification, then plain
 // HTTP, only for those), and it answers the registry's challenge with
-// Basic auth or a bearer token for the scope the challenge names (pull for
-// a read, pull and push for a write), as Docker Hub, Harbor, ghcr and
-// distribution ask.
+// Basic auth or a bearer token, as Docker Hub, Harbor, ghcr and
+// distribution ask: for a read, the scope the challenge names; for a
+// write, pull and push on the repository (and pull on a mount's source),
+// asked for up front, as c/image asks.
 //
 // Credentials are sent only after the registry asks for them, and never
 // over plain HTTP to a host that is not insecure. A token realm on another
@@ -600,8 +601,9 @@ func (c *Client) Mount(ctx context.Context, d digest.Digest, from reference.Name
 }
 
 // authorize answers a WWW-Authenticate challenge: Basic with the
-// credentials, or a bearer token from the realm for pull access to the
-// repository.
+// credentials, or a bearer token from the realm: for a read, for the scope
+// the challenge names (pull on the repository when it names none); for a
+// write, see pushToken.
 func (c *Client) authorize(ctx context.Context, u *url.URL, method, challenge string, write bool, scopes []string) (string, error) {
 	scheme, params := ParseChallenge(challenge)
 	hasCreds := c.creds.Username != "" || c.creds.IdentityToken != ""
