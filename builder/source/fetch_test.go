@@ -16,10 +16,9 @@ import (
 	"testing"
 
 	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/builder/source/sourcetest"
 	"github.com/agentforge/agentforge/images/errs"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/agentforge/agentforge/images"
 )
 
@@ -48,46 +47,17 @@ func newOrigin(t *testing.T, files map[string][]byte) *origin {
 func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 func sha1Hex(b []byte) string   { s := sha1.Sum(b); return hex.EncodeToString(s[:]) }
 
-// testKey generates a signing key and returns it with its armored public key.
-func testKey(t *testing.T, name string) (*openpgp.Entity, []byte) {
-	t.Helper()
-	e, err := openpgp.NewEntity(name, "agentforge test key", name+"@example.invalid", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	return e, buf.Bytes()
-}
-
-func sign(t *testing.T, e *openpgp.Entity, data []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := openpgp.ArmoredDetachSign(&buf, e, bytes.NewReader(data), nil); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func TestFetch_Checks(t *testing.T) {
 	payload := []byte("Python-3.11.x source tarball stand-in\n")
 	other := []byte("something else entirely\n")
-	signer, signerPub := testKey(t, "release-manager")
-	intruder, intruderPub := testKey(t, "intruder")
-	fpr := fingerprint(signer)
+	signer, fpr, signerPub := sourcetest.Key(t, "release-manager")
+	intruder, intruderFpr, intruderPub := sourcetest.Key(t, "intruder")
 
 	o := newOrigin(t, map[string][]byte{
 		"/py.tgz":                          payload,
-		"/py.tgz.asc":                      sign(t, signer, payload),
-		"/py.tgz.bad.asc":                  sign(t, intruder, payload),
-		"/py.tgz.other.asc":                sign(t, signer, other),
+		"/py.tgz.asc":                      sourcetest.Sign(t, signer, payload),
+		"/py.tgz.bad.asc":                  sourcetest.Sign(t, intruder, payload),
+		"/py.tgz.other.asc":                sourcetest.Sign(t, signer, other),
 		"/agent.jar":                       payload,
 		"/agent.jar.sha1":                  []byte(sha1Hex(payload) + "  agent.jar\n"),
 		"/agent.jar.wrong.sha1":            []byte(sha1Hex(other) + "\n"),
@@ -112,7 +82,7 @@ func TestFetch_Checks(t *testing.T) {
 		{"signature ok, key in definition", images.Source{URL: u + "/py.tgz", SHA256: sha256Hex(payload), Signature: sig(u+"/py.tgz.asc", signerPub)}, "openpgp " + fpr, ""},
 		{"signature by another key", images.Source{URL: u + "/py.tgz", SHA256: sha256Hex(payload), Signature: sig(u+"/py.tgz.bad.asc", signerPub)}, "", "signature " + u + "/py.tgz.bad.asc: signature mismatch"},
 		{"signature of other content", images.Source{URL: u + "/py.tgz", SHA256: sha256Hex(payload), Signature: sig(u+"/py.tgz.other.asc", signerPub)}, "", "signature mismatch"},
-		{"key with the wrong fingerprint", images.Source{URL: u + "/py.tgz", SHA256: sha256Hex(payload), Signature: sig(u+"/py.tgz.asc", intruderPub)}, "", "fingerprint mismatch: expected " + fpr + ", got " + fingerprint(intruder)},
+		{"key with the wrong fingerprint", images.Source{URL: u + "/py.tgz", SHA256: sha256Hex(payload), Signature: sig(u+"/py.tgz.asc", intruderPub)}, "", "fingerprint mismatch: expected " + fpr + ", got " + intruderFpr},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -11,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/agentforge/agentforge/builder/buildertest"
+	"github.com/agentforge/agentforge/builder/source/sourcetest"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/jenkins/jenkinstest"
 	"github.com/agentforge/agentforge/publisher/registrytest"
@@ -37,18 +36,17 @@ func TestCLI_NightlyFlow(t *testing.T) {
 
 	// python.org: the release manager's key, tarballs with their .asc and
 	// sigstore bundles, the /ftp/python/ listing, the keyserver.
-	key, fpr, pub := releaseManager(t)
+	key, fpr, pub := sourcetest.Key(t, "release manager")
 	files := map[string][]byte{"/vks/v1/by-fingerprint/" + fpr: pub}
 	sums := map[string]string{}
 	publishPython := func(v string) {
 		tarball := []byte("pretend this is CPython " + v + "\n")
-		var sig bytes.Buffer
-		openpgp.ArmoredDetachSign(&sig, key, bytes.NewReader(tarball), nil)
+		sig := sourcetest.Sign(t, key, tarball)
 		sum := sha256.Sum256(tarball)
 		bundle, _ := json.Marshal(map[string]any{"messageSignature": map[string]any{"messageDigest": map[string]string{
 			"algorithm": "SHA2_256", "digest": base64.StdEncoding.EncodeToString(sum[:])}}})
 		dir := "/ftp/python/" + v + "/Python-" + v + ".tar.xz"
-		files[dir], files[dir+".asc"], files[dir+".sigstore"] = tarball, sig.Bytes(), bundle
+		files[dir], files[dir+".asc"], files[dir+".sigstore"] = tarball, sig, bundle
 		files["/ftp/python/"] = append(files["/ftp/python/"], []byte(`<a href="`+v+`/">`+v+`/</a> `)...)
 		sums[v] = hex.EncodeToString(sum[:])
 	}

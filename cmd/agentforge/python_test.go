@@ -13,8 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/agentforge/agentforge/builder/source/sourcetest"
 	"github.com/agentforge/agentforge/images"
 )
 
@@ -34,17 +33,16 @@ func fakePythonOrg(t *testing.T, files map[string][]byte) *httptest.Server {
 }
 
 func TestCLI_PythonLatestAndBump(t *testing.T) {
-	key, fpr, pub := releaseManager(t)
+	key, fpr, pub := sourcetest.Key(t, "release manager")
 	tarball := []byte("pretend this is Python-3.11.10.tar.xz\n")
-	var sig bytes.Buffer
-	openpgp.ArmoredDetachSign(&sig, key, bytes.NewReader(tarball), nil)
+	sig := sourcetest.Sign(t, key, tarball)
 	sum := sha256.Sum256(tarball)
 	bundle, _ := json.Marshal(map[string]any{"messageSignature": map[string]any{"messageDigest": map[string]string{
 		"algorithm": "SHA2_256", "digest": base64.StdEncoding.EncodeToString(sum[:])}}})
 	files := map[string][]byte{
 		"/ftp/python/": []byte(`<a href="3.11.9/">3.11.9/</a> <a href="3.11.10/">3.11.10/</a> <a href="3.11.11/">3.11.11/</a> <a href="3.12.4/">3.12.4/</a>`),
 		"/ftp/python/3.11.10/Python-3.11.10.tar.xz":          tarball,
-		"/ftp/python/3.11.10/Python-3.11.10.tar.xz.asc":      sig.Bytes(),
+		"/ftp/python/3.11.10/Python-3.11.10.tar.xz.asc":      sig,
 		"/ftp/python/3.11.10/Python-3.11.10.tar.xz.sigstore": bundle,
 		"/vks/v1/by-fingerprint/" + fpr:                      pub,
 	}
@@ -129,25 +127,4 @@ func TestCLI_OutdatedRepositoryDefinition(t *testing.T) {
 	if code, _, _ := cli(t, "outdated", "--kind", "kernel"); code != 2 {
 		t.Errorf("an unknown kind: exit %d, want 2", code)
 	}
-}
-
-// releaseManager is a CPython release manager's OpenPGP key: the key, its
-// fingerprint as python.signingKey takes it, and its armored public part
-// as a keyserver serves it.
-func releaseManager(t *testing.T) (*openpgp.Entity, string, []byte) {
-	t.Helper()
-	key, err := openpgp.NewEntity("release manager", "test", "rm@example.invalid", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pub bytes.Buffer
-	w, err := armor.Encode(&pub, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := key.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	return key, strings.ToUpper(hex.EncodeToString(key.PrimaryKey.Fingerprint)), pub.Bytes()
 }
