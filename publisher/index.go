@@ -18,7 +18,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
-	"go.podman.io/image/v5/pkg/blobinfocache/none"
 	"go.podman.io/image/v5/types"
 )
 
@@ -146,11 +145,7 @@ func Index(ctx context.Context, sources []types.ImageReference, dests []Destinat
 		return p.pushWith(ctx, raw, d, dest, func(target types.ImageReference, sys *types.SystemContext, log logrus.FieldLogger, st *transferStats) error {
 			// Children first, each from where it is, unless already there.
 			for _, c := range children {
-				cref, err := byDigest(dest.Repo, c.desc.Digest.String())
-				if err != nil {
-					return err
-				}
-				if err := p.transfer(ctx, c.ref, cref, c.sys, sys, c.raw, log, st); err != nil {
+				if err := p.transfer(ctx, c.ref, c.sys, dest.Repo, c.raw, log, st); err != nil {
 					return fmt.Errorf("platform %s (%s): %w", oci.PlatformOf(c.desc.Platform).String(), c.desc.Digest, err)
 				}
 				// Its signatures and attestations (an SBOM) go with it,
@@ -204,7 +199,7 @@ func (p *run) platformOf(ctx context.Context, ref types.ImageReference, sys *typ
 	}
 	defer src.Close()
 	info := m.ConfigInfo()
-	rc, err := src.blob(ctx, info, none.NoCache)
+	rc, err := src.blob(ctx, info)
 	if err != nil {
 		return nil, fmt.Errorf("config of %s: %w", oci.Name(ref), err)
 	}

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -188,6 +189,28 @@ func TestMirror_AttachmentLookupsOnceAndAlongsideTheBlobs(t *testing.T) {
 	for p, n := range reads {
 		if strings.Contains(p, "/blobs/") && n != 2 {
 			t.Errorf("%s read %d times for two destinations, want twice (once each)", p, n)
+		}
+	}
+	// Each destination is asked once whether it has a blob (c/image asked
+	// again in PutBlob), and gets each of the 4 (config and 3 layers) in
+	// two requests, POST and PUT, with no PATCH between them.
+	for _, pr := range []*registrytest.Proxy{ap, bp} {
+		asked, sent := map[string]int{}, map[string]int{}
+		for _, e := range pr.Log() {
+			switch {
+			case e.Method == http.MethodHead && strings.Contains(e.Path, "/blobs/sha256:"):
+				asked[e.Path]++
+			case strings.Contains(e.Path, "/blobs/uploads/"):
+				sent[e.Method]++
+			}
+		}
+		for p, n := range asked {
+			if n != 1 {
+				t.Errorf("%s: %s asked %d times, want once", pr.Host, p, n)
+			}
+		}
+		if want := map[string]int{http.MethodPost: 4, http.MethodPut: 4}; len(asked) != 4 || !maps.Equal(sent, want) {
+			t.Errorf("%s: %d blobs asked for, uploads %v; want 4, and %v", pr.Host, len(asked), sent, want)
 		}
 	}
 	for _, pr := range []*registrytest.Proxy{ap, bp} {

@@ -359,7 +359,7 @@ func (p *run) copy(ctx context.Context, dest, src types.ImageReference, srcSys, 
 // push sends the image at src to one destination (see pushWith).
 func (p *run) push(ctx context.Context, src types.ImageReference, raw []byte, d digest.Digest, dest Destination, before beforeTags) Result {
 	return p.pushWith(ctx, raw, d, dest, func(target types.ImageReference, sys *types.SystemContext, log logrus.FieldLogger, st *transferStats) error {
-		return p.transfer(ctx, src, target, p.srcSys, sys, raw, log, st)
+		return p.transfer(ctx, src, p.srcSys, dest.Repo, raw, log, st)
 	}, before)
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/opencontainers/go-digest"
 	"go.podman.io/image/v5/docker/reference"
+	"go.podman.io/image/v5/pkg/blobinfocache/none"
 	"go.podman.io/image/v5/types"
 )
 
@@ -15,7 +16,7 @@ import (
 // its blobs. The caller checks what it reads against the digests.
 type source interface {
 	manifest(ctx context.Context, d digest.Digest) ([]byte, error)
-	blob(ctx context.Context, b types.BlobInfo, cache types.BlobInfoCache) (io.ReadCloser, error)
+	blob(ctx context.Context, b types.BlobInfo) (io.ReadCloser, error)
 	Close() error
 }
 
@@ -74,7 +75,7 @@ func (r registrySource) manifest(ctx context.Context, d digest.Digest) ([]byte, 
 	return r.c.Manifest(ctx, d.String(), remote.MaxManifest)
 }
 
-func (r registrySource) blob(ctx context.Context, b types.BlobInfo, _ types.BlobInfoCache) (io.ReadCloser, error) {
+func (r registrySource) blob(ctx context.Context, b types.BlobInfo) (io.ReadCloser, error) {
 	return r.c.OpenBlob(ctx, b.Digest)
 }
 
@@ -87,8 +88,8 @@ func (i imageSource) manifest(ctx context.Context, d digest.Digest) ([]byte, err
 	return raw, err
 }
 
-func (i imageSource) blob(ctx context.Context, b types.BlobInfo, cache types.BlobInfoCache) (io.ReadCloser, error) {
-	rc, _, err := i.s.GetBlob(ctx, b, cache)
+func (i imageSource) blob(ctx context.Context, b types.BlobInfo) (io.ReadCloser, error) {
+	rc, _, err := i.s.GetBlob(ctx, b, none.NoCache)
 	return rc, err
 }
 

@@ -14,10 +14,10 @@ import (
 	"github.com/agentforge/agentforge/images/progress"
 	"github.com/opencontainers/go-digest"
 	"github.com/sirupsen/logrus"
+	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/pkg/blobinfocache"
-	"go.podman.io/image/v5/transports"
 	"go.podman.io/image/v5/types"
 	"golang.org/x/sync/errgroup"
 )
@@ -30,24 +30,24 @@ type transferStats struct {
 	bytes   int64
 }
 
-// transfer copies an image or index byte for byte, DaoCloud style:
-// manifests are read, every blob is checked for presence at the
-// destination, missing ones are streamed from the source with their sha256
-// and size checked on the way, then each manifest is written unchanged by
-// digest (children before the index). Nothing is decompressed, recompressed
-// or re-encoded.
-func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSys, dstSys *types.SystemContext, raw []byte, log logrus.FieldLogger, st *transferStats) error {
+// transfer copies an image or index byte for byte, DaoCloud style, to
+// the repository dst: manifests are read, every blob is checked for
+// presence at the destination, missing ones are streamed from the source
+// with their sha256 and size checked on the way, then each manifest is
+// written unchanged by digest (children before the index). Nothing is
+// decompressed, recompressed or re-encoded. The destination is written
+// through the run's client for its repository, on the connections and
+// token its tags and checks use.
+func (p *run) transfer(ctx context.Context, src types.ImageReference, srcSys *types.SystemContext, dst reference.Named, raw []byte, log logrus.FieldLogger, st *transferStats) error {
 	s, err := p.openSource(ctx, src, srcSys)
 	if err != nil {
 		return fmt.Errorf("open source: %w", err)
 	}
 	defer s.Close()
-	w, err := dst.NewImageDestination(ctx, dstSys)
+	w, err := p.hosts.Client(dst)
 	if err != nil {
 		return fmt.Errorf("open destination: %w", err)
 	}
-	defer w.Close()
-	cache := blobinfocache.DefaultCache(dstSys)
 
 	type item struct {
 		raw    []byte
@@ -100,7 +100,7 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 	// A registry has a manifest only with every blob it names (it checks
 	// them when the manifest is put): one that has this manifest by digest
 	// needs nothing sent. (Verification, after, reads it back.)
-	if p.has(ctx, dst, digest.FromBytes(raw)) {
+	if p.has(ctx, w, digest.FromBytes(raw)) {
 		st.mu.Lock()
 		st.skipped += len(blobs)
 		st.mu.Unlock()
@@ -108,10 +108,10 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 		return nil
 	}
 
-	mount := p.mounter(src, dst, log)
+	mount := p.mounts(src, w, log)
+	defer mount.close()
 
-	// Blobs, four at a time (PutBlob is thread-safe for registries); the
-	// first failure cancels the others. Retries follow progress (moving): a blob
+	// Blobs, four at a time; the first failure cancels the others. Retries follow progress (moving): a blob
 	// keeps being retried while the registry keeps taking the others.
 	moving := &remote.Progress{}
 	g, gctx := errgroup.WithContext(ctx)
@@ -119,124 +119,170 @@ func (p *run) transfer(ctx context.Context, src, dst types.ImageReference, srcSy
 	for _, b := range blobs {
 		g.Go(func() error {
 			return p.hosts.Retry().DoWith(gctx, moving, log, "blob "+b.Digest.String(), func() error {
-				return p.copyBlob(gctx, s, w, b, cache, mount, log, st)
+				return p.copyBlob(gctx, s, w, b, mount, log, st)
 			})
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	// Manifests by digest, children first; then commit.
+	// Manifests by digest, children first.
 	for _, m := range manifests {
-		err := p.hosts.Retry().DoWith(ctx, moving, log, "manifest", func() error { return w.PutManifest(ctx, m.raw, m.digest) })
+		d := digest.FromBytes(m.raw)
+		err := p.hosts.Retry().DoWith(ctx, moving, log, "manifest "+d.String(), func() error {
+			return w.PutManifest(ctx, d.String(), manifest.GuessMIMEType(m.raw), m.raw)
+		})
 		if err != nil {
-			return fmt.Errorf("put manifest: %w", err)
+			return fmt.Errorf("put manifest %s: %w", d, err)
 		}
 	}
-	// A registry keeps what it was sent: Commit has nothing to do there,
-	// and needs no source image.
-	return p.hosts.Retry().DoWith(ctx, moving, log, "commit", func() error { return w.Commit(ctx, nil) })
+	return nil
 }
 
-// mounter is how a transfer between repositories of one registry asks
-// the destination to mount a blob from the source's repository instead of
-// having it sent (a promotion, staging/app to prod/app, sends nothing);
-// for other transfers, a mount that never happens. A failed mount is
-// logged and the blob goes the usual way.
-func (p *run) mounter(src, dst types.ImageReference, log logrus.FieldLogger) func(context.Context, digest.Digest) bool {
-	from, to := registryOf(src), registryOf(dst)
-	none := func(context.Context, digest.Digest) bool { return false }
-	if from == nil || to == nil || reference.Domain(from) != reference.Domain(to) || from.Name() == to.Name() {
-		return none
+// mounts is how a transfer asks the destination registry to mount a blob
+// from another of its repositories instead of having it sent: from the
+// source's repository when that is on the same registry (a promotion,
+// staging/app to prod/app, sends nothing), else from those where the
+// blob-info cache of the work dir saw it (an earlier publish to another
+// repository). A failed mount is logged and the blob goes the usual way.
+type mounts struct {
+	c     *remote.Client
+	from  reference.Named // the source's repository on this registry, or nil
+	cache types.BlobInfoCache
+	log   logrus.FieldLogger
+	// refused: the registry refused to mount from the source once; it
+	// refuses them all (every blob is in the source), so the others are
+	// not asked.
+	refused atomic.Bool
+}
+
+// mounts is the mounts of a transfer from src to c's repository.
+func (p *run) mounts(src types.ImageReference, c *remote.Client, log logrus.FieldLogger) *mounts {
+	m := &mounts{c: c, cache: blobinfocache.DefaultCache(&types.SystemContext{BlobInfoCacheDir: p.work}), log: log}
+	if from, to := registryOf(src), c.Repository(); from != nil && reference.Domain(from) == reference.Domain(to) && from.Name() != to.Name() {
+		m.from = reference.TrimNamed(from)
 	}
-	c, err := p.hosts.Client(to)
-	if err != nil {
-		return none
+	// One connection to the cache's database for the transfer, as
+	// c/image's copy keeps one (without it, every lookup opens it).
+	if db, ok := m.cache.(openCloser); ok {
+		db.Open()
 	}
-	// A registry that refuses one mount refuses them all (every blob is in
-	// the source): the others are not asked.
-	var refused atomic.Bool
-	return func(ctx context.Context, d digest.Digest) bool {
-		if refused.Load() {
+	return m
+}
+
+// openCloser is a blob-info cache that keeps its database open between
+// Open and Close (c/image's SQLite one).
+type openCloser interface {
+	Open()
+	Close()
+}
+
+func (m *mounts) close() {
+	if db, ok := m.cache.(openCloser); ok {
+		db.Close()
+	}
+}
+
+// fromSource mounts d from the source's repository.
+func (m *mounts) fromSource(ctx context.Context, d digest.Digest) bool {
+	if m.from == nil || m.refused.Load() {
+		return false
+	}
+	ok, err := m.c.Mount(ctx, d, m.from)
+	if !ok {
+		m.refused.Store(true)
+		m.log.WithField("blob", d.String()).Debugf("not mounted from %s (%v): blobs are sent", m.from.Name(), err)
+		return false
+	}
+	m.log.WithField("blob", d.String()).Debugf("mounted from %s", m.from.Name())
+	return true
+}
+
+// maxCandidates bounds the repositories a blob is asked to be mounted from.
+const maxCandidates = 3
+
+// fromElsewhere mounts d from a repository of the registry where the
+// cache saw it (one that no longer has it just answers no).
+func (m *mounts) fromElsewhere(ctx context.Context, d digest.Digest) bool {
+	to := m.c.Repository()
+	tried := 0
+	for _, cand := range m.cache.CandidateLocations(docker.Transport, scopeOf(to), d, false) {
+		repo, err := reference.ParseNormalizedNamed(cand.Location.Opaque)
+		if err != nil || repo.Name() == to.Name() || (m.from != nil && repo.Name() == m.from.Name()) || reference.Domain(repo) != reference.Domain(to) {
+			continue
+		}
+		if tried++; tried > maxCandidates {
 			return false
 		}
-		ok, err := c.Mount(ctx, d, from)
-		if ok {
-			log.WithField("blob", d.String()).Debugf("mounted from %s", from.Name())
+		if ok, _ := m.c.Mount(ctx, d, reference.TrimNamed(repo)); ok {
+			m.log.WithField("blob", d.String()).Debugf("mounted from %s", repo.Name())
 			return true
 		}
-		refused.Store(true)
-		log.WithField("blob", d.String()).Debugf("not mounted from %s (%v): blobs are sent", from.Name(), err)
-		return false
 	}
+	return false
 }
 
-// has reports whether the registry at dst serves the manifest d (a failed
-// lookup says no: the push then finds out).
-func (p *run) has(ctx context.Context, dst types.ImageReference, d digest.Digest) bool {
-	named := dst.DockerReference()
-	if named == nil {
-		return false
-	}
-	c, err := p.hosts.Client(reference.TrimNamed(named))
-	if err != nil {
-		return false
-	}
+// record notes that the destination has d, for the next runs' mounts (as
+// c/image notes it: by registry, and repository).
+func (m *mounts) record(d digest.Digest) {
+	to := m.c.Repository()
+	m.cache.RecordKnownLocation(docker.Transport, scopeOf(to), d, types.BICLocationReference{Opaque: to.Name()})
+}
+
+func scopeOf(repo reference.Named) types.BICTransportScope {
+	return types.BICTransportScope{Opaque: reference.Domain(repo)}
+}
+
+// has reports whether the registry serves the manifest d in c's
+// repository (a failed lookup says no: the push then finds out).
+func (p *run) has(ctx context.Context, c *remote.Client, d digest.Digest) bool {
 	got, err := c.ManifestDigest(ctx, d.String())
 	return err == nil && got == d
 }
 
 // copyBlob sends one blob unless the destination has it, checking its
 // sha256 and size as it streams.
-func (p *run) copyBlob(ctx context.Context, s source, w types.ImageDestination, b types.BlobInfo, cache types.BlobInfoCache, mount func(context.Context, digest.Digest) bool, log logrus.FieldLogger, st *transferStats) (err error) {
-	ok := mount(ctx, b.Digest)
+func (p *run) copyBlob(ctx context.Context, s source, w *remote.Client, b types.BlobInfo, mount *mounts, log logrus.FieldLogger, st *transferStats) (err error) {
+	ok := mount.fromSource(ctx, b.Digest)
 	if !ok {
-		if ok, _, err = w.TryReusingBlob(ctx, b, cache, false); err != nil {
+		if ok, err = w.HasBlob(ctx, b.Digest); err != nil {
 			return fmt.Errorf("blob %s: %w", b.Digest, err)
 		}
 		if ok {
 			log.WithField("blob", b.Digest.String()).Debug("blob already present")
 		}
 	}
+	if !ok {
+		ok = mount.fromElsewhere(ctx, b.Digest)
+	}
 	if ok {
+		mount.record(b.Digest)
 		st.mu.Lock()
 		st.skipped++
 		st.mu.Unlock()
 		return nil
 	}
-	rc, err := s.blob(ctx, b, cache)
+	rc, err := s.blob(ctx, b)
 	if err != nil {
 		return fmt.Errorf("read blob %s: %w", b.Digest, err)
 	}
 	defer rc.Close()
 	h := sha256.New()
-	to := transports.ImageName(w.Reference())
-	if named := w.Reference().DockerReference(); named != nil {
-		to = reference.TrimNamed(named).String()
-	}
-	bar := progress.Start(p.opts.Progress, fmt.Sprintf("push %s to %s", oci.Short(b.Digest.String()), to), b.Size)
+	bar := progress.Start(p.opts.Progress, fmt.Sprintf("push %s to %s", oci.Short(b.Digest.String()), w.Repository().Name()), b.Size)
 	counted := &progress.Counter{R: progress.Reader(io.TeeReader(rc, h), bar)}
 	defer func() { bar.Done(err) }()
-	if _, err := w.PutBlob(ctx, counted, types.BlobInfo{Digest: b.Digest, Size: b.Size, MediaType: b.MediaType}, cache, false); err != nil {
-		// A source that sent other bytes than its digest says is an
-		// integrity failure, whatever the registry answered.
-		if got := digest.NewDigest(digest.SHA256, h); counted.EOF && got != b.Digest {
-			return &errs.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256", Expected: b.Digest.String(), Actual: got.String()}
-		}
-		return fmt.Errorf("push blob %s: %w", b.Digest, err)
-	}
-	if !counted.EOF {
-		// The destination found the blob already there (it appeared since
-		// our check, e.g. an interrupted earlier upload finishing) and did
-		// not read the stream: nothing was sent.
-		st.mu.Lock()
-		st.skipped++
-		st.mu.Unlock()
-		return nil
-	}
-	if got := digest.NewDigest(digest.SHA256, h); got != b.Digest || (b.Size >= 0 && counted.N != b.Size) {
+	err = w.PutBlob(ctx, b.Digest, b.Size, counted)
+	// A source that sent other bytes than its digest says, or more than
+	// its size (PutBlob stops one byte past it), is an integrity failure,
+	// whatever the registry answered.
+	got := digest.NewDigest(digest.SHA256, h)
+	if (counted.EOF && (got != b.Digest || (b.Size >= 0 && counted.N != b.Size))) || (b.Size >= 0 && counted.N > b.Size) {
 		return &errs.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256 and size", Expected: fmt.Sprintf("%s, %d bytes", b.Digest, b.Size), Actual: fmt.Sprintf("%s, %d bytes", got, counted.N)}
 	}
+	if err != nil {
+		return fmt.Errorf("push blob %s: %w", b.Digest, err)
+	}
+	mount.record(b.Digest)
 	st.mu.Lock()
 	st.pushed++
 	st.bytes += counted.N

@@ -51,6 +51,7 @@ type Client struct {
 	host    string // host[:port] to dial (docker.io is registry-1.docker.io)
 	http    *http.Client
 	blobs   *http.Client // as http, and follows a blob's redirect to storage on another host over HTTPS
+	uploads *http.Client // as http, without its time limit: a blob's upload takes as long as the link needs
 	realms  *http.Client // for token realms on other hosts: TLS verified
 	secure  bool         // TLS verified; false for insecure hosts
 	creds   types.DockerAuthConfig
@@ -80,6 +81,9 @@ func (h *Hosts) Client(repo reference.Named) (*Client, error) {
 	got, _ := h.clients.LoadOrStore(key, c)
 	return got.(*Client), nil
 }
+
+// Repository is the repository the client reads and writes.
+func (c *Client) Repository() reference.Named { return c.repo }
 
 func (h *Hosts) newClient(repo reference.Named) (*Client, error) {
 	domain := reference.Domain(repo)
@@ -129,7 +133,8 @@ func (h *Hosts) newClient(repo reference.Named) (*Client, error) {
 		host: host,
 		http: &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, Timeout: 5 * time.Minute,
 			CheckRedirect: stayOn(insecure)},
-		blobs: &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, CheckRedirect: toStorage(insecure)},
+		blobs:   &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, CheckRedirect: toStorage(insecure)},
+		uploads: &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, CheckRedirect: stayOn(insecure)},
 		realms: &http.Client{Transport: &redact.Transport{Base: realmTr, Secrets: sec}, Timeout: 5 * time.Minute,
 			CheckRedirect: stayOn(false)},
 		secure:  !insecure,
@@ -287,13 +292,16 @@ func (c *Client) url(base *url.URL, ref string) (*url.URL, error) {
 }
 
 // request is one call to the registry: a body (a manifest) is small
-// enough to be sent again after a challenge.
+// enough to be sent again after a challenge; a stream (a blob) is sent
+// once, by send alone.
 type request struct {
 	method      string
 	url         *url.URL
 	accept      string
 	contentType string
 	body        []byte
+	stream      io.Reader // with length bytes (-1: unknown)
+	length      int64
 	authz       string   // Authorization to send; "" for the client's current one
 	scopes      []string // a write's token scopes besides pull,push on the repository
 }
@@ -355,9 +363,18 @@ func (c *Client) send(ctx context.Context, hc *http.Client, r request) (*http.Re
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
 	}
+	if r.stream != nil {
+		body = r.stream
+	}
 	req, err := http.NewRequestWithContext(ctx, r.method, r.url.String(), body)
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case r.stream != nil && r.length == 0:
+		req.Body, req.ContentLength = http.NoBody, 0
+	case r.stream != nil:
+		req.ContentLength = r.length
 	}
 	req.Header.Set("User-Agent", "agentforge")
 	if r.accept != "" {
@@ -552,6 +569,137 @@ func (c *Client) PutManifest(ctx context.Context, ref, mediaType string, raw []b
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return c.statusError(http.MethodPut, u, resp, body)
 	}
+	return nil
+}
+
+// HasBlob reports whether the repository has the blob d (HEAD
+// blobs/d): false for a 404, an *Error for any other refusal.
+func (c *Client) HasBlob(ctx context.Context, d digest.Digest) (bool, error) {
+	if err := d.Validate(); err != nil {
+		return false, errs.Inputf("blob %q: %w", d, err)
+	}
+	u, err := c.url(nil, "blobs/"+d.String())
+	if err != nil {
+		return false, c.secrets.Error(err)
+	}
+	resp, err := c.do(ctx, c.http, request{method: http.MethodHead, url: u})
+	if err != nil {
+		return false, c.secrets.Error(err)
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusNotFound:
+		return false, nil
+	}
+	return false, c.statusError(http.MethodHead, u, resp, nil)
+}
+
+// PutBlob uploads the blob d: size bytes (-1: not known) read from r.
+// It is a write (see PutManifest) of two requests, as containerd pushes:
+// POST blobs/uploads/ opens an upload session, and one PUT to the
+// session's Location sends the whole body with the digest, which the
+// registry checks before it keeps the blob. (c/image and crane send the
+// body in a PATCH between them, a third round trip; c/image also asks
+// again whether the blob is there.) At most size+1 bytes are read: a
+// source that sends more fails the upload. An upload the registry stops
+// taking for the client's idle time is abandoned with a *StallError.
+func (c *Client) PutBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
+	err := c.putBlob(ctx, d, size, r)
+	return c.secrets.Error(err)
+}
+
+func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
+	if err := d.Validate(); err != nil {
+		return errs.Inputf("blob %q: %w", d, err)
+	}
+	u, err := c.url(nil, "blobs/uploads/")
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(ctx, c.http, request{method: http.MethodPost, url: u})
+	if err != nil {
+		return err
+	}
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return c.statusError(http.MethodPost, u, resp, answer)
+	}
+	// The session is on this registry (url refuses any other host), and
+	// is written with the Authorization that opened it.
+	loc, err := c.url(resp.Request.URL, resp.Header.Get("Location"))
+	if err != nil {
+		return err
+	}
+	q := loc.Query()
+	q.Set("digest", d.String())
+	loc.RawQuery = q.Encode()
+	if size >= 0 {
+		r = io.LimitReader(r, size+1)
+	}
+	idle := c.blobIdle
+	if idle <= 0 {
+		idle = blobIdle
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(idle, func() { cancel(&StallError{What: "upload of blob " + d.String(), Idle: idle}) })
+	defer timer.Stop()
+	body := &uploadBody{r: r, timer: timer, idle: idle, done: make(chan struct{})}
+	put := request{method: http.MethodPut, url: loc, contentType: "application/octet-stream",
+		stream: body, length: size, authz: resp.Request.Header.Get("Authorization")}
+	if size == 0 {
+		body.Close() // sent as http.NoBody: the transport never sees it
+	}
+	resp, err = c.send(ctx, c.uploads, put)
+	// The answer may come before the transport is done with the body (it
+	// reads on to check the length): r is the caller's again only once
+	// the body is closed.
+	select {
+	case <-body.done:
+	case <-ctx.Done():
+	}
+	if err != nil {
+		var stall *StallError
+		if errors.As(context.Cause(ctx), &stall) {
+			return stall
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return c.statusError(http.MethodPut, loc, resp, answer)
+	}
+	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != d.String() {
+		return &errs.IntegrityError{What: "blob " + d.String() + " written to " + c.host, Check: "Docker-Content-Digest", Expected: d.String(), Actual: got}
+	}
+	return nil
+}
+
+// uploadBody is an upload's body: every byte the transport takes puts
+// off the timer that abandons it, and done is closed once the transport
+// closes it.
+type uploadBody struct {
+	r     io.Reader
+	timer *time.Timer
+	idle  time.Duration
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (b *uploadBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	return n, err
+}
+
+func (b *uploadBody) Close() error {
+	b.once.Do(func() { close(b.done) })
 	return nil
 }
 

@@ -1,0 +1,209 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/opencontainers/go-digest"
+)
+
+// countingReader counts what was read from it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// PutBlob opens an upload session and sends the whole blob in its one PUT
+// with the digest (two requests, as containerd's pusher does:
+// containerd/containerd core/remotes/docker/pusher.go), with the push
+// token asked for up front; HasBlob is a HEAD. Whatever the registry or
+// the source does wrong is an error: a session elsewhere (nothing sent
+// there), a digest the registry refuses, a source longer than its size
+// (read one byte past it, no more), an answer with another digest, a
+// registry that stops taking the body (a temporary *StallError, soon).
+func TestClient_PutBlob(t *testing.T) {
+	blob := []byte("a layer's bytes")
+	d := digest.FromBytes(blob)
+	for _, tc := range []struct {
+		name     string
+		location string // the POST's Location (HOST: the fake's)
+		answer   string // how the PUT is answered: "", "400", "202", "other digest", "stall"
+		source   []byte // what the source sends (nil: blob)
+		size     int64  // the size given (0: len(blob))
+		want     func(error) bool
+	}{
+		{name: "relative location", location: "/v2/team/agent/blobs/uploads/s1?_state=x"},
+		{name: "absolute location", location: "https://HOST/v2/team/agent/blobs/uploads/s1?_state=x"},
+		{name: "unknown size", location: "/v2/team/agent/blobs/uploads/s1", size: -1},
+		{name: "empty blob", location: "/v2/team/agent/blobs/uploads/s1", source: []byte{}},
+		{name: "session on another host", location: "https://elsewhere.example/v2/team/agent/blobs/uploads/s1",
+			want: func(err error) bool { var r *RefusedError; return errors.As(err, &r) }},
+		{name: "digest refused", location: "/v2/team/agent/blobs/uploads/s1", answer: "400",
+			want: func(err error) bool {
+				return StatusCode(err) == http.StatusBadRequest && strings.Contains(err.Error(), "DIGEST_INVALID")
+			}},
+		{name: "202 instead of 201", location: "/v2/team/agent/blobs/uploads/s1", answer: "202",
+			want: func(err error) bool { return StatusCode(err) == http.StatusAccepted }},
+		{name: "answered with another digest", location: "/v2/team/agent/blobs/uploads/s1", answer: "other digest",
+			want: func(err error) bool { var i *errs.IntegrityError; return errors.As(err, &i) }},
+		{name: "source longer than its size", location: "/v2/team/agent/blobs/uploads/s1", source: append(slices.Clone(blob), bytes.Repeat([]byte("x"), 1<<20)...),
+			want: func(err error) bool { return err != nil }},
+		{name: "registry stops reading", location: "/v2/team/agent/blobs/uploads/s1", answer: "stall", size: 1 << 40,
+			want: func(err error) bool { var s *StallError; return errors.As(err, &s) && Temporary(err) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			source, size, dig := tc.source, tc.size, d
+			if source == nil {
+				source = blob
+			} else if len(source) == 0 {
+				dig = digest.FromBytes(nil)
+			}
+			if size == 0 && len(source) > 0 {
+				size = int64(len(blob))
+			}
+			var mu sync.Mutex
+			var tokens, requests []string
+			var got []byte
+			var gotLength int64
+			release := make(chan struct{})
+			f := &fakeRegistry{}
+			f.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/token" {
+					mu.Lock()
+					tokens = append(tokens, r.URL.Query().Get("scope"))
+					mu.Unlock()
+					json.NewEncoder(w).Encode(map[string]string{"token": "tok-" + r.URL.Query().Get("scope")})
+					return
+				}
+				authz := r.Header.Get("Authorization")
+				mu.Lock()
+				requests = append(requests, r.Method+" "+r.URL.Path+" "+strings.TrimPrefix(authz, "Bearer tok-"))
+				mu.Unlock()
+				switch {
+				case authz == "":
+					w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="test",scope="repository:team/agent:pull"`, f.srv.URL))
+					w.WriteHeader(http.StatusUnauthorized)
+				case r.Method == http.MethodHead:
+					mu.Lock()
+					present := got != nil && r.URL.Path == "/v2/team/agent/blobs/"+dig.String()
+					mu.Unlock()
+					if !present {
+						http.NotFound(w, r)
+					}
+				case r.Method == http.MethodPost && r.URL.Path == "/v2/team/agent/blobs/uploads/":
+					w.Header().Set("Location", strings.ReplaceAll(tc.location, "HOST", f.host()))
+					w.WriteHeader(http.StatusAccepted)
+				case r.Method == http.MethodPut && r.URL.Path == "/v2/team/agent/blobs/uploads/s1":
+					if tc.answer == "stall" {
+						<-release // takes nothing of the body
+						return
+					}
+					body, _ := io.ReadAll(r.Body)
+					if r.URL.Query().Get("digest") != dig.String() || (strings.Contains(tc.location, "_state") && r.URL.Query().Get("_state") != "x") {
+						t.Errorf("PUT %s: want the session's query and the digest", r.URL)
+					}
+					switch tc.answer {
+					case "400":
+						w.WriteHeader(http.StatusBadRequest)
+						fmt.Fprint(w, `{"errors":[{"code":"DIGEST_INVALID","message":"provided digest did not match uploaded content"}]}`)
+						return
+					case "202":
+						w.WriteHeader(http.StatusAccepted)
+						return
+					case "other digest":
+						w.Header().Set("Docker-Content-Digest", digest.FromString("other").String())
+					}
+					mu.Lock()
+					got, gotLength = body, r.ContentLength
+					mu.Unlock()
+					w.WriteHeader(http.StatusCreated)
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer f.srv.Close()
+			defer close(release) // before Close, which waits for the handlers
+			c := f.client(t, "u", "p", false)
+			c.blobIdle = 200 * time.Millisecond
+			ctx := context.Background()
+
+			if ok, err := c.HasBlob(ctx, dig); ok || err != nil {
+				t.Fatalf("HasBlob before: %v, %v; want false", ok, err)
+			}
+			var r io.Reader = bytes.NewReader(source)
+			if tc.answer == "stall" {
+				r = zeros{}
+			}
+			src := &countingReader{r: r}
+			start := time.Now()
+			err := c.PutBlob(ctx, dig, size, src)
+			if tc.want != nil {
+				if !tc.want(err) {
+					t.Fatalf("PutBlob: %v", err)
+				}
+				if took := time.Since(start); took > 10*time.Second {
+					t.Errorf("failed after %s", took)
+				}
+				if tc.source != nil && len(tc.source) > len(blob) && src.n > size+1 {
+					t.Errorf("read %d bytes of a source whose size is %d, want at most one past it", src.n, size)
+				}
+				if tc.name == "session on another host" && slices.ContainsFunc(requests, func(s string) bool { return strings.HasPrefix(s, "PUT") }) {
+					t.Errorf("requests %q: the body went somewhere", requests)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, source) || gotLength != size {
+				t.Errorf("registry got %q with Content-Length %d, want %q, %d", got, gotLength, source, size)
+			}
+			if ok, err := c.HasBlob(ctx, dig); !ok || err != nil {
+				t.Errorf("HasBlob after: %v, %v; want true", ok, err)
+			}
+			const pull, push = "repository:team/agent:pull", "repository:team/agent:pull,push"
+			if want := []string{pull, push}; !slices.Equal(tokens, want) {
+				t.Errorf("tokens %q, want %q (one pull, one push, none again)", tokens, want)
+			}
+			blobPath := "/v2/team/agent/blobs/" + dig.String()
+			want := []string{"HEAD " + blobPath + " ", "HEAD " + blobPath + " " + pull,
+				"POST /v2/team/agent/blobs/uploads/ " + push, "PUT /v2/team/agent/blobs/uploads/s1 " + push, "HEAD " + blobPath + " " + push}
+			if !slices.Equal(requests, want) {
+				t.Errorf("requests\n%q, want\n%q", requests, want)
+			}
+		})
+	}
+	c := newFake(t, true).client(t, "u", "p", false)
+	if err := c.PutBlob(context.Background(), "sha256:short", 1, strings.NewReader("x")); !errors.Is(err, errs.ErrInput) {
+		t.Errorf("a bad digest: %v, want an input error", err)
+	}
+	if _, err := c.HasBlob(context.Background(), "../../x"); !errors.Is(err, errs.ErrInput) {
+		t.Errorf("HasBlob of a bad digest: %v, want an input error", err)
+	}
+}
+
+// zeros is an endless source.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
