@@ -74,6 +74,6 @@ func copySparse(out *os.File, in io.Reader, buf []byte) error {
 	}
 }
 
-var zeros = make([]byte, 1<<20)
+var zeros [1 << 20]byte // in the zeroed data segment: nothing to allocate at start
 
 func isZero(b []byte) bool { return bytes.Equal(b, zeros[:len(b)]) }

@@ -12,7 +12,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
-	"go.podman.io/image/v5/pkg/blobinfocache/none"
 	"go.podman.io/image/v5/types"
 )
 
@@ -225,25 +224,18 @@ func (p *run) plan(ctx context.Context, src types.ImageReference, raw []byte, d 
 		res.Error = res.err.Error()
 		return res
 	}
-	target, err := byDigest(dest.Repo, d.String())
-	if err == nil {
-		var w types.ImageDestination
-		if w, err = target.NewImageDestination(ctx, p.sys(dest.Host())); err == nil {
-			defer w.Close()
-			for _, b := range blobs {
-				ok, _, herr := w.TryReusingBlob(ctx, types.BlobInfo{Digest: b.Digest, Size: -1}, none.NoCache, false)
-				if herr != nil {
-					err = herr
-					break
-				}
-				if ok {
-					res.BlobsSkipped++
-				} else {
-					res.BlobsPushed++
-					res.BytesPushed += b.Size
-					p.log.WithField("destination", dest.String()).Infof("would copy blob %s (%d bytes)", b.Digest, b.Size)
-				}
-			}
+	w, err := p.hosts.Client(dest.Repo)
+	for i := 0; err == nil && i < len(blobs); i++ {
+		b := blobs[i]
+		var ok bool
+		switch ok, err = w.HasBlob(ctx, b.Digest); {
+		case err != nil:
+		case ok:
+			res.BlobsSkipped++
+		default:
+			res.BlobsPushed++
+			res.BytesPushed += b.Size
+			p.log.WithField("destination", dest.String()).Infof("would copy blob %s (%d bytes)", b.Digest, b.Size)
 		}
 	}
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
-	"go.podman.io/image/v5/pkg/blobinfocache/none"
+	"go.podman.io/image/v5/manifest"
 	"go.podman.io/image/v5/types"
 )
 
@@ -229,57 +229,50 @@ func (a *Attachment) openBlob(ctx context.Context, desc imgspecv1.Descriptor) (i
 }
 
 // Writer puts blobs and a manifest under one tag (or digest) of one
-// repository. Close it when done.
+// repository, through the repository's client (the connections and token
+// every other call on it uses). Close it when done.
 type Writer struct {
 	o   Options
 	ref reference.Named
-	dst types.ImageDestination
+	c   *remote.Client
 }
 
 // NewWriter opens ref (a tag or digest) for writing.
-func NewWriter(ctx context.Context, o Options, ref reference.Named) (*Writer, error) {
-	dref, err := docker.NewReference(ref)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", ref, err)
-	}
-	dst, err := dref.NewImageDestination(ctx, o.Sys(ref))
+func NewWriter(_ context.Context, o Options, ref reference.Named) (*Writer, error) {
+	c, err := o.Hosts.Client(ref)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", ref, err)
 	}
-	return &Writer{o: o, ref: ref, dst: dst}, nil
+	return &Writer{o: o, ref: ref, c: c}, nil
 }
 
-// Close releases the destination.
-func (w *Writer) Close() { w.dst.Close() }
+// Close releases the writer. (It holds nothing open today; callers close
+// it so that it may.)
+func (w *Writer) Close() {}
 
 // Has reports whether the repository already has the blob.
 func (w *Writer) Has(ctx context.Context, d digest.Digest) (bool, error) {
 	var ok bool
 	err := w.o.Retry(ctx, "look up blob "+d.String(), func() error {
 		var err error
-		ok, _, err = w.dst.TryReusingBlob(ctx, types.BlobInfo{Digest: d, Size: -1}, none.NoCache, false)
+		ok, err = w.c.HasBlob(ctx, d)
 		return err
 	})
 	return ok, err
 }
 
 // Put uploads data as a blob unless the repository has it, and returns
-// its descriptor and whether it was sent. (The upload itself asks the
-// registry first: a blob it has is not read, and so not sent.)
+// its descriptor and whether it was sent.
 func (w *Writer) Put(ctx context.Context, mediaType string, data []byte) (imgspecv1.Descriptor, bool, error) {
 	desc := imgspecv1.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(data), Size: int64(len(data))}
-	sent := false
+	if ok, err := w.Has(ctx, desc.Digest); err != nil || ok {
+		return desc, false, err
+	}
 	err := w.o.Retry(ctx, "upload blob "+desc.Digest.String(), func() error {
-		r := &progress.Counter{R: bytes.NewReader(data)}
-		_, err := w.dst.PutBlob(ctx, r, types.BlobInfo{Digest: desc.Digest, Size: desc.Size, MediaType: mediaType}, none.NoCache, false)
-		sent = r.N > 0 || (r.EOF && len(data) == 0)
-		return err
+		return w.c.PutBlob(ctx, desc.Digest, desc.Size, bytes.NewReader(data))
 	})
 	if err != nil {
 		return desc, false, fmt.Errorf("%s: upload blob %s: %w", w.ref, desc.Digest, err)
-	}
-	if !sent {
-		return desc, false, nil
 	}
 	// Read back: a registry that acknowledged the upload must have it.
 	if ok, err := w.Has(ctx, desc.Digest); err != nil || !ok {
@@ -316,8 +309,7 @@ func copyBlob(ctx context.Context, a *Attachment, w *Writer, desc imgspecv1.Desc
 		defer rc.Close()
 		h := sha256.New()
 		r := &progress.Counter{R: io.TeeReader(io.LimitReader(rc, desc.Size+1), h)}
-		// The upload asks the registry first: a blob it has is not read.
-		_, perr := w.dst.PutBlob(ctx, r, types.BlobInfo{Digest: desc.Digest, Size: desc.Size, MediaType: desc.MediaType}, none.NoCache, false)
+		perr := w.c.PutBlob(ctx, desc.Digest, desc.Size, r)
 		sent = r.N > 0
 		// What the source sent is judged first: other bytes than its
 		// digest says are an integrity failure, whatever the destination
@@ -347,10 +339,7 @@ func copyBlob(ctx context.Context, a *Attachment, w *Writer, desc imgspecv1.Desc
 // written over a signature that is not there).
 func (w *Writer) PutManifest(ctx context.Context, raw []byte) error {
 	err := w.o.Retry(ctx, "write "+w.ref.String(), func() error {
-		if err := w.dst.PutManifest(ctx, raw, nil); err != nil {
-			return err
-		}
-		return w.dst.Commit(ctx, nil)
+		return w.c.PutManifest(ctx, refString(w.ref), manifest.GuessMIMEType(raw), raw)
 	})
 	if err != nil {
 		return fmt.Errorf("write %s: %w", w.ref, err)
