@@ -13,7 +13,8 @@
 // byte for byte with an image (Copier), checking each against its digest,
 // size and subject. It signs nothing and pushes no image.
 //
-// Registries are reached through c/image's docker transport and, for the
-// referrers API (which c/image does not offer), remote.Client; both are
-// configured by remote.Hosts (credentials, CA, insecure hosts, retries).
+// Registries are reached through remote.Client, one per repository (its
+// connections and token serve every read and write there), configured by
+// remote.Hosts (credentials, CA, insecure hosts, retries); only
+// ImageManifest reads through c/image's docker transport.
 package attachments
