@@ -13,12 +13,13 @@ import hudson.model.Node
 // (L193-196). setName, setNamespace and setLabel stored the value as given
 // then (L226-242, L432-435); setServiceAccount used Util.fixEmpty (L527-530).
 class PodTemplate {
-    private String name
-    private String label
-    private String namespace
-    private String serviceAccount
-    private int idleMinutes
-    private int instanceCap = Integer.MAX_VALUE
+    // Properties: Groovy writes the getters, and the setters not below.
+    String name
+    String label
+    String namespace
+    String serviceAccount
+    int idleMinutes
+    int instanceCap = Integer.MAX_VALUE
     private Node.Mode nodeUsageMode
     private final List<ContainerTemplate> containers = []
     private List<PodAnnotation> annotations = []
@@ -37,27 +38,7 @@ class PodTemplate {
         }
     }
 
-    String getName() { name }
-
-    void setName(String v) { name = v }
-
-    String getLabel() { label }
-
-    void setLabel(String v) { label = v }
-
-    String getNamespace() { namespace }
-
-    void setNamespace(String v) { namespace = v }
-
-    String getServiceAccount() { serviceAccount }
-
     void setServiceAccount(String v) { serviceAccount = hudson.Util.fixEmpty(v) }
-
-    int getIdleMinutes() { idleMinutes }
-
-    void setIdleMinutes(int v) { idleMinutes = v }
-
-    int getInstanceCap() { instanceCap }
 
     void setInstanceCap(int v) { instanceCap = v < 0 ? Integer.MAX_VALUE : v }
 

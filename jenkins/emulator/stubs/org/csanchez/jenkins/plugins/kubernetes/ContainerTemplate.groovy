@@ -11,29 +11,35 @@ class ContainerTemplate {
     // L32.
     static final String DEFAULT_WORKING_DIR = '/home/jenkins/agent'
 
-    private String name
-    private String image
-    private boolean privileged
-    private boolean alwaysPullImage
+    // Properties (Groovy writes their getter and setter) are stored as
+    // given, as the real setters do: name, image (L92-113), privileged
+    // (L171-178: securityContext.privileged, PodTemplateBuilder.java
+    // L560-568), command and args (L131-156), ttyEnabled, alwaysPullImage
+    // (L206-213), the resource requests and limits (L242-276: "" stays ""),
+    // shell (L296-303) and livenessProbe (L224-231).
+    String name
+    String image
+    boolean privileged
+    boolean alwaysPullImage
     // L46: no default. DEFAULT_WORKING_DIR is only what the UI form shows.
-    private String workingDir
+    String workingDir
     // L48-50.
-    private String command = ''
-    private String args = ''
-    private boolean ttyEnabled
-    private String resourceRequestCpu
-    private String resourceRequestMemory
-    private String resourceLimitCpu
-    private String resourceLimitMemory
+    String command = ''
+    String args = ''
+    boolean ttyEnabled
+    String resourceRequestCpu
+    String resourceRequestMemory
+    String resourceLimitCpu
+    String resourceLimitMemory
     // L40-42.
     private Long runAsUser
     private Long runAsGroup
-    private String shell
+    String shell
     // L67: final, initialised; a container loaded from a config.xml
     // without <envVars> (XStream runs no initialiser) has null here, which
     // getEnvVars hides (L215-217) and setEnvVars does not (L219-222).
     private List<TemplateEnvVar> envVars = []
-    private ContainerLivenessProbe livenessProbe
+    ContainerLivenessProbe livenessProbe
 
     // L77-84 (@DataBoundConstructor): only the image is checked
     // (PodTemplateUtils.validateImage, PodTemplateUtils.java L742-744: not
@@ -69,59 +75,8 @@ class ContainerTemplate {
         this.setLivenessProbe(from.getLivenessProbe())
     }
 
-    String getName() { name }
-
-    void setName(String v) { name = v }
-
-    String getImage() { image }
-
-    void setImage(String v) { image = v }
-
-    String getWorkingDir() { workingDir }
-
     // L162-165.
     void setWorkingDir(String v) { workingDir = Util.fixEmpty(v) }
-
-    // L171-178: the container's securityContext.privileged
-    // (PodTemplateBuilder.java L560-568).
-    boolean isPrivileged() { privileged }
-
-    void setPrivileged(boolean v) { privileged = v }
-
-    // L131-156: stored as given.
-    String getCommand() { command }
-
-    void setCommand(String v) { command = v }
-
-    String getArgs() { args }
-
-    void setArgs(String v) { args = v }
-
-    boolean isTtyEnabled() { ttyEnabled }
-
-    void setTtyEnabled(boolean v) { ttyEnabled = v }
-
-    // L206-213.
-    boolean isAlwaysPullImage() { alwaysPullImage }
-
-    void setAlwaysPullImage(boolean v) { alwaysPullImage = v }
-
-    // L242-276: the resource setters store the value as given ("" stays "").
-    String getResourceRequestCpu() { resourceRequestCpu }
-
-    void setResourceRequestCpu(String v) { resourceRequestCpu = v }
-
-    String getResourceRequestMemory() { resourceRequestMemory }
-
-    void setResourceRequestMemory(String v) { resourceRequestMemory = v }
-
-    String getResourceLimitCpu() { resourceLimitCpu }
-
-    void setResourceLimitCpu(String v) { resourceLimitCpu = v }
-
-    String getResourceLimitMemory() { resourceLimitMemory }
-
-    void setResourceLimitMemory(String v) { resourceLimitMemory = v }
 
     // L180-204: the container's securityContext runAsUser/runAsGroup,
     // parsed as a Long (PodTemplateUtils.parseLong: null when it does not parse).
@@ -133,11 +88,6 @@ class ContainerTemplate {
 
     void setRunAsGroup(String v) { runAsGroup = PodTemplateUtils.parseLong(v) }
 
-    // L296-303.
-    String getShell() { shell }
-
-    void setShell(String v) { shell = v }
-
     // L215-217: the live list (an empty, unmodifiable one when the field
     // is null).
     List<TemplateEnvVar> getEnvVars() { envVars != null ? envVars : Collections.emptyList() }
@@ -145,11 +95,6 @@ class ContainerTemplate {
     // L219-222: ADDS to the list; it does not replace it (and fails when
     // the field is null).
     void setEnvVars(List<TemplateEnvVar> v) { envVars.addAll(v) }
-
-    // L224-231.
-    ContainerLivenessProbe getLivenessProbe() { livenessProbe }
-
-    void setLivenessProbe(ContainerLivenessProbe v) { livenessProbe = v }
 
     // Test-only: the emulator's state file.
     Map toState() {

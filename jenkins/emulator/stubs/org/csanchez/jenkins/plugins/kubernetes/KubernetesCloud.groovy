@@ -20,13 +20,15 @@ import hudson.slaves.Cloud
 class KubernetesCloud extends Cloud {
     static final String JNLP_NAME = 'jnlp'
     private List<PodTemplate> templates = []
-    private String serverUrl
-    private String namespace
-    private boolean skipTlsVerify
-    private boolean webSocket
-    private String jenkinsUrl
-    private String jenkinsTunnel
-    private String credentialsId
+    // Properties: Groovy writes the getters, and the setters not below
+    // (skipTlsVerify and webSocket are stored as given).
+    String serverUrl
+    String namespace
+    boolean skipTlsVerify
+    boolean webSocket
+    String jenkinsUrl
+    String jenkinsTunnel
+    String credentialsId
     private Integer containerCap
 
     KubernetesCloud(String name) {
@@ -48,31 +50,13 @@ class KubernetesCloud extends Cloud {
 
     PodTemplate getTemplate(String id) { templates.find { it.id == id } }
 
-    String getServerUrl() { serverUrl }
-
     void setServerUrl(String v) { serverUrl = Util.fixEmpty(v) }
-
-    String getNamespace() { namespace }
 
     void setNamespace(String v) { namespace = Util.fixEmpty(v) }
 
-    boolean isSkipTlsVerify() { skipTlsVerify }
-
-    void setSkipTlsVerify(boolean v) { skipTlsVerify = v }
-
-    boolean isWebSocket() { webSocket }
-
-    void setWebSocket(boolean v) { webSocket = v }
-
-    String getJenkinsUrl() { jenkinsUrl }
-
     void setJenkinsUrl(String v) { jenkinsUrl = Util.fixEmptyAndTrim(v) }
 
-    String getJenkinsTunnel() { jenkinsTunnel }
-
     void setJenkinsTunnel(String v) { jenkinsTunnel = Util.fixEmpty(v) }
-
-    String getCredentialsId() { credentialsId }
 
     void setCredentialsId(String v) { credentialsId = Util.fixEmpty(v) }
 

@@ -1,38 +1,20 @@
 package org.csanchez.jenkins.plugins.kubernetes
 
+import groovy.transform.EqualsAndHashCode
+
 // Stub of PodAnnotation (kubernetes-plugin): a key/value pod annotation,
 // equal by key only. Line numbers: jenkinsci/kubernetes-plugin commit
-// a82d78a0, src/main/java/org/csanchez/jenkins/plugins/kubernetes/PodAnnotation.java.
+// a82d78a0, src/main/java/org/csanchez/jenkins/plugins/kubernetes/PodAnnotation.java:
+// the @DataBoundConstructor and the setters store the values as given
+// (L18-38, here Groovy properties); equals compares the key, and the
+// class (L40-53; nothing extends it, so instanceof is the same test).
+@EqualsAndHashCode(includes = 'key')
 class PodAnnotation {
-    private String key
-    private String value
+    String key
+    String value
 
-    // L18-22 (@DataBoundConstructor).
     PodAnnotation(String key, String value) {
         this.key = key
         this.value = value
     }
-
-    String getKey() { key }
-
-    void setKey(String v) { key = v }
-
-    String getValue() { value }
-
-    void setValue(String v) { value = v }
-
-    // L40-53.
-    @Override
-    boolean equals(Object o) {
-        if (this.is(o)) {
-            return true
-        }
-        if (o == null || getClass() != o.getClass()) {
-            return false
-        }
-        return Objects.equals(key, ((PodAnnotation) o).key)
-    }
-
-    @Override
-    int hashCode() { key != null ? key.hashCode() : 0 }
 }

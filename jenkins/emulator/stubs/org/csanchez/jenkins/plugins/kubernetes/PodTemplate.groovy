@@ -14,13 +14,16 @@ import org.csanchez.jenkins.plugins.kubernetes.volumes.PodVolume
 // stubs-kubernetes-1.27.1 for the older class).
 class PodTemplate {
     private String id
-    private String name
-    private String label
-    private String namespace
-    private String serviceAccount
-    private int idleMinutes
+    // Properties: Groovy writes the getters, and the setters not below
+    // (idleMinutes, L426-429, and yamlMergeStrategy, L212-225, are stored
+    // as given).
+    String name
+    String label
+    String namespace
+    String serviceAccount
+    int idleMinutes
     // L136: unlimited by default.
-    private int instanceCap = Integer.MAX_VALUE
+    int instanceCap = Integer.MAX_VALUE
     private Node.Mode nodeUsageMode
     // L177, L179: the lists are never replaced by setVolumes and
     // setContainers (see below).
@@ -28,14 +31,16 @@ class PodTemplate {
     private final List<ContainerTemplate> containers = []
     private List<PodAnnotation> annotations = []
     // L110, L157, L120-122, L181, L185, L198, L227.
-    private String inheritFrom
-    private String nodeSelector
+    String inheritFrom
+    String nodeSelector
     private Long runAsUser
     private Long runAsGroup
     private List<TemplateEnvVar> envVars = []
     private List<PodImagePullSecret> imagePullSecrets = []
-    private String yaml
-    private YamlMergeStrategy yamlMergeStrategy
+    String yaml
+    // Null by default (Overrides then applies, getResolvedYamlMergeStrategy
+    // L217-220).
+    YamlMergeStrategy yamlMergeStrategy
 
     // L247-249.
     PodTemplate() {
@@ -56,32 +61,17 @@ class PodTemplate {
 
     String getId() { id }
 
-    String getName() { name }
-
     // L304-307.
     void setName(String v) { name = Util.fixEmptyAndTrim(v) }
-
-    String getLabel() { label }
 
     // L486-490 (also recomputes the label set and the pod labels).
     void setLabel(String v) { label = Util.fixEmptyAndTrim(v) }
 
-    String getNamespace() { namespace }
-
     // L317-320.
     void setNamespace(String v) { namespace = Util.fixEmptyAndTrim(v) }
 
-    String getServiceAccount() { serviceAccount }
-
     // L597-600: fixEmpty, no trim.
     void setServiceAccount(String v) { serviceAccount = Util.fixEmpty(v) }
-
-    int getIdleMinutes() { idleMinutes }
-
-    // L426-429: stored as given.
-    void setIdleMinutes(int v) { idleMinutes = v }
-
-    int getInstanceCap() { instanceCap }
 
     // L365-372: a negative cap means unlimited.
     void setInstanceCap(int v) {
@@ -135,12 +125,8 @@ class PodTemplate {
         }
     }
 
-    String getInheritFrom() { inheritFrom }
-
     // L299-302: names of parent templates, separated by spaces.
     void setInheritFrom(String v) { inheritFrom = Util.fixEmptyAndTrim(v) }
-
-    String getNodeSelector() { nodeSelector }
 
     // L511-514: "key=value,key=value" as one string (PodTemplateBuilder
     // splits it, L644-660: a pair that is not exactly key=value, both
@@ -182,15 +168,7 @@ class PodTemplate {
 
     // L865-872: the raw pod YAML, merged under the template's own fields
     // (PodTemplateBuilder L298-299, PodTemplateUtils.combine); "" is null.
-    String getYaml() { yaml }
-
     void setYaml(String v) { yaml = Util.fixEmpty(v) }
-
-    // L212-225: stored as given, null by default (Overrides then applies,
-    // getResolvedYamlMergeStrategy L217-220).
-    YamlMergeStrategy getYamlMergeStrategy() { yamlMergeStrategy }
-
-    void setYamlMergeStrategy(YamlMergeStrategy v) { yamlMergeStrategy = v }
 
     // Test-only: the emulator's state file.
     Map toState() {
