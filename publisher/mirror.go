@@ -93,16 +93,27 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 	copier := &attachments.Copier{Options: attachments.Options{Hosts: p.hosts, Log: p.log}, DryRun: opts.DryRun}
 	copier.Prefetch(ctx, srcRepo, digests)
 	// The bound on the referrers copied is checked on the plan, before the
-	// image or anything else is sent anywhere.
-	if err := copier.Plan(ctx, srcRepo, digests); err != nil {
-		return nil, fmt.Errorf("mirror %s: %w", named, err)
+	// image or anything else is sent anywhere (while the destinations'
+	// tags are looked up).
+	planned := make(chan struct{})
+	var planErr error
+	go func() {
+		defer close(planned)
+		planErr = copier.Plan(ctx, srcRepo, digests)
+	}()
+	plan := func() error {
+		<-planned
+		return planErr
 	}
-	return p.fanOut(d, dests, func(dest Destination) Result {
+	rep, err := p.fanOut(d, dests, func(dest Destination) Result {
 		if !opts.DryRun {
 			// All the attachments are on the destination before a tag is:
 			// those under cosign's tags go alongside the image, the
 			// referrers once it is in place.
-			return p.push(ctx, src, raw, d, dest, &mirrorAttachments{copier: copier, src: srcRepo, digests: digests, dest: dest})
+			return p.push(ctx, src, raw, d, dest, &mirrorAttachments{plan: plan, copier: copier, src: srcRepo, digests: digests, dest: dest})
+		}
+		if err := plan(); err != nil {
+			return Result{Ref: dest.Repo.Name() + "@" + d.String(), Digest: d.String(), err: err, Error: err.Error()}
 		}
 		res := p.plan(ctx, src, raw, d, dest)
 		if res.err == nil {
@@ -115,6 +126,10 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 		}
 		return res
 	})
+	if err := plan(); err != nil {
+		return nil, fmt.Errorf("mirror %s: %w", named, err)
+	}
+	return rep, err
 }
 
 // mirrorAttachments copies the source's attachments of digests to one
@@ -122,6 +137,7 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 // once it is there. If the image fails, what CopyTagged wrote stays
 // (signatures of a digest the destination lacks, reachable by no tag).
 type mirrorAttachments struct {
+	plan    func() error // the copy's plan: nothing is sent unless it holds
 	copier  *attachments.Copier
 	src     reference.Named
 	digests []digest.Digest
@@ -134,7 +150,10 @@ type mirrorAttachments struct {
 	err    error
 }
 
-func (m *mirrorAttachments) start(ctx context.Context, log logrus.FieldLogger) {
+func (m *mirrorAttachments) start(ctx context.Context, log logrus.FieldLogger) error {
+	if err := m.plan(); err != nil {
+		return err
+	}
 	m.ctx = ctx
 	tctx, cancel := context.WithCancel(ctx)
 	m.cancel, m.done = cancel, make(chan struct{})
@@ -142,6 +161,7 @@ func (m *mirrorAttachments) start(ctx context.Context, log logrus.FieldLogger) {
 		defer close(m.done)
 		m.tagged, m.err = copyAttachments(tctx, m.copier, (*attachments.Copier).CopyTagged, m.src, m.digests, m.dest, log)
 	}()
+	return nil
 }
 
 func (m *mirrorAttachments) finish(res *Result, log logrus.FieldLogger) error {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -219,5 +220,50 @@ func TestMirror_AttachmentLookupsOnceAndAlongsideTheBlobs(t *testing.T) {
 				t.Errorf("the lookups started at %s, after the image's manifest was written to %s at %s: they should run alongside the blobs", firstLookup.Format(time.StampMicro), pr.Host, e.At.Format(time.StampMicro))
 			}
 		}
+	}
+}
+
+// A mirror asks at once what does not depend on an earlier answer (over a
+// far link each round trip counts): whether the destination has the
+// manifest, while the blobs are looked up; and each blob's source, while
+// the destination opens its upload session. Each proxy holds the first
+// request until the second arrives: asked one after the other, they would
+// wait for each other (until the hold gives up, and the test fails).
+func TestMirror_AsksAtOnce(t *testing.T) {
+	src, dst := registrytest.New(t, registrytest.Options{}), registrytest.New(t, registrytest.Options{})
+	sp, dp := registrytest.NewProxy(t, src), registrytest.NewProxy(t, dst)
+	hosts := registrytest.Hosts(t, src, sp, dst, dp)
+	ref := registrytest.Push(t, hosts, src.Host+"/agents/tool:1", ocitest.Options{Layers: 2, Size: 1 << 20, Seed: 62})
+	blobLookup, uploadSession := make(chan struct{}), make(chan struct{})
+	var lookupOnce, sessionOnce sync.Once
+	hold := func(what string, until chan struct{}) {
+		select {
+		case <-until:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s was held 10 s and what should go alongside it never came", what)
+		}
+	}
+	dp.Set(registrytest.Faults{OnRequest: func(e registrytest.Entry) {
+		switch {
+		case e.Method == http.MethodHead && strings.HasSuffix(e.Path, "/manifests/"+ref.Digest().String()):
+			hold("the destination's manifest lookup", blobLookup)
+		case e.Method == http.MethodHead && strings.Contains(e.Path, "/blobs/sha256:"):
+			lookupOnce.Do(func() { close(blobLookup) })
+		case e.Method == http.MethodPost && strings.HasSuffix(e.Path, "/blobs/uploads/"):
+			sessionOnce.Do(func() { close(uploadSession) })
+		}
+	}})
+	sp.Set(registrytest.Faults{OnRequest: func(e registrytest.Entry) {
+		if e.Method == http.MethodGet && strings.Contains(e.Path, "/blobs/sha256:") {
+			hold("the source's blob read", uploadSession)
+		}
+	}})
+	from, _ := oci.ParseReference("docker://"+sp.Host+"/agents/tool:1", nil)
+	rep, err := Mirror(context.Background(), from, []Destination{dest(t, dp.Host+"/m/tool")}, MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir(), Verify: VerifyFull}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rep.Destinations[0]; d.BlobsPushed != 3 || !d.Verified {
+		t.Errorf("%+v: want the config and 2 layers sent, and verified", d)
 	}
 }

@@ -370,12 +370,13 @@ type sender func(target types.ImageReference, sys *types.SystemContext, log logr
 // beforeTags puts what else must be on a destination before a tag names
 // the image there (a mirror's copied signatures). pushWith calls start once
 // the destination's tags are checked, so that what may go alongside the
-// image does; finish once the image is in place and verified, which
+// image does (an error from start stops the push before anything is
+// sent); finish once the image is in place and verified, which
 // completes it and records it in res; and stop before it returns, which
 // ends what start began (when finish did not run, the send or the check
 // failed).
 type beforeTags interface {
-	start(ctx context.Context, log logrus.FieldLogger)
+	start(ctx context.Context, log logrus.FieldLogger) error
 	finish(res *Result, log logrus.FieldLogger) error
 	stop()
 }
@@ -413,8 +414,11 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 		return fail(err)
 	}
 	if before != nil {
-		before.start(ctx, log)
+		err := before.start(ctx, log)
 		defer before.stop()
+		if err != nil {
+			return fail(err)
+		}
 	}
 	st := &transferStats{}
 	// Retries happen per blob and per manifest inside transfer: one flaky

@@ -30,6 +30,15 @@ type transferStats struct {
 	bytes   int64
 }
 
+// add counts pushed blobs of bytes in all, and skipped ones.
+func (st *transferStats) add(pushed, skipped int, bytes int64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.pushed += pushed
+	st.skipped += skipped
+	st.bytes += bytes
+}
+
 // transfer copies an image or index byte for byte, DaoCloud style, to
 // the repository dst: manifests are read, every blob is checked for
 // presence at the destination, missing ones are streamed from the source
@@ -37,7 +46,10 @@ type transferStats struct {
 // written unchanged by digest (children before the index). Nothing is
 // decompressed, recompressed or re-encoded. The destination is written
 // through the run's client for its repository, on the connections and
-// token its tags and checks use.
+// token its tags and checks use. What does not depend on an earlier
+// answer is asked at once (over a far link each round trip counts): the
+// destination's manifest with the source's children and the blobs'
+// lookups, each blob's source with its upload session.
 func (p *run) transfer(ctx context.Context, src types.ImageReference, srcSys *types.SystemContext, dst reference.Named, raw []byte, log logrus.FieldLogger, st *transferStats) error {
 	s, err := p.openSource(ctx, src, srcSys)
 	if err != nil {
@@ -48,18 +60,103 @@ func (p *run) transfer(ctx context.Context, src types.ImageReference, srcSys *ty
 	if err != nil {
 		return fmt.Errorf("open destination: %w", err)
 	}
-
-	type item struct {
-		raw    []byte
-		digest *digest.Digest // nil for the top level
+	// A registry has a manifest only with every blob it names (it checks
+	// them when the manifest is put): one that has this manifest by digest
+	// needs nothing sent. Nothing is written before it answers.
+	// (Verification, after, reads it back.)
+	top := digest.FromBytes(raw)
+	there := ask(func() bool { return p.has(ctx, w, top) })
+	manifests, blobs, err := p.manifestsOf(ctx, s, raw, log)
+	if err != nil {
+		return err
 	}
-	var manifests []item // children first, the top level last
+	mount := p.mounts(src, w, log)
+	defer mount.close()
+
+	// Blobs, four at a time; the first failure cancels the others. Retries
+	// follow progress (moving): a blob keeps being retried while the
+	// registry keeps taking the others.
+	job := &blobJob{p: p, s: s, w: w, mount: mount, there: there, log: log}
+	moving := &remote.Progress{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, b := range blobs {
+		g.Go(func() error {
+			return p.hosts.Retry().DoWith(gctx, moving, log, "blob "+b.Digest.String(), func() error {
+				return job.copy(gctx, b)
+			})
+		})
+	}
+	err = g.Wait()
+	if there.wait() {
+		st.add(0, len(blobs), 0)
+		log.WithField("digest", top.String()).Debug("the destination has the manifest: nothing to send")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st.add(job.stats.pushed, job.stats.skipped, job.stats.bytes)
+	// Manifests by digest, children first.
+	for _, m := range manifests {
+		d := digest.FromBytes(m)
+		err := p.hosts.Retry().DoWith(ctx, moving, log, "manifest "+d.String(), func() error {
+			return w.PutManifest(ctx, d.String(), manifest.GuessMIMEType(m), m)
+		})
+		if err != nil {
+			return fmt.Errorf("put manifest %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
+// manifestsOf reads what raw names from s: for an index, its children
+// (at once, each checked against its digest), and returns the manifests
+// to write, children first and raw last, and every blob they name, once.
+func (p *run) manifestsOf(ctx context.Context, s source, raw []byte, log logrus.FieldLogger) ([][]byte, []types.BlobInfo, error) {
+	all := [][]byte{raw}
+	if mt := manifest.GuessMIMEType(raw); manifest.MIMETypeIsMultiImage(mt) {
+		list, err := manifest.ListFromBlob(raw, mt)
+		if err != nil {
+			return nil, nil, err
+		}
+		children := list.Instances()
+		all = make([][]byte, len(children)+1)
+		all[len(children)] = raw
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(4)
+		for i, child := range children {
+			g.Go(func() error {
+				var craw []byte
+				err := p.hosts.Retry().Do(gctx, log, "manifest "+child.String(), func() error {
+					var err error
+					craw, err = s.manifest(gctx, child)
+					return err
+				})
+				if err != nil {
+					return fmt.Errorf("manifest %s: %w", child, err)
+				}
+				if got := digest.FromBytes(craw); got != child {
+					return &errs.IntegrityError{What: "manifest " + child.String() + " of the source", Check: "digest", Expected: child.String(), Actual: got.String()}
+				}
+				all[i] = craw
+				return nil
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, nil, err
+		}
+	}
 	var blobs []types.BlobInfo
 	seen := map[digest.Digest]bool{}
-	addBlobs := func(m []byte) error {
-		parsed, err := manifest.FromBlob(m, manifest.GuessMIMEType(m))
+	for i, m := range all {
+		mt := manifest.GuessMIMEType(m)
+		if i == len(all)-1 && manifest.MIMETypeIsMultiImage(mt) {
+			break // the index itself names no blob
+		}
+		parsed, err := manifest.FromBlob(m, mt)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		for _, b := range append([]types.BlobInfo{parsed.ConfigInfo()}, layerInfos(parsed)...) {
 			if !seen[b.Digest] {
@@ -67,76 +164,39 @@ func (p *run) transfer(ctx context.Context, src types.ImageReference, srcSys *ty
 				blobs = append(blobs, b)
 			}
 		}
-		return nil
 	}
-	if mt := manifest.GuessMIMEType(raw); manifest.MIMETypeIsMultiImage(mt) {
-		list, err := manifest.ListFromBlob(raw, mt)
-		if err != nil {
-			return err
-		}
-		for _, child := range list.Instances() {
-			var craw []byte
-			err := p.hosts.Retry().Do(ctx, log, "manifest "+child.String(), func() error {
-				var err error
-				craw, err = s.manifest(ctx, child)
-				return err
-			})
-			if err != nil {
-				return fmt.Errorf("manifest %s: %w", child, err)
-			}
-			if got := digest.FromBytes(craw); got != child {
-				return &errs.IntegrityError{What: "manifest " + child.String() + " of the source", Check: "digest", Expected: child.String(), Actual: got.String()}
-			}
-			if err := addBlobs(craw); err != nil {
-				return err
-			}
-			manifests = append(manifests, item{raw: craw, digest: &child})
-		}
-	} else if err := addBlobs(raw); err != nil {
-		return err
-	}
-	manifests = append(manifests, item{raw: raw})
+	return all, blobs, nil
+}
 
-	// A registry has a manifest only with every blob it names (it checks
-	// them when the manifest is put): one that has this manifest by digest
-	// needs nothing sent. (Verification, after, reads it back.)
-	if p.has(ctx, w, digest.FromBytes(raw)) {
-		st.mu.Lock()
-		st.skipped += len(blobs)
-		st.mu.Unlock()
-		log.WithField("digest", digest.FromBytes(raw).String()).Debug("the destination has the manifest: nothing to send")
-		return nil
-	}
+// answer is a yes or no asked in the background.
+type answer struct {
+	done chan struct{}
+	yes  bool
+}
 
-	mount := p.mounts(src, w, log)
-	defer mount.close()
+func ask(question func() bool) *answer {
+	a := &answer{done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		a.yes = question()
+	}()
+	return a
+}
 
-	// Blobs, four at a time; the first failure cancels the others. Retries follow progress (moving): a blob
-	// keeps being retried while the registry keeps taking the others.
-	moving := &remote.Progress{}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(4)
-	for _, b := range blobs {
-		g.Go(func() error {
-			return p.hosts.Retry().DoWith(gctx, moving, log, "blob "+b.Digest.String(), func() error {
-				return p.copyBlob(gctx, s, w, b, mount, log, st)
-			})
-		})
+// wait is the answer, once it came.
+func (a *answer) wait() bool {
+	<-a.done
+	return a.yes
+}
+
+// yesAlready reports whether the answer came and is yes.
+func (a *answer) yesAlready() bool {
+	select {
+	case <-a.done:
+		return a.yes
+	default:
+		return false
 	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	// Manifests by digest, children first.
-	for _, m := range manifests {
-		d := digest.FromBytes(m.raw)
-		err := p.hosts.Retry().DoWith(ctx, moving, log, "manifest "+d.String(), func() error {
-			return w.PutManifest(ctx, d.String(), manifest.GuessMIMEType(m.raw), m.raw)
-		})
-		if err != nil {
-			return fmt.Errorf("put manifest %s: %w", d, err)
-		}
-	}
-	return nil
 }
 
 // mounts is how a transfer asks the destination registry to mount a blob
@@ -240,38 +300,56 @@ func (p *run) has(ctx context.Context, c *remote.Client, d digest.Digest) bool {
 	return err == nil && got == d
 }
 
-// copyBlob sends one blob unless the destination has it, checking its
-// sha256 and size as it streams.
-func (p *run) copyBlob(ctx context.Context, s source, w *remote.Client, b types.BlobInfo, mount *mounts, log logrus.FieldLogger, st *transferStats) (err error) {
-	ok := mount.fromSource(ctx, b.Digest)
+// blobJob copies the blobs of one transfer.
+type blobJob struct {
+	p     *run
+	s     source
+	w     *remote.Client
+	mount *mounts
+	there *answer // the destination has the manifest: nothing is written
+	log   logrus.FieldLogger
+	stats transferStats
+}
+
+// copy sends one blob unless the destination has it (or, once it
+// answered, has the manifest), checking its sha256 and size as it
+// streams.
+func (j *blobJob) copy(ctx context.Context, b types.BlobInfo) (err error) {
+	if j.there.yesAlready() {
+		return nil
+	}
+	// A mount is a write: it waits for the manifest's answer.
+	ok := j.mount.from != nil && !j.there.wait() && j.mount.fromSource(ctx, b.Digest)
 	if !ok {
-		if ok, err = w.HasBlob(ctx, b.Digest); err != nil {
+		if ok, err = j.w.HasBlob(ctx, b.Digest); err != nil {
 			return fmt.Errorf("blob %s: %w", b.Digest, err)
 		}
 		if ok {
-			log.WithField("blob", b.Digest.String()).Debug("blob already present")
+			j.log.WithField("blob", b.Digest.String()).Debug("blob already present")
 		}
 	}
-	if !ok {
-		ok = mount.fromElsewhere(ctx, b.Digest)
-	}
-	if ok {
-		mount.record(b.Digest)
-		st.mu.Lock()
-		st.skipped++
-		st.mu.Unlock()
+	if !ok && j.there.wait() {
 		return nil
 	}
-	rc, err := s.blob(ctx, b)
-	if err != nil {
-		return fmt.Errorf("read blob %s: %w", b.Digest, err)
+	if !ok {
+		ok = j.mount.fromElsewhere(ctx, b.Digest)
 	}
-	defer rc.Close()
+	if ok {
+		j.mount.record(b.Digest)
+		j.stats.add(0, 1, 0)
+		return nil
+	}
+	// The source is opened while the destination opens the upload.
+	src := openAsync(func() (io.ReadCloser, error) { return j.s.blob(ctx, b) })
+	defer src.Close()
 	h := sha256.New()
-	bar := progress.Start(p.opts.Progress, fmt.Sprintf("push %s to %s", oci.Short(b.Digest.String()), w.Repository().Name()), b.Size)
-	counted := &progress.Counter{R: progress.Reader(io.TeeReader(rc, h), bar)}
+	bar := progress.Start(j.p.opts.Progress, fmt.Sprintf("push %s to %s", oci.Short(b.Digest.String()), j.w.Repository().Name()), b.Size)
+	counted := &progress.Counter{R: progress.Reader(io.TeeReader(src, h), bar)}
 	defer func() { bar.Done(err) }()
-	err = w.PutBlob(ctx, b.Digest, b.Size, counted)
+	err = j.w.PutBlob(ctx, b.Digest, b.Size, counted)
+	if oerr := src.openErr(); oerr != nil {
+		return fmt.Errorf("read blob %s: %w", b.Digest, oerr)
+	}
 	// A source that sent other bytes than its digest says, or more than
 	// its size (PutBlob stops one byte past it), is an integrity failure,
 	// whatever the registry answered.
@@ -282,13 +360,47 @@ func (p *run) copyBlob(ctx context.Context, s source, w *remote.Client, b types.
 	if err != nil {
 		return fmt.Errorf("push blob %s: %w", b.Digest, err)
 	}
-	mount.record(b.Digest)
-	st.mu.Lock()
-	st.pushed++
-	st.bytes += counted.N
-	st.mu.Unlock()
-	log.WithFields(logrus.Fields{"blob": b.Digest.String(), "bytes": counted.N}).Info("blob pushed")
+	j.mount.record(b.Digest)
+	j.stats.add(1, 0, counted.N)
+	j.log.WithFields(logrus.Fields{"blob": b.Digest.String(), "bytes": counted.N}).Info("blob pushed")
 	return nil
+}
+
+// openingReader is a blob's body being opened in the background: a Read
+// waits for it.
+type openingReader struct {
+	done chan struct{}
+	rc   io.ReadCloser
+	err  error
+}
+
+func openAsync(open func() (io.ReadCloser, error)) *openingReader {
+	r := &openingReader{done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.rc, r.err = open()
+	}()
+	return r
+}
+
+func (r *openingReader) Read(p []byte) (int, error) {
+	if err := r.openErr(); err != nil {
+		return 0, err
+	}
+	return r.rc.Read(p)
+}
+
+// openErr is why the body could not be opened (nil once it is).
+func (r *openingReader) openErr() error {
+	<-r.done
+	return r.err
+}
+
+func (r *openingReader) Close() error {
+	if r.openErr() != nil {
+		return nil
+	}
+	return r.rc.Close()
 }
 
 func layerInfos(m manifest.Manifest) []types.BlobInfo {

@@ -66,6 +66,12 @@ type Faults struct {
 	// …/uploads/?mount=…) with a plain upload session (202), as a registry
 	// that does not mount does.
 	RefuseMounts bool
+	// Latency delays every request by this much before it is forwarded:
+	// one round trip over a far link, paid by each request a client makes.
+	Latency time.Duration
+	// OnRequest, when set, is called with each request (Status 0) before
+	// it is forwarded: a hook that blocks holds it, answer and all.
+	OnRequest func(Entry)
 	// OnResponse, when set, is called after each proxied response, before
 	// the client has all of it: a hook that blocks holds the request.
 	OnResponse func(Entry)
@@ -127,8 +133,12 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 				r.URL.Path = strings.TrimSuffix(r.URL.Path, from) + to
 			}
 		}
-		echo, refuseMounts := p.faults.EchoAuthorization, p.faults.RefuseMounts
+		echo, refuseMounts, latency, onRequest := p.faults.EchoAuthorization, p.faults.RefuseMounts, p.faults.Latency, p.faults.OnRequest
 		p.mu.Unlock()
+		time.Sleep(latency)
+		if onRequest != nil {
+			onRequest(Entry{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, At: time.Now()})
+		}
 		if echo != "" && r.Method != http.MethodHead && strings.Contains(r.URL.Path, echo) && r.Header.Get("Authorization") != "" {
 			io.Copy(io.Discard, r.Body)
 			rec.WriteHeader(http.StatusBadRequest)
