@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
@@ -321,7 +322,14 @@ func (j *blobJob) copy(ctx context.Context, b types.BlobInfo) (err error) {
 	// A mount is a write: it waits for the manifest's answer.
 	ok := j.mount.from != nil && !j.there.wait() && j.mount.fromSource(ctx, b.Digest)
 	if !ok {
-		if ok, err = j.w.HasBlob(ctx, b.Digest); err != nil {
+		ok, err = j.w.HasBlob(ctx, b.Digest)
+		if s := remote.StatusCode(err); s == http.StatusUnauthorized || s == http.StatusForbidden {
+			// A token that may push but not look (a push-only robot
+			// account): the blob is sent, as containerd does.
+			j.log.WithField("blob", b.Digest.String()).Debugf("cannot tell whether the destination has it (%v): sending it", err)
+			ok, err = false, nil
+		}
+		if err != nil {
 			return fmt.Errorf("blob %s: %w", b.Digest, err)
 		}
 		if ok {

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentforge/agentforge/images/errs"
@@ -52,6 +55,7 @@ type Client struct {
 	http    *http.Client
 	blobs   *http.Client // as http, and follows a blob's redirect to storage on another host over HTTPS
 	uploads *http.Client // as http, without its time limit: a blob's upload takes as long as the link needs
+	probe   *http.Client // as http, and a redirect is the answer (a blob's HEAD sent to its storage)
 	realms  *http.Client // for token realms on other hosts: TLS verified
 	secure  bool         // TLS verified; false for insecure hosts
 	creds   types.DockerAuthConfig
@@ -64,6 +68,8 @@ type Client struct {
 	authz  string            // Authorization header value, once known
 	push   map[string]string // Authorization for writes, by the scopes it was asked for
 	bearer map[string]string // the last bearer challenge (realm, service): where a push token comes from
+
+	chunked atomic.Bool // the registry refused a blob's body in the session's PUT: it goes in a PATCH
 }
 
 // Client returns a client for repo's repository, configured as For(host).
@@ -112,11 +118,9 @@ func (h *Hosts) newClient(repo reference.Named) (*Client, error) {
 	// A copy reads several blobs of the repository at once: their
 	// connections are kept for the next ones.
 	tr.MaxIdleConnsPerHost = 8
-	// A registry that takes the request and never answers fails it; a
-	// blob's body, however slow the link, is bounded only by the caller's
-	// context (a large layer behind a filtered link takes as long as it
-	// takes).
-	tr.ResponseHeaderTimeout = 5 * time.Minute
+	// A registry that takes a request and never answers fails it: http
+	// and realms have a time limit; a blob's read or upload, however slow
+	// the link, is abandoned only when it stalls (OpenBlob, PutBlob).
 	// A token realm on another host is reached with TLS verified, whatever
 	// the registry's own setting: its certificates are those c/image
 	// would read for that host.
@@ -135,6 +139,8 @@ func (h *Hosts) newClient(repo reference.Named) (*Client, error) {
 			CheckRedirect: stayOn(insecure)},
 		blobs:   &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, CheckRedirect: toStorage(insecure)},
 		uploads: &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, CheckRedirect: stayOn(insecure)},
+		probe: &http.Client{Transport: &redact.Transport{Base: tr, Secrets: sec}, Timeout: 5 * time.Minute,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		realms: &http.Client{Transport: &redact.Transport{Base: realmTr, Secrets: sec}, Timeout: 5 * time.Minute,
 			CheckRedirect: stayOn(false)},
 		secure:  !insecure,
@@ -285,10 +291,27 @@ func (c *Client) url(base *url.URL, ref string) (*url.URL, error) {
 	if err != nil {
 		return nil, &RefusedError{Reason: fmt.Sprintf("%s: bad URL %q: %v", c.host, ref, err)}
 	}
-	if u.Host != c.host || (u.Scheme != "https" && u.Scheme != "http") || (u.Scheme == "http" && c.secure) {
+	if !sameHost(u, c.host) || (u.Scheme != "https" && u.Scheme != "http") || (u.Scheme == "http" && c.secure) {
 		return nil, &RefusedError{Reason: fmt.Sprintf("%s: refusing to follow %s to another registry or scheme", c.host, u.Redacted())}
 	}
 	return u, nil
+}
+
+// sameHost reports whether u is on host, however spelled: in any case,
+// with or without the scheme's default port (distribution builds an
+// upload's Location from the Host or X-Forwarded-Host it was sent).
+func sameHost(u *url.URL, host string) bool {
+	canonical := func(h string) string {
+		h = strings.ToLower(h)
+		if hn, port, err := net.SplitHostPort(h); err == nil && ((u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80")) {
+			h = hn
+			if strings.Contains(hn, ":") {
+				h = "[" + hn + "]"
+			}
+		}
+		return h
+	}
+	return canonical(u.Host) == canonical(host)
 }
 
 // request is one call to the registry: a body (a manifest) is small
@@ -573,7 +596,9 @@ func (c *Client) PutManifest(ctx context.Context, ref, mediaType string, raw []b
 }
 
 // HasBlob reports whether the repository has the blob d (HEAD
-// blobs/d): false for a 404, an *Error for any other refusal.
+// blobs/d): true for a 200, or a redirect to its storage (distribution
+// on S3, GCS or Azure answers so, and the redirect is not followed);
+// false for a 404; an *Error for any other answer.
 func (c *Client) HasBlob(ctx context.Context, d digest.Digest) (bool, error) {
 	if err := d.Validate(); err != nil {
 		return false, errs.Inputf("blob %q: %w", d, err)
@@ -582,13 +607,13 @@ func (c *Client) HasBlob(ctx context.Context, d digest.Digest) (bool, error) {
 	if err != nil {
 		return false, c.secrets.Error(err)
 	}
-	resp, err := c.do(ctx, c.http, request{method: http.MethodHead, url: u})
+	resp, err := c.do(ctx, c.probe, request{method: http.MethodHead, url: u})
 	if err != nil {
 		return false, c.secrets.Error(err)
 	}
 	resp.Body.Close()
 	switch resp.StatusCode {
-	case http.StatusOK:
+	case http.StatusOK, http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
 		return true, nil
 	case http.StatusNotFound:
 		return false, nil
@@ -602,9 +627,16 @@ func (c *Client) HasBlob(ctx context.Context, d digest.Digest) (bool, error) {
 // session's Location sends the whole body with the digest, which the
 // registry checks before it keeps the blob. (c/image and crane send the
 // body in a PATCH between them, a third round trip; c/image also asks
-// again whether the blob is there.) At most size+1 bytes are read: a
-// source that sends more fails the upload. An upload the registry stops
-// taking for the client's idle time is abandoned with a *StallError.
+// again whether the blob is there.) A registry that refuses that PUT
+// (404 or 405: Artifactory 6, older Pulp) is sent the body in a PATCH
+// from then on.
+//
+// At most size+1 bytes are read: a source that sends more fails the
+// upload with an *errs.IntegrityError. An upload the registry stops
+// taking for the client's idle time is abandoned with a *StallError. A
+// session the registry lost (404) or whose token expired (401) is an
+// *Error with Restart set: temporary, the whole upload may start again
+// (its body cannot be sent twice).
 func (c *Client) PutBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
 	err := c.putBlob(ctx, d, size, r)
 	return c.secrets.Error(err)
@@ -613,6 +645,9 @@ func (c *Client) PutBlob(ctx context.Context, d digest.Digest, size int64, r io.
 func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
 	if err := d.Validate(); err != nil {
 		return errs.Inputf("blob %q: %w", d, err)
+	}
+	if size < -1 {
+		return errs.Inputf("blob %s: size %d", d, size)
 	}
 	u, err := c.url(nil, "blobs/uploads/")
 	if err != nil {
@@ -629,14 +664,81 @@ func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.
 	}
 	// The session is on this registry (url refuses any other host), and
 	// is written with the Authorization that opened it.
-	loc, err := c.url(resp.Request.URL, resp.Header.Get("Location"))
+	authz := resp.Request.Header.Get("Authorization")
+	loc, err := c.location(resp)
 	if err != nil {
 		return err
 	}
-	q := loc.Query()
+	chunked := c.chunked.Load()
+	method := http.MethodPut
+	if chunked {
+		method = http.MethodPatch
+	} else {
+		loc = withDigest(loc, d)
+	}
+	resp, answer, err = c.sendBody(ctx, method, loc, authz, d, size, r)
+	if err != nil {
+		return err
+	}
+	if chunked && resp.StatusCode == http.StatusAccepted {
+		// The body is there; the session ends with the digest.
+		if loc, err = c.location(resp); err != nil {
+			return err
+		}
+		loc = withDigest(loc, d)
+		if resp, err = c.send(ctx, c.http, request{method: http.MethodPut, url: loc, authz: authz}); err != nil {
+			return err
+		}
+		answer, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		method = http.MethodPut
+	}
+	if resp.StatusCode != http.StatusCreated {
+		e := c.statusError(method, loc, resp, answer)
+		switch resp.StatusCode {
+		case http.StatusNotFound, http.StatusMethodNotAllowed:
+			// A lost session (the spec: the upload MUST restart), or a
+			// registry that takes the body only in a PATCH.
+			c.chunked.Store(true)
+			e.Restart = true
+		case http.StatusUnauthorized:
+			c.forgetPush()
+			e.Restart = true
+		}
+		return e
+	}
+	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != d.String() {
+		return &errs.IntegrityError{What: "blob " + d.String() + " written to " + c.host, Check: "Docker-Content-Digest", Expected: d.String(), Actual: got}
+	}
+	return nil
+}
+
+// location is the upload session an answer names (Location), on this
+// registry.
+func (c *Client) location(resp *http.Response) (*url.URL, error) {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		return nil, &Error{Method: resp.Request.Method, URL: resp.Request.URL.Redacted(), StatusCode: resp.StatusCode, Detail: "no Location for the upload session"}
+	}
+	return c.url(resp.Request.URL, loc)
+}
+
+// withDigest is u with the digest parameter that ends an upload.
+func withDigest(u *url.URL, d digest.Digest) *url.URL {
+	q := u.Query()
 	q.Set("digest", d.String())
-	loc.RawQuery = q.Encode()
-	if size >= 0 {
+	out := *u
+	out.RawQuery = q.Encode()
+	return &out
+}
+
+// sendBody sends r, size bytes (-1: not known), as the body of method to
+// u, and returns the answer with the start of its body. The body is
+// abandoned (a *StallError) when the transport takes nothing of it for
+// the idle time, or when the registry does not answer for commitWait after
+// the last byte; r is read by no one once sendBody returns.
+func (c *Client) sendBody(ctx context.Context, method string, u *url.URL, authz string, d digest.Digest, size int64, r io.Reader) (*http.Response, []byte, error) {
+	if size >= 0 && size < math.MaxInt64 {
 		r = io.LimitReader(r, size+1)
 	}
 	idle := c.blobIdle
@@ -645,54 +747,74 @@ func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	timer := time.AfterFunc(idle, func() { cancel(&StallError{What: "upload of blob " + d.String(), Idle: idle}) })
+	stalled := &StallError{What: "upload of blob " + d.String(), Idle: idle}
+	timer := time.AfterFunc(idle, func() { cancel(stalled) })
 	defer timer.Stop()
-	body := &uploadBody{r: r, timer: timer, idle: idle, done: make(chan struct{})}
-	put := request{method: http.MethodPut, url: loc, contentType: "application/octet-stream",
-		stream: body, length: size, authz: resp.Request.Header.Get("Authorization")}
+	body := &uploadBody{r: r, timer: timer, idle: idle, stalled: stalled, done: make(chan struct{})}
 	if size == 0 {
 		body.Close() // sent as http.NoBody: the transport never sees it
 	}
-	resp, err = c.send(ctx, c.uploads, put)
-	// The answer may come before the transport is done with the body (it
-	// reads on to check the length): r is the caller's again only once
-	// the body is closed.
+	resp, err := c.send(ctx, c.uploads, request{method: method, url: u, contentType: "application/octet-stream", stream: body, length: size, authz: authz})
+	var answer []byte
+	if err == nil {
+		answer, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
+		// Closed before the wait: a registry that answered early and
+		// stopped reading is hung up on, which ends the transport's write.
+		resp.Body.Close()
+	}
+	// The transport may answer before it is done with the body (it reads
+	// on to check the length): what it read is known once it closed it.
 	select {
 	case <-body.done:
 	case <-ctx.Done():
 	}
+	n := body.terminate()
+	if size >= 0 && n > size {
+		return nil, nil, &errs.IntegrityError{What: "blob " + d.String() + " to upload", Check: "size", Expected: fmt.Sprintf("%d bytes", size), Actual: "more"}
+	}
 	if err != nil {
 		var stall *StallError
 		if errors.As(context.Cause(ctx), &stall) {
-			return stall
+			return nil, nil, stall
 		}
-		return err
+		return nil, nil, err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusCreated {
-		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return c.statusError(http.MethodPut, loc, resp, answer)
-	}
-	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != d.String() {
-		return &errs.IntegrityError{What: "blob " + d.String() + " written to " + c.host, Check: "Docker-Content-Digest", Expected: d.String(), Actual: got}
-	}
-	return nil
+	return resp, answer, nil
 }
 
+// commitWait is how long a registry may take to answer an upload once it
+// has every byte (moving a large blob into S3 takes minutes).
+const commitWait = 30 * time.Minute
+
 // uploadBody is an upload's body: every byte the transport takes puts
-// off the timer that abandons it, and done is closed once the transport
-// closes it.
+// off the timer that abandons it (once the last is taken, by commitWait),
+// and done is closed once the transport closes it. Once terminated, it
+// reads no more of r.
 type uploadBody struct {
-	r     io.Reader
-	timer *time.Timer
-	idle  time.Duration
-	done  chan struct{}
-	once  sync.Once
+	mu         sync.Mutex
+	r          io.Reader
+	timer      *time.Timer
+	idle       time.Duration
+	stalled    *StallError
+	n          int64 // bytes read
+	terminated bool
+	done       chan struct{}
+	once       sync.Once
 }
 
 func (b *uploadBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.terminated {
+		return 0, b.stalled
+	}
 	n, err := b.r.Read(p)
-	if n > 0 {
+	b.n += int64(n)
+	switch {
+	case err == io.EOF:
+		b.timer.Reset(commitWait)
+		b.stalled.Idle = commitWait
+	case n > 0:
 		b.timer.Reset(b.idle)
 	}
 	return n, err
@@ -701,6 +823,15 @@ func (b *uploadBody) Read(p []byte) (int, error) {
 func (b *uploadBody) Close() error {
 	b.once.Do(func() { close(b.done) })
 	return nil
+}
+
+// terminate ends the reads of r (waiting for one under way) and returns
+// how many bytes were read.
+func (b *uploadBody) terminate() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.terminated = true
+	return b.n
 }
 
 // Mount makes the blob d of the repository from, on the same registry,
@@ -816,6 +947,13 @@ func (c *Client) pushToken(ctx context.Context, u *url.URL, params map[string]st
 	c.authz, c.push[strings.Join(scopes, " ")] = v, v
 	c.mu.Unlock()
 	return v, nil
+}
+
+// forgetPush drops the tokens kept for writes (one expired).
+func (c *Client) forgetPush() {
+	c.mu.Lock()
+	c.push = nil
+	c.mu.Unlock()
 }
 
 // setAuthz keeps v as the Authorization for the client's next calls and

@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -206,4 +208,158 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// A registry that refuses the body in the session's PUT (405, or 404 as
+// Artifactory 6 answers: docker/buildx#196; older Pulp,
+// pulp/pulp_container#1274) gets a temporary error to start again, and
+// the body in a PATCH from then on, the PUT ending the session with the
+// digest alone. A session the registry lost (404) or a write token that
+// expired meanwhile (401) is temporary too, the token then asked again.
+func TestClient_PutBlobStartsAgain(t *testing.T) {
+	blob := []byte("a layer's bytes")
+	d := digest.FromBytes(blob)
+	for _, refusal := range []int{http.StatusMethodNotAllowed, http.StatusNotFound, http.StatusUnauthorized} {
+		t.Run(strconv.Itoa(refusal), func(t *testing.T) {
+			var mu sync.Mutex
+			var requests []string
+			tokens := 0
+			f := &fakeRegistry{}
+			f.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				if r.URL.Path == "/token" {
+					tokens++
+					json.NewEncoder(w).Encode(map[string]string{"token": "tok-" + strconv.Itoa(tokens)})
+					return
+				}
+				if r.Header.Get("Authorization") == "" {
+					w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="%s/token",service="test"`, f.srv.URL))
+					w.WriteHeader(http.StatusUnauthorized)
+					return
+				}
+				body, _ := io.ReadAll(r.Body)
+				requests = append(requests, fmt.Sprintf("%s %s %d", r.Method, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), len(body)))
+				switch {
+				case r.Method == http.MethodPost:
+					w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1")
+					w.WriteHeader(http.StatusAccepted)
+				case r.Method == http.MethodPatch && bytes.Equal(body, blob):
+					w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1?_state=patched")
+					w.WriteHeader(http.StatusAccepted)
+				case r.Method == http.MethodPut && len(requests) <= 2:
+					w.WriteHeader(refusal)
+				case r.Method == http.MethodPut && r.URL.Query().Get("digest") == d.String() &&
+					(refusal == http.StatusUnauthorized || r.URL.Query().Get("_state") == "patched" && len(body) == 0):
+					w.WriteHeader(http.StatusCreated)
+				default:
+					w.WriteHeader(http.StatusBadRequest)
+				}
+			}))
+			defer f.srv.Close()
+			c := f.client(t, "u", "p", false)
+			ctx := context.Background()
+			err := c.PutBlob(ctx, d, int64(len(blob)), bytes.NewReader(blob))
+			var e *Error
+			if !errors.As(err, &e) || !e.Restart || !Temporary(err) || e.StatusCode != refusal {
+				t.Fatalf("first upload: %v; want a temporary %d to start again", err, refusal)
+			}
+			if err := c.PutBlob(ctx, d, int64(len(blob)), bytes.NewReader(blob)); err != nil {
+				t.Fatalf("again: %v", err)
+			}
+			n := strconv.Itoa(len(blob))
+			want := []string{"POST tok-1 0", "PUT tok-1 " + n, "POST tok-1 0", "PATCH tok-1 " + n, "PUT tok-1 0"}
+			if refusal == http.StatusUnauthorized {
+				want = []string{"POST tok-1 0", "PUT tok-1 " + n, "POST tok-2 0", "PUT tok-2 " + n}
+			}
+			if !slices.Equal(requests, want) {
+				t.Errorf("requests %q, want %q", requests, want)
+			}
+		})
+	}
+}
+
+// The upload's answers that break the protocol are errors before any
+// byte is sent: a session without a Location, a size below -1.
+func TestClient_PutBlobRefusesBadSessions(t *testing.T) {
+	var puts int
+	f := &fakeRegistry{}
+	f.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			puts++
+		}
+		w.WriteHeader(http.StatusAccepted) // and no Location
+	}))
+	defer f.srv.Close()
+	c := f.client(t, "u", "p", false)
+	if err := c.PutBlob(context.Background(), digest.FromString("x"), 1, strings.NewReader("x")); err == nil || !strings.Contains(err.Error(), "no Location") {
+		t.Errorf("a session without a Location: %v", err)
+	}
+	if err := c.PutBlob(context.Background(), digest.FromString("x"), -5, strings.NewReader("x")); !errors.Is(err, errs.ErrInput) {
+		t.Errorf("a size of -5: %v, want an input error", err)
+	}
+	if puts != 0 {
+		t.Errorf("%d PUTs sent", puts)
+	}
+}
+
+// A registry that has every byte may take longer than the idle time to
+// answer (moving a large blob into S3 takes minutes): the upload waits.
+// A HEAD that the registry redirects to the blob's storage says the blob
+// is there (distribution on S3, GCS or Azure), without following it.
+func TestClient_SlowCommitAndRedirectedHead(t *testing.T) {
+	blob := []byte("a layer's bytes")
+	d := digest.FromBytes(blob)
+	var followed bool
+	f := &fakeRegistry{}
+	f.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/storage":
+			followed = true
+		case r.Method == http.MethodHead:
+			http.Redirect(w, r, "https://storage.example/presigned?X-Amz-Signature=secret", http.StatusTemporaryRedirect)
+		case r.Method == http.MethodPost:
+			w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1")
+			w.WriteHeader(http.StatusAccepted)
+		case r.Method == http.MethodPut:
+			io.ReadAll(r.Body)
+			time.Sleep(600 * time.Millisecond) // three idle times
+			w.WriteHeader(http.StatusCreated)
+		}
+	}))
+	defer f.srv.Close()
+	c := f.client(t, "u", "p", false)
+	c.blobIdle = 200 * time.Millisecond
+	if err := c.PutBlob(context.Background(), d, int64(len(blob)), bytes.NewReader(blob)); err != nil {
+		t.Errorf("a registry slow to answer once it has every byte: %v", err)
+	}
+	if ok, err := c.HasBlob(context.Background(), d); !ok || err != nil || followed {
+		t.Errorf("a HEAD redirected to storage: %v, %v (followed: %v); want there, not followed", ok, err, followed)
+	}
+}
+
+func TestSameHost(t *testing.T) {
+	for _, tc := range []struct {
+		url, host string
+		same      bool
+	}{
+		{"https://reg.example/v2/", "reg.example", true},
+		{"https://reg.example:443/v2/", "reg.example", true},
+		{"https://REG.Example/v2/", "reg.example", true},
+		{"http://reg.example:80/v2/", "reg.example", true},
+		{"https://reg.example:5000/v2/", "reg.example:5000", true},
+		{"http://reg.example:443/v2/", "reg.example", false},
+		{"https://reg.example:8443/v2/", "reg.example", false},
+		{"https://other.example/v2/", "reg.example", false},
+		{"https://[::1]:443/v2/", "[::1]", true},
+		{"https://reg.example.evil/v2/", "reg.example", false},
+	} {
+		u, err := url.Parse(tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sameHost(u, tc.host); got != tc.same {
+			t.Errorf("sameHost(%s, %s) = %v, want %v", tc.url, tc.host, got, tc.same)
+		}
+	}
 }

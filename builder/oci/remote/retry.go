@@ -150,6 +150,9 @@ type Error struct {
 	// RetryAfter is the wait the registry asked for (Retry-After, with a
 	// 429 or 503), at most a minute; 0 when it asked for none.
 	RetryAfter time.Duration
+	// Restart is an upload whose session the registry lost, or whose
+	// token expired: it may start again from its first request.
+	Restart bool
 }
 
 func (e *Error) Error() string {
@@ -163,7 +166,7 @@ func (e *Error) Error() string {
 // Temporary reports whether the same request may succeed later: a request
 // timeout, too many requests, or a server error that is not "not
 // implemented" (what go-containerregistry's transport.Error retries).
-func (e *Error) Temporary() bool { return temporaryStatus(e.StatusCode) }
+func (e *Error) Temporary() bool { return e.Restart || temporaryStatus(e.StatusCode) }
 
 func temporaryStatus(s int) bool {
 	switch s {
@@ -233,6 +236,10 @@ func Temporary(err error) bool {
 	)
 	if errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify) || errors.As(err, &refused) {
 		return false
+	}
+	var ours *Error
+	if errors.As(err, &ours) {
+		return ours.Temporary()
 	}
 	if s := StatusCode(err); s != 0 {
 		return temporaryStatus(s)
