@@ -6,18 +6,21 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/images/errs"
 
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
@@ -265,5 +268,52 @@ func TestMirror_AsksAtOnce(t *testing.T) {
 	}
 	if d := rep.Destinations[0]; d.BlobsPushed != 3 || !d.Verified {
 		t.Errorf("%+v: want the config and 2 layers sent, and verified", d)
+	}
+}
+
+// A push that fails on one blob still reports the blobs it sent before:
+// here the config and one layer go, then the other layer arrives
+// corrupted from the source (held until they went).
+func TestMirror_FailedPushCountsWhatWent(t *testing.T) {
+	src, dst := registrytest.New(t, registrytest.Options{}), registrytest.New(t, registrytest.Options{})
+	sp, dp := registrytest.NewProxy(t, src), registrytest.NewProxy(t, dst)
+	hosts := registrytest.Hosts(t, src, sp, dst, dp)
+	ref := registrytest.Push(t, hosts, src.Host+"/agents/tool:1", ocitest.Options{Layers: 2, Size: 4096, Seed: 71})
+	c, err := hosts.Client(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := c.Manifest(context.Background(), ref.Digest().String(), remote.MaxManifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m imgspecv1.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	bad := m.Layers[1].Digest.String()
+	othersIn := make(chan struct{})
+	var sent atomic.Int32
+	dp.Set(registrytest.Faults{OnResponse: func(e registrytest.Entry) {
+		if e.Method == http.MethodPut && strings.Contains(e.Query, "digest=") && e.Status == http.StatusCreated && sent.Add(1) == 2 {
+			close(othersIn)
+		}
+	}})
+	sp.Set(registrytest.Faults{CorruptBlob: bad, OnRequest: func(e registrytest.Entry) {
+		if e.Method == http.MethodGet && strings.HasSuffix(e.Path, "/blobs/"+bad) {
+			select {
+			case <-othersIn:
+			case <-time.After(10 * time.Second):
+				t.Errorf("the other two blobs never went")
+			}
+		}
+	}})
+	from, _ := oci.ParseReference("docker://"+sp.Host+"/agents/tool:1", nil)
+	rep, err := Mirror(context.Background(), from, []Destination{dest(t, dp.Host+"/m/tool")}, MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir(), Verify: VerifyNone}})
+	if !errors.Is(err, errs.ErrIntegrity) {
+		t.Fatalf("%v, want an integrity error", err)
+	}
+	if d := rep.Destinations[0]; d.BlobsPushed != 2 || d.BytesPushed == 0 {
+		t.Errorf("2 blobs went before the failure; the report says %d blobs, %d bytes", d.BlobsPushed, d.BytesPushed)
 	}
 }

@@ -66,7 +66,12 @@ func (p *run) transfer(ctx context.Context, src types.ImageReference, srcSys *ty
 	// needs nothing sent. Nothing is written before it answers.
 	// (Verification, after, reads it back.)
 	top := digest.FromBytes(raw)
-	there := ask(func() bool { return p.has(ctx, w, top) })
+	actx, cancel := context.WithCancel(ctx)
+	there := ask(func() bool { return p.has(actx, w, top) })
+	defer func() {
+		cancel() // when an earlier failure returns before the answer
+		there.wait()
+	}()
 	manifests, blobs, err := p.manifestsOf(ctx, s, raw, log)
 	if err != nil {
 		return err
@@ -94,10 +99,11 @@ func (p *run) transfer(ctx context.Context, src types.ImageReference, srcSys *ty
 		log.WithField("digest", top.String()).Debug("the destination has the manifest: nothing to send")
 		return nil
 	}
+	// What went is counted, whether the rest did or not.
+	st.add(job.stats.pushed, job.stats.skipped, job.stats.bytes)
 	if err != nil {
 		return err
 	}
-	st.add(job.stats.pushed, job.stats.skipped, job.stats.bytes)
 	// Manifests by digest, children first.
 	for _, m := range manifests {
 		d := digest.FromBytes(m)

@@ -596,8 +596,8 @@ func (c *Client) PutManifest(ctx context.Context, ref, mediaType string, raw []b
 }
 
 // HasBlob reports whether the repository has the blob d (HEAD
-// blobs/d): true for a 200, or a redirect to its storage (distribution
-// on S3, GCS or Azure answers so, and the redirect is not followed);
+// blobs/d): true for a 200, or a redirect to its storage on another host
+// (distribution on S3, GCS or Azure answers so; it is not followed);
 // false for a 404; an *Error for any other answer.
 func (c *Client) HasBlob(ctx context.Context, d digest.Digest) (bool, error) {
 	if err := d.Validate(); err != nil {
@@ -613,10 +613,16 @@ func (c *Client) HasBlob(ctx context.Context, d digest.Digest) (bool, error) {
 	}
 	resp.Body.Close()
 	switch resp.StatusCode {
-	case http.StatusOK, http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+	case http.StatusOK:
 		return true, nil
 	case http.StatusNotFound:
 		return false, nil
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		// To storage on another host; one on this host (a login page, a
+		// moved registry) says nothing about the blob.
+		if to, err := resp.Location(); err == nil && !sameHost(to, c.host) {
+			return true, nil
+		}
 	}
 	return false, c.statusError(http.MethodHead, u, resp, nil)
 }
@@ -628,8 +634,8 @@ func (c *Client) HasBlob(ctx context.Context, d digest.Digest) (bool, error) {
 // registry checks before it keeps the blob. (c/image and crane send the
 // body in a PATCH between them, a third round trip; c/image also asks
 // again whether the blob is there.) A registry that refuses that PUT
-// (404 or 405: Artifactory 6, older Pulp) is sent the body in a PATCH
-// from then on.
+// (405, or a 404 other than a lost session: Artifactory 6, older Pulp) is
+// sent the body in a PATCH from then on.
 //
 // At most size+1 bytes are read: a source that sends more fails the
 // upload with an *errs.IntegrityError. An upload the registry stops
@@ -686,7 +692,11 @@ func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.
 			return err
 		}
 		loc = withDigest(loc, d)
-		if resp, err = c.send(ctx, c.http, request{method: http.MethodPut, url: loc, authz: authz}); err != nil {
+		// The registry stores the blob now (moves it into S3): it has
+		// commitWait to answer, as after a body.
+		cctx, cancel := context.WithTimeout(ctx, commitWait)
+		defer cancel()
+		if resp, err = c.send(cctx, c.uploads, request{method: http.MethodPut, url: loc, authz: authz}); err != nil {
 			return err
 		}
 		answer, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -697,9 +707,13 @@ func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.
 		e := c.statusError(method, loc, resp, answer)
 		switch resp.StatusCode {
 		case http.StatusNotFound, http.StatusMethodNotAllowed:
-			// A lost session (the spec: the upload MUST restart), or a
-			// registry that takes the body only in a PATCH.
-			c.chunked.Store(true)
+			// A lost session (BLOB_UPLOAD_UNKNOWN: the spec says the
+			// upload MUST restart), or a registry that takes the body
+			// only in a PATCH (405; Artifactory 6 answers 404
+			// BLOB_UNKNOWN).
+			if !strings.Contains(string(answer), "BLOB_UPLOAD_UNKNOWN") {
+				c.chunked.Store(true)
+			}
 			e.Restart = true
 		case http.StatusUnauthorized:
 			c.forgetPush()

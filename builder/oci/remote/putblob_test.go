@@ -219,8 +219,12 @@ func (zeros) Read(p []byte) (int, error) {
 func TestClient_PutBlobStartsAgain(t *testing.T) {
 	blob := []byte("a layer's bytes")
 	d := digest.FromBytes(blob)
-	for _, refusal := range []int{http.StatusMethodNotAllowed, http.StatusNotFound, http.StatusUnauthorized} {
-		t.Run(strconv.Itoa(refusal), func(t *testing.T) {
+	for _, tc := range []struct {
+		refusal int
+		code    string // in the refusal's body
+	}{{http.StatusMethodNotAllowed, ""}, {http.StatusNotFound, "BLOB_UNKNOWN"}, {http.StatusNotFound, "BLOB_UPLOAD_UNKNOWN"}, {http.StatusUnauthorized, ""}} {
+		refusal := tc.refusal
+		t.Run(strconv.Itoa(refusal)+" "+tc.code, func(t *testing.T) {
 			var mu sync.Mutex
 			var requests []string
 			tokens := 0
@@ -249,8 +253,13 @@ func TestClient_PutBlobStartsAgain(t *testing.T) {
 					w.WriteHeader(http.StatusAccepted)
 				case r.Method == http.MethodPut && len(requests) <= 2:
 					w.WriteHeader(refusal)
-				case r.Method == http.MethodPut && r.URL.Query().Get("digest") == d.String() &&
-					(refusal == http.StatusUnauthorized || r.URL.Query().Get("_state") == "patched" && len(body) == 0):
+					fmt.Fprintf(w, `{"errors":[{"code":"%s"}]}`, tc.code)
+				case r.Method == http.MethodPut && r.URL.Query().Get("digest") == d.String() && bytes.Equal(body, blob):
+					w.WriteHeader(http.StatusCreated)
+				case r.Method == http.MethodPut && r.URL.Query().Get("digest") == d.String() && len(body) == 0 && r.URL.Query().Get("_state") == "patched":
+					// The commit after a PATCH: slower than the client's
+					// time limit for other requests (shortened below).
+					time.Sleep(600 * time.Millisecond)
 					w.WriteHeader(http.StatusCreated)
 				default:
 					w.WriteHeader(http.StatusBadRequest)
@@ -258,6 +267,7 @@ func TestClient_PutBlobStartsAgain(t *testing.T) {
 			}))
 			defer f.srv.Close()
 			c := f.client(t, "u", "p", false)
+			c.http.Timeout = 300 * time.Millisecond
 			ctx := context.Background()
 			err := c.PutBlob(ctx, d, int64(len(blob)), bytes.NewReader(blob))
 			var e *Error
@@ -269,8 +279,11 @@ func TestClient_PutBlobStartsAgain(t *testing.T) {
 			}
 			n := strconv.Itoa(len(blob))
 			want := []string{"POST tok-1 0", "PUT tok-1 " + n, "POST tok-1 0", "PATCH tok-1 " + n, "PUT tok-1 0"}
-			if refusal == http.StatusUnauthorized {
+			switch {
+			case refusal == http.StatusUnauthorized:
 				want = []string{"POST tok-1 0", "PUT tok-1 " + n, "POST tok-2 0", "PUT tok-2 " + n}
+			case tc.code == "BLOB_UPLOAD_UNKNOWN": // a lost session: the PUT again
+				want = []string{"POST tok-1 0", "PUT tok-1 " + n, "POST tok-1 0", "PUT tok-1 " + n}
 			}
 			if !slices.Equal(requests, want) {
 				t.Errorf("requests %q, want %q", requests, want)
@@ -316,8 +329,10 @@ func TestClient_SlowCommitAndRedirectedHead(t *testing.T) {
 		switch {
 		case r.URL.Path == "/storage":
 			followed = true
-		case r.Method == http.MethodHead:
+		case r.Method == http.MethodHead && r.URL.Path == "/v2/team/agent/blobs/"+d.String():
 			http.Redirect(w, r, "https://storage.example/presigned?X-Amz-Signature=secret", http.StatusTemporaryRedirect)
+		case r.Method == http.MethodHead:
+			http.Redirect(w, r, "/login", http.StatusFound)
 		case r.Method == http.MethodPost:
 			w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1")
 			w.WriteHeader(http.StatusAccepted)
@@ -335,6 +350,9 @@ func TestClient_SlowCommitAndRedirectedHead(t *testing.T) {
 	}
 	if ok, err := c.HasBlob(context.Background(), d); !ok || err != nil || followed {
 		t.Errorf("a HEAD redirected to storage: %v, %v (followed: %v); want there, not followed", ok, err, followed)
+	}
+	if ok, err := c.HasBlob(context.Background(), digest.FromString("other")); ok || StatusCode(err) != http.StatusFound {
+		t.Errorf("a HEAD redirected to a login page on the registry: %v, %v; want the 302 as an error", ok, err)
 	}
 }
 
