@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/agentforge/agentforge/images/errs"
@@ -71,6 +72,20 @@ type Server struct {
 	Addr string
 	srv  *http.Server
 	done chan error
+
+	mu    sync.Mutex
+	fresh map[net.Conn]bool // connections that have not begun a request
+}
+
+// track keeps the connections that have not begun a request.
+func (s *Server) track(c net.Conn, state http.ConnState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if state == http.StateNew {
+		s.fresh[c] = true
+	} else {
+		delete(s.fresh, c)
+	}
 }
 
 // Start listens on cfg.Addr and serves in the background.
@@ -83,7 +98,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: listen %s: %w", cfg.Addr, err)
 	}
-	s := &Server{Addr: ln.Addr().String(), srv: &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}, done: make(chan error, 1)}
+	s := &Server{Addr: ln.Addr().String(), srv: &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second}, done: make(chan error, 1), fresh: map[net.Conn]bool{}}
+	s.srv.ConnState = s.track
 	go func() {
 		if cfg.TLSCert != "" && cfg.TLSKey != "" {
 			s.done <- s.srv.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
@@ -103,9 +119,19 @@ func (s *Server) Wait() error {
 	return err
 }
 
-// Close stops the server.
+// Close stops the server: it stops listening, lets the requests under
+// way finish (for up to 5 s), and closes at once the connections that
+// never began one (a client's transport may dial one more than it uses;
+// net/http's Shutdown would wait 5 s for each).
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	return s.srv.Shutdown(ctx)
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.srv.Shutdown(ctx) }()
+	s.mu.Lock()
+	for c := range s.fresh {
+		c.Close()
+	}
+	s.mu.Unlock()
+	return <-stopped
 }
