@@ -258,9 +258,9 @@ func (p *run) close() { os.RemoveAll(p.tmp) }
 
 func (p *run) sys(host string) *types.SystemContext {
 	sys := p.hosts.For(host)
-	// Where blobs were seen, kept between runs: it is what lets c/image
-	// mount a blob from another repository of the same registry instead of
-	// sending it again.
+	// Where blobs were seen, kept between runs in the work dir (c/image's
+	// blob-info cache, which a transfer's mounts read too: a blob another
+	// repository of the registry has is mounted, not sent again).
 	sys.BlobInfoCacheDir = p.work
 	return sys
 }
