@@ -33,7 +33,7 @@ import (
 
 // Client speaks the distribution API to one repository: the calls c/image
 // does not offer (the OCI 1.1 referrers API), and the manifest and blob
-// reads and manifest writes that would each cost a c/image client. It
+// reads and writes (and mounts) that would each cost a c/image client. It
 // reaches the registry as c/image would with Hosts.For: the same
 // credentials (auth file, credential helpers, identity tokens), CA
 // certificates and insecure hosts (HTTPS without verification, then plain
