@@ -3,6 +3,8 @@ package publisher
 import (
 	"context"
 	"errors"
+	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/agentforge/agentforge/publisher/sign"
 	"github.com/agentforge/agentforge/publisher/sign/signtest"
+	logtest "github.com/sirupsen/logrus/hooks/test"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/manifest"
 )
@@ -157,4 +160,52 @@ func unreliableUpstream(t *testing.T, name string, o ocitest.Options) (*registry
 	regs := remote.Registries{Insecure: []string{proxy.Host, mir.Host}, Retry: remote.RetryPolicy{Delay: 5 * time.Millisecond}}
 	hosts := registrytest.Open(t, regs)
 	return proxy, mir, regs, hosts, registrytest.Push(t, hosts, proxy.Host+"/"+name, o)
+}
+
+// A source whose connection breaks half way through a layer does not make
+// the mirror read that layer again from its start: the read goes on from
+// where it broke (a ranged GET, which distribution answers 206), and the
+// log says so. The mirror is byte for byte the source.
+func TestMirror_ReadsOnAfterABrokenLayer(t *testing.T) {
+	proxy, mir, regs, hosts, ref := unreliableUpstream(t, "up/agent:1", ocitest.Options{Layers: 1, Size: 4 << 20, Seed: 74, Uncompressed: true})
+	ctx := context.Background()
+	raw, err := oci.Manifest(ctx, mustRef(t, "docker://"+ref.String()), hosts.For(proxy.Host))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.OCI1FromManifest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer := m.Layers[0].Digest.String()
+	logger, logs := logtest.NewNullLogger()
+	regs.Log = logger
+	proxy.Set(registrytest.Faults{BreakBlobs: map[string]int{layer: 1}})
+	rep, err := Mirror(ctx, mustRef(t, "docker://"+proxy.Host+"/up/agent:1"), []Destination{dest(t, mir.Host+"/mirror/agent", "1")},
+		MirrorOptions{Options: Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Verify: VerifyFull}})
+	if err != nil {
+		t.Fatalf("a broken layer read failed the mirror: %v", err)
+	}
+	if proxy.Broken() != 1 {
+		t.Fatalf("%d reads broken, want 1", proxy.Broken())
+	}
+	if got := rep.Destinations[0].Digest; got != ref.Digest().String() {
+		t.Errorf("mirrored %s, want %s", got, ref.Digest())
+	}
+	var statuses []int
+	for _, e := range proxy.Log() {
+		if e.Method == http.MethodGet && strings.HasSuffix(e.Path, "/blobs/"+layer) {
+			statuses = append(statuses, e.Status)
+		}
+	}
+	if !slices.Equal(statuses, []int{http.StatusOK, http.StatusPartialContent}) {
+		t.Errorf("layer GETs answered %v, want the broken 200, then a 206 for the rest", statuses)
+	}
+	said := false
+	for _, e := range logs.AllEntries() {
+		said = said || strings.Contains(e.Message, "reading on from there")
+	}
+	if !said {
+		t.Error("the resumed read was not logged")
+	}
 }

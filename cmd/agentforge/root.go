@@ -210,7 +210,7 @@ func (a *app) closeStore(s storage.Store) {
 // registry flags, with mirrors for pulls and the retry policy; its files
 // are removed when the command ends.
 func (a *app) hosts(mirrors []remote.Mirror, retry remote.RetryPolicy) (*remote.Hosts, error) {
-	r := remote.Registries{Mirrors: mirrors, Insecure: a.insecure, AuthFile: a.authFile, CAFile: a.caFile, Secrets: a.secrets, Retry: retry}
+	r := remote.Registries{Mirrors: mirrors, Insecure: a.insecure, AuthFile: a.authFile, CAFile: a.caFile, Secrets: a.secrets, Retry: retry, Log: a.log}
 	h, cleanup, err := r.OpenTemp()
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -58,6 +59,10 @@ type Faults struct {
 	// 503 Service Unavailable: the first N reads for a value N > 0, every
 	// read for a value below 0.
 	UnavailableBlobs map[string]int
+	// BreakBlobs sends half of the body of GETs of the blobs named (by
+	// digest), then breaks the connection: the first N reads for a value
+	// N > 0, every read for a value below 0.
+	BreakBlobs map[string]int
 	// BusyManifests answers reads (GET, HEAD) of the manifests named (by
 	// tag or digest) with 429 Too Many Requests and Retry-After: 1, as
 	// UnavailableBlobs counts.
@@ -89,6 +94,7 @@ type Proxy struct {
 	sessions  int
 	dropped   int
 	refused   map[string]int // reads refused (503, 429), by blob digest or manifest ref
+	broken    map[string]int // blob reads broken, by digest
 	swallowed int
 	log       []Entry
 }
@@ -109,6 +115,7 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 	}
 	p := &Proxy{}
 	rp.ModifyResponse = func(resp *http.Response) error {
+		p.breakBlob(resp)
 		p.mu.Lock()
 		corrupt := p.faults.CorruptBlob
 		p.mu.Unlock()
@@ -127,6 +134,12 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if v := recover(); v != nil {
+				p.record(r, rec.status) // a response aborted mid-body (BreakBlobs)
+				panic(v)
+			}
+		}()
 		p.mu.Lock()
 		for from, to := range p.faults.SwapManifest {
 			if strings.HasSuffix(r.URL.Path, "/manifests/"+from) {
@@ -163,6 +176,45 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 	t.Cleanup(srv.Close)
 	p.Host = strings.TrimPrefix(srv.URL, "http://")
 	return p
+}
+
+// breakBlob makes resp's body end in an error half way, as
+// Faults.BreakBlobs says: the reverse proxy then aborts the response, and
+// the client is left with an unexpected EOF.
+func (p *Proxy) breakBlob(resp *http.Response) {
+	_, d, blob := strings.Cut(resp.Request.URL.Path, "/blobs/")
+	if !blob || resp.Request.Method != http.MethodGet || resp.ContentLength < 2 || (resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent) {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n, listed := p.faults.BreakBlobs[d]
+	if !listed || (n >= 0 && p.broken[d] >= n) {
+		return
+	}
+	if p.broken == nil {
+		p.broken = map[string]int{}
+	}
+	p.broken[d]++
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(io.LimitReader(resp.Body, resp.ContentLength/2), errReader{}), resp.Body}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("injected: connection broken") }
+
+// Broken counts the blob reads broken (Faults.BreakBlobs).
+func (p *Proxy) Broken() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, c := range p.broken {
+		n += c
+	}
+	return n
 }
 
 // Set replaces the faults.

@@ -25,6 +25,7 @@ import (
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/redact"
 	"github.com/opencontainers/go-digest"
+	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/pkg/docker/config"
 	"go.podman.io/image/v5/pkg/tlsclientconfig"
@@ -62,6 +63,10 @@ type Client struct {
 	secrets *redact.Set
 	// blobIdle is how long a blob's body may stall (0: blobIdle).
 	blobIdle time.Duration
+	// resumeWait is the pause before a broken blob read goes on (0:
+	// resumeWait).
+	resumeWait time.Duration
+	log        logrus.FieldLogger // nil: nothing logged
 
 	mu     sync.Mutex
 	scheme string            // https, or http once an insecure host answered only that
@@ -147,6 +152,7 @@ func (h *Hosts) newClient(repo reference.Named) (*Client, error) {
 		creds:   creds,
 		secrets: sec,
 		scheme:  "https",
+		log:     h.cfg.Log,
 	}, nil
 }
 
@@ -325,6 +331,7 @@ type request struct {
 	body        []byte
 	stream      io.Reader // with length bytes (-1: unknown)
 	length      int64
+	rangeFrom   int64    // > 0: ask for the body from this byte on (Range: bytes=N-)
 	authz       string   // Authorization to send; "" for the client's current one
 	scopes      []string // a write's token scopes besides pull,push on the repository
 }
@@ -400,6 +407,9 @@ func (c *Client) send(ctx context.Context, hc *http.Client, r request) (*http.Re
 		req.ContentLength = r.length
 	}
 	req.Header.Set("User-Agent", "agentforge")
+	if r.rangeFrom > 0 {
+		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", r.rangeFrom))
+	}
 	if r.accept != "" {
 		req.Header.Set("Accept", r.accept)
 	}
@@ -454,92 +464,6 @@ func (c *Client) Manifest(ctx context.Context, ref string, max int64) ([]byte, e
 	}
 	_, body, err := c.get(ctx, u, manifestTypes, max)
 	return body, c.secrets.Error(err)
-}
-
-// OpenBlob opens the blob d for reading, following the registry's
-// redirect to its storage (over HTTPS, without credentials, when that is
-// another host). The caller closes it and checks what it reads against d.
-// A blob the registry does not have is an *Error with StatusCode 404.
-func (c *Client) OpenBlob(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
-	if err := d.Validate(); err != nil {
-		return nil, errs.Inputf("blob %q: %w", d, err)
-	}
-	u, err := c.url(nil, "blobs/"+d.String())
-	if err != nil {
-		return nil, c.secrets.Error(err)
-	}
-	// However slow the link, bytes keep coming; a body that stops for
-	// blobIdle is abandoned (a temporary error: the caller may retry).
-	ctx, cancel := context.WithCancelCause(ctx)
-	idle := c.blobIdle
-	if idle <= 0 {
-		idle = blobIdle
-	}
-	timer := time.AfterFunc(idle, func() { cancel(&StallError{What: "blob " + d.String(), Idle: idle}) })
-	resp, err := c.do(ctx, c.blobs, request{method: http.MethodGet, url: u})
-	if err != nil {
-		timer.Stop()
-		cancel(nil)
-		var stall *StallError
-		if errors.As(context.Cause(ctx), &stall) {
-			return nil, stall
-		}
-		return nil, c.secrets.Error(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		resp.Body.Close()
-		timer.Stop()
-		cancel(nil)
-		return nil, c.statusError(http.MethodGet, u, resp, body)
-	}
-	return &watchedBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel, timer: timer, idle: idle}, nil
-}
-
-// blobIdle is how long a blob's body may send nothing before it is
-// abandoned.
-const blobIdle = 5 * time.Minute
-
-// StallError is a transfer abandoned after Idle without a byte. It is a
-// timeout (net.Error), so temporary.
-type StallError struct {
-	What string
-	Idle time.Duration
-}
-
-func (e *StallError) Error() string {
-	return fmt.Sprintf("%s: nothing received for %s", e.What, e.Idle)
-}
-func (e *StallError) Timeout() bool   { return true }
-func (e *StallError) Temporary() bool { return true }
-
-// watchedBody is a blob's body whose every byte puts off its idle timer.
-type watchedBody struct {
-	io.ReadCloser
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
-	idle   time.Duration
-}
-
-func (b *watchedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if n > 0 {
-		b.timer.Reset(b.idle)
-	}
-	if err != nil && err != io.EOF {
-		var stall *StallError
-		if errors.As(context.Cause(b.ctx), &stall) {
-			return n, stall
-		}
-	}
-	return n, err
-}
-
-func (b *watchedBody) Close() error {
-	b.timer.Stop()
-	b.cancel(nil)
-	return b.ReadCloser.Close()
 }
 
 // ManifestDigest is the digest of the manifest a tag (or digest) names

@@ -807,14 +807,20 @@ func testPutManifest(t *testing.T, mode string) {
 }
 
 // A blob's body that stops sending is abandoned after the idle time with a
-// temporary *StallError; a slow body that keeps sending is read whole,
-// however long it takes in all.
+// temporary *StallError, once the read from where it stopped stalls too;
+// a slow body that keeps sending is read whole, however long it takes in
+// all.
 func TestClient_OpenBlobAbandonsAStalledBody(t *testing.T) {
 	release := make(chan struct{})
+	var mu sync.Mutex
+	var ranges []string
 	reg := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fl := w.(http.Flusher)
 		switch r.URL.Path {
 		case "/v2/team/agent/blobs/" + digest.FromString("stalls").String():
+			mu.Lock()
+			ranges = append(ranges, r.Header.Get("Range"))
+			mu.Unlock()
 			fmt.Fprint(w, "sta")
 			fl.Flush()
 			<-release // and nothing more
@@ -831,7 +837,7 @@ func TestClient_OpenBlobAbandonsAStalledBody(t *testing.T) {
 	defer reg.Close()
 	defer close(release) // before Close, which waits for the handler
 	c := (&fakeRegistry{srv: reg}).client(t, "u", "p", false)
-	c.blobIdle = 100 * time.Millisecond
+	c.blobIdle, c.resumeWait = 100*time.Millisecond, time.Millisecond
 
 	rc, err := c.OpenBlob(context.Background(), digest.FromString("slow but steady"))
 	if err != nil {
@@ -855,7 +861,12 @@ func TestClient_OpenBlobAbandonsAStalledBody(t *testing.T) {
 		t.Fatalf("stalled body: %q, %v; want what came, then a temporary *StallError", body, err)
 	}
 	if took := time.Since(start); took > 5*time.Second {
-		t.Errorf("abandoned after %s, want about 100 ms", took)
+		t.Errorf("abandoned after %s, want about 200 ms", took)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(ranges, ",") != ",bytes=3-" {
+		t.Errorf("GETs with Range %q, want a second one from byte 3", ranges)
 	}
 }
 

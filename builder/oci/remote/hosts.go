@@ -11,6 +11,7 @@ import (
 
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/redact"
+	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/pkg/docker/config"
 	"go.podman.io/image/v5/types"
 	"gopkg.in/yaml.v3"
@@ -40,6 +41,9 @@ type Registries struct {
 	// use (passwords, identity tokens, bearer tokens), so that the caller
 	// can redact them from its own output; nil means a private set.
 	Secrets *redact.Set
+	// Log, when set, is told of the blob reads that broke and went on
+	// (see Client.OpenBlob).
+	Log logrus.FieldLogger
 }
 
 // Hosts is a Registries made ready for use: the CA bundle and any

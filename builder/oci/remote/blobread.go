@@ -1,0 +1,271 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/opencontainers/go-digest"
+)
+
+// OpenBlob opens the blob d for reading, following the registry's
+// redirect to its storage (over HTTPS, without credentials, when that is
+// another host). The caller closes it and checks what it reads against d.
+// A blob the registry does not have is an *Error with StatusCode 404.
+//
+// A read whose connection breaks, or that receives nothing for the idle
+// time, goes on where it stopped (Range: bytes=N-), as c/image's docker
+// transport does: at once the first time, then whenever resumeProgress
+// more bytes came since the last time, so a large layer over a poor link
+// is not read again from its first byte, and a registry that breaks every
+// read early is not asked forever. A registry that ignores the Range
+// sends the blob from its start again; what was already read is skipped.
+// The caller's cancellation ends the read at once.
+func (c *Client) OpenBlob(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
+	if err := d.Validate(); err != nil {
+		return nil, errs.Inputf("blob %q: %w", d, err)
+	}
+	u, err := c.url(nil, "blobs/"+d.String())
+	if err != nil {
+		return nil, c.secrets.Error(err)
+	}
+	body, err := c.openBlob(ctx, u, d, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &blobBody{c: c, ctx: ctx, u: u, d: d, body: body, resumedAt: -1}, nil
+}
+
+// openBlob sends one GET of the blob d at u, for its bytes from from on.
+func (c *Client) openBlob(ctx context.Context, u *url.URL, d digest.Digest, from int64) (*watchedBody, error) {
+	// However slow the link, bytes keep coming; a body that stops for
+	// blobIdle is abandoned (a temporary error).
+	ctx, cancel := context.WithCancelCause(ctx)
+	idle := c.blobIdle
+	if idle <= 0 {
+		idle = blobIdle
+	}
+	timer := time.AfterFunc(idle, func() { cancel(&StallError{What: "blob " + d.String(), Idle: idle}) })
+	resp, err := c.do(ctx, c.blobs, request{method: http.MethodGet, url: u, rangeFrom: from})
+	if err != nil {
+		timer.Stop()
+		cancel(nil)
+		var stall *StallError
+		if errors.As(context.Cause(ctx), &stall) {
+			return nil, stall
+		}
+		return nil, c.secrets.Error(err)
+	}
+	body := &watchedBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel, timer: timer, idle: idle}
+	switch {
+	case resp.StatusCode == http.StatusOK && from > 0:
+		// The Range was ignored: the blob comes from its start again.
+		if _, err := io.CopyN(io.Discard, body, from); err != nil {
+			body.Close()
+			return nil, fmt.Errorf("skip the %d bytes already read: %w", from, err)
+		}
+		return body, nil
+	case resp.StatusCode == http.StatusOK:
+		return body, nil
+	case resp.StatusCode == http.StatusPartialContent && from > 0:
+		if err := checkContentRange(resp.Header.Values("Content-Range"), from); err != nil {
+			body.Close()
+			return nil, err
+		}
+		return body, nil
+	}
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	body.Close()
+	return nil, c.statusError(http.MethodGet, u, resp, msg)
+}
+
+// checkContentRange checks that a 206 answer's Content-Range ("bytes
+// F-L/T" or "bytes F-L/*") starts at from and runs to the blob's end.
+func checkContentRange(h []string, from int64) error {
+	bad := func(why string) error {
+		return fmt.Errorf("the registry answered Range: bytes=%d- with Content-Range %q: %s", from, h, why)
+	}
+	if len(h) != 1 {
+		return bad("want one")
+	}
+	spec, ok := strings.CutPrefix(h[0], "bytes ")
+	rng, total, ok2 := strings.Cut(spec, "/")
+	first, last, ok3 := strings.Cut(rng, "-")
+	if !ok || !ok2 || !ok3 {
+		return bad("not bytes F-L/T")
+	}
+	f, err := strconv.ParseUint(first, 10, 63)
+	if err != nil || int64(f) != from {
+		return bad("another start")
+	}
+	l, err := strconv.ParseUint(last, 10, 63)
+	if err != nil || l < f {
+		return bad("not bytes F-L/T")
+	}
+	if total != "*" {
+		if t, err := strconv.ParseUint(total, 10, 63); err != nil || l+1 != t {
+			return bad("not to the end")
+		}
+	}
+	return nil
+}
+
+// resumeProgress is how many bytes a read must have brought since it last
+// went on after a break to go on after the next one.
+const resumeProgress = 1 << 20
+
+// resumeWait is the pause before a broken read asks again.
+const resumeWait = time.Second
+
+// blobBody is a blob's body that goes on after a broken connection (see
+// OpenBlob).
+type blobBody struct {
+	c         *Client
+	ctx       context.Context // the caller's
+	u         *url.URL
+	d         digest.Digest
+	offset    int64 // bytes read
+	resumedAt int64 // offset of the last resume; -1 before any
+	err       error // the error that ended the read
+
+	mu     sync.Mutex
+	body   *watchedBody // the connection read now; nil once closed
+	closed bool
+}
+
+func (b *blobBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	for {
+		b.mu.Lock()
+		body, closed := b.body, b.closed
+		b.mu.Unlock()
+		if closed {
+			return 0, errClosedBlob
+		}
+		n, err := body.Read(p)
+		b.offset += int64(n)
+		if err == nil || err == io.EOF || b.ctx.Err() != nil || b.isClosed() {
+			return n, err
+		}
+		if b.resumedAt >= 0 && b.offset-b.resumedAt < resumeProgress {
+			b.err = err
+			return n, err
+		}
+		if rerr := b.resume(); rerr != nil {
+			b.err = fmt.Errorf("%w (reading on from byte %d: %v)", err, b.offset, rerr)
+			return n, b.err
+		}
+		if b.c.log != nil {
+			b.c.log.WithField("blob", b.d.String()).Infof("the read broke at byte %d (%v): reading on from there", b.offset, b.c.secrets.Error(err))
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+var errClosedBlob = errors.New("read of a closed blob")
+
+func (b *blobBody) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+// resume replaces the broken connection with one for the rest of the
+// blob.
+func (b *blobBody) resume() error {
+	b.mu.Lock()
+	b.body.Close()
+	b.mu.Unlock()
+	wait := b.c.resumeWait
+	if wait <= 0 {
+		wait = resumeWait
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-b.ctx.Done():
+		return b.ctx.Err()
+	}
+	body, err := b.c.openBlob(b.ctx, b.u, b.d, b.offset)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		body.Close()
+		return errClosedBlob
+	}
+	b.body = body
+	b.resumedAt = b.offset
+	return nil
+}
+
+func (b *blobBody) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	return b.body.Close()
+}
+
+// blobIdle is how long a blob's body may send nothing before it is
+// abandoned.
+const blobIdle = 5 * time.Minute
+
+// StallError is a transfer abandoned after Idle without a byte. It is a
+// timeout (net.Error), so temporary.
+type StallError struct {
+	What string
+	Idle time.Duration
+}
+
+func (e *StallError) Error() string {
+	return fmt.Sprintf("%s: nothing received for %s", e.What, e.Idle)
+}
+func (e *StallError) Timeout() bool   { return true }
+func (e *StallError) Temporary() bool { return true }
+
+// watchedBody is a blob's body whose every byte puts off its idle timer.
+type watchedBody struct {
+	io.ReadCloser
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	idle   time.Duration
+}
+
+func (b *watchedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF {
+		var stall *StallError
+		if errors.As(context.Cause(b.ctx), &stall) {
+			return n, stall
+		}
+	}
+	return n, err
+}
+
+func (b *watchedBody) Close() error {
+	b.timer.Stop()
+	b.cancel(nil)
+	return b.ReadCloser.Close()
+}
