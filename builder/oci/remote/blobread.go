@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/agentforge/agentforge/images/errs"
@@ -27,8 +29,9 @@ import (
 // more bytes came since the last time, so a large layer over a poor link
 // is not read again from its first byte, and a registry that breaks every
 // read early is not asked forever. A registry that ignores the Range
-// sends the blob from its start again; what was already read is skipped.
-// The caller's cancellation ends the read at once.
+// sends the blob from its start again; what was already read is skipped,
+// once (a second time, the read fails). The caller's cancellation, or
+// Close, ends the read at once.
 func (c *Client) OpenBlob(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
 	if err := d.Validate(); err != nil {
 		return nil, errs.Inputf("blob %q: %w", d, err)
@@ -37,24 +40,33 @@ func (c *Client) OpenBlob(ctx context.Context, d digest.Digest) (io.ReadCloser, 
 	if err != nil {
 		return nil, c.secrets.Error(err)
 	}
-	body, err := c.openBlob(ctx, u, d, 0)
+	b := &blobBody{c: c, ctx: ctx, u: u, d: d, size: -1, resumedAt: -1}
+	b.life, b.end = context.WithCancelCause(ctx)
+	b.body, err = b.open(0)
 	if err != nil {
+		b.end(nil)
 		return nil, err
 	}
-	return &blobBody{c: c, ctx: ctx, u: u, d: d, body: body, resumedAt: -1}, nil
+	return b, nil
 }
 
-// openBlob sends one GET of the blob d at u, for its bytes from from on.
-func (c *Client) openBlob(ctx context.Context, u *url.URL, d digest.Digest, from int64) (*watchedBody, error) {
+// errAtEnd is a resumed read's answer that the blob has no bytes past
+// the offset: the read was whole.
+var errAtEnd = errors.New("nothing past the end")
+
+// open sends one GET of the blob, for its bytes from from on, and checks
+// the answer against what the first one said of the blob's size.
+func (b *blobBody) open(from int64) (*watchedBody, error) {
+	c := b.c
 	// However slow the link, bytes keep coming; a body that stops for
 	// blobIdle is abandoned (a temporary error).
-	ctx, cancel := context.WithCancelCause(ctx)
+	ctx, cancel := context.WithCancelCause(b.life)
 	idle := c.blobIdle
 	if idle <= 0 {
 		idle = blobIdle
 	}
-	timer := time.AfterFunc(idle, func() { cancel(&StallError{What: "blob " + d.String(), Idle: idle}) })
-	resp, err := c.do(ctx, c.blobs, request{method: http.MethodGet, url: u, rangeFrom: from})
+	timer := time.AfterFunc(idle, func() { cancel(&StallError{What: "blob " + b.d.String(), Idle: idle}) })
+	resp, err := c.do(ctx, c.blobs, request{method: http.MethodGet, url: b.u, rangeFrom: from})
 	if err != nil {
 		timer.Stop()
 		cancel(nil)
@@ -65,33 +77,54 @@ func (c *Client) openBlob(ctx context.Context, u *url.URL, d digest.Digest, from
 		return nil, c.secrets.Error(err)
 	}
 	body := &watchedBody{ReadCloser: resp.Body, ctx: ctx, cancel: cancel, timer: timer, idle: idle}
+	fail := func(err error) (*watchedBody, error) {
+		body.Close()
+		return nil, err
+	}
 	switch {
-	case resp.StatusCode == http.StatusOK && from > 0:
-		// The Range was ignored: the blob comes from its start again.
-		if _, err := io.CopyN(io.Discard, body, from); err != nil {
-			body.Close()
-			return nil, fmt.Errorf("skip the %d bytes already read: %w", from, err)
-		}
+	case resp.StatusCode == http.StatusOK && from == 0:
+		b.size = resp.ContentLength
 		return body, nil
 	case resp.StatusCode == http.StatusOK:
-		return body, nil
-	case resp.StatusCode == http.StatusPartialContent && from > 0:
-		if err := checkContentRange(resp.Header.Values("Content-Range"), from); err != nil {
-			body.Close()
-			return nil, err
+		// The Range was ignored: the blob comes from its start again.
+		if b.skipped {
+			return fail(fmt.Errorf("the registry ignores Range: bytes=%d- again", from))
+		}
+		b.skipped = true
+		if b.size >= 0 && resp.ContentLength >= 0 && resp.ContentLength != b.size {
+			return fail(fmt.Errorf("the blob is %d bytes now, %d before", resp.ContentLength, b.size))
+		}
+		if _, err := io.CopyN(io.Discard, body, from); err != nil {
+			return fail(fmt.Errorf("skip the %d bytes already read: %w", from, err))
 		}
 		return body, nil
+	case resp.StatusCode == http.StatusPartialContent && from > 0:
+		if err := checkContentRange(resp.Header.Values("Content-Range"), from, b.size, resp.ContentLength); err != nil {
+			return fail(err)
+		}
+		return body, nil
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && from > 0 && (b.size < 0 || b.size == from) &&
+		resp.Header.Get("Content-Range") == fmt.Sprintf("bytes */%d", from):
+		// The connection broke after the last byte.
+		body.Close()
+		return nil, errAtEnd
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	body.Close()
-	return nil, c.statusError(http.MethodGet, u, resp, msg)
+	return nil, c.statusError(http.MethodGet, b.u, resp, msg)
 }
 
-// checkContentRange checks that a 206 answer's Content-Range ("bytes
-// F-L/T" or "bytes F-L/*") starts at from and runs to the blob's end.
-func checkContentRange(h []string, from int64) error {
+// checkContentRange checks a 206 answer to Range: bytes=from-: its one
+// Content-Range ("bytes F-L/T" or "bytes F-L/*") starts at from and runs
+// to the blob's end, which is size when known (>= 0), and the body is
+// that long when its length is known (length >= 0).
+func checkContentRange(h []string, from, size, length int64) error {
 	bad := func(why string) error {
-		return fmt.Errorf("the registry answered Range: bytes=%d- with Content-Range %q: %s", from, h, why)
+		v := strings.Join(h, ", ")
+		if len(v) > 100 {
+			v = v[:100] + "…"
+		}
+		return fmt.Errorf("the registry answered Range: bytes=%d- with Content-Range %q: %s", from, v, why)
 	}
 	if len(h) != 1 {
 		return bad("want one")
@@ -115,6 +148,12 @@ func checkContentRange(h []string, from int64) error {
 			return bad("not to the end")
 		}
 	}
+	if size >= 0 && int64(l)+1 != size {
+		return bad(fmt.Sprintf("the blob was %d bytes", size))
+	}
+	if length >= 0 && length != int64(l-f)+1 {
+		return bad(fmt.Sprintf("the body is %d bytes", length))
+	}
 	return nil
 }
 
@@ -129,17 +168,23 @@ const resumeWait = time.Second
 // OpenBlob).
 type blobBody struct {
 	c         *Client
-	ctx       context.Context // the caller's
+	ctx       context.Context         // the caller's
+	life      context.Context         // ends with the caller's, or at Close
+	end       context.CancelCauseFunc // ends life
 	u         *url.URL
 	d         digest.Digest
+	size      int64 // the blob's size as the first answer gave it; -1: not known
+	skipped   bool  // a resumed read skipped what came from a registry that ignored the Range
 	offset    int64 // bytes read
 	resumedAt int64 // offset of the last resume; -1 before any
 	err       error // the error that ended the read
 
 	mu     sync.Mutex
-	body   *watchedBody // the connection read now; nil once closed
+	body   *watchedBody // the connection read now
 	closed bool
 }
+
+var errClosedBlob = errors.New("read of a closed blob")
 
 func (b *blobBody) Read(p []byte) (int, error) {
 	if b.err != nil {
@@ -154,14 +199,25 @@ func (b *blobBody) Read(p []byte) (int, error) {
 		}
 		n, err := body.Read(p)
 		b.offset += int64(n)
-		if err == nil || err == io.EOF || b.ctx.Err() != nil || b.isClosed() {
+		if err == nil || err == io.EOF || !broken(err) {
 			return n, err
 		}
 		if b.resumedAt >= 0 && b.offset-b.resumedAt < resumeProgress {
 			b.err = err
 			return n, err
 		}
-		if rerr := b.resume(); rerr != nil {
+		switch rerr := b.resume(); {
+		case rerr == errAtEnd:
+			b.err = io.EOF
+			return n, io.EOF
+		case b.ctx.Err() != nil:
+			// The caller's cancellation, not the link's.
+			b.err = context.Cause(b.ctx)
+			return n, b.err
+		case b.life.Err() != nil:
+			b.err = errClosedBlob
+			return n, b.err
+		case rerr != nil:
 			b.err = fmt.Errorf("%w (reading on from byte %d: %v)", err, b.offset, rerr)
 			return n, b.err
 		}
@@ -174,12 +230,13 @@ func (b *blobBody) Read(p []byte) (int, error) {
 	}
 }
 
-var errClosedBlob = errors.New("read of a closed blob")
-
-func (b *blobBody) isClosed() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.closed
+// broken reports whether err ends a read because the link broke or
+// stalled (what is worth reading on after), not because of what was sent.
+func broken(err error) bool {
+	var stall *StallError
+	var ne net.Error
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.As(err, &stall) || errors.As(err, &ne)
 }
 
 // resume replaces the broken connection with one for the rest of the
@@ -196,10 +253,10 @@ func (b *blobBody) resume() error {
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-b.ctx.Done():
-		return b.ctx.Err()
+	case <-b.life.Done():
+		return context.Cause(b.life)
 	}
-	body, err := b.c.openBlob(b.ctx, b.u, b.d, b.offset)
+	body, err := b.open(b.offset)
 	if err != nil {
 		return err
 	}
@@ -221,6 +278,7 @@ func (b *blobBody) Close() error {
 		return nil
 	}
 	b.closed = true
+	b.end(errClosedBlob)
 	return b.body.Close()
 }
 

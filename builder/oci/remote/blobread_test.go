@@ -24,6 +24,8 @@ import (
 type brokenLink struct {
 	blob   []byte
 	serve  func(w http.ResponseWriter, from int64, try int)
+	max    int // GETs answered; those after fail the test (0: no bound)
+	t      *testing.T
 	mu     sync.Mutex
 	ranges []string
 }
@@ -37,6 +39,11 @@ func (l *brokenLink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l.ranges = append(l.ranges, r.Header.Get("Range"))
 	try := len(l.ranges)
 	l.mu.Unlock()
+	if l.max > 0 && try > l.max {
+		l.t.Errorf("GET %d (Range %q): more than the %d expected", try, r.Header.Get("Range"), l.max)
+		http.Error(w, "too many", http.StatusInternalServerError)
+		return
+	}
 	var from int64
 	if rg := r.Header.Get("Range"); rg != "" {
 		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimPrefix(rg, "bytes="), "-"), 10, 64)
@@ -89,10 +96,13 @@ func hangUp(w http.ResponseWriter) {
 // A blob read whose connection breaks goes on from where it stopped
 // (Range: bytes=N-), checked against the answer's Content-Range, until it
 // has every byte; a registry that ignores the Range is read from the start
-// with what came skipped. It gives up, with the break's own error, when
-// the break comes before resumeProgress bytes since the last resume, or
-// the registry's answer to the Range is wrong. Modelled on c/image's
-// docker/body_reader.go (v5.38.0), which resumes the same way.
+// with what came skipped, once; a 416 "bytes */N" at byte N ends a read
+// that broke after its last byte. It gives up, with the break's own
+// error, when the break comes before resumeProgress bytes since the last
+// resume, or the registry's answer to the Range is wrong (another start,
+// short of the end, a body shorter than its Content-Range). Modelled on
+// c/image's docker/body_reader.go (v5.38.0), which resumes the same way
+// (and fails where the Range is ignored).
 func TestClient_OpenBlobReadsOnAfterABreak(t *testing.T) {
 	const size = 3<<20 + 12345
 	blob := make([]byte, size)
@@ -100,10 +110,11 @@ func TestClient_OpenBlobReadsOnAfterABreak(t *testing.T) {
 	rng.Read(blob)
 	half := int64(size / 2)
 	for _, tc := range []struct {
-		name   string
-		serve  func(l *brokenLink, w http.ResponseWriter, from int64, try int)
-		ranges []string // the GETs' Range headers
-		err    string   // in the read's error; "" for a whole read
+		name    string
+		serve   func(l *brokenLink, w http.ResponseWriter, from int64, try int)
+		ranges  []string // the GETs' Range headers
+		openErr string   // in OpenBlob's error
+		err     string   // in the read's error; "" for a whole read
 	}{{
 		name: "breaks once",
 		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
@@ -131,11 +142,53 @@ func TestClient_OpenBlobReadsOnAfterABreak(t *testing.T) {
 		},
 		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
 	}, {
+		name: "ignores the range twice",
+		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
+			l.send(w, 0, int(from)+1100<<10) // 200, and breaks 1.1 MiB past from
+		},
+		ranges: []string{"", "bytes=1126400-", "bytes=2252800-"},
+		err:    "ignores Range: bytes=2252800- again",
+	}, {
+		name: "breaks after the last byte",
+		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
+			if try == 1 {
+				w.Write(l.blob) // chunked: no length, and no last chunk
+				hangUp(w)
+				return
+			}
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+		},
+		ranges: []string{"", fmt.Sprintf("bytes=%d-", size)},
+	}, {
+		name: "answers 206 to a plain GET",
+		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", size-1, size))
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(l.blob)
+		},
+		ranges:  []string{""},
+		openErr: "206",
+	}, {
+		name: "sends less than its Content-Range",
+		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
+			if try == 1 {
+				l.send(w, from, int(half))
+				return
+			}
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, size-1, size))
+			w.Header().Set("Content-Length", "10")
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(l.blob[from : from+10])
+		},
+		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		err:    "the body is 10 bytes",
+	}, {
 		name: "breaks early again",
 		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
-			l.send(w, from, 100<<10)
+			l.send(w, from, 1000<<10) // just short of resumeProgress
 		},
-		ranges: []string{"", "bytes=102400-"},
+		ranges: []string{"", "bytes=1024000-"},
 		err:    "unexpected EOF",
 	}, {
 		name: "answers another start",
@@ -176,13 +229,19 @@ func TestClient_OpenBlobReadsOnAfterABreak(t *testing.T) {
 		err:    "503",
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := &brokenLink{blob: blob}
+			l := &brokenLink{blob: blob, max: len(tc.ranges), t: t}
 			l.serve = func(w http.ResponseWriter, from int64, try int) { tc.serve(l, w, from, try) }
 			reg := httptest.NewTLSServer(l)
 			defer reg.Close()
 			c := (&fakeRegistry{srv: reg}).client(t, "u", "p", false)
 			c.resumeWait = time.Millisecond
 			rc, err := c.OpenBlob(context.Background(), digest.FromBytes(blob))
+			if tc.openErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.openErr) {
+					t.Errorf("OpenBlob: %v, want an error with %q", err, tc.openErr)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -262,25 +321,78 @@ func TestClient_OpenBlobReadsOnAfterAStallNotACancel(t *testing.T) {
 
 func TestCheckContentRange(t *testing.T) {
 	for _, tc := range []struct {
-		h    []string
-		from int64
-		ok   bool
+		h                  []string
+		from, size, length int64
+		ok                 bool
 	}{
-		{[]string{"bytes 100-199/200"}, 100, true},
-		{[]string{"bytes 100-199/*"}, 100, true},
-		{[]string{"bytes 99-199/200"}, 100, false},
-		{[]string{"bytes 100-198/200"}, 100, false},
-		{[]string{"bytes 100-199/300"}, 100, false},
-		{[]string{"bytes 100-99/100"}, 100, false},
-		{[]string{"bytes +100-199/200"}, 100, false},
-		{[]string{"bytes 100--199/200"}, 100, false},
-		{[]string{"items 100-199/200"}, 100, false},
-		{[]string{"bytes 100-199"}, 100, false},
-		{[]string{"bytes 100-199/200", "bytes 100-199/200"}, 100, false},
-		{nil, 100, false},
+		{[]string{"bytes 100-199/200"}, 100, -1, -1, true},
+		{[]string{"bytes 100-199/200"}, 100, 200, 100, true},
+		{[]string{"bytes 100-199/*"}, 100, 200, -1, true},
+		{[]string{"bytes 100-199/*"}, 100, 300, -1, false},
+		{[]string{"bytes 100-199/200"}, 100, -1, 10, false},
+		{[]string{"bytes 99-199/200"}, 100, -1, -1, false},
+		{[]string{"bytes 100-198/200"}, 100, -1, -1, false},
+		{[]string{"bytes 100-199/300"}, 100, -1, -1, false},
+		{[]string{"bytes 100-99/100"}, 100, -1, -1, false},
+		{[]string{"bytes +100-199/200"}, 100, -1, -1, false},
+		{[]string{"bytes 100--199/200"}, 100, -1, -1, false},
+		{[]string{"items 100-199/200"}, 100, -1, -1, false},
+		{[]string{"bytes 100-199"}, 100, -1, -1, false},
+		{[]string{"bytes 100-199/200", "bytes 100-199/200"}, 100, -1, -1, false},
+		{nil, 100, -1, -1, false},
 	} {
-		if err := checkContentRange(tc.h, tc.from); (err == nil) != tc.ok {
-			t.Errorf("checkContentRange(%q, %d) = %v, want ok %v", tc.h, tc.from, err, tc.ok)
+		if err := checkContentRange(tc.h, tc.from, tc.size, tc.length); (err == nil) != tc.ok {
+			t.Errorf("checkContentRange(%q, %d, %d, %d) = %v, want ok %v", tc.h, tc.from, tc.size, tc.length, err, tc.ok)
 		}
+	}
+	long := []string{"bytes 1-" + strings.Repeat("9", 500_000) + "/*"}
+	if err := checkContentRange(long, 100, -1, -1); err == nil || len(err.Error()) > 300 {
+		t.Errorf("a 500 kB Content-Range: an error of %d bytes, want it cut short", len(fmt.Sprint(err)))
+	}
+}
+
+// A read waiting to go on after a break ends at once when the caller
+// cancels (with the caller's error, which is not temporary) or closes it;
+// neither sends the GET it was waiting to send.
+func TestClient_OpenBlobStopsWaitingToReadOn(t *testing.T) {
+	blob := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	for _, how := range []string{"cancel", "close"} {
+		t.Run(how, func(t *testing.T) {
+			l := &brokenLink{blob: blob, max: 1, t: t}
+			l.serve = func(w http.ResponseWriter, from int64, try int) { l.send(w, from, 1000) }
+			reg := httptest.NewTLSServer(l)
+			defer reg.Close()
+			c := (&fakeRegistry{srv: reg}).client(t, "u", "p", false)
+			c.resumeWait = 10 * time.Second
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			rc, err := c.OpenBlob(ctx, digest.FromBytes(blob))
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.AfterFunc(100*time.Millisecond, func() {
+				if how == "cancel" {
+					cancel()
+				} else {
+					rc.Close()
+				}
+			})
+			start := time.Now()
+			_, err = io.ReadAll(rc)
+			rc.Close()
+			if took := time.Since(start); took > 5*time.Second {
+				t.Errorf("the read ended after %s, want at once", took)
+			}
+			switch {
+			case how == "cancel" && (!errors.Is(err, context.Canceled) || Temporary(err)):
+				t.Errorf("cancelled while waiting: %v (temporary: %v), want context.Canceled, not temporary", err, Temporary(err))
+			case how == "close" && !errors.Is(err, errClosedBlob):
+				t.Errorf("closed while waiting: %v, want %v", err, errClosedBlob)
+			}
+			time.Sleep(200 * time.Millisecond)
+			if g := l.gets(); len(g) != 1 {
+				t.Errorf("GETs %q, want only the first", g)
+			}
+		})
 	}
 }

@@ -165,10 +165,10 @@ func stayOn(plainOK bool) func(req *http.Request, via []*http.Request) error {
 			return &RefusedError{Reason: "stopped after 10 redirects"}
 		}
 		if req.URL.Host != via[0].URL.Host {
-			return &RefusedError{Reason: fmt.Sprintf("refusing the redirect from %s to another host, %s", via[0].URL.Host, req.URL.Redacted())}
+			return &RefusedError{Reason: fmt.Sprintf("refusing the redirect from %s to another host, %s", via[0].URL.Host, withoutQuery(req.URL))}
 		}
 		if req.URL.Scheme != "https" && !plainOK {
-			return &RefusedError{Reason: fmt.Sprintf("refusing the redirect to %s: not HTTPS", req.URL.Redacted())}
+			return &RefusedError{Reason: fmt.Sprintf("refusing the redirect to %s: not HTTPS", withoutQuery(req.URL))}
 		}
 		if req.Method != via[0].Method {
 			// A 301, 302 or 303 turns a write into a GET, whose 200 would
@@ -427,6 +427,12 @@ func (c *Client) send(ctx context.Context, hc *http.Client, r request) (*http.Re
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			if at, perr := url.Parse(ue.URL); perr == nil && at.Host != r.url.Host {
+				ue.URL = withoutQuery(at) // a signed storage URL's signature
+			}
+		}
 		return nil, fmt.Errorf("%s %s: %w", r.method, r.url.Redacted(), err)
 	}
 	return resp, nil
@@ -983,6 +989,14 @@ func (c *Client) token(ctx context.Context, u *url.URL, params map[string]string
 		return "", &RefusedError{Reason: fmt.Sprintf("%s: token from %s: empty", c.host, realm.Redacted())}
 	}
 	return t.Token, nil
+}
+
+// withoutQuery is u as an error may show it: without its credentials or
+// query (a signed storage URL's signature is in the query).
+func withoutQuery(u *url.URL) string {
+	v := *u
+	v.User, v.RawQuery, v.ForceQuery, v.Fragment = nil, "", false, ""
+	return v.String()
 }
 
 // redactErr drops the URL (with the refresh token's query, were it a

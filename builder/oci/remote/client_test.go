@@ -688,9 +688,19 @@ func TestClient_OpenBlobFollowsStorageRedirect(t *testing.T) {
 	if string(body) != "blob bytes" || storageAuth != "" {
 		t.Errorf("read %q; storage got Authorization %q, want none", body, storageAuth)
 	}
-	target = plainStorage.URL + "/bucket/blob"
-	if _, err := c.OpenBlob(context.Background(), d); err == nil || !strings.Contains(err.Error(), "refusing the redirect") {
-		t.Errorf("a redirect to plain HTTP on another host: %v, want refused", err)
+	target = plainStorage.URL + "/bucket/blob?X-Amz-Signature=s3cret-signature"
+	if _, err := c.OpenBlob(context.Background(), d); err == nil || !strings.Contains(err.Error(), "refusing the redirect") || strings.Contains(err.Error(), "s3cret-signature") {
+		t.Errorf("a redirect to plain HTTP on another host: %v, want refused, without the URL's signature", err)
+	}
+	// A storage that hangs up: the error names it without the signature.
+	hangs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close()
+	}))
+	defer hangs.Close()
+	target = hangs.URL + "/bucket/blob?X-Amz-Signature=s3cret-signature"
+	if _, err := c.OpenBlob(context.Background(), d); err == nil || strings.Contains(err.Error(), "s3cret-signature") || !strings.Contains(err.Error(), strings.TrimPrefix(hangs.URL, "https://")) {
+		t.Errorf("a storage that hangs up: %v, want an error naming it, without the URL's signature", err)
 	}
 	raw, err := c.Manifest(context.Background(), "v1", 1<<20)
 	if err != nil || string(raw) != `{"schemaVersion":2}` {
