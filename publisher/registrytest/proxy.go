@@ -207,11 +207,14 @@ type errReader struct{}
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("injected: connection broken") }
 
 // Broken counts the blob reads broken (Faults.BreakBlobs).
-func (p *Proxy) Broken() int {
+func (p *Proxy) Broken() int { return p.total(func() map[string]int { return p.broken }) }
+
+// total is the sum of the counts in the map m returns, read under the lock.
+func (p *Proxy) total(m func() map[string]int) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
-	for _, c := range p.broken {
+	for _, c := range m() {
 		n += c
 	}
 	return n
@@ -316,15 +319,7 @@ func (p *Proxy) Swallowed() int {
 }
 
 // Unavailable counts the reads refused (Faults.UnavailableBlobs, BusyManifests).
-func (p *Proxy) Unavailable() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for _, c := range p.refused {
-		n += c
-	}
-	return n
-}
+func (p *Proxy) Unavailable() int { return p.total(func() map[string]int { return p.refused }) }
 
 // fault injects upload failures; it reports whether it answered.
 func (p *Proxy) fault(w http.ResponseWriter, r *http.Request) bool {
