@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/agentforge/agentforge/images/yamlkeys"
 	"gopkg.in/yaml.v3"
 )
 
@@ -57,36 +57,15 @@ func kindName(k yaml.Kind) string {
 
 // decodeStrict decodes mapping node n into out (a pointer to a struct without
 // its own UnmarshalYAML) after checking that every key is one of out's yaml
-// field names. yaml.v3 does not carry Decoder.KnownFields into custom
-// unmarshalers, hence this check.
+// field names (see package yamlkeys).
 func decodeStrict(n *yaml.Node, out any) error {
 	if n.Kind != yaml.MappingNode {
 		return &lineError{n.Line, fmt.Sprintf("expected a mapping, found %s", kindName(n.Kind))}
 	}
-	known := yamlKeys(reflect.TypeOf(out).Elem())
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
-		if _, ok := known[k.Value]; !ok {
-			names := make([]string, 0, len(known))
-			for name := range known {
-				names = append(names, name)
-			}
-			sort.Strings(names)
-			return &lineError{k.Line, fmt.Sprintf("unknown key %q (allowed here: %s)", k.Value, strings.Join(names, ", "))}
-		}
+	if k, known := yamlkeys.Unknown(n, reflect.TypeOf(out).Elem()); k != nil {
+		return &lineError{k.Line, fmt.Sprintf("unknown key %q (allowed here: %s)", k.Value, strings.Join(known, ", "))}
 	}
 	return convertYAMLError(n.Decode(out))
-}
-
-func yamlKeys(t reflect.Type) map[string]struct{} {
-	keys := map[string]struct{}{}
-	for i := 0; i < t.NumField(); i++ {
-		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
-		if tag != "" && tag != "-" {
-			keys[tag] = struct{}{}
-		}
-	}
-	return keys
 }
 
 var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)

@@ -21,6 +21,7 @@ import (
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/progress"
 	"github.com/agentforge/agentforge/images/redact"
+	"github.com/agentforge/agentforge/images/yamlkeys"
 	"github.com/agentforge/agentforge/jenkins"
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/agentforge/agentforge/publisher/sign"
@@ -103,13 +104,8 @@ type JenkinsFile struct {
 func (j *JenkinsFile) UnmarshalYAML(n *yaml.Node) error {
 	type plain JenkinsFile
 	// Node.Decode does not refuse unknown keys as the file's decoder does.
-	if n.Kind == yaml.MappingNode {
-		known := yamlKeys(reflect.TypeOf(plain{}))
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if k := n.Content[i]; !known[k.Value] {
-				return fmt.Errorf("line %d: field %s not found in the jenkins section", k.Line, k.Value)
-			}
-		}
+	if k, _ := yamlkeys.Unknown(n, reflect.TypeOf(plain{})); k != nil {
+		return fmt.Errorf("line %d: field %s not found in the jenkins section", k.Line, k.Value)
 	}
 	v := plain{Template: jenkins.Template{InstanceCap: -1}}
 	if err := n.Decode(&v); err != nil {
@@ -412,26 +408,4 @@ func (f *File) Config(env Env) (Config, error) {
 		}
 	}
 	return c, c.Check()
-}
-
-// yamlKeys are the keys a struct type reads from YAML (inline structs'
-// included; "-" left out).
-func yamlKeys(t reflect.Type) map[string]bool {
-	keys := map[string]bool{}
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		switch {
-		case opts == "inline":
-			for k := range yamlKeys(f.Type) {
-				keys[k] = true
-			}
-		case name == "-" || !f.IsExported():
-		case name == "":
-			keys[strings.ToLower(f.Name)] = true
-		default:
-			keys[name] = true
-		}
-	}
-	return keys
 }
