@@ -99,8 +99,12 @@ func (b *blobBody) open(from int64) (*watchedBody, error) {
 		}
 		return body, nil
 	case resp.StatusCode == http.StatusPartialContent && from > 0:
-		if err := checkContentRange(resp.Header.Values("Content-Range"), from, b.size, resp.ContentLength); err != nil {
+		total, err := checkContentRange(resp.Header.Values("Content-Range"), from, b.size, resp.ContentLength)
+		if err != nil {
 			return fail(err)
+		}
+		if b.size < 0 {
+			b.size = total
 		}
 		return body, nil
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && from > 0 && (b.size < 0 || b.size == from) &&
@@ -117,8 +121,9 @@ func (b *blobBody) open(from int64) (*watchedBody, error) {
 // checkContentRange checks a 206 answer to Range: bytes=from-: its one
 // Content-Range ("bytes F-L/T" or "bytes F-L/*") starts at from and runs
 // to the blob's end, which is size when known (>= 0), and the body is
-// that long when its length is known (length >= 0).
-func checkContentRange(h []string, from, size, length int64) error {
+// that long when its length is known (length >= 0). It returns the
+// blob's size, L+1.
+func checkContentRange(h []string, from, size, length int64) (int64, error) {
 	bad := func(why string) error {
 		v := strings.Join(h, ", ")
 		if len(v) > 100 {
@@ -127,34 +132,34 @@ func checkContentRange(h []string, from, size, length int64) error {
 		return fmt.Errorf("the registry answered Range: bytes=%d- with Content-Range %q: %s", from, v, why)
 	}
 	if len(h) != 1 {
-		return bad("want one")
+		return -1, bad("want one")
 	}
 	spec, ok := strings.CutPrefix(h[0], "bytes ")
 	rng, total, ok2 := strings.Cut(spec, "/")
 	first, last, ok3 := strings.Cut(rng, "-")
 	if !ok || !ok2 || !ok3 {
-		return bad("not bytes F-L/T")
+		return -1, bad("not bytes F-L/T")
 	}
 	f, err := strconv.ParseUint(first, 10, 63)
 	if err != nil || int64(f) != from {
-		return bad("another start")
+		return -1, bad("another start")
 	}
 	l, err := strconv.ParseUint(last, 10, 63)
 	if err != nil || l < f {
-		return bad("not bytes F-L/T")
+		return -1, bad("not bytes F-L/T")
 	}
 	if total != "*" {
 		if t, err := strconv.ParseUint(total, 10, 63); err != nil || l+1 != t {
-			return bad("not to the end")
+			return -1, bad("not to the end")
 		}
 	}
 	if size >= 0 && int64(l)+1 != size {
-		return bad(fmt.Sprintf("the blob was %d bytes", size))
+		return -1, bad(fmt.Sprintf("the blob was %d bytes", size))
 	}
 	if length >= 0 && length != int64(l-f)+1 {
-		return bad(fmt.Sprintf("the body is %d bytes", length))
+		return -1, bad(fmt.Sprintf("the body is %d bytes", length))
 	}
-	return nil
+	return int64(l) + 1, nil
 }
 
 // resumeProgress is how many bytes a read must have brought since it last
@@ -199,6 +204,11 @@ func (b *blobBody) Read(p []byte) (int, error) {
 		}
 		n, err := body.Read(p)
 		b.offset += int64(n)
+		if err == io.EOF && b.size >= 0 && b.offset != b.size {
+			// A body with no length (chunked, or to the connection's
+			// close) that ended short of the blob.
+			err = io.ErrUnexpectedEOF
+		}
 		if err == nil || err == io.EOF || !broken(err) {
 			return n, err
 		}
@@ -218,7 +228,8 @@ func (b *blobBody) Read(p []byte) (int, error) {
 			b.err = errClosedBlob
 			return n, b.err
 		case rerr != nil:
-			b.err = fmt.Errorf("%w (reading on from byte %d: %v)", err, b.offset, rerr)
+			// Both kept: a resume answered 404 or 401 is not temporary.
+			b.err = fmt.Errorf("%w (reading on from byte %d: %w)", err, b.offset, rerr)
 			return n, b.err
 		}
 		if b.c.log != nil {

@@ -115,6 +115,7 @@ func TestClient_OpenBlobReadsOnAfterABreak(t *testing.T) {
 		ranges  []string // the GETs' Range headers
 		openErr string   // in OpenBlob's error
 		err     string   // in the read's error; "" for a whole read
+		status  int      // the error's StatusCode (0: none); temporary unless a 4xx
 	}{{
 		name: "breaks once",
 		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
@@ -184,6 +185,45 @@ func TestClient_OpenBlobReadsOnAfterABreak(t *testing.T) {
 		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
 		err:    "the body is 10 bytes",
 	}, {
+		name: "ends its 206 early",
+		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
+			if try == 1 {
+				l.send(w, from, int(half))
+				return
+			}
+			// Chunked, and cleanly ended 6000 bytes on.
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, size-1, size))
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(l.blob[from : from+6000])
+		},
+		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		err:    "unexpected EOF",
+	}, {
+		name: "answers 416 at another end",
+		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
+			if try == 1 {
+				l.send(w, from, int(half))
+				return
+			}
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", from))
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+		},
+		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		err:    "416",
+		status: http.StatusRequestedRangeNotSatisfiable,
+	}, {
+		name: "ignores the range with another blob",
+		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
+			if try == 1 {
+				l.send(w, from, int(half))
+				return
+			}
+			w.Header().Set("Content-Length", strconv.Itoa(size+1))
+			w.Write(append(l.blob, 'x'))
+		},
+		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		err:    fmt.Sprintf("the blob is %d bytes now, %d before", size+1, size),
+	}, {
 		name: "breaks early again",
 		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
 			l.send(w, from, 1000<<10) // just short of resumeProgress
@@ -227,6 +267,19 @@ func TestClient_OpenBlobReadsOnAfterABreak(t *testing.T) {
 		},
 		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
 		err:    "503",
+		status: http.StatusServiceUnavailable,
+	}, {
+		name: "no longer has the blob",
+		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
+			if try == 1 {
+				l.send(w, from, int(half))
+				return
+			}
+			http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN"}]}`, http.StatusNotFound)
+		},
+		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		err:    "404",
+		status: http.StatusNotFound,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := &brokenLink{blob: blob, max: len(tc.ranges), t: t}
@@ -257,6 +310,9 @@ func TestClient_OpenBlobReadsOnAfterABreak(t *testing.T) {
 				}
 				if !bytes.Equal(got, blob[:len(got)]) {
 					t.Errorf("the %d bytes read before the error are not the blob's", len(got))
+				}
+				if temp := tc.status == 0 || tc.status >= 500; StatusCode(err) != tc.status || Temporary(err) != temp {
+					t.Errorf("error %v: status %d, temporary %v; want status %d, temporary %v", err, StatusCode(err), Temporary(err), tc.status, temp)
 				}
 			}
 			if g := l.gets(); strings.Join(g, ",") != strings.Join(tc.ranges, ",") {
@@ -341,12 +397,12 @@ func TestCheckContentRange(t *testing.T) {
 		{[]string{"bytes 100-199/200", "bytes 100-199/200"}, 100, -1, -1, false},
 		{nil, 100, -1, -1, false},
 	} {
-		if err := checkContentRange(tc.h, tc.from, tc.size, tc.length); (err == nil) != tc.ok {
+		if total, err := checkContentRange(tc.h, tc.from, tc.size, tc.length); (err == nil) != tc.ok || (err == nil && total != 200) {
 			t.Errorf("checkContentRange(%q, %d, %d, %d) = %v, want ok %v", tc.h, tc.from, tc.size, tc.length, err, tc.ok)
 		}
 	}
 	long := []string{"bytes 1-" + strings.Repeat("9", 500_000) + "/*"}
-	if err := checkContentRange(long, 100, -1, -1); err == nil || len(err.Error()) > 300 {
+	if _, err := checkContentRange(long, 100, -1, -1); err == nil || len(err.Error()) > 300 {
 		t.Errorf("a 500 kB Content-Range: an error of %d bytes, want it cut short", len(fmt.Sprint(err)))
 	}
 }

@@ -429,8 +429,8 @@ func (c *Client) send(ctx context.Context, hc *http.Client, r request) (*http.Re
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
-			if at, perr := url.Parse(ue.URL); perr == nil && at.Host != r.url.Host {
-				ue.URL = withoutQuery(at) // a signed storage URL's signature
+			if at, perr := url.Parse(ue.URL); perr == nil && at.String() != r.url.String() {
+				ue.URL = withoutQuery(at) // where a redirect led: a signed storage URL's signature
 			}
 		}
 		return nil, fmt.Errorf("%s %s: %w", r.method, r.url.Redacted(), err)

@@ -692,6 +692,12 @@ func TestClient_OpenBlobFollowsStorageRedirect(t *testing.T) {
 	if _, err := c.OpenBlob(context.Background(), d); err == nil || !strings.Contains(err.Error(), "refusing the redirect") || strings.Contains(err.Error(), "s3cret-signature") {
 		t.Errorf("a redirect to plain HTTP on another host: %v, want refused, without the URL's signature", err)
 	}
+	// A redirect to plain HTTP on the registry's own host: refused, the
+	// query left out too.
+	target = "http://" + strings.TrimPrefix(reg.URL, "https://") + "/bucket/blob?X-Amz-Signature=s3cret-signature"
+	if _, err := c.OpenBlob(context.Background(), d); err == nil || !strings.Contains(err.Error(), "not HTTPS") || strings.Contains(err.Error(), "s3cret-signature") {
+		t.Errorf("a redirect to plain HTTP on the same host: %v, want refused, without the URL's signature", err)
+	}
 	// A storage that hangs up: the error names it without the signature.
 	hangs := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, _, _ := w.(http.Hijacker).Hijack()
