@@ -36,7 +36,7 @@ DEPS     := gcc libc6-dev git ca-certificates busybox-static skopeo podman runc 
 
 export CGO_ENABLED := 1
 
-.PHONY: all build test test-short lint deps demo clean bench bench-cache dist dist-deps builder-image fuzz
+.PHONY: all build test test-short lint deps demo clean bench bench-cache dist dist-deps builder-image fuzz race
 
 all: build
 
@@ -60,7 +60,17 @@ deps:
 # The whole suite. Build tests run buildah in-process and need root.
 test: deps lint bin/cosign
 	$(GO) test -tags "$(TAGS)" -count=1 -timeout 30m ./...
+	$(MAKE) race
 	$(MAKE) fuzz
+
+# The race detector over agentforge's own concurrency: the registry client,
+# attachments, and registry-to-registry copies (mirror, index). Publishing
+# from local storage is left out: c/storage v1.61's lockfile races with
+# itself under concurrent readers (podman-container-tools/container-libs#657,
+# fixed in go.podman.io/storage v1.65, which needs a newer buildah).
+race:
+	$(GO) test -tags "$(TAGS)" -race -short -count=1 ./builder/oci/remote/ ./publisher/attachments/
+	$(GO) test -tags "$(TAGS)" -race -short -count=1 -run 'TestMirror|TestIndex' ./publisher/
 
 # The parsers of what registries answer, fuzzed for FUZZTIME each (their
 # seeds, and any input a run finds failing, which go test writes under the
