@@ -69,8 +69,7 @@ func (l *brokenLink) send(w http.ResponseWriter, from int64, max int) {
 	total := int64(len(l.blob))
 	w.Header().Set("Content-Length", strconv.FormatInt(total-from, 10))
 	if from > 0 {
-		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, total-1, total))
-		w.WriteHeader(http.StatusPartialContent)
+		partial(w, from, total-1, total)
 	}
 	rest := l.blob[from:]
 	if max < 0 || max >= len(rest) {
@@ -79,6 +78,13 @@ func (l *brokenLink) send(w http.ResponseWriter, from int64, max int) {
 	}
 	w.Write(rest[:max])
 	hangUp(w)
+}
+
+// partial writes the head of a 206 answer for bytes first to last of
+// total.
+func partial(w http.ResponseWriter, first, last, total int64) {
+	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", first, last, total))
+	w.WriteHeader(http.StatusPartialContent)
 }
 
 // hangUp closes the connection under a handler mid-body: the client reads
@@ -91,6 +97,18 @@ func hangUp(w http.ResponseWriter) {
 	}
 	buf.Flush()
 	conn.Close()
+}
+
+// afterABreak is a serve that breaks the first GET half way through the
+// blob, and answers the next ones with answer.
+func afterABreak(answer func(l *brokenLink, w http.ResponseWriter, from int64)) func(*brokenLink, http.ResponseWriter, int64, int) {
+	return func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
+		if try == 1 {
+			l.send(w, from, len(l.blob)/2)
+			return
+		}
+		answer(l, w, from)
+	}
 }
 
 // A blob read whose connection breaks goes on from where it stopped
@@ -109,6 +127,7 @@ func TestClient_OpenBlobReadsOnAfterABreak(t *testing.T) {
 	rng := rand.NewChaCha8([32]byte{7})
 	rng.Read(blob)
 	half := int64(size / 2)
+	resumedAtHalf := []string{"", fmt.Sprintf("bytes=%d-", half)} // the GETs of a read broken half way, then resumed
 	for _, tc := range []struct {
 		name    string
 		serve   func(l *brokenLink, w http.ResponseWriter, from int64, try int)
@@ -118,14 +137,10 @@ func TestClient_OpenBlobReadsOnAfterABreak(t *testing.T) {
 		status  int      // the error's StatusCode (0: none); temporary unless a 4xx
 	}{{
 		name: "breaks once",
-		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
-			if try == 1 {
-				l.send(w, from, int(half))
-				return
-			}
+		serve: afterABreak(func(l *brokenLink, w http.ResponseWriter, from int64) {
 			l.send(w, from, -1)
-		},
-		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		}),
+		ranges: resumedAtHalf,
 	}, {
 		name: "breaks every 1.2 MiB",
 		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
@@ -141,7 +156,7 @@ func TestClient_OpenBlobReadsOnAfterABreak(t *testing.T) {
 			}
 			l.send(w, 0, -1) // 200 and every byte
 		},
-		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		ranges: resumedAtHalf,
 	}, {
 		name: "ignores the range twice",
 		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
@@ -172,56 +187,38 @@ func TestClient_OpenBlobReadsOnAfterABreak(t *testing.T) {
 		openErr: "206",
 	}, {
 		name: "sends less than its Content-Range",
-		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
-			if try == 1 {
-				l.send(w, from, int(half))
-				return
-			}
-			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, size-1, size))
+		serve: afterABreak(func(l *brokenLink, w http.ResponseWriter, from int64) {
 			w.Header().Set("Content-Length", "10")
-			w.WriteHeader(http.StatusPartialContent)
+			partial(w, from, size-1, size)
 			w.Write(l.blob[from : from+10])
-		},
-		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		}),
+		ranges: resumedAtHalf,
 		err:    "the body is 10 bytes",
 	}, {
 		name: "ends its 206 early",
-		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
-			if try == 1 {
-				l.send(w, from, int(half))
-				return
-			}
+		serve: afterABreak(func(l *brokenLink, w http.ResponseWriter, from int64) {
 			// Chunked, and cleanly ended 6000 bytes on.
-			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, size-1, size))
-			w.WriteHeader(http.StatusPartialContent)
+			partial(w, from, size-1, size)
 			w.Write(l.blob[from : from+6000])
-		},
-		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		}),
+		ranges: resumedAtHalf,
 		err:    "unexpected EOF",
 	}, {
 		name: "answers 416 at another end",
-		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
-			if try == 1 {
-				l.send(w, from, int(half))
-				return
-			}
+		serve: afterABreak(func(l *brokenLink, w http.ResponseWriter, from int64) {
 			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", from))
 			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
-		},
-		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		}),
+		ranges: resumedAtHalf,
 		err:    "416",
 		status: http.StatusRequestedRangeNotSatisfiable,
 	}, {
 		name: "ignores the range with another blob",
-		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
-			if try == 1 {
-				l.send(w, from, int(half))
-				return
-			}
+		serve: afterABreak(func(l *brokenLink, w http.ResponseWriter, from int64) {
 			w.Header().Set("Content-Length", strconv.Itoa(size+1))
 			w.Write(append(l.blob, 'x'))
-		},
-		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		}),
+		ranges: resumedAtHalf,
 		err:    fmt.Sprintf("the blob is %d bytes now, %d before", size+1, size),
 	}, {
 		name: "breaks early again",
@@ -232,52 +229,34 @@ func TestClient_OpenBlobReadsOnAfterABreak(t *testing.T) {
 		err:    "unexpected EOF",
 	}, {
 		name: "answers another start",
-		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
-			if try == 1 {
-				l.send(w, from, int(half))
-				return
-			}
-			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from-10, size-1, size))
-			w.WriteHeader(http.StatusPartialContent)
+		serve: afterABreak(func(l *brokenLink, w http.ResponseWriter, from int64) {
+			partial(w, from-10, size-1, size)
 			w.Write(l.blob[from-10:])
-		},
-		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		}),
+		ranges: resumedAtHalf,
 		err:    "another start",
 	}, {
 		name: "answers a range short of the end",
-		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
-			if try == 1 {
-				l.send(w, from, int(half))
-				return
-			}
-			w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, size-2, size))
-			w.WriteHeader(http.StatusPartialContent)
+		serve: afterABreak(func(l *brokenLink, w http.ResponseWriter, from int64) {
+			partial(w, from, size-2, size)
 			w.Write(l.blob[from : size-1])
-		},
-		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		}),
+		ranges: resumedAtHalf,
 		err:    "not to the end",
 	}, {
 		name: "fails the range",
-		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
-			if try == 1 {
-				l.send(w, from, int(half))
-				return
-			}
+		serve: afterABreak(func(l *brokenLink, w http.ResponseWriter, from int64) {
 			http.Error(w, `{"errors":[{"code":"UNAVAILABLE"}]}`, http.StatusServiceUnavailable)
-		},
-		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		}),
+		ranges: resumedAtHalf,
 		err:    "503",
 		status: http.StatusServiceUnavailable,
 	}, {
 		name: "no longer has the blob",
-		serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
-			if try == 1 {
-				l.send(w, from, int(half))
-				return
-			}
+		serve: afterABreak(func(l *brokenLink, w http.ResponseWriter, from int64) {
 			http.Error(w, `{"errors":[{"code":"BLOB_UNKNOWN"}]}`, http.StatusNotFound)
-		},
-		ranges: []string{"", fmt.Sprintf("bytes=%d-", half)},
+		}),
+		ranges: resumedAtHalf,
 		err:    "404",
 		status: http.StatusNotFound,
 	}} {
