@@ -66,33 +66,32 @@ func readDebControl(path string) (debControl, error) {
 	}
 }
 
+// controlDecoders open a control.tar member by the compression its name
+// says; a decoder that holds resources is an io.Closer.
+var controlDecoders = map[string]func(io.Reader) (io.Reader, error){
+	"control.tar":    func(r io.Reader) (io.Reader, error) { return r, nil },
+	"control.tar.gz": func(r io.Reader) (io.Reader, error) { return gzip.NewReader(r) },
+	"control.tar.xz": func(r io.Reader) (io.Reader, error) { return xz.NewReader(r) },
+	"control.tar.zst": func(r io.Reader) (io.Reader, error) {
+		z, err := zstd.NewReader(r)
+		if err != nil {
+			return nil, err
+		}
+		return z.IOReadCloser(), nil
+	},
+}
+
 func controlFromTar(name string, member io.Reader) (debControl, error) {
-	var tr io.Reader
-	switch {
-	case name == "control.tar":
-		tr = member
-	case name == "control.tar.gz":
-		z, err := gzip.NewReader(member)
-		if err != nil {
-			return debControl{}, fmt.Errorf("%s: %w", name, err)
-		}
-		defer z.Close()
-		tr = z
-	case name == "control.tar.xz":
-		z, err := xz.NewReader(member)
-		if err != nil {
-			return debControl{}, fmt.Errorf("%s: %w", name, err)
-		}
-		tr = z
-	case name == "control.tar.zst":
-		z, err := zstd.NewReader(member)
-		if err != nil {
-			return debControl{}, fmt.Errorf("%s: %w", name, err)
-		}
-		defer z.Close()
-		tr = z
-	default:
+	decode, ok := controlDecoders[name]
+	if !ok {
 		return debControl{}, fmt.Errorf("%s: unknown compression", name)
+	}
+	tr, err := decode(member)
+	if err != nil {
+		return debControl{}, fmt.Errorf("%s: %w", name, err)
+	}
+	if c, ok := tr.(io.Closer); ok {
+		defer c.Close()
 	}
 	t := tar.NewReader(tr)
 	for {
