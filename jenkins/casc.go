@@ -76,14 +76,13 @@ func CascFragment(t Template) (string, error) {
 // re-encoded only when something changed: an unchanged run returns doc as
 // it was, byte for byte.
 func MergeCasc(doc []byte, t Template, opts Options) ([]byte, *Outcome, error) {
-	r, err := t.Resolve()
-	if err != nil {
-		return nil, nil, err
-	}
-	d, clouds, err := openDoc(doc, "configuration-as-code YAML", "jenkins", "clouds", yaml.SequenceNode)
-	if err != nil {
-		return nil, nil, err
-	}
+	return mergeDoc(doc, t, "configuration-as-code YAML", "jenkins", "clouds", yaml.SequenceNode, func(r Template, clouds *yaml.Node) (*Outcome, error) {
+		return mergeCascClouds(clouds, r, opts)
+	})
+}
+
+// mergeCascClouds merges r into the jenkins.clouds list.
+func mergeCascClouds(clouds *yaml.Node, r Template, opts Options) (*Outcome, error) {
 	var cloud *yaml.Node
 	for _, c := range clouds.Content {
 		if c.Kind != yaml.MappingNode || len(c.Content) != 2 {
@@ -92,7 +91,7 @@ func MergeCasc(doc []byte, t Template, opts Options) ([]byte, *Outcome, error) {
 		body := c.Content[1]
 		if n := mapValue(body, "name"); n != nil && cascText.in(n.Value) == r.Cloud {
 			if c.Content[0].Value != "kubernetes" {
-				return nil, nil, &Error{Op: "merge into configuration-as-code", Reason: "not-kubernetes", Hint: fmt.Sprintf("cloud %q there is a %s cloud, not a kubernetes one", r.Cloud, c.Content[0].Value)}
+				return nil, &Error{Op: "merge into configuration-as-code", Reason: "not-kubernetes", Hint: fmt.Sprintf("cloud %q there is a %s cloud, not a kubernetes one", r.Cloud, c.Content[0].Value)}
 			}
 			cloud = body
 		}
@@ -102,11 +101,7 @@ func MergeCasc(doc []byte, t Template, opts Options) ([]byte, *Outcome, error) {
 		setKey(cloud, "name", str(r.Cloud, cascText))
 		clouds.Content = append(clouds.Content, mapping("kubernetes", cloud))
 	}
-	out, err := mergeTemplates(cloud, r, opts, cascText, "merge into configuration-as-code")
-	if err != nil {
-		return nil, nil, err
-	}
-	return d.bytes(), out, nil
+	return mergeTemplates(cloud, r, opts, cascText, "merge into configuration-as-code")
 }
 
 // mergeTemplates creates or updates r in the mapping's templates list.
@@ -591,6 +586,24 @@ type yamlDoc struct {
 	orig   []byte
 	root   *yaml.Node
 	before string
+}
+
+// mergeDoc resolves t, opens doc (see openDoc) and lets merge change the
+// value at outer.inner; it returns the document as it is then.
+func mergeDoc(doc []byte, t Template, what, outer, inner string, kind yaml.Kind, merge func(r Template, n *yaml.Node) (*Outcome, error)) ([]byte, *Outcome, error) {
+	r, err := t.Resolve()
+	if err != nil {
+		return nil, nil, err
+	}
+	d, n, err := openDoc(doc, what, outer, inner, kind)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := merge(r, n)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d.bytes(), out, nil
 }
 
 // openDoc parses doc and returns the value at outer.inner in it, a mapping

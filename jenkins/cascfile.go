@@ -118,14 +118,13 @@ var helmKeyRE = regexp.MustCompile(`[^a-z0-9-]+`)
 // template of that name in it is created or updated field by field, as in
 // MergeCasc, with "{{" escaped for tpl and "${" for JCasC.
 func MergeHelmValues(doc []byte, t Template, opts Options) ([]byte, *Outcome, error) {
-	r, err := t.Resolve()
-	if err != nil {
-		return nil, nil, err
-	}
-	d, pts, err := openDoc(doc, "Helm values", "agent", "podTemplates", yaml.MappingNode)
-	if err != nil {
-		return nil, nil, err
-	}
+	return mergeDoc(doc, t, "Helm values", "agent", "podTemplates", yaml.MappingNode, func(r Template, pts *yaml.Node) (*Outcome, error) {
+		return mergeHelmTemplates(pts, r, opts)
+	})
+}
+
+// mergeHelmTemplates merges r into the agent.podTemplates mapping.
+func mergeHelmTemplates(pts *yaml.Node, r Template, opts Options) (*Outcome, error) {
 	key := strings.Trim(helmKeyRE.ReplaceAllString(strings.ToLower(r.Name), "-"), "-")
 	if key == "" {
 		key = "agentforge"
@@ -133,15 +132,15 @@ func MergeHelmValues(doc []byte, t Template, opts Options) ([]byte, *Outcome, er
 	list := &yaml.Node{Kind: yaml.SequenceNode}
 	if v := mapValue(pts, key); v != nil {
 		if v.Kind != yaml.ScalarNode {
-			return nil, nil, &InputError{Msg: fmt.Sprintf("Helm values: agent.podTemplates.%s is not a string (the chart wants a YAML list as text)", key)}
+			return nil, &InputError{Msg: fmt.Sprintf("Helm values: agent.podTemplates.%s is not a string (the chart wants a YAML list as text)", key)}
 		}
 		var n yaml.Node
 		if err := yaml.Unmarshal([]byte(v.Value), &n); err != nil {
-			return nil, nil, &InputError{Msg: fmt.Sprintf("Helm values: agent.podTemplates.%s is not plain YAML (Helm template actions in it?): %v; edit it by hand", key, err)}
+			return nil, &InputError{Msg: fmt.Sprintf("Helm values: agent.podTemplates.%s is not plain YAML (Helm template actions in it?): %v; edit it by hand", key, err)}
 		}
 		if len(n.Content) > 0 {
 			if n.Content[0].Kind != yaml.SequenceNode {
-				return nil, nil, &InputError{Msg: fmt.Sprintf("Helm values: agent.podTemplates.%s is not a list of templates", key)}
+				return nil, &InputError{Msg: fmt.Sprintf("Helm values: agent.podTemplates.%s is not a list of templates", key)}
 			}
 			list = n.Content[0]
 		}
@@ -149,12 +148,12 @@ func MergeHelmValues(doc []byte, t Template, opts Options) ([]byte, *Outcome, er
 	holder := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{plain("templates"), list}}
 	out, err := mergeTemplates(holder, r, opts, helmText, "merge into Helm values")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if r.Cloud != "kubernetes" {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("the chart puts agent.podTemplates into its own cloud (controller.cloudName, default kubernetes), not necessarily %q", r.Cloud))
 	}
 	text := encodeDoc(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{list}}, nil)
 	setKey(pts, key, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: text, Style: yaml.LiteralStyle})
-	return d.bytes(), out, nil
+	return out, nil
 }
