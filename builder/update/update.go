@@ -17,7 +17,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/agentforge/agentforge/builder/oci"
@@ -27,6 +26,7 @@ import (
 	"github.com/agentforge/agentforge/images/cpython"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/httpget"
+	"github.com/agentforge/agentforge/jenkins/version"
 	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/docker"
 	"go.podman.io/image/v5/docker/reference"
@@ -223,30 +223,9 @@ func checkRemoting(ctx context.Context, def *images.Definition, opts Options) (*
 	return f, nil
 }
 
-// NewerRemoting reports whether remoting version a is newer than b. Since
-// JEP-229 versions are BUILD.vHASH (3355.v388858a_47b_33): the build
-// numbers are compared; older dotted versions (4.13.3) by their numbers.
-func NewerRemoting(a, b string) bool {
-	na, nb := remotingNumbers(a), remotingNumbers(b)
-	for i := 0; i < len(na) && i < len(nb); i++ {
-		if na[i] != nb[i] {
-			return na[i] > nb[i]
-		}
-	}
-	return len(na) > len(nb)
-}
-
-func remotingNumbers(v string) []int {
-	var out []int
-	for _, p := range strings.Split(v, ".") {
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			break
-		}
-		out = append(out, n)
-	}
-	return out
-}
+// NewerRemoting reports whether remoting version a is newer than b (see
+// package jenkins/version).
+func NewerRemoting(a, b string) bool { return version.Compare(a, b) > 0 }
 
 func checkBase(ctx context.Context, def *images.Definition, opts Options) (*Finding, error) {
 	if def.Base.Image == "scratch" {

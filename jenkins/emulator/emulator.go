@@ -25,6 +25,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"go/version"
 	"html"
 	"io"
 	"net"
@@ -33,7 +34,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -141,7 +141,7 @@ func Start(opts Options, dir string) (*Server, error) {
 	parts := []part{partCore}
 	switch {
 	case opts.NoKubernetesPlugin:
-	case versionBefore(opts.KubernetesPluginVersion, "1.27.2"):
+	case version.Compare(opts.KubernetesPluginVersion, "1.27.2") < 0:
 		parts = append(parts, partOld)
 	default:
 		parts = append(parts, partPlugin)
@@ -208,29 +208,6 @@ func (s *Server) Node(name string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.nodes[name]
-}
-
-// versionBefore compares the leading dotted numbers of two plugin versions
-// ("1.27.1" < "1.27.2" < "4423.vb_59f230b_ce53").
-func versionBefore(v, than string) bool {
-	nums := func(s string) []int {
-		var n []int
-		for _, f := range strings.Split(s, ".") {
-			i, err := strconv.Atoi(f)
-			if err != nil {
-				break
-			}
-			n = append(n, i)
-		}
-		return n
-	}
-	a, b := nums(v), nums(than)
-	for i := 0; i < len(a) && i < len(b); i++ {
-		if a[i] != b[i] {
-			return a[i] < b[i]
-		}
-	}
-	return len(a) < len(b)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
