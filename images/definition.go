@@ -175,7 +175,7 @@ func Load(fsys fs.FS, name string, overrides map[string]string) (*Definition, er
 	if err != nil {
 		return nil, &DefinitionError{File: file, Msg: fmt.Sprintf("cannot read: %v", err)}
 	}
-	var raw rawDefinition
+	var raw mapping[rawDefinition]
 	if err := yaml.Unmarshal(data, &raw); err != nil {
 		le := fixParserLine(convertYAMLError(err).(*lineError), data)
 		return nil, &DefinitionError{File: file, Line: le.line, Msg: le.msg}
@@ -218,7 +218,8 @@ func (v *validator) errorf(line int, format string, args ...any) {
 	v.errs = append(v.errs, &DefinitionError{File: v.file, Line: line, Msg: fmt.Sprintf(format, args...)})
 }
 
-func (v *validator) build(fsys fs.FS, name string, raw *rawDefinition, overrides map[string]string) *Definition {
+func (v *validator) build(fsys fs.FS, name string, m *mapping[rawDefinition], overrides map[string]string) *Definition {
+	raw := &m.value
 	v.applyOverrides(raw, overrides)
 	def := &Definition{
 		Path: name, FS: fsys,
@@ -226,10 +227,10 @@ func (v *validator) build(fsys fs.FS, name string, raw *rawDefinition, overrides
 		Vars: map[string]string{}, Args: map[string]string{}, Labels: map[string]string{},
 	}
 	if !nameRE.MatchString(def.Name) {
-		v.errorf(lineOr(raw.Name.Line, raw.line), "name %q: want lower-case letters, digits and . _ - separators", def.Name)
+		v.errorf(lineOr(raw.Name.Line, m.line), "name %q: want lower-case letters, digits and . _ - separators", def.Name)
 	}
 	if def.Version == "" {
-		v.errorf(lineOr(raw.Version.Line, raw.line), "version is required")
+		v.errorf(lineOr(raw.Version.Line, m.line), "version is required")
 	} else if !tagRE.MatchString(def.Version) {
 		v.errorf(raw.Version.Line, "version %q cannot be used in a tag", def.Version)
 	}
@@ -239,11 +240,11 @@ func (v *validator) build(fsys fs.FS, name string, raw *rawDefinition, overrides
 		def.Containerfile = "Containerfile"
 	}
 	if cf, err := fs.ReadFile(fsys, def.Containerfile); err != nil {
-		v.errorf(lineOr(raw.Containerfile.Line, raw.line), "Containerfile %q not found in the definition folder", def.Containerfile)
+		v.errorf(lineOr(raw.Containerfile.Line, m.line), "Containerfile %q not found in the definition folder", def.Containerfile)
 	} else if !fromBaseRE.Match(cf) {
-		v.errorf(lineOr(raw.Containerfile.Line, raw.line), "%s has no \"FROM ${BASE_IMAGE}\" line: base.image would be ignored", def.Containerfile)
+		v.errorf(lineOr(raw.Containerfile.Line, m.line), "%s has no \"FROM ${BASE_IMAGE}\" line: base.image would be ignored", def.Containerfile)
 	} else if !finalStageOnBase(cf) {
-		v.errorf(lineOr(raw.Containerfile.Line, raw.line), "%s: the final stage does not build on ${BASE_IMAGE} (directly or through earlier stages): the image would not be what base.image says", def.Containerfile)
+		v.errorf(lineOr(raw.Containerfile.Line, m.line), "%s: the final stage does not build on ${BASE_IMAGE} (directly or through earlier stages): the image would not be what base.image says", def.Containerfile)
 	}
 
 	// Variables first: everything else may refer to them.
@@ -258,9 +259,9 @@ func (v *validator) build(fsys fs.FS, name string, raw *rawDefinition, overrides
 		def.Vars[k] = r.render(raw.Variables[k])
 	}
 
-	def.Base.Image = r.render(raw.Base.Image)
-	def.Base.Digest = r.render(raw.Base.Digest)
-	v.checkBase(def.Base, raw)
+	def.Base.Image = r.render(raw.Base.value.Image)
+	def.Base.Digest = r.render(raw.Base.value.Digest)
+	v.checkBase(def.Base, m)
 	r.builtins["base.image"] = def.Base.Image
 
 	for _, k := range sortedKeys(raw.Args) {
@@ -306,7 +307,7 @@ func (v *validator) build(fsys fs.FS, name string, raw *rawDefinition, overrides
 	}
 	for _, t := range def.RollingTags {
 		if strings.Contains(t, ImageID) {
-			v.errorf(raw.line, "rolling tag %q holds %s: a tag derived from the content names one image, it cannot roll", t, ImageID)
+			v.errorf(m.line, "rolling tag %q holds %s: a tag derived from the content names one image, it cannot roll", t, ImageID)
 		}
 	}
 	if len(def.Tags) == 0 && len(def.RollingTags) == 0 && def.Version != "" {
@@ -367,14 +368,15 @@ func finalStageOnBase(cf []byte) bool {
 	return false
 }
 
-func (v *validator) checkBase(b Base, raw *rawDefinition) {
-	line := lineOr(raw.Base.Image.Line, lineOr(raw.Base.line, raw.line))
+func (v *validator) checkBase(b Base, m *mapping[rawDefinition]) {
+	raw := &m.value
+	line := lineOr(raw.Base.value.Image.Line, lineOr(raw.Base.line, m.line))
 	switch {
 	case b.Image == "":
 		v.errorf(line, "base.image is required (a reference such as docker.io/library/ubuntu:24.04, or scratch)")
 	case b.Image == "scratch":
 		if b.Digest != "" {
-			v.errorf(raw.Base.Digest.Line, "base.digest makes no sense with scratch")
+			v.errorf(raw.Base.value.Digest.Line, "base.digest makes no sense with scratch")
 		}
 	default:
 		named, err := reference.ParseNormalizedNamed(b.Image)
@@ -385,15 +387,16 @@ func (v *validator) checkBase(b Base, raw *rawDefinition) {
 		}
 	}
 	if b.Digest != "" && !strings.HasPrefix(b.Digest, "sha256:") || b.Digest != "" && !hexRE.MatchString(strings.TrimPrefix(b.Digest, "sha256:")) {
-		v.errorf(raw.Base.Digest.Line, "base.digest %q: want sha256: and 64 lower-case hex digits", b.Digest)
+		v.errorf(raw.Base.value.Digest.Line, "base.digest %q: want sha256: and 64 lower-case hex digits", b.Digest)
 	}
 }
 
-func (v *validator) sources(fsys fs.FS, raws []rawSource, r renderer, platforms []string) []Source {
+func (v *validator) sources(fsys fs.FS, raws []mapping[rawSource], r renderer, platforms []string) []Source {
 	var out []Source
 	names := map[string]bool{}
 	dests := map[string][]Source{}
-	for _, rs := range raws {
+	for _, m := range raws {
+		rs := &m.value
 		s := Source{Name: rs.Name.Value, Dest: rs.Dest.Value}
 		for _, p := range rs.Platforms {
 			switch {
@@ -407,7 +410,7 @@ func (v *validator) sources(fsys fs.FS, raws []rawSource, r renderer, platforms 
 		}
 		switch {
 		case s.Name == "":
-			v.errorf(rs.line, "source: name is required")
+			v.errorf(m.line, "source: name is required")
 		case names[s.Name]:
 			v.errorf(rs.Name.Line, "source %q is defined twice", s.Name)
 		}
@@ -418,10 +421,10 @@ func (v *validator) sources(fsys fs.FS, raws []rawSource, r renderer, platforms 
 		case "https", "http":
 		case "file":
 			if !strings.HasPrefix(s.URL, "file:///") {
-				v.errorf(lineOr(rs.URL.Line, rs.line), "source %q: url %q: a file:// URL needs an absolute path (file:///…)", s.Name, s.URL)
+				v.errorf(lineOr(rs.URL.Line, m.line), "source %q: url %q: a file:// URL needs an absolute path (file:///…)", s.Name, s.URL)
 			}
 		default:
-			v.errorf(lineOr(rs.URL.Line, rs.line), "source %q: url %q: want an https://, http:// or file:// URL", s.Name, s.URL)
+			v.errorf(lineOr(rs.URL.Line, m.line), "source %q: url %q: want an https://, http:// or file:// URL", s.Name, s.URL)
 		}
 		s.SHA256 = strings.ToLower(r.render(rs.SHA256))
 		if s.SHA256 != "" && !hexRE.MatchString(s.SHA256) {
@@ -429,26 +432,26 @@ func (v *validator) sources(fsys fs.FS, raws []rawSource, r renderer, platforms 
 		}
 		own := renderer{v: v, vars: r.vars, builtins: withBuiltin(r.builtins, "url", s.URL)}
 		if rs.Checksum != nil {
-			s.Checksum = &Checksum{URL: own.render(rs.Checksum.URL), Algorithm: rs.Checksum.Algorithm.Value}
+			s.Checksum = &Checksum{URL: own.render(rs.Checksum.value.URL), Algorithm: rs.Checksum.value.Algorithm.Value}
 			if s.Checksum.URL == "" {
 				v.errorf(rs.Checksum.line, "source %q: checksum.url is required", s.Name)
 			}
 			switch s.Checksum.Algorithm {
 			case "sha1", "sha256", "sha512":
 			default:
-				v.errorf(lineOr(rs.Checksum.Algorithm.Line, rs.Checksum.line), "source %q: checksum.algorithm %q: want sha1, sha256 or sha512", s.Name, s.Checksum.Algorithm)
+				v.errorf(lineOr(rs.Checksum.value.Algorithm.Line, rs.Checksum.line), "source %q: checksum.algorithm %q: want sha1, sha256 or sha512", s.Name, s.Checksum.Algorithm)
 			}
 		}
 		if rs.Signature != nil {
 			s.Signature = v.signature(fsys, s.Name, rs.Signature, own)
 		}
 		if scheme != "file" && s.SHA256 == "" && s.Checksum == nil {
-			v.errorf(rs.line, "source %q: a downloaded file needs sha256 or checksum (nothing downloaded is used unchecked)", s.Name)
+			v.errorf(m.line, "source %q: a downloaded file needs sha256 or checksum (nothing downloaded is used unchecked)", s.Name)
 		}
 		clean := path.Clean(s.Dest)
 		switch {
 		case s.Dest == "":
-			v.errorf(rs.line, "source %q: dest is required (a path in the build context)", s.Name)
+			v.errorf(m.line, "source %q: dest is required (a path in the build context)", s.Name)
 		case path.IsAbs(s.Dest) || clean == "." || clean == ".." || strings.HasPrefix(clean, "../"):
 			v.errorf(rs.Dest.Line, "source %q: dest %q must stay inside the build context", s.Name, s.Dest)
 		default:
@@ -476,13 +479,14 @@ func overlap(platforms []string, a, b Source) bool {
 	return false
 }
 
-func (v *validator) signature(fsys fs.FS, source string, rs *rawSignature, r renderer) *Signature {
+func (v *validator) signature(fsys fs.FS, source string, m *mapping[rawSignature], r renderer) *Signature {
+	rs := &m.value
 	sig := &Signature{URL: r.render(rs.URL), Fingerprint: strings.ToUpper(strings.ReplaceAll(r.render(rs.Fingerprint), " ", ""))}
 	if sig.URL == "" {
-		v.errorf(rs.line, "source %q: signature.url is required", source)
+		v.errorf(m.line, "source %q: signature.url is required", source)
 	}
 	if !fingerprintRE.MatchString(sig.Fingerprint) {
-		v.errorf(lineOr(rs.Fingerprint.Line, rs.line), "source %q: signature.fingerprint %q: want the key's full 40-hex-digit fingerprint", source, rs.Fingerprint.Value)
+		v.errorf(lineOr(rs.Fingerprint.Line, m.line), "source %q: signature.fingerprint %q: want the key's full 40-hex-digit fingerprint", source, rs.Fingerprint.Value)
 	}
 	if rs.Key.Value != "" {
 		key, err := fs.ReadFile(fsys, path.Clean(rs.Key.Value))

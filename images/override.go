@@ -31,9 +31,9 @@ func (v *validator) applyOverrides(raw *rawDefinition, overrides map[string]stri
 		case k == "version":
 			raw.Version = val
 		case k == "base.image":
-			raw.Base.Image = val
+			raw.Base.value.Image = val
 		case k == "base.digest":
-			raw.Base.Digest = val
+			raw.Base.value.Digest = val
 		case k == "sourceDateEpoch":
 			raw.SourceDateEpoch = val
 		case strings.HasPrefix(k, "args."):
