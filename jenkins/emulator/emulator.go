@@ -25,7 +25,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"go/version"
 	"html"
 	"io"
 	"net"
@@ -37,6 +36,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/agentforge/agentforge/jenkins/version"
 )
 
 // User is a Jenkins account.

@@ -1,8 +1,17 @@
 // Package version compares Jenkins version numbers: the core's (2.555.1),
 // a plugin's and remoting's. Since JEP-229 most are BUILD.vHASH
 // (4423.vb_59f230b_ce53, 3355.v388858a_47b_33); older ones are dotted
-// numbers (1.27.1, 4.13.3). Both compare by their leading dotted numbers,
-// as hudson.util.VersionNumber orders them.
+// numbers (1.27.1, 4.13.3).
+//
+// Versions are compared by their leading dot-separated integer fields
+// only, up to the first field that is not a plain integer; what follows
+// (a JEP-229 hash, or a qualifier with the field it is attached to:
+// "3-rc1", "0-SNAPSHOT") is ignored. This agrees with
+// hudson.util.VersionNumber for plain dotted numbers and for JEP-229
+// versions with different build numbers, which is what agentforge
+// compares; not for qualified versions (1.27.3-rc1 sorts before 1.27.2
+// here), trailing zeros (2.555 < 2.555.0 here, equal in Jenkins) or
+// versions that differ only in their hash (equal here).
 package version
 
 import (
