@@ -85,9 +85,33 @@ func convertYAMLError(err error) error {
 	}
 	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		return &lineError{line, m[2]}
+		return &lineError{line, plainTypeError(m[2])}
 	}
 	return &lineError{0, err.Error()}
+}
+
+var yamlTypeRE = regexp.MustCompile("^cannot unmarshal !!(\\w+)(?: `.*`)? into (\\S+)$")
+
+// plainTypeError says yaml.v3's "cannot unmarshal !!map into
+// []images.mapping[…]" in the definition's words: "expected a list, found
+// a mapping". Other messages are returned as they are.
+func plainTypeError(msg string) string {
+	m := yamlTypeRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	found := map[string]string{"map": "a mapping", "seq": "a list"}[m[1]]
+	if found == "" {
+		found = "a value"
+	}
+	want := "a value"
+	switch into := m[2]; {
+	case strings.HasPrefix(into, "[]"):
+		want = "a list"
+	case strings.HasPrefix(into, "map["), strings.Contains(into, "mapping["):
+		want = "a mapping"
+	}
+	return fmt.Sprintf("expected %s, found %s", want, found)
 }
 
 // fixParserLine corrects the line of yaml.v3's parser errors ("did not
