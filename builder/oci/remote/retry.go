@@ -254,8 +254,9 @@ func Temporary(err error) bool {
 		return true
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return true
-	case errors.As(err, &urlErr) && errors.Is(urlErr.Err, io.EOF):
-		// The server closed the connection before it answered.
+	case errors.As(err, &urlErr) && (errors.Is(urlErr.Err, io.EOF) || errors.Is(urlErr.Err, net.ErrClosed)):
+		// The server closed the connection before it answered; while the
+		// transport was still sending a body, it says net.ErrClosed.
 		return true
 	}
 	return false

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"syscall"
 	"testing"
@@ -38,6 +39,8 @@ func TestTemporary(t *testing.T) {
 		{"c/image denied", errcode.Errors{v2.ErrorCodeManifestUnknown.WithMessage("no")}, false},
 		{"c/image unauthorized", docker.ErrUnauthorizedForCredentials{Err: errors.New("bad")}, false},
 		{"connection closed before the answer", &url.Error{Op: "Put", URL: "https://r/", Err: io.EOF}, true},
+		{"connection closed while the body was sent", &url.Error{Op: "Put", URL: "https://r/", Err: net.ErrClosed}, true},
+		{"our own closed connection, not an HTTP call", fmt.Errorf("read: %w", net.ErrClosed), false},
 		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), true},
 		{"connection refused", &url.Error{Op: "Get", URL: "https://r/", Err: syscall.ECONNREFUSED}, true},
 		{"unexpected EOF", fmt.Errorf("copy: %w", io.ErrUnexpectedEOF), true},
