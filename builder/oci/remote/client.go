@@ -62,7 +62,7 @@ type Client struct {
 	secrets *redact.Set
 	// blobIdle is how long a blob's body may stall (0: blobIdle).
 	blobIdle time.Duration
-	// resumeWait is the pause before a broken blob read goes on (0:
+	// resumeWait is the pause before a broken blob read or upload goes on (0:
 	// resumeWait).
 	resumeWait time.Duration
 	log        logrus.FieldLogger // nil: nothing logged
@@ -327,12 +327,14 @@ type request struct {
 	url         *url.URL
 	accept      string
 	contentType string
-	body        []byte
-	stream      io.Reader // with length bytes (-1: unknown)
-	length      int64
-	rangeFrom   int64    // > 0: ask for the body from this byte on (Range: bytes=N-)
-	authz       string   // Authorization to send; "" for the client's current one
-	scopes      []string // a write's token scopes besides pull,push on the repository
+	// contentRange is an upload chunk's Content-Range ("F-L"), when set.
+	contentRange string
+	body         []byte
+	stream       io.Reader // with length bytes (-1: unknown)
+	length       int64
+	rangeFrom    int64    // > 0: ask for the body from this byte on (Range: bytes=N-)
+	authz        string   // Authorization to send; "" for the client's current one
+	scopes       []string // a write's token scopes besides pull,push on the repository
 }
 
 // do sends one request, answering an auth challenge once (a read's
@@ -414,6 +416,9 @@ func (c *Client) send(ctx context.Context, hc *http.Client, r request) (*http.Re
 	}
 	if r.contentType != "" {
 		req.Header.Set("Content-Type", r.contentType)
+	}
+	if r.contentRange != "" {
+		req.Header.Set("Content-Range", r.contentRange)
 	}
 	authz := r.authz
 	if authz == "" {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,15 +27,37 @@ import (
 // (405, or a 404 other than a lost session: Artifactory 6, older Pulp) is
 // sent the body in a PATCH from then on.
 //
+// An upload whose connection breaks, or that the registry stops taking
+// for the client's idle time, goes on from the byte the registry has when
+// r is a Rereader and size is known: a GET of the session answers what it
+// has (Range: 0-N) and a Location to go on with, and a PATCH with
+// Content-Range sends the rest before the PUT with the digest. This is
+// the upload session protocol of the distribution spec, as distribution
+// (registry/handlers/blobupload.go, v3.1.2: GetUploadStatus, PatchBlobData)
+// serves it; the Location the session had before the break is refused
+// there (416), which is why it is asked again. It goes on at once the
+// first time, then whenever resumeProgress more bytes arrived since the
+// last time. A registry that says it has more than was sent fails the
+// upload with an *errs.IntegrityError.
+//
 // At most size+1 bytes are read: a source that sends more fails the
-// upload with an *errs.IntegrityError. An upload the registry stops
-// taking for the client's idle time is abandoned with a *StallError. A
-// session the registry lost (404) or whose token expired (401) is an
-// *Error with Restart set: temporary, the whole upload may start again
-// (its body cannot be sent twice).
+// upload with an *errs.IntegrityError. An upload that cannot go on is
+// abandoned with the error that broke it (a *StallError after the idle
+// time). A session the registry lost (404), whose token expired (401) or
+// that is not where it was said to be (416) is an *Error with Restart
+// set: temporary, the whole upload may start again.
 func (c *Client) PutBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
 	err := c.putBlob(ctx, d, size, r)
 	return c.secrets.Error(err)
+}
+
+// A Rereader is an upload's body that can be read again from an offset
+// (see PutBlob).
+type Rereader interface {
+	io.Reader
+	// Reread makes the next Read return the blob's bytes from offset on;
+	// offset is never past the bytes read so far.
+	Reread(ctx context.Context, offset int64) error
 }
 
 func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
@@ -59,33 +82,45 @@ func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.
 	}
 	// The session is on this registry (url refuses any other host), and
 	// is written with the Authorization that opened it.
-	authz := resp.Request.Header.Get("Authorization")
-	loc, err := c.location(resp)
-	if err != nil {
+	up := upload{c: c, d: d, size: size, authz: resp.Request.Header.Get("Authorization"), resumedAt: -1}
+	if up.session, err = c.location(resp); err != nil {
 		return err
 	}
 	chunked := c.chunked.Load()
-	method := http.MethodPut
+	method, loc := http.MethodPut, withDigest(up.session, d)
 	if chunked {
-		method = http.MethodPatch
-	} else {
-		loc = withDigest(loc, d)
+		method, loc = http.MethodPatch, up.session
 	}
-	resp, answer, err = c.sendBody(ctx, method, loc, authz, d, size, r)
-	if err != nil {
-		return err
-	}
-	if chunked && resp.StatusCode == http.StatusAccepted {
-		// The body is there; the session ends with the digest.
-		if loc, err = c.location(resp); err != nil {
+	for {
+		var a attempt
+		a, err = c.sendBody(ctx, method, loc, up.authz, d, up.from, size, r)
+		if err == nil {
+			resp, answer = a.resp, a.answer
+			break
+		}
+		if err = up.goOn(ctx, err, a, r); err != nil {
 			return err
+		}
+		// The rest goes in a PATCH to the Location the registry gave.
+		chunked, method, loc = true, http.MethodPatch, up.session
+		if up.from == size {
+			resp = nil
+			break
+		}
+	}
+	if resp == nil || chunked && resp.StatusCode == http.StatusAccepted {
+		// The body is there; the session ends with the digest.
+		if resp != nil {
+			if loc, err = c.location(resp); err != nil {
+				return err
+			}
 		}
 		loc = withDigest(loc, d)
 		// The registry stores the blob now (moves it into S3): it has
 		// commitWait to answer, as after a body.
 		cctx, cancel := context.WithTimeout(ctx, commitWait)
 		defer cancel()
-		if resp, err = c.send(cctx, c.uploads, request{method: http.MethodPut, url: loc, authz: authz}); err != nil {
+		if resp, err = c.send(cctx, c.uploads, request{method: http.MethodPut, url: loc, authz: up.authz}); err != nil {
 			return err
 		}
 		answer, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
@@ -104,6 +139,9 @@ func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.
 				c.chunked.Store(true)
 			}
 			e.Restart = true
+		case http.StatusRequestedRangeNotSatisfiable:
+			// A session that is not at the offset it said.
+			e.Restart = true
 		case http.StatusUnauthorized:
 			c.forgetPush()
 			e.Restart = true
@@ -114,6 +152,97 @@ func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.
 		return &errs.IntegrityError{What: "blob " + d.String() + " written to " + c.host, Check: "Docker-Content-Digest", Expected: d.String(), Actual: got}
 	}
 	return nil
+}
+
+// upload is one blob's upload session, as it goes on after breaks.
+type upload struct {
+	c         *Client
+	d         digest.Digest
+	size      int64
+	authz     string
+	session   *url.URL // the Location to ask for its state and to go on with
+	from      int64    // bytes the registry has
+	resumedAt int64    // from at the last time it went on; -1 before any
+}
+
+// goOn decides whether the upload goes on after err, which ended an
+// attempt that sent a: when it may (see PutBlob), it asks the registry
+// what it has, rereads r from there and returns nil; otherwise it returns
+// the error to end the upload with.
+func (up *upload) goOn(ctx context.Context, err error, a attempt, r io.Reader) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx) // the caller's cancellation, not the link's
+	}
+	rr, ok := r.(Rereader)
+	if !ok || up.size < 0 || a.srcErr != nil || !broken(err) {
+		return err
+	}
+	wait := up.c.resumeWait
+	if wait <= 0 {
+		wait = resumeWait
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	have, next, serr := up.status(ctx)
+	switch {
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
+	case serr != nil:
+		return fmt.Errorf("%w (asking the registry what it has of the upload: %v)", err, serr)
+	case have > up.from+a.taken || have > up.size:
+		return &errs.IntegrityError{What: "upload of blob " + up.d.String() + " to " + up.c.host, Check: "bytes the registry has",
+			Expected: fmt.Sprintf("at most the %d sent", min(up.from+a.taken, up.size)), Actual: fmt.Sprintf("%d", have)}
+	case up.resumedAt >= 0 && have-up.resumedAt < resumeProgress:
+		return err
+	}
+	if rerr := rr.Reread(ctx, have); rerr != nil {
+		return fmt.Errorf("%w (reading the blob again from byte %d: %w)", err, have, rerr)
+	}
+	if up.c.log != nil {
+		up.c.log.WithField("blob", up.d.String()).Infof("the upload broke after %d bytes (%v): going on from byte %d, which the registry has", up.from+a.taken, up.c.secrets.Error(err), have)
+	}
+	up.from, up.resumedAt, up.session = have, have, next
+	return nil
+}
+
+// status asks the registry how many bytes of the upload it has (GET on
+// the session: 204 with Range: 0-N, N the last byte's offset) and where
+// to go on. "0-0" is read as nothing: the spec's form cannot tell none
+// from one byte, and sending that byte again is refused (416).
+func (up *upload) status(ctx context.Context) (int64, *url.URL, error) {
+	c := up.c
+	resp, err := c.send(ctx, c.http, request{method: http.MethodGet, url: up.session, authz: up.authz})
+	if err != nil {
+		return 0, nil, err
+	}
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		return 0, nil, c.statusError(http.MethodGet, up.session, resp, answer)
+	}
+	rng := resp.Header.Get("Range")
+	first, last, ok := strings.Cut(strings.TrimPrefix(rng, "bytes="), "-")
+	end, perr := strconv.ParseUint(last, 10, 63)
+	if !ok || first != "0" || perr != nil {
+		v := rng
+		if len(v) > 100 {
+			v = v[:100] + "…"
+		}
+		return 0, nil, fmt.Errorf("the upload's state has Range %q, not 0-N", v)
+	}
+	next, err := c.location(resp)
+	if err != nil {
+		return 0, nil, err
+	}
+	if end == 0 {
+		return 0, next, nil
+	}
+	return int64(end) + 1, next, nil
 }
 
 // location is the upload session an answer names (Location), on this
@@ -135,14 +264,32 @@ func withDigest(u *url.URL, d digest.Digest) *url.URL {
 	return &out
 }
 
-// sendBody sends r, size bytes (-1: not known), as the body of method to
-// u, and returns the answer with the start of its body. The body is
-// abandoned (a *StallError) when the transport takes nothing of it for
-// the idle time, or when the registry does not answer for commitWait after
-// the last byte; r is read by no one once sendBody returns.
-func (c *Client) sendBody(ctx context.Context, method string, u *url.URL, authz string, d digest.Digest, size int64, r io.Reader) (*http.Response, []byte, error) {
-	if size >= 0 && size < math.MaxInt64 {
-		r = io.LimitReader(r, size+1)
+// attempt is what one request of an upload did.
+type attempt struct {
+	resp   *http.Response
+	answer []byte // the start of the answer's body
+	taken  int64  // bytes of the body the transport took
+	srcErr error  // the body's own read error, when it failed
+}
+
+// sendBody sends r, the blob's bytes from from on (size: the blob's size,
+// -1 when not known), as the body of method to u, with a Content-Range
+// when from > 0, and returns the answer with the start of its body. The
+// body is abandoned (a *StallError) when the transport takes nothing of
+// it for the idle time, or when the registry does not answer for
+// commitWait after the last byte; r is read by no one once sendBody
+// returns.
+func (c *Client) sendBody(ctx context.Context, method string, u *url.URL, authz string, d digest.Digest, from, size int64, r io.Reader) (attempt, error) {
+	length := int64(-1)
+	if size >= 0 {
+		length = size - from
+		if length < math.MaxInt64 {
+			r = io.LimitReader(r, length+1)
+		}
+	}
+	var contentRange string
+	if from > 0 {
+		contentRange = fmt.Sprintf("%d-%d", from, size-1)
 	}
 	idle := c.blobIdle
 	if idle <= 0 {
@@ -154,13 +301,14 @@ func (c *Client) sendBody(ctx context.Context, method string, u *url.URL, authz 
 	timer := time.AfterFunc(idle, func() { cancel(stalled) })
 	defer timer.Stop()
 	body := &uploadBody{r: r, timer: timer, idle: idle, stalled: stalled, done: make(chan struct{})}
-	if size == 0 {
+	if length == 0 {
 		body.Close() // sent as http.NoBody: the transport never sees it
 	}
-	resp, err := c.send(ctx, c.uploads, request{method: method, url: u, contentType: "application/octet-stream", stream: body, length: size, authz: authz})
-	var answer []byte
+	resp, err := c.send(ctx, c.uploads, request{method: method, url: u, contentType: "application/octet-stream", contentRange: contentRange, stream: body, length: length, authz: authz})
+	var a attempt
 	if err == nil {
-		answer, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
+		a.resp = resp
+		a.answer, _ = io.ReadAll(io.LimitReader(resp.Body, 4096))
 		// Closed before the wait: a registry that answered early and
 		// stopped reading is hung up on, which ends the transport's write.
 		resp.Body.Close()
@@ -171,18 +319,18 @@ func (c *Client) sendBody(ctx context.Context, method string, u *url.URL, authz 
 	case <-body.done:
 	case <-ctx.Done():
 	}
-	n := body.terminate()
-	if size >= 0 && n > size {
-		return nil, nil, &errs.IntegrityError{What: "blob " + d.String() + " to upload", Check: "size", Expected: fmt.Sprintf("%d bytes", size), Actual: "more"}
+	a.taken, a.srcErr = body.terminate()
+	if length >= 0 && a.taken > length {
+		return a, &errs.IntegrityError{What: "blob " + d.String() + " to upload", Check: "size", Expected: fmt.Sprintf("%d bytes", size), Actual: "more"}
 	}
 	if err != nil {
 		var stall *StallError
 		if errors.As(context.Cause(ctx), &stall) {
-			return nil, nil, stall
+			return a, stall
 		}
-		return nil, nil, err
+		return a, err
 	}
-	return resp, answer, nil
+	return a, nil
 }
 
 // commitWait is how long a registry may take to answer an upload once it
@@ -200,6 +348,7 @@ type uploadBody struct {
 	idle       time.Duration
 	stalled    *StallError
 	n          int64 // bytes read
+	err        error // r's read error other than io.EOF
 	terminated bool
 	done       chan struct{}
 	once       sync.Once
@@ -213,6 +362,9 @@ func (b *uploadBody) Read(p []byte) (int, error) {
 	}
 	n, err := b.r.Read(p)
 	b.n += int64(n)
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
 	switch {
 	case err == io.EOF:
 		b.timer.Reset(commitWait)
@@ -229,10 +381,10 @@ func (b *uploadBody) Close() error {
 }
 
 // terminate ends the reads of r (waiting for one under way) and returns
-// how many bytes were read.
-func (b *uploadBody) terminate() int64 {
+// how many bytes were read, and r's read error.
+func (b *uploadBody) terminate() (int64, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.terminated = true
-	return b.n
+	return b.n, b.err
 }

@@ -1,0 +1,312 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agentforge/agentforge/images/errs"
+	"github.com/opencontainers/go-digest"
+)
+
+// sessionRegistry keeps upload sessions as distribution does
+// (registry/handlers/blobupload.go, v3.1.2): what a request that broke off
+// brought is kept; a request whose _state is not the session's size is
+// answered 416 RANGE_INVALID (L337-342), as is a Content-Range that does
+// not start there (L145-156); a GET of the session answers 204 with
+// Range: 0-(size-1) ("0-0" when empty) and a Location with a fresh _state
+// (L107-129, L349-366); the PUT with the digest checks it against all the
+// session has.
+type sessionRegistry struct {
+	t *testing.T
+	// cut says after how many bytes of its body the n-th body request
+	// (PUT or PATCH with a body; n from 1) is hung up on; -1: not cut.
+	cut func(n int) int
+	// status, when set, answers the n-th session GET instead.
+	status func(w http.ResponseWriter, n int, size int)
+
+	mu       sync.Mutex
+	stored   []byte
+	bodies   int
+	statuses int
+	log      []string
+}
+
+func (s *sessionRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	const session = "/v2/team/agent/blobs/uploads/s1"
+	state := strconv.Itoa(len(s.stored))
+	entry := r.Method
+	if cr := r.Header.Get("Content-Range"); cr != "" {
+		entry += " " + cr
+	}
+	defer func() { s.log = append(s.log, entry) }()
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/v2/team/agent/blobs/uploads/":
+		w.Header().Set("Location", session+"?_state=0")
+		w.WriteHeader(http.StatusAccepted)
+		return
+	case r.URL.Path != session:
+		http.NotFound(w, r)
+		return
+	case r.Method == http.MethodGet:
+		s.statuses++
+		if s.status != nil {
+			s.status(w, s.statuses, len(s.stored))
+			return
+		}
+		end := max(len(s.stored)-1, 0)
+		w.Header().Set("Range", fmt.Sprintf("0-%d", end))
+		w.Header().Set("Location", session+"?_state="+state)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	case r.URL.Query().Get("_state") != state:
+		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+		io.WriteString(w, `{"errors":[{"code":"RANGE_INVALID"}]}`)
+		return
+	}
+	if cr := r.Header.Get("Content-Range"); cr != "" && !strings.HasPrefix(cr, state+"-") {
+		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+		io.WriteString(w, `{"errors":[{"code":"RANGE_INVALID"}]}`)
+		return
+	}
+	if r.ContentLength != 0 {
+		s.bodies++
+		if n := s.cut(s.bodies); n >= 0 {
+			got, _ := io.ReadAll(io.LimitReader(r.Body, int64(n)))
+			s.stored = append(s.stored, got...)
+			entry += fmt.Sprintf(" cut at %d", len(got))
+			// Hung up on before any answer: the client is still sending.
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				panic(err)
+			}
+			conn.Close()
+			return
+		}
+	}
+	got, err := io.ReadAll(r.Body)
+	s.stored = append(s.stored, got...)
+	if err != nil {
+		entry += " broke off" // the client's body failed
+		return
+	}
+	entry += fmt.Sprintf(" %d", len(got))
+	switch r.Method {
+	case http.MethodPatch:
+		w.Header().Set("Location", session+"?_state="+strconv.Itoa(len(s.stored)))
+		w.WriteHeader(http.StatusAccepted)
+	case http.MethodPut:
+		if d := r.URL.Query().Get("digest"); d != digest.FromBytes(s.stored).String() {
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"errors":[{"code":"DIGEST_INVALID"}]}`)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+	}
+}
+
+// rereadable is a blob's body that can be read again from an offset.
+type rereadable struct {
+	blob    []byte
+	pos     int
+	read    int // the most read so far
+	failAt  int // > 0: Read fails once pos reaches it
+	rereads []int64
+}
+
+func (r *rereadable) Read(p []byte) (int, error) {
+	if r.failAt > 0 && r.pos >= r.failAt {
+		return 0, errors.New("source: read failed")
+	}
+	n := copy(p, r.blob[r.pos:])
+	r.pos += n
+	r.read = max(r.read, r.pos)
+	if n == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+func (r *rereadable) Reread(ctx context.Context, offset int64) error {
+	if offset > int64(r.read) {
+		return fmt.Errorf("reread from %d, past the %d read", offset, r.read)
+	}
+	r.rereads = append(r.rereads, offset)
+	r.pos = int(offset)
+	return nil
+}
+
+// An upload whose connection breaks goes on from the byte the registry
+// has: a GET of the session says what it has and where to go on, a PATCH
+// with Content-Range sends the rest, the PUT ends it with the digest. It
+// goes on at once the first time and then only after resumeProgress more
+// bytes; a registry that says it has more than was sent, a source that
+// failed, a body that cannot be read again or an unknown size end it with
+// the error; a 416 to the PATCH is a temporary *Error to start again.
+func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
+	blob := make([]byte, 3<<20)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range blob {
+		blob[i] = byte(rng.Uint32())
+	}
+	d := digest.FromBytes(blob)
+	n := len(blob)
+	cutAt := func(at ...int) func(int) int {
+		return func(i int) int {
+			if i <= len(at) {
+				return at[i-1]
+			}
+			return -1
+		}
+	}
+	rest := func(from int) string { return fmt.Sprintf("PATCH %d-%d", from, n-1) }
+	for _, tc := range []struct {
+		name    string
+		cut     func(int) int
+		status  func(w http.ResponseWriter, n int, size int)
+		size    int64 // 0: len(blob)
+		plain   bool  // the body is not a Rereader
+		failAt  int   // the source fails there
+		want    []string
+		rereads []int64
+		check   func(error) bool // nil: no error and the blob stored whole
+	}{
+		{name: "breaks once", cut: cutAt(1 << 20),
+			want: []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " 2097152", "PUT 0"}, rereads: []int64{1 << 20}},
+		{name: "breaks in the PATCH too, after more than resumeProgress", cut: cutAt(1<<20, 1<<20+5),
+			want:    []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " cut at 1048581", "GET", rest(2<<20+5) + " 1048571", "PUT 0"},
+			rereads: []int64{1 << 20, 2<<20 + 5}},
+		{name: "breaks again too soon", cut: cutAt(1<<20, 1000),
+			want:  []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " cut at 1000", "GET"},
+			check: func(err error) bool { return Temporary(err) }, rereads: []int64{1 << 20}},
+		{name: "breaks before a byte", cut: cutAt(0),
+			want: []string{"POST", "PUT cut at 0", "GET", "PATCH " + strconv.Itoa(n), "PUT 0"}, rereads: []int64{0}},
+		{name: "breaks after the last byte", cut: cutAt(n),
+			want: []string{"POST", "PUT cut at " + strconv.Itoa(n), "GET", "PUT 0"}, rereads: []int64{int64(n)}},
+		{name: "says it has more than was sent", cut: cutAt(1 << 20),
+			status: func(w http.ResponseWriter, _, size int) {
+				w.Header().Set("Range", fmt.Sprintf("0-%d", n))
+				w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1?_state="+strconv.Itoa(size))
+				w.WriteHeader(http.StatusNoContent)
+			},
+			want:  []string{"POST", "PUT cut at 1048576", "GET"},
+			check: func(err error) bool { var i *errs.IntegrityError; return errors.As(err, &i) && !Temporary(err) }},
+		{name: "lost the session", cut: cutAt(1 << 20),
+			status: func(w http.ResponseWriter, _, _ int) { http.NotFound(w, nil) },
+			want:   []string{"POST", "PUT cut at 1048576", "GET"},
+			check:  func(err error) bool { return Temporary(err) && strings.Contains(err.Error(), "404") }},
+		{name: "a Range that is not 0-N", cut: cutAt(1 << 20),
+			status: func(w http.ResponseWriter, _, _ int) {
+				w.Header().Set("Range", "5-9")
+				w.WriteHeader(http.StatusNoContent)
+			},
+			want:  []string{"POST", "PUT cut at 1048576", "GET"},
+			check: func(err error) bool { return Temporary(err) && strings.Contains(err.Error(), `Range "5-9"`) }},
+		{name: "the old Location to go on with", cut: cutAt(1 << 20),
+			status: func(w http.ResponseWriter, _, _ int) {
+				w.Header().Set("Range", fmt.Sprintf("0-%d", 1<<20-1))
+				w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1?_state=0")
+				w.WriteHeader(http.StatusNoContent)
+			},
+			want:    []string{"POST", "PUT cut at 1048576", "GET", rest(1 << 20)},
+			rereads: []int64{1 << 20},
+			check: func(err error) bool {
+				var e *Error
+				return errors.As(err, &e) && e.Restart && e.StatusCode == http.StatusRequestedRangeNotSatisfiable && Temporary(err)
+			}},
+		{name: "a body that cannot be read again", cut: cutAt(1 << 20), plain: true,
+			want: []string{"POST", "PUT cut at 1048576"}, check: func(err error) bool { return Temporary(err) }},
+		{name: "unknown size", cut: cutAt(1 << 20), size: -1,
+			want: []string{"POST", "PUT cut at 1048576"}, check: func(err error) bool { return Temporary(err) }},
+		{name: "the source fails", cut: cutAt(-1), failAt: 1 << 20,
+			want:  nil, // the PUT may not reach the handler: the point is that nothing follows it
+			check: func(err error) bool { return strings.Contains(err.Error(), "source: read failed") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &sessionRegistry{t: t, cut: tc.cut, status: tc.status}
+			f := &fakeRegistry{srv: httptest.NewTLSServer(s)}
+			defer f.srv.Close()
+			c := f.client(t, "u", "pw-upload", false)
+			c.resumeWait = 1
+			src := &rereadable{blob: blob, failAt: tc.failAt}
+			var body io.Reader = src
+			if tc.plain {
+				body = io.MultiReader(src)
+			}
+			size := tc.size
+			if size == 0 {
+				size = int64(n)
+			}
+			err := c.PutBlob(context.Background(), d, size, body)
+			f.srv.Close() // waits for the handlers: the log is whole
+			s.mu.Lock()
+			log, stored := slices.Clone(s.log), slices.Clone(s.stored)
+			s.mu.Unlock()
+			if tc.check == nil {
+				if err != nil {
+					t.Fatalf("PutBlob: %v", err)
+				}
+				if !bytes.Equal(stored, blob) {
+					t.Errorf("stored %d bytes (%s), want the %d of the blob", len(stored), digest.FromBytes(stored), n)
+				}
+			} else if err == nil || !tc.check(err) {
+				t.Errorf("PutBlob: %v (temporary %t)", err, Temporary(err))
+			}
+			if tc.want == nil && len(log) <= 2 && log[0] == "POST" && (len(log) == 1 || log[1] == "PUT broke off") {
+				log = nil
+			}
+			if !slices.Equal(log, tc.want) {
+				t.Errorf("requests %q,\nwant %q", log, tc.want)
+			}
+			if !slices.Equal(src.rereads, tc.rereads) {
+				t.Errorf("reread from %v, want %v", src.rereads, tc.rereads)
+			}
+		})
+	}
+}
+
+// A cancel while the upload waits to go on ends it at once with the
+// cancel, which is not temporary.
+func TestClient_PutBlobStopsWaitingToGoOn(t *testing.T) {
+	blob := bytes.Repeat([]byte("x"), 2<<20)
+	s := &sessionRegistry{t: t, cut: func(int) int { return 1 << 20 }}
+	f := &fakeRegistry{srv: httptest.NewTLSServer(s)}
+	defer f.srv.Close()
+	c := f.client(t, "u", "pw-upload", false)
+	c.resumeWait = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for {
+			s.mu.Lock()
+			n := len(s.log)
+			s.mu.Unlock()
+			if n >= 2 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	err := c.PutBlob(ctx, digest.FromBytes(blob), int64(len(blob)), &rereadable{blob: blob})
+	if !errors.Is(err, context.Canceled) || Temporary(err) {
+		t.Fatalf("PutBlob: %v, want the cancel", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.log) != 2 {
+		t.Errorf("requests %q: want none after the break", s.log)
+	}
+}
