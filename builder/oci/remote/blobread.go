@@ -33,16 +33,31 @@ import (
 // once (a second time, the read fails). The caller's cancellation, or
 // Close, ends the read at once.
 func (c *Client) OpenBlob(ctx context.Context, d digest.Digest) (io.ReadCloser, error) {
+	return c.OpenBlobFrom(ctx, d, 0)
+}
+
+// OpenBlobFrom is OpenBlob for the blob's bytes from offset on (Range:
+// bytes=offset-, checked as a resumed read's answer is; a registry that
+// ignores it sends the blob from its start, and the first offset bytes are
+// skipped). An offset at the blob's end gives an empty body.
+func (c *Client) OpenBlobFrom(ctx context.Context, d digest.Digest, offset int64) (io.ReadCloser, error) {
 	if err := d.Validate(); err != nil {
 		return nil, errs.Inputf("blob %q: %w", d, err)
+	}
+	if offset < 0 {
+		return nil, errs.Inputf("blob %s: offset %d", d, offset)
 	}
 	u, err := c.url(nil, "blobs/"+d.String())
 	if err != nil {
 		return nil, c.secrets.Error(err)
 	}
-	b := &blobBody{c: c, ctx: ctx, u: u, d: d, size: -1, resumedAt: -1}
+	b := &blobBody{c: c, ctx: ctx, u: u, d: d, size: -1, offset: offset, resumedAt: -1}
 	b.life, b.end = context.WithCancelCause(ctx)
-	b.body, err = b.open(0)
+	b.body, err = b.open(offset)
+	if err == errAtEnd {
+		b.end(nil)
+		return io.NopCloser(strings.NewReader("")), nil
+	}
 	if err != nil {
 		b.end(nil)
 		return nil, err

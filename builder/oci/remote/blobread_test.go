@@ -301,6 +301,74 @@ func TestClient_OpenBlobReadsOnAfterABreak(t *testing.T) {
 	}
 }
 
+// OpenBlobFrom reads a blob from an offset: a 206 checked as a resumed
+// read's, a 200 to a registry that ignores the Range with the bytes before
+// the offset skipped, an empty body at the end (416 "bytes */N"), and a
+// read that breaks goes on as OpenBlob's do. A negative offset is an input
+// error before any request.
+func TestClient_OpenBlobFrom(t *testing.T) {
+	const size = 2<<20 + 17
+	blob := make([]byte, size)
+	rand.NewChaCha8([32]byte{9}).Read(blob)
+	atEnd := func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
+		if from == size {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		l.send(w, from, -1)
+	}
+	for _, tc := range []struct {
+		name   string
+		offset int64
+		serve  func(l *brokenLink, w http.ResponseWriter, from int64, try int)
+		ranges []string
+		err    string
+	}{
+		{name: "from 0", offset: 0, serve: atEnd, ranges: []string{""}},
+		{name: "from the middle", offset: 1<<20 + 3, serve: atEnd, ranges: []string{"bytes=1048579-"}},
+		{name: "at the end", offset: size, serve: atEnd, ranges: []string{fmt.Sprintf("bytes=%d-", size)}},
+		{name: "the Range ignored", offset: 100, serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
+			l.send(w, 0, -1)
+		}, ranges: []string{"bytes=100-"}},
+		{name: "breaks, then goes on", offset: 100, serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
+			if try == 1 {
+				l.send(w, from, 1<<20)
+				return
+			}
+			l.send(w, from, -1)
+		}, ranges: []string{"bytes=100-", "bytes=1048676-"}},
+		{name: "another start", offset: 100, serve: func(l *brokenLink, w http.ResponseWriter, from int64, try int) {
+			l.send(w, from+1, -1)
+		}, ranges: []string{"bytes=100-"}, err: "another start"},
+		{name: "a negative offset", offset: -1, serve: atEnd, err: "offset -1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := &brokenLink{blob: blob, t: t, max: 3}
+			l.serve = func(w http.ResponseWriter, from int64, try int) { tc.serve(l, w, from, try) }
+			srv := httptest.NewTLSServer(l)
+			defer srv.Close()
+			c := (&fakeRegistry{srv: srv}).client(t, "u", "pw-read", false)
+			c.resumeWait = 1
+			rc, err := c.OpenBlobFrom(context.Background(), digest.FromBytes(blob), tc.offset)
+			if err == nil {
+				var got []byte
+				got, err = io.ReadAll(rc)
+				rc.Close()
+				if err == nil && !bytes.Equal(got, blob[tc.offset:]) {
+					t.Errorf("read %d bytes, not the blob's %d from %d", len(got), size-tc.offset, tc.offset)
+				}
+			}
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Errorf("OpenBlobFrom: %v, want %q", err, tc.err)
+			}
+			if g := l.gets(); strings.Join(g, ",") != strings.Join(tc.ranges, ",") {
+				t.Errorf("GETs with Range %q, want %q", g, tc.ranges)
+			}
+		})
+	}
+}
+
 // A read that stalls goes on from where it stopped; one the caller
 // cancels is not asked again.
 func TestClient_OpenBlobReadsOnAfterAStallNotACancel(t *testing.T) {
