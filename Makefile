@@ -64,13 +64,14 @@ test: deps lint bin/cosign
 	$(MAKE) fuzz
 
 # The race detector over agentforge's own concurrency: the registry client,
-# attachments, and registry-to-registry copies (mirror, index). Publishing
+# attachments, registry-to-registry copies (mirror, index) and uploads that
+# go on after a break (from a registry and an OCI layout). Publishing
 # from local storage is left out: c/storage v1.61's lockfile races with
 # itself under concurrent readers (podman-container-tools/container-libs#657,
 # fixed in go.podman.io/storage v1.65, which needs a newer buildah).
 race:
 	$(GO) test -tags "$(TAGS)" -race -short -count=1 ./builder/oci/remote/ ./publisher/attachments/
-	$(GO) test -tags "$(TAGS)" -race -short -count=1 -run 'TestMirror|TestIndex' ./publisher/
+	$(GO) test -tags "$(TAGS)" -race -short -count=1 -run 'TestMirror|TestIndex|TestUpload|TestBlobReader' ./publisher/
 
 # The parsers of what registries answer, fuzzed for FUZZTIME each (their
 # seeds, and any input a run finds failing, which go test writes under the

@@ -199,7 +199,7 @@ func (p *run) platformOf(ctx context.Context, ref types.ImageReference, sys *typ
 	}
 	defer src.Close()
 	info := m.ConfigInfo()
-	rc, err := src.blob(ctx, info)
+	rc, err := src.blob(ctx, info, 0)
 	if err != nil {
 		return nil, fmt.Errorf("config of %s: %w", oci.Name(ref), err)
 	}

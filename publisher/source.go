@@ -2,6 +2,7 @@ package publisher
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/agentforge/agentforge/builder/oci"
@@ -16,7 +17,8 @@ import (
 // its blobs. The caller checks what it reads against the digests.
 type source interface {
 	manifest(ctx context.Context, d digest.Digest) ([]byte, error)
-	blob(ctx context.Context, b types.BlobInfo) (io.ReadCloser, error)
+	// blob opens b's bytes from offset on.
+	blob(ctx context.Context, b types.BlobInfo, offset int64) (io.ReadCloser, error)
 	Close() error
 }
 
@@ -75,8 +77,8 @@ func (r registrySource) manifest(ctx context.Context, d digest.Digest) ([]byte, 
 	return r.c.Manifest(ctx, d.String(), remote.MaxManifest)
 }
 
-func (r registrySource) blob(ctx context.Context, b types.BlobInfo) (io.ReadCloser, error) {
-	return r.c.OpenBlob(ctx, b.Digest)
+func (r registrySource) blob(ctx context.Context, b types.BlobInfo, offset int64) (io.ReadCloser, error) {
+	return r.c.OpenBlobFrom(ctx, b.Digest, offset)
 }
 
 func (registrySource) Close() error { return nil }
@@ -88,9 +90,17 @@ func (i imageSource) manifest(ctx context.Context, d digest.Digest) ([]byte, err
 	return raw, err
 }
 
-func (i imageSource) blob(ctx context.Context, b types.BlobInfo) (io.ReadCloser, error) {
+// blob reads a local blob from its start, and skips to offset.
+func (i imageSource) blob(ctx context.Context, b types.BlobInfo, offset int64) (io.ReadCloser, error) {
 	rc, _, err := i.s.GetBlob(ctx, b, none.NoCache)
-	return rc, err
+	if err != nil || offset == 0 {
+		return rc, err
+	}
+	if _, err := io.CopyN(io.Discard, rc, offset); err != nil {
+		rc.Close()
+		return nil, fmt.Errorf("skip to byte %d of blob %s: %w", offset, b.Digest, err)
+	}
+	return rc, nil
 }
 
 func (i imageSource) Close() error { return i.s.Close() }

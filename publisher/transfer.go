@@ -354,29 +354,29 @@ func (j *blobJob) copy(ctx context.Context, b types.BlobInfo) (err error) {
 		return nil
 	}
 	// The source is opened while the destination opens the upload.
-	src := openAsync(func() (io.ReadCloser, error) { return j.s.blob(ctx, b) })
-	defer src.Close()
+	first := openAsync(func() (io.ReadCloser, error) { return j.s.blob(ctx, b, 0) })
 	h := sha256.New()
 	bar := progress.Start(j.p.opts.Progress, fmt.Sprintf("push %s to %s", oci.Short(b.Digest.String()), j.w.Repository().Name()), b.Size)
-	counted := &progress.Counter{R: progress.Reader(io.TeeReader(src, h), bar)}
+	src := &blobReader{rc: first, h: h, bar: bar, open: func(ctx context.Context, offset int64) (io.ReadCloser, error) { return j.s.blob(ctx, b, offset) }}
+	defer src.Close()
 	defer func() { bar.Done(err) }()
-	err = j.w.PutBlob(ctx, b.Digest, b.Size, counted)
-	if oerr := src.openErr(); oerr != nil {
+	err = j.w.PutBlob(ctx, b.Digest, b.Size, src)
+	if oerr := first.openErr(); oerr != nil {
 		return fmt.Errorf("read blob %s: %w", b.Digest, oerr)
 	}
 	// A source that sent other bytes than its digest says, or more than
 	// its size (PutBlob stops one byte past it), is an integrity failure,
 	// whatever the registry answered.
 	got := digest.NewDigest(digest.SHA256, h)
-	if (counted.EOF && (got != b.Digest || (b.Size >= 0 && counted.N != b.Size))) || (b.Size >= 0 && counted.N > b.Size) {
-		return &errs.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256 and size", Expected: fmt.Sprintf("%s, %d bytes", b.Digest, b.Size), Actual: fmt.Sprintf("%s, %d bytes", got, counted.N)}
+	if (src.eof && (got != b.Digest || (b.Size >= 0 && src.n != b.Size))) || (b.Size >= 0 && src.n > b.Size) {
+		return &errs.IntegrityError{What: "blob " + b.Digest.String() + " of the source", Check: "sha256 and size", Expected: fmt.Sprintf("%s, %d bytes", b.Digest, b.Size), Actual: fmt.Sprintf("%s, %d bytes", got, src.n)}
 	}
 	if err != nil {
 		return fmt.Errorf("push blob %s: %w", b.Digest, err)
 	}
 	j.mount.record(b.Digest)
-	j.stats.add(1, 0, counted.N)
-	j.log.WithFields(logrus.Fields{"blob": b.Digest.String(), "bytes": counted.N}).Info("blob pushed")
+	j.stats.add(1, 0, src.n)
+	j.log.WithFields(logrus.Fields{"blob": b.Digest.String(), "bytes": src.n}).Info("blob pushed")
 	return nil
 }
 

@@ -2,6 +2,7 @@ package registrytest
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -63,6 +64,11 @@ type Faults struct {
 	// digest), then breaks the connection: the first N reads for a value
 	// N > 0, every read for a value below 0.
 	BreakBlobs map[string]int
+	// BreakUploads forwards half of the body of the uploads (a PUT or
+	// PATCH with ?digest=) of the blobs named to the registry, then breaks
+	// both connections: the registry keeps what it got, and the client's
+	// request fails. It counts as BreakBlobs does.
+	BreakUploads map[string]int
 	// BusyManifests answers reads (GET, HEAD) of the manifests named (by
 	// tag or digest) with 429 Too Many Requests and Retry-After: 1, as
 	// UnavailableBlobs counts.
@@ -95,6 +101,7 @@ type Proxy struct {
 	dropped   int
 	refused   map[string]int // reads refused (503, 429), by blob digest or manifest ref
 	broken    map[string]int // blob reads broken, by digest
+	cut       map[string]int // uploads broken, by digest
 	swallowed int
 	log       []Entry
 }
@@ -114,6 +121,12 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 		rp.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
 	}
 	p := &Proxy{}
+	rp.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		if r.Context().Value(cutUpload{}) != nil {
+			panic(http.ErrAbortHandler) // the client's connection breaks too
+		}
+		w.WriteHeader(http.StatusBadGateway)
+	}
 	rp.ModifyResponse = func(resp *http.Response) error {
 		p.breakBlob(resp)
 		p.mu.Lock()
@@ -163,11 +176,11 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 			p.record(r, rec.status)
 			return
 		}
-		fwd := r
+		fwd := p.cutUpload(r)
 		if refuseMounts && r.Method == http.MethodPost && r.URL.Query().Has("mount") {
 			// Forwarded without the mount: the registry opens an upload
 			// (202), as one that does not mount does.
-			fwd = r.Clone(r.Context())
+			fwd = fwd.Clone(fwd.Context())
 			fwd.URL.RawQuery = ""
 		}
 		rp.ServeHTTP(rec, fwd)
@@ -201,6 +214,34 @@ func (p *Proxy) breakBlob(resp *http.Response) {
 		io.Closer
 	}{io.MultiReader(io.LimitReader(resp.Body, resp.ContentLength/2), errReader{}), resp.Body}
 }
+
+// cutUpload marks a request whose body the proxy cuts (BreakUploads).
+type cutUpload struct{}
+
+// cutUpload returns r with half its body then an error, as
+// Faults.BreakUploads says, or r as it is.
+func (p *Proxy) cutUpload(r *http.Request) *http.Request {
+	d := r.URL.Query().Get("digest")
+	if (r.Method != http.MethodPut && r.Method != http.MethodPatch) || d == "" || !strings.Contains(r.URL.Path, "/blobs/uploads/") || r.ContentLength < 2 {
+		return r
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n, listed := p.faults.BreakUploads[d]
+	if !listed || (n >= 0 && p.cut[d] >= n) {
+		return r
+	}
+	if p.cut == nil {
+		p.cut = map[string]int{}
+	}
+	p.cut[d]++
+	out := r.Clone(context.WithValue(r.Context(), cutUpload{}, true))
+	out.Body = io.NopCloser(io.MultiReader(io.LimitReader(r.Body, r.ContentLength/2), errReader{}))
+	return out
+}
+
+// BrokenUploads counts the uploads broken (Faults.BreakUploads).
+func (p *Proxy) BrokenUploads() int { return p.total(func() map[string]int { return p.cut }) }
 
 type errReader struct{}
 

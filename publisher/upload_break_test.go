@@ -1,0 +1,98 @@
+package publisher
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
+	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/publisher/registrytest"
+	logtest "github.com/sirupsen/logrus/hooks/test"
+	"go.podman.io/image/v5/manifest"
+	"go.podman.io/image/v5/types"
+)
+
+// An upload whose connection breaks half way through a layer does not make
+// the layer go again from its first byte: distribution keeps what it got,
+// the session's GET says how much (204, Range: 0-N), and the rest goes in
+// a PATCH from there (202) before the PUT with the digest (201); the log
+// says so, and the destination is verified byte for byte. Both sources are
+// covered: a registry's (mirror, read again with a Range) and a local
+// layout's (publish, read again from its start and skipped).
+func TestUpload_GoesOnAfterABreak(t *testing.T) {
+	for _, from := range []string{"registry", "layout"} {
+		t.Run(from, func(t *testing.T) {
+			ctx := context.Background()
+			o := ocitest.Options{Layers: 1, Size: 4 << 20, Seed: 75, Uncompressed: true}
+			proxy := registrytest.NewProxy(t, registrytest.New(t, registrytest.Options{}))
+			logger, logs := logtest.NewNullLogger()
+			var src types.ImageReference
+			regs := remote.Registries{Retry: remote.RetryPolicy{Delay: 5 * time.Millisecond}, Log: logger}
+			if from == "registry" {
+				up := registrytest.New(t, registrytest.Options{})
+				regs.Insecure = []string{proxy.Host, up.Host}
+				ref := registrytest.Push(t, registrytest.Open(t, regs), up.Host+"/up/agent:1", o)
+				src = mustRef(t, "docker://"+ref.String())
+			} else {
+				regs.Insecure = []string{proxy.Host}
+				src = ocitest.Layout(t, t.TempDir(), "v1", o)
+			}
+			opts := Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Verify: VerifyFull, KeepDigest: true}
+			raw, err := oci.Manifest(ctx, src, opts.Hosts.For(proxy.Host))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := manifest.OCI1FromManifest(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			layer := m.Layers[0].Digest.String()
+			proxy.Set(registrytest.Faults{BreakUploads: map[string]int{layer: 1}})
+			dst := []Destination{dest(t, proxy.Host+"/mirror/agent", "1")}
+			var rep *Report
+			if from == "registry" {
+				rep, err = Mirror(ctx, src, dst, MirrorOptions{Options: opts})
+			} else {
+				rep, err = Publish(ctx, src, dst, opts)
+			}
+			if err != nil {
+				t.Fatalf("a broken upload failed the %s: %v", from, err)
+			}
+			if proxy.BrokenUploads() != 1 {
+				t.Fatalf("%d uploads broken, want 1", proxy.BrokenUploads())
+			}
+			if got, want := rep.Digest, digestOf(raw); got != want || !rep.Destinations[0].Verified {
+				t.Errorf("published %s (verified %t), want %s", got, rep.Destinations[0].Verified, want)
+			}
+			// The session's requests after its POST, until the layer is
+			// there: the broken PUT, the GET, the PATCH, the PUT.
+			var session []string
+			var path string
+			for _, e := range proxy.Log() {
+				if q, _ := url.ParseQuery(e.Query); q.Get("digest") == layer && e.Method == http.MethodPut && path == "" {
+					path = e.Path
+				}
+				if path != "" && e.Path == path {
+					session = append(session, fmt.Sprintf("%s %d", e.Method, e.Status))
+				}
+			}
+			if want := []string{"PUT 200", "GET 204", "PATCH 202", "PUT 201"}; !slices.Equal(session, want) {
+				t.Errorf("the layer's session: %q, want %q", session, want)
+			}
+			said := false
+			for _, e := range logs.AllEntries() {
+				said = said || strings.Contains(e.Message, "which the registry has")
+			}
+			if !said {
+				t.Error("the upload going on was not logged")
+			}
+		})
+	}
+}
