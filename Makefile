@@ -32,7 +32,9 @@ BIN      := bin/agentforge
 #   qemu-user-static binfmt-support  foreign-platform builds (build --platform
 #                       linux/arm64 on amd64, and back); deps also mounts
 #                       binfmt_misc and enables the handlers
-DEPS     := gcc libc6-dev git ca-certificates busybox-static skopeo podman runc debootstrap catatonit groovy default-jre-headless bc qemu-user-static binfmt-support
+#   docker-registry     distribution v2.8, the older registry that uploads
+#                       are tested against besides the embedded v3
+DEPS     := gcc libc6-dev git ca-certificates busybox-static skopeo podman runc debootstrap catatonit groovy default-jre-headless bc qemu-user-static binfmt-support docker-registry
 
 export CGO_ENABLED := 1
 

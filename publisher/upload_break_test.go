@@ -26,12 +26,25 @@ import (
 // says so, and the destination is verified byte for byte. Both sources are
 // covered: a registry's (mirror, read again with a Range) and a local
 // layout's (publish, read again from its start and skipped).
+//
+// Distribution v2.8 (Debian's docker-registry) cannot say: its GET of a
+// session checks the _state, which the break left behind, and cancels the
+// upload (404 BLOB_UPLOAD_INVALID; fixed in v3 by
+// distribution/distribution#3755). The upload then starts again in a new
+// session, and the mirror succeeds all the same.
 func TestUpload_GoesOnAfterABreak(t *testing.T) {
-	for _, from := range []string{"registry", "layout"} {
+	for _, from := range []string{"registry", "layout", "registry to distribution v2.8"} {
 		t.Run(from, func(t *testing.T) {
 			ctx := context.Background()
 			o := ocitest.Options{Layers: 1, Size: 4 << 20, Seed: 75, Uncompressed: true}
-			proxy := registrytest.NewProxy(t, registrytest.New(t, registrytest.Options{}))
+			v28 := from == "registry to distribution v2.8"
+			var proxy *registrytest.Proxy
+			if v28 {
+				proxy = registrytest.NewProxy(t, registrytest.NewDebian(t))
+				from = "registry"
+			} else {
+				proxy = registrytest.NewProxy(t, registrytest.New(t, registrytest.Options{}))
+			}
 			logger, logs := logtest.NewNullLogger()
 			var src types.ImageReference
 			regs := remote.Registries{Retry: remote.RetryPolicy{Delay: 5 * time.Millisecond}, Log: logger}
@@ -83,15 +96,19 @@ func TestUpload_GoesOnAfterABreak(t *testing.T) {
 					session = append(session, fmt.Sprintf("%s %d", e.Method, e.Status))
 				}
 			}
-			if want := []string{"PUT 200", "GET 204", "PATCH 202", "PUT 201"}; !slices.Equal(session, want) {
+			want := []string{"PUT 200", "GET 204", "PATCH 202", "PUT 201"}
+			if v28 {
+				want = []string{"PUT 200", "GET 404"}
+			}
+			if !slices.Equal(session, want) {
 				t.Errorf("the layer's session: %q, want %q", session, want)
 			}
 			said := false
 			for _, e := range logs.AllEntries() {
 				said = said || strings.Contains(e.Message, "which the registry has")
 			}
-			if !said {
-				t.Error("the upload going on was not logged")
+			if said == v28 {
+				t.Errorf("the upload going on logged: %t, want %t", said, !v28)
 			}
 		})
 	}

@@ -33,12 +33,15 @@ import (
 // has (Range: 0-N) and a Location to go on with, and a PATCH with
 // Content-Range sends the rest before the PUT with the digest. This is
 // the upload session protocol of the distribution spec, as distribution
-// (registry/handlers/blobupload.go, v3.1.2: GetUploadStatus, PatchBlobData)
-// serves it; the Location the session had before the break is refused
-// there (416), which is why it is asked again. It goes on at once the
-// first time, then whenever resumeProgress more bytes arrived since the
-// last time. A registry that says it has more than was sent fails the
-// upload with an *errs.IntegrityError.
+// v3 (registry/handlers/blobupload.go, v3.1.2: GetUploadStatus,
+// PatchBlobData) serves it; the Location the session had before the break
+// is refused there (416), which is why it is asked again. Distribution
+// v2.8 cancels a session asked after a break (404 BLOB_UPLOAD_INVALID:
+// its GET checked the stale _state until distribution/distribution#3755):
+// the break's own error is returned, and the upload starts again. It goes
+// on at once the first time, then whenever resumeProgress more bytes
+// arrived since the last time. A registry that says it has more than was
+// sent fails the upload with an *errs.IntegrityError.
 //
 // At most size+1 bytes are read: a source that sends more fails the
 // upload with an *errs.IntegrityError. An upload that cannot go on is

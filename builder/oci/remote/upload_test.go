@@ -204,10 +204,13 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 			},
 			want:  []string{"POST", "PUT cut at 1048576", "GET"},
 			check: func(err error) bool { var i *errs.IntegrityError; return errors.As(err, &i) && !Temporary(err) }},
-		{name: "lost the session", cut: cutAt(1 << 20),
-			status: func(w http.ResponseWriter, _, _ int) { http.NotFound(w, nil) },
-			want:   []string{"POST", "PUT cut at 1048576", "GET"},
-			check:  func(err error) bool { return Temporary(err) && strings.Contains(err.Error(), "404") }},
+		{name: "refuses to say (distribution v2.8)", cut: cutAt(1 << 20),
+			status: func(w http.ResponseWriter, _, _ int) {
+				w.WriteHeader(http.StatusNotFound)
+				io.WriteString(w, `{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"blob upload invalid"}]}`)
+			},
+			want:  []string{"POST", "PUT cut at 1048576", "GET"},
+			check: func(err error) bool { return Temporary(err) && strings.Contains(err.Error(), "404") }},
 		{name: "a Range that is not 0-N", cut: cutAt(1 << 20),
 			status: func(w http.ResponseWriter, _, _ int) {
 				w.Header().Set("Range", "5-9")
