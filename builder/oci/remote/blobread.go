@@ -271,16 +271,8 @@ func (b *blobBody) resume() error {
 	b.mu.Lock()
 	b.body.Close()
 	b.mu.Unlock()
-	wait := b.c.resumeWait
-	if wait <= 0 {
-		wait = resumeWait
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-b.life.Done():
-		return context.Cause(b.life)
+	if err := b.c.pauseToGoOn(b.life); err != nil {
+		return err
 	}
 	body, err := b.open(b.offset)
 	if err != nil {
@@ -306,6 +298,23 @@ func (b *blobBody) Close() error {
 	b.closed = true
 	b.end(errClosedBlob)
 	return b.body.Close()
+}
+
+// pauseToGoOn waits resumeWait before a broken read or upload goes on; it
+// returns ctx's cause when ctx ends first.
+func (c *Client) pauseToGoOn(ctx context.Context) error {
+	wait := c.resumeWait
+	if wait <= 0 {
+		wait = resumeWait
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // blobIdle is how long a blob's body may send nothing before it is

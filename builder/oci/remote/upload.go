@@ -180,16 +180,8 @@ func (up *upload) goOn(ctx context.Context, err error, a attempt, r io.Reader) e
 	if !ok || up.size < 0 || a.srcErr != nil || !broken(err) {
 		return err
 	}
-	wait := up.c.resumeWait
-	if wait <= 0 {
-		wait = resumeWait
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return context.Cause(ctx)
+	if perr := up.c.pauseToGoOn(ctx); perr != nil {
+		return perr
 	}
 	have, next, serr := up.status(ctx)
 	switch {
