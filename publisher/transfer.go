@@ -361,7 +361,7 @@ func (j *blobJob) copy(ctx context.Context, b types.BlobInfo) (err error) {
 	defer src.Close()
 	defer func() { bar.Done(err) }()
 	err = j.w.PutBlob(ctx, b.Digest, b.Size, src)
-	if oerr := first.openErr(); oerr != nil {
+	if oerr := first.openErr(); oerr != nil && err != nil {
 		return fmt.Errorf("read blob %s: %w", b.Digest, oerr)
 	}
 	// A source that sent other bytes than its digest says, or more than

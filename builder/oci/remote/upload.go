@@ -39,9 +39,13 @@ import (
 // v2.8 cancels a session asked after a break (404 BLOB_UPLOAD_INVALID:
 // its GET checked the stale _state until distribution/distribution#3755):
 // the break's own error is returned, and the upload starts again. It goes
-// on at once the first time, then whenever resumeProgress more bytes
-// arrived since the last time. A registry that says it has more than was
-// sent fails the upload with an *errs.IntegrityError.
+// on at once the first time, then whenever the registry kept
+// resumeProgress more bytes since the last time and at least half of
+// what the broken request took, so that a registry cannot make it send
+// much more than the blob. Once it goes on, a registry that says it has
+// more than was sent, or answers the PATCH other than 202 with a
+// Location, or refuses the end, fails the upload with an *Error with
+// Restart set.
 //
 // At most size+1 bytes are read: a source that sends more fails the
 // upload with an *errs.IntegrityError. An upload that cannot go on is
@@ -96,7 +100,7 @@ func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.
 	}
 	for {
 		var a attempt
-		a, err = c.sendBody(ctx, method, loc, up.authz, d, up.from, size, r)
+		a, err = c.sendBody(ctx, method, loc, up.authz, d, up.from, size, up.resumedAt >= 0, r)
 		if err == nil {
 			resp, answer = a.resp, a.answer
 			break
@@ -111,10 +115,13 @@ func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.
 			break
 		}
 	}
-	if resp == nil || chunked && resp.StatusCode == http.StatusAccepted {
+	if resp != nil && method == http.MethodPatch && resp.StatusCode == http.StatusAccepted || resp == nil {
 		// The body is there; the session ends with the digest.
 		if resp != nil {
 			if loc, err = c.location(resp); err != nil {
+				if e := (*Error)(nil); errors.As(err, &e) && up.resumedAt >= 0 {
+					e.Restart = true
+				}
 				return err
 			}
 		}
@@ -130,15 +137,17 @@ func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.
 		resp.Body.Close()
 		method = http.MethodPut
 	}
-	if resp.StatusCode != http.StatusCreated {
+	// A PATCH is answered 202 and where to go on; anything else, even a
+	// 201 that never saw the digest, fails.
+	if method == http.MethodPatch || resp.StatusCode != http.StatusCreated {
 		e := c.statusError(method, loc, resp, answer)
 		switch resp.StatusCode {
 		case http.StatusNotFound, http.StatusMethodNotAllowed:
 			// A lost session (BLOB_UPLOAD_UNKNOWN: the spec says the
 			// upload MUST restart), or a registry that takes the body
-			// only in a PATCH (405; Artifactory 6 answers 404
-			// BLOB_UNKNOWN).
-			if !strings.Contains(string(answer), "BLOB_UPLOAD_UNKNOWN") {
+			// only in a PATCH (405 to the PUT that sent it; Artifactory 6
+			// answers 404 BLOB_UNKNOWN).
+			if !chunked && !strings.Contains(string(answer), "BLOB_UPLOAD_UNKNOWN") {
 				c.chunked.Store(true)
 			}
 			e.Restart = true
@@ -149,6 +158,9 @@ func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.
 			c.forgetPush()
 			e.Restart = true
 		}
+		// After going on, whatever went wrong may be the session's: the
+		// upload starts again from its first byte.
+		e.Restart = e.Restart || up.resumedAt >= 0
 		return e
 	}
 	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != d.String() {
@@ -190,13 +202,19 @@ func (up *upload) goOn(ctx context.Context, err error, a attempt, r io.Reader) e
 	case serr != nil:
 		return fmt.Errorf("%w (asking the registry what it has of the upload: %v)", err, serr)
 	case have > up.from+a.taken || have > up.size:
-		return &errs.IntegrityError{What: "upload of blob " + up.d.String() + " to " + up.c.host, Check: "bytes the registry has",
-			Expected: fmt.Sprintf("at most the %d sent", min(up.from+a.taken, up.size)), Actual: fmt.Sprintf("%d", have)}
-	case up.resumedAt >= 0 && have-up.resumedAt < resumeProgress:
+		// Its bookkeeping, not the blob: the upload starts again.
+		return &Error{Method: http.MethodGet, URL: up.session.Redacted(), StatusCode: http.StatusNoContent, Restart: true,
+			Detail: fmt.Sprintf("the registry says it has %d bytes of the upload, more than the %d sent", have, min(up.from+a.taken, up.size))}
+	case up.resumedAt >= 0 && (have-up.resumedAt < resumeProgress || 2*(have-up.from) < a.taken):
+		// Too little since the last time, or less than half of what the
+		// last request took: going on again could cost more than starting
+		// again.
 		return err
 	}
-	if rerr := rr.Reread(ctx, have); rerr != nil {
-		return fmt.Errorf("%w (reading the blob again from byte %d: %w)", err, have, rerr)
+	if have < up.size {
+		if rerr := rr.Reread(ctx, have); rerr != nil {
+			return fmt.Errorf("%w (reading the blob again from byte %d: %v)", err, have, rerr)
+		}
 	}
 	if up.c.log != nil {
 		up.c.log.WithField("blob", up.d.String()).Infof("the upload broke after %d bytes (%v): going on from byte %d, which the registry has", up.from+a.taken, up.c.secrets.Error(err), have)
@@ -208,7 +226,8 @@ func (up *upload) goOn(ctx context.Context, err error, a attempt, r io.Reader) e
 // status asks the registry how many bytes of the upload it has (GET on
 // the session: 204 with Range: 0-N, N the last byte's offset) and where
 // to go on. "0-0" is read as nothing: the spec's form cannot tell none
-// from one byte, and sending that byte again is refused (416).
+// from one byte; a registry that has one refuses the PATCH's Content-Range
+// 0-… (416), and the upload starts again.
 func (up *upload) status(ctx context.Context) (int64, *url.URL, error) {
 	c := up.c
 	resp, err := c.send(ctx, c.http, request{method: http.MethodGet, url: up.session, authz: up.authz})
@@ -269,12 +288,12 @@ type attempt struct {
 
 // sendBody sends r, the blob's bytes from from on (size: the blob's size,
 // -1 when not known), as the body of method to u, with a Content-Range
-// when from > 0, and returns the answer with the start of its body. The
+// when ranged, and returns the answer with the start of its body. The
 // body is abandoned (a *StallError) when the transport takes nothing of
 // it for the idle time, or when the registry does not answer for
 // commitWait after the last byte; r is read by no one once sendBody
 // returns.
-func (c *Client) sendBody(ctx context.Context, method string, u *url.URL, authz string, d digest.Digest, from, size int64, r io.Reader) (attempt, error) {
+func (c *Client) sendBody(ctx context.Context, method string, u *url.URL, authz string, d digest.Digest, from, size int64, ranged bool, r io.Reader) (attempt, error) {
 	length := int64(-1)
 	if size >= 0 {
 		length = size - from
@@ -283,7 +302,7 @@ func (c *Client) sendBody(ctx context.Context, method string, u *url.URL, authz 
 		}
 	}
 	var contentRange string
-	if from > 0 {
+	if ranged {
 		contentRange = fmt.Sprintf("%d-%d", from, size-1)
 	}
 	idle := c.blobIdle

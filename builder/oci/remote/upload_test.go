@@ -2,6 +2,7 @@ package remote
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agentforge/agentforge/images/errs"
 	"github.com/opencontainers/go-digest"
 )
 
@@ -35,6 +35,8 @@ type sessionRegistry struct {
 	cut func(n int) int
 	// status, when set, answers the n-th session GET instead.
 	status func(w http.ResponseWriter, n int, size int)
+	// patchAnswer, when set, answers a PATCH that brought its whole body.
+	patchAnswer int
 
 	mu       sync.Mutex
 	stored   []byte
@@ -107,7 +109,7 @@ func (s *sessionRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodPatch:
 		w.Header().Set("Location", session+"?_state="+strconv.Itoa(len(s.stored)))
-		w.WriteHeader(http.StatusAccepted)
+		w.WriteHeader(cmp.Or(s.patchAnswer, http.StatusAccepted))
 	case http.MethodPut:
 		if d := r.URL.Query().Get("digest"); d != digest.FromBytes(s.stored).String() {
 			w.WriteHeader(http.StatusBadRequest)
@@ -122,8 +124,9 @@ func (s *sessionRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type rereadable struct {
 	blob    []byte
 	pos     int
-	read    int // the most read so far
-	failAt  int // > 0: Read fails once pos reaches it
+	read    int   // the most read so far
+	failAt  int   // > 0: Read fails once pos reaches it
+	gone    error // what Reread answers, when set
 	rereads []int64
 }
 
@@ -146,7 +149,7 @@ func (r *rereadable) Reread(ctx context.Context, offset int64) error {
 	}
 	r.rereads = append(r.rereads, offset)
 	r.pos = int(offset)
-	return nil
+	return r.gone
 }
 
 // An upload whose connection breaks goes on from the byte the registry
@@ -173,16 +176,24 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 		}
 	}
 	rest := func(from int) string { return fmt.Sprintf("PATCH %d-%d", from, n-1) }
+	restart := func(status int) func(error) bool {
+		return func(err error) bool {
+			var e *Error
+			return errors.As(err, &e) && e.Restart && e.StatusCode == status && Temporary(err)
+		}
+	}
 	for _, tc := range []struct {
-		name    string
-		cut     func(int) int
-		status  func(w http.ResponseWriter, n int, size int)
-		size    int64 // 0: len(blob)
-		plain   bool  // the body is not a Rereader
-		failAt  int   // the source fails there
-		want    []string
-		rereads []int64
-		check   func(error) bool // nil: no error and the blob stored whole
+		name        string
+		cut         func(int) int
+		status      func(w http.ResponseWriter, n int, size int)
+		patchAnswer int
+		size        int64 // 0: len(blob)
+		plain       bool  // the body is not a Rereader
+		failAt      int   // the source fails there
+		gone        error // Reread's answer
+		want        []string
+		rereads     []int64
+		check       func(error) bool // nil: no error and the blob stored whole
 	}{
 		{name: "breaks once", cut: cutAt(1 << 20),
 			want: []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " 2097152", "PUT 0"}, rereads: []int64{1 << 20}},
@@ -193,17 +204,39 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 			want:  []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " cut at 1000", "GET"},
 			check: func(err error) bool { return Temporary(err) }, rereads: []int64{1 << 20}},
 		{name: "breaks before a byte", cut: cutAt(0),
-			want: []string{"POST", "PUT cut at 0", "GET", "PATCH " + strconv.Itoa(n), "PUT 0"}, rereads: []int64{0}},
-		{name: "breaks after the last byte", cut: cutAt(n),
-			want: []string{"POST", "PUT cut at " + strconv.Itoa(n), "GET", "PUT 0"}, rereads: []int64{int64(n)}},
+			want: []string{"POST", "PUT cut at 0", "GET", rest(0) + " 3145728", "PUT 0"}, rereads: []int64{0}},
+		{name: "has one byte, says 0-0", cut: cutAt(1),
+			want: []string{"POST", "PUT cut at 1", "GET", rest(0)}, rereads: []int64{0}, check: restart(http.StatusRequestedRangeNotSatisfiable)},
+		{name: "breaks after the last byte", cut: cutAt(n), // nothing to read again
+			want: []string{"POST", "PUT cut at " + strconv.Itoa(n), "GET", "PUT 0"}},
 		{name: "says it has more than was sent", cut: cutAt(1 << 20),
 			status: func(w http.ResponseWriter, _, size int) {
 				w.Header().Set("Range", fmt.Sprintf("0-%d", n))
 				w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1?_state="+strconv.Itoa(size))
 				w.WriteHeader(http.StatusNoContent)
 			},
-			want:  []string{"POST", "PUT cut at 1048576", "GET"},
-			check: func(err error) bool { var i *errs.IntegrityError; return errors.As(err, &i) && !Temporary(err) }},
+			want: []string{"POST", "PUT cut at 1048576", "GET"},
+			check: func(err error) bool {
+				return restart(http.StatusNoContent)(err) && strings.Contains(err.Error(), "more than the")
+			}},
+		{name: "keeps less than half of what the last request took", cut: cutAt(512<<10, n-512<<10-1),
+			status: func(w http.ResponseWriter, i, size int) {
+				have := size
+				if i == 2 {
+					have = 512<<10 + 1100<<10 // claims 1.1 MiB of the 2.5 MiB it took
+				}
+				w.Header().Set("Range", fmt.Sprintf("0-%d", have-1))
+				w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1?_state="+strconv.Itoa(size))
+				w.WriteHeader(http.StatusNoContent)
+			},
+			want:    []string{"POST", "PUT cut at 524288", "GET", rest(512<<10) + " cut at 2621439", "GET"},
+			rereads: []int64{512 << 10}, check: func(err error) bool { return Temporary(err) }},
+		{name: "answers the PATCH 201", cut: cutAt(1 << 20), patchAnswer: http.StatusCreated,
+			want: []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " 2097152"}, rereads: []int64{1 << 20},
+			check: restart(http.StatusCreated)},
+		{name: "refuses the PATCH (405)", cut: cutAt(1 << 20), patchAnswer: http.StatusMethodNotAllowed,
+			want: []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " 2097152"}, rereads: []int64{1 << 20},
+			check: restart(http.StatusMethodNotAllowed)},
 		{name: "refuses to say (distribution v2.8)", cut: cutAt(1 << 20),
 			status: func(w http.ResponseWriter, _, _ int) {
 				w.WriteHeader(http.StatusNotFound)
@@ -226,10 +259,10 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 			},
 			want:    []string{"POST", "PUT cut at 1048576", "GET", rest(1 << 20)},
 			rereads: []int64{1 << 20},
-			check: func(err error) bool {
-				var e *Error
-				return errors.As(err, &e) && e.Restart && e.StatusCode == http.StatusRequestedRangeNotSatisfiable && Temporary(err)
-			}},
+			check:   restart(http.StatusRequestedRangeNotSatisfiable)},
+		{name: "the source fails to open again", cut: cutAt(1 << 20), gone: &Error{Method: "GET", StatusCode: http.StatusForbidden},
+			want: []string{"POST", "PUT cut at 1048576", "GET"}, rereads: []int64{1 << 20},
+			check: func(err error) bool { return Temporary(err) && strings.Contains(err.Error(), "403") }}, // the whole upload may start again
 		{name: "a body that cannot be read again", cut: cutAt(1 << 20), plain: true,
 			want: []string{"POST", "PUT cut at 1048576"}, check: func(err error) bool { return Temporary(err) }},
 		{name: "unknown size", cut: cutAt(1 << 20), size: -1,
@@ -239,12 +272,12 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 			check: func(err error) bool { return strings.Contains(err.Error(), "source: read failed") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &sessionRegistry{t: t, cut: tc.cut, status: tc.status}
+			s := &sessionRegistry{t: t, cut: tc.cut, status: tc.status, patchAnswer: tc.patchAnswer}
 			f := &fakeRegistry{srv: httptest.NewTLSServer(s)}
 			defer f.srv.Close()
 			c := f.client(t, "u", "pw-upload", false)
 			c.resumeWait = 1
-			src := &rereadable{blob: blob, failAt: tc.failAt}
+			src := &rereadable{blob: blob, failAt: tc.failAt, gone: tc.gone}
 			var body io.Reader = src
 			if tc.plain {
 				body = io.MultiReader(src)
@@ -276,6 +309,9 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 			}
 			if !slices.Equal(src.rereads, tc.rereads) {
 				t.Errorf("reread from %v, want %v", src.rereads, tc.rereads)
+			}
+			if c.chunked.Load() {
+				t.Error("the client sends bodies in PATCHes from now on: only a refused first PUT says so")
 			}
 		})
 	}
