@@ -40,17 +40,17 @@ import (
 // its GET checked the stale _state until distribution/distribution#3755):
 // the break's own error is returned, and the upload starts again. It goes
 // on at once the first time, then whenever the registry kept
-// resumeProgress more bytes since the last time and at least half of
-// what the broken request took, so that a registry cannot make it send
-// much more than the blob. Once it goes on, a registry that says it has
-// more than was sent, or answers the PATCH other than 202 with a
-// Location, or refuses the end, fails the upload with an *Error with
-// Restart set.
+// resumeProgress more bytes since the last time or has them all, as long
+// as the session sends at most maxUploadSent times the blob in all. Once
+// it goes on, a registry that says it has more than was sent, answers the
+// PATCH other than 202 or without a Location, refuses the end, or ends it
+// with another digest fails the upload with an *Error with Restart set (a
+// Location on another host is a *RefusedError).
 //
-// At most size+1 bytes are read: a source that sends more fails the
-// upload with an *errs.IntegrityError. An upload that cannot go on is
-// abandoned with the error that broke it (a *StallError after the idle
-// time). A session the registry lost (404), whose token expired (401) or
+// Each request reads at most one byte more than it should send: a source
+// that sends more fails the upload with an *errs.IntegrityError. An upload
+// that cannot go on is abandoned with the error that broke it (a
+// *StallError after the idle time). A session the registry lost (404), whose token expired (401) or
 // that is not where it was said to be (416) is an *Error with Restart
 // set: temporary, the whole upload may start again.
 func (c *Client) PutBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
@@ -164,6 +164,11 @@ func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.
 		return e
 	}
 	if got := resp.Header.Get("Docker-Content-Digest"); got != "" && got != d.String() {
+		if up.resumedAt >= 0 {
+			// The session's doing, after going on: start again.
+			return &Error{Method: method, URL: loc.Redacted(), StatusCode: resp.StatusCode, Restart: true,
+				Detail: fmt.Sprintf("Docker-Content-Digest %.100s, not %s, after going on", got, d)}
+		}
 		return &errs.IntegrityError{What: "blob " + d.String() + " written to " + c.host, Check: "Docker-Content-Digest", Expected: d.String(), Actual: got}
 	}
 	return nil
@@ -178,7 +183,14 @@ type upload struct {
 	session   *url.URL // the Location to ask for its state and to go on with
 	from      int64    // bytes the registry has
 	resumedAt int64    // from at the last time it went on; -1 before any
+	sent      int64    // bytes the requests of this session took, in all
 }
+
+// maxUploadSent bounds what one upload session sends, going on after
+// breaks, in multiples of the blob's size: a registry that keeps little of
+// what it takes cannot make it send much more (a new session starts from
+// byte 0 instead).
+const maxUploadSent = 3
 
 // goOn decides whether the upload goes on after err, which ended an
 // attempt that sent a: when it may (see PutBlob), it asks the registry
@@ -188,6 +200,7 @@ func (up *upload) goOn(ctx context.Context, err error, a attempt, r io.Reader) e
 	if ctx.Err() != nil {
 		return context.Cause(ctx) // the caller's cancellation, not the link's
 	}
+	up.sent += a.taken
 	rr, ok := r.(Rereader)
 	if !ok || up.size < 0 || a.srcErr != nil || !broken(err) {
 		return err
@@ -205,14 +218,18 @@ func (up *upload) goOn(ctx context.Context, err error, a attempt, r io.Reader) e
 		// Its bookkeeping, not the blob: the upload starts again.
 		return &Error{Method: http.MethodGet, URL: up.session.Redacted(), StatusCode: http.StatusNoContent, Restart: true,
 			Detail: fmt.Sprintf("the registry says it has %d bytes of the upload, more than the %d sent", have, min(up.from+a.taken, up.size))}
-	case up.resumedAt >= 0 && (have-up.resumedAt < resumeProgress || 2*(have-up.from) < a.taken):
-		// Too little since the last time, or less than half of what the
-		// last request took: going on again could cost more than starting
-		// again.
+	case have < up.size && up.resumedAt >= 0 && have-up.resumedAt < resumeProgress:
+		// Too little since the last time.
+		return err
+	case up.sent+up.size-have > maxUploadSent*up.size:
+		// Going on would send more than maxUploadSent times the blob.
 		return err
 	}
 	if have < up.size {
 		if rerr := rr.Reread(ctx, have); rerr != nil {
+			if ctx.Err() != nil {
+				return context.Cause(ctx)
+			}
 			return fmt.Errorf("%w (reading the blob again from byte %d: %v)", err, have, rerr)
 		}
 	}

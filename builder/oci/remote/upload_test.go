@@ -37,6 +37,11 @@ type sessionRegistry struct {
 	status func(w http.ResponseWriter, n int, size int)
 	// patchAnswer, when set, answers a PATCH that brought its whole body.
 	patchAnswer int
+	// keep, when set, says how many bytes the session still has when it
+	// is asked the n-th time (it lost the rest); -1: all.
+	keep func(n int) int
+	// answerDigest, when set, is the Docker-Content-Digest of the end.
+	answerDigest string
 
 	mu       sync.Mutex
 	stored   []byte
@@ -65,6 +70,12 @@ func (s *sessionRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case r.Method == http.MethodGet:
 		s.statuses++
+		if s.keep != nil {
+			if k := s.keep(s.statuses); k >= 0 && k < len(s.stored) {
+				s.stored = s.stored[:k]
+				state = strconv.Itoa(k)
+			}
+		}
 		if s.status != nil {
 			s.status(w, s.statuses, len(s.stored))
 			return
@@ -115,6 +126,9 @@ func (s *sessionRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusBadRequest)
 			io.WriteString(w, `{"errors":[{"code":"DIGEST_INVALID"}]}`)
 			return
+		}
+		if s.answerDigest != "" {
+			w.Header().Set("Docker-Content-Digest", s.answerDigest)
 		}
 		w.WriteHeader(http.StatusCreated)
 	}
@@ -183,17 +197,18 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		name        string
-		cut         func(int) int
-		status      func(w http.ResponseWriter, n int, size int)
-		patchAnswer int
-		size        int64 // 0: len(blob)
-		plain       bool  // the body is not a Rereader
-		failAt      int   // the source fails there
-		gone        error // Reread's answer
-		want        []string
-		rereads     []int64
-		check       func(error) bool // nil: no error and the blob stored whole
+		name         string
+		cut          func(int) int
+		status       func(w http.ResponseWriter, n int, size int)
+		patchAnswer  int
+		answerDigest string
+		size         int64 // 0: len(blob)
+		plain        bool  // the body is not a Rereader
+		failAt       int   // the source fails there
+		gone         error // Reread's answer
+		want         []string
+		rereads      []int64
+		check        func(error) bool // nil: no error and the blob stored whole
 	}{
 		{name: "breaks once", cut: cutAt(1 << 20),
 			want: []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " 2097152", "PUT 0"}, rereads: []int64{1 << 20}},
@@ -219,18 +234,12 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 			check: func(err error) bool {
 				return restart(http.StatusNoContent)(err) && strings.Contains(err.Error(), "more than the")
 			}},
-		{name: "keeps less than half of what the last request took", cut: cutAt(512<<10, n-512<<10-1),
-			status: func(w http.ResponseWriter, i, size int) {
-				have := size
-				if i == 2 {
-					have = 512<<10 + 1100<<10 // claims 1.1 MiB of the 2.5 MiB it took
-				}
-				w.Header().Set("Range", fmt.Sprintf("0-%d", have-1))
-				w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1?_state="+strconv.Itoa(size))
-				w.WriteHeader(http.StatusNoContent)
-			},
-			want:    []string{"POST", "PUT cut at 524288", "GET", rest(512<<10) + " cut at 2621439", "GET"},
-			rereads: []int64{512 << 10}, check: func(err error) bool { return Temporary(err) }},
+		{name: "breaks after the last byte of a short PATCH", cut: cutAt(n-512<<10, 512<<10), // less than resumeProgress, but all there
+			want:    []string{"POST", "PUT cut at 2621440", "GET", rest(n-512<<10) + " cut at 524288", "GET", "PUT 0"},
+			rereads: []int64{int64(n - 512<<10)}},
+		{name: "ends with another digest after going on", cut: cutAt(1 << 20), answerDigest: digest.FromString("other").String(),
+			want: []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " 2097152", "PUT 0"}, rereads: []int64{1 << 20},
+			check: restart(http.StatusCreated)},
 		{name: "answers the PATCH 201", cut: cutAt(1 << 20), patchAnswer: http.StatusCreated,
 			want: []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " 2097152"}, rereads: []int64{1 << 20},
 			check: restart(http.StatusCreated)},
@@ -272,7 +281,7 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 			check: func(err error) bool { return strings.Contains(err.Error(), "source: read failed") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := &sessionRegistry{t: t, cut: tc.cut, status: tc.status, patchAnswer: tc.patchAnswer}
+			s := &sessionRegistry{t: t, cut: tc.cut, status: tc.status, patchAnswer: tc.patchAnswer, answerDigest: tc.answerDigest}
 			f := &fakeRegistry{srv: httptest.NewTLSServer(s)}
 			defer f.srv.Close()
 			c := f.client(t, "u", "pw-upload", false)
@@ -348,4 +357,65 @@ func TestClient_PutBlobStopsWaitingToGoOn(t *testing.T) {
 	if len(s.log) != 2 {
 		t.Errorf("requests %q: want none after the break", s.log)
 	}
+}
+
+// A registry that keeps only a little of what each request takes, however
+// steady its progress, cannot make an upload send more than maxUploadSent
+// times the blob: it stops going on, with the break's error (temporary:
+// a new session starts from byte 0).
+func TestClient_PutBlobBoundsWhatItSends(t *testing.T) {
+	const mib = 1 << 20
+	blob := bytes.Repeat([]byte("z"), 8*mib)
+	s := &sessionRegistry{t: t, keep: func(n int) int { return n * mib }}
+	s.cut = func(int) int { return len(blob) - len(s.stored) - 1 } // all but the last byte
+	f := &fakeRegistry{srv: httptest.NewTLSServer(s)}
+	defer f.srv.Close()
+	c := f.client(t, "u", "pw-upload", false)
+	c.resumeWait = 1
+	src := &rereadable{blob: blob}
+	err := c.PutBlob(context.Background(), digest.FromBytes(blob), int64(len(blob)), src)
+	f.srv.Close()
+	if err == nil || !Temporary(err) {
+		t.Fatalf("PutBlob: %v, want the break's temporary error", err)
+	}
+	want := []string{"POST", "PUT cut at 8388607", "GET", "PATCH 1048576-8388607 cut at 7340031", "GET", "PATCH 2097152-8388607 cut at 6291455", "GET"}
+	if !slices.Equal(s.log, want) {
+		t.Errorf("requests %q,\nwant %q", s.log, want)
+	}
+	if !slices.Equal(src.rereads, []int64{mib, 2 * mib}) {
+		t.Errorf("reread from %v", src.rereads)
+	}
+}
+
+// A cancel while the source is opened again ends the upload with the
+// cancel, not with the break's temporary error.
+func TestClient_PutBlobCancelledWhileReadingAgain(t *testing.T) {
+	blob := bytes.Repeat([]byte("y"), 2<<20)
+	s := &sessionRegistry{t: t, cut: func(n int) int {
+		if n == 1 {
+			return 1 << 20
+		}
+		return -1
+	}}
+	f := &fakeRegistry{srv: httptest.NewTLSServer(s)}
+	defer f.srv.Close()
+	c := f.client(t, "u", "pw-upload", false)
+	c.resumeWait = 1
+	ctx, cancel := context.WithCancel(context.Background())
+	src := &cancelling{rereadable: rereadable{blob: blob}, cancel: cancel}
+	err := c.PutBlob(ctx, digest.FromBytes(blob), int64(len(blob)), src)
+	if !errors.Is(err, context.Canceled) || Temporary(err) {
+		t.Fatalf("PutBlob: %v (temporary %t), want the cancel", err, Temporary(err))
+	}
+}
+
+// cancelling is a body whose Reread is cancelled under it.
+type cancelling struct {
+	rereadable
+	cancel context.CancelFunc
+}
+
+func (c *cancelling) Reread(ctx context.Context, offset int64) error {
+	c.cancel()
+	return ctx.Err()
 }
