@@ -6,8 +6,8 @@
 // reads many of (manifests, blobs, mounts) on one connection pool and one
 // token per repository, instead of a c/image client (and its ping and
 // token) per call, with nothing asked twice (a blob goes in a POST and
-// one PUT, and a blob read that breaks goes on from where it stopped);
-// the HTTP error every such call
+// one PUT; a blob read that breaks goes on from where it stopped, an
+// upload from the byte the registry has); the HTTP error every such call
 // returns, with its verdict (Error.Temporary); and the retry policy that
 // retries only what is known to be temporary.
 //
