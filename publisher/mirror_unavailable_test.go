@@ -169,15 +169,7 @@ func unreliableUpstream(t *testing.T, name string, o ocitest.Options) (*registry
 func TestMirror_ReadsOnAfterABrokenLayer(t *testing.T) {
 	proxy, mir, regs, hosts, ref := unreliableUpstream(t, "up/agent:1", ocitest.Options{Layers: 1, Size: 4 << 20, Seed: 74, Uncompressed: true})
 	ctx := context.Background()
-	raw, err := oci.Manifest(ctx, mustRef(t, "docker://"+ref.String()), hosts.For(proxy.Host))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := manifest.OCI1FromManifest(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	layer := m.Layers[0].Digest.String()
+	_, layer := firstLayer(t, mustRef(t, "docker://"+ref.String()), hosts.For(proxy.Host))
 	logger, logs := logtest.NewNullLogger()
 	regs.Log = logger
 	proxy.Set(registrytest.Faults{BreakBlobs: map[string]int{layer: 1}})

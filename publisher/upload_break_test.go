@@ -58,18 +58,11 @@ func TestUpload_GoesOnAfterABreak(t *testing.T) {
 				src = ocitest.Layout(t, t.TempDir(), "v1", o)
 			}
 			opts := Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Verify: VerifyFull, KeepDigest: true}
-			raw, err := oci.Manifest(ctx, src, opts.Hosts.For(proxy.Host))
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := manifest.OCI1FromManifest(raw)
-			if err != nil {
-				t.Fatal(err)
-			}
-			layer := m.Layers[0].Digest.String()
+			raw, layer := firstLayer(t, src, opts.Hosts.For(proxy.Host))
 			proxy.Set(registrytest.Faults{BreakUploads: map[string]int{layer: 1}})
 			dst := []Destination{dest(t, proxy.Host+"/mirror/agent", "1")}
 			var rep *Report
+			var err error
 			if from == "registry" {
 				rep, err = Mirror(ctx, src, dst, MirrorOptions{Options: opts})
 			} else {
@@ -112,4 +105,19 @@ func TestUpload_GoesOnAfterABreak(t *testing.T) {
 			}
 		})
 	}
+}
+
+// firstLayer reads an OCI image's manifest and returns it with the digest
+// of its first layer.
+func firstLayer(t *testing.T, ref types.ImageReference, sys *types.SystemContext) ([]byte, string) {
+	t.Helper()
+	raw, err := oci.Manifest(context.Background(), ref, sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifest.OCI1FromManifest(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw, m.Layers[0].Digest.String()
 }
