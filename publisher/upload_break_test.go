@@ -3,8 +3,10 @@ package publisher
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -120,4 +122,52 @@ func firstLayer(t *testing.T, ref types.ImageReference, sys *types.SystemContext
 		t.Fatal(err)
 	}
 	return raw, m.Layers[0].Digest.String()
+}
+
+// A layer upload that fails leaves no session on the destination: what the
+// session took would otherwise stay until the registry purges old uploads
+// (distribution: a week). The source fails before the first byte (503 to
+// every read) or half way through the layer (every read broken there); the
+// mirror fails, and no upload folder of distribution v3 has its data file.
+// (A cancelled session's folder keeps its hash state, a few hundred bytes:
+// v3.1.2 writes it again as the DELETE's handler closes the upload,
+// distribution/distribution#4524.)
+func TestUpload_FailedLeavesNoSession(t *testing.T) {
+	for name, faults := range map[string]func(layer string) registrytest.Faults{
+		"unavailable": func(l string) registrytest.Faults { return registrytest.Faults{UnavailableBlobs: map[string]int{l: -1}} },
+		"breaks":      func(l string) registrytest.Faults { return registrytest.Faults{BreakBlobs: map[string]int{l: -1}} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			o := ocitest.Options{Layers: 1, Size: 4 << 20, Seed: 76, Uncompressed: true}
+			up, dst := registrytest.New(t, registrytest.Options{}), registrytest.New(t, registrytest.Options{})
+			proxy := registrytest.NewProxy(t, up)
+			regs := remote.Registries{Insecure: []string{up.Host, proxy.Host, dst.Host}, Retry: remote.RetryPolicy{Attempts: 2, Delay: 5 * time.Millisecond}}
+			hosts := registrytest.Open(t, regs)
+			ref := registrytest.Push(t, hosts, up.Host+"/up/agent:1", o)
+			src := mustRef(t, "docker://"+strings.Replace(ref.String(), up.Host, proxy.Host, 1))
+			_, layer := firstLayer(t, src, hosts.For(proxy.Host))
+			proxy.Set(faults(layer))
+			_, err := Mirror(context.Background(), src, []Destination{dest(t, dst.Host+"/mirror/agent", "1")}, MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir(), Verify: VerifyNone}})
+			if err == nil {
+				t.Fatal("the mirror succeeded without its layer")
+			}
+			var sessions, left []string
+			filepath.WalkDir(dst.Root, func(path string, d fs.DirEntry, err error) error {
+				switch {
+				case err != nil:
+				case d.IsDir() && filepath.Base(filepath.Dir(path)) == "_uploads":
+					sessions = append(sessions, path)
+				case d.Name() == "data" && strings.Contains(path, "/_uploads/"):
+					left = append(left, path)
+				}
+				return nil
+			})
+			if len(sessions) == 0 {
+				t.Fatal("no upload session was opened: the test tests nothing")
+			}
+			if len(left) > 0 {
+				t.Errorf("upload data left on the destination: %q (mirror: %v)", left, err)
+			}
+		})
+	}
 }

@@ -248,6 +248,13 @@ func TestClient_PutBlobStartsAgain(t *testing.T) {
 				case r.Method == http.MethodPost:
 					w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1")
 					w.WriteHeader(http.StatusAccepted)
+				case r.Method == http.MethodGet && r.URL.Path == "/v2/team/agent/blobs/uploads/s1":
+					// The session's state, asked before its cancel.
+					w.Header().Set("Range", "0-0")
+					w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1?_state=asked")
+					w.WriteHeader(http.StatusNoContent)
+				case r.Method == http.MethodDelete && r.URL.Query().Get("_state") == "asked":
+					w.WriteHeader(http.StatusNoContent)
 				case r.Method == http.MethodPatch && bytes.Equal(body, blob):
 					w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1?_state=patched")
 					w.WriteHeader(http.StatusAccepted)
@@ -278,10 +285,12 @@ func TestClient_PutBlobStartsAgain(t *testing.T) {
 				t.Fatalf("again: %v", err)
 			}
 			n := strconv.Itoa(len(blob))
-			want := []string{"POST tok-1 0", "PUT tok-1 " + n, "POST tok-1 0", "PATCH tok-1 " + n, "PUT tok-1 0"}
+			// The refused session is cancelled, unless it is lost.
+			cancel := []string{"GET tok-1 0", "DELETE tok-1 0"}
+			want := slices.Concat([]string{"POST tok-1 0", "PUT tok-1 " + n}, cancel, []string{"POST tok-1 0", "PATCH tok-1 " + n, "PUT tok-1 0"})
 			switch {
 			case refusal == http.StatusUnauthorized:
-				want = []string{"POST tok-1 0", "PUT tok-1 " + n, "POST tok-2 0", "PUT tok-2 " + n}
+				want = slices.Concat([]string{"POST tok-1 0", "PUT tok-1 " + n}, cancel, []string{"POST tok-2 0", "PUT tok-2 " + n})
 			case tc.code == "BLOB_UPLOAD_UNKNOWN": // a lost session: the PUT again
 				want = []string{"POST tok-1 0", "PUT tok-1 " + n, "POST tok-1 0", "PUT tok-1 " + n}
 			}

@@ -50,9 +50,11 @@ import (
 // Each request reads at most one byte more than it should send: a source
 // that sends more fails the upload with an *errs.IntegrityError. An upload
 // that cannot go on is abandoned with the error that broke it (a
-// *StallError after the idle time). A session the registry lost (404), whose token expired (401) or
-// that is not where it was said to be (416) is an *Error with Restart
-// set: temporary, the whole upload may start again.
+// *StallError after the idle time). A session the registry lost (404),
+// whose token expired (401) or that is not where it was said to be (416)
+// is an *Error with Restart set: temporary, the whole upload may start
+// again. The session of an upload that fails, for whatever reason, is
+// cancelled (DELETE), so that the registry does not keep what it took.
 func (c *Client) PutBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
 	err := c.putBlob(ctx, d, size, r)
 	return c.secrets.Error(err)
@@ -67,7 +69,7 @@ type Rereader interface {
 	Reread(ctx context.Context, offset int64) error
 }
 
-func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) error {
+func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.Reader) (err error) {
 	if err := d.Validate(); err != nil {
 		return errs.Inputf("blob %q: %w", d, err)
 	}
@@ -93,6 +95,11 @@ func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.
 	if up.session, err = c.location(resp); err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil && !up.ended {
+			up.abandon(ctx)
+		}
+	}()
 	chunked := c.chunked.Load()
 	method, loc := http.MethodPut, withDigest(up.session, d)
 	if chunked {
@@ -137,6 +144,9 @@ func (c *Client) putBlob(ctx context.Context, d digest.Digest, size int64, r io.
 		resp.Body.Close()
 		method = http.MethodPut
 	}
+	// The session is over once it is answered 201, or said to be lost.
+	up.ended = method == http.MethodPut && resp.StatusCode == http.StatusCreated ||
+		resp.StatusCode == http.StatusNotFound && strings.Contains(string(answer), "BLOB_UPLOAD_UNKNOWN")
 	// A PATCH is answered 202 and where to go on; anything else, even a
 	// 201 that never saw the digest, fails.
 	if method == http.MethodPatch || resp.StatusCode != http.StatusCreated {
@@ -184,6 +194,87 @@ type upload struct {
 	from      int64    // bytes the registry has
 	resumedAt int64    // from at the last time it went on; -1 before any
 	sent      int64    // bytes the requests of this session took, in all
+	ended     bool     // the registry ended the session, or lost it
+	fresh     bool     // session is at the session's offset: asked since the last request
+}
+
+// abandonWait bounds the cancelling of a failed upload's session;
+// cancelTries is how many times it asks where the session is.
+const (
+	abandonWait = 5 * time.Second
+	cancelTries = 4
+)
+
+// abandon cancels the session of an upload that failed, as regclient does
+// (scheme/reg/blob.go, blobUploadCancel): a registry otherwise keeps what
+// the session took until it purges old sessions (distribution: a week, by
+// default), and a publish that fails nightly in a 200 MB layer would leave
+// 200 MB a night. Distribution refuses a DELETE at a Location whose offset
+// is stale (416: v3.1.2 blobUploadDispatcher passes every method but GET
+// and HEAD through ResumeBlobUpload), which a request that broke off
+// leaves behind: the session is asked first for a Location at its offset.
+// A session it does not know any more (v2.8 cancels one asked after a
+// break) needs nothing. It is done even when ctx is cancelled (an aborted
+// build leaves nothing behind either), within abandonWait, and its failure
+// is only logged: the upload's own error is what counts.
+func (up *upload) abandon(ctx context.Context) {
+	c := up.c
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abandonWait)
+	defer cancel()
+	what, err := up.cancel(ctx)
+	if c.log == nil {
+		return
+	}
+	l := c.log.WithField("blob", up.d.String())
+	if err != nil {
+		l.Debugf("the failed upload's session is left to the registry: %v", c.secrets.Error(err))
+		return
+	}
+	l.Debug(what)
+}
+
+// cancel asks where the session is, unless it was asked since the last
+// request, then deletes it; it says what it did. A registry may still be
+// storing what a request that failed brought (it reads the rest of the
+// body its connection had): its offset moves on, and a DELETE at the one
+// it said is refused (416). It is asked again, after a pause that doubles
+// from 50 ms, cancelTries times in all.
+func (up *upload) cancel(ctx context.Context) (string, error) {
+	c := up.c
+	loc := up.session
+	for try, pause := 1, 50*time.Millisecond; ; try, pause = try+1, pause*2 {
+		if !up.fresh {
+			var err error
+			_, loc, err = up.status(ctx)
+			if up.ended {
+				return "the registry no longer has the failed upload's session", nil
+			}
+			if err != nil {
+				return "", err
+			}
+		}
+		up.fresh = false
+		resp, err := c.send(ctx, c.http, request{method: http.MethodDelete, url: loc, authz: up.authz})
+		if err != nil {
+			return "", err
+		}
+		answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusNoContent, http.StatusAccepted:
+			return "cancelled the failed upload's session", nil
+		case http.StatusRequestedRangeNotSatisfiable:
+			if try == cancelTries {
+				break
+			}
+			select {
+			case <-time.After(pause):
+				continue
+			case <-ctx.Done():
+			}
+		}
+		return "", c.statusError(http.MethodDelete, loc, resp, answer)
+	}
 }
 
 // maxUploadSent bounds what one upload session sends, going on after
@@ -209,6 +300,10 @@ func (up *upload) goOn(ctx context.Context, err error, a attempt, r io.Reader) e
 		return perr
 	}
 	have, next, serr := up.status(ctx)
+	if serr == nil {
+		// Where it is, should it not go on (see abandon).
+		up.session, up.fresh = next, true
+	}
 	switch {
 	case ctx.Err() != nil:
 		return context.Cause(ctx)
@@ -236,7 +331,7 @@ func (up *upload) goOn(ctx context.Context, err error, a attempt, r io.Reader) e
 	if up.c.log != nil {
 		up.c.log.WithField("blob", up.d.String()).Infof("the upload broke after %d bytes (%v): going on from byte %d, which the registry has", up.from+a.taken, up.c.secrets.Error(err), have)
 	}
-	up.from, up.resumedAt, up.session = have, have, next
+	up.from, up.resumedAt, up.fresh = have, have, false
 	return nil
 }
 
@@ -254,6 +349,9 @@ func (up *upload) status(ctx context.Context) (int64, *url.URL, error) {
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNoContent {
+		// A session it does not know (v2.8 ends one asked at a stale
+		// offset) needs no cancel.
+		up.ended = up.ended || resp.StatusCode == http.StatusNotFound
 		return 0, nil, c.statusError(http.MethodGet, up.session, resp, answer)
 	}
 	rng := resp.Header.Get("Range")

@@ -27,7 +27,9 @@ import (
 // not start there (L145-156); a GET of the session answers 204 with
 // Range: 0-(size-1) ("0-0" when empty) and a Location with a fresh _state
 // (L107-129, L349-366); the PUT with the digest checks it against all the
-// session has.
+// session has; a DELETE at the session's offset cancels it
+// (CancelBlobUpload, L281-295, reached through ResumeBlobUpload like the
+// PATCH), after which the session is unknown (404 BLOB_UPLOAD_UNKNOWN).
 type sessionRegistry struct {
 	t *testing.T
 	// cut says after how many bytes of its body the n-th body request
@@ -43,11 +45,12 @@ type sessionRegistry struct {
 	// answerDigest, when set, is the Docker-Content-Digest of the end.
 	answerDigest string
 
-	mu       sync.Mutex
-	stored   []byte
-	bodies   int
-	statuses int
-	log      []string
+	mu        sync.Mutex
+	stored    []byte
+	bodies    int
+	statuses  int
+	cancelled bool
+	log       []string
 }
 
 func (s *sessionRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -67,6 +70,10 @@ func (s *sessionRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case r.URL.Path != session:
 		http.NotFound(w, r)
+		return
+	case s.cancelled:
+		w.WriteHeader(http.StatusNotFound)
+		io.WriteString(w, `{"errors":[{"code":"BLOB_UPLOAD_UNKNOWN"}]}`)
 		return
 	case r.Method == http.MethodGet:
 		s.statuses++
@@ -88,6 +95,11 @@ func (s *sessionRegistry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Query().Get("_state") != state:
 		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
 		io.WriteString(w, `{"errors":[{"code":"RANGE_INVALID"}]}`)
+		return
+	}
+	if r.Method == http.MethodDelete {
+		s.cancelled, s.stored = true, nil
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	if cr := r.Header.Get("Content-Range"); cr != "" && !strings.HasPrefix(cr, state+"-") {
@@ -209,6 +221,7 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 		want         []string
 		rereads      []int64
 		check        func(error) bool // nil: no error and the blob stored whole
+		left         bool             // with check: the session is not cancelled
 	}{
 		{name: "breaks once", cut: cutAt(1 << 20),
 			want: []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " 2097152", "PUT 0"}, rereads: []int64{1 << 20}},
@@ -216,12 +229,12 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 			want:    []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " cut at 1048581", "GET", rest(2<<20+5) + " 1048571", "PUT 0"},
 			rereads: []int64{1 << 20, 2<<20 + 5}},
 		{name: "breaks again too soon", cut: cutAt(1<<20, 1000),
-			want:  []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " cut at 1000", "GET"},
+			want:  []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " cut at 1000", "GET", "DELETE"},
 			check: func(err error) bool { return Temporary(err) }, rereads: []int64{1 << 20}},
 		{name: "breaks before a byte", cut: cutAt(0),
 			want: []string{"POST", "PUT cut at 0", "GET", rest(0) + " 3145728", "PUT 0"}, rereads: []int64{0}},
 		{name: "has one byte, says 0-0", cut: cutAt(1),
-			want: []string{"POST", "PUT cut at 1", "GET", rest(0)}, rereads: []int64{0}, check: restart(http.StatusRequestedRangeNotSatisfiable)},
+			want: []string{"POST", "PUT cut at 1", "GET", rest(0), "GET", "DELETE"}, rereads: []int64{0}, check: restart(http.StatusRequestedRangeNotSatisfiable)},
 		{name: "breaks after the last byte", cut: cutAt(n), // nothing to read again
 			want: []string{"POST", "PUT cut at " + strconv.Itoa(n), "GET", "PUT 0"}},
 		{name: "says it has more than was sent", cut: cutAt(1 << 20),
@@ -230,7 +243,7 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 				w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1?_state="+strconv.Itoa(size))
 				w.WriteHeader(http.StatusNoContent)
 			},
-			want: []string{"POST", "PUT cut at 1048576", "GET"},
+			want: []string{"POST", "PUT cut at 1048576", "GET", "DELETE"},
 			check: func(err error) bool {
 				return restart(http.StatusNoContent)(err) && strings.Contains(err.Error(), "more than the")
 			}},
@@ -239,45 +252,45 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 			rereads: []int64{int64(n - 512<<10)}},
 		{name: "ends with another digest after going on", cut: cutAt(1 << 20), answerDigest: digest.FromString("other").String(),
 			want: []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " 2097152", "PUT 0"}, rereads: []int64{1 << 20},
-			check: restart(http.StatusCreated)},
+			check: restart(http.StatusCreated), left: true}, // ended by the PUT
 		{name: "answers the PATCH 201", cut: cutAt(1 << 20), patchAnswer: http.StatusCreated,
-			want: []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " 2097152"}, rereads: []int64{1 << 20},
+			want: []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " 2097152", "GET", "DELETE"}, rereads: []int64{1 << 20},
 			check: restart(http.StatusCreated)},
 		{name: "refuses the PATCH (405)", cut: cutAt(1 << 20), patchAnswer: http.StatusMethodNotAllowed,
-			want: []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " 2097152"}, rereads: []int64{1 << 20},
+			want: []string{"POST", "PUT cut at 1048576", "GET", rest(1<<20) + " 2097152", "GET", "DELETE"}, rereads: []int64{1 << 20},
 			check: restart(http.StatusMethodNotAllowed)},
 		{name: "refuses to say (distribution v2.8)", cut: cutAt(1 << 20),
 			status: func(w http.ResponseWriter, _, _ int) {
 				w.WriteHeader(http.StatusNotFound)
 				io.WriteString(w, `{"errors":[{"code":"BLOB_UPLOAD_INVALID","message":"blob upload invalid"}]}`)
 			},
-			want:  []string{"POST", "PUT cut at 1048576", "GET"},
-			check: func(err error) bool { return Temporary(err) && strings.Contains(err.Error(), "404") }},
+			want:  []string{"POST", "PUT cut at 1048576", "GET"}, // v2.8 cancels it itself: nothing follows
+			check: func(err error) bool { return Temporary(err) && strings.Contains(err.Error(), "404") }, left: true},
 		{name: "a Range that is not 0-N", cut: cutAt(1 << 20),
 			status: func(w http.ResponseWriter, _, _ int) {
 				w.Header().Set("Range", "5-9")
 				w.WriteHeader(http.StatusNoContent)
 			},
-			want:  []string{"POST", "PUT cut at 1048576", "GET"},
-			check: func(err error) bool { return Temporary(err) && strings.Contains(err.Error(), `Range "5-9"`) }},
+			want:  []string{"POST", "PUT cut at 1048576", "GET", "GET"}, // no Location to cancel at
+			check: func(err error) bool { return Temporary(err) && strings.Contains(err.Error(), `Range "5-9"`) }, left: true},
 		{name: "the old Location to go on with", cut: cutAt(1 << 20),
 			status: func(w http.ResponseWriter, _, _ int) {
 				w.Header().Set("Range", fmt.Sprintf("0-%d", 1<<20-1))
 				w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1?_state=0")
 				w.WriteHeader(http.StatusNoContent)
 			},
-			want:    []string{"POST", "PUT cut at 1048576", "GET", rest(1 << 20)},
+			want:    []string{"POST", "PUT cut at 1048576", "GET", rest(1 << 20), "GET", "DELETE", "GET", "DELETE", "GET", "DELETE", "GET", "DELETE"}, // refused (416) as the PATCH, cancelTries times
 			rereads: []int64{1 << 20},
-			check:   restart(http.StatusRequestedRangeNotSatisfiable)},
+			check:   restart(http.StatusRequestedRangeNotSatisfiable), left: true},
 		{name: "the source fails to open again", cut: cutAt(1 << 20), gone: &Error{Method: "GET", StatusCode: http.StatusForbidden},
-			want: []string{"POST", "PUT cut at 1048576", "GET"}, rereads: []int64{1 << 20},
+			want: []string{"POST", "PUT cut at 1048576", "GET", "DELETE"}, rereads: []int64{1 << 20},
 			check: func(err error) bool { return Temporary(err) && strings.Contains(err.Error(), "403") }}, // the whole upload may start again
 		{name: "a body that cannot be read again", cut: cutAt(1 << 20), plain: true,
-			want: []string{"POST", "PUT cut at 1048576"}, check: func(err error) bool { return Temporary(err) }},
+			want: []string{"POST", "PUT cut at 1048576", "GET", "DELETE"}, check: func(err error) bool { return Temporary(err) }},
 		{name: "unknown size", cut: cutAt(1 << 20), size: -1,
-			want: []string{"POST", "PUT cut at 1048576"}, check: func(err error) bool { return Temporary(err) }},
+			want: []string{"POST", "PUT cut at 1048576", "GET", "DELETE"}, check: func(err error) bool { return Temporary(err) }},
 		{name: "the source fails", cut: cutAt(-1), failAt: 1 << 20,
-			want:  nil, // the PUT may not reach the handler: the point is that nothing follows it
+			want:  []string{"POST", "GET", "DELETE"}, // the PUT may not reach the handler: the point is that only the cancel follows it
 			check: func(err error) bool { return strings.Contains(err.Error(), "source: read failed") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -310,14 +323,17 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 			} else if err == nil || !tc.check(err) {
 				t.Errorf("PutBlob: %v (temporary %t)", err, Temporary(err))
 			}
-			if tc.want == nil && len(log) <= 2 && log[0] == "POST" && (len(log) == 1 || log[1] == "PUT broke off") {
-				log = nil
+			if tc.failAt > 0 {
+				log = slices.DeleteFunc(log, func(e string) bool { return e == "PUT broke off" })
 			}
 			if !slices.Equal(log, tc.want) {
 				t.Errorf("requests %q,\nwant %q", log, tc.want)
 			}
 			if !slices.Equal(src.rereads, tc.rereads) {
 				t.Errorf("reread from %v, want %v", src.rereads, tc.rereads)
+			}
+			if want := tc.check != nil && !tc.left; s.cancelled != want {
+				t.Errorf("the session cancelled: %t, want %t", s.cancelled, want)
 			}
 			if c.chunked.Load() {
 				t.Error("the client sends bodies in PATCHes from now on: only a refused first PUT says so")
@@ -354,8 +370,9 @@ func TestClient_PutBlobStopsWaitingToGoOn(t *testing.T) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.log) != 2 {
-		t.Errorf("requests %q: want none after the break", s.log)
+	// Nothing after the break but the session's cancel.
+	if want := []string{"POST", "PUT cut at 1048576", "GET", "DELETE"}; !slices.Equal(s.log, want) || !s.cancelled {
+		t.Errorf("requests %q (cancelled %t), want %q", s.log, s.cancelled, want)
 	}
 }
 
@@ -378,7 +395,7 @@ func TestClient_PutBlobBoundsWhatItSends(t *testing.T) {
 	if err == nil || !Temporary(err) {
 		t.Fatalf("PutBlob: %v, want the break's temporary error", err)
 	}
-	want := []string{"POST", "PUT cut at 8388607", "GET", "PATCH 1048576-8388607 cut at 7340031", "GET", "PATCH 2097152-8388607 cut at 6291455", "GET"}
+	want := []string{"POST", "PUT cut at 8388607", "GET", "PATCH 1048576-8388607 cut at 7340031", "GET", "PATCH 2097152-8388607 cut at 6291455", "GET", "DELETE"}
 	if !slices.Equal(s.log, want) {
 		t.Errorf("requests %q,\nwant %q", s.log, want)
 	}
