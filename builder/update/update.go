@@ -90,6 +90,15 @@ type Finding struct {
 type Problem struct {
 	Kind  string `json:"kind"`
 	Error string `json:"error"`
+	err   error
+}
+
+// Skipped is a kind not checked because nothing was given to compare it
+// with: the OS packages without the released image, unless asked for by
+// name (then it is a Problem).
+type Skipped struct {
+	Kind string `json:"kind"`
+	Why  string `json:"why"`
 }
 
 // Report is what Check found.
@@ -99,11 +108,31 @@ type Report struct {
 	// Outdated counts the findings with something newer.
 	Outdated int       `json:"outdated"`
 	Problems []Problem `json:"problems,omitempty"`
+	Skipped  []Skipped `json:"skipped,omitempty"`
+}
+
+// Err is nil when every kind asked for was checked; otherwise it joins
+// the problems' errors, each named by its kind, so that their class
+// (errs.ErrInput for a definition or a flag, runtime for the network)
+// says how a caller fails: a check that could not look must not read as
+// "nothing newer".
+func (r *Report) Err() error {
+	var all []error
+	for _, p := range r.Problems {
+		err := p.err
+		if err == nil {
+			err = errors.New(p.Error)
+		}
+		all = append(all, fmt.Errorf("%s not checked: %w", p.Kind, err))
+	}
+	return errors.Join(all...)
 }
 
 // Check looks up every pinned input of def for something newer. A kind
-// that cannot be checked (no network to it, no image given) is a Problem
-// in the report, not an error: the other kinds are still checked.
+// that cannot be checked (no network to it, a registry that refuses) is a
+// Problem in the report (see Report.Err), not an error: the other kinds
+// are still checked. The OS packages without opts.Image are Skipped,
+// unless opts.Kinds names them.
 func Check(ctx context.Context, def *images.Definition, opts Options) *Report {
 	rep := &Report{Definition: def.Path, Findings: []Finding{}}
 	kinds := opts.Kinds
@@ -124,11 +153,15 @@ func Check(ctx context.Context, def *images.Definition, opts Options) *Report {
 		case KindBase:
 			f, err = checkBase(ctx, def, opts)
 		case KindOS:
+			if opts.Image == nil && len(opts.Kinds) == 0 {
+				rep.Skipped = append(rep.Skipped, Skipped{Kind: k, Why: "no released image given (--image) whose packages to check"})
+				continue
+			}
 			f, err = checkOS(ctx, def, opts)
 		}
 		switch {
 		case err != nil:
-			rep.Problems = append(rep.Problems, Problem{Kind: k, Error: err.Error()})
+			rep.Problems = append(rep.Problems, Problem{Kind: k, Error: err.Error(), err: err})
 		case f != nil:
 			rep.Findings = append(rep.Findings, *f)
 			if f.Outdated {

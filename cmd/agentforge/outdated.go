@@ -75,9 +75,9 @@ func (a *app) bumpDefinition(ctx context.Context, dir string, f updateFlags, bf 
 		return nil, err
 	}
 	b, err := update.Bump(ctx, dir, rep.Findings, update.BumpOptions{Fetcher: fetcher, PythonSHA256: bf.sha256, DryRun: bf.dryRun, Log: a.log})
-	if err == nil && len(rep.Problems) > 0 && len(f.kinds) > 0 {
+	if err == nil && len(f.kinds) > 0 {
 		// A kind asked for by name that could not be checked fails.
-		err = fmt.Errorf("%s: %s", rep.Problems[0].Kind, rep.Problems[0].Error)
+		err = rep.Err()
 	}
 	return b, err
 }
@@ -93,10 +93,14 @@ remoting jar (its Maven metadata), the base image (its tag's digest now
 against the definition's pin or the one --image was built on), and the OS
 packages with pending updates, security first (--image's dpkg database
 against the distribution's apt indexes: its suite, -updates and -security).
-Every URL goes through --source-mirror. A kind that cannot be checked (no
---image for the packages, a registry that cannot be reached) is listed
-under problems; the others are still checked. Exit 0 either way: read
-"outdated" (a count) in the JSON.`,
+Every URL goes through --source-mirror. A kind that cannot be checked (a
+registry or python.org that cannot be reached, a definition value it cannot
+read) is listed under problems and the others are still checked; the
+report is printed all the same, and the exit code is 1 (2 when the
+definition or a flag is at fault), so that a check that could not look
+never reads as "nothing newer". Without --image the OS packages are
+skipped (listed under skipped), unless --kind names them. Read "outdated"
+(a count) in the JSON.`,
 		Example: `  agentforge outdated -o json
   agentforge outdated images/python-agent --image docker://registry.example/agents/python-agent:0.6.0-rc0 \
       --source-mirror http://deb.debian.org/=http://mirror.example/`,
@@ -107,7 +111,7 @@ under problems; the others are still checked. Exit 0 either way: read
 				return err
 			}
 			a.emit(rep, func(w io.Writer) { printOutdated(w, rep) })
-			return nil
+			return rep.Err()
 		},
 	}
 	f.AddFlags(cmd)
@@ -181,6 +185,9 @@ func printOutdated(w io.Writer, r *update.Report) {
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "%-9s not checked: %s\n", p.Kind, p.Error)
+	}
+	for _, sk := range r.Skipped {
+		fmt.Fprintf(w, "%-9s skipped: %s\n", sk.Kind, sk.Why)
 	}
 }
 

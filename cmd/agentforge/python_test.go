@@ -104,25 +104,56 @@ func TestCLI_PythonLatestAndBump(t *testing.T) {
 }
 
 // outdated on the repository's definition (CPython 3.11.9 by design) says
-// that python.org has a newer patch, as JSON; a kind it cannot check is a
-// problem in the report, not a failure.
+// that python.org has a newer patch, as JSON. A kind it cannot check is a
+// problem in the report, which is printed all the same, and fails the
+// command: 2 for the OS packages asked for by name without --image (the
+// command line's fault), 1 for python.org answering 503 (so that a
+// nightly that could not look does not read as "nothing newer").
 func TestCLI_OutdatedRepositoryDefinition(t *testing.T) {
 	srv := fakePythonOrg(t, map[string][]byte{
 		"/ftp/python/": []byte(`<a href="3.11.9/">3.11.9/</a> <a href="3.11.16/">3.11.16/</a>`),
 		"/ftp/python/3.11.16/Python-3.11.16.tar.xz": []byte("x"),
 	})
-	code, stdout, stderr := cli(t, "outdated", "../../images/python-agent", "--kind", "cpython,os", "--python-org", srv.URL, "-o", "json")
-	var rep struct {
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	type report struct {
 		Outdated int
 		Findings []struct{ Kind, Current, Latest string }
 		Problems []struct{ Kind, Error string }
 	}
-	if code != 0 || json.Unmarshal([]byte(stdout), &rep) != nil {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
-	}
-	if rep.Outdated != 1 || len(rep.Findings) != 1 || rep.Findings[0].Current != "3.11.9" || rep.Findings[0].Latest != "3.11.16" ||
-		len(rep.Problems) != 1 || rep.Problems[0].Kind != "os" || !strings.Contains(rep.Problems[0].Error, "--image") {
-		t.Fatalf("%s", stdout)
+	for _, tc := range []struct {
+		name, kinds, pythonOrg string
+		code, outdated         int
+		problem, says          string
+	}{
+		{name: "os without --image", kinds: "cpython,os", pythonOrg: srv.URL, code: 2, outdated: 1, problem: "os", says: "--image"},
+		{name: "python.org down", kinds: "cpython", pythonOrg: down.URL, code: 1, problem: "cpython", says: "503"},
+		{name: "all checked", kinds: "cpython", pythonOrg: srv.URL, code: 0, outdated: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := cli(t, "outdated", "../../images/python-agent", "--kind", tc.kinds, "--python-org", tc.pythonOrg, "-o", "json")
+			var rep report
+			if code != tc.code || json.Unmarshal([]byte(stdout), &rep) != nil {
+				t.Fatalf("exit %d, want %d\n%s\n%s", code, tc.code, stdout, stderr)
+			}
+			if rep.Outdated != tc.outdated || rep.Outdated == 1 && (rep.Findings[0].Current != "3.11.9" || rep.Findings[0].Latest != "3.11.16") {
+				t.Errorf("%s", stdout)
+			}
+			if tc.problem == "" {
+				if len(rep.Problems) != 0 {
+					t.Errorf("problems: %s", stdout)
+				}
+				return
+			}
+			if len(rep.Problems) != 1 || rep.Problems[0].Kind != tc.problem || !strings.Contains(rep.Problems[0].Error, tc.says) {
+				t.Errorf("%s", stdout)
+			}
+			if !strings.Contains(stderr, tc.problem+" not checked: ") {
+				t.Errorf("stderr does not say what was not checked:\n%s", stderr)
+			}
+		})
 	}
 	if code, _, _ := cli(t, "outdated", "--kind", "kernel"); code != 2 {
 		t.Errorf("an unknown kind: exit %d, want 2", code)
