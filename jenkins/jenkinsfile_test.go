@@ -24,9 +24,15 @@ type step struct {
 	Args []any  `json:"args"`
 }
 
+// arg0 is the step's first argument, or a map argument's script (as in
+// sh(returnStatus: true, script: …)).
 func (s step) arg0() string {
 	if len(s.Args) == 0 {
 		return ""
+	}
+	if m, ok := s.Args[0].(map[string]any); ok {
+		str, _ := m["script"].(string)
+		return str
 	}
 	str, _ := s.Args[0].(string)
 	return str
@@ -87,10 +93,13 @@ func TestJenkinsfile(t *testing.T) {
 	if b := must("nightly check skipped without a pod", "stage:Current?/when", "beforeAgent", ""); len(b.Args) != 1 || b.Args[0] != "true" {
 		t.Errorf("the Current? stage's when is evaluated after its pod starts: %+v", b)
 	}
-	push := must("bump committed", "stage:Current?", "sh", "push origin")
+	push := must("bump committed", "stage:Current?", "sh", "push $BUMP_PUSH_FLAGS origin")
 	if !strings.Contains(push.Path, "withCredentials") || !strings.Contains(push.arg0(), `"HEAD:refs/heads/$BUMP_TARGET"`) {
 		t.Errorf("git push: %s %q", push.Path, push.arg0())
 	}
+	// A bump branch is replaced by the next night's commit of the same
+	// change (a plain push of it is refused as not a fast-forward); the
+	// primary branch is never forced.
 	for bumpBranch, want := range map[bool]string{false: "main", true: "agentforge/bump-cpython-3.11.10-os-3-with-updates"} {
 		var env map[string]any
 		for _, s := range runJenkinsfile(t, "main", bumpBranch) {
@@ -100,6 +109,32 @@ func TestJenkinsfile(t *testing.T) {
 		}
 		if env["BUMP_TARGET"] != want || env["BUMP_MESSAGE"] != "python-agent: cpython 3.11.10, os 3 with updates" {
 			t.Errorf("BUMP_BRANCH=%t: pushes to %v with %q, want %s", bumpBranch, env["BUMP_TARGET"], env["BUMP_MESSAGE"], want)
+		}
+		if force := env["BUMP_PUSH_FLAGS"] == "--force"; force != bumpBranch {
+			t.Errorf("BUMP_BRANCH=%t: push flags %q", bumpBranch, env["BUMP_PUSH_FLAGS"])
+		}
+	}
+	// outdated's exit code: 1 (an input not checked; the report is
+	// written) makes the build unstable, naming what, and the bump of
+	// what was checked still runs; anything else but 0 stops the stage.
+	for status, want := range map[string]string{"0": "", "1": "unstable", "2": "error"} {
+		var said []step
+		bumped := false
+		for _, s := range runJenkinsfile(t, "main", false, "PIPELINE_SH_STATUS="+status) {
+			if strings.Contains(s.Path, "stage:Current?") && (s.Step == "unstable" || s.Step == "error") {
+				said = append(said, s)
+			}
+			bumped = bumped || s.Step == "sh" && strings.Contains(s.arg0(), "$AF bump")
+		}
+		switch {
+		case want == "" && len(said) > 0:
+			t.Errorf("outdated exit 0: %+v", said)
+		case want != "" && (len(said) != 1 || said[0].Step != want):
+			t.Errorf("outdated exit %s: %+v, want one %s", status, said, want)
+		case want == "unstable" && !strings.Contains(said[0].arg0(), "remoting (repo.jenkins-ci.org: 503)"):
+			t.Errorf("unstable does not say what was not checked: %q", said[0].arg0())
+		case want == "unstable" && !bumped:
+			t.Error("an input not checked stopped the bump of the others")
 		}
 	}
 	// Every stage with an agent keeps its JSON reports, also when it fails.
@@ -186,12 +221,13 @@ func TestJenkinsfile(t *testing.T) {
 
 // runJenkinsfile runs the Jenkinsfile for branch against the Pipeline
 // stand-in and returns the steps it called.
-func runJenkinsfile(t *testing.T, branch string, bumpBranch bool) []step {
+func runJenkinsfile(t *testing.T, branch string, bumpBranch bool, env ...string) []step {
 	t.Helper()
 	_, file, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(file), "..")
 	cmd := exec.Command("groovy", filepath.Join(root, "testdata", "jenkins", "pipeline.groovy"), filepath.Join(root, "Jenkinsfile"))
 	cmd.Env = append(os.Environ(), "PIPELINE_BRANCH="+branch, fmt.Sprintf("PIPELINE_BUMP_BRANCH=%t", bumpBranch))
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("groovy (needs Debian's groovy; make deps): %v\n%s", err, out)

@@ -7,6 +7,10 @@
 // readJSON returns a map like build, outdated, bump and publish reports.
 import groovy.json.JsonOutput
 
+class PipelineError extends RuntimeException {
+  PipelineError(String message) { super(message) }
+}
+
 abstract class PipelineScript extends Script {
   List<String> stack = []
   List<Map> calls = []
@@ -17,12 +21,18 @@ abstract class PipelineScript extends Script {
     String label = name
     if (name == 'stage' && plain) label = 'stage:' + plain[0]
     calls << [path: stack.join('/'), step: name, args: plain]
+    if (name == 'error') throw new PipelineError(plain ? plain[0] as String : '')
     a.findAll { it instanceof Closure }.each { Closure c ->
       stack.push(label)
-      try { c.call() } finally { stack.pop() }
+      // error() ends its stage, as Jenkins fails it; the recording goes
+      // on with the next stage (whose when is not evaluated either).
+      try { c.call() } catch (PipelineError e) { if (name != 'stage') throw e } finally { stack.pop() }
     }
     switch (name) {
+      // sh(returnStatus: true, …) answers $PIPELINE_SH_STATUS (default 0).
+      case 'sh': return a && a[0] instanceof Map && a[0].returnStatus ? (System.getenv('PIPELINE_SH_STATUS') ?: '0') as Integer : null
       case 'readJSON': return [status: 'bumped', digest: 'sha256:' + ('0' * 64), outdated: 1,
+                               problems: System.getenv('PIPELINE_SH_STATUS') == '1' ? [[kind: 'remoting', error: 'repo.jenkins-ci.org: 503']] : [],
                                tags: ['0.6.0-rc0-python3.11.9-0123456789ab', '0.6.0-rc0', '0.6.0-rc0-python3.11.9'],
                                rollingTags: ['0.6.0-rc0', '0.6.0-rc0-python3.11.9'],
                                changes: [[kind: 'cpython', from: '3.11.9', to: '3.11.10'], [kind: 'os', from: '412 packages', to: '3 with updates']]]
