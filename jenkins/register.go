@@ -84,15 +84,29 @@ type FieldDiff struct {
 	After  string `json:"after"`
 }
 
-// payload renders the fixed script with the request as base64 JSON. Base64
-// has no quote or backslash, so it cannot leave the string literal.
+// payload renders the fixed script with the request as base64 JSON in
+// place of the literal '@@PAYLOAD@@'. Base64 has no quote or backslash,
+// so it cannot leave a string literal. Groovy refuses a literal of more
+// than 65,535 characters ("String too long", the class file's constant
+// limit), which a pod YAML of 48 KB would reach: the payload goes as a
+// list of literals of at most payloadChunk characters, joined.
 func payload(script string, req any) (string, error) {
 	data, err := json.Marshal(req)
 	if err != nil {
 		return "", err
 	}
-	return strings.Replace(script, "@@PAYLOAD@@", base64.StdEncoding.EncodeToString(data), 1), nil
+	enc := base64.StdEncoding.EncodeToString(data)
+	var parts []string
+	for len(enc) > payloadChunk {
+		parts = append(parts, "'"+enc[:payloadChunk]+"'")
+		enc = enc[payloadChunk:]
+	}
+	parts = append(parts, "'"+enc+"'")
+	return strings.Replace(script, "'@@PAYLOAD@@'", "["+strings.Join(parts, ", ")+"].join()", 1), nil
 }
+
+// payloadChunk is the longest string literal payload writes.
+const payloadChunk = 60000
 
 // Register creates or updates t in its cloud, then reads it back and checks
 // every field. Running it again with the same template changes nothing and

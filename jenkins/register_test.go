@@ -147,6 +147,38 @@ func TestRegister_RefusesUnmanagedUnlessAdopt(t *testing.T) {
 	}
 }
 
+// A pod YAML up to Validate's bound registers: Groovy refuses a string
+// literal of more than 65,535 characters ("String too long", which a 48 KB
+// YAML reached as one base64 literal), so the payload goes in pieces. The
+// emulator runs the script with Groovy 2.4, as Jenkins does.
+func TestRegister_LargeYAML(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate()})
+	c := connect(t, srv, "admin", token)
+	tmpl := pythonTemplate(digestA)
+	tmpl.YAML = "metadata:\n  annotations:\n    note: \"" + strings.Repeat("x", 200_000) + "\"\n"
+	if err := tmpl.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"created", "unchanged"} {
+		out, err := c.Register(context.Background(), tmpl, Options{})
+		if err != nil {
+			t.Fatalf("%s: %.300v", want, err)
+		}
+		if out.Status != want || out.Template.YAML != tmpl.YAML {
+			t.Fatalf("status %s (YAML %d bytes), want %s with the %d bytes", out.Status, len(out.Template.YAML), want, len(tmpl.YAML))
+		}
+	}
+	script, err := payload("x = '@@PAYLOAD@@'", map[string]string{"yaml": tmpl.YAML})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lit := range strings.Split(script, "'")[1:] {
+		if len(lit) > payloadChunk {
+			t.Errorf("a literal of %d characters", len(lit))
+		}
+	}
+}
+
 // Every string field carries an injection attempt. Each must be stored
 // literally (or refused by validation), and nothing may run.
 func TestRegister_InjectionIsData(t *testing.T) {
