@@ -187,9 +187,13 @@ var (
 	// not part of one.
 	digestRefRE = regexp.MustCompile(`^` + imageNameRE + `(?::[\w][\w.-]{0,127})?@sha256:[0-9a-f]{64}$`)
 	tagRefRE    = regexp.MustCompile(`^` + imageNameRE + `(?::[\w][\w.-]{0,127})?$`)
-	labelRE     = regexp.MustCompile(`^[^\s]+(?: [^\s]+)*$`)
-	quantityRE  = regexp.MustCompile(`^$|^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
-	k8sNameRE   = regexp.MustCompile(`^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	// labelRE is labels separated by single spaces, without the control
+	// characters Java's trim() drops (\v among them, which \s does not
+	// match): Jenkins would store another label, and every run would
+	// find it changed.
+	labelRE    = regexp.MustCompile(`^[^\s\x00-\x20\x7f-\x9f]+(?: [^\s\x00-\x20\x7f-\x9f]+)*$`)
+	quantityRE = regexp.MustCompile(`^$|^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$`)
+	k8sNameRE  = regexp.MustCompile(`^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	// dnsSubdomainRE is a Kubernetes object name (RFC 1123 subdomain).
 	dnsSubdomainRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 	// labelNameRE and labelValueRE are a label key's name part and a

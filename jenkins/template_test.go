@@ -109,3 +109,34 @@ func TestTemplate_ValidateImageIsPullable(t *testing.T) {
 		}
 	}
 }
+
+// A label or inherit-from with a character Jenkins' trim drops (\v, which
+// Go's \s does not match; other controls) is refused before anything is
+// written: Jenkins would store another label, and every run after would
+// report it changed.
+func TestTemplate_ValidateLabelsAsJenkinsStoresThem(t *testing.T) {
+	for _, tc := range []struct {
+		label, inherit string
+		flag           string
+	}{
+		{label: "python\v", flag: "label"},
+		{label: "python\x00", flag: "label"},
+		{label: "py\x7fthon", flag: "label"},
+		{label: "python \u0085", flag: "label"},
+		{label: "python  big", flag: "label"},
+		{label: "python", inherit: "base\v", flag: "inherit-from"},
+		{label: "python", inherit: "\x1fbase", flag: "inherit-from"},
+	} {
+		tmpl := pythonTemplate(digestA)
+		tmpl.Label, tmpl.InheritFrom = tc.label, tc.inherit
+		var ie *InputError
+		if err := tmpl.Validate(); !errors.As(err, &ie) || !strings.Contains(err.Error(), tc.flag) {
+			t.Errorf("label %q, inherit-from %q: want an input error naming %s, got %v", tc.label, tc.inherit, tc.flag, err)
+		}
+	}
+	tmpl := pythonTemplate(digestA)
+	tmpl.Label, tmpl.InheritFrom = "python linux-amd64 ünïcode", "base other"
+	if err := tmpl.Validate(); err != nil {
+		t.Errorf("%v", err)
+	}
+}
