@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -241,19 +242,36 @@ func checkRemoting(ctx context.Context, def *images.Definition, opts Options) (*
 	if err := xml.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%s: %w", httpget.RedactURL(u), err)
 	}
-	latest := m.Versioning.Release
-	if latest == "" {
-		latest = m.Versioning.Latest
-	}
+	latest := newestRemoting(m)
 	if latest == "" {
 		return nil, fmt.Errorf("%s names no release", httpget.RedactURL(u))
 	}
-	f := &Finding{Kind: KindRemoting, Name: "remoting", Current: cur, Latest: latest, Why: "the release in the jar's Maven metadata"}
+	f := &Finding{Kind: KindRemoting, Name: "remoting", Current: cur, Latest: latest, Why: "the newest release in the jar's Maven metadata"}
 	if NewerRemoting(latest, cur) {
 		f.Outdated = true
 		f.Set = map[string]string{"remoting.version": latest}
 	}
 	return f, nil
+}
+
+// remotingReleaseRE is a remoting release version: JEP-229's
+// BUILD.vHASH (3355.v388858a_47b_33) or the older dotted numbers (4.13.3).
+// A snapshot, a release candidate or anything else (a path) is not one.
+var remotingReleaseRE = regexp.MustCompile(`^[0-9]+\.v[0-9a-f_]+$|^[0-9]+(\.[0-9]+)+$`)
+
+// newestRemoting is the newest release the metadata names, in
+// <versions>, <release> or <latest>: <release> is whatever was deployed
+// last, which need not be the newest, and <latest> may be a snapshot.
+// "" when it names none.
+func newestRemoting(m mavenMetadata) string {
+	var newest string
+	for _, v := range append([]string{m.Versioning.Release, m.Versioning.Latest}, m.Versioning.Versions...) {
+		v = strings.TrimSpace(v)
+		if remotingReleaseRE.MatchString(v) && (newest == "" || NewerRemoting(v, newest)) {
+			newest = v
+		}
+	}
+	return newest
 }
 
 // NewerRemoting reports whether remoting version a is newer than b (see
