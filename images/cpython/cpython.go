@@ -7,14 +7,16 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/agentforge/agentforge/images/httpget"
 	"net/http"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agentforge/agentforge/images/httpget"
 )
 
 // DefaultBase is python.org; its /ftp/python/ listing names every release.
@@ -84,8 +86,17 @@ func (f *Finder) Latest(ctx context.Context, series string) (*Release, error) {
 			continue
 		}
 		r := &Release{Series: series, Version: v, URL: url}
-		if sum, err := f.sigstoreDigest(ctx, url+".sigstore"); err == nil {
+		sum, err := f.sigstoreDigest(ctx, url+".sigstore")
+		var status *httpget.StatusError
+		switch {
+		case err == nil:
 			r.SHA256 = sum
+		case errors.As(err, &status) && status.StatusCode == http.StatusNotFound:
+			// No bundle: the caller must know the sha256 some other way.
+		default:
+			// A bundle that could not be read is not "no bundle": the
+			// caller would be told to find the sha256 itself.
+			return nil, fmt.Errorf("%s's sigstore bundle: %w", v, err)
 		}
 		return r, nil
 	}
