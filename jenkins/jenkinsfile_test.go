@@ -97,6 +97,29 @@ func TestJenkinsfile(t *testing.T) {
 	if !strings.Contains(push.Path, "withCredentials") || !strings.Contains(push.arg0(), `"HEAD:refs/heads/$BUMP_TARGET"`) {
 		t.Errorf("git push: %s %q", push.Path, push.arg0())
 	}
+	// A bump committed to this branch is what this run builds: the build
+	// stages take the bumped definition (stashed), not the one at the
+	// run's revision; a bump branch's is left to that branch's build.
+	for bumpBranch, want := range map[bool]int{false: 2, true: 0} {
+		unstashed, stashed := 0, false
+		for _, s := range runJenkinsfile(t, "main", bumpBranch) {
+			stashed = stashed || strings.HasPrefix(s.Path, "pipeline/stages/stage:Current?") && s.Step == "stash" && len(s.Args) == 1 && fmt.Sprint(s.Args[0]) == "map[includes:images/python-agent/image.yaml name:bumped]"
+			if strings.Contains(s.Path, "stage:Build per architecture") && s.Step == "unstash" && s.arg0() == "bumped" {
+				unstashed++
+			}
+		}
+		if unstashed != want || stashed != (want > 0) {
+			t.Errorf("BUMP_BRANCH=%t: the bumped definition stashed %t, unstashed by %d build stages, want %d", bumpBranch, stashed, unstashed, want)
+		}
+	}
+	// A nightly that finds nothing newer releases nothing: the build,
+	// index and register stages are skipped (before their pods start).
+	for _, stage := range []string{"stage:Build per architecture", "stage:Index", "stage:Register"} {
+		must(stage+" skipped when nothing is new", stage+"/when", "expression", "")
+		if b := must(stage+" decided before its pod", stage+"/when", "beforeAgent", ""); len(b.Args) != 1 || b.Args[0] != "true" {
+			t.Errorf("%s: when evaluated after the pod starts", stage)
+		}
+	}
 	// A bump branch is replaced by the next night's commit of the same
 	// change (a plain push of it is refused as not a fast-forward); the
 	// primary branch is never forced.
