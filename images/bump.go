@@ -1,6 +1,7 @@
 package images
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,17 +9,68 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 )
 
-// SetVariables rewrites the values of existing variables in the image.yaml
-// of the definition folder dir, in place, keeping comments and layout, and
-// checks that the result still loads. It is how version bumps are written.
-func SetVariables(dir string, values map[string]string) error {
+// Edit is a set of changes to the image.yaml of a definition folder, made
+// together by EditDefinition.
+type Edit struct {
+	// Variables are new values for existing variables.
+	Variables map[string]string
+	// BaseDigest pins the base image (base.digest) when not empty.
+	BaseDigest string
+}
+
+// EditDefinition makes every change of e to the image.yaml of the
+// definition folder dir at once, keeping comments and layout: it computes
+// the new text in memory, checks that it loads as a definition, and only
+// then replaces the file (a rename of a complete temporary file). A change
+// that cannot be made, or a result that does not load, leaves the file as
+// it was. Concurrent edits of one folder (in this process or another) are
+// serialized, so none is lost. It is how version bumps are written.
+func EditDefinition(dir string, e Edit) error {
 	file := filepath.Join(dir, FileName)
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return fmt.Errorf("bump %s: %w", file, err)
+	}
+	defer unlock()
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return fmt.Errorf("bump %s: %w", file, err)
 	}
+	out := data
+	if len(e.Variables) > 0 {
+		if out, err = setVariables(file, out, e.Variables); err != nil {
+			return err
+		}
+	}
+	if e.BaseDigest != "" {
+		if out, err = setBaseDigest(file, out, e.BaseDigest); err != nil {
+			return err
+		}
+	}
+	if bytes.Equal(out, data) {
+		return nil
+	}
+	return replaceChecked(dir, file, out)
+}
+
+// SetVariables rewrites the values of existing variables in the image.yaml
+// of the definition folder dir (see EditDefinition).
+func SetVariables(dir string, values map[string]string) error {
+	return EditDefinition(dir, Edit{Variables: values})
+}
+
+// SetBaseDigest pins the definition's base image to digest (base.digest
+// in the image.yaml of the folder dir; see EditDefinition).
+func SetBaseDigest(dir, digest string) error {
+	return EditDefinition(dir, Edit{BaseDigest: digest})
+}
+
+// setVariables returns data (the text of file) with the values of
+// existing variables replaced.
+func setVariables(file string, data []byte, values map[string]string) ([]byte, error) {
 	keys := make([]string, 0, len(values))
 	for k := range values {
 		keys = append(keys, k)
@@ -28,23 +80,16 @@ func SetVariables(dir string, values map[string]string) error {
 	for _, k := range keys {
 		re := regexp.MustCompile(`(?m)^(\s+` + regexp.QuoteMeta(k) + `:[ \t]*)("[^"\n]*"|'[^'\n]*'|[^\s#]+)`)
 		if !re.Match(out) {
-			return &DefinitionError{File: file, Msg: fmt.Sprintf("bump: variable %q not found", k)}
+			return nil, &DefinitionError{File: file, Msg: fmt.Sprintf("bump: variable %q not found (only existing variables, one per line under variables:, are set)", k)}
 		}
 		out = re.ReplaceAll(out, []byte("${1}"+quoteIfNeeded(values[k])))
 	}
-	return replaceChecked(dir, file, out)
+	return out, nil
 }
 
-// SetBaseDigest pins the definition's base image to digest (base.digest
-// in the image.yaml of the folder dir): it replaces the base's digest
-// line, or adds one after its image line, keeping everything else, and
-// checks that the result still loads.
-func SetBaseDigest(dir, digest string) error {
-	file := filepath.Join(dir, FileName)
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return fmt.Errorf("bump %s: %w", file, err)
-	}
+// setBaseDigest returns data (the text of file) with the base's digest
+// line replaced, or one added after its image line.
+func setBaseDigest(file string, data []byte, digest string) ([]byte, error) {
 	lines := strings.SplitAfter(string(data), "\n")
 	inBase, image, done := false, -1, false
 	for i, line := range lines {
@@ -70,7 +115,7 @@ func SetBaseDigest(dir, digest string) error {
 	}
 	if !done {
 		if image < 0 {
-			return &DefinitionError{File: file, Msg: "bump: no base.image to pin"}
+			return nil, &DefinitionError{File: file, Msg: "bump: no base.image line to pin (write base: as a block mapping, its image: on a line of its own)"}
 		}
 		line := lines[image]
 		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
@@ -79,8 +124,21 @@ func SetBaseDigest(dir, digest string) error {
 		}
 		lines = slices.Insert(lines, image+1, indent+"digest: "+quoteIfNeeded(digest)+"\n")
 	}
-	out := []byte(strings.Join(lines, ""))
-	return replaceChecked(dir, file, out)
+	return []byte(strings.Join(lines, "")), nil
+}
+
+// lockDir takes an exclusive lock on the folder dir (flock on the folder
+// itself, so no lock file is left in it) and returns its release.
+func lockDir(dir string) (unlock func(), err error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // checkLoads loads the definition in dir with image.yaml replaced by data.
@@ -108,15 +166,40 @@ func quoteIfNeeded(v string) string {
 }
 
 // replaceChecked replaces file (dir's image.yaml) with out once out loads
-// as a definition, checked on a copy; the file is replaced by a rename,
-// never left half written.
+// as a definition, checked on a copy. out goes to a temporary file of its
+// own in dir first (named uniquely, so concurrent writers never share
+// one), which then replaces file by a rename: file is never left half
+// written. The file keeps its permissions.
 func replaceChecked(dir, file string, out []byte) error {
 	if err := checkLoads(dir, out); err != nil {
-		return err
+		return fmt.Errorf("bump %s: the new values do not make a valid definition (nothing was written): %w", file, err)
 	}
-	tmp := file + ".tmp"
-	if err := os.WriteFile(tmp, out, 0o644); err != nil {
-		return err
+	st, err := os.Stat(file)
+	if err != nil {
+		return fmt.Errorf("bump %s: %w", file, err)
 	}
-	return os.Rename(tmp, file)
+	tmp, err := os.CreateTemp(dir, "."+FileName+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("bump %s: %w", file, err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename, there is nothing left to remove
+	if _, err := tmp.Write(out); err != nil {
+		tmp.Close()
+		return fmt.Errorf("bump %s: write %s: %w", file, tmp.Name(), err)
+	}
+	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("bump %s: %w", file, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("bump %s: sync %s: %w", file, tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("bump %s: %w", file, err)
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		return fmt.Errorf("bump %s: %w", file, err)
+	}
+	return nil
 }

@@ -48,9 +48,9 @@ type BumpReport struct {
 // Bump adopts every outdated finding in the definition folder dir: each
 // new download is fetched and checked first (the CPython tarball's sha256
 // and OpenPGP signature, the remoting jar's published checksum), and only
-// then are the values written (images.SetVariables, images.SetBaseDigest),
-// all at once: a check that fails (an *errs.IntegrityError) leaves the
-// definition as it was.
+// then are the values written, all at once (images.EditDefinition): a
+// check that fails (an *errs.IntegrityError), or a value the definition
+// cannot take, leaves the definition as it was.
 func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions) (*BumpReport, error) {
 	if opts.Fetcher == nil {
 		return nil, errs.Inputf("bump: no fetcher to check the new downloads with")
@@ -90,17 +90,10 @@ func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions)
 		rep.Status = "would-bump"
 		return rep, nil
 	}
-	vars := maps.Clone(rep.Set)
-	delete(vars, "base.digest")
-	if len(vars) > 0 {
-		if err := images.SetVariables(dir, vars); err != nil {
-			return rep, err
-		}
-	}
-	if d, ok := rep.Set["base.digest"]; ok {
-		if err := images.SetBaseDigest(dir, d); err != nil {
-			return rep, err
-		}
+	edit := images.Edit{Variables: maps.Clone(rep.Set), BaseDigest: rep.Set["base.digest"]}
+	delete(edit.Variables, "base.digest")
+	if err := images.EditDefinition(dir, edit); err != nil {
+		return rep, err
 	}
 	rep.Status = "bumped"
 	if opts.Log != nil {

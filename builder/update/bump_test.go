@@ -1,0 +1,93 @@
+package update
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/agentforge/agentforge/builder/source"
+	"github.com/agentforge/agentforge/images"
+)
+
+// bumpFolder writes a definition folder whose image.yaml is yaml.
+func bumpFolder(t *testing.T, yaml string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "Containerfile"), []byte("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, images.FileName), []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// A bump writes what changes, all of it or nothing: a value the
+// definition already has is no change (a "bumped" with nothing to commit
+// fails the nightly's git commit), and a value the definition cannot take
+// leaves every other value unwritten too.
+func TestBump_AllOrNothing(t *testing.T) {
+	const block = "name: x\nversion: \"1\"\nbase:\n  image: docker.io/library/ubuntu:24.04\n  digest: sha256:1111111111111111111111111111111111111111111111111111111111111111\nvariables:\n  os.index: \"sha256:aaaa\"\n"
+	digest2 := "sha256:" + strings.Repeat("2", 64)
+	osIndex := func(v string) Finding {
+		return Finding{Kind: KindOS, Current: "10 packages", Latest: "1 with updates", Outdated: true, Set: map[string]string{"os.index": v}}
+	}
+	baseDigest := func(v string) Finding {
+		return Finding{Kind: KindBase, Current: "sha256:" + strings.Repeat("1", 64), Latest: v, Outdated: true, Set: map[string]string{"base.digest": v}}
+	}
+	for _, tc := range []struct {
+		name     string
+		yaml     string
+		findings []Finding
+		status   string
+		kinds    []string          // the changes reported
+		want     map[string]string // what the definition has after the bump
+		err      string            // the error, when the bump fails
+	}{
+		{name: "both new", yaml: block, findings: []Finding{baseDigest(digest2), osIndex("sha256:bbbb")},
+			status: "bumped", kinds: []string{KindBase, KindOS}, want: map[string]string{"os.index": "sha256:bbbb", "base.digest": digest2}},
+		{name: "a digest the definition cannot take", yaml: block, findings: []Finding{baseDigest("sha512:" + strings.Repeat("2", 128)), osIndex("sha256:bbbb")},
+			status: "current", err: "base.digest", want: map[string]string{"os.index": "sha256:aaaa"}},
+		{name: "a flow-style base it cannot edit", yaml: "name: x\nversion: \"1\"\nbase: {image: \"docker.io/library/ubuntu:24.04\"}\nvariables:\n  os.index: \"sha256:aaaa\"\n",
+			findings: []Finding{osIndex("sha256:bbbb"), baseDigest(digest2)},
+			status:   "current", err: "base.image", want: map[string]string{"os.index": "sha256:aaaa"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := bumpFolder(t, tc.yaml)
+			rep, err := Bump(context.Background(), dir, tc.findings, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir()}})
+			if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+				t.Fatalf("error %v, want %q", err, tc.err)
+			}
+			if rep.Status != tc.status {
+				t.Errorf("status %s, want %s", rep.Status, tc.status)
+			}
+			var kinds []string
+			for _, c := range rep.Changes {
+				kinds = append(kinds, c.Kind)
+			}
+			if tc.err == "" && !slices.Equal(kinds, tc.kinds) {
+				t.Errorf("changes %q, want %q", kinds, tc.kinds)
+			}
+			after, err := os.ReadFile(filepath.Join(dir, images.FileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.status == "current" && string(after) != tc.yaml {
+				t.Errorf("image.yaml changed:\n%s", after)
+			}
+			def, err := images.Find(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if def.Vars["os.index"] != tc.want["os.index"] || tc.want["base.digest"] != "" && def.Base.Digest != tc.want["base.digest"] {
+				t.Errorf("after the bump os.index %s, base.digest %s; want %v", def.Vars["os.index"], def.Base.Digest, tc.want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+				t.Errorf("the bump left files behind: %v", entries)
+			}
+		})
+	}
+}
