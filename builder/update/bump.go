@@ -50,7 +50,9 @@ type BumpReport struct {
 // and OpenPGP signature, the remoting jar's published checksum), and only
 // then are the values written, all at once (images.EditDefinition): a
 // check that fails (an *errs.IntegrityError), or a value the definition
-// cannot take, leaves the definition as it was.
+// cannot take, leaves the definition as it was. Values a finding sets that
+// the definition already has are not changes: when nothing else is left,
+// the status is current and nothing is written.
 func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions) (*BumpReport, error) {
 	if opts.Fetcher == nil {
 		return nil, errs.Inputf("bump: no fetcher to check the new downloads with")
@@ -61,6 +63,10 @@ func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions)
 	}
 	if strings.HasPrefix(name, "builtin:") {
 		return nil, errs.Inputf("bump edits a definition folder; %s is built in (give the folder, e.g. images/python-agent in a checkout)", dir)
+	}
+	def, err := images.Load(fsys, name, nil)
+	if err != nil {
+		return nil, fmt.Errorf("bump %s: %w", dir, err)
 	}
 	rep := &BumpReport{Definition: dir, Status: "current", Changes: []Change{}, Set: map[string]string{}}
 	for _, f := range findings {
@@ -76,12 +82,19 @@ func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions)
 				return rep, fmt.Errorf("python.org publishes no sigstore bundle for %s: check the tarball's sha256 yourself and give it (--sha256)", f.Latest)
 			}
 		}
+		if !changes(def, set) {
+			continue
+		}
 		c := Change{Kind: f.Kind, From: f.Current, To: f.Latest}
 		if c.Checks, err = check(ctx, fsys, name, f.Kind, set, opts.Fetcher); err != nil {
 			return rep, err
 		}
 		rep.Changes = append(rep.Changes, c)
-		maps.Copy(rep.Set, set)
+		for k, v := range set {
+			if v != current(def, k) {
+				rep.Set[k] = v
+			}
+		}
 	}
 	if len(rep.Changes) == 0 {
 		return rep, nil
@@ -102,6 +115,26 @@ func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions)
 		}
 	}
 	return rep, nil
+}
+
+// current is the definition's value of a key a finding sets: base.digest,
+// else the variable's.
+func current(def *images.Definition, key string) string {
+	if key == "base.digest" {
+		return def.Base.Digest
+	}
+	return def.Vars[key]
+}
+
+// changes reports whether set has a value the definition does not have
+// already.
+func changes(def *images.Definition, set map[string]string) bool {
+	for k, v := range set {
+		if v != current(def, k) {
+			return true
+		}
+	}
+	return false
 }
 
 // check fetches and checks, as a build would, the source a kind's new

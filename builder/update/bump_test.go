@@ -47,6 +47,12 @@ func TestBump_AllOrNothing(t *testing.T) {
 		want     map[string]string // what the definition has after the bump
 		err      string            // the error, when the bump fails
 	}{
+		{name: "the value it has", yaml: block, findings: []Finding{osIndex("sha256:aaaa")},
+			status: "current", want: map[string]string{"os.index": "sha256:aaaa"}},
+		{name: "the digest it has", yaml: block, findings: []Finding{baseDigest("sha256:" + strings.Repeat("1", 64)), osIndex("sha256:aaaa")},
+			status: "current", want: map[string]string{"os.index": "sha256:aaaa"}},
+		{name: "one new value of two", yaml: block, findings: []Finding{baseDigest("sha256:" + strings.Repeat("1", 64)), osIndex("sha256:bbbb")},
+			status: "bumped", kinds: []string{KindOS}, want: map[string]string{"os.index": "sha256:bbbb"}},
 		{name: "both new", yaml: block, findings: []Finding{baseDigest(digest2), osIndex("sha256:bbbb")},
 			status: "bumped", kinds: []string{KindBase, KindOS}, want: map[string]string{"os.index": "sha256:bbbb", "base.digest": digest2}},
 		{name: "a digest the definition cannot take", yaml: block, findings: []Finding{baseDigest("sha512:" + strings.Repeat("2", 128)), osIndex("sha256:bbbb")},
