@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -93,11 +94,13 @@ func (f *Fetcher) log() logrus.FieldLogger {
 	return f.Log
 }
 
+// client is the caller's client, or one with a download's timeout; either
+// refuses a redirect from https to plain http (httpget.Secure).
 func (f *Fetcher) client() *http.Client {
 	if f.Client != nil {
-		return f.Client
+		return httpget.Secure(f.Client)
 	}
-	return &http.Client{Timeout: 10 * time.Minute}
+	return httpget.Secure(&http.Client{Timeout: 10 * time.Minute})
 }
 
 // Fetch makes src available in the cache and checks it: its sha256 when the
@@ -349,6 +352,7 @@ func (f *Fetcher) download(ctx context.Context, rawURL string, log logrus.FieldL
 
 // fetchTo GETs rawURL into w, logging progress every 10 seconds. It reports
 // whether a failure is worth retrying (network errors, 408, 429, 5xx).
+// A redirect from https to plain http is refused (httpget.Secure).
 func (f *Fetcher) fetchTo(ctx context.Context, rawURL string, w io.Writer, log logrus.FieldLogger) (bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
@@ -356,7 +360,8 @@ func (f *Fetcher) fetchTo(ctx context.Context, rawURL string, w io.Writer, log l
 	}
 	resp, err := f.client().Do(req)
 	if err != nil {
-		return ctx.Err() == nil, err
+		// A refused redirect is refused again: not worth a retry.
+		return ctx.Err() == nil && !errors.Is(err, httpget.ErrInsecureRedirect), err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

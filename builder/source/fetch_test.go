@@ -18,6 +18,7 @@ import (
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/source/sourcetest"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/httpget"
 
 	"github.com/agentforge/agentforge/images"
 )
@@ -251,6 +252,63 @@ func TestFetch_ChecksumList(t *testing.T) {
 			}
 			if got.Path != "" {
 				t.Errorf("a failed source was handed out: %s", got.Path)
+			}
+		})
+	}
+}
+
+// A redirect from https to plain http is refused for the file and its
+// published checksum alike (a network attacker could swap both); https to
+// https is followed, and so is http to http (a mirror the user chose).
+func TestFetch_RedirectLeavingHTTPSIsRefused(t *testing.T) {
+	jar := []byte("jar")
+	files := map[string][]byte{"/x.jar": jar, "/x.jar.sha1": []byte(sha1Hex(jar))}
+	serve := func(w http.ResponseWriter, r *http.Request) {
+		if data, ok := files[r.URL.Path]; ok {
+			w.Write(data)
+			return
+		}
+		http.NotFound(w, r)
+	}
+	plain := httptest.NewServer(http.HandlerFunc(serve))
+	defer plain.Close()
+	secure := httptest.NewTLSServer(http.HandlerFunc(serve))
+	defer secure.Close()
+	redirectTo := func(target string) *httptest.Server {
+		return httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target+r.URL.Path, http.StatusFound)
+		}))
+	}
+	for _, tc := range []struct {
+		name    string
+		target  string
+		tls     bool
+		refused bool
+	}{
+		{"https to http", plain.URL, true, true},
+		{"https to https", secure.URL, true, false},
+		{"http to http", plain.URL, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			from := redirectTo(tc.target)
+			if tc.tls {
+				from.StartTLS()
+			} else {
+				from.Start()
+			}
+			defer from.Close()
+			f := &Fetcher{CacheDir: t.TempDir(), Client: secure.Client()}
+			got, err := f.Fetch(context.Background(), images.Source{Name: "remoting", URL: from.URL + "/x.jar",
+				Checksum: &images.Checksum{URL: from.URL + "/x.jar.sha1", Algorithm: "sha1"}})
+			if tc.refused {
+				var ie *errs.IntegrityError
+				if !errors.Is(err, httpget.ErrInsecureRedirect) || errors.As(err, &ie) {
+					t.Fatalf("error %v, want %v (not an integrity error)", err, httpget.ErrInsecureRedirect)
+				}
+				return
+			}
+			if err != nil || len(got.Checks) == 0 {
+				t.Fatalf("%+v %v", got, err)
 			}
 		})
 	}

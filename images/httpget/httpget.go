@@ -20,6 +20,45 @@ import (
 // DefaultClient is used when a caller passes no client.
 var DefaultClient = &http.Client{Timeout: time.Minute}
 
+// ErrInsecureRedirect means a request that was made over https was
+// redirected to a URL that is not https: what comes back could be swapped
+// in transit, so the redirect is not followed.
+var ErrInsecureRedirect = errors.New("redirected from https to a URL that is not https")
+
+// maxRedirects is net/http's own limit, kept by Secure for clients with
+// no CheckRedirect.
+const maxRedirects = 10
+
+// Secure returns a copy of client (DefaultClient when nil) that refuses,
+// with ErrInsecureRedirect, to follow a redirect from https to anything
+// else (a checksum or signature served over https could otherwise be
+// swapped by a redirect to plain http); the client's own CheckRedirect
+// still applies after that. A request whose URL is http to begin with
+// (a mirror the user chose) may be redirected anywhere.
+func Secure(client *http.Client) *http.Client {
+	if client == nil {
+		client = DefaultClient
+	}
+	c := *client
+	next := client.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		for _, prev := range via {
+			if prev.URL.Scheme == "https" && req.URL.Scheme != "https" {
+				return fmt.Errorf("%w: %s to %s (point it, or the mirror, at a server that stays on https)",
+					ErrInsecureRedirect, RedactURL(prev.URL.String()), RedactURL(req.URL.String()))
+			}
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= maxRedirects {
+			return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		}
+		return nil
+	}
+	return &c
+}
+
 // StatusError is an HTTP answer other than the one expected.
 type StatusError struct {
 	Method string
@@ -99,9 +138,7 @@ func Exists(ctx context.Context, client *http.Client, rawURL string) (bool, erro
 }
 
 func do(ctx context.Context, client *http.Client, method, rawURL string) (*http.Response, error) {
-	if client == nil {
-		client = DefaultClient
-	}
+	client = Secure(client)
 	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, RedactURL(rawURL), err)

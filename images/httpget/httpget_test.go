@@ -76,3 +76,58 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
+
+// Secure refuses a redirect that leaves https, whatever client the caller
+// passes, and keeps the client's own redirect policy otherwise.
+func TestGet_RedirectLeavingHTTPSIsRefused(t *testing.T) {
+	serve := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("doc")) })
+	plain := httptest.NewServer(serve)
+	defer plain.Close()
+	secure := httptest.NewTLSServer(serve)
+	defer secure.Close()
+	redirect := func(target string, tls bool) string {
+		s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target+"/doc", http.StatusFound)
+		}))
+		if tls {
+			s.StartTLS()
+		} else {
+			s.Start()
+		}
+		t.Cleanup(s.Close)
+		return s.URL + "/doc"
+	}
+	noRedirects := new(http.Client)
+	*noRedirects = *secure.Client() // a copy: Client returns the server's own
+	noRedirects.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, tc := range []struct {
+		name    string
+		url     string
+		client  *http.Client
+		refused bool
+		status  int
+	}{
+		{"https to http", redirect(plain.URL, true), secure.Client(), true, 0},
+		{"https to https to http", redirect(redirect(plain.URL, true), true), secure.Client(), true, 0},
+		{"https to https", redirect(secure.URL, true), secure.Client(), false, 0},
+		{"http to http", redirect(plain.URL, false), nil, false, 0},
+		{"the client's own policy", redirect(secure.URL, true), noRedirects, false, http.StatusFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data, err := Get(context.Background(), tc.client, tc.url, 10)
+			var se *StatusError
+			switch {
+			case tc.refused:
+				if !errors.Is(err, ErrInsecureRedirect) {
+					t.Fatalf("got %q, %v; want %v", data, err, ErrInsecureRedirect)
+				}
+			case tc.status != 0:
+				if !errors.As(err, &se) || se.StatusCode != tc.status {
+					t.Fatalf("got %q, %v; want status %d", data, err, tc.status)
+				}
+			case err != nil || string(data) != "doc":
+				t.Fatalf("got %q, %v", data, err)
+			}
+		})
+	}
+}
