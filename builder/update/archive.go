@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/agentforge/agentforge/builder/oci/remote"
@@ -72,6 +73,33 @@ type PackageUpdate struct {
 	Available    string `json:"available"`
 	Suite        string `json:"suite"`
 	Security     bool   `json:"security"`
+	// Phased is the available version's Phased-Update-Percentage when it
+	// is below 100 (Ubuntu's phased updates), else nil.
+	Phased *int `json:"phased,omitempty"`
+}
+
+// indexEntry is what the check reads of one Packages index stanza.
+type indexEntry struct {
+	Name, Version, Architecture string
+	// Phased is the stanza's Phased-Update-Percentage: 100 when the field
+	// is absent or not a number from 0 to 100.
+	Phased int
+}
+
+// heldBack reports whether apt keeps the upgrade u back as a phased
+// update: the available version's Phased-Update-Percentage is below 100
+// and no version newer than the installed one comes from a security suite
+// (securityNewer). This is apt's rule since 2.1.16 (Ubuntu 21.04; see
+// pkgDepCache::PhasingApplied in apt-pkg/depcache.cc and "Phased Updates"
+// in apt_preferences(5); Ubuntu's process:
+// https://wiki.ubuntu.com/PhasedUpdates). Whether a machine is in
+// a phase is a random draw seeded with /etc/machine-id (apt applies every
+// phased update when there is none, in a chroot or with SOURCE_DATE_EPOCH
+// set), so an image build cannot be relied on to install it: counting it
+// as pending would make every nightly rebuild the image for an update that
+// the rebuild may keep back again.
+func heldBack(u PackageUpdate, securityNewer bool) bool {
+	return u.Phased != nil && !securityNewer
 }
 
 // maxIndex bounds an archive index read (Debian main amd64's Packages is
@@ -86,54 +114,77 @@ type archive struct {
 
 // pending compares the installed packages with the suites' indexes: every
 // package with a newer version somewhere (the newest, security suites
-// first), sorted security first, then by name. state is a digest of the
-// suites' InRelease files: the indexes' identity, which changes when the
-// archive publishes anything new.
-func (a *archive) pending(ctx context.Context, inv *sbom.Inventory, suites []Suite, arch string) (updates []PackageUpdate, state string, err error) {
+// first), sorted security first, then by name. phased are the upgrades apt
+// holds back as phased updates (see heldBack), in the same order: they are
+// not pending. state is a digest of the suites' InRelease files: the
+// indexes' identity, which changes when the archive publishes anything
+// new.
+func (a *archive) pending(ctx context.Context, inv *sbom.Inventory, suites []Suite, arch string) (updates, phased []PackageUpdate, state string, err error) {
 	installed := map[string]sbom.Deb{}
 	for _, d := range inv.Debs {
 		installed[d.Name+"/"+d.Architecture] = d
 	}
 	best := map[string]PackageUpdate{}
+	// securityNewer are the packages with a version newer than the
+	// installed one in a security suite (not necessarily the newest).
+	securityNewer := map[string]bool{}
 	h := sha256.New()
 	for _, s := range suites {
 		release, err := a.get(ctx, s.URL+"/dists/"+s.Name+"/InRelease", 16<<20)
 		if err != nil {
-			return nil, "", fmt.Errorf("suite %s: %w", s.Name, err)
+			return nil, nil, "", fmt.Errorf("suite %s: %w", s.Name, err)
 		}
 		fmt.Fprintf(h, "%s %s %x\n", s.URL, s.Name, sha256.Sum256(release))
 		for _, c := range s.Components {
-			err := a.packages(ctx, s.URL+"/dists/"+s.Name+"/"+c+"/binary-"+arch+"/Packages", func(name, version, pkgArch string) {
-				d, ok := installed[name+"/"+pkgArch]
-				if !ok || CompareDebVersions(version, d.Version) <= 0 {
+			err := a.packages(ctx, s.URL+"/dists/"+s.Name+"/"+c+"/binary-"+arch+"/Packages", func(e indexEntry) {
+				key := e.Name + "/" + e.Architecture
+				d, ok := installed[key]
+				if !ok || CompareDebVersions(e.Version, d.Version) <= 0 {
 					return
 				}
-				key := name + "/" + pkgArch
-				if cur, seen := best[key]; seen && CompareDebVersions(cur.Available, version) >= 0 {
+				if s.Security {
+					securityNewer[key] = true
+				}
+				if cur, seen := best[key]; seen && CompareDebVersions(cur.Available, e.Version) >= 0 {
 					return
 				}
-				best[key] = PackageUpdate{Name: name, Architecture: pkgArch, Installed: d.Version, Available: version, Suite: s.Name, Security: s.Security}
+				u := PackageUpdate{Name: e.Name, Architecture: e.Architecture, Installed: d.Version, Available: e.Version, Suite: s.Name, Security: s.Security}
+				if e.Phased < 100 {
+					u.Phased = &e.Phased
+				}
+				best[key] = u
 			})
 			if err != nil {
-				return nil, "", fmt.Errorf("suite %s %s: %w", s.Name, c, err)
+				return nil, nil, "", fmt.Errorf("suite %s %s: %w", s.Name, c, err)
 			}
 		}
 	}
-	for _, u := range best {
+	for key, u := range best {
+		if heldBack(u, securityNewer[key]) {
+			phased = append(phased, u)
+			continue
+		}
 		updates = append(updates, u)
 	}
+	sortUpdates(updates)
+	sortUpdates(phased)
+	return updates, phased, "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// sortUpdates sorts security updates first, then by name and
+// architecture.
+func sortUpdates(updates []PackageUpdate) {
 	sort.Slice(updates, func(i, j int) bool {
 		if updates[i].Security != updates[j].Security {
 			return updates[i].Security
 		}
 		return updates[i].Name+"/"+updates[i].Architecture < updates[j].Name+"/"+updates[j].Architecture
 	})
-	return updates, "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // packages reads a Packages index (Packages.xz, else .gz, else plain, as
 // apt tries them) and calls fn for each stanza's package.
-func (a *archive) packages(ctx context.Context, base string, fn func(name, version, arch string)) error {
+func (a *archive) packages(ctx context.Context, base string, fn func(indexEntry)) error {
 	var lastErr error
 	for _, ext := range []string{".xz", ".gz", ""} {
 		rc, err := a.open(ctx, base+ext)
@@ -166,16 +217,16 @@ func (a *archive) packages(ctx context.Context, base string, fn func(name, versi
 }
 
 // parsePackages reads deb822 stanzas, calling fn with each one's
-// Package, Version and Architecture.
-func parsePackages(r io.Reader, fn func(name, version, arch string)) error {
+// Package, Version, Architecture and Phased-Update-Percentage.
+func parsePackages(r io.Reader, fn func(indexEntry)) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	var name, version, arch string
+	e := indexEntry{Phased: 100}
 	flush := func() {
-		if name != "" && version != "" {
-			fn(name, version, arch)
+		if e.Name != "" && e.Version != "" {
+			fn(e)
 		}
-		name, version, arch = "", "", ""
+		e = indexEntry{Phased: 100}
 	}
 	for sc.Scan() {
 		line := sc.Text()
@@ -189,11 +240,17 @@ func parsePackages(r io.Reader, fn func(name, version, arch string)) error {
 		}
 		switch k {
 		case "Package":
-			name = strings.TrimSpace(v)
+			e.Name = strings.TrimSpace(v)
 		case "Version":
-			version = strings.TrimSpace(v)
+			e.Version = strings.TrimSpace(v)
 		case "Architecture":
-			arch = strings.TrimSpace(v)
+			e.Architecture = strings.TrimSpace(v)
+		case "Phased-Update-Percentage":
+			// apt rejects a value outside 0-100; here it counts as not
+			// phased, so the update is reported rather than hidden.
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n <= 100 {
+				e.Phased = n
+			}
 		}
 	}
 	flush()

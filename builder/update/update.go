@@ -85,6 +85,10 @@ type Finding struct {
 	Set map[string]string `json:"set,omitempty"`
 	// Packages are the OS packages with pending updates, security first.
 	Packages []PackageUpdate `json:"packages,omitempty"`
+	// Phased are the OS packages whose newer version is a phased update
+	// apt holds back (Phased-Update-Percentage below 100): not pending,
+	// so not a reason to bump, until the update is fully phased.
+	Phased []PackageUpdate `json:"phased,omitempty"`
 }
 
 // Problem is a kind that could not be checked, and why.
@@ -368,13 +372,16 @@ func checkOS(ctx context.Context, def *images.Definition, opts Options) (*Findin
 		return nil, err
 	}
 	a := &archive{client: opts.client(), mirrors: opts.Mirrors}
-	updates, state, err := a.pending(ctx, inv, suites, arch)
+	updates, phased, state, err := a.pending(ctx, inv, suites, arch)
 	if err != nil {
 		return nil, err
 	}
 	f := &Finding{Kind: KindOS, Name: inv.OS + " " + inv.Codename, Current: fmt.Sprintf("%d packages", len(inv.Debs)),
-		Latest: fmt.Sprintf("%d with updates", len(updates)), Packages: updates,
+		Latest: fmt.Sprintf("%d with updates", len(updates)), Packages: updates, Phased: phased,
 		Why: "the image's dpkg database against the archive's indexes (" + suiteNames(suites) + ")"}
+	if len(phased) > 0 {
+		f.Why += fmt.Sprintf("; not counted: %d phased update(s) (Phased-Update-Percentage below 100), which apt-get upgrade may hold back until they are fully phased", len(phased))
+	}
 	if len(updates) > 0 {
 		f.Outdated = true
 		f.Security = updates[0].Security

@@ -256,3 +256,76 @@ func TestCheck_RepositoryDefinitionIsBehindOnCPython(t *testing.T) {
 		t.Fatalf("%+v", f)
 	}
 }
+
+// phasedStanza is an index stanza with a Phased-Update-Percentage.
+func phasedStanza(name, version, arch string, percentage int) string {
+	return fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: %s\nPhased-Update-Percentage: %d\n\n", name, version, arch, percentage)
+}
+
+// A phased update (Phased-Update-Percentage below 100) is one apt-get
+// upgrade may hold back, so it is not pending (a rebuild would not take
+// it, and the nightly would bump the index forever); one with a security
+// update underneath it is, as apt does not phase security updates.
+func TestCheck_OSPhasedUpdatesAreNotPending(t *testing.T) {
+	for _, tc := range []struct {
+		name              string
+		updates, security string
+		pending, phased   []string
+		wantSecurity      bool
+	}{
+		{name: "phased at 0%", updates: phasedStanza("libc6", "2.41-12+u1", "amd64", 0),
+			phased: []string{"libc6 2.41-12+u1"}},
+		{name: "phased at 40%", updates: phasedStanza("libc6", "2.41-12+u1", "amd64", 40),
+			phased: []string{"libc6 2.41-12+u1"}},
+		{name: "fully phased", updates: phasedStanza("libc6", "2.41-12+u1", "amd64", 100),
+			pending: []string{"libc6 2.41-12+u1"}},
+		{name: "not a percentage", updates: "Package: libc6\nVersion: 2.41-12+u1\nArchitecture: amd64\nPhased-Update-Percentage: most\n\n",
+			pending: []string{"libc6 2.41-12+u1"}},
+		{name: "the same version in the security suite", updates: phasedStanza("libc6", "2.41-12+u1", "amd64", 10),
+			security: stanza("libc6", "2.41-12+u1", "amd64"), pending: []string{"libc6 2.41-12+u1"}, wantSecurity: true},
+		{name: "a security update below the phased one", updates: phasedStanza("libc6", "2.41-12+u2", "amd64", 10),
+			security: stanza("libc6", "2.41-12+u1", "amd64"), pending: []string{"libc6 2.41-12+u2"}},
+		{name: "an older security version", updates: phasedStanza("libc6", "2.41-12+u1", "amd64", 10),
+			security: stanza("libc6", "2.41-11", "amd64"), phased: []string{"libc6 2.41-12+u1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := imageWith(t, map[string]string{
+				"etc/os-release":      "ID=debian\nVERSION_CODENAME=trixie\n",
+				"var/lib/dpkg/status": stanza("libc6", "2.41-12", "amd64"),
+			})
+			a := newFakeArchive(t)
+			a.suite("/debian", "trixie", "r", stanza("libc6", "2.41-12", "amd64"), "")
+			a.suite("/debian", "trixie-updates", "u", tc.updates, "")
+			a.suite("/debian-security", "trixie-security", "s", tc.security, "")
+			def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{"os.index": "none"}}
+			rep := Check(context.Background(), def, Options{Kinds: []string{KindOS}, Image: img,
+				Mirrors: []remote.Mirror{{From: "http://deb.debian.org/", To: a.srv.URL + "/"}}})
+			if len(rep.Problems) != 0 || len(rep.Findings) != 1 {
+				t.Fatalf("%+v", rep)
+			}
+			f := rep.Findings[0]
+			names := func(us []PackageUpdate) []string {
+				var s []string
+				for _, u := range us {
+					s = append(s, u.Name+" "+u.Available)
+				}
+				return s
+			}
+			if got := names(f.Packages); !slices.Equal(got, tc.pending) {
+				t.Errorf("pending %q, want %q", got, tc.pending)
+			}
+			if got := names(f.Phased); !slices.Equal(got, tc.phased) {
+				t.Errorf("held back %q, want %q", got, tc.phased)
+			}
+			if outdated := len(tc.pending) > 0; f.Outdated != outdated || rep.Outdated != len(tc.pending) || (f.Set != nil) != outdated {
+				t.Errorf("outdated %t (report %d, set %v), want %t", f.Outdated, rep.Outdated, f.Set, outdated)
+			}
+			if f.Security != tc.wantSecurity {
+				t.Errorf("security %t, want %t", f.Security, tc.wantSecurity)
+			}
+			if len(tc.phased) > 0 && !strings.Contains(f.Why, "1 phased update") {
+				t.Errorf("the finding does not say what it held back: %q", f.Why)
+			}
+		})
+	}
+}
