@@ -86,8 +86,18 @@ func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions)
 			continue
 		}
 		c := Change{Kind: f.Kind, From: f.Current, To: f.Latest}
-		if c.Checks, err = check(ctx, fsys, name, f.Kind, set, opts.Fetcher); err != nil {
+		got, err := check(ctx, fsys, name, f.Kind, set, opts.Fetcher)
+		if err != nil {
 			return rep, err
+		}
+		if got != nil && got.SignatureSkipped && f.Kind == KindCPython && opts.PythonSHA256 == "" {
+			// The sha256 is the sigstore bundle's claim, served by the
+			// tarball's own server: without the OpenPGP check nothing
+			// checked it, and it would be pinned for every build after.
+			return rep, errs.Inputf("python %s: its OpenPGP check is skipped (--skip-signature python), so nothing checks the sha256 python.org's sigstore bundle states: check the tarball yourself and give its sha256 (--sha256)", f.Latest)
+		}
+		if got != nil {
+			c.Checks = got.Checks
 		}
 		rep.Changes = append(rep.Changes, c)
 		for k, v := range set {
@@ -140,7 +150,7 @@ func changes(def *images.Definition, set map[string]string) bool {
 // check fetches and checks, as a build would, the source a kind's new
 // values name: the python tarball, the remoting jar. Other kinds download
 // nothing.
-func check(ctx context.Context, fsys fs.FS, name, kind string, set map[string]string, fetcher *source.Fetcher) ([]string, error) {
+func check(ctx context.Context, fsys fs.FS, name, kind string, set map[string]string, fetcher *source.Fetcher) (*source.Fetched, error) {
 	wanted := map[string]string{KindCPython: "python", KindRemoting: "remoting"}[kind]
 	if wanted == "" {
 		return nil, nil
@@ -159,5 +169,5 @@ func check(ctx context.Context, fsys fs.FS, name, kind string, set map[string]st
 	if err != nil {
 		return nil, err
 	}
-	return got.Checks, nil
+	return &got, nil
 }

@@ -88,6 +88,16 @@ func TestCLI_PythonLatestAndBump(t *testing.T) {
 	}
 	files["/ftp/python/3.11.10/Python-3.11.10.tar.xz"] = tarball
 
+	// Without the OpenPGP check, the sigstore bundle's sha256 (from the
+	// tarball's own server) is checked by nothing: refused, exit 2, unless
+	// the user gives the sha256 they checked.
+	if code, _, stderr := bump("--skip-signature", "python"); code != 2 || !strings.Contains(stderr, "OpenPGP check is skipped") {
+		t.Fatalf("signature skipped: exit %d\n%s", code, stderr)
+	}
+	if after, _ := os.ReadFile(filepath.Join(dir, "image.yaml")); !bytes.Equal(before, after) {
+		t.Fatal("a refused bump changed the definition")
+	}
+
 	code, stdout, stderr = bump()
 	if code != 0 || !strings.Contains(stdout, `"bumped"`) || !strings.Contains(stdout, "openpgp "+fpr) {
 		t.Fatalf("bump: exit %d %s %s", code, stdout, stderr)
