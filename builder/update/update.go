@@ -11,6 +11,7 @@
 package update
 
 import (
+	"cmp"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -203,7 +204,11 @@ func checkCPython(ctx context.Context, def *images.Definition, opts Options) (*F
 	if len(parts) != 3 {
 		return nil, errs.Inputf("python.version %q: want X.Y.Z", cur)
 	}
-	latest, err := (&cpython.Finder{Base: opts.PythonOrg, Client: opts.Client}).Latest(ctx, parts[0]+"."+parts[1])
+	// python.org's listing goes through the source mirrors, as every
+	// other URL does (a site that reaches python.org only through one).
+	base := cmp.Or(opts.PythonOrg, cpython.DefaultBase)
+	base = strings.TrimSuffix(remote.Rewrite(opts.Mirrors, strings.TrimSuffix(base, "/")+"/"), "/")
+	latest, err := (&cpython.Finder{Base: base, Client: opts.Client}).Latest(ctx, parts[0]+"."+parts[1])
 	if err != nil {
 		return nil, err
 	}
