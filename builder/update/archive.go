@@ -103,8 +103,9 @@ func heldBack(u PackageUpdate, securityNewer bool) bool {
 }
 
 // maxIndex bounds an archive index read (Debian main amd64's Packages is
-// about 60 MB uncompressed).
-const maxIndex = 512 << 20
+// about 60 MB uncompressed); a larger one is an error, not read in part
+// (the packages past the bound would be missed). A variable for tests.
+var maxIndex int64 = 512 << 20
 
 // archive reads apt indexes over HTTP, through mirrors.
 type archive struct {
@@ -211,7 +212,14 @@ func (a *archive) packages(ctx context.Context, base string, fn func(indexEntry)
 			defer gz.Close()
 			r = gz
 		}
-		return parsePackages(io.LimitReader(r, maxIndex), fn)
+		lim := &io.LimitedReader{R: r, N: maxIndex + 1}
+		if err := parsePackages(lim, fn); err != nil {
+			return fmt.Errorf("%s: %w", httpget.RedactURL(base+ext), err)
+		}
+		if lim.N == 0 {
+			return fmt.Errorf("%s: more than %d bytes uncompressed", httpget.RedactURL(base+ext), maxIndex)
+		}
+		return nil
 	}
 	return lastErr
 }
