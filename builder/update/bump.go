@@ -2,6 +2,7 @@ package update
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -39,20 +40,28 @@ type Change struct {
 // BumpReport is what Bump did.
 type BumpReport struct {
 	Definition string `json:"definition"`
-	// Status is bumped, would-bump (dry run) or current (nothing newer).
+	// Status is bumped, would-bump (dry run) or current (nothing newer
+	// adopted).
 	Status  string            `json:"status"`
 	Changes []Change          `json:"changes"`
 	Set     map[string]string `json:"set,omitempty"`
+	// Failed are the kinds that were not adopted because a check failed
+	// (see Bump); Bump's error joins their errors.
+	Failed []Problem `json:"failed,omitempty"`
 }
 
 // Bump adopts every outdated finding in the definition folder dir: each
 // new download is fetched and checked first (the CPython tarball's sha256
 // and OpenPGP signature, the remoting jar's published checksum), and only
-// then are the values written, all at once (images.EditDefinition): a
-// check that fails (an *errs.IntegrityError), or a value the definition
-// cannot take, leaves the definition as it was. Values a finding sets that
-// the definition already has are not changes: when nothing else is left,
-// the status is current and nothing is written.
+// then are the values written, all at once (images.EditDefinition). Each
+// kind stands alone: one whose check fails (an *errs.IntegrityError for a
+// download that does not match) is not adopted and is listed in Failed,
+// and the others still are, so that a CPython tarball python.org serves
+// wrong never holds back an OS security update; the error returned joins
+// the failures, with their class. A value the definition cannot take
+// leaves it as it was. Values a finding sets that the definition already
+// has are not changes: when nothing else is left, the status is current
+// and nothing is written.
 func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions) (*BumpReport, error) {
 	if opts.Fetcher == nil {
 		return nil, errs.Inputf("bump: no fetcher to check the new downloads with")
@@ -73,50 +82,33 @@ func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions)
 		if !f.Outdated || len(f.Set) == 0 {
 			continue
 		}
-		set := maps.Clone(f.Set)
-		if f.Kind == KindCPython {
-			if opts.PythonSHA256 != "" {
-				set["python.sha256"] = opts.PythonSHA256
-			}
-			if set["python.sha256"] == "" {
-				return rep, fmt.Errorf("python.org publishes no sigstore bundle for %s: check the tarball's sha256 yourself and give it (--sha256)", f.Latest)
-			}
-		}
-		if !changes(def, set) {
+		c, set, err := adopt(ctx, fsys, name, def, f, opts)
+		if err != nil {
+			rep.Failed = append(rep.Failed, Problem{Kind: f.Kind, Error: err.Error(), err: err})
 			continue
 		}
-		c := Change{Kind: f.Kind, From: f.Current, To: f.Latest}
-		got, err := check(ctx, fsys, name, f.Kind, set, opts.Fetcher)
-		if err != nil {
-			return rep, err
+		if c == nil {
+			continue
 		}
-		if got != nil && got.SignatureSkipped && f.Kind == KindCPython && opts.PythonSHA256 == "" {
-			// The sha256 is the sigstore bundle's claim, served by the
-			// tarball's own server: without the OpenPGP check nothing
-			// checked it, and it would be pinned for every build after.
-			return rep, errs.Inputf("python %s: its OpenPGP check is skipped (--skip-signature python), so nothing checks the sha256 python.org's sigstore bundle states: check the tarball yourself and give its sha256 (--sha256)", f.Latest)
-		}
-		if got != nil {
-			c.Checks = got.Checks
-		}
-		rep.Changes = append(rep.Changes, c)
+		rep.Changes = append(rep.Changes, *c)
 		for k, v := range set {
 			if v != current(def, k) {
 				rep.Set[k] = v
 			}
 		}
 	}
+	failed := rep.failures()
 	if len(rep.Changes) == 0 {
-		return rep, nil
+		return rep, failed
 	}
 	if opts.DryRun {
 		rep.Status = "would-bump"
-		return rep, nil
+		return rep, failed
 	}
 	edit := images.Edit{Variables: maps.Clone(rep.Set), BaseDigest: rep.Set["base.digest"]}
 	delete(edit.Variables, "base.digest")
 	if err := images.EditDefinition(dir, edit); err != nil {
-		return rep, err
+		return rep, errors.Join(err, failed)
 	}
 	rep.Status = "bumped"
 	if opts.Log != nil {
@@ -124,7 +116,50 @@ func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions)
 			opts.Log.Infof("%s: %s %s -> %s (%s)", dir, c.Kind, c.From, c.To, strings.Join(c.Checks, ", "))
 		}
 	}
-	return rep, nil
+	return rep, failed
+}
+
+// failures joins the errors of the kinds not adopted, each named by its
+// kind (nil when none failed).
+func (r *BumpReport) failures() error {
+	var all []error
+	for _, p := range r.Failed {
+		all = append(all, fmt.Errorf("%s not adopted: %w", p.Kind, p.err))
+	}
+	return errors.Join(all...)
+}
+
+// adopt checks what finding f would set in the definition def (name in
+// fsys) and returns the change and the values to write; a nil change
+// when the definition has them already.
+func adopt(ctx context.Context, fsys fs.FS, name string, def *images.Definition, f Finding, opts BumpOptions) (*Change, map[string]string, error) {
+	set := maps.Clone(f.Set)
+	if f.Kind == KindCPython {
+		if opts.PythonSHA256 != "" {
+			set["python.sha256"] = opts.PythonSHA256
+		}
+		if set["python.sha256"] == "" {
+			return nil, nil, fmt.Errorf("python.org publishes no sigstore bundle for %s: check the tarball's sha256 yourself and give it (--sha256)", f.Latest)
+		}
+	}
+	if !changes(def, set) {
+		return nil, nil, nil
+	}
+	c := &Change{Kind: f.Kind, From: f.Current, To: f.Latest}
+	got, err := check(ctx, fsys, name, f.Kind, set, opts.Fetcher)
+	if err != nil {
+		return nil, nil, err
+	}
+	if got != nil && got.SignatureSkipped && f.Kind == KindCPython && opts.PythonSHA256 == "" {
+		// The sha256 is the sigstore bundle's claim, served by the
+		// tarball's own server: without the OpenPGP check nothing
+		// checked it, and it would be pinned for every build after.
+		return nil, nil, errs.Inputf("python %s: its OpenPGP check is skipped (--skip-signature python), so nothing checks the sha256 python.org's sigstore bundle states: check the tarball yourself and give its sha256 (--sha256)", f.Latest)
+	}
+	if got != nil {
+		c.Checks = got.Checks
+	}
+	return c, set, nil
 }
 
 // current is the definition's value of a key a finding sets: base.digest,

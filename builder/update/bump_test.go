@@ -2,6 +2,9 @@ package update
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/images/errs"
 )
 
 // bumpFolder writes a definition folder whose image.yaml is yaml.
@@ -93,6 +97,54 @@ func TestBump_AllOrNothing(t *testing.T) {
 			}
 			if entries, _ := os.ReadDir(dir); len(entries) != 2 {
 				t.Errorf("the bump left files behind: %v", entries)
+			}
+		})
+	}
+}
+
+// Each kind stands alone: a CPython tarball that does not match the sha256
+// it is adopted with is not adopted (listed in Failed, the error an
+// integrity error), and the OS update found with it still is. Nothing is
+// written when the only kind fails.
+func TestBump_OneKindFailingAdoptsTheOthers(t *testing.T) {
+	tarball := []byte("pretend this is Python-3.11.16.tar.xz")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/Python-3.11.16.tar.xz" {
+			w.Write(tarball)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	yaml := "name: x\nversion: \"1\"\nbase:\n  image: scratch\nvariables:\n  os.index: \"sha256:aaaa\"\n  python.version: 3.11.9\n  python.sha256: " + strings.Repeat("0", 64) + "\n" +
+		"sources:\n  - name: python\n    url: " + srv.URL + "/Python-{{python.version}}.tar.xz\n    sha256: \"{{python.sha256}}\"\n    dest: python.tar\n"
+	cpython := Finding{Kind: KindCPython, Current: "3.11.9", Latest: "3.11.16", Outdated: true,
+		Set: map[string]string{"python.version": "3.11.16", "python.sha256": strings.Repeat("f", 64)}} // not the tarball's
+	osIndex := Finding{Kind: KindOS, Current: "10 packages", Latest: "1 with updates", Outdated: true, Security: true, Set: map[string]string{"os.index": "sha256:bbbb"}}
+	for _, tc := range []struct {
+		name     string
+		findings []Finding
+		status   string
+		osIndex  string
+	}{
+		{name: "with an OS update", findings: []Finding{cpython, osIndex}, status: "bumped", osIndex: "sha256:bbbb"},
+		{name: "alone", findings: []Finding{cpython}, status: "current", osIndex: "sha256:aaaa"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := bumpFolder(t, yaml)
+			rep, err := Bump(context.Background(), dir, tc.findings, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir()}})
+			if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "cpython not adopted") {
+				t.Fatalf("error %v, want the CPython tarball's integrity error", err)
+			}
+			if rep.Status != tc.status || len(rep.Failed) != 1 || rep.Failed[0].Kind != KindCPython {
+				t.Fatalf("%+v", rep)
+			}
+			def, err := images.Find(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if def.Vars["os.index"] != tc.osIndex || def.Vars["python.version"] != "3.11.9" {
+				t.Errorf("after the bump: os.index %s, python.version %s; want %s, 3.11.9", def.Vars["os.index"], def.Vars["python.version"], tc.osIndex)
 			}
 		})
 	}

@@ -130,8 +130,10 @@ tarball downloaded and checked against python.org's sha256 and the release
 manager's OpenPGP signature), remoting.version (the new jar checked against
 its published checksum), base.digest (the base pinned to its tag's digest
 now) and os.index (the archive's index state: the build's apt step depends
-on it, so a rebuild takes the pending OS updates). Nothing is written when a
-check fails (exit 3). --kind limits it (e.g. --kind cpython).`,
+on it, so a rebuild takes the pending OS updates). Each kind stands alone:
+one whose check fails is not adopted (listed under failed; exit 3 for a
+download that does not match what was published), and the others still
+are, all written at once. --kind limits it (e.g. --kind cpython).`,
 		Example: `  agentforge bump images/python-agent --image docker://registry.example/agents/python-agent:0.6.0-rc0 -o json
   agentforge bump --kind cpython,remoting --dry-run`,
 		Args: args(cobra.MaximumNArgs(1)),
@@ -195,5 +197,8 @@ func printBump(w io.Writer, r *update.BumpReport) {
 	fmt.Fprintf(w, "%s: %s\n", r.Definition, r.Status)
 	for _, c := range r.Changes {
 		fmt.Fprintf(w, "  %s %s -> %s (%s)\n", c.Kind, c.From, c.To, strings.Join(c.Checks, ", "))
+	}
+	for _, p := range r.Failed {
+		fmt.Fprintf(w, "  %s NOT adopted: %s\n", p.Kind, p.Error)
 	}
 }
