@@ -15,9 +15,10 @@ import (
 // ReloadCasc asks the controller's configuration-as-code plugin to read
 // its sources again: POST /configuration-as-code/reload, which needs
 // Overall/Manage (configuration-as-code-plugin ConfigurationAsCode.doReload,
-// L169-191 at 58646eb6: @RequirePOST; 403 without MANAGE; a redirect on
-// success; the "Error loading configuration" page, status 200, when the
-// YAML does not apply). An API token needs no CSRF crumb; a password gets
+// L169-191 at 58646eb6: @RequirePOST; 403 without MANAGE; a redirect to
+// its own page on success; the "Error loading configuration" page, status
+// 200, when the YAML does not apply). A redirect elsewhere (a login page)
+// is a refusal. An API token needs no CSRF crumb; a password gets
 // one.
 func (c *Client) ReloadCasc(ctx context.Context) (err error) {
 	defer func() { err = c.scrub(err) }()
@@ -44,6 +45,18 @@ func (c *Client) ReloadCasc(ctx context.Context) (err error) {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	switch s := resp.StatusCode; {
 	case s >= 300 && s < 400:
+		// The plugin sends the browser back to its page
+		// (response.sendRedirect(""): <root>/configuration-as-code/); a
+		// single sign-on proxy in front of a user it does not know sends
+		// it to a login page, and nothing was reloaded.
+		loc, err := resp.Location()
+		if err != nil || !strings.HasSuffix(strings.TrimSuffix(loc.Path, "/"), "/configuration-as-code") {
+			where := resp.Header.Get("Location")
+			if len(where) > 200 {
+				where = where[:200] + "…"
+			}
+			return &Error{Status: s, Op: op, Reason: "casc-reload", Hint: fmt.Sprintf("the reload was sent to %q, not back to the configuration-as-code page (a login page?): Jenkins did not say it reloaded", where)}
+		}
 		c.debugf("configuration as code reloaded")
 		return nil
 	case s == http.StatusNotFound:
