@@ -62,6 +62,9 @@ func (c *Client) ReloadCasc(ctx context.Context) (err error) {
 	case s == http.StatusNotFound:
 		return &Error{Status: s, Op: op, Reason: "casc-missing", Hint: "the configuration-as-code plugin is not installed on this controller"}
 	case s == http.StatusForbidden:
+		if e := crumbRefused(op, resp, string(body)); e != nil {
+			return e
+		}
 		return forbidden(op, resp, "reloading configuration as code needs Overall/Manage")
 	case s == http.StatusOK:
 		return &Error{Status: s, Op: op, Reason: "casc-reload", Hint: "Jenkins did not apply the configuration: " + pageText(string(body), 2000)}

@@ -203,6 +203,20 @@ func statusError(op string, resp *http.Response) error {
 	}
 }
 
+// crumbRefused is the *Error for a 403 whose page (body) is CrumbFilter's
+// "No valid crumb was included in the request" (hudson/security/csrf/
+// CrumbFilter.java, ff9430ee, L156), nil for any other answer. A
+// password's crumb holds only with its session cookie, which a proxy or a
+// load balancer without sticky sessions loses; the user's permissions
+// are not in question.
+func crumbRefused(op string, resp *http.Response, body string) *Error {
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "No valid crumb was included in the request") {
+		return nil
+	}
+	return &Error{Status: resp.StatusCode, Op: op, Reason: "crumb",
+		Hint: "Jenkins refused the CSRF crumb: a password's crumb holds only in its session, which a proxy or load balancer without sticky sessions loses; use an API token, which needs no crumb"}
+}
+
 // forbidden is the *Error for a 403: the user lacks the permission
 // Jenkins names (X-Required-Permission), else hint.
 func forbidden(op string, resp *http.Response, hint string) *Error {
@@ -225,6 +239,9 @@ func (c *Client) script(ctx context.Context, op, text string) (out string, err e
 	}
 	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
 		return "", &Error{Status: resp.StatusCode, Op: op, Reason: "script-console", Hint: "the script console (/scriptText) is not available on this controller; register through configuration as code instead"}
+	}
+	if e := crumbRefused(op, resp, out); e != nil {
+		return "", e
 	}
 	if err := statusError(op, resp); err != nil {
 		var je *Error
