@@ -44,8 +44,11 @@ def cascSources = { ->
     def casc = cls.getMethod('get').invoke(null)
     return casc.sources.collectMany { src ->
         try {
+            // Any clouds key: block style, flow style ({clouds: [...]})
+            // or JSON ("clouds": [...]), which YAML also is. A comment
+            // that looks like one counts too: refusing is the safe side.
             return casc.configs(src).findAll { path ->
-                Files.readAllLines(path, StandardCharsets.UTF_8).any { it ==~ /\s*clouds\s*:(\s.*)?/ }
+                new String(Files.readAllBytes(path), StandardCharsets.UTF_8) =~ /\bclouds["']?\s*:/
             }.collect { it.toString() }
         } catch (Exception ignored) {
             return [src]
