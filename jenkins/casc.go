@@ -62,27 +62,40 @@ var helmText = escaper{
 // Applying jenkins.clouds replaces the whole list: merge it into the full
 // configuration (UpdateCascFile does).
 func CascFragment(t Template) (string, error) {
-	out, _, err := MergeCasc(nil, t, Options{})
+	out, _, err := mergeCasc(nil, t, Options{}, true)
 	if err != nil {
 		return "", err
 	}
 	return "# Merge into your full configuration: applying jenkins.clouds replaces the whole list\n# (agentforge register --casc-file FILE does).\n" + string(out), nil
 }
 
-// MergeCasc merges t into a JCasC YAML document: the kubernetes cloud entry
-// named t.Cloud is created only if it is missing, the template of that
+// MergeCasc merges t into a JCasC YAML document that declares the
+// kubernetes cloud named t.Cloud in jenkins.clouds: the template of that
 // name is created or updated field by field (what an admin added to it
 // stays, as with Register), and everything else is kept. The document is
 // re-encoded only when something changed: an unchanged run returns doc as
 // it was, byte for byte.
+//
+// A document that does not declare the cloud is refused (*InputError):
+// JCasC joins the jenkins.clouds lists of all its source files end to end,
+// so a cloud entry added to a file next to the one that declares the cloud
+// would be a second cloud of that name, and Jenkins would find one of the
+// two by name, with the other's settings or templates out of sight.
 func MergeCasc(doc []byte, t Template, opts Options) ([]byte, *Outcome, error) {
+	return mergeCasc(doc, t, opts, false)
+}
+
+// mergeCasc is MergeCasc; with create, a missing cloud entry is added
+// (for CascFragment, which prints a configuration to start from).
+func mergeCasc(doc []byte, t Template, opts Options, create bool) ([]byte, *Outcome, error) {
 	return mergeDoc(doc, t, "configuration-as-code YAML", "jenkins", "clouds", yaml.SequenceNode, func(r Template, clouds *yaml.Node) (*Outcome, error) {
-		return mergeCascClouds(clouds, r, opts)
+		return mergeCascClouds(clouds, r, opts, create)
 	})
 }
 
-// mergeCascClouds merges r into the jenkins.clouds list.
-func mergeCascClouds(clouds *yaml.Node, r Template, opts Options) (*Outcome, error) {
+// mergeCascClouds merges r into the jenkins.clouds list; the cloud entry
+// is created only with create.
+func mergeCascClouds(clouds *yaml.Node, r Template, opts Options, create bool) (*Outcome, error) {
 	var cloud *yaml.Node
 	for _, c := range clouds.Content {
 		if c.Kind != yaml.MappingNode || len(c.Content) != 2 {
@@ -96,12 +109,44 @@ func mergeCascClouds(clouds *yaml.Node, r Template, opts Options) (*Outcome, err
 			cloud = body
 		}
 	}
+	if cloud == nil && !create {
+		return nil, noCloudError(clouds, r.Cloud)
+	}
 	if cloud == nil {
 		cloud = &yaml.Node{Kind: yaml.MappingNode}
 		setKey(cloud, "name", str(r.Cloud, cascText))
 		clouds.Content = append(clouds.Content, mapping("kubernetes", cloud))
 	}
 	return mergeTemplates(cloud, r, opts, cascText, "merge into configuration-as-code")
+}
+
+// noCloudError refuses to add the cloud named name to a jenkins.clouds
+// list that does not declare it (clouds has no line when openDoc created
+// it: the document declares no jenkins.clouds).
+func noCloudError(clouds *yaml.Node, name string) error {
+	where := "the file declares no jenkins.clouds"
+	if clouds.Line > 0 {
+		var names []string
+		for _, c := range clouds.Content {
+			if c.Kind == yaml.MappingNode && len(c.Content) == 2 {
+				if n := mapValue(c.Content[1], "name"); n != nil && n.Kind == yaml.ScalarNode {
+					names = append(names, fmt.Sprintf("%s %q", c.Content[0].Value, cascText.in(n.Value)))
+				}
+			}
+		}
+		where = fmt.Sprintf("jenkins.clouds at line %d has none", clouds.Line)
+		if len(names) > 0 {
+			where += " (it has " + strings.Join(names, ", ") + ")"
+		}
+	}
+	return &InputError{
+		Msg: fmt.Sprintf("configuration-as-code YAML: no kubernetes cloud named %q: %s. "+
+			"Give the JCasC file that declares that cloud: JCasC joins the jenkins.clouds lists of all its files, "+
+			"so a cloud added to this one would be a second cloud %q hiding the first. "+
+			"If this file is to declare the cloud, add it under jenkins.clouds first (agentforge register --casc prints an entry to start from)",
+			name, where, name),
+		Fields: []string{"cloud"},
+	}
 }
 
 // mergeTemplates creates or updates r in the mapping's templates list.

@@ -4,16 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"text/template"
 
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/jenkins/jenkinstest"
 	"gopkg.in/yaml.v3"
 )
@@ -41,6 +44,9 @@ unclassified:
   location:
     url: "https://ci.example/"
 `
+
+// kubernetesCloud is the smallest file that declares the kubernetes cloud.
+const kubernetesCloud = "jenkins:\n  clouds:\n    - kubernetes:\n        name: \"kubernetes\"\n"
 
 // cascServer is an emulator whose configuration-as-code source is file.
 func cascServer(t *testing.T, file string, env map[string]string) *jenkinstest.Server {
@@ -140,6 +146,7 @@ func TestCascFile_RoundTripAndReload(t *testing.T) {
 // admin added to the template in the YAML stays.
 func TestCascFile_UpdateKeepsAdminEdits(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "jenkins.yaml")
+	os.WriteFile(file, []byte(kubernetesCloud), 0o644)
 	tmpl := pythonTemplate(digestA)
 	tmpl.Env = map[string]string{"PIP_INDEX_URL": "https://pypi.mirror.example/simple"}
 	if _, err := UpdateCascFile(file, tmpl, Options{}); err != nil {
@@ -182,16 +189,17 @@ func TestCascFile_UpdateKeepsAdminEdits(t *testing.T) {
 	}
 }
 
-// The cloud entry is created only when there is none of that name; a
-// cloud of that name from another plugin, or a template agentforge did not
-// create, is refused (the file untouched).
+// The template goes into the cloud entry the file declares: a second
+// template joins the first in it; a cloud of that name from another
+// plugin, or a template agentforge did not create, is refused (the file
+// untouched).
 func TestCascFile_CloudEntryAndRefusals(t *testing.T) {
 	dir := t.TempDir()
-	empty := filepath.Join(dir, "new.yaml")
-	if out, err := UpdateCascFile(empty, pythonTemplate(digestA), Options{}); err != nil || out.Status != "created" {
-		t.Fatalf("new file: %+v %v", out, err)
+	declared := filepath.Join(dir, "clouds.yaml")
+	os.WriteFile(declared, []byte(kubernetesCloud), 0o644)
+	if out, err := UpdateCascFile(declared, pythonTemplate(digestA), Options{}); err != nil || out.Status != "created" {
+		t.Fatalf("declared cloud: %+v %v", out, err)
 	}
-	data, _ := os.ReadFile(empty)
 	var doc struct {
 		Jenkins struct {
 			Clouds []map[string]struct {
@@ -200,14 +208,13 @@ func TestCascFile_CloudEntryAndRefusals(t *testing.T) {
 			}
 		}
 	}
-	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Jenkins.Clouds) != 1 || doc.Jenkins.Clouds[0]["kubernetes"].Name != "kubernetes" {
-		t.Fatalf("%v\n%s", err, data)
-	}
 	other := pythonTemplate(digestA)
 	other.Name = "second"
-	UpdateCascFile(empty, other, Options{})
-	data, _ = os.ReadFile(empty)
-	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Jenkins.Clouds) != 1 || len(doc.Jenkins.Clouds[0]["kubernetes"].Templates) != 2 {
+	if _, err := UpdateCascFile(declared, other, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(declared)
+	if err := yaml.Unmarshal(data, &doc); err != nil || len(doc.Jenkins.Clouds) != 1 || doc.Jenkins.Clouds[0]["kubernetes"].Name != "kubernetes" || len(doc.Jenkins.Clouds[0]["kubernetes"].Templates) != 2 {
 		t.Fatalf("a second template made a second cloud:\n%s", data)
 	}
 
@@ -244,6 +251,85 @@ func TestCascFile_CloudEntryAndRefusals(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(f); string(data) != adminCasc {
 		t.Error("a dry run wrote the file")
+	}
+}
+
+// JCasC joins the jenkins.clouds lists of its source files end to end:
+// YamlUtils.merge folds each source into the first with the merge
+// strategy, and both strategies append a sequence to the one before
+// (ErrorOnConflictMergeStrategy.merge, the default "errorOnConflict", and
+// OverrideMergeStrategy.merge: seq.getValue().addAll(seq2.getValue());
+// configuration-as-code-plugin plugin/src/main/java/io/jenkins/plugins/casc/yaml,
+// at 58646eb6). A cloud entry added to a file that does not declare the
+// cloud would be a second cloud of that name, so such a file is refused
+// as bad input, naming the file, and left as it was (or not created).
+func TestCascFile_RefusesFileWithoutTheCloud(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, want string
+		exists           bool
+		opts             Options
+	}{
+		{name: "missing file", want: "declares no jenkins.clouds"},
+		{name: "missing file, dry run", want: "declares no jenkins.clouds", opts: Options{DryRun: true}},
+		{name: "no clouds", yaml: "jenkins:\n  systemMessage: \"hi\"\n", exists: true, want: "declares no jenkins.clouds"},
+		{name: "empty document", yaml: "", exists: true, want: "declares no jenkins.clouds"},
+		{name: "empty clouds", yaml: "jenkins:\n  clouds: []\n", exists: true, want: "jenkins.clouds at line 2 has none"},
+		{name: "another cloud", yaml: "jenkins:\n  clouds:\n    - kubernetes:\n        name: \"k8s-prod\"\n", exists: true, want: `it has kubernetes "k8s-prod"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "agents.yaml")
+			if tc.exists {
+				os.WriteFile(file, []byte(tc.yaml), 0o644)
+			}
+			_, err := UpdateCascFile(file, pythonTemplate(digestA), tc.opts)
+			var ie *InputError
+			if !errors.As(err, &ie) || !errors.Is(err, errs.ErrInput) || !slices.Equal(ie.Fields, []string{"cloud"}) {
+				t.Fatalf("want an input error on the cloud, got %#v", err)
+			}
+			for _, want := range []string{file + ":", `no kubernetes cloud named "kubernetes"`, tc.want, "the JCasC file that declares that cloud", `a second cloud "kubernetes"`} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("the error lacks %q: %v", want, err)
+				}
+			}
+			data, rerr := os.ReadFile(file)
+			switch {
+			case !tc.exists && !errors.Is(rerr, fs.ErrNotExist):
+				t.Errorf("the refused run created the file:\n%s", data)
+			case tc.exists && string(data) != tc.yaml:
+				t.Errorf("the refused run changed the file:\n%s", data)
+			}
+		})
+	}
+}
+
+// The case that reached Jenkins: a JCasC folder whose chart-made file
+// declares the cloud, and an agents.yaml next to it. RegisterCasc refuses
+// before any reload, and Jenkins keeps its one kubernetes cloud with its
+// settings and templates.
+func TestRegisterCasc_SecondFileInAFolder(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "jcasc-default-config.yaml"), []byte(adminCasc), 0o644)
+	agents := filepath.Join(dir, "agents.yaml")
+	srv := cascServer(t, dir, nil)
+	c := connect(t, srv, "admin", token)
+	ctx := context.Background()
+	if err := c.ReloadCasc(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.RegisterCasc(ctx, agents, pythonTemplate(digestA), Options{})
+	var ie *InputError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), agents) {
+		t.Fatalf("want an input error naming %s, got %v", agents, err)
+	}
+	if _, err := os.Stat(agents); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the refused run wrote %s", agents)
+	}
+	if err := c.ReloadCasc(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clouds := srv.State().Clouds
+	if len(clouds) != 1 || clouds[0].Name != "kubernetes" || clouds[0].Settings["serverUrl"] != "https://kubernetes.default" || len(clouds[0].Templates) != 1 {
+		t.Fatalf("Jenkins' clouds after the refusal: %s", mustJSON(clouds))
 	}
 }
 

@@ -56,14 +56,17 @@ chart's default), a template added by script is removed at the next reload
 or restart, so register refuses there (exit 4) unless --script-console.
 
 Configuration as code: --casc-file FILE merges the template into the JCasC
-YAML the controller reads (the kubernetes cloud entry is created only if it
-is missing; everything else in the file stays; a second run leaves the file
-byte for byte as it was) and --casc-reload then asks Jenkins to reload it
-(POST /configuration-as-code/reload, Overall/Manage) and reads the template
-back. --casc prints the YAML instead. --helm-values prints the jenkins Helm
-chart's agent.podTemplates form, --helm-values-file FILE merges it into a
-values file (the chart needs controller.JCasC.defaultConfig: true). Pick
-this route on any controller set up by configuration as code.
+YAML file that declares the kubernetes cloud (--cloud) under jenkins.clouds
+(everything else in the file stays; a second run leaves the file byte for
+byte as it was). A file that does not declare that cloud is refused (exit
+2): JCasC joins the clouds lists of all its files, so a cloud added to
+another file would be a second cloud of that name hiding the first; --casc
+prints an entry to start such a file from. --casc-reload then asks Jenkins
+to reload it (POST /configuration-as-code/reload, Overall/Manage) and reads
+the template back. --casc prints the YAML instead. --helm-values prints the
+jenkins Helm chart's agent.podTemplates form, --helm-values-file FILE merges
+it into a values file (the chart needs controller.JCasC.defaultConfig:
+true). Pick this route on any controller set up by configuration as code.
 
 Updates are field by field: agentforge sets the fields it owns and keeps
 what an admin added (environment variables, probes, sidecars, volumes,
@@ -112,7 +115,7 @@ refuses with exit 3 and Jenkins is not contacted.`,
   agentforge register --remove --template python-agent
   agentforge register --podman unprivileged --user-namespace …
   agentforge register --arch arm64 …   # python-agent-arm64, label python-arm64, arm64 nodes
-  agentforge register --casc-file /var/jenkins_home/casc_configs/agents.yaml --casc-reload …
+  agentforge register --casc-file /var/jenkins_home/casc_configs/jenkins.yaml --casc-reload …   # the file declaring jenkins.clouds
   agentforge register --helm-values --template python-agent --label python --image …@sha256:…
   agentforge register --require-signature cosign.pub --image registry.example/agents/python@sha256:… …`,
 		Args: func(cmd *cobra.Command, a []string) error {
@@ -169,7 +172,7 @@ refuses with exit 3 and Jenkins is not contacted.`,
 	fl.BoolVar(&f.dryRun, "dry-run", false, "print what would change and change nothing")
 	fl.BoolVar(&f.remove, "remove", false, "remove the template (only one agentforge manages, unless --adopt), or with --node the node")
 	fl.BoolVar(&f.casc, "casc", false, "print the configuration-as-code YAML instead of registering")
-	fl.StringVar(&f.cascFile, "casc-file", "", "merge the template into this configuration-as-code YAML file instead of using the script console")
+	fl.StringVar(&f.cascFile, "casc-file", "", "merge the template into this configuration-as-code YAML file, the one declaring the cloud, instead of using the script console")
 	fl.BoolVar(&f.cascReload, "casc-reload", false, "with --casc-file: then have Jenkins reload configuration as code, and read the template back")
 	fl.BoolVar(&f.helm, "helm-values", false, "print the jenkins Helm chart's agent.podTemplates values instead of registering")
 	fl.StringVar(&f.helmFile, "helm-values-file", "", "merge the template into this jenkins Helm chart values file")

@@ -380,15 +380,23 @@ func TestCLI_RegisterCascCarriesEveryField(t *testing.T) {
 	}
 }
 
-// The configuration-as-code route from the command line: the file merged
-// (no Jenkins needed), then merged and reloaded with a read-back; a rerun
-// leaves the file byte for byte. The Helm form prints and merges.
+// The configuration-as-code route from the command line: a file that does
+// not declare the cloud refused (exit 2, the file as it was); the file
+// that does merged (no Jenkins needed), then merged and reloaded with a
+// read-back; a rerun leaves the file byte for byte. The Helm form prints
+// and merges.
 func TestCLI_RegisterCascFile(t *testing.T) {
 	dir := t.TempDir()
 	casc := filepath.Join(dir, "jenkins.yaml")
-	os.WriteFile(casc, []byte("jenkins:\n  systemMessage: \"hi\"\n"), 0o644)
+	noCloud := "jenkins:\n  systemMessage: \"hi\"\n"
+	os.WriteFile(casc, []byte(noCloud), 0o644)
 	t.Setenv("JENKINS_API_TOKEN", "")
-	code, stdout, stderr := cli(t, "register", "--casc-file", casc, "--image", testImage, "--env", "A=b", "-o", "json")
+	code, stdout, stderr := cli(t, "register", "--casc-file", casc, "--image", testImage)
+	if data, _ := os.ReadFile(casc); code != 2 || !strings.Contains(stderr, casc) || !strings.Contains(stderr, "declares that cloud") || !strings.Contains(stderr, "--cloud") || string(data) != noCloud {
+		t.Fatalf("a file without the cloud: exit %d, want 2\n%s%s\n%s", code, stdout, stderr, data)
+	}
+	os.WriteFile(casc, []byte(noCloud+"  clouds:\n    - kubernetes:\n        name: \"kubernetes\"\n"), 0o644)
+	code, stdout, stderr = cli(t, "register", "--casc-file", casc, "--image", testImage, "--env", "A=b", "-o", "json")
 	var fileOnly struct{ Status, File string }
 	if code != 0 || json.Unmarshal([]byte(stdout), &fileOnly) != nil || fileOnly.Status != "created" || fileOnly.File != casc {
 		t.Fatalf("file only: exit %d\n%s%s", code, stdout, stderr)
