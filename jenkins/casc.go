@@ -80,7 +80,9 @@ func CascFragment(t Template) (string, error) {
 // JCasC joins the jenkins.clouds lists of all its source files end to end,
 // so a cloud entry added to a file next to the one that declares the cloud
 // would be a second cloud of that name, and Jenkins would find one of the
-// two by name, with the other's settings or templates out of sight.
+// two by name, with the other's settings or templates out of sight. So is
+// an anchor, alias or << merge key on the way to the template (see
+// yamlRefs), naming the line.
 func MergeCasc(doc []byte, t Template, opts Options) ([]byte, *Outcome, error) {
 	return mergeCasc(doc, t, opts, false)
 }
@@ -88,23 +90,32 @@ func MergeCasc(doc []byte, t Template, opts Options) ([]byte, *Outcome, error) {
 // mergeCasc is MergeCasc; with create, a missing cloud entry is added
 // (for CascFragment, which prints a configuration to start from).
 func mergeCasc(doc []byte, t Template, opts Options, create bool) ([]byte, *Outcome, error) {
-	return mergeDoc(doc, t, "configuration-as-code YAML", "jenkins", "clouds", yaml.SequenceNode, func(r Template, clouds *yaml.Node) (*Outcome, error) {
-		return mergeCascClouds(clouds, r, opts, create)
+	return mergeDoc(doc, t, "configuration-as-code YAML", "jenkins", "clouds", yaml.SequenceNode, func(r Template, refs *yamlRefs, clouds *yaml.Node) (*Outcome, error) {
+		return mergeCascClouds(clouds, refs, r, opts, create)
 	})
 }
 
 // mergeCascClouds merges r into the jenkins.clouds list; the cloud entry
-// is created only with create.
-func mergeCascClouds(clouds *yaml.Node, r Template, opts Options, create bool) (*Outcome, error) {
+// is created only with create. The entry is found as JCasC reads it
+// (through aliases and merge keys), and refused when it is not written
+// out in full (see yamlRefs).
+func mergeCascClouds(clouds *yaml.Node, refs *yamlRefs, r Template, opts Options, create bool) (*Outcome, error) {
 	var cloud *yaml.Node
 	for _, c := range clouds.Content {
-		if c.Kind != yaml.MappingNode || len(c.Content) != 2 {
+		entry := resolve(c)
+		if entry.Kind != yaml.MappingNode || len(entry.Content) != 2 {
 			continue
 		}
-		body := c.Content[1]
-		if n := mapValue(body, "name"); n != nil && cascText.in(n.Value) == r.Cloud {
-			if c.Content[0].Value != "kubernetes" {
-				return nil, &Error{Op: "merge into configuration-as-code", Reason: "not-kubernetes", Hint: fmt.Sprintf("cloud %q there is a %s cloud, not a kubernetes one", r.Cloud, c.Content[0].Value)}
+		body := entry.Content[1]
+		if n := lookup(body, "name"); n != nil && cascText.in(n.Value) == r.Cloud {
+			if entry.Content[0].Value != "kubernetes" {
+				return nil, &Error{Op: "merge into configuration-as-code", Reason: "not-kubernetes", Hint: fmt.Sprintf("cloud %q there is a %s cloud, not a kubernetes one", r.Cloud, entry.Content[0].Value)}
+			}
+			part := fmt.Sprintf("the kubernetes cloud %q", r.Cloud)
+			for _, n := range []*yaml.Node{c, body} {
+				if err := refs.plain(n, part); err != nil {
+					return nil, err
+				}
 			}
 			cloud = body
 		}
@@ -117,7 +128,7 @@ func mergeCascClouds(clouds *yaml.Node, r Template, opts Options, create bool) (
 		setKey(cloud, "name", str(r.Cloud, cascText))
 		clouds.Content = append(clouds.Content, mapping("kubernetes", cloud))
 	}
-	return mergeTemplates(cloud, r, opts, cascText, "merge into configuration-as-code")
+	return mergeTemplates(cloud, refs, r, opts, cascText, "merge into configuration-as-code")
 }
 
 // noCloudError refuses to add the cloud named name to a jenkins.clouds
@@ -128,8 +139,8 @@ func noCloudError(clouds *yaml.Node, name string) error {
 	if clouds.Line > 0 {
 		var names []string
 		for _, c := range clouds.Content {
-			if c.Kind == yaml.MappingNode && len(c.Content) == 2 {
-				if n := mapValue(c.Content[1], "name"); n != nil && n.Kind == yaml.ScalarNode {
+			if c := resolve(c); c.Kind == yaml.MappingNode && len(c.Content) == 2 {
+				if n := lookup(c.Content[1], "name"); n != nil && n.Kind == yaml.ScalarNode {
 					names = append(names, fmt.Sprintf("%s %q", c.Content[0].Value, cascText.in(n.Value)))
 				}
 			}
@@ -150,7 +161,12 @@ func noCloudError(clouds *yaml.Node, name string) error {
 }
 
 // mergeTemplates creates or updates r in the mapping's templates list.
-func mergeTemplates(parent *yaml.Node, r Template, opts Options, esc escaper, op string) (*Outcome, error) {
+// The list and the template updated must be written out in full (see
+// yamlRefs); the other templates may share nodes, as they are not changed.
+func mergeTemplates(parent *yaml.Node, refs *yamlRefs, r Template, opts Options, esc escaper, op string) (*Outcome, error) {
+	if err := refs.plain(mapValue(parent, "templates"), fmt.Sprintf("the templates of cloud %q", r.Cloud)); err != nil {
+		return nil, err
+	}
 	templates, err := child(parent, "templates", yaml.SequenceNode)
 	if err != nil {
 		return nil, &InputError{Msg: "configuration-as-code YAML: " + err.Error()}
@@ -158,7 +174,10 @@ func mergeTemplates(parent *yaml.Node, r Template, opts Options, esc escaper, op
 	var tm *yaml.Node
 	position := len(templates.Content)
 	for i, c := range templates.Content {
-		if n := mapValue(c, "name"); n != nil && esc.in(n.Value) == r.Name {
+		if n := lookup(c, "name"); n != nil && esc.in(n.Value) == r.Name {
+			if err := refs.plainTree(c, fmt.Sprintf("the template %q", r.Name)); err != nil {
+				return nil, err
+			}
 			tm, position = c, i
 			break
 		}
@@ -631,11 +650,13 @@ type yamlDoc struct {
 	orig   []byte
 	root   *yaml.Node
 	before string
+	refs   *yamlRefs
 }
 
 // mergeDoc resolves t, opens doc (see openDoc) and lets merge change the
-// value at outer.inner; it returns the document as it is then.
-func mergeDoc(doc []byte, t Template, what, outer, inner string, kind yaml.Kind, merge func(r Template, n *yaml.Node) (*Outcome, error)) ([]byte, *Outcome, error) {
+// value at outer.inner (refs knowing the document's aliases); it returns
+// the document as it is then.
+func mergeDoc(doc []byte, t Template, what, outer, inner string, kind yaml.Kind, merge func(r Template, refs *yamlRefs, n *yaml.Node) (*Outcome, error)) ([]byte, *Outcome, error) {
 	r, err := t.Resolve()
 	if err != nil {
 		return nil, nil, err
@@ -644,7 +665,7 @@ func mergeDoc(doc []byte, t Template, what, outer, inner string, kind yaml.Kind,
 	if err != nil {
 		return nil, nil, err
 	}
-	out, err := merge(r, n)
+	out, err := merge(r, d.refs, n)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -652,14 +673,24 @@ func mergeDoc(doc []byte, t Template, what, outer, inner string, kind yaml.Kind,
 }
 
 // openDoc parses doc and returns the value at outer.inner in it, a mapping
-// holding a value of kind; both are created when missing. An error is an
-// *InputError that starts with what.
+// holding a value of kind; both are created when missing. The document,
+// outer and outer.inner must be written out in full (see yamlRefs). An
+// error is an *InputError that starts with what.
 func openDoc(doc []byte, what, outer, inner string, kind yaml.Kind) (*yamlDoc, *yaml.Node, error) {
 	root, top, err := parseDoc(doc)
 	if err != nil {
 		return nil, nil, &InputError{Msg: what + ": " + err.Error()}
 	}
-	d := &yamlDoc{orig: doc, root: root, before: encodeDoc(root, doc)}
+	d := &yamlDoc{orig: doc, root: root, before: encodeDoc(root, doc), refs: newYAMLRefs(root, what)}
+	if err := d.refs.plain(top, "the document"); err != nil {
+		return nil, nil, err
+	}
+	if err := d.refs.plain(mapValue(top, outer), outer); err != nil {
+		return nil, nil, err
+	}
+	if err := d.refs.plain(mapValue(mapValue(top, outer), inner), outer+"."+inner); err != nil {
+		return nil, nil, err
+	}
 	m, err := child(top, outer, yaml.MappingNode)
 	if err != nil {
 		return nil, nil, &InputError{Msg: what + ": " + err.Error()}
@@ -681,14 +712,35 @@ func (d *yamlDoc) bytes() []byte {
 }
 
 // encodeDoc encodes a document with the indentation of the original text
-// (2 when it has none to go by).
+// (2 when it has none to go by). A << merge key is written as it was read:
+// yaml.v3 gives it the tag !!merge, which its encoder would spell out.
 func encodeDoc(root *yaml.Node, original []byte) string {
+	untagMergeKeys(root)
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(indentOf(original))
 	enc.Encode(root)
 	enc.Close()
 	return b.String()
+}
+
+// untagMergeKeys drops the implicit !!merge tag of the << keys under n
+// (isMergeKey still knows them; a YAML reader takes a plain << as a
+// merge key).
+func untagMergeKeys(n *yaml.Node) {
+	if n == nil {
+		return
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Tag == "!!merge" && k.Style&yaml.TaggedStyle == 0 {
+				k.Tag = ""
+			}
+		}
+	}
+	for _, c := range n.Content {
+		untagMergeKeys(c)
+	}
 }
 
 // indentOf finds the indentation of the first indented mapping key.

@@ -474,3 +474,200 @@ func indent(s, prefix string) string {
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
+
+// An anchor, an alias or a << merge key on the way to the template is
+// refused, naming the file and the line, and the file is left as it was:
+// agentforge edits the parse tree in place, so a change to a shared node
+// would show wherever it is used, and a key written next to a merge key
+// would hide the one it brings in (the admin's templates gone, success
+// reported). Both routes share the check: the JCasC file, and a Helm
+// values file with the templates in its text.
+func TestMerge_RefusesSharedNodesOnThePath(t *testing.T) {
+	const mavenViaMerge = `x-k8s: &k8s
+  serverUrl: "https://kubernetes.default"
+  templates:
+    - name: "maven"
+      label: "maven"
+jenkins:
+  clouds:
+    - kubernetes:
+        name: "kubernetes"
+        <<: *k8s
+`
+	const anchoredTemplate = `jenkins:
+  clouds:
+    - kubernetes:
+        name: "kubernetes"
+        templates:
+          - &py
+            name: "python-agent"
+            label: "python"
+            containers:
+              - name: "jnlp"
+                image: "old:1"
+          - <<: *py
+            name: "python-big"
+            label: "python-big"
+`
+	for _, tc := range []struct {
+		name, yaml, template string
+		helm                 bool
+		want                 []string
+	}{
+		{name: "templates through a merge key", yaml: mavenViaMerge,
+			want: []string{"line 10:", `the kubernetes cloud "kubernetes" takes keys through a << merge key`}},
+		{name: "cloud entry an alias", yaml: "x-k8s: &k8s\n  name: \"kubernetes\"\n  serverUrl: \"https://kubernetes.default\"\njenkins:\n  clouds:\n    - kubernetes: *k8s\n",
+			want: []string{"line 6:", `the kubernetes cloud "kubernetes" is an alias (*k8s) of the node anchored at line 1`}},
+		{name: "cloud entry anchored and used again", yaml: "jenkins:\n  clouds:\n    - kubernetes: &k8s\n        name: \"kubernetes\"\n    - kubernetes:\n        <<: *k8s\n        name: \"other\"\n",
+			want: []string{"line 3:", "is the node anchored &k8s, used again at line 6"}},
+		{name: "anchored template with a copy", yaml: anchoredTemplate, template: "python-agent",
+			want: []string{"line 6:", `the template "python-agent" is the node anchored &py, used again at line 12`}},
+		{name: "template through a merge key", yaml: anchoredTemplate, template: "python-big",
+			want: []string{"line 12:", `the template "python-big" takes keys through a << merge key`}},
+		{name: "container shared with another template", template: "python-agent", yaml: `jenkins:
+  clouds:
+    - kubernetes:
+        name: "kubernetes"
+        templates:
+          - name: "python-agent"
+            containers: &jnlp
+              - name: "jnlp"
+                image: "old:1"
+          - name: "maven"
+            containers: *jnlp
+`, want: []string{"line 7:", `the template "python-agent" holds a node anchored &jnlp, used again at line 11`}},
+		{name: "templates list shared by two clouds", yaml: `jenkins:
+  clouds:
+    - kubernetes:
+        name: "kubernetes"
+        templates: &t
+          - name: "maven"
+    - kubernetes:
+        name: "k8s-prod"
+        templates: *t
+`, want: []string{"line 5:", `the templates of cloud "kubernetes" is the node anchored &t, used again at line 9`}},
+		{name: "clouds through a merge key", yaml: "x-base: &base\n  clouds:\n    - kubernetes:\n        name: \"kubernetes\"\njenkins:\n  <<: *base\n  systemMessage: \"hi\"\n",
+			want: []string{"line 6:", "jenkins takes keys through a << merge key"}},
+		{name: "clouds an alias", yaml: "x-clouds: &clouds\n  - kubernetes:\n      name: \"kubernetes\"\njenkins:\n  clouds: *clouds\n",
+			want: []string{"line 5:", "jenkins.clouds is an alias (*clouds)"}},
+		{name: "Helm agent through a merge key", helm: true, yaml: "x-agent: &agent\n  podTemplates:\n    maven: |\n      - name: maven\njenkins: {}\nagent:\n  <<: *agent\n",
+			want: []string{"Helm values, line 7:", "agent takes keys through a << merge key"}},
+		{name: "Helm template text with an anchor", helm: true, template: "python-agent", yaml: "agent:\n  podTemplates:\n    python-agent: |\n      - &py\n        name: python-agent\n        label: python\n      - <<: *py\n        name: python-big\n",
+			want: []string{"agent.podTemplates.python-agent (line 3), in its text, line 1:", "anchored &py, used again at line 4"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "jenkins.yaml")
+			os.WriteFile(file, []byte(tc.yaml), 0o644)
+			tmpl := pythonTemplate(digestA)
+			if tc.template != "" {
+				tmpl.Name = tc.template
+			}
+			update := UpdateCascFile
+			if tc.helm {
+				update = UpdateHelmValues
+			}
+			_, err := update(file, tmpl, Options{Adopt: true})
+			var ie *InputError
+			if !errors.As(err, &ie) {
+				t.Fatalf("want an input error, got %v", err)
+			}
+			for _, want := range append(tc.want, file+":", "out in full, without anchors (&), aliases (*) or << merge keys") {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("the error lacks %q: %v", want, err)
+				}
+			}
+			if data, _ := os.ReadFile(file); string(data) != tc.yaml {
+				t.Errorf("the refused run changed the file:\n%s", data)
+			}
+		})
+	}
+}
+
+// Anchors, aliases and merge keys off the path stay as they were: a new
+// template joins a list whose other templates share nodes, and the
+// admin's << keys are written back as they were read (not "!!merge <<").
+func TestCascFile_SharedNodesElsewhereKept(t *testing.T) {
+	const doc = `x-jnlp: &jnlp
+  name: "jnlp"
+  image: "jenkins/inbound-agent:latest"
+jenkins:
+  clouds:
+    - kubernetes:
+        name: "kubernetes"
+        templates:
+          - &maven
+            name: "maven"
+            containers:
+              - *jnlp
+          - <<: *maven
+            name: "maven-big"
+`
+	file := filepath.Join(t.TempDir(), "jenkins.yaml")
+	os.WriteFile(file, []byte(doc), 0o644)
+	if out, err := UpdateCascFile(file, pythonTemplate(digestA), Options{}); err != nil || out.Status != "created" || out.Position != 2 {
+		t.Fatalf("%+v %v", out, err)
+	}
+	data, _ := os.ReadFile(file)
+	if !strings.HasPrefix(string(data), doc) {
+		t.Errorf("the shared part changed:\n%s", data)
+	}
+	var got struct {
+		Jenkins struct {
+			Clouds []map[string]struct {
+				Templates []struct {
+					Name       string
+					Containers []map[string]string
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tm := range got.Jenkins.Clouds[0]["kubernetes"].Templates {
+		names = append(names, tm.Name+":"+tm.Containers[0]["image"])
+	}
+	if want := []string{"maven:jenkins/inbound-agent:latest", "maven-big:jenkins/inbound-agent:latest", "python-agent:" + digestA}; !slices.Equal(names, want) {
+		t.Errorf("templates as read: %v, want %v", names, want)
+	}
+}
+
+// The case that reached Jenkins: the admin's templates come into the
+// cloud through a merge key (JCasC's README suggests x- anchors). The
+// refusal leaves them there after a reload.
+func TestRegisterCasc_MergeKeyKeepsTheAdminsTemplates(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "jenkins.yaml")
+	os.WriteFile(file, []byte(`x-k8s: &k8s
+  serverUrl: "https://kubernetes.default"
+  templates:
+    - name: "maven"
+      label: "maven"
+      id: "maven-id"
+      containers:
+        - name: "jnlp"
+          image: "maven:3"
+jenkins:
+  clouds:
+    - kubernetes:
+        name: "kubernetes"
+        <<: *k8s
+`), 0o644)
+	srv := cascServer(t, file, nil)
+	c := connect(t, srv, "admin", token)
+	ctx := context.Background()
+	_, err := c.RegisterCasc(ctx, file, pythonTemplate(digestA), Options{})
+	var ie *InputError
+	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "line 14") {
+		t.Fatalf("want an input error at line 14, got %v", err)
+	}
+	if srv.CascReloads != 0 {
+		t.Error("a refused run reloaded")
+	}
+	if err := c.ReloadCasc(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if maven, err := c.Read(ctx, "kubernetes", "maven"); err != nil || maven == nil || maven.State.ID != "maven-id" {
+		t.Errorf("the admin's template after a reload: %+v %v", maven, err)
+	}
+}

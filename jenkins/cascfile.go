@@ -116,21 +116,29 @@ var helmKeyRE = regexp.MustCompile(`[^a-z0-9-]+`)
 // agent.podTemplates.<name> holds a YAML list of templates as text (the
 // chart runs it through tpl and puts it under its cloud's templates); the
 // template of that name in it is created or updated field by field, as in
-// MergeCasc, with "{{" escaped for tpl and "${" for JCasC.
+// MergeCasc, with "{{" escaped for tpl and "${" for JCasC. Anchors, aliases
+// and << merge keys on the way (agent, agent.podTemplates, the value, the
+// template in its text) are refused as in MergeCasc.
 func MergeHelmValues(doc []byte, t Template, opts Options) ([]byte, *Outcome, error) {
-	return mergeDoc(doc, t, "Helm values", "agent", "podTemplates", yaml.MappingNode, func(r Template, pts *yaml.Node) (*Outcome, error) {
-		return mergeHelmTemplates(pts, r, opts)
+	return mergeDoc(doc, t, "Helm values", "agent", "podTemplates", yaml.MappingNode, func(r Template, refs *yamlRefs, pts *yaml.Node) (*Outcome, error) {
+		return mergeHelmTemplates(pts, refs, r, opts)
 	})
 }
 
-// mergeHelmTemplates merges r into the agent.podTemplates mapping.
-func mergeHelmTemplates(pts *yaml.Node, r Template, opts Options) (*Outcome, error) {
+// mergeHelmTemplates merges r into the agent.podTemplates mapping. The
+// value agentforge writes and, in its text, the template updated must be
+// written out in full (see yamlRefs).
+func mergeHelmTemplates(pts *yaml.Node, refs *yamlRefs, r Template, opts Options) (*Outcome, error) {
 	key := strings.Trim(helmKeyRE.ReplaceAllString(strings.ToLower(r.Name), "-"), "-")
 	if key == "" {
 		key = "agentforge"
 	}
 	list := &yaml.Node{Kind: yaml.SequenceNode}
+	inner := newYAMLRefs(list, "Helm values: agent.podTemplates."+key)
 	if v := mapValue(pts, key); v != nil {
+		if err := refs.plain(v, "agent.podTemplates."+key); err != nil {
+			return nil, err
+		}
 		if v.Kind != yaml.ScalarNode {
 			return nil, &InputError{Msg: fmt.Sprintf("Helm values: agent.podTemplates.%s is not a string (the chart wants a YAML list as text)", key)}
 		}
@@ -144,9 +152,10 @@ func mergeHelmTemplates(pts *yaml.Node, r Template, opts Options) (*Outcome, err
 			}
 			list = n.Content[0]
 		}
+		inner = newYAMLRefs(&n, fmt.Sprintf("Helm values: agent.podTemplates.%s (line %d), in its text", key, v.Line))
 	}
 	holder := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{plain("templates"), list}}
-	out, err := mergeTemplates(holder, r, opts, helmText, "merge into Helm values")
+	out, err := mergeTemplates(holder, inner, r, opts, helmText, "merge into Helm values")
 	if err != nil {
 		return nil, err
 	}

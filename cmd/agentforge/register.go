@@ -61,9 +61,13 @@ YAML file that declares the kubernetes cloud (--cloud) under jenkins.clouds
 byte as it was). A file that does not declare that cloud is refused (exit
 2): JCasC joins the clouds lists of all its files, so a cloud added to
 another file would be a second cloud of that name hiding the first; --casc
-prints an entry to start such a file from. --casc-reload then asks Jenkins
-to reload it (POST /configuration-as-code/reload, Overall/Manage) and reads
-the template back. --casc prints the YAML instead. --helm-values prints the
+prints an entry to start such a file from. YAML anchors, aliases and <<
+merge keys on the way to the template (jenkins.clouds, the cloud entry, its
+templates, the template updated) are refused too, naming the line: a change
+there would show wherever the anchor is used; write that part out in full.
+--casc-reload then asks Jenkins to reload it (POST
+/configuration-as-code/reload, Overall/Manage) and reads the template back.
+--casc prints the YAML instead. --helm-values prints the
 jenkins Helm chart's agent.podTemplates form, --helm-values-file FILE merges
 it into a values file (the chart needs controller.JCasC.defaultConfig:
 true). Pick this route on any controller set up by configuration as code.
