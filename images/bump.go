@@ -3,13 +3,15 @@ package images
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
+
+	"github.com/agentforge/agentforge/images/fileedit"
 )
 
 // Edit is a set of changes to the image.yaml of a definition folder, made
@@ -30,30 +32,31 @@ type Edit struct {
 // serialized, so none is lost. It is how version bumps are written.
 func EditDefinition(dir string, e Edit) error {
 	file := filepath.Join(dir, FileName)
-	unlock, err := lockDir(dir)
-	if err != nil {
-		return fmt.Errorf("bump %s: %w", file, err)
-	}
-	defer unlock()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return fmt.Errorf("bump %s: %w", file, err)
-	}
-	out := data
-	if len(e.Variables) > 0 {
-		if out, err = setVariables(file, out, e.Variables); err != nil {
-			return err
+	_, err := fileedit.Edit(file, func(data []byte, exists bool) ([]byte, error) {
+		if !exists {
+			return nil, fmt.Errorf("bump %s: %w", file, fs.ErrNotExist)
 		}
-	}
-	if e.BaseDigest != "" {
-		if out, err = setBaseDigest(file, out, e.BaseDigest); err != nil {
-			return err
+		out := data
+		var err error
+		if len(e.Variables) > 0 {
+			if out, err = setVariables(file, out, e.Variables); err != nil {
+				return nil, err
+			}
 		}
-	}
-	if bytes.Equal(out, data) {
-		return nil
-	}
-	return replaceChecked(dir, file, out)
+		if e.BaseDigest != "" {
+			if out, err = setBaseDigest(file, out, e.BaseDigest); err != nil {
+				return nil, err
+			}
+		}
+		if bytes.Equal(out, data) {
+			return data, nil
+		}
+		if err := checkLoads(dir, out); err != nil {
+			return nil, fmt.Errorf("bump %s: the new values do not make a valid definition (nothing was written): %w", file, err)
+		}
+		return out, nil
+	})
+	return err
 }
 
 // SetVariables rewrites the values of existing variables in the image.yaml
@@ -127,20 +130,6 @@ func setBaseDigest(file string, data []byte, digest string) ([]byte, error) {
 	return []byte(strings.Join(lines, "")), nil
 }
 
-// lockDir takes an exclusive lock on the folder dir (flock on the folder
-// itself, so no lock file is left in it) and returns its release.
-func lockDir(dir string) (unlock func(), err error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", dir, err)
-	}
-	return func() { f.Close() }, nil
-}
-
 // checkLoads loads the definition in dir with image.yaml replaced by data.
 func checkLoads(dir string, data []byte) error {
 	scratch, err := os.MkdirTemp("", "agentforge-bump-")
@@ -163,43 +152,4 @@ func quoteIfNeeded(v string) string {
 		return v
 	}
 	return fmt.Sprintf("%q", v)
-}
-
-// replaceChecked replaces file (dir's image.yaml) with out once out loads
-// as a definition, checked on a copy. out goes to a temporary file of its
-// own in dir first (named uniquely, so concurrent writers never share
-// one), which then replaces file by a rename: file is never left half
-// written. The file keeps its permissions.
-func replaceChecked(dir, file string, out []byte) error {
-	if err := checkLoads(dir, out); err != nil {
-		return fmt.Errorf("bump %s: the new values do not make a valid definition (nothing was written): %w", file, err)
-	}
-	st, err := os.Stat(file)
-	if err != nil {
-		return fmt.Errorf("bump %s: %w", file, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+FileName+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("bump %s: %w", file, err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename, there is nothing left to remove
-	if _, err := tmp.Write(out); err != nil {
-		tmp.Close()
-		return fmt.Errorf("bump %s: write %s: %w", file, tmp.Name(), err)
-	}
-	if err := tmp.Chmod(st.Mode().Perm()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("bump %s: %w", file, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("bump %s: sync %s: %w", file, tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("bump %s: %w", file, err)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		return fmt.Errorf("bump %s: %w", file, err)
-	}
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"text/template"
 
@@ -669,5 +670,35 @@ jenkins:
 	}
 	if maven, err := c.Read(ctx, "kubernetes", "maven"); err != nil || maven == nil || maven.State.ID != "maven-id" {
 		t.Errorf("the admin's template after a reload: %+v %v", maven, err)
+	}
+}
+
+// Registrations into one configuration-as-code file at once (the amd64
+// and arm64 templates of a release, run in parallel) each read what the
+// one before wrote: none is lost.
+func TestCascFile_ConcurrentRegistrations(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "jenkins.yaml")
+	if err := os.WriteFile(file, []byte(adminCasc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"python-agent", "python-agent-amd64", "python-agent-arm64", "python-agent-big"}
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tmpl := pythonTemplate(digestA)
+			tmpl.Name, tmpl.Label = name, name
+			if _, err := UpdateCascFile(file, tmpl, Options{}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	data, _ := os.ReadFile(file)
+	for _, name := range names {
+		if !strings.Contains(string(data), `name: "`+name+`"`) {
+			t.Errorf("template %s lost:\n%s", name, data)
+		}
 	}
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 
+	"github.com/agentforge/agentforge/images/fileedit"
 	"gopkg.in/yaml.v3"
 )
 
@@ -55,45 +53,32 @@ func UpdateHelmValues(path string, t Template, opts Options) (*Outcome, error) {
 	return updateFile(path, t, opts, MergeHelmValues)
 }
 
+// updateFile merges t into the file at path with merge and writes it back
+// (fileedit: whole or not at all, never over a concurrent registration's
+// change); a dry run, or a file that would not change, is not written.
 func updateFile(path string, t Template, opts Options, merge func([]byte, Template, Options) ([]byte, *Outcome, error)) (*Outcome, error) {
-	data, err := os.ReadFile(path)
-	mode := fs.FileMode(0o644)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
-		return nil, &InputError{Msg: err.Error()}
-	default:
-		if st, err := os.Stat(path); err == nil {
-			mode = st.Mode().Perm()
+	var res *Outcome
+	read := false
+	_, err := fileedit.Edit(path, func(data []byte, _ bool) ([]byte, error) {
+		read = true
+		out, r, err := merge(data, t, opts)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
+		res = r
+		if opts.DryRun {
+			return data, nil
+		}
+		return out, nil
+	})
+	if !read {
+		// A file that cannot be read (or locked): the path given is wrong.
+		return nil, &InputError{Msg: err.Error()}
 	}
-	out, res, err := merge(data, t, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	res.File = path
-	if opts.DryRun || string(out) == string(data) && data != nil {
-		return res, nil
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(out); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return nil, err
-	}
 	return res, nil
 }
 

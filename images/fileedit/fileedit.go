@@ -1,0 +1,98 @@
+// Package fileedit changes a file in place without ever leaving it half
+// written or losing a concurrent change: the new content is written to a
+// temporary file in the same folder, synced, given the old file's mode,
+// and renamed over it, all under an exclusive lock on the folder. It is
+// how agentforge edits files people keep in git or a controller reads
+// (a definition's image.yaml, a configuration-as-code file).
+package fileedit
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// Edit reads the file at path and calls change with its content (exists
+// false and old nil when there is no such file). When change returns
+// content other than old, the file is replaced by it (a missing file is
+// created unless change returns nil); Edit reports whether it was. A change that fails leaves the file as it was, and its
+// error is returned as it is; Edit's own name the file. Edits of
+// files in one folder, by this process or another, wait for each other
+// (flock(2) on the folder, so no lock file is left behind), so that each
+// reads what the one before wrote. A new file gets mode 0644.
+func Edit(path string, change func(old []byte, exists bool) ([]byte, error)) (changed bool, err error) {
+	dir := filepath.Dir(path)
+	unlock, err := lock(dir)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	mode := fs.FileMode(0o644)
+	old, err := os.ReadFile(path)
+	exists := err == nil
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		old = nil
+	case err != nil:
+		return false, fmt.Errorf("read %s: %w", path, err)
+	default:
+		st, err := os.Stat(path)
+		if err != nil {
+			return false, err
+		}
+		mode = st.Mode().Perm()
+	}
+	out, err := change(old, exists)
+	if err != nil {
+		return false, err
+	}
+	if bytes.Equal(out, old) && (exists || out == nil) {
+		return false, nil
+	}
+	if err := replace(path, out, mode); err != nil {
+		return false, fmt.Errorf("replace %s: %w", path, err)
+	}
+	return true, nil
+}
+
+// replace writes data to path through a temporary file in its folder.
+func replace(path string, data []byte, mode fs.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename there is nothing left to remove
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// lock takes an exclusive lock on the folder dir and returns its release.
+func lock(dir string) (unlock func(), err error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return func() { f.Close() }, nil
+}
