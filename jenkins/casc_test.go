@@ -702,3 +702,31 @@ func TestCascFile_ConcurrentRegistrations(t *testing.T) {
 		}
 	}
 }
+
+// A template of the same name that an admin keeps under another
+// agent.podTemplates key is the one updated (the chart adds every key's
+// templates, so a second one under agentforge's own key would make two):
+// refused unless adopted, then updated where it is.
+func TestHelmValues_TemplateUnderAnotherKey(t *testing.T) {
+	values := "agent:\n  podTemplates:\n    python: |\n      - name: python-agent\n        label: python\n        containers:\n          - name: jnlp\n            image: old/python:1\n"
+	tmpl := pythonTemplate(digestA)
+	var je *Error
+	if _, _, err := MergeHelmValues([]byte(values), tmpl, Options{}); !errors.As(err, &je) || je.Reason != "not-managed" {
+		t.Fatalf("an admin's template: %v, want not-managed", err)
+	}
+	out, res, err := MergeHelmValues([]byte(values), tmpl, Options{Adopt: true})
+	if err != nil || res.Status != "updated" {
+		t.Fatalf("adopted: %+v %v", res, err)
+	}
+	var doc struct {
+		Agent struct {
+			PodTemplates map[string]string `yaml:"podTemplates"`
+		}
+	}
+	if err := yaml.Unmarshal(out, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Agent.PodTemplates) != 1 || !strings.Contains(doc.Agent.PodTemplates["python"], digestA) {
+		t.Errorf("podTemplates %v: want the template updated under python, and no other key", doc.Agent.PodTemplates)
+	}
+}

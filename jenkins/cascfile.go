@@ -110,14 +110,38 @@ func MergeHelmValues(doc []byte, t Template, opts Options) ([]byte, *Outcome, er
 	})
 }
 
+// helmKeyOf is the agent.podTemplates key for the template name: the key
+// whose text already holds a template of that name, wherever an admin
+// put it (the chart adds every value's templates, in key order, and a
+// second python-agent under another key would hide or be hidden by it),
+// else one made from the name.
+func helmKeyOf(pts *yaml.Node, name string) string {
+	for i := 0; i+1 < len(pts.Content); i += 2 {
+		k, v := pts.Content[i], pts.Content[i+1]
+		var list []struct {
+			Name string `yaml:"name"`
+		}
+		if v.Kind != yaml.ScalarNode || yaml.Unmarshal([]byte(v.Value), &list) != nil {
+			continue
+		}
+		for _, t := range list {
+			if t.Name == name {
+				return k.Value
+			}
+		}
+	}
+	key := strings.Trim(helmKeyRE.ReplaceAllString(strings.ToLower(name), "-"), "-")
+	if key == "" {
+		key = "agentforge"
+	}
+	return key
+}
+
 // mergeHelmTemplates merges r into the agent.podTemplates mapping. The
 // value agentforge writes and, in its text, the template updated must be
 // written out in full (see yamlRefs).
 func mergeHelmTemplates(pts *yaml.Node, refs *yamlRefs, r Template, opts Options) (*Outcome, error) {
-	key := strings.Trim(helmKeyRE.ReplaceAllString(strings.ToLower(r.Name), "-"), "-")
-	if key == "" {
-		key = "agentforge"
-	}
+	key := helmKeyOf(pts, r.Name)
 	list := &yaml.Node{Kind: yaml.SequenceNode}
 	inner := newYAMLRefs(list, "Helm values: agent.podTemplates."+key)
 	if v := mapValue(pts, key); v != nil {
