@@ -114,12 +114,14 @@ func TestJenkinsfile(t *testing.T) {
 		}
 	}
 	// A nightly that finds nothing newer releases nothing: the build,
-	// index and register stages are skipped (before their pods start).
+	// index and register stages, in one Release stage, are skipped
+	// (before their pods start).
+	must("release skipped when nothing is new", "stage:Release/when", "expression", "")
+	if b := must("release decided before its pods", "stage:Release/when", "beforeAgent", ""); len(b.Args) != 1 || b.Args[0] != "true" {
+		t.Errorf("Release: when evaluated after the pods start")
+	}
 	for _, stage := range []string{"stage:Build per architecture", "stage:Index", "stage:Register"} {
-		must(stage+" skipped when nothing is new", stage+"/when", "expression", "")
-		if b := must(stage+" decided before its pod", stage+"/when", "beforeAgent", ""); len(b.Args) != 1 || b.Args[0] != "true" {
-			t.Errorf("%s: when evaluated after the pod starts", stage)
-		}
+		must(stage+" in the release", "stage:Release/stages/"+stage, "agent", "")
 	}
 	// A bump branch is replaced by the next night's commit of the same
 	// change (a plain push of it is refused as not a fast-forward); the
