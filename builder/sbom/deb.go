@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/agentforge/agentforge/builder/deb822"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 )
@@ -116,24 +117,11 @@ func controlFromTar(name string, member io.Reader) (debControl, error) {
 // parseControl reads the first paragraph's Package, Version and
 // Architecture fields (deb-control(5)).
 func parseControl(data []byte) (debControl, error) {
-	var c debControl
-	for _, line := range bytes.Split(data, []byte("\n")) {
-		if len(bytes.TrimSpace(line)) == 0 {
-			break
-		}
-		k, v, ok := strings.Cut(string(line), ":")
-		if !ok || strings.HasPrefix(k, " ") || strings.HasPrefix(k, "\t") {
-			continue
-		}
-		switch strings.ToLower(k) {
-		case "package":
-			c.Package = strings.TrimSpace(v)
-		case "version":
-			c.Version = strings.TrimSpace(v)
-		case "architecture":
-			c.Architecture = strings.TrimSpace(v)
-		}
+	p, err := deb822.NewReader(bytes.NewReader(data), "control file", "package", "version", "architecture").Next()
+	if err != nil && !errors.Is(err, io.EOF) {
+		return debControl{}, err
 	}
+	c := debControl{Package: p.Fields["package"], Version: p.Fields["version"], Architecture: p.Fields["architecture"]}
 	if c.Package == "" || c.Version == "" {
 		return c, errors.New("control file without Package or Version")
 	}

@@ -1,7 +1,6 @@
 package update
 
 import (
-	"bufio"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -13,8 +12,8 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 
+	"github.com/agentforge/agentforge/builder/deb822"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/sbom"
 	"github.com/agentforge/agentforge/images/errs"
@@ -224,45 +223,29 @@ func (a *archive) packages(ctx context.Context, base string, fn func(indexEntry)
 	return lastErr
 }
 
-// parsePackages reads deb822 stanzas, calling fn with each one's
-// Package, Version, Architecture and Phased-Update-Percentage.
+// parsePackages reads an index's paragraphs (package deb822), calling fn
+// with each one's Package, Version, Architecture and
+// Phased-Update-Percentage.
 func parsePackages(r io.Reader, fn func(indexEntry)) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	e := indexEntry{Phased: 100}
-	flush := func() {
+	rd := deb822.NewReader(r, "Packages", "package", "version", "architecture", "phased-update-percentage")
+	for {
+		p, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		e := indexEntry{Name: p.Fields["package"], Version: p.Fields["version"], Architecture: p.Fields["architecture"], Phased: 100}
+		// apt rejects a value outside 0-100; here it counts as not
+		// phased, so the update is reported rather than hidden.
+		if n, err := strconv.Atoi(p.Fields["phased-update-percentage"]); err == nil && n >= 0 && n <= 100 {
+			e.Phased = n
+		}
 		if e.Name != "" && e.Version != "" {
 			fn(e)
 		}
-		e = indexEntry{Phased: 100}
 	}
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" {
-			flush()
-			continue
-		}
-		k, v, ok := strings.Cut(line, ":")
-		if !ok || strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t") {
-			continue
-		}
-		switch k {
-		case "Package":
-			e.Name = strings.TrimSpace(v)
-		case "Version":
-			e.Version = strings.TrimSpace(v)
-		case "Architecture":
-			e.Architecture = strings.TrimSpace(v)
-		case "Phased-Update-Percentage":
-			// apt rejects a value outside 0-100; here it counts as not
-			// phased, so the update is reported rather than hidden.
-			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 && n <= 100 {
-				e.Phased = n
-			}
-		}
-	}
-	flush()
-	return sc.Err()
 }
 
 func (a *archive) url(u string) string { return remote.Rewrite(a.mirrors, u) }
