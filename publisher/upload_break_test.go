@@ -134,8 +134,10 @@ func firstLayer(t *testing.T, ref types.ImageReference, sys *types.SystemContext
 // distribution/distribution#4524.)
 func TestUpload_FailedLeavesNoSession(t *testing.T) {
 	for name, faults := range map[string]func(layer string) registrytest.Faults{
-		"unavailable": func(l string) registrytest.Faults { return registrytest.Faults{UnavailableBlobs: map[string]int{l: -1}} },
-		"breaks":      func(l string) registrytest.Faults { return registrytest.Faults{BreakBlobs: map[string]int{l: -1}} },
+		"unavailable": func(l string) registrytest.Faults {
+			return registrytest.Faults{UnavailableBlobs: map[string]int{l: -1}}
+		},
+		"breaks": func(l string) registrytest.Faults { return registrytest.Faults{BreakBlobs: map[string]int{l: -1}} },
 	} {
 		t.Run(name, func(t *testing.T) {
 			o := ocitest.Options{Layers: 1, Size: 4 << 20, Seed: 76, Uncompressed: true}
