@@ -38,6 +38,8 @@ func TestDependencies(t *testing.T) {
 		{"github.com/agentforge/agentforge/images/redact", []string{"github.com/"}},
 		{"github.com/agentforge/agentforge/images/httpget", []string{"github.com/"}},
 		{"github.com/agentforge/agentforge/images/progress", []string{"github.com/"}},
+		{"github.com/agentforge/agentforge/images/deb822", []string{"github.com/"}},
+		{"github.com/agentforge/agentforge/images/fileedit", []string{"github.com/"}},
 		{"github.com/agentforge/agentforge/jenkins", []string{
 			"github.com/agentforge/agentforge/builder", "github.com/agentforge/agentforge/publisher", "go.podman.io/",
 		}},
@@ -81,7 +83,7 @@ func shared(pkg string) bool {
 // library, so that every package may use them.
 func everyones(pkg string) bool {
 	switch strings.TrimPrefix(pkg, "github.com/agentforge/agentforge/") {
-	case "images/errs", "images/redact", "images/httpget", "images/progress":
+	case "images/errs", "images/redact", "images/httpget", "images/progress", "images/deb822", "images/fileedit":
 		return true
 	}
 	return false

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder/deb822"
+	"github.com/agentforge/agentforge/images/deb822"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 )

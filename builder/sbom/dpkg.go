@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/agentforge/agentforge/builder/deb822"
+	"github.com/agentforge/agentforge/images/deb822"
 )
 
 // debPackage is one installed package from a dpkg database.

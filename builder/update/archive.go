@@ -13,9 +13,9 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/agentforge/agentforge/builder/deb822"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/sbom"
+	"github.com/agentforge/agentforge/images/deb822"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/httpget"
 	"github.com/ulikunitz/xz"
