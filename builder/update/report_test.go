@@ -34,7 +34,7 @@ func TestReport_Err(t *testing.T) {
 		skipped  []string
 		input    bool
 	}{
-		{name: "python.org and the Maven repository are down", python: "3.11.9", problems: []string{KindCPython, KindRemoting}, skipped: []string{KindOS}},
+		{name: "python.org and the Maven repository are down", python: "3.11.9", problems: []string{KindCPython, KindRemoting}, skipped: []string{KindOS, KindRelease}},
 		{name: "a python.version it cannot read", python: "3.11", kinds: []string{KindCPython}, problems: []string{KindCPython}, input: true},
 		{name: "os asked for without an image", python: "3.11.9", kinds: []string{KindOS}, problems: []string{KindOS}, input: true},
 		{name: "nothing asked for could fail", python: "3.11.9", kinds: []string{KindBase}},

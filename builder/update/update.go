@@ -16,6 +16,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -43,10 +44,14 @@ const (
 	KindRemoting = "remoting"
 	KindBase     = "base"
 	KindOS       = "os"
+	// KindRelease compares the released image with the definition: a
+	// bump committed whose release failed is current to every other
+	// kind (they compare the definition with upstream), and behind here.
+	KindRelease = "release"
 )
 
 // Kinds are every kind, in the order Check reports them.
-var Kinds = []string{KindCPython, KindRemoting, KindBase, KindOS}
+var Kinds = []string{KindCPython, KindRemoting, KindBase, KindOS, KindRelease}
 
 // Options say where Check looks.
 type Options struct {
@@ -158,12 +163,16 @@ func Check(ctx context.Context, def *images.Definition, opts Options) *Report {
 			f, err = checkRemoting(ctx, def, opts)
 		case KindBase:
 			f, err = checkBase(ctx, def, opts)
-		case KindOS:
+		case KindOS, KindRelease:
 			if opts.Image == nil && len(opts.Kinds) == 0 {
-				rep.Skipped = append(rep.Skipped, Skipped{Kind: k, Why: "no released image given (--image) whose packages to check"})
+				rep.Skipped = append(rep.Skipped, Skipped{Kind: k, Why: "no released image given (--image) to compare with"})
 				continue
 			}
-			f, err = checkOS(ctx, def, opts)
+			if k == KindOS {
+				f, err = checkOS(ctx, def, opts)
+			} else {
+				f, err = checkRelease(ctx, def, opts)
+			}
 		}
 		switch {
 		case err != nil:
@@ -329,31 +338,77 @@ func checkBase(ctx context.Context, def *images.Definition, opts Options) (*Find
 	return f, nil
 }
 
-// imageBase is the base digest the image records (the labels builder.Build
-// sets).
-func imageBase(ctx context.Context, opts Options) (string, error) {
+// imageLabels are the released image's labels (its platform's, for an
+// index).
+func imageLabels(ctx context.Context, opts Options) (map[string]string, error) {
 	ref, err := singleImage(ctx, opts.Image, opts.ImageSys)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	src, err := ref.NewImageSource(ctx, opts.ImageSys)
 	if err != nil {
-		return "", fmt.Errorf("released image: %w", err)
+		return nil, fmt.Errorf("released image: %w", err)
 	}
 	defer src.Close()
 	img, err := cimage.FromUnparsedImage(ctx, opts.ImageSys, cimage.UnparsedInstance(src, nil))
 	if err != nil {
-		return "", fmt.Errorf("released image: %w", err)
+		return nil, fmt.Errorf("released image: %w", err)
 	}
 	cfg, err := img.OCIConfig(ctx)
 	if err != nil {
-		return "", fmt.Errorf("released image: %w", err)
+		return nil, fmt.Errorf("released image: %w", err)
 	}
-	d := cfg.Config.Labels["org.opencontainers.image.base.digest"]
+	return cfg.Config.Labels, nil
+}
+
+// baseDigestLabel is the label builder.Build records the base's digest in.
+const baseDigestLabel = "org.opencontainers.image.base.digest"
+
+// imageBase is the base digest the image records (the labels builder.Build
+// sets).
+func imageBase(ctx context.Context, opts Options) (string, error) {
+	labels, err := imageLabels(ctx, opts)
+	if err != nil {
+		return "", err
+	}
+	d := labels[baseDigestLabel]
 	if d == "" {
-		return "", errors.New("the released image records no base digest (label org.opencontainers.image.base.digest)")
+		return "", errors.New("the released image records no base digest (label " + baseDigestLabel + ")")
 	}
 	return d, nil
+}
+
+// checkRelease compares the released image with the definition it should
+// have been built from: every label the definition sets (the CPython,
+// remoting and Java versions among them) and the base digest it pins. A
+// difference is a finding with nothing to adopt: the definition is ahead
+// of what was released (a bump committed, its release failed), and a
+// release is what brings the image level.
+func checkRelease(ctx context.Context, def *images.Definition, opts Options) (*Finding, error) {
+	if opts.Image == nil {
+		return nil, errs.Inputf("release: give the released image (--image) to compare with the definition")
+	}
+	labels, err := imageLabels(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	want := maps.Clone(def.Labels)
+	if def.Base.Digest != "" {
+		want[baseDigestLabel] = def.Base.Digest
+	}
+	var diffs []string
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if labels[k] != want[k] {
+			diffs = append(diffs, fmt.Sprintf("%s %q, the definition %q", k, labels[k], want[k]))
+		}
+	}
+	f := &Finding{Kind: KindRelease, Name: "released image", Current: "this definition", Latest: "this definition",
+		Why: "the released image's labels and base digest against the definition's"}
+	if len(diffs) > 0 {
+		f.Outdated, f.Current = true, "another definition"
+		f.Why += ": " + strings.Join(diffs, "; ")
+	}
+	return f, nil
 }
 
 func checkOS(ctx context.Context, def *images.Definition, opts Options) (*Finding, error) {

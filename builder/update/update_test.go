@@ -34,6 +34,12 @@ import (
 // files (path -> content), and returns a reference to it.
 func imageWith(t *testing.T, files map[string]string) types.ImageReference {
 	t.Helper()
+	return imageWithLabels(t, files, map[string]string{"org.opencontainers.image.base.digest": "sha256:" + strings.Repeat("1", 64)})
+}
+
+// imageWithLabels is imageWith with these labels in its config.
+func imageWithLabels(t *testing.T, files, labels map[string]string) types.ImageReference {
+	t.Helper()
 	dir := t.TempDir()
 	var layer bytes.Buffer
 	tw := tar.NewWriter(&layer)
@@ -56,7 +62,7 @@ func imageWith(t *testing.T, files map[string]string) types.ImageReference {
 	}
 	ld := put(layer.Bytes())
 	cfg, _ := json.Marshal(imgspecv1.Image{Platform: imgspecv1.Platform{OS: "linux", Architecture: "amd64"},
-		Config: imgspecv1.ImageConfig{Labels: map[string]string{"org.opencontainers.image.base.digest": "sha256:" + strings.Repeat("1", 64)}},
+		Config: imgspecv1.ImageConfig{Labels: labels},
 		RootFS: imgspecv1.RootFS{Type: "layers", DiffIDs: []digest.Digest{ld}}})
 	cd := put(cfg)
 	m, _ := json.Marshal(imgspecv1.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageManifest,
