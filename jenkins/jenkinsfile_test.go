@@ -100,17 +100,31 @@ func TestJenkinsfile(t *testing.T) {
 	}
 	// A bump committed to this branch is what this run builds: the build
 	// stages take the bumped definition (stashed), not the one at the
-	// run's revision; a bump branch's is left to that branch's build.
-	for bumpBranch, want := range map[bool]int{false: 2, true: 0} {
+	// run's revision; a bump branch's is left to that branch's build, and
+	// this run releases nothing unless the released image is behind its
+	// definition (a release that failed).
+	for _, tc := range []struct {
+		bumpBranch, behind bool
+		unstashed          int
+		nothingNew         string
+	}{
+		{bumpBranch: false, unstashed: 2, nothingNew: ""},
+		{bumpBranch: true, unstashed: 0, nothingNew: "true"},
+		{bumpBranch: true, behind: true, unstashed: 0, nothingNew: ""},
+	} {
 		unstashed, stashed := 0, false
-		for _, s := range runJenkinsfile(t, "main", bumpBranch) {
+		var env map[string]any
+		for _, s := range runJenkinsfile(t, "main", tc.bumpBranch, fmt.Sprintf("PIPELINE_BEHIND=%t", tc.behind)) {
 			stashed = stashed || strings.HasPrefix(s.Path, "pipeline/stages/stage:Current?") && s.Step == "stash" && len(s.Args) == 1 && fmt.Sprint(s.Args[0]) == "map[includes:images/python-agent/image.yaml name:bumped]"
 			if strings.Contains(s.Path, "stage:Build per architecture") && s.Step == "unstash" && s.arg0() == "bumped" {
 				unstashed++
 			}
+			if s.Step == "env" {
+				env, _ = s.Args[0].(map[string]any)
+			}
 		}
-		if unstashed != want || stashed != (want > 0) {
-			t.Errorf("BUMP_BRANCH=%t: the bumped definition stashed %t, unstashed by %d build stages, want %d", bumpBranch, stashed, unstashed, want)
+		if unstashed != tc.unstashed || stashed != (tc.unstashed > 0) || fmt.Sprint(env["NOTHING_NEW"]) != tc.nothingNew {
+			t.Errorf("%+v: the bumped definition stashed %t, unstashed by %d build stages; NOTHING_NEW %q", tc, stashed, unstashed, env["NOTHING_NEW"])
 		}
 	}
 	// A nightly that finds nothing newer releases nothing: the build,

@@ -34,6 +34,7 @@ abstract class PipelineScript extends Script {
       case 'readJSON': return [status: 'bumped', digest: 'sha256:' + ('0' * 64), outdated: 1,
                                problems: System.getenv('PIPELINE_SH_STATUS') == '1' ? [[kind: 'remoting', error: 'repo.jenkins-ci.org: 503']] : [],
                                failed: System.getenv('PIPELINE_SH_STATUS') == '1' ? [[kind: 'cpython', error: 'sha256 mismatch']] : [],
+                               findings: [[kind: 'cpython', outdated: true], [kind: 'release', outdated: System.getenv('PIPELINE_BEHIND') == 'true']],
                                tags: ['0.6.0-rc0-python3.11.9-0123456789ab', '0.6.0-rc0', '0.6.0-rc0-python3.11.9'],
                                rollingTags: ['0.6.0-rc0', '0.6.0-rc0-python3.11.9'],
                                changes: [[kind: 'cpython', from: '3.11.9', to: '3.11.10'], [kind: 'os', from: '412 packages', to: '3 with updates']]]
