@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -67,19 +68,17 @@ func (a *app) bumpDefinition(ctx context.Context, dir string, f updateFlags, bf 
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range rep.Problems {
-		a.log.Warnf("%s: not checked: %s", p.Kind, p.Error)
-	}
 	fetcher, err := f.sources.fetcher(a)
 	if err != nil {
 		return nil, err
 	}
 	b, err := update.Bump(ctx, dir, rep.Findings, update.BumpOptions{Fetcher: fetcher, PythonSHA256: bf.sha256, DryRun: bf.dryRun, Log: a.log})
-	if err == nil && len(f.kinds) > 0 {
-		// A kind asked for by name that could not be checked fails.
-		err = rep.Err()
+	if b != nil {
+		// A kind that could not be checked was not adopted either: it
+		// fails the bump with the others, listed with them.
+		b.Failed = append(b.Failed, rep.Problems...)
 	}
-	return b, err
+	return b, errors.Join(err, rep.Err())
 }
 
 func (a *app) outdatedCommand() *cobra.Command {

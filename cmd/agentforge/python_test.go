@@ -13,8 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/builder/source/sourcetest"
 	"github.com/agentforge/agentforge/images"
+	"github.com/agentforge/agentforge/publisher/registrytest"
 )
 
 // fakePythonOrg serves /ftp/python/ like python.org: a listing, tarballs,
@@ -167,5 +169,41 @@ func TestCLI_OutdatedRepositoryDefinition(t *testing.T) {
 	}
 	if code, _, _ := cli(t, "outdated", "--kind", "kernel"); code != 2 {
 		t.Errorf("an unknown kind: exit %d, want 2", code)
+	}
+}
+
+// bump adopts what it could check and fails (exit 1, listed under failed)
+// for a kind it could not: the base's moved tag is pinned while the
+// remoting jar's Maven repository answers 503, and the pipeline hears of
+// the remoting check instead of a green bump that skipped it.
+func TestCLI_BumpListsWhatItCouldNotCheck(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	hosts := registrytest.Hosts(t, reg)
+	old := registrytest.Push(t, hosts, reg.Host+"/library/ubuntu:24.04", ocitest.Options{Layers: 1, Size: 256, Seed: 1})
+	now := registrytest.Push(t, hosts, reg.Host+"/library/ubuntu:24.04", ocitest.Options{Layers: 1, Size: 256, Seed: 2})
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "image.yaml"), []byte("name: x\nversion: \"1\"\nbase:\n  image: "+reg.Host+"/library/ubuntu:24.04\n  digest: "+old.Digest().String()+"\n"+
+		"variables:\n  remoting.version: 3355.v388858a_47b_33\nsources:\n  - name: remoting\n"+
+		"    url: https://repo.jenkins-ci.org/public/org/jenkins-ci/main/remoting/{{remoting.version}}/remoting-{{remoting.version}}.jar\n"+
+		"    checksum: {url: \"{{url}}.sha1\", algorithm: sha1}\n    dest: agent.jar\n"), 0o644)
+	code, stdout, stderr := cli(t, "bump", dir, "--insecure-registry", reg.Host, "--source-mirror", "https://repo.jenkins-ci.org/="+down.URL+"/", "--cache-dir", t.TempDir(), "-o", "json")
+	var rep struct {
+		Status  string
+		Changes []struct{ Kind string }
+		Failed  []struct{ Kind, Error string }
+	}
+	if code != 1 || json.Unmarshal([]byte(stdout), &rep) != nil {
+		t.Fatalf("exit %d, want 1\n%s\n%s", code, stdout, stderr)
+	}
+	if rep.Status != "bumped" || len(rep.Changes) != 1 || rep.Changes[0].Kind != "base" || len(rep.Failed) != 1 || rep.Failed[0].Kind != "remoting" || !strings.Contains(rep.Failed[0].Error, "503") {
+		t.Fatalf("%s", stdout)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "image.yaml")); !strings.Contains(string(data), now.Digest().String()) {
+		t.Errorf("the base was not pinned:\n%s", data)
 	}
 }
