@@ -729,4 +729,12 @@ func TestHelmValues_TemplateUnderAnotherKey(t *testing.T) {
 	if len(doc.Agent.PodTemplates) != 1 || !strings.Contains(doc.Agent.PodTemplates["python"], digestA) {
 		t.Errorf("podTemplates %v: want the template updated under python, and no other key", doc.Agent.PodTemplates)
 	}
+	// Text with the chart's tpl actions is not YAML before Helm renders
+	// it: the template is still found there, and a hand edit asked for,
+	// rather than a second python-agent added under another key.
+	templated := "agent:\n  podTemplates:\n    python: |\n      - name: \"python-agent\"\n        label: python\n        containers:\n          - name: jnlp\n            image: {{ .Values.agent.image.repository }}:{{ .Values.agent.image.tag }}\n"
+	var ie *InputError
+	if _, _, err := MergeHelmValues([]byte(templated), tmpl, Options{Adopt: true}); !errors.As(err, &ie) || !strings.Contains(err.Error(), "agent.podTemplates.python is not plain YAML") {
+		t.Errorf("templated text: %v, want a hand edit of agent.podTemplates.python asked for", err)
+	}
 }

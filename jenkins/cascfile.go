@@ -116,12 +116,22 @@ func MergeHelmValues(doc []byte, t Template, opts Options) ([]byte, *Outcome, er
 // second python-agent under another key would hide or be hidden by it),
 // else one made from the name.
 func helmKeyOf(pts *yaml.Node, name string) string {
+	named := regexp.MustCompile(`(?m)^[\t ]*(?:-[\t ]+)?name:[\t ]*["']?` + regexp.QuoteMeta(name) + `["']?[\t ]*$`)
 	for i := 0; i+1 < len(pts.Content); i += 2 {
 		k, v := pts.Content[i], pts.Content[i+1]
+		if v.Kind != yaml.ScalarNode {
+			continue
+		}
 		var list []struct {
 			Name string `yaml:"name"`
 		}
-		if v.Kind != yaml.ScalarNode || yaml.Unmarshal([]byte(v.Value), &list) != nil {
+		if err := yaml.Unmarshal([]byte(v.Value), &list); err != nil {
+			// Text with tpl actions ({{ .Values… }}) is not YAML until
+			// the chart renders it: a line naming the template is enough
+			// to take this key (whose merge then asks for a hand edit).
+			if named.MatchString(v.Value) {
+				return k.Value
+			}
 			continue
 		}
 		for _, t := range list {
