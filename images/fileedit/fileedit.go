@@ -84,14 +84,24 @@ func replace(path string, data []byte, mode fs.FileMode) error {
 	return os.Rename(tmp.Name(), path)
 }
 
+// flock is flock(2) (a variable for tests).
+var flock = syscall.Flock
+
 // lock takes an exclusive lock on the folder dir and returns its release.
+// On a file system that cannot lock a folder (NFS emulates flock with
+// byte-range locks, which a folder opened for reading cannot take: EBADF;
+// or no lock service: ENOLCK) the edit goes on unlocked: its rename is
+// still atomic, only a concurrent edit may be lost there.
 func lock(dir string) (unlock func(), err error) {
 	f, err := os.Open(dir)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+	if err := flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()
+		if errors.Is(err, syscall.EBADF) || errors.Is(err, syscall.ENOLCK) || errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.EINVAL) {
+			return func() {}, nil
+		}
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}
 	return func() { f.Close() }, nil

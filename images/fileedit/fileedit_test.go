@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -79,5 +80,22 @@ func TestEdit_Concurrent(t *testing.T) {
 	data, _ := os.ReadFile(path)
 	if n := len(strings.Fields(string(data))); n != 40 {
 		t.Errorf("%d of 40 edits kept", n)
+	}
+}
+
+// Where the folder cannot be locked (NFS: EBADF, no lock service: ENOLCK),
+// the edit is still made, unlocked; another lock failure fails it.
+func TestEdit_UnlockableFolder(t *testing.T) {
+	defer func(f func(int, int) error) { flock = f }(flock)
+	path := filepath.Join(t.TempDir(), "f")
+	for _, tc := range []struct {
+		err  error
+		edit bool
+	}{{syscall.EBADF, true}, {syscall.ENOLCK, true}, {syscall.EINTR, false}} {
+		flock = func(int, int) error { return tc.err }
+		changed, err := Edit(path, func([]byte, bool) ([]byte, error) { return []byte(tc.err.Error()), nil })
+		if changed != tc.edit || (err == nil) != tc.edit {
+			t.Errorf("flock %v: changed %t, %v", tc.err, changed, err)
+		}
 	}
 }
