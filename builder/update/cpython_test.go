@@ -25,9 +25,13 @@ func TestCheck_CPythonThroughSourceMirror(t *testing.T) {
 	}))
 	defer mirror.Close()
 	def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{"python.version": "3.11.9"}}
-	rep := Check(context.Background(), def, Options{Kinds: []string{KindCPython},
-		Mirrors: []remote.Mirror{{From: "https://www.python.org/", To: mirror.URL + "/python.org/"}}})
-	if len(rep.Problems) != 0 || len(rep.Findings) != 1 || rep.Findings[0].Latest != "3.11.16" {
-		t.Fatalf("%+v", rep)
+	for _, m := range []remote.Mirror{
+		{From: "https://www.python.org/", To: mirror.URL + "/python.org/"},
+		{From: "https://www.python.org/ftp/python/", To: mirror.URL + "/python.org/ftp/python/"}, // a mirror of the release tree only
+	} {
+		rep := Check(context.Background(), def, Options{Kinds: []string{KindCPython}, Mirrors: []remote.Mirror{m}})
+		if len(rep.Problems) != 0 || len(rep.Findings) != 1 || rep.Findings[0].Latest != "3.11.16" {
+			t.Fatalf("mirror %s: %+v", m.From, rep)
+		}
 	}
 }

@@ -11,7 +11,6 @@
 package update
 
 import (
-	"cmp"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -215,9 +214,8 @@ func checkCPython(ctx context.Context, def *images.Definition, opts Options) (*F
 	}
 	// python.org's listing goes through the source mirrors, as every
 	// other URL does (a site that reaches python.org only through one).
-	base := cmp.Or(opts.PythonOrg, cpython.DefaultBase)
-	base = strings.TrimSuffix(remote.Rewrite(opts.Mirrors, strings.TrimSuffix(base, "/")+"/"), "/")
-	latest, err := (&cpython.Finder{Base: base, Client: opts.Client}).Latest(ctx, parts[0]+"."+parts[1])
+	finder := &cpython.Finder{Base: opts.PythonOrg, Client: opts.Client, Rewrite: func(u string) string { return remote.Rewrite(opts.Mirrors, u) }}
+	latest, err := finder.Latest(ctx, parts[0]+"."+parts[1])
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,9 @@ type Finder struct {
 	// Base is python.org or a mirror of it; "" means DefaultBase.
 	Base   string
 	Client *http.Client
+	// Rewrite, when set, maps each URL before it is read (the source
+	// mirrors); Release.URL stays the one under Base.
+	Rewrite func(url string) string
 }
 
 func (f *Finder) base() string {
@@ -132,11 +135,18 @@ func (f *Finder) sigstoreDigest(ctx context.Context, url string) (string, error)
 }
 
 func (f *Finder) exists(ctx context.Context, url string) (bool, error) {
-	return httpget.Exists(ctx, f.client(), url)
+	return httpget.Exists(ctx, f.client(), f.rewrite(url))
 }
 
 func (f *Finder) get(ctx context.Context, url string, limit int64) ([]byte, error) {
-	return httpget.Get(ctx, f.client(), url, limit)
+	return httpget.Get(ctx, f.client(), f.rewrite(url), limit)
+}
+
+func (f *Finder) rewrite(url string) string {
+	if f.Rewrite == nil {
+		return url
+	}
+	return f.Rewrite(url)
 }
 
 // Newer reports whether version a is a later patch than b (same series).
