@@ -738,3 +738,26 @@ func TestHelmValues_TemplateUnderAnotherKey(t *testing.T) {
 		t.Errorf("templated text: %v, want a hand edit of agent.podTemplates.python asked for", err)
 	}
 }
+
+// A run that changes nothing reloads nothing: a reload re-applies the
+// whole configuration, reverting the controller's UI edits. Unchanged
+// means the file and what Jenkins holds: a file written without a reload
+// (UpdateCascFile alone) is reloaded by the next RegisterCasc.
+func TestRegisterCasc_ReloadsOnlyWhatChanged(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "jenkins.yaml")
+	os.WriteFile(file, []byte(kubernetesCloud), 0o644)
+	srv := cascServer(t, file, nil)
+	c := connect(t, srv, "admin", token)
+	if out, err := UpdateCascFile(file, pythonTemplate(digestA), Options{}); err != nil || out.Status != "created" {
+		t.Fatalf("file only: %+v %v", out, err)
+	}
+	for i, want := range []struct {
+		reloaded bool
+		reloads  int
+	}{{true, 1}, {false, 1}} {
+		out, err := c.RegisterCasc(context.Background(), file, pythonTemplate(digestA), Options{})
+		if err != nil || out.Status != "unchanged" || out.Reloaded != want.reloaded || out.Template == nil || srv.CascReloads != want.reloads {
+			t.Fatalf("run %d: %+v %v (reloads %d), want reloaded %t, %d reloads", i+1, out, err, srv.CascReloads, want.reloaded, want.reloads)
+		}
+	}
+}

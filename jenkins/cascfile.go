@@ -24,12 +24,22 @@ func UpdateCascFile(path string, t Template, opts Options) (*Outcome, error) {
 // comparing every field (Confirm). The file must be one of the
 // controller's JCasC sources (CASC_JENKINS_CONFIG). Reading back needs the
 // script console: without it the read-back is skipped, with a warning.
+// When the file did not change and Jenkins already holds the template as
+// asked, nothing is reloaded: a reload re-applies the controller's whole
+// configuration (reverting its UI edits), which a run that changes
+// nothing must not do.
 func (c *Client) RegisterCasc(ctx context.Context, path string, t Template, opts Options) (*Outcome, error) {
 	out, err := UpdateCascFile(path, t, opts)
 	if err != nil || opts.DryRun {
 		return out, err
 	}
 	out.JenkinsVersion = c.Version
+	if out.Status == "unchanged" {
+		if back, err := c.Confirm(ctx, t); err == nil {
+			out.Template, out.Position = &back.State, back.Position
+			return out, nil
+		}
+	}
 	if err := c.ReloadCasc(ctx); err != nil {
 		return out, err
 	}

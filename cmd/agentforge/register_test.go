@@ -422,10 +422,12 @@ func TestCLI_RegisterCascFile(t *testing.T) {
 	}
 	first, _ := os.ReadFile(casc)
 	code, stdout, stderr = cli(t, base...)
-	if second, _ := os.ReadFile(casc); code != 0 || !strings.Contains(stdout, "unchanged") || !strings.Contains(stdout, "reloaded") || string(second) != string(first) {
+	// A rerun changes nothing: not the file, and no reload (Jenkins holds
+	// the template as asked).
+	if second, _ := os.ReadFile(casc); code != 0 || !strings.Contains(stdout, "unchanged") || strings.Contains(stdout, "reloaded") || string(second) != string(first) {
 		t.Fatalf("rerun: exit %d\n%s%s", code, stdout, stderr)
 	}
-	if !strings.Contains(string(first), `systemMessage: "hi"`) || srv.CascReloads != 2 {
+	if !strings.Contains(string(first), `systemMessage: "hi"`) || srv.CascReloads != 1 {
 		t.Errorf("reloads %d, file:\n%s", srv.CascReloads, first)
 	}
 	for _, s := range []string{stdout, stderr} {
