@@ -66,7 +66,8 @@ merge keys on the way to the template (jenkins.clouds, the cloud entry, its
 templates, the template updated) are refused too, naming the line: a change
 there would show wherever the anchor is used; write that part out in full.
 --casc-reload then asks Jenkins to reload it (POST
-/configuration-as-code/reload, Overall/Manage) and reads the template back.
+/configuration-as-code/reload, Overall/Manage) and reads the template back;
+when neither the file nor Jenkins' template would change, nothing is reloaded.
 --casc prints the YAML instead. --helm-values prints the
 jenkins Helm chart's agent.podTemplates form, --helm-values-file FILE merges
 it into a values file (the chart needs controller.JCasC.defaultConfig:
