@@ -190,6 +190,9 @@ func mergeTemplates(parent *yaml.Node, refs *yamlRefs, r Template, opts Options,
 		// apply (PodTemplate's constructor): give it a stable one.
 		setKey(tm, "id", str(stableID(r.Cloud, r.Name), esc))
 		templates.Content = append(templates.Content, tm)
+		// An empty "templates: []" gets its first template as a block,
+		// not as one line of flow mapping.
+		templates.Style &^= yaml.FlowStyle
 	} else {
 		s := cascView(tm, esc)
 		beforeState = &s

@@ -761,3 +761,16 @@ func TestRegisterCasc_ReloadsOnlyWhatChanged(t *testing.T) {
 		}
 	}
 }
+
+// A template added to an empty "templates: []" is written as a block, as
+// an admin would write it, not as one line of flow mapping.
+func TestMergeCasc_EmptyFlowListBecomesABlock(t *testing.T) {
+	doc := "jenkins:\n  clouds:\n    - kubernetes:\n        name: kubernetes\n        templates: []\n"
+	out, res, err := MergeCasc([]byte(doc), pythonTemplate(digestA), Options{})
+	if err != nil || res.Status != "created" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if !strings.Contains(string(out), "        templates:\n          - ") || strings.Contains(string(out), "[{") {
+		t.Errorf("not a block list:\n%s", out)
+	}
+}
