@@ -91,14 +91,17 @@ images/python-agent): the CPython patch release (python.org's listing), the
 remoting jar (its Maven metadata), the base image (its tag's digest now
 against the definition's pin or the one --image was built on), and the OS
 packages with pending updates, security first (--image's dpkg database
-against the distribution's apt indexes: its suite, -updates and -security).
-Every URL goes through --source-mirror. A kind that cannot be checked (a
+against the distribution's apt indexes: its suite, -updates and -security;
+updates apt holds back by phasing are listed, not pending). The release
+kind says whether --image was built from this definition (its labels and
+base digest): a definition bumped whose release failed is behind there,
+with nothing to adopt. Every URL goes through --source-mirror. A kind that cannot be checked (a
 registry or python.org that cannot be reached, a definition value it cannot
 read) is listed under problems and the others are still checked; the
 report is printed all the same, and the exit code is 1 (2 when the
 definition or a flag is at fault), so that a check that could not look
-never reads as "nothing newer". Without --image the OS packages are
-skipped (listed under skipped), unless --kind names them. Read "outdated"
+never reads as "nothing newer". Without --image the OS packages and the
+release are skipped (listed under skipped), unless --kind names them. Read "outdated"
 (a count) in the JSON.`,
 		Example: `  agentforge outdated -o json
   agentforge outdated images/python-agent --image docker://registry.example/agents/python-agent:0.6.0-rc0 \
