@@ -244,12 +244,18 @@ func (up *upload) cancel(ctx context.Context) (string, error) {
 	loc := up.session
 	for try, pause := 1, 50*time.Millisecond; ; try, pause = try+1, pause*2 {
 		if !up.fresh {
-			var err error
-			_, loc, err = up.status(ctx)
-			if up.ended {
+			_, at, err := up.status(ctx)
+			switch {
+			case up.ended:
 				return "the registry no longer has the failed upload's session", nil
-			}
-			if err != nil {
+			case err == nil:
+				loc = at
+			case try == 1 && ctx.Err() == nil:
+				// A registry that cannot say where the session is (no
+				// GET of it, a Range it does not form) is asked to
+				// delete it where it was last said to be, once.
+				try = cancelTries
+			default:
 				return "", err
 			}
 		}

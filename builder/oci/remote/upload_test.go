@@ -271,7 +271,7 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 				w.Header().Set("Range", "5-9")
 				w.WriteHeader(http.StatusNoContent)
 			},
-			want:  []string{"POST", "PUT cut at 1048576", "GET", "GET"}, // no Location to cancel at
+			want:  []string{"POST", "PUT cut at 1048576", "GET", "GET", "DELETE"}, // at the session's last Location, once (refused: stale)
 			check: func(err error) bool { return Temporary(err) && strings.Contains(err.Error(), `Range "5-9"`) }, left: true},
 		{name: "the old Location to go on with", cut: cutAt(1 << 20),
 			status: func(w http.ResponseWriter, _, _ int) {
@@ -435,4 +435,42 @@ type cancelling struct {
 func (c *cancelling) Reread(ctx context.Context, offset int64) error {
 	c.cancel()
 	return ctx.Err()
+}
+
+// A registry that cannot say where a failed upload's session is (no GET
+// of sessions: 405) is asked once to delete it where it was last said to
+// be; the upload's own error is what PutBlob returns.
+func TestClient_PutBlobCancelsWithoutAStatus(t *testing.T) {
+	var mu sync.Mutex
+	var log []string
+	f := &fakeRegistry{}
+	f.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		log = append(log, r.Method)
+		mu.Unlock()
+		switch r.Method {
+		case http.MethodPost:
+			w.Header().Set("Location", "/v2/team/agent/blobs/uploads/s1")
+			w.WriteHeader(http.StatusAccepted)
+		case http.MethodPut:
+			http.Error(w, "storage full", http.StatusInsufficientStorage)
+		case http.MethodGet:
+			w.WriteHeader(http.StatusMethodNotAllowed)
+		case http.MethodDelete:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}))
+	defer f.srv.Close()
+	c := f.client(t, "u", "pw-upload", false)
+	blob := []byte("a layer")
+	err := c.PutBlob(context.Background(), digest.FromBytes(blob), int64(len(blob)), bytes.NewReader(blob))
+	if StatusCode(err) != http.StatusInsufficientStorage {
+		t.Fatalf("PutBlob: %v, want the PUT's 507", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"POST", "PUT", "GET", "DELETE"}; !slices.Equal(log, want) {
+		t.Errorf("requests %q, want %q", log, want)
+	}
 }
