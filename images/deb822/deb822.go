@@ -12,12 +12,15 @@ import (
 	"strings"
 )
 
-// Paragraph is one paragraph's fields, by lower-case name, their values
-// trimmed (continuation lines are dropped: no field read here spans
-// lines), and the line it starts on.
+// Paragraph is one paragraph's fields, by lower-case name, their first
+// line's value trimmed, and the line it starts on.
 type Paragraph struct {
 	Fields map[string]string
-	Line   int
+	// Continued are the continuation lines of the fields a Reader was
+	// told to keep, trimmed, by field (a Release file's SHA256 list);
+	// without a list of fields to keep, they are dropped.
+	Continued map[string][]string
+	Line      int
 }
 
 // Reader reads paragraphs one at a time, so that a large index is never
@@ -53,6 +56,7 @@ func NewReader(r io.Reader, what string, fields ...string) *Reader {
 func (r *Reader) Next() (Paragraph, error) {
 	p := Paragraph{Fields: map[string]string{}}
 	inField := false
+	field := "" // the kept field continuation lines belong to
 	for r.sc.Scan() {
 		r.line++
 		line := r.sc.Text()
@@ -65,6 +69,12 @@ func (r *Reader) Next() (Paragraph, error) {
 			if !inField {
 				return p, fmt.Errorf("%s: line %d: continuation line outside a field", r.what, r.line)
 			}
+			if field != "" {
+				if p.Continued == nil {
+					p.Continued = map[string][]string{}
+				}
+				p.Continued[field] = append(p.Continued[field], strings.TrimSpace(line))
+			}
 		default:
 			k, v, ok := strings.Cut(line, ":")
 			if !ok || k == "" || strings.ContainsAny(k, " \t") {
@@ -74,8 +84,12 @@ func (r *Reader) Next() (Paragraph, error) {
 				p.Line, inField = r.line, true
 			}
 			k = strings.ToLower(k)
+			field = ""
 			if r.keep != nil && !r.keep[k] {
 				continue
+			}
+			if r.keep != nil {
+				field = k
 			}
 			if _, dup := p.Fields[k]; dup {
 				return p, fmt.Errorf("%s: line %d: field %s repeated in one paragraph (a missing blank line?)", r.what, r.line, k)

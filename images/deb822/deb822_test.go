@@ -4,14 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
 )
 
 // Paragraphs are split on blank lines (any number, with spaces), fields
-// are case-insensitive and trimmed, continuations dropped; malformed
-// input is an error naming its line.
+// are case-insensitive and trimmed, continuations kept only for the
+// fields a caller asked for; malformed input is an error naming its line.
 func TestReader(t *testing.T) {
 	for _, tc := range []struct {
 		name, in string
@@ -30,6 +31,8 @@ func TestReader(t *testing.T) {
 		{name: "continuation first", in: " orphan\nPackage: a\n", err: "continuation line outside a field"},
 		{name: "repeated field", in: "Package: a\nVersion: 1\nPackage: b\n", err: "field package repeated"},
 		{name: "a repeated field not kept", in: "Package: a\nTag: 1\nTag: 2\n", fields: []string{"package"}, want: []string{"1:package=a"}},
+		{name: "continuations of kept fields", in: "Suite: s\nMD5Sum:\n 1 2 m\nSHA256:\n aa 3 main/P\n\tbb 4 main/P.xz \nDate: d\n more\n",
+			fields: []string{"sha256", "date"}, want: []string{"1:date=d,sha256=|date:more|sha256:aa 3 main/P;bb 4 main/P.xz"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := NewReader(strings.NewReader(tc.in), "test", tc.fields...)
@@ -40,7 +43,11 @@ func TestReader(t *testing.T) {
 				if p, err = r.Next(); err != nil {
 					break
 				}
-				got = append(got, fmt.Sprintf("%d:%s", p.Line, render(p.Fields)))
+				s := fmt.Sprintf("%d:%s", p.Line, render(p.Fields))
+				for _, k := range slices.Sorted(maps.Keys(p.Continued)) {
+					s += "|" + k + ":" + strings.Join(p.Continued[k], ";")
+				}
+				got = append(got, s)
 			}
 			if tc.err == "" {
 				if !errors.Is(err, io.EOF) || strings.Join(got, " | ") != strings.Join(tc.want, " | ") {

@@ -56,6 +56,13 @@ func NotFoundf(format string, args ...any) error {
 	return Mark(ErrNotFound, fmt.Errorf(format, args...))
 }
 
+// Integrityf is fmt.Errorf marked as an integrity failure, for content
+// that cannot be trusted where there are no two values to compare (an
+// unsigned or expired index).
+func Integrityf(format string, args ...any) error {
+	return Mark(ErrIntegrity, fmt.Errorf(format, args...))
+}
+
 // IntegrityError reports content that is not what it must be: a source
 // file's checksum or signature, a manifest's, config's or layer's digest,
 // size or diffID. errors.Is(err, ErrIntegrity) holds for it.

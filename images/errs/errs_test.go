@@ -18,6 +18,7 @@ func TestKinds(t *testing.T) {
 		{"input", Inputf("auth file %s: %w", "a.json", cause), ErrInput, "auth file a.json: file does not exist"},
 		{"not found", NotFoundf("image %q", "x"), ErrNotFound, `image "x"`},
 		{"integrity", &IntegrityError{What: "layer 1", Check: "digest", Expected: "a", Actual: "b"}, ErrIntegrity, "integrity check failed: layer 1: digest mismatch: expected a, got b"},
+		{"integrity, formatted", Integrityf("index %s: %w", "trixie", cause), ErrIntegrity, "index trixie: file does not exist"},
 		{"wrapped twice", fmt.Errorf("push r: %w", Mark(ErrJenkins, errors.New("403"))), ErrJenkins, "push r: 403"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
