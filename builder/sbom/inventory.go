@@ -22,6 +22,12 @@ type Inventory struct {
 	OS, Version, Codename string
 	// Debs are the dpkg packages, sorted by name and architecture.
 	Debs []Deb
+	// AptKeyrings are the keyrings apt in the image trusts to sign its
+	// archives (binary or armored OpenPGP), by path from the root:
+	// /etc/apt/trusted.gpg, /etc/apt/trusted.gpg.d/*.gpg and *.asc, and
+	// /usr/share/keyrings' debian- or ubuntu-archive-keyring. A keyring
+	// that is a symbolic link is not followed.
+	AptKeyrings map[string][]byte
 }
 
 // ReadInventory reads ref's os-release and dpkg database the way Generate
@@ -39,6 +45,14 @@ func ReadInventory(ctx context.Context, ref types.ImageReference, sys *types.Sys
 	}
 	for _, d := range debs {
 		inv.Debs = append(inv.Debs, Deb{Name: d.Name, Version: d.Version, Architecture: d.Architecture, Source: d.Source})
+	}
+	for p, f := range img.view.files {
+		if aptKeyring(p) {
+			if inv.AptKeyrings == nil {
+				inv.AptKeyrings = map[string][]byte{}
+			}
+			inv.AptKeyrings["/"+p] = f.data
+		}
 	}
 	return inv, nil
 }

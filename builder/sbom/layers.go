@@ -41,14 +41,37 @@ const (
 )
 
 // wanted reports whether the file at p (clean, relative to the root) is
-// one the SBOM reads.
+// one the SBOM or the inventory reads.
 func wanted(p string) bool {
 	switch p {
 	case "var/lib/dpkg/status", "etc/os-release", "usr/lib/os-release":
 		return true
 	}
 	dir, _ := path.Split(p)
-	return dir == "var/lib/dpkg/status.d/"
+	return dir == "var/lib/dpkg/status.d/" || aptKeyring(p)
+}
+
+// aptKeyring reports whether the file at p is one of the keyrings apt in
+// the image trusts to sign its archives' indexes: /etc/apt/trusted.gpg and
+// trusted.gpg.d's *.gpg and *.asc (apt's defaults, see apt-secure(8)), and
+// the distribution's archive keyring, which its default sources name with
+// Signed-By (/usr/share/keyrings/debian-archive-keyring.pgp on trixie,
+// ubuntu-archive-keyring.gpg on noble). Other keyrings in that folder, as
+// the removed-keys one, are not trusted.
+func aptKeyring(p string) bool {
+	dir, base := path.Split(p)
+	switch dir {
+	case "etc/apt/":
+		return base == "trusted.gpg"
+	case "etc/apt/trusted.gpg.d/":
+		return strings.HasSuffix(base, ".gpg") || strings.HasSuffix(base, ".asc")
+	case "usr/share/keyrings/":
+		switch base {
+		case "debian-archive-keyring.gpg", "debian-archive-keyring.pgp", "ubuntu-archive-keyring.gpg":
+			return true
+		}
+	}
+	return false
 }
 
 // linkable reports whether the file at p is read in case a wanted file is
