@@ -12,7 +12,10 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
+	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/sbom"
 	"github.com/agentforge/agentforge/images/deb822"
@@ -106,10 +109,15 @@ func heldBack(u PackageUpdate, securityNewer bool) bool {
 // (the packages past the bound would be missed). A variable for tests.
 var maxIndex int64 = 512 << 20
 
-// archive reads apt indexes over HTTP, through mirrors.
+// archive reads apt indexes over HTTP, through mirrors, once their
+// suite's InRelease is authenticated with keys (see readInRelease).
 type archive struct {
 	client  *http.Client
 	mirrors []remote.Mirror
+	keys    openpgp.EntityList
+	// now is the time a Valid-Until and the keys are checked at
+	// (default: the clock).
+	now func() time.Time
 }
 
 // pending compares the installed packages with the suites' indexes: every
@@ -118,7 +126,9 @@ type archive struct {
 // holds back as phased updates (see heldBack), in the same order: they are
 // not pending. state is a digest of the suites' InRelease files: the
 // indexes' identity, which changes when the archive publishes anything
-// new.
+// new. Every InRelease is authenticated and every index checked against
+// it first: a suite that fails is an error, never a suite with nothing
+// pending.
 func (a *archive) pending(ctx context.Context, inv *sbom.Inventory, suites []Suite, arch string) (updates, phased []PackageUpdate, state string, err error) {
 	installed := map[string]sbom.Deb{}
 	for _, d := range inv.Debs {
@@ -130,13 +140,18 @@ func (a *archive) pending(ctx context.Context, inv *sbom.Inventory, suites []Sui
 	securityNewer := map[string]bool{}
 	h := sha256.New()
 	for _, s := range suites {
-		release, err := a.get(ctx, s.URL+"/dists/"+s.Name+"/InRelease", 16<<20)
+		dists := s.URL + "/dists/" + s.Name
+		release, err := a.get(ctx, dists+"/InRelease", 16<<20)
 		if err != nil {
 			return nil, nil, "", fmt.Errorf("suite %s: %w", s.Name, err)
 		}
+		idx, err := readInRelease(release, s.Name, a.keys, a.clock())
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("suite %s (%s): %w", s.Name, httpget.RedactURL(a.url(dists+"/InRelease")), err)
+		}
 		fmt.Fprintf(h, "%s %s %x\n", s.URL, s.Name, sha256.Sum256(release))
 		for _, c := range s.Components {
-			err := a.packages(ctx, s.URL+"/dists/"+s.Name+"/"+c+"/binary-"+arch+"/Packages", func(e indexEntry) {
+			err := a.packages(ctx, dists, c+"/binary-"+arch+"/Packages", idx, func(e indexEntry) {
 				key := e.Name + "/" + e.Architecture
 				d, ok := installed[key]
 				if !ok || CompareDebVersions(e.Version, d.Version) <= 0 {
@@ -182,12 +197,23 @@ func sortUpdates(updates []PackageUpdate) {
 	})
 }
 
-// packages reads a Packages index (Packages.xz, else .gz, else plain, as
-// apt tries them) and calls fn for each stanza's package.
-func (a *archive) packages(ctx context.Context, base string, fn func(indexEntry)) error {
+// packages reads the Packages index at path under the suite's dists
+// folder (Packages.xz, else .gz, else plain, as apt tries them, of those
+// its InRelease idx lists: by hash where the suite offers it), checks it
+// against the SHA256 and size idx lists, and calls fn for each stanza's
+// package. fn may have been called when the check then fails: the caller
+// drops what it gathered.
+func (a *archive) packages(ctx context.Context, dists, path string, idx *releaseIndex, fn func(indexEntry)) error {
 	var lastErr error
+	listed := false
 	for _, ext := range []string{".xz", ".gz", ""} {
-		rc, err := a.open(ctx, base+ext)
+		sum, ok := idx.files[path+ext]
+		if !ok {
+			continue
+		}
+		listed = true
+		u := dists + "/" + path + ext
+		rc, err := a.openIndex(ctx, u, sum, idx.byHash)
 		if err != nil {
 			var se *httpget.StatusError
 			if errors.As(err, &se) && se.StatusCode == http.StatusNotFound {
@@ -196,31 +222,81 @@ func (a *archive) packages(ctx context.Context, base string, fn func(indexEntry)
 			}
 			return err
 		}
-		defer rc.Close()
-		var r io.Reader = rc
+		err = readIndex(rc, ext, sum, fn)
+		rc.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", httpget.RedactURL(a.url(u)), err)
+		}
+		return nil
+	}
+	if !listed {
+		return errs.Integrityf("%s: the InRelease lists no %s index", dists, path)
+	}
+	return lastErr
+}
+
+// openIndex opens the index at u; with byHash, at its by-hash name first
+// (dir/by-hash/SHA256/HEX, as apt does), which a mirror updated since its
+// InRelease was read still serves, and u where that is not found.
+func (a *archive) openIndex(ctx context.Context, u string, sum indexSum, byHash bool) (io.ReadCloser, error) {
+	if byHash {
+		rc, err := a.open(ctx, u[:strings.LastIndex(u, "/")]+"/by-hash/SHA256/"+sum.sha256)
+		var se *httpget.StatusError
+		if !errors.As(err, &se) || se.StatusCode != http.StatusNotFound {
+			return rc, err
+		}
+	}
+	return a.open(ctx, u)
+}
+
+// readIndex parses the index rc (compressed as its name's ext says) for
+// fn and checks that its bytes are those sum lists. A mismatch is the
+// error, whatever the parse found.
+func readIndex(rc io.Reader, ext string, sum indexSum, fn func(indexEntry)) error {
+	h := sha256.New()
+	raw := &io.LimitedReader{R: io.TeeReader(rc, h), N: sum.size + 1}
+	parseErr := func() error {
+		var r io.Reader = raw
 		switch ext {
 		case ".xz":
-			if r, err = xz.NewReader(rc); err != nil {
-				return fmt.Errorf("%s: %w", httpget.RedactURL(base+ext), err)
-			}
-		case ".gz":
-			gz, err := gzip.NewReader(rc)
+			xr, err := xz.NewReader(raw)
 			if err != nil {
-				return fmt.Errorf("%s: %w", httpget.RedactURL(base+ext), err)
+				return err
+			}
+			r = xr
+		case ".gz":
+			gz, err := gzip.NewReader(raw)
+			if err != nil {
+				return err
 			}
 			defer gz.Close()
 			r = gz
 		}
 		lim := &io.LimitedReader{R: r, N: maxIndex + 1}
 		if err := parsePackages(lim, fn); err != nil {
-			return fmt.Errorf("%s: %w", httpget.RedactURL(base+ext), err)
+			return err
 		}
 		if lim.N == 0 {
-			return fmt.Errorf("%s: more than %d bytes uncompressed", httpget.RedactURL(base+ext), maxIndex)
+			return fmt.Errorf("more than %d bytes uncompressed", maxIndex)
 		}
 		return nil
+	}()
+	// What the decompressor left unread (a trailer, or more than the
+	// listed size) is part of the file the InRelease vouches for.
+	if _, err := io.Copy(io.Discard, raw); err != nil {
+		return err
 	}
-	return lastErr
+	if got := sum.size + 1 - raw.N; got != sum.size {
+		actual := strconv.FormatInt(got, 10)
+		if got > sum.size {
+			actual = "more than " + strconv.FormatInt(sum.size, 10)
+		}
+		return &errs.IntegrityError{What: "index (as its InRelease lists it)", Check: "size", Expected: strconv.FormatInt(sum.size, 10), Actual: actual}
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum.sha256 {
+		return &errs.IntegrityError{What: "index (as its InRelease lists it)", Check: "sha256", Expected: sum.sha256, Actual: got}
+	}
+	return parseErr
 }
 
 // parsePackages reads an index's paragraphs (package deb822), calling fn
@@ -246,6 +322,13 @@ func parsePackages(r io.Reader, fn func(indexEntry)) error {
 			fn(e)
 		}
 	}
+}
+
+func (a *archive) clock() time.Time {
+	if a.now != nil {
+		return a.now()
+	}
+	return time.Now()
 }
 
 func (a *archive) url(u string) string { return remote.Rewrite(a.mirrors, u) }

@@ -1,10 +1,141 @@
 package update
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/ulikunitz/xz"
 )
+
+// fakeArchive serves Debian's archive and security archive layouts: each
+// suite's InRelease, signed with the archive's key, and its main Packages
+// index (xz, gzip or plain), also by hash.
+type fakeArchive struct {
+	srv *httptest.Server
+	key *openpgp.Entity
+	mu  sync.Mutex
+	// files are served by path; requests are counted by path.
+	files    map[string][]byte
+	requests map[string]int
+}
+
+func newFakeArchive(t *testing.T) *fakeArchive {
+	a := &fakeArchive{files: map[string][]byte{}, requests: map[string]int{}, key: newKey(t, "Fake Archive")}
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.mu.Lock()
+		data, ok := a.files[r.URL.Path]
+		a.requests[r.URL.Path]++
+		a.mu.Unlock()
+		if ok {
+			w.Write(data)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+// newKey makes a signing key (Ed25519: quick to make).
+func newKey(t *testing.T, name string) *openpgp.Entity {
+	t.Helper()
+	e, err := openpgp.NewEntity(name, "", "archive@example.org", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// armoredPublic is e's public key, ASCII-armored (an .asc keyring).
+func armoredPublic(t *testing.T, e *openpgp.Entity) string {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Serialize(w); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	return b.String()
+}
+
+// clearsigned is text clearsigned by each of keys.
+func clearsigned(t *testing.T, text string, keys ...*openpgp.Entity) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	var priv []*packet.PrivateKey
+	for _, k := range keys {
+		priv = append(priv, k.PrivateKey)
+	}
+	w, err := clearsign.EncodeMulti(&b, priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte(text))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// keyring is the archive's public key as an image's apt holds it.
+func (a *fakeArchive) keyring(t *testing.T) string { return armoredPublic(t, a.key) }
+
+// suite publishes suite name under base: its main Packages index, in
+// compression (xz, gz, or "" for plain), also by hash, and an InRelease
+// signed with the archive's key that lists it, with header's fields
+// ("Field: value\n" lines) after Suite and Codename.
+func (a *fakeArchive) suite(t *testing.T, base, name, header, packages, compression string) {
+	t.Helper()
+	var buf bytes.Buffer
+	ext := ""
+	switch compression {
+	case "xz":
+		w, _ := xz.NewWriter(&buf)
+		w.Write([]byte(packages))
+		w.Close()
+		ext = ".xz"
+	case "gz":
+		w := gzip.NewWriter(&buf)
+		w.Write([]byte(packages))
+		w.Close()
+		ext = ".gz"
+	default:
+		buf.WriteString(packages)
+	}
+	dists := base + "/dists/" + name
+	index := buf.Bytes()
+	sum := sha256.Sum256(index)
+	a.mu.Lock()
+	a.files[dists+"/main/binary-amd64/Packages"+ext] = index
+	a.files[fmt.Sprintf("%s/main/binary-amd64/by-hash/SHA256/%x", dists, sum)] = index
+	a.mu.Unlock()
+	a.release(t, base, name, fmt.Sprintf("Suite: %s\nCodename: %s\n%sAcquire-By-Hash: yes\nSHA256:\n %x %d main/binary-amd64/Packages%s\n",
+		name, name, header, sum, len(index), ext))
+}
+
+// release serves text, signed with the archive's key, as suite name's
+// InRelease.
+func (a *fakeArchive) release(t *testing.T, base, name, text string) {
+	data := clearsigned(t, text, a.key)
+	a.mu.Lock()
+	a.files[base+"/dists/"+name+"/InRelease"] = data
+	a.mu.Unlock()
+}
 
 // A Packages index larger than maxIndex uncompressed is an error, not read
 // in part: the packages past the bound would be missed, and their pending
@@ -12,7 +143,17 @@ import (
 func TestArchive_PackagesTooLarge(t *testing.T) {
 	index := stanza("libc6", "2.41-12", "amd64") + stanza("openssl", "3.5.1-1", "amd64")
 	a := newFakeArchive(t)
-	a.suite("/debian", "trixie", "Date: Sat, 09 Aug 2025\n", index, "xz")
+	a.suite(t, "/debian", "trixie", "Date: Sat, 09 Aug 2025 09:00:00 UTC\n", index, "xz")
+	ar := &archive{keys: openpgp.EntityList{a.key}}
+	dists := a.srv.URL + "/debian/dists/trixie"
+	release, err := ar.get(context.Background(), dists+"/InRelease", 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := readInRelease(release, "trixie", ar.keys, ar.clock())
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer func(n int64) { maxIndex = n }(maxIndex)
 	for _, tc := range []struct {
 		bound int64
@@ -24,7 +165,7 @@ func TestArchive_PackagesTooLarge(t *testing.T) {
 	} {
 		maxIndex = tc.bound
 		var got []string
-		err := (&archive{}).packages(context.Background(), a.srv.URL+"/debian/dists/trixie/main/binary-amd64/Packages", func(e indexEntry) { got = append(got, e.Name) })
+		err := ar.packages(context.Background(), dists, "main/binary-amd64/Packages", idx, func(e indexEntry) { got = append(got, e.Name) })
 		switch {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("bound %d: %v, want an error saying %q", tc.bound, err, tc.err)

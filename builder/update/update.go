@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/builder/oci/remote"
@@ -69,8 +70,16 @@ type Options struct {
 	// packages are not checked.
 	Image    types.ImageReference
 	ImageSys *types.SystemContext
-	Client   *http.Client
-	Log      logrus.FieldLogger
+	// AptKeyrings are OpenPGP keyrings (binary or armored, by name for
+	// messages) trusted to sign the archives' InRelease files besides
+	// those apt in Image trusts: the key of a mirror that signs its own
+	// copy (aptly, Artifactory, Nexus).
+	AptKeyrings map[string][]byte
+	// Now is the time InRelease files are checked at (Valid-Until, key
+	// expiry); default the clock.
+	Now    func() time.Time
+	Client *http.Client
+	Log    logrus.FieldLogger
 }
 
 // Finding is one pinned input and what is newer, if anything.
@@ -429,7 +438,19 @@ func checkOS(ctx context.Context, def *images.Definition, opts Options) (*Findin
 	if err != nil {
 		return nil, err
 	}
-	a := &archive{client: opts.client(), mirrors: opts.Mirrors}
+	keys, err := aptKeys(inv.AptKeyrings)
+	if err != nil {
+		return nil, fmt.Errorf("os packages: the image's %w", err)
+	}
+	extra, err := aptKeys(opts.AptKeyrings)
+	if err != nil {
+		return nil, errs.Input(err)
+	}
+	keys = append(keys, extra...)
+	if len(keys) == 0 {
+		return nil, errs.Inputf("os packages: the image holds no apt keyring (/etc/apt/trusted.gpg.d, /usr/share/keyrings/%s-archive-keyring) to authenticate its archive's indexes with; give the archive's keys (--apt-keyring)", inv.OS)
+	}
+	a := &archive{client: opts.client(), mirrors: opts.Mirrors, keys: keys, now: opts.Now}
 	updates, phased, state, err := a.pending(ctx, inv, suites, arch)
 	if err != nil {
 		return nil, err

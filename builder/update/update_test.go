@@ -3,7 +3,6 @@ package update
 import (
 	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -26,7 +25,6 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
-	"github.com/ulikunitz/xz"
 	"go.podman.io/image/v5/types"
 )
 
@@ -85,61 +83,22 @@ func stanza(name, version, arch string) string {
 	return fmt.Sprintf("Package: %s\nStatus: install ok installed\nVersion: %s\nArchitecture: %s\nDescription: x\n continued line: not a field\n\n", name, version, arch)
 }
 
-// fakeArchive serves Debian's archive and security archive layouts: each
-// suite's InRelease and its main Packages index (xz, gzip or plain).
-type fakeArchive struct {
-	srv   *httptest.Server
-	files map[string][]byte
-}
-
-func newFakeArchive(t *testing.T) *fakeArchive {
-	a := &fakeArchive{files: map[string][]byte{}}
-	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if data, ok := a.files[r.URL.Path]; ok {
-			w.Write(data)
-			return
-		}
-		http.NotFound(w, r)
-	}))
-	t.Cleanup(a.srv.Close)
-	return a
-}
-
-func (a *fakeArchive) suite(base, name, release, packages, compression string) {
-	a.files[base+"/dists/"+name+"/InRelease"] = []byte(release)
-	p := base + "/dists/" + name + "/main/binary-amd64/Packages"
-	var buf bytes.Buffer
-	switch compression {
-	case "xz":
-		w, _ := xz.NewWriter(&buf)
-		w.Write([]byte(packages))
-		w.Close()
-		a.files[p+".xz"] = buf.Bytes()
-	case "gz":
-		w := gzip.NewWriter(&buf)
-		w.Write([]byte(packages))
-		w.Close()
-		a.files[p+".gz"] = buf.Bytes()
-	default:
-		a.files[p] = []byte(packages)
-	}
-}
-
 // The image's dpkg database against its suites' indexes: what has a
 // newer version, security first; the index state changes when the
 // archive publishes anything (what a bump writes to make the apt step run
 // again).
 func TestCheck_OSPackagesSecurityFirst(t *testing.T) {
+	a := newFakeArchive(t)
 	img := imageWith(t, map[string]string{
 		"etc/os-release": "ID=debian\nVERSION_ID=\"13\"\nVERSION_CODENAME=trixie\n",
 		"var/lib/dpkg/status": stanza("libc6", "2.41-12", "amd64") + stanza("openssl", "3.5.1-1", "amd64") +
 			stanza("tzdata", "2025b-4", "all") + stanza("bash", "5.2.37-2+b5", "amd64") + stanza("curl", "8.14.1-2", "amd64"),
+		"etc/apt/trusted.gpg.d/archive.asc": a.keyring(t),
 	})
-	a := newFakeArchive(t)
-	a.suite("/debian", "trixie", "Date: Sat, 09 Aug 2025\n", stanza("libc6", "2.41-12", "amd64")+stanza("openssl", "3.5.1-1", "amd64")+
+	a.suite(t, "/debian", "trixie", "Date: Sat, 09 Aug 2025\n", stanza("libc6", "2.41-12", "amd64")+stanza("openssl", "3.5.1-1", "amd64")+
 		stanza("tzdata", "2025b-4", "all")+stanza("bash", "5.2.37-2+b5", "amd64")+stanza("curl", "8.14.1-2", "amd64"), "xz")
-	a.suite("/debian", "trixie-updates", "Date: Mon, 01 Dec 2025\n", stanza("tzdata", "2025c-0+deb13u1", "all")+stanza("curl", "8.14.1-2~bpo", "amd64"), "gz")
-	a.suite("/debian-security", "trixie-security", "Date: Wed, 03 Dec 2025\n", stanza("openssl", "3.5.1-1+deb13u1", "amd64")+stanza("bash", "5.2.37-2+b5", "amd64"), "")
+	a.suite(t, "/debian", "trixie-updates", "Date: Mon, 01 Dec 2025\n", stanza("tzdata", "2025c-0+deb13u1", "all")+stanza("curl", "8.14.1-2~bpo", "amd64"), "gz")
+	a.suite(t, "/debian-security", "trixie-security", "Date: Wed, 03 Dec 2025\n", stanza("openssl", "3.5.1-1+deb13u1", "amd64")+stanza("bash", "5.2.37-2+b5", "amd64"), "")
 	def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{"os.index": "none"}}
 	opts := Options{Kinds: []string{KindOS}, Image: img, Mirrors: []remote.Mirror{{From: "http://deb.debian.org/", To: a.srv.URL + "/"}}}
 	rep := Check(context.Background(), def, opts)
@@ -155,7 +114,7 @@ func TestCheck_OSPackagesSecurityFirst(t *testing.T) {
 	if !slices.Equal(got, want) || !f.Security || !strings.HasPrefix(f.Set["os.index"], "sha256:") {
 		t.Fatalf("packages %q (security %t, set %v), want %q", got, f.Security, f.Set, want)
 	}
-	a.files["/debian-security/dists/trixie-security/InRelease"] = []byte("Date: Thu, 04 Dec 2025\n")
+	a.suite(t, "/debian-security", "trixie-security", "Date: Thu, 04 Dec 2025\n", stanza("openssl", "3.5.1-1+deb13u1", "amd64")+stanza("bash", "5.2.37-2+b5", "amd64"), "")
 	if again := Check(context.Background(), def, opts); again.Findings[0].Set["os.index"] == f.Set["os.index"] {
 		t.Error("the index state did not change with the archive's InRelease")
 	}
@@ -295,14 +254,15 @@ func TestCheck_OSPhasedUpdatesAreNotPending(t *testing.T) {
 			security: stanza("libc6", "2.41-11", "amd64"), phased: []string{"libc6 2.41-12+u1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			a := newFakeArchive(t)
 			img := imageWith(t, map[string]string{
 				"etc/os-release":      "ID=debian\nVERSION_CODENAME=trixie\n",
 				"var/lib/dpkg/status": stanza("libc6", "2.41-12", "amd64"),
+				"usr/share/keyrings/debian-archive-keyring.pgp": a.keyring(t),
 			})
-			a := newFakeArchive(t)
-			a.suite("/debian", "trixie", "r", stanza("libc6", "2.41-12", "amd64"), "")
-			a.suite("/debian", "trixie-updates", "u", tc.updates, "")
-			a.suite("/debian-security", "trixie-security", "s", tc.security, "")
+			a.suite(t, "/debian", "trixie", "", stanza("libc6", "2.41-12", "amd64"), "")
+			a.suite(t, "/debian", "trixie-updates", "", tc.updates, "")
+			a.suite(t, "/debian-security", "trixie-security", "", tc.security, "")
 			def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{"os.index": "none"}}
 			rep := Check(context.Background(), def, Options{Kinds: []string{KindOS}, Image: img,
 				Mirrors: []remote.Mirror{{From: "http://deb.debian.org/", To: a.srv.URL + "/"}}})

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/update"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/cpython"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher/release"
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/docker/reference"
@@ -22,12 +24,14 @@ type updateFlags struct {
 	pythonOrg string
 	image     string
 	kinds     []string
+	keyrings  []string
 }
 
 func (f *updateFlags) AddFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.pythonOrg, "python-org", cpython.DefaultBase, "python.org, or a mirror of its /ftp/python/ tree")
 	fl.StringVar(&f.image, "image", "", "the image released from the definition (docker://…, oci:…, or local): the base digest it was built on and the OS packages it has")
+	fl.StringArrayVar(&f.keyrings, "apt-keyring", nil, "an OpenPGP keyring (binary or armored) also trusted to sign the apt archives' InRelease files, besides the keys apt in --image trusts: a mirror that signs its own copy (repeatable)")
 	fl.StringSliceVar(&f.kinds, "kind", nil, "check only these kinds: "+strings.Join(update.Kinds, ", ")+" (repeatable or comma-separated; default all)")
 	f.sources.AddFlags(cmd)
 }
@@ -51,6 +55,16 @@ func (a *app) checkDefinition(ctx context.Context, arg string, f updateFlags) (*
 		return nil, nil, err
 	}
 	opts := update.Options{Kinds: kinds, PythonOrg: f.pythonOrg, Mirrors: fetcher.Mirrors, Hosts: hosts, Log: a.log}
+	for _, p := range f.keyrings {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, nil, errs.Inputf("--apt-keyring: %w", err)
+		}
+		if opts.AptKeyrings == nil {
+			opts.AptKeyrings = map[string][]byte{}
+		}
+		opts.AptKeyrings[p] = data
+	}
 	if f.image != "" {
 		if opts.Image, err = a.parseRef(f.image); err != nil {
 			return nil, nil, err
@@ -92,7 +106,11 @@ remoting jar (its Maven metadata), the base image (its tag's digest now
 against the definition's pin or the one --image was built on), and the OS
 packages with pending updates, security first (--image's dpkg database
 against the distribution's apt indexes: its suite, -updates and -security;
-updates apt holds back by phasing are listed, not pending). The release
+updates apt holds back by phasing are listed, not pending). The indexes are
+authenticated as apt does: each suite's InRelease signed by a key apt in
+--image trusts (or one --apt-keyring gives), naming that suite, within its
+Valid-Until, and every index read matching the SHA256 it lists; one that
+is not is a problem with exit 3, never "nothing pending". The release
 kind says whether --image was built from this definition (its labels and
 base digest): a definition bumped whose release failed is behind there,
 with nothing to adopt. Every URL goes through --source-mirror. A kind that cannot be checked (a

@@ -1,0 +1,170 @@
+package update
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/agentforge/agentforge/images/deb822"
+	"github.com/agentforge/agentforge/images/errs"
+)
+
+// An archive's indexes are read only once their suite's InRelease file is
+// authenticated the way apt authenticates it (apt-secure(8)): signed by a
+// key the image's apt trusts, naming the suite asked for, not expired, and
+// listing the SHA256 and size of every index read. Without this, anyone on
+// the path to the archive or its mirror could serve old indexes and hide
+// pending security updates from the nightly check.
+
+// releaseIndex is what an authenticated InRelease file says.
+type releaseIndex struct {
+	suite, codename string
+	// byHash is Acquire-By-Hash: the indexes can be fetched by their
+	// SHA256 (dir/by-hash/SHA256/HEX), which a mirror updated between
+	// two requests still serves unchanged.
+	byHash bool
+	// files are the indexes the file lists, by path under the suite
+	// (main/binary-amd64/Packages.xz).
+	files map[string]indexSum
+}
+
+// indexSum is an index's SHA256 (hex) and size, as its InRelease lists it.
+type indexSum struct {
+	sha256 string
+	size   int64
+}
+
+// maxReleaseFiles bounds how many index files one InRelease may list
+// (Debian's main suite lists about 2,000 for SHA256).
+const maxReleaseFiles = 100000
+
+// aptKeys reads keyrings, binary or ASCII-armored, by name (a path, for
+// messages), into one list of keys.
+func aptKeys(keyrings map[string][]byte) (openpgp.EntityList, error) {
+	var keys openpgp.EntityList
+	for _, name := range slices.Sorted(maps.Keys(keyrings)) {
+		data := keyrings[name]
+		var el openpgp.EntityList
+		var err error
+		if bytes.HasPrefix(bytes.TrimSpace(data), []byte("-----BEGIN PGP")) {
+			el, err = openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
+		} else {
+			el, err = openpgp.ReadKeyRing(bytes.NewReader(data))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("apt keyring %s: %w", name, err)
+		}
+		keys = append(keys, el...)
+	}
+	return keys, nil
+}
+
+// readInRelease authenticates data, the InRelease file of suite, with
+// keys at the time now, and returns what it lists. It is an error when
+// the file is not one clearsigned message (apt refuses text outside it),
+// when no signature in it verifies with one of keys (any one is enough,
+// as for apt: Debian signs with two keys), when its Suite and Codename
+// both differ from suite (a signed file of another suite, replayed to hide
+// this one's updates), or when its Valid-Until has passed.
+func readInRelease(data []byte, suite string, keys openpgp.EntityList, now time.Time) (*releaseIndex, error) {
+	block, rest := clearsign.Decode(data)
+	if block == nil {
+		return nil, errs.Integrityf("InRelease of %s is not a clearsigned OpenPGP message", suite)
+	}
+	if len(bytes.TrimSpace(rest)) > 0 || !bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("-----BEGIN PGP SIGNED MESSAGE-----")) {
+		return nil, errs.Integrityf("InRelease of %s has text outside its signed message", suite)
+	}
+	if err := verifyAny(block, keys, now); err != nil {
+		return nil, errs.Integrityf("InRelease of %s: %w", suite, err)
+	}
+	p, err := deb822.NewReader(bytes.NewReader(block.Plaintext), "InRelease of "+suite,
+		"suite", "codename", "valid-until", "acquire-by-hash", "sha256").Next()
+	if err != nil {
+		return nil, errs.Integrityf("%w", err)
+	}
+	idx := &releaseIndex{suite: p.Fields["suite"], codename: p.Fields["codename"],
+		byHash: strings.EqualFold(p.Fields["acquire-by-hash"], "yes"), files: map[string]indexSum{}}
+	if idx.suite != suite && idx.codename != suite {
+		return nil, errs.Integrityf("InRelease of %s is that of suite %q (codename %q): a signed file of another suite", suite, idx.suite, idx.codename)
+	}
+	if v, ok := p.Fields["valid-until"]; ok {
+		until, err := parseReleaseDate(v)
+		if err != nil {
+			return nil, errs.Integrityf("InRelease of %s: Valid-Until %q: %w", suite, v, err)
+		}
+		if now.After(until) {
+			return nil, errs.Integrityf("InRelease of %s expired at %s (Valid-Until): an old copy of the archive", suite, until.UTC().Format(time.RFC1123))
+		}
+	}
+	lines := p.Continued["sha256"]
+	if len(lines) > maxReleaseFiles {
+		return nil, errs.Integrityf("InRelease of %s lists %d files, over %d", suite, len(lines), maxReleaseFiles)
+	}
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) != 3 || len(f[0]) != 64 || strings.Trim(f[0], "0123456789abcdef") != "" {
+			return nil, errs.Integrityf("InRelease of %s: SHA256 line %q is not \"HASH SIZE PATH\"", suite, l)
+		}
+		size, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil || size < 0 {
+			return nil, errs.Integrityf("InRelease of %s: SHA256 line %q: bad size", suite, l)
+		}
+		idx.files[f[2]] = indexSum{sha256: f[0], size: size}
+	}
+	return idx, nil
+}
+
+// verifyAny checks block's signatures against each key in turn: the
+// OpenPGP library stops at the first signature by a key it holds, so an
+// expired key listed first would hide a good signature by another.
+func verifyAny(block *clearsign.Block, keys openpgp.EntityList, now time.Time) error {
+	if len(keys) == 0 {
+		return errors.New("no apt keyring to check its signature with")
+	}
+	// The signature is a reader that a check consumes: read it once.
+	sig, err := io.ReadAll(block.ArmoredSignature.Body)
+	if err != nil {
+		return fmt.Errorf("signature: %w", err)
+	}
+	var firstErr error
+	for _, k := range keys {
+		_, err := openpgp.CheckDetachedSignature(openpgp.EntityList{k}, bytes.NewReader(block.Bytes), bytes.NewReader(sig), configAt(now))
+		if err == nil {
+			return nil
+		}
+		if firstErr == nil && !errors.Is(err, pgperrors.ErrUnknownIssuer) {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return fmt.Errorf("signature: %w", firstErr)
+	}
+	return fmt.Errorf("not signed by any of the %d keys apt trusts", len(keys))
+}
+
+// configAt is the OpenPGP configuration that checks keys' and
+// signatures' expiry at now.
+func configAt(now time.Time) *packet.Config {
+	return &packet.Config{Time: func() time.Time { return now }}
+}
+
+// parseReleaseDate reads a Release file's date ("Fri, 11 Dec 2026
+// 03:54:29 UTC", RFC 1123 as apt writes it, or with a numeric zone).
+func parseReleaseDate(v string) (time.Time, error) {
+	for _, layout := range []string{time.RFC1123, time.RFC1123Z} {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, errors.New("not an RFC 1123 date")
+}
