@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -16,63 +17,85 @@ import (
 	"github.com/agentforge/agentforge/images/errs"
 )
 
-// debianFixture is a real InRelease of Debian's security archive and the
-// keyring a trixie image trusts (testdata/debian/README says where from).
-func debianFixture(t *testing.T) ([]byte, openpgp.EntityList) {
+// realFixture is a real InRelease (testdata/apt/README says where from)
+// and the keyring an image of that distribution trusts.
+func realFixture(t *testing.T, release, keyring string) ([]byte, openpgp.EntityList) {
 	t.Helper()
-	release, err := os.ReadFile("testdata/debian/trixie-security.InRelease")
+	data, err := os.ReadFile("testdata/apt/" + release)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ring, err := os.ReadFile("testdata/debian/debian-archive-keyring.pgp")
+	ring, err := os.ReadFile("testdata/apt/" + keyring)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := aptKeys(map[string][]byte{"debian-archive-keyring.pgp": ring})
+	keys, err := aptKeys(map[string][]byte{keyring: ring})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return release, keys
+	return data, keys
 }
 
-// What Debian publishes is accepted with what a trixie image trusts, and
-// read as apt reads it; the same file is refused where apt refuses it.
-func TestReadInRelease_Debian(t *testing.T) {
-	release, keys := debianFixture(t)
-	// An hour after its Date: it was signed a moment after that, and a
-	// signature made after now does not verify.
-	date := time.Date(2026, 12, 4, 4, 54, 29, 0, time.UTC)
-	idx, err := readInRelease(release, "trixie-security", keys, date)
-	if err != nil {
-		t.Fatal(err)
-	}
-	xz := idx.files["main/binary-amd64/Packages.xz"]
-	if idx.suite != "stable-security" || idx.codename != "trixie-security" || !idx.byHash ||
-		xz.size != 314964 || xz.sha256 != "52ffcc0c645093b3d07fc680350e4c0278a87b3f07f8d04afccd070f19beb01b" {
-		t.Fatalf("read %q %q by-hash %t, main amd64 xz %+v", idx.suite, idx.codename, idx.byHash, xz)
-	}
-	// By its Suite as well as its Codename, as sources.list may name it.
-	if _, err := readInRelease(release, "stable-security", keys, date); err != nil {
-		t.Errorf("by its Suite: %v", err)
-	}
-	flipped := bytes.Replace(release, []byte("Packages.xz"), []byte("Packages.XZ"), 1)
-	for _, tc := range []struct {
-		name, suite string
-		data        []byte
-		keys        openpgp.EntityList
-		now         time.Time
-		want        string
+// What Debian and Ubuntu publish is accepted with what their images trust,
+// and read as apt reads it; the same file is refused where apt refuses it.
+func TestReadInRelease_Real(t *testing.T) {
+	for _, fx := range []struct {
+		release, keyring string
+		// suite and codename as the file says them, and another suite's
+		// name under which it must be refused.
+		suite, codename, other string
+		// date is an hour after its Date (signed a moment after that; a
+		// signature made after now does not verify); expired past its
+		// Valid-Until, if it has one.
+		date, expired time.Time
+		// byHash and the main amd64 Packages.xz it lists.
+		byHash bool
+		xz     indexSum
 	}{
-		{"another suite's", "trixie", release, keys, date, `that of suite "stable-security"`},
-		{"past its Valid-Until", "trixie-security", release, keys, time.Date(2026, 12, 11, 3, 54, 30, 0, time.UTC), "(Valid-Until)"},
-		{"one byte of the signed text changed", "trixie-security", flipped, keys, date, "signature"},
-		{"no key of the signers", "trixie-security", release, keys[:3], date, "not signed by any of the 3 keys"},
-		{"no keys at all", "trixie-security", release, nil, date, "no apt keyring"},
+		{release: "debian-trixie-security.InRelease", keyring: "debian-archive-keyring.pgp",
+			suite: "stable-security", codename: "trixie-security", other: "trixie",
+			date: time.Date(2026, 12, 4, 4, 54, 29, 0, time.UTC), expired: time.Date(2026, 12, 11, 3, 54, 30, 0, time.UTC),
+			byHash: true, xz: indexSum{sha256: "52ffcc0c645093b3d07fc680350e4c0278a87b3f07f8d04afccd070f19beb01b", size: 314964}},
+		// Ubuntu lists no Valid-Until, and its Codename is the release's:
+		// noble-security is named by its Suite.
+		{release: "ubuntu-noble-security.InRelease", keyring: "ubuntu-archive-keyring.gpg",
+			suite: "noble-security", codename: "noble", other: "noble-updates",
+			date:   time.Date(2026, 12, 4, 22, 49, 13, 0, time.UTC),
+			byHash: true, xz: indexSum{sha256: "3ba8cac611d32f26fcc3eb14a9fe6b223b0eb56c8e235fc5c8b9c063d20efcce", size: 1263896}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := readInRelease(tc.data, tc.suite, tc.keys, tc.now)
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errs.ErrIntegrity) {
-				t.Errorf("%v, want an integrity error saying %q", err, tc.want)
+		t.Run(fx.release, func(t *testing.T) {
+			release, keys := realFixture(t, fx.release, fx.keyring)
+			for _, name := range []string{fx.suite, fx.codename} {
+				idx, err := readInRelease(release, name, keys, fx.date)
+				if err != nil {
+					t.Fatalf("as %s: %v", name, err)
+				}
+				if idx.suite != fx.suite || idx.codename != fx.codename || idx.byHash != fx.byHash || idx.files["main/binary-amd64/Packages.xz"] != fx.xz {
+					t.Fatalf("read %q %q by-hash %t, main amd64 xz %+v", idx.suite, idx.codename, idx.byHash, idx.files["main/binary-amd64/Packages.xz"])
+				}
+			}
+			flipped := bytes.Replace(release, []byte("Packages.xz"), []byte("Packages.XZ"), 1)
+			type refusal struct {
+				name, suite string
+				data        []byte
+				keys        openpgp.EntityList
+				now         time.Time
+				want        string
+			}
+			refusals := []refusal{
+				{"another suite's", fx.other, release, keys, fx.date, fmt.Sprintf("that of suite %q", fx.suite)},
+				{"one byte of the signed text changed", fx.suite, flipped, keys, fx.date, "signature"},
+				{"no key of the signers", fx.suite, release, keys[1:2], fx.date, "not signed by any of the 1 keys"},
+				{"no keys at all", fx.suite, release, nil, fx.date, "no apt keyring"},
+			}
+			if !fx.expired.IsZero() {
+				refusals = append(refusals, refusal{"past its Valid-Until", fx.suite, release, keys, fx.expired, "(Valid-Until)"})
+			}
+			for _, tc := range refusals {
+				_, err := readInRelease(tc.data, tc.suite, tc.keys, tc.now)
+				if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errs.ErrIntegrity) {
+					t.Errorf("%s: %v, want an integrity error saying %q", tc.name, err, tc.want)
+				}
 			}
 		})
 	}
@@ -83,7 +106,7 @@ func TestReadInRelease_Debian(t *testing.T) {
 // (bookworm's security key, 2031-01-19) it refuses a file the trixie key
 // still vouches for; apt accepts any good signature, and so does this.
 func TestVerifyAny_ExpiredFirstSigner(t *testing.T) {
-	release, keys := debianFixture(t)
+	release, keys := realFixture(t, "debian-trixie-security.InRelease", "debian-archive-keyring.pgp")
 	block, _ := clearsign.Decode(release)
 	after := time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC)
 	if _, err := block.VerifySignature(keys, nil); err != nil {
