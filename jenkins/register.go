@@ -113,17 +113,7 @@ const payloadChunk = 60000
 // reports "unchanged".
 func (c *Client) Register(ctx context.Context, t Template, opts Options) (_ *Outcome, err error) {
 	defer func() { err = c.scrub(err) }()
-	r0, err := t.Resolve()
-	if err != nil {
-		return nil, err
-	}
-	req := struct {
-		Template
-		Adopt         bool `json:"adopt"`
-		DryRun        bool `json:"dryRun"`
-		ScriptConsole bool `json:"scriptConsole"`
-	}{r0, opts.Adopt, opts.DryRun, opts.ScriptConsole}
-	script, err := payload(upsertScript, req)
+	script, err := upsertRequest(t, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +141,21 @@ func (c *Client) Register(ctx context.Context, t Template, opts Options) (_ *Out
 	}
 	out.Template, out.Position = &back.State, back.Position
 	return out, nil
+}
+
+// upsertRequest is the upsert script with t and opts as its payload.
+func upsertRequest(t Template, opts Options) (string, error) {
+	r0, err := t.Resolve()
+	if err != nil {
+		return "", err
+	}
+	req := struct {
+		Template
+		Adopt         bool `json:"adopt"`
+		DryRun        bool `json:"dryRun"`
+		ScriptConsole bool `json:"scriptConsole"`
+	}{r0, opts.Adopt, opts.DryRun, opts.ScriptConsole}
+	return payload(upsertScript, req)
 }
 
 // Confirm reads t's template back from Jenkins (a second, read-only

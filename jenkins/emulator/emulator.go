@@ -409,6 +409,49 @@ func (s *Server) runGroovy(script string) ([]byte, error) {
 	return out, nil
 }
 
+// RunConcurrently runs scripts at once, each on its own thread of one JVM
+// against the stubs and this server's state, as Jenkins runs concurrent
+// script console requests, and returns each one's output in order. The
+// HTTP route runs one script at a time (a JVM each); this is how a test
+// sees what two requests at the same moment do to each other.
+func (s *Server) RunConcurrently(scripts []string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	runner, err := writeFile(s.dir, "threads.groovy")
+	if err != nil {
+		return nil, err
+	}
+	args := []string{"-cp", s.classpath, runner}
+	for _, sc := range scripts {
+		f, err := os.CreateTemp(s.dir, "script-*.groovy")
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(f.Name())
+		f.WriteString(sc)
+		f.Close()
+		args = append(args, f.Name())
+	}
+	s.Scripts = append(s.Scripts, scripts...)
+	cmd := exec.Command("groovy", args...)
+	cmd.Env = s.groovyEnv()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("groovy: %v\n%s", err, stderr.String())
+	}
+	parts := strings.Split(string(out), "=== AGENTFORGE-SCRIPT ")
+	if len(parts) != len(scripts)+1 {
+		return nil, fmt.Errorf("groovy: %d outputs for %d scripts:\n%s", len(parts)-1, len(scripts), out)
+	}
+	outs := make([]string, len(scripts))
+	for i, p := range parts[1:] {
+		_, outs[i], _ = strings.Cut(p, "\n")
+	}
+	return outs, nil
+}
+
 // computer serves the node endpoints CreateNode and friends use.
 func (s *Server) computer(w http.ResponseWriter, r *http.Request, u *User, byToken bool) {
 	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, "/computer"), "/")

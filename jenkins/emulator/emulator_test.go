@@ -147,3 +147,33 @@ func newServer(t *testing.T, opts Options) *Server {
 	t.Cleanup(s.Close)
 	return s
 }
+
+// RunConcurrently runs the scripts on threads of one JVM, sharing the one
+// Jenkins instance as concurrent /scriptText requests do, and gives each
+// one's output, in order, as /scriptText would: what it printed, "Result:"
+// for a value, a stack trace for a throw.
+func TestRunConcurrently(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Groovy: not in the short tier (make test runs it)")
+	}
+	s := newServer(t, Options{})
+	outs, err := s.RunConcurrently([]string{
+		"println('first ' + System.identityHashCode(Jenkins.get()))",
+		"throw new IllegalStateException('boom')",
+		"'the same ' + System.identityHashCode(Jenkins.get())",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(outs) != 3 {
+		t.Fatalf("%d outputs: %q", len(outs), outs)
+	}
+	first, ok1 := strings.CutPrefix(strings.TrimSpace(outs[0]), "first ")
+	same, ok3 := strings.CutPrefix(strings.TrimSpace(outs[2]), "Result: the same ")
+	if !ok1 || !ok3 || first != same {
+		t.Errorf("outputs %q, %q: want one Jenkins instance, printed and returned", outs[0], outs[2])
+	}
+	if !strings.Contains(outs[1], "java.lang.IllegalStateException: boom") {
+		t.Errorf("a throw gives %q", outs[1])
+	}
+}

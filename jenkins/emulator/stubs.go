@@ -17,11 +17,11 @@ import (
 )
 
 // files holds the Groovy stubs of the Jenkins and Kubernetes-plugin classes,
-// the runner that executes a script the way /scriptText does, and the
-// configuration-as-code applier. Embedded, so that an agentforge binary
+// the runner that executes a script the way /scriptText does (and the one
+// that runs several at once), and the configuration-as-code applier. Embedded, so that an agentforge binary
 // runs the emulator (agentforge demo) without a source checkout.
 //
-//go:embed runner.groovy casc.groovy stubs stubs-kubernetes-1.27.1 stubs-casc
+//go:embed runner.groovy threads.groovy casc.groovy stubs stubs-kubernetes-1.27.1 stubs-casc
 var files embed.FS
 
 // A part is one set of stub classes compiled together: Jenkins core, the

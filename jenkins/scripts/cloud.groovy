@@ -11,6 +11,16 @@ try {
     return
 }
 
+// What a script reads of a cloud's templates and writes back happens under
+// this lock. Jenkins runs concurrent /scriptText requests on their own
+// threads, and the plugin's template list is a plain list (setTemplates
+// replaces it, addTemplate appends): two registrations at once would each
+// add to the list as they read it, and one template would be lost, or one
+// name created twice. Each script is a class of its own, so the lock is a
+// string interned in the JVM, named for agentforge alone; nothing else
+// takes it, so holding it while Jenkins saves cannot deadlock.
+final Object TEMPLATES_LOCK = 'agentforge.io/pod-templates'.intern()
+
 // The KubernetesCloud that p.cloud names; otherwise null, having said why.
 def kubernetesCloud = { ->
     def clouds = Jenkins.get().clouds

@@ -21,13 +21,16 @@ final String AGENT = 'jnlp'
 
 // @@CLOUD@@: the plugin check and the cloud (cloud.groovy)
 
-def cloud = kubernetesCloud()
-if (cloud == null) {
-    return
+// Under the one lock (cloud.groovy): never a template half-written.
+synchronized (TEMPLATES_LOCK) {
+    def cloud = kubernetesCloud()
+    if (cloud == null) {
+        return
+    }
+    def t = cloud.templates.find { it.name == p.name }
+    if (t == null) {
+        emit([status: 'absent', position: -1])
+        return
+    }
+    emit([status: 'present', position: cloud.templates.indexOf(t), after: view(t)])
 }
-def t = cloud.templates.find { it.name == p.name }
-if (t == null) {
-    emit([status: 'absent', position: -1])
-    return
-}
-emit([status: 'present', position: cloud.templates.indexOf(t), after: view(t)])

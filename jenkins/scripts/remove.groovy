@@ -12,25 +12,28 @@ final String MARK = 'agentforge.io/managed-by'
 
 // @@CLOUD@@: the plugin check and the cloud (cloud.groovy)
 
-def cloud = kubernetesCloud()
-if (cloud == null) {
-    return
+// The lookup and the removal under the one lock (cloud.groovy).
+synchronized (TEMPLATES_LOCK) {
+    def cloud = kubernetesCloud()
+    if (cloud == null) {
+        return
+    }
+    def t = cloud.templates.find { it.name == p.name }
+    if (t == null) {
+        emit([status: 'unchanged'])
+        return
+    }
+    if (!t.annotations.any { it.key == MARK } && !p.adopt) {
+        emit([status: 'error', reason: 'not-managed', id: t.id])
+        return
+    }
+    if (p.dryRun) {
+        emit([status: 'would-remove', id: t.id])
+        return
+    }
+    def list = new ArrayList(cloud.templates)
+    list.remove(t)
+    cloud.templates = list
+    Jenkins.get().save()
+    emit([status: 'removed', id: t.id])
 }
-def t = cloud.templates.find { it.name == p.name }
-if (t == null) {
-    emit([status: 'unchanged'])
-    return
-}
-if (!t.annotations.any { it.key == MARK } && !p.adopt) {
-    emit([status: 'error', reason: 'not-managed', id: t.id])
-    return
-}
-if (p.dryRun) {
-    emit([status: 'would-remove', id: t.id])
-    return
-}
-def list = new ArrayList(cloud.templates)
-list.remove(t)
-cloud.templates = list
-Jenkins.get().save()
-emit([status: 'removed', id: t.id])

@@ -30,7 +30,9 @@ class Jenkins {
         }
     }
 
-    static Jenkins get() {
+    // Synchronized: the real instance exists before any request comes,
+    // so scripts run at once (threads.groovy) must all get the one.
+    static synchronized Jenkins get() {
         if (instance == null) {
             instance = new Jenkins(new File(System.getenv('AGENTFORGE_JENKINS_STATE')))
         }
