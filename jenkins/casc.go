@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -706,12 +707,73 @@ func openDoc(doc []byte, what, outer, inner string, kind yaml.Kind) (*yamlDoc, *
 }
 
 // bytes is the document as it is now: the original bytes when nothing
-// changed.
+// changed, else the encoded document with the original's blank lines
+// where they were (see keepBlankLines).
 func (d *yamlDoc) bytes() []byte {
 	if after := encodeDoc(d.root, d.orig); after != d.before {
-		return []byte(after)
+		return []byte(keepBlankLines(string(d.orig), d.before, after))
 	}
 	return d.orig
+}
+
+// keepBlankLines puts the blank lines of orig back into after. yaml.v3
+// keeps comments and order but drops blank lines, so every write would
+// squeeze the admin's file into one block, a diff on every line of their
+// configuration repository. before is orig as the encoder writes it
+// unchanged: where it is orig without its blank lines, line for line, the
+// lines after shares with before at its start and end are orig's, blank
+// lines and all, and only the changed lines between come from after.
+// Blank lines between the last shared line and the change stay before
+// it; those after the change stay after it, as do those at a pure
+// insertion (a new template goes next to its siblings, not after the
+// gap that ends their list). Any other difference (another indentation,
+// comments moved) gives after as it is.
+func keepBlankLines(orig, before, after string) string {
+	o := strings.Split(orig, "\n")
+	b, a := strings.Split(before, "\n"), strings.Split(after, "\n")
+	// at[i] is the line of orig that before's line i is.
+	at := make([]int, 0, len(b))
+	j := 0
+	for _, line := range b {
+		for j < len(o) && strings.TrimSpace(o[j]) == "" && line != o[j] {
+			j++
+		}
+		if j == len(o) || o[j] != line {
+			return after
+		}
+		at = append(at, j)
+		j++
+	}
+	for ; j < len(o); j++ {
+		if strings.TrimSpace(o[j]) != "" {
+			return after
+		}
+	}
+	p := 0 // lines shared at the start
+	for p < len(a) && p < len(b) && a[p] == b[p] {
+		p++
+	}
+	s := 0 // lines shared at the end
+	for s < len(a)-p && s < len(b)-p && a[len(a)-1-s] == b[len(b)-1-s] {
+		s++
+	}
+	var head, tail []string
+	switch e := len(b) - s; {
+	case p == e && p == 0: // an insertion at the start
+		head, tail = nil, o
+	case p == e: // an insertion after line p-1
+		head, tail = o[:at[p-1]+1], o[at[p-1]+1:]
+	default:
+		head, tail = o[:at[p]], o[at[e-1]+1:]
+	}
+	out := strings.Join(append(append(append([]string{}, head...), a[p:len(a)-s]...), tail...), "\n")
+	// A blank line is content inside a block scalar: should one land in
+	// one, the document would say something else. It must read the same.
+	var got, want any
+	if yaml.Unmarshal([]byte(out), &got) != nil || yaml.Unmarshal([]byte(after), &want) != nil || !reflect.DeepEqual(got, want) {
+		return after
+	}
+	return out
 }
 
 // encodeDoc encodes a document with the indentation of the original text

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -773,4 +774,92 @@ func TestMergeCasc_EmptyFlowListBecomesABlock(t *testing.T) {
 	if !strings.Contains(string(out), "        templates:\n          - ") || strings.Contains(string(out), "[{") {
 		t.Errorf("not a block list:\n%s", out)
 	}
+}
+
+// An admin's configuration-as-code file keeps its blank lines: yaml.v3
+// drops them, and a file squeezed into one block on every run is a diff on
+// every line of the admin's configuration repository. Where the file is
+// not in the encoder's own style, it is written in that style, as before.
+func TestMergeCasc_KeepsBlankLines(t *testing.T) {
+	const file = `# Managed in git.
+jenkins:
+  systemMessage: "CI"
+
+  clouds:
+    - kubernetes:
+        name: "kubernetes"
+        namespace: "ci"
+
+        templates:
+          - name: "maven"
+            label: "maven"
+
+unclassified:
+  location:
+    url: "https://ci.example/"
+
+  # Pod YAML with a blank line in it.
+  note: |
+    first
+
+    third
+`
+	created, res, err := MergeCasc([]byte(file), pythonTemplate(digestA), Options{})
+	if err != nil || res.Status != "created" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	got := string(created)
+	// Every line of the file is still there, in order, blank ones too; the
+	// template comes right after its sibling, before the gap.
+	if !isSubsequence(strings.Split(file, "\n"), strings.Split(got, "\n")) {
+		t.Fatalf("the file's lines are not all kept:\n%s", got)
+	}
+	if !strings.Contains(got, "            label: \"maven\"\n          - ") || !strings.Contains(got, "\n\nunclassified:") {
+		t.Errorf("the template is not next to its sibling, before the gap:\n%s", got)
+	}
+	if lines := strings.Count(got, "\n\n"); lines != 5 {
+		t.Errorf("%d blank lines, want the file's 5:\n%s", lines, got)
+	}
+	var doc struct{ Unclassified struct{ Note string } }
+	if err := yaml.Unmarshal(created, &doc); err != nil || doc.Unclassified.Note != "first\n\nthird\n" {
+		t.Errorf("note %q, %v", doc.Unclassified.Note, err)
+	}
+	// An update changes the image's line and nothing else.
+	tmpl := pythonTemplate(digestB)
+	updated, res, err := MergeCasc(created, tmpl, Options{})
+	if err != nil || res.Status != "updated" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	before, after := strings.Split(got, "\n"), strings.Split(string(updated), "\n")
+	var changed []string
+	for i := range min(len(before), len(after)) {
+		if before[i] != after[i] {
+			changed = append(changed, after[i])
+		}
+	}
+	if len(before) != len(after) || len(changed) != 1 || !strings.Contains(changed[0], digestB) {
+		t.Errorf("the update changed %q (%d lines to %d):\n%s", changed, len(before), len(after), updated)
+	}
+	// Another style (a list not indented under its key): written in the
+	// encoder's, which reads the same.
+	other := strings.ReplaceAll(file, "    - kubernetes:", "  - kubernetes:")
+	out, _, err := MergeCasc([]byte(other), pythonTemplate(digestA), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b any
+	if yaml.Unmarshal(out, &a) != nil || yaml.Unmarshal(created, &b) != nil || !reflect.DeepEqual(a, b) {
+		t.Errorf("another style reads otherwise:\n%s", out)
+	}
+}
+
+// isSubsequence reports whether every line of sub is in lines, in order.
+func isSubsequence(sub, lines []string) bool {
+	i := 0
+	for _, l := range lines {
+		if i < len(sub) && l == sub[i] {
+			i++
+		}
+	}
+	return i == len(sub)
 }
