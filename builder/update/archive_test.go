@@ -13,9 +13,7 @@ import (
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
+	"github.com/agentforge/agentforge/builder/source/sourcetest"
 	"github.com/ulikunitz/xz"
 )
 
@@ -32,7 +30,7 @@ type fakeArchive struct {
 }
 
 func newFakeArchive(t *testing.T) *fakeArchive {
-	a := &fakeArchive{files: map[string][]byte{}, requests: map[string]int{}, key: newKey(t, "Fake Archive")}
+	a := &fakeArchive{files: map[string][]byte{}, requests: map[string]int{}, key: archiveKeys(t)[0].entity}
 	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		a.mu.Lock()
 		data, ok := a.files[r.URL.Path]
@@ -48,52 +46,31 @@ func newFakeArchive(t *testing.T) *fakeArchive {
 	return a
 }
 
-// newKey makes a signing key (Ed25519: quick to make).
-func newKey(t *testing.T, name string) *openpgp.Entity {
-	t.Helper()
-	e, err := openpgp.NewEntity(name, "", "archive@example.org", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+// archiveKeys are two signing keys, made once (RSA keys take a while):
+// the archive's, and someone else's.
+func archiveKeys(t testing.TB) [2]testKey {
+	keysOnce.Do(func() {
+		for i, name := range []string{"Fake Archive", "Someone Else"} {
+			e, _, pub := sourcetest.Key(t, name)
+			madeKeys[i] = testKey{e, string(pub)}
+		}
+	})
+	return madeKeys
 }
 
-// armoredPublic is e's public key, ASCII-armored (an .asc keyring).
-func armoredPublic(t *testing.T, e *openpgp.Entity) string {
-	t.Helper()
-	var b bytes.Buffer
-	w, err := armor.Encode(&b, openpgp.PublicKeyType, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Serialize(w); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	return b.String()
-}
+var (
+	keysOnce sync.Once
+	madeKeys [2]testKey
+)
 
-// clearsigned is text clearsigned by each of keys.
-func clearsigned(t *testing.T, text string, keys ...*openpgp.Entity) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	var priv []*packet.PrivateKey
-	for _, k := range keys {
-		priv = append(priv, k.PrivateKey)
-	}
-	w, err := clearsign.EncodeMulti(&b, priv, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write([]byte(text))
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+// testKey is a signing key and its armored public part (an .asc keyring).
+type testKey struct {
+	entity *openpgp.Entity
+	public string
 }
 
 // keyring is the archive's public key as an image's apt holds it.
-func (a *fakeArchive) keyring(t *testing.T) string { return armoredPublic(t, a.key) }
+func (a *fakeArchive) keyring(t testing.TB) string { return archiveKeys(t)[0].public }
 
 // suite publishes suite name under base: its main Packages index, in
 // compression (xz, gz, or "" for plain), also by hash, and an InRelease
@@ -131,7 +108,7 @@ func (a *fakeArchive) suite(t *testing.T, base, name, header, packages, compress
 // release serves text, signed with the archive's key, as suite name's
 // InRelease.
 func (a *fakeArchive) release(t *testing.T, base, name, text string) {
-	data := clearsigned(t, text, a.key)
+	data := sourcetest.ClearSign(t, text, a.key)
 	a.mu.Lock()
 	a.files[base+"/dists/"+name+"/InRelease"] = data
 	a.mu.Unlock()

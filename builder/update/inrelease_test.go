@@ -127,7 +127,7 @@ func TestVerifyAny_ExpiredFirstSigner(t *testing.T) {
 // mirror) could shape them: each must fail the OS check with an integrity
 // error, never read as "nothing pending". The controls are accepted.
 func TestCheck_OSIndexesAuthenticated(t *testing.T) {
-	other := newKey(t, "Someone Else")
+	other := archiveKeys(t)[1].public
 	type setup struct {
 		a        *fakeArchive
 		imageKey string // the keyring in the image ("" for none)
@@ -143,13 +143,13 @@ func TestCheck_OSIndexesAuthenticated(t *testing.T) {
 	}{
 		{name: "as published", tamper: func(*testing.T, *setup) {}},
 		{name: "the mirror's own key given with --apt-keyring", tamper: func(t *testing.T, s *setup) {
-			s.imageKey, s.extra = armoredPublic(t, other), map[string][]byte{"mirror.asc": []byte(s.a.keyring(t))}
+			s.imageKey, s.extra = other, map[string][]byte{"mirror.asc": []byte(s.a.keyring(t))}
 		}},
 		{name: "not signed", want: "not a clearsigned", tamper: func(t *testing.T, s *setup) {
 			s.a.files["/debian-security/dists/trixie-security/InRelease"] = []byte("Suite: trixie-security\nCodename: trixie-security\n")
 		}},
 		{name: "signed by another key", want: "not signed by any of the 1 keys", tamper: func(t *testing.T, s *setup) {
-			s.imageKey = armoredPublic(t, other)
+			s.imageKey = other
 		}},
 		{name: "no keyring in the image and none given", want: "no apt keyring", input: true, tamper: func(t *testing.T, s *setup) {
 			s.imageKey = ""

@@ -391,22 +391,7 @@ func (s *Server) scriptText(w http.ResponseWriter, r *http.Request, u *User, byT
 
 // runGroovy runs one script with Groovy 2.4 against the stubs.
 func (s *Server) runGroovy(script string) ([]byte, error) {
-	f, err := os.CreateTemp(s.dir, "script-*.groovy")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(f.Name())
-	f.WriteString(script)
-	f.Close()
-	cmd := exec.Command("groovy", "-cp", s.classpath, s.runner, f.Name())
-	cmd.Env = s.groovyEnv()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("groovy: %v\n%s", err, stderr.String())
-	}
-	return out, nil
+	return s.execGroovy(s.runner, script)
 }
 
 // RunConcurrently runs scripts at once, each on its own thread of one JVM
@@ -421,25 +406,10 @@ func (s *Server) RunConcurrently(scripts []string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"-cp", s.classpath, runner}
-	for _, sc := range scripts {
-		f, err := os.CreateTemp(s.dir, "script-*.groovy")
-		if err != nil {
-			return nil, err
-		}
-		defer os.Remove(f.Name())
-		f.WriteString(sc)
-		f.Close()
-		args = append(args, f.Name())
-	}
 	s.Scripts = append(s.Scripts, scripts...)
-	cmd := exec.Command("groovy", args...)
-	cmd.Env = s.groovyEnv()
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+	out, err := s.execGroovy(runner, scripts...)
 	if err != nil {
-		return nil, fmt.Errorf("groovy: %v\n%s", err, stderr.String())
+		return nil, err
 	}
 	parts := strings.Split(string(out), "=== AGENTFORGE-SCRIPT ")
 	if len(parts) != len(scripts)+1 {
@@ -450,6 +420,36 @@ func (s *Server) RunConcurrently(scripts []string) ([]string, error) {
 		_, outs[i], _ = strings.Cut(p, "\n")
 	}
 	return outs, nil
+}
+
+// execGroovy runs the Groovy file runner on the stubs' class path with
+// the scripts, each written to a file, as its arguments.
+func (s *Server) execGroovy(runner string, scripts ...string) ([]byte, error) {
+	args := []string{"-cp", s.classpath, runner}
+	for _, sc := range scripts {
+		f, err := os.CreateTemp(s.dir, "script-*.groovy")
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(f.Name())
+		_, err = f.WriteString(sc)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, f.Name())
+	}
+	cmd := exec.Command("groovy", args...)
+	cmd.Env = s.groovyEnv()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("groovy: %v\n%s", err, stderr.String())
+	}
+	return out, nil
 }
 
 // computer serves the node endpoints CreateNode and friends use.

@@ -1,6 +1,6 @@
 // Package sourcetest makes the OpenPGP keys and signatures that tests of
 // signed downloads need (a release manager's key, a detached signature of
-// a tarball). Only tests import it.
+// a tarball, an archive's clearsigned InRelease). Only tests import it.
 package sourcetest
 
 import (
@@ -11,6 +11,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 // Key makes a new signing key for name and returns it, its fingerprint as
@@ -41,6 +43,28 @@ func Sign(t testing.TB, e *openpgp.Entity, data []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := openpgp.ArmoredDetachSign(&buf, e, bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// ClearSign is text clearsigned by each of keys, as an apt archive signs
+// its InRelease.
+func ClearSign(t testing.TB, text string, keys ...*openpgp.Entity) []byte {
+	t.Helper()
+	var priv []*packet.PrivateKey
+	for _, k := range keys {
+		priv = append(priv, k.PrivateKey)
+	}
+	var buf bytes.Buffer
+	w, err := clearsign.EncodeMulti(&buf, priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte(text)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
