@@ -1,6 +1,7 @@
 package update
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
@@ -200,9 +201,8 @@ func sortUpdates(updates []PackageUpdate) {
 // packages reads the Packages index at path under the suite's dists
 // folder (Packages.xz, else .gz, else plain, as apt tries them, of those
 // its InRelease idx lists: by hash where the suite offers it), checks it
-// against the SHA256 and size idx lists, and calls fn for each stanza's
-// package. fn may have been called when the check then fails: the caller
-// drops what it gathered.
+// against the SHA256 and size idx lists, and then calls fn for each
+// stanza's package.
 func (a *archive) packages(ctx context.Context, dists, path string, idx *releaseIndex, fn func(indexEntry)) error {
 	var lastErr error
 	listed := false
@@ -249,54 +249,54 @@ func (a *archive) openIndex(ctx context.Context, u string, sum indexSum, byHash 
 	return a.open(ctx, u)
 }
 
-// readIndex parses the index rc (compressed as its name's ext says) for
-// fn and checks that its bytes are those sum lists. A mismatch is the
-// error, whatever the parse found.
+// readIndex reads the index rc (compressed as its name's ext says),
+// checks that its bytes are those sum lists, and only then parses it for
+// fn, as apt does: what is parsed is what the InRelease vouches for, and
+// an index that is not (an attacker's, shaped to make the parser
+// allocate) is never parsed. The index is held in memory: its size is
+// the one the signed InRelease lists, within maxIndex.
 func readIndex(rc io.Reader, ext string, sum indexSum, fn func(indexEntry)) error {
-	h := sha256.New()
-	raw := &io.LimitedReader{R: io.TeeReader(rc, h), N: sum.size + 1}
-	parseErr := func() error {
-		var r io.Reader = raw
-		switch ext {
-		case ".xz":
-			xr, err := xz.NewReader(raw)
-			if err != nil {
-				return err
-			}
-			r = xr
-		case ".gz":
-			gz, err := gzip.NewReader(raw)
-			if err != nil {
-				return err
-			}
-			defer gz.Close()
-			r = gz
-		}
-		lim := &io.LimitedReader{R: r, N: maxIndex + 1}
-		if err := parsePackages(lim, fn); err != nil {
-			return err
-		}
-		if lim.N == 0 {
-			return fmt.Errorf("more than %d bytes uncompressed", maxIndex)
-		}
-		return nil
-	}()
-	// What the decompressor left unread (a trailer, or more than the
-	// listed size) is part of the file the InRelease vouches for.
-	if _, err := io.Copy(io.Discard, raw); err != nil {
+	if sum.size > maxIndex {
+		return fmt.Errorf("listed at %d bytes, more than %d", sum.size, maxIndex)
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, sum.size+1))
+	if err != nil {
 		return err
 	}
-	if got := sum.size + 1 - raw.N; got != sum.size {
+	if got := int64(len(data)); got != sum.size {
 		actual := strconv.FormatInt(got, 10)
 		if got > sum.size {
 			actual = "more than " + strconv.FormatInt(sum.size, 10)
 		}
 		return &errs.IntegrityError{What: "index (as its InRelease lists it)", Check: "size", Expected: strconv.FormatInt(sum.size, 10), Actual: actual}
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sum.sha256 {
-		return &errs.IntegrityError{What: "index (as its InRelease lists it)", Check: "sha256", Expected: sum.sha256, Actual: got}
+	if got := sha256.Sum256(data); hex.EncodeToString(got[:]) != sum.sha256 {
+		return &errs.IntegrityError{What: "index (as its InRelease lists it)", Check: "sha256", Expected: sum.sha256, Actual: hex.EncodeToString(got[:])}
 	}
-	return parseErr
+	var r io.Reader = bytes.NewReader(data)
+	switch ext {
+	case ".xz":
+		xr, err := xz.NewReader(r)
+		if err != nil {
+			return err
+		}
+		r = xr
+	case ".gz":
+		gz, err := gzip.NewReader(r)
+		if err != nil {
+			return err
+		}
+		defer gz.Close()
+		r = gz
+	}
+	lim := &io.LimitedReader{R: r, N: maxIndex + 1}
+	if err := parsePackages(lim, fn); err != nil {
+		return err
+	}
+	if lim.N == 0 {
+		return fmt.Errorf("more than %d bytes uncompressed", maxIndex)
+	}
+	return nil
 }
 
 // parsePackages reads an index's paragraphs (package deb822), calling fn

@@ -5,15 +5,19 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/agentforge/agentforge/builder/source/sourcetest"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/ulikunitz/xz"
 )
 
@@ -149,5 +153,39 @@ func TestArchive_PackagesTooLarge(t *testing.T) {
 		case tc.err == "" && (err != nil || strings.Join(got, ",") != strings.Join(tc.want, ",")):
 			t.Errorf("bound %d: %q, %v; want %q", tc.bound, got, err, tc.want)
 		}
+	}
+}
+
+// An index is parsed only once its bytes are those its InRelease lists.
+// Before, it was parsed while it was read and checked at the end, so an
+// attacker's index, a few kB compressed, of one field with millions of
+// continuation lines (which the deb822 reader now keeps for kept fields)
+// made the check allocate without bound before the mismatch was seen.
+func TestReadIndex_NotParsedBeforeItIsChecked(t *testing.T) {
+	var plain bytes.Buffer
+	plain.WriteString("Package: a\n")
+	plain.WriteString(strings.Repeat(" x\n", 4<<20))
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write(plain.Bytes())
+	w.Close()
+	// What the InRelease lists: another file of the same size.
+	other := bytes.Repeat([]byte{0}, gz.Len())
+	s := sha256.Sum256(other)
+	sum := indexSum{sha256: hex.EncodeToString(s[:]), size: int64(gz.Len())}
+	called := 0
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	err := readIndex(bytes.NewReader(gz.Bytes()), ".gz", sum, func(indexEntry) { called++ })
+	runtime.ReadMemStats(&after)
+	if err == nil || !errors.Is(err, errs.ErrIntegrity) {
+		t.Fatalf("%v, want an integrity error", err)
+	}
+	if called != 0 {
+		t.Errorf("fn called %d times for an index that is not the one listed", called)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 32<<20 {
+		t.Errorf("allocated %d MB reading a %d kB index that is not the one listed", n>>20, gz.Len()>>10)
 	}
 }
