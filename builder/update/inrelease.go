@@ -75,7 +75,9 @@ func aptKeys(keyrings map[string][]byte) (openpgp.EntityList, error) {
 // when no signature in it verifies with one of keys (any one is enough,
 // as for apt: Debian signs with two keys), when its Suite and Codename
 // both differ from suite (a signed file of another suite, replayed to hide
-// this one's updates), or when its Valid-Until has passed.
+// this one's updates) or its Codename is suite but its Suite a pocket of
+// it (Ubuntu's noble-proposed is "Codename: noble"), or when its
+// Valid-Until has passed.
 func readInRelease(data []byte, suite string, keys openpgp.EntityList, now time.Time) (*releaseIndex, error) {
 	block, rest := clearsign.Decode(data)
 	if block == nil {
@@ -94,7 +96,11 @@ func readInRelease(data []byte, suite string, keys openpgp.EntityList, now time.
 	}
 	idx := &releaseIndex{suite: p.Fields["suite"], codename: p.Fields["codename"],
 		byHash: strings.EqualFold(p.Fields["acquire-by-hash"], "yes"), files: map[string]indexSum{}}
-	if idx.suite != suite && idx.codename != suite {
+	// Ubuntu gives every pocket of a release the release's Codename
+	// (noble-security, -updates, -proposed: "Codename: noble"), so a
+	// Codename naming the suite asked for is not enough when the Suite
+	// names one of its pockets: that is another suite's file.
+	if idx.suite != suite && (idx.codename != suite || strings.HasPrefix(idx.suite, suite+"-")) {
 		return nil, errs.Integrityf("InRelease of %s is that of suite %q (codename %q): a signed file of another suite", suite, idx.suite, idx.codename)
 	}
 	if v, ok := p.Fields["valid-until"]; ok {

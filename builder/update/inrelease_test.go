@@ -65,7 +65,12 @@ func TestReadInRelease_Real(t *testing.T) {
 	} {
 		t.Run(fx.release, func(t *testing.T) {
 			release, keys := realFixture(t, fx.release, fx.keyring)
-			for _, name := range []string{fx.suite, fx.codename} {
+			names := []string{fx.suite, fx.codename}
+			if fx.release == "ubuntu-noble-security.InRelease" {
+				// Its Codename is the release's, not this pocket's.
+				names = names[:1]
+			}
+			for _, name := range names {
 				idx, err := readInRelease(release, name, keys, fx.date)
 				if err != nil {
 					t.Fatalf("as %s: %v", name, err)
@@ -225,5 +230,33 @@ func TestCheck_OSIndexesAuthenticated(t *testing.T) {
 				t.Fatalf("findings %+v, error %v; want none and an error (%v) saying %q", rep.Findings, err, kind, tc.want)
 			}
 		})
+	}
+}
+
+// Ubuntu names every pocket of a release with the release's Codename
+// (noble-security, noble-updates, noble-proposed, noble-backports: all
+// "Codename: noble"), so Codename alone does not identify the base
+// suite: a pocket's InRelease, replayed as the base suite's, must be
+// refused (its Suite names the pocket).
+func TestReadInRelease_UbuntuPocketIsNotItsRelease(t *testing.T) {
+	release, keys := realFixture(t, "ubuntu-noble-security.InRelease", "ubuntu-archive-keyring.gpg")
+	now := time.Date(2026, 12, 4, 22, 49, 13, 0, time.UTC).Add(time.Hour)
+	if _, err := readInRelease(release, "noble-security", keys, now); err != nil {
+		t.Fatalf("as its own suite: %v", err)
+	}
+	_, err := readInRelease(release, "noble", keys, now)
+	if err == nil || !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), `that of suite "noble-security"`) {
+		t.Fatalf("noble-security's InRelease read as noble's: %v", err)
+	}
+	// The same shape, signed here: a proposed pocket as the release.
+	k := newKey(t, "Archive")
+	proposed := clearsigned(t, "Suite: noble-proposed\nCodename: noble\nSHA256:\n", k)
+	if _, err := readInRelease(proposed, "noble", openpgp.EntityList{k}, time.Now()); err == nil {
+		t.Fatal("noble-proposed's InRelease read as noble's")
+	}
+	// Debian's are unaffected: Suite is the alias, Codename the name.
+	deb := clearsigned(t, "Suite: stable\nCodename: trixie\nSHA256:\n", k)
+	if _, err := readInRelease(deb, "trixie", openpgp.EntityList{k}, time.Now()); err != nil {
+		t.Fatalf("Debian trixie: %v", err)
 	}
 }
