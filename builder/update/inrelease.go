@@ -2,6 +2,7 @@ package update
 
 import (
 	"bytes"
+	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -144,7 +145,12 @@ func verifyAny(block *clearsign.Block, keys openpgp.EntityList, now time.Time) e
 	}
 	var firstErr error
 	for _, k := range keys {
-		_, err := openpgp.CheckDetachedSignature(openpgp.EntityList{k}, bytes.NewReader(block.Bytes), bytes.NewReader(sig), configAt(now))
+		s, _, err := openpgp.VerifyDetachedSignature(openpgp.EntityList{k}, bytes.NewReader(block.Bytes), bytes.NewReader(sig), configAt(now))
+		if err == nil && weakDigest[s.Hash] {
+			// apt (gpgv's --weak-digest, sqv's policy) refuses these; the
+			// v1 OpenPGP API does not check Config's RejectMessageHashAlgorithms.
+			err = fmt.Errorf("signed with the weak digest %v", s.Hash)
+		}
 		if err == nil {
 			return nil
 		}
@@ -157,6 +163,9 @@ func verifyAny(block *clearsign.Block, keys openpgp.EntityList, now time.Time) e
 	}
 	return fmt.Errorf("not signed by any of the %d keys apt trusts", len(keys))
 }
+
+// weakDigest are the digests a signature of an InRelease must not use.
+var weakDigest = map[crypto.Hash]bool{crypto.MD5: true, crypto.SHA1: true, crypto.RIPEMD160: true}
 
 // configAt is the OpenPGP configuration that checks keys' and
 // signatures' expiry at now.

@@ -3,6 +3,7 @@ package update
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"os"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
@@ -258,5 +261,46 @@ func TestReadInRelease_UbuntuPocketIsNotItsRelease(t *testing.T) {
 	deb := clearsigned(t, "Suite: stable\nCodename: trixie\nSHA256:\n", k)
 	if _, err := readInRelease(deb, "trixie", openpgp.EntityList{k}, time.Now()); err != nil {
 		t.Fatalf("Debian trixie: %v", err)
+	}
+}
+
+// apt refuses an InRelease whose only good signature uses a weak digest
+// (SHA-1, MD5, RIPEMD-160); the v1 OpenPGP API used here ignores
+// Config.RejectMessageHashAlgorithms, so the check must be made here. The
+// library will not clearsign with those: the signature is made by hand.
+func TestReadInRelease_WeakDigestRefused(t *testing.T) {
+	k := newKey(t, "Archive")
+	text := "Suite: trixie\nCodename: trixie\nSHA256:"
+	signed := func(h crypto.Hash) []byte {
+		sig := &packet.Signature{Version: 4, SigType: packet.SigTypeBinary, PubKeyAlgo: k.PrivateKey.PubKeyAlgo,
+			Hash: h, CreationTime: time.Now().Add(-time.Minute), IssuerKeyId: &k.PrivateKey.KeyId}
+		hh, err := sig.PrepareSign(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hh.Write([]byte(strings.ReplaceAll(text, "\n", "\r\n")))
+		no := false
+		if err := sig.Sign(hh, k.PrivateKey, &packet.Config{NonDeterministicSignaturesViaNotation: &no}); err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		b.WriteString("-----BEGIN PGP SIGNED MESSAGE-----\nHash: " + map[crypto.Hash]string{crypto.SHA1: "SHA1", crypto.SHA256: "SHA256"}[h] + "\n\n" + text + "\n")
+		w, err := armor.Encode(&b, "PGP SIGNATURE", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sig.Serialize(w); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		b.WriteString("\n")
+		return b.Bytes()
+	}
+	if _, err := readInRelease(signed(crypto.SHA256), "trixie", openpgp.EntityList{k}, time.Now()); err != nil {
+		t.Fatalf("the control, signed with SHA-256: %v", err)
+	}
+	_, err := readInRelease(signed(crypto.SHA1), "trixie", openpgp.EntityList{k}, time.Now())
+	if err == nil || !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "weak digest") {
+		t.Errorf("signed with SHA-1: %v, want an integrity error", err)
 	}
 }
