@@ -70,6 +70,23 @@ func aptKeys(keyrings map[string][]byte) (openpgp.EntityList, error) {
 	return keys, nil
 }
 
+// imageAptKeys are the keys apt in an image of os trusts to sign its
+// distribution's archive, from the image's keyrings (by path from the
+// root, as sbom.Inventory holds them). A keyring that cannot be read (a
+// GnuPG keybox named .gpg, a cut .asc) is skipped, as apt warns and
+// ignores it; skipped says which and why.
+func imageAptKeys(keyrings map[string][]byte, os string) (keys openpgp.EntityList, skipped []string) {
+	for _, name := range slices.Sorted(maps.Keys(keyrings)) {
+		el, err := aptKeys(map[string][]byte{name: keyrings[name]})
+		if err != nil {
+			skipped = append(skipped, err.Error())
+			continue
+		}
+		keys = append(keys, el...)
+	}
+	return keys, skipped
+}
+
 // readInRelease authenticates data, the InRelease file of suite, with
 // keys at the time now, and returns what it lists. It is an error when
 // the file is not one clearsigned message (apt refuses text outside it),

@@ -304,3 +304,27 @@ func TestReadInRelease_WeakDigestRefused(t *testing.T) {
 		t.Errorf("signed with SHA-1: %v, want an integrity error", err)
 	}
 }
+
+// A keyring in trusted.gpg.d that cannot be read (a GnuPG keybox saved
+// as .gpg, a common mistake; an empty or cut .asc) makes apt warn and
+// ignore that file; it must not make the whole check fail while the
+// archive's own keyring is there.
+func TestCheck_UnreadableImageKeyringIsSkipped(t *testing.T) {
+	a := newFakeArchive(t)
+	a.suite(t, "/debian", "trixie", "", stanza("openssl", "3.5.1-1", "amd64"), "xz")
+	a.suite(t, "/debian", "trixie-updates", "", "", "gz")
+	a.suite(t, "/debian-security", "trixie-security", "", stanza("openssl", "3.5.1-1+deb13u1", "amd64"), "")
+	files := map[string]string{
+		"etc/os-release":      "ID=debian\nVERSION_CODENAME=trixie\n",
+		"var/lib/dpkg/status": stanza("openssl", "3.5.1-1", "amd64"),
+		"usr/share/keyrings/debian-archive-keyring.pgp": a.keyring(t),
+		"etc/apt/trusted.gpg.d/vendor.gpg":              "\x00\x00\x00\x20\x01\x01\x00\x00KBXf" + strings.Repeat("\x00", 20),
+		"etc/apt/trusted.gpg.d/cut.asc":                 "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmDMEZ\n",
+	}
+	def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{"os.index": "none"}}
+	rep := Check(context.Background(), def, Options{Kinds: []string{KindOS}, Image: imageWith(t, files),
+		Mirrors: []remote.Mirror{{From: "http://deb.debian.org/", To: a.srv.URL + "/"}}})
+	if len(rep.Problems) != 0 || rep.Outdated != 1 {
+		t.Fatalf("%+v", rep)
+	}
+}

@@ -438,9 +438,11 @@ func checkOS(ctx context.Context, def *images.Definition, opts Options) (*Findin
 	if err != nil {
 		return nil, err
 	}
-	keys, err := aptKeys(inv.AptKeyrings)
-	if err != nil {
-		return nil, fmt.Errorf("os packages: the image's %w", err)
+	keys, skipped := imageAptKeys(inv.AptKeyrings, inv.OS)
+	for _, s := range skipped {
+		if opts.Log != nil {
+			opts.Log.Warnf("os packages: the image's %s: ignored, as apt ignores it", s)
+		}
 	}
 	extra, err := aptKeys(opts.AptKeyrings)
 	if err != nil {
@@ -448,7 +450,11 @@ func checkOS(ctx context.Context, def *images.Definition, opts Options) (*Findin
 	}
 	keys = append(keys, extra...)
 	if len(keys) == 0 {
-		return nil, errs.Inputf("os packages: the image holds no apt keyring (/etc/apt/trusted.gpg.d, /usr/share/keyrings/%s-archive-keyring) to authenticate its archive's indexes with; give the archive's keys (--apt-keyring)", inv.OS)
+		msg := ""
+		if len(skipped) > 0 {
+			msg = " (unreadable: " + strings.Join(skipped, "; ") + ")"
+		}
+		return nil, errs.Inputf("os packages: the image holds no apt keyring (/etc/apt/trusted.gpg.d, /usr/share/keyrings/%s-archive-keyring) to authenticate its archive's indexes with%s; give the archive's keys (--apt-keyring)", inv.OS, msg)
 	}
 	a := &archive{client: opts.client(), mirrors: opts.Mirrors, keys: keys, now: opts.Now}
 	updates, phased, state, err := a.pending(ctx, inv, suites, arch)
