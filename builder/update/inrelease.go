@@ -72,18 +72,42 @@ func aptKeys(keyrings map[string][]byte) (openpgp.EntityList, error) {
 
 // imageAptKeys are the keys apt in an image of os trusts to sign its
 // distribution's archive, from the image's keyrings (by path from the
-// root, as sbom.Inventory holds them). A keyring that cannot be read (a
-// GnuPG keybox named .gpg, a cut .asc) is skipped, as apt warns and
-// ignores it; skipped says which and why.
+// root, as sbom.Inventory holds them). Where the distribution's archive
+// keyring is (/usr/share/keyrings/debian-archive-keyring.pgp or .gpg,
+// ubuntu-archive-keyring.gpg), only it: that is the keyring Debian's and
+// Ubuntu's default sources name with Signed-By, so apt trusts no other
+// key for the archive, and a vendor's key in trusted.gpg.d must not sign
+// deb.debian.org's InRelease here either. Else, as apt does for a source
+// without Signed-By, /etc/apt/trusted.gpg and trusted.gpg.d's keyrings.
+// A keyring that cannot be read (a GnuPG keybox named .gpg, a cut .asc)
+// is skipped, as apt warns and ignores it; skipped says which and why.
 func imageAptKeys(keyrings map[string][]byte, os string) (keys openpgp.EntityList, skipped []string) {
-	for _, name := range slices.Sorted(maps.Keys(keyrings)) {
-		el, err := aptKeys(map[string][]byte{name: keyrings[name]})
-		if err != nil {
-			skipped = append(skipped, err.Error())
-			continue
+	archive := map[string][]byte{}
+	for _, p := range []string{"/usr/share/keyrings/" + os + "-archive-keyring.pgp", "/usr/share/keyrings/" + os + "-archive-keyring.gpg"} {
+		if data, ok := keyrings[p]; ok {
+			archive[p] = data
 		}
-		keys = append(keys, el...)
 	}
+	read := func(rings map[string][]byte, keep func(string) bool) {
+		for _, name := range slices.Sorted(maps.Keys(rings)) {
+			if !keep(name) {
+				continue
+			}
+			el, err := aptKeys(map[string][]byte{name: rings[name]})
+			if err != nil {
+				skipped = append(skipped, err.Error())
+				continue
+			}
+			keys = append(keys, el...)
+		}
+	}
+	read(archive, func(string) bool { return true })
+	if len(keys) > 0 {
+		return keys, skipped
+	}
+	read(keyrings, func(p string) bool {
+		return p == "/etc/apt/trusted.gpg" || strings.HasPrefix(p, "/etc/apt/trusted.gpg.d/")
+	})
 	return keys, skipped
 }
 

@@ -328,3 +328,30 @@ func TestCheck_UnreadableImageKeyringIsSkipped(t *testing.T) {
 		t.Fatalf("%+v", rep)
 	}
 }
+
+// Debian's and Ubuntu's default sources (trixie, noble) name the
+// archive keyring with Signed-By, so apt trusts only that keyring for
+// the archive: a vendor's key dropped into trusted.gpg.d cannot sign
+// deb.debian.org's InRelease. Here neither may it.
+func TestCheck_ThirdPartyKeyCannotSignTheDistributionArchive(t *testing.T) {
+	vendor := newKey(t, "Some Vendor")
+	a := newFakeArchive(t)
+	archiveKey := a.keyring(t)
+	a.key = vendor // the archive's InRelease files, as the vendor signs them
+	a.suite(t, "/debian", "trixie", "", stanza("openssl", "3.5.1-1", "amd64"), "xz")
+	a.suite(t, "/debian", "trixie-updates", "", "", "gz")
+	a.suite(t, "/debian-security", "trixie-security", "", stanza("openssl", "3.5.1-1", "amd64"), "")
+	files := map[string]string{
+		"etc/os-release":      "ID=debian\nVERSION_CODENAME=trixie\n",
+		"var/lib/dpkg/status": stanza("openssl", "3.5.1-1", "amd64"),
+		"usr/share/keyrings/debian-archive-keyring.pgp": archiveKey,
+		"etc/apt/trusted.gpg.d/vendor.asc":              armoredPublic(t, vendor),
+	}
+	def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{"os.index": "none"}}
+	rep := Check(context.Background(), def, Options{Kinds: []string{KindOS}, Image: imageWith(t, files),
+		Mirrors: []remote.Mirror{{From: "http://deb.debian.org/", To: a.srv.URL + "/"}}})
+	err := rep.Err()
+	if err == nil || !errors.Is(err, errs.ErrIntegrity) || len(rep.Findings) != 0 {
+		t.Fatalf("findings %+v, error %v; want an integrity error", rep.Findings, err)
+	}
+}

@@ -108,7 +108,9 @@ packages with pending updates, security first (--image's dpkg database
 against the distribution's apt indexes: its suite, -updates and -security;
 updates apt holds back by phasing are listed, not pending). The indexes are
 authenticated as apt does: each suite's InRelease signed by a key apt in
---image trusts (or one --apt-keyring gives), naming that suite, within its
+--image trusts for its distribution's archive (its archive keyring, which
+the default sources name with Signed-By; without one, trusted.gpg.d) or
+one --apt-keyring gives, naming that suite, within its
 Valid-Until, and every index read matching the SHA256 it lists; one that
 is not is a problem with exit 3, never "nothing pending". The release
 kind says whether --image was built from this definition (its labels and
