@@ -6,7 +6,9 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -353,5 +355,45 @@ func TestCheck_ThirdPartyKeyCannotSignTheDistributionArchive(t *testing.T) {
 	err := rep.Err()
 	if err == nil || !errors.Is(err, errs.ErrIntegrity) || len(rep.Findings) != 0 {
 		t.Fatalf("findings %+v, error %v; want an integrity error", rep.Findings, err)
+	}
+}
+
+// The clearsigned framing an attacker controls (line ends, dash-escapes,
+// trailing blanks, the unsigned Hash header, text around the message)
+// either leaves the signed text as signed or is refused: what is parsed
+// is always what was signed.
+func TestReadInRelease_ClearsignFraming(t *testing.T) {
+	release, keys := realFixture(t, "debian-trixie-security.InRelease", "debian-archive-keyring.pgp")
+	now := time.Date(2026, 12, 4, 4, 54, 29, 0, time.UTC)
+	want, err := readInRelease(release, "trixie-security", keys, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := clearsigned(t, "Suite: trixie-security\nCodename: trixie-security\nSHA256:\n", newKey(t, "Other"))
+	headers := bytes.Index(release, []byte("\n\n"))
+	for _, tc := range []struct {
+		name    string
+		data    []byte
+		refused bool
+	}{
+		{name: "CRLF line ends", data: bytes.ReplaceAll(release, []byte("\n"), []byte("\r\n"))},
+		{name: "blank lines before", data: append([]byte("\n\n"), release...)},
+		{name: "a dash-escaped line", data: bytes.Replace(release, []byte("\nSuite:"), []byte("\n- Suite:"), 1)},
+		{name: "trailing blanks on a line", data: bytes.Replace(release, []byte("\nSHA256:\n"), []byte("\nSHA256: \t\n"), 1)},
+		{name: "a Hash header naming another digest", data: slices.Concat(release[:headers], []byte("\nHash: MD5"), release[headers:])},
+		{name: "text before", data: slices.Concat([]byte("Suite: trixie-security\n"), release), refused: true},
+		{name: "another signed message after", data: slices.Concat(release, other), refused: true},
+		{name: "another signed message before", data: slices.Concat(other, release), refused: true},
+		{name: "text after", data: slices.Concat(release, []byte("x")), refused: true},
+	} {
+		got, err := readInRelease(tc.data, "trixie-security", keys, now)
+		switch {
+		case tc.refused && (err == nil || !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "outside its signed message")):
+			t.Errorf("%s: %v, want it refused", tc.name, err)
+		case !tc.refused && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case !tc.refused && (got.suite != want.suite || !maps.Equal(got.files, want.files)):
+			t.Errorf("%s: read otherwise than signed", tc.name)
+		}
 	}
 }
