@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -49,5 +50,26 @@ func TestReadInventory_AptKeyrings(t *testing.T) {
 				t.Errorf("content %q", inv.AptKeyrings["/usr/share/keyrings/debian-archive-keyring.pgp"])
 			}
 		})
+	}
+}
+
+// A keyring is read for the update check only: one too large to be a
+// keyring apt would load (a mistake, a hostile base) is left out rather
+// than failing the SBOM and the inventory, which did not read keyrings
+// before.
+func TestReadInventory_OversizedKeyringIsLeftOut(t *testing.T) {
+	big := strings.Repeat("x", maxKeyringSize+1)
+	ref := writeLayout(t, t.TempDir(), testImage{Layers: [][]entry{{
+		fileEntry("etc/os-release", debianOS),
+		fileEntry(statusPath, status(stanza("bash", "5.2.15-2+b2", "amd64"))),
+		fileEntry("etc/apt/trusted.gpg.d/huge.gpg", big),
+		fileEntry("usr/share/keyrings/debian-archive-keyring.pgp", "pgp"),
+	}}})
+	inv, err := ReadInventory(context.Background(), ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(maps.Keys(inv.AptKeyrings)); !slices.Equal(got, []string{"/usr/share/keyrings/debian-archive-keyring.pgp"}) {
+		t.Fatalf("keyrings %q", got)
 	}
 }

@@ -29,6 +29,10 @@ const (
 	DefaultMaxTotalSize = 256 << 20
 	// maxEntries caps how many files and dist-info folders are tracked.
 	maxEntries = 100000
+	// maxKeyringSize caps an apt keyring read for the update check
+	// (Debian's archive keyring is 55 kB): a larger one is left out, not
+	// an error, so that it cannot fail an SBOM, which has no use for it.
+	maxKeyringSize = 4 << 20
 )
 
 // ErrTooLarge is wrapped by the error returned when a file in the image
@@ -214,6 +218,9 @@ func (v *view) applyLayer(ctx context.Context, r io.Reader, layer int, what stri
 			} else {
 				c.typ = tar.TypeSymlink // a link we will not follow: it hides what was there
 			}
+		}
+		if (c.typ == tar.TypeReg || c.typ == tar.TypeRegA) && aptKeyring(p) && hdr.Size > maxKeyringSize {
+			c.typ = tar.TypeSymlink // not read: it hides what was there
 		}
 		if (c.typ == tar.TypeReg || c.typ == tar.TypeRegA) && linkable(p) {
 			if hdr.Size > v.maxFile {
