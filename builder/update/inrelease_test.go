@@ -18,6 +18,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/clearsign"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/agentforge/agentforge/builder/oci/remote"
+	"github.com/agentforge/agentforge/builder/source/sourcetest"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
 )
@@ -254,13 +255,13 @@ func TestReadInRelease_UbuntuPocketIsNotItsRelease(t *testing.T) {
 		t.Fatalf("noble-security's InRelease read as noble's: %v", err)
 	}
 	// The same shape, signed here: a proposed pocket as the release.
-	k := newKey(t, "Archive")
-	proposed := clearsigned(t, "Suite: noble-proposed\nCodename: noble\nSHA256:\n", k)
+	k := archiveKeys(t)[0].entity
+	proposed := sourcetest.ClearSign(t, "Suite: noble-proposed\nCodename: noble\nSHA256:\n", k)
 	if _, err := readInRelease(proposed, "noble", openpgp.EntityList{k}, time.Now()); err == nil {
 		t.Fatal("noble-proposed's InRelease read as noble's")
 	}
 	// Debian's are unaffected: Suite is the alias, Codename the name.
-	deb := clearsigned(t, "Suite: stable\nCodename: trixie\nSHA256:\n", k)
+	deb := sourcetest.ClearSign(t, "Suite: stable\nCodename: trixie\nSHA256:\n", k)
 	if _, err := readInRelease(deb, "trixie", openpgp.EntityList{k}, time.Now()); err != nil {
 		t.Fatalf("Debian trixie: %v", err)
 	}
@@ -271,7 +272,7 @@ func TestReadInRelease_UbuntuPocketIsNotItsRelease(t *testing.T) {
 // Config.RejectMessageHashAlgorithms, so the check must be made here. The
 // library will not clearsign with those: the signature is made by hand.
 func TestReadInRelease_WeakDigestRefused(t *testing.T) {
-	k := newKey(t, "Archive")
+	k := archiveKeys(t)[0].entity
 	text := "Suite: trixie\nCodename: trixie\nSHA256:"
 	signed := func(h crypto.Hash) []byte {
 		sig := &packet.Signature{Version: 4, SigType: packet.SigTypeBinary, PubKeyAlgo: k.PrivateKey.PubKeyAlgo,
@@ -336,7 +337,7 @@ func TestCheck_UnreadableImageKeyringIsSkipped(t *testing.T) {
 // the archive: a vendor's key dropped into trusted.gpg.d cannot sign
 // deb.debian.org's InRelease. Here neither may it.
 func TestCheck_ThirdPartyKeyCannotSignTheDistributionArchive(t *testing.T) {
-	vendor := newKey(t, "Some Vendor")
+	vendor := archiveKeys(t)[1].entity
 	a := newFakeArchive(t)
 	archiveKey := a.keyring(t)
 	a.key = vendor // the archive's InRelease files, as the vendor signs them
@@ -347,7 +348,7 @@ func TestCheck_ThirdPartyKeyCannotSignTheDistributionArchive(t *testing.T) {
 		"etc/os-release":      "ID=debian\nVERSION_CODENAME=trixie\n",
 		"var/lib/dpkg/status": stanza("openssl", "3.5.1-1", "amd64"),
 		"usr/share/keyrings/debian-archive-keyring.pgp": archiveKey,
-		"etc/apt/trusted.gpg.d/vendor.asc":              armoredPublic(t, vendor),
+		"etc/apt/trusted.gpg.d/vendor.asc":              archiveKeys(t)[1].public,
 	}
 	def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{"os.index": "none"}}
 	rep := Check(context.Background(), def, Options{Kinds: []string{KindOS}, Image: imageWith(t, files),
@@ -369,7 +370,7 @@ func TestReadInRelease_ClearsignFraming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := clearsigned(t, "Suite: trixie-security\nCodename: trixie-security\nSHA256:\n", newKey(t, "Other"))
+	other := sourcetest.ClearSign(t, "Suite: trixie-security\nCodename: trixie-security\nSHA256:\n", archiveKeys(t)[1].entity)
 	headers := bytes.Index(release, []byte("\n\n"))
 	for _, tc := range []struct {
 		name    string
