@@ -119,6 +119,9 @@ type archive struct {
 	// now is the time a Valid-Until and the keys are checked at
 	// (default: the clock).
 	now func() time.Time
+	// maxAge bounds the age of a security or updates suite's InRelease
+	// (see releaseIndex.fresh); 0 for none.
+	maxAge time.Duration
 }
 
 // pending compares the installed packages with the suites' indexes: every
@@ -147,6 +150,9 @@ func (a *archive) pending(ctx context.Context, inv *sbom.Inventory, suites []Sui
 			return nil, nil, "", fmt.Errorf("suite %s: %w", s.Name, err)
 		}
 		idx, err := readInRelease(release, s.Name, a.keys, a.clock())
+		if err == nil && a.maxAge > 0 && (s.Security || strings.HasSuffix(s.Name, "-updates")) {
+			err = idx.fresh(s.Name, a.maxAge, a.clock())
+		}
 		if err != nil {
 			return nil, nil, "", fmt.Errorf("suite %s (%s): %w", s.Name, httpget.RedactURL(a.url(dists+"/InRelease")), err)
 		}

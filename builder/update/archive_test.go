@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/agentforge/agentforge/builder/source/sourcetest"
@@ -79,7 +80,8 @@ func (a *fakeArchive) keyring(t testing.TB) string { return archiveKeys(t)[0].pu
 // suite publishes suite name under base: its main Packages index, in
 // compression (xz, gz, or "" for plain), also by hash, and an InRelease
 // signed with the archive's key that lists it, with header's fields
-// ("Field: value\n" lines) after Suite and Codename.
+// ("Field: value\n" lines) after Suite and Codename, and a Date of now
+// unless header has one.
 func (a *fakeArchive) suite(t *testing.T, base, name, header, packages, compression string) {
 	t.Helper()
 	var buf bytes.Buffer
@@ -105,6 +107,9 @@ func (a *fakeArchive) suite(t *testing.T, base, name, header, packages, compress
 	a.files[dists+"/main/binary-amd64/Packages"+ext] = index
 	a.files[fmt.Sprintf("%s/main/binary-amd64/by-hash/SHA256/%x", dists, sum)] = index
 	a.mu.Unlock()
+	if !strings.Contains(header, "Date: ") {
+		header = "Date: " + time.Now().UTC().Format(time.RFC1123) + "\n" + header
+	}
 	a.release(t, base, name, fmt.Sprintf("Suite: %s\nCodename: %s\n%sAcquire-By-Hash: yes\nSHA256:\n %x %d main/binary-amd64/Packages%s\n",
 		name, name, header, sum, len(index), ext))
 }
@@ -124,7 +129,7 @@ func (a *fakeArchive) release(t *testing.T, base, name, text string) {
 func TestArchive_PackagesTooLarge(t *testing.T) {
 	index := stanza("libc6", "2.41-12", "amd64") + stanza("openssl", "3.5.1-1", "amd64")
 	a := newFakeArchive(t)
-	a.suite(t, "/debian", "trixie", "Date: Sat, 09 Aug 2025 09:00:00 UTC\n", index, "xz")
+	a.suite(t, "/debian", "trixie", "Version: 13.0\n", index, "xz")
 	ar := &archive{keys: openpgp.EntityList{a.key}}
 	dists := a.srv.URL + "/debian/dists/trixie"
 	release, err := ar.get(context.Background(), dists+"/InRelease", 1<<20)

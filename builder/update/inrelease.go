@@ -30,6 +30,9 @@ import (
 // releaseIndex is what an authenticated InRelease file says.
 type releaseIndex struct {
 	suite, codename string
+	// date is the file's Date (zero when it has none or it is not a
+	// date): when the archive published it.
+	date time.Time
 	// byHash is Acquire-By-Hash: the indexes can be fetched by their
 	// SHA256 (dir/by-hash/SHA256/HEX), which a mirror updated between
 	// two requests still serves unchanged.
@@ -132,7 +135,7 @@ func readInRelease(data []byte, suite string, keys openpgp.EntityList, now time.
 		return nil, errs.Integrityf("InRelease of %s: %w", suite, err)
 	}
 	p, err := deb822.NewReader(bytes.NewReader(block.Plaintext), "InRelease of "+suite,
-		"suite", "codename", "valid-until", "acquire-by-hash", "sha256").Next()
+		"suite", "codename", "date", "valid-until", "acquire-by-hash", "sha256").Next()
 	if err != nil {
 		return nil, errs.Integrityf("%w", err)
 	}
@@ -145,6 +148,7 @@ func readInRelease(data []byte, suite string, keys openpgp.EntityList, now time.
 	if idx.suite != suite && (idx.codename != suite || strings.HasPrefix(idx.suite, suite+"-")) {
 		return nil, errs.Integrityf("InRelease of %s is that of suite %q (codename %q): a signed file of another suite", suite, idx.suite, idx.codename)
 	}
+	idx.date, _ = parseReleaseDate(p.Fields["date"])
 	if v, ok := p.Fields["valid-until"]; ok {
 		until, err := parseReleaseDate(v)
 		if err != nil {
@@ -172,6 +176,27 @@ func readInRelease(data []byte, suite string, keys openpgp.EntityList, now time.
 	return idx, nil
 }
 
+// DefaultAptMaxAge is how old an InRelease of a security or updates
+// suite may be where it states no Valid-Until (no Ubuntu suite does):
+// these are published many times a week, and an older one is a replay of
+// an old signed file that hides what came since.
+const DefaultAptMaxAge = 7 * 24 * time.Hour
+
+// fresh checks that the file was published at most maxAge before now, as
+// apt's Acquire::Max-ValidTime does (off in apt by default): the bound on
+// a replayed InRelease where it has no Valid-Until. It is an integrity
+// error when the file is older or its Date cannot be read.
+func (idx *releaseIndex) fresh(name string, maxAge time.Duration, now time.Time) error {
+	if idx.date.IsZero() {
+		return errs.Integrityf("InRelease of %s has no Date to tell its age by", name)
+	}
+	if age := now.Sub(idx.date); age > maxAge {
+		return errs.Integrityf("InRelease of %s is dated %s, %s old, more than %s: an old copy of the archive (--apt-max-age)",
+			name, idx.date.UTC().Format(time.RFC1123), age.Round(time.Hour), maxAge)
+	}
+	return nil
+}
+
 // verifyAny checks block's signatures against each key in turn: the
 // OpenPGP library stops at the first signature by a key it holds, so an
 // expired key listed first would hide a good signature by another.
@@ -186,7 +211,7 @@ func verifyAny(block *clearsign.Block, keys openpgp.EntityList, now time.Time) e
 	}
 	var firstErr error
 	for _, k := range keys {
-		s, _, err := openpgp.VerifyDetachedSignature(openpgp.EntityList{k}, bytes.NewReader(block.Bytes), bytes.NewReader(sig), configAt(now))
+		s, _, err := openpgp.VerifyDetachedSignature(openpgp.EntityList{k}, bytes.NewReader(block.Bytes), bytes.NewReader(sig), configAt(now.Add(clockSlack)))
 		if err == nil && weakDigest[s.Hash] {
 			// apt (gpgv's --weak-digest, sqv's policy) refuses these; the
 			// v1 OpenPGP API does not check Config's RejectMessageHashAlgorithms.
@@ -213,6 +238,11 @@ var weakDigest = map[crypto.Hash]bool{crypto.MD5: true, crypto.SHA1: true, crypt
 func configAt(now time.Time) *packet.Config {
 	return &packet.Config{Time: func() time.Time { return now }}
 }
+
+// clockSlack is how far ahead of this machine's clock a signature may be
+// dated: an InRelease signed a moment ago on a server whose clock is a few
+// seconds ahead is not one from the future.
+const clockSlack = 10 * time.Second
 
 // parseReleaseDate reads a Release file's date ("Fri, 11 Dec 2026
 // 03:54:29 UTC", RFC 1123 as apt writes it, or with a numeric zone).

@@ -85,6 +85,14 @@ func TestReadInRelease_Real(t *testing.T) {
 					t.Fatalf("read %q %q by-hash %t, main amd64 xz %+v", idx.suite, idx.codename, idx.byHash, idx.files["main/binary-amd64/Packages.xz"])
 				}
 			}
+			// Its Date bounds a replay where there is no Valid-Until.
+			idx, _ := readInRelease(release, fx.suite, keys, fx.date)
+			if err := idx.fresh(fx.suite, DefaultAptMaxAge, fx.date); err != nil {
+				t.Errorf("an hour old: %v", err)
+			}
+			if err := idx.fresh(fx.suite, DefaultAptMaxAge, fx.date.Add(8*24*time.Hour)); err == nil || !errors.Is(err, errs.ErrIntegrity) {
+				t.Errorf("8 days old: %v, want an integrity error", err)
+			}
 			flipped := bytes.Replace(release, []byte("Packages.xz"), []byte("Packages.XZ"), 1)
 			type refusal struct {
 				name, suite string
@@ -144,6 +152,10 @@ func TestCheck_OSIndexesAuthenticated(t *testing.T) {
 		imageKey string // the keyring in the image ("" for none)
 		extra    map[string][]byte
 		now      time.Time
+		maxAge   time.Duration
+	}
+	daysAgo := func(d int) string {
+		return "Date: " + time.Now().Add(-time.Duration(d)*24*time.Hour).UTC().Format(time.RFC1123) + "\n"
 	}
 	pending := stanza("openssl", "3.5.1-1+deb13u1", "amd64")
 	for _, tc := range []struct {
@@ -197,7 +209,32 @@ func TestCheck_OSIndexesAuthenticated(t *testing.T) {
 			s.a.files[p] = append(s.a.files[p], "\nSHA256:\n 00 1 main/binary-amd64/Packages\n"...)
 		}},
 		{name: "no Packages index listed", want: "lists no main/binary-amd64/Packages index", tamper: func(t *testing.T, s *setup) {
+			s.a.release(t, "/debian-security", "trixie-security", "Suite: trixie-security\nCodename: trixie-security\n"+daysAgo(0)+"SHA256:\n")
+		}},
+		// Ubuntu's suites have no Valid-Until: a signed InRelease of a
+		// security or updates suite, however old, would verify for ever.
+		{name: "a security suite's InRelease older than the bound, replayed", want: "(--apt-max-age)", tamper: func(t *testing.T, s *setup) {
+			s.a.suite(t, "/debian-security", "trixie-security", daysAgo(8), pending, "")
+		}},
+		{name: "an updates suite's, replayed", want: "(--apt-max-age)", tamper: func(t *testing.T, s *setup) {
+			s.a.suite(t, "/debian", "trixie-updates", daysAgo(30), "", "gz")
+		}},
+		{name: "a security suite's within the bound", tamper: func(t *testing.T, s *setup) {
+			s.a.suite(t, "/debian-security", "trixie-security", daysAgo(6), pending, "")
+		}},
+		{name: "the bound raised", tamper: func(t *testing.T, s *setup) {
+			s.a.suite(t, "/debian-security", "trixie-security", daysAgo(8), pending, "")
+			s.maxAge = 10 * 24 * time.Hour
+		}},
+		{name: "no bound", tamper: func(t *testing.T, s *setup) {
+			s.a.suite(t, "/debian-security", "trixie-security", daysAgo(400), pending, "")
+			s.maxAge = -1
+		}},
+		{name: "a security suite's without a Date", want: "no Date", tamper: func(t *testing.T, s *setup) {
 			s.a.release(t, "/debian-security", "trixie-security", "Suite: trixie-security\nCodename: trixie-security\nSHA256:\n")
+		}},
+		{name: "the release suite, published long ago, is not bounded", tamper: func(t *testing.T, s *setup) {
+			s.a.suite(t, "/debian", "trixie", daysAgo(500), stanza("openssl", "3.5.1-1", "amd64"), "xz")
 		}},
 		{name: "a mirror updated since its InRelease still serves the listed index by hash", tamper: func(t *testing.T, s *setup) {
 			s.a.files["/debian-security/dists/trixie-security/main/binary-amd64/Packages"] = []byte(stanza("openssl", "3.5.1-1+deb13u2", "amd64"))
@@ -219,7 +256,7 @@ func TestCheck_OSIndexesAuthenticated(t *testing.T) {
 			}
 			def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{"os.index": "none"}}
 			rep := Check(context.Background(), def, Options{Kinds: []string{KindOS}, Image: imageWith(t, files),
-				AptKeyrings: s.extra, Now: func() time.Time { return s.now },
+				AptKeyrings: s.extra, Now: func() time.Time { return s.now }, AptMaxAge: s.maxAge,
 				Mirrors: []remote.Mirror{{From: "http://deb.debian.org/", To: a.srv.URL + "/"}}})
 			if tc.want == "" {
 				if len(rep.Problems) != 0 || rep.Outdated != 1 || rep.Findings[0].Packages[0].Available != "3.5.1-1+deb13u1" {
@@ -395,6 +432,23 @@ func TestReadInRelease_ClearsignFraming(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 		case !tc.refused && (got.suite != want.suite || !maps.Equal(got.files, want.files)):
 			t.Errorf("%s: read otherwise than signed", tc.name)
+		}
+	}
+}
+
+// A signature a few seconds ahead of this machine's clock (the archive's
+// clock runs ahead, the file was signed a moment ago) verifies; one
+// minutes ahead does not.
+func TestReadInRelease_ClockSlack(t *testing.T) {
+	k := archiveKeys(t)[0].entity
+	signed := sourcetest.ClearSign(t, "Suite: trixie\nCodename: trixie\nSHA256:\n", k)
+	for _, tc := range []struct {
+		behind time.Duration
+		ok     bool
+	}{{5 * time.Second, true}, {2 * time.Minute, false}} {
+		_, err := readInRelease(signed, "trixie", openpgp.EntityList{k}, time.Now().Add(-tc.behind))
+		if (err == nil) != tc.ok {
+			t.Errorf("clock %s behind the signature: %v", tc.behind, err)
 		}
 	}
 }

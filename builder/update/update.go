@@ -77,9 +77,13 @@ type Options struct {
 	AptKeyrings map[string][]byte
 	// Now is the time InRelease files are checked at (Valid-Until, key
 	// expiry); default the clock.
-	Now    func() time.Time
-	Client *http.Client
-	Log    logrus.FieldLogger
+	Now func() time.Time
+	// AptMaxAge bounds how old the InRelease of a security or updates
+	// suite may be (its Date): 0 for DefaultAptMaxAge, below 0 for no
+	// bound (only Valid-Until, where there is one).
+	AptMaxAge time.Duration
+	Client    *http.Client
+	Log       logrus.FieldLogger
 }
 
 // Finding is one pinned input and what is newer, if anything.
@@ -203,6 +207,16 @@ func ParseKinds(list []string) ([]string, error) {
 		}
 	}
 	return list, nil
+}
+
+func (o Options) aptMaxAge() time.Duration {
+	switch {
+	case o.AptMaxAge == 0:
+		return DefaultAptMaxAge
+	case o.AptMaxAge < 0:
+		return 0
+	}
+	return o.AptMaxAge
 }
 
 func (o Options) client() *http.Client {
@@ -456,7 +470,7 @@ func checkOS(ctx context.Context, def *images.Definition, opts Options) (*Findin
 		}
 		return nil, errs.Inputf("os packages: the image holds no apt keyring (/etc/apt/trusted.gpg.d, /usr/share/keyrings/%s-archive-keyring) to authenticate its archive's indexes with%s; give the archive's keys (--apt-keyring)", inv.OS, msg)
 	}
-	a := &archive{client: opts.client(), mirrors: opts.Mirrors, keys: keys, now: opts.Now}
+	a := &archive{client: opts.client(), mirrors: opts.Mirrors, keys: keys, now: opts.Now, maxAge: opts.aptMaxAge()}
 	updates, phased, state, err := a.pending(ctx, inv, suites, arch)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/update"
@@ -25,6 +26,7 @@ type updateFlags struct {
 	image     string
 	kinds     []string
 	keyrings  []string
+	maxAge    time.Duration
 }
 
 func (f *updateFlags) AddFlags(cmd *cobra.Command) {
@@ -32,6 +34,7 @@ func (f *updateFlags) AddFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.pythonOrg, "python-org", cpython.DefaultBase, "python.org, or a mirror of its /ftp/python/ tree")
 	fl.StringVar(&f.image, "image", "", "the image released from the definition (docker://…, oci:…, or local): the base digest it was built on and the OS packages it has")
 	fl.StringArrayVar(&f.keyrings, "apt-keyring", nil, "an OpenPGP keyring (binary or armored) also trusted to sign the apt archives' InRelease files, besides the keys apt in --image trusts: a mirror that signs its own copy (repeatable)")
+	fl.DurationVar(&f.maxAge, "apt-max-age", update.DefaultAptMaxAge, "how old a security or updates suite's InRelease may be where it has no Valid-Until (Ubuntu's): an older one is an old copy replayed; 0 for no bound")
 	fl.StringSliceVar(&f.kinds, "kind", nil, "check only these kinds: "+strings.Join(update.Kinds, ", ")+" (repeatable or comma-separated; default all)")
 	f.sources.AddFlags(cmd)
 }
@@ -54,7 +57,10 @@ func (a *app) checkDefinition(ctx context.Context, arg string, f updateFlags) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := update.Options{Kinds: kinds, PythonOrg: f.pythonOrg, Mirrors: fetcher.Mirrors, Hosts: hosts, Log: a.log}
+	opts := update.Options{Kinds: kinds, PythonOrg: f.pythonOrg, Mirrors: fetcher.Mirrors, Hosts: hosts, Log: a.log, AptMaxAge: f.maxAge}
+	if f.maxAge <= 0 {
+		opts.AptMaxAge = -1
+	}
 	for _, p := range f.keyrings {
 		data, err := os.ReadFile(p)
 		if err != nil {
@@ -110,9 +116,10 @@ updates apt holds back by phasing are listed, not pending). The indexes are
 authenticated as apt does: each suite's InRelease signed by a key apt in
 --image trusts for its distribution's archive (its archive keyring, which
 the default sources name with Signed-By; without one, trusted.gpg.d) or
-one --apt-keyring gives, naming that suite, within its
-Valid-Until, and every index read matching the SHA256 it lists; one that
-is not is a problem with exit 3, never "nothing pending". The release
+one --apt-keyring gives, naming that suite, within its Valid-Until (or
+--apt-max-age of its Date, for a security or updates suite without one),
+and every index read matching the SHA256 it lists; one that is not is a
+problem with exit 3, never "nothing pending". The release
 kind says whether --image was built from this definition (its labels and
 base digest): a definition bumped whose release failed is behind there,
 with nothing to adopt. Every URL goes through --source-mirror. A kind that cannot be checked (a
