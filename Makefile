@@ -90,7 +90,8 @@ fuzz:
 	done
 
 # The fast tier: every test but image builds, Groovy and cosign (go test
-# -short; they skip themselves and say so). It needs no system package.
+# -short; they skip themselves and say so). Its cross-checks still run
+# skopeo, and the demo's stand-in jar a JRE (make deps installs both).
 test-short: lint
 	$(GO) test -tags "$(TAGS)" -short -count=1 -timeout 5m ./...
 

@@ -64,6 +64,9 @@ println 'CHILD ' + cloud.templates*.name + ' ' + cloud.templates*.id`
 // under an empty tmpfs, with an empty cache (so the stubs are compiled from
 // what is embedded). Needs root (a mount namespace) and Groovy.
 func TestStart_FromEmbeddedStubsOutsideTheCheckout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Groovy: not in the short tier (make test runs it)")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: hides the checkout in a mount namespace (unshare -m)")
 	}

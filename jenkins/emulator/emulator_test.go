@@ -140,6 +140,9 @@ func mustJSON(v any) string {
 // this package, cannot be used here).
 func newServer(t *testing.T, opts Options) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs Groovy: not in the short tier (make test runs it)")
+	}
 	s, err := Start(opts, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -153,9 +156,6 @@ func newServer(t *testing.T, opts Options) *Server {
 // one's output, in order, as /scriptText would: what it printed, "Result:"
 // for a value, a stack trace for a throw.
 func TestRunConcurrently(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs Groovy: not in the short tier (make test runs it)")
-	}
 	s := newServer(t, Options{})
 	outs, err := s.RunConcurrently([]string{
 		"println('first ' + System.identityHashCode(Jenkins.get()))",
