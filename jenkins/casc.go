@@ -681,11 +681,18 @@ func mergeDoc(doc []byte, t Template, what, outer, inner string, kind yaml.Kind,
 // outer and outer.inner must be written out in full (see yamlRefs). An
 // error is an *InputError that starts with what.
 func openDoc(doc []byte, what, outer, inner string, kind yaml.Kind) (*yamlDoc, *yaml.Node, error) {
-	root, top, err := parseDoc(doc)
+	// yaml.v3 places the comments of a CRLF text otherwise (a comment
+	// before the first key becomes the document's, a blank line after
+	// it): it reads the text with LF line endings, as YAML does anyway.
+	lf := doc
+	if bytes.Count(doc, []byte("\r\n")) == bytes.Count(doc, []byte("\n")) {
+		lf = bytes.ReplaceAll(doc, []byte("\r\n"), []byte("\n"))
+	}
+	root, top, err := parseDoc(lf)
 	if err != nil {
 		return nil, nil, &InputError{Msg: what + ": " + err.Error()}
 	}
-	d := &yamlDoc{orig: doc, root: root, before: encodeDoc(root, doc), refs: newYAMLRefs(root, what)}
+	d := &yamlDoc{orig: doc, root: root, before: encodeDoc(root, lf), refs: newYAMLRefs(root, what)}
 	if err := d.refs.plain(top, "the document"); err != nil {
 		return nil, nil, err
 	}
@@ -728,14 +735,43 @@ func (d *yamlDoc) bytes() []byte {
 // insertion (a new template goes next to its siblings, not after the
 // gap that ends their list). Any other difference (another indentation,
 // comments moved) gives after as it is.
+//
+// A file with CRLF line endings is written with CRLF line endings, one
+// that starts with "---" keeps that line, and one without a newline at
+// its end gets one (the encoder's last line).
 func keepBlankLines(orig, before, after string) string {
+	crlf := strings.Contains(orig, "\r\n") && strings.Count(orig, "\r\n") == strings.Count(orig, "\n")
+	if crlf {
+		orig = strings.ReplaceAll(orig, "\r\n", "\n")
+	}
+	if orig != "" && !strings.HasSuffix(orig, "\n") {
+		orig += "\n"
+	}
+	out := spliceBlankLines(orig, before, after)
+	if crlf {
+		// YAML reads CRLF as LF (in block scalars too): the same document.
+		if c := strings.ReplaceAll(out, "\n", "\r\n"); readsAs(c, after) {
+			return c
+		}
+	}
+	return out
+}
+
+// spliceBlankLines is keepBlankLines on a file with LF line endings that
+// ends with one.
+func spliceBlankLines(orig, before, after string) string {
 	o := strings.Split(orig, "\n")
 	b, a := strings.Split(before, "\n"), strings.Split(after, "\n")
-	// at[i] is the line of orig that before's line i is.
+	// at[i] is the line of orig that before's line i is. The encoder
+	// writes no document start marker: one before the first line is kept
+	// with the blank lines there (lead is the line after it).
 	at := make([]int, 0, len(b))
-	j := 0
+	j, lead := 0, 0
 	for _, line := range b {
-		for j < len(o) && strings.TrimSpace(o[j]) == "" && line != o[j] {
+		for j < len(o) && (strings.TrimSpace(o[j]) == "" && line != o[j] || len(at) == 0 && lead == 0 && strings.TrimRight(o[j], " \t") == "---") {
+			if strings.TrimSpace(o[j]) != "" {
+				lead = j + 1
+			}
 			j++
 		}
 		if j == len(o) || o[j] != line {
@@ -759,8 +795,8 @@ func keepBlankLines(orig, before, after string) string {
 	}
 	var head, tail []string
 	switch e := len(b) - s; {
-	case p == e && p == 0: // an insertion at the start
-		head, tail = nil, o
+	case p == e && p == 0: // an insertion at the start (after "---")
+		head, tail = o[:lead], o[lead:]
 	case p == e: // an insertion after line p-1
 		head, tail = o[:at[p-1]+1], o[at[p-1]+1:]
 	default:
@@ -769,11 +805,16 @@ func keepBlankLines(orig, before, after string) string {
 	out := strings.Join(append(append(append([]string{}, head...), a[p:len(a)-s]...), tail...), "\n")
 	// A blank line is content inside a block scalar: should one land in
 	// one, the document would say something else. It must read the same.
-	var got, want any
-	if yaml.Unmarshal([]byte(out), &got) != nil || yaml.Unmarshal([]byte(after), &want) != nil || !reflect.DeepEqual(got, want) {
+	if !readsAs(out, after) {
 		return after
 	}
 	return out
+}
+
+// readsAs reports whether the YAML text doc reads as want does.
+func readsAs(doc, want string) bool {
+	var g, w any
+	return yaml.Unmarshal([]byte(doc), &g) == nil && yaml.Unmarshal([]byte(want), &w) == nil && reflect.DeepEqual(g, w)
 }
 
 // encodeDoc encodes a document with the indentation of the original text

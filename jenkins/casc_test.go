@@ -863,3 +863,71 @@ func isSubsequence(sub, lines []string) bool {
 	}
 	return i == len(sub)
 }
+
+// The blank lines are kept in a file with CRLF line endings (a checkout on
+// Windows, core.autocrlf), one without a newline at its end, and one that
+// starts with "---": each is written with its own line endings and marker,
+// and an update changes the image's line alone.
+func TestMergeCasc_KeepsBlankLinesWhateverTheFileEnds(t *testing.T) {
+	const file = `# Managed in git.
+jenkins:
+  systemMessage: "CI"
+
+  clouds:
+    - kubernetes:
+        name: "kubernetes"
+
+        templates:
+          - name: "maven"
+            label: "maven"
+
+unclassified:
+  location:
+    url: "https://ci.example/"
+`
+	for _, tc := range []struct {
+		name string
+		file string
+	}{
+		{"CRLF", strings.ReplaceAll(file, "\n", "\r\n")},
+		{"no newline at the end", strings.TrimSuffix(file, "\n")},
+		{"document start", "---\n" + file},
+		{"document start, CRLF", strings.ReplaceAll("---\n"+file, "\n", "\r\n")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			created, res, err := MergeCasc([]byte(tc.file), pythonTemplate(digestA), Options{})
+			if err != nil || res.Status != "created" {
+				t.Fatalf("%+v %v", res, err)
+			}
+			got := string(created)
+			crlf := strings.Contains(tc.file, "\r\n")
+			if crlf != (strings.Count(got, "\r\n") == strings.Count(got, "\n")) {
+				t.Errorf("line endings not kept (CRLF %v):\n%q", crlf, got)
+			}
+			lf := strings.ReplaceAll(got, "\r\n", "\n")
+			if n := strings.Count(lf, "\n\n"); n != 3 {
+				t.Errorf("%d blank lines, want the file's 3:\n%s", n, lf)
+			}
+			if strings.HasPrefix(tc.file, "---") != strings.HasPrefix(got, "---\n") && strings.HasPrefix(tc.file, "---") != strings.HasPrefix(got, "---\r\n") {
+				t.Errorf("the document start marker is not kept:\n%s", lf)
+			}
+			if !isSubsequence(strings.Split(strings.TrimSuffix(strings.ReplaceAll(tc.file, "\r\n", "\n"), "\n"), "\n"), strings.Split(lf, "\n")) {
+				t.Errorf("the file's lines are not all kept:\n%s", lf)
+			}
+			updated, res, err := MergeCasc(created, pythonTemplate(digestB), Options{})
+			if err != nil || res.Status != "updated" {
+				t.Fatalf("%+v %v", res, err)
+			}
+			before, after := strings.Split(got, "\n"), strings.Split(string(updated), "\n")
+			var changed []string
+			for i := range min(len(before), len(after)) {
+				if before[i] != after[i] {
+					changed = append(changed, after[i])
+				}
+			}
+			if len(before) != len(after) || len(changed) != 1 || !strings.Contains(changed[0], digestB) {
+				t.Errorf("the update changed %q (%d lines to %d):\n%s", changed, len(before), len(after), updated)
+			}
+		})
+	}
+}
