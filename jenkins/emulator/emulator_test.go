@@ -177,3 +177,20 @@ func TestRunConcurrently(t *testing.T) {
 		t.Errorf("a throw gives %q", outs[1])
 	}
 }
+
+// A script that does not compile answers with its stack trace, as
+// /scriptText does (the compile error is a Throwable of evaluate), and the
+// others run.
+func TestRunConcurrently_CompileError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Groovy: not in the short tier (make test runs it)")
+	}
+	s := newServer(t, Options{})
+	outs, err := s.RunConcurrently([]string{"def x = (", "'fine'"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(outs) != 2 || !strings.Contains(outs[0], "MultipleCompilationErrorsException") || strings.TrimSpace(outs[1]) != "Result: fine" {
+		t.Errorf("outputs %q", outs)
+	}
+}

@@ -23,10 +23,21 @@ files.eachWithIndex { f, i ->
     def pw = new PrintWriter(sw)
     def binding = new Binding()
     binding.setVariable('out', pw)
-    def script = new GroovyShell(this.class.classLoader, binding, config).parse(new File(f).getText('UTF-8'))
+    // A compile error is the script's answer (a Throwable of evaluate
+    // there), not the end of the others.
+    def script = null
+    Throwable compileError = null
+    try {
+        script = new GroovyShell(this.class.classLoader, binding, config).parse(new File(f).getText('UTF-8'))
+    } catch (Throwable t) {
+        compileError = t
+    }
     threads << Thread.start {
         start.await()
         try {
+            if (compileError != null) {
+                throw compileError
+            }
             def result = script.run()
             if (result != null) {
                 pw.println('Result: ' + result)
