@@ -18,7 +18,13 @@ try {
 // add to the list as they read it, and one template would be lost, or one
 // name created twice. Each script is a class of its own, so the lock is a
 // string interned in the JVM, named for agentforge alone; nothing else
-// takes it, so holding it while Jenkins saves cannot deadlock.
+// takes it, so holding it while Jenkins saves cannot deadlock. It orders
+// agentforge's scripts only (of this version on): the plugin's own pages
+// (KubernetesCloud.doCreate, PodTemplate's configSubmit and delete, a
+// cloud's reconfigure, which copies the templates into a new cloud) and a
+// configuration-as-code reload take no lock, and a template written the
+// moment one of them runs can still be lost; the read-back after a write
+// is what sees that.
 final Object TEMPLATES_LOCK = 'agentforge.io/pod-templates'.intern()
 
 // The KubernetesCloud that p.cloud names; otherwise null, having said why.
