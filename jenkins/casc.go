@@ -727,14 +727,9 @@ func (d *yamlDoc) bytes() []byte {
 // keeps comments and order but drops blank lines, so every write would
 // squeeze the admin's file into one block, a diff on every line of their
 // configuration repository. before is orig as the encoder writes it
-// unchanged: where it is orig without its blank lines, line for line, the
-// lines after shares with before at its start and end are orig's, blank
-// lines and all, and only the changed lines between come from after.
-// Blank lines between the last shared line and the change stay before
-// it; those after the change stay after it, as do those at a pure
-// insertion (a new template goes next to its siblings, not after the
-// gap that ends their list). Any other difference (another indentation,
-// comments moved) gives after as it is.
+// unchanged: the lines where after differs from it are the change, and
+// the rest of orig is kept as it is (see spliceBlankLines). The result
+// must read as after does; else it is after.
 //
 // A file with CRLF line endings is written with CRLF line endings, one
 // that starts with "---" keeps that line, and one without a newline at
@@ -758,33 +753,16 @@ func keepBlankLines(orig, before, after string) string {
 }
 
 // spliceBlankLines is keepBlankLines on a file with LF line endings that
-// ends with one.
+// ends with one. The change is the run of lines where after differs from
+// before; the lines of orig around it are kept as they are (blank lines,
+// and the file's own spelling of what the encoder writes otherwise, such
+// as "resources:" over "  {}"), found by the encoded lines next to the
+// change, which must stand once in orig. In the changed run, orig's blank
+// lines go with the lines of after that orig has too. What cannot be
+// placed so gives after as it is.
 func spliceBlankLines(orig, before, after string) string {
 	o := strings.Split(orig, "\n")
 	b, a := strings.Split(before, "\n"), strings.Split(after, "\n")
-	// at[i] is the line of orig that before's line i is. The encoder
-	// writes no document start marker: one before the first line is kept
-	// with the blank lines there (lead is the line after it).
-	at := make([]int, 0, len(b))
-	j, lead := 0, 0
-	for _, line := range b {
-		for j < len(o) && (strings.TrimSpace(o[j]) == "" && line != o[j] || len(at) == 0 && lead == 0 && strings.TrimRight(o[j], " \t") == "---") {
-			if strings.TrimSpace(o[j]) != "" {
-				lead = j + 1
-			}
-			j++
-		}
-		if j == len(o) || o[j] != line {
-			return after
-		}
-		at = append(at, j)
-		j++
-	}
-	for ; j < len(o); j++ {
-		if strings.TrimSpace(o[j]) != "" {
-			return after
-		}
-	}
 	p := 0 // lines shared at the start
 	for p < len(a) && p < len(b) && a[p] == b[p] {
 		p++
@@ -793,22 +771,191 @@ func spliceBlankLines(orig, before, after string) string {
 	for s < len(a)-p && s < len(b)-p && a[len(a)-1-s] == b[len(b)-1-s] {
 		s++
 	}
-	var head, tail []string
-	switch e := len(b) - s; {
-	case p == e && p == 0: // an insertion at the start (after "---")
-		head, tail = o[:lead], o[lead:]
-	case p == e: // an insertion after line p-1
-		head, tail = o[:at[p-1]+1], o[at[p-1]+1:]
-	default:
-		head, tail = o[:at[p]], o[at[e-1]+1:]
+	e := len(b) - s
+	// x: orig's lines before it are those before the change; y: those from
+	// it on are those after it.
+	x, ok := anchorEnd(o, b[:p])
+	if !ok {
+		return after
 	}
-	out := strings.Join(append(append(append([]string{}, head...), a[p:len(a)-s]...), tail...), "\n")
+	y, ok := anchorStart(o, b[e:], x)
+	if !ok {
+		return after
+	}
+	if p == e {
+		// An insertion: the blank lines after the line before it stay
+		// after the new lines (a template goes next to its siblings, not
+		// after the gap that ends their list).
+		for x > 0 && x <= y && strings.TrimSpace(o[x-1]) == "" {
+			x--
+		}
+		y = x
+	}
+	lines := append(append([]string{}, o[:x]...), withBlankLines(o[x:y], a[p:len(a)-s])...)
+	out := strings.Join(append(lines, o[y:]...), "\n")
 	// A blank line is content inside a block scalar: should one land in
 	// one, the document would say something else. It must read the same.
 	if !readsAs(out, after) {
 		return after
 	}
 	return out
+}
+
+// maxAnchor bounds how many lines next to a change are compared to find
+// where it is in the original file.
+const maxAnchor = 200
+
+// nonBlank lists the indexes of lines that are not blank.
+func nonBlank(lines []string) []int {
+	var out []int
+	for i, l := range lines {
+		if strings.TrimSpace(l) != "" {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// anchorEnd finds where the lines ctx (the encoded file before a change)
+// end in o: the index in o after the last of them. The last non-blank
+// lines of ctx, as few as stand once in o, must stand there in a row
+// (blank lines aside). With no ctx, that is the start of o, after a
+// leading "---".
+func anchorEnd(o, ctx []string) (int, bool) {
+	want := nonBlank(ctx)
+	if len(want) == 0 {
+		for i, l := range o {
+			if strings.TrimSpace(l) == "" {
+				continue
+			}
+			if strings.TrimRight(l, " \t") == "---" {
+				return i + 1, true
+			}
+			return i, true
+		}
+		return 0, true // nothing but blank lines: they end the file
+	}
+	have := nonBlank(o)
+	for k := 1; k <= len(want) && k <= maxAnchor; k++ {
+		run := want[len(want)-k:]
+		at, n := -1, 0
+		for i := 0; i+k <= len(have); i++ {
+			if sameRun(o, have[i:i+k], ctx, run) {
+				at, n = i+k-1, n+1
+			}
+		}
+		switch {
+		case n == 0:
+			return 0, false
+		case n == 1:
+			return have[at] + 1, true
+		}
+	}
+	return 0, false
+}
+
+// anchorStart finds where the lines ctx (the encoded file after a
+// change) start in o, at or after from: the index in o of the first of
+// them, as anchorEnd does from the other end. With nothing but blank
+// lines in ctx, that is after o's last line that is not blank.
+func anchorStart(o, ctx []string, from int) (int, bool) {
+	want := nonBlank(ctx)
+	if len(want) == 0 {
+		last := nonBlank(o)
+		if len(last) == 0 || last[len(last)-1] < from {
+			return from, true
+		}
+		return last[len(last)-1] + 1, true
+	}
+	var have []int
+	for _, i := range nonBlank(o) {
+		if i >= from {
+			have = append(have, i)
+		}
+	}
+	for k := 1; k <= len(want) && k <= maxAnchor; k++ {
+		run := want[:k]
+		at, n := -1, 0
+		for i := 0; i+k <= len(have); i++ {
+			if sameRun(o, have[i:i+k], ctx, run) {
+				at, n = i, n+1
+			}
+		}
+		switch {
+		case n == 0:
+			return 0, false
+		case n == 1:
+			return have[at], true
+		}
+	}
+	return 0, false
+}
+
+// sameRun reports whether the lines of o at oi are those of ctx at ci.
+func sameRun(o []string, oi []int, ctx []string, ci []int) bool {
+	for n := range oi {
+		if o[oi[n]] != ctx[ci[n]] {
+			return false
+		}
+	}
+	return true
+}
+
+// withBlankLines is the changed lines a, with the blank lines of old (the
+// same place in the original file) before the lines of a that old has
+// too (a longest common subsequence), and those after old's last line
+// after a's. A run too long to compare keeps none.
+func withBlankLines(old, a []string) []string {
+	lines := nonBlank(old)
+	if len(lines) == 0 || len(lines)*len(a) > 1<<22 {
+		return append(append([]string{}, a...), trailingBlank(old)...)
+	}
+	// lcs[i][j]: the longest common subsequence of old's lines[i:] and a[j:].
+	lcs := make([][]int32, len(lines)+1)
+	for i := range lcs {
+		lcs[i] = make([]int32, len(a)+1)
+	}
+	for i := len(lines) - 1; i >= 0; i-- {
+		for j := len(a) - 1; j >= 0; j-- {
+			switch {
+			case old[lines[i]] == a[j]:
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			case lcs[i+1][j] >= lcs[i][j+1]:
+				lcs[i][j] = lcs[i+1][j]
+			default:
+				lcs[i][j] = lcs[i][j+1]
+			}
+		}
+	}
+	var out, blank []string // blank: old's blank lines not yet placed
+	prev := 0               // the index in old after the last line passed
+	for i, j := 0, 0; j < len(a); {
+		if i < len(lines) && old[lines[i]] == a[j] {
+			blank = append(blank, old[prev:lines[i]]...)
+			prev = lines[i] + 1
+			i++
+		} else if i < len(lines) && lcs[i+1][j] >= lcs[i][j+1] {
+			// A line that changed or went: its blank lines go before
+			// the next line placed.
+			blank = append(blank, old[prev:lines[i]]...)
+			prev = lines[i] + 1
+			i++
+			continue
+		}
+		out = append(append(out, blank...), a[j])
+		blank = nil
+		j++
+	}
+	return append(out, trailingBlank(old)...)
+}
+
+// trailingBlank is the blank lines at the end of lines.
+func trailingBlank(lines []string) []string {
+	n := len(lines)
+	for n > 0 && strings.TrimSpace(lines[n-1]) == "" {
+		n--
+	}
+	return lines[n:]
 }
 
 // readsAs reports whether the YAML text doc reads as want does.

@@ -931,3 +931,95 @@ unclassified:
 		})
 	}
 }
+
+// The Helm route on a values file shaped as the chart's own values.yaml
+// (jenkinsci/helm-charts charts/jenkins/values.yaml at 22055414: comments,
+// blank lines, "resources:" over "  {}", "podTemplates: {}"), which the
+// encoder would write otherwise in places: the lines around the change
+// are the file's own, the template is a literal block in a block mapping,
+// and an update changes one line.
+func TestMergeHelmValues_ChartShapedFileKeepsItsLines(t *testing.T) {
+	const file = `# Default values for jenkins.
+
+controller:
+  # -- Resource requests and limits
+  resources:
+    {}
+    # requests:
+    #   cpu: 50m
+
+  # -- List of additional secrets to create and mount
+  additionalSecrets: []
+
+agent:
+  # -- Disable the default Jenkins Agent configuration
+  disableDefaultAgent: false
+
+  # -- Configures extra pod templates for the default kubernetes cloud
+  podTemplates: {}
+
+networkPolicy:
+  internalAgents:
+    except:
+      []
+`
+	created, res, err := MergeHelmValues([]byte(file), pythonTemplate(digestA), Options{})
+	if err != nil || res.Status != "created" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	got := string(created)
+	kept := strings.Replace(file, "  podTemplates: {}\n", "", 1)
+	if !isSubsequence(strings.Split(kept, "\n"), strings.Split(got, "\n")) {
+		t.Fatalf("the file's own lines are not all kept:\n%s", got)
+	}
+	if !strings.Contains(got, "  podTemplates:\n    python-agent: |\n      - ") {
+		t.Errorf("the template is not a literal block in a block mapping:\n%s", got)
+	}
+	updated, res, err := MergeHelmValues(created, pythonTemplate(digestB), Options{})
+	if err != nil || res.Status != "updated" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	before, after := strings.Split(got, "\n"), strings.Split(string(updated), "\n")
+	var changed []string
+	for i := range min(len(before), len(after)) {
+		if before[i] != after[i] {
+			changed = append(changed, after[i])
+		}
+	}
+	if len(before) != len(after) || len(changed) != 1 || !strings.Contains(changed[0], digestB) {
+		t.Errorf("the update changed %q (%d lines to %d):\n%s", changed, len(before), len(after), updated)
+	}
+}
+
+// Blank lines inside the template that changes stay with the lines they
+// stood before, as an admin spaced out a template agentforge adopts
+// (the configuration-as-code plugin's demos/kubernetes example does).
+func TestMergeCasc_KeepsBlankLinesInTheChangedTemplate(t *testing.T) {
+	const file = `jenkins:
+  clouds:
+    - kubernetes:
+        name: "kubernetes"
+        templates:
+          - name: "python-agent"
+            namespace: "ci"
+
+            label: "old"
+            nodeUsageMode: EXCLUSIVE
+
+            containers:
+              - name: "jnlp"
+                image: "registry.example/agents/python:old"
+
+                workingDir: "/home/jenkins/agent"
+`
+	out, res, err := MergeCasc([]byte(file), pythonTemplate(digestA), Options{Adopt: true})
+	if err != nil || res.Status != "updated" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	got := string(out)
+	for _, want := range []string{"\n\n            label: \"python\"\n", "\n\n            containers:\n", "\n\n                workingDir: "} {
+		if !strings.Contains(got, want) {
+			t.Errorf("lost the blank line of %q:\n%s", strings.TrimSpace(want), got)
+		}
+	}
+}

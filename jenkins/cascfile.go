@@ -193,5 +193,9 @@ func mergeHelmTemplates(pts *yaml.Node, refs *yamlRefs, r Template, opts Options
 	}
 	text := encodeDoc(&yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{list}}, nil)
 	setKey(pts, key, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: text, Style: yaml.LiteralStyle})
+	// The chart's own values.yaml says "podTemplates: {}": a flow mapping
+	// cannot hold a literal block, and the template would be written as
+	// one quoted line of escaped newlines.
+	pts.Style &^= yaml.FlowStyle
 	return out, nil
 }
