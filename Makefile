@@ -75,14 +75,16 @@ race:
 	$(GO) test -tags "$(TAGS)" -race -short -count=1 ./builder/oci/remote/ ./publisher/attachments/
 	$(GO) test -tags "$(TAGS)" -race -short -count=1 -run 'TestMirror|TestIndex|TestUpload|TestBlobReader' ./publisher/
 
-# The parsers of what registries answer, fuzzed for FUZZTIME each (their
+# The parsers of what registries answer, and the splice that keeps an
+# admin's JCasC or Helm values lines, fuzzed for FUZZTIME each (their
 # seeds, and any input a run finds failing, which go test writes under the
 # package's testdata/fuzz, run in every `go test` as ordinary tests). Each
 # target is one `go test -fuzz` (Go fuzzes one target at a time); the first
 # run builds an instrumented copy of the dependencies, later runs reuse it.
 FUZZTIME ?= 10s
 FUZZ     := builder/oci/remote:FuzzParseReferrersIndex builder/oci/remote:FuzzParseChallenge \
-            publisher/attachments:FuzzTagSchemaIndex publisher/sign:FuzzDSSEEnvelope
+            publisher/attachments:FuzzTagSchemaIndex publisher/sign:FuzzDSSEEnvelope \
+            jenkins:FuzzKeepBlankLines
 fuzz:
 	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$fn ($(FUZZTIME))"; \

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -836,22 +837,23 @@ func anchorEnd(o, ctx []string) (int, bool) {
 		return 0, true // nothing but blank lines: they end the file
 	}
 	have := nonBlank(o)
-	for k := 1; k <= len(want) && k <= maxAnchor; k++ {
-		run := want[len(want)-k:]
-		at, n := -1, 0
-		for i := 0; i+k <= len(have); i++ {
-			if sameRun(o, have[i:i+k], ctx, run) {
-				at, n = i+k-1, n+1
-			}
-		}
-		switch {
-		case n == 0:
-			return 0, false
-		case n == 1:
-			return have[at] + 1, true
+	// cands are the places in have where the last k lines of want stand
+	// in a row, by the index of the last; each more line of context
+	// keeps those where it stands too.
+	var cands []int
+	for i, h := range have {
+		if o[h] == ctx[want[len(want)-1]] {
+			cands = append(cands, i)
 		}
 	}
-	return 0, false
+	for k := 1; len(cands) > 1 && k < len(want) && k < maxAnchor; k++ {
+		line := ctx[want[len(want)-1-k]]
+		cands = slices.DeleteFunc(cands, func(c int) bool { return c-k < 0 || o[have[c-k]] != line })
+	}
+	if len(cands) != 1 {
+		return 0, false
+	}
+	return have[cands[0]] + 1, true
 }
 
 // anchorStart finds where the lines ctx (the encoded file after a
@@ -873,32 +875,20 @@ func anchorStart(o, ctx []string, from int) (int, bool) {
 			have = append(have, i)
 		}
 	}
-	for k := 1; k <= len(want) && k <= maxAnchor; k++ {
-		run := want[:k]
-		at, n := -1, 0
-		for i := 0; i+k <= len(have); i++ {
-			if sameRun(o, have[i:i+k], ctx, run) {
-				at, n = i, n+1
-			}
-		}
-		switch {
-		case n == 0:
-			return 0, false
-		case n == 1:
-			return have[at], true
+	var cands []int // as in anchorEnd, by the index of the first
+	for i, h := range have {
+		if o[h] == ctx[want[0]] {
+			cands = append(cands, i)
 		}
 	}
-	return 0, false
-}
-
-// sameRun reports whether the lines of o at oi are those of ctx at ci.
-func sameRun(o []string, oi []int, ctx []string, ci []int) bool {
-	for n := range oi {
-		if o[oi[n]] != ctx[ci[n]] {
-			return false
-		}
+	for k := 1; len(cands) > 1 && k < len(want) && k < maxAnchor; k++ {
+		line := ctx[want[k]]
+		cands = slices.DeleteFunc(cands, func(c int) bool { return c+k >= len(have) || o[have[c+k]] != line })
 	}
-	return true
+	if len(cands) != 1 {
+		return 0, false
+	}
+	return have[cands[0]], true
 }
 
 // withBlankLines is the changed lines a, with the blank lines of old (the
