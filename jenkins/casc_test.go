@@ -830,16 +830,7 @@ unclassified:
 	if err != nil || res.Status != "updated" {
 		t.Fatalf("%+v %v", res, err)
 	}
-	before, after := strings.Split(got, "\n"), strings.Split(string(updated), "\n")
-	var changed []string
-	for i := range min(len(before), len(after)) {
-		if before[i] != after[i] {
-			changed = append(changed, after[i])
-		}
-	}
-	if len(before) != len(after) || len(changed) != 1 || !strings.Contains(changed[0], digestB) {
-		t.Errorf("the update changed %q (%d lines to %d):\n%s", changed, len(before), len(after), updated)
-	}
+	oneLineChanged(t, got, string(updated), digestB)
 	// Another style (a list not indented under its key): written in the
 	// encoder's, which reads the same.
 	other := strings.ReplaceAll(file, "    - kubernetes:", "  - kubernetes:")
@@ -918,16 +909,7 @@ unclassified:
 			if err != nil || res.Status != "updated" {
 				t.Fatalf("%+v %v", res, err)
 			}
-			before, after := strings.Split(got, "\n"), strings.Split(string(updated), "\n")
-			var changed []string
-			for i := range min(len(before), len(after)) {
-				if before[i] != after[i] {
-					changed = append(changed, after[i])
-				}
-			}
-			if len(before) != len(after) || len(changed) != 1 || !strings.Contains(changed[0], digestB) {
-				t.Errorf("the update changed %q (%d lines to %d):\n%s", changed, len(before), len(after), updated)
-			}
+			oneLineChanged(t, got, string(updated), digestB)
 		})
 	}
 }
@@ -979,16 +961,7 @@ networkPolicy:
 	if err != nil || res.Status != "updated" {
 		t.Fatalf("%+v %v", res, err)
 	}
-	before, after := strings.Split(got, "\n"), strings.Split(string(updated), "\n")
-	var changed []string
-	for i := range min(len(before), len(after)) {
-		if before[i] != after[i] {
-			changed = append(changed, after[i])
-		}
-	}
-	if len(before) != len(after) || len(changed) != 1 || !strings.Contains(changed[0], digestB) {
-		t.Errorf("the update changed %q (%d lines to %d):\n%s", changed, len(before), len(after), updated)
-	}
+	oneLineChanged(t, got, string(updated), digestB)
 }
 
 // Blank lines inside the template that changes stay with the lines they
@@ -1021,5 +994,21 @@ func TestMergeCasc_KeepsBlankLinesInTheChangedTemplate(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("lost the blank line of %q:\n%s", strings.TrimSpace(want), got)
 		}
+	}
+}
+
+// oneLineChanged fails t unless after is before with one line changed, to
+// one holding want.
+func oneLineChanged(t *testing.T, before, after, want string) {
+	t.Helper()
+	b, a := strings.Split(before, "\n"), strings.Split(after, "\n")
+	var changed []string
+	for i := range min(len(b), len(a)) {
+		if b[i] != a[i] {
+			changed = append(changed, a[i])
+		}
+	}
+	if len(b) != len(a) || len(changed) != 1 || !strings.Contains(changed[0], want) {
+		t.Errorf("the update changed %q (%d lines to %d):\n%s", changed, len(b), len(a), after)
 	}
 }
