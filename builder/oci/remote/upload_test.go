@@ -325,6 +325,14 @@ func TestClient_PutBlobGoesOnAfterABreak(t *testing.T) {
 			}
 			if tc.failAt > 0 {
 				log = slices.DeleteFunc(log, func(e string) bool { return e == "PUT broke off" })
+				// The handler may still be reading the broken PUT when
+				// the cancel asks for the offset: the DELETE at an offset
+				// that moved is refused (416) and asked again, as against
+				// distribution (cancelTries). One pair or more; the
+				// session must end cancelled (checked below).
+				for len(log) >= 4 && slices.Equal(log[len(log)-4:], []string{"GET", "DELETE", "GET", "DELETE"}) {
+					log = log[:len(log)-2]
+				}
 			}
 			if !slices.Equal(log, tc.want) {
 				t.Errorf("requests %q,\nwant %q", log, tc.want)
