@@ -217,6 +217,13 @@ func verifyAny(block *clearsign.Block, keys openpgp.EntityList, now time.Time) e
 			// v1 OpenPGP API does not check Config's RejectMessageHashAlgorithms.
 			err = fmt.Errorf("signed with the weak digest %v", s.Hash)
 		}
+		if err == nil && s.IssuerKeyId != nil {
+			for _, key := range (openpgp.EntityList{k}).KeysById(*s.IssuerKeyId) {
+				if werr := weakKey(key.PublicKey); werr != nil {
+					err = werr
+				}
+			}
+		}
 		if err == nil {
 			return nil
 		}
@@ -228,6 +235,22 @@ func verifyAny(block *clearsign.Block, keys openpgp.EntityList, now time.Time) e
 		return fmt.Errorf("signature: %w", firstErr)
 	}
 	return fmt.Errorf("not signed by any of the %d keys apt trusts", len(keys))
+}
+
+// weakKey says why a signature by pk is refused, or nil: as apt's
+// Sequoia policy (apt 3, trixie: /usr/share/apt/default-sequoia.config
+// rejects DSA of any size since 2024-02-01, and Sequoia's standard policy
+// RSA under 2048 bits), which the v1 OpenPGP API does not check.
+func weakKey(pk *packet.PublicKey) error {
+	switch pk.PubKeyAlgo {
+	case packet.PubKeyAlgoDSA:
+		return errors.New("signed by a DSA key, which apt no longer accepts")
+	case packet.PubKeyAlgoRSA, packet.PubKeyAlgoRSASignOnly:
+		if bits, err := pk.BitLength(); err != nil || bits < 2048 {
+			return fmt.Errorf("signed by an RSA key of %d bits, under the 2048 apt accepts", bits)
+		}
+	}
+	return nil
 }
 
 // weakDigest are the digests a signature of an InRelease must not use.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto"
+	"crypto/dsa"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"maps"
@@ -424,5 +426,36 @@ func TestReadInRelease_ClockSlack(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("clock %s behind the signature: %v", tc.behind, err)
 		}
+	}
+}
+
+// apt 3's Sequoia policy refuses signatures by RSA keys under 2048 bits
+// and by DSA keys (default-sequoia.config: dsa* = 2024-02-01): so does
+// this, where the OpenPGP library would accept them.
+func TestReadInRelease_WeakKeyRefused(t *testing.T) {
+	text := "Suite: trixie\nCodename: trixie\nSHA256:\n"
+	for _, tc := range []struct {
+		bits int
+		want string
+	}{{1024, "RSA key of 1024 bits"}, {2048, ""}} {
+		k, err := openpgp.NewEntity("Small", "", "small@example.invalid", &packet.Config{RSABits: tc.bits})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = readInRelease(sourcetest.ClearSign(t, text, k), "trixie", openpgp.EntityList{k}, time.Now())
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, errs.ErrIntegrity)) {
+			t.Errorf("RSA %d: %v, want %q", tc.bits, err, tc.want)
+		}
+	}
+	var params dsa.Parameters
+	if err := dsa.GenerateParameters(&params, rand.Reader, dsa.L1024N160); err != nil {
+		t.Fatal(err)
+	}
+	priv := &dsa.PrivateKey{PublicKey: dsa.PublicKey{Parameters: params}}
+	if err := dsa.GenerateKey(priv, rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	if err := weakKey(packet.NewDSAPublicKey(time.Now(), &priv.PublicKey)); err == nil || !strings.Contains(err.Error(), "DSA") {
+		t.Errorf("a DSA key: %v", err)
 	}
 }
