@@ -120,7 +120,7 @@ type archive struct {
 	// (default: the clock).
 	now func() time.Time
 	// maxAge bounds the age of a security or updates suite's InRelease
-	// (see releaseIndex.fresh); 0 for none.
+	// without a Valid-Until (see releaseIndex.fresh); 0 for none.
 	maxAge time.Duration
 }
 
@@ -150,7 +150,9 @@ func (a *archive) pending(ctx context.Context, inv *sbom.Inventory, suites []Sui
 			return nil, nil, "", fmt.Errorf("suite %s: %w", s.Name, err)
 		}
 		idx, err := readInRelease(release, s.Name, a.keys, a.clock())
-		if err == nil && a.maxAge > 0 && (s.Security || strings.HasSuffix(s.Name, "-updates")) {
+		// Where the archive bounds the file itself (Debian's Valid-Until),
+		// that bound is the one (see --apt-max-age).
+		if err == nil && a.maxAge > 0 && idx.validUntil.IsZero() && (s.Security || strings.HasSuffix(s.Name, "-updates")) {
 			err = idx.fresh(s.Name, a.maxAge, a.clock())
 		}
 		if err != nil {

@@ -31,8 +31,12 @@ import (
 type releaseIndex struct {
 	suite, codename string
 	// date is the file's Date (zero when it has none or it is not a
-	// date): when the archive published it.
-	date time.Time
+	// date): when the archive published it; dateText is the field as
+	// written.
+	date     time.Time
+	dateText string
+	// validUntil is its Valid-Until (zero when it has none).
+	validUntil time.Time
 	// byHash is Acquire-By-Hash: the indexes can be fetched by their
 	// SHA256 (dir/by-hash/SHA256/HEX), which a mirror updated between
 	// two requests still serves unchanged.
@@ -148,7 +152,8 @@ func readInRelease(data []byte, suite string, keys openpgp.EntityList, now time.
 	if idx.suite != suite && (idx.codename != suite || strings.HasPrefix(idx.suite, suite+"-")) {
 		return nil, errs.Integrityf("InRelease of %s is that of suite %q (codename %q): a signed file of another suite", suite, idx.suite, idx.codename)
 	}
-	idx.date, _ = parseReleaseDate(p.Fields["date"])
+	idx.dateText = p.Fields["date"]
+	idx.date, _ = parseReleaseDate(idx.dateText)
 	if v, ok := p.Fields["valid-until"]; ok {
 		until, err := parseReleaseDate(v)
 		if err != nil {
@@ -157,6 +162,7 @@ func readInRelease(data []byte, suite string, keys openpgp.EntityList, now time.
 		if now.After(until) {
 			return nil, errs.Integrityf("InRelease of %s expired at %s (Valid-Until): an old copy of the archive", suite, until.UTC().Format(time.RFC1123))
 		}
+		idx.validUntil = until
 	}
 	lines := p.Continued["sha256"]
 	if len(lines) > maxReleaseFiles {
@@ -188,10 +194,14 @@ const DefaultAptMaxAge = 7 * 24 * time.Hour
 // error when the file is older or its Date cannot be read.
 func (idx *releaseIndex) fresh(name string, maxAge time.Duration, now time.Time) error {
 	if idx.date.IsZero() {
+		if idx.dateText != "" {
+			return errs.Integrityf("InRelease of %s: its Date %q is not a date to tell its age by", name, idx.dateText)
+		}
 		return errs.Integrityf("InRelease of %s has no Date to tell its age by", name)
 	}
 	if age := now.Sub(idx.date); age > maxAge {
-		return errs.Integrityf("InRelease of %s is dated %s, %s old, more than %s: an old copy of the archive (--apt-max-age)",
+		return errs.Integrityf("InRelease of %s is dated %s, %s old, more than %s: an old copy of the archive (--apt-max-age), "+
+			"or a release this archive no longer updates (past its standard support: raise --apt-max-age, 0 for no bound)",
 			name, idx.date.UTC().Format(time.RFC1123), age.Round(time.Hour), maxAge)
 	}
 	return nil
@@ -269,6 +279,9 @@ const clockSlack = 10 * time.Second
 
 // parseReleaseDate reads a Release file's date ("Fri, 11 Dec 2026
 // 03:54:29 UTC", RFC 1123 as apt writes it, or with a numeric zone).
+// Launchpad pads an hour below 10 with a space ("Fri, 04 Dec 2026
+// 3:56:10 UTC" with two spaces): time.Parse takes a run of spaces for
+// one, and one digit for the hour.
 func parseReleaseDate(v string) (time.Time, error) {
 	for _, layout := range []string{time.RFC1123, time.RFC1123Z} {
 		if t, err := time.Parse(layout, v); err == nil {

@@ -70,11 +70,18 @@ func TestReadInRelease_Real(t *testing.T) {
 			suite: "noble-security", codename: "noble", other: "noble-updates",
 			date:   time.Date(2026, 12, 4, 22, 49, 13, 0, time.UTC),
 			byHash: true, xz: indexSum{sha256: "3ba8cac611d32f26fcc3eb14a9fe6b223b0eb56c8e235fc5c8b9c063d20efcce", size: 1263896}},
+		// Launchpad pads an hour below 10 with a space ("Fri, 04 Dec 2026
+		// 3:56:10 UTC", two spaces before the 3): its age must still be
+		// told.
+		{release: "ubuntu-noble-updates.InRelease", keyring: "ubuntu-archive-keyring.gpg",
+			suite: "noble-updates", codename: "noble", other: "noble-security",
+			date:   time.Date(2026, 12, 4, 4, 56, 10, 0, time.UTC),
+			byHash: true, xz: indexSum{sha256: "5b76fe7af093d1e13564b4b563b637b73e09233f03d6e9c32e5bdd68ecc1df4f", size: 1509936}},
 	} {
 		t.Run(fx.release, func(t *testing.T) {
 			release, keys := realFixture(t, fx.release, fx.keyring)
 			names := []string{fx.suite, fx.codename}
-			if fx.release == "ubuntu-noble-security.InRelease" {
+			if strings.HasPrefix(fx.release, "ubuntu-") {
 				// Its Codename is the release's, not this pocket's.
 				names = names[:1]
 			}
@@ -89,6 +96,9 @@ func TestReadInRelease_Real(t *testing.T) {
 			}
 			// Its Date bounds a replay where there is no Valid-Until.
 			idx, _ := readInRelease(release, fx.suite, keys, fx.date)
+			if want := fx.date.Add(-time.Hour); !idx.date.Equal(want) {
+				t.Errorf("Date read as %v, want %v", idx.date, want)
+			}
 			if err := idx.fresh(fx.suite, DefaultAptMaxAge, fx.date); err != nil {
 				t.Errorf("an hour old: %v", err)
 			}
@@ -236,6 +246,14 @@ func TestCheck_OSIndexesAuthenticated(t *testing.T) {
 		{name: "no bound", tamper: func(t *testing.T, s *setup) {
 			s.a.suite(t, "/debian-security", "trixie-security", daysAgo(400), pending, "")
 			s.maxAge = -1
+		}},
+		// Where the archive bounds the file itself (Debian's Valid-Until),
+		// that bound is the one, as --apt-max-age says.
+		{name: "a security suite's with a Valid-Until still ahead", tamper: func(t *testing.T, s *setup) {
+			s.a.suite(t, "/debian-security", "trixie-security", daysAgo(8)+"Valid-Until: "+time.Now().Add(24*time.Hour).UTC().Format(time.RFC1123)+"\n", pending, "")
+		}},
+		{name: "a security suite's with a Date that is not one", want: "is not a date", tamper: func(t *testing.T, s *setup) {
+			s.a.suite(t, "/debian-security", "trixie-security", "Date: last week\n", pending, "")
 		}},
 		{name: "a security suite's without a Date", want: "no Date", tamper: func(t *testing.T, s *setup) {
 			s.a.release(t, "/debian-security", "trixie-security", "Suite: trixie-security\nCodename: trixie-security\nSHA256:\n")
@@ -457,5 +475,28 @@ func TestReadInRelease_WeakKeyRefused(t *testing.T) {
 	}
 	if err := weakKey(packet.NewDSAPublicKey(time.Now(), &priv.PublicKey)); err == nil || !strings.Contains(err.Error(), "DSA") {
 		t.Errorf("a DSA key: %v", err)
+	}
+}
+
+// Release dates as Debian's archive and Launchpad (Ubuntu, the hour
+// padded with a space) write them, and with a numeric zone.
+func TestParseReleaseDate(t *testing.T) {
+	want := time.Date(2026, 12, 4, 3, 56, 10, 0, time.UTC)
+	for _, v := range []string{
+		"Fri, 04 Dec 2026 03:56:10 UTC",
+		"Fri, 04 Dec 2026  3:56:10 UTC",
+		"Fri, 04 Dec 2026 03:56:10 +0000",
+		"Fri, 04 Dec 2026 05:56:10 +0200",
+		"Fri, 04 Dec 2026  5:56:10 +0200",
+	} {
+		got, err := parseReleaseDate(v)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("%q: %v %v, want %v", v, got, err, want)
+		}
+	}
+	for _, v := range []string{"", "yesterday", "Fri, 04 Dec 2026 24:56:10 UTC"} {
+		if got, err := parseReleaseDate(v); err == nil {
+			t.Errorf("%q: read as %v", v, got)
+		}
 	}
 }

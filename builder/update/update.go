@@ -79,8 +79,9 @@ type Options struct {
 	// expiry); default the clock.
 	Now func() time.Time
 	// AptMaxAge bounds how old the InRelease of a security or updates
-	// suite may be (its Date): 0 for DefaultAptMaxAge, below 0 for no
-	// bound (only Valid-Until, where there is one).
+	// suite without a Valid-Until may be (its Date): 0 for
+	// DefaultAptMaxAge, below 0 for no bound (only Valid-Until, where
+	// there is one).
 	AptMaxAge time.Duration
 	Client    *http.Client
 	Log       logrus.FieldLogger
