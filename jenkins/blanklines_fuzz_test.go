@@ -1,6 +1,7 @@
 package jenkins
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -8,7 +9,9 @@ import (
 )
 
 // keepBlankLines on any file and any change the encoder makes to it: it
-// never panics, and what it writes reads as the encoded document does.
+// never panics, what it writes reads as the encoded document does, and
+// it has the encoded document's comments, none dropped or doubled (the
+// data alone would not show a comment lost by a misplaced splice).
 // The change is a value replaced, or a key added, at a node the input
 // picks.
 func FuzzKeepBlankLines(f *testing.F) {
@@ -17,6 +20,8 @@ func FuzzKeepBlankLines(f *testing.F) {
 		"---\n# c\n\njenkins:\n  clouds:\n    - kubernetes:\n        templates: []\n\nunclassified: {}\n",
 		"agent:\n  resources:\n    {}\n\n  podTemplates: {}\nx:\n  []\n",
 		"k: v\r\n\r\nl: w",
+		"#\n  #\nA\n",
+		"t:\n  a: 1\n  # --\n  # about b\n# --\n  b: 2\n\nu: 3\n",
 		"",
 	} {
 		f.Add(seed, uint8(1), true)
@@ -54,5 +59,20 @@ func FuzzKeepBlankLines(f *testing.F) {
 		if !readsAs(out, after) && !readsAs(strings.ReplaceAll(out, "\r\n", "\n"), after) {
 			t.Fatalf("reads otherwise than the encoded document:\n--- orig\n%q\n--- after\n%q\n--- got\n%q", orig, after, out)
 		}
+		if got, want := commentLines(out), commentLines(after); !slices.Equal(got, want) {
+			t.Fatalf("comments %q, the encoded document's %q:\n--- orig\n%q\n--- after\n%q\n--- got\n%q", got, want, orig, after, out)
+		}
 	})
+}
+
+// commentLines are the comment lines of a YAML text, trimmed and sorted.
+func commentLines(doc string) []string {
+	var out []string
+	for _, l := range strings.Split(strings.ReplaceAll(doc, "\r\n", "\n"), "\n") {
+		if l = strings.TrimSpace(l); strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -796,10 +796,30 @@ func spliceBlankLines(orig, before, after string) string {
 	out := strings.Join(append(lines, o[y:]...), "\n")
 	// A blank line is content inside a block scalar: should one land in
 	// one, the document would say something else. It must read the same.
-	if !readsAs(out, after) {
+	// Nor may a line of orig kept around the change be one the encoder
+	// puts inside it, or the other way round (the anchors are found by
+	// their text only, and orig may be spelled otherwise than before): a
+	// comment would be dropped or doubled, a key moved, where the data
+	// reads the same. Read and written again, it must be after.
+	if !readsAs(out, after) || !encodesAs(out, after, orig) {
 		return after
 	}
 	return out
+}
+
+// encodesAs reports whether the YAML text doc, read and encoded again
+// (with the indentation of original, as encodeDoc does), is want: the
+// same data, and also the same key order, comments where the encoder
+// places them, anchors, tags and styles, which readsAs does not compare.
+func encodesAs(doc, want, original string) bool {
+	var root yaml.Node
+	if yaml.Unmarshal([]byte(doc), &root) != nil {
+		return false
+	}
+	if len(root.Content) == 0 {
+		root = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
+	}
+	return encodeDoc(&root, []byte(original)) == want
 }
 
 // maxAnchor bounds how many lines next to a change are compared to find

@@ -1012,3 +1012,27 @@ func oneLineChanged(t *testing.T, before, after, want string) {
 		t.Errorf("the update changed %q (%d lines to %d):\n%s", changed, len(b), len(a), after)
 	}
 }
+
+// The lines kept around a change are found by their text alone: a comment
+// the encoder indents otherwise ("# ---" at column 0 inside the template,
+// written at the template's indentation, the same text as the line two
+// above it) made the splice take that earlier line for the one before the
+// change, and drop the admin's comments between. The data reads the same,
+// so readsAs alone let it through. Every comment must stay.
+func TestMergeCasc_KeepsCommentsNextToTheChange(t *testing.T) {
+	created, _, err := MergeCasc([]byte("jenkins:\n  clouds:\n    - kubernetes:\n        name: \"kubernetes\"\n\n        templates: []\n"), pythonTemplate(digestA), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rule = "# ------------------------------------------"
+	file := strings.Replace(string(created), "            label: \"python\"\n",
+		"            "+rule+"\n            # label: \"gpu\" until the March move, see INC-4711\n"+rule+"\n            label: \"old\"\n", 1)
+	out, res, err := MergeCasc([]byte(file), pythonTemplate(digestA), Options{})
+	if err != nil || res.Status != "updated" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	got := string(out)
+	if !strings.Contains(got, "label: \"python\"") || !strings.Contains(got, "see INC-4711") || strings.Count(got, rule) != 2 {
+		t.Errorf("comments lost or doubled:\n%s", got)
+	}
+}
