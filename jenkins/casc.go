@@ -775,13 +775,14 @@ func spliceBlankLines(orig, before, after string) string {
 	e := len(b) - s
 	// x: orig's lines before it are those before the change; y: those from
 	// it on are those after it.
-	x, ok := anchorEnd(o, b[:p])
+	x, y, ok := exactPlace(o, b, p, e)
 	if !ok {
-		return after
-	}
-	y, ok := anchorStart(o, b[e:], x)
-	if !ok {
-		return after
+		if x, ok = anchorEnd(o, b[:p]); !ok {
+			return after
+		}
+		if y, ok = anchorStart(o, b[e:], x); !ok {
+			return after
+		}
 	}
 	if p == e {
 		// An insertion: the blank lines after the line before it stay
@@ -835,6 +836,36 @@ func nonBlank(lines []string) []int {
 		}
 	}
 	return out
+}
+
+// exactPlace is where anchorEnd and anchorStart would find the change
+// (before's lines p to e) when orig's lines that are not blank are
+// before's, one for one (a leading "---" aside), as in a file agentforge
+// wrote: their places are then known, however many lines repeat (two
+// templates alike over more than maxAnchor lines), and no anchor is
+// needed.
+func exactPlace(o, b []string, p, e int) (x, y int, ok bool) {
+	on, bn := nonBlank(o), nonBlank(b)
+	if len(on) > 0 && strings.TrimRight(o[on[0]], " \t") == "---" && (len(bn) == 0 || b[bn[0]] != o[on[0]]) {
+		on = on[1:]
+	}
+	if len(on) != len(bn) {
+		return 0, 0, false
+	}
+	for i := range on {
+		if o[on[i]] != b[bn[i]] {
+			return 0, 0, false
+		}
+	}
+	x, _ = anchorEnd(o, nil) // after a leading "---"
+	if k := sort.SearchInts(bn, p); k > 0 {
+		x = on[k-1] + 1
+	}
+	y, _ = anchorStart(o, nil, x) // after o's last line that is not blank
+	if k := sort.SearchInts(bn, e); k < len(bn) {
+		y = on[k]
+	}
+	return x, y, true
 }
 
 // anchorEnd finds where the lines ctx (the encoded file before a change)

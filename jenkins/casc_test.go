@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
@@ -1034,5 +1035,33 @@ func TestMergeCasc_KeepsCommentsNextToTheChange(t *testing.T) {
 	got := string(out)
 	if !strings.Contains(got, "label: \"python\"") || !strings.Contains(got, "see INC-4711") || strings.Count(got, rule) != 2 {
 		t.Errorf("comments lost or doubled:\n%s", got)
+	}
+}
+
+// Two templates alike over more lines than the anchors compare (maxAnchor)
+// left the splice no line that stands once after the change, and the
+// whole file was written as encoded, its blank lines gone; a file whose
+// lines are the encoder's, as agentforge writes it, has its places known
+// without anchors, as before the anchors were.
+func TestMergeCasc_KeepsBlankLinesAroundLongAlikeTemplates(t *testing.T) {
+	created, _, err := MergeCasc([]byte("jenkins:\n  clouds:\n    - kubernetes:\n        name: \"kubernetes\"\n        templates: []\n"), pythonTemplate(digestA), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env strings.Builder
+	env.WriteString("            envVars:\n")
+	for i := range 120 {
+		fmt.Fprintf(&env, "              - envVar:\n                  key: \"K%d\"\n                  value: \"v\"\n", i)
+	}
+	file := strings.Replace(string(created), "            id: ", env.String()+"            id: ", 1)
+	file = strings.Replace(file, "        templates:\n", "\n        templates:\n", 1)
+	tm := file[strings.Index(file, "          - annotations:"):]
+	file += strings.Replace(strings.Replace(tm, "python-agent", "python-agent-2", 1), "8b053955", "99999999", 1)
+	out, res, err := MergeCasc([]byte(file), pythonTemplate(digestB), Options{})
+	if err != nil || res.Status != "updated" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if want := strings.Replace(file, digestA, digestB, 1); string(out) != want {
+		t.Errorf("not the file with its one image line changed:\n%s", out)
 	}
 }
