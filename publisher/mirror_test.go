@@ -21,6 +21,7 @@ import (
 	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/progress"
 
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
@@ -292,13 +293,12 @@ func TestMirror_FailedPushCountsWhatWent(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := m.Layers[1].Digest.String()
-	othersIn := make(chan struct{})
-	var sent atomic.Int32
-	dp.Set(registrytest.Faults{OnResponse: func(e registrytest.Entry) {
-		if e.Method == http.MethodPut && strings.Contains(e.Query, "digest=") && e.Status == http.StatusCreated && sent.Add(1) == 2 {
-			close(othersIn)
-		}
-	}})
+	// The other two blobs (a layer and the config) count as gone once the
+	// mirror itself has taken them as pushed (their progress bars end
+	// after that), not when the registry answers: a 201 still on its way
+	// when the bad blob fails is lost with the cancel.
+	pushed := &pushesDone{at: 2, reached: make(chan struct{})}
+	othersIn := pushed.reached
 	sp.Set(registrytest.Faults{CorruptBlob: bad, OnRequest: func(e registrytest.Entry) {
 		if e.Method == http.MethodGet && strings.HasSuffix(e.Path, "/blobs/"+bad) {
 			select {
@@ -309,11 +309,34 @@ func TestMirror_FailedPushCountsWhatWent(t *testing.T) {
 		}
 	}})
 	from, _ := oci.ParseReference("docker://"+sp.Host+"/agents/tool:1", nil)
-	rep, err := Mirror(context.Background(), from, []Destination{dest(t, dp.Host+"/m/tool")}, MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir(), Verify: VerifyNone}})
+	rep, err := Mirror(context.Background(), from, []Destination{dest(t, dp.Host+"/m/tool")}, MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir(), Verify: VerifyNone, Progress: pushed}})
 	if !errors.Is(err, errs.ErrIntegrity) {
 		t.Fatalf("%v, want an integrity error", err)
 	}
 	if d := rep.Destinations[0]; d.BlobsPushed != 2 || d.BytesPushed == 0 {
 		t.Errorf("2 blobs went before the failure; the report says %d blobs, %d bytes", d.BlobsPushed, d.BytesPushed)
+	}
+}
+
+// pushesDone is a progress reporter that closes reached when the at-th
+// push ends well.
+type pushesDone struct {
+	n       atomic.Int32
+	at      int32
+	reached chan struct{}
+}
+
+func (p *pushesDone) Start(what string, _ int64) progress.Bar { return pushBar{p, what} }
+
+type pushBar struct {
+	p    *pushesDone
+	what string
+}
+
+func (pushBar) Add(int) {}
+
+func (b pushBar) Done(err error) {
+	if err == nil && strings.HasPrefix(b.what, "push ") && b.p.n.Add(1) == b.p.at {
+		close(b.p.reached)
 	}
 }
