@@ -805,10 +805,8 @@ unclassified:
 
     third
 `
-	created, res, err := MergeCasc([]byte(file), pythonTemplate(digestA), Options{})
-	if err != nil || res.Status != "created" {
-		t.Fatalf("%+v %v", res, err)
-	}
+	// An update of the image changes its line and nothing else.
+	created := createThenUpdate(t, MergeCasc, file)
 	got := string(created)
 	// Every line of the file is still there, in order, blank ones too; the
 	// template comes right after its sibling, before the gap.
@@ -825,13 +823,6 @@ unclassified:
 	if err := yaml.Unmarshal(created, &doc); err != nil || doc.Unclassified.Note != "first\n\nthird\n" {
 		t.Errorf("note %q, %v", doc.Unclassified.Note, err)
 	}
-	// An update changes the image's line and nothing else.
-	tmpl := pythonTemplate(digestB)
-	updated, res, err := MergeCasc(created, tmpl, Options{})
-	if err != nil || res.Status != "updated" {
-		t.Fatalf("%+v %v", res, err)
-	}
-	oneLineChanged(t, got, string(updated), digestB)
 	// Another style (a list not indented under its key): written in the
 	// encoder's, which reads the same.
 	other := strings.ReplaceAll(file, "    - kubernetes:", "  - kubernetes:")
@@ -887,11 +878,7 @@ unclassified:
 		{"document start, CRLF", strings.ReplaceAll("---\n"+file, "\n", "\r\n")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			created, res, err := MergeCasc([]byte(tc.file), pythonTemplate(digestA), Options{})
-			if err != nil || res.Status != "created" {
-				t.Fatalf("%+v %v", res, err)
-			}
-			got := string(created)
+			got := string(createThenUpdate(t, MergeCasc, tc.file))
 			crlf := strings.Contains(tc.file, "\r\n")
 			if crlf != (strings.Count(got, "\r\n") == strings.Count(got, "\n")) {
 				t.Errorf("line endings not kept (CRLF %v):\n%q", crlf, got)
@@ -906,11 +893,6 @@ unclassified:
 			if !isSubsequence(strings.Split(strings.TrimSuffix(strings.ReplaceAll(tc.file, "\r\n", "\n"), "\n"), "\n"), strings.Split(lf, "\n")) {
 				t.Errorf("the file's lines are not all kept:\n%s", lf)
 			}
-			updated, res, err := MergeCasc(created, pythonTemplate(digestB), Options{})
-			if err != nil || res.Status != "updated" {
-				t.Fatalf("%+v %v", res, err)
-			}
-			oneLineChanged(t, got, string(updated), digestB)
 		})
 	}
 }
@@ -946,11 +928,7 @@ networkPolicy:
     except:
       []
 `
-	created, res, err := MergeHelmValues([]byte(file), pythonTemplate(digestA), Options{})
-	if err != nil || res.Status != "created" {
-		t.Fatalf("%+v %v", res, err)
-	}
-	got := string(created)
+	got := string(createThenUpdate(t, MergeHelmValues, file))
 	kept := strings.Replace(file, "  podTemplates: {}\n", "", 1)
 	if !isSubsequence(strings.Split(kept, "\n"), strings.Split(got, "\n")) {
 		t.Fatalf("the file's own lines are not all kept:\n%s", got)
@@ -958,11 +936,6 @@ networkPolicy:
 	if !strings.Contains(got, "  podTemplates:\n    python-agent: |\n      - ") {
 		t.Errorf("the template is not a literal block in a block mapping:\n%s", got)
 	}
-	updated, res, err := MergeHelmValues(created, pythonTemplate(digestB), Options{})
-	if err != nil || res.Status != "updated" {
-		t.Fatalf("%+v %v", res, err)
-	}
-	oneLineChanged(t, got, string(updated), digestB)
 }
 
 // Blank lines inside the template that changes stay with the lines they
@@ -996,6 +969,23 @@ func TestMergeCasc_KeepsBlankLinesInTheChangedTemplate(t *testing.T) {
 			t.Errorf("lost the blank line of %q:\n%s", strings.TrimSpace(want), got)
 		}
 	}
+}
+
+// createThenUpdate merges the python template into file (created), then
+// the same template with another image into the result (updated), which
+// must change one line, and returns the created document.
+func createThenUpdate(t *testing.T, merge func([]byte, Template, Options) ([]byte, *Outcome, error), file string) []byte {
+	t.Helper()
+	created, res, err := merge([]byte(file), pythonTemplate(digestA), Options{})
+	if err != nil || res.Status != "created" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	updated, res, err := merge(created, pythonTemplate(digestB), Options{})
+	if err != nil || res.Status != "updated" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	oneLineChanged(t, string(created), string(updated), digestB)
+	return created
 }
 
 // oneLineChanged fails t unless after is before with one line changed, to
