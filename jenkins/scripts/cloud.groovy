@@ -41,3 +41,17 @@ def kubernetesCloud = { ->
     }
     return c
 }
+
+// withTemplate runs body(cloud, template) under TEMPLATES_LOCK, from the
+// lookup of p.name's template (null when there is none) to the body's end,
+// which is where a script saves: every script reads and writes the list
+// through it, so none can do so outside the lock. When p.cloud names no
+// Kubernetes cloud, body does not run (kubernetesCloud has said why).
+def withTemplate = { Closure body ->
+    synchronized (TEMPLATES_LOCK) {
+        def cloud = kubernetesCloud()
+        if (cloud != null) {
+            body(cloud, cloud.templates.find { it.name == p.name })
+        }
+    }
+}

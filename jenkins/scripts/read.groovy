@@ -22,12 +22,7 @@ final String AGENT = 'jnlp'
 // @@CLOUD@@: the plugin check and the cloud (cloud.groovy)
 
 // Under the one lock (cloud.groovy): never a template half-written.
-synchronized (TEMPLATES_LOCK) {
-    def cloud = kubernetesCloud()
-    if (cloud == null) {
-        return
-    }
-    def t = cloud.templates.find { it.name == p.name }
+withTemplate { cloud, t ->
     if (t == null) {
         emit([status: 'absent', position: -1])
         return

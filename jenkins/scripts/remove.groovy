@@ -13,12 +13,7 @@ final String MARK = 'agentforge.io/managed-by'
 // @@CLOUD@@: the plugin check and the cloud (cloud.groovy)
 
 // The lookup and the removal under the one lock (cloud.groovy).
-synchronized (TEMPLATES_LOCK) {
-    def cloud = kubernetesCloud()
-    if (cloud == null) {
-        return
-    }
-    def t = cloud.templates.find { it.name == p.name }
+withTemplate { cloud, t ->
     if (t == null) {
         emit([status: 'unchanged'])
         return

@@ -65,12 +65,7 @@ if (managing) {
 }
 
 // The lookup, the decision and the write under the one lock (cloud.groovy).
-synchronized (TEMPLATES_LOCK) {
-    def cloud = kubernetesCloud()
-    if (cloud == null) {
-        return
-    }
-    def old = cloud.templates.find { it.name == p.name }
+withTemplate { cloud, old ->
     if (old != null && !view(old).managed && !p.adopt) {
         emit([status: 'error', reason: 'not-managed', id: old.id])
         return
