@@ -221,18 +221,11 @@ func copyReferrers(ctx context.Context, src, dst reference.Named, d digest.Diges
 // artifact type, annotations), as the tag schema wants. ErrAbsent when the
 // source does not serve it.
 func describeReferrer(ctx context.Context, opts Options, src reference.Named, r, subject digest.Digest) (imgspecv1.Descriptor, error) {
-	from, err := reference.WithDigest(reference.TrimNamed(src), r)
-	if err != nil {
-		return imgspecv1.Descriptor{}, err
-	}
-	a, err := Read(ctx, opts, from)
+	a, from, err := readDigest(ctx, opts, src, r)
 	if err != nil {
 		return imgspecv1.Descriptor{}, err
 	}
 	defer a.Close()
-	if got := digest.FromBytes(a.Raw); got != r {
-		return imgspecv1.Descriptor{}, &errs.IntegrityError{What: "manifest " + from.String(), Check: "digest", Expected: r.String(), Actual: got.String()}
-	}
 	if err := checkReferrer(a, from, subject); err != nil {
 		return imgspecv1.Descriptor{}, err
 	}
@@ -439,15 +432,7 @@ func copyManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.
 // an index's manifests first (image manifests only), an image manifest's
 // config and layers first.
 func sendManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.Descriptor, c *Copied, opts Options, dry bool, check func(*Attachment, reference.Named) error) error {
-	from, err := reference.WithDigest(reference.TrimNamed(src), desc.Digest)
-	if err != nil {
-		return err
-	}
-	to, err := reference.WithDigest(reference.TrimNamed(dst), desc.Digest)
-	if err != nil {
-		return err
-	}
-	a, err := Read(ctx, opts, from)
+	a, from, err := readDigest(ctx, opts, src, desc.Digest)
 	if errors.Is(err, ErrAbsent) {
 		return errs.NotFoundf("%s: listed but not on the registry", from)
 	}
@@ -455,10 +440,11 @@ func sendManifest(ctx context.Context, src, dst reference.Named, desc imgspecv1.
 		return err
 	}
 	defer a.Close()
-	raw := a.Raw
-	if got := digest.FromBytes(raw); got != desc.Digest {
-		return &errs.IntegrityError{What: "manifest " + from.String(), Check: "digest", Expected: desc.Digest.String(), Actual: got.String()}
+	to, err := reference.WithDigest(reference.TrimNamed(dst), desc.Digest)
+	if err != nil {
+		return err
 	}
+	raw := a.Raw
 	if int64(len(raw)) != desc.Size {
 		return &errs.IntegrityError{What: "manifest " + from.String(), Check: "size", Expected: fmt.Sprint(desc.Size), Actual: fmt.Sprint(len(raw))}
 	}
@@ -565,21 +551,13 @@ func EachReferrer(ctx context.Context, ref reference.Canonical, artifactType str
 			opts.Logger().Warnf("%s: more than %d referrers of type %s: the rest are not read", ref, MaxReferrerCandidates, artifactType)
 			return nil
 		}
-		at, err := reference.WithDigest(reference.TrimNamed(ref), m.Digest)
-		if err != nil {
-			return err
-		}
-		a, err := Read(ctx, opts, at)
+		a, at, err := readDigest(ctx, opts, ref, m.Digest)
 		if errors.Is(err, ErrAbsent) {
 			opts.Logger().Warnf("%s is listed as a referrer but not on the registry: skipped", at)
 			continue
 		}
 		if err != nil {
 			return err
-		}
-		if got := digest.FromBytes(a.Raw); got != m.Digest {
-			a.Close()
-			return &errs.IntegrityError{What: "manifest " + at.String(), Check: "digest", Expected: m.Digest.String(), Actual: got.String()}
 		}
 		if a.Manifest.ArtifactType != artifactType && a.Manifest.Config.MediaType != artifactType {
 			a.Close()

@@ -378,3 +378,59 @@ func pushSource(t *testing.T, host string, regs remote.Registries, o attachments
 	}
 	return src, raw
 }
+
+// Read by digest checks the bytes against the digest, for every caller: a
+// registry that answers a digest with another manifest (and names the
+// digest asked for in Docker-Content-Digest, as a lying one would) is
+// refused as an integrity failure. The controls:
+// the true answer by digest, and the same forged answer by tag, which
+// has nothing to be checked against.
+func TestRead_ByDigestChecksTheBytes(t *testing.T) {
+	r := registrytest.NewTrio(t)
+	ctx := context.Background()
+	src := registrytest.Push(t, r.Hosts, r.Src.Host+"/up/agent:latest", ocitest.Options{Layers: 1, Size: 256, Seed: 43})
+	other := registrytest.Push(t, r.Hosts, r.Src.Host+"/up/agent:other", ocitest.Options{Layers: 1, Size: 256, Seed: 44})
+	otherAt, err := attachments.Read(ctx, trio(r), other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		ref    reference.Named
+		forged bool
+		want   error
+	}{
+		{name: "the true answer by digest", ref: src},
+		{name: "another manifest by digest", ref: src, forged: true, want: errs.ErrIntegrity},
+		{name: "another manifest by tag", ref: registrytest.Tagged(t, src, "latest"), forged: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.forged {
+				r.Src.Intercept(func(w http.ResponseWriter, req *http.Request) bool {
+					if req.Method != http.MethodGet || !strings.Contains(req.URL.Path, "/up/agent/manifests/") || strings.HasSuffix(req.URL.Path, "/other") {
+						return false
+					}
+					w.Header().Set("Content-Type", imgspecv1.MediaTypeImageManifest)
+					w.Header().Set("Docker-Content-Digest", src.Digest().String())
+					w.Write(otherAt.Raw)
+					return true
+				})
+				defer r.Src.Intercept(nil)
+			}
+			a, err := attachments.Read(ctx, trio(r), tc.ref)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("got %v, want the manifest", err)
+				}
+				if want := map[bool]reference.Canonical{false: src, true: other}[tc.forged]; string(a.Raw) == "" || digest.FromBytes(a.Raw) != want.Digest() {
+					t.Errorf("read %s, want %s", digest.FromBytes(a.Raw), want.Digest())
+				}
+				return
+			}
+			var ie *errs.IntegrityError
+			if !errors.Is(err, tc.want) || !errors.As(err, &ie) || ie.Check != "digest" {
+				t.Errorf("got %v, want the digest check to fail", err)
+			}
+		})
+	}
+}

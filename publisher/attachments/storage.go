@@ -138,8 +138,10 @@ func (a *Attachment) Close() {}
 
 // Read reads the manifest at ref (a tag or digest), or returns ErrAbsent,
 // through the repository's client (one connection pool and token per
-// repository) and the retry policy. Under a Copier that prefetched ref's
-// repository, what was read is not asked again.
+// repository) and the retry policy. A manifest read by digest is checked
+// against it: other bytes are an *errs.IntegrityError, whoever asked.
+// Under a Copier that prefetched ref's repository, what was read is not
+// asked again.
 func Read(ctx context.Context, o Options, ref reference.Named) (*Attachment, error) {
 	raw, err := o.cache.manifest(ref, func() ([]byte, error) { return readManifest(ctx, o, ref) })
 	if err != nil {
@@ -150,6 +152,18 @@ func Read(ctx context.Context, o Options, ref reference.Named) (*Attachment, err
 		return nil, &errs.IntegrityError{What: "attachment " + ref.String(), Check: "content: not an image manifest: " + err.Error()}
 	}
 	return a, nil
+}
+
+// readDigest is Read of the manifest d in repo's repository (checked
+// against d), with the reference it read: where an error says what was
+// asked for.
+func readDigest(ctx context.Context, o Options, repo reference.Named, d digest.Digest) (*Attachment, reference.Canonical, error) {
+	at, err := reference.WithDigest(reference.TrimNamed(repo), d)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s@%s: %w", repo.Name(), d, err)
+	}
+	a, err := Read(ctx, o, at)
+	return a, at, err
 }
 
 func readManifest(ctx context.Context, o Options, ref reference.Named) ([]byte, error) {
@@ -168,6 +182,14 @@ func readManifest(ctx context.Context, o Options, ref reference.Named) ([]byte, 
 			return nil, ErrAbsent
 		}
 		return nil, fmt.Errorf("read %s: %w", ref, err)
+	}
+	if d, ok := ref.(reference.Digested); ok {
+		// An algorithm this binary has no hash for cannot be checked
+		// (reference accepts any name), and FromBytes would panic on it.
+		want := d.Digest()
+		if !want.Algorithm().Available() || want.Algorithm().FromBytes(raw) != want {
+			return nil, &errs.IntegrityError{What: "manifest " + ref.String(), Check: "digest", Expected: want.String(), Actual: digest.FromBytes(raw).String()}
+		}
 	}
 	return raw, nil
 }
