@@ -238,7 +238,8 @@ func checkCPython(ctx context.Context, def *images.Definition, opts Options) (*F
 	}
 	// python.org's listing goes through the source mirrors, as every
 	// other URL does (a site that reaches python.org only through one).
-	finder := &cpython.Finder{Base: opts.PythonOrg, Client: opts.Client, Rewrite: func(u string) string { return remote.Rewrite(opts.Mirrors, u) }}
+	finder := &cpython.Finder{Base: opts.PythonOrg, Client: opts.Client, Rewrite: func(u string) string { return remote.Rewrite(opts.Mirrors, u) },
+		Format: pythonFormat(def, cur)}
 	latest, err := finder.Latest(ctx, parts[0]+"."+parts[1])
 	if err != nil {
 		return nil, err
@@ -250,6 +251,22 @@ func checkCPython(ctx context.Context, def *images.Definition, opts Options) (*F
 		f.Set = map[string]string{"python.version": latest.Version, "python.sha256": latest.SHA256}
 	}
 	return f, nil
+}
+
+// pythonFormat is the format of the CPython tarball def downloads (the
+// python source's Python-CUR.FORMAT), whose sha256 a bump pins: "" (the
+// Finder's default) when it names none.
+func pythonFormat(def *images.Definition, cur string) string {
+	i := slices.IndexFunc(def.Sources, func(s images.Source) bool { return s.Name == "python" })
+	if i < 0 {
+		return ""
+	}
+	u := def.Sources[i].URL
+	format, ok := strings.CutPrefix(u[strings.LastIndex(u, "/")+1:], "Python-"+cur+".")
+	if !ok {
+		return ""
+	}
+	return format
 }
 
 // mavenMetadata is the part of maven-metadata.xml Check reads.

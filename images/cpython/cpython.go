@@ -40,6 +40,16 @@ type Finder struct {
 	// Rewrite, when set, maps each URL before it is read (the source
 	// mirrors); Release.URL stays the one under Base.
 	Rewrite func(url string) string
+	// Format is the tarball's: "tar.xz" (the default) or "tgz". Each has
+	// its own sha256 and sigstore bundle.
+	Format string
+}
+
+func (f *Finder) format() string {
+	if f.Format == "" {
+		return "tar.xz"
+	}
+	return f.Format
 }
 
 func (f *Finder) base() string {
@@ -58,7 +68,7 @@ func (f *Finder) client() *http.Client {
 
 // Latest returns the newest published patch release of series ("3.11"):
 // the highest 3.11.N in the /ftp/python/ listing whose Python-3.11.N.tar.xz
-// exists (a directory can appear before its files do).
+// (or f.Format) exists (a directory can appear before its files do).
 func (f *Finder) Latest(ctx context.Context, series string) (*Release, error) {
 	if !regexp.MustCompile(`^3\.\d+$`).MatchString(series) {
 		return nil, fmt.Errorf("series %q: want 3.N", series)
@@ -80,7 +90,7 @@ func (f *Finder) Latest(ctx context.Context, series string) (*Release, error) {
 	sort.Sort(sort.Reverse(sort.IntSlice(patches)))
 	for _, n := range patches {
 		v := fmt.Sprintf("%s.%d", series, n)
-		url := fmt.Sprintf("%s/ftp/python/%s/Python-%s.tar.xz", f.base(), v, v)
+		url := fmt.Sprintf("%s/ftp/python/%s/Python-%s.%s", f.base(), v, v, f.format())
 		ok, err := f.exists(ctx, url)
 		if err != nil {
 			return nil, err
