@@ -150,16 +150,26 @@ func adopt(ctx context.Context, fsys fs.FS, name string, def *images.Definition,
 	if err != nil {
 		return nil, nil, err
 	}
-	if got != nil && got.SignatureSkipped && f.Kind == KindCPython && opts.PythonSHA256 == "" {
+	if got != nil && f.Kind == KindCPython && opts.PythonSHA256 == "" && !signatureChecked(got) {
 		// The sha256 is the sigstore bundle's claim, served by the
 		// tarball's own server: without the OpenPGP check nothing
 		// checked it, and it would be pinned for every build after.
-		return nil, nil, errs.Inputf("python %s: its OpenPGP check is skipped (--skip-signature python), so nothing checks the sha256 python.org's sigstore bundle states: check the tarball yourself and give its sha256 (--sha256)", f.Latest)
+		why := "the definition's python source names no OpenPGP signature"
+		if got.SignatureSkipped {
+			why = "its OpenPGP check is skipped (--skip-signature python)"
+		}
+		return nil, nil, errs.Inputf("python %s: %s, so nothing checks the sha256 python.org's sigstore bundle states: check the tarball yourself and give its sha256 (--sha256)", f.Latest, why)
 	}
 	if got != nil {
 		c.Checks = got.Checks
 	}
 	return c, set, nil
+}
+
+// signatureChecked reports whether the download's OpenPGP signature was
+// verified (source.Fetcher lists it among its checks).
+func signatureChecked(got *source.Fetched) bool {
+	return slices.ContainsFunc(got.Checks, func(c string) bool { return strings.HasPrefix(c, "openpgp ") })
 }
 
 // current is the definition's value of a key a finding sets: base.digest,

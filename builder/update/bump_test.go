@@ -2,7 +2,9 @@ package update
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -145,6 +147,59 @@ func TestBump_OneKindFailingAdoptsTheOthers(t *testing.T) {
 			}
 			if def.Vars["os.index"] != tc.osIndex || def.Vars["python.version"] != "3.11.9" {
 				t.Errorf("after the bump: os.index %s, python.version %s; want %s, 3.11.9", def.Vars["os.index"], def.Vars["python.version"], tc.osIndex)
+			}
+		})
+	}
+}
+
+// The sha256 a CPython finding sets is only python.org's sigstore bundle's
+// claim, served with the tarball (the bundle's signature is not checked):
+// the tarball matching it proves nothing. Only the release manager's
+// OpenPGP signature checks it, so a python source without one (python.org
+// publishes none from 3.14 on, PEP 761) is adopted only with a sha256 the
+// user checked (--sha256), as when the signature check is skipped.
+func TestBump_CPythonUnsignedNeedsItsSHA256(t *testing.T) {
+	tarball := []byte("pretend this is Python-3.11.16.tar.xz")
+	sum := fmt.Sprintf("%x", sha256.Sum256(tarball))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/Python-3.11.16.tar.xz" {
+			w.Write(tarball)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	yaml := "name: x\nversion: \"1\"\nbase:\n  image: scratch\nvariables:\n  python.version: 3.11.9\n  python.sha256: " + strings.Repeat("0", 64) + "\n" +
+		"sources:\n  - name: python\n    url: " + srv.URL + "/Python-{{python.version}}.tar.xz\n    sha256: \"{{python.sha256}}\"\n    dest: python.tar\n"
+	cpython := Finding{Kind: KindCPython, Current: "3.11.9", Latest: "3.11.16", Outdated: true,
+		Set: map[string]string{"python.version": "3.11.16", "python.sha256": sum}} // what the sigstore bundle says
+	for _, tc := range []struct {
+		name    string
+		sha256  string // --sha256
+		status  string
+		version string
+	}{
+		{name: "the bundle's sha256 alone", status: "current", version: "3.11.9"},
+		{name: "the sha256 given", sha256: sum, status: "bumped", version: "3.11.16"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := bumpFolder(t, yaml)
+			rep, err := Bump(context.Background(), dir, []Finding{cpython}, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, PythonSHA256: tc.sha256})
+			if tc.sha256 == "" && (err == nil || !strings.Contains(err.Error(), "--sha256")) {
+				t.Fatalf("error %v, want one asking for --sha256", err)
+			}
+			if tc.sha256 != "" && err != nil {
+				t.Fatal(err)
+			}
+			if rep.Status != tc.status {
+				t.Errorf("status %s, want %s", rep.Status, tc.status)
+			}
+			def, err := images.Find(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if def.Vars["python.version"] != tc.version {
+				t.Errorf("python.version %s, want %s", def.Vars["python.version"], tc.version)
 			}
 		})
 	}
