@@ -463,7 +463,14 @@ func checkOS(ctx context.Context, def *images.Definition, opts Options) (*Findin
 		return nil, err
 	}
 	if len(inv.Debs) == 0 {
-		return nil, nil
+		// No dpkg database: nothing to update where there is no
+		// operating system either (scratch, a static binary); a
+		// distribution the check does not know (apk, rpm) is one it
+		// cannot look at, never one with nothing pending.
+		if inv.OS == "" || inv.OS == "debian" || inv.OS == "ubuntu" {
+			return nil, nil
+		}
+		return nil, errs.Inputf("os packages: %q images are not supported (Debian and Ubuntu are)", inv.OS)
 	}
 	arch := debArch(inv)
 	suites, err := SuitesFor(inv.OS, inv.Codename, arch)

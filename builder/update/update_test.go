@@ -295,3 +295,30 @@ func TestCheck_OSPhasedUpdatesAreNotPending(t *testing.T) {
 		})
 	}
 }
+
+// The OS packages of an image are checked where its distribution is one
+// the check knows (Debian, Ubuntu); an image of another (Alpine's apk,
+// UBI's rpm: no dpkg database) cannot be checked, which is a problem, not
+// "nothing pending". An image with no operating system (no os-release,
+// no dpkg: scratch, a static binary) has nothing to update.
+func TestCheck_OSOfAnotherDistribution(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		files    map[string]string
+		problems int
+	}{
+		{name: "alpine", files: map[string]string{"etc/os-release": "ID=alpine\nVERSION_ID=3.23.2\n", "lib/apk/db/installed": "P:musl\nV:1.2.5-r10\n\n"}, problems: 1},
+		{name: "no operating system", files: map[string]string{"bin/agent": "static"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{}}
+			rep := Check(context.Background(), def, Options{Kinds: []string{KindOS}, Image: imageWith(t, tc.files)})
+			if len(rep.Problems) != tc.problems || rep.Outdated != 0 {
+				t.Fatalf("%+v, want %d problem(s)", rep, tc.problems)
+			}
+			if tc.problems > 0 && !strings.Contains(rep.Problems[0].Error, "alpine") {
+				t.Errorf("the problem does not name the distribution: %s", rep.Problems[0].Error)
+			}
+		})
+	}
+}
