@@ -1,11 +1,17 @@
 package update
 
 import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 
@@ -13,6 +19,7 @@ import (
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/sirupsen/logrus"
+	"github.com/ulikunitz/xz"
 )
 
 // BumpOptions tune Bump.
@@ -214,5 +221,62 @@ func check(ctx context.Context, fsys fs.FS, name, kind string, set map[string]st
 	if err != nil {
 		return nil, err
 	}
+	if kind == KindCPython {
+		// The signature covers the bytes, not the URL they were served
+		// at: an older release's tarball and genuine signature replayed
+		// under the new version's URL pass it. CPython's tarballs unpack
+		// into Python-VERSION/, which binds them to their version.
+		want := "Python-" + next.Vars["python.version"]
+		top, err := tarballFolder(got.Path)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", wanted, err)
+		}
+		if top != want {
+			return nil, &errs.IntegrityError{What: fmt.Sprintf("source %q (%s)", wanted, got.From), Check: "tarball folder", Expected: want, Actual: top}
+		}
+		got.Checks = append(got.Checks, "unpacks into "+want+"/")
+	}
 	return &got, nil
+}
+
+// tarballFolder is the top folder of the first entry of the tar archive
+// at path, compressed with gzip or xz (told by their magic numbers).
+func tarballFolder(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	magic, _ := br.Peek(6)
+	var r io.Reader
+	switch {
+	case bytes.HasPrefix(magic, []byte{0x1f, 0x8b}):
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return "", fmt.Errorf("tarball: %w", err)
+		}
+		defer gz.Close()
+		r = gz
+	case bytes.Equal(magic, []byte{0xfd, '7', 'z', 'X', 'Z', 0}):
+		xr, err := xz.NewReader(br)
+		if err != nil {
+			return "", fmt.Errorf("tarball: %w", err)
+		}
+		r = xr
+	default:
+		return "", errors.New("tarball: neither gzip nor xz")
+	}
+	tr := tar.NewReader(r)
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			return "", fmt.Errorf("tarball: %w", err)
+		}
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		top, _, _ := strings.Cut(strings.TrimPrefix(hdr.Name, "./"), "/")
+		return top, nil
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/agentforge/agentforge/builder/source"
+	"github.com/agentforge/agentforge/builder/source/sourcetest"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
 )
@@ -159,7 +160,7 @@ func TestBump_OneKindFailingAdoptsTheOthers(t *testing.T) {
 // publishes none from 3.14 on, PEP 761) is adopted only with a sha256 the
 // user checked (--sha256), as when the signature check is skipped.
 func TestBump_CPythonUnsignedNeedsItsSHA256(t *testing.T) {
-	tarball := []byte("pretend this is Python-3.11.16.tar.xz")
+	tarball := sourcetest.PythonTarball(t, "3.11.16")
 	sum := fmt.Sprintf("%x", sha256.Sum256(tarball))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/Python-3.11.16.tar.xz" {
@@ -200,6 +201,63 @@ func TestBump_CPythonUnsignedNeedsItsSHA256(t *testing.T) {
 			}
 			if def.Vars["python.version"] != tc.version {
 				t.Errorf("python.version %s, want %s", def.Vars["python.version"], tc.version)
+			}
+		})
+	}
+}
+
+// The release manager's signature covers a tarball's bytes, not the URL
+// it is served at: a server that replays an older release's tarball and
+// its genuine signature under a new version's URL (with a sigstore bundle
+// stating that tarball's sha256) passes the sha256 and OpenPGP checks.
+// What binds the bytes to the version is the folder CPython's tarballs
+// unpack into (Python-3.11.16/): a bump adopts a tarball of the version
+// it names only.
+func TestBump_CPythonTarballOfAnotherVersion(t *testing.T) {
+	key, fpr, pub := sourcetest.Key(t, "release manager")
+	for _, tc := range []struct {
+		name    string
+		inside  string // the version the tarball holds
+		adopted bool
+	}{
+		{name: "the version it names", inside: "3.11.16", adopted: true},
+		{name: "an older release replayed", inside: "3.11.9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tarball := sourcetest.PythonTarball(t, tc.inside)
+			sig := sourcetest.Sign(t, key, tarball)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/Python-3.11.16.tar.xz":
+					w.Write(tarball)
+				case "/Python-3.11.16.tar.xz.asc":
+					w.Write(sig)
+				case "/vks/v1/by-fingerprint/" + fpr:
+					w.Write(pub)
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			yaml := "name: x\nversion: \"1\"\nbase:\n  image: scratch\nvariables:\n  python.version: 3.11.9\n  python.sha256: " + strings.Repeat("0", 64) + "\n" +
+				"sources:\n  - name: python\n    url: " + srv.URL + "/Python-{{python.version}}.tar.xz\n    sha256: \"{{python.sha256}}\"\n" +
+				"    signature: {url: \"{{url}}.asc\", fingerprint: " + fpr + "}\n    dest: python.tar\n"
+			cpython := Finding{Kind: KindCPython, Current: "3.11.9", Latest: "3.11.16", Outdated: true,
+				Set: map[string]string{"python.version": "3.11.16", "python.sha256": fmt.Sprintf("%x", sha256.Sum256(tarball))}}
+			dir := bumpFolder(t, yaml)
+			_, err := Bump(context.Background(), dir, []Finding{cpython}, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir(), KeyServer: srv.URL}})
+			if tc.adopted && err != nil {
+				t.Fatal(err)
+			}
+			if !tc.adopted && (!errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), "Python-"+tc.inside)) {
+				t.Fatalf("error %v, want an integrity error naming the tarball's Python-%s", err, tc.inside)
+			}
+			def, err := images.Find(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := map[bool]string{true: "3.11.16", false: "3.11.9"}[tc.adopted]; def.Vars["python.version"] != want {
+				t.Errorf("python.version %s, want %s", def.Vars["python.version"], want)
 			}
 		})
 	}

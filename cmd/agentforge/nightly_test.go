@@ -40,7 +40,7 @@ func TestCLI_NightlyFlow(t *testing.T) {
 	files := map[string][]byte{"/vks/v1/by-fingerprint/" + fpr: pub}
 	sums := map[string]string{}
 	publishPython := func(v string) {
-		tarball := []byte("pretend this is CPython " + v + "\n")
+		tarball := sourcetest.PythonTarball(t, v)
 		sig := sourcetest.Sign(t, key, tarball)
 		sum := sha256.Sum256(tarball)
 		bundle, _ := json.Marshal(map[string]any{"messageSignature": map[string]any{"messageDigest": map[string]string{

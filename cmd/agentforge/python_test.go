@@ -36,7 +36,7 @@ func fakePythonOrg(t *testing.T, files map[string][]byte) *httptest.Server {
 
 func TestCLI_PythonLatestAndBump(t *testing.T) {
 	key, fpr, pub := sourcetest.Key(t, "release manager")
-	tarball := []byte("pretend this is Python-3.11.10.tar.xz\n")
+	tarball := sourcetest.PythonTarball(t, "3.11.10")
 	sig := sourcetest.Sign(t, key, tarball)
 	sum := sha256.Sum256(tarball)
 	bundle, _ := json.Marshal(map[string]any{"messageSignature": map[string]any{"messageDigest": map[string]string{

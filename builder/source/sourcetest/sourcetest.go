@@ -4,7 +4,9 @@
 package sourcetest
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -65,6 +67,35 @@ func ClearSign(t testing.TB, text string, keys ...*openpgp.Entity) []byte {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// PythonTarball is a stand-in for python.org's Python-VERSION.tar.xz (or
+// .tgz): a gzip-compressed tar whose one file is under Python-VERSION/,
+// as CPython's release tarballs name their top folder.
+func PythonTarball(t testing.TB, version string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	body := []byte("This is Python version " + version + "\n")
+	for _, h := range []*tar.Header{
+		{Name: "Python-" + version + "/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "Python-" + version + "/README.rst", Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tw.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := gz.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
