@@ -73,6 +73,9 @@ type Fetched struct {
 	// Checks lists what was verified: "sha256", "sha1 (published checksum)", "openpgp A035…".
 	Checks []string `json:"checks"`
 	Cached bool     `json:"cached"`
+	// SignedBy is the fingerprint of the OpenPGP key whose signature of
+	// the file was verified; "" when none was.
+	SignedBy string `json:"signedBy,omitempty"`
 	// SignatureSkipped is true when the definition names a signature but the
 	// caller asked to skip it.
 	SignatureSkipped bool `json:"signatureSkipped,omitempty"`
@@ -174,6 +177,7 @@ func (f *Fetcher) Fetch(ctx context.Context, src images.Source) (Fetched, error)
 				return out, fmt.Errorf("%s: %w", what, err)
 			}
 			out.Checks = append(out.Checks, "openpgp "+src.Signature.Fingerprint)
+			out.SignedBy = src.Signature.Fingerprint
 		}
 	}
 	if len(out.Checks) == 0 {

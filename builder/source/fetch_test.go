@@ -116,6 +116,9 @@ func TestFetch_Checks(t *testing.T) {
 			if got.SHA256 != sha256Hex(payload) {
 				t.Errorf("sha256 %s", got.SHA256)
 			}
+			if want := map[bool]string{true: fpr}[tc.src.Signature != nil]; got.SignedBy != want {
+				t.Errorf("signed by %q, want %q", got.SignedBy, want)
+			}
 		})
 	}
 }
@@ -163,7 +166,7 @@ func TestFetch_SkipSignatureStillChecksSHA256(t *testing.T) {
 	src := images.Source{Name: "python", URL: o.URL + "/x.tgz", SHA256: sha256Hex(payload),
 		Signature: &images.Signature{URL: o.URL + "/missing.asc", Fingerprint: strings.Repeat("A", 40)}}
 	got, err := f.Fetch(context.Background(), src)
-	if err != nil || !got.SignatureSkipped || got.Checks[0] != "sha256" {
+	if err != nil || !got.SignatureSkipped || got.SignedBy != "" || got.Checks[0] != "sha256" {
 		t.Fatalf("got %+v, %v", got, err)
 	}
 	src.SHA256 = sha256Hex([]byte("other"))

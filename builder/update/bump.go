@@ -157,7 +157,7 @@ func adopt(ctx context.Context, fsys fs.FS, name string, def *images.Definition,
 	if err != nil {
 		return nil, nil, err
 	}
-	if got != nil && f.Kind == KindCPython && opts.PythonSHA256 == "" && !signatureChecked(got) {
+	if got != nil && f.Kind == KindCPython && opts.PythonSHA256 == "" && got.SignedBy == "" {
 		// The sha256 is the sigstore bundle's claim, served by the
 		// tarball's own server: without the OpenPGP check nothing
 		// checked it, and it would be pinned for every build after.
@@ -171,12 +171,6 @@ func adopt(ctx context.Context, fsys fs.FS, name string, def *images.Definition,
 		c.Checks = got.Checks
 	}
 	return c, set, nil
-}
-
-// signatureChecked reports whether the download's OpenPGP signature was
-// verified (source.Fetcher lists it among its checks).
-func signatureChecked(got *source.Fetched) bool {
-	return slices.ContainsFunc(got.Checks, func(c string) bool { return strings.HasPrefix(c, "openpgp ") })
 }
 
 // current is the definition's value of a key a finding sets: base.digest,

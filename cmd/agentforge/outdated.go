@@ -183,7 +183,7 @@ type bumpFlags struct {
 
 func (f *bumpFlags) AddFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "check what is newer and the new downloads, write nothing")
-	cmd.Flags().StringVar(&f.sha256, "sha256", "", "the new CPython tarball's sha256, when python.org publishes no sigstore bundle for it")
+	cmd.Flags().StringVar(&f.sha256, "sha256", "", "the new CPython tarball's sha256, checked by you: needed when python.org publishes no sigstore bundle for it, or when no OpenPGP signature check vouches for the bundle's (the definition names none, or --skip-signature python)")
 }
 
 // bump adopts what is newer in the definition folder dir and prints what
