@@ -167,4 +167,19 @@ jenkins:
 			}
 		}
 	}
+
+	// The Jenkinsfile's check names the released image by its repository
+	// alone: that is the definition's first rolling tag (1.0.0), which
+	// this night released, so the release is not behind; without the
+	// rule it was :latest, which no night wrote.
+	code, stdout, stderr := cli(t, append([]string{"outdated", def, "--kind", "release", "--image", "docker://" + upProxy.Host + "/agents/nightly", "-o", "json"}, global...)...)
+	var rep struct {
+		Findings []struct {
+			Kind     string
+			Outdated bool
+		}
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil || len(rep.Findings) != 1 || rep.Findings[0].Kind != "release" || rep.Findings[0].Outdated {
+		t.Errorf("outdated --image REPO: exit %d, %+v (%v)\n%s", code, rep, err, stderr)
+	}
 }

@@ -32,7 +32,7 @@ type updateFlags struct {
 func (f *updateFlags) AddFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.pythonOrg, "python-org", cpython.DefaultBase, "python.org, or a mirror of its /ftp/python/ tree")
-	fl.StringVar(&f.image, "image", "", "the image released from the definition (docker://…, oci:…, or local): the base digest it was built on and the OS packages it has")
+	fl.StringVar(&f.image, "image", "", "the image released from the definition (docker://…, oci:…, or local): the base digest it was built on and the OS packages it has; docker://REPO with no tag means the definition's first rolling tag")
 	fl.StringArrayVar(&f.keyrings, "apt-keyring", nil, "an OpenPGP keyring (binary or armored) also trusted to sign the apt archives' InRelease files, besides the keys apt in --image trusts: a mirror that signs its own copy (repeatable)")
 	fl.DurationVar(&f.maxAge, "apt-max-age", update.DefaultAptMaxAge, "how old a security or updates suite's InRelease may be where it has no Valid-Until (Ubuntu's): an older one is an old copy replayed; 0 for no bound")
 	fl.StringSliceVar(&f.kinds, "kind", nil, "check only these kinds: "+strings.Join(update.Kinds, ", ")+" (repeatable or comma-separated; default all)")
@@ -72,7 +72,11 @@ func (a *app) checkDefinition(ctx context.Context, arg string, f updateFlags) (*
 		opts.AptKeyrings[p] = data
 	}
 	if f.image != "" {
-		if opts.Image, err = a.parseRef(f.image); err != nil {
+		image, err := releasedImage(f.image, def)
+		if err != nil {
+			return nil, nil, err
+		}
+		if opts.Image, err = a.parseRef(image); err != nil {
 			return nil, nil, err
 		}
 		if named := opts.Image.DockerReference(); named != nil && strings.HasPrefix(f.image, "docker://") {
@@ -80,6 +84,28 @@ func (a *app) checkDefinition(ctx context.Context, arg string, f updateFlags) (*
 		}
 	}
 	return def, update.Check(ctx, def, opts), nil
+}
+
+// releasedImage is --image as given, except a docker:// repository with
+// neither tag nor digest: that names the definition's newest release, its
+// first rolling tag, rendered as a build renders it (with java.tagSuffix,
+// say), so that a pipeline need not work the tag out.
+func releasedImage(image string, def *images.Definition) (string, error) {
+	repo, ok := strings.CutPrefix(image, "docker://")
+	if !ok {
+		return image, nil
+	}
+	named, err := reference.ParseNormalizedNamed(repo)
+	if err != nil {
+		return "", errs.Inputf("--image %q: %w", image, err)
+	}
+	if !reference.IsNameOnly(named) {
+		return image, nil
+	}
+	if len(def.RollingTags) == 0 {
+		return "", errs.Inputf("--image %q: no tag, and the definition has no rolling tag to take: give one", image)
+	}
+	return image + ":" + def.RollingTags[0], nil
 }
 
 // bumpDefinition checks the definition folder dir and adopts what is newer.
