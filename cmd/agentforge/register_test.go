@@ -92,6 +92,19 @@ func TestCLI_RegisterExitCodes(t *testing.T) {
 	}
 }
 
+// A Jenkins URL carrying credentials is refused without showing them, also
+// when it does not parse (a bad escape in the password).
+func TestCLI_RegisterURLWithCredentialsIsNotShown(t *testing.T) {
+	image := "registry.example/agents/python@sha256:" + strings.Repeat("ab", 32)
+	t.Setenv("JENKINS_API_TOKEN", testToken)
+	for _, u := range []string{"https://ci-bot:s3cretT0ken@ci.example", "https://ci-bot:s3cret%zzT0ken@ci.example", "ftp://ci-bot:s3cretT0ken@ci.example"} {
+		code, stdout, stderr := cli(t, "register", "--jenkins-url", u, "--jenkins-user", "ci-bot", "--image", image, "-o", "json")
+		if code != 2 || strings.Contains(stdout+stderr, "s3cret") {
+			t.Errorf("%s: exit %d (want 2)\nstdout: %s\nstderr: %s", u, code, stdout, stderr)
+		}
+	}
+}
+
 // Where configuration-as-code's YAML declares jenkins.clouds, a template
 // added by script would be gone at the next reload: register refuses
 // (exit 4) and names the JCasC route; --script-console goes ahead, warning.

@@ -141,6 +141,11 @@ func do(ctx context.Context, client *http.Client, method, rawURL string) (*http.
 	client = Secure(client)
 	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
 	if err != nil {
+		// net/url's parse error quotes the URL whole, credentials and all.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("%s %s: %w", method, RedactURL(rawURL), err)
 	}
 	resp, err := client.Do(req)
@@ -175,7 +180,21 @@ func readFile(path string, limit int64) ([]byte, error) {
 // in it never reach a log line or an error.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil {
+		// A URL that does not parse (a bad escape, a '/' in the password)
+		// may still carry credentials: whatever comes before its last '@'
+		// may be one.
+		at := strings.LastIndex(raw, "@")
+		if at < 0 {
+			return raw
+		}
+		scheme, _, ok := strings.Cut(raw[:at], "://")
+		if !ok {
+			return "xxxxx" + raw[at:]
+		}
+		return scheme + "://xxxxx" + raw[at:]
+	}
+	if u.User == nil {
 		return raw
 	}
 	u.User = url.User("xxxxx")

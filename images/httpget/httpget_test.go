@@ -70,9 +70,27 @@ func TestGet(t *testing.T) {
 }
 
 func TestRedactURL(t *testing.T) {
-	for _, u := range []string{"https://user:s3cret@mirror.example/python/", "https://:s3cret@mirror.example/"} {
+	for _, u := range []string{
+		"https://user:s3cret@mirror.example/python/",
+		"https://:s3cret@mirror.example/",
+		// URLs that do not parse still carry their credentials.
+		"https://user:s3cret%zz@mirror.example/python/",
+		"http://user:s3cret/x@mirror.example:1/",
+		"ftp://user:s3cret@[::1/",
+	} {
 		if got := RedactURL(u); strings.Contains(got, "s3cret") {
-			t.Errorf("secret in %q", got)
+			t.Errorf("RedactURL(%q) = %q: the secret shows", u, got)
+		}
+	}
+}
+
+// A URL that does not parse is reported without its credentials: the
+// parse error of net/url quotes the URL whole.
+func TestGet_UnparsableURLHidesCredentials(t *testing.T) {
+	for _, u := range []string{"http://user:s3cret%zz@127.0.0.1:1/x", "http://user:s3cret@127.0.0.1:1/%zz"} {
+		_, err := Get(context.Background(), nil, u, 10)
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Get(%q): %v", u, err)
 		}
 	}
 }
