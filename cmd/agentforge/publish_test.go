@@ -191,3 +191,40 @@ func TestCLI_CredentialsEchoedByARegistryAreRedacted(t *testing.T) {
 		})
 	}
 }
+
+// A command that fails after its work began still prints its report with
+// -o json, and the report carries the failure as every failure does: a
+// top-level "error" and "exitCode" (README, Output and exit codes), so that
+// a script reading .error or .exitCode sees it.
+func TestCLI_JSONReportOfAFailureCarriesTheError(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	img := filepath.Join(t.TempDir(), "img")
+	ocitest.Layout(t, mkdir(t, img), "1", ocitest.Options{Layers: 1, Size: 1024, Seed: 7})
+	if code, _, stderr := cli(t, "publish", "oci:"+img+":1", "--to", reg.Host+"/agents/tool:1", "--insecure-registry", reg.Host, "--work-dir", t.TempDir()); code != 0 {
+		t.Fatalf("publish: exit %d\n%s", code, stderr)
+	}
+	const down = "127.0.0.1:1"
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"publish", []string{"publish", "oci:" + img + ":1", "--to", down + "/agents/tool:1", "--work-dir", t.TempDir()}},
+		{"mirror", []string{"mirror", "docker://" + reg.Host + "/agents/tool:1", "--to", down + "/agents/tool:1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(tc.args, "--insecure-registry", reg.Host, "--insecure-registry", down, "--retries", "1", "-o", "json")
+			code, stdout, stderr := cli(t, args...)
+			var v struct {
+				Error        string            `json:"error"`
+				ExitCode     *int              `json:"exitCode"`
+				Destinations []json.RawMessage `json:"destinations"`
+			}
+			if err := json.Unmarshal([]byte(stdout), &v); err != nil {
+				t.Fatalf("stdout is not one JSON object (%v):\n%s", err, stdout)
+			}
+			if code != 1 || v.ExitCode == nil || *v.ExitCode != code || !strings.Contains(v.Error, down) || len(v.Destinations) != 1 {
+				t.Errorf("exit %d; want 1 with the error and exit code next to the report:\n%s\n%s", code, stdout, stderr)
+			}
+		})
+	}
+}

@@ -44,6 +44,9 @@ type app struct {
 
 	log     *logrus.Logger
 	printed bool // a result was written to stdout
+	// result is the command's JSON result, written when it ends, with the
+	// error and exit code of a failure.
+	result any
 	// secrets holds every credential this run sends (registry passwords
 	// and tokens, the Jenkins token): errors, JSON and log lines are
 	// redacted through it.
@@ -64,6 +67,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		c()
 	}
 	if err == nil {
+		if a.result != nil {
+			a.writeJSON(a.result)
+		}
 		return exitOK
 	}
 	if msg := err.Error(); strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "required flag") {
@@ -78,10 +84,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "agentforge: error: %v\n", err)
 	// A command line that failed to parse may never have set --output:
 	// look for it, so that a script asking for JSON always gets it.
-	if (a.output == "json" || wantsJSON(args)) && !a.printed {
+	switch {
+	case a.result != nil:
+		// A report of what was done before the failure, with it.
+		a.writeJSON(withError(a.result, err.Error(), code))
+	case (a.output == "json" || wantsJSON(args)) && !a.printed:
 		a.writeJSON(map[string]any{"error": err.Error(), "exitCode": code})
 	}
 	return code
+}
+
+// withError adds a failure's "error" and "exitCode" to a command's JSON
+// result, so that every failure carries them.
+func withError(result any, msg string, code int) any {
+	var m map[string]json.RawMessage
+	b, err := json.Marshal(result)
+	if err != nil || json.Unmarshal(b, &m) != nil || m == nil {
+		return map[string]any{"error": msg, "exitCode": code, "result": result}
+	}
+	m["error"], _ = json.Marshal(msg)
+	m["exitCode"], _ = json.Marshal(code)
+	return m
 }
 
 // wantsJSON reports whether args ask for JSON output (-o json, -ojson,
@@ -219,11 +242,12 @@ func (a *app) hosts(mirrors []remote.Mirror, retry remote.RetryPolicy) (*remote.
 	return h, nil
 }
 
-// emit prints a command's result: JSON on stdout, or text through textFn,
-// with every credential the run knows of removed.
+// emit prints a command's result: JSON on stdout (when the command ends,
+// with its error if it fails), or text through textFn, with every
+// credential the run knows of removed.
 func (a *app) emit(result any, textFn func(w io.Writer)) {
 	if a.output == "json" {
-		a.writeJSON(result)
+		a.result, a.printed = result, true
 		return
 	}
 	var b strings.Builder
