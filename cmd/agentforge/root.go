@@ -60,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr, secrets: redact.New()}
 	root := a.rootCommand()
 	root.SetArgs(args)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext(stderr)
 	defer stop()
 	err := root.ExecuteContext(ctx)
 	for _, c := range a.cleanups {
@@ -105,6 +105,22 @@ func withError(result any, msg string, code int) any {
 	m["error"], _ = json.Marshal(msg)
 	m["exitCode"], _ = json.Marshal(code)
 	return m
+}
+
+// interruptContext is cancelled by the first SIGINT or SIGTERM, which it
+// acknowledges on stderr. From then on the signals have their default
+// effect again: a second Ctrl-C ends a step that is slow to stop (c/image
+// finishes compressing a layer before it looks at the context) at once.
+func interruptContext(stderr io.Writer) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		if cause := context.Cause(ctx); cause != context.Canceled {
+			fmt.Fprintf(stderr, "agentforge: %v: stopping; interrupt again to stop at once\n", cause)
+		}
+		stop()
+	}()
+	return ctx, stop
 }
 
 // wantsJSON reports whether args ask for JSON output (-o json, -ojson,
