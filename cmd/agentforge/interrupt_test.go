@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -14,8 +16,8 @@ import (
 // ends agentforge at once, even while a step that does not watch for
 // cancellation (compressing a large layer) is still running.
 func TestInterruptContext_SecondSignalEndsAtOnce(t *testing.T) {
-	if os.Getenv("AGENTFORGE_TEST_INTERRUPT") == "1" {
-		ctx, stop := interruptContext(os.Stderr)
+	if mode := os.Getenv("AGENTFORGE_TEST_INTERRUPT"); mode != "" {
+		ctx, stop := interruptContext(os.Stderr, mode == "json")
 		defer stop()
 		syscall.Kill(os.Getpid(), syscall.SIGINT)
 		<-ctx.Done()
@@ -26,14 +28,22 @@ func TestInterruptContext_SecondSignalEndsAtOnce(t *testing.T) {
 		}
 		os.Exit(0)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestInterruptContext_SecondSignalEndsAtOnce$")
-	cmd.Env = append(os.Environ(), "AGENTFORGE_TEST_INTERRUPT=1")
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
-		t.Fatalf("a second interrupt did not end the process (%v):\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "interrupt again to stop at once") {
-		t.Errorf("the first interrupt is not acknowledged:\n%s", out)
+	for _, mode := range []string{"text", "json"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestInterruptContext_SecondSignalEndsAtOnce$")
+		cmd.Env = append(os.Environ(), "AGENTFORGE_TEST_INTERRUPT="+mode)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGINT {
+			t.Fatalf("%s: a second interrupt did not end the process (%v):\n%s", mode, err, stderr.String())
+		}
+		line := strings.TrimSpace(stderr.String())
+		if !strings.Contains(line, "interrupt again to stop at once") {
+			t.Errorf("%s: the first interrupt is not acknowledged:\n%s", mode, line)
+		}
+		if mode == "json" && !json.Valid([]byte(line)) {
+			t.Errorf("the acknowledgment is not a JSON log line: %s", line)
+		}
 	}
 }

@@ -60,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr, secrets: redact.New()}
 	root := a.rootCommand()
 	root.SetArgs(args)
-	ctx, stop := interruptContext(stderr)
+	ctx, stop := interruptContext(stderr, wantsJSONLogs(args))
 	defer stop()
 	err := root.ExecuteContext(ctx)
 	for _, c := range a.cleanups {
@@ -81,7 +81,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		a.log = logrus.New()
 		a.log.Out = stderr
 	}
-	fmt.Fprintf(stderr, "agentforge: error: %v\n", err)
+	if a.logFormat == "json" {
+		// Every line on stderr a JSON object, the failure's own too.
+		l := logrus.New()
+		l.Out, l.Formatter = stderr, &logrus.JSONFormatter{}
+		l.WithField("exitCode", code).Error(err.Error())
+	} else {
+		fmt.Fprintf(stderr, "agentforge: error: %v\n", err)
+	}
 	// A command line that failed to parse may never have set --output:
 	// look for it, so that a script asking for JSON always gets it.
 	switch {
@@ -111,16 +118,39 @@ func withError(result any, msg string, code int) any {
 // acknowledges on stderr. From then on the signals have their default
 // effect again: a second Ctrl-C ends a step that is slow to stop (c/image
 // finishes compressing a layer before it looks at the context) at once.
-func interruptContext(stderr io.Writer) (context.Context, context.CancelFunc) {
+func interruptContext(stderr io.Writer, jsonLogs bool) (context.Context, context.CancelFunc) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-ctx.Done()
 		if cause := context.Cause(ctx); cause != context.Canceled {
-			fmt.Fprintf(stderr, "agentforge: %v: stopping; interrupt again to stop at once\n", cause)
+			msg := fmt.Sprintf("%v: stopping; interrupt again to stop at once", cause)
+			if jsonLogs {
+				l := logrus.New()
+				l.Out, l.Formatter = stderr, &logrus.JSONFormatter{}
+				l.Warn(msg)
+			} else {
+				fmt.Fprintf(stderr, "agentforge: %s\n", msg)
+			}
 		}
 		stop()
 	}()
 	return ctx, stop
+}
+
+// wantsJSONLogs reports whether args ask for --log-format json, read
+// before they are parsed (a signal may come first).
+func wantsJSONLogs(args []string) bool {
+	for i, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "--log-format=json":
+			return true
+		case a == "--log-format" && i+1 < len(args) && args[i+1] == "json":
+			return true
+		}
+	}
+	return false
 }
 
 // wantsJSON reports whether args ask for JSON output (-o json, -ojson,

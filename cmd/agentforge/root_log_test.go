@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -28,6 +31,38 @@ func TestClientErrorFilter(t *testing.T) {
 		l.WithFields(tc.data).Error("response completed with error")
 		if kept := buf.Len() > 0; kept != tc.kept {
 			t.Errorf("%s: kept %v, want %v (%q)", tc.name, kept, tc.kept, buf.String())
+		}
+	}
+}
+
+// With --log-format json every line on stderr is a JSON object, the
+// failure's own included (the Jenkinsfile runs agentforge so).
+func TestCLI_JSONLogsIncludeTheFailure(t *testing.T) {
+	for _, args := range [][]string{
+		{"verify", "--log-format", "json"},
+		{"verify", "oci:" + filepath.Join(t.TempDir(), "none"), "--log-format", "json"},
+		{"verify", "oci:" + filepath.Join(t.TempDir(), "none"), "--log-format=json", "-o", "json"},
+		{"--log-format", "json", "-o", "yaml", "version"},
+	} {
+		code, _, stderr := cli(t, args...)
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+		var failure bool
+		for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+			var v struct {
+				Level    string `json:"level"`
+				Msg      string `json:"msg"`
+				ExitCode int    `json:"exitCode"`
+			}
+			if err := json.Unmarshal([]byte(line), &v); err != nil {
+				t.Errorf("%v: a line on stderr is not JSON (%v): %s", args, err, line)
+				continue
+			}
+			failure = failure || (v.Level == "error" && v.Msg != "" && v.ExitCode == 2)
+		}
+		if !failure {
+			t.Errorf("%v: no JSON line reports the failure:\n%s", args, stderr)
 		}
 	}
 }
