@@ -83,6 +83,8 @@ build of testdata/busybox inside it the way a Kubernetes pod runs it
 same digest as the same build here, publishes it signed with its SBOM and
 registers the builder's pod template (images/agentforge/pod.yaml).
 Everything it stood in for is printed, with the reason.`,
+		Example: `  agentforge demo -o json
+  agentforge demo --dist dist    # as make demo runs it: then the builder image, built from dist`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			store, err := a.openStore()

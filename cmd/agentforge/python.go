@@ -22,7 +22,9 @@ func (a *app) pythonCommand() *cobra.Command {
 	latest := &cobra.Command{
 		Use:   "latest",
 		Short: "Print the newest CPython patch release of a series with a source tarball",
-		Args:  args(cobra.NoArgs),
+		Example: `  agentforge python latest --series 3.11 -o json
+  agentforge python latest --python-org https://mirror.example/python.org`,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r, err := (&cpython.Finder{Base: base}).Latest(cmd.Context(), series)
 			if err != nil {

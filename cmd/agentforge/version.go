@@ -71,6 +71,8 @@ with (-o json: {"version", "buildah", "go", "gojenkins", "containersImage",
 (git describe: v1.2.0, or v1.2.0-3-gabc1234 three commits after it, -dirty
 with uncommitted changes); a build outside git says "dev". --version on the
 command itself prints the same line.`,
+		Example: `  agentforge version
+  agentforge version -o json`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := versionInfo()

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/spf13/cobra"
 )
 
 // --version works like the version command, and the version is the one
@@ -34,4 +36,18 @@ func TestVersionFlag(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Every command's --help ends with an example of its use.
+func TestHelp_EveryCommandHasAnExample(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if c.Runnable() && !c.Hidden && c.Name() != "help" && !strings.HasPrefix(c.CommandPath(), "agentforge completion") && c.Example == "" {
+			t.Errorf("%s: no example in --help", c.CommandPath())
+		}
+	}
+	walk((&app{}).rootCommand())
 }
