@@ -228,3 +228,19 @@ func TestCLI_JSONReportOfAFailureCarriesTheError(t *testing.T) {
 		})
 	}
 }
+
+// A credential typed into a reference, a destination or a URL on the
+// command line (user:password@host) is never echoed back: not in the
+// error, the JSON or the logs.
+func TestCLI_CredentialsInArgumentsAreNotEchoed(t *testing.T) {
+	for _, args := range [][]string{
+		{"verify", "docker://alice:S3cr3tPassw0rd@127.0.0.1:1/agents/py:1"},
+		{"mirror", "docker://127.0.0.1:1/agents/py:1", "--to", "alice:S3cr3tPassw0rd@127.0.0.1:1/agents/py"},
+		{"mirror", "docker://127.0.0.1:1/agents/py:1", "--to=https://alice:S3cr3t/Passw0rd@127.0.0.1:1/agents/py"},
+	} {
+		code, stdout, stderr := cli(t, append(args, "-o", "json", "--log-level", "debug")...)
+		if code != 2 || strings.Contains(stdout+stderr, "S3cr3t") {
+			t.Errorf("%v: exit %d (want 2)\nstdout: %s\nstderr: %s", args, code, stdout, stderr)
+		}
+	}
+}

@@ -58,6 +58,13 @@ type app struct {
 // run executes the CLI with args and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	a := &app{stdout: stdout, stderr: stderr, secrets: redact.New()}
+	// Credentials belong in the auth file; one typed into a reference or
+	// URL anyway is refused or never sent, and never echoed either.
+	for _, arg := range args {
+		if user, password, ok := argCredentials(arg); ok {
+			a.secrets.AddBasic(user, password)
+		}
+	}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	ctx, stop := interruptContext(stderr, wantsJSONLogs(args))
@@ -151,6 +158,35 @@ func wantsJSONLogs(args []string) bool {
 		}
 	}
 	return false
+}
+
+// argCredentials returns the user and password an argument carries in a
+// URL or an image reference: [scheme://]user:password@host/…, also as the
+// value of --flag=….
+func argCredentials(arg string) (user, password string, ok bool) {
+	s := arg
+	if i := strings.Index(s, "://"); i >= 0 {
+		s = s[i+len("://"):]
+	} else if strings.HasPrefix(s, "-") {
+		if _, v, found := strings.Cut(s, "="); found {
+			s = v
+		}
+	}
+	// The last '@' that does not start a digest ends the user information.
+	at := -1
+	for i := range len(s) {
+		if s[i] == '@' && !strings.HasPrefix(s[i+1:], "sha256:") && !strings.HasPrefix(s[i+1:], "sha512:") {
+			at = i
+		}
+	}
+	if at < 0 {
+		return "", "", false
+	}
+	user, password, ok = strings.Cut(s[:at], ":")
+	if !ok || password == "" || strings.ContainsAny(user, "/@") {
+		return "", "", false
+	}
+	return user, password, true
 }
 
 // wantsJSON reports whether args ask for JSON output (-o json, -ojson,
