@@ -32,6 +32,29 @@ func bumpFolder(t *testing.T, yaml string) string {
 	return dir
 }
 
+// pythonOrigin stands in for python.org (and its keyserver): it serves
+// files by path and answers 404 for anything else. It returns its URL.
+func pythonOrigin(t *testing.T, files map[string][]byte) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if body, ok := files[r.URL.Path]; ok {
+			w.Write(body)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// pythonDefinition is an image.yaml at CPython 3.11.9 whose python source
+// is origin's Python-VERSION.tar.xz, pinned by python.sha256; vars and
+// source add variable and source lines.
+func pythonDefinition(origin, vars, source string) string {
+	return "name: x\nversion: \"1\"\nbase:\n  image: scratch\nvariables:\n" + vars + "  python.version: 3.11.9\n  python.sha256: " + strings.Repeat("0", 64) + "\n" +
+		"sources:\n  - name: python\n    url: " + origin + "/Python-{{python.version}}.tar.xz\n    sha256: \"{{python.sha256}}\"\n" + source + "    dest: python.tar\n"
+}
+
 // A bump writes what changes, all of it or nothing: a value the
 // definition already has is no change (a "bumped" with nothing to commit
 // fails the nightly's git commit), and a value the definition cannot take
@@ -110,17 +133,8 @@ func TestBump_AllOrNothing(t *testing.T) {
 // integrity error), and the OS update found with it still is. Nothing is
 // written when the only kind fails.
 func TestBump_OneKindFailingAdoptsTheOthers(t *testing.T) {
-	tarball := []byte("pretend this is Python-3.11.16.tar.xz")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/Python-3.11.16.tar.xz" {
-			w.Write(tarball)
-			return
-		}
-		http.NotFound(w, r)
-	}))
-	defer srv.Close()
-	yaml := "name: x\nversion: \"1\"\nbase:\n  image: scratch\nvariables:\n  os.index: \"sha256:aaaa\"\n  python.version: 3.11.9\n  python.sha256: " + strings.Repeat("0", 64) + "\n" +
-		"sources:\n  - name: python\n    url: " + srv.URL + "/Python-{{python.version}}.tar.xz\n    sha256: \"{{python.sha256}}\"\n    dest: python.tar\n"
+	origin := pythonOrigin(t, map[string][]byte{"/Python-3.11.16.tar.xz": []byte("pretend this is Python-3.11.16.tar.xz")})
+	yaml := pythonDefinition(origin, "  os.index: \"sha256:aaaa\"\n", "")
 	cpython := Finding{Kind: KindCPython, Current: "3.11.9", Latest: "3.11.16", Outdated: true,
 		Set: map[string]string{"python.version": "3.11.16", "python.sha256": strings.Repeat("f", 64)}} // not the tarball's
 	osIndex := Finding{Kind: KindOS, Current: "10 packages", Latest: "1 with updates", Outdated: true, Security: true, Set: map[string]string{"os.index": "sha256:bbbb"}}
@@ -162,16 +176,7 @@ func TestBump_OneKindFailingAdoptsTheOthers(t *testing.T) {
 func TestBump_CPythonUnsignedNeedsItsSHA256(t *testing.T) {
 	tarball := sourcetest.PythonTarball(t, "3.11.16")
 	sum := fmt.Sprintf("%x", sha256.Sum256(tarball))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/Python-3.11.16.tar.xz" {
-			w.Write(tarball)
-			return
-		}
-		http.NotFound(w, r)
-	}))
-	defer srv.Close()
-	yaml := "name: x\nversion: \"1\"\nbase:\n  image: scratch\nvariables:\n  python.version: 3.11.9\n  python.sha256: " + strings.Repeat("0", 64) + "\n" +
-		"sources:\n  - name: python\n    url: " + srv.URL + "/Python-{{python.version}}.tar.xz\n    sha256: \"{{python.sha256}}\"\n    dest: python.tar\n"
+	yaml := pythonDefinition(pythonOrigin(t, map[string][]byte{"/Python-3.11.16.tar.xz": tarball}), "", "")
 	cpython := Finding{Kind: KindCPython, Current: "3.11.9", Latest: "3.11.16", Outdated: true,
 		Set: map[string]string{"python.version": "3.11.16", "python.sha256": sum}} // what the sigstore bundle says
 	for _, tc := range []struct {
@@ -226,26 +231,12 @@ func TestBump_CPythonTarballOfAnotherVersion(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tarball := sourcetest.PythonTarball(t, tc.inside)
 			sig := sourcetest.Sign(t, key, tarball)
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				switch r.URL.Path {
-				case "/Python-3.11.16.tar.xz":
-					w.Write(tarball)
-				case "/Python-3.11.16.tar.xz.asc":
-					w.Write(sig)
-				case "/vks/v1/by-fingerprint/" + fpr:
-					w.Write(pub)
-				default:
-					http.NotFound(w, r)
-				}
-			}))
-			defer srv.Close()
-			yaml := "name: x\nversion: \"1\"\nbase:\n  image: scratch\nvariables:\n  python.version: 3.11.9\n  python.sha256: " + strings.Repeat("0", 64) + "\n" +
-				"sources:\n  - name: python\n    url: " + srv.URL + "/Python-{{python.version}}.tar.xz\n    sha256: \"{{python.sha256}}\"\n" +
-				"    signature: {url: \"{{url}}.asc\", fingerprint: " + fpr + "}\n    dest: python.tar\n"
+			origin := pythonOrigin(t, map[string][]byte{"/Python-3.11.16.tar.xz": tarball, "/Python-3.11.16.tar.xz.asc": sig, "/vks/v1/by-fingerprint/" + fpr: pub})
+			yaml := pythonDefinition(origin, "", "    signature: {url: \"{{url}}.asc\", fingerprint: "+fpr+"}\n")
 			cpython := Finding{Kind: KindCPython, Current: "3.11.9", Latest: "3.11.16", Outdated: true,
 				Set: map[string]string{"python.version": "3.11.16", "python.sha256": fmt.Sprintf("%x", sha256.Sum256(tarball))}}
 			dir := bumpFolder(t, yaml)
-			_, err := Bump(context.Background(), dir, []Finding{cpython}, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir(), KeyServer: srv.URL}})
+			_, err := Bump(context.Background(), dir, []Finding{cpython}, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir(), KeyServer: origin}})
 			if tc.adopted && err != nil {
 				t.Fatal(err)
 			}
