@@ -10,12 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/httpget"
 )
 
@@ -71,7 +73,12 @@ func (f *Finder) client() *http.Client {
 // (or f.Format) exists (a directory can appear before its files do).
 func (f *Finder) Latest(ctx context.Context, series string) (*Release, error) {
 	if !regexp.MustCompile(`^3\.\d+$`).MatchString(series) {
-		return nil, fmt.Errorf("series %q: want 3.N", series)
+		return nil, errs.Inputf("series %q: want 3.N", series)
+	}
+	// The listing is an HTML page: only a web server gives one. The parse
+	// error is left out, as it quotes the URL whole (credentials too).
+	if u, err := url.Parse(f.base()); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errs.Inputf("python.org base %q: want an http:// or https:// URL", httpget.RedactURL(f.base()))
 	}
 	listing, err := f.get(ctx, f.base()+"/ftp/python/", 4<<20)
 	if err != nil {
@@ -90,16 +97,16 @@ func (f *Finder) Latest(ctx context.Context, series string) (*Release, error) {
 	sort.Sort(sort.Reverse(sort.IntSlice(patches)))
 	for _, n := range patches {
 		v := fmt.Sprintf("%s.%d", series, n)
-		url := fmt.Sprintf("%s/ftp/python/%s/Python-%s.%s", f.base(), v, v, f.format())
-		ok, err := f.exists(ctx, url)
+		tarball := fmt.Sprintf("%s/ftp/python/%s/Python-%s.%s", f.base(), v, v, f.format())
+		ok, err := f.exists(ctx, tarball)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
 			continue
 		}
-		r := &Release{Series: series, Version: v, URL: url}
-		sum, err := f.sigstoreDigest(ctx, url+".sigstore")
+		r := &Release{Series: series, Version: v, URL: tarball}
+		sum, err := f.sigstoreDigest(ctx, tarball+".sigstore")
 		var status *httpget.StatusError
 		switch {
 		case err == nil:

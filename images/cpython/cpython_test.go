@@ -6,11 +6,14 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/agentforge/agentforge/images/errs"
 )
 
 func TestNewer(t *testing.T) {
@@ -75,4 +78,42 @@ func TestFinder_LatestSigstore(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A series or python.org base that cannot be right is the caller's input
+// at fault (errs.ErrInput: exit 2), found before anything is fetched,
+// and a base's credentials are not repeated in the error.
+func TestFinder_LatestRefusesBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name, base, series string
+	}{
+		{name: "series", series: "3"},
+		{name: "series 2.7", series: "2.7"},
+		{name: "base with a bad escape", base: "https://alice:S3cr3t%zz@python.example"},
+		{name: "base not a web server", base: "file:///srv/python.org"},
+		{name: "base with no host", base: "https:///ftp"},
+		{name: "base with no scheme", base: "python.example"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			series := tc.series
+			if series == "" {
+				series = "3.11"
+			}
+			_, err := (&Finder{Base: tc.base, Client: &http.Client{Transport: failTransport{t}}}).Latest(context.Background(), series)
+			if !errors.Is(err, errs.ErrInput) {
+				t.Fatalf("got %v, want an input error", err)
+			}
+			if strings.Contains(err.Error(), "S3cr3t") {
+				t.Errorf("the error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+// failTransport fails the test on any request.
+type failTransport struct{ t *testing.T }
+
+func (f failTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	f.t.Errorf("request %s %s sent", r.Method, r.URL.Redacted())
+	return nil, errors.New("no request expected")
 }
