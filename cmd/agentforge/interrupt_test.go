@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -45,5 +47,48 @@ func TestInterruptContext_SecondSignalEndsAtOnce(t *testing.T) {
 		if mode == "json" && !json.Valid([]byte(line)) {
 			t.Errorf("the acknowledgment is not a JSON log line: %s", line)
 		}
+	}
+}
+
+// registry serve -o json prints one JSON object, where it listens, as soon
+// as it does (a script waits for it; with port 0 it is the only way to
+// learn the port), and nothing more when it is stopped.
+func TestCLI_RegistryServeJSON(t *testing.T) {
+	if root := os.Getenv("AGENTFORGE_TEST_SERVE"); root != "" {
+		os.Exit(run([]string{"registry", "serve", "--addr", "127.0.0.1:0", "--root", root, "-o", "json"}, os.Stdout, os.Stderr))
+	}
+	root := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCLI_RegistryServeJSON$")
+	cmd.Env = append(os.Environ(), "AGENTFORGE_TEST_SERVE="+root)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// Decode blocks until the object is complete (printed once listening),
+	// or until a server that prints nothing is killed.
+	never := time.AfterFunc(30*time.Second, func() { cmd.Process.Kill() })
+	defer never.Stop()
+	dec := json.NewDecoder(out)
+	var got struct{ URL, Addr, Root string }
+	if err := dec.Decode(&got); err != nil || got.Root != root || !strings.HasPrefix(got.URL, "http://127.0.0.1:") || strings.HasSuffix(got.Addr, ":0") {
+		t.Fatalf("printed %+v (%v), want where it listens", got, err)
+	}
+	resp, err := http.Get(got.URL + "/v2/")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s/v2/: %v %v", got.URL, resp, err)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	rest, _ := io.ReadAll(out)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("stopped by an interrupt: %v\n%s", err, stderr.String())
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		t.Errorf("more on stdout after the first object: %q", rest)
 	}
 }

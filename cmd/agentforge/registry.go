@@ -8,12 +8,20 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// registryResult is registry serve's JSON: where it listens.
+type registryResult struct {
+	URL  string `json:"url"`
+	Addr string `json:"addr"`
+	Root string `json:"root"`
+}
+
 func (a *app) registryCommand() *cobra.Command {
 	var cfg registry.Config
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Run an OCI registry (distribution v3, in-process) until interrupted",
 		Example: `  agentforge registry serve --addr 127.0.0.1:5000 --root /var/lib/agentforge/registry
+  agentforge registry serve --addr 127.0.0.1:0 --root /tmp/reg -o json   # prints {"url", "addr", "root"} once listening
   agentforge registry serve --addr :5443 --root /srv/reg --htpasswd /etc/reg/htpasswd --tls-cert cert.pem --tls-key key.pem`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -35,6 +43,12 @@ func (a *app) registryCommand() *cobra.Command {
 				scheme = "https"
 			}
 			a.log.WithField("root", cfg.Root).Infof("registry listening on %s://%s", scheme, srv.Addr)
+			if a.output == "json" {
+				// A server's result is where it listens, printed at once
+				// (a script waits for it; --addr HOST:0 picks the port),
+				// not when it stops.
+				a.writeJSON(registryResult{URL: scheme + "://" + srv.Addr, Addr: srv.Addr, Root: cfg.Root})
+			}
 			go func() {
 				<-cmd.Context().Done()
 				srv.Close()
