@@ -113,6 +113,12 @@ func TestCLI_BadInput(t *testing.T) {
 	ocitest.Layout(t, mkdir(t, layout), "1", ocitest.Options{Layers: 1, Size: 1024})
 	badAuth := filepath.Join(t.TempDir(), "auth.json")
 	os.WriteFile(badAuth, []byte("{not json"), 0o600)
+	// What c/image cannot decode, it fails every request on, as if the
+	// registry were at fault; the entry's text stays out of the error.
+	badEntry := filepath.Join(t.TempDir(), "auth.json")
+	os.WriteFile(badEntry, []byte(`{"auths": {"127.0.0.1:5000": {"auth": "alice:S3cr3t-not-base64"}}}`), 0o600)
+	badAuths := filepath.Join(t.TempDir(), "auth.json")
+	os.WriteFile(badAuths, []byte(`{"auths": ["127.0.0.1:5000"]}`), 0o600)
 	reg := registrytest.New(t, registrytest.Options{})
 	if code, _, stderr := cli(t, "publish", "oci:"+layout+":1", "--to", reg.Host+"/team/app:1", "--insecure-registry", reg.Host); code != 0 {
 		t.Fatalf("set-up publish: exit %d\n%s", code, stderr)
@@ -140,6 +146,8 @@ func TestCLI_BadInput(t *testing.T) {
 		{"destination port out of range", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:70000/team/app:1"}, `port "70000"`},
 		{"missing auth file", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:5000/team/app:1", "--authfile", "/nonexistent/auth.json"}, "auth file"},
 		{"malformed auth file", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:5000/team/app:1", "--authfile", badAuth}, "not a JSON object"},
+		{"auth entry not base64", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:5000/team/app:1", "--authfile", badEntry}, `"auth" of 127.0.0.1:5000 is not base64`},
+		{"auths not an object", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:5000/team/app:1", "--authfile", badAuths}, `"auths" is not an object`},
 		{"tag not on the registry", []string{"verify", "docker://" + reg.Host + "/team/app:2", "--insecure-registry", reg.Host}, "manifest unknown"},
 		{"repository not on the registry", []string{"verify", "docker://" + reg.Host + "/team/nothing:1", "--insecure-registry", reg.Host}, "team/nothing:1"},
 		{"htpasswd missing", []string{"registry", "serve", "--root", t.TempDir(), "--htpasswd", "/nonexistent/htpasswd"}, "want an existing bcrypt htpasswd file"},
@@ -149,6 +157,9 @@ func TestCLI_BadInput(t *testing.T) {
 			code, _, stderr := cli(t, tc.args...)
 			if code != 2 || !strings.Contains(stderr, tc.want) {
 				t.Fatalf("exit %d, want 2 with %q in:\n%s", code, tc.want, stderr)
+			}
+			if strings.Contains(stderr, "S3cr3t") {
+				t.Errorf("the error shows the auth file's password:\n%s", stderr)
 			}
 		})
 	}
