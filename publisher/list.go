@@ -148,7 +148,7 @@ func PublishList(ctx context.Context, list *oci.LocalList, dests []Destination, 
 		if out.Digest != "" {
 			ref += "@" + out.Digest
 		}
-		out.Destinations[i] = Result{Ref: ref, Digest: out.Digest, Tags: dests[i].Tags, Verification: opts.Verify, Error: err.Error(), err: err}
+		out.Destinations[i] = Result{Ref: ref, Digest: out.Digest, Tags: []string{}, Verification: opts.Verify, Error: err.Error(), err: err}
 		errsOut = append(errsOut, err)
 		if opts.Sign != nil {
 			if out.Signatures == nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,8 +72,11 @@ type Options struct {
 
 // Result is one destination's outcome.
 type Result struct {
-	Ref          string   `json:"ref"`
-	Digest       string   `json:"digest"`
+	Ref    string `json:"ref"`
+	Digest string `json:"digest"`
+	// Tags are the tags that name Digest on the destination: all those
+	// asked for when it succeeded; when it failed (Error), only those
+	// this run wrote or found naming it already.
 	Tags         []string `json:"tags"`
 	Verified     bool     `json:"verified"`
 	Verification string   `json:"verification"`
@@ -390,7 +394,9 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 	res := Result{Ref: dest.Repo.Name() + "@" + d.String(), Digest: d.String(), Tags: dest.Tags, Verification: p.opts.Verify}
 	log := p.log.WithField("destination", dest.String())
 	sys := p.sys(dest.Host())
+	named := []string{} // the tags known to name d here, for a failure's report
 	fail := func(err error) Result {
+		res.Tags = named
 		res.err = fmt.Errorf("%s: %w", dest.String(), err)
 		res.Error = res.err.Error()
 		res.Seconds = time.Since(start).Seconds()
@@ -407,6 +413,7 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 		}
 		if same {
 			already = append(already, tag)
+			named = append(named, tag)
 		}
 	}
 	target, err := byDigest(dest.Repo, d.String())
@@ -466,6 +473,9 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 			// Already there: nothing is sent (a rerun with nothing new
 			// writes nothing).
 			log.WithField("digest", d.String()).Debugf("tag %s:%s already names it", dest.Repo.Name(), tag)
+			if !slices.Contains(named, tag) {
+				named = append(named, tag)
+			}
 			continue
 		}
 		err = p.hosts.Retry().Do(ctx, log, "tag "+tag, func() error { return p.putManifest(ctx, dest, tag, raw) })
@@ -475,6 +485,7 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 		if err := p.readBackTag(ctx, dest, tag, d, log); err != nil {
 			return fail(err)
 		}
+		named = append(named, tag)
 		log.WithField("digest", d.String()).Infof("tagged %s:%s", dest.Repo.Name(), tag)
 	}
 	res.Seconds = time.Since(start).Seconds()

@@ -141,10 +141,14 @@ func TestPublish_TagNotMovedWithoutFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Publish(context.Background(), second.ref, d, opts)
+	refused, err := Publish(context.Background(), second.ref, d, opts)
 	var conflict *TagConflictError
 	if !errors.As(err, &conflict) || conflict.Current != r1.Digest || !strings.Contains(err.Error(), reg.Host+"/agents/busybox:1.0.0") {
 		t.Fatalf("want a tag conflict naming both digests, got %v", err)
+	}
+	// The report lists the tags that name its digest there: none.
+	if refused == nil || len(refused.Destinations) != 1 || refused.Destinations[0].Tags == nil || len(refused.Destinations[0].Tags) != 0 {
+		t.Errorf("report %+v, want no tag listed for the refused destination", refused)
 	}
 	if got := skopeoDigest(t, reg, reg.Host, "agents/busybox:1.0.0"); got != r1.Digest {
 		t.Fatalf("the tag moved to %s", got)

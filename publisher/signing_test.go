@@ -539,9 +539,12 @@ func TestPublish_SigningFailureNamesTagsThatAlreadyPointedThere(t *testing.T) {
 	if _, err := Publish(ctx, src, to, Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir()}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Publish(ctx, src, to, Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Sign: &Signing{Signer: refusingSigner{testKey(t), reg.Host}}})
+	rep, err := Publish(ctx, src, to, Options{Hosts: registrytest.Open(t, regs), WorkDir: t.TempDir(), Sign: &Signing{Signer: refusingSigner{testKey(t), reg.Host}}})
 	if err == nil || !strings.Contains(err.Error(), "the tags 1 already named this digest before this run and still do, unsigned") {
 		t.Fatalf("got %v, want the tag that still names the unsigned image named", err)
+	}
+	if rep == nil || len(rep.Destinations) != 1 || !slices.Equal(rep.Destinations[0].Tags, []string{"1"}) {
+		t.Errorf("report %+v, want the tag that names the digest there listed", rep)
 	}
 }
 
