@@ -150,6 +150,7 @@ func TestCLI_BadInput(t *testing.T) {
 		{"auths not an object", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:5000/team/app:1", "--authfile", badAuths}, `"auths" is not an object`},
 		{"tag not on the registry", []string{"verify", "docker://" + reg.Host + "/team/app:2", "--insecure-registry", reg.Host}, "manifest unknown"},
 		{"repository not on the registry", []string{"verify", "docker://" + reg.Host + "/team/nothing:1", "--insecure-registry", reg.Host}, "team/nothing:1"},
+		{"mirror of a local image", []string{"mirror", "localhost/python-agent:1", "--to", "127.0.0.1:5000/team/app"}, "publish pushes one"},
 		{"htpasswd missing", []string{"registry", "serve", "--root", t.TempDir(), "--htpasswd", "/nonexistent/htpasswd"}, "want an existing bcrypt htpasswd file"},
 	}
 	for _, tc := range cases {

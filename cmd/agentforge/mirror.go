@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/publisher"
 	"github.com/spf13/cobra"
 	"go.podman.io/image/v5/docker/reference"
@@ -32,6 +33,11 @@ index to one platform (the digest then changes to that platform's manifest).`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			srcArg := argv[0]
+			if strings.HasPrefix(srcArg, "localhost/") {
+				// What build names an image (localhost/NAME) is local
+				// storage everywhere else in agentforge, as in podman.
+				return errs.Inputf("mirror %s: localhost/NAME is a local image: publish pushes one; a registry on this machine is docker://localhost:PORT/NAME", srcArg)
+			}
 			if !strings.HasPrefix(srcArg, "docker://") {
 				srcArg = "docker://" + srcArg
 			}
