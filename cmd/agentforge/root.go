@@ -67,7 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	root := a.rootCommand()
 	root.SetArgs(args)
-	ctx, stop := interruptContext(stderr, wantsJSONLogs(args))
+	jsonLogs := wantsJSONLogs(args)
+	ctx, stop := interruptContext(stderr, jsonLogs)
 	defer stop()
 	err := root.ExecuteContext(ctx)
 	for _, c := range a.cleanups {
@@ -84,11 +85,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	err = a.secrets.Error(withHints(err))
 	code := exitCode(err)
-	if a.log == nil {
-		a.log = logrus.New()
-		a.log.Out = stderr
-	}
-	if a.logFormat == "json" {
+	// Before setup (a.log unset), --log-format may not have been parsed
+	// (an unknown command or flag ahead of it): look for it, as for -o.
+	if a.logFormat == "json" || (a.log == nil && jsonLogs) {
 		// Every line on stderr a JSON object, the failure's own too.
 		l := logrus.New()
 		l.Out, l.Formatter = stderr, &logrus.JSONFormatter{}

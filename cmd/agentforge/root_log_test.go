@@ -43,6 +43,10 @@ func TestCLI_JSONLogsIncludeTheFailure(t *testing.T) {
 		{"verify", "oci:" + filepath.Join(t.TempDir(), "none"), "--log-format", "json"},
 		{"verify", "oci:" + filepath.Join(t.TempDir(), "none"), "--log-format=json", "-o", "json"},
 		{"--log-format", "json", "-o", "yaml", "version"},
+		// Usage errors cobra meets before it parses --log-format.
+		{"nosuch", "--log-format", "json"},
+		{"--log-format=json", "nosuch"},
+		{"version", "--bogus", "--log-format", "json"},
 	} {
 		code, _, stderr := cli(t, args...)
 		if code != 2 {
