@@ -244,3 +244,31 @@ func TestCLI_CredentialsInArgumentsAreNotEchoed(t *testing.T) {
 		}
 	}
 }
+
+// argCredentials finds the user information of a reference or URL, also
+// as a key's value, and takes no text with a space in its user part for
+// one: what it finds is masked in every line printed, errors and JSON
+// alike.
+func TestArgCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		arg, user, password string
+	}{
+		{"docker://alice:S3cr3t@127.0.0.1:1/agents/py:1", "alice", "S3cr3t"},
+		{"alice:S3cr3t@127.0.0.1:1/agents/py", "alice", "S3cr3t"},
+		{"--to=https://alice:S3cr3t/Pw@127.0.0.1:1/agents/py", "alice", "S3cr3t/Pw"},
+		{"docker://alice:p@ss@host/r@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "alice", "p@ss"},
+		{"--set=python.url=https://alice:S3cr3t@mirror.example/p.tgz", "alice", "S3cr3t"},
+		{"base.image=alice:S3cr3t@registry.example/ubuntu:24.04", "alice", "S3cr3t"},
+		{"docker.io=alice:S3cr3t@mirror.example", "alice", "S3cr3t"},
+		{"--registry-mirror=docker.io=alice:S3cr3t@mirror.example", "alice", "S3cr3t"},
+		{"docker://host:5000/r@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "", ""},
+		{"--label=Jane Doe:jane@example.com", "", ""},
+		{"Jane Doe:jane@example.com", "", ""},
+		{"git@github.com:org/repo", "", ""},
+	} {
+		user, password, ok := argCredentials(tc.arg)
+		if user != tc.user || password != tc.password || ok != (tc.password != "") {
+			t.Errorf("%s: got %q %q %v, want %q %q", tc.arg, user, password, ok, tc.user, tc.password)
+		}
+	}
+}

@@ -164,8 +164,9 @@ func wantsJSONLogs(args []string) bool {
 // value of --flag=….
 func argCredentials(arg string) (user, password string, ok bool) {
 	s := arg
-	if i := strings.Index(s, "://"); i >= 0 {
-		s = s[i+len("://"):]
+	scheme := strings.Index(s, "://")
+	if scheme >= 0 {
+		s = s[scheme+len("://"):]
 	} else if strings.HasPrefix(s, "-") {
 		if _, v, found := strings.Cut(s, "="); found {
 			s = v
@@ -182,7 +183,13 @@ func argCredentials(arg string) (user, password string, ok bool) {
 		return "", "", false
 	}
 	user, password, ok = strings.Cut(s[:at], ":")
-	if !ok || password == "" || strings.ContainsAny(user, "/@") {
+	if scheme < 0 {
+		// The value of a key=value (--registry-mirror
+		// docker.io=alice:pw@mirror.example): the user follows the key.
+		user = user[strings.LastIndex(user, "=")+1:]
+	}
+	// No user name has a space in it: "Jane Doe:jane@example.com" is none.
+	if !ok || password == "" || strings.ContainsAny(user, "/@ \t\n") {
 		return "", "", false
 	}
 	return user, password, true
