@@ -360,12 +360,7 @@ func (f *Fetcher) download(ctx context.Context, rawURL string, log logrus.FieldL
 func (f *Fetcher) fetchTo(ctx context.Context, rawURL string, w io.Writer, log logrus.FieldLogger) (bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		// net/url's parse error quotes the URL whole, credentials and all.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return false, fmt.Errorf("URL %s: %w", httpget.RedactURL(rawURL), err)
+		return false, fmt.Errorf("URL %s: %w", httpget.RedactURL(rawURL), httpget.ParseError(rawURL, err))
 	}
 	resp, err := f.client().Do(req)
 	if err != nil {

@@ -188,7 +188,7 @@ func TestFetch_NetworkErrorIsNotIntegrity(t *testing.T) {
 // credentials it carries: net/url's parse error quotes the URL whole.
 func TestFetch_UnparsableURLHidesCredentials(t *testing.T) {
 	f := &Fetcher{CacheDir: t.TempDir()}
-	for _, u := range []string{"http://user:s3cret%zz@127.0.0.1:1/x.tgz", "http://user:s3cret@127.0.0.1:1/%zz.tgz"} {
+	for _, u := range []string{"http://user:s3cret%zz@127.0.0.1:1/x.tgz", "http://user:s3cret@127.0.0.1:1/%zz.tgz", "http://user:s3cret/x@127.0.0.1:1/x.tgz"} {
 		_, err := f.Fetch(context.Background(), images.Source{Name: "x", URL: u, SHA256: strings.Repeat("0", 64)})
 		if err == nil || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("Fetch(%q): %v", u, err)

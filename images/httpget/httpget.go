@@ -141,12 +141,7 @@ func do(ctx context.Context, client *http.Client, method, rawURL string) (*http.
 	client = Secure(client)
 	req, err := http.NewRequestWithContext(ctx, method, rawURL, nil)
 	if err != nil {
-		// net/url's parse error quotes the URL whole, credentials and all.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("%s %s: %w", method, RedactURL(rawURL), err)
+		return nil, fmt.Errorf("%s %s: %w", method, RedactURL(rawURL), ParseError(rawURL, err))
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -174,6 +169,21 @@ func readFile(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w (%d bytes)", path, ErrTooLarge, limit)
 	}
 	return data, nil
+}
+
+// ParseError is err, rawURL's failure to parse, without what it quotes of
+// rawURL: net/url's error quotes the URL whole, and its cause may quote a
+// part of the credentials (user:pa/ss@host is host "user:pa" with an
+// invalid port ":pa"). For a URL with an '@' in it, the cause is left out.
+func ParseError(rawURL string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	if strings.Contains(rawURL, "@") {
+		return errors.New("not a valid URL (the parse error is left out: it may quote the credentials)")
+	}
+	return err
 }
 
 // RedactURL drops user information from a URL so that credentials embedded
