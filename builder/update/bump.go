@@ -234,7 +234,9 @@ func check(ctx context.Context, fsys fs.FS, name, kind string, set map[string]st
 }
 
 // tarballFolder is the top folder of the first entry of the tar archive
-// at path, compressed with gzip or xz (told by their magic numbers).
+// at path, compressed with gzip or xz (told by their magic numbers), past
+// a pax global header and a "./" entry; a first entry that is a file at
+// the top is named with " (a file)".
 func tarballFolder(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -267,10 +269,14 @@ func tarballFolder(path string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("tarball: %w", err)
 		}
-		if hdr.Typeflag == tar.TypeXGlobalHeader {
-			continue
+		name := strings.TrimPrefix(hdr.Name, "./")
+		if hdr.Typeflag == tar.TypeXGlobalHeader || name == "" || name == "." {
+			continue // tar -C DIR . starts with DIR itself
 		}
-		top, _, _ := strings.Cut(strings.TrimPrefix(hdr.Name, "./"), "/")
+		top, _, inside := strings.Cut(name, "/")
+		if !inside && hdr.Typeflag != tar.TypeDir {
+			return top + " (a file)", nil // unpacks into no folder
+		}
 		return top, nil
 	}
 }

@@ -1,6 +1,9 @@
 package update
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -251,5 +254,42 @@ func TestBump_CPythonTarballOfAnotherVersion(t *testing.T) {
 				t.Errorf("python.version %s, want %s", def.Vars["python.version"], want)
 			}
 		})
+	}
+}
+
+// tarballFolder names the folder a tarball unpacks into: the top folder
+// of its first entry, past a pax global header and a "./" entry (a tarball
+// made with tar -C DIR .); a first entry that is a file of the folder's
+// name is no folder.
+func TestTarballFolder(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		entries []*tar.Header
+		want    string
+	}{
+		{"CPython's", []*tar.Header{{Name: "Python-3.11.16/", Typeflag: tar.TypeDir}, {Name: "Python-3.11.16/README.rst", Typeflag: tar.TypeReg}}, "Python-3.11.16"},
+		{"a file first", []*tar.Header{{Name: "Python-3.11.16/README.rst", Typeflag: tar.TypeReg}}, "Python-3.11.16"},
+		{"a long name (pax)", []*tar.Header{{Name: "Python-3.11.16/" + strings.Repeat("a", 200), Typeflag: tar.TypeReg, Format: tar.FormatPAX}}, "Python-3.11.16"},
+		{"a global header first", []*tar.Header{{Name: "g", Typeflag: tar.TypeXGlobalHeader, PAXRecords: map[string]string{"comment": "x"}}, {Name: "Python-3.11.16/", Typeflag: tar.TypeDir}}, "Python-3.11.16"},
+		{"./ first", []*tar.Header{{Name: "./", Typeflag: tar.TypeDir}, {Name: "./Python-3.11.16/", Typeflag: tar.TypeDir}}, "Python-3.11.16"},
+		{"a file named as the folder", []*tar.Header{{Name: "Python-3.11.16", Typeflag: tar.TypeReg}}, "Python-3.11.16 (a file)"},
+	} {
+		var buf bytes.Buffer
+		gz := gzip.NewWriter(&buf)
+		tw := tar.NewWriter(gz)
+		for _, h := range tc.entries {
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tw.Close()
+		gz.Close()
+		path := filepath.Join(t.TempDir(), "python.tgz")
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := tarballFolder(path); err != nil || got != tc.want {
+			t.Errorf("%s: %q (%v), want %q", tc.name, got, err, tc.want)
+		}
 	}
 }
