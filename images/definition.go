@@ -3,7 +3,6 @@ package images
 import (
 	"errors"
 	"fmt"
-	"github.com/agentforge/agentforge/images/errs"
 	"io/fs"
 	"path"
 	"regexp"
@@ -11,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/agentforge/agentforge/images/errs"
 
 	"go.podman.io/image/v5/docker/reference"
 	"gopkg.in/yaml.v3"

@@ -1,8 +1,9 @@
 package images
 
 import (
-	"github.com/agentforge/agentforge/images/errs"
 	"strings"
+
+	"github.com/agentforge/agentforge/images/errs"
 )
 
 // ParseOverrides turns key=value pairs (the CLI's --set) into a map. A pair
