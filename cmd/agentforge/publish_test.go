@@ -261,6 +261,8 @@ func TestArgCredentials(t *testing.T) {
 		{"base.image=alice:S3cr3t@registry.example/ubuntu:24.04", "alice", "S3cr3t"},
 		{"docker.io=alice:S3cr3t@mirror.example", "alice", "S3cr3t"},
 		{"--registry-mirror=docker.io=alice:S3cr3t@mirror.example", "alice", "S3cr3t"},
+		{"https://www.python.org/=https://alice:S3cr3t@mirror.example/python.org/", "alice", "S3cr3t"},
+		{"--source-mirror=https://www.python.org/=https://alice:S3cr3t@mirror.example/", "alice", "S3cr3t"},
 		{"docker://host:5000/r@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "", ""},
 		{"--label=Jane Doe:jane@example.com", "", ""},
 		{"Jane Doe:jane@example.com", "", ""},

@@ -164,7 +164,9 @@ func wantsJSONLogs(args []string) bool {
 // value of --flag=….
 func argCredentials(arg string) (user, password string, ok bool) {
 	s := arg
-	scheme := strings.Index(s, "://")
+	// The last URL of the argument: a --source-mirror FROM=TO has the
+	// mirror's, which may carry credentials, second.
+	scheme := strings.LastIndex(s, "://")
 	if scheme >= 0 {
 		s = s[scheme+len("://"):]
 	} else if strings.HasPrefix(s, "-") {
