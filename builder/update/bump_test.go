@@ -230,9 +230,13 @@ func TestBump_CPythonTarballOfAnotherVersion(t *testing.T) {
 	}{
 		{name: "the version it names", inside: "3.11.16", adopted: true},
 		{name: "an older release replayed", inside: "3.11.9"},
+		{name: "no tarball at all"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tarball := sourcetest.PythonTarball(t, tc.inside)
+			tarball := []byte("signed, but no tarball")
+			if tc.inside != "" {
+				tarball = sourcetest.PythonTarball(t, tc.inside)
+			}
 			sig := sourcetest.Sign(t, key, tarball)
 			origin := pythonOrigin(t, map[string][]byte{"/Python-3.11.16.tar.xz": tarball, "/Python-3.11.16.tar.xz.asc": sig, "/vks/v1/by-fingerprint/" + fpr: pub})
 			yaml := pythonDefinition(origin, "", "    signature: {url: \"{{url}}.asc\", fingerprint: "+fpr+"}\n")
