@@ -186,9 +186,12 @@ func readManifest(ctx context.Context, o Options, ref reference.Named) ([]byte, 
 	if d, ok := ref.(reference.Digested); ok {
 		// An algorithm this binary has no hash for cannot be checked
 		// (reference accepts any name), and FromBytes would panic on it.
-		want := d.Digest()
-		if !want.Algorithm().Available() || want.Algorithm().FromBytes(raw) != want {
-			return nil, &errs.IntegrityError{What: "manifest " + ref.String(), Check: "digest", Expected: want.String(), Actual: digest.FromBytes(raw).String()}
+		want, got := d.Digest(), digest.FromBytes(raw)
+		if want.Algorithm().Available() {
+			got = want.Algorithm().FromBytes(raw)
+		}
+		if got != want {
+			return nil, &errs.IntegrityError{What: "manifest " + ref.String(), Check: "digest", Expected: want.String(), Actual: got.String()}
 		}
 	}
 	return raw, nil
