@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -90,5 +91,50 @@ func TestCLI_RegistryServeJSON(t *testing.T) {
 	}
 	if len(bytes.TrimSpace(rest)) != 0 {
 		t.Errorf("more on stdout after the first object: %q", rest)
+	}
+}
+
+// An interrupt that fails a command is acknowledged before the failure is
+// reported, never after it: the outcome is the last line on stderr.
+func TestCLI_InterruptAcknowledgedBeforeTheOutcome(t *testing.T) {
+	if base := os.Getenv("AGENTFORGE_TEST_HANG"); base != "" {
+		os.Exit(run([]string{"python", "latest", "--python-org", base}, os.Stdout, os.Stderr))
+	}
+	// python.org stood in by a server that never answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	asked := make(chan struct{}, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			asked <- struct{}{}
+		}
+	}()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCLI_InterruptAcknowledgedBeforeTheOutcome$")
+	cmd.Env = append(os.Environ(), "AGENTFORGE_TEST_HANG=http://"+ln.Addr().String())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-asked:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the command never asked")
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	cmd.Wait()
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	last := lines[len(lines)-1]
+	if len(lines) < 2 || !strings.Contains(stderr.String(), "interrupt again") || !strings.HasPrefix(last, "agentforge: error:") {
+		t.Errorf("want the acknowledgment, then the failure last:\n%s", stderr.String())
 	}
 }

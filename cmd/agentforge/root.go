@@ -69,11 +69,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	jsonLogs := wantsJSONLogs(args)
 	ctx, stop := interruptContext(stderr, jsonLogs)
-	defer stop()
 	err := root.ExecuteContext(ctx)
 	for _, c := range a.cleanups {
 		c()
 	}
+	stop() // an interrupt's acknowledgment comes before the outcome
 	if err == nil {
 		if a.result != nil {
 			a.writeJSON(a.result)
@@ -124,9 +124,12 @@ func withError(result any, msg string, code int) any {
 // acknowledges on stderr. From then on the signals have their default
 // effect again: a second Ctrl-C ends a step that is slow to stop (c/image
 // finishes compressing a layer before it looks at the context) at once.
-func interruptContext(stderr io.Writer, jsonLogs bool) (context.Context, context.CancelFunc) {
+// The function it returns stops it, once the acknowledgment is written.
+func interruptContext(stderr io.Writer, jsonLogs bool) (context.Context, func()) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	acked := make(chan struct{})
 	go func() {
+		defer close(acked)
 		<-ctx.Done()
 		if cause := context.Cause(ctx); cause != context.Canceled {
 			msg := fmt.Sprintf("%v: stopping; interrupt again to stop at once", cause)
@@ -140,7 +143,7 @@ func interruptContext(stderr io.Writer, jsonLogs bool) (context.Context, context
 		}
 		stop()
 	}()
-	return ctx, stop
+	return ctx, func() { stop(); <-acked }
 }
 
 // wantsJSONLogs reports whether args ask for --log-format json, read
