@@ -307,7 +307,10 @@ func (p *run) stage(ctx context.Context, src types.ImageReference) (types.ImageR
 	}
 	// The same blob-info cache as the pushes: it learns here how each blob is
 	// compressed, which is what later lets a push mount it across repositories.
-	if err := p.copy(ctx, pref, src, &types.SystemContext{BlobInfoCacheDir: p.work}, &types.SystemContext{BigFilesTemporaryDir: p.tmp, BlobInfoCacheDir: p.work}); err != nil {
+	// Cancelable: an interrupt stops a large layer's compression at once
+	// (Jenkins kills an aborted step 5 s after its SIGTERM: ProcessTree's
+	// softKillWaitSeconds, core/src/main/java/hudson/util/ProcessTree.java).
+	if err := p.copy(ctx, oci.Cancelable(pref), src, &types.SystemContext{BlobInfoCacheDir: p.work}, &types.SystemContext{BigFilesTemporaryDir: p.tmp, BlobInfoCacheDir: p.work}); err != nil {
 		os.RemoveAll(partial)
 		return nil, fmt.Errorf("stage %s: %w", name, err)
 	}
