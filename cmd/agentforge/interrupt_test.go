@@ -95,7 +95,8 @@ func TestCLI_RegistryServeJSON(t *testing.T) {
 }
 
 // An interrupt that fails a command is acknowledged before the failure is
-// reported, never after it: the outcome is the last line on stderr.
+// reported, never after it: the outcome is the last line on stderr, and
+// it says what stopped the command.
 func TestCLI_InterruptAcknowledgedBeforeTheOutcome(t *testing.T) {
 	if base := os.Getenv("AGENTFORGE_TEST_HANG"); base != "" {
 		os.Exit(run([]string{"python", "latest", "--python-org", base}, os.Stdout, os.Stderr))
@@ -134,7 +135,7 @@ func TestCLI_InterruptAcknowledgedBeforeTheOutcome(t *testing.T) {
 	cmd.Wait()
 	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
 	last := lines[len(lines)-1]
-	if len(lines) < 2 || !strings.Contains(stderr.String(), "interrupt again") || !strings.HasPrefix(last, "agentforge: error:") {
+	if len(lines) < 2 || !strings.Contains(stderr.String(), "interrupt again") || !strings.HasPrefix(last, "agentforge: error: stopped (interrupt signal received)") {
 		t.Errorf("want the acknowledgment, then the failure last:\n%s", stderr.String())
 	}
 }

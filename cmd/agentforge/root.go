@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -82,6 +83,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if msg := err.Error(); strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "required flag") {
 		err = errs.Input(err)
+	}
+	if cause := context.Cause(ctx); errors.Is(err, context.Canceled) && cause != nil && cause != context.Canceled {
+		// "context canceled" alone does not say who cancelled.
+		err = fmt.Errorf("stopped (%v): %w", cause, err)
 	}
 	err = a.secrets.Error(withHints(err))
 	code := exitCode(err)
