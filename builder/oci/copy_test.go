@@ -2,7 +2,6 @@ package oci_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -11,9 +10,8 @@ import (
 	"testing"
 
 	"github.com/agentforge/agentforge/builder/oci"
+	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/opencontainers/go-digest"
-	"github.com/opencontainers/image-spec/specs-go"
-	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"go.podman.io/image/v5/copy"
 	"go.podman.io/image/v5/oci/layout"
 	"go.podman.io/image/v5/types"
@@ -44,45 +42,19 @@ func TestCancelable_StopsALayerMidway(t *testing.T) {
 	}
 }
 
-// hugeLayout writes an OCI layout whose one layer is an uncompressed,
-// sparse file of size zeros (its digest is not checked: the copy never
-// reads it to the end).
+// hugeLayout writes an OCI layout of one uncompressed layer, then makes
+// that layer's file size bytes long, a sparse file of zeros after the tar
+// (its digest and size are not checked: the copy never gets to the end).
 func hugeLayout(t *testing.T, size int64) types.ImageReference {
 	t.Helper()
 	dir := t.TempDir()
-	blobs := filepath.Join(dir, "blobs", "sha256")
-	if err := os.MkdirAll(blobs, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	put := func(data []byte) digest.Digest {
-		d := digest.FromBytes(data)
-		if err := os.WriteFile(filepath.Join(blobs, d.Encoded()), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	layer := digest.FromString("a sparse layer")
-	f, err := os.Create(filepath.Join(blobs, layer.Encoded()))
+	ref := ocitest.Layout(t, dir, "huge", ocitest.Options{Layers: 1, Size: 1, Uncompressed: true})
+	_, layers, err := oci.Layers(context.Background(), nil, ref)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Truncate(size); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	cfg, _ := json.Marshal(imgspecv1.Image{Platform: imgspecv1.Platform{OS: "linux", Architecture: "amd64"},
-		RootFS: imgspecv1.RootFS{Type: "layers", DiffIDs: []digest.Digest{layer}}})
-	m, _ := json.Marshal(imgspecv1.Manifest{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageManifest,
-		Config: imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageConfig, Digest: put(cfg), Size: int64(len(cfg))},
-		Layers: []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageLayer, Digest: layer, Size: size}}})
-	md := put(m)
-	idx, _ := json.Marshal(imgspecv1.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: imgspecv1.MediaTypeImageIndex,
-		Manifests: []imgspecv1.Descriptor{{MediaType: imgspecv1.MediaTypeImageManifest, Digest: md, Size: int64(len(m)),
-			Annotations: map[string]string{imgspecv1.AnnotationRefName: "huge"}}}})
-	os.WriteFile(filepath.Join(dir, "index.json"), idx, 0o644)
-	os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644)
-	ref, err := layout.NewReference(dir, "huge")
-	if err != nil {
+	d := digest.Digest(layers[0].Digest)
+	if err := os.Truncate(filepath.Join(dir, "blobs", d.Algorithm().String(), d.Encoded()), size); err != nil {
 		t.Fatal(err)
 	}
 	return ref
