@@ -21,6 +21,9 @@ type debPackage struct {
 	SourceVersion string
 	Maintainer    string
 	Homepage      string
+	// Hold is dpkg's selection "hold" (apt-mark hold): apt upgrades the
+	// package only when told to by name.
+	Hold bool
 	// From names the file (and layer) the entry was read from.
 	From string
 }
@@ -46,6 +49,7 @@ func parseStatus(data []byte, what string) ([]debPackage, error) {
 		if name == "" {
 			return nil, fmt.Errorf("%s: stanza at line %d has no Package field", what, start)
 		}
+		hold := false
 		if st, ok := fields["status"]; ok {
 			words := strings.Fields(st)
 			if len(words) != 3 {
@@ -54,13 +58,14 @@ func parseStatus(data []byte, what string) ([]debPackage, error) {
 			if words[2] != "installed" {
 				continue
 			}
+			hold = words[0] == "hold"
 		}
 		if fields["version"] == "" {
 			return nil, fmt.Errorf("%s: stanza at line %d: package %s has no Version", what, start, name)
 		}
 		p := debPackage{
 			Name: name, Version: fields["version"], Architecture: fields["architecture"],
-			Maintainer: fields["maintainer"], Homepage: fields["homepage"], From: what,
+			Maintainer: fields["maintainer"], Homepage: fields["homepage"], Hold: hold, From: what,
 		}
 		if src := fields["source"]; src != "" {
 			s, v, _ := strings.Cut(src, " ")

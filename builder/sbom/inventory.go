@@ -12,6 +12,9 @@ type Deb struct {
 	Name, Version, Architecture string
 	// Source is the source package's name ("" when it is Name).
 	Source string
+	// Hold is dpkg's selection "hold" (apt-mark hold): apt-get upgrade
+	// leaves the package as it is.
+	Hold bool
 }
 
 // Inventory is what an image's own files say about its operating system
@@ -44,7 +47,7 @@ func ReadInventory(ctx context.Context, ref types.ImageReference, sys *types.Sys
 		return nil, fmt.Errorf("inventory of %s: %w", img.name, err)
 	}
 	for _, d := range debs {
-		inv.Debs = append(inv.Debs, Deb{Name: d.Name, Version: d.Version, Architecture: d.Architecture, Source: d.Source})
+		inv.Debs = append(inv.Debs, Deb{Name: d.Name, Version: d.Version, Architecture: d.Architecture, Source: d.Source, Hold: d.Hold})
 	}
 	for p, f := range img.view.files {
 		if aptKeyring(p) {

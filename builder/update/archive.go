@@ -124,16 +124,27 @@ type archive struct {
 	maxAge time.Duration
 }
 
+// upgrades are what pending finds: the upgrades an apt-get upgrade takes,
+// and those it keeps back, each sorted security first, then by name.
+type upgrades struct {
+	// Pending are the upgrades apt takes.
+	Pending []PackageUpdate
+	// Phased are those it holds back as phased updates (see heldBack).
+	Phased []PackageUpdate
+	// Held are those of packages on hold (dpkg's selection, apt-mark
+	// hold), which apt-get upgrade never upgrades.
+	Held []PackageUpdate
+}
+
 // pending compares the installed packages with the suites' indexes: every
 // package with a newer version somewhere (the newest, security suites
-// first), sorted security first, then by name. phased are the upgrades apt
-// holds back as phased updates (see heldBack), in the same order: they are
-// not pending. state is a digest of the suites' InRelease files: the
+// first), sorted into what apt-get upgrade takes and what it keeps back
+// (phased updates, packages on hold). state is a digest of the suites' InRelease files: the
 // indexes' identity, which changes when the archive publishes anything
 // new. Every InRelease is authenticated and every index checked against
 // it first: a suite that fails is an error, never a suite with nothing
 // pending.
-func (a *archive) pending(ctx context.Context, inv *sbom.Inventory, suites []Suite, arch string) (updates, phased []PackageUpdate, state string, err error) {
+func (a *archive) pending(ctx context.Context, inv *sbom.Inventory, suites []Suite, arch string) (up upgrades, state string, err error) {
 	installed := map[string]sbom.Deb{}
 	for _, d := range inv.Debs {
 		installed[d.Name+"/"+d.Architecture] = d
@@ -147,7 +158,7 @@ func (a *archive) pending(ctx context.Context, inv *sbom.Inventory, suites []Sui
 		dists := s.URL + "/dists/" + s.Name
 		release, err := a.get(ctx, dists+"/InRelease", 16<<20)
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("suite %s: %w", s.Name, err)
+			return upgrades{}, "", fmt.Errorf("suite %s: %w", s.Name, err)
 		}
 		idx, err := readInRelease(release, s.Name, a.keys, a.clock())
 		// Where the archive bounds the file itself (Debian's Valid-Until),
@@ -156,7 +167,7 @@ func (a *archive) pending(ctx context.Context, inv *sbom.Inventory, suites []Sui
 			err = idx.fresh(s.Name, a.maxAge, a.clock())
 		}
 		if err != nil {
-			return nil, nil, "", fmt.Errorf("suite %s (%s): %w", s.Name, httpget.RedactURL(a.url(dists+"/InRelease")), err)
+			return upgrades{}, "", fmt.Errorf("suite %s (%s): %w", s.Name, httpget.RedactURL(a.url(dists+"/InRelease")), err)
 		}
 		fmt.Fprintf(h, "%s %s %x\n", s.URL, s.Name, sha256.Sum256(release))
 		for _, c := range s.Components {
@@ -179,20 +190,24 @@ func (a *archive) pending(ctx context.Context, inv *sbom.Inventory, suites []Sui
 				best[key] = u
 			})
 			if err != nil {
-				return nil, nil, "", fmt.Errorf("suite %s %s: %w", s.Name, c, err)
+				return upgrades{}, "", fmt.Errorf("suite %s %s: %w", s.Name, c, err)
 			}
 		}
 	}
 	for key, u := range best {
-		if heldBack(u, securityNewer[key]) {
-			phased = append(phased, u)
-			continue
+		switch {
+		case installed[key].Hold:
+			up.Held = append(up.Held, u)
+		case heldBack(u, securityNewer[key]):
+			up.Phased = append(up.Phased, u)
+		default:
+			up.Pending = append(up.Pending, u)
 		}
-		updates = append(updates, u)
 	}
-	sortUpdates(updates)
-	sortUpdates(phased)
-	return updates, phased, "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+	sortUpdates(up.Pending)
+	sortUpdates(up.Phased)
+	sortUpdates(up.Held)
+	return up, "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // sortUpdates sorts security updates first, then by name and

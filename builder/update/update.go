@@ -108,6 +108,10 @@ type Finding struct {
 	// apt holds back (Phased-Update-Percentage below 100): not pending,
 	// so not a reason to bump, until the update is fully phased.
 	Phased []PackageUpdate `json:"phased,omitempty"`
+	// Held are the OS packages on hold in the image (apt-mark hold) with
+	// a newer version: apt-get upgrade leaves them, so they are not
+	// pending either; the definition must upgrade them by name.
+	Held []PackageUpdate `json:"held,omitempty"`
 }
 
 // Problem is a kind that could not be checked, and why.
@@ -496,15 +500,19 @@ func checkOS(ctx context.Context, def *images.Definition, opts Options) (*Findin
 		return nil, errs.Inputf("os packages: the image holds no apt keyring (/etc/apt/trusted.gpg.d, /usr/share/keyrings/%s-archive-keyring) to authenticate its archive's indexes with%s; give the archive's keys (--apt-keyring)", inv.OS, msg)
 	}
 	a := &archive{client: opts.client(), mirrors: opts.Mirrors, keys: keys, now: opts.Now, maxAge: opts.aptMaxAge()}
-	updates, phased, state, err := a.pending(ctx, inv, suites, arch)
+	up, state, err := a.pending(ctx, inv, suites, arch)
 	if err != nil {
 		return nil, err
 	}
+	updates := up.Pending
 	f := &Finding{Kind: KindOS, Name: inv.OS + " " + inv.Codename, Current: fmt.Sprintf("%d packages", len(inv.Debs)),
-		Latest: fmt.Sprintf("%d with updates", len(updates)), Packages: updates, Phased: phased,
+		Latest: fmt.Sprintf("%d with updates", len(updates)), Packages: updates, Phased: up.Phased, Held: up.Held,
 		Why: "the image's dpkg database against the archive's indexes (" + suiteNames(suites) + ")"}
-	if len(phased) > 0 {
-		f.Why += fmt.Sprintf("; not counted: %d phased update(s) (Phased-Update-Percentage below 100), which apt-get upgrade may hold back until they are fully phased", len(phased))
+	if len(up.Phased) > 0 {
+		f.Why += fmt.Sprintf("; not counted: %d phased update(s) (Phased-Update-Percentage below 100), which apt-get upgrade may hold back until they are fully phased", len(up.Phased))
+	}
+	if len(up.Held) > 0 {
+		f.Why += fmt.Sprintf("; not counted: %d update(s) of packages on hold (apt-mark hold), which apt-get upgrade never takes: install them by name in the definition", len(up.Held))
 	}
 	if len(updates) > 0 {
 		f.Outdated = true

@@ -296,6 +296,49 @@ func TestCheck_OSPhasedUpdatesAreNotPending(t *testing.T) {
 	}
 }
 
+// A package on hold in the image (apt-mark hold: dpkg's Status "hold ok
+// installed") is one apt-get upgrade never upgrades (apt-mark(8)), so its
+// newer version is not pending: a rebuild would not take it, and the
+// nightly would bump the index and rebuild every night for nothing. It is
+// listed under held, security updates too, and the finding says so.
+func TestCheck_OSHeldPackagesAreNotPending(t *testing.T) {
+	a := newFakeArchive(t)
+	held := strings.Replace(stanza("openssl", "3.5.1-1", "amd64"), "install ok installed", "hold ok installed", 1)
+	img := imageWith(t, map[string]string{
+		"etc/os-release":      "ID=debian\nVERSION_CODENAME=trixie\n",
+		"var/lib/dpkg/status": stanza("libc6", "2.41-12", "amd64") + held,
+		"usr/share/keyrings/debian-archive-keyring.pgp": a.keyring(t),
+	})
+	a.suite(t, "/debian", "trixie", "", stanza("libc6", "2.41-12", "amd64")+stanza("openssl", "3.5.1-1", "amd64"), "")
+	a.suite(t, "/debian", "trixie-updates", "", "", "")
+	for _, tc := range []struct {
+		name     string
+		security string
+		pending  int
+		outdated bool
+	}{
+		{name: "only the held package", security: stanza("openssl", "3.5.1-1+deb13u1", "amd64")},
+		{name: "and another", security: stanza("openssl", "3.5.1-1+deb13u1", "amd64") + stanza("libc6", "2.41-12+deb13u1", "amd64"), pending: 1, outdated: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a.suite(t, "/debian-security", "trixie-security", "", tc.security, "")
+			def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{"os.index": "none"}}
+			rep := Check(context.Background(), def, Options{Kinds: []string{KindOS}, Image: img,
+				Mirrors: []remote.Mirror{{From: "http://deb.debian.org/", To: a.srv.URL + "/"}}})
+			if len(rep.Problems) != 0 || len(rep.Findings) != 1 {
+				t.Fatalf("%+v", rep)
+			}
+			f := rep.Findings[0]
+			if len(f.Held) != 1 || f.Held[0].Name != "openssl" || !f.Held[0].Security || !strings.Contains(f.Why, "1 update(s) of packages on hold") {
+				t.Errorf("held %+v (%q), want openssl's security update, said", f.Held, f.Why)
+			}
+			if len(f.Packages) != tc.pending || f.Outdated != tc.outdated || slices.ContainsFunc(f.Packages, func(u PackageUpdate) bool { return u.Name == "openssl" }) {
+				t.Errorf("pending %+v, outdated %t; want %d pending, without openssl", f.Packages, f.Outdated, tc.pending)
+			}
+		})
+	}
+}
+
 // The OS packages of an image are checked where its distribution is one
 // the check knows (Debian, Ubuntu); an image of another (Alpine's apk,
 // UBI's rpm: no dpkg database) cannot be checked, which is a problem, not
