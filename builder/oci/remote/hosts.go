@@ -1,9 +1,6 @@
 package remote
 
 import (
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -62,28 +59,6 @@ type Hosts struct {
 	learnt  sync.Map // host -> true, once its credentials are in secrets
 }
 
-// checkAuths checks an auth file's "auths" as c/image decodes them
-// (pkg/docker/config's decodeDockerAuth): an "auth" that is not standard
-// base64 fails every request to its registry, which looks like a
-// registry's fault. Neither the value nor what it decodes to is quoted.
-func checkAuths(raw json.RawMessage) error {
-	if raw == nil {
-		return nil
-	}
-	var auths map[string]struct {
-		Auth string `json:"auth"`
-	}
-	if err := json.Unmarshal(raw, &auths); err != nil {
-		return errors.New(`"auths" is not an object of registries, each with an "auth" string`)
-	}
-	for host, a := range auths {
-		if _, err := base64.StdEncoding.DecodeString(a.Auth); err != nil {
-			return fmt.Errorf(`the "auth" of %s is not base64 (of user:password)`, host)
-		}
-	}
-	return nil
-}
-
 // Open checks r and writes what c/image reads from files (CA certificates,
 // registries.conf, a permissive signature policy when the system has none)
 // under dir. A missing auth or CA file is errs.ErrInput.
@@ -93,18 +68,8 @@ func (r Registries) Open(dir string) (*Hosts, error) {
 		h.secrets = redact.New()
 	}
 	if r.AuthFile != "" {
-		data, err := os.ReadFile(r.AuthFile)
-		if err != nil {
-			return nil, errs.Inputf("auth file: %w", err)
-		}
-		// c/image would fail on every request with the same parse error,
-		// which looks retryable: say so once, up front.
-		var v map[string]json.RawMessage
-		if err := json.Unmarshal(data, &v); err != nil {
-			return nil, errs.Inputf("auth file %s: not a JSON object (docker config.json or containers auth.json): %w", r.AuthFile, err)
-		}
-		if err := checkAuths(v["auths"]); err != nil {
-			return nil, errs.Inputf("auth file %s: %w", r.AuthFile, err)
+		if err := checkAuthFile(r.AuthFile); err != nil {
+			return nil, err
 		}
 	}
 	if r.CAFile != "" {
