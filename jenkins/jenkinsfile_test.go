@@ -89,8 +89,8 @@ func TestJenkinsfile(t *testing.T) {
 	// The nightly: outdated (everything pinned, not only CPython), then
 	// bump and a commit pushed to this branch, or with BUMP_BRANCH to a
 	// branch named for the change.
-	must("outdated", "stage:Current?/steps", "sh", `$AF outdated images/python-agent --image "docker://$UPSTREAM:$v"`)
-	must("bump", "stage:Current?/steps", "sh", `$AF bump images/python-agent --image "docker://$UPSTREAM:$v"`)
+	must("outdated", "stage:Current?/steps", "sh", `$AF outdated images/python-agent --image "docker://$UPSTREAM"`)
+	must("bump", "stage:Current?/steps", "sh", `$AF bump images/python-agent --image "docker://$UPSTREAM"`)
 	if b := must("nightly check skipped without a pod", "stage:Current?/when", "beforeAgent", ""); len(b.Args) != 1 || b.Args[0] != "true" {
 		t.Errorf("the Current? stage's when is evaluated after its pod starts: %+v", b)
 	}
