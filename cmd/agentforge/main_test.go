@@ -147,7 +147,7 @@ func TestCLI_BadInput(t *testing.T) {
 		{"missing auth file", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:5000/team/app:1", "--authfile", "/nonexistent/auth.json"}, "auth file"},
 		{"malformed auth file", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:5000/team/app:1", "--authfile", badAuth}, "not a JSON object"},
 		{"auth entry not base64", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:5000/team/app:1", "--authfile", badEntry}, `"auth" of 127.0.0.1:5000 is not base64`},
-		{"auths not an object", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:5000/team/app:1", "--authfile", badAuths}, `"auths" is not an object`},
+		{"auths not an object", []string{"publish", "oci:" + layout, "--to", "127.0.0.1:5000/team/app:1", "--authfile", badAuths}, `auths is a JSON array`},
 		{"tag not on the registry", []string{"verify", "docker://" + reg.Host + "/team/app:2", "--insecure-registry", reg.Host}, "manifest unknown"},
 		{"repository not on the registry", []string{"verify", "docker://" + reg.Host + "/team/nothing:1", "--insecure-registry", reg.Host}, "team/nothing:1"},
 		{"mirror of a local image", []string{"mirror", "localhost/python-agent:1", "--to", "127.0.0.1:5000/team/app"}, "publish pushes one"},
