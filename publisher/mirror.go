@@ -113,7 +113,7 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 			return p.push(ctx, src, raw, d, dest, &mirrorAttachments{plan: plan, copier: copier, src: srcRepo, digests: digests, dest: dest})
 		}
 		if err := plan(); err != nil {
-			return Result{Ref: dest.Repo.Name() + "@" + d.String(), Digest: d.String(), err: err, Error: err.Error()}
+			return Result{Ref: dest.Repo.Name() + "@" + d.String(), Digest: d.String(), Tags: []string{}, err: err, Error: err.Error()}
 		}
 		res := p.plan(ctx, src, raw, d, dest)
 		if res.err == nil {
@@ -123,6 +123,10 @@ func Mirror(ctx context.Context, src types.ImageReference, dests []Destination, 
 				res.err = fmt.Errorf("%s: %w", dest, err)
 				res.Error = res.err.Error()
 			}
+		}
+		if res.err != nil {
+			// As a failed push's: the dry run wrote no tag (Result.Tags).
+			res.Tags = []string{}
 		}
 		return res
 	})
