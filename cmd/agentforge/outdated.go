@@ -27,6 +27,7 @@ type updateFlags struct {
 	kinds     []string
 	keyrings  []string
 	maxAge    time.Duration
+	set       []string
 }
 
 func (f *updateFlags) AddFlags(cmd *cobra.Command) {
@@ -36,6 +37,7 @@ func (f *updateFlags) AddFlags(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.keyrings, "apt-keyring", nil, "an OpenPGP keyring (binary or armored) also trusted to sign the apt archives' InRelease files, besides the keys apt in --image trusts: a mirror that signs its own copy (repeatable)")
 	fl.DurationVar(&f.maxAge, "apt-max-age", update.DefaultAptMaxAge, "how old a security or updates suite's InRelease may be where it has no Valid-Until (Ubuntu's): an older one is an old copy replayed; 0 for no bound")
 	fl.StringSliceVar(&f.kinds, "kind", nil, "check only these kinds: "+strings.Join(update.Kinds, ", ")+" (repeatable or comma-separated; default all)")
+	fl.StringArrayVar(&f.set, "set", nil, "check the definition as a build with these overrides renders it (a release file's set:): KEY=VALUE, e.g. java.version=17, which also names --image's rolling tag; bump still writes only what it adopts (repeatable)")
 	f.sources.AddFlags(cmd)
 }
 
@@ -45,7 +47,11 @@ func (a *app) checkDefinition(ctx context.Context, arg string, f updateFlags) (*
 	if err != nil {
 		return nil, nil, err
 	}
-	def, err := images.Find(arg, nil)
+	overrides, err := images.ParseOverrides(f.set)
+	if err != nil {
+		return nil, nil, err
+	}
+	def, err := images.Find(arg, overrides)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -207,3 +207,27 @@ func TestCLI_BumpListsWhatItCouldNotCheck(t *testing.T) {
 		t.Errorf("the base was not pinned:\n%s", data)
 	}
 }
+
+// outdated --set checks the definition as a build with the same overrides
+// renders it (a release file's set:), so a repository alone names the
+// rolling tag that build wrote (java.version=17 gives -jdk17); an
+// override the definition cannot take is bad input.
+func TestCLI_OutdatedSetRendersTheRollingTag(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		set  string
+		code int
+		says string
+	}{
+		{name: "as the definition says", set: "version=1.0.0", code: 1, says: "127.0.0.1:1/agents/x:1.0.0"},
+		{name: "overridden", set: "version=2.0.0", code: 1, says: "127.0.0.1:1/agents/x:2.0.0"},
+		{name: "no such variable", set: "nosuch=1", code: 2, says: "set nosuch: no such variable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := cli(t, "outdated", "../../testdata/nightly", "--kind", "release", "--image", "docker://127.0.0.1:1/agents/x", "--set", tc.set, "-o", "json")
+			if code != tc.code || !strings.Contains(stdout, tc.says) {
+				t.Errorf("exit %d, want %d with %q in:\n%s\n%s", code, tc.code, tc.says, stdout, stderr)
+			}
+		})
+	}
+}
