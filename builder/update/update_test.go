@@ -222,6 +222,19 @@ func TestCheck_RepositoryDefinitionIsBehindOnCPython(t *testing.T) {
 	}
 }
 
+// osFinding runs the OS check of img against the archive a and returns its
+// one finding, with the report; a problem fails the test.
+func osFinding(t *testing.T, a *fakeArchive, img types.ImageReference) (Finding, *Report) {
+	t.Helper()
+	def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{"os.index": "none"}}
+	rep := Check(context.Background(), def, Options{Kinds: []string{KindOS}, Image: img,
+		Mirrors: []remote.Mirror{{From: "http://deb.debian.org/", To: a.srv.URL + "/"}}})
+	if len(rep.Problems) != 0 || len(rep.Findings) != 1 {
+		t.Fatalf("%+v", rep)
+	}
+	return rep.Findings[0], rep
+}
+
 // phasedStanza is an index stanza with a Phased-Update-Percentage.
 func phasedStanza(name, version, arch string, percentage int) string {
 	return fmt.Sprintf("Package: %s\nVersion: %s\nArchitecture: %s\nPhased-Update-Percentage: %d\n\n", name, version, arch, percentage)
@@ -263,13 +276,7 @@ func TestCheck_OSPhasedUpdatesAreNotPending(t *testing.T) {
 			a.suite(t, "/debian", "trixie", "", stanza("libc6", "2.41-12", "amd64"), "")
 			a.suite(t, "/debian", "trixie-updates", "", tc.updates, "")
 			a.suite(t, "/debian-security", "trixie-security", "", tc.security, "")
-			def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{"os.index": "none"}}
-			rep := Check(context.Background(), def, Options{Kinds: []string{KindOS}, Image: img,
-				Mirrors: []remote.Mirror{{From: "http://deb.debian.org/", To: a.srv.URL + "/"}}})
-			if len(rep.Problems) != 0 || len(rep.Findings) != 1 {
-				t.Fatalf("%+v", rep)
-			}
-			f := rep.Findings[0]
+			f, rep := osFinding(t, a, img)
 			names := func(us []PackageUpdate) []string {
 				var s []string
 				for _, u := range us {
@@ -322,13 +329,7 @@ func TestCheck_OSHeldPackagesAreNotPending(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a.suite(t, "/debian-security", "trixie-security", "", tc.security, "")
-			def := &images.Definition{Path: "x", Base: images.Base{Image: "scratch"}, Vars: map[string]string{"os.index": "none"}}
-			rep := Check(context.Background(), def, Options{Kinds: []string{KindOS}, Image: img,
-				Mirrors: []remote.Mirror{{From: "http://deb.debian.org/", To: a.srv.URL + "/"}}})
-			if len(rep.Problems) != 0 || len(rep.Findings) != 1 {
-				t.Fatalf("%+v", rep)
-			}
-			f := rep.Findings[0]
+			f, _ := osFinding(t, a, img)
 			if len(f.Held) != 1 || f.Held[0].Name != "openssl" || !f.Held[0].Security || !strings.Contains(f.Why, "1 update(s) of packages on hold") {
 				t.Errorf("held %+v (%q), want openssl's security update, said", f.Held, f.Why)
 			}
