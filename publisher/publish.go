@@ -296,10 +296,12 @@ func (p *run) stage(ctx context.Context, src types.ImageReference) (types.ImageR
 	start := time.Now()
 	// Each run stages into a folder of its own and renames it into place:
 	// concurrent publishes of one image never share a half-written layout.
-	partial, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".partial-")
+	removeAbandoned(filepath.Dir(dir), abandonedAge, p.log)
+	partial, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+partialMark)
 	if err != nil {
 		return nil, err
 	}
+	defer holdPartial(partial)()
 	pref, err := layout.NewReference(partial, "image")
 	if err != nil {
 		os.RemoveAll(partial)
