@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/source/sourcetest"
 	"github.com/agentforge/agentforge/images/errs"
@@ -324,6 +326,60 @@ func TestFetch_RedirectLeavingHTTPSIsRefused(t *testing.T) {
 			}
 			if err != nil || len(got.Checks) == 0 {
 				t.Fatalf("%+v %v", got, err)
+			}
+		})
+	}
+}
+
+// A signing key kept from an earlier run that no longer verifies (the
+// release manager added a signing subkey, or extended the key, since) is
+// fetched again from the keyserver, whose copy of the same pinned key
+// decides and is kept; a signature no copy verifies still fails as an
+// integrity error. Before, the kept copy was used for ever: exit 3 until
+// the cache was cleared by hand.
+func TestFetch_StaleKeptKeyIsFetchedAgain(t *testing.T) {
+	payload := []byte("tarball")
+	e, fpr, before := sourcetest.Key(t, "release manager")
+	if err := e.AddSigningSubkey(nil); err != nil {
+		t.Fatal(err)
+	}
+	var now bytes.Buffer
+	w, _ := armor.Encode(&now, openpgp.PublicKeyType, nil)
+	e.Serialize(w)
+	w.Close()
+	sig := sourcetest.Sign(t, e, payload) // by the new subkey
+	other, _, _ := sourcetest.Key(t, "someone else")
+	for _, tc := range []struct {
+		name      string
+		sig       []byte
+		keyserver []byte
+		wantErr   bool
+	}{
+		{name: "the keyserver has the new subkey", sig: sig, keyserver: now.Bytes()},
+		{name: "the keyserver has the old copy too", sig: sig, keyserver: before, wantErr: true},
+		{name: "a signature by another key", sig: sourcetest.Sign(t, other, payload), keyserver: now.Bytes(), wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newOrigin(t, map[string][]byte{"/py.tgz": payload, "/py.tgz.asc": tc.sig, "/vks/v1/by-fingerprint/" + fpr: tc.keyserver})
+			cache := t.TempDir()
+			kept := filepath.Join(cache, "keys", fpr+".asc")
+			os.MkdirAll(filepath.Dir(kept), 0o755)
+			os.WriteFile(kept, before, 0o644)
+			f := &Fetcher{CacheDir: cache, KeyServer: o.URL}
+			src := images.Source{Name: "python", URL: o.URL + "/py.tgz", SHA256: sha256Hex(payload),
+				Signature: &images.Signature{URL: o.URL + "/py.tgz.asc", Fingerprint: fpr}}
+			got, err := f.Fetch(context.Background(), src)
+			if tc.wantErr {
+				if !errors.Is(err, errs.ErrIntegrity) {
+					t.Fatalf("got %v, want an integrity error", err)
+				}
+				return
+			}
+			if err != nil || got.SignedBy != fpr {
+				t.Fatalf("got %+v, %v; want it signed by %s", got, err, fpr)
+			}
+			if keptNow, _ := os.ReadFile(kept); bytes.Equal(keptNow, before) {
+				t.Error("the kept key is still the old copy")
 			}
 		})
 	}

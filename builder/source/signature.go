@@ -21,8 +21,9 @@ import (
 
 // checkSignature verifies the detached OpenPGP signature of file against the
 // key pinned by fingerprint. The key comes from the definition or, failing
-// that, from the keyserver; either way only a key whose primary fingerprint
-// is the pinned one is trusted.
+// that, from the copy kept from an earlier run or the keyserver (whose
+// copy decides when the kept one does not verify); only a key whose
+// primary fingerprint is the pinned one is trusted.
 func (f *Fetcher) checkSignature(ctx context.Context, file string, src images.Source, log logrus.FieldLogger) error {
 	sig := src.Signature
 	sigURL := remote.Rewrite(f.Mirrors, sig.URL)
@@ -30,20 +31,19 @@ func (f *Fetcher) checkSignature(ctx context.Context, file string, src images.So
 	if err != nil {
 		return fmt.Errorf("signature %s: %w", httpget.RedactURL(sigURL), err)
 	}
-	key, err := f.signingKey(ctx, sig, log)
+	key, cached, err := f.signingKey(ctx, sig, true, log)
 	if err != nil {
 		return err
 	}
-	in, err := os.Open(file)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	var signer *openpgp.Entity
-	if bytes.Contains(sigData, []byte("-----BEGIN PGP SIGNATURE-----")) {
-		signer, err = openpgp.CheckArmoredDetachedSignature(openpgp.EntityList{key}, in, bytes.NewReader(sigData), nil)
-	} else {
-		signer, err = openpgp.CheckDetachedSignature(openpgp.EntityList{key}, in, bytes.NewReader(sigData), nil)
+	signer, err := verifyDetached(file, sigData, key)
+	if err != nil && cached {
+		// A key kept from an earlier run may be out of date: the release
+		// manager extended its expiry or added a signing subkey since. The
+		// keyserver's copy of the same pinned key decides (and is kept).
+		log.Infof("signature %s does not verify with the cached key %s (%v): fetching the key again", httpget.RedactURL(sigURL), sig.Fingerprint, err)
+		if fresh, _, kerr := f.signingKey(ctx, sig, false, log); kerr == nil {
+			signer, err = verifyDetached(file, sigData, fresh)
+		}
 	}
 	if err != nil {
 		return &errs.IntegrityError{What: fmt.Sprintf("signature %s", httpget.RedactURL(sigURL)), Check: "signature", Expected: "a valid signature by " + sig.Fingerprint, Actual: err.Error()}
@@ -54,13 +54,30 @@ func (f *Fetcher) checkSignature(ctx context.Context, file string, src images.So
 	return nil
 }
 
-// signingKey returns the entity whose primary key has the pinned fingerprint.
-func (f *Fetcher) signingKey(ctx context.Context, sig *images.Signature, log logrus.FieldLogger) (*openpgp.Entity, error) {
+// verifyDetached checks sigData (armored or binary) as key's detached
+// signature of the file and returns the signer.
+func verifyDetached(file string, sigData []byte, key *openpgp.Entity) (*openpgp.Entity, error) {
+	in, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	if bytes.Contains(sigData, []byte("-----BEGIN PGP SIGNATURE-----")) {
+		return openpgp.CheckArmoredDetachedSignature(openpgp.EntityList{key}, in, bytes.NewReader(sigData), nil)
+	}
+	return openpgp.CheckDetachedSignature(openpgp.EntityList{key}, in, bytes.NewReader(sigData), nil)
+}
+
+// signingKey returns the entity whose primary key has the pinned
+// fingerprint: the definition's, else (with useCache) the one kept from
+// an earlier run, else the keyserver's, which is then kept. cached says
+// the key is the kept one.
+func (f *Fetcher) signingKey(ctx context.Context, sig *images.Signature, useCache bool, log logrus.FieldLogger) (key *openpgp.Entity, cached bool, err error) {
 	data, from := sig.Key, "the definition"
-	cached := filepath.Join(f.CacheDir, "keys", sig.Fingerprint+".asc")
-	if len(data) == 0 {
-		if b, err := os.ReadFile(cached); err == nil {
-			data, from = b, cached
+	keep := filepath.Join(f.CacheDir, "keys", sig.Fingerprint+".asc")
+	if len(data) == 0 && useCache {
+		if b, err := os.ReadFile(keep); err == nil {
+			data, from, cached = b, keep, true
 		}
 	}
 	if len(data) == 0 {
@@ -72,34 +89,33 @@ func (f *Fetcher) signingKey(ctx context.Context, sig *images.Signature, log log
 		log.Infof("fetching OpenPGP key %s from %s", sig.Fingerprint, httpget.RedactURL(u))
 		b, err := f.get(ctx, u, 1<<20)
 		if err != nil {
-			return nil, fmt.Errorf("OpenPGP key %s: %w", sig.Fingerprint, err)
+			return nil, false, fmt.Errorf("OpenPGP key %s: %w", sig.Fingerprint, err)
 		}
 		data, from = b, httpget.RedactURL(u)
 	}
 	var keyring openpgp.EntityList
-	var err error
 	if bytes.Contains(data, []byte("-----BEGIN PGP")) {
 		keyring, err = openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
 	} else {
 		keyring, err = openpgp.ReadKeyRing(bytes.NewReader(data))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("OpenPGP key %s from %s: %w", sig.Fingerprint, from, err)
+		return nil, false, fmt.Errorf("OpenPGP key %s from %s: %w", sig.Fingerprint, from, err)
 	}
 	var found []string
 	for _, e := range keyring {
 		fp := fingerprint(e)
 		if fp == sig.Fingerprint {
-			if from != cached && len(sig.Key) == 0 {
-				if err := writeArmoredKey(cached, e); err != nil {
+			if !cached && len(sig.Key) == 0 {
+				if err := writeArmoredKey(keep, e); err != nil {
 					log.Warnf("cannot cache key %s: %v", fp, err)
 				}
 			}
-			return e, nil
+			return e, cached, nil
 		}
 		found = append(found, fp)
 	}
-	return nil, &errs.IntegrityError{What: "OpenPGP key from " + from, Check: "fingerprint", Expected: sig.Fingerprint, Actual: strings.Join(found, ",")}
+	return nil, false, &errs.IntegrityError{What: "OpenPGP key from " + from, Check: "fingerprint", Expected: sig.Fingerprint, Actual: strings.Join(found, ",")}
 }
 
 func fingerprint(e *openpgp.Entity) string {
