@@ -36,7 +36,7 @@ index to one platform (the digest then changes to that platform's manifest).`,
 			if strings.HasPrefix(srcArg, "localhost/") {
 				// What build names an image (localhost/NAME) is local
 				// storage everywhere else in agentforge, as in podman.
-				return errs.Inputf("mirror %s: localhost/NAME is a local image: publish pushes one; a registry on this machine is docker://localhost:PORT/NAME", srcArg)
+				return errs.Inputf("mirror %s: localhost/NAME is a local image: publish pushes one; a registry on this machine is docker://localhost[:PORT]/NAME", srcArg)
 			}
 			if !strings.HasPrefix(srcArg, "docker://") {
 				srcArg = "docker://" + srcArg
