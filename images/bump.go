@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,6 +22,10 @@ type Edit struct {
 	Variables map[string]string
 	// BaseDigest pins the base image (base.digest) when not empty.
 	BaseDigest string
+	// Expect are the values (a variable's, or base.digest) the changes
+	// were worked out from: when the file holds others by the time it is
+	// written (edited meanwhile), nothing is written.
+	Expect map[string]string
 }
 
 // EditDefinition makes every change of e to the image.yaml of the
@@ -29,12 +34,17 @@ type Edit struct {
 // then replaces the file (a rename of a complete temporary file). A change
 // that cannot be made, or a result that does not load, leaves the file as
 // it was. Concurrent edits of one folder (in this process or another) are
-// serialized, so none is lost. It is how version bumps are written.
+// serialized, so none is lost, and one whose Expect values are no longer
+// there (a hand edit while a bump downloaded) writes nothing. It is how
+// version bumps are written.
 func EditDefinition(dir string, e Edit) error {
 	file := filepath.Join(dir, FileName)
 	_, err := fileedit.Edit(file, func(data []byte, exists bool) ([]byte, error) {
 		if !exists {
 			return nil, fmt.Errorf("bump %s: %w", file, fs.ErrNotExist)
+		}
+		if err := checkExpected(dir, e.Expect); err != nil {
+			return nil, fmt.Errorf("bump %s: %w", file, err)
 		}
 		out := data
 		var err error
@@ -145,6 +155,28 @@ func checkLoads(dir string, data []byte) error {
 	}
 	_, err = Load(os.DirFS(scratch), dir, nil)
 	return err
+}
+
+// checkExpected checks that the definition in dir (read under the edit's
+// lock) still has the values expect names.
+func checkExpected(dir string, expect map[string]string) error {
+	if len(expect) == 0 {
+		return nil
+	}
+	def, err := Load(os.DirFS(dir), dir, nil)
+	if err != nil {
+		return err
+	}
+	for _, k := range slices.Sorted(maps.Keys(expect)) {
+		got := def.Vars[k]
+		if k == "base.digest" {
+			got = def.Base.Digest
+		}
+		if got != expect[k] {
+			return fmt.Errorf("%s is %q now, not the %q the new values were worked out from: the file changed meanwhile (nothing was written; run it again)", k, got, expect[k])
+		}
+	}
+	return nil
 }
 
 func quoteIfNeeded(v string) string {

@@ -112,8 +112,11 @@ func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions)
 		rep.Status = "would-bump"
 		return rep, failed
 	}
-	edit := images.Edit{Variables: maps.Clone(rep.Set), BaseDigest: rep.Set["base.digest"]}
+	edit := images.Edit{Variables: maps.Clone(rep.Set), BaseDigest: rep.Set["base.digest"], Expect: map[string]string{}}
 	delete(edit.Variables, "base.digest")
+	for k := range rep.Set {
+		edit.Expect[k] = current(def, k)
+	}
 	if err := images.EditDefinition(dir, edit); err != nil {
 		return rep, errors.Join(err, failed)
 	}

@@ -297,3 +297,38 @@ func TestTarballFolder(t *testing.T) {
 		}
 	}
 }
+
+// A hand edit of image.yaml while a bump downloads what it adopts is not
+// overwritten: the values were worked out from the file as it was, so the
+// bump writes nothing and says the file changed; the edit stays.
+func TestBump_EditMeanwhileIsKept(t *testing.T) {
+	tarball := sourcetest.PythonTarball(t, "3.11.16")
+	sum := fmt.Sprintf("%x", sha256.Sum256(tarball))
+	var dir string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/Python-3.11.16.tar.xz" {
+			http.NotFound(w, r)
+			return
+		}
+		// Someone sets another version while the tarball downloads.
+		if err := images.SetVariables(dir, map[string]string{"python.version": "3.11.12"}); err != nil {
+			t.Error(err)
+		}
+		w.Write(tarball)
+	}))
+	defer srv.Close()
+	dir = bumpFolder(t, pythonDefinition(srv.URL, "", ""))
+	cpython := Finding{Kind: KindCPython, Current: "3.11.9", Latest: "3.11.16", Outdated: true,
+		Set: map[string]string{"python.version": "3.11.16", "python.sha256": sum}}
+	_, err := Bump(context.Background(), dir, []Finding{cpython}, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, PythonSHA256: sum})
+	if err == nil || !strings.Contains(err.Error(), "changed meanwhile") {
+		t.Fatalf("error %v, want one saying the file changed", err)
+	}
+	def, err := images.Find(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Vars["python.version"] != "3.11.12" || def.Vars["python.sha256"] != strings.Repeat("0", 64) {
+		t.Errorf("python.version %s, sha256 %s: the edit made meanwhile was overwritten", def.Vars["python.version"], def.Vars["python.sha256"])
+	}
+}
