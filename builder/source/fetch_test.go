@@ -17,6 +17,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/source/sourcetest"
 	"github.com/agentforge/agentforge/images/errs"
@@ -382,5 +383,49 @@ func TestFetch_StaleKeptKeyIsFetchedAgain(t *testing.T) {
 				t.Error("the kept key is still the old copy")
 			}
 		})
+	}
+}
+
+// A revocation in the kept copy of a key stands: a keyserver's copy
+// without it (an older one, or one stripped on the way, as anyone can
+// strip a signature packet) does not bring the revoked subkey back, and
+// the copy kept afterwards still has the revocation.
+func TestFetch_KeptRevocationStands(t *testing.T) {
+	payload := []byte("tarball")
+	e, fpr, _ := sourcetest.Key(t, "release manager")
+	if err := e.AddSigningSubkey(nil); err != nil {
+		t.Fatal(err)
+	}
+	armored := func() []byte {
+		var b bytes.Buffer
+		w, _ := armor.Encode(&b, openpgp.PublicKeyType, nil)
+		e.Serialize(w)
+		w.Close()
+		return b.Bytes()
+	}
+	stripped := armored()
+	sig := sourcetest.Sign(t, e, payload) // by the subkey, before it was revoked
+	if err := e.RevokeSubkey(&e.Subkeys[len(e.Subkeys)-1], packet.KeyCompromised, "stolen", nil); err != nil {
+		t.Fatal(err)
+	}
+	revoked := armored()
+	o := newOrigin(t, map[string][]byte{"/py.tgz": payload, "/py.tgz.asc": sig, "/vks/v1/by-fingerprint/" + fpr: stripped})
+	cache := t.TempDir()
+	kept := filepath.Join(cache, "keys", fpr+".asc")
+	os.MkdirAll(filepath.Dir(kept), 0o755)
+	os.WriteFile(kept, revoked, 0o644)
+	f := &Fetcher{CacheDir: cache, KeyServer: o.URL}
+	src := images.Source{Name: "python", URL: o.URL + "/py.tgz", SHA256: sha256Hex(payload),
+		Signature: &images.Signature{URL: o.URL + "/py.tgz.asc", Fingerprint: fpr}}
+	if _, err := f.Fetch(context.Background(), src); !errors.Is(err, errs.ErrIntegrity) {
+		t.Fatalf("got %v, want an integrity error: the subkey is revoked", err)
+	}
+	data, _ := os.ReadFile(kept)
+	keyring, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(data))
+	if err != nil || len(keyring) != 1 {
+		t.Fatalf("kept key: %v", err)
+	}
+	if sub := keyring[0].Subkeys; len(sub) == 0 || len(sub[len(sub)-1].Revocations) == 0 {
+		t.Error("the kept key lost the subkey's revocation")
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/agentforge/agentforge/images"
 	"github.com/sirupsen/logrus"
 )
@@ -39,10 +40,21 @@ func (f *Fetcher) checkSignature(ctx context.Context, file string, src images.So
 	if err != nil && cached {
 		// A key kept from an earlier run may be out of date: the release
 		// manager extended its expiry or added a signing subkey since. The
-		// keyserver's copy of the same pinned key decides (and is kept).
+		// keyserver's copy of the same pinned key decides, with every
+		// revocation the kept copy has (a copy without one, older or
+		// stripped on the way, must not bring a revoked key back), and is
+		// kept only when it verifies.
 		log.Infof("signature %s does not verify with the cached key %s (%v): fetching the key again", httpget.RedactURL(sigURL), sig.Fingerprint, err)
-		if fresh, _, kerr := f.signingKey(ctx, sig, false, log); kerr == nil {
-			signer, err = verifyDetached(file, sigData, fresh)
+		fresh, _, kerr := f.signingKey(ctx, sig, false, log)
+		if kerr != nil {
+			log.Warnf("fetching OpenPGP key %s again: %v", sig.Fingerprint, kerr)
+		} else {
+			keepRevocations(fresh, key)
+			if signer, err = verifyDetached(file, sigData, fresh); err == nil {
+				if werr := writeArmoredKey(filepath.Join(f.CacheDir, "keys", sig.Fingerprint+".asc"), fresh); werr != nil {
+					log.Warnf("cannot cache key %s: %v", sig.Fingerprint, werr)
+				}
+			}
 		}
 	}
 	if err != nil {
@@ -70,8 +82,8 @@ func verifyDetached(file string, sigData []byte, key *openpgp.Entity) (*openpgp.
 
 // signingKey returns the entity whose primary key has the pinned
 // fingerprint: the definition's, else (with useCache) the one kept from
-// an earlier run, else the keyserver's, which is then kept. cached says
-// the key is the kept one.
+// an earlier run, else the keyserver's, which is then kept when useCache
+// (without, the caller decides). cached says the key is the kept one.
 func (f *Fetcher) signingKey(ctx context.Context, sig *images.Signature, useCache bool, log logrus.FieldLogger) (key *openpgp.Entity, cached bool, err error) {
 	data, from := sig.Key, "the definition"
 	keep := filepath.Join(f.CacheDir, "keys", sig.Fingerprint+".asc")
@@ -106,7 +118,7 @@ func (f *Fetcher) signingKey(ctx context.Context, sig *images.Signature, useCach
 	for _, e := range keyring {
 		fp := fingerprint(e)
 		if fp == sig.Fingerprint {
-			if !cached && len(sig.Key) == 0 {
+			if !cached && useCache && len(sig.Key) == 0 {
 				if err := writeArmoredKey(keep, e); err != nil {
 					log.Warnf("cannot cache key %s: %v", fp, err)
 				}
@@ -116,6 +128,47 @@ func (f *Fetcher) signingKey(ctx context.Context, sig *images.Signature, useCach
 		found = append(found, fp)
 	}
 	return nil, false, &errs.IntegrityError{What: "OpenPGP key from " + from, Check: "fingerprint", Expected: sig.Fingerprint, Actual: strings.Join(found, ",")}
+}
+
+// keepRevocations adds to fresh, a keyserver's copy of the key kept, the
+// revocations (of the key, a subkey or a user ID) that only kept has.
+func keepRevocations(fresh, kept *openpgp.Entity) {
+	fresh.Revocations = append(fresh.Revocations, missing(fresh.Revocations, kept.Revocations)...)
+	for _, ks := range kept.Subkeys {
+		for i := range fresh.Subkeys {
+			if fs := &fresh.Subkeys[i]; bytes.Equal(fs.PublicKey.Fingerprint, ks.PublicKey.Fingerprint) {
+				fs.Revocations = append(fs.Revocations, missing(fs.Revocations, ks.Revocations)...)
+			}
+		}
+	}
+	for name, kid := range kept.Identities {
+		if fid, ok := fresh.Identities[name]; ok {
+			add := missing(fid.Revocations, kid.Revocations)
+			fid.Revocations = append(fid.Revocations, add...)
+			fid.Signatures = append(fid.Signatures, add...) // what Serialize writes
+		}
+	}
+}
+
+// missing returns the signatures of from that have does not hold.
+func missing(have, from []*packet.Signature) []*packet.Signature {
+	seen := map[string]bool{}
+	bytesOf := func(s *packet.Signature) string {
+		var b bytes.Buffer
+		s.Serialize(&b)
+		return b.String()
+	}
+	for _, s := range have {
+		seen[bytesOf(s)] = true
+	}
+	var out []*packet.Signature
+	for _, s := range from {
+		if k := bytesOf(s); !seen[k] {
+			seen[k] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func fingerprint(e *openpgp.Entity) string {
@@ -140,5 +193,23 @@ func writeArmoredKey(path string, e *openpgp.Entity) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(path, buf.Bytes(), 0o644)
+	// A complete file renamed into place: a concurrent run reading the
+	// kept key never reads half of one.
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
