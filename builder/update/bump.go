@@ -30,6 +30,13 @@ type BumpOptions struct {
 	// PythonSHA256 is the new CPython tarball's sha256 when python.org
 	// publishes no sigstore bundle for it.
 	PythonSHA256 string
+	// Checked is the definition the findings were worked out from when it
+	// is not the folder's as the file has it (outdated --set's overrides):
+	// a finding worked out from a value the file does not hold (another
+	// python.version's series, another base.image's digest) is refused as
+	// bad input, since adopting it would write what the overrides lead
+	// to, not what the file does.
+	Checked *images.Definition
 	// DryRun checks everything and writes nothing.
 	DryRun bool
 	Log    logrus.FieldLogger
@@ -83,6 +90,19 @@ func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions)
 	def, err := images.Load(fsys, name, nil)
 	if err != nil {
 		return nil, fmt.Errorf("bump %s: %w", dir, err)
+	}
+	if opts.Checked != nil {
+		for _, f := range findings {
+			if !f.Outdated || len(f.Set) == 0 {
+				continue
+			}
+			was, is := inputs(opts.Checked, f), inputs(def, f)
+			for _, k := range slices.Sorted(maps.Keys(was)) {
+				if was[k] != is[k] {
+					return nil, errs.Inputf("bump %s: %s was worked out from %s %q, but the file has %q (an override?): bump writes only what the file itself leads to; nothing was written", dir, f.Kind, k, was[k], is[k])
+				}
+			}
+		}
 	}
 	rep := &BumpReport{Definition: dir, Status: "current", Changes: []Change{}, Set: map[string]string{}}
 	for _, f := range findings {
@@ -183,6 +203,26 @@ func current(def *images.Definition, key string) string {
 		return def.Base.Digest
 	}
 	return def.Vars[key]
+}
+
+// inputs are the values of def that finding f was worked out from: those
+// it sets, and what its kind looks up with (the base's image, the
+// source's URL).
+func inputs(def *images.Definition, f Finding) map[string]string {
+	in := map[string]string{}
+	for k := range f.Set {
+		in[k] = current(def, k)
+	}
+	switch f.Kind {
+	case KindBase:
+		in["base.image"] = def.Base.Image
+	case KindCPython, KindRemoting:
+		name := map[string]string{KindCPython: "python", KindRemoting: "remoting"}[f.Kind]
+		if i := slices.IndexFunc(def.Sources, func(s images.Source) bool { return s.Name == name }); i >= 0 {
+			in["the "+name+" source's url"] = def.Sources[i].URL
+		}
+	}
+	return in
 }
 
 // changes reports whether set has a value the definition does not have

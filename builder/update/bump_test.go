@@ -332,3 +332,25 @@ func TestBump_EditMeanwhileIsKept(t *testing.T) {
 		t.Errorf("python.version %s, sha256 %s: the edit made meanwhile was overwritten", def.Vars["python.version"], def.Vars["python.sha256"])
 	}
 }
+
+// A finding worked out from an override (outdated --set
+// python.version=3.12.1 finds 3.12.4) is not written into a file that
+// holds 3.11.9: that would move the file to another series. Bad input,
+// nothing written, nothing downloaded.
+func TestBump_CheckedWithOverridesIsRefused(t *testing.T) {
+	yaml := pythonDefinition("http://127.0.0.1:1", "", "")
+	dir := bumpFolder(t, yaml)
+	checked, err := images.Find(dir, map[string]string{"python.version": "3.12.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpython := Finding{Kind: KindCPython, Current: "3.12.1", Latest: "3.12.4", Outdated: true,
+		Set: map[string]string{"python.version": "3.12.4", "python.sha256": strings.Repeat("1", 64)}}
+	_, err = Bump(context.Background(), dir, []Finding{cpython}, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, Checked: checked})
+	if !errors.Is(err, errs.ErrInput) {
+		t.Fatalf("error %v, want bad input", err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, images.FileName)); string(data) != yaml {
+		t.Errorf("the file was written:\n%s", data)
+	}
+}

@@ -37,7 +37,7 @@ func (f *updateFlags) AddFlags(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.keyrings, "apt-keyring", nil, "an OpenPGP keyring (binary or armored) also trusted to sign the apt archives' InRelease files, besides the keys apt in --image trusts: a mirror that signs its own copy (repeatable)")
 	fl.DurationVar(&f.maxAge, "apt-max-age", update.DefaultAptMaxAge, "how old a security or updates suite's InRelease may be where it has no Valid-Until (Ubuntu's): an older one is an old copy replayed; 0 for no bound")
 	fl.StringSliceVar(&f.kinds, "kind", nil, "check only these kinds: "+strings.Join(update.Kinds, ", ")+" (repeatable or comma-separated; default all)")
-	fl.StringArrayVar(&f.set, "set", nil, "check the definition as a build with these overrides renders it (a release file's set:): KEY=VALUE, e.g. java.version=17, which also names --image's rolling tag; bump still writes only what it adopts (repeatable)")
+	fl.StringArrayVar(&f.set, "set", nil, "check the definition as a build with these overrides renders it (a release file's set:): KEY=VALUE, e.g. java.version=17, which also names --image's rolling tag; bump still writes only what it adopts, and refuses (exit 2) what an override, not the file, leads to (--set python.version or base.image) (repeatable)")
 	f.sources.AddFlags(cmd)
 }
 
@@ -116,7 +116,7 @@ func releasedImage(image string, def *images.Definition) (string, error) {
 
 // bumpDefinition checks the definition folder dir and adopts what is newer.
 func (a *app) bumpDefinition(ctx context.Context, dir string, f updateFlags, bf bumpFlags) (*update.BumpReport, error) {
-	_, rep, err := a.checkDefinition(ctx, dir, f)
+	def, rep, err := a.checkDefinition(ctx, dir, f)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +124,11 @@ func (a *app) bumpDefinition(ctx context.Context, dir string, f updateFlags, bf 
 	if err != nil {
 		return nil, err
 	}
-	b, err := update.Bump(ctx, dir, rep.Findings, update.BumpOptions{Fetcher: fetcher, PythonSHA256: bf.sha256, DryRun: bf.dryRun, Log: a.log})
+	opts := update.BumpOptions{Fetcher: fetcher, PythonSHA256: bf.sha256, DryRun: bf.dryRun, Log: a.log}
+	if len(f.set) > 0 {
+		opts.Checked = def // worked out with the overrides: Bump refuses what they, not the file, lead to
+	}
+	b, err := update.Bump(ctx, dir, rep.Findings, opts)
 	if b != nil {
 		// A kind that could not be checked was not adopted either: it
 		// fails the bump with the others, listed with them.

@@ -231,3 +231,25 @@ func TestCLI_OutdatedSetRendersTheRollingTag(t *testing.T) {
 		})
 	}
 }
+
+// bump --set never writes what only the overrides lead to: the newest
+// digest of another base image (--set base.image=…) pinned under the
+// file's own base.image would build on something the file does not name.
+// That is bad input, and the file is left as it was.
+func TestCLI_BumpSetDoesNotLeakIntoTheFile(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	hosts := registrytest.Hosts(t, reg)
+	pinned := registrytest.Push(t, hosts, reg.Host+"/library/ubuntu:24.04", ocitest.Options{Layers: 1, Size: 256, Seed: 1})
+	registrytest.Push(t, hosts, reg.Host+"/library/ubuntu:26.04", ocitest.Options{Layers: 1, Size: 256, Seed: 2})
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Containerfile"), []byte("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n"), 0o644)
+	yaml := "name: x\nversion: \"1\"\nbase:\n  image: " + reg.Host + "/library/ubuntu:24.04\n  digest: " + pinned.Digest().String() + "\n"
+	os.WriteFile(filepath.Join(dir, "image.yaml"), []byte(yaml), 0o644)
+	code, stdout, stderr := cli(t, "bump", dir, "--kind", "base", "--set", "base.image="+reg.Host+"/library/ubuntu:26.04", "--insecure-registry", reg.Host, "-o", "json")
+	if code != 2 {
+		t.Errorf("exit %d, want 2\n%s\n%s", code, stdout, stderr)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "image.yaml")); string(data) != yaml {
+		t.Errorf("the file was written:\n%s", data)
+	}
+}
