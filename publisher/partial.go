@@ -14,9 +14,12 @@ import (
 const partialMark = ".partial-"
 
 // abandonedAge is how old a staging folder nobody holds must be before it
-// is taken for abandoned: a run takes its lock right after it creates its
-// folder, so a younger one may be a run about to.
-const abandonedAge = time.Minute
+// is taken for abandoned. A run takes its lock right after it creates its
+// folder, but on a disk shared by hosts whose locks stay local (NFS with
+// local_lock, FUSE), another host's live folder looks unheld: an hour is
+// far longer than any stage takes (the python-agent's: 5 s), so only
+// folders of runs long dead are taken.
+const abandonedAge = time.Hour
 
 // holdPartial takes an exclusive flock(2) on the staging folder dir for as
 // long as this run writes it, so that a folder nobody holds is known to

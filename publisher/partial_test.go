@@ -54,7 +54,7 @@ func TestPublish_RemovesAbandonedStaging(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(left, "blobs"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	old := time.Now().Add(-time.Hour)
+	old := time.Now().Add(-2 * time.Hour)
 	os.Chtimes(left, old, old)
 	src := ocitest.Layout(t, t.TempDir(), "1", ocitest.Options{Layers: 1, Uncompressed: true, Seed: 77})
 	opts := Options{Hosts: registrytest.Open(t, remote.Registries{Insecure: []string{reg.Host}}), WorkDir: work, Verify: VerifyNone}

@@ -188,7 +188,7 @@ func (f *pushFlags) AddFlags(cmd *cobra.Command) {
 	fl.BoolVar(&f.allowOverwrite, "allow-overwrite", false, "move a tag that already points to another digest")
 	fl.StringVar(&f.verify, "verify", publisher.VerifyFull, "after pushing: full (download and check every blob), fast (manifest, config, HEAD each layer) or none")
 	fl.IntVar(&f.retries, "retries", 4, "tries in a row per registry operation while the registry takes nothing else (network errors, 408/429/5xx); a blob is retried as long as the others get through, up to 10 minutes")
-	fl.StringVar(&f.workDir, "work-dir", filepath.Join(defaultCacheDir(), "publish"), "staging layouts (reused between runs; a run that died leaves a *.partial-* folder, which the next publish removes) and temporary files")
+	fl.StringVar(&f.workDir, "work-dir", filepath.Join(defaultCacheDir(), "publish"), "staging layouts (reused between runs; a run that died leaves a *.partial-* folder, which a publish removes once it is an hour old) and temporary files")
 }
 
 // options are the publisher.Options the flags ask for. With sf, the
