@@ -361,15 +361,7 @@ func TestFetch_StaleKeptKeyIsFetchedAgain(t *testing.T) {
 		{name: "a signature by another key", sig: sourcetest.Sign(t, other, payload), keyserver: now.Bytes(), wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := newOrigin(t, map[string][]byte{"/py.tgz": payload, "/py.tgz.asc": tc.sig, "/vks/v1/by-fingerprint/" + fpr: tc.keyserver})
-			cache := t.TempDir()
-			kept := filepath.Join(cache, "keys", fpr+".asc")
-			os.MkdirAll(filepath.Dir(kept), 0o755)
-			os.WriteFile(kept, before, 0o644)
-			f := &Fetcher{CacheDir: cache, KeyServer: o.URL}
-			src := images.Source{Name: "python", URL: o.URL + "/py.tgz", SHA256: sha256Hex(payload),
-				Signature: &images.Signature{URL: o.URL + "/py.tgz.asc", Fingerprint: fpr}}
-			got, err := f.Fetch(context.Background(), src)
+			got, kept, err := fetchWithKeptKey(t, payload, tc.sig, fpr, before, tc.keyserver)
 			if tc.wantErr {
 				if !errors.Is(err, errs.ErrIntegrity) {
 					t.Fatalf("got %v, want an integrity error", err)
@@ -384,6 +376,26 @@ func TestFetch_StaleKeptKeyIsFetchedAgain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fetchWithKeptKey fetches payload, signed with sig, from a python.org
+// stand-in whose keyserver serves keyserver for fpr, into a cache that
+// keeps kept as fpr's key; it returns the kept key's path.
+func fetchWithKeptKey(t *testing.T, payload, sig []byte, fpr string, kept, keyserver []byte) (Fetched, string, error) {
+	t.Helper()
+	o := newOrigin(t, map[string][]byte{"/py.tgz": payload, "/py.tgz.asc": sig, "/vks/v1/by-fingerprint/" + fpr: keyserver})
+	cache := t.TempDir()
+	path := filepath.Join(cache, "keys", fpr+".asc")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, kept, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := &Fetcher{CacheDir: cache, KeyServer: o.URL}
+	got, err := f.Fetch(context.Background(), images.Source{Name: "python", URL: o.URL + "/py.tgz", SHA256: sha256Hex(payload),
+		Signature: &images.Signature{URL: o.URL + "/py.tgz.asc", Fingerprint: fpr}})
+	return got, path, err
 }
 
 // A revocation in the kept copy of a key stands: a keyserver's copy
@@ -409,15 +421,8 @@ func TestFetch_KeptRevocationStands(t *testing.T) {
 		t.Fatal(err)
 	}
 	revoked := armored()
-	o := newOrigin(t, map[string][]byte{"/py.tgz": payload, "/py.tgz.asc": sig, "/vks/v1/by-fingerprint/" + fpr: stripped})
-	cache := t.TempDir()
-	kept := filepath.Join(cache, "keys", fpr+".asc")
-	os.MkdirAll(filepath.Dir(kept), 0o755)
-	os.WriteFile(kept, revoked, 0o644)
-	f := &Fetcher{CacheDir: cache, KeyServer: o.URL}
-	src := images.Source{Name: "python", URL: o.URL + "/py.tgz", SHA256: sha256Hex(payload),
-		Signature: &images.Signature{URL: o.URL + "/py.tgz.asc", Fingerprint: fpr}}
-	if _, err := f.Fetch(context.Background(), src); !errors.Is(err, errs.ErrIntegrity) {
+	_, kept, err := fetchWithKeptKey(t, payload, sig, fpr, revoked, stripped)
+	if !errors.Is(err, errs.ErrIntegrity) {
 		t.Fatalf("got %v, want an integrity error: the subkey is revoked", err)
 	}
 	data, _ := os.ReadFile(kept)
