@@ -92,14 +92,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	code := exitCode(err)
 	// Before setup (a.log unset), --log-format may not have been parsed
 	// (an unknown command or flag ahead of it): look for it, as for -o.
-	if a.logFormat == "json" || (a.log == nil && jsonLogs) {
-		// Every line on stderr a JSON object, the failure's own too.
-		l := logrus.New()
-		l.Out, l.Formatter = stderr, &logrus.JSONFormatter{}
-		l.WithField("exitCode", code).Error(err.Error())
-	} else {
-		fmt.Fprintf(stderr, "agentforge: error: %v\n", err)
-	}
+	// Every line on stderr a JSON object with JSON logs, the failure's too.
+	ownLine(stderr, a.logFormat == "json" || (a.log == nil && jsonLogs), logrus.ErrorLevel, err.Error(), logrus.Fields{"exitCode": code})
 	// A command line that failed to parse may never have set --output:
 	// look for it, so that a script asking for JSON always gets it.
 	switch {
@@ -137,18 +131,28 @@ func interruptContext(stderr io.Writer, jsonLogs bool) (context.Context, func())
 		defer close(acked)
 		<-ctx.Done()
 		if cause := context.Cause(ctx); cause != context.Canceled {
-			msg := fmt.Sprintf("%v: stopping; interrupt again to stop at once", cause)
-			if jsonLogs {
-				l := logrus.New()
-				l.Out, l.Formatter = stderr, &logrus.JSONFormatter{}
-				l.Warn(msg)
-			} else {
-				fmt.Fprintf(stderr, "agentforge: %s\n", msg)
-			}
+			ownLine(stderr, jsonLogs, logrus.WarnLevel, fmt.Sprintf("%v: stopping; interrupt again to stop at once", cause), nil)
 		}
 		stop()
 	}()
 	return ctx, func() { stop(); <-acked }
+}
+
+// ownLine writes a line of agentforge's own to stderr, outside the run's
+// logger (before it is set up, or after it is gone): with JSON logs, a
+// JSON log object at level with fields, as every other line; otherwise
+// "agentforge: msg" ("agentforge: error: msg" for an error).
+func ownLine(stderr io.Writer, jsonLogs bool, level logrus.Level, msg string, fields logrus.Fields) {
+	if jsonLogs {
+		l := logrus.New()
+		l.Out, l.Formatter = stderr, &logrus.JSONFormatter{}
+		l.WithFields(fields).Log(level, msg)
+		return
+	}
+	if level <= logrus.ErrorLevel {
+		msg = "error: " + msg
+	}
+	fmt.Fprintf(stderr, "agentforge: %s\n", msg)
 }
 
 // wantsJSONLogs reports whether args ask for --log-format json, read
