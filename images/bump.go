@@ -157,6 +157,15 @@ func checkLoads(dir string, data []byte) error {
 	return err
 }
 
+// Value is the definition's value of a key a bump sets: base.digest, else
+// the variable's.
+func (d *Definition) Value(key string) string {
+	if key == "base.digest" {
+		return d.Base.Digest
+	}
+	return d.Vars[key]
+}
+
 // checkExpected checks that the definition in dir (read under the edit's
 // lock) still has the values expect names.
 func checkExpected(dir string, expect map[string]string) error {
@@ -168,11 +177,7 @@ func checkExpected(dir string, expect map[string]string) error {
 		return err
 	}
 	for _, k := range slices.Sorted(maps.Keys(expect)) {
-		got := def.Vars[k]
-		if k == "base.digest" {
-			got = def.Base.Digest
-		}
-		if got != expect[k] {
+		if got := def.Value(k); got != expect[k] {
 			return fmt.Errorf("%s is %q now, not the %q the new values were worked out from: the file changed meanwhile (nothing was written; run it again)", k, got, expect[k])
 		}
 	}

@@ -119,7 +119,7 @@ func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions)
 		}
 		rep.Changes = append(rep.Changes, *c)
 		for k, v := range set {
-			if v != current(def, k) {
+			if v != def.Value(k) {
 				rep.Set[k] = v
 			}
 		}
@@ -135,7 +135,7 @@ func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions)
 	edit := images.Edit{Variables: maps.Clone(rep.Set), BaseDigest: rep.Set["base.digest"], Expect: map[string]string{}}
 	delete(edit.Variables, "base.digest")
 	for k := range rep.Set {
-		edit.Expect[k] = current(def, k)
+		edit.Expect[k] = def.Value(k)
 	}
 	if err := images.EditDefinition(dir, edit); err != nil {
 		return rep, errors.Join(err, failed)
@@ -196,22 +196,13 @@ func adopt(ctx context.Context, fsys fs.FS, name string, def *images.Definition,
 	return c, set, nil
 }
 
-// current is the definition's value of a key a finding sets: base.digest,
-// else the variable's.
-func current(def *images.Definition, key string) string {
-	if key == "base.digest" {
-		return def.Base.Digest
-	}
-	return def.Vars[key]
-}
-
 // inputs are the values of def that finding f was worked out from: those
 // it sets, and what its kind looks up with (the base's image, the
 // source's URL).
 func inputs(def *images.Definition, f Finding) map[string]string {
 	in := map[string]string{}
 	for k := range f.Set {
-		in[k] = current(def, k)
+		in[k] = def.Value(k)
 	}
 	switch f.Kind {
 	case KindBase:
@@ -229,7 +220,7 @@ func inputs(def *images.Definition, f Finding) map[string]string {
 // already.
 func changes(def *images.Definition, set map[string]string) bool {
 	for k, v := range set {
-		if v != current(def, k) {
+		if v != def.Value(k) {
 			return true
 		}
 	}
