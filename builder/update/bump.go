@@ -30,13 +30,17 @@ type BumpOptions struct {
 	// PythonSHA256 is the new CPython tarball's sha256 when python.org
 	// publishes no sigstore bundle for it.
 	PythonSHA256 string
-	// Checked is the definition the findings were worked out from when it
-	// is not the folder's as the file has it (outdated --set's overrides):
-	// a finding worked out from a value the file does not hold (another
-	// python.version's series, another base.image's digest) is refused as
-	// bad input, since adopting it would write what the overrides lead
-	// to, not what the file does.
+	// Checked is the definition the findings were worked out from (as
+	// Check read it, with outdated --set's overrides if any). A finding
+	// worked out from a value the file no longer holds is refused and
+	// nothing is written: the file changed after Check read it, or, with
+	// Overridden, an override (another python.version's series, another
+	// base.image's digest) led to it, and adopting it would write what
+	// the override leads to, not what the file does (bad input). Nil:
+	// the definition as Bump reads it.
 	Checked *images.Definition
+	// Overridden says Checked was loaded with overrides.
+	Overridden bool
 	// DryRun checks everything and writes nothing.
 	DryRun bool
 	Log    logrus.FieldLogger
@@ -98,8 +102,12 @@ func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions)
 			}
 			was, is := inputs(opts.Checked, f), inputs(def, f)
 			for _, k := range slices.Sorted(maps.Keys(was)) {
-				if was[k] != is[k] {
+				switch {
+				case was[k] == is[k]:
+				case opts.Overridden:
 					return nil, errs.Inputf("bump %s: %s was worked out from %s %q, but the file has %q (an override?): bump writes only what the file itself leads to; nothing was written", dir, f.Kind, k, was[k], is[k])
+				default:
+					return nil, fmt.Errorf("bump %s: %s was worked out from %s %q, but the file has %q now: the file changed meanwhile (nothing was written; run it again)", dir, f.Kind, k, was[k], is[k])
 				}
 			}
 		}

@@ -346,11 +346,38 @@ func TestBump_CheckedWithOverridesIsRefused(t *testing.T) {
 	}
 	cpython := Finding{Kind: KindCPython, Current: "3.12.1", Latest: "3.12.4", Outdated: true,
 		Set: map[string]string{"python.version": "3.12.4", "python.sha256": strings.Repeat("1", 64)}}
-	_, err = Bump(context.Background(), dir, []Finding{cpython}, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, Checked: checked})
+	_, err = Bump(context.Background(), dir, []Finding{cpython}, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, Checked: checked, Overridden: true})
 	if !errors.Is(err, errs.ErrInput) {
 		t.Fatalf("error %v, want bad input", err)
 	}
 	if data, _ := os.ReadFile(filepath.Join(dir, images.FileName)); string(data) != yaml {
 		t.Errorf("the file was written:\n%s", data)
+	}
+}
+
+// An edit of the file made after Check read it (while outdated's lookups
+// ran, before Bump reads it) is not overwritten: the finding was worked
+// out from base.image as it was, and adopting it would pin the old
+// image's digest under the new image. Not bad input: nothing written, run
+// it again.
+func TestBump_EditDuringTheLookupsIsKept(t *testing.T) {
+	const yaml = "name: x\nversion: \"1\"\nbase:\n  image: docker.io/library/ubuntu:24.04\n  digest: sha256:1111111111111111111111111111111111111111111111111111111111111111\n"
+	dir := bumpFolder(t, yaml)
+	checked, err := images.Find(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(yaml, "ubuntu:24.04", "ubuntu:26.04", 1)
+	if err := os.WriteFile(filepath.Join(dir, images.FileName), []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := Finding{Kind: KindBase, Current: checked.Base.Digest, Latest: "sha256:" + strings.Repeat("2", 64), Outdated: true,
+		Set: map[string]string{"base.digest": "sha256:" + strings.Repeat("2", 64)}}
+	_, err = Bump(context.Background(), dir, []Finding{base}, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, Checked: checked})
+	if err == nil || errors.Is(err, errs.ErrInput) || !strings.Contains(err.Error(), "changed meanwhile") {
+		t.Fatalf("error %v, want a failure (not bad input) saying the file changed", err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, images.FileName)); string(data) != edited {
+		t.Errorf("the edit was overwritten:\n%s", data)
 	}
 }

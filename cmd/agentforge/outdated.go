@@ -124,10 +124,9 @@ func (a *app) bumpDefinition(ctx context.Context, dir string, f updateFlags, bf 
 	if err != nil {
 		return nil, err
 	}
-	opts := update.BumpOptions{Fetcher: fetcher, PythonSHA256: bf.sha256, DryRun: bf.dryRun, Log: a.log}
-	if len(f.set) > 0 {
-		opts.Checked = def // worked out with the overrides: Bump refuses what they, not the file, lead to
-	}
+	// Bump refuses a finding whose inputs the file no longer holds: an
+	// override's, or a value edited while the lookups ran.
+	opts := update.BumpOptions{Fetcher: fetcher, PythonSHA256: bf.sha256, DryRun: bf.dryRun, Log: a.log, Checked: def, Overridden: len(f.set) > 0}
 	b, err := update.Bump(ctx, dir, rep.Findings, opts)
 	if b != nil {
 		// A kind that could not be checked was not adopted either: it
