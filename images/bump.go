@@ -43,7 +43,7 @@ func EditDefinition(dir string, e Edit) error {
 		if !exists {
 			return nil, fmt.Errorf("bump %s: %w", file, fs.ErrNotExist)
 		}
-		if err := checkExpected(dir, e.Expect); err != nil {
+		if err := checkExpected(dir, data, e.Expect); err != nil {
 			return nil, fmt.Errorf("bump %s: %w", file, err)
 		}
 		out := data
@@ -61,7 +61,7 @@ func EditDefinition(dir string, e Edit) error {
 		if bytes.Equal(out, data) {
 			return data, nil
 		}
-		if err := checkLoads(dir, out); err != nil {
+		if _, err := loadWith(dir, out); err != nil {
 			return nil, fmt.Errorf("bump %s: the new values do not make a valid definition (nothing was written): %w", file, err)
 		}
 		return out, nil
@@ -140,21 +140,20 @@ func setBaseDigest(file string, data []byte, digest string) ([]byte, error) {
 	return []byte(strings.Join(lines, "")), nil
 }
 
-// checkLoads loads the definition in dir with image.yaml replaced by data.
-func checkLoads(dir string, data []byte) error {
+// loadWith loads the definition in dir with image.yaml replaced by data.
+func loadWith(dir string, data []byte) (*Definition, error) {
 	scratch, err := os.MkdirTemp("", "agentforge-bump-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer os.RemoveAll(scratch)
 	if err := os.CopyFS(scratch, os.DirFS(dir)); err != nil {
-		return err
+		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(scratch, FileName), data, 0o644); err != nil {
-		return err
+		return nil, err
 	}
-	_, err = Load(os.DirFS(scratch), dir, nil)
-	return err
+	return Load(os.DirFS(scratch), dir, nil)
 }
 
 // Value is the definition's value of a key a bump sets: base.digest, else
@@ -166,13 +165,13 @@ func (d *Definition) Value(key string) string {
 	return d.Vars[key]
 }
 
-// checkExpected checks that the definition in dir (read under the edit's
-// lock) still has the values expect names.
-func checkExpected(dir string, expect map[string]string) error {
+// checkExpected checks that the definition in dir, with the image.yaml
+// data read under the edit's lock, still has the values expect names.
+func checkExpected(dir string, data []byte, expect map[string]string) error {
 	if len(expect) == 0 {
 		return nil
 	}
-	def, err := Load(os.DirFS(dir), dir, nil)
+	def, err := loadWith(dir, data)
 	if err != nil {
 		return err
 	}
