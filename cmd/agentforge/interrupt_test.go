@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,14 +17,20 @@ import (
 )
 
 // The first Ctrl-C asks the command to stop and says so; a second one
-// ends agentforge at once, even while a step that does not watch for
-// cancellation (compressing a large layer) is still running.
+// ends agentforge at once, by the signal, even while a step that does not
+// watch for cancellation (compressing a large layer) is still running,
+// and while a buildah RUN step catches the signal itself: buildah v1.42's
+// run_common.go calls signal.Notify(interrupted, SIGHUP, SIGINT, SIGTERM)
+// while it waits for the step's container, and only kills the container.
 func TestInterruptContext_SecondSignalEndsAtOnce(t *testing.T) {
 	if mode := os.Getenv("AGENTFORGE_TEST_INTERRUPT"); mode != "" {
 		ctx, stop := interruptContext(os.Stderr, mode == "json")
 		defer stop()
 		syscall.Kill(os.Getpid(), syscall.SIGINT)
 		<-ctx.Done()
+		// A RUN step starts, as buildah runs it.
+		interrupted := make(chan os.Signal, 100)
+		signal.Notify(interrupted, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 		// A step that takes no notice: only a second signal ends it.
 		for range 100 {
 			syscall.Kill(os.Getpid(), syscall.SIGINT)

@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/oci"
@@ -120,22 +122,64 @@ func withError(result any, msg string, code int) any {
 }
 
 // interruptContext is cancelled by the first SIGINT or SIGTERM, which it
-// acknowledges on stderr. From then on the signals have their default
-// effect again: a second Ctrl-C ends a step that is slow to stop (c/image
-// finishes compressing a layer before it looks at the context) at once.
-// The function it returns stops it, once the acknowledgment is written.
+// acknowledges on stderr. A second one ends agentforge at once, by that
+// signal, whatever the step: c/image finishes compressing a layer before
+// it looks at the context, and during a RUN step buildah catches SIGINT
+// and SIGTERM itself (run_common.go, signal.Notify), so the signal's
+// default effect alone would not end the process. The function it returns
+// stops it, once the acknowledgment is written.
 func interruptContext(stderr io.Writer, jsonLogs bool) (context.Context, func()) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	stopped := make(chan struct{})
 	acked := make(chan struct{})
 	go func() {
-		defer close(acked)
-		<-ctx.Done()
-		if cause := context.Cause(ctx); cause != context.Canceled {
+		select {
+		case sig := <-sigs:
+			cause := signalError{sig}
+			cancel(cause)
 			ownLine(stderr, jsonLogs, logrus.WarnLevel, fmt.Sprintf("%v: stopping; interrupt again to stop at once", cause), nil)
+			close(acked)
+		case <-stopped:
+			close(acked)
+			return
 		}
-		stop()
+		select {
+		case sig := <-sigs:
+			dieBy(sig.(syscall.Signal))
+		case <-stopped:
+		}
 	}()
-	return ctx, func() { stop(); <-acked }
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			signal.Stop(sigs)
+			close(stopped)
+			<-acked
+			cancel(context.Canceled)
+		})
+	}
+}
+
+// signalError is the cause of a run stopped by a signal. Like
+// os/signal.NotifyContext's, it is a context.Canceled, so that what
+// reports the context's cause (net/http does) still reads as cancelled.
+type signalError struct{ sig os.Signal }
+
+func (e signalError) Error() string { return e.sig.String() + " signal received" }
+
+// Is reports whether target is context.Canceled.
+func (e signalError) Is(target error) bool { return target == context.Canceled }
+
+// dieBy ends the process by sig, as its default action would, so that a
+// parent sees it killed by the signal; others' handlers for it are undone
+// first.
+func dieBy(sig syscall.Signal) {
+	signal.Reset(sig)
+	syscall.Kill(os.Getpid(), sig)
+	time.Sleep(time.Second) // delivery is asynchronous
+	os.Exit(128 + int(sig))
 }
 
 // ownLine writes a line of agentforge's own to stderr, outside the run's
