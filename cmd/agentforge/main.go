@@ -3,9 +3,13 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"os"
 
+	"github.com/agentforge/agentforge/builder"
 	"github.com/containers/buildah"
+	"github.com/sirupsen/logrus"
 )
 
 func main() {
@@ -14,5 +18,33 @@ func main() {
 	if buildah.InitReexec() {
 		return
 	}
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(runProcess(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// adopted says this process adopts its descendants' orphans (set once, by
+// runProcess, before anything starts), so that they can be ended with it.
+var adopted bool
+
+// runProcess runs agentforge as a process of its own: it adopts the
+// processes a stopped RUN step leaves behind, and run ends them when the
+// command is done (see builder.AdoptOrphans). Only the process's main
+// function calls it; a test calling run shares its process with others.
+func runProcess(args []string, stdout, stderr io.Writer) int {
+	adopted = builder.AdoptOrphans() == nil
+	return run(args, stdout, stderr)
+}
+
+// endAdopted ends what build steps left running, if this process adopted
+// it, and says so.
+func endAdopted(stderr io.Writer, jsonLogs bool) {
+	if !adopted {
+		return
+	}
+	switch n := builder.KillChildren(); n {
+	case 0:
+	case 1:
+		ownLine(stderr, jsonLogs, logrus.WarnLevel, "ended a process that a stopped build step left running", nil)
+	default:
+		ownLine(stderr, jsonLogs, logrus.WarnLevel, fmt.Sprintf("ended %d processes that stopped build steps left running", n), nil)
+	}
 }

@@ -76,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	for _, c := range a.cleanups {
 		c()
 	}
+	endAdopted(stderr, a.logFormat == "json" || jsonLogs)
 	stop() // an interrupt's acknowledgment comes before the outcome
 	if err == nil {
 		if a.result != nil {
@@ -147,6 +148,7 @@ func interruptContext(stderr io.Writer, jsonLogs bool) (context.Context, func())
 		}
 		select {
 		case sig := <-sigs:
+			endAdopted(stderr, jsonLogs)
 			dieBy(sig.(syscall.Signal))
 		case <-stopped:
 		}
@@ -174,11 +176,13 @@ func (e signalError) Is(target error) bool { return target == context.Canceled }
 
 // dieBy ends the process by sig, as its default action would, so that a
 // parent sees it killed by the signal; others' handlers for it are undone
-// first.
+// first. A signal ignored when the process started (SIGINT, for a
+// background job of a script) stays ignored: then it exits with status
+// 128+sig, as a shell reports a death by the signal.
 func dieBy(sig syscall.Signal) {
 	signal.Reset(sig)
 	syscall.Kill(os.Getpid(), sig)
-	time.Sleep(time.Second) // delivery is asynchronous
+	time.Sleep(100 * time.Millisecond)
 	os.Exit(128 + int(sig))
 }
 

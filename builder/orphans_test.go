@@ -1,0 +1,119 @@
+package builder
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// What a stopped RUN step leaves behind, a process whose parent is gone
+// (the sleep an sh started, once sh is killed), is adopted and ended. Run
+// in a process of its own: the adoption is process-wide.
+func TestKillChildren_EndsAdoptedOrphans(t *testing.T) {
+	if os.Getenv("AGENTFORGE_TEST_ORPHANS") != "" {
+		if err := AdoptOrphans(); err != nil {
+			t.Fatal(err)
+		}
+		// sh starts a sleep and exits at once, as a killed step's shell
+		// would: the sleep loses its parent.
+		cmd := exec.Command("sh", "-c", "sleep 600 >/dev/null 2>&1 & echo $!")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, ok := readProcess(pid); !ok || p.ppid != os.Getpid() {
+			t.Fatalf("the orphaned sleep's parent is %d, not this process (%d)", p.ppid, os.Getpid())
+		}
+		if n := KillChildren(); n != 1 {
+			t.Errorf("KillChildren ended %d processes, want 1", n)
+		}
+		if err := syscall.Kill(pid, 0); err == nil {
+			t.Errorf("the sleep (%d) still runs", pid)
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChildren_EndsAdoptedOrphans$", "-test.v")
+	cmd.Env = append(os.Environ(), "AGENTFORGE_TEST_ORPHANS=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// readProcess reads a command name with spaces and parentheses right.
+func TestReadProcess_OddCommandNames(t *testing.T) {
+	// A copy of sleep named so that its /proc/PID/stat reads "PID (a) (b
+	// c) S PPID ...".
+	dir := t.TempDir()
+	data, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := dir + "/a) (b c"
+	if err := os.WriteFile(name, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(name, "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		stat, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/stat")
+		if strings.Contains(string(stat), "(b c)") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p, ok := readProcess(cmd.Process.Pid); !ok || p.ppid != os.Getpid() || p.state == 'Z' {
+		t.Errorf("readProcess(%d) = %+v, %v; want a live child of %d", cmd.Process.Pid, p, ok, os.Getpid())
+	}
+}
+
+// An orphan that ended by itself (a zombie until reaped) is reaped, and
+// not counted as ended.
+func TestKillChildren_ReapsZombiesWithoutCountingThem(t *testing.T) {
+	if os.Getenv("AGENTFORGE_TEST_ZOMBIES") != "" {
+		if err := AdoptOrphans(); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command("sh", "-c", "sleep 0.2 >/dev/null 2>&1 & echo $!").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if p, ok := readProcess(pid); ok && p.state == 'Z' {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the orphan %d never became this process's zombie", pid)
+			}
+		}
+		if n := KillChildren(); n != 0 {
+			t.Errorf("KillChildren counted %d processes ended, want 0", n)
+		}
+		if _, ok := readProcess(pid); ok {
+			t.Errorf("the zombie %d was not reaped", pid)
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChildren_ReapsZombiesWithoutCountingThem$", "-test.v")
+	cmd.Env = append(os.Environ(), "AGENTFORGE_TEST_ZOMBIES=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
