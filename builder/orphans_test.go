@@ -14,7 +14,7 @@ import (
 // (the sleep an sh started, once sh is killed), is adopted and ended. Run
 // in a process of its own: the adoption is process-wide.
 func TestKillChildren_EndsAdoptedOrphans(t *testing.T) {
-	if os.Getenv("AGENTFORGE_TEST_ORPHANS") != "" {
+	if inOwnProcess(t) {
 		if err := AdoptOrphans(); err != nil {
 			t.Fatal(err)
 		}
@@ -38,13 +38,6 @@ func TestKillChildren_EndsAdoptedOrphans(t *testing.T) {
 		if err := syscall.Kill(pid, 0); err == nil {
 			t.Errorf("the sleep (%d) still runs", pid)
 		}
-		return
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChildren_EndsAdoptedOrphans$", "-test.v")
-	cmd.Env = append(os.Environ(), "AGENTFORGE_TEST_ORPHANS=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS") {
-		t.Fatalf("%v\n%s", err, out)
 	}
 }
 
@@ -82,7 +75,7 @@ func TestReadProcess_OddCommandNames(t *testing.T) {
 // An orphan that ended by itself (a zombie until reaped) is reaped, and
 // not counted as ended.
 func TestKillChildren_ReapsZombiesWithoutCountingThem(t *testing.T) {
-	if os.Getenv("AGENTFORGE_TEST_ZOMBIES") != "" {
+	if inOwnProcess(t) {
 		if err := AdoptOrphans(); err != nil {
 			t.Fatal(err)
 		}
@@ -108,12 +101,22 @@ func TestKillChildren_ReapsZombiesWithoutCountingThem(t *testing.T) {
 		if _, ok := readProcess(pid); ok {
 			t.Errorf("the zombie %d was not reaped", pid)
 		}
-		return
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillChildren_ReapsZombiesWithoutCountingThem$", "-test.v")
-	cmd.Env = append(os.Environ(), "AGENTFORGE_TEST_ZOMBIES=1")
+}
+
+// inOwnProcess runs the calling test again in a process of its own and
+// fails it if it fails there; it reports true in that process, where the
+// test does its work (adopting orphans is process-wide).
+func inOwnProcess(t *testing.T) bool {
+	const env = "AGENTFORGE_TEST_OWN_PROCESS"
+	if os.Getenv(env) == t.Name() {
+		return true
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env+"="+t.Name())
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "--- PASS") {
-		t.Fatalf("%v\n%s", err, out)
+		t.Fatalf("in a process of its own: %v\n%s", err, out)
 	}
+	return false
 }
