@@ -9,8 +9,19 @@ import (
 	"testing"
 )
 
-// stub records how it was run: its path, then every argument, one a line.
-const stub = "#!/bin/sh\nprintf '%s\\n' \"$0\" \"$@\" > \"$ARGV_FILE\"\n"
+// stub records how it was run: its path, then every argument, one a line,
+// an argument naming an open descriptor (@/dev/fd/N, which remoting reads
+// as a file of arguments) as "@fd:" and what the descriptor holds; and its
+// environment.
+const stub = `#!/bin/sh
+for a in "$0" "$@"; do
+	case "$a" in
+	@/dev/fd/*) printf '@fd:%s\n' "$(cat "${a#@}")" ;;
+	*) printf '%s\n' "$a" ;;
+	esac
+done > "$ARGV_FILE"
+env > "$ARGV_FILE.env"
+`
 
 // TestEntrypoint runs python-agent's jenkins-agent with stand-ins for java
 // and checks the exact command line it starts, for the environment the
@@ -58,7 +69,7 @@ func TestEntrypoint(t *testing.T) {
 		{
 			name: "environment only",
 			env:  plugin,
-			want: []string{"$T/bin/java", "-jar", jar, "-secret", "0123abcd", "-name", "python-abc12",
+			want: []string{"$T/bin/java", "-jar", jar, "-secret", "@fd:0123abcd", "-name", "python-abc12",
 				"-url", "http://jenkins.ci:8080/", "-workDir", "/home/jenkins/agent"},
 		},
 		{
@@ -86,25 +97,25 @@ func TestEntrypoint(t *testing.T) {
 			name: "workDir in the arguments",
 			env:  plugin,
 			args: []string{"-workDir", "/tmp/work"},
-			want: []string{"$T/bin/java", "-jar", jar, "-secret", "0123abcd", "-name", "python-abc12",
+			want: []string{"$T/bin/java", "-jar", jar, "-secret", "@fd:0123abcd", "-name", "python-abc12",
 				"-url", "http://jenkins.ci:8080/", "-workDir", "/tmp/work"},
 		},
 		{
 			name: "no workDir without JENKINS_AGENT_WORKDIR",
 			env:  with(map[string]string{"JENKINS_AGENT_WORKDIR": ""}),
-			want: []string{"$T/bin/java", "-jar", jar, "-secret", "0123abcd", "-name", "python-abc12",
+			want: []string{"$T/bin/java", "-jar", jar, "-secret", "@fd:0123abcd", "-name", "python-abc12",
 				"-url", "http://jenkins.ci:8080/"},
 		},
 		{
 			name: "web socket",
 			env:  with(map[string]string{"JENKINS_WEB_SOCKET": "true"}),
-			want: []string{"$T/bin/java", "-jar", jar, "-secret", "0123abcd", "-name", "python-abc12",
+			want: []string{"$T/bin/java", "-jar", jar, "-secret", "@fd:0123abcd", "-name", "python-abc12",
 				"-url", "http://jenkins.ci:8080/", "-workDir", "/home/jenkins/agent", "-webSocket"},
 		},
 		{
 			name: "web socket false",
 			env:  with(map[string]string{"JENKINS_WEB_SOCKET": "false"}),
-			want: []string{"$T/bin/java", "-jar", jar, "-secret", "0123abcd", "-name", "python-abc12",
+			want: []string{"$T/bin/java", "-jar", jar, "-secret", "@fd:0123abcd", "-name", "python-abc12",
 				"-url", "http://jenkins.ci:8080/", "-workDir", "/home/jenkins/agent"},
 		},
 		{
@@ -115,14 +126,14 @@ func TestEntrypoint(t *testing.T) {
 				"JENKINS_INSTANCE_IDENTITY": "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA",
 				"JENKINS_PROTOCOLS":         "JNLP4-connect",
 			}),
-			want: []string{"$T/bin/java", "-jar", jar, "-secret", "0123abcd", "-name", "python-abc12",
+			want: []string{"$T/bin/java", "-jar", jar, "-secret", "@fd:0123abcd", "-name", "python-abc12",
 				"-workDir", "/home/jenkins/agent", "-direct", "jenkins-agent.ci:50000",
 				"-protocols", "JNLP4-connect", "-instanceIdentity", "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"},
 		},
 		{
 			name: "tunnel",
 			env:  with(map[string]string{"JENKINS_TUNNEL": "jenkins-agent.ci:50000"}),
-			want: []string{"$T/bin/java", "-jar", jar, "-secret", "0123abcd", "-name", "python-abc12",
+			want: []string{"$T/bin/java", "-jar", jar, "-secret", "@fd:0123abcd", "-name", "python-abc12",
 				"-tunnel", "jenkins-agent.ci:50000", "-url", "http://jenkins.ci:8080/", "-workDir", "/home/jenkins/agent"},
 		},
 		{
@@ -134,33 +145,33 @@ func TestEntrypoint(t *testing.T) {
 		{
 			name: "legacy JENKINS_NAME wins",
 			env:  with(map[string]string{"JENKINS_AGENT_NAME": "new-name", "JENKINS_NAME": "legacy-name"}),
-			want: []string{"$T/bin/java", "-jar", jar, "-secret", "0123abcd", "-name", "legacy-name",
+			want: []string{"$T/bin/java", "-jar", jar, "-secret", "@fd:0123abcd", "-name", "legacy-name",
 				"-url", "http://jenkins.ci:8080/", "-workDir", "/home/jenkins/agent"},
 		},
 		{
 			name: "JAVA_HOME",
 			env:  with(map[string]string{"JAVA_HOME": "$T/jdk"}),
-			want: []string{"$T/jdk/bin/java", "-jar", jar, "-secret", "0123abcd", "-name", "python-abc12",
+			want: []string{"$T/jdk/bin/java", "-jar", jar, "-secret", "@fd:0123abcd", "-name", "python-abc12",
 				"-url", "http://jenkins.ci:8080/", "-workDir", "/home/jenkins/agent"},
 		},
 		{
 			name: "JENKINS_JAVA_BIN over JAVA_HOME",
 			env:  with(map[string]string{"JAVA_HOME": "$T/jdk", "JENKINS_JAVA_BIN": "$T/bin/java"}),
-			want: []string{"$T/bin/java", "-jar", jar, "-secret", "0123abcd", "-name", "python-abc12",
+			want: []string{"$T/bin/java", "-jar", jar, "-secret", "@fd:0123abcd", "-name", "python-abc12",
 				"-url", "http://jenkins.ci:8080/", "-workDir", "/home/jenkins/agent"},
 		},
 		{
 			name: "JAVA_OPTS split into words",
 			env:  with(map[string]string{"JAVA_OPTS": "-Xmx512m  -Dfile.encoding=UTF-8 -Dx=*"}),
 			want: []string{"$T/bin/java", "-Xmx512m", "-Dfile.encoding=UTF-8", "-Dx=*", "-jar", jar,
-				"-secret", "0123abcd", "-name", "python-abc12",
+				"-secret", "@fd:0123abcd", "-name", "python-abc12",
 				"-url", "http://jenkins.ci:8080/", "-workDir", "/home/jenkins/agent"},
 		},
 		{
 			name: "JENKINS_JAVA_OPTS over JAVA_OPTS",
 			env:  with(map[string]string{"JAVA_OPTS": "-Xmx512m", "JENKINS_JAVA_OPTS": "-Xmx1g -XX:+UseSerialGC"}),
 			want: []string{"$T/bin/java", "-Xmx1g", "-XX:+UseSerialGC", "-jar", jar,
-				"-secret", "0123abcd", "-name", "python-abc12",
+				"-secret", "@fd:0123abcd", "-name", "python-abc12",
 				"-url", "http://jenkins.ci:8080/", "-workDir", "/home/jenkins/agent"},
 		},
 		{
@@ -169,7 +180,7 @@ func TestEntrypoint(t *testing.T) {
 				"REMOTING_OPTS": `-jar-cache "/tmp/jar cache" -noReconnectAfter '1 d' -loggingConfig /etc/*.properties`,
 			}),
 			args: []string{"-noKeepAlive"},
-			want: []string{"$T/bin/java", "-jar", jar, "-secret", "0123abcd", "-name", "python-abc12",
+			want: []string{"$T/bin/java", "-jar", jar, "-secret", "@fd:0123abcd", "-name", "python-abc12",
 				"-url", "http://jenkins.ci:8080/", "-workDir", "/home/jenkins/agent",
 				"-jar-cache", "/tmp/jar cache", "-noReconnectAfter", "1 d", "-loggingConfig", "/etc/*.properties",
 				"-noKeepAlive"},
@@ -177,7 +188,7 @@ func TestEntrypoint(t *testing.T) {
 		{
 			name: "agent file",
 			env:  with(map[string]string{"JENKINS_AGENT_FILE": "/opt/remoting.jar"}),
-			want: []string{"$T/bin/java", "-jar", "/opt/remoting.jar", "-secret", "0123abcd", "-name", "python-abc12",
+			want: []string{"$T/bin/java", "-jar", "/opt/remoting.jar", "-secret", "@fd:0123abcd", "-name", "python-abc12",
 				"-url", "http://jenkins.ci:8080/", "-workDir", "/home/jenkins/agent"},
 		},
 		{
@@ -239,6 +250,13 @@ func TestEntrypoint(t *testing.T) {
 			}
 			if secret := tt.env["JENKINS_SECRET"]; secret != "" && strings.Contains(string(out), secret) {
 				t.Errorf("the secret reached the output: %s", out)
+			}
+			env, err := os.ReadFile(argvFile + ".env")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasSuffix(want[0], "/java") && strings.Contains(string(env), "JENKINS_SECRET=") {
+				t.Errorf("JENKINS_SECRET is in the agent's environment, which every build step inherits")
 			}
 		})
 	}

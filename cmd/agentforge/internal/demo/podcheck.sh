@@ -72,7 +72,11 @@ else
   done
   [ -n "$agent" ] || { cat /tmp/agent.log; echo "the agent did not start"; exit 1; }
   cmdline=$(tr '\0' ' ' < "/proc/$agent/cmdline")
-  [[ $cmdline == *"-jar /usr/share/jenkins/agent.jar -secret pod-check"* ]]
+  # The secret reaches the agent through a pipe it reads (-secret @FILE), not
+  # on its command line nor in its environment, which build steps inherit.
+  [[ $cmdline == *"-jar /usr/share/jenkins/agent.jar -secret @/dev/fd/3 -name pod-check"* ]]
+  [[ $cmdline != *pod-check-not-a-secret* ]] || { echo "the secret is on the agent's command line"; exit 1; }
+  ! tr '\0' '\n' < "/proc/$agent/environ" | grep -q '^JENKINS_SECRET=' || { echo "JENKINS_SECRET is in the agent's environment"; exit 1; }
   init=$(pgrep -P "$ns")
   pid1=$(readlink "/proc/$init/exe")
   [ "$pid1" = /usr/bin/catatonit ] || { echo "PID 1 of the agent's namespace is $pid1, not /usr/bin/catatonit"; exit 1; }
