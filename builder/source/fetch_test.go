@@ -434,3 +434,32 @@ func TestFetch_KeptRevocationStands(t *testing.T) {
 		t.Error("the kept key lost the subkey's revocation")
 	}
 }
+
+// Runs that share a cache folder (two builds on one machine, say one per
+// platform) fetch the same source at the same time: each must get it,
+// whatever the others do to the cache's index at that moment.
+func TestFetch_ConcurrentRunsShareTheCache(t *testing.T) {
+	payload := []byte("remoting jar stand-in\n")
+	o := newOrigin(t, map[string][]byte{"/remoting.jar": payload, "/remoting.jar.sha1": []byte(sha1Hex(payload))})
+	cache := t.TempDir()
+	src := images.Source{Name: "remoting", URL: o.URL + "/remoting.jar", Checksum: &images.Checksum{URL: o.URL + "/remoting.jar.sha1", Algorithm: "sha1"}}
+	const runs = 16
+	errc := make(chan error, runs)
+	for range runs {
+		go func() {
+			f := &Fetcher{CacheDir: cache}
+			var err error
+			for range 10 {
+				if _, err = f.Fetch(context.Background(), src); err != nil {
+					break
+				}
+			}
+			errc <- err
+		}()
+	}
+	for range runs {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+}
