@@ -455,6 +455,8 @@ func (v *validator) sources(fsys fs.FS, raws []mapping[rawSource], r renderer, p
 			v.errorf(m.line, "source %q: dest is required (a path in the build context)", s.Name)
 		case path.IsAbs(s.Dest) || clean == "." || clean == ".." || strings.HasPrefix(clean, "../"):
 			v.errorf(rs.Dest.Line, "source %q: dest %q must stay inside the build context", s.Name, s.Dest)
+		case inDefinition(fsys, clean) != "":
+			v.errorf(rs.Dest.Line, "source %q: dest %q: %s is in the definition folder, and the download would replace it in the build context", s.Name, s.Dest, inDefinition(fsys, clean))
 		default:
 			for _, other := range dests[clean] {
 				if overlap(platforms, s, other) {
@@ -468,6 +470,26 @@ func (v *validator) sources(fsys fs.FS, raws []mapping[rawSource], r renderer, p
 		out = append(out, s)
 	}
 	return out
+}
+
+// inDefinition returns what of dest (a clean relative path) the definition
+// folder fsys already holds: dest itself, or a file where dest needs a
+// folder; "" for nothing.
+func inDefinition(fsys fs.FS, dest string) string {
+	for p := dest; p != "."; p = path.Dir(p) {
+		info, err := fs.Stat(fsys, p)
+		if err != nil {
+			continue
+		}
+		if p == dest {
+			return p
+		}
+		if !info.IsDir() {
+			return p
+		}
+		return ""
+	}
+	return ""
 }
 
 // overlap reports whether a and b are both used on one of platforms.

@@ -114,6 +114,9 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 		{"unclosed list before a key names its line", "version: 1.0.0", "version: [1.0.0\nx: 1", nil, "d/image.yaml:2: did not find expected"},
 		{"source platform not declared", "    dest: sources/tool.tar.gz", "    dest: sources/tool.tar.gz\n    platforms: [linux/arm64]", nil, `d/image.yaml:22: source "tool": platform "linux/arm64" is not one of the definition's platforms (linux/amd64)`},
 		{"two sources on one dest and platform", "    dest: sources/tool.tar.gz\n", "    dest: sources/tool.tar.gz\n  - name: other\n    url: file:///bin/true\n    dest: sources/tool.tar.gz\n", nil, `d/image.yaml:24: source "other": dest "sources/tool.tar.gz" is also source "tool"'s on the same platform`},
+		{"dest replaces the Containerfile", "dest: sources/tool.tar.gz", "dest: Containerfile", nil, `d/image.yaml:21: source "tool": dest "Containerfile": Containerfile is in the definition folder`},
+		{"dest replaces image.yaml", "dest: sources/tool.tar.gz", "dest: ./image.yaml", nil, `d/image.yaml:21: source "tool": dest "./image.yaml": image.yaml is in the definition folder`},
+		{"dest under a file", "dest: sources/tool.tar.gz", "dest: Containerfile/tool.tar.gz", nil, `d/image.yaml:21: source "tool": dest "Containerfile/tool.tar.gz": Containerfile is in the definition folder`},
 		{"relative file URL", "https://example.org/tool-{{tool.version}}.tar.gz", "file://rootfs/tool.tar.gz", nil, `d/image.yaml:16: source "tool": url "file://rootfs/tool.tar.gz": a file:// URL needs an absolute path`},
 	}
 	for _, tc := range cases {
