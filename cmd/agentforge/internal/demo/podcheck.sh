@@ -10,6 +10,12 @@ echo "user: $(id)"
 grep -q '^jenkins:1:999$' /etc/subuid && grep -q '^jenkins:1001:64535$' /etc/subuid
 grep -q '^jenkins:1:999$' /etc/subgid && grep -q '^jenkins:1001:64535$' /etc/subgid
 echo "subordinate ids of jenkins: 1:999 and 1001:64535"
+# Another uid (a pod's runAsUser, OpenShift's arbitrary uid) reaches the
+# agent's work folder, where the pod mounts the workspace: the home folder
+# above it is not private.
+mode=$(stat -c %a /home/jenkins)
+(( (8#$mode & 8#005) == 8#005 )) || { echo "/home/jenkins is $mode: another uid cannot reach /home/jenkins/agent"; exit 1; }
+echo "home folder: $mode, another uid reaches /home/jenkins/agent"
 
 # Java: Jenkins 2.545 and later refuse agents older than 21.
 java -version 2>&1 | sed -n 1p
