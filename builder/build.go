@@ -464,10 +464,13 @@ func (p *prepared) buildOptions() define.BuildOptions {
 	if p.res.Revision != "" {
 		labels = append(labels, "org.opencontainers.image.revision="+p.res.Revision)
 	}
-	args := map[string]string{"BASE_IMAGE": def.Base.Ref()}
+	args := map[string]string{}
 	for k, v := range def.Args {
 		args[k] = v
 	}
+	// Last: the base pulled and checked above is the one built on, whatever
+	// a library caller's Args say (images.Load refuses the argument).
+	args[images.BaseImageArg] = def.Base.Ref()
 	p.log.WithFields(logrus.Fields{"definition": def.Path, "tags": strings.Join(p.res.Tags, ","), "created": p.res.Created}).Infof("building %s", def.Name)
 	return define.BuildOptions{
 		ContextDirectory:        p.contextDir,

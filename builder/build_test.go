@@ -269,3 +269,21 @@ func TestBuild_TagDerivedFromTheImageID(t *testing.T) {
 		}
 	}
 }
+
+// The base the build pulls and checks (base.image, pinned by base.digest)
+// is the one it builds on: a BASE_IMAGE in a library caller's Args (Load
+// refuses one in a definition) does not replace it.
+func TestBuild_BaseImageArgumentIsTheBase(t *testing.T) {
+	buildertest.Builds(t)
+	store := buildertest.NewStore(t, "vfs")
+	def := buildertest.LoadBusybox(t, nil)
+	def.Args[images.BaseImageArg] = "localhost/not-the-base:1"
+	var out bytes.Buffer
+	res, err := builder.Build(context.Background(), def, builder.BuildOptions{Store: store, Fetcher: &source.Fetcher{CacheDir: buildertest.SourceCache(t)}, Output: &out, TmpDir: t.TempDir()})
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, out.String())
+	}
+	if res.Base.Ref != "scratch" {
+		t.Errorf("base %+v, want scratch", res.Base)
+	}
+}

@@ -20,6 +20,11 @@ import (
 // FileName is the name of the definition file inside a definition folder.
 const FileName = "image.yaml"
 
+// BaseImageArg is the build argument that carries the base image (base.image
+// pinned by base.digest) to the Containerfile's FROM line; a definition
+// cannot set it.
+const BaseImageArg = "BASE_IMAGE"
+
 // ImageID is what a tag template's {{image.id}} renders to before the
 // build: the build replaces it with the built image's ID (ImageTag).
 const ImageID = "{{image.id}}"
@@ -268,6 +273,12 @@ func (v *validator) build(fsys fs.FS, name string, m *mapping[rawDefinition], ov
 	for _, k := range sortedKeys(raw.Args) {
 		if !argRE.MatchString(k) {
 			v.errorf(raw.Args[k].Line, "build argument name %q: want letters, digits and _", k)
+		}
+		if k == BaseImageArg {
+			// The build sets it to base.image@base.digest: another value
+			// would build on an image nobody pulled, pinned or checked,
+			// while the labels and the SBOM name base.image.
+			v.errorf(raw.Args[k].Line, "build argument %s is base.image's: set base.image (and base.digest) instead", k)
 		}
 		def.Args[k] = r.render(raw.Args[k])
 	}

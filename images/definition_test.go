@@ -117,6 +117,8 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 		{"dest replaces the Containerfile", "dest: sources/tool.tar.gz", "dest: Containerfile", nil, `d/image.yaml:21: source "tool": dest "Containerfile": Containerfile is in the definition folder`},
 		{"dest replaces image.yaml", "dest: sources/tool.tar.gz", "dest: ./image.yaml", nil, `d/image.yaml:21: source "tool": dest "./image.yaml": image.yaml is in the definition folder`},
 		{"dest under a file", "dest: sources/tool.tar.gz", "dest: Containerfile/tool.tar.gz", nil, `d/image.yaml:21: source "tool": dest "Containerfile/tool.tar.gz": Containerfile is in the definition folder`},
+		{"base image as a build argument", "  TOOL_VERSION:", "  BASE_IMAGE: docker.io/library/alpine:3\n  TOOL_VERSION:", nil, `d/image.yaml:8: build argument BASE_IMAGE is base.image's`},
+		{"base image as a --set build argument", "", "", map[string]string{"args.BASE_IMAGE": "docker.io/library/alpine:3"}, `d/image.yaml: build argument BASE_IMAGE is base.image's`},
 		{"relative file URL", "https://example.org/tool-{{tool.version}}.tar.gz", "file://rootfs/tool.tar.gz", nil, `d/image.yaml:16: source "tool": url "file://rootfs/tool.tar.gz": a file:// URL needs an absolute path`},
 	}
 	for _, tc := range cases {
