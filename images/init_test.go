@@ -32,7 +32,13 @@ func TestMain(m *testing.M) {
 const stubJava = `#!/bin/bash
 echo "java: pid1=$(readlink /proc/1/exe) ppid=$PPID"
 case "${STUB_JAVA:-}" in
-print) echo "java: argv $*" ;;
+print)
+	echo "java: argv $*"
+	for a; do
+		case "$a" in @/dev/fd/*) echo "java: $a holds $(cat "${a#@}")" ;; esac
+	done
+	if env | grep -q '^JENKINS_SECRET='; then echo "java: JENKINS_SECRET in the environment"; fi
+	;;
 wait)
 	trap 'echo "java: SIGTERM"; exit 143' TERM
 	echo "java: waiting"
@@ -182,6 +188,24 @@ func TestEntrypoint_InitAsPID1(t *testing.T) {
 			if !strings.Contains(out, want) {
 				t.Errorf("want %q in\n%s", want, out)
 			}
+		}
+	})
+
+	t.Run("the secret through a pipe, not argv or the environment", func(t *testing.T) {
+		out, err := run(context.Background(), "exec /usr/local/bin/jenkins-agent", append(plugin, "STUB_JAVA=print"))
+		if err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		for _, want := range []string{
+			"java: argv -jar /usr/share/jenkins/agent.jar -secret @/dev/fd/3 -name agent-1 -url http://jenkins.ci:8080/ -workDir /work\n",
+			"java: @/dev/fd/3 holds 0123abcd\n",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("want %q in\n%s", want, out)
+			}
+		}
+		if strings.Contains(out, "JENKINS_SECRET in the environment") {
+			t.Errorf("the agent's environment holds the secret:\n%s", out)
 		}
 	})
 
