@@ -119,6 +119,7 @@ func TestLoad_ErrorsNameFileAndLine(t *testing.T) {
 		{"dest under a file", "dest: sources/tool.tar.gz", "dest: Containerfile/tool.tar.gz", nil, `d/image.yaml:21: source "tool": dest "Containerfile/tool.tar.gz": Containerfile is in the definition folder`},
 		{"base image as a build argument", "  TOOL_VERSION:", "  BASE_IMAGE: docker.io/library/alpine:3\n  TOOL_VERSION:", nil, `d/image.yaml:8: build argument BASE_IMAGE is base.image's`},
 		{"base image as a --set build argument", "", "", map[string]string{"args.BASE_IMAGE": "docker.io/library/alpine:3"}, `d/image.yaml: build argument BASE_IMAGE is base.image's`},
+		{"file and checksum over plain http", "    url: https://example.org/tool-{{tool.version}}.tar.gz\n    sha256: 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849\n    signature:\n      url: \"{{url}}.asc\"\n      fingerprint: a035 c8c1 9219 ba82 1ece a86b 64e6 28f8 d684 696d\n", "    url: http://example.org/tool-{{tool.version}}.tar.gz\n    checksum:\n      url: \"{{url}}.sha256\"\n      algorithm: sha256\n", nil, `d/image.yaml:18: source "tool": the file and its checksum both come over plain http`},
 		{"relative file URL", "https://example.org/tool-{{tool.version}}.tar.gz", "file://rootfs/tool.tar.gz", nil, `d/image.yaml:16: source "tool": url "file://rootfs/tool.tar.gz": a file:// URL needs an absolute path`},
 	}
 	for _, tc := range cases {
@@ -260,6 +261,25 @@ func TestLoad_PerPlatformSources(t *testing.T) {
 		}
 		if strings.Join(got, " ") != tc.want {
 			t.Errorf("%s: sources %v, want %s", tc.platform, got, tc.want)
+		}
+	}
+}
+
+// A checksum fetched over https checks a file fetched over plain http, and
+// the other way round: only both over plain http is refused (see
+// TestLoad_ErrorsNameFileAndLine).
+func TestLoad_ChecksumWithOneSideOverHTTPS(t *testing.T) {
+	old := "    url: https://example.org/tool-{{tool.version}}.tar.gz\n    sha256: 2411c74bda5bbcfcddaf4531f66d1adc73f247f529aee981b029513aefdbf849\n    signature:\n      url: \"{{url}}.asc\"\n      fingerprint: a035 c8c1 9219 ba82 1ece a86b 64e6 28f8 d684 696d\n"
+	for _, urls := range [][2]string{
+		{"http://example.org/tool.tar.gz", "https://example.org/tool.tar.gz.sha256"},
+		{"https://example.org/tool.tar.gz", "http://example.org/tool.tar.gz.sha256"},
+	} {
+		y := strings.Replace(goodYAML, old, "    url: "+urls[0]+"\n    checksum:\n      url: "+urls[1]+"\n      algorithm: sha256\n", 1)
+		if y == goodYAML {
+			t.Fatal("test bug: fixture not changed")
+		}
+		if _, err := Load(defFS(y), "d", nil); err != nil {
+			t.Errorf("%s with %s: %v", urls[0], urls[1], err)
 		}
 	}
 }
