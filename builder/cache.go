@@ -244,6 +244,12 @@ func startCache(ctx context.Context, cfg *LayerCache, in keyInput, hosts *remote
 		c.before[img.ID] = true
 	}
 	if len(cfg.From) > 0 && !noCache {
+		if cfg.Verifier == nil {
+			// Nothing but buildah's own, weaker, match stands between
+			// whoever can push to these repositories and what the steps
+			// taken from them put in the image.
+			log.Warnf("layer cache: entries of %s are used without a signature check: whoever can push there decides what the steps taken from it contain; give a verification key (--cache-verify-key)", joinNames(cfg.From))
+		}
 		if err := c.pull(ctx); err != nil {
 			return nil, err
 		}
@@ -254,6 +260,15 @@ func startCache(ctx context.Context, cfg *LayerCache, in keyInput, hosts *remote
 	}
 	bo.Out = dropRecorderLines{bo.Out}
 	return c, nil
+}
+
+// joinNames lists repositories for a message.
+func joinNames(repos []reference.Named) string {
+	names := make([]string, len(repos))
+	for i, r := range repos {
+		names[i] = r.Name()
+	}
+	return strings.Join(names, ", ")
 }
 
 // pull pulls, stage by stage, the entries of the longest run of steps from

@@ -175,6 +175,9 @@ func TestCache_HitFromEmptyStoreSameDigest(t *testing.T) {
 	if got := statuses(warm.Cache); !slices.Equal(got, hitsThenBuilt(cacheSteps)) {
 		t.Fatalf("warm build statuses %v\n%s", got, logs)
 	}
+	if !strings.Contains(logs, "level=warning") || !strings.Contains(logs, "entries of "+cacheRepo.Name()+" are used without a signature check") {
+		t.Errorf("no warning that unsigned entries are used:\n%s", logs)
+	}
 	if warm.Digest != cold.Digest || warm.ID != cold.ID {
 		t.Fatalf("from the cache: %s (%s), cold: %s (%s)", warm.Digest, warm.ID, cold.Digest, cold.ID)
 	}
@@ -290,6 +293,9 @@ func TestCache_SignedEntriesOnlyUnderAKey(t *testing.T) {
 			res, logs := cacheBuild(t, def, tc.regs, &builder.LayerCache{From: []reference.Named{tc.repo}, Verifier: tc.key.Public()})
 			if got := statuses(res.Cache); !slices.Equal(got, hitsThenBuilt(tc.hits)) {
 				t.Fatalf("statuses %v\n%s", got, logs)
+			}
+			if strings.Contains(logs, "without a signature check") {
+				t.Errorf("warned of unsigned entries with a verification key:\n%s", logs)
 			}
 			if tc.hits > 0 {
 				if res.Digest != cold.Digest {
