@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -121,6 +122,7 @@ func New(ctx context.Context, cfg Config) (_ *Client, err error) {
 		base = http.DefaultTransport
 	}
 	hc.Transport = &redact.Transport{Base: base, Secrets: sec}
+	hc.CheckRedirect = sameOrigin(hc.CheckRedirect)
 	log := cfg.Log
 	if log == nil {
 		l := logrus.New()
@@ -155,6 +157,39 @@ func New(ctx context.Context, cfg Config) (_ *Client, err error) {
 	c.Version = c.j.Version
 	c.debugf("connected to Jenkins %s at %s", c.Version, cfg.URL)
 	return c, nil
+}
+
+// sameOrigin is a CheckRedirect that refuses a redirect to another origin
+// (scheme, host or port) than the request's, then asks next (nil: Go's
+// limit of 10 redirects). net/http keeps the Authorization header on a
+// redirect to the same host name whatever the port or scheme, https to
+// http included, and the crumb header on any redirect
+// (net/http/client.go, shouldCopyHeaderOnRedirect compares host names
+// only): a redirect elsewhere would carry the API token, or the script,
+// to another server.
+func sameOrigin(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if from := via[0].URL; origin(req.URL) != origin(from) {
+			return fmt.Errorf("redirected to %s, another origin than %s: not followed, the credentials go to the Jenkins URL only (give Jenkins' own URL)",
+				httpget.RedactURL(req.URL.String()), origin(from))
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+}
+
+// origin is u's scheme://host:port, the port made explicit.
+func origin(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	}
+	return strings.ToLower(u.Scheme) + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // InputError is a bad Jenkins URL or missing credentials (exit 2).

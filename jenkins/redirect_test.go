@@ -1,0 +1,73 @@
+package jenkins
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// A controller, or a proxy in front of it, that redirects to another
+// origin, another port of the same host included, must not get the
+// credentials (or the script) sent there: Go's http.Client keeps
+// Authorization on a redirect to the same host name whatever the port or
+// scheme (net/http shouldCopyHeaderOnRedirect compares host names only).
+// A redirect within the origin is still followed.
+func TestClient_RedirectToAnotherOriginKeepsCredentials(t *testing.T) {
+	const token = "s3cret-api-token-0123456789"
+	var mu sync.Mutex
+	var leaked []string
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if r.Header.Get("Authorization") != "" || r.Method == http.MethodPost {
+			leaked = append(leaked, r.Method+" "+r.URL.Path)
+		}
+		mu.Unlock()
+		w.Header().Set("X-Jenkins", "2.555.1")
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"mode":"NORMAL"}`))
+	}))
+	t.Cleanup(other.Close)
+	for _, redirected := range []string{"/api/json", "/scriptText"} {
+		t.Run(redirected, func(t *testing.T) {
+			mu.Lock()
+			leaked = nil
+			mu.Unlock()
+			front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.URL.Path == redirected:
+					http.Redirect(w, r, other.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+				case r.URL.Path == "/api/json":
+					http.Redirect(w, r, "/api/json/", http.StatusFound) // same origin: followed
+				case r.URL.Path == "/api/json/":
+					w.Header().Set("X-Jenkins", "2.555.1")
+					w.Write([]byte(`{"mode":"NORMAL"}`))
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			t.Cleanup(front.Close)
+
+			c, err := New(context.Background(), Config{URL: front.URL, User: "admin", Token: token})
+			if err == nil {
+				_, err = c.Register(context.Background(), pythonTemplate(digestA), Options{})
+			}
+			if err == nil {
+				t.Fatal("a redirect to another origin was followed")
+			}
+			if strings.Contains(err.Error(), token) {
+				t.Errorf("the error shows the token: %v", err)
+			}
+			if !strings.Contains(err.Error(), other.URL) {
+				t.Errorf("the error does not say where the redirect went (%s): %v", other.URL, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(leaked) > 0 {
+				t.Errorf("the credentials or the script followed the redirect to %s: %v", other.URL, leaked)
+			}
+		})
+	}
+}
