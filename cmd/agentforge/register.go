@@ -335,6 +335,11 @@ func (a *app) runRegister(ctx context.Context, f *registerFlags) error {
 			return err
 		}
 	}
+	if f.timeout <= 0 {
+		// context.WithTimeout would expire at once, and the run would
+		// report Jenkins as not answering.
+		return errs.Inputf("--timeout %s: want a positive duration (e.g. 60s)", f.timeout)
+	}
 	token, err := readToken(f.tokenFile)
 	if err != nil {
 		return err

@@ -152,6 +152,19 @@ func TestCLI_RegisterTimeout(t *testing.T) {
 	}
 }
 
+// A --timeout of zero or less leaves no time for Jenkins at all: it is
+// bad input (exit 2, the flag named), not "Jenkins did not answer" (exit 1).
+func TestCLI_RegisterTimeoutNotPositive(t *testing.T) {
+	t.Setenv("JENKINS_API_TOKEN", testToken)
+	image := "registry.example/agents/python@sha256:" + strings.Repeat("ab", 32)
+	for _, d := range []string{"0s", "-5s"} {
+		code, _, stderr := cli(t, "register", "--jenkins-url", "http://127.0.0.1:1", "--jenkins-user", "ci-bot", "--image", image, "--timeout", d)
+		if code != 2 || !strings.Contains(stderr, "--timeout") || strings.Contains(stderr, "did not answer") {
+			t.Errorf("--timeout %s: exit %d (want 2, naming --timeout)\n%s", d, code, stderr)
+		}
+	}
+}
+
 // 3000000000 does not fit a Java int: refused (exit 2, the flag named)
 // before Jenkins is asked, and in --casc output too.
 func TestCLI_RegisterIntFlagsBounded(t *testing.T) {
