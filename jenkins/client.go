@@ -72,7 +72,7 @@ type Error struct {
 	Op string
 	// Reason is a short code: unauthorized, forbidden, no-such-cloud,
 	// not-kubernetes, not-managed, plugin-missing, script-console, not-jenkins,
-	// casc-managed, casc-missing, casc-reload.
+	// casc-managed, casc-missing, casc-reload, redirected.
 	Reason string
 	// Hint says what to do about it.
 	Hint string
@@ -271,6 +271,16 @@ func (c *Client) script(ctx context.Context, op, text string) (out string, err e
 	resp, err := c.req.Do(ctx, ar, &out)
 	if err != nil {
 		return "", c.scrub(fmt.Errorf("%s: POST /scriptText: %w", op, err))
+	}
+	if resp.Request != nil && !strings.HasSuffix(resp.Request.URL.Path, "/scriptText") {
+		// Redirected within the origin (sameOrigin refuses the rest): a
+		// single sign-on proxy's login page, say. The script did not run.
+		where := httpget.RedactURL(resp.Request.URL.String())
+		if len(where) > 200 {
+			where = where[:200] + "…"
+		}
+		return "", &Error{Status: resp.StatusCode, Op: op, Reason: "redirected",
+			Hint: fmt.Sprintf("POST /scriptText was redirected to %s (a login page?) and the script did not run: check the Jenkins URL, and that whatever is in front of Jenkins lets an API token through", where)}
 	}
 	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
 		return "", &Error{Status: resp.StatusCode, Op: op, Reason: "script-console", Hint: "the script console (/scriptText) is not available on this controller; register through configuration as code instead"}

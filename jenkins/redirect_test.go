@@ -2,6 +2,7 @@ package jenkins
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -69,5 +70,40 @@ func TestClient_RedirectToAnotherOriginKeepsCredentials(t *testing.T) {
 				t.Errorf("the credentials or the script followed the redirect to %s: %v", other.URL, leaked)
 			}
 		})
+	}
+}
+
+// A single sign-on proxy on Jenkins' own host sends the POST of a script
+// to its login page (302, then 200 with HTML): the script did not run.
+// That is a refusal that says where the request went (exit 4), not an HTML
+// page quoted as "the script gave no result".
+func TestClient_ScriptRedirectedToALoginPage(t *testing.T) {
+	const token = "s3cret-api-token-0123456789"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Jenkins", "2.555.1")
+		switch r.URL.Path {
+		case "/api/json":
+			w.Write([]byte(`{"mode":"NORMAL"}`))
+		case "/scriptText":
+			http.Redirect(w, r, "/sso/login?rd=%2FscriptText", http.StatusFound)
+		case "/sso/login":
+			w.Header().Set("Content-Type", "text/html")
+			w.Write([]byte("<html><head><title>Sign in</title></head><body><form>" + strings.Repeat("<div>x</div>", 500) + "</form></body></html>"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(context.Background(), Config{URL: srv.URL, User: "admin", Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Register(context.Background(), pythonTemplate(digestA), Options{})
+	var je *Error
+	if !errors.As(err, &je) || je.Reason != "redirected" || !strings.Contains(je.Hint, "/sso/login") {
+		t.Fatalf("Register: %v, want a refusal naming the login page", err)
+	}
+	if strings.Contains(err.Error(), "<div>") {
+		t.Errorf("the login page's HTML is quoted: %v", err)
 	}
 }
