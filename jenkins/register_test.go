@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -686,5 +687,34 @@ func TestDiff_IntegersStayIntegers(t *testing.T) {
 	}
 	if s := string(out); strings.Contains(s, "e+") || !strings.Contains(s, `"after":"9007199254740993"`) {
 		t.Errorf("JSON diff: %s", s)
+	}
+}
+
+// A string that is not UTF-8 reaches Jenkins as another string (JSON puts
+// U+FFFD for each bad byte): the template would be created, then fail its
+// read-back on this run and every later one. Such input is refused, with
+// the field named, and nothing is sent.
+func TestRegister_RefusesInvalidUTF8(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate()})
+	c := connect(t, srv, "admin", token)
+	for field, set := range map[string]func(*Template){
+		"template":     func(t *Template) { t.Name = "python-agent\xff" },
+		"label":        func(t *Template) { t.Label = "python\xc3" },
+		"inherit-from": func(t *Template) { t.InheritFrom = "base\xfe" },
+		"cloud":        func(t *Template) { t.Cloud = "kubernetes\xff" },
+	} {
+		tmpl := pythonTemplate(digestA)
+		set(&tmpl)
+		_, err := c.Register(context.Background(), tmpl, Options{})
+		var ie *InputError
+		if !errors.As(err, &ie) || !slices.Contains(ie.Fields, field) {
+			t.Errorf("%s: want an input error naming it, got %v", field, err)
+		}
+	}
+	if n := len(srv.Scripts); n != 0 {
+		t.Errorf("%d scripts were sent", n)
+	}
+	if got := len(srv.State().Clouds[1].Templates); got != 1 {
+		t.Errorf("%d templates, want the 1 there was", got)
 	}
 }

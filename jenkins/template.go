@@ -225,10 +225,18 @@ func (t *Template) Validate() error {
 			fields = append(fields, field)
 		}
 	}
-	if strings.TrimSpace(t.Cloud) == "" {
+	// A string that is not UTF-8 reaches Jenkins as another one (JSON
+	// puts U+FFFD for each bad byte): what is registered would not be
+	// what was asked for.
+	switch {
+	case !utf8.ValidString(t.Cloud):
+		bad("cloud", "cloud %q is not UTF-8 text", t.Cloud)
+	case strings.TrimSpace(t.Cloud) == "":
 		bad("cloud", "cloud is empty")
 	}
 	switch {
+	case !utf8.ValidString(t.Name):
+		bad("template", "template %q is not UTF-8 text", t.Name)
 	case strings.TrimSpace(t.Name) == "":
 		bad("template", "template %q: want a name", t.Name)
 	case strings.IndexFunc(t.Name, isControl) >= 0:
@@ -239,7 +247,7 @@ func (t *Template) Validate() error {
 		// again and every run would add one.
 		bad("template", "template %q: leading or trailing spaces (Jenkins would store %q, and the next run would not find it)", t.Name, javaTrim(t.Name))
 	}
-	if !labelRE.MatchString(t.Label) {
+	if !utf8.ValidString(t.Label) || !labelRE.MatchString(t.Label) {
 		bad("label", "label %q: want one or more labels separated by single spaces", t.Label)
 	}
 	switch {
@@ -335,7 +343,7 @@ func (t *Template) validateOptional(bad func(field, format string, args ...any))
 	default:
 		bad("yaml-merge", "yaml-merge %q: want merge or override", t.YAMLMergeStrategy)
 	}
-	if t.InheritFrom != "" && !labelRE.MatchString(t.InheritFrom) {
+	if t.InheritFrom != "" && (!utf8.ValidString(t.InheritFrom) || !labelRE.MatchString(t.InheritFrom)) {
 		bad("inherit-from", "inherit-from %q: want template names separated by single spaces", t.InheritFrom)
 	}
 	// Kubernetes takes user and group ids from 0 to 2147483647
