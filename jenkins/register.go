@@ -204,6 +204,15 @@ func (c *Client) Read(ctx context.Context, cloud, name string) (_ *Found, err er
 // Remove deletes the named template if agentforge manages it (or Adopt).
 func (c *Client) Remove(ctx context.Context, cloud, name string, opts Options) (_ *Outcome, err error) {
 	defer func() { err = c.scrub(err) }()
+	// Only a name Register takes can name a template agentforge made or
+	// adopted; any other (empty, padded) would be reported unchanged.
+	var problems, fields []string
+	validateCloudAndName(cloud, name, func(field, format string, args ...any) {
+		problems, fields = append(problems, fmt.Sprintf(format, args...)), append(fields, field)
+	})
+	if len(problems) > 0 {
+		return nil, &InputError{Msg: "remove pod template: " + strings.Join(problems, "; "), Fields: fields}
+	}
 	script, err := payload(removeScript, map[string]any{"cloud": cloud, "name": name, "adopt": opts.Adopt, "dryRun": opts.DryRun})
 	if err != nil {
 		return nil, err

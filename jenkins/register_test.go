@@ -718,3 +718,30 @@ func TestRegister_RefusesInvalidUTF8(t *testing.T) {
 		t.Errorf("%d templates, want the 1 there was", got)
 	}
 }
+
+// Remove takes the names Register takes: an empty name, or one Jenkins
+// would have stored trimmed, names no template agentforge could have
+// registered. It is bad input (exit 2), not "unchanged" (exit 0, as if
+// the template were gone), and nothing is sent.
+func TestRemove_RefusesNamesRegisterRefuses(t *testing.T) {
+	srv := jenkinstest.New(t, jenkinstest.Options{Users: []jenkinstest.User{admin}, State: withOtherTemplate()})
+	c := connect(t, srv, "admin", token)
+	for _, tc := range []struct{ cloud, name, field string }{
+		{"kubernetes", "", "template"},
+		{"kubernetes", "maven ", "template"},
+		{"kubernetes", "mav\x00en", "template"},
+		{"", "maven", "cloud"},
+	} {
+		_, err := c.Remove(context.Background(), tc.cloud, tc.name, Options{Adopt: true})
+		var ie *InputError
+		if !errors.As(err, &ie) || !slices.Contains(ie.Fields, tc.field) {
+			t.Errorf("cloud %q, name %q: want an input error naming %s, got %v", tc.cloud, tc.name, tc.field, err)
+		}
+	}
+	if n := len(srv.Scripts); n != 0 {
+		t.Errorf("%d scripts were sent", n)
+	}
+	if got := len(srv.State().Clouds[1].Templates); got != 1 {
+		t.Errorf("%d templates, want the 1 there was", got)
+	}
+}

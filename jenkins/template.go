@@ -225,28 +225,7 @@ func (t *Template) Validate() error {
 			fields = append(fields, field)
 		}
 	}
-	// A string that is not UTF-8 reaches Jenkins as another one (JSON
-	// puts U+FFFD for each bad byte): what is registered would not be
-	// what was asked for.
-	switch {
-	case !utf8.ValidString(t.Cloud):
-		bad("cloud", "cloud %q is not UTF-8 text", t.Cloud)
-	case strings.TrimSpace(t.Cloud) == "":
-		bad("cloud", "cloud is empty")
-	}
-	switch {
-	case !utf8.ValidString(t.Name):
-		bad("template", "template %q is not UTF-8 text", t.Name)
-	case strings.TrimSpace(t.Name) == "":
-		bad("template", "template %q: want a name", t.Name)
-	case strings.IndexFunc(t.Name, isControl) >= 0:
-		bad("template", "template %q: want a name without control characters (tabs, newlines)", t.Name)
-	case javaTrim(t.Name) != t.Name:
-		// PodTemplate.setName stores Util.fixEmptyAndTrim(name): a padded
-		// name would be stored trimmed, so no run would find its template
-		// again and every run would add one.
-		bad("template", "template %q: leading or trailing spaces (Jenkins would store %q, and the next run would not find it)", t.Name, javaTrim(t.Name))
-	}
+	validateCloudAndName(t.Cloud, t.Name, bad)
 	if !utf8.ValidString(t.Label) || !labelRE.MatchString(t.Label) {
 		bad("label", "label %q: want one or more labels separated by single spaces", t.Label)
 	}
@@ -301,6 +280,33 @@ func (t *Template) Validate() error {
 		return &InputError{Msg: "pod template: " + strings.Join(problems, "; "), Fields: fields, notPinned: notPinned}
 	}
 	return nil
+}
+
+// validateCloudAndName checks the cloud's and the template's names, which
+// Register and Remove both take.
+func validateCloudAndName(cloud, name string, bad func(field, format string, args ...any)) {
+	// A string that is not UTF-8 reaches Jenkins as another one (JSON
+	// puts U+FFFD for each bad byte): what is registered would not be
+	// what was asked for.
+	switch {
+	case !utf8.ValidString(cloud):
+		bad("cloud", "cloud %q is not UTF-8 text", cloud)
+	case strings.TrimSpace(cloud) == "":
+		bad("cloud", "cloud is empty")
+	}
+	switch {
+	case !utf8.ValidString(name):
+		bad("template", "template %q is not UTF-8 text", name)
+	case strings.TrimSpace(name) == "":
+		bad("template", "template %q: want a name", name)
+	case strings.IndexFunc(name, isControl) >= 0:
+		bad("template", "template %q: want a name without control characters (tabs, newlines)", name)
+	case javaTrim(name) != name:
+		// PodTemplate.setName stores Util.fixEmptyAndTrim(name): a padded
+		// name would be stored trimmed, so no run would find its template
+		// again and every run would add one.
+		bad("template", "template %q: leading or trailing spaces (Jenkins would store %q, and the next run would not find it)", name, javaTrim(name))
+	}
 }
 
 // validateOptional checks the fields agentforge sets only when given.
