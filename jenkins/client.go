@@ -170,8 +170,7 @@ func New(ctx context.Context, cfg Config) (_ *Client, err error) {
 func sameOrigin(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
 	return func(req *http.Request, via []*http.Request) error {
 		if from := via[0].URL; origin(req.URL) != origin(from) {
-			return fmt.Errorf("redirected to %s, another origin than %s: not followed, the credentials go to the Jenkins URL only (give Jenkins' own URL)",
-				httpget.RedactURL(req.URL.String()), origin(from))
+			return &crossOrigin{to: httpget.RedactURL(req.URL.String()), from: origin(from)}
 		}
 		if next != nil {
 			return next(req, via)
@@ -181,6 +180,24 @@ func sameOrigin(next func(*http.Request, []*http.Request) error) func(*http.Requ
 		}
 		return nil
 	}
+}
+
+// crossOrigin is sameOrigin's refusal of a redirect.
+type crossOrigin struct{ to, from string }
+
+func (e *crossOrigin) Error() string {
+	return fmt.Sprintf("redirected to %s, another origin than %s: not followed, the credentials go to the Jenkins URL only (give Jenkins' own URL)", e.to, e.from)
+}
+
+// redirected is the *Error (reason redirected) for an error that holds
+// sameOrigin's refusal, else err: a single sign-on proxy sending the
+// request to its login page elsewhere is a refusal.
+func redirected(op string, err error) error {
+	var co *crossOrigin
+	if !errors.As(err, &co) {
+		return err
+	}
+	return &Error{Op: op, Reason: "redirected", Hint: co.Error() + "; a login page? check the Jenkins URL, and that whatever is in front of Jenkins lets an API token through"}
 }
 
 // origin is u's scheme://host:port, the port made explicit.
@@ -212,7 +229,7 @@ func (c *Client) preflight(ctx context.Context) error {
 	req.SetBasicAuth(c.cfg.User, c.cfg.Token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return c.scrub(fmt.Errorf("connect to %s: %w", c.cfg.URL, err))
+		return c.scrub(redirected("connect", fmt.Errorf("connect to %s: %w", c.cfg.URL, err)))
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
@@ -270,7 +287,7 @@ func (c *Client) script(ctx context.Context, op, text string) (out string, err e
 	}
 	resp, err := c.req.Do(ctx, ar, &out)
 	if err != nil {
-		return "", c.scrub(fmt.Errorf("%s: POST /scriptText: %w", op, err))
+		return "", c.scrub(redirected(op, fmt.Errorf("%s: POST /scriptText: %w", op, err)))
 	}
 	if resp.Request != nil && !strings.HasSuffix(resp.Request.URL.Path, "/scriptText") {
 		// Redirected within the origin (sameOrigin refuses the rest): a

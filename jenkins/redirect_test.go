@@ -15,7 +15,8 @@ import (
 // credentials (or the script) sent there: Go's http.Client keeps
 // Authorization on a redirect to the same host name whatever the port or
 // scheme (net/http shouldCopyHeaderOnRedirect compares host names only).
-// A redirect within the origin is still followed.
+// A redirect within the origin is still followed. The redirect is a
+// refusal (exit 4), naming where it went.
 func TestClient_RedirectToAnotherOriginKeepsCredentials(t *testing.T) {
 	const token = "s3cret-api-token-0123456789"
 	var mu sync.Mutex
@@ -55,8 +56,9 @@ func TestClient_RedirectToAnotherOriginKeepsCredentials(t *testing.T) {
 			if err == nil {
 				_, err = c.Register(context.Background(), pythonTemplate(digestA), Options{})
 			}
-			if err == nil {
-				t.Fatal("a redirect to another origin was followed")
+			var je *Error
+			if !errors.As(err, &je) || je.Reason != "redirected" {
+				t.Fatalf("%v, want a refusal (redirected) of the redirect to another origin", err)
 			}
 			if strings.Contains(err.Error(), token) {
 				t.Errorf("the error shows the token: %v", err)
