@@ -209,6 +209,14 @@ func TestTemplate_ValidateNewFields(t *testing.T) {
 		{func(t *Template) { t.YAML = "spec:\n  containers:\n  - image: x\n" }, "yaml"},
 		{func(t *Template) { t.YAML = "a: 1\n---\nb: 2\n" }, "yaml"},
 		{func(t *Template) { t.YAML = "spec: [" }, "yaml"},
+		// The plugin reads pod YAML with Jackson, which takes an alias for
+		// the anchor's name and has no << merge keys.
+		{func(t *Template) {
+			t.YAML = "spec:\n  securityContext: &sc\n    runAsNonRoot: true\n  containers:\n  - name: jnlp\n    securityContext: *sc\n"
+		}, "yaml"},
+		{func(t *Template) {
+			t.YAML = "spec:\n  securityContext:\n    <<: {runAsUser: 1000}\n    fsGroup: 1000\n"
+		}, "yaml"},
 		{func(t *Template) { t.YAMLMergeStrategy = "replace" }, "yaml-merge"},
 		{func(t *Template) { t.InheritFrom = " base" }, "inherit-from"},
 		{func(t *Template) { t.RunAsUser = i64(-1) }, "run-as-user"},

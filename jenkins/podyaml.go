@@ -55,6 +55,9 @@ func checkPodYAML(y string) error {
 	if doc == nil {
 		return nil
 	}
+	if err := jacksonReadable(doc); err != nil {
+		return err
+	}
 	if k := mapValue(doc, "kind"); k != nil && k.Value != "Pod" {
 		return fmt.Errorf("kind %q: want a Pod", k.Value)
 	}
@@ -78,6 +81,32 @@ func checkPodYAML(y string) error {
 			if c.Kind != yaml.MappingNode || name == nil || !k8sNameRE.MatchString(name.Value) || name.Value == "" {
 				return fmt.Errorf("spec.%s: every container needs a name of lowercase letters, digits and -", key)
 			}
+		}
+	}
+	return nil
+}
+
+// jacksonReadable refuses the YAML the plugin would read as something else:
+// it parses pod YAML with Jackson (PodTemplateUtils.parseFromYaml,
+// Serialization2.unmarshal, jenkinsci/kubernetes-plugin a82d78a0), whose
+// YAMLParser turns an alias into a string holding the anchor's name ("for
+// now, nothing to do", FasterXML/jackson-dataformats-text
+// yaml/.../YAMLParser.java, nextToken, Alias) and has no << merge keys (a
+// key like any other, which the pod model does not have). The template
+// would be registered, and every pod of it fail, or lose what the alias or
+// merge key brought in.
+func jacksonReadable(n *yaml.Node) error {
+	switch {
+	case n.Kind == yaml.AliasNode:
+		return fmt.Errorf("line %d: an alias (*%s): the Kubernetes plugin's YAML reader (Jackson) takes it for the string %q; write the value out in full", n.Line, n.Value, n.Value)
+	case n.Kind == yaml.MappingNode:
+		if k := mergeKey(n); k != nil {
+			return fmt.Errorf("line %d: a << merge key: the Kubernetes plugin's YAML reader (Jackson) has none, and the keys it brings in are lost; write them out in full", k.Line)
+		}
+	}
+	for _, c := range n.Content {
+		if err := jacksonReadable(c); err != nil {
+			return err
 		}
 	}
 	return nil
