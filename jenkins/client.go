@@ -232,8 +232,17 @@ func (c *Client) preflight(ctx context.Context) error {
 		return c.scrub(redirected("connect", fmt.Errorf("connect to %s: %w", c.cfg.URL, err)))
 	}
 	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-	return statusError("connect", resp)
+	if err := statusError("connect", resp); err != nil {
+		return err
+	}
+	// An HTML page where the JSON should be (a proxy's, a login form)
+	// would reach gojenkins' decoder as "invalid character '<'".
+	if resp.StatusCode == http.StatusOK && strings.HasPrefix(strings.TrimSpace(string(body)), "<") {
+		return &Error{Status: resp.StatusCode, Op: "connect", Reason: "not-jenkins", Hint: fmt.Sprintf("GET /api/json answered a page (%s), not JSON: a login page, a proxy's page? check the Jenkins URL", pageText(string(body), 200))}
+	}
+	return nil
 }
 
 // statusError maps an HTTP status to an *Error, nil for 2xx/3xx.

@@ -109,3 +109,20 @@ func TestClient_ScriptRedirectedToALoginPage(t *testing.T) {
 		t.Errorf("the login page's HTML is quoted: %v", err)
 	}
 }
+
+// An HTML page where Jenkins' JSON API should be (a proxy's page, a login
+// form with Jenkins' headers) is said as such, as a refusal naming what
+// came back, not as gojenkins' "invalid character '<'".
+func TestNew_HTMLInsteadOfJSON(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Jenkins", "2.555.1")
+		w.Header().Set("Content-Type", "text/html;charset=utf-8")
+		w.Write([]byte("<html><body>Welcome</body></html>"))
+	}))
+	t.Cleanup(srv.Close)
+	_, err := New(context.Background(), Config{URL: srv.URL, User: "admin", Token: "s3cret-api-token-0123456789"})
+	var je *Error
+	if !errors.As(err, &je) || je.Reason != "not-jenkins" || !strings.Contains(je.Hint, "Welcome") {
+		t.Fatalf("New: %v, want a not-jenkins refusal naming the HTML answer", err)
+	}
+}
