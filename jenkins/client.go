@@ -233,7 +233,6 @@ func (c *Client) preflight(ctx context.Context) error {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if err := statusError("connect", resp); err != nil {
 		return err
 	}
