@@ -61,10 +61,13 @@ func (p *run) transfer(ctx context.Context, src types.ImageReference, srcSys *ty
 	if err != nil {
 		return fmt.Errorf("open destination: %w", err)
 	}
-	// A registry has a manifest only with every blob it names (it checks
-	// them when the manifest is put): one that has this manifest by digest
-	// needs nothing sent. Nothing is written before it answers.
-	// (Verification, after, reads it back.)
+	// A registry has a manifest only with every blob it names when it is
+	// put, but may lose a blob later (deleted through the API, storage
+	// cleaned behind its back) and still serve the manifest: each blob is
+	// looked up even so, and one it lost is sent again. The manifest's
+	// answer only keeps mounts, which are writes, waiting, and the
+	// manifests from being put again. (Verification, after, reads it
+	// back.)
 	top := digest.FromBytes(raw)
 	actx, cancel := context.WithCancel(ctx)
 	there := ask(func() bool { return p.has(actx, w, top) })
@@ -94,15 +97,14 @@ func (p *run) transfer(ctx context.Context, src types.ImageReference, srcSys *ty
 		})
 	}
 	err = g.Wait()
-	if there.wait() {
-		st.add(0, len(blobs), 0)
-		log.WithField("digest", top.String()).Debug("the destination has the manifest: nothing to send")
-		return nil
-	}
 	// What went is counted, whether the rest did or not.
 	st.add(job.stats.pushed, job.stats.skipped, job.stats.bytes)
 	if err != nil {
 		return err
+	}
+	if there.wait() {
+		log.WithField("digest", top.String()).Debug("the destination has the manifest and every blob it names")
+		return nil
 	}
 	// Manifests by digest, children first.
 	for _, m := range manifests {
@@ -194,16 +196,6 @@ func ask(question func() bool) *answer {
 func (a *answer) wait() bool {
 	<-a.done
 	return a.yes
-}
-
-// yesAlready reports whether the answer came and is yes.
-func (a *answer) yesAlready() bool {
-	select {
-	case <-a.done:
-		return a.yes
-	default:
-		return false
-	}
 }
 
 // mounts is how a transfer asks the destination registry to mount a blob
@@ -313,7 +305,7 @@ type blobJob struct {
 	s     source
 	w     *remote.Client
 	mount *mounts
-	there *answer // the destination has the manifest: nothing is written
+	there *answer // the destination has the manifest: no mount from the source
 	log   logrus.FieldLogger
 	stats transferStats
 }
@@ -322,9 +314,6 @@ type blobJob struct {
 // answered, has the manifest), checking its sha256 and size as it
 // streams.
 func (j *blobJob) copy(ctx context.Context, b types.BlobInfo) (err error) {
-	if j.there.yesAlready() {
-		return nil
-	}
 	// A mount is a write: it waits for the manifest's answer.
 	ok := j.mount.from != nil && !j.there.wait() && j.mount.fromSource(ctx, b.Digest)
 	if !ok {
@@ -343,7 +332,7 @@ func (j *blobJob) copy(ctx context.Context, b types.BlobInfo) (err error) {
 		}
 	}
 	if !ok && j.there.wait() {
-		return nil
+		j.log.WithField("blob", b.Digest.String()).Warn("the destination serves the manifest but lost this blob: sending it again")
 	}
 	if !ok {
 		ok = j.mount.fromElsewhere(ctx, b.Digest)
