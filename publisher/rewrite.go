@@ -94,26 +94,43 @@ func (r *Rewriter) Rewrite(ctx context.Context, file string, content []byte) ([]
 	return []byte(strings.Join(lines, "")), changes, nil
 }
 
-// mirrored returns the mirror form of a normalized reference.
+// mirrored returns the mirror form of a normalized reference: that of
+// the mirror with the longest prefix covering its repository, as
+// registries.conf picks a pull's mirror.
 func (r *Rewriter) mirrored(named reference.Named) (string, bool) {
 	full := named.String() // docker.io/library/ubuntu:24.04
-	for _, m := range r.Mirrors {
-		from, to := strings.TrimSuffix(m.From, "/"), strings.TrimSuffix(m.To, "/")
-		if full == from || strings.HasPrefix(full, from+"/") {
-			return to + strings.TrimPrefix(full, from), true
+	best := -1
+	for i, m := range r.Mirrors {
+		from := strings.TrimSuffix(m.From, "/")
+		if covers(from, named) && (best < 0 || len(from) > len(strings.TrimSuffix(r.Mirrors[best].From, "/"))) {
+			best = i
 		}
 	}
-	return "", false
+	if best < 0 {
+		return "", false
+	}
+	from, to := strings.TrimSuffix(r.Mirrors[best].From, "/"), strings.TrimSuffix(r.Mirrors[best].To, "/")
+	return to + strings.TrimPrefix(full, from), true
 }
 
 // onMirror reports whether a reference already points into a mirror.
 func (r *Rewriter) onMirror(named reference.Named) bool {
 	for _, m := range r.Mirrors {
-		if strings.HasPrefix(named.String(), strings.TrimSuffix(m.To, "/")+"/") {
+		if covers(strings.TrimSuffix(m.To, "/"), named) {
 			return true
 		}
 	}
 	return false
+}
+
+// covers reports whether prefix (a registry, a namespace or a repository)
+// covers named's repository: it is the repository's name or ends where
+// one of its path components does, as c/image's registries.conf prefixes
+// match (refMatchingPrefix: a prefix ends at "/", ":" or "@"), so that
+// docker.io/library/ubuntu covers ubuntu:24.04 but not ubuntu-debootstrap.
+func covers(prefix string, named reference.Named) bool {
+	name := named.Name()
+	return prefix != "" && (name == prefix || strings.HasPrefix(name, prefix+"/"))
 }
 
 // pin appends the digest the mirror serves for ref.

@@ -70,3 +70,33 @@ func TestRewrite_PinsDigestFromTheMirror(t *testing.T) {
 		t.Fatalf("a tag the mirror lacks: %v", err)
 	}
 }
+
+// A mirror's prefix may name a repository, not only a registry, as
+// registries.conf prefixes do for pulls (c/image's refMatchingPrefix ends
+// a prefix at "/", ":" or "@"): a tagged or pinned reference to it is
+// rewritten, and the longest prefix wins, as it does for pulls.
+func TestRewrite_RepositoryPrefix(t *testing.T) {
+	r := &Rewriter{Mirrors: []remote.Mirror{
+		{From: "docker.io", To: "mirror.example/docker.io"},
+		{From: "docker.io/library/ubuntu", To: "ubuntu.mirror.example/ubuntu"},
+		{From: "quay.io/podman", To: "mirror.example/podman"},
+	}}
+	in := "FROM ubuntu:24.04\nFROM ubuntu@sha256:" + strings.Repeat("a", 64) + "\nFROM ubuntu-debootstrap:14.04\nFROM quay.io/podman/stable:v5\nFROM quay.io/podmanx/tool:1\nFROM ubuntu.mirror.example/ubuntu:22.04\n"
+	want := "FROM ubuntu.mirror.example/ubuntu:24.04\nFROM ubuntu.mirror.example/ubuntu@sha256:" + strings.Repeat("a", 64) + "\nFROM mirror.example/docker.io/library/ubuntu-debootstrap:14.04\nFROM mirror.example/podman/stable:v5\nFROM quay.io/podmanx/tool:1\nFROM ubuntu.mirror.example/ubuntu:22.04\n"
+	out, changes, err := r.Rewrite(context.Background(), "Containerfile", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != want {
+		t.Errorf("got:\n%s\nwant:\n%s", out, want)
+	}
+	var unmirrored []string
+	for _, c := range changes {
+		if c.To == "" {
+			unmirrored = append(unmirrored, c.From)
+		}
+	}
+	if strings.Join(unmirrored, ",") != "quay.io/podmanx/tool:1" {
+		t.Errorf("unmirrored %v, want only quay.io/podmanx/tool:1", unmirrored)
+	}
+}
