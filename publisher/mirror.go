@@ -186,7 +186,7 @@ func (m *mirrorAttachments) stop() {
 	}
 }
 
-// withChildren is d and, for an index, each of its manifests.
+// withChildren is d and, for an index, each of its manifests, once.
 func withChildren(raw []byte, d digest.Digest) ([]digest.Digest, error) {
 	digests := []digest.Digest{d}
 	if mt := manifest.GuessMIMEType(raw); manifest.MIMETypeIsMultiImage(mt) {
@@ -194,7 +194,7 @@ func withChildren(raw []byte, d digest.Digest) ([]digest.Digest, error) {
 		if err != nil {
 			return nil, err
 		}
-		digests = append(digests, list.Instances()...)
+		digests = distinct(append(digests, list.Instances()...))
 	}
 	return digests, nil
 }
@@ -289,7 +289,7 @@ func (p *run) blobsOf(ctx context.Context, src types.ImageReference, raw []byte)
 		return nil, err
 	}
 	var out []types.BlobInfo
-	for _, child := range list.Instances() {
+	for _, child := range distinct(list.Instances()) {
 		cref, err := byDigest(reference.TrimNamed(src.DockerReference()), child.String())
 		if err != nil {
 			return nil, err

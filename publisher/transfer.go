@@ -129,7 +129,8 @@ func (p *run) manifestsOf(ctx context.Context, s source, raw []byte, log logrus.
 		if err != nil {
 			return nil, nil, err
 		}
-		children := list.Instances()
+		// Each manifest once, however often the index names it.
+		children := distinct(list.Instances())
 		all = make([][]byte, len(children)+1)
 		all[len(children)] = raw
 		g, gctx := errgroup.WithContext(ctx)
@@ -175,6 +176,22 @@ func (p *run) manifestsOf(ctx context.Context, s source, raw []byte, log logrus.
 		}
 	}
 	return all, blobs, nil
+}
+
+// distinct is ds without repeats, in the order of first appearance: an
+// index may name one manifest several times (two platforms served by one
+// image, or a hostile source's way to make a copy read and hold one
+// manifest thousands of times).
+func distinct(ds []digest.Digest) []digest.Digest {
+	seen := make(map[digest.Digest]bool, len(ds))
+	out := make([]digest.Digest, 0, len(ds))
+	for _, d := range ds {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // answer is a yes or no asked in the background.

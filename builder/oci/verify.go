@@ -215,12 +215,23 @@ func (v *verifier) verify(ctx context.Context, instance *digest.Digest, expect d
 func (v *verifier) verifyIndex(ctx context.Context, m *manifestData, rep *VerifyReport, name string) (*VerifyReport, error) {
 	rep.Index = true
 	var failures []error
+	// A manifest the index names more than once is read and checked
+	// once; its failure is reported once.
+	done := map[digest.Digest]*VerifyReport{}
 	for _, child := range m.index.Instances() {
 		c := child
 		cname := fmt.Sprintf("%s (manifest %s)", name, c)
-		crep, err := v.verifyChild(ctx, c, cname)
-		if crep == nil {
-			crep = &VerifyReport{Ref: cname, Digest: c.String()}
+		crep, seen := done[c]
+		var err error
+		if seen {
+			cp := *crep
+			crep = &cp
+		} else {
+			crep, err = v.verifyChild(ctx, c, cname)
+			if crep == nil {
+				crep = &VerifyReport{Ref: cname, Digest: c.String()}
+			}
+			done[c] = crep
 		}
 		if info, ierr := m.index.Instance(c); ierr == nil && info.ReadOnly.Platform != nil {
 			p := info.ReadOnly.Platform
