@@ -249,8 +249,13 @@ func (p *run) plan(ctx context.Context, src types.ImageReference, raw []byte, d 
 		return res
 	}
 	w, err := p.hosts.Client(dest.Repo)
+	seen := map[digest.Digest]bool{} // a blob two platform images share goes once
 	for i := 0; err == nil && i < len(blobs); i++ {
 		b := blobs[i]
+		if seen[b.Digest] {
+			continue
+		}
+		seen[b.Digest] = true
 		var ok bool
 		switch ok, err = w.HasBlob(ctx, b.Digest); {
 		case err != nil:
