@@ -441,9 +441,12 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 		return fail(fmt.Errorf("push: %w", err))
 	}
 	// Verified before any tag names it: an image that fails a check is
-	// reachable only by its digest.
+	// reachable only by its digest. A read the registry answers as
+	// temporary (a 503 from its load balancer) is tried again, as the
+	// push's requests are; a mismatch is final.
 	if p.opts.Verify != VerifyNone {
-		if err := p.verify(ctx, sys, target, d); err != nil {
+		err := p.hosts.Retry().Do(ctx, log, "verify", func() error { return p.verify(ctx, sys, target, d) })
+		if err != nil {
 			return fail(afterPush(err))
 		}
 		res.Verified = true
