@@ -198,13 +198,26 @@ func Publish(ctx context.Context, src types.ImageReference, dests []Destination,
 
 // fanOut runs fn for every destination at once and collects the results
 // (and the signatures); the error names every destination that failed.
+// Destinations in one repository (--to reg/app:1 --to reg/app:latest, one
+// way to give it two tags) go one after the other: at once, each would
+// find every blob missing and send it again alongside the other; after
+// it, the next finds them there.
 func (p *run) fanOut(d digest.Digest, dests []Destination, fn func(Destination) Result) (*Report, error) {
 	rep := &Report{Digest: d.String(), Destinations: make([]Result, len(dests))}
+	repos := map[string]*sync.Mutex{}
+	for _, dest := range dests {
+		if repos[dest.Repo.Name()] == nil {
+			repos[dest.Repo.Name()] = &sync.Mutex{}
+		}
+	}
 	var wg sync.WaitGroup
 	for i, dest := range dests {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			repo := repos[dest.Repo.Name()]
+			repo.Lock()
+			defer repo.Unlock()
 			rep.Destinations[i] = fn(dest)
 		}()
 	}
