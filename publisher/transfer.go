@@ -327,9 +327,8 @@ type blobJob struct {
 	stats transferStats
 }
 
-// copy sends one blob unless the destination has it (or, once it
-// answered, has the manifest), checking its sha256 and size as it
-// streams.
+// copy sends one blob unless the destination has it, checking its
+// sha256 and size as it streams.
 func (j *blobJob) copy(ctx context.Context, b types.BlobInfo) (err error) {
 	// A mount is a write: it waits for the manifest's answer.
 	ok := j.mount.from != nil && !j.there.wait() && j.mount.fromSource(ctx, b.Digest)
@@ -337,9 +336,13 @@ func (j *blobJob) copy(ctx context.Context, b types.BlobInfo) (err error) {
 		ok, err = j.w.HasBlob(ctx, b.Digest)
 		if s := remote.StatusCode(err); s == http.StatusUnauthorized || s == http.StatusForbidden {
 			// A token that may push but not look (a push-only robot
-			// account): the blob is sent, as containerd does.
-			j.log.WithField("blob", b.Digest.String()).Debugf("cannot tell whether the destination has it (%v): sending it", err)
-			ok, err = false, nil
+			// account): the blob is sent, as containerd does, unless
+			// the destination serves the manifest, whose word is then
+			// all there is.
+			if ok = j.there.wait(); !ok {
+				j.log.WithField("blob", b.Digest.String()).Debugf("cannot tell whether the destination has it (%v): sending it", err)
+			}
+			err = nil
 		}
 		if err != nil {
 			return fmt.Errorf("blob %s: %w", b.Digest, err)
