@@ -23,6 +23,7 @@ import (
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/fileedit"
 	"github.com/agentforge/agentforge/images/httpget"
 	"github.com/agentforge/agentforge/images/progress"
 	"github.com/sirupsen/logrus"
@@ -445,24 +446,6 @@ func writeJSON(path string, v any) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	// A temporary file of its own: runs sharing the cache write the same
-	// index at the same time, and a shared name would be renamed away
-	// under one of them.
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	// Runs sharing the cache write the same index at the same time.
+	return fileedit.Replace(path, data, 0o644)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
+	"github.com/agentforge/agentforge/images/fileedit"
 	"github.com/agentforge/agentforge/images/httpget"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -195,21 +196,5 @@ func writeArmoredKey(path string, e *openpgp.Entity) error {
 	}
 	// A complete file renamed into place: a concurrent run reading the
 	// kept key never reads half of one.
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return fileedit.Replace(path, buf.Bytes(), 0o644)
 }

@@ -53,14 +53,18 @@ func Edit(path string, change func(old []byte, exists bool) ([]byte, error)) (ch
 	if bytes.Equal(out, old) && (exists || out == nil) {
 		return false, nil
 	}
-	if err := replace(path, out, mode); err != nil {
+	if err := Replace(path, out, mode); err != nil {
 		return false, fmt.Errorf("replace %s: %w", path, err)
 	}
 	return true, nil
 }
 
-// replace writes data to path through a temporary file in its folder.
-func replace(path string, data []byte, mode fs.FileMode) error {
+// Replace writes data to path through a temporary file in its folder,
+// synced, given mode and renamed over it: a reader (another run sharing a
+// cache, say) finds the old content or the new, never part of either, and
+// concurrent writers never rename each other's temporary files away. It
+// takes no lock: the last writer wins (Edit serializes edits).
+func Replace(path string, data []byte, mode fs.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
 		return err
