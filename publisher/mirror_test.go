@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"os"
@@ -22,11 +23,11 @@ import (
 	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/images/errs"
 	"github.com/agentforge/agentforge/images/progress"
-
 	"github.com/agentforge/agentforge/publisher/registrytest"
 	"github.com/opencontainers/go-digest"
 	"github.com/opencontainers/image-spec/specs-go"
 	imgspecv1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"go.podman.io/image/v5/docker/reference"
 	"go.podman.io/image/v5/oci/layout"
 )
 
@@ -338,5 +339,179 @@ func (pushBar) Add(int) {}
 func (b pushBar) Done(err error) {
 	if err == nil && strings.HasPrefix(b.what, "push ") && b.p.n.Add(1) == b.p.at {
 		close(b.p.reached)
+	}
+}
+
+// An index may name one manifest more than once (linux/arm/v6 and
+// linux/arm/v7 served by the same image; or a hostile source listing one
+// 4 MiB manifest thousands of times to exhaust the mirror's memory): a
+// mirror reads and writes each manifest once per destination, however
+// often the index names it, and still copies the index byte for byte.
+func TestMirror_ChildNamedManyTimesIsReadOnce(t *testing.T) {
+	src, dst := registrytest.New(t, registrytest.Options{}), registrytest.New(t, registrytest.Options{})
+	sp, dp := registrytest.NewProxy(t, src), registrytest.NewProxy(t, dst)
+	hosts := registrytest.Hosts(t, src, sp, dst, dp)
+	child := registrytest.Push(t, hosts, src.Host+"/agents/tool:child", ocitest.Options{Layers: 1, Seed: 73})
+	ctx := context.Background()
+	repo, _ := reference.ParseNormalizedNamed(src.Host + "/agents/tool")
+	c, err := hosts.Client(repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := c.Manifest(ctx, child.Digest().String(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := func(n int, tag string) []byte {
+		idx := imgspecv1.Index{Versioned: specsVersioned(), MediaType: imgspecv1.MediaTypeImageIndex}
+		for range n {
+			idx.Manifests = append(idx.Manifests, imgspecv1.Descriptor{MediaType: imgspecv1.MediaTypeImageManifest, Digest: child.Digest(), Size: int64(len(raw)),
+				Platform: &imgspecv1.Platform{OS: "linux", Architecture: "amd64"}})
+		}
+		top, _ := json.Marshal(idx)
+		if err := c.PutManifest(ctx, tag, imgspecv1.MediaTypeImageIndex, top); err != nil {
+			t.Fatal(err)
+		}
+		return top
+	}
+	// What mirroring (and verifying) an index that names the child once
+	// costs, then one that names it 64 times: the same.
+	count := func(p *registrytest.Proxy, method string, from int) int {
+		n := 0
+		for _, e := range p.Log()[from:] {
+			if e.Method == method && strings.HasSuffix(e.Path, "/manifests/"+child.Digest().String()) {
+				n++
+			}
+		}
+		return n
+	}
+	var reads, writes, verifies [2]int
+	for i, n := range []int{1, 64} {
+		top := index(n, fmt.Sprintf("multi-%d", n))
+		s0, d0 := len(sp.Log()), len(dp.Log())
+		rep, err := Mirror(ctx, mustRef(t, fmt.Sprintf("docker://%s/agents/tool:multi-%d", sp.Host, n)), []Destination{dest(t, fmt.Sprintf("%s/m%d/tool", dp.Host, n))},
+			MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir(), Verify: VerifyFull}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Digest != digest.FromBytes(top).String() || !rep.Destinations[0].Verified {
+			t.Errorf("mirrored %+v, want the source's index %s, verified", rep, digest.FromBytes(top))
+		}
+		reads[i], writes[i], verifies[i] = count(sp, http.MethodGet, s0), count(dp, http.MethodPut, d0), count(dp, http.MethodGet, d0)
+	}
+	if reads[0] != 1 || reads[1] != reads[0] {
+		t.Errorf("the child manifest was read %d times from the source for an index naming it once, %d for one naming it 64 times: want once", reads[0], reads[1])
+	}
+	if writes[0] != 1 || writes[1] != writes[0] {
+		t.Errorf("the child manifest was written %d times for an index naming it once, %d for one naming it 64 times: want once", writes[0], writes[1])
+	}
+	if verifies[1] != verifies[0] {
+		t.Errorf("verification read the child manifest %d times for an index naming it once, %d for one naming it 64 times", verifies[0], verifies[1])
+	}
+}
+
+// Two destinations in one repository (--to reg/app:1 --to reg/app:latest:
+// how a user gives one repository two tags) get each blob once: the
+// second finds what the first sent, instead of both finding every blob
+// missing and sending it at the same time. Both report their tags.
+func TestMirror_TwoDestinationsInOneRepositorySendEachBlobOnce(t *testing.T) {
+	src, dst := registrytest.New(t, registrytest.Options{}), registrytest.New(t, registrytest.Options{})
+	dp := registrytest.NewProxy(t, dst)
+	// A far link: each request takes 20 ms, as over a WAN.
+	dp.Set(registrytest.Faults{Latency: 20 * time.Millisecond})
+	hosts := registrytest.Hosts(t, src, dst, dp)
+	registrytest.Push(t, hosts, src.Host+"/agents/tool:1", ocitest.Options{Layers: 2, Seed: 77})
+	from := mustRef(t, "docker://"+src.Host+"/agents/tool:1")
+	rep, err := Mirror(context.Background(), from, []Destination{dest(t, dp.Host+"/m/tool:1"), dest(t, dp.Host+"/m/tool:latest")},
+		MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uploads := 0
+	for _, e := range dp.Log() {
+		if e.Method == http.MethodPost && strings.HasSuffix(e.Path, "/blobs/uploads/") {
+			uploads++
+		}
+	}
+	if uploads != 3 {
+		t.Errorf("%d uploads, want 3 (the config and 2 layers, once)", uploads)
+	}
+	pushed := 0
+	for i, d := range rep.Destinations {
+		pushed += d.BlobsPushed
+		if want := []string{"1", "latest"}[i]; !d.Verified || strings.Join(d.Tags, ",") != want {
+			t.Errorf("%+v: want verified, tagged %s", d, want)
+		}
+	}
+	if pushed != 3 {
+		t.Errorf("the report says %d blobs pushed in all, want 3", pushed)
+	}
+}
+
+// A destination that took an image and later lost one of its layers (a
+// blob deleted through the API, storage cleaned behind the registry's
+// back) still serves the manifest by digest. Mirroring again sends what
+// it lacks, as skopeo copy would (c/image asks for every blob), instead
+// of trusting the manifest and failing verification on every rerun.
+func TestMirror_RepairsALostBlob(t *testing.T) {
+	src, dst := registrytest.New(t, registrytest.Options{}), registrytest.New(t, registrytest.Options{})
+	hosts := registrytest.Hosts(t, src, dst)
+	registrytest.Push(t, hosts, src.Host+"/agents/tool:1", ocitest.Options{Layers: 2, Size: 64 << 10, Seed: 71})
+	from := mustRef(t, "docker://"+src.Host+"/agents/tool:1")
+	to := []Destination{dest(t, dst.Host+"/m/tool")}
+	ctx := context.Background()
+	if _, err := Mirror(ctx, from, to, MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir()}}); err != nil {
+		t.Fatal(err)
+	}
+	// The registry loses one layer of the repository: DELETE
+	// /v2/m/tool/blobs/<digest>, as an administrator's cleanup does.
+	layers, err := filepath.Glob(filepath.Join(dst.Root, "docker/registry/v2/repositories/m/tool/_layers/sha256/*"))
+	if err != nil || len(layers) != 3 {
+		t.Fatalf("the destination's blobs: %v %v", layers, err)
+	}
+	lost := "sha256:" + filepath.Base(layers[0])
+	req, _ := http.NewRequest(http.MethodDelete, "http://"+dst.Host+"/v2/m/tool/blobs/"+lost, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("DELETE %s: %v %v", lost, resp, err)
+	}
+	resp.Body.Close()
+	rep, err := Mirror(ctx, from, to, MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir()}})
+	if err != nil {
+		t.Fatalf("mirroring again onto a destination that lost a blob: %v", err)
+	}
+	if d := rep.Destinations[0]; !d.Verified || d.BlobsPushed != 1 || d.BlobsSkipped != 2 {
+		t.Errorf("%+v: want the lost blob sent again, the others skipped, and verified", d)
+	}
+}
+
+// A destination that serves the manifest but will not say whether it has
+// a blob (403 to the blob's HEAD: an account that may read manifests and
+// push, not look up blobs) is taken at its manifest's word on a rerun:
+// nothing is sent again. (A blob it lost is sent again only where the
+// registry can say so.)
+func TestMirror_RerunSendsNothingWhereBlobLookupsAreRefused(t *testing.T) {
+	src := registrytest.New(t, registrytest.Options{})
+	dst := registrytest.NewOCI(t, registrytest.Options{})
+	hosts := registrytest.Hosts(t, src, dst)
+	registrytest.Push(t, hosts, src.Host+"/agents/tool:1", ocitest.Options{Layers: 2, Seed: 78})
+	from := mustRef(t, "docker://"+src.Host+"/agents/tool:1")
+	to := []Destination{dest(t, dst.Host+"/m/tool", "1")}
+	if _, err := Mirror(context.Background(), from, to, MirrorOptions{Options: Options{Hosts: hosts, WorkDir: t.TempDir(), Verify: VerifyNone}}); err != nil {
+		t.Fatal(err)
+	}
+	dst.Intercept(func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodHead && strings.Contains(r.URL.Path, "/blobs/") {
+			w.WriteHeader(http.StatusForbidden)
+			return true
+		}
+		return false
+	})
+	rep, err := Mirror(context.Background(), from, to, MirrorOptions{Options: Options{Hosts: registrytest.Hosts(t, src, dst), WorkDir: t.TempDir(), Verify: VerifyNone}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rep.Destinations[0]; d.BlobsPushed != 0 || d.BlobsSkipped != 3 {
+		t.Errorf("%+v: want nothing sent again, 3 blobs skipped", d)
 	}
 }
