@@ -337,7 +337,7 @@ func (c *layerCache) find(ctx context.Context, at int, s cacheStep, prev string,
 				return nil, err
 			}
 			if c.cfg.Verifier != nil {
-				if _, err := cosign.Verify(ctx, ref, c.cfg.Verifier, cosign.Options{Hosts: c.hosts, Log: oci.Discard}); err != nil {
+				if _, err := cosign.VerifyClaims(ctx, ref, c.cfg.Verifier, cosign.Claims{cacheKeyClaim: s.Key}, cosign.Options{Hosts: c.hosts, Log: oci.Discard}); err != nil {
 					why := fmt.Sprintf("%s (tag %s): no valid signature by the cache key: %v", ref, s.Key, err)
 					log.Warnf("layer cache: ignoring %s for %s", why, stepName(s))
 					rep.Ignored = append(rep.Ignored, why)
@@ -491,6 +491,12 @@ func (c *layerCache) finish(ctx context.Context) *CacheReport {
 	return c.report
 }
 
+// cacheKeyClaim is the claim of an entry's signature that names the key it
+// was pushed under: the signature covers the entry's digest, and without
+// it an entry signed for one key, tagged under another by whoever can
+// push to the repository, would verify there too.
+const cacheKeyClaim = "agentforge.io/cache-key"
+
 // push pushes (and signs) every step the build ran that has a key.
 func (c *layerCache) push(ctx context.Context) {
 	for i := range c.report.Steps {
@@ -508,7 +514,7 @@ func (c *layerCache) push(ctx context.Context) {
 				c.report.Pushed++
 				log.WithField("entry", rep.Pushed).Infof("layer cache: pushed %s", stepName(c.steps[i]))
 				if c.cfg.Signer != nil {
-					if _, err = cosign.Sign(ctx, ref, c.cfg.Signer, cosign.Options{Hosts: c.hosts, Log: c.log}); err == nil {
+					if _, err = cosign.SignClaims(ctx, ref, c.cfg.Signer, cosign.Claims{cacheKeyClaim: rep.Key}, cosign.Options{Hosts: c.hosts, Log: c.log}); err == nil {
 						rep.Signed = true
 					}
 				}

@@ -3,6 +3,7 @@ package builder_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -312,6 +313,53 @@ func TestCache_SignedEntriesOnlyUnderAKey(t *testing.T) {
 				t.Errorf("the log does not say the entry was ignored and why:\n%s", logs)
 			}
 		})
+	}
+}
+
+// A signed entry tagged under another key is not used. Anyone who can
+// push to the cache repository can tag an entry again, without the
+// signing key, and the signature covers the entry's digest only: here the
+// ARG LATE step's entry of a build with LATE=l1 is tagged under the key a
+// build with LATE=l2 looks up. It extends the same parent with the same
+// layers, so the structural check passes, and buildah's own match would
+// not tell an ENV or LABEL step made of another argument's value either
+// (containers/buildah#5575). The signature names the key it was made for.
+func TestCache_SignedEntryUnderAnotherKeyIsIgnored(t *testing.T) {
+	buildertest.Builds(t)
+	key := testKey(t)
+	_, regs, signed, cold := filledCacheOn(t, &builder.LayerCache{Signer: key})
+	l2 := cacheDef(t, "payload 1", "e1", "l2")
+	from := &builder.LayerCache{From: []reference.Named{signed}, Verifier: key.Public()}
+	first, logs := cacheBuild(t, l2, regs, from)
+	if got := statuses(first.Cache); !slices.Equal(got, hitsThenBuilt(stepArgLate)) {
+		t.Fatalf("statuses %v\n%s", got, logs)
+	}
+	entry, wanted := cold.Cache.Steps[stepArgLate].Pushed, first.Cache.Steps[stepArgLate].Key
+	if entry == "" || wanted == "" || wanted == cold.Cache.Steps[stepArgLate].Key {
+		t.Fatalf("entry %q, key %q: the test needs an entry and another key", entry, wanted)
+	}
+	ctx := context.Background()
+	c, err := registrytest.Open(t, regs).Client(signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := c.Manifest(ctx, entry[strings.LastIndex(entry, "@")+1:], 4<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct{ MediaType string }
+	if err := json.Unmarshal(raw, &m); err != nil || m.MediaType == "" {
+		t.Fatalf("entry manifest (%v): %s", err, raw)
+	}
+	if err := c.PutManifest(ctx, wanted, m.MediaType, raw); err != nil {
+		t.Fatal(err)
+	}
+	res, logs := cacheBuild(t, l2, regs, from)
+	if got := statuses(res.Cache); !slices.Equal(got, hitsThenBuilt(stepArgLate)) {
+		t.Fatalf("statuses %v: the entry tagged under another key was used\n%s", got, logs)
+	}
+	if ignored := res.Cache.Steps[stepArgLate].Ignored; len(ignored) != 1 || !strings.Contains(ignored[0], "signed with agentforge.io/cache-key") {
+		t.Errorf("ignored %q, want the entry, for the key its signature names", ignored)
 	}
 }
 

@@ -57,6 +57,17 @@ func TestCosign_VerifiesAgentforgeSignatures(t *testing.T) {
 			if code, out := signtest.VerifyAttestation(t, env, pub, "spdxjson", ref.String()); code != 0 {
 				t.Fatalf("cosign verify-attestation: exit %d\n%s", code, out)
 			}
+			// A claim is cosign's annotation (sign -a, verify -a).
+			claimed := e.push(t, "cosign/claims-"+tc.name, tc.img)
+			if _, err := sign.SignClaims(ctx, claimed, key, sign.Claims{"agentforge.io/cache-key": "k1"}, e.opts); err != nil {
+				t.Fatal(err)
+			}
+			if code, out := signtest.Run(t, env, "verify", "--key", pub, "--insecure-ignore-tlog=true", "-a", "agentforge.io/cache-key=k1", claimed.String()); code != 0 {
+				t.Errorf("cosign verify -a with the claim: exit %d\n%s", code, out)
+			}
+			if code, out := signtest.Run(t, env, "verify", "--key", pub, "--insecure-ignore-tlog=true", "-a", "agentforge.io/cache-key=k2", claimed.String()); code == 0 {
+				t.Errorf("cosign verify -a took another claim:\n%s", out)
+			}
 			// Another key: cosign refuses, as Verify does.
 			_, _, otherPub := keyPair(t, "other")
 			if code, out := signtest.Verify(t, env, otherPub, ref.String()); code == 0 {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -56,8 +57,22 @@ type simpleSigning struct {
 	Optional map[string]any `json:"optional"`
 }
 
-func newPayload(repo reference.Named, d digest.Digest) ([]byte, error) {
+// Claims are annotations a signature carries in its signed payload (the
+// "optional" section, as cosign sign -a KEY=VALUE writes them).
+// VerifyClaims counts only the signatures that carry every one of them
+// (as cosign verify -a KEY=VALUE), so that a signature made for one use of
+// a digest is not taken for another (a cache entry signed under one key,
+// tagged under another).
+type Claims map[string]string
+
+func newPayload(repo reference.Named, d digest.Digest, claims Claims) ([]byte, error) {
 	var p simpleSigning
+	if len(claims) > 0 {
+		p.Optional = make(map[string]any, len(claims))
+		for k, v := range claims {
+			p.Optional[k] = v
+		}
+	}
 	// The repository without tag, as cosign records it; verifiers (cosign,
 	// and this package) check the digest, not this name, so that a
 	// signature copied to a mirror still verifies there.
@@ -84,16 +99,23 @@ func newPayload(repo reference.Named, d digest.Digest) ([]byte, error) {
 // first's, and the one whose layer the other overwrote fails, rather than
 // being reported signed.
 func Sign(ctx context.Context, ref reference.Canonical, s Signer, opts Options) (*Result, error) {
+	return SignClaims(ctx, ref, s, nil, opts)
+}
+
+// SignClaims is Sign with claims in the signed payload. A signature by
+// the same key with other claims is another signature: it is kept, and
+// this one added (Sign, without claims, is content with any of them).
+func SignClaims(ctx context.Context, ref reference.Canonical, s Signer, claims Claims, opts Options) (*Result, error) {
 	d := ref.Digest()
 	return addLayer(ctx, ref, opts, layerKind{
 		suffix: attachments.SuffixSignature, verb: "sign", mediaType: attachments.MediaTypeSimpleSigning,
 		max: maxSignatureLayers, already: "is already signed with this key", done: "signed",
 		ours: func(a *attachments.Attachment, l imgspecv1.Descriptor) error {
-			_, err := checkSignatureLayer(ctx, a, l, s.Verifier(), d)
+			_, err := checkSignatureLayer(ctx, a, l, s.Verifier(), d, claims)
 			return err
 		},
 		layer: func() ([]byte, map[string]string, error) {
-			payload, err := newPayload(ref, d)
+			payload, err := newPayload(ref, d, claims)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -202,6 +224,12 @@ type Verification struct {
 // docker-reference is not checked (as cosign does not), so a signature
 // copied to a mirror verifies there.
 func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Options) (*Verification, error) {
+	return VerifyClaims(ctx, ref, v, nil, opts)
+}
+
+// VerifyClaims is Verify counting only the signatures whose payload
+// carries every one of claims.
+func VerifyClaims(ctx context.Context, ref reference.Canonical, v Verifier, claims Claims, opts Options) (*Verification, error) {
 	d := ref.Digest()
 	sigRef, cur, err := openAttachment(ctx, ref, attachments.SuffixSignature, "verify signature of", opts)
 	if sigRef == nil || cur == nil && !errors.Is(err, attachments.ErrAbsent) {
@@ -224,7 +252,7 @@ func Verify(ctx context.Context, ref reference.Canonical, v Verifier, opts Optio
 				continue
 			}
 			res.Total++
-			signed, err := checkSignatureLayer(ctx, a, l, v, d)
+			signed, err := checkSignatureLayer(ctx, a, l, v, d, claims)
 			switch {
 			case err == nil:
 				if res.Verified == 0 {
@@ -358,9 +386,9 @@ func readBack(ctx context.Context, tag reference.Named, mediaType string, opts O
 var errWrongDigest = errors.New("signs another digest")
 
 // checkSignatureLayer checks one signature layer: its payload blob, its
-// signature with v, and that the payload names want. For a valid
+// signature with v, and that the payload names want and carries claims. For a valid
 // signature of another digest it returns that digest and errWrongDigest.
-func checkSignatureLayer(ctx context.Context, a *attachments.Attachment, l imgspecv1.Descriptor, v Verifier, want digest.Digest) (digest.Digest, error) {
+func checkSignatureLayer(ctx context.Context, a *attachments.Attachment, l imgspecv1.Descriptor, v Verifier, want digest.Digest, claims Claims) (digest.Digest, error) {
 	b64, ok := l.Annotations[attachments.AnnotationSignature]
 	if !ok || b64 == "" {
 		return "", errors.New("no signature annotation")
@@ -386,6 +414,11 @@ func checkSignatureLayer(ctx context.Context, a *attachments.Attachment, l imgsp
 	got := digest.Digest(p.Critical.Image.DockerManifestDigest)
 	if got != want {
 		return got, errWrongDigest
+	}
+	for _, k := range slices.Sorted(maps.Keys(claims)) {
+		if v, _ := p.Optional[k].(string); v != claims[k] {
+			return got, fmt.Errorf("signed with %s %q, not %q", k, v, claims[k])
+		}
 	}
 	return got, nil
 }

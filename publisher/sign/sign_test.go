@@ -255,3 +255,38 @@ func copyTag(t *testing.T, o sign.Options, from, to reference.Canonical, suffix 
 		t.Fatal(err)
 	}
 }
+
+// Claims ride in the signed payload: a signature counts for the claims it
+// carries only, a signature of the same digest by the same key with other
+// claims is another signature (added, not "already signed"), and Sign and
+// Verify without claims take any of them.
+func TestSignClaims(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key, _, _ := keyPair(t, "pass")
+	ref := e.push(t, "claims", ocitest.Options{Layers: 1, Size: 512, Seed: 5})
+	one, two := sign.Claims{"agentforge.io/cache-key": "one"}, sign.Claims{"agentforge.io/cache-key": "two"}
+	for i, s := range []struct {
+		claims    sign.Claims
+		wantAdded bool
+		wantN     int
+	}{{one, true, 1}, {one, false, 1}, {two, true, 2}, {nil, false, 2}} {
+		res, err := sign.SignClaims(ctx, ref, key, s.claims, e.opts)
+		if err != nil || res.Added != s.wantAdded || res.Layers != s.wantN {
+			t.Fatalf("sign %d (%v): %+v, %v; want added=%v layers=%d", i, s.claims, res, err, s.wantAdded, s.wantN)
+		}
+	}
+	for _, c := range []sign.Claims{one, two, nil} {
+		if v, err := sign.VerifyClaims(ctx, ref, key.Public(), c, e.opts); err != nil || v.Verified < 1 {
+			t.Errorf("verify %v: %+v, %v; want it signed", c, v, err)
+		}
+	}
+	other := e.push(t, "claims-other", ocitest.Options{Layers: 1, Size: 512, Seed: 6})
+	if _, err := sign.SignClaims(ctx, other, key, one, e.opts); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sign.VerifyClaims(ctx, other, key.Public(), two, e.opts)
+	if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), `signed with agentforge.io/cache-key "one", not "two"`) {
+		t.Errorf("verify with another claim: %v, want an integrity error naming the claim", err)
+	}
+}
