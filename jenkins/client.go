@@ -373,7 +373,13 @@ func parseResult(op, out string) (*result, error) {
 	if strings.Contains(out, "unable to resolve class org.csanchez.jenkins.plugins.kubernetes") {
 		return nil, &Error{Op: op, Reason: "plugin-missing", Hint: "the Kubernetes plugin (kubernetes) is not installed on this controller"}
 	}
-	return nil, fmt.Errorf("%s: the script gave no result; Jenkins said:\n%s", op, httpget.Truncate(out, 2000))
+	said := httpget.Truncate(out, 2000)
+	if strings.HasPrefix(strings.TrimSpace(out), "<") {
+		// A page (a proxy's, a maintenance notice), not the console's
+		// output: its text, not its markup.
+		said = "a page: " + pageText(out, 2000)
+	}
+	return nil, fmt.Errorf("%s: the script gave no result; Jenkins said:\n%s", op, said)
 }
 
 // scrub removes every credential sent from an error message. The result

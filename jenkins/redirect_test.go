@@ -110,6 +110,29 @@ func TestClient_ScriptRedirectedToALoginPage(t *testing.T) {
 	}
 }
 
+// A page answered in place of the script console's output (a proxy's
+// maintenance notice, 200 OK) is quoted as its text, not as markup.
+func TestClient_ScriptAnsweredWithAPage(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Jenkins", "2.555.1")
+		if r.URL.Path == "/api/json" {
+			w.Write([]byte(`{"mode":"NORMAL"}`))
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte("<html><head><title>Maintenance</title></head><body>" + strings.Repeat("<div>", 50) + "Back at 10:00 UTC" + strings.Repeat("</div>", 50) + "</body></html>"))
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(context.Background(), Config{URL: srv.URL, User: "admin", Token: "s3cret-api-token-0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Register(context.Background(), pythonTemplate(digestA), Options{})
+	if err == nil || !strings.Contains(err.Error(), "Back at 10:00 UTC") || strings.Contains(err.Error(), "<div>") {
+		t.Fatalf("Register: %v, want the page's text without its markup", err)
+	}
+}
+
 // An HTML page where Jenkins' JSON API should be (a proxy's page, a login
 // form with Jenkins' headers) is said as such, as a refusal naming what
 // came back, not as gojenkins' "invalid character '<'".
