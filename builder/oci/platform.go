@@ -51,10 +51,28 @@ func (p Platform) String() string {
 func (p Platform) TagSuffix() string { return strings.ReplaceAll(p.String(), "/", "-") }
 
 // Normalize writes p the one way it is meant where registries and tools
-// spell it differently: lower case, arm64/v8 as arm64, amd64/v1 as amd64,
-// arm as arm/v7 (containerd's platforms.Normalize does the same).
+// spell it differently, as containerd's platforms.Normalize does
+// (containerd/platforms, database.go normalizeArch): lower case; x86_64
+// and x86-64 as amd64, aarch64 as arm64, i386 as 386, armhf as arm/v7,
+// armel as arm/v6; a bare variant number as vN; arm64/v8 as arm64,
+// amd64/v1 as amd64, arm as arm/v7.
 func (p Platform) Normalize() Platform {
 	n := Platform{OS: strings.ToLower(p.OS), Arch: strings.ToLower(p.Arch), Variant: strings.ToLower(p.Variant)}
+	switch n.Arch {
+	case "x86_64", "x86-64":
+		n.Arch = "amd64"
+	case "aarch64":
+		n.Arch = "arm64"
+	case "i386":
+		n.Arch = "386"
+	case "armhf":
+		n.Arch, n.Variant = "arm", "v7"
+	case "armel":
+		n.Arch, n.Variant = "arm", "v6"
+	}
+	if n.Variant != "" && strings.Trim(n.Variant, "0123456789") == "" && (n.Arch == "arm" || n.Arch == "arm64") {
+		n.Variant = "v" + n.Variant
+	}
 	switch {
 	case n.Arch == "arm64" && n.Variant == "v8", n.Arch == "amd64" && n.Variant == "v1":
 		n.Variant = ""

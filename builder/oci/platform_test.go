@@ -11,6 +11,14 @@ func TestPlatform_Normalize(t *testing.T) {
 		{"linux/arm", "linux/arm/v7"},
 		{"linux/arm/v6", "linux/arm/v6"},
 		{"linux/amd64/v3", "linux/amd64/v3"},
+		{"linux/x86_64", "linux/amd64"},
+		{"linux/x86-64", "linux/amd64"},
+		{"linux/aarch64", "linux/arm64"},
+		{"linux/aarch64/8", "linux/arm64"},
+		{"linux/i386", "linux/386"},
+		{"linux/armhf", "linux/arm/v7"},
+		{"linux/armel", "linux/arm/v6"},
+		{"linux/arm/7", "linux/arm/v7"},
 		{"not-a-platform", "not-a-platform"},
 	} {
 		if got := NormalizePlatform(tc.in); got != tc.want {
