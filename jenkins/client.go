@@ -17,6 +17,8 @@ package jenkins
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -45,7 +48,10 @@ type Config struct {
 	Timeout time.Duration
 	// HTTPClient is used when set (custom TLS); its Timeout is left alone.
 	HTTPClient *http.Client
-	Log        logrus.FieldLogger
+	// CAFile is a PEM file of CA certificates trusted for Jenkins besides
+	// the system's (a controller behind a private CA); not with HTTPClient.
+	CAFile string
+	Log    logrus.FieldLogger
 	// Secrets, when set, is where the client records every credential it
 	// sends (the token, crumbs, session cookies), so that the caller can
 	// redact its own output too; nil means a set of the client's own.
@@ -113,9 +119,16 @@ func New(ctx context.Context, cfg Config) (_ *Client, err error) {
 	// Every request goes through a transport that notes the credentials
 	// it carries (the crumb and session cookie are learnt on the way).
 	hc := &http.Client{Timeout: cfg.Timeout}
-	if cfg.HTTPClient != nil {
+	switch {
+	case cfg.HTTPClient != nil && cfg.CAFile != "":
+		return nil, &InputError{Msg: "a CA file and an HTTP client of its own: give one"}
+	case cfg.HTTPClient != nil:
 		copied := *cfg.HTTPClient
 		hc = &copied
+	case cfg.CAFile != "":
+		if hc.Transport, err = caTransport(cfg.CAFile); err != nil {
+			return nil, err
+		}
 	}
 	base := hc.Transport
 	if base == nil {
@@ -157,6 +170,25 @@ func New(ctx context.Context, cfg Config) (_ *Client, err error) {
 	c.Version = c.j.Version
 	c.debugf("connected to Jenkins %s at %s", c.Version, cfg.URL)
 	return c, nil
+}
+
+// caTransport is http.DefaultTransport trusting the CA certificates in
+// the PEM file too.
+func caTransport(file string) (*http.Transport, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &InputError{Msg: fmt.Sprintf("jenkins CA file: %v", err)}
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, &InputError{Msg: fmt.Sprintf("jenkins CA file %s: no PEM certificate in it", file)}
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return t, nil
 }
 
 // sameOrigin is a CheckRedirect that refuses a redirect to another origin

@@ -2,9 +2,12 @@ package jenkins
 
 import (
 	"context"
+	"encoding/pem"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -130,6 +133,40 @@ func TestClient_ScriptAnsweredWithAPage(t *testing.T) {
 	_, err = c.Register(context.Background(), pythonTemplate(digestA), Options{})
 	if err == nil || !strings.Contains(err.Error(), "Back at 10:00 UTC") || strings.Contains(err.Error(), "<div>") {
 		t.Fatalf("Register: %v, want the page's text without its markup", err)
+	}
+}
+
+// A controller behind a private CA is reached with its CA file, and only
+// with it; a file with no certificate is bad input.
+func TestNew_CAFile(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Jenkins", "2.555.1")
+		w.Write([]byte(`{"mode":"NORMAL"}`))
+	}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{URL: srv.URL, User: "admin", Token: "s3cret-api-token-0123456789"}
+	if _, err := New(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("without the CA file: %v, want a certificate error", err)
+	}
+	cfg.CAFile = ca
+	if _, err := New(context.Background(), cfg); err != nil {
+		t.Errorf("with the CA file: %v", err)
+	}
+	for _, bad := range []string{notPEM, filepath.Join(dir, "missing.pem")} {
+		cfg.CAFile = bad
+		var ie *InputError
+		if _, err := New(context.Background(), cfg); !errors.As(err, &ie) {
+			t.Errorf("CA file %s: %v, want bad input", filepath.Base(bad), err)
+		}
 	}
 }
 

@@ -64,6 +64,7 @@ func TestCLI_BadInputIsExit2Everywhere(t *testing.T) {
 		{"build: bad --set", []string{"build", "../../testdata/busybox", "--set", "nokey"}},
 		{"build: bad platform", []string{"build", "../../testdata/busybox", "--platform", "linux"}},
 		{"run: missing command", []string{"run", "no-such-image:1"}},
+		{"register: a Jenkins CA file that is not there", []string{"register", "--jenkins-url", "https://127.0.0.1:1", "--jenkins-user", "u", "--jenkins-ca-file", "/nonexistent/ca.pem", "--template", "t", "--label", "l", "--image", reg.Host + "/agents/py@sha256:" + strings.Repeat("ab", 32)}},
 		{"register: image not pinned", []string{"register", "--jenkins-url", "http://127.0.0.1:1", "--jenkins-user", "u", "--template", "t", "--label", "l", "--image", "repo:tag"}},
 		{"release: no release file", []string{"release", "--config", "/nonexistent/release.yaml"}},
 		{"python: bump of a built-in definition", []string{"python", "bump", "python-agent", "--dry-run", "--python-org", "http://127.0.0.1:1/"}},

@@ -21,21 +21,21 @@ import (
 // registerFlags are the flags of "register": the template itself is a
 // jenkins.Template the flags fill directly; the rest says where it goes.
 type registerFlags struct {
-	url, user, tokenFile string
-	timeout              time.Duration
-	tmpl                 jenkins.Template
-	node                 jenkins.Node
-	nodeName             string
-	adopt, dryRun        bool
-	remove, casc         bool
-	podmanStorage        string
-	requireSignature     string
-	pullSecrets          []string
-	nodeSelector, env    []string
-	yamlFile, arch       string
-	cascFile, helmFile   string
-	cascReload, helm     bool
-	scriptConsole        bool
+	url, user, tokenFile, caFile string
+	timeout                      time.Duration
+	tmpl                         jenkins.Template
+	node                         jenkins.Node
+	nodeName                     string
+	adopt, dryRun                bool
+	remove, casc                 bool
+	podmanStorage                string
+	requireSignature             string
+	pullSecrets                  []string
+	nodeSelector, env            []string
+	yamlFile, arch               string
+	cascFile, helmFile           string
+	cascReload, helm             bool
+	scriptConsole                bool
 }
 
 func (a *app) registerCommand() *cobra.Command {
@@ -144,6 +144,7 @@ refuses with exit 3 and Jenkins is not contacted.`,
 	fl.StringVar(&f.url, "jenkins-url", os.Getenv("JENKINS_URL"), "Jenkins URL ($JENKINS_URL)")
 	fl.StringVar(&f.user, "jenkins-user", os.Getenv("JENKINS_USER"), "Jenkins user ($JENKINS_USER)")
 	fl.StringVar(&f.tokenFile, "jenkins-token-file", "", "file holding the API token (default: $JENKINS_API_TOKEN)")
+	fl.StringVar(&f.caFile, "jenkins-ca-file", "", "PEM file of CA certificates trusted for Jenkins besides the system's (a controller behind a private CA)")
 	fl.DurationVar(&f.timeout, "timeout", 60*time.Second, "time limit for the whole registration")
 	fl.StringVar(&f.tmpl.Cloud, "cloud", "kubernetes", "name of the Kubernetes cloud")
 	fl.StringVar(&f.tmpl.Name, "template", "python-agent", "pod template name; a name with leading or trailing spaces is refused (Jenkins trims it, so the template could not be found again)")
@@ -346,7 +347,7 @@ func (a *app) runRegister(ctx context.Context, f *registerFlags) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	c, err := jenkins.New(ctx, jenkins.Config{URL: f.url, User: f.user, Token: token, Timeout: f.timeout, Log: a.log, Secrets: a.secrets})
+	c, err := jenkins.New(ctx, jenkins.Config{URL: f.url, User: f.user, Token: token, CAFile: f.caFile, Timeout: f.timeout, Log: a.log, Secrets: a.secrets})
 	if err != nil {
 		return err
 	}

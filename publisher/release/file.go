@@ -87,6 +87,8 @@ type JenkinsFile struct {
 	URL       string `yaml:"url"`
 	User      string `yaml:"user"`
 	TokenFile string `yaml:"tokenFile"`
+	// CAFile is register's --jenkins-ca-file.
+	CAFile string `yaml:"caFile"`
 	// Destination is the index in destinations whose reference Jenkins
 	// pulls (default 0, the upstream).
 	Destination int  `yaml:"destination"`
@@ -399,7 +401,7 @@ func (f *File) Config(env Env) (Config, error) {
 	c.Signer, c.SBOMFile, c.Log = env.Signer, env.SBOMFile, env.Log
 	if j := f.Jenkins; j != nil {
 		c.Jenkins = &Jenkins{
-			Client:      jenkins.Config{URL: or(j.URL, os.Getenv("JENKINS_URL")), User: or(j.User, os.Getenv("JENKINS_USER")), Token: env.JenkinsToken, Log: env.Log, Secrets: env.Secrets},
+			Client:      jenkins.Config{URL: or(j.URL, os.Getenv("JENKINS_URL")), User: or(j.User, os.Getenv("JENKINS_USER")), Token: env.JenkinsToken, CAFile: j.CAFile, Log: env.Log, Secrets: env.Secrets},
 			Template:    j.template(c.Definition.Name, f.AllPlatforms()),
 			Destination: j.Destination,
 			Options:     jenkins.Options{Adopt: j.Adopt, ScriptConsole: j.ScriptConsole},
