@@ -1,9 +1,11 @@
 package builder
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/agentforge/agentforge/images/errs"
 
@@ -101,11 +104,20 @@ func RunAsPod(ctx context.Context, store storage.Store, imageID, script string, 
 			}
 		}
 	}
-	args := []string{
+	global := []string{
 		"--root", store.GraphRoot(), "--runroot", runroot, "--storage-driver", store.GraphDriverName(),
 		"--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-		"run", "--rm", "--network", network, "--image-volume", "ignore", "--user", o.User, "--entrypoint", o.Shell,
 	}
+	// The container's ID, for stopping it when ctx ends (see stopPod).
+	cidDir, err := os.MkdirTemp("", "agentforge-podrun-")
+	if err != nil {
+		return fmt.Errorf("pod run: %w", err)
+	}
+	defer os.RemoveAll(cidDir)
+	cidFile := filepath.Join(cidDir, "cid")
+	args := append(append([]string{}, global...),
+		"run", "--rm", "--cidfile", cidFile, "--network", network, "--image-volume", "ignore", "--user", o.User, "--entrypoint", o.Shell,
+	)
 	// Explicit limits at or below the current hard limits, and no higher
 	// than measured to work (runc is refused higher nproc limits in some
 	// CI containers).
@@ -146,8 +158,35 @@ func RunAsPod(ctx context.Context, store storage.Store, imageID, script string, 
 	args = append(args, imageID, "-c", script)
 	cmd := exec.CommandContext(ctx, podman, args...)
 	cmd.Stdout, cmd.Stderr = o.Stdout, o.Stderr
+	cmd.Cancel = func() error { return stopPod(cmd, podman, global, cidFile) }
+	cmd.WaitDelay = podStopDelay
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("run %s as a pod would (podman %s): %w", shortID(imageID), "run --user "+o.User, err)
+	}
+	return nil
+}
+
+// podStopDelay is how long a cancelled pod run may take to remove its
+// container before podman is killed.
+const podStopDelay = 30 * time.Second
+
+// stopPod ends a pod run whose context ended: it kills the container
+// through podman, so that `podman run --rm`, still waiting, sees it end
+// and removes it. Killing `podman run` instead would leave the container
+// running under conmon, and agentforge, the subreaper of both (see
+// AdoptOrphans), kills conmon as it ends: the container would then stay
+// in the store, recorded as running, its storage held, for good. Before
+// podman has written the container's ID, podman itself is killed.
+func stopPod(cmd *exec.Cmd, podman string, global []string, cidFile string) error {
+	id, err := os.ReadFile(cidFile)
+	if err != nil || len(bytes.TrimSpace(id)) == 0 {
+		return cmd.Process.Kill()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), podStopDelay)
+	defer cancel()
+	kill := exec.CommandContext(ctx, podman, append(append([]string{}, global...), "kill", "--signal", "KILL", string(bytes.TrimSpace(id)))...)
+	if out, err := kill.CombinedOutput(); err != nil {
+		return errors.Join(fmt.Errorf("kill the pod's container: %w: %s", err, bytes.TrimSpace(out)), cmd.Process.Kill())
 	}
 	return nil
 }

@@ -1,14 +1,17 @@
 package builder_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/buildertest"
@@ -111,5 +114,41 @@ func TestRunAsPod_MountsAndNetwork(t *testing.T) {
 		if err := builder.RunAsPod(context.Background(), store, res.ID, "true", bad); !errors.Is(err, errs.ErrInput) {
 			t.Errorf("%+v: %v, want bad input", bad, err)
 		}
+	}
+}
+
+// A pod run whose context ends (the first Ctrl-C, a Jenkins abort) stops
+// its container and leaves none behind. Killing `podman run` alone left
+// the container running under conmon; with agentforge the subreaper that
+// kills conmon as it ends, it stayed in the store recorded as running.
+func TestRunAsPod_CancelLeavesNoContainer(t *testing.T) {
+	store := buildertest.NewStore(t, "vfs")
+	res := buildertest.Busybox(t, store, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, w := io.Pipe()
+	go func() {
+		// Cancel once the script runs.
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		if line == "started\n" {
+			cancel()
+		}
+		io.Copy(io.Discard, r)
+	}()
+	start := time.Now()
+	err := builder.RunAsPod(ctx, store, res.ID, "echo started; sleep 60", builder.PodRunOptions{Shell: "/bin/sh", Stdout: w, Stderr: w})
+	w.Close()
+	if err == nil {
+		t.Fatal("a cancelled pod run was reported as passing")
+	}
+	if d := time.Since(start); d > 40*time.Second {
+		t.Fatalf("the cancelled pod run took %v", d)
+	}
+	cs, err := store.Containers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 0 {
+		t.Fatalf("a cancelled pod run left %d containers in the store (%s)", len(cs), cs[0].ID)
 	}
 }
