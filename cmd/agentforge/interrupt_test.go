@@ -230,3 +230,42 @@ func findProcess(cmdline string) int {
 	}
 	return 0
 }
+
+// A SIGINT ignored when agentforge started (a script's background job:
+// the shell ignores it there, so that a Ctrl-C meant for the script's
+// foreground command leaves it running) stays ignored: it neither stops
+// the command nor ends the process. SIGTERM still stops it.
+func TestInterruptContext_IgnoredInterruptStaysIgnored(t *testing.T) {
+	if os.Getenv("AGENTFORGE_TEST_IGNORED") != "" {
+		ctx, stop := interruptContext(os.Stderr, false)
+		defer stop()
+		for range 2 {
+			syscall.Kill(os.Getpid(), syscall.SIGINT)
+			time.Sleep(100 * time.Millisecond)
+		}
+		if ctx.Err() != nil {
+			os.Exit(3) // stopped by an ignored signal
+		}
+		syscall.Kill(os.Getpid(), syscall.SIGTERM)
+		select {
+		case <-ctx.Done():
+			os.Exit(0)
+		case <-time.After(5 * time.Second):
+			os.Exit(4)
+		}
+	}
+	// sh's `trap '' INT` is inherited through exec as an ignored signal.
+	cmd := exec.Command("/bin/sh", "-c", `trap '' INT; exec "$0" -test.run='^TestInterruptContext_IgnoredInterruptStaysIgnored$'`, os.Args[0])
+	cmd.Env = append(os.Environ(), "AGENTFORGE_TEST_IGNORED=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee) && ee.ExitCode() == 3:
+		t.Fatalf("an ignored SIGINT stopped the command:\n%s", stderr.String())
+	default:
+		t.Fatalf("%v:\n%s", err, stderr.String())
+	}
+}

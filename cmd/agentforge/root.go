@@ -132,7 +132,7 @@ func withError(result any, msg string, code int) any {
 func interruptContext(stderr io.Writer, jsonLogs bool) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, watched()...)
 	stopped := make(chan struct{})
 	acked := make(chan struct{})
 	go func() {
@@ -164,6 +164,17 @@ func interruptContext(stderr io.Writer, jsonLogs bool) (context.Context, func())
 	}
 }
 
+// watched are the signals interruptContext catches: SIGTERM, and SIGINT
+// unless it was ignored when the process started (a script's background
+// job, which a Ctrl-C meant for the script's foreground command must leave
+// running): signal.Notify would stop ignoring it.
+func watched() []os.Signal {
+	if signal.Ignored(syscall.SIGINT) {
+		return []os.Signal{syscall.SIGTERM}
+	}
+	return []os.Signal{os.Interrupt, syscall.SIGTERM}
+}
+
 // signalError is the cause of a run stopped by a signal. Like
 // os/signal.NotifyContext's, it is a context.Canceled, so that what
 // reports the context's cause (net/http does) still reads as cancelled.
@@ -176,9 +187,9 @@ func (e signalError) Is(target error) bool { return target == context.Canceled }
 
 // dieBy ends the process by sig, as its default action would, so that a
 // parent sees it killed by the signal; others' handlers for it are undone
-// first. A signal ignored when the process started (SIGINT, for a
-// background job of a script) stays ignored: then it exits with status
-// 128+sig, as a shell reports a death by the signal.
+// first. Where the signal does not end it (PID 1 of a container has no
+// default actions), it exits with status 128+sig, as a shell reports a
+// death by the signal.
 func dieBy(sig syscall.Signal) {
 	signal.Reset(sig)
 	syscall.Kill(os.Getpid(), sig)
