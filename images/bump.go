@@ -156,11 +156,14 @@ func loadWith(dir string, data []byte) (*Definition, error) {
 	return Load(os.DirFS(scratch), dir, nil)
 }
 
-// Value is the definition's value of a key a bump sets: base.digest, else
-// the variable's.
+// Value is the definition's value of a key a bump sets or expects:
+// base.digest, base.image, else the variable's.
 func (d *Definition) Value(key string) string {
-	if key == "base.digest" {
+	switch key {
+	case "base.digest":
 		return d.Base.Digest
+	case "base.image":
+		return d.Base.Image
 	}
 	return d.Vars[key]
 }

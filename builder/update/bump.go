@@ -145,6 +145,11 @@ func Bump(ctx context.Context, dir string, findings []Finding, opts BumpOptions)
 	for k := range rep.Set {
 		edit.Expect[k] = def.Value(k)
 	}
+	// A new base digest belongs to the image it was looked up for: an
+	// edit of base.image while other kinds downloaded leaves it unwritten.
+	if slices.ContainsFunc(rep.Changes, func(c Change) bool { return c.Kind == KindBase }) {
+		edit.Expect["base.image"] = def.Base.Image
+	}
 	if err := images.EditDefinition(dir, edit); err != nil {
 		return rep, errors.Join(err, failed)
 	}

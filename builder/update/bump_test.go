@@ -381,3 +381,48 @@ func TestBump_EditDuringTheLookupsIsKept(t *testing.T) {
 		t.Errorf("the edit was overwritten:\n%s", data)
 	}
 }
+
+// A hand edit of base.image while a bump downloads another kind's new
+// tarball is not overwritten either: the base's new digest was worked out
+// from the image as it was, and writing it would pin the old image's
+// digest under the new image's name.
+func TestBump_BaseImageEditedMeanwhileIsKept(t *testing.T) {
+	tarball := sourcetest.PythonTarball(t, "3.11.16")
+	sum := fmt.Sprintf("%x", sha256.Sum256(tarball))
+	var dir string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/Python-3.11.16.tar.xz" {
+			http.NotFound(w, r)
+			return
+		}
+		// Someone moves the base to another image while the tarball downloads.
+		file := filepath.Join(dir, images.FileName)
+		data, err := os.ReadFile(file)
+		if err == nil {
+			err = os.WriteFile(file, bytes.Replace(data, []byte("ubuntu:24.04"), []byte("ubuntu:26.04"), 1), 0o644)
+		}
+		if err != nil {
+			t.Error(err)
+		}
+		w.Write(tarball)
+	}))
+	defer srv.Close()
+	yaml := strings.Replace(pythonDefinition(srv.URL, "", ""), "  image: scratch\n",
+		"  image: docker.io/library/ubuntu:24.04\n  digest: sha256:"+strings.Repeat("1", 64)+"\n", 1)
+	dir = bumpFolder(t, yaml)
+	base := Finding{Kind: KindBase, Current: "sha256:" + strings.Repeat("1", 64), Latest: "sha256:" + strings.Repeat("2", 64), Outdated: true,
+		Set: map[string]string{"base.digest": "sha256:" + strings.Repeat("2", 64)}}
+	cpython := Finding{Kind: KindCPython, Current: "3.11.9", Latest: "3.11.16", Outdated: true,
+		Set: map[string]string{"python.version": "3.11.16", "python.sha256": sum}}
+	_, err := Bump(context.Background(), dir, []Finding{base, cpython}, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, PythonSHA256: sum})
+	if err == nil || !strings.Contains(err.Error(), "changed meanwhile") {
+		t.Fatalf("error %v, want one saying the file changed", err)
+	}
+	def, err := images.Find(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if def.Base.Image != "docker.io/library/ubuntu:26.04" || def.Base.Digest != "sha256:"+strings.Repeat("1", 64) {
+		t.Errorf("base %s@%s: the old image's new digest was written under the image set meanwhile", def.Base.Image, def.Base.Digest)
+	}
+}
