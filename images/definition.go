@@ -460,7 +460,7 @@ func (v *validator) sources(fsys fs.FS, raws []mapping[rawSource], r renderer, p
 		if scheme != "file" && s.SHA256 == "" && s.Checksum == nil {
 			v.errorf(m.line, "source %q: a downloaded file needs sha256 or checksum (nothing downloaded is used unchecked)", s.Name)
 		}
-		if scheme == "http" && s.SHA256 == "" && s.Signature == nil && s.Checksum != nil && strings.HasPrefix(s.Checksum.URL, "http://") {
+		if scheme == "http" && s.SHA256 == "" && s.Signature == nil && s.Checksum != nil && strings.HasPrefix(strings.ToLower(s.Checksum.URL), "http://") {
 			// Whoever can change the one on the way can change the other.
 			v.errorf(lineOr(rs.Checksum.value.URL.Line, rs.Checksum.line), "source %q: the file and its checksum both come over plain http, so the checksum checks nothing: pin sha256, or fetch one of them over https", s.Name)
 		}
