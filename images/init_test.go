@@ -38,6 +38,7 @@ print)
 		case "$a" in @/dev/fd/*) echo "java: $a holds $(cat "${a#@}")" ;; esac
 	done
 	if env | grep -q '^JENKINS_SECRET='; then echo "java: JENKINS_SECRET in the environment"; fi
+	if tr '\0' '\n' < /proc/1/environ | grep -q '^JENKINS_SECRET='; then echo "java: JENKINS_SECRET in PID 1's environment"; fi
 	;;
 wait)
 	trap 'echo "java: SIGTERM"; exit 143' TERM
@@ -206,6 +207,12 @@ func TestEntrypoint_InitAsPID1(t *testing.T) {
 		}
 		if strings.Contains(out, "JENKINS_SECRET in the environment") {
 			t.Errorf("the agent's environment holds the secret:\n%s", out)
+		}
+		// catatonit's, which every process of the pod's uid reads
+		// (/proc/1/environ): the init keeps the environment it was
+		// started with.
+		if strings.Contains(out, "JENKINS_SECRET in PID 1's environment") {
+			t.Errorf("PID 1's environment holds the secret:\n%s", out)
 		}
 	})
 
