@@ -123,14 +123,18 @@ func (r *Rewriter) onMirror(named reference.Named) bool {
 	return false
 }
 
-// covers reports whether prefix (a registry, a namespace or a repository)
-// covers named's repository: it is the repository's name or ends where
-// one of its path components does, as c/image's registries.conf prefixes
-// match (refMatchingPrefix: a prefix ends at "/", ":" or "@"), so that
-// docker.io/library/ubuntu covers ubuntu:24.04 but not ubuntu-debootstrap.
+// covers reports whether prefix (a registry, a namespace, a repository or
+// one tag of it) covers named: it is the repository's name or ends where
+// one of its path components does, or it is the whole reference up to
+// its digest, as c/image's registries.conf prefixes match
+// (refMatchingPrefix: a prefix ends at "/", ":" or "@"), so that
+// docker.io/library/ubuntu covers ubuntu:24.04 but not ubuntu-debootstrap,
+// and docker.io/library/ubuntu:24.04 covers ubuntu:24.04@sha256:… but not
+// ubuntu:24.040.
 func covers(prefix string, named reference.Named) bool {
-	name := named.Name()
-	return prefix != "" && (name == prefix || strings.HasPrefix(name, prefix+"/"))
+	name, full := named.Name(), named.String()
+	return prefix != "" && (name == prefix || strings.HasPrefix(name, prefix+"/") ||
+		full == prefix || strings.HasPrefix(full, prefix+"@"))
 }
 
 // pin appends the digest the mirror serves for ref.

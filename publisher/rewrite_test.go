@@ -100,3 +100,21 @@ func TestRewrite_RepositoryPrefix(t *testing.T) {
 		t.Errorf("unmirrored %v, want only quay.io/podmanx/tool:1", unmirrored)
 	}
 }
+
+// A prefix may also name one tag (registries.conf's prefixes may: c/image's
+// refMatchingPrefix compares the whole reference and ends a prefix at "/",
+// ":" or "@"), as it could before prefixes were matched by repository:
+// that tag, pinned or not, is rewritten, and another tag is not.
+func TestRewrite_TagPrefix(t *testing.T) {
+	r := &Rewriter{Mirrors: []remote.Mirror{{From: "docker.io/library/ubuntu:24.04", To: "mirror.example/ubuntu:24.04"}}}
+	pin := "@sha256:" + strings.Repeat("a", 64)
+	in := "FROM ubuntu:24.04\nFROM ubuntu:24.04" + pin + "\nFROM ubuntu:22.04\nFROM ubuntu:24.040\n"
+	want := "FROM mirror.example/ubuntu:24.04\nFROM mirror.example/ubuntu:24.04" + pin + "\nFROM ubuntu:22.04\nFROM ubuntu:24.040\n"
+	out, _, err := r.Rewrite(context.Background(), "Containerfile", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != want {
+		t.Errorf("got:\n%s\nwant:\n%s", out, want)
+	}
+}
