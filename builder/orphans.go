@@ -6,13 +6,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // AdoptOrphans makes this process the parent of its descendants that lose
-// theirs (prctl PR_SET_CHILD_SUBREAPER), so that KillChildren can end
-// them. A RUN step runs with chroot isolation, which has no PID namespace:
+// theirs (prctl PR_SET_CHILD_SUBREAPER), so that KillStepLeftovers can
+// end them. A RUN step runs with chroot isolation, which has no PID namespace:
 // when the step is stopped (Ctrl-C, a Jenkins abort), buildah kills the
 // step's own process, and whatever that one started (a sleep under sh,
 // CPython's make and its compilers) would go on running under init, out
@@ -26,27 +27,55 @@ func AdoptOrphans() error {
 	return nil
 }
 
-// KillChildren kills and reaps every child process this one still has,
-// and the children those leave behind, and reports how many it ended.
-// Call it as the program ends, once every step has returned: with
-// AdoptOrphans, what is left then is what stopped RUN steps (or daemons
-// they started) left running.
-func KillChildren() int {
+// KillStepLeftovers kills and reaps the children of this process that run
+// in another root directory than its own: the processes chroot-isolated
+// RUN steps left behind, which AdoptOrphans made its children, and what
+// those leave when they are killed. Other children are left alone:
+// conmon (whose cleanup removes a pod run's container), rootless podman's
+// pause process, a helper the caller started. Those that have ended are
+// reaped. It waits at most wait for the killed ones to end (a process in
+// uninterruptible sleep, on a hung file system, never does), and reports
+// how many it ended. Call it once every step has returned.
+func KillStepLeftovers(wait time.Duration) int {
+	self, err := os.Stat("/proc/self/root")
+	if err != nil {
+		return 0
+	}
+	deadline := time.Now().Add(wait)
 	ended := 0
 	// Killing one adopts its children: go round until none is left.
 	for range 100 {
-		pids := children(os.Getpid())
-		if len(pids) == 0 {
+		var killed []int
+		for _, p := range children(os.Getpid()) {
+			if p.state == 'Z' {
+				// Ended already (a step's daemon that stopped, a
+				// conmon): only reaped.
+				unix.Wait4(p.pid, nil, unix.WNOHANG, nil)
+				continue
+			}
+			if root, err := os.Stat("/proc/" + strconv.Itoa(p.pid) + "/root"); err != nil || os.SameFile(root, self) {
+				continue
+			}
+			if unix.Kill(p.pid, unix.SIGKILL) == nil {
+				killed = append(killed, p.pid)
+			}
+		}
+		if len(killed) == 0 {
 			break
 		}
-		for _, p := range pids {
-			unix.Kill(p.pid, unix.SIGKILL)
-		}
-		for _, p := range pids {
-			// A zombie had ended already; it is only reaped.
-			if _, err := unix.Wait4(p.pid, nil, 0, nil); err == nil && p.state != 'Z' {
-				ended++
+		for _, pid := range killed {
+			for {
+				if got, err := unix.Wait4(pid, nil, unix.WNOHANG, nil); got == pid {
+					ended++
+					break
+				} else if err != nil || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
+		}
+		if time.Now().After(deadline) {
+			break
 		}
 	}
 	return ended

@@ -3,6 +3,7 @@ package builder
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -10,33 +11,52 @@ import (
 	"time"
 )
 
-// What a stopped RUN step leaves behind, a process whose parent is gone
-// (the sleep an sh started, once sh is killed), is adopted and ended. Run
-// in a process of its own: the adoption is process-wide.
-func TestKillChildren_EndsAdoptedOrphans(t *testing.T) {
+// What a stopped RUN step leaves behind, a chrooted process whose parent
+// is gone (the sleep an sh started, once sh is killed), is adopted and
+// ended; an orphan in this process's own root (rootless podman's pause
+// process, a conmon) is adopted and left alone. Needs root (chroot) and
+// the static busybox make deps installs. Run in a process of its own: the
+// adoption is process-wide.
+func TestKillStepLeftovers_EndsChrootedOrphansOnly(t *testing.T) {
 	if inOwnProcess(t) {
 		if err := AdoptOrphans(); err != nil {
 			t.Fatal(err)
 		}
-		// sh starts a sleep and exits at once, as a killed step's shell
-		// would: the sleep loses its parent.
-		cmd := exec.Command("sh", "-c", "sleep 600 >/dev/null 2>&1 & echo $!")
-		out, err := cmd.Output()
+		root := t.TempDir()
+		busybox, err := os.ReadFile("/bin/busybox")
 		if err != nil {
 			t.Fatal(err)
 		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
-		if err != nil {
+		if err := os.WriteFile(filepath.Join(root, "busybox"), busybox, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if p, ok := readProcess(pid); !ok || p.ppid != os.Getpid() {
-			t.Fatalf("the orphaned sleep's parent is %d, not this process (%d)", p.ppid, os.Getpid())
+		// sh starts a process and exits at once, as a killed step's
+		// shell would: the process loses its parent.
+		orphan := func(cmdline string) int {
+			out, err := exec.Command("sh", "-c", cmdline+" >/dev/null 2>&1 & echo $!").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(out)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p, ok := readProcess(pid); !ok || p.ppid != os.Getpid() {
+				t.Fatalf("the orphan's parent is %d, not this process (%d)", p.ppid, os.Getpid())
+			}
+			return pid
 		}
-		if n := KillChildren(); n != 1 {
-			t.Errorf("KillChildren ended %d processes, want 1", n)
+		step := orphan("chroot " + root + " /busybox sleep 600")
+		own := orphan("sleep 600")
+		defer func() { syscall.Kill(own, syscall.SIGKILL); syscall.Wait4(own, nil, 0, nil) }()
+		if n := KillStepLeftovers(5 * time.Second); n != 1 {
+			t.Errorf("KillStepLeftovers ended %d processes, want 1", n)
 		}
-		if err := syscall.Kill(pid, 0); err == nil {
-			t.Errorf("the sleep (%d) still runs", pid)
+		if err := syscall.Kill(step, 0); err == nil {
+			t.Errorf("the chrooted sleep (%d) still runs", step)
+		}
+		if err := syscall.Kill(own, 0); err != nil {
+			t.Errorf("the sleep in this process's root (%d) was ended: %v", own, err)
 		}
 	}
 }
@@ -74,7 +94,7 @@ func TestReadProcess_OddCommandNames(t *testing.T) {
 
 // An orphan that ended by itself (a zombie until reaped) is reaped, and
 // not counted as ended.
-func TestKillChildren_ReapsZombiesWithoutCountingThem(t *testing.T) {
+func TestKillStepLeftovers_ReapsZombiesWithoutCountingThem(t *testing.T) {
 	if inOwnProcess(t) {
 		if err := AdoptOrphans(); err != nil {
 			t.Fatal(err)
@@ -95,8 +115,8 @@ func TestKillChildren_ReapsZombiesWithoutCountingThem(t *testing.T) {
 				t.Fatalf("the orphan %d never became this process's zombie", pid)
 			}
 		}
-		if n := KillChildren(); n != 0 {
-			t.Errorf("KillChildren counted %d processes ended, want 0", n)
+		if n := KillStepLeftovers(5 * time.Second); n != 0 {
+			t.Errorf("KillStepLeftovers counted %d processes ended, want 0", n)
 		}
 		if _, ok := readProcess(pid); ok {
 			t.Errorf("the zombie %d was not reaped", pid)

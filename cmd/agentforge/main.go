@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/containers/buildah"
@@ -40,7 +41,7 @@ func endAdopted(stderr io.Writer, jsonLogs bool) {
 	if !adopted {
 		return
 	}
-	switch n := builder.KillChildren(); n {
+	switch n := builder.KillStepLeftovers(5 * time.Second); n {
 	case 0:
 	case 1:
 		ownLine(stderr, jsonLogs, logrus.WarnLevel, "ended a process that a stopped build step left running", nil)
