@@ -302,22 +302,12 @@ func TestTarballFolder(t *testing.T) {
 // overwritten: the values were worked out from the file as it was, so the
 // bump writes nothing and says the file changed; the edit stays.
 func TestBump_EditMeanwhileIsKept(t *testing.T) {
-	tarball := sourcetest.PythonTarball(t, "3.11.16")
-	sum := fmt.Sprintf("%x", sha256.Sum256(tarball))
 	var dir string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/Python-3.11.16.tar.xz" {
-			http.NotFound(w, r)
-			return
-		}
-		// Someone sets another version while the tarball downloads.
-		if err := images.SetVariables(dir, map[string]string{"python.version": "3.11.12"}); err != nil {
-			t.Error(err)
-		}
-		w.Write(tarball)
-	}))
-	defer srv.Close()
-	dir = bumpFolder(t, pythonDefinition(srv.URL, "", ""))
+	// Someone sets another version while the tarball downloads.
+	url, sum := editingTarballServer(t, "3.11.16", func() error {
+		return images.SetVariables(dir, map[string]string{"python.version": "3.11.12"})
+	})
+	dir = bumpFolder(t, pythonDefinition(url, "", ""))
 	cpython := Finding{Kind: KindCPython, Current: "3.11.9", Latest: "3.11.16", Outdated: true,
 		Set: map[string]string{"python.version": "3.11.16", "python.sha256": sum}}
 	_, err := Bump(context.Background(), dir, []Finding{cpython}, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir()}, PythonSHA256: sum})
@@ -387,27 +377,17 @@ func TestBump_EditDuringTheLookupsIsKept(t *testing.T) {
 // from the image as it was, and writing it would pin the old image's
 // digest under the new image's name.
 func TestBump_BaseImageEditedMeanwhileIsKept(t *testing.T) {
-	tarball := sourcetest.PythonTarball(t, "3.11.16")
-	sum := fmt.Sprintf("%x", sha256.Sum256(tarball))
 	var dir string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/Python-3.11.16.tar.xz" {
-			http.NotFound(w, r)
-			return
-		}
-		// Someone moves the base to another image while the tarball downloads.
+	// Someone moves the base to another image while the tarball downloads.
+	url, sum := editingTarballServer(t, "3.11.16", func() error {
 		file := filepath.Join(dir, images.FileName)
 		data, err := os.ReadFile(file)
-		if err == nil {
-			err = os.WriteFile(file, bytes.Replace(data, []byte("ubuntu:24.04"), []byte("ubuntu:26.04"), 1), 0o644)
-		}
 		if err != nil {
-			t.Error(err)
+			return err
 		}
-		w.Write(tarball)
-	}))
-	defer srv.Close()
-	yaml := strings.Replace(pythonDefinition(srv.URL, "", ""), "  image: scratch\n",
+		return os.WriteFile(file, bytes.Replace(data, []byte("ubuntu:24.04"), []byte("ubuntu:26.04"), 1), 0o644)
+	})
+	yaml := strings.Replace(pythonDefinition(url, "", ""), "  image: scratch\n",
 		"  image: docker.io/library/ubuntu:24.04\n  digest: sha256:"+strings.Repeat("1", 64)+"\n", 1)
 	dir = bumpFolder(t, yaml)
 	base := Finding{Kind: KindBase, Current: "sha256:" + strings.Repeat("1", 64), Latest: "sha256:" + strings.Repeat("2", 64), Outdated: true,
@@ -425,4 +405,23 @@ func TestBump_BaseImageEditedMeanwhileIsKept(t *testing.T) {
 	if def.Base.Image != "docker.io/library/ubuntu:26.04" || def.Base.Digest != "sha256:"+strings.Repeat("1", 64) {
 		t.Errorf("base %s@%s: the old image's new digest was written under the image set meanwhile", def.Base.Image, def.Base.Digest)
 	}
+}
+
+// editingTarballServer serves CPython version's test tarball, calling
+// edit (an edit of the definition) before each answer, as a hand edit
+// made while a bump downloads; it returns its URL and the tarball's sha256.
+func editingTarballServer(t *testing.T, version string, edit func() error) (string, string) {
+	tarball := sourcetest.PythonTarball(t, version)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/Python-"+version+".tar.xz" {
+			http.NotFound(w, r)
+			return
+		}
+		if err := edit(); err != nil {
+			t.Error(err)
+		}
+		w.Write(tarball)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, fmt.Sprintf("%x", sha256.Sum256(tarball))
 }
