@@ -172,6 +172,15 @@ func New(ctx context.Context, cfg Config) (_ *Client, err error) {
 	return c, nil
 }
 
+// CheckCAFile checks that file, a Config.CAFile, can be read and holds a
+// PEM certificate: an *InputError if not. A caller that contacts Jenkins
+// only after other work (release registers after publishing) calls it
+// first, so that a wrong path is found before that work is done.
+func CheckCAFile(file string) error {
+	_, err := caTransport(file)
+	return err
+}
+
 // caTransport is http.DefaultTransport trusting the CA certificates in
 // the PEM file too.
 func caTransport(file string) (*http.Transport, error) {

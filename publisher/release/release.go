@@ -133,6 +133,13 @@ func (cfg *Config) Check() error {
 		if j.Options.ScriptConsole && j.CascFile != "" {
 			return errs.Inputf("release: jenkins scriptConsole and cascFile are two routes: choose one")
 		}
+		// Read at register time, after the image is published: a wrong
+		// path is bad input found now, as the token file is.
+		if j.Client.CAFile != "" && (j.CascFile == "" || j.CascReload) {
+			if err := jenkins.CheckCAFile(j.Client.CAFile); err != nil {
+				return fmt.Errorf("release: %w", err)
+			}
+		}
 		if j.Destination < 0 || j.Destination >= len(cfg.Destinations) {
 			return errs.Inputf("release: jenkins destination %d: there are %d destinations", j.Destination, len(cfg.Destinations))
 		}

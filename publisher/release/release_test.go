@@ -35,6 +35,8 @@ func TestRun_BadConfigChangesNothing(t *testing.T) {
 		{"no destination", Config{Definition: def, Build: withStore(store)}, "no destination"},
 		{"jenkins destination out of range", Config{Definition: def, Build: withStore(store), Destinations: []publisher.Destination{dest},
 			Jenkins: &Jenkins{Template: okTemplate, Destination: 1}}, "jenkins destination 1"},
+		{"jenkins CA file missing", Config{Definition: def, Build: withStore(store), Destinations: []publisher.Destination{dest},
+			Jenkins: &Jenkins{Template: okTemplate, Client: jenkins.Config{CAFile: "/nonexistent/jenkins-ca.pem"}}}, "jenkins CA file"},
 		{"bad template", Config{Definition: def, Build: withStore(store), Destinations: []publisher.Destination{dest},
 			Jenkins: &Jenkins{Template: jenkins.Template{Cloud: "kubernetes", Name: "", Label: "x"}}}, ""},
 	} {
