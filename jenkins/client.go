@@ -470,6 +470,7 @@ func (c *Client) warn(msg string) { c.log.Warn(c.secrets.String(msg)) }
 
 // pageText is the readable text of an HTML or plain answer, cut to n bytes.
 func pageText(s string, n int) string {
+	s = htmlHiddenRE.ReplaceAllString(s, " ")
 	s = htmlTagRE.ReplaceAllString(s, " ")
 	s = html.UnescapeString(s)
 	var lines []string
@@ -482,3 +483,7 @@ func pageText(s string, n int) string {
 }
 
 var htmlTagRE = regexp.MustCompile(`<[^>]*>`)
+
+// htmlHiddenRE matches what a page holds that is not text shown: comments
+// and the content of its style sheets and scripts.
+var htmlHiddenRE = regexp.MustCompile(`(?is)<!--.*?-->|<script\b[^>]*>.*?</script\s*>|<style\b[^>]*>.*?</style\s*>`)
