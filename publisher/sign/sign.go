@@ -416,7 +416,7 @@ func checkSignatureLayer(ctx context.Context, a *attachments.Attachment, l imgsp
 		return got, errWrongDigest
 	}
 	for _, k := range slices.Sorted(maps.Keys(claims)) {
-		if v, _ := p.Optional[k].(string); v != claims[k] {
+		if v, ok := p.Optional[k].(string); !ok || v != claims[k] {
 			return got, fmt.Errorf("signed with %s %q, not %q", k, v, claims[k])
 		}
 	}

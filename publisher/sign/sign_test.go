@@ -289,4 +289,9 @@ func TestSignClaims(t *testing.T) {
 	if !errors.Is(err, errs.ErrIntegrity) || !strings.Contains(err.Error(), `signed with agentforge.io/cache-key "one", not "two"`) {
 		t.Errorf("verify with another claim: %v, want an integrity error naming the claim", err)
 	}
+	// A claim the signature does not carry is not there, even asked for
+	// with an empty value.
+	if _, err := sign.VerifyClaims(ctx, other, key.Public(), sign.Claims{"other": ""}, e.opts); !errors.Is(err, errs.ErrIntegrity) {
+		t.Errorf("verify with a claim the signature lacks: %v, want an integrity error", err)
+	}
 }
