@@ -70,11 +70,8 @@ var helperNotFound = regexp.MustCompile(`could not find "([^"]+)" in one of`)
 // as they are. The library gives no typed error for this, so its message is
 // the only signal.
 func explainMissingTool(err error) error {
-	if err == nil {
-		return nil
-	}
 	var mt *MissingToolError
-	if errors.As(err, &mt) {
+	if err == nil || errors.As(err, &mt) {
 		return err
 	}
 	m := helperNotFound.FindStringSubmatch(err.Error())

@@ -53,8 +53,7 @@ var smokeCommands = [][]string{
 }
 
 func (a *app) demoCommand() *cobra.Command {
-	var cacheDir, distDir string
-	var optimize bool
+	var f demoFlags
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole release offline, on embedded services and stand-ins",
@@ -92,20 +91,28 @@ Everything it stood in for is printed, with the reason.`,
 				return err
 			}
 			defer a.closeStore(store)
-			rep, err := a.runDemo(cmd.Context(), store, cacheDir, distDir, optimize)
+			rep, err := a.runDemo(cmd.Context(), store, f)
 			if rep != nil {
 				a.emit(rep, func(w io.Writer) { printDemo(w, rep) })
 			}
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&cacheDir, "cache-dir", defaultCacheDir(), "where downloads and the debootstrap root file system are kept between runs")
-	cmd.Flags().StringVar(&distDir, "dist", "", "make dist's folder: also build agentforge's builder image from it and run a build inside it as a pod (make demo passes dist)")
-	cmd.Flags().BoolVar(&optimize, "optimize", false, "build CPython with PGO + LTO as the real definition does (tens of minutes on 2 cores) instead of a plain build")
+	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", defaultCacheDir(), "where downloads and the debootstrap root file system are kept between runs")
+	cmd.Flags().StringVar(&f.distDir, "dist", "", "make dist's folder: also build agentforge's builder image from it and run a build inside it as a pod (make demo passes dist)")
+	cmd.Flags().BoolVar(&f.optimize, "optimize", false, "build CPython with PGO + LTO as the real definition does (tens of minutes on 2 cores) instead of a plain build")
 	return cmd
 }
 
-func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir, distDir string, optimize bool) (*demoReport, error) {
+// demoFlags are demo's: the cache, make dist's folder (the builder image's
+// part runs only with it) and a CPython built as the real definition is.
+type demoFlags struct {
+	cacheDir, distDir string
+	optimize          bool
+}
+
+func (a *app) runDemo(ctx context.Context, store storage.Store, f demoFlags) (*demoReport, error) {
+	cacheDir, distDir := f.cacheDir, f.distDir
 	if err := checkDist(distDir); err != nil {
 		return nil, err
 	}
@@ -120,7 +127,7 @@ func (a *app) runDemo(ctx context.Context, store storage.Store, cacheDir, distDi
 		return nil, err
 	}
 	defer env.Close()
-	if optimize {
+	if f.optimize {
 		env.Optimize()
 	}
 	rep := &demoReport{StandIns: env.StandIns}

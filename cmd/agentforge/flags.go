@@ -168,8 +168,11 @@ func sourceDateEpoch(flag string) (*time.Time, error) {
 	return &t, nil
 }
 
-// pushFlags say where and how images are pushed (publish, mirror, index).
+// pushFlags say where and how images are pushed (publish, mirror, index),
+// and what is signed there: sign holds the signing flags of the commands
+// that add them (publish, index); left empty, nothing is signed.
 type pushFlags struct {
+	sign           signFlags
 	to             []string
 	tags           []string
 	rolling        []string
@@ -191,19 +194,15 @@ func (f *pushFlags) AddFlags(cmd *cobra.Command) {
 	fl.StringVar(&f.workDir, "work-dir", filepath.Join(defaultCacheDir(), "publish"), "staging layouts (reused between runs; a run that died leaves a *.partial-* folder, which a publish removes once it is an hour old) and temporary files")
 }
 
-// options are the publisher.Options the flags ask for. With sf, the
-// signing key and the SBOM are loaded first: a wrong passphrase changes
-// nothing.
-func (f *pushFlags) options(a *app, sf *signFlags) (publisher.Options, error) {
+// options are the publisher.Options the flags ask for. The signing key
+// and the SBOM are loaded first: a wrong passphrase changes nothing.
+func (f *pushFlags) options(a *app) (publisher.Options, error) {
 	if f.retries < 1 {
 		return publisher.Options{}, errs.Inputf("--retries %d: want at least 1", f.retries)
 	}
-	var signing *publisher.Signing
-	if sf != nil {
-		var err error
-		if signing, err = sf.signing(); err != nil {
-			return publisher.Options{}, err
-		}
+	signing, err := f.sign.signing()
+	if err != nil {
+		return publisher.Options{}, err
 	}
 	hosts, err := a.hosts(nil, remote.RetryPolicy{Attempts: f.retries})
 	if err != nil {

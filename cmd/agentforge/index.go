@@ -13,7 +13,6 @@ import (
 
 func (a *app) indexCommand() *cobra.Command {
 	var f pushFlags
-	var sf signFlags
 	cmd := &cobra.Command{
 		Use:   "index REF... --to DEST [--to DEST]...",
 		Short: "Join single-platform images (by digest) into one multi-platform index on every destination",
@@ -48,7 +47,7 @@ index digest (cosign format), after verification and before the tags.`,
 			if err != nil {
 				return err
 			}
-			opts, err := f.options(a, &sf)
+			opts, err := f.options(a)
 			if err != nil {
 				return err
 			}
@@ -58,7 +57,7 @@ index digest (cosign format), after verification and before the tags.`,
 		},
 	}
 	f.AddFlags(cmd)
-	sf.AddFlags(cmd)
+	f.sign.AddFlags(cmd)
 	return cmd
 }
 

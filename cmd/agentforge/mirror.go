@@ -53,7 +53,7 @@ index to one platform (the digest then changes to that platform's manifest).`,
 			if err != nil {
 				return err
 			}
-			opts, err := f.options(a, nil)
+			opts, err := f.options(a)
 			if err != nil {
 				return err
 			}

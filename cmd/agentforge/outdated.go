@@ -115,7 +115,8 @@ func releasedImage(image string, def *images.Definition) (string, error) {
 }
 
 // bumpDefinition checks the definition folder dir and adopts what is newer.
-func (a *app) bumpDefinition(ctx context.Context, dir string, f updateFlags, bf bumpFlags) (*update.BumpReport, error) {
+func (a *app) bumpDefinition(ctx context.Context, dir string, bf bumpFlags) (*update.BumpReport, error) {
+	f := bf.update
 	def, rep, err := a.checkDefinition(ctx, dir, f)
 	if err != nil {
 		return nil, err
@@ -183,7 +184,6 @@ release are skipped (listed under skipped), unless --kind names them. Read "outd
 }
 
 func (a *app) bumpCommand() *cobra.Command {
-	var f updateFlags
 	var b bumpFlags
 	cmd := &cobra.Command{
 		Use:   "bump [DEFINITION]",
@@ -202,16 +202,18 @@ are, all written at once. --kind limits it (e.g. --kind cpython).`,
   agentforge bump --kind cpython,remoting --dry-run`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			return a.bump(cmd.Context(), firstOr(argv, release.DefaultDefinition), f, b)
+			return a.bump(cmd.Context(), firstOr(argv, release.DefaultDefinition), b)
 		},
 	}
-	f.AddFlags(cmd)
+	b.update.AddFlags(cmd)
 	b.AddFlags(cmd)
 	return cmd
 }
 
-// bumpFlags are bump's and python bump's own.
+// bumpFlags are bump's and python bump's: where to look (update; python
+// bump sets it from its own flags) and their own.
 type bumpFlags struct {
+	update updateFlags
 	dryRun bool
 	sha256 string
 }
@@ -223,8 +225,8 @@ func (f *bumpFlags) AddFlags(cmd *cobra.Command) {
 
 // bump adopts what is newer in the definition folder dir and prints what
 // it did.
-func (a *app) bump(ctx context.Context, dir string, f updateFlags, b bumpFlags) error {
-	rep, err := a.bumpDefinition(ctx, dir, f, b)
+func (a *app) bump(ctx context.Context, dir string, b bumpFlags) error {
+	rep, err := a.bumpDefinition(ctx, dir, b)
 	if rep != nil {
 		a.emit(rep, func(w io.Writer) { printBump(w, rep) })
 	}

@@ -12,7 +12,6 @@ import (
 
 func (a *app) publishCommand() *cobra.Command {
 	var f pushFlags
-	var sf signFlags
 	cmd := &cobra.Command{
 		Use:   "publish REF --to DEST [--to DEST]...",
 		Short: "Push a local image to every destination (same bytes, same digest), then verify each",
@@ -41,7 +40,7 @@ then the index), then tagged. Every destination serves the same index digest.`,
   agentforge publish python-agent:0.6.0-rc0 --to 127.0.0.1:5000/agents/python-agent --insecure-registry 127.0.0.1:5000 -o json`,
 		Args: args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			opts, err := f.options(a, &sf)
+			opts, err := f.options(a)
 			if err != nil {
 				return err
 			}
@@ -76,8 +75,8 @@ then the index), then tagged. Every destination serves the same index digest.`,
 		},
 	}
 	f.AddFlags(cmd)
-	sf.AddFlags(cmd)
-	sf.AddSBOMFlag(cmd)
+	f.sign.AddFlags(cmd)
+	f.sign.AddSBOMFlag(cmd)
 	cmd.Flags().BoolVar(&f.keepDigest, "keep-digest", false, "push an oci: layout as it is, keeping its digest (by default uncompressed layers are gzip-compressed once, which changes the digest)")
 	return cmd
 }

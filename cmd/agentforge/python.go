@@ -36,7 +36,6 @@ func (a *app) pythonCommand() *cobra.Command {
 	}
 	latest.Flags().StringVar(&series, "series", "3.11", "release series")
 
-	var f sourceFlags
 	var b bumpFlags
 	bump := &cobra.Command{
 		Use:   "bump [DEFINITION]",
@@ -52,11 +51,11 @@ not match; the definition is then left as it was.`,
   agentforge python bump --dry-run -o json`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			u := updateFlags{sources: f, pythonOrg: base, kinds: []string{update.KindCPython}}
-			return a.bump(cmd.Context(), firstOr(argv, release.DefaultDefinition), u, b)
+			b.update.pythonOrg, b.update.kinds = base, []string{update.KindCPython}
+			return a.bump(cmd.Context(), firstOr(argv, release.DefaultDefinition), b)
 		},
 	}
-	f.AddFlags(bump)
+	b.update.sources.AddFlags(bump)
 	b.AddFlags(bump)
 	cmd.AddCommand(latest, bump)
 	return cmd

@@ -128,11 +128,8 @@ func Exists(ctx context.Context, client *http.Client, rawURL string) (bool, erro
 		return false, err
 	}
 	resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusOK:
-		return true, nil
-	case http.StatusNotFound:
-		return false, nil
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusNotFound {
+		return resp.StatusCode == http.StatusOK, nil
 	}
 	return false, &StatusError{Method: http.MethodHead, URL: RedactURL(rawURL), StatusCode: resp.StatusCode, Status: resp.Status}
 }
