@@ -515,7 +515,8 @@ func (p *run) pushWith(ctx context.Context, raw []byte, d digest.Digest, dest De
 }
 
 // lookUpTag refuses a tag that already points to another digest (unless
-// it rolls, or overwriting is allowed), and says whether it names want.
+// it rolls, or overwriting is allowed), and says whether it names want:
+// whether it serves want's very bytes, not only a HEAD saying so.
 func (p *run) lookUpTag(ctx context.Context, sys *types.SystemContext, dest Destination, tag string, want digest.Digest, log logrus.FieldLogger) (bool, error) {
 	c, err := p.hosts.Client(dest.Repo)
 	if err != nil {
@@ -524,7 +525,7 @@ func (p *run) lookUpTag(ctx context.Context, sys *types.SystemContext, dest Dest
 	var cur digest.Digest
 	err = p.hosts.Retry().Do(ctx, log, "look up tag "+tag, func() error {
 		var err error
-		cur, err = c.ManifestDigest(ctx, tag)
+		cur, err = c.ServedDigest(ctx, tag, want.Algorithm())
 		if err != nil && remote.IsNotFound(err) {
 			cur, err = "", nil
 		}
@@ -546,9 +547,10 @@ func (p *run) lookUpTag(ctx context.Context, sys *types.SystemContext, dest Dest
 	return cur == want, nil
 }
 
-// readBackTag checks that tag names d after it was written: a concurrent
-// publish of another image to the same tag makes one of the two find the
-// other's digest there, and that one reports the lost tag.
+// readBackTag checks that tag serves d after it was written (the manifest
+// read and hashed, as a pull gets it): a concurrent publish of another
+// image to the same tag makes one of the two find the other's digest
+// there, and that one reports the lost tag.
 func (p *run) readBackTag(ctx context.Context, dest Destination, tag string, d digest.Digest, log logrus.FieldLogger) error {
 	c, err := p.hosts.Client(dest.Repo)
 	if err != nil {
@@ -557,7 +559,7 @@ func (p *run) readBackTag(ctx context.Context, dest Destination, tag string, d d
 	var got digest.Digest
 	err = p.hosts.Retry().Do(ctx, log, "read back tag "+tag, func() error {
 		var err error
-		got, err = c.ManifestDigest(ctx, tag)
+		got, err = c.ServedDigest(ctx, tag, d.Algorithm())
 		return err
 	})
 	if err != nil {

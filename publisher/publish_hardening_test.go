@@ -271,6 +271,46 @@ func TestPublish_TagReadBackFindsALostRace(t *testing.T) {
 	}
 }
 
+// A tag is not left as it is on the word of a HEAD: a cache in front of
+// the registry, or a registry that lies, can answer the tag's HEAD with the
+// digest being published while a pull of the tag gets another image (the
+// HEAD's Docker-Content-Digest is only a header; distribution computes it
+// from what it stores, a cache does not). The tag must serve the very
+// bytes: an immutable tag naming another image is a conflict, a rolling
+// one is moved and then serves the published image.
+func TestPublish_TagIsJudgedByWhatItServesNotByAHead(t *testing.T) {
+	reg := registrytest.New(t, registrytest.Options{})
+	proxy := registrytest.NewProxy(t, reg)
+	old := ocitest.Layout(t, t.TempDir(), "v1", ocitest.Options{Seed: 41, Layers: 1})
+	ours := ocitest.Layout(t, t.TempDir(), "v1", ocitest.Options{Seed: 42, Layers: 1})
+	opts := Options{Hosts: registrytest.Hosts(t, reg, proxy), WorkDir: t.TempDir(), Verify: VerifyFast}
+	r0, err := Publish(context.Background(), old, []Destination{dest(t, reg.Host+"/app/r", "1.0", "latest")}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scratch, err := Publish(context.Background(), ours, []Destination{dest(t, reg.Host+"/app/scratch", "x")}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Set(registrytest.Faults{HeadDigest: map[string]string{"1.0": scratch.Digest, "latest": scratch.Digest}})
+
+	_, err = Publish(context.Background(), ours, []Destination{dest(t, proxy.Host+"/app/r", "1.0")}, opts)
+	var conflict *TagConflictError
+	if !errors.As(err, &conflict) || conflict.Current != r0.Digest {
+		t.Errorf("an immutable tag serving another image, behind a HEAD naming ours: got %v, want a conflict naming %s", err, r0.Digest)
+	}
+	d := dest(t, proxy.Host+"/app/r", "latest")
+	d.Rolling = []string{"latest"}
+	if _, err := Publish(context.Background(), ours, []Destination{d}, opts); err != nil {
+		t.Fatalf("moving a rolling tag behind a HEAD naming ours: %v", err)
+	}
+	for tag, want := range map[string]string{"1.0": r0.Digest, "latest": scratch.Digest} {
+		if got := tagDigest(t, opts, reg.Host, "app/r:"+tag); got != want {
+			t.Errorf("tag %s names %s on the registry, want %s", tag, got, want)
+		}
+	}
+}
+
 // The registry of the issue: it refuses every third blob upload session
 // and drops the connection on every seventh finishing upload, so it
 // accepts about two uploads in three. With the default options (no retry

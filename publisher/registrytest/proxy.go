@@ -47,6 +47,12 @@ type Faults struct {
 	// (a digest or tag) with the manifest named by its value: a registry
 	// that lies about what a digest is.
 	SwapManifest map[string]string
+	// HeadDigest answers HEADs of the manifest named by each key (a tag
+	// or digest) with 200 and this value as Docker-Content-Digest,
+	// whatever the registry holds, as a cache in front of it with a stale
+	// entry, or a registry that lies, may; a GET still gets the stored
+	// manifest.
+	HeadDigest map[string]string
 	// EchoAuthorization answers every request whose path contains it
 	// with a 400 page quoting the request's Authorization header, as a
 	// misconfigured proxy may ("" for none).
@@ -159,8 +165,17 @@ func NewProxy(t testing.TB, upstream *Registry) *Proxy {
 				r.URL.Path = strings.TrimSuffix(r.URL.Path, from) + to
 			}
 		}
+		_, ref, _ := strings.Cut(r.URL.Path, "/manifests/")
+		head, lie := p.faults.HeadDigest[ref]
 		echo, refuseMounts, latency, onRequest := p.faults.EchoAuthorization, p.faults.RefuseMounts, p.faults.Latency, p.faults.OnRequest
 		p.mu.Unlock()
+		if lie && r.Method == http.MethodHead {
+			rec.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			rec.Header().Set("Docker-Content-Digest", head)
+			rec.WriteHeader(http.StatusOK)
+			p.record(r, rec.status)
+			return
+		}
 		time.Sleep(latency)
 		if onRequest != nil {
 			onRequest(Entry{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, At: time.Now()})

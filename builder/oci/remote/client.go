@@ -508,6 +508,22 @@ func (c *Client) manifestDigest(ctx context.Context, ref string) (digest.Digest,
 	return digest.FromBytes(body), nil
 }
 
+// ServedDigest is the digest (in algorithm alg) of the manifest bytes the
+// registry serves for ref now: what a pull of ref gets, read and hashed,
+// where ManifestDigest takes a HEAD's header at its word (a cache in front
+// of the registry can answer a HEAD from a stale entry). A tag the
+// registry does not have is an *Error with StatusCode 404.
+func (c *Client) ServedDigest(ctx context.Context, ref string, alg digest.Algorithm) (digest.Digest, error) {
+	if !alg.Available() {
+		return "", errs.Inputf("digest algorithm %q is not available", alg)
+	}
+	body, err := c.Manifest(ctx, ref, MaxManifest)
+	if err != nil {
+		return "", err
+	}
+	return alg.FromBytes(body), nil
+}
+
 // PutManifest writes raw, a manifest of mediaType, unchanged under ref (a
 // tag, or the digest of raw) in the repository. The registry's challenge
 // for push access is answered as a read's is; the credentials are the
