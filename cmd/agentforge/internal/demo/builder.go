@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/agentforge/agentforge/builder"
 	"github.com/agentforge/agentforge/builder/oci"
 	"github.com/agentforge/agentforge/jenkins"
 	"github.com/agentforge/agentforge/publisher/sign"
+	"gopkg.in/yaml.v3"
 )
 
 // The builder image's definition and the pod YAML beside it, in the
@@ -87,6 +89,10 @@ func PrepareBuilder(ctx context.Context, distDir, version, baseImage, revision s
 	if err != nil {
 		return nil, err
 	}
+	podCommand, err := PodCommand(BuilderPodYAML)
+	if err != nil {
+		return nil, err
+	}
 	if revision == "" {
 		revision = "unknown"
 	}
@@ -100,7 +106,7 @@ func PrepareBuilder(ctx context.Context, distDir, version, baseImage, revision s
 		PodRun: builder.PodRunOptions{
 			User: "0:0", Privileged: true, EmptyDir: "/var/lib/containers", Network: "host",
 			Mounts: []string{busybox + ":/workspace/busybox:ro"},
-			Env:    []string{"REVISION=" + revision, "DEBIAN_ARCHIVE=" + archive},
+			Env:    []string{"REVISION=" + revision, "DEBIAN_ARCHIVE=" + archive, "POD_COMMAND=" + strings.Join(podCommand, "\n")},
 		},
 		Revision: revision, Archive: archive,
 		StandIns: []StandIn{
@@ -151,4 +157,36 @@ func PodYAML(file, image string) (string, error) {
 		return "", fmt.Errorf("%s: %w", file, err)
 	}
 	return out, nil
+}
+
+// PodCommand is what the agentforge container of the pod YAML file runs
+// as PID 1: its command, then its args. The pod check starts it as PID 1
+// of a PID namespace and makes it adopt a process, as a step does.
+func PodCommand(file string) ([]string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var pod struct {
+		Spec struct {
+			Containers []struct {
+				Name          string
+				Command, Args []string
+			}
+		}
+	}
+	if err := yaml.Unmarshal(data, &pod); err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	for _, c := range pod.Spec.Containers {
+		if c.Name != BuilderContainer {
+			continue
+		}
+		words := append(c.Command, c.Args...)
+		if len(words) == 0 || slices.ContainsFunc(words, func(w string) bool { return w == "" || strings.Contains(w, "\n") }) {
+			return nil, fmt.Errorf("%s: container %s: want a command (the image's entrypoint is agentforge itself), words without line breaks: %q", file, c.Name, words)
+		}
+		return words, nil
+	}
+	return nil, fmt.Errorf("%s: no container named %s", file, BuilderContainer)
 }

@@ -122,4 +122,13 @@ func TestPodYAML(t *testing.T) {
 	if _, err := PodYAML(other, ref); err == nil {
 		t.Error("a pod without the agentforge container was accepted")
 	}
+	if _, err := PodCommand(other); err == nil {
+		t.Error("PodCommand: a pod without the agentforge container was accepted")
+	}
+	// PID 1 is an init that reaps what steps leave behind (the demo's pod
+	// check makes it adopt one), in front of a process that waits.
+	words, err := PodCommand(file)
+	if err != nil || len(words) < 2 || words[0] != "catatonit" {
+		t.Errorf("the builder container's command: %q, %v; want catatonit as PID 1", words, err)
+	}
 }
