@@ -163,6 +163,11 @@ func printBuilderDemo(w io.Writer, b *builderDemo) {
 	if b.PodBuild != nil {
 		fmt.Fprintf(w, "  in the builder image, as a privileged root pod: testdata/busybox built in %.1fs, %s (on this machine: %s)\n", b.PodBuild.Seconds, b.PodBuild.Digest, b.HostDigest)
 	}
+	for _, l := range strings.Split(r.Pod, "\n") {
+		if strings.HasPrefix(l, "init: ") {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
 	for _, d := range r.Destinations {
 		fmt.Fprintf(w, "  pushed  %s verified=%t\n", d.Ref, d.Verified)
 	}
