@@ -338,8 +338,12 @@ func TestBuilderPodYAML(t *testing.T) {
 	if sc := c.SecurityContext; sc.Privileged == nil || !*sc.Privileged || sc.RunAsUser == nil || *sc.RunAsUser != 0 {
 		t.Errorf("securityContext: want privileged and runAsUser 0 (buildah mounts and makes namespaces as root)")
 	}
-	if strings.Join(append(c.Command, c.Args...), " ") != "sleep infinity" {
-		t.Errorf("command %v %v: the container must stay up for the steps (the image's entrypoint is agentforge)", c.Command, c.Args)
+	// An init as PID 1 that reaps what steps leave in the background (the
+	// demo's builder pod check makes it adopt one), in front of a process
+	// that keeps the container up for the steps (the image's entrypoint is
+	// agentforge).
+	if strings.Join(append(c.Command, c.Args...), " ") != "catatonit -- sleep infinity" {
+		t.Errorf("command %v %v: want catatonit -- sleep infinity", c.Command, c.Args)
 	}
 	storage := ""
 	for _, m := range c.VolumeMounts {
