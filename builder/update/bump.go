@@ -185,13 +185,24 @@ func adopt(ctx context.Context, fsys fs.FS, name string, def *images.Definition,
 			return nil, nil, fmt.Errorf("python.org publishes no sigstore bundle for %s: check the tarball's sha256 yourself and give it (--sha256)", f.Latest)
 		}
 	}
-	if !changes(def, set) {
+	_, pin := set[RemotingSHA256]
+	pin = pin && f.Kind == KindRemoting
+	if !pin && !changes(def, set) {
 		return nil, nil, nil
 	}
 	c := &Change{Kind: f.Kind, From: f.Current, To: f.Latest}
+	// A pin is left out of the check's download (the old one names the
+	// old jar) and filled in from the jar the check accepted.
 	got, err := check(ctx, fsys, name, f.Kind, set, opts.Fetcher)
 	if err != nil {
 		return nil, nil, err
+	}
+	if pin {
+		set[RemotingSHA256] = got.SHA256
+		if !changes(def, set) {
+			return nil, nil, nil
+		}
+		got.Checks = append(got.Checks, "sha256 "+got.SHA256+" pinned")
 	}
 	if got != nil && f.Kind == KindCPython && opts.PythonSHA256 == "" && got.SignedBy == "" {
 		// The sha256 is the sigstore bundle's claim, served by the

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentforge/agentforge/builder/oci/remote"
 	"github.com/agentforge/agentforge/builder/source"
 	"github.com/agentforge/agentforge/builder/source/sourcetest"
 	"github.com/agentforge/agentforge/images"
@@ -424,4 +426,87 @@ func editingTarballServer(t *testing.T, version string, edit func() error) (stri
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL, fmt.Sprintf("%x", sha256.Sum256(tarball))
+}
+
+// Maven publishes only a .sha1 beside the remoting jar, on the jar's own
+// server (or mirror): a definition with a remoting.sha256 variable pins the
+// jar, and bump fills the pin in from the jar it checked against that .sha1,
+// for a new release and for the current one while the pin is empty. A
+// definition without the variable keeps only the version bumped.
+func TestBump_RemotingJarIsPinned(t *testing.T) {
+	const older, newer = "3355.v388858a_47b_33", "3400.v1234567890ab"
+	jars := map[string][]byte{older: []byte("remoting " + older), newer: []byte("remoting " + newer)}
+	sha256Of := func(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b)) }
+	for _, tc := range []struct {
+		name      string
+		latest    string // newest release in the Maven metadata
+		pin       string // the definition's remoting.sha256 line, "" for none
+		badSHA1   bool   // the newer jar's .sha1 names other bytes
+		status    string
+		version   string
+		sha256    string // remoting.sha256 after the bump
+		noFinding bool
+	}{
+		{name: "a new release", latest: newer, pin: "  remoting.sha256: " + sha256Of(jars[older]) + "\n", status: "bumped", version: newer, sha256: sha256Of(jars[newer])},
+		{name: "the current release, not pinned yet", latest: older, pin: "  remoting.sha256: \"\"\n", status: "bumped", version: older, sha256: sha256Of(jars[older])},
+		{name: "pinned and current", latest: older, pin: "  remoting.sha256: " + sha256Of(jars[older]) + "\n", status: "current", version: older, sha256: sha256Of(jars[older]), noFinding: true},
+		{name: "a new release whose .sha1 does not match", latest: newer, pin: "  remoting.sha256: " + sha256Of(jars[older]) + "\n", badSHA1: true, status: "current", version: older, sha256: sha256Of(jars[older])},
+		{name: "no pin variable", latest: newer, status: "bumped", version: newer},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				const base = "/public/org/jenkins-ci/main/remoting/"
+				rest, ok := strings.CutPrefix(r.URL.Path, base)
+				switch {
+				case ok && rest == "maven-metadata.xml":
+					fmt.Fprintf(w, "<metadata><versioning><release>%s</release><versions><version>%s</version><version>%s</version></versions></versioning></metadata>", tc.latest, older, tc.latest)
+					return
+				case ok:
+					for v, jar := range jars {
+						name := v + "/remoting-" + v + ".jar"
+						switch rest {
+						case name:
+							w.Write(jar)
+							return
+						case name + ".sha1":
+							if tc.badSHA1 && v == newer {
+								jar = []byte("other bytes")
+							}
+							fmt.Fprintf(w, "%x", sha1.Sum(jar))
+							return
+						}
+					}
+				}
+				http.NotFound(w, r)
+			}))
+			defer srv.Close()
+			mirrors := []remote.Mirror{{From: "https://repo.jenkins-ci.org/", To: srv.URL + "/"}}
+			dir := bumpFolder(t, "name: x\nversion: \"1\"\nbase:\n  image: scratch\nvariables:\n  remoting.version: "+older+"\n"+tc.pin+
+				"sources:\n  - name: remoting\n    url: https://repo.jenkins-ci.org/public/org/jenkins-ci/main/remoting/{{remoting.version}}/remoting-{{remoting.version}}.jar\n"+
+				map[bool]string{true: "    sha256: \"{{remoting.sha256}}\"\n"}[tc.pin != ""]+
+				"    checksum:\n      url: \"{{url}}.sha1\"\n      algorithm: sha1\n    dest: agent.jar\n")
+			def, err := images.Find(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := Check(context.Background(), def, Options{Kinds: []string{KindRemoting}, Mirrors: mirrors})
+			if len(rep.Findings) != 1 || rep.Findings[0].Outdated == tc.noFinding {
+				t.Fatalf("findings %+v, problems %+v", rep.Findings, rep.Problems)
+			}
+			b, err := Bump(context.Background(), dir, rep.Findings, BumpOptions{Fetcher: &source.Fetcher{CacheDir: t.TempDir(), Mirrors: mirrors}, Checked: def})
+			if tc.badSHA1 != errors.Is(err, errs.ErrIntegrity) || b.Status != tc.status {
+				t.Fatalf("status %s, error %v", b.Status, err)
+			}
+			after, err := images.Find(dir, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, pin := after.Vars["remoting.version"], after.Vars[RemotingSHA256]; v != tc.version || pin != tc.sha256 {
+				t.Errorf("after the bump: remoting.version %s, remoting.sha256 %q; want %s, %q", v, pin, tc.version, tc.sha256)
+			}
+			if tc.sha256 != "" && tc.status == "bumped" && !slices.ContainsFunc(b.Changes[0].Checks, func(c string) bool { return strings.Contains(c, "pinned") }) {
+				t.Errorf("the change does not say what was pinned: %+v", b.Changes)
+			}
+		})
+	}
 }

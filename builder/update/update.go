@@ -308,12 +308,30 @@ func checkRemoting(ctx context.Context, def *images.Definition, opts Options) (*
 		return nil, fmt.Errorf("%s names no release", httpget.RedactURL(u))
 	}
 	f := &Finding{Kind: KindRemoting, Name: "remoting", Current: cur, Latest: latest, Why: "the newest release in the jar's Maven metadata"}
-	if NewerRemoting(latest, cur) {
+	// A definition with a remoting.sha256 variable pins the jar: Maven
+	// publishes only a .sha1 beside it, on the jar's own server (or
+	// mirror). Bump fills the pin in from the jar it checked.
+	_, pins := def.Vars[RemotingSHA256]
+	switch {
+	case NewerRemoting(latest, cur):
 		f.Outdated = true
 		f.Set = map[string]string{"remoting.version": latest}
+		if pins {
+			f.Set[RemotingSHA256] = ""
+		}
+	case pins && def.Value(RemotingSHA256) == "":
+		f.Outdated = true
+		f.Latest = cur
+		f.Why = "the jar is checked only against the .sha1 its own server publishes: bump pins its sha256 (remoting.sha256)"
+		f.Set = map[string]string{RemotingSHA256: ""}
 	}
 	return f, nil
 }
+
+// RemotingSHA256 is the definition variable that pins the remoting jar's
+// sha256. A remoting finding sets it to "" for Bump to fill in with the
+// sha256 of the jar it downloaded and checked against its .sha1.
+const RemotingSHA256 = "remoting.sha256"
 
 // remotingReleaseRE is a remoting release version: JEP-229's
 // BUILD.vHASH (3355.v388858a_47b_33) or the older dotted numbers (4.13.3).
