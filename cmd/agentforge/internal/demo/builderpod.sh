@@ -18,8 +18,13 @@ agentforge run localhost/busybox-demo:1.0.0 -- cat /etc/greeting
 # PID 1 when its launcher exits: PID 1 must reap it, or every step leaves a
 # zombie (sleep, as PID 1, never does).
 mapfile -t pod_command <<< "$POD_COMMAND"
-unshare --pid --fork --mount-proc "${pod_command[@]}" &
+# --kill-child: unshare's end (the trap's SIGKILL) ends the namespace, so
+# nothing of it outlives the check, whatever fails below.
+unshare --pid --fork --mount-proc --kill-child "${pod_command[@]}" &
 ns=$!
+trap 'kill -KILL "$ns" 2>/dev/null || true' EXIT
+# alive PID: the process runs (not gone, not a zombie).
+alive() { local s; s=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) || return 1; [ -n "$s" ] && [ "$s" != Z ]; }
 init=
 for _ in $(seq 100); do
   init=$(grep -l "^[0-9]* ([^)]*) [A-Z] $ns " /proc/[0-9]*/stat 2>/dev/null | head -1 | cut -d/ -f3 || true)
@@ -27,17 +32,41 @@ for _ in $(seq 100); do
   sleep 0.05
 done
 [ -n "$init" ] || { echo "pod.yaml's command did not start: ${pod_command[*]}"; exit 1; }
+# in_pod SCRIPT: runs SCRIPT in the namespace, as an exec into the pod does.
+in_pod() { nsenter --target "$init" --pid --mount -- sh -c "$1" || { echo "pod.yaml's PID 1 (${pod_command[*]}) is gone" >&2; return 1; }; }
 step='sleep 1 >/dev/null 2>&1 & echo $!'
-orphan=$(nsenter --target "$init" --pid --mount -- sh -c "$step")
-sleep 2
-states=$(nsenter --target "$init" --pid --mount -- sh -c 'cat /proc/[0-9]*/stat' | awk '{print $1, $2, $3}')
-echo "$states" | awk '$3 == "Z" {bad=1} END {exit bad}' || {
-  echo "PID 1 ($(tr '\0' ' ' < "/proc/$init/cmdline")) left a step's background process a zombie:"; echo "$states"; exit 1; }
-if echo "$states" | awk -v p="$orphan" '$1 == p {found=1} END {exit !found}'; then
-  echo "the step's background process $orphan is still there"; exit 1
+orphan=$(in_pod "$step")
+# The step's process ends after a second: PID 1 reaps it (it is gone), or
+# it stays a zombie. Polled, not slept on: a busy machine is slow, and a
+# zombie caught in the instant before a reap is no zombie.
+state=
+for _ in $(seq 100); do
+  sleep 0.1
+  state=$(in_pod "cat /proc/$orphan/stat 2>/dev/null || true" | sed 's/^.*) //' | cut -d' ' -f1)
+  [ -n "$state" ] || break
+done
+if [ -n "$state" ]; then
+  states=$(in_pod 'cat /proc/[0-9]*/stat 2>/dev/null || true' | awk '{print $1, $2, $3}')
+  if [ "$state" = Z ]; then
+    echo "PID 1 ($(tr '\0' ' ' < "/proc/$init/cmdline")) left a step's background process a zombie:"
+  else
+    echo "the step's background process $orphan is still there ($state) after 10 s:"
+  fi
+  echo "$states"; exit 1
 fi
+# Kubernetes stops the pod with a SIGTERM to PID 1 and a SIGKILL after the
+# grace period: PID 1 must end on it. An init in a PID namespace gets only
+# the signals it handles (a shell as PID 1 does not end on it).
 kill -TERM "$init"
+for _ in $(seq 100); do
+  alive "$init" || break
+  sleep 0.1
+done
+if alive "$init"; then
+  echo "pod.yaml's PID 1 (${pod_command[*]}) did not end within 10 s of a SIGTERM: the pod would wait out its grace period"; exit 1
+fi
 status=0
 wait "$ns" || status=$?
+trap - EXIT
 echo "init: pod.yaml's PID 1 ($(echo "${pod_command[*]}")) reaped a step's background process (no zombie) and ended on SIGTERM with status $status"
 echo "BUILD-RESULT $(tr -d '\n' < /tmp/build.json)"
