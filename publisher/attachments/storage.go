@@ -374,7 +374,9 @@ func (w *Writer) PutManifest(ctx context.Context, raw []byte) error {
 
 // ReadBack checks that the registry serves the manifest want at ref (a
 // tag or digest), as it just acknowledged, asking the registry itself
-// (nothing cached). A registry that serves nothing there, or other bytes
+// (nothing cached): the manifest read and hashed, as a pull gets it, not a
+// HEAD's Docker-Content-Digest (which a cache in front of the registry
+// can answer from a stale entry). A registry that serves nothing there, or other bytes
 // (a concurrent writer of the same tag), is a runtime error naming both.
 func ReadBack(ctx context.Context, o Options, ref reference.Named, want digest.Digest) error {
 	c, err := o.Hosts.Client(ref)
@@ -384,7 +386,7 @@ func ReadBack(ctx context.Context, o Options, ref reference.Named, want digest.D
 	var got digest.Digest
 	err = o.Retry(ctx, "read back "+ref.String(), func() error {
 		var err error
-		got, err = c.ManifestDigest(ctx, refString(ref))
+		got, err = c.ServedDigest(ctx, refString(ref), want.Algorithm())
 		return err
 	})
 	if err != nil {
