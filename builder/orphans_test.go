@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,6 +50,13 @@ func TestKillStepLeftovers_EndsChrootedOrphansOnly(t *testing.T) {
 		step := orphan("chroot " + root + " /busybox sleep 600")
 		own := orphan("sleep 600")
 		defer func() { syscall.Kill(own, syscall.SIGKILL); syscall.Wait4(own, nil, 0, nil) }()
+		// chroot(8) may not have changed its root yet: wait until it has,
+		// as a step's process has long before it is left over.
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if r, err := os.Readlink(fmt.Sprintf("/proc/%d/root", step)); err == nil && r != "/" || time.Now().After(deadline) {
+				break
+			}
+		}
 		if n := KillStepLeftovers(5 * time.Second); n != 1 {
 			t.Errorf("KillStepLeftovers ended %d processes, want 1", n)
 		}
