@@ -242,6 +242,11 @@ func printOutdated(w io.Writer, r *update.Report) {
 			if f.Security {
 				state = "OUTDATED (security)"
 			}
+			if f.Current == f.Latest {
+				// Not a newer version: why it is outdated all the same
+				// (a remoting jar not pinned yet).
+				state += ": " + f.Why
+			}
 		}
 		fmt.Fprintf(w, "%-9s %-32s %s -> %s  %s\n", f.Kind, f.Name, f.Current, f.Latest, state)
 		for _, p := range f.Packages {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/agentforge/agentforge/builder/oci/ocitest"
 	"github.com/agentforge/agentforge/builder/source/sourcetest"
+	"github.com/agentforge/agentforge/builder/update"
 	"github.com/agentforge/agentforge/images"
 	"github.com/agentforge/agentforge/publisher/registrytest"
 )
@@ -251,5 +252,28 @@ func TestCLI_BumpSetDoesNotLeakIntoTheFile(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(filepath.Join(dir, "image.yaml")); string(data) != yaml {
 		t.Errorf("the file was written:\n%s", data)
+	}
+}
+
+// outdated's text says why an input with no newer version is outdated (a
+// remoting jar not pinned yet): "3355 -> 3355 OUTDATED" alone reads as a
+// contradiction. A newer version needs no reason.
+func TestPrintOutdated_SaysWhyWhenNoVersionIsNewer(t *testing.T) {
+	for _, tc := range []struct {
+		f    update.Finding
+		want string
+	}{
+		{update.Finding{Kind: "remoting", Name: "remoting", Current: "3355.v1", Latest: "3355.v1", Outdated: true, Why: "the jar is checked only against the .sha1"},
+			"OUTDATED: the jar is checked only against the .sha1"},
+		{update.Finding{Kind: "remoting", Name: "remoting", Current: "3355.v1", Latest: "3400.v2", Outdated: true, Why: "the newest release"},
+			"3355.v1 -> 3400.v2  OUTDATED\n"},
+		{update.Finding{Kind: "remoting", Name: "remoting", Current: "3355.v1", Latest: "3355.v1", Why: "the newest release"},
+			"3355.v1 -> 3355.v1  current\n"},
+	} {
+		var out bytes.Buffer
+		printOutdated(&out, &update.Report{Findings: []update.Finding{tc.f}})
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("%q, want it to have %q", out.String(), tc.want)
+		}
 	}
 }
