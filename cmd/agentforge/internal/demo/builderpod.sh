@@ -33,7 +33,10 @@ for _ in $(seq 100); do
 done
 [ -n "$init" ] || { echo "pod.yaml's command did not start: ${pod_command[*]}"; exit 1; }
 # in_pod SCRIPT: runs SCRIPT in the namespace, as an exec into the pod does.
-in_pod() { nsenter --target "$init" --pid --mount -- sh -c "$1" || { echo "pod.yaml's PID 1 (${pod_command[*]}) is gone" >&2; return 1; }; }
+# --root and --wd: PID 1's own root, also where this script runs chrooted
+# (entering a mount namespace otherwise lands at its real root, whose /proc
+# is not the namespace's).
+in_pod() { nsenter --target "$init" --pid --mount --root --wd -- sh -c "$1" || { echo "pod.yaml's PID 1 (${pod_command[*]}) is gone" >&2; return 1; }; }
 step='sleep 1 >/dev/null 2>&1 & echo $!'
 orphan=$(in_pod "$step")
 # The step's process ends after a second: PID 1 reaps it (it is gone), or
