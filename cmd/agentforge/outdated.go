@@ -193,9 +193,10 @@ definition folder's image.yaml: python.version and python.sha256 (the new
 tarball downloaded and checked against python.org's sha256 and the release
 manager's OpenPGP signature), remoting.version (the new jar checked against
 its published .sha1) and remoting.sha256 where the definition has it (that
-jar's sha256, pinned; also for the current release while it is empty), base.digest (the base pinned to its tag's digest
-now) and os.index (the archive's index state: the build's apt step depends
-on it, so a rebuild takes the pending OS updates). Each kind stands alone:
+jar's sha256, pinned; also for the current release while it is empty),
+base.digest (the base pinned to its tag's digest now) and os.index (the
+archive's index state: the build's apt step depends on it, so a rebuild
+takes the pending OS updates). Each kind stands alone:
 one whose check fails is not adopted (listed under failed; exit 3 for a
 download that does not match what was published), and the others still
 are, all written at once. --kind limits it (e.g. --kind cpython).`,
